@@ -1,0 +1,5 @@
+import sys
+
+from kgrec.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""``kgrec`` entry point. Each command group lives in its own module with a ``register``.
+
+Errors caused by input (:class:`~kgrec.errors.KgrecError`) print one line on stderr and exit
+with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kgrec import __version__
+from kgrec.cli import data as data_cli
+from kgrec.cli import graph as graph_cli
+from kgrec.errors import KgrecError
+
+GROUPS = (data_cli, graph_cli)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kgrec",
+        description=(
+            "Knowledge-graph and language-model enhanced multi-task recommender. "
+            "Typical flow: `kgrec data fetch ml-100k`, `kgrec graph build`, `kgrec train`, "
+            "then query the run."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"kgrec {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KgrecError as error:
+        print(f"kgrec: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kgrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

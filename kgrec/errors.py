@@ -1,0 +1,61 @@
+"""Typed errors. Each carries where the problem is (file:line:column) and what was expected.
+
+The CLI prints ``str(error)`` on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class KgrecError(Exception):
+    """Base class for errors caused by the user's input rather than by a bug."""
+
+
+class DataError(KgrecError):
+    """A data file is malformed or inconsistent.
+
+    Args:
+        message: what is wrong and what was expected.
+        path: the file.
+        line: 1-based line number in the file (the header is line 1).
+        column: the column's name (``field:type`` header entry), when one column is at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = str(self.path)
+            if self.line is not None:
+                where += f":{self.line}"
+            if self.column is not None:
+                where += f": column '{self.column}'"
+            where += ": "
+        elif self.column is not None:
+            where = f"column '{self.column}': "
+        return where + self.message
+
+
+class GraphError(KgrecError):
+    """A built graph is missing, corrupt, or does not match what loads it."""
+
+
+class FetchError(KgrecError):
+    """A dataset could not be downloaded or failed its checksum."""
+
+
+class ConfigError(KgrecError):
+    """A configuration file or override is invalid."""

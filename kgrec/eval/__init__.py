@@ -1,0 +1,18 @@
+"""Evaluation: full-ranking top-K metrics, rating errors and AUC, interaction matrices."""
+
+from kgrec.eval.matrix import as_csr, dense_rows, interaction_matrix
+from kgrec.eval.pointwise import auc, mae, rmse
+from kgrec.eval.ranking import METRICS, ScoreFn, evaluate_ranking, evaluate_split
+
+__all__ = [
+    "METRICS",
+    "ScoreFn",
+    "as_csr",
+    "auc",
+    "dense_rows",
+    "evaluate_ranking",
+    "evaluate_split",
+    "interaction_matrix",
+    "mae",
+    "rmse",
+]

@@ -1,0 +1,125 @@
+"""User x item interaction matrices in CSR form, and dense row gathers from them.
+
+The evaluation masks (items to exclude, items that are relevant) and the baselines' user
+rows all come from one representation: a binary ``torch.sparse_csr_tensor`` of shape
+``(n_users, n_items)`` whose stored values are 1. Repeated (user, item) pairs count once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from kgrec.data.dataset import Interactions
+
+#: What the evaluation accepts as "a set of interactions": one part, several parts, a torch
+#: sparse CSR tensor, or any object with scipy-style ``indptr`` / ``indices`` / ``shape``.
+InteractionsLike = Interactions | Sequence[Interactions] | torch.Tensor | Any
+
+
+def interaction_matrix(
+    parts: Interactions | Sequence[Interactions], n_users: int, n_items: int
+) -> torch.Tensor:
+    """Binary user x item matrix of one or several interaction parts, as torch sparse CSR.
+
+    .. math::
+        X_{ui} = 1 \\text{ if } (u, i) \\text{ occurs in any part, else } 0
+
+    Args:
+        parts: an :class:`~kgrec.data.Interactions` or a sequence of them (e.g.
+            ``[dataset.train, dataset.valid]``); their pairs are merged, duplicates count once.
+        n_users: number of rows; every user index must be in ``[0, n_users)``.
+        n_items: number of columns; every item index must be in ``[0, n_items)``.
+
+    Returns:
+        ``torch.sparse_csr_tensor`` of shape ``(n_users, n_items)``, float32 values all 1,
+        column indices sorted within each row.
+
+    Raises:
+        ValueError: when an index is out of range or a size is negative.
+    """
+    if n_users < 0 or n_items < 0:
+        raise ValueError(f"n_users={n_users}, n_items={n_items}: expected non-negative sizes")
+    parts = [parts] if isinstance(parts, Interactions) else list(parts)
+    user = np.concatenate([np.asarray(p.user, dtype=np.int64) for p in parts]) if parts else np.zeros(0, np.int64)
+    item = np.concatenate([np.asarray(p.item, dtype=np.int64) for p in parts]) if parts else np.zeros(0, np.int64)
+    for name, index, size in (("user", user, n_users), ("item", item, n_items)):
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            raise ValueError(
+                f"{name} index out of range [{index.min()}, {index.max()}]: expected indices in [0, {size})"
+            )
+    key = np.unique(user * max(n_items, 1) + item)  # sorted by (user, item), duplicates merged
+    rows, cols = np.divmod(key, max(n_items, 1))
+    crow = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_users), out=crow[1:])
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(crow),
+        torch.from_numpy(cols.astype(np.int64)),
+        torch.ones(len(cols), dtype=torch.float32),
+        size=(n_users, n_items),
+    )
+
+
+def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | None = None) -> torch.Tensor:
+    """Coerce interactions, a torch sparse CSR tensor or a scipy CSR matrix to torch sparse CSR.
+
+    ``n_users`` and ``n_items`` are required for :class:`Interactions` input and checked
+    against the shape of matrix input when given.
+    """
+    if isinstance(matrix, torch.Tensor):
+        if matrix.layout != torch.sparse_csr:
+            raise ValueError(f"matrix has layout {matrix.layout}: expected torch.sparse_csr (or Interactions)")
+        csr = matrix
+    elif hasattr(matrix, "indptr") and hasattr(matrix, "indices"):  # scipy.sparse csr, without importing it
+        csr = torch.sparse_csr_tensor(
+            torch.as_tensor(np.asarray(matrix.indptr, dtype=np.int64)),
+            torch.as_tensor(np.asarray(matrix.indices, dtype=np.int64)),
+            torch.ones(len(matrix.indices), dtype=torch.float32),
+            size=tuple(matrix.shape),
+        )
+    else:
+        if n_users is None or n_items is None:
+            raise ValueError("n_users and n_items are required to build a matrix from Interactions")
+        return interaction_matrix(matrix, n_users, n_items)
+    expected = (n_users if n_users is not None else csr.shape[0], n_items if n_items is not None else csr.shape[1])
+    if tuple(csr.shape) != expected:
+        raise ValueError(f"matrix has shape {tuple(csr.shape)}: expected {expected}")
+    return csr
+
+
+def row_entries(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stored entries of the given rows, without a Python loop.
+
+    Args:
+        csr: torch sparse CSR matrix ``(R, C)``.
+        rows: ``(B,)`` int64 row indices (any order, repeats allowed).
+
+    Returns:
+        ``(batch_pos, col)``: for every stored entry of ``csr[rows[b]]``, the position ``b`` in
+        the batch and its column; both ``(nnz_batch,)`` int64 on ``csr``'s device.
+    """
+    crow, col = csr.crow_indices(), csr.col_indices()
+    rows = rows.to(crow.device)
+    start, length = crow[rows], crow[rows + 1] - crow[rows]  # (B,), (B,)
+    batch_pos = torch.repeat_interleave(torch.arange(len(rows), device=crow.device), length)
+    # position of each entry inside its row: 0, 1, ..., length-1 for every row in turn
+    offset_in_row = torch.arange(len(batch_pos), device=crow.device) - torch.repeat_interleave(
+        torch.cumsum(length, 0) - length, length
+    )
+    return batch_pos, col[torch.repeat_interleave(start, length) + offset_in_row]
+
+
+def dense_rows(
+    csr: torch.Tensor,
+    rows: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """``csr[rows]`` as a dense ``(B, C)`` tensor of 0/1 (``bool`` dtype gives a mask)."""
+    batch_pos, cols = row_entries(csr, rows)
+    out = torch.zeros(len(rows), csr.shape[1], dtype=dtype, device=device)
+    out[batch_pos.to(out.device), cols.to(out.device)] = 1
+    return out

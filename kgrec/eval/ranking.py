@@ -1,0 +1,140 @@
+"""Full-ranking top-K evaluation over the whole item catalogue, for any scoring function.
+
+For every evaluated user ``u`` the model scores all items; the items ``u`` interacted with in
+the exclusion parts (train, plus valid when testing) are set to ``-inf``; the top ``K`` of the
+rest, :math:`R_u = (r_1, \\dots, r_K)`, are compared with the user's relevant items
+:math:`T_u` (their items in the evaluated part). Relevance is binary. With
+:math:`h_k = [r_k \\in T_u]`:
+
+.. math::
+    \\mathrm{Recall@K}    &= \\frac{\\sum_{k \\le K} h_k}{|T_u|}
+        \\quad\\text{(RecBole's definition: the denominator is } |T_u| \\text{, not } \\min(|T_u|, K))\\\\
+    \\mathrm{Precision@K} &= \\frac{\\sum_{k \\le K} h_k}{K} \\\\
+    \\mathrm{Hit@K}       &= [\\sum_{k \\le K} h_k > 0] \\\\
+    \\mathrm{MRR@K}       &= 1 / \\min\\{k \\le K : h_k = 1\\}  \\quad (0 \\text{ when there is none}) \\\\
+    \\mathrm{NDCG@K}      &= \\frac{\\sum_{k \\le K} h_k / \\log_2(k + 1)}
+                              {\\sum_{k \\le \\min(|T_u|, K)} 1 / \\log_2(k + 1)}
+
+Each metric is averaged over the evaluated users: users with at least one item in the
+evaluated part (the others are skipped and not counted). A relevant item that is also in an
+exclusion part stays in :math:`T_u` but can never be retrieved (RecBole does the same); with
+the default ``duplicates="last"`` loading no (user, item) pair is in two parts.
+
+The loop runs over batches of users, never over single users: per batch, one ``(B, n_items)``
+score matrix, one exclusion mask, one ``torch.topk`` at ``max(ks)`` and one relevance mask,
+so memory is bounded by ``batch_size * n_items`` whatever the number of users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from kgrec.data.dataset import Dataset, Interactions
+from kgrec.eval.matrix import InteractionsLike, as_csr, dense_rows, interaction_matrix
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+"""``score_fn(users)``: ``(B,)`` int64 user indices -> ``(B, n_items)`` scores (higher = better)."""
+
+METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
+
+
+@torch.no_grad()
+def evaluate_ranking(
+    score_fn: ScoreFn,
+    target: Interactions,
+    exclude: InteractionsLike | None,
+    n_users: int,
+    n_items: int,
+    ks: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Full-ranking Recall, NDCG, Hit, MRR and Precision at each K (formulas in the module doc).
+
+    Args:
+        score_fn: ``(B,)`` LongTensor of user indices -> ``(B, n_items)`` float scores. May
+            return scores on any device; masks follow the scores' device.
+        target: the evaluated part (e.g. ``dataset.test``): its pairs are the relevant items.
+        exclude: items removed from each user's ranking: an :class:`Interactions`, a list of
+            them (``[dataset.train, dataset.valid]`` when testing), a torch sparse CSR or a
+            scipy CSR matrix of shape ``(n_users, n_items)``; ``None`` excludes nothing.
+        n_users: number of users (rows of the matrices).
+        n_items: number of items (columns; ``score_fn`` must return this many scores).
+        ks: cut-offs, each in ``[1, n_items]``.
+        batch_size: users scored at once; memory is ``O(batch_size * n_items)``.
+
+    Returns:
+        ``{"recall@K", "ndcg@K", "hit@K", "mrr@K", "precision@K"}`` for each ``K`` in ``ks``,
+        each the mean over evaluated users, plus ``"n_users"``: how many users were evaluated
+        (those with at least one item in ``target``).
+
+    Raises:
+        ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape.
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1 or ks[-1] > n_items:
+        raise ValueError(f"ks={ks}: expected cut-offs in [1, n_items={n_items}]")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: expected a positive integer")
+    k_max = ks[-1]
+    relevant = interaction_matrix(target, n_users, n_items)
+    excluded = None if exclude is None else as_csr(exclude, n_users, n_items)
+    users = torch.from_numpy(np.unique(np.asarray(target.user, dtype=np.int64)))  # skips users with no target
+    # discount[k] = 1 / log2(k + 2) for 0-based rank k; ideal[n] = sum of the first n discounts
+    discount = 1.0 / torch.log2(torch.arange(k_max, dtype=torch.float64) + 2.0)
+    ideal = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(discount, 0)])
+    totals = {f"{m}@{k}": 0.0 for k in ks for m in METRICS}
+
+    for batch in torch.split(users, batch_size):
+        scores = score_fn(batch)  # (B, n_items)
+        if scores.shape != (len(batch), n_items):
+            raise ValueError(f"score_fn returned shape {tuple(scores.shape)}: expected ({len(batch)}, {n_items})")
+        device = scores.device
+        scores = scores.float()
+        if excluded is not None:
+            scores = scores.masked_fill(dense_rows(excluded, batch, torch.bool, device), float("-inf"))
+        top_scores, top_items = torch.topk(scores, k_max, dim=1)  # (B, K_max)
+        rel = dense_rows(relevant, batch, torch.bool, device)  # (B, n_items)
+        # an excluded (-inf) item can only reach the top K when too few items are left: never a hit
+        hits = (rel.gather(1, top_items) & (top_scores > float("-inf"))).cpu().double()  # (B, K_max)
+        n_rel = rel.sum(1).cpu().double()  # (B,) >= 1 for every evaluated user
+        first_hit = torch.where(hits.any(1), hits.argmax(1), k_max).double()  # 0-based rank of first hit, or K_max
+        for k in ks:
+            n_hit = hits[:, :k].sum(1)
+            dcg = (hits[:, :k] * discount[:k]).sum(1)
+            idcg = ideal[torch.clamp(n_rel, max=k).long()]
+            totals[f"recall@{k}"] += (n_hit / n_rel).sum().item()
+            totals[f"precision@{k}"] += (n_hit / k).sum().item()
+            totals[f"hit@{k}"] += (n_hit > 0).double().sum().item()
+            totals[f"ndcg@{k}"] += (dcg / idcg).sum().item()
+            totals[f"mrr@{k}"] += torch.where(first_hit < k, 1.0 / (first_hit + 1.0), 0.0).sum().item()
+
+    n = len(users)
+    result = {name: (total / n if n else 0.0) for name, total in totals.items()}
+    result["n_users"] = n
+    return result
+
+
+def evaluate_split(
+    score_fn: ScoreFn,
+    dataset: Dataset,
+    part: Literal["valid", "test"] = "test",
+    ks: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """:func:`evaluate_ranking` on a dataset part with the leakage-safe exclusion set.
+
+    ``part="valid"`` ranks against ``dataset.valid`` excluding ``train``; ``part="test"``
+    ranks against ``dataset.test`` excluding ``train`` and ``valid``. Model selection must use
+    ``"valid"`` only.
+    """
+    if part == "valid":
+        target, exclude = dataset.valid, [dataset.train]
+    elif part == "test":
+        target, exclude = dataset.test, [dataset.train, dataset.valid]
+    else:
+        raise ValueError(f"part='{part}': expected 'valid' or 'test'")
+    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size)

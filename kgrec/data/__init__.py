@@ -1,0 +1,20 @@
+"""Data layer: atomic-file reader, validation, splits, id maps, fetch and import."""
+
+from kgrec.data.atomic import AtomicTable, TokenColumn, read_atomic
+from kgrec.data.dataset import Dataset, Interactions, KGTriples, load_dataset, load_id_maps
+from kgrec.data.download import fetch, kgrec_home
+from kgrec.data.split import SplitConfig
+
+__all__ = [
+    "AtomicTable",
+    "Dataset",
+    "Interactions",
+    "KGTriples",
+    "SplitConfig",
+    "TokenColumn",
+    "fetch",
+    "kgrec_home",
+    "load_dataset",
+    "load_id_maps",
+    "read_atomic",
+]

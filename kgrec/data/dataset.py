@@ -1,0 +1,400 @@
+"""A dataset folder in memory: id maps, split interactions, item/user features, KG triples.
+
+A dataset is a folder ``NAME/`` holding RecBole atomic files ``NAME.inter``, ``NAME.item``,
+``NAME.user``, ``NAME.kg``, ``NAME.link`` (any subset, but interactions are required). When
+``NAME.train.inter``, ``NAME.valid.inter`` and ``NAME.test.inter`` are present they are the
+split, used as given; otherwise ``NAME.inter`` is split as :class:`SplitConfig` says.
+
+Raw tokens map to contiguous indices: users and items in order of first appearance (``.user``
+/ ``.item`` rows first, then interactions); entities: ``.kg`` heads, then tails, then ``.link``
+entities, each in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from kgrec.data.atomic import AtomicTable, Column, TokenColumn, read_atomic
+from kgrec.data.split import TEST, TRAIN, VALID, SplitConfig, split_interactions
+from kgrec.errors import DataError
+from kgrec.utils.io import write_json
+
+DuplicateRule = Literal["last", "keep", "error"]
+TITLE_COLUMNS = ("title", "movie_title", "book_title", "name", "item_name")
+
+
+@dataclass
+class Interactions:
+    """Parallel arrays of (user, item[, rating][, timestamp]) using contiguous indices."""
+
+    user: np.ndarray  # (N,) int64
+    item: np.ndarray  # (N,) int64
+    rating: np.ndarray | None = None  # (N,) float32
+    timestamp: np.ndarray | None = None  # (N,) float64
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def select(self, index: np.ndarray) -> Interactions:
+        """The interactions at ``index`` (a boolean mask or integer positions)."""
+        return Interactions(
+            user=self.user[index],
+            item=self.item[index],
+            rating=None if self.rating is None else self.rating[index],
+            timestamp=None if self.timestamp is None else self.timestamp[index],
+        )
+
+    @staticmethod
+    def concat(parts: list[Interactions]) -> Interactions:
+        """Stack several interaction sets (ratings/timestamps kept only if all have them)."""
+
+        def cat(name: str) -> np.ndarray | None:
+            arrays = [getattr(p, name) for p in parts]
+            return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+        return Interactions(user=cat("user"), item=cat("item"), rating=cat("rating"), timestamp=cat("timestamp"))
+
+
+@dataclass
+class KGTriples:
+    """Knowledge-graph triples as indices into ``Dataset.entities`` and ``Dataset.relations``."""
+
+    head: np.ndarray  # (T,) int64
+    relation: np.ndarray  # (T,) int64
+    tail: np.ndarray  # (T,) int64
+
+    def __len__(self) -> int:
+        return len(self.head)
+
+
+@dataclass
+class Dataset:
+    """Everything read from one dataset folder. Build it with :func:`load_dataset`."""
+
+    name: str
+    path: Path
+    users: np.ndarray  # (U,) raw user tokens; position = index
+    items: np.ndarray  # (I,) raw item tokens
+    train: Interactions
+    valid: Interactions
+    test: Interactions
+    split: str  # how the parts were made, e.g. "given" or "ratio(0.8,0.1,0.1) seed=2026"
+    item_features: dict[str, Column] = field(default_factory=dict)  # aligned with ``items``
+    item_feature_types: dict[str, str] = field(default_factory=dict)
+    user_features: dict[str, Column] = field(default_factory=dict)  # aligned with ``users``
+    user_feature_types: dict[str, str] = field(default_factory=dict)
+    entities: np.ndarray | None = None  # (E,) raw entity tokens
+    relations: np.ndarray | None = None  # (R,) raw relation tokens
+    kg: KGTriples | None = None
+    item_entity: np.ndarray | None = None  # (I,) entity index of each item, -1 if unlinked
+    sources: list[Path] = field(default_factory=list)  # files read, in order
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def interactions(self) -> Interactions:
+        """All parts together (for statistics only: never train on this)."""
+        return Interactions.concat([self.train, self.valid, self.test])
+
+    def user_index(self, token: str) -> int:
+        """Index of a raw user id; ``KeyError`` when unknown."""
+        return self._lookup("users")[str(token)]
+
+    def item_index(self, token: str) -> int:
+        """Index of a raw item id; ``KeyError`` when unknown."""
+        return self._lookup("items")[str(token)]
+
+    def _lookup(self, name: str) -> dict[str, int]:
+        cache = self.__dict__.setdefault("_lookups", {})
+        if name not in cache:
+            cache[name] = {token: i for i, token in enumerate(getattr(self, name))}
+        return cache[name]
+
+    def title_column(self) -> str | None:
+        """The item column holding readable names, if any (``title``, ``movie_title`` ...)."""
+        return next((c for c in TITLE_COLUMNS if c in self.item_features), None)
+
+    def item_names(self, column: str | None = None) -> list[str]:
+        """A readable name per item: the title column when there is one, else the raw id."""
+        column = column or self.title_column()
+        if column is None:
+            return [str(t) for t in self.items]
+        values = self.item_features[column]
+        names = []
+        for token, value in zip(self.items, _as_list(values), strict=True):
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            names.append(text if text and text != "nan" else str(token))
+        return names
+
+    def save_id_maps(self, path: str | Path) -> None:
+        """Write the raw-token <-> index maps as JSON lists (position = index), atomically."""
+        maps: dict[str, list[str]] = {"users": self.users.tolist(), "items": self.items.tolist()}
+        if self.entities is not None and self.relations is not None:
+            maps["entities"] = self.entities.tolist()
+            maps["relations"] = self.relations.tolist()
+        write_json(path, maps)
+
+
+def load_id_maps(path: str | Path) -> dict[str, list[str]]:
+    """Read maps written by :meth:`Dataset.save_id_maps`."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_dataset(
+    path: str | Path,
+    split: SplitConfig | None = None,
+    duplicates: DuplicateRule = "last",
+) -> Dataset:
+    """Read, validate and split a dataset folder.
+
+    Args:
+        path: the folder ``NAME/`` holding ``NAME.inter`` (or the three split files) and
+            optionally ``NAME.item``, ``NAME.user``, ``NAME.kg``, ``NAME.link``.
+        split: how to split ``NAME.inter``; ignored when split files are present.
+        duplicates: what to do with repeated (user, item) pairs inside one interaction file:
+            ``last`` keeps the latest (by timestamp, then by line), ``keep`` keeps all,
+            ``error`` refuses the file.
+
+    Raises:
+        DataError: naming the file, line and column of the first problem found.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError("dataset folder not found (expected a folder NAME/ holding NAME.inter ...)", root)
+    name = root.name
+    split = split or SplitConfig()
+
+    def file(ext: str) -> Path:
+        return root / f"{name}.{ext}"
+
+    sources: list[Path] = []
+
+    def read(ext: str) -> AtomicTable | None:
+        if not file(ext).exists():
+            return None
+        sources.append(file(ext))
+        return read_atomic(file(ext))
+
+    item_table, user_table = read("item"), read("user")
+    given = [file(f"{part}.inter") for part in ("train", "valid", "test")]
+    if all(p.exists() for p in given):
+        inter_tables = [read(f"{part}.inter") for part in ("train", "valid", "test")]
+    elif any(p.exists() for p in given):
+        missing = ", ".join(p.name for p in given if not p.exists())
+        raise DataError(f"split files are incomplete: missing {missing}", root)
+    elif file("inter").exists():
+        inter_tables = [read("inter")]
+    else:
+        raise DataError(f"no interactions: expected {name}.inter or {name}.train/valid/test.inter", root)
+
+    users = _Vocab()
+    items = _Vocab()
+    if item_table is not None:
+        item_table.require("item_id")
+        _check_unique(item_table, "item_id")
+        items.add(item_table.tokens("item_id"))
+    if user_table is not None:
+        user_table.require("user_id")
+        _check_unique(user_table, "user_id")
+        users.add(user_table.tokens("user_id"))
+
+    parts = [_read_interactions(t, users, items, duplicates) for t in inter_tables]  # type: ignore[arg-type]
+    if len(parts) == 3:
+        train, valid, test = parts
+        split_name = "given"
+    else:
+        (all_inter,) = parts
+        labels = split_interactions(all_inter.user, all_inter.item, all_inter.timestamp, split)
+        train, valid, test = (all_inter.select(labels == p) for p in (TRAIN, VALID, TEST))
+        split_name = _describe(split)
+
+    dataset = Dataset(
+        name=name,
+        path=root,
+        users=users.tokens(),
+        items=items.tokens(),
+        train=train,
+        valid=valid,
+        test=test,
+        split=split_name,
+        sources=sources,
+    )
+    if item_table is not None:
+        dataset.item_features, dataset.item_feature_types = _align(item_table, "item_id", items)
+    if user_table is not None:
+        dataset.user_features, dataset.user_feature_types = _align(user_table, "user_id", users)
+    _attach_kg(dataset, read("kg"), read("link"), items)
+    return dataset
+
+
+class _Vocab:
+    """Raw token -> contiguous index, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def add(self, tokens: np.ndarray) -> np.ndarray:
+        """Add unseen tokens; return the index of every given token."""
+        index = self.index
+        return np.fromiter((index.setdefault(t, len(index)) for t in tokens), dtype=np.int64, count=len(tokens))
+
+    def encode(self, column: TokenColumn) -> np.ndarray:
+        """Index of every row of a dictionary-encoded column (adds unseen tokens)."""
+        return self.add(column.vocab)[column.codes]
+
+    def tokens(self) -> np.ndarray:
+        return np.asarray(list(self.index), dtype=object)
+
+
+def _check_unique(table: AtomicTable, column: str) -> None:
+    codes = table.columns[column].codes  # type: ignore[union-attr]
+    counts = np.bincount(codes)
+    if (counts > 1).any():
+        dup = int(np.flatnonzero(counts > 1)[0])
+        rows = np.flatnonzero(codes == dup)
+        token = table.columns[column].vocab[dup]  # type: ignore[union-attr]
+        raise DataError(
+            f"'{token}' appears again (first on line {table.line(int(rows[0]))}); expected one row per id",
+            table.path,
+            table.line(int(rows[1])),
+            f"{column}:token",
+        )
+
+
+def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule) -> Interactions:
+    table.require("user_id", "item_id")
+    if table.n_rows == 0:
+        raise DataError("no interactions: the file has a header but no rows", table.path, line=1)
+    for name in ("user_id", "item_id"):
+        if table.types[name] != "token":
+            raise DataError(f"expected type token, found {table.types[name]}", table.path, 1, f"{name}:{table.types[name]}")
+    user = users.encode(table.columns["user_id"])  # type: ignore[arg-type]
+    item = items.encode(table.columns["item_id"])  # type: ignore[arg-type]
+    rating = _float_column(table, "rating")
+    timestamp = _float_column(table, "timestamp")
+    if rating is not None:
+        bad = ~np.isfinite(rating)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"rating is {rating[row]}: expected a finite number", table.path, table.line(row), "rating:float"
+            )
+    inter = Interactions(user, item, None if rating is None else rating.astype(np.float32), timestamp)
+
+    if rule == "keep":
+        return inter
+    # Order rows by (user, item, timestamp, line) so the last of each pair is the one to keep.
+    keys = [np.arange(len(user))] + ([timestamp] if timestamp is not None else []) + [item, user]
+    order = np.lexsort(keys)
+    u, i = user[order], item[order]
+    last_of_pair = np.r_[(u[1:] != u[:-1]) | (i[1:] != i[:-1]), True]
+    if last_of_pair.all():
+        return inter
+    if rule == "error":
+        first_dup = int(order[np.flatnonzero(~last_of_pair)[0] + 1])
+        raise DataError(
+            "repeated (user_id, item_id) pair; pass duplicates='last' or 'keep' to accept it",
+            table.path,
+            table.line(first_dup),
+        )
+    return inter.select(np.sort(order[last_of_pair]))
+
+
+def _float_column(table: AtomicTable, name: str) -> np.ndarray | None:
+    if name not in table.types:
+        return None
+    if table.types[name] != "float":
+        raise DataError(f"expected type float, found {table.types[name]}", table.path, 1, f"{name}:{table.types[name]}")
+    return table.columns[name]  # type: ignore[return-value]
+
+
+def _align(table: AtomicTable, id_column: str, vocab: _Vocab) -> tuple[dict[str, Column], dict[str, str]]:
+    """Feature columns re-ordered so row ``k`` belongs to entity index ``k`` (gaps filled)."""
+    rows = vocab.encode(table.columns[id_column])  # type: ignore[arg-type]
+    n = len(vocab.index)
+    features: dict[str, Column] = {}
+    types: dict[str, str] = {}
+    for name, kind in table.types.items():
+        if name == id_column:
+            continue
+        column = table.columns[name]
+        if kind == "token":
+            out = np.full(n, "", dtype=object)
+            out[rows] = column.values()  # type: ignore[union-attr]
+        elif kind == "float":
+            out = np.full(n, np.nan)
+            out[rows] = column
+        else:
+            out = [[] if kind == "token_seq" else np.zeros(0) for _ in range(n)]
+            for row, value in zip(rows.tolist(), column, strict=True):  # type: ignore[arg-type]
+                out[row] = value
+        features[name] = out
+        types[name] = kind
+    return features, types
+
+
+def _attach_kg(dataset: Dataset, kg: AtomicTable | None, link: AtomicTable | None, items: _Vocab) -> None:
+    if kg is None and link is None:
+        return
+    entities, relations = _Vocab(), _Vocab()
+    if kg is not None:
+        kg.require("head_id", "relation_id", "tail_id")
+        if kg.n_rows == 0:
+            raise DataError("no triples: the file has a header but no rows", kg.path, line=1)
+        dataset.kg = KGTriples(
+            head=entities.encode(kg.columns["head_id"]),  # type: ignore[arg-type]
+            relation=relations.encode(kg.columns["relation_id"]),  # type: ignore[arg-type]
+            tail=entities.encode(kg.columns["tail_id"]),  # type: ignore[arg-type]
+        )
+    if link is not None:
+        link.require("item_id", "entity_id")
+        known = items.index
+        link_items = link.tokens("item_id")
+        for row, token in enumerate(link_items):
+            if token not in known:
+                raise DataError(
+                    f"item '{token}' is not an item of the dataset (not in .item nor in the interactions)",
+                    link.path,
+                    link.line(row),
+                    "item_id:token",
+                )
+        item_index = np.fromiter((known[t] for t in link_items), dtype=np.int64, count=len(link_items))
+        entity_index = entities.encode(link.columns["entity_id"])  # type: ignore[arg-type]
+        item_entity = np.full(dataset.n_items, -1, dtype=np.int64)
+        for row, (i, e) in enumerate(zip(item_index.tolist(), entity_index.tolist(), strict=True)):
+            if item_entity[i] not in (-1, e):
+                raise DataError(
+                    f"item '{link_items[row]}' is linked to a second entity; expected one entity per item",
+                    link.path,
+                    link.line(row),
+                    "entity_id:token",
+                )
+            item_entity[i] = e
+        dataset.item_entity = item_entity
+    dataset.entities = entities.tokens()
+    dataset.relations = relations.tokens()
+
+
+def _as_list(column: Column) -> list:
+    if isinstance(column, TokenColumn):
+        return column.values().tolist()
+    return column.tolist() if isinstance(column, np.ndarray) else column
+
+
+def _describe(split: SplitConfig) -> str:
+    if split.strategy == "ratio":
+        return f"ratio{tuple(split.ratios)} seed={split.seed}"
+    if split.strategy == "cold_item":
+        return f"cold_item(share={split.cold_item_share}) seed={split.seed}"
+    return "temporal(leave-last-out)"

@@ -1,0 +1,142 @@
+"""Turn a user's own CSV files into a dataset folder of atomic files (``kgrec data import``).
+
+Input: an interactions table (user, item, optional rating and time), optionally an item table
+(text and attribute columns), KG triples (head, relation, tail) and item -> entity links.
+Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one folder atomically.
+
+Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
+fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
+e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces inside a value replaced by
+``_`` because ``token_seq`` is space-separated.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kgrec.errors import DataError
+from kgrec.utils.io import atomic_dir
+
+
+@dataclass
+class ImportSpec:
+    """Which files and columns to import. Column names refer to the CSV headers."""
+
+    interactions: Path
+    out: Path
+    items: Path | None = None
+    kg: Path | None = None
+    links: Path | None = None
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    rating_col: str | None = None
+    time_col: str | None = None
+    text_cols: Sequence[str] = field(default_factory=tuple)
+    seq_cols: Sequence[str] = field(default_factory=tuple)
+    seq_sep: str = "|"
+    head_col: str = "head"
+    relation_col: str = "relation"
+    tail_col: str = "tail"
+    link_item_col: str = "item_id"
+    entity_col: str = "entity_id"
+    sep: str | None = None  # None: tab for .tsv/.tab, else comma
+
+
+def import_csv(spec: ImportSpec) -> Path:
+    """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
+    out = Path(spec.out)
+    name = out.name
+    with atomic_dir(out) as tmp:
+        inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]
+        if spec.rating_col:
+            inter_columns.append((spec.rating_col, "rating:float"))
+        if spec.time_col:
+            inter_columns.append((spec.time_col, "timestamp:float"))
+        _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec, required=True)
+
+        if spec.items is not None:
+            item_columns = [(spec.item_col, "item_id:token")]
+            item_columns += [(c, f"{c}:token") for c in spec.text_cols]
+            item_columns += [(c, f"{c}:token_seq") for c in spec.seq_cols]
+            _convert(spec.items, tmp / f"{name}.item", item_columns, spec)
+        if spec.kg is not None:
+            kg_columns = [(spec.head_col, "head_id:token"), (spec.relation_col, "relation_id:token"),
+                          (spec.tail_col, "tail_id:token")]  # fmt: skip
+            _convert(spec.kg, tmp / f"{name}.kg", kg_columns, spec, required=True)
+        if spec.links is not None:
+            link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
+            _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
+        elif spec.kg is not None:
+            raise DataError("--kg needs --links to join the triples to items", spec.kg)
+    return out
+
+
+def _delimiter(path: Path, sep: str | None) -> str:
+    if sep is not None:
+        return "\t" if sep in ("\\t", "tab") else sep
+    return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+
+def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
+    if not path.is_file():
+        raise DataError("file not found", path)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, delimiter=_delimiter(path, sep), strict=True)
+        try:
+            if reader.fieldnames is None:
+                raise DataError("empty file: expected a header row naming the columns", path, line=1)
+            for row in reader:
+                if None in row:
+                    raise DataError(
+                        f"more fields than the {len(reader.fieldnames)} header columns", path, reader.line_num
+                    )
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV: {exc}", path, reader.line_num) from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not valid UTF-8 ({exc.reason})", path) from None
+
+
+def _convert(
+    source: Path,
+    target: Path,
+    columns: list[tuple[str, str]],
+    spec: ImportSpec,
+    required: bool = False,
+) -> None:
+    """Copy ``columns`` (csv name, atomic header) of ``source`` into atomic file ``target``."""
+    seq_sep = spec.seq_sep
+    written = 0
+    with open(target, "w", encoding="utf-8", newline="\n") as out:
+        out.write("\t".join(header for _, header in columns) + "\n")
+        for line, row in _rows(source, spec.sep):
+            if written == 0:
+                missing = [c for c, _ in columns if c not in row]
+                if missing:
+                    raise DataError(
+                        f"missing column(s) {', '.join(missing)}; the header has: {', '.join(row)}", source, 1
+                    )
+            fields = []
+            for column, header in columns:
+                value = (row[column] or "").strip()
+                kind = header.split(":")[1]
+                if kind == "float" and value:
+                    try:
+                        number = float(value)
+                    except ValueError:
+                        raise DataError(f"'{value}' is not a number", source, line, column) from None
+                    if not math.isfinite(number):
+                        raise DataError(f"'{value}' is not a finite number", source, line, column)
+                elif kind == "token_seq":
+                    value = " ".join(v.strip().replace(" ", "_") for v in value.split(seq_sep) if v.strip())
+                elif header.endswith("_id:token") and not value:
+                    raise DataError("empty id: expected a value", source, line, column)
+                fields.append(value.replace("\t", " ").replace("\n", " ").replace("\r", " "))
+            out.write("\t".join(fields) + "\n")
+            written += 1
+    if required and written == 0:
+        raise DataError("no rows: expected at least one row after the header", source, line=1)

@@ -1,0 +1,78 @@
+"""Summary statistics of a dataset (``kgrec data info``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kgrec.data.dataset import Dataset
+
+
+def dataset_info(dataset: Dataset) -> dict[str, Any]:
+    """Counts, density, rating histogram, KG size and item coverage of ``dataset``."""
+    inter = dataset.interactions()
+    n_inter = len(inter)
+    info: dict[str, Any] = {
+        "name": dataset.name,
+        "users": dataset.n_users,
+        "items": dataset.n_items,
+        "interactions": n_inter,
+        "density": n_inter / max(1, dataset.n_users * dataset.n_items),
+        "split": dataset.split,
+        "train": len(dataset.train),
+        "valid": len(dataset.valid),
+        "test": len(dataset.test),
+        "items_with_interactions": int(len(np.unique(inter.item))),
+    }
+    if inter.rating is not None:
+        values, counts = np.unique(inter.rating, return_counts=True)
+        info["rating_histogram"] = {_label(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
+        info["rating_mean"] = float(inter.rating.mean())
+    if dataset.kg is not None:
+        info["kg_triples"] = len(dataset.kg)
+        info["kg_relations"] = len(dataset.relations) if dataset.relations is not None else 0
+    if dataset.entities is not None:
+        info["kg_entities"] = len(dataset.entities)
+    if dataset.item_entity is not None:
+        linked = int((dataset.item_entity >= 0).sum())
+        info["items_linked"] = linked
+        info["items_linked_share"] = linked / max(1, dataset.n_items)
+    if dataset.item_feature_types:
+        info["item_columns"] = dict(dataset.item_feature_types)
+    if dataset.user_feature_types:
+        info["user_columns"] = dict(dataset.user_feature_types)
+    return info
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`dataset_info`'s result."""
+    lines = [
+        f"dataset       {info['name']}",
+        f"users         {info['users']:,}",
+        f"items         {info['items']:,} ({info['items_with_interactions']:,} with interactions)",
+        f"interactions  {info['interactions']:,} (density {info['density']:.4%})",
+        f"split         {info['split']}: train {info['train']:,} / valid {info['valid']:,} / test {info['test']:,}",
+    ]
+    if "rating_histogram" in info:
+        total = max(1, sum(info["rating_histogram"].values()))
+        lines.append(f"ratings       mean {info['rating_mean']:.3f}")
+        for value, count in info["rating_histogram"].items():
+            bar = "#" * max(1, round(40 * count / total))
+            lines.append(f"  {value:>6}  {count:>9,}  {bar}")
+    if "kg_triples" in info:
+        lines.append(
+            f"kg            {info['kg_entities']:,} entities, {info['kg_relations']:,} relations, "
+            f"{info['kg_triples']:,} triples"
+        )
+    if "items_linked" in info:
+        lines.append(f"linked items  {info['items_linked']:,} ({info['items_linked_share']:.1%} of items)")
+    for key in ("item_columns", "user_columns"):
+        if key in info:
+            columns = ", ".join(f"{k}:{v}" for k, v in info[key].items())
+            lines.append(f"{key.replace('_', ' '):<13} {columns}")
+    return "\n".join(lines)
+
+
+def _label(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

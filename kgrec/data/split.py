@@ -1,0 +1,122 @@
+"""Train / valid / test splits of interactions. Vectorised: no Python loop per user.
+
+Every function returns one part label per interaction: 0 = train, 1 = valid, 2 = test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from kgrec.errors import ConfigError
+
+TRAIN, VALID, TEST = 0, 1, 2
+SplitStrategy = Literal["ratio", "temporal", "cold_item"]
+
+
+@dataclass
+class SplitConfig:
+    """How to split interactions when the dataset folder has no ``.train/.valid/.test.inter``.
+
+    Attributes:
+        strategy: ``ratio`` (per-user random split by ``ratios``), ``temporal`` (per user, the
+            last interaction by time goes to test and the one before it to valid), or
+            ``cold_item`` (a share of items is held out: all their interactions go to valid or
+            test, so the model never sees those items in training).
+        ratios: train / valid / test shares for ``ratio``.
+        cold_item_share: share of items held out by ``cold_item`` (half valid, half test).
+        seed: seed of the random permutation; the same seed gives the same split.
+    """
+
+    strategy: SplitStrategy = "ratio"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    cold_item_share: float = 0.1
+    seed: int = 2026
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("ratio", "temporal", "cold_item"):
+            raise ConfigError(f"split strategy '{self.strategy}': expected ratio, temporal or cold_item")
+        self.ratios = tuple(float(r) for r in self.ratios)  # type: ignore[assignment]
+        if len(self.ratios) != 3 or min(self.ratios) < 0 or abs(sum(self.ratios) - 1.0) > 1e-6:
+            raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1")
+        if not 0.0 < self.cold_item_share < 1.0:
+            raise ConfigError(f"cold_item_share {self.cold_item_share}: expected a share between 0 and 1")
+
+
+def split_interactions(
+    user: np.ndarray, item: np.ndarray, timestamp: np.ndarray | None, config: SplitConfig
+) -> np.ndarray:
+    """Part label (0 train, 1 valid, 2 test) of every interaction, as ``config`` says."""
+    if config.strategy == "ratio":
+        return ratio_split(user, config.ratios, config.seed)
+    if config.strategy == "temporal":
+        if timestamp is None:
+            raise ConfigError("temporal split needs a 'timestamp' column in the interactions")
+        return temporal_split(user, timestamp)
+    return cold_item_split(item, config.cold_item_share, config.seed)
+
+
+def _rank_within_groups(sorted_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a sorted group array: each row's rank inside its group and its group's size."""
+    n = len(sorted_groups)
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]) if n else np.zeros(0, int)
+    sizes = np.diff(np.r_[starts, n])
+    rank = np.arange(n) - np.repeat(starts, sizes)
+    return rank, np.repeat(sizes, sizes)
+
+
+def ratio_split(user: np.ndarray, ratios: tuple[float, float, float], seed: int) -> np.ndarray:
+    """Per-user random split with RecBole's counting rule.
+
+    For a user with ``n`` interactions: valid and test get ``floor(r * n)`` each, raised to 1
+    when ``0 < r * n < 1`` as long as train keeps at least one; train gets the rest.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(user))
+    order = order[np.argsort(user[order], kind="stable")]
+    rank, size = _rank_within_groups(user[order])
+
+    n_valid = np.floor(ratios[1] * size).astype(np.int64)
+    n_test = np.floor(ratios[2] * size).astype(np.int64)
+    for n_part, r in ((n_test, ratios[2]), (n_valid, ratios[1])):
+        bump = (r * size > 0) & (r * size < 1) & (size - n_valid - n_test > 1)
+        n_part += bump
+    n_train = size - n_valid - n_test
+
+    parts = np.full(len(user), TRAIN, dtype=np.int8)
+    parts[order] = np.where(rank < n_train, TRAIN, np.where(rank < n_train + n_valid, VALID, TEST))
+    return parts
+
+
+def temporal_split(user: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
+    """Leave-last-out by time: per user, the last interaction to test, the one before to valid.
+
+    Users with two interactions give one to test; users with one keep it in train.
+    """
+    order = np.lexsort((np.arange(len(user)), timestamp, user))
+    rank, size = _rank_within_groups(user[order])
+    from_end = size - rank  # 1 = the user's last interaction
+    part = np.where((from_end == 1) & (size >= 2), TEST, np.where((from_end == 2) & (size >= 3), VALID, TRAIN))
+    parts = np.empty(len(user), dtype=np.int8)
+    parts[order] = part
+    return parts
+
+
+def cold_item_split(item: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Hold out ``share`` of the items that have interactions: half go to valid, half to test.
+
+    Every interaction of a held-out item lands in that item's part, so training never sees it.
+    """
+    rng = np.random.default_rng(seed)
+    items = np.unique(item)
+    n_cold = max(2, int(round(share * len(items))))
+    if n_cold >= len(items):
+        raise ConfigError(f"cold_item_share {share} holds out every item; lower it")
+    cold = rng.choice(items, size=n_cold, replace=False)
+    half = n_cold // 2
+    part_of_item = np.full(int(item.max()) + 1, TRAIN, dtype=np.int8)
+    part_of_item[cold[:half]] = VALID
+    part_of_item[cold[half:]] = TEST
+    return part_of_item[item]

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kgrec.data.atomic import TokenColumn, read_atomic
+from kgrec.errors import DataError
+
+
+def write(tmp_path: Path, text: str, name: str = "t.inter") -> Path:
+    path = tmp_path / name
+    path.write_text(text.replace("|", "\t"), encoding="utf-8")
+    return path
+
+
+def test_reads_every_field_type(tmp_path):
+    path = write(tmp_path, "id:token|tags:token_seq|score:float|vec:float_seq|extra:token\na|x y|1.5|1 2|k\nb||2|3|\n")
+    table = read_atomic(path)
+    assert table.n_rows == 2
+    assert list(table.types) == ["id", "tags", "score", "vec", "extra"]
+    assert isinstance(table.columns["id"], TokenColumn)
+    assert table.tokens("id").tolist() == ["a", "b"]
+    assert table.columns["tags"] == [["x", "y"], []]
+    np.testing.assert_array_equal(table.columns["score"], [1.5, 2.0])
+    np.testing.assert_array_equal(table.columns["vec"][0], [1.0, 2.0])
+    assert table.tokens("extra").tolist() == ["k", ""]
+
+
+def test_empty_float_reads_as_nan(tmp_path):
+    table = read_atomic(write(tmp_path, "id:token|score:float\na|\n"))
+    assert np.isnan(table.columns["score"][0])
+
+
+def test_empty_file_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"t.inter:1: empty file"):
+        read_atomic(write(tmp_path, ""))
+
+
+def test_header_without_type_names_the_entry(tmp_path):
+    with pytest.raises(DataError, match=r"t.inter:1: header entry 'item_id' is not 'name:type'"):
+        read_atomic(write(tmp_path, "user_id:token|item_id\nu|i\n"))
+
+
+def test_unknown_type_lists_the_valid_ones(tmp_path):
+    with pytest.raises(DataError, match=r"unknown field type 'int': expected one of token, token_seq"):
+        read_atomic(write(tmp_path, "user_id:token|n:int\nu|1\n"))
+
+
+def test_wrong_number_of_fields_names_line_and_expected_columns(tmp_path):
+    path = write(tmp_path, "a:token|b:token\nx|y\nx|y|z\n")
+    with pytest.raises(DataError) as info:
+        read_atomic(path)
+    assert str(info.value) == f"{path}:3: expected 2 tab-separated fields (a, b), found 3"
+
+
+def test_value_not_parsing_as_float_names_line_and_column(tmp_path):
+    path = write(tmp_path, "id:token|rating:float\na|1\n\nb|five\n")
+    with pytest.raises(DataError) as info:
+        read_atomic(path)
+    assert str(info.value) == f"{path}:4: column 'rating:float': value 'five' is not a number (declared float)"
+
+
+def test_bad_float_seq_value_is_located(tmp_path):
+    with pytest.raises(DataError, match=r":3: column 'v:float_seq': value 'x'"):
+        read_atomic(write(tmp_path, "id:token|v:float_seq\na|1 2\nb|3 x\n"))
+
+
+def test_invalid_utf8_is_located(tmp_path):
+    path = tmp_path / "t.inter"
+    path.write_bytes(b"a:token\tb:token\nx\ty\n\xff\xfe\tz\n")
+    with pytest.raises(DataError, match=r"t.inter:3: invalid UTF-8"):
+        read_atomic(path)
+
+
+def test_blank_lines_are_skipped_but_line_numbers_stay_true(tmp_path):
+    table = read_atomic(write(tmp_path, "a:token\nx\n\ny\n"))
+    assert table.n_rows == 2
+    assert table.line(1) == 4
+
+
+def test_duplicate_header_column_is_refused(tmp_path):
+    with pytest.raises(DataError, match="column appears twice"):
+        read_atomic(write(tmp_path, "a:token|a:token\nx|y\n"))

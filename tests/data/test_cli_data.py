@@ -1,0 +1,30 @@
+import json
+
+from kgrec.cli.main import main
+
+
+def test_info_prints_counts_as_json(toy_dataset, capsys):
+    assert main(["data", "info", str(toy_dataset), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["users"], info["items"], info["interactions"], info["kg_triples"]) == (3, 6, 8, 5)
+    assert info["items_linked"] == 5 and info["rating_histogram"]["5"] == 3
+
+
+def test_info_table_is_readable(toy_dataset, capsys):
+    assert main(["data", "info", str(toy_dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "users         3" in out and "linked items  5 (83.3% of items)" in out
+
+
+def test_bad_input_prints_one_line_and_exits_2(atomic, capsys):
+    folder = atomic(inter="user_id:token|item_id:token\nu|i|extra")
+    assert main(["data", "info", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "toy.inter:2: expected 2 tab-separated fields" in err
+
+
+def test_import_command(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text("u,i\n1,a\n2,a\n2,b\n")
+    assert main(["data", "import", "--interactions", str(tmp_path / "r.csv"), "--user-col", "u",
+                 "--item-col", "i", "--out", str(tmp_path / "ds")]) == 0  # fmt: skip
+    assert "2 users, 2 items, 3 interactions" in capsys.readouterr().out

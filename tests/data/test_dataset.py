@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from kgrec.data import SplitConfig, load_dataset, load_id_maps
+from kgrec.errors import DataError
+from tests.conftest import TOY_INTER, TOY_ITEM, TOY_KG, TOY_LINK
+
+
+def test_loads_ids_features_and_kg(toy_dataset):
+    ds = load_dataset(toy_dataset)
+    assert ds.items.tolist() == ["i1", "i2", "i3", "i4", "i5", "i6"]  # .item order first
+    assert ds.users.tolist() == ["u1", "u2", "u3"]
+    assert len(ds.interactions()) == 8
+    assert ds.item_names()[:2] == ["Alpha", "Beta"]
+    assert ds.item_features["class"][0] == ["Action", "Comedy"]
+    assert len(ds.kg) == 5 and set(ds.relations) == {"film.film.directed_by", "film.film.starring"}
+    assert ds.item_entity[ds.item_index("i6")] == -1
+    assert ds.entities[ds.item_entity[ds.item_index("i1")]] == "e1"
+
+
+def test_id_maps_round_trip(toy_dataset, tmp_path):
+    ds = load_dataset(toy_dataset)
+    ds.save_id_maps(tmp_path / "ids.json")
+    maps = load_id_maps(tmp_path / "ids.json")
+    assert maps["items"] == ds.items.tolist() and maps["users"] == ds.users.tolist()
+
+
+def test_given_split_files_are_used_as_given(atomic):
+    head = "user_id:token|item_id:token\n"
+    folder = atomic(train_inter=head + "u1|a\nu1|b\nu2|a", valid_inter=head + "u1|c", test_inter=head + "u2|c")
+    ds = load_dataset(folder)
+    assert ds.split == "given"
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (3, 1, 1)
+
+
+def test_incomplete_split_files_are_refused(atomic):
+    folder = atomic(train_inter="user_id:token|item_id:token\nu|i")
+    with pytest.raises(DataError, match="missing toy.valid.inter, toy.test.inter"):
+        load_dataset(folder)
+
+
+def test_missing_required_column_names_file_and_header(atomic):
+    folder = atomic(inter="user_id:token|item:token\nu|i")
+    with pytest.raises(DataError, match=r"toy.inter:1: missing required column 'item_id'"):
+        load_dataset(folder)
+
+
+def test_kg_missing_tail_column(atomic):
+    folder = atomic(inter=TOY_INTER, kg="head_id:token|relation_id:token\na|r")
+    with pytest.raises(DataError, match=r"toy.kg:1: missing required column 'tail_id'"):
+        load_dataset(folder)
+
+
+def test_link_naming_unknown_item_is_refused(atomic):
+    folder = atomic(inter=TOY_INTER, kg=TOY_KG, link=TOY_LINK.strip() + "\nnope|e9")
+    with pytest.raises(DataError, match=r"toy.link:7: column 'item_id:token': item 'nope' is not an item"):
+        load_dataset(folder)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_rating_is_refused(atomic, value):
+    folder = atomic(inter=f"user_id:token|item_id:token|rating:float\nu|i|4\nu|j|{value}")
+    with pytest.raises(DataError, match=r"toy.inter:3: column 'rating:float': rating is"):
+        load_dataset(folder)
+
+
+def test_header_only_interactions_are_refused(atomic):
+    with pytest.raises(DataError, match="no interactions"):
+        load_dataset(atomic(inter="user_id:token|item_id:token"))
+
+
+def test_duplicate_pairs_keep_the_latest_by_default(atomic):
+    text = "user_id:token|item_id:token|rating:float|timestamp:float\nu|i|2|5\nu|i|4|9\nu|i|3|1\nu|j|1|1"
+    ds = load_dataset(atomic(inter=text), SplitConfig(ratios=(1.0, 0.0, 0.0)))
+    ratings = dict(zip(ds.items[ds.train.item].tolist(), ds.train.rating.tolist(), strict=True))
+    assert ratings == {"i": 4.0, "j": 1.0}
+
+
+def test_duplicate_pairs_can_be_kept_or_refused(atomic):
+    folder = atomic(inter="user_id:token|item_id:token\nu|i\nu|i")
+    assert len(load_dataset(folder, duplicates="keep").interactions()) == 2
+    with pytest.raises(DataError, match=r"toy.inter:3: repeated \(user_id, item_id\) pair"):
+        load_dataset(folder, duplicates="error")
+
+
+def test_duplicate_item_rows_are_refused(atomic):
+    folder = atomic(inter=TOY_INTER, item=TOY_ITEM.strip() + "\ni1|Again|Drama")
+    with pytest.raises(DataError, match=r"toy.item:8: column 'item_id:token': 'i1' appears again \(first on line 2\)"):
+        load_dataset(folder)
+
+
+def test_unknown_extra_columns_are_kept(atomic):
+    folder = atomic(inter="user_id:token|item_id:token|weird:token\nu|i|x", item="item_id:token|color:token\ni|red")
+    ds = load_dataset(folder, SplitConfig(ratios=(1.0, 0.0, 0.0)))
+    assert ds.item_features["color"].tolist() == ["red"]
+
+
+def test_ml100k_known_counts(ml100k):
+    ds = load_dataset(ml100k)
+    assert (ds.n_users, ds.n_items, len(ds.interactions())) == (943, 1682, 100_000)
+    assert len(ds.kg) == 91_631
+    assert int((ds.item_entity >= 0).sum()) == 1_598
+    assert np.isfinite(ds.train.rating).all()

@@ -1,0 +1,51 @@
+import pytest
+
+from kgrec.data import load_dataset
+from kgrec.data.importer import ImportSpec, import_csv
+from kgrec.errors import DataError
+
+
+@pytest.fixture
+def csvs(tmp_path):
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4.5,100\n1,20,3,101\n2,10,5,102\n")
+    (tmp_path / "movies.csv").write_text('movieId,title,genres\n10,"Heat, the film",Crime|Film Noir\n20,Up,Animation\n')
+    (tmp_path / "triples.tsv").write_text("head\trelation\ttail\nQ1\tdirected_by\tQ9\nQ2\tdirected_by\tQ9\n")
+    (tmp_path / "links.csv").write_text("item_id,entity_id\n10,Q1\n20,Q2\n")
+    return tmp_path
+
+
+def spec(csvs, **kwargs):
+    base = dict(
+        interactions=csvs / "ratings.csv", out=csvs / "out" / "mine", user_col="userId", item_col="movieId",
+        rating_col="rating", time_col="ts",
+    )  # fmt: skip
+    return ImportSpec(**{**base, **kwargs})
+
+
+def test_import_writes_a_dataset_that_loads(csvs):
+    out = import_csv(
+        spec(csvs, items=csvs / "movies.csv", text_cols=("title",), seq_cols=("genres",),
+             kg=csvs / "triples.tsv", links=csvs / "links.csv")
+    )  # fmt: skip
+    ds = load_dataset(out)
+    assert (ds.n_users, ds.n_items, len(ds.interactions())) == (2, 2, 3)
+    assert ds.item_names() == ["Heat, the film", "Up"]
+    assert ds.item_features["genres"][0] == ["Crime", "Film_Noir"]
+    assert len(ds.kg) == 2 and (ds.item_entity >= 0).all()
+
+
+def test_missing_column_lists_the_header(csvs):
+    with pytest.raises(DataError, match=r"ratings.csv:1: missing column\(s\) stars; the header has: userId"):
+        import_csv(spec(csvs, rating_col="stars"))
+    assert not (csvs / "out" / "mine").exists()
+
+
+def test_non_numeric_rating_is_located(csvs):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n1,20,good,2\n")
+    with pytest.raises(DataError, match=r"ratings.csv:3: column 'rating': 'good' is not a number"):
+        import_csv(spec(csvs))
+
+
+def test_kg_without_links_is_refused(csvs):
+    with pytest.raises(DataError, match="--kg needs --links"):
+        import_csv(spec(csvs, kg=csvs / "triples.tsv"))

@@ -7,6 +7,7 @@ rows all come from one representation: a binary ``torch.sparse_csr_tensor`` of s
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,8 +45,9 @@ def interaction_matrix(
     if n_users < 0 or n_items < 0:
         raise ValueError(f"n_users={n_users}, n_items={n_items}: expected non-negative sizes")
     parts = [parts] if isinstance(parts, Interactions) else list(parts)
-    user = np.concatenate([np.asarray(p.user, dtype=np.int64) for p in parts]) if parts else np.zeros(0, np.int64)
-    item = np.concatenate([np.asarray(p.item, dtype=np.int64) for p in parts]) if parts else np.zeros(0, np.int64)
+    empty = np.zeros(0, np.int64)
+    user = np.concatenate([empty] + [np.asarray(p.user, dtype=np.int64) for p in parts])
+    item = np.concatenate([empty] + [np.asarray(p.item, dtype=np.int64) for p in parts])
     for name, index, size in (("user", user, n_users), ("item", item, n_items)):
         if len(index) and (index.min() < 0 or index.max() >= size):
             raise ValueError(
@@ -55,12 +57,8 @@ def interaction_matrix(
     rows, cols = np.divmod(key, max(n_items, 1))
     crow = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=crow[1:])
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(crow),
-        torch.from_numpy(cols.astype(np.int64)),
-        torch.ones(len(cols), dtype=torch.float32),
-        size=(n_users, n_items),
-    )
+    col = torch.from_numpy(cols.astype(np.int64))
+    return _binary_csr(torch.from_numpy(crow), col, (n_users, n_items), check=False)
 
 
 def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | None = None) -> torch.Tensor:
@@ -71,23 +69,29 @@ def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | 
     """
     if isinstance(matrix, torch.Tensor):
         if matrix.layout != torch.sparse_csr:
-            raise ValueError(f"matrix has layout {matrix.layout}: expected torch.sparse_csr (or Interactions)")
+            raise ValueError(f"matrix has layout {matrix.layout}: expected torch.sparse_csr or Interactions")
         csr = matrix
     elif hasattr(matrix, "indptr") and hasattr(matrix, "indices"):  # scipy.sparse csr, without importing it
-        csr = torch.sparse_csr_tensor(
-            torch.as_tensor(np.asarray(matrix.indptr, dtype=np.int64)),
-            torch.as_tensor(np.asarray(matrix.indices, dtype=np.int64)),
-            torch.ones(len(matrix.indices), dtype=torch.float32),
-            size=tuple(matrix.shape),
-        )
+        crow = torch.as_tensor(np.asarray(matrix.indptr, dtype=np.int64))
+        col = torch.as_tensor(np.asarray(matrix.indices, dtype=np.int64))
+        csr = _binary_csr(crow, col, tuple(matrix.shape), check=True)
     else:
         if n_users is None or n_items is None:
             raise ValueError("n_users and n_items are required to build a matrix from Interactions")
         return interaction_matrix(matrix, n_users, n_items)
-    expected = (n_users if n_users is not None else csr.shape[0], n_items if n_items is not None else csr.shape[1])
+    expected = (csr.shape[0] if n_users is None else n_users, csr.shape[1] if n_items is None else n_items)
     if tuple(csr.shape) != expected:
         raise ValueError(f"matrix has shape {tuple(csr.shape)}: expected {expected}")
     return csr
+
+
+def _binary_csr(crow: torch.Tensor, col: torch.Tensor, shape: tuple[int, int], check: bool) -> torch.Tensor:
+    """A float32 CSR tensor of ones; ``check`` validates the indices (foreign input)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(
+            crow, col, torch.ones(len(col), dtype=torch.float32), size=shape, check_invariants=check
+        )
 
 
 def row_entries(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -72,7 +72,7 @@ def evaluate_ranking(
         (those with at least one item in ``target``).
 
     Raises:
-        ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape.
+        ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape or NaN.
     """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1 or ks[-1] > n_items:
@@ -91,17 +91,21 @@ def evaluate_ranking(
     for batch in torch.split(users, batch_size):
         scores = score_fn(batch)  # (B, n_items)
         if scores.shape != (len(batch), n_items):
-            raise ValueError(f"score_fn returned shape {tuple(scores.shape)}: expected ({len(batch)}, {n_items})")
+            shape, expected = tuple(scores.shape), (len(batch), n_items)
+            raise ValueError(f"score_fn returned shape {shape}: expected {expected}")
+        if torch.isnan(scores).any():
+            raise ValueError("score_fn returned NaN scores: expected real numbers (-inf allowed)")
         device = scores.device
         scores = scores.float()
         if excluded is not None:
             scores = scores.masked_fill(dense_rows(excluded, batch, torch.bool, device), float("-inf"))
         top_scores, top_items = torch.topk(scores, k_max, dim=1)  # (B, K_max)
         rel = dense_rows(relevant, batch, torch.bool, device)  # (B, n_items)
-        # an excluded (-inf) item can only reach the top K when too few items are left: never a hit
+        # a -inf item (excluded) only reaches the top K when too few items are left: never a hit
         hits = (rel.gather(1, top_items) & (top_scores > float("-inf"))).cpu().double()  # (B, K_max)
         n_rel = rel.sum(1).cpu().double()  # (B,) >= 1 for every evaluated user
-        first_hit = torch.where(hits.any(1), hits.argmax(1), k_max).double()  # 0-based rank of first hit, or K_max
+        # 0-based rank of the first hit (argmax returns the first maximum), K_max when none
+        first_hit = torch.where(hits.any(1), hits.argmax(1), k_max).double()  # (B,)
         for k in ks:
             n_hit = hits[:, :k].sum(1)
             dcg = (hits[:, :k] * discount[:k]).sum(1)

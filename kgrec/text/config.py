@@ -56,6 +56,6 @@ class TextConfig:
 
     def cache_path(self) -> Path:
         """The cache folder (resolved now, so a later ``KGREC_HOME`` change is honoured)."""
-        from kgrec.data.fetch import kgrec_home
+        from kgrec.data import kgrec_home
 
         return Path(self.cache_dir).expanduser() if self.cache_dir else kgrec_home() / "text-cache"

@@ -1,0 +1,172 @@
+"""Item rows as text: a :meth:`str.format` template over the item columns.
+
+``{column}`` renders a ``token`` as itself, a ``token_seq`` joined with ``", "`` (text-like
+columns such as titles joined with ``" "``), a ``float`` without a needless ``.0``.
+``{item_id}`` is the raw item token. A missing value (empty token, NaN, empty list) renders as
+nothing, and the text around it is tidied: empty brackets and a label left without a value
+(``"Genres:"``) are dropped, so ``"{movie_title} ({release_year}). Genres: {class}"`` gives
+``"Toy Story (1995). Genres: Animation, Children's, Comedy"``, ``"Toy Story. Genres: ..."``
+without a year and ``"Toy Story (1995)"`` without genres. An item whose text comes out empty
+is written as its raw id.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+
+import numpy as np
+
+from kgrec.data.atomic import TokenColumn
+from kgrec.data.dataset import TITLE_COLUMNS, Dataset
+from kgrec.errors import ConfigError
+from kgrec.text.config import TextConfig
+
+ITEM_ID = "item_id"
+# token_seq columns that hold words rather than a list of tags: joined with a space.
+TEXT_LIKE = (*TITLE_COLUMNS, "description", "summary", "overview", "plot", "text", "abstract", "review")
+LABELS = {"class": "Genres", "genre": "Genres", "genres": "Genres", "tag": "Tags", "tags": "Tags"}
+
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+_DANGLING_LABEL = re.compile(r"(^|[.;!?|])[^.;:!?|()\[\]]{1,40}:\s*(?=$|[.;!?|])")
+_REPEATED_SEPARATOR = re.compile(r"([.;,!?|])(?:\s+[.;,|])+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
+
+
+def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
+    """One text per item of ``dataset``, aligned with ``dataset.items``.
+
+    Args:
+        dataset: the loaded dataset; its item columns fill the template.
+        config: ``config.template`` is used, or :func:`default_template` when it is ``None``.
+
+    Raises:
+        ConfigError: the template is malformed or names a column the dataset lacks (the
+            message lists the available ones).
+    """
+    template = (config.template if config is not None else None) or default_template(dataset)
+    fields = template_fields(template, available=_available(dataset))
+    columns = {name: _render_column(dataset, name) for name in fields}
+    texts = []
+    for row, token in enumerate(dataset.items):
+        values = {name: columns[name][row] for name in fields}
+        try:
+            text = template.format_map(values)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"text template {template!r} cannot be rendered: {error}") from None
+        if not all(values.values()):
+            text = _tidy(text)
+        texts.append(text or str(token))
+    return texts
+
+
+def default_template(dataset: Dataset) -> str:
+    """The template used when none is configured, built from the dataset's item columns.
+
+    The title column first, a year column in brackets after it, then every other ``token`` /
+    ``token_seq`` column as ``"Label: {column}"`` (``class`` / ``genre`` read as ``Genres``),
+    joined with ``". "``; id-like columns (``*_id``) are left out. ml-100k gives
+    ``"{movie_title} ({release_year}). Genres: {class}"``. With no usable column: ``"{item_id}"``.
+    """
+    title = dataset.title_column()
+    columns = [
+        name
+        for name, kind in dataset.item_feature_types.items()
+        if kind in ("token", "token_seq") and name != title and name.isidentifier()
+        and name != ITEM_ID and not name.endswith("_id")
+    ]  # fmt: skip
+    year = next((c for c in columns if "year" in c.lower()), None) if title else None
+    parts = []
+    if title:
+        parts.append(f"{{{title}}}" + (f" ({{{year}}})" if year else ""))
+    parts += [
+        f"{LABELS.get(c.lower(), c.replace('_', ' ').capitalize())}: {{{c}}}" for c in columns if c != year
+    ]
+    return ". ".join(parts) or f"{{{ITEM_ID}}}"
+
+
+def template_fields(template: str, available: list[str]) -> list[str]:
+    """The distinct column names ``template`` uses, checked against ``available``.
+
+    Raises:
+        ConfigError: malformed template, positional or dotted/indexed field, or unknown column.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise ConfigError(f"text template {template!r} is malformed: {error}") from None
+    fields: list[str] = []
+    for _, name, spec, _ in parsed:
+        if name is None:
+            continue
+        if spec and "{" in spec:
+            raise ConfigError(f"text template {template!r}: nested fields are not supported")
+        if name == "" or name.isdigit():
+            raise ConfigError(f"text template {template!r}: fields must name a column, e.g. {{movie_title}}")
+        if not name.isidentifier():
+            raise ConfigError(
+                f"text template {template!r}: field {{{name}}} must be a plain column name "
+                "(no attribute or index access)"
+            )
+        if name not in available:
+            raise ConfigError(
+                f"text template refers to unknown column '{name}'; available: {', '.join(available)}"
+            )
+        if name not in fields:
+            fields.append(name)
+    return fields
+
+
+def _available(dataset: Dataset) -> list[str]:
+    names = list(dataset.item_features)
+    return names if ITEM_ID in names else [*names, ITEM_ID]
+
+
+def _render_column(dataset: Dataset, name: str) -> list[str]:
+    """Every item's value of column ``name`` as a string, '' where missing."""
+    if name == ITEM_ID and name not in dataset.item_features:
+        return [str(t) for t in dataset.items]
+    column = dataset.item_features[name]
+    if isinstance(column, TokenColumn):
+        column = column.values()
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+        return [_number(v) for v in column.tolist()]
+    if isinstance(column, np.ndarray):
+        return ["" if _missing(v) else str(v) for v in column.tolist()]
+    lowered = name.lower()
+    joiner = " " if name == dataset.title_column() or any(w in lowered for w in TEXT_LIKE) else ", "
+    out = []
+    for value in column:
+        if isinstance(value, np.ndarray):  # float_seq
+            value = [_number(v) for v in value.tolist()]
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) for v in value if not _missing(v)]
+        else:
+            value = [] if _missing(value) else [str(value)]
+        out.append(joiner.join(v for v in value if v))
+    return out
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value == ""
+
+
+def _number(value: float) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _tidy(text: str) -> str:
+    """Clean up what missing values leave behind: ``"()"``, ``"Genres:"`` at the end, ``" ."``."""
+    text = _EMPTY_BRACKETS.sub("", text)
+    text = _DANGLING_LABEL.sub(r"\1", text)
+    text = re.sub(r"\s+", " ", text)
+    text = _REPEATED_SEPARATOR.sub(r"\1", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return text.strip(" .,;:|")

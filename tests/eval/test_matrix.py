@@ -1,0 +1,29 @@
+"""Interaction matrices: CSR layout, duplicates merged, row gathers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kgrec.data import Interactions
+from kgrec.eval import dense_rows, interaction_matrix
+
+
+def test_interaction_matrix_merges_parts_and_duplicates():
+    a = Interactions(user=np.array([0, 0, 2]), item=np.array([3, 1, 0]))
+    b = Interactions(user=np.array([0, 2]), item=np.array([3, 2]))  # (0, 3) again
+    m = interaction_matrix([a, b], n_users=3, n_items=4)
+    assert m.layout == torch.sparse_csr
+    assert m.to_dense().tolist() == [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]]
+
+
+def test_dense_rows_follows_the_requested_order_and_repeats():
+    m = interaction_matrix(Interactions(user=np.array([0, 2]), item=np.array([1, 0])), 3, 2)
+    rows = dense_rows(m, torch.tensor([2, 1, 0, 2]), torch.bool)
+    assert rows.tolist() == [[True, False], [False, False], [False, True], [True, False]]
+
+
+def test_out_of_range_index_is_refused():
+    with pytest.raises(ValueError, match="item index out of range"):
+        interaction_matrix(Interactions(user=np.array([0]), item=np.array([5])), 1, 5)

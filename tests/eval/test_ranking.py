@@ -1,0 +1,182 @@
+"""Full-ranking metrics: hand-computed toy values, exclusion, skipped users, batching."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import torch
+
+from kgrec.data import Dataset, Interactions
+from kgrec.eval import evaluate_ranking, evaluate_split, interaction_matrix
+
+# Toy: 3 users x 6 items. Scores rank items 0,1,2,3,4,5 for u0 and 5,4,3,2,1,0 for u1.
+SCORES = torch.tensor(
+    [
+        [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        [0.3, 0.1, 0.2, 0.6, 0.5, 0.4],
+    ]
+)
+TRAIN = Interactions(user=np.array([0, 1, 2]), item=np.array([0, 5, 2]))  # excluded
+TEST = Interactions(user=np.array([0, 0, 1]), item=np.array([1, 5, 3]))  # u2 has no test item
+
+
+def by_row(scores: torch.Tensor):
+    return lambda users: scores[users]
+
+
+def pairs(users: list[int], items: list[int]) -> Interactions:
+    return Interactions(user=np.array(users, dtype=np.int64), item=np.array(items, dtype=np.int64))
+
+
+def test_metrics_match_hand_computed_values_on_toy():
+    r = evaluate_ranking(by_row(SCORES), TEST, TRAIN, n_users=3, n_items=6, ks=(1, 3))
+    # u0: item 0 excluded -> ranking 1,2,3,4,5; relevant {1,5}; top-3 = [1,2,3], hits [1,0,0]
+    #   @1: recall 1/2, precision 1/1, hit 1, mrr 1/1, ndcg 1/1 (IDCG over min(2,1) = 1 item)
+    #   @3: recall 1/2, precision 1/3, hit 1, mrr 1,   ndcg 1 / (1 + 1/log2(3)) = 0.613147
+    # u1: item 5 excluded -> ranking 4,3,2,1,0; relevant {3};  top-3 = [4,3,2], hits [0,1,0]
+    #   @1: everything 0
+    #   @3: recall 1/1, precision 1/3, hit 1, mrr 1/2, ndcg (1/log2(3)) / 1 = 0.630930
+    # u2: no test item -> skipped; means over 2 users:
+    g = 1 / math.log2(3)
+    expected = {
+        "recall@1": (0.5 + 0) / 2,  # 0.25
+        "precision@1": (1 + 0) / 2,  # 0.5
+        "hit@1": (1 + 0) / 2,
+        "mrr@1": (1 + 0) / 2,
+        "ndcg@1": (1 + 0) / 2,
+        "recall@3": (0.5 + 1) / 2,  # 0.75
+        "precision@3": (1 / 3 + 1 / 3) / 2,  # 1/3
+        "hit@3": (1 + 1) / 2,
+        "mrr@3": (1 + 0.5) / 2,  # 0.75
+        "ndcg@3": (1 / (1 + g) + g) / 2,  # (0.613147 + 0.630930) / 2 = 0.622038
+    }
+    assert r.pop("n_users") == 2
+    assert r == pytest.approx(expected, abs=1e-6)
+    assert r["ndcg@3"] == pytest.approx(0.622038, abs=1e-6)
+
+
+def test_default_keys_are_at_10_and_20():
+    scores = torch.rand(4, 30, generator=torch.Generator().manual_seed(0))
+    r = evaluate_ranking(by_row(scores), pairs([0, 1], [3, 4]), None, n_users=4, n_items=30)
+    expected_keys = {f"{m}@{k}" for m in ("recall", "ndcg", "hit", "mrr", "precision") for k in (10, 20)}
+    assert set(r) == expected_keys | {"n_users"}
+    assert all(isinstance(v, float) for k, v in r.items() if k != "n_users")
+
+
+def test_excluded_items_never_reach_the_top_k():
+    # one user, the model ranks items 0,1,2,3,4,5; items 0,1,2 are train items, 3 is the test item
+    scores = torch.tensor([[6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
+    test, train = pairs([0], [3]), pairs([0, 0, 0], [0, 1, 2])
+    with_exclusion = evaluate_ranking(by_row(scores), test, train, n_users=1, n_items=6, ks=(1,))
+    without = evaluate_ranking(by_row(scores), test, None, n_users=1, n_items=6, ks=(1,))
+    assert with_exclusion["hit@1"] == 1.0 and with_exclusion["ndcg@1"] == 1.0
+    assert without["hit@1"] == 0.0
+
+
+def test_exclusion_accepts_parts_list_and_csr_alike():
+    scores = torch.rand(5, 12, generator=torch.Generator().manual_seed(1))
+    train, valid, test = pairs([0, 1, 2], [0, 1, 2]), pairs([0, 3], [3, 4]), pairs([0, 1, 3, 4], [5, 6, 7, 8])
+    as_list = evaluate_ranking(by_row(scores), test, [train, valid], 5, 12, ks=(3,))
+    as_csr = evaluate_ranking(by_row(scores), test, interaction_matrix([train, valid], 5, 12), 5, 12, ks=(3,))
+    assert as_list == as_csr
+
+
+def test_excluded_relevant_item_left_in_top_k_by_lack_of_items_is_not_a_hit():
+    # 3 items; 2 excluded, one of them also a test item; at K=3 the -inf items fill the list
+    scores = torch.tensor([[3.0, 2.0, 1.0]])
+    r = evaluate_ranking(by_row(scores), pairs([0], [0]), pairs([0, 0], [0, 1]), 1, 3, ks=(3,))
+    assert r["hit@3"] == 0.0 and r["recall@3"] == 0.0
+
+
+def test_users_without_test_items_are_skipped():
+    # u2 scores everything at 0 and has no test item: it must not pull the means down
+    scores = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    r = evaluate_ranking(by_row(scores), pairs([0, 1], [0, 1]), None, n_users=3, n_items=3, ks=(1,))
+    assert r["n_users"] == 2 and r["recall@1"] == 1.0
+
+
+def test_score_fn_is_only_called_for_evaluated_users():
+    seen: list[int] = []
+
+    def score_fn(users: torch.Tensor) -> torch.Tensor:
+        seen.extend(users.tolist())
+        return SCORES[users]
+
+    evaluate_ranking(score_fn, TEST, TRAIN, 3, 6, ks=(3,), batch_size=1)
+    assert sorted(seen) == [0, 1]
+
+
+def _random_case(seed: int = 0, n_users: int = 40, n_items: int = 50):
+    rng = np.random.default_rng(seed)
+    user = rng.integers(0, n_users, 600)
+    item = rng.integers(0, n_items, 600)
+    key = np.unique(user * n_items + item)  # no repeated pairs across parts
+    rng.shuffle(key)
+    user, item = key // n_items, key % n_items
+    train = pairs(user[:400].tolist(), item[:400].tolist())
+    test = pairs(user[400:].tolist(), item[400:].tolist())
+    scores = torch.from_numpy(rng.random((n_users, n_items))).float()  # distinct: no ties
+    return train, test, scores
+
+
+def test_batch_size_does_not_change_the_numbers():
+    train, test, scores = _random_case()
+    results = [evaluate_ranking(by_row(scores), test, train, 40, 50, batch_size=b) for b in (1, 7, 1000)]
+    assert results[0] == pytest.approx(results[1], abs=1e-12)
+    assert results[0] == pytest.approx(results[2], abs=1e-12)
+
+
+def test_matches_a_per_user_reference_loop():
+    train, test, scores = _random_case(seed=3)
+    r = evaluate_ranking(by_row(scores), test, train, 40, 50, ks=(5, 10))
+    seen, rel = defaultdict(set), defaultdict(set)
+    for u, i in zip(train.user.tolist(), train.item.tolist(), strict=True):
+        seen[u].add(i)
+    for u, i in zip(test.user.tolist(), test.item.tolist(), strict=True):
+        rel[u].add(i)
+    ref: dict[str, list[float]] = defaultdict(list)
+    for u in sorted(rel):
+        s = scores[u].double().numpy().copy()
+        s[list(seen[u])] = -np.inf
+        order = np.argsort(-s)
+        for k in (5, 10):
+            h = [int(i in rel[u]) for i in order[:k]]
+            ref[f"recall@{k}"].append(sum(h) / len(rel[u]))
+            ref[f"precision@{k}"].append(sum(h) / k)
+            ref[f"hit@{k}"].append(float(any(h)))
+            ref[f"mrr@{k}"].append(1 / (h.index(1) + 1) if any(h) else 0.0)
+            dcg = sum(x / math.log2(j + 2) for j, x in enumerate(h))
+            ref[f"ndcg@{k}"].append(dcg / sum(1 / math.log2(j + 2) for j in range(min(k, len(rel[u])))))
+    assert r.pop("n_users") == len(rel)
+    assert r == pytest.approx({key: float(np.mean(v)) for key, v in ref.items()}, abs=1e-9)
+
+
+def test_evaluate_split_excludes_train_for_valid_and_train_plus_valid_for_test():
+    # one user, items ranked 0..4; train {0}, valid {1}, test {2}
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    ds = Dataset(
+        name="toy",
+        path=None,  # type: ignore[arg-type]
+        users=np.array(["u"], dtype=object),
+        items=np.array(list("abcde"), dtype=object),
+        train=pairs([0], [0]),
+        valid=pairs([0], [1]),
+        test=pairs([0], [2]),
+        split="given",
+    )
+    # valid: item 1 ranks first once 0 is gone; test: item 2 ranks first once 0 and 1 are gone
+    assert evaluate_split(by_row(scores), ds, "valid", ks=(1,))["hit@1"] == 1.0
+    assert evaluate_split(by_row(scores), ds, "test", ks=(1,))["hit@1"] == 1.0
+
+
+def test_wrong_score_shape_and_bad_ks_fail_early():
+    with pytest.raises(ValueError, match="expected \\(2, 6\\)"):
+        evaluate_ranking(lambda u: torch.zeros(len(u), 5), TEST, TRAIN, 3, 6, ks=(3,))
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate_ranking(lambda u: torch.full((len(u), 6), float("nan")), TEST, TRAIN, 3, 6, ks=(3,))
+    with pytest.raises(ValueError, match="cut-offs"):
+        evaluate_ranking(by_row(SCORES), TEST, TRAIN, 3, 6, ks=(7,))

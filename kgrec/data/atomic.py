@@ -141,15 +141,19 @@ def read_atomic(path: str | Path) -> AtomicTable:
     for name, kind in types.items():
         raw = table.column(name).combine_chunks() if table.num_rows else pa.array([], pa.string())
         columns[name] = _convert(path, name, kind, raw)
-    return AtomicTable(path=path, types=types, columns=columns, n_rows=table.num_rows)
+    n_rows = table.num_rows
+    del table, raw
+    pa.default_memory_pool().release_unused()  # give the parse buffers back to the OS
+    return AtomicTable(path=path, types=types, columns=columns, n_rows=n_rows)
 
 
 def _convert(path: Path, name: str, kind: str, raw: pa.Array) -> Column:
     label = f"{name}:{kind}"
     if kind == "token":
         encoded = pc.dictionary_encode(raw)
+        indices = encoded.indices  # int32, no nulls; read the buffer directly (to_numpy imports pandas)
         return TokenColumn(
-            codes=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
+            codes=np.frombuffer(indices.buffers()[1], dtype=np.int32, count=len(indices), offset=indices.offset * 4).copy(),
             vocab=np.asarray(encoded.dictionary.to_pylist(), dtype=object),
         )
     if kind == "float":

@@ -2,8 +2,8 @@ import subprocess
 
 import pytest
 
-from kgrec.data import fetch
 from kgrec.data import download as fetch_module
+from kgrec.data import fetch
 from kgrec.errors import FetchError
 
 

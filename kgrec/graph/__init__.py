@@ -1,0 +1,29 @@
+"""Knowledge-graph builder: recipe -> :class:`KnowledgeGraph` (save/load, PyG and networkx views),
+statistics, degree plot, and relation paths between items."""
+
+from kgrec.graph.build import build_graph
+from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
+from kgrec.graph.paths import GraphPath, Hop, explain_paths, find_paths, format_path, short_relation
+from kgrec.graph.recipe import AttributeRelation, GraphRecipe, load_recipe, recipe_from_dict
+from kgrec.graph.stats import degrees, graph_stats, plot_degrees
+
+__all__ = [
+    "ENTITY",
+    "ITEM",
+    "USER",
+    "AttributeRelation",
+    "GraphPath",
+    "GraphRecipe",
+    "Hop",
+    "KnowledgeGraph",
+    "build_graph",
+    "degrees",
+    "explain_paths",
+    "find_paths",
+    "format_path",
+    "graph_stats",
+    "load_recipe",
+    "plot_degrees",
+    "recipe_from_dict",
+    "short_relation",
+]

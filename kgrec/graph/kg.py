@@ -1,0 +1,378 @@
+"""The built knowledge graph: typed nodes, named relations, triples; save/load and graph views.
+
+Node numbering (the models rely on it):
+
+* ``0 .. n_items-1`` are the dataset's items, in dataset index order (a linked item's KG entity
+  is merged into its item node);
+* ``n_items .. n_items+n_entities-1`` are the other entities (KG entities, then attribute values);
+* ``user_offset + u`` is dataset user ``u``, when the graph has users.
+
+On disk a graph is a folder holding ``manifest.json`` (format version, counts, provenance) and
+``graph.npz`` (compact integer arrays and unicode name arrays; never pickled). The folder is
+written atomically and checked when read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kgrec.errors import GraphError
+from kgrec.utils.io import atomic_dir, sha256_file, write_json
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from torch_geometric.data import Data
+
+    from kgrec.data.dataset import Dataset
+
+FORMAT = "kgrec-graph"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = "graph.npz"
+ITEM, ENTITY, USER = 0, 1, 2
+NODE_TYPES = ("item", "entity", "user")
+
+
+@dataclass(eq=False)
+class KnowledgeGraph:
+    """A knowledge graph over items, entities and (optionally) users.
+
+    Build one with :func:`kgrec.graph.build_graph`, read one with :meth:`load`.
+
+    Attributes:
+        head, relation, tail: the triples, ``(T,)`` int64 node and relation ids.
+        relation_names: ``(R,)`` relation names (generated inverses end in ``.inv``).
+        inverse_of: ``(R,)`` int64, the relation a generated inverse reverses, else ``-1``.
+        node_type: ``(N,)`` int8, 0 item, 1 entity, 2 user.
+        names: ``(N,)`` readable node names (item titles, attribute values, raw ids).
+        keys: ``(N,)`` raw ids: the item id, the KG entity id, ``relation=value`` for attribute
+            values, the user id.
+        n_items: number of item nodes (the first ``n_items`` nodes).
+        provenance: dataset name, split, source files with their sha256, recipe and its hash.
+    """
+
+    head: np.ndarray
+    relation: np.ndarray
+    tail: np.ndarray
+    relation_names: np.ndarray
+    inverse_of: np.ndarray
+    node_type: np.ndarray
+    names: np.ndarray
+    keys: np.ndarray
+    n_items: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ counts
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_type)
+
+    @property
+    def n_entities(self) -> int:
+        """Non-item entities (KG entities and attribute values)."""
+        return int(np.count_nonzero(self.node_type == ENTITY))
+
+    @property
+    def n_users(self) -> int:
+        return int(np.count_nonzero(self.node_type == USER))
+
+    @property
+    def user_offset(self) -> int:
+        """Node id of dataset user 0 (users are the last nodes)."""
+        return self.n_items + self.n_entities
+
+    @property
+    def n_relations(self) -> int:
+        return len(self.relation_names)
+
+    @property
+    def n_triples(self) -> int:
+        return len(self.head)
+
+    def counts(self) -> dict[str, int]:
+        """Node, relation and triple counts, as stored in the manifest."""
+        return {
+            "nodes": self.n_nodes,
+            "items": self.n_items,
+            "entities": self.n_entities,
+            "users": self.n_users,
+            "relations": self.n_relations,
+            "triples": self.n_triples,
+        }
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        return f"KnowledgeGraph({self.provenance.get('dataset', '?')}: {counts})"
+
+    # ------------------------------------------------------------------ lookups
+    def item_node(self, item_id: str) -> int:
+        """Node id of the item with raw id ``item_id``.
+
+        Raises:
+            GraphError: no item has that id.
+        """
+        lookup = self._cache.get("items")
+        if lookup is None:
+            lookup = self._cache["items"] = {str(k): i for i, k in enumerate(self.keys[: self.n_items])}
+        try:
+            return lookup[str(item_id)]
+        except KeyError:
+            examples = ", ".join(str(k) for k in self.keys[:3])
+            raise GraphError(
+                f"unknown item '{item_id}': not one of the {self.n_items} items of this graph "
+                f"(raw item ids, e.g. {examples})"
+            ) from None
+
+    def relation_id(self, name: str) -> int:
+        """Id of the relation called ``name``; ``GraphError`` when there is none."""
+        matches = np.flatnonzero(self.relation_names == name)
+        if len(matches) == 0:
+            raise GraphError(f"unknown relation '{name}'")
+        return int(matches[0])
+
+    # ------------------------------------------------------------------ views
+    def to_pyg(self) -> Data:
+        """A ``torch_geometric.data.Data`` with ``edge_index`` (2, T), ``edge_type`` (T,),
+        ``node_type`` (N,), ``num_nodes`` and ``num_relations``."""
+        import torch
+        from torch_geometric.data import Data
+
+        edge_index = torch.from_numpy(np.stack([self.head, self.tail]).astype(np.int64, copy=False))
+        return Data(
+            edge_index=edge_index,  # (2, T)
+            edge_type=torch.from_numpy(self.relation.astype(np.int64, copy=False)),  # (T,)
+            node_type=torch.from_numpy(self.node_type.astype(np.int64)),  # (N,)
+            num_nodes=self.n_nodes,
+            num_relations=self.n_relations,
+        )
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """A ``networkx.MultiDiGraph``: nodes carry ``name`` and ``type`` (item/entity/user),
+        edges carry ``relation`` (its name) and use the relation id as their key."""
+        import networkx as nx
+
+        graph = nx.MultiDiGraph()
+        types = self.node_type.tolist()
+        graph.add_nodes_from(
+            (i, {"name": str(name), "type": NODE_TYPES[t]})
+            for i, (name, t) in enumerate(zip(self.names, types, strict=True))
+        )
+        rel_names = [str(r) for r in self.relation_names]
+        graph.add_edges_from(
+            (h, t, r, {"relation": rel_names[r]})
+            for h, r, t in zip(self.head.tolist(), self.relation.tolist(), self.tail.tolist(), strict=True)
+        )
+        return graph
+
+    # ------------------------------------------------------------------ disk
+    def manifest(self) -> dict[str, Any]:
+        """What ``manifest.json`` holds."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "counts": self.counts(),
+            "n_items": self.n_items,
+            **self.provenance,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the graph folder ``path`` (``manifest.json`` + ``graph.npz``) atomically."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "head": _compact(self.head),
+            "relation": _compact(self.relation),
+            "tail": _compact(self.tail),
+            "relation_names": _unicode(self.relation_names),
+            "inverse_of": self.inverse_of.astype(np.int32),
+            "node_type": self.node_type.astype(np.int8),
+        }
+        for code, kind in enumerate(NODE_TYPES):
+            mask = self.node_type == code
+            arrays[f"{kind}_names"] = _unicode(self.names[mask])
+            arrays[f"{kind}_keys"] = _unicode(self.keys[mask])
+        with atomic_dir(path) as tmp:
+            assert all(a.dtype != object for a in arrays.values())  # loaded with allow_pickle=False
+            np.savez(tmp / ARRAYS, **arrays)  # type: ignore[arg-type]
+            write_json(tmp / MANIFEST, self.manifest())
+        return path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, dataset: Dataset | None = None, check_sources: bool = True
+    ) -> KnowledgeGraph:
+        """Read a graph folder written by :meth:`save`.
+
+        Args:
+            path: the graph folder.
+            dataset: if given, the graph must have been built from it: same dataset name and
+                items in the same order and, if the graph has users, the same split.
+            check_sources: with ``dataset``, also require its files to have the sha256 recorded
+                at build time.
+
+        Raises:
+            GraphError: missing or corrupt files, an unknown format version, arrays that do not
+                match the manifest's counts, or a graph built from another dataset.
+        """
+        path = Path(path)
+        manifest = _read_manifest(path)
+        arrays = _read_arrays(path / ARRAYS)
+        counts = manifest["counts"]
+        _check_arrays(path, arrays, counts)
+        names = np.concatenate([arrays[f"{kind}_names"].astype(object) for kind in NODE_TYPES])
+        keys = np.concatenate([arrays[f"{kind}_keys"].astype(object) for kind in NODE_TYPES])
+        provenance = {
+            k: v for k, v in manifest.items() if k not in ("format", "format_version", "counts", "n_items")
+        }
+        graph = cls(
+            head=arrays["head"].astype(np.int64),
+            relation=arrays["relation"].astype(np.int64),
+            tail=arrays["tail"].astype(np.int64),
+            relation_names=arrays["relation_names"].astype(object),
+            inverse_of=arrays["inverse_of"].astype(np.int64),
+            node_type=arrays["node_type"].astype(np.int8),
+            names=names,
+            keys=keys,
+            n_items=int(counts["items"]),
+            provenance=provenance,
+        )
+        if dataset is not None:
+            graph.check_dataset(dataset, check_sources=check_sources, where=path)
+        return graph
+
+    def check_dataset(
+        self, dataset: Dataset, check_sources: bool = True, where: str | Path = "graph"
+    ) -> None:
+        """Raise :class:`GraphError` unless this graph was built from ``dataset``."""
+        built_from = self.provenance.get("dataset")
+        if built_from != dataset.name:
+            raise GraphError(f"{where}: graph was built from dataset '{built_from}', not '{dataset.name}'")
+        if dataset.n_items != self.n_items:
+            raise GraphError(
+                f"{where}: graph has {self.n_items} items, dataset '{dataset.name}' has {dataset.n_items}; rebuild the graph"
+            )
+        differ = np.flatnonzero(self.keys[: self.n_items].astype(str) != dataset.items.astype(str))
+        if len(differ):
+            i = int(differ[0])
+            raise GraphError(
+                f"{where}: item {i} is '{self.keys[i]}' in the graph but '{dataset.items[i]}' in the dataset; rebuild the graph"
+            )
+        if self.n_users and not np.array_equal(
+            self.keys[self.user_offset :].astype(str), dataset.users.astype(str)
+        ):
+            raise GraphError(
+                f"{where}: graph's users differ from the users of dataset '{dataset.name}'; rebuild the graph"
+            )
+        if self.n_users and self.provenance.get("split") != dataset.split:
+            raise GraphError(
+                f"{where}: graph's user edges come from split '{self.provenance.get('split')}', "
+                f"the dataset is split '{dataset.split}'; rebuild the graph with the same split"
+            )
+        if check_sources:
+            recorded = {s["file"]: s["sha256"] for s in self.provenance.get("sources", [])}
+            current = {Path(p).name: Path(p) for p in dataset.sources}
+            if set(recorded) != set(current):
+                raise GraphError(
+                    f"{where}: graph was built from files {sorted(recorded)}, the dataset has {sorted(current)}"
+                )
+            for name, file in current.items():
+                if sha256_file(file) != recorded[name]:
+                    raise GraphError(
+                        f"{where}: {file} changed since the graph was built (sha256 differs); rebuild it"
+                    )
+
+
+def source_records(files: list[Path]) -> list[dict[str, Any]]:
+    """``{file, bytes, sha256}`` of each source file, for the manifest."""
+    return [{"file": Path(f).name, "bytes": Path(f).stat().st_size, "sha256": sha256_file(f)} for f in files]
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """int32 when the values fit, else int64."""
+    if len(values) == 0 or (values.min() >= 0 and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)
+
+
+def _unicode(values: np.ndarray) -> np.ndarray:
+    return np.asarray([str(v) for v in values], dtype=str) if len(values) else np.zeros(0, dtype="<U1")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    file = path / MANIFEST
+    if not path.is_dir():
+        raise GraphError(f"{path}: graph folder not found (build one with `kgrec graph build`)")
+    if not file.is_file():
+        raise GraphError(f"{file}: manifest not found: not a graph folder")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise GraphError(f"{file}: manifest is not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise GraphError(f"{file}: not a kgrec graph manifest (expected format '{FORMAT}')")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise GraphError(
+            f"{file}: graph format version {version}, this kgrec reads version {FORMAT_VERSION}; rebuild the graph"
+        )
+    counts = manifest.get("counts")
+    wanted = ("nodes", "items", "entities", "users", "relations", "triples")
+    if not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in wanted):
+        raise GraphError(f"{file}: manifest 'counts' must give integer {', '.join(wanted)}")
+    return manifest
+
+
+def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+    if not file.is_file():
+        raise GraphError(f"{file}: graph arrays not found")
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError) as error:
+        raise GraphError(f"{file}: cannot read graph arrays ({error})") from None
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray], counts: dict[str, int]) -> None:
+    where = path / ARRAYS
+    per_type = {"item": counts["items"], "entity": counts["entities"], "user": counts["users"]}
+    expected = {
+        "head": counts["triples"],
+        "relation": counts["triples"],
+        "tail": counts["triples"],
+        "relation_names": counts["relations"],
+        "inverse_of": counts["relations"],
+        "node_type": counts["nodes"],
+    }
+    for kind, n in per_type.items():
+        expected[f"{kind}_names"] = n
+        expected[f"{kind}_keys"] = n
+    for name, n in expected.items():
+        if name not in arrays:
+            raise GraphError(f"{where}: array '{name}' is missing")
+        if arrays[name].ndim != 1 or len(arrays[name]) != n:
+            raise GraphError(
+                f"{where}: array '{name}' has shape {arrays[name].shape}, manifest counts say ({n},)"
+            )
+    if sum(per_type.values()) != counts["nodes"]:
+        raise GraphError(f"{where}: items + entities + users != nodes in the manifest counts")
+    node_type = arrays["node_type"]
+    layout = np.repeat(
+        np.arange(3, dtype=node_type.dtype), [per_type["item"], per_type["entity"], per_type["user"]]
+    )
+    if not np.array_equal(node_type, layout):
+        raise GraphError(f"{where}: node types are not laid out as items, then entities, then users")
+    for name, bound in (
+        ("head", counts["nodes"]),
+        ("tail", counts["nodes"]),
+        ("relation", counts["relations"]),
+    ):
+        values = arrays[name]
+        if values.dtype.kind not in "iu":
+            raise GraphError(f"{where}: array '{name}' has dtype {values.dtype}, expected integers")
+        if len(values) and (values.min() < 0 or values.max() >= bound):
+            raise GraphError(f"{where}: array '{name}' has ids outside [0, {bound})")

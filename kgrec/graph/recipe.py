@@ -1,0 +1,202 @@
+"""Graph recipes: which triples and item attributes make up a knowledge graph.
+
+A recipe is a small YAML file (``graphs/NAME.yaml``) loaded into a typed :class:`GraphRecipe`.
+Unknown keys and bad values are refused with a :class:`~kgrec.errors.ConfigError` naming the
+file, the key and what was expected. The recipe's sha256 (of its canonical JSON form) goes into
+every built graph's manifest, so a graph always says exactly how it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from kgrec.errors import ConfigError
+
+Transform = Literal["none", "decade"]
+TRANSFORMS = ("none", "decade")
+INVERSE_SUFFIX = ".inv"
+INTERACTED = "interacted"
+
+
+@dataclass(frozen=True)
+class AttributeRelation:
+    """An item column turned into a relation ``item -relation-> value``.
+
+    Attributes:
+        column: the item feature column (a ``token``, ``token_seq`` or ``float`` column of
+            ``NAME.item``); a ``token_seq`` value gives one edge per token.
+        relation: the relation's name, e.g. ``item.genre``.
+        transform: ``none`` keeps the value as it is; ``decade`` maps a year to its decade
+            (``1995`` -> ``1990s``); values that are not years are skipped.
+    """
+
+    column: str
+    relation: str
+    transform: Transform = "none"
+
+
+@dataclass(frozen=True)
+class GraphRecipe:
+    """How to build a :class:`~kgrec.graph.KnowledgeGraph` from a dataset.
+
+    Attributes:
+        kg: use the dataset's ``NAME.kg`` triples, joined to items through ``NAME.link`` (a
+            linked item's entity becomes the item's node).
+        attributes: item columns turned into relations.
+        inverse: also add, for every relation ``r``, the relation ``r.inv`` with each triple
+            reversed.
+        users: add a node per user and ``user -interacted-> item`` edges from the training
+            split only (valid and test interactions never become edges).
+        min_degree: drop non-item entities that have fewer distinct neighbours than this
+            (counted once, over the KG and attribute triples, after the relation filters);
+            item nodes are never dropped. ``0`` or ``1`` keeps every entity.
+        allow: if not empty, keep only the KG and attribute relations matching one of these
+            names or shell patterns (``film.film.*``).
+        deny: drop the KG and attribute relations matching one of these names or patterns.
+        item_name: how to name item nodes, a format string over item columns such as
+            ``"{movie_title} ({release_year})"``; empty: the dataset's title column, else the
+            raw item id. Items missing one of the columns fall back to the default.
+    """
+
+    kg: bool = True
+    attributes: tuple[AttributeRelation, ...] = ()
+    inverse: bool = False
+    users: bool = False
+    min_degree: int = 0
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    item_name: str = ""
+
+    def __post_init__(self) -> None:
+        relations = [a.relation for a in self.attributes]
+        for attribute in self.attributes:
+            if attribute.transform not in TRANSFORMS:
+                raise ConfigError(
+                    f"attributes: transform '{attribute.transform}' of column '{attribute.column}': "
+                    f"expected one of {', '.join(TRANSFORMS)}"
+                )
+            if not attribute.column or not attribute.relation:
+                raise ConfigError("attributes: each entry needs a non-empty 'column' and 'relation'")
+            if attribute.relation.endswith(INVERSE_SUFFIX) or attribute.relation == INTERACTED:
+                raise ConfigError(
+                    f"attributes: relation name '{attribute.relation}' is reserved "
+                    f"(names ending in '{INVERSE_SUFFIX}' and '{INTERACTED}' are made by the builder)"
+                )
+            if relations.count(attribute.relation) > 1:
+                raise ConfigError(f"attributes: relation '{attribute.relation}' is defined twice")
+        if isinstance(self.min_degree, bool) or not isinstance(self.min_degree, int) or self.min_degree < 0:
+            raise ConfigError(f"min_degree: {self.min_degree!r}: expected a non-negative integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain JSON-ready data (lists, not tuples)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def sha256(self) -> str:
+        """sha256 of the canonical JSON form: equal recipes hash equal, whatever the YAML looked like."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> GraphRecipe:
+    """Validate a mapping (as read from YAML) into a :class:`GraphRecipe`.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type, or an invalid value; the message
+            starts with ``source``.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of recipe keys, found {type(data).__name__}")
+    allowed = {f.name for f in fields(GraphRecipe)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{unknown[0]}' (expected one of: {', '.join(sorted(allowed))})"
+        )
+    values: dict[str, Any] = {}
+    for key in ("kg", "inverse", "users"):
+        if key in data:
+            values[key] = _expect(source, key, data[key], bool, "true or false")
+    if "min_degree" in data:
+        value = data["min_degree"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: min_degree: {value!r}: expected a non-negative integer")
+        values["min_degree"] = value
+    if "item_name" in data:
+        values["item_name"] = _expect(source, "item_name", data["item_name"] or "", str, "a format string")
+    for key in ("allow", "deny"):
+        if key in data:
+            values[key] = tuple(_string_list(source, key, data[key]))
+    if "attributes" in data:
+        values["attributes"] = tuple(_attributes(source, data["attributes"]))
+    try:
+        return GraphRecipe(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_recipe(path: str | Path) -> GraphRecipe:
+    """Read a recipe YAML file.
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML, or does not describe a valid recipe.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    return recipe_from_dict(data, str(path))
+
+
+def _expect(source: str, key: str, value: Any, kind: type, expected: str) -> Any:
+    if not isinstance(value, kind):
+        raise ConfigError(f"{source}: {key}: {value!r}: expected {expected}")
+    return value
+
+
+def _string_list(source: str, key: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{source}: {key}: {value!r}: expected a list of relation names or patterns")
+    return value
+
+
+def _attributes(source: str, value: Any) -> list[AttributeRelation]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: attributes: expected a list of {{column, relation, transform}} entries")
+    allowed = {f.name for f in fields(AttributeRelation)}
+    out = []
+    for number, entry in enumerate(value, start=1):
+        where = f"{source}: attributes[{number}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping with keys column, relation, transform")
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(sorted(allowed))})"
+            )
+        for key in ("column", "relation"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise ConfigError(f"{where}: {key}: {entry.get(key)!r}: expected a non-empty string")
+        transform = entry.get("transform", "none")
+        if transform not in TRANSFORMS:
+            raise ConfigError(f"{where}: transform: {transform!r}: expected one of {', '.join(TRANSFORMS)}")
+        out.append(AttributeRelation(column=entry["column"], relation=entry["relation"], transform=transform))
+    return out

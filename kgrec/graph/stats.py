@@ -1,0 +1,111 @@
+"""Summaries of a built graph: relation counts, degrees, connectivity, item coverage; a degree plot.
+
+Degrees count triples touching a node (in + out). Components are weakly connected components
+(edge direction ignored), computed with networkx.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.graph._arrays import sorted_unique
+from kgrec.graph.kg import NODE_TYPES, KnowledgeGraph
+from kgrec.graph.recipe import INTERACTED
+from kgrec.utils.io import atomic_path
+
+
+def degrees(kg: KnowledgeGraph) -> np.ndarray:
+    """``(N,)`` number of triples touching each node (a self-loop counts twice)."""
+    return np.bincount(kg.head, minlength=kg.n_nodes) + np.bincount(kg.tail, minlength=kg.n_nodes)
+
+
+def graph_stats(kg: KnowledgeGraph) -> dict[str, Any]:
+    """A JSON-ready summary of ``kg``.
+
+    Keys: ``dataset``, ``counts``, ``relations`` (name -> triples, most frequent first),
+    ``degree`` (per node type and overall: min, max, mean, median, p90, p99), ``isolated_nodes``,
+    ``components`` (weakly connected: ``count`` and ``largest`` size), ``items_covered`` (items
+    with at least one KG or attribute edge, i.e. any relation but ``interacted``) and its share.
+    """
+    import networkx as nx
+
+    per_relation = np.bincount(kg.relation, minlength=kg.n_relations)
+    order = np.argsort(-per_relation, kind="stable")
+    degree = degrees(kg)
+    summary = {"all": _summary(degree)}
+    for code, kind in enumerate(NODE_TYPES):
+        if np.any(kg.node_type == code):
+            summary[kind] = _summary(degree[kg.node_type == code])
+
+    interaction = {i for i, n in enumerate(kg.relation_names) if n in (INTERACTED, INTERACTED + ".inv")}
+    content = ~np.isin(kg.relation, list(interaction)) if interaction else np.ones(kg.n_triples, dtype=bool)
+    touched = np.zeros(kg.n_nodes, dtype=bool)
+    touched[kg.head[content]] = True
+    touched[kg.tail[content]] = True
+    covered = int(np.count_nonzero(touched[: kg.n_items]))
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(kg.n_nodes))
+    low, high = np.minimum(kg.head, kg.tail), np.maximum(kg.head, kg.tail)
+    pairs = sorted_unique(low * kg.n_nodes + high)
+    graph.add_edges_from(zip((pairs // kg.n_nodes).tolist(), (pairs % kg.n_nodes).tolist(), strict=True))
+    sizes = sorted((len(c) for c in nx.connected_components(graph)), reverse=True)
+
+    return {
+        "dataset": kg.provenance.get("dataset"),
+        "counts": kg.counts(),
+        "relations": {str(kg.relation_names[r]): int(per_relation[r]) for r in order},
+        "degree": summary,
+        "isolated_nodes": int(np.count_nonzero(degree == 0)),
+        "components": {"count": len(sizes), "largest": sizes[0] if sizes else 0},
+        "items_covered": covered,
+        "items_covered_share": round(covered / kg.n_items, 4) if kg.n_items else 0.0,
+    }
+
+
+def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
+    """Write a log-log histogram of node degrees (one series per node type) as a PNG, atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    degree = degrees(kg)
+    figure = Figure(figsize=(6.4, 4.4), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for code, kind in enumerate(NODE_TYPES):
+        values = degree[(kg.node_type == code) & (degree > 0)]
+        if len(values) == 0:
+            continue
+        count = np.bincount(values)
+        value = np.flatnonzero(count)
+        count = count[value]
+        axes.loglog(value, count, marker="o", markersize=3, linestyle="none", label=f"{kind} ({len(values)})")
+    name = kg.provenance.get("dataset", "graph")
+    axes.set_title(f"Degree distribution: {name} ({kg.n_nodes} nodes, {kg.n_triples} triples)")
+    axes.set_xlabel("degree (triples touching the node)")
+    axes.set_ylabel("number of nodes")
+    axes.grid(True, which="major", alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(title="node type")
+    figure.tight_layout()
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png")
+    return path
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {"min": 0, "max": 0, "mean": 0.0, "median": 0.0, "p90": 0.0, "p99": 0.0}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {
+        "min": int(values.min()),
+        "max": int(values.max()),
+        "mean": round(float(values.mean()), 3),
+        "median": round(float(p50), 3),
+        "p90": round(float(p90), 3),
+        "p99": round(float(p99), 3),
+    }

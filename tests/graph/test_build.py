@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from kgrec.data import load_dataset
+from kgrec.errors import ConfigError
+from kgrec.graph import ENTITY, ITEM, USER, GraphRecipe, build_graph, recipe_from_dict
+
+
+def triples(kg):
+    """The graph's triples as readable (head key, relation, tail key) tuples."""
+    return {
+        (str(kg.keys[h]), str(kg.relation_names[r]), str(kg.keys[t]))
+        for h, r, t in zip(kg.head, kg.relation, kg.tail, strict=True)
+    }
+
+
+def test_items_are_the_first_nodes_in_dataset_order_with_linked_entities_merged(toy, build):
+    kg = build()
+    assert kg.n_items == 6 and list(kg.keys[:6]) == list(toy.items)
+    assert list(kg.node_type) == [ITEM] * 6 + [ENTITY] * 3
+    assert not {"e1", "e2", "e3", "e4", "e5"} & set(kg.keys)  # merged into their items
+    assert ("i1", "film.film.directed_by", "d1") in triples(kg)
+    assert kg.head.dtype == np.int64 and kg.counts()["triples"] == 5
+
+
+def test_nodes_have_readable_names(build):
+    kg = build(attributes=[{"column": "class", "relation": "item.genre"}])
+    names = dict(zip(kg.keys, kg.names, strict=True))
+    assert names["i1"] == "Alpha" and names["d1"] == "d1" and names["item.genre=Comedy"] == "Comedy"
+
+
+def test_unlinked_item_is_its_own_node_and_gets_attribute_edges(build):
+    kg = build(attributes=[{"column": "class", "relation": "item.genre"}])
+    assert ("i6", "item.genre", "item.genre=Action") in triples(kg)
+
+
+def test_attribute_relations_with_decade_transform(atomic):
+    folder = atomic(
+        name="films",
+        inter="user_id:token|item_id:token\nu|a\nu|b",
+        item="item_id:token|title:token_seq|year:token|genres:token_seq\na|Old Film|1957|Drama\nb|New Film||Comedy Drama",
+    )
+    recipe = recipe_from_dict(
+        {
+            "kg": False,
+            "attributes": [{"column": "genres", "relation": "item.genre"}, {"column": "year", "relation": "item.decade", "transform": "decade"}],
+            "item_name": "{title} ({year})",
+        }
+    )  # fmt: skip
+    kg = build_graph(load_dataset(folder), recipe)
+    assert triples(kg) == {
+        ("a", "item.genre", "item.genre=Drama"),
+        ("b", "item.genre", "item.genre=Comedy"),
+        ("b", "item.genre", "item.genre=Drama"),
+        ("a", "item.decade", "item.decade=1950s"),
+    }
+    assert list(kg.names[:2]) == ["Old Film (1957)", "New Film"]  # missing year: the plain title
+
+
+def test_duplicate_triples_are_merged(atomic):
+    kg_text = "head_id:token|relation_id:token|tail_id:token\ne1|r|x\ne1|r|x\nx|r|e1\ne1|r|x"
+    folder = atomic(
+        inter="user_id:token|item_id:token\nu|i1", kg=kg_text, link="item_id:token|entity_id:token\ni1|e1"
+    )
+    kg = build_graph(load_dataset(folder), GraphRecipe())
+    assert triples(kg) == {("i1", "r", "x"), ("x", "r", "i1")}
+
+
+def test_inverse_adds_a_reversed_inv_relation_for_each_relation(build):
+    plain, kg = build(), build(inverse=True)
+    assert kg.n_triples == 2 * plain.n_triples
+    assert list(kg.relation_names[2:]) == [n + ".inv" for n in kg.relation_names[:2]]
+    assert list(kg.inverse_of) == [-1, -1, 0, 1]
+    assert ("d1", "film.film.directed_by.inv", "i1") in triples(kg)
+
+
+def test_min_degree_drops_rare_entities_but_never_items(build):
+    kg = build(min_degree=2)  # d2 has one neighbour (i3); d1 and a1 have two
+    assert "d2" not in set(kg.keys) and {"d1", "a1"} <= set(kg.keys)
+    assert kg.n_items == 6 and kg.n_triples == 4  # i3 stays, without edges
+
+
+def test_allow_and_deny_filter_relations_by_name_or_pattern(build):
+    allowed = build(allow=["*.directed_by"])
+    assert set(allowed.relation_names) == {"film.film.directed_by"} and allowed.n_triples == 3
+    assert "a1" not in set(allowed.keys)  # an entity left without triples is not a node
+    denied = build(deny=["film.film.directed_by"])
+    assert set(denied.relation_names) == {"film.film.starring"} and denied.n_triples == 2
+
+
+def test_items_sharing_one_entity_all_get_its_triples(atomic):
+    folder = atomic(
+        inter="user_id:token|item_id:token\nu|i1\nu|i2",
+        kg="head_id:token|relation_id:token|tail_id:token\ne|r|x\ny|s|e",
+        link="item_id:token|entity_id:token\ni1|e\ni2|e",
+    )
+    kg = build_graph(load_dataset(folder), GraphRecipe())
+    assert triples(kg) == {("i1", "r", "x"), ("i2", "r", "x"), ("y", "s", "i1"), ("y", "s", "i2")}
+
+
+def test_user_edges_come_from_the_training_split_only(split_dataset):
+    dataset = load_dataset(split_dataset)
+    kg = build_graph(dataset, recipe_from_dict({"kg": False, "users": True, "inverse": True}))
+    assert kg.n_users == 2 and list(kg.node_type[kg.user_offset :]) == [USER, USER]
+    interacted = kg.relation == kg.relation_id("interacted")
+    pairs = {
+        (str(kg.keys[h]), str(kg.keys[t]))
+        for h, t in zip(kg.head[interacted], kg.tail[interacted], strict=True)
+    }
+    assert pairs == {("u1", "i1"), ("u1", "i2"), ("u2", "i3")}
+    held_out = {("u1", "i3"), ("u2", "i1")}  # valid and test pairs
+    edges = {(str(kg.keys[h]), str(kg.keys[t])) for h, t in zip(kg.head, kg.tail, strict=True)}
+    assert not held_out & edges and not {(i, u) for u, i in held_out} & edges
+    assert kg.names[kg.user_offset] == "user u1"
+
+
+def test_recipe_that_does_not_fit_the_dataset_is_refused(toy, split_dataset):
+    with pytest.raises(ConfigError, match="'genre' is not an item column of 'toy'"):
+        build_graph(toy, recipe_from_dict({"attributes": [{"column": "genre", "relation": "g"}]}))
+    with pytest.raises(ConfigError, match=r"has no split\.kg"):
+        build_graph(load_dataset(split_dataset), GraphRecipe())
+    with pytest.raises(ConfigError, match="item_name"):
+        build_graph(toy, recipe_from_dict({"item_name": "{nope}"}))
+
+
+def test_relation_name_clash_is_refused(build):
+    with pytest.raises(ConfigError, match="'film.film.starring' is defined twice"):
+        build(attributes=[{"column": "class", "relation": "film.film.starring"}])

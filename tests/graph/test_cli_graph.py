@@ -1,0 +1,50 @@
+import json
+
+from kgrec.cli.main import main
+
+ROOT_RECIPE = "kg: true\nattributes:\n  - {column: class, relation: item.genre}\n"
+
+
+def build(toy_dataset, tmp_path, capsys):
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(ROOT_RECIPE)
+    out = tmp_path / "built" / "toy"
+    assert (
+        main(["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe), "--out", str(out)]) == 0
+    )
+    return out, capsys.readouterr().out
+
+
+def test_build_prints_counts(toy_dataset, tmp_path, capsys):
+    out, printed = build(toy_dataset, tmp_path, capsys)
+    assert (out / "manifest.json").is_file()
+    assert "12 nodes (6 items, 6 entities, 0 users), 3 relations, 13 triples" in printed
+
+
+def test_stats_table_json_and_plot(toy_dataset, tmp_path, capsys):
+    out, _ = build(toy_dataset, tmp_path, capsys)
+    assert main(["graph", "stats", str(out)]) == 0
+    assert "film.film.directed_by" in capsys.readouterr().out
+    assert main(["graph", "stats", str(out), "--json", "--plot", str(tmp_path / "deg.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["items"] == 6
+    assert (tmp_path / "deg.png").is_file()
+
+
+def test_explain_prints_numbered_paths(toy_dataset, tmp_path, capsys):
+    out, _ = build(toy_dataset, tmp_path, capsys)
+    assert main(["graph", "explain", str(out), "--from", "i1", "--to", "i2", "-n", "1"]) == 0
+    assert capsys.readouterr().out == "1. Alpha -directed_by-> d1 <-directed_by- Beta\n"
+
+
+def test_unknown_item_prints_one_line_and_exits_2(toy_dataset, tmp_path, capsys):
+    out, _ = build(toy_dataset, tmp_path, capsys)
+    assert main(["graph", "explain", str(out), "--from", "nope", "--to", "i2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown item 'nope'" in err
+
+
+def test_bad_recipe_exits_2(toy_dataset, tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("colour: blue\n")
+    assert main(["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe)]) == 2
+    assert "unknown key 'colour'" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+
+from kgrec.data import load_dataset
+from kgrec.errors import GraphError
+from kgrec.graph import KnowledgeGraph
+
+
+@pytest.fixture
+def saved(build, tmp_path):
+    kg = build(attributes=[{"column": "class", "relation": "item.genre"}], inverse=True)
+    return kg, kg.save(tmp_path / "graph")
+
+
+def edit_manifest(folder, **changes):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_save_load_round_trip_gives_identical_arrays(saved, toy):
+    kg, folder = saved
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["graph", "toy"]  # no temporary left
+    back = KnowledgeGraph.load(folder, dataset=toy)
+    for name in ("head", "relation", "tail", "inverse_of", "node_type"):
+        assert np.array_equal(getattr(back, name), getattr(kg, name)), name
+    for name in ("names", "keys", "relation_names"):
+        assert list(getattr(back, name)) == list(getattr(kg, name)), name
+    assert back.counts() == kg.counts() and back.provenance == kg.provenance
+    assert back.head.dtype == np.int64
+
+
+def test_saved_arrays_are_compact_and_not_pickled(saved):
+    _, folder = saved
+    with np.load(folder / "graph.npz", allow_pickle=False) as npz:
+        assert npz["head"].dtype == np.int32 and npz["item_names"].dtype.kind == "U"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (
+        manifest["format_version"] == 1 and manifest["n_items"] == 6 and len(manifest["recipe_sha256"]) == 64
+    )
+    assert {s["file"] for s in manifest["sources"]} == {"toy.item", "toy.inter", "toy.kg", "toy.link"}
+
+
+def test_wrong_format_version_is_refused(saved):
+    _, folder = saved
+    edit_manifest(folder, format_version=99)
+    with pytest.raises(GraphError, match="format version 99, this kgrec reads version 1"):
+        KnowledgeGraph.load(folder)
+
+
+def test_counts_that_do_not_match_the_arrays_are_refused(saved):
+    kg, folder = saved
+    edit_manifest(folder, counts={**kg.counts(), "triples": kg.n_triples + 1})
+    with pytest.raises(GraphError, match="array 'head' has shape"):
+        KnowledgeGraph.load(folder)
+
+
+def test_graph_of_another_dataset_is_refused(saved, atomic):
+    _, folder = saved
+    other = load_dataset(atomic(name="toy2", inter="user_id:token|item_id:token\nu|x"))
+    with pytest.raises(GraphError, match="built from dataset 'toy', not 'toy2'"):
+        KnowledgeGraph.load(folder, dataset=other)
+
+
+def test_changed_source_file_is_refused(saved, toy):
+    _, folder = saved
+    with open(toy.path / "toy.kg", "a") as handle:
+        handle.write("e9\tfilm.film.directed_by\td9\n")
+    changed = load_dataset(toy.path)
+    with pytest.raises(GraphError, match="toy.kg changed since the graph was built"):
+        KnowledgeGraph.load(folder, dataset=changed)
+    KnowledgeGraph.load(folder, dataset=changed, check_sources=False)  # same items: accepted
+
+
+def test_missing_folder_or_arrays_are_refused(saved, tmp_path):
+    _, folder = saved
+    with pytest.raises(GraphError, match="graph folder not found"):
+        KnowledgeGraph.load(tmp_path / "nowhere")
+    (folder / "graph.npz").unlink()
+    with pytest.raises(GraphError, match="graph arrays not found"):
+        KnowledgeGraph.load(folder)

@@ -1,0 +1,47 @@
+"""Pure ``nn.Module``s: graph encoder, text adaptor and fusion, trunks, towers, joint loss, and the
+multi-task recommender composing them. Tensors in, tensors out; no file I/O."""
+
+from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, history_matrix
+from kgrec.models.graph_encoder import CompGCNLayer, RelationalAdjacency, RelationalGraphEncoder, RGCNLayer
+from kgrec.models.losses import JointLoss
+from kgrec.models.recommender import (
+    TASKS,
+    Encoded,
+    ModelConfig,
+    ModelSizes,
+    MultiTaskRecommender,
+    RecBatch,
+    SideInputs,
+)
+from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
+from kgrec.models.trunk import MLP, PLE, IdentityTrunk, MMoE, SharedBottom, Trunk, build_trunk
+
+__all__ = [
+    "MLP",
+    "MMoE",
+    "PLE",
+    "TASKS",
+    "CompGCNLayer",
+    "Encoded",
+    "IdentityTrunk",
+    "ItemFusion",
+    "JointLoss",
+    "KGLinkTower",
+    "LikeTower",
+    "MoEAdaptor",
+    "ModelConfig",
+    "ModelSizes",
+    "MultiTaskRecommender",
+    "RGCNLayer",
+    "RatingTower",
+    "RecBatch",
+    "RelationalAdjacency",
+    "RelationalGraphEncoder",
+    "RetrievalTower",
+    "SharedBottom",
+    "SideInputs",
+    "Trunk",
+    "UserEncoder",
+    "build_trunk",
+    "history_matrix",
+]

@@ -1,0 +1,615 @@
+r"""The multi-task recommender: graph + text + ID item vectors, two trunks, task towers.
+
+Per training step (one :meth:`MultiTaskRecommender.encode`, shared by every tower):
+
+.. math::
+    \mathbf{N} = \mathrm{GNN}(\mathcal{G}) \in \mathbb{R}^{N \times d}, \qquad
+    \mathbf{h}_i = \mathrm{fuse}\big(\mathbf{e}_i,\ \mathrm{adapt}(\mathbf{t}_i),\ \mathbf{N}_i\big),
+    \qquad \{\mathbf{z}^t_i\}_t = \mathrm{Trunk}_{\textrm{item}}(\mathbf{h}_i)
+    \quad \text{for all items } i
+
+.. math::
+    \mathbf{h}_u = \mathrm{UserEncoder}(u), \qquad
+    \{\mathbf{z}^t_u\}_t = \mathrm{Trunk}_{\textrm{user}}(\mathbf{h}_u)
+
+then ``retrieval`` scores :math:`\langle \mathbf{z}^{ret}_u, \mathbf{z}^{ret}_i \rangle`, ``rating`` and
+``like`` read :math:`[\mathbf{z}_u; \mathbf{z}_i; \mathbf{z}_u \odot \mathbf{z}_i]` of their own
+task representations, and ``kg`` scores triples on :math:`\mathbf{N}` (so the KG loss trains the
+same graph encoder the items read). Each piece can be switched off: ``ModelConfig.bpr_mf()`` is
+item and user ID embeddings + the retrieval tower with BPR, i.e. BPR-MF (Rendle et al., 2009).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from kgrec.errors import ConfigError
+from kgrec.models._sparse import SparseOperator
+from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder
+from kgrec.models.graph_encoder import RelationalGraphEncoder
+from kgrec.models.losses import JointLoss
+from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
+from kgrec.models.trunk import TRUNK_KINDS, Trunk, build_trunk
+
+REC_TASKS: tuple[str, ...] = ("retrieval", "rating", "like")
+TASKS: tuple[str, ...] = (*REC_TASKS, "kg")
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "graph_kind": ("rgcn", "compgcn"),
+    "graph_composition": ("sub", "mult"),
+    "graph_combine": ("mean", "last"),
+    "graph_activation": ("tanh", "relu", "leaky_relu", "none"),
+    "fusion": ("gate", "concat", "sum"),
+    "trunk": TRUNK_KINDS,
+    "retrieval_loss": ("bpr", "sampled_softmax", "full_softmax"),
+    "kg_score": ("distmult", "transe"),
+    "kg_loss": ("softplus", "margin"),
+    "loss_mode": ("fixed", "uncertainty"),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of :class:`MultiTaskRecommender` (data sizes are :class:`ModelSizes`).
+
+    Item side: ``use_item_id`` / ``use_text`` / ``use_graph`` pick the modalities fused into an
+    item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`).
+    User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``
+    (``graph`` needs user nodes in the graph). ``trunk`` is one of ``identity``,
+    ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
+    subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
+    configure :class:`~kgrec.models.losses.JointLoss`.
+    """
+
+    dim: int = 64
+    # item side
+    use_item_id: bool = True
+    use_text: bool = True
+    text_experts: int = 8
+    text_dropout: float = 0.2
+    use_graph: bool = True
+    graph_kind: str = "rgcn"
+    graph_layers: int = 2
+    graph_bases: int | None = 8
+    graph_composition: str = "mult"
+    graph_dropout: float = 0.0
+    graph_add_inverse: bool = True
+    graph_combine: str = "mean"
+    graph_activation: str = "tanh"
+    fusion: str = "gate"
+    id_dropout: float = 0.1
+    # user side
+    user_encoder: str = "id"
+    history_exclude_target: bool = True
+    # trunks (same architecture on the user and the item side)
+    trunk: str = "mmoe"
+    trunk_hidden: tuple[int, ...] = (128,)
+    trunk_dropout: float = 0.0
+    trunk_residual: bool = True
+    num_experts: int = 4
+    ple_levels: int = 1
+    num_shared_experts: int = 2
+    num_task_experts: int = 1
+    # towers
+    tasks: tuple[str, ...] = ("retrieval", "rating", "like", "kg")
+    retrieval_loss: str = "bpr"
+    retrieval_temperature: float = 1.0
+    retrieval_normalize: bool = False
+    tower_hidden: tuple[int, ...] = (64,)
+    tower_dropout: float = 0.0
+    tower_biases: bool = True
+    like_threshold: float = 4.0
+    kg_score: str = "distmult"
+    kg_loss: str = "softplus"
+    kg_margin: float = 1.0
+    # joint loss
+    loss_mode: str = "fixed"
+    loss_weights: dict[str, float] | None = None
+    # initialisation
+    init_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.tasks = tuple(self.tasks)
+        self.trunk_hidden = tuple(int(h) for h in self.trunk_hidden)
+        self.tower_hidden = tuple(int(h) for h in self.tower_hidden)
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(f"model.{name}: expected one of {list(choices)}, got {value!r}")
+        if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
+            raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
+        parts = self.user_parts
+        if not parts or any(p not in ("id", "history", "graph") for p in parts) or len(set(parts)) != len(parts):
+            raise ConfigError(
+                f"model.user_encoder: expected a '+'-joined subset of id, history, graph, got {self.user_encoder!r}"
+            )
+        if not self.item_modalities:
+            raise ConfigError("model: at least one of use_item_id, use_text, use_graph must be true")
+        if not 0.0 <= self.id_dropout <= 1.0:
+            raise ConfigError(f"model.id_dropout: expected a probability in [0, 1], got {self.id_dropout}")
+        if self.id_dropout > 0 and (not self.use_item_id or self.item_modalities == ("id",)):
+            raise ConfigError(
+                "model.id_dropout > 0 needs use_item_id and use_text or use_graph (something to fall back on); "
+                "set id_dropout: 0"
+            )
+        if self.dim < 1 or self.graph_layers < 0:
+            raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}")
+        if self.loss_weights is not None:
+            unknown = sorted(set(self.loss_weights) - set(self.tasks))
+            if unknown:
+                raise ConfigError(f"model.loss_weights: tasks {unknown} are not in model.tasks {list(self.tasks)}")
+
+    @property
+    def item_modalities(self) -> tuple[str, ...]:
+        return tuple(m for m, on in (("id", self.use_item_id), ("text", self.use_text), ("graph", self.use_graph)) if on)
+
+    @property
+    def user_parts(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.user_encoder.split("+") if p.strip())
+
+    @property
+    def rec_tasks(self) -> tuple[str, ...]:
+        """The enabled tasks that go through the trunks (all but ``kg``)."""
+        return tuple(t for t in self.tasks if t in REC_TASKS)
+
+    @property
+    def needs_graph(self) -> bool:
+        return self.use_graph or "kg" in self.tasks or "graph" in self.user_parts
+
+    @classmethod
+    def bpr_mf(cls, dim: int = 64, **overrides: Any) -> ModelConfig:
+        """BPR-MF: ID embeddings, identity trunks, the retrieval tower with the BPR loss."""
+        base = dict(
+            dim=dim, use_item_id=True, use_text=False, use_graph=False, id_dropout=0.0,
+            user_encoder="id", trunk="identity", tasks=("retrieval",), retrieval_loss="bpr",
+        )
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+        """From a plain mapping (e.g. the ``model:`` section of a YAML file); unknown keys fail."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"model: unknown keys {unknown}; expected some of {sorted(known)}")
+        return cls(**dict(values))
+
+    def with_changes(self, **changes: Any) -> ModelConfig:
+        """A validated copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass
+class ModelSizes:
+    """Data-derived sizes a :class:`MultiTaskRecommender` is built for (store beside the config).
+
+    Attributes:
+        num_users: users ``U`` (dataset user index ``0 .. U-1``).
+        num_items: items ``I`` (dataset item index; graph nodes ``0 .. I-1`` are these items).
+        num_nodes: graph nodes ``N`` (0 without a graph).
+        num_relations: graph relations ``R`` in ``edge_type`` (0 without a graph).
+        text_dim: size of the frozen item text vectors (0 without text).
+        user_node_offset: graph node id of user 0 when users are graph nodes, else ``None``.
+        rating_mean: training mean rating (initial global bias of the rating tower).
+        rating_range: ``(low, high)`` clamp for predicted ratings, or ``None``.
+    """
+
+    num_users: int
+    num_items: int
+    num_nodes: int = 0
+    num_relations: int = 0
+    text_dim: int = 0
+    user_node_offset: int | None = None
+    rating_mean: float = 0.0
+    rating_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rating_range is not None:
+            self.rating_range = (float(self.rating_range[0]), float(self.rating_range[1]))
+
+
+@dataclass
+class SideInputs:
+    """Fixed data tensors the model reads every step; not learned, not in the ``state_dict``
+    (re-:meth:`~MultiTaskRecommender.attach` them after loading a checkpoint).
+
+    Attributes:
+        edge_index: ``(2, E)`` int64 ``[head; tail]`` graph edges (training interactions only).
+        edge_type: ``(E,)`` int64 relation ids.
+        text: ``(I, t)`` frozen item text vectors.
+        history: ``(U, I)`` sparse normalised training history
+            (:func:`~kgrec.models.fusion.history_matrix`), for the ``history`` user part.
+        item_log_q: ``(I,)`` log-probability of each item under the negative sampler, for the
+            logQ correction of the ``sampled_softmax`` loss (omit for uniform sampling).
+    """
+
+    edge_index: Tensor | None = None
+    edge_type: Tensor | None = None
+    text: Tensor | None = None
+    history: Tensor | None = None
+    item_log_q: Tensor | None = None
+
+
+@dataclass
+class RecBatch:
+    """One training batch. Row ``b`` is a training interaction ``(user[b], pos_item[b])``; the
+    KG fields are an independent batch of triples.
+
+    Attributes:
+        user: ``(B,)`` int64 user indices.
+        pos_item: ``(B,)`` int64 interacted item indices.
+        neg_items: ``(B, K)`` int64 negatives sampled against the user's training positives
+            (``bpr`` / ``sampled_softmax`` retrieval).
+        rating: ``(B,)`` float ratings (``rating`` task; ``like`` labels default to
+            ``rating >= like_threshold``).
+        like: ``(B,)`` float 0/1 labels (``like`` task), overriding the rating threshold.
+        retrieval_mask: ``(B,)`` bool, rows that count as retrieval positives (e.g. only liked
+            items); default all rows.
+        kg_head, kg_rel, kg_tail: ``(Bk,)`` int64 true triples (node and relation ids).
+        kg_neg_tail: ``(Bk, K')`` int64 corrupted tails.
+    """
+
+    user: Tensor | None = None
+    pos_item: Tensor | None = None
+    neg_items: Tensor | None = None
+    rating: Tensor | None = None
+    like: Tensor | None = None
+    retrieval_mask: Tensor | None = None
+    kg_head: Tensor | None = None
+    kg_rel: Tensor | None = None
+    kg_tail: Tensor | None = None
+    kg_neg_tail: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> RecBatch:
+        """A copy with every tensor on ``device``."""
+        return RecBatch(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
+
+
+def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
+    return None if t is None else t.to(device, non_blocking=True)
+
+
+@dataclass
+class Encoded:
+    """Whole-catalogue work of one step, shared by all towers.
+
+    Attributes:
+        nodes: ``(N, d)`` graph-encoder node vectors, or ``None`` without a graph.
+        items: ``(I, d)`` fused item vectors :math:`\\mathbf{h}_i`.
+        item_z: ``{task: (I, d)}`` item-trunk representations.
+    """
+
+    nodes: Tensor | None
+    items: Tensor
+    item_z: dict[str, Tensor] = field(default_factory=dict)
+
+
+class MultiTaskRecommender(nn.Module):
+    """Item fusion (ID, text, graph) -> user / item trunks -> retrieval, rating, like and KG towers.
+
+    See the module docstring for the computation. Build with a :class:`ModelConfig`, the data's
+    :class:`ModelSizes` and its :class:`SideInputs` (or :meth:`attach` them later).
+
+    Training: ``losses = model(batch)`` (a dict ``{task: loss}``), or
+    ``total, logs = model.loss(batch)`` through the configured :class:`JointLoss`.
+    Full ranking: :meth:`user_vectors` / :meth:`item_vectors` (dot product), :meth:`score_all`.
+    For repeated inference calls compute ``enc = model.encode()`` once (under ``model.eval()``
+    and ``torch.no_grad()``) and pass ``encoded=enc``.
+
+    Parameter groups for loss balancing: :meth:`shared_parameters`, :meth:`task_parameters`,
+    :meth:`loss_parameters` partition :meth:`parameters`.
+    """
+
+    def __init__(self, config: ModelConfig, sizes: ModelSizes, side: SideInputs | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.sizes = sizes
+        c, d = config, config.dim
+        if c.use_text and sizes.text_dim < 1:
+            raise ConfigError("model.use_text is true but the data has no text vectors (sizes.text_dim = 0)")
+        if c.needs_graph and (sizes.num_nodes < sizes.num_items or sizes.num_relations < 1):
+            raise ConfigError(
+                "model: use_graph, the kg task or a graph user part needs a graph whose first "
+                f"num_items nodes are the items (got num_nodes={sizes.num_nodes}, "
+                f"num_items={sizes.num_items}, num_relations={sizes.num_relations})"
+            )
+        if "graph" in c.user_parts and sizes.user_node_offset is None:
+            raise ConfigError("model.user_encoder has 'graph' but the graph has no user nodes (user_node_offset)")
+
+        self.item_embedding = nn.Embedding(sizes.num_items, d) if c.use_item_id else None
+        self.text_adaptor = (
+            MoEAdaptor(sizes.text_dim, d, num_experts=c.text_experts, dropout=c.text_dropout) if c.use_text else None
+        )
+        self.graph_encoder = (
+            RelationalGraphEncoder(
+                sizes.num_nodes, sizes.num_relations, d, num_layers=c.graph_layers, kind=c.graph_kind,
+                num_bases=c.graph_bases, composition=c.graph_composition, dropout=c.graph_dropout,
+                add_inverse=c.graph_add_inverse, combine=c.graph_combine, activation=c.graph_activation,
+                init_std=c.init_std,
+            )
+            if c.needs_graph
+            else None
+        )
+        self.item_fusion = ItemFusion(d, c.item_modalities, kind=c.fusion, id_dropout=c.id_dropout)
+        self.user_encoder = UserEncoder(sizes.num_users, d, c.user_parts, init_std=c.init_std)
+        self.user_trunk: Trunk | None = None
+        self.item_trunk: Trunk | None = None
+        if c.rec_tasks:
+            trunk_args = dict(
+                hidden=c.trunk_hidden, dropout=c.trunk_dropout, residual=c.trunk_residual,
+                num_experts=c.num_experts, num_levels=c.ple_levels,
+                num_shared_experts=c.num_shared_experts, num_task_experts=c.num_task_experts,
+            )
+            self.user_trunk = build_trunk(c.trunk, d, c.rec_tasks, **trunk_args)
+            self.item_trunk = build_trunk(c.trunk, d, c.rec_tasks, **trunk_args)
+        self.towers = nn.ModuleDict()
+        n_users_b = sizes.num_users if c.tower_biases else None
+        n_items_b = sizes.num_items if c.tower_biases else None
+        if "retrieval" in c.tasks:
+            self.towers["retrieval"] = RetrievalTower(
+                c.retrieval_loss, temperature=c.retrieval_temperature, normalize=c.retrieval_normalize
+            )
+        if "rating" in c.tasks:
+            self.towers["rating"] = RatingTower(
+                d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout,
+                global_mean=sizes.rating_mean, rating_range=sizes.rating_range,
+            )
+        if "like" in c.tasks:
+            self.towers["like"] = LikeTower(d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout)
+        if "kg" in c.tasks:
+            self.towers["kg"] = KGLinkTower(
+                sizes.num_relations, d, score=c.kg_score, loss=c.kg_loss, margin=c.kg_margin
+            )
+        self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode)
+
+        for name in ("edge_index", "edge_type", "text", "item_log_q", "_history_indices", "_history_values"):
+            self.register_buffer(name, None, persistent=False)
+        self.reset_parameters()
+        if side is not None:
+            self.attach(side)
+
+    # ------------------------------------------------------------------ setup
+    def reset_parameters(self) -> None:
+        if self.item_embedding is not None:
+            nn.init.normal_(self.item_embedding.weight, std=self.config.init_std)
+        for m in (self.text_adaptor, self.graph_encoder, self.item_fusion, self.user_encoder,
+                  self.user_trunk, self.item_trunk, self.joint_loss, *self.towers.values()):
+            if m is not None:
+                m.reset_parameters()
+
+    def attach(self, side: SideInputs) -> MultiTaskRecommender:
+        """Set the fixed data tensors (moved to the model's device); fields left ``None`` are kept."""
+        s = self.sizes
+        device = self._device()
+        if side.edge_index is not None or side.edge_type is not None:
+            if side.edge_index is None or side.edge_type is None:
+                raise ValueError("side: edge_index and edge_type go together")
+            if side.edge_index.dim() != 2 or side.edge_index.size(0) != 2:
+                raise ValueError(f"side.edge_index: expected shape (2, E), got {tuple(side.edge_index.shape)}")
+            self.edge_index = side.edge_index.to(device, torch.long)
+            self.edge_type = side.edge_type.to(device, torch.long)
+        if side.text is not None:
+            if side.text.shape != (s.num_items, s.text_dim):
+                raise ValueError(f"side.text: expected shape ({s.num_items}, {s.text_dim}), got {tuple(side.text.shape)}")
+            self.text = side.text.detach().to(device, torch.float32)
+        if side.history is not None:
+            if tuple(side.history.shape) != (s.num_users, s.num_items):
+                raise ValueError(
+                    f"side.history: expected shape ({s.num_users}, {s.num_items}), got {tuple(side.history.shape)}"
+                )
+            coo = side.history.to_sparse_coo().coalesce() if side.history.is_sparse_csr else side.history.coalesce()
+            self._history_indices = coo.indices().to(device)  # (2, nnz)
+            self._history_values = coo.values().to(device, torch.float32)  # (nnz,)
+        if side.item_log_q is not None:
+            if side.item_log_q.shape != (s.num_items,):
+                raise ValueError(f"side.item_log_q: expected shape ({s.num_items},), got {tuple(side.item_log_q.shape)}")
+            self.item_log_q = side.item_log_q.to(device, torch.float32)
+        return self  # missing inputs are reported when first needed, so attach() can go piecewise
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _history(self) -> SparseOperator | None:
+        if self._history_indices is None:
+            return None
+        key = (self._history_indices, self._history_values)
+        cached = getattr(self, "_history_cache", None)  # rebuilt after attach() or a device move
+        if cached is None or cached[0][0] is not key[0] or cached[0][1] is not key[1]:
+            op = SparseOperator(key[0], key[1], (self.sizes.num_users, self.sizes.num_items))
+            cached = self._history_cache = (key, op)
+        return cached[1]
+
+    def _require(self, name: str, why: str) -> Tensor:
+        t = getattr(self, name)
+        if t is None:
+            raise ValueError(f"{why} needs side input '{name}': call model.attach(SideInputs({name}=...))")
+        return t
+
+    # ------------------------------------------------------------------ encoding
+    def encode_graph(
+        self, edge_index: Tensor | None = None, edge_type: Tensor | None = None, num_new_nodes: int = 0
+    ) -> Tensor:
+        """Graph-encoder node vectors ``(N + num_new_nodes, d)``.
+
+        Defaults to the attached graph. For new (cold) items or entities, pass a graph whose new
+        nodes are numbered ``N .. N + num_new_nodes - 1``: they start from zero embeddings and
+        take their vectors from their neighbours.
+        """
+        if self.graph_encoder is None:
+            raise ValueError("encode_graph: this model has no graph encoder")
+        ei = self._require("edge_index", "the graph encoder") if edge_index is None else edge_index
+        et = self._require("edge_type", "the graph encoder") if edge_type is None else edge_type
+        x = self.graph_encoder.extended_embeddings(num_new_nodes) if num_new_nodes else None
+        return self.graph_encoder(ei, et, x=x)
+
+    def encode(self) -> Encoded:
+        """The whole-catalogue part of a step: graph once, all items fused and through the trunk."""
+        nodes = self.encode_graph() if self.graph_encoder is not None else None
+        items = self.item_fusion(
+            id_emb=self.item_embedding.weight if self.item_embedding is not None else None,
+            text=self._adapted_text(self._require("text", "use_text")) if self.text_adaptor is not None else None,
+            graph=nodes[: self.sizes.num_items] if self.config.use_graph else None,
+        )  # (I, d)
+        item_z = self.item_trunk(items) if self.item_trunk is not None else {}
+        return Encoded(nodes=nodes, items=items, item_z=item_z)
+
+    def _adapted_text(self, text: Tensor) -> Tensor:
+        return self.text_adaptor(text)  # (n, d)
+
+    def _user_repr(self, users: Tensor | None, enc: Encoded, exclude_items: Tensor | None = None) -> dict[str, Tensor]:
+        graph_users = None
+        if "graph" in self.config.user_parts:
+            off = self.sizes.user_node_offset
+            graph_users = enc.nodes[off : off + self.sizes.num_users]
+        h_u = self.user_encoder(
+            users, item_vectors=enc.items, history=self._history(), graph_vectors=graph_users,
+            exclude_items=exclude_items,
+        )  # (B, d)
+        if self.user_trunk is None:
+            raise ValueError("this model has no recommendation task (only 'kg')")
+        return self.user_trunk(h_u)
+
+    # ------------------------------------------------------------------ training
+    def compute_losses(self, batch: RecBatch, encoded: Encoded | None = None) -> dict[str, Tensor]:
+        """``{task: scalar loss}`` for the enabled tasks present in ``batch`` (``kg`` is skipped
+        when the batch has no triples; the other tasks require their fields)."""
+        c = self.config
+        enc = self.encode() if encoded is None else encoded
+        losses: dict[str, Tensor] = {}
+        if c.rec_tasks:
+            if batch.user is None or batch.pos_item is None:
+                raise ValueError(f"batch: user and pos_item are required by the tasks {list(c.rec_tasks)}")
+            users, items = batch.user, batch.pos_item  # (B,)
+            exclude = items if c.history_exclude_target and "history" in c.user_parts else None
+            z_u = self._user_repr(users, enc, exclude)  # {task: (B, d)}
+            if "retrieval" in c.tasks:
+                rows = batch.retrieval_mask
+                q, pos, neg = z_u["retrieval"], items, batch.neg_items
+                if rows is not None:
+                    q, pos = q[rows], pos[rows]
+                    neg = neg[rows] if neg is not None else None
+                losses["retrieval"] = self.towers["retrieval"].loss(q, enc.item_z["retrieval"], pos, neg, self.item_log_q)
+            if "rating" in c.tasks:
+                if batch.rating is None:
+                    raise ValueError("batch.rating: required by the rating task")
+                tower = self.towers["rating"]
+                pred = tower(z_u["rating"], enc.item_z["rating"][items], users, items)
+                losses["rating"] = tower.loss(pred, batch.rating)
+            if "like" in c.tasks:
+                label = batch.like
+                if label is None:
+                    if batch.rating is None:
+                        raise ValueError("batch.like (or batch.rating): required by the like task")
+                    label = (batch.rating >= c.like_threshold).float()
+                tower = self.towers["like"]
+                logits = tower(z_u["like"], enc.item_z["like"][items], users, items)
+                losses["like"] = tower.loss(logits, label)
+        if "kg" in c.tasks and batch.kg_head is not None:
+            if batch.kg_rel is None or batch.kg_tail is None or batch.kg_neg_tail is None:
+                raise ValueError("batch: kg_head, kg_rel, kg_tail and kg_neg_tail go together")
+            nodes = enc.nodes
+            tower = self.towers["kg"]
+            head = nodes[batch.kg_head]  # (Bk, d)
+            pos = tower(head, batch.kg_rel, nodes[batch.kg_tail])  # (Bk,)
+            neg = tower(head, batch.kg_rel, nodes[batch.kg_neg_tail])  # (Bk, K')
+            losses["kg"] = tower.loss(pos, neg)
+        return losses
+
+    def forward(self, batch: RecBatch) -> dict[str, Tensor]:
+        """Same as :meth:`compute_losses`."""
+        return self.compute_losses(batch)
+
+    def loss(self, batch: RecBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(total, logs)`` through the configured :class:`JointLoss`."""
+        return self.joint_loss(self.compute_losses(batch))
+
+    # ------------------------------------------------------------------ inference
+    def _retrieval(self) -> RetrievalTower:
+        if "retrieval" not in self.towers:
+            raise ValueError("this model has no retrieval tower (add 'retrieval' to model.tasks)")
+        return self.towers["retrieval"]  # type: ignore[return-value]
+
+    def item_vectors(self, encoded: Encoded | None = None) -> Tensor:
+        """Retrieval-space vectors of all items, ``(I, d)``: rank by ``user_vectors() @ item_vectors().T``."""
+        enc = self.encode() if encoded is None else encoded
+        return self._retrieval().item_vectors(enc.item_z["retrieval"])
+
+    def user_vectors(self, users: Tensor | None = None, encoded: Encoded | None = None) -> Tensor:
+        """Retrieval-space vectors of ``users`` ``(B,)``, or of all users, ``(B | U, d)``."""
+        tower = self._retrieval()
+        enc = self.encode() if encoded is None else encoded
+        return tower.user_vectors(self._user_repr(users, enc)["retrieval"])
+
+    def score_all(self, users: Tensor, encoded: Encoded | None = None) -> Tensor:
+        """Dot-product scores of ``users`` ``(B,)`` against every item, ``(B, I)``
+        (= ``user_vectors(users) @ item_vectors().T``; the temperature is left out)."""
+        enc = self.encode() if encoded is None else encoded
+        return self.user_vectors(users, enc) @ self.item_vectors(enc).T
+
+    def _pair(self, task: str, users: Tensor, items: Tensor, encoded: Encoded | None) -> tuple[Tensor, Tensor]:
+        if task not in self.towers:
+            raise ValueError(f"this model has no {task} tower (add {task!r} to model.tasks)")
+        enc = self.encode() if encoded is None else encoded
+        return self._user_repr(users, enc)[task], enc.item_z[task][items]
+
+    def predict_rating(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
+        """Predicted ratings ``(B,)`` of ``(users[b], items[b])``, clamped to ``rating_range``."""
+        z_u, z_i = self._pair("rating", users, items, encoded)
+        return self.towers["rating"].predict(z_u, z_i, users, items)
+
+    def predict_like(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
+        """Like probabilities ``(B,)`` of ``(users[b], items[b])``."""
+        z_u, z_i = self._pair("like", users, items, encoded)
+        return self.towers["like"].predict(z_u, z_i, users, items)
+
+    def cold_item_vectors(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
+        """Retrieval-space vectors ``(n, d)`` of items without an ID embedding, from their text
+        vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see :meth:`encode_graph`)."""
+        if text is None and graph is None:
+            raise ValueError("cold_item_vectors: give text and/or graph vectors")
+        if text is not None and self.text_adaptor is None:
+            raise ValueError("cold_item_vectors: this model does not use text (model.use_text)")
+        if graph is not None and not self.config.use_graph:
+            raise ValueError("cold_item_vectors: this model does not use graph vectors (model.use_graph)")
+        h = self.item_fusion(
+            id_emb=None,
+            text=self._adapted_text(text) if text is not None else None,
+            graph=graph,
+        )  # (n, d)
+        if self.item_trunk is None:
+            raise ValueError("this model has no recommendation task")
+        return self._retrieval().item_vectors(self.item_trunk(h)["retrieval"])
+
+    # ------------------------------------------------------------------ parameter groups
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        """Parameters only ``task`` uses: its trunk branches (both sides) and its tower."""
+        if task not in self.config.tasks:
+            raise KeyError(f"task: expected one of {list(self.config.tasks)}, got {task!r}")
+        if task in REC_TASKS:
+            yield from self.user_trunk.task_parameters(task)
+            yield from self.item_trunk.task_parameters(task)
+        yield from self.towers[task].parameters()
+
+    def loss_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the loss weighting (uncertainty :math:`s_m`)."""
+        return self.joint_loss.parameters()
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter that is neither a task's nor the loss weighting's (embeddings, graph
+        encoder, text adaptor, fusion, shared trunk parts)."""
+        exclude = {id(p) for t in self.config.tasks for p in self.task_parameters(t)}
+        exclude |= {id(p) for p in self.loss_parameters()}
+        for p in self.parameters():
+            if id(p) not in exclude:
+                yield p
+
+    def extra_repr(self) -> str:
+        s = self.sizes
+        return f"users={s.num_users}, items={s.num_items}, nodes={s.num_nodes}, tasks={list(self.config.tasks)}"

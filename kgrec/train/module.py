@@ -1,0 +1,159 @@
+"""Lightning wiring: research code (one training step, the joint loss, validation by full ranking).
+
+Engineering (devices, precision, checkpoints, early stopping, logging) stays in
+:mod:`kgrec.train.run` as Lightning Trainer settings and callbacks.
+
+One step: a batch of training interactions ``(u, i, r)``; negatives ``j`` drawn against the
+training positives; a batch of KG triples with corrupted tails; then
+
+.. math::
+    \\mathcal{L} = \\sum_m \\lambda_m \\mathcal{L}_m
+    \\quad (\\text{or } \\textstyle\\sum_m e^{-s_m} \\mathcal{L}_m + s_m \\text{ with uncertainty weighting})
+
+over the enabled towers (retrieval, rating, like, kg). Every random draw of a step comes from a
+generator seeded by ``(seed, global_step)``, so resuming from a checkpoint repeats the run.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from kgrec.data import Dataset
+from kgrec.eval import auc, evaluate_split, mae, rmse
+from kgrec.models import MultiTaskRecommender, RecBatch
+from kgrec.train.config import RunConfig
+from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
+
+
+class EpochShuffle(Sampler[int]):
+    """A permutation of ``range(n)`` that depends only on ``(seed, epoch)``; Lightning calls
+    :meth:`set_epoch` before each epoch (and wraps it for DDP)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # type: ignore[override]
+        generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class RecommenderModule(L.LightningModule):
+    """Trains a :class:`MultiTaskRecommender` on a :class:`Dataset`'s training split.
+
+    Args:
+        model: the recommender, with its side inputs (graph, text, history) attached.
+        dataset: the data; only ``train`` feeds training, ``valid`` model selection.
+        config: the run configuration.
+        kg_triples: ``(head, relation, tail)`` node/relation ids of the graph's triples, for
+            the KG tower (``None`` when it is off).
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskRecommender,
+        dataset: Dataset,
+        config: RunConfig,
+        kg_triples: tuple[Tensor, Tensor, Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        train = dataset.train
+        self.train_user = torch.as_tensor(train.user)
+        self.train_item = torch.as_tensor(train.item)
+        rating = train.rating if train.rating is not None else torch.ones(len(train)).numpy()
+        self.train_rating = torch.as_tensor(rating, dtype=torch.float32)
+        self.sampler = NegativeSampler(self.train_user, self.train_item, dataset.n_items)
+        self.kg_triples = kg_triples
+        tasks = config.model.tasks
+        self.needs_negatives = "retrieval" in tasks and config.model.retrieval_loss != "full_softmax"
+        self.use_kg = "kg" in tasks and kg_triples is not None
+
+    # ------------------------------------------------------------------ data
+    def train_dataloader(self) -> DataLoader:
+        data = TensorDataset(self.train_user, self.train_item, self.train_rating)
+        sampler = EpochShuffle(len(data), self.config.train.seed)
+        return DataLoader(data, batch_size=self.config.train.batch_size, sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        # One placeholder batch: validation ranks every user at once in validation_step.
+        return DataLoader(TensorDataset(torch.zeros(1)), batch_size=1)
+
+    # ------------------------------------------------------------------ training
+    def on_train_batch_start(self, batch: list[Tensor], batch_idx: int) -> None:
+        torch.manual_seed(self.config.train.seed * 1_000_003 + self.global_step)  # dropout stream per step
+
+    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        user, item, rating = batch  # (B,), (B,), (B,)
+        generator = step_generator(self.config.train.seed, self.global_step)
+        rec = RecBatch(user=user, pos_item=item, rating=rating)
+        if self.needs_negatives:
+            rec.neg_items = self.sampler.sample(user, self.config.train.num_negatives, generator)  # (B, K)
+        if self.use_kg:
+            head, rel, tail = (t.to(self.device) for t in self.kg_triples)  # type: ignore[union-attr]
+            h, r, t, corrupted = sample_kg_batch(
+                head, rel, tail, self.model.sizes.num_nodes, self.config.train.kg_batch_size, generator
+            )
+            rec.kg_head, rec.kg_rel, rec.kg_tail, rec.kg_neg_tail = h, r, t, corrupted.unsqueeze(1)
+        losses = self.model.compute_losses(rec)
+        total, logs = self.model.joint_loss(losses)
+        batch_size = len(user)
+        for task, value in losses.items():
+            self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        return total
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        train = self.config.train
+        return torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
+        metrics = evaluate(self.model, self.dataset, "valid", self.config)
+        for key, value in metrics.items():
+            self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1)
+
+
+@torch.no_grad()
+def evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig) -> dict[str, float]:
+    """Full-ranking metrics on ``part`` (valid excludes train; test excludes train + valid), plus
+    RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings."""
+    was_training = model.training
+    model.eval()
+    encoded = model.encode()
+    tasks = config.model.tasks
+    metrics: dict[str, float] = {}
+    if "retrieval" in tasks:
+        user_vectors = model.user_vectors(None, encoded)  # (U, d)
+        item_vectors = model.item_vectors(encoded)  # (I, d)
+
+        def score(users: Tensor) -> Tensor:
+            return user_vectors[users.to(user_vectors.device)] @ item_vectors.T  # (B, I)
+
+        ranking = evaluate_split(score, dataset, part, ks=config.eval.ks, batch_size=config.eval.batch_size)  # type: ignore[arg-type]
+        metrics.update({k: float(v) for k, v in ranking.items() if k != "n_users"})
+    target = getattr(dataset, part)
+    if target.rating is not None and len(target) and ("rating" in tasks or "like" in tasks):
+        device = next(model.parameters()).device
+        users = torch.as_tensor(target.user, device=device)
+        items = torch.as_tensor(target.item, device=device)
+        ratings = torch.as_tensor(target.rating, dtype=torch.float32)
+        if "rating" in tasks:
+            predicted = model.predict_rating(users, items, encoded).float().cpu()
+            metrics["rmse"], metrics["mae"] = rmse(predicted, ratings), mae(predicted, ratings)
+        if "like" in tasks:
+            liked = (ratings >= config.model.like_threshold).float()
+            if 0 < liked.sum() < len(liked):
+                metrics["auc"] = auc(model.predict_like(users, items, encoded).float().cpu(), liked)
+    model.train(was_training)
+    return metrics

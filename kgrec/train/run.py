@@ -1,0 +1,305 @@
+"""Train one model end to end and write a run folder (``kgrec train``, ``scripts/train.py``).
+
+Steps: load + split the data → build (or load) the knowledge graph → encode item texts
+(cached) → build the model → Lightning fit with early stopping on the validation metric →
+reload the best weights → evaluate valid and test → write the run folder.
+
+Run folder (``RUN_DIR``), the unit everything downstream reads:
+
+====================== ================================================================
+``manifest.json``       format version, dataset, sizes, files, kgrec version
+``config.yaml``         the resolved :class:`RunConfig`
+``model.safetensors``   best weights (state dict of :class:`MultiTaskRecommender`)
+``vectors.safetensors`` retrieval-space ``user`` (U, d) and ``item`` (I, d) vectors
+``text.safetensors``    frozen item text vectors (I, t), when text is used
+``graph/``              the knowledge graph the model was trained with
+``id_maps.json``        raw user / item ids by index
+``metrics.json``        ``{"valid": {...}, "test": {...}, "train_seconds", "epochs", ...}``
+``curves.png``          per-task training losses and validation metrics by epoch
+``checkpoints/``        Lightning checkpoints (``last.ckpt`` resumes an interrupted run)
+``logs/``               CSV (and TensorBoard, when installed) logs
+====================== ================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+import kgrec
+from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
+from kgrec.errors import ConfigError, KgrecError
+from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
+from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
+from kgrec.train.config import RunConfig
+from kgrec.utils.config import to_dict
+from kgrec.utils.io import atomic_open, atomic_path, write_json
+
+RUN_FORMAT = 1
+REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
+
+
+@dataclass
+class Prepared:
+    """Data a model is built on: the split dataset, its graph, item text vectors and sizes."""
+
+    dataset: Dataset
+    graph: KnowledgeGraph | None
+    text: torch.Tensor | None  # (I, t)
+    sizes: ModelSizes
+    side: SideInputs
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The dataset of ``config.data`` (fetched by name when no path is given), split."""
+    data = config.data
+    split = SplitConfig(strategy=data.split, ratios=data.ratios, cold_item_share=data.cold_item_share, seed=data.seed)
+    path = Path(data.path).expanduser() if data.path else fetch(data.name)
+    return load_dataset(path, split)
+
+
+def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
+    """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then the source tree), else KG only."""
+    if config.graph.recipe:
+        recipe = load_recipe(config.graph.recipe)
+    else:
+        candidates = [Path("graphs") / f"{dataset.name}.yaml", REPO_GRAPHS / f"{dataset.name}.yaml"]
+        found = next((p for p in candidates if p.is_file()), None)
+        recipe = load_recipe(found) if found else GraphRecipe()
+    return dataclasses.replace(recipe, users=config.graph.users or recipe.users)
+
+
+def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
+    """Load data, graph and text vectors as the config says; nothing here looks at valid/test
+    except the split itself (user graph edges and the history matrix come from train only)."""
+    dataset = dataset if dataset is not None else load_data(config)
+    model_config = config.model
+    graph = None
+    if model_config.needs_graph:
+        if config.graph.path:
+            graph = KnowledgeGraph.load(config.graph.path, dataset=dataset)
+        else:
+            graph = build_graph(dataset, find_recipe(config, dataset), progress=progress)
+    text = None
+    if model_config.use_text:
+        from kgrec.text import encode_dataset
+
+        text = encode_dataset(dataset, config.text, progress=progress)
+    train = dataset.train
+    ratings = train.rating if train.rating is not None else np.ones(len(train), dtype=np.float32)
+    sizes = ModelSizes(
+        num_users=dataset.n_users,
+        num_items=dataset.n_items,
+        num_nodes=graph.n_nodes if graph is not None else 0,
+        num_relations=graph.n_relations if graph is not None else 0,
+        text_dim=int(text.shape[1]) if text is not None else 0,
+        user_node_offset=graph.user_offset if graph is not None and graph.n_users else None,
+        rating_mean=float(ratings.mean()),
+        rating_range=(float(ratings.min()), float(ratings.max())),
+    )
+    side = SideInputs(text=text)
+    if graph is not None:
+        pyg = graph.to_pyg()
+        side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
+    if "history" in model_config.user_parts:
+        side.history = history_matrix(
+            torch.as_tensor(train.user), torch.as_tensor(train.item), dataset.n_users, dataset.n_items
+        )
+    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side)
+
+
+def build_model(config: RunConfig, prepared: Prepared) -> MultiTaskRecommender:
+    """A fresh model for ``prepared`` data, seeded by ``train.seed``."""
+    torch.manual_seed(config.train.seed)
+    return MultiTaskRecommender(config.model, prepared.sizes, prepared.side)
+
+
+def train(
+    config: RunConfig,
+    out: str | Path,
+    overwrite: bool = False,
+    prepared: Prepared | None = None,
+) -> dict[str, Any]:
+    """Train, select on validation, test, and write the run folder ``out``. Returns metrics.
+
+    An interrupted run (``checkpoints/last.ckpt`` without ``metrics.json``) resumes where it
+    stopped; a finished run is refused unless ``overwrite``.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from kgrec.train.module import RecommenderModule, evaluate
+
+    out = Path(out)
+    last = out / "checkpoints" / "last.ckpt"
+    if (out / "metrics.json").exists() and not overwrite:
+        raise ConfigError(f"{out} already holds a finished run; pass --overwrite or choose another --out")
+    if overwrite and (out / "metrics.json").exists():
+        for stale in (out / "checkpoints", out / "logs"):
+            _remove_tree(stale)
+    resume = last.is_file() and not overwrite
+    if resume:
+        _check_same_config(out, config)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_yaml(out / "config.yaml", to_dict(config))
+
+    prepared = prepared or prepare(config, progress=config.train.progress)
+    dataset = prepared.dataset
+    model = build_model(config, prepared)
+    kg_triples = None
+    if prepared.graph is not None:
+        g = prepared.graph
+        kg_triples = tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail))
+    module = RecommenderModule(model, dataset, config, kg_triples)  # type: ignore[arg-type]
+
+    monitor = f"valid/{config.eval.monitor}"
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
+    )
+    stopper = EarlyStopping(monitor=monitor, mode="max", patience=config.train.patience)
+    loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
+    except ImportError:
+        pass
+    t = config.train
+    accelerator = t.accelerator
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=precision,  # type: ignore[arg-type]
+        callbacks=[checkpoint, stopper],
+        logger=loggers,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        gradient_clip_val=t.grad_clip or None,
+        num_sanity_val_steps=0,
+        deterministic=False,
+        log_every_n_steps=10,
+    )
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        trainer.fit(module, ckpt_path=str(last) if resume else None)
+    train_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return {}
+
+    best = checkpoint.best_model_path or str(last)
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    model.to("cpu").eval()
+    epochs = int(trainer.current_epoch)
+    metrics = {
+        "valid": evaluate(model, dataset, "valid", config),
+        "test": evaluate(model, dataset, "test", config),
+        "train_seconds": round(train_seconds, 2),
+        "epochs": epochs,
+        "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
+        "best_epoch": _best_epoch(out / "logs" / "metrics.csv", monitor),
+        "resumed": resume,
+    }
+    save_run(out, config, prepared, model, metrics)
+    return metrics
+
+
+def save_run(out: Path, config: RunConfig, prepared: Prepared, model: MultiTaskRecommender, metrics: dict) -> None:
+    """Write the run folder's model, vectors, graph, id maps, metrics, curves and manifest."""
+    from safetensors.torch import save_file
+
+    from kgrec.train.plots import plot_training_curves
+
+    dataset = prepared.dataset
+    with torch.no_grad():
+        encoded = model.encode()
+        vectors = {}
+        if "retrieval" in config.model.tasks:
+            vectors = {"user": model.user_vectors(None, encoded), "item": model.item_vectors(encoded)}
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out / "model.safetensors", suffix=".safetensors") as tmp:
+        save_file(state, str(tmp))
+    if vectors:
+        with atomic_path(out / "vectors.safetensors", suffix=".safetensors") as tmp:
+            save_file({k: v.float().contiguous() for k, v in vectors.items()}, str(tmp))
+    if prepared.text is not None:
+        with atomic_path(out / "text.safetensors", suffix=".safetensors") as tmp:
+            save_file({"text": prepared.text.float().contiguous()}, str(tmp))
+    if prepared.graph is not None:
+        prepared.graph.save(out / "graph")
+    dataset.save_id_maps(out / "id_maps.json")
+    sizes = dataclasses.asdict(prepared.sizes)
+    if (out / "logs" / "metrics.csv").is_file():
+        plot_training_curves(out / "logs" / "metrics.csv", out / "curves.png", title=f"kgrec on {dataset.name}")
+    write_json(out / "metrics.json", metrics)
+    write_json(
+        out / "manifest.json",
+        {
+            "format": "kgrec-run",
+            "format_version": RUN_FORMAT,
+            "kgrec_version": kgrec.__version__,
+            "dataset": dataset.name,
+            "dataset_path": str(dataset.path),
+            "split": dataset.split,
+            "sizes": sizes,
+            "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
+        },
+    )
+
+
+def _best_epoch(metrics_csv: Path, monitor: str) -> int | None:
+    if not metrics_csv.is_file():
+        return None
+    from kgrec.train.plots import read_metrics_csv
+
+    series = read_metrics_csv(metrics_csv).get(monitor, [])
+    return max(series, key=lambda pair: pair[1])[0] if series else None
+
+
+def _write_yaml(path: Path, data: dict) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(data, handle, sort_keys=False)
+
+
+def _check_same_config(out: Path, config: RunConfig) -> None:
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        return
+    before = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    now = json.loads(json.dumps(to_dict(config)))
+    if before != now:
+        changed = sorted(
+            f"{section}.{key}"
+            for section in now
+            for key in now[section]
+            if (before.get(section) or {}).get(key) != now[section][key]
+        )
+        raise KgrecError(
+            f"{out} holds an interrupted run with another config (differs in: {', '.join(changed) or 'sections'}); "
+            "pass --overwrite to start over"
+        )
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

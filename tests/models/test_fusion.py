@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgrec.models import ItemFusion, MoEAdaptor, UserEncoder, history_matrix
+from kgrec.models._sparse import SparseOperator
+
+
+def test_moe_adaptor_maps_text_to_dim_with_finite_gradients() -> None:
+    adaptor = MoEAdaptor(16, 8, num_experts=3)
+    out = adaptor(torch.randn(5, 16))
+    assert out.shape == (5, 8)
+    out.square().sum().backward()
+    for name, p in adaptor.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    adaptor.eval()
+    x = torch.randn(5, 16)
+    torch.testing.assert_close(adaptor(x), adaptor(x))  # no noise / dropout in eval
+    torch.testing.assert_close(adaptor.gates(x).sum(-1), torch.ones(5))
+
+
+@pytest.mark.parametrize("kind", ["gate", "concat", "sum"])
+def test_fusion_with_id_dropout_one_ignores_the_id_embedding(kind) -> None:
+    fusion = ItemFusion(8, kind=kind, id_dropout=1.0).train()
+    text, graph = torch.randn(5, 8), torch.randn(5, 8)
+    id_emb = torch.randn(5, 8, requires_grad=True)
+    out = fusion(id_emb, text, graph)
+    assert out.shape == (5, 8)
+    torch.testing.assert_close(out, fusion(torch.randn(5, 8) * 100, text, graph))
+    out.sum().backward()
+    assert id_emb.grad is None or (id_emb.grad == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["gate", "concat", "sum"])
+def test_cold_items_get_vectors_without_an_id(kind) -> None:
+    fusion = ItemFusion(8, kind=kind).eval()
+    text, graph = torch.randn(4, 8), torch.randn(4, 8)
+    cold = torch.tensor([True, False, True, False])
+    a = fusion(torch.randn(4, 8), text, graph, id_mask=~cold)
+    b = fusion(torch.randn(4, 8), text, graph, id_mask=~cold)
+    torch.testing.assert_close(a[cold], b[cold])
+    torch.testing.assert_close(fusion(None, text, graph)[cold], a[cold])
+    assert not torch.allclose(a[~cold], b[~cold])
+
+
+def test_gate_weights_sum_to_one_over_available_modalities() -> None:
+    fusion = ItemFusion(8, kind="gate")
+    with torch.no_grad():
+        fusion.gate.weight.normal_()
+    alpha = fusion.gate_weights(torch.randn(3, 8), torch.randn(3, 8), None, id_mask=torch.tensor([1, 0, 1]).bool())
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(3))
+    assert alpha[1, 0] == 0 and (alpha[:, 2] == 0).all()  # no id for item 1, no graph at all
+
+
+def test_single_modality_fusion_is_the_identity() -> None:
+    fusion = ItemFusion(8, modalities=("id",))
+    x = torch.randn(3, 8)
+    assert fusion(x) is x
+    assert not list(fusion.parameters())
+    with pytest.raises(ValueError, match="id_dropout"):
+        ItemFusion(8, modalities=("id",), id_dropout=0.5)
+
+
+def test_history_matrix_mean_rows_sum_to_one() -> None:
+    a = history_matrix(torch.tensor([0, 0, 1, 0]), torch.tensor([1, 2, 2, 1]), 3, 4).to_dense()
+    torch.testing.assert_close(a.sum(1), torch.tensor([1.0, 1.0, 0.0]))  # duplicate (0, 1) counted once
+    sym = history_matrix(torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2]), 3, 4, norm="sym").to_dense()
+    assert sym[0, 2] == pytest.approx(1 / 2)
+
+
+def test_user_encoder_history_excludes_the_target_item() -> None:
+    users, items = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 2, 2])
+    hist = SparseOperator.from_sparse(history_matrix(users, items, 2, 3))
+    enc = UserEncoder(2, 4, parts=("id", "history"))
+    item_vecs = torch.randn(3, 4)
+    out = enc(torch.tensor([0, 1]), item_vectors=item_vecs, history=hist, exclude_items=torch.tensor([1, 0]))
+    e = enc.id_embedding.weight
+    torch.testing.assert_close(out[0], e[0] + (item_vecs[0] + item_vecs[2]) / 3)  # item 1 removed
+    torch.testing.assert_close(out[1], e[1] + item_vecs[2])  # item 0 not in user 1's history
+    assert enc(None, item_vectors=item_vecs, history=hist).shape == (2, 4)
+
+
+def test_user_encoder_history_gradient_reaches_item_vectors() -> None:
+    hist = SparseOperator.from_sparse(history_matrix(torch.tensor([0, 1]), torch.tensor([1, 2]), 2, 3))
+    enc = UserEncoder(2, 4, parts=("history", "graph"))
+    item_vecs = torch.randn(3, 4, requires_grad=True)
+    out = enc(torch.tensor([1]), item_vectors=item_vecs, history=hist, graph_vectors=torch.zeros(2, 4))
+    out.sum().backward()
+    torch.testing.assert_close(item_vecs.grad.sum(1), torch.tensor([0.0, 0.0, 4.0]))
+    assert not list(enc.parameters())

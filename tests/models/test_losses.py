@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kgrec.models import JointLoss
+
+
+def test_fixed_mode_is_the_weighted_sum_and_logs_each_task() -> None:
+    joint = JointLoss(["rating", "retrieval"], weights={"rating": 0.5})
+    total, logs = joint({"rating": torch.tensor(2.0), "retrieval": torch.tensor(3.0)})
+    assert float(total) == pytest.approx(0.5 * 2 + 3)
+    assert float(logs["loss/rating"]) == 2.0 and float(logs["loss/total"]) == pytest.approx(4.0)
+    assert not list(joint.parameters())
+
+
+def test_missing_tasks_are_skipped_and_unknown_tasks_rejected() -> None:
+    joint = JointLoss(["rating", "kg"])
+    total, _ = joint({"rating": torch.tensor(1.5)})
+    assert float(total) == 1.5
+    with pytest.raises(ValueError, match="unknown"):
+        joint({"like": torch.tensor(1.0)})
+    with pytest.raises(ValueError, match="weights"):
+        JointLoss(["rating"], weights={"like": 1.0})
+
+
+def test_uncertainty_weighting_learns_log_of_each_loss() -> None:
+    joint = JointLoss(["a", "b"], mode="uncertainty")
+    opt = torch.optim.Adam(joint.parameters(), lr=0.05)
+    losses = {"a": torch.tensor(4.0), "b": torch.tensor(0.25)}
+    for _ in range(400):
+        opt.zero_grad()
+        joint(losses)[0].backward()
+        opt.step()
+    s = joint.log_vars.detach()
+    assert s[0] == pytest.approx(math.log(4.0), abs=0.05)  # optimum s_m = log L_m
+    assert s[1] == pytest.approx(math.log(0.25), abs=0.05)
+    w = joint.effective_weights()
+    assert w["b"] > w["a"]

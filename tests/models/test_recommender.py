@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kgrec.errors import ConfigError
+from kgrec.models import ModelConfig, MultiTaskRecommender, RecBatch
+
+from .conftest import DIM, N_ITEMS, N_USERS, TEXT_DIM
+
+
+def _full_config(**changes) -> ModelConfig:
+    base = dict(dim=DIM, trunk_hidden=(16,), tower_hidden=(8,), text_experts=2, graph_bases=2,
+                user_encoder="id+history+graph", id_dropout=0.2, graph_dropout=0.1)
+    base.update(changes)
+    return ModelConfig(**base)
+
+
+@pytest.fixture
+def model(sizes, side) -> MultiTaskRecommender:
+    return MultiTaskRecommender(_full_config(), sizes, side)
+
+
+def test_all_towers_give_finite_losses_and_gradients(model, batch) -> None:
+    losses = model.compute_losses(batch)
+    assert set(losses) == {"retrieval", "rating", "like", "kg"}
+    total, logs = model.loss(batch)
+    assert torch.isfinite(total) and "loss/kg" in logs
+    total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("trunk", ["shared_bottom", "mmoe", "ple"])
+@pytest.mark.parametrize(("graph_kind", "retrieval_loss"), [("rgcn", "sampled_softmax"), ("compgcn", "full_softmax")])
+def test_every_trunk_and_graph_kind_trains(sizes, side, batch, trunk, graph_kind, retrieval_loss) -> None:
+    model = MultiTaskRecommender(
+        _full_config(trunk=trunk, graph_kind=graph_kind, retrieval_loss=retrieval_loss, loss_mode="uncertainty"),
+        sizes, side,
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(15):
+        opt.zero_grad()
+        total, _ = model.loss(batch)
+        total.backward()
+        opt.step()
+        first = float(total) if first is None else first
+    assert float(model.loss(batch)[0]) < first
+
+
+def test_graph_is_encoded_once_per_step(model, batch) -> None:
+    calls = []
+    model.graph_encoder.register_forward_hook(lambda *_: calls.append(1))
+    model.compute_losses(batch)
+    assert len(calls) == 1
+
+
+def test_score_all_equals_user_vectors_times_item_vectors(model) -> None:
+    model.eval()
+    with torch.no_grad():
+        users = torch.tensor([0, 2, 3])
+        enc = model.encode()
+        scores = model.score_all(users, encoded=enc)
+        expected = model.user_vectors(users, encoded=enc) @ model.item_vectors(encoded=enc).T
+        assert scores.shape == (3, N_ITEMS)
+        torch.testing.assert_close(scores, expected)
+        torch.testing.assert_close(model.score_all(users), scores)  # encode() is deterministic in eval
+        assert model.user_vectors().shape == (N_USERS, DIM)
+
+
+def test_predictions_have_the_right_range(model) -> None:
+    model.eval()
+    users, items = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    with torch.no_grad():
+        rating = model.predict_rating(users, items)
+        like = model.predict_like(users, items)
+    assert rating.shape == (3,) and ((rating >= 1) & (rating <= 5)).all()
+    assert ((like >= 0) & (like <= 1)).all()
+
+
+def test_cold_item_vectors_need_no_id(model) -> None:
+    model.eval()
+    text, graph = torch.randn(2, TEXT_DIM), torch.randn(2, DIM)
+    with torch.no_grad():
+        before = model.cold_item_vectors(text, graph)
+        model.item_embedding.weight.normal_()
+        after = model.cold_item_vectors(text, graph)
+        text_only = model.cold_item_vectors(text)
+        new_nodes = model.encode_graph(num_new_nodes=1)
+    assert before.shape == (2, DIM) and text_only.shape == (2, DIM)
+    torch.testing.assert_close(before, after)
+    assert new_nodes.shape[0] == model.sizes.num_nodes + 1
+
+
+def test_bpr_mf_has_only_id_embeddings(sizes, side, batch) -> None:
+    model = MultiTaskRecommender(ModelConfig.bpr_mf(dim=DIM), sizes, side)
+    names = {n for n, _ in model.named_parameters()}
+    assert names == {"item_embedding.weight", "user_encoder.id_embedding.weight"}
+    losses = model(batch)
+    assert set(losses) == {"retrieval"}
+    users = torch.tensor([1, 3])
+    torch.testing.assert_close(
+        model.score_all(users), model.user_encoder.id_embedding(users) @ model.item_embedding.weight.T
+    )
+
+
+def test_parameter_groups_partition_the_model(model) -> None:
+    groups = [list(model.shared_parameters()), list(model.loss_parameters())]
+    groups += [list(model.task_parameters(t)) for t in model.config.tasks]
+    ids = [id(p) for g in groups for p in g]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in model.parameters()}
+    assert list(model.task_parameters("kg"))  # relation vectors
+
+
+def test_like_labels_default_to_the_rating_threshold(model, batch) -> None:
+    explicit = RecBatch(**{**batch.__dict__, "like": (batch.rating >= 4).float()})
+    model.eval()  # no dropout: two calls agree
+    torch.testing.assert_close(model(batch)["like"], model(explicit)["like"])
+
+
+def test_kg_task_is_skipped_without_triples(model, batch) -> None:
+    no_kg = RecBatch(user=batch.user, pos_item=batch.pos_item, neg_items=batch.neg_items, rating=batch.rating)
+    assert "kg" not in model(no_kg)
+
+
+def test_side_inputs_are_not_in_the_state_dict(model, sizes, side) -> None:
+    state = model.state_dict()
+    assert not any(k in state for k in ("text", "edge_index", "edge_type", "_history_indices"))
+    clone = MultiTaskRecommender(model.config, sizes)
+    clone.load_state_dict(state)
+    with pytest.raises(ValueError, match="attach"):
+        clone.encode()
+    clone.attach(side).eval()
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(clone.item_vectors(), model.item_vectors())
+
+
+def test_invalid_configs_fail_with_the_field_name(sizes) -> None:
+    with pytest.raises(ConfigError, match="model.trunk"):
+        ModelConfig(trunk="moe")
+    with pytest.raises(ConfigError, match="id_dropout"):
+        ModelConfig(use_text=False, use_graph=False, id_dropout=0.5)
+    with pytest.raises(ConfigError, match="unknown keys"):
+        ModelConfig.from_dict({"dimension": 3})
+    sizes.text_dim = 0
+    with pytest.raises(ConfigError, match="text"):
+        MultiTaskRecommender(ModelConfig(), sizes)

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kgrec.models import KGLinkTower, LikeTower, RatingTower, RetrievalTower
+
+N_USERS, N_ITEMS, D = 6, 10, 8
+
+
+def _train(params, loss_fn, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
+    opt = torch.optim.Adam(params, lr=lr)
+    first = float(loss_fn())
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    return first, float(loss_fn())
+
+
+def test_rating_tower_loss_decreases() -> None:
+    z_u, z_i = nn.Embedding(N_USERS, D), nn.Embedding(N_ITEMS, D)
+    tower = RatingTower(D, N_USERS, N_ITEMS, hidden=(16,), global_mean=3.0, rating_range=(1, 5))
+    users, items = torch.randint(0, N_USERS, (30,)), torch.randint(0, N_ITEMS, (30,))
+    rating = torch.randint(1, 6, (30,)).float()
+
+    def loss():
+        return tower.loss(tower(z_u(users), z_i(items), users, items), rating)
+
+    first, last = _train([*tower.parameters(), *z_u.parameters(), *z_i.parameters()], loss)
+    assert last < 0.5 * first
+    pred = tower.predict(z_u(users) * 100, z_i(items) * 100, users, items)
+    assert pred.min() >= 1 and pred.max() <= 5
+
+
+def test_like_tower_loss_decreases() -> None:
+    z_u, z_i = nn.Embedding(N_USERS, D), nn.Embedding(N_ITEMS, D)
+    tower = LikeTower(D, N_USERS, N_ITEMS, hidden=(16,))
+    users, items = torch.randint(0, N_USERS, (30,)), torch.randint(0, N_ITEMS, (30,))
+    label = (torch.rand(30) > 0.5).float()
+
+    def loss():
+        return tower.loss(tower(z_u(users), z_i(items), users, items), label)
+
+    first, last = _train([*tower.parameters(), *z_u.parameters(), *z_i.parameters()], loss)
+    assert last < 0.5 * first
+    p = tower.predict(z_u(users), z_i(items), users, items)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+@pytest.mark.parametrize("kind", ["bpr", "sampled_softmax", "full_softmax"])
+def test_retrieval_tower_loss_decreases(kind) -> None:
+    z_u, z_i = nn.Embedding(N_USERS, D), nn.Embedding(N_ITEMS, D)
+    tower = RetrievalTower(kind, temperature=0.5)
+    users = torch.arange(N_USERS).repeat(2)
+    pos = torch.randint(0, N_ITEMS, (2 * N_USERS,))
+    neg = torch.randint(0, N_ITEMS, (2 * N_USERS, 4))
+    log_q = torch.log_softmax(torch.randn(N_ITEMS), 0)
+
+    def loss():
+        return tower.loss(z_u(users), z_i.weight, pos, neg, log_q)
+
+    first, last = _train([*z_u.parameters(), *z_i.parameters()], loss)
+    assert last < 0.7 * first
+    assert not list(tower.parameters())
+
+
+def test_retrieval_scores_use_the_exposed_vectors_alone() -> None:
+    tower = RetrievalTower("full_softmax", temperature=0.1, normalize=True)
+    q, k = torch.randn(3, D), torch.randn(N_ITEMS, D)
+    ranking = tower.user_vectors(q) @ tower.item_vectors(k).T
+    torch.testing.assert_close(tower.score_all(q, k), ranking / 0.1)
+    torch.testing.assert_close(tower(q, k[:3]), ranking.diagonal() / 0.1)
+    torch.testing.assert_close(tower(q, k[:6].view(3, 2, D))[1], ranking[1, 2:4] / 0.1)
+
+
+def test_accidental_hits_are_masked_out() -> None:
+    pos, neg = torch.tensor([2.0]), torch.tensor([[2.0, -1.0]])
+    valid = torch.tensor([[False, True]])
+    assert RetrievalTower.bpr_loss(pos, neg, valid) == pytest.approx(float(-torch.nn.functional.logsigmoid(torch.tensor(3.0))))
+    expected = float(torch.logsumexp(torch.tensor([2.0, -1.0]), 0) - 2.0)
+    assert RetrievalTower.softmax_loss(pos, neg, valid) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("score", "loss"), [("distmult", "softplus"), ("distmult", "margin"),
+                                             ("transe", "margin"), ("transe", "softplus")])
+def test_kg_tower_ranks_true_triples_above_corrupted_ones(score, loss) -> None:
+    g = torch.Generator().manual_seed(3)
+    n_ent, n_rel = 12, 2
+    heads = torch.arange(n_ent)
+    rels = torch.randint(0, n_rel, (n_ent,), generator=g)
+    tails = (heads + 1 + 3 * rels) % n_ent
+    ent = nn.Embedding(n_ent, D)
+    tower = KGLinkTower(n_rel, D, score=score, loss=loss, margin=1.0)
+
+    def scores():
+        negs = torch.randint(0, n_ent, (n_ent, 5))
+        return tower(ent(heads), rels, ent(tails)), tower(ent(heads), rels, ent(negs))
+
+    def loss_fn():
+        return tower.loss(*scores())
+
+    first, last = _train([*ent.parameters(), *tower.parameters()], loss_fn, steps=100)
+    assert last < first
+    with torch.no_grad():
+        all_tails = tower(ent(heads), rels, ent.weight.expand(n_ent, n_ent, D))  # (n_ent, n_ent)
+        true = all_tails.gather(1, tails.unsqueeze(1))
+        rank = (all_tails > true).sum(1).float()  # corrupted tails scored above the truth
+    assert rank.mean() < 1.0
+
+
+def test_kg_scores_follow_the_documented_formulas() -> None:
+    h, t, r = torch.randn(2, D), torch.randn(2, D), torch.tensor([0, 1])
+    dm = KGLinkTower(2, D, score="distmult")
+    torch.testing.assert_close(dm(h, r, t), (h * dm.relation(r) * t).sum(-1))
+    te = KGLinkTower(2, D, score="transe", normalize_entities=False, p_norm=2)
+    torch.testing.assert_close(te(h, r, t), -(h + te.relation(r) - t).norm(dim=-1))

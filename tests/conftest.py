@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from kgrec.train import RunConfig
 
 
 def write_atomic(folder: Path, name: str, files: dict[str, str]) -> Path:
@@ -87,3 +92,98 @@ def ml100k() -> Path:
     if os.environ.get("KGREC_OFFLINE") == "1" and not cached.exists():
         pytest.skip("KGREC_OFFLINE=1 and ml-100k is not cached")
     return fetch("ml-100k")
+
+
+WORDS = [
+    "toy", "story", "golden", "eye", "four", "rooms", "film", "movie", "animated", "animation",
+    "children", "comedy", "drama", "war", "action", "thriller", "for", "the", "a", "of", "and",
+    "genres", "list", "1995", "1993", "(", ")", ".", ",", ":", "'", "s",
+]  # fmt: skip
+
+
+def make_tiny_bert(folder: Path, seed: int) -> Path:
+    """A 2-layer, 32-d random BERT with a small word-level vocabulary, saved to ``folder``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz0123456789"]
+    vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(dict.fromkeys(vocab)),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """Two tiny BERT folders with different random weights."""
+    root = tmp_path_factory.mktemp("models")
+    return str(make_tiny_bert(root / "tiny-a", seed=1)), str(make_tiny_bert(root / "tiny-b", seed=2))
+
+
+@pytest.fixture(scope="session")
+def clustered_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 users, 60 items in 4 genre clusters; users like items of their cluster (ratings 4-5)
+    and rate a few others low. Each item links to a KG entity with a 'genre' and a 'director'."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("data") / "clusters"
+    root.mkdir()
+    n_users, n_items, k = 40, 60, 4
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    t = 0
+    for u in range(n_users):
+        cluster = u % k
+        own = [i for i in range(n_items) if i % k == cluster]
+        other = [i for i in range(n_items) if i % k != cluster]
+        for i in rng.choice(own, size=10, replace=False):
+            t += 1
+            lines.append(f"u{u}\ti{i}\t{rng.choice([4, 5])}\t{t}")
+        for i in rng.choice(other, size=3, replace=False):
+            t += 1
+            lines.append(f"u{u}\ti{i}\t{rng.choice([1, 2])}\t{t}")
+    (root / "clusters.inter").write_text("\n".join(lines) + "\n")
+    genres = ["Comedy", "Drama", "Action", "Horror"]
+    items = ["item_id:token\ttitle:token\tclass:token_seq"]
+    items += [f"i{i}\tFilm {i}\t{genres[i % k]}" for i in range(n_items)]
+    (root / "clusters.item").write_text("\n".join(items) + "\n")
+    kg = ["head_id:token\trelation_id:token\ttail_id:token"]
+    kg += [f"e{i}\tfilm.directed_by\td{i % k}_{i % 3}" for i in range(n_items)]
+    kg += [f"e{i}\tfilm.genre\tg{i % k}" for i in range(n_items)]
+    (root / "clusters.kg").write_text("\n".join(kg) + "\n")
+    link = ["item_id:token\tentity_id:token"] + [f"i{i}\te{i}" for i in range(n_items)]
+    (root / "clusters.link").write_text("\n".join(link) + "\n")
+    return root
+
+
+def tiny_config(data: Path, *overrides: str) -> RunConfig:
+    """A fast config for tests: no text unless asked, small dims, a few epochs, no progress bar."""
+    from kgrec.train import load_config
+
+    return load_config(
+        None,
+        [
+            f"data.path={data}",
+            "model.dim=16",
+            "model.use_text=false",
+            "model.trunk_hidden=[32]",
+            "model.tower_hidden=[16]",
+            "model.graph_bases=2",
+            "train.batch_size=128",
+            "train.kg_batch_size=64",
+            "train.max_epochs=3",
+            "train.progress=false",
+            "train.accelerator=cpu",
+            "train.devices=1",
+            *overrides,
+        ],
+    )

@@ -11,45 +11,59 @@ from kgrec.utils.io import atomic_path
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning's CSVLogger ``metrics.csv`` -> ``{metric: [(epoch, value), ...]}``."""
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            epoch = int(float(row.get("epoch") or 0))
-            for key, value in row.items():
-                if key in ("epoch", "step") or value in (None, ""):
-                    continue
-                series[key].append((epoch, float(value)))
-    return dict(series)
+    """Lightning CSVLogger output -> ``{metric: [(epoch, value), ...]}``.
+
+    ``path`` is one ``metrics.csv`` or a ``logs/`` folder of ``part-N/metrics.csv`` (one part per
+    start of an interrupted and resumed run); a resumed part's epochs replace the interrupted one's.
+    """
+    path = Path(path)
+    files = sorted(path.glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1])) if path.is_dir() else [path]
+    series: dict[str, dict[int, float]] = defaultdict(dict)
+    for file in files:
+        with open(file, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                epoch = int(float(row.get("epoch") or 0))
+                for key, value in row.items():
+                    if key in ("epoch", "step") or value in (None, ""):
+                        continue
+                    series[key][epoch] = float(value)
+    return {key: sorted(values.items()) for key, values in series.items()}
 
 
 def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = "training") -> Path:
-    """Plot per-task training losses (epoch means) and validation metrics by epoch."""
+    """Plot per-task training losses (epoch means) and validation metrics by epoch.
+
+    ``metrics_csv``: a ``metrics.csv`` or a run's ``logs/`` folder (see :func:`read_metrics_csv`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series = read_metrics_csv(metrics_csv)
-    losses = sorted(k for k in series if k.startswith("train/") and k.endswith("_epoch"))
-    valid = sorted(k for k in series if k.startswith("valid/"))
-    panels = losses + ([valid] if valid else [])
+    losses = sorted(k for k in series if k.startswith("train/"))
+    groups = {
+        "validation ranking": ["valid/ndcg@10", "valid/recall@10", "valid/ndcg@20", "valid/recall@20"],
+        "validation rating error": ["valid/rmse", "valid/mae"],
+        "validation like AUC": ["valid/auc"],
+    }
+    valid = {title: [k for k in keys if k in series] for title, keys in groups.items()}
+    panels: list = losses + [(title, keys) for title, keys in valid.items() if keys]
     n = max(1, len(panels))
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
-        keys = panel if isinstance(panel, list) else [panel]
+        name, keys = panel if isinstance(panel, tuple) else (f"train loss: {panel.removeprefix('train/')}", [panel])
         for key in keys:
             epochs, values = zip(*series[key], strict=True)
-            ax.plot(epochs, values, marker=".", label=key.split("/", 1)[1].removesuffix("_epoch"))
-        ax.set_title("validation" if isinstance(panel, list) else keys[0].removeprefix("train/").removesuffix("_epoch"))
+            ax.plot(epochs, values, marker=".", label=key.split("/", 1)[1])
+        ax.set_title(name.replace("train loss: loss", "train loss: total (weighted)"), fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        if isinstance(panel, list):
+        if isinstance(panel, tuple):
             ax.legend(fontsize=7)
-        else:
-            ax.set_ylabel("loss")
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title)

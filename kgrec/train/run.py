@@ -46,6 +46,7 @@ from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_open, atomic_path, write_json
 
 RUN_FORMAT = 1
+RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run may change
 REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
 
 
@@ -129,11 +130,13 @@ def train(
     out: str | Path,
     overwrite: bool = False,
     prepared: Prepared | None = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train, select on validation, test, and write the run folder ``out``. Returns metrics.
 
     An interrupted run (``checkpoints/last.ckpt`` without ``metrics.json``) resumes where it
-    stopped; a finished run is refused unless ``overwrite``.
+    stopped, with the same config (``train.max_epochs`` and ``train.progress`` may change); a
+    finished run is refused unless ``overwrite``. ``callbacks`` are extra Lightning callbacks.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -168,7 +171,9 @@ def train(
         dirpath=out / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
     )
     stopper = EarlyStopping(monitor=monitor, mode="max", patience=config.train.patience)
-    loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
+    # One CSV per (re)start: Lightning's CSVLogger would overwrite the log of the interrupted part.
+    part = len(list((out / "logs").glob("part-*"))) if resume else 0
+    loggers: list[Any] = [CSVLogger(out, name="logs", version=f"part-{part}")]
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -186,14 +191,14 @@ def train(
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[checkpoint, stopper],
+        callbacks=[checkpoint, stopper, *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress,
         enable_model_summary=False,
         gradient_clip_val=t.grad_clip or None,
         num_sanity_val_steps=0,
         deterministic=False,
-        log_every_n_steps=10,
+        log_every_n_steps=1,
     )
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     started = time.perf_counter()
@@ -216,7 +221,7 @@ def train(
         "train_seconds": round(train_seconds, 2),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
-        "best_epoch": _best_epoch(out / "logs" / "metrics.csv", monitor),
+        "best_epoch": _best_epoch(out / "logs", monitor),
         "resumed": resume,
     }
     save_run(out, config, prepared, model, metrics)
@@ -248,8 +253,8 @@ def save_run(out: Path, config: RunConfig, prepared: Prepared, model: MultiTaskR
         prepared.graph.save(out / "graph")
     dataset.save_id_maps(out / "id_maps.json")
     sizes = dataclasses.asdict(prepared.sizes)
-    if (out / "logs" / "metrics.csv").is_file():
-        plot_training_curves(out / "logs" / "metrics.csv", out / "curves.png", title=f"kgrec on {dataset.name}")
+    if list((out / "logs").glob("part-*/metrics.csv")):
+        plot_training_curves(out / "logs", out / "curves.png", title=f"kgrec on {dataset.name}")
     write_json(out / "metrics.json", metrics)
     write_json(
         out / "manifest.json",
@@ -266,12 +271,10 @@ def save_run(out: Path, config: RunConfig, prepared: Prepared, model: MultiTaskR
     )
 
 
-def _best_epoch(metrics_csv: Path, monitor: str) -> int | None:
-    if not metrics_csv.is_file():
-        return None
+def _best_epoch(logs: Path, monitor: str) -> int | None:
     from kgrec.train.plots import read_metrics_csv
 
-    series = read_metrics_csv(metrics_csv).get(monitor, [])
+    series = read_metrics_csv(logs).get(monitor, [])
     return max(series, key=lambda pair: pair[1])[0] if series else None
 
 
@@ -286,6 +289,9 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
         return
     before = yaml.safe_load(saved.read_text(encoding="utf-8"))
     now = json.loads(json.dumps(to_dict(config)))
+    for free in RESUMABLE_CHANGES:
+        before["train"].pop(free, None)
+        now["train"].pop(free, None)
     if before != now:
         changed = sorted(
             f"{section}.{key}"

@@ -126,6 +126,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-6" (no dot) as a string
+        except ValueError:
+            pass
     if hint is Path and isinstance(value, str):
         return Path(value)
     if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):

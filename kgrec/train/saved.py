@@ -1,0 +1,85 @@
+"""Read a run folder back: config, weights (safetensors), graph and text vectors (``kgrec eval``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kgrec.data import Dataset
+from kgrec.errors import KgrecError
+from kgrec.graph import KnowledgeGraph
+from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
+from kgrec.train.config import RunConfig, load_config
+from kgrec.train.run import RUN_FORMAT, load_data
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with everything it reads, as :func:`kgrec.train.train` left it."""
+
+    path: Path
+    config: RunConfig
+    manifest: dict[str, Any]
+    model: MultiTaskRecommender
+    dataset: Dataset
+    graph: KnowledgeGraph | None
+    text: torch.Tensor | None
+
+
+def read_manifest(run: str | Path) -> dict[str, Any]:
+    """The run's manifest; a clear error when the folder is not a finished run of this format."""
+    run = Path(run)
+    path = run / "manifest.json"
+    if not path.is_file():
+        raise KgrecError(f"{run}: not a finished kgrec run (no manifest.json); train one with `kgrec train`")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("format") != "kgrec-run" or manifest.get("format_version") != RUN_FORMAT:
+        raise KgrecError(
+            f"{path}: run format {manifest.get('format')} v{manifest.get('format_version')}, "
+            f"this kgrec reads kgrec-run v{RUN_FORMAT}; retrain the model"
+        )
+    return manifest
+
+
+def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
+    """Load a run folder. ``data`` overrides the dataset folder recorded at training time."""
+    from safetensors.torch import load_file
+
+    run = Path(run)
+    manifest = read_manifest(run)
+    overrides = [f"data.path={data or manifest['dataset_path']}"]
+    config = load_config(run / "config.yaml", overrides)
+    dataset = load_data(config)
+    if dataset.split != manifest["split"] or dataset.n_items != manifest["sizes"]["num_items"]:
+        raise KgrecError(
+            f"{run}: the dataset at {config.data.path} ({dataset.n_items} items, split {dataset.split}) is not the one "
+            f"the run was trained on ({manifest['sizes']['num_items']} items, split {manifest['split']})"
+        )
+    graph = KnowledgeGraph.load(run / "graph", dataset=dataset) if (run / "graph").is_dir() else None
+    text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
+    sizes = ModelSizes(**{**manifest["sizes"], "rating_range": tuple(manifest["sizes"]["rating_range"] or ()) or None})
+    side = SideInputs(text=text)
+    if graph is not None:
+        pyg = graph.to_pyg()
+        side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
+    if "history" in config.model.user_parts:
+        train = dataset.train
+        side.history = history_matrix(
+            torch.as_tensor(train.user), torch.as_tensor(train.item), dataset.n_users, dataset.n_items
+        )
+    model = MultiTaskRecommender(config.model, sizes, side)
+    model.load_state_dict(load_file(str(run / "model.safetensors")))
+    model.eval()
+    return LoadedRun(run, config, manifest, model, dataset, graph, text)
+
+
+def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+    """Valid and test metrics of a saved run, recomputed from its weights."""
+    from kgrec.train.module import evaluate
+
+    loaded = load_run(run, data)
+    return {part: evaluate(loaded.model, loaded.dataset, part, loaded.config) for part in ("valid", "test")}

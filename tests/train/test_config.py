@@ -1,0 +1,37 @@
+import pytest
+
+from kgrec.errors import ConfigError
+from kgrec.train import RunConfig, load_config
+from kgrec.utils.config import from_dict, to_dict
+
+
+def test_defaults_file_and_overrides_stack(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  trunk: ple\ntrain:\n  max_epochs: 7\n")
+    config = load_config(path, ["train.max_epochs=3", "model.tasks=[retrieval,kg]"])
+    assert config.model.trunk == "ple"  # file beats default
+    assert config.train.max_epochs == 3  # command line beats file
+    assert config.model.tasks == ("retrieval", "kg")
+    assert config.train.lr == 2e-3  # default kept
+
+
+def test_unknown_key_names_the_key_and_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown key 'train.epochs'; expected one of: .*max_epochs"):
+        load_config(None, ["train.epochs=3"])
+
+
+def test_wrong_type_is_refused():
+    with pytest.raises(ConfigError, match=r"train.batch_size: expected int, found 'big'"):
+        load_config(None, ["train.batch_size=big"])
+
+
+def test_invalid_yaml_points_at_line_and_column(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  trunk: [ple\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: invalid YAML"):
+        load_config(path)
+
+
+def test_config_round_trips_through_a_dict():
+    config = load_config(None, ["model.trunk=mmoe", "data.ratios=[0.7,0.15,0.15]"])
+    assert from_dict(RunConfig, to_dict(config)) == config

@@ -1,0 +1,159 @@
+import json
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kgrec.errors import KgrecError
+from kgrec.models import RecBatch
+from kgrec.train import prepare, train
+from kgrec.train.module import RecommenderModule
+from kgrec.train.saved import evaluate_run, load_run
+from tests.conftest import tiny_config
+
+
+def full_train_losses(module: RecommenderModule) -> dict[str, float]:
+    """Each task's loss on all training interactions (eval mode, fixed negatives/triples)."""
+    model = module.model
+    model.eval()
+    generator = torch.Generator().manual_seed(0)
+    user, item, rating = module.train_user, module.train_item, module.train_rating
+    head, rel, tail = module.kg_triples
+    batch = RecBatch(user=user, pos_item=item, rating=rating,
+                     neg_items=module.sampler.sample(user, 1, generator),
+                     kg_head=head, kg_rel=rel, kg_tail=tail,
+                     kg_neg_tail=torch.randint(0, model.sizes.num_nodes, (len(head), 1), generator=generator))  # fmt: skip
+    with torch.no_grad():
+        losses = {k: float(v) for k, v in model.compute_losses(batch).items()}
+    model.train()
+    return losses
+
+
+def test_one_epoch_lowers_every_task_loss(clustered_dataset):
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]")
+    prepared = prepare(config, progress=False)
+    from kgrec.train import build_model
+
+    g = prepared.graph
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
+                               tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail)))  # fmt: skip
+    before = full_train_losses(module)
+    optimizer = module.configure_optimizers()
+    for step, batch in enumerate(module.train_dataloader()):
+        module.on_train_batch_start(batch, step)
+        loss = module.model.joint_loss(module.model.compute_losses(RecBatch(
+            user=batch[0], pos_item=batch[1], rating=batch[2],
+            neg_items=module.sampler.sample(batch[0], 1, torch.Generator().manual_seed(step)),
+            kg_head=module.kg_triples[0], kg_rel=module.kg_triples[1], kg_tail=module.kg_triples[2],
+            kg_neg_tail=torch.randint(0, module.model.sizes.num_nodes, (len(module.kg_triples[0]), 1)),
+        )))[0]  # fmt: skip
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = full_train_losses(module)
+    assert set(before) == {"retrieval", "rating", "like", "kg"}
+    for task in before:
+        assert after[task] < before[task], (task, before[task], after[task])
+
+
+def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset)
+    metrics = train(config, tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("manifest.json", "config.yaml", "model.safetensors", "vectors.safetensors", "id_maps.json",
+                 "metrics.json", "curves.png", "graph", "checkpoints/last.ckpt"):  # fmt: skip
+        assert (run / name).exists(), name
+    saved = json.loads((run / "metrics.json").read_text())
+    for key in ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit@10", "mrr@10", "precision@10", "rmse", "mae", "auc"):
+        assert key in saved["test"], key
+    assert saved["epochs"] == metrics["epochs"] and saved["train_seconds"] > 0
+    vectors = load_file(str(run / "vectors.safetensors"))
+    assert vectors["user"].shape == (40, 16) and vectors["item"].shape == (60, 16)
+    # checkpoints load with torch.load(weights_only=True): no arbitrary pickle
+    torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    # re-evaluating the saved run reproduces the metrics
+    again = evaluate_run(run)
+    assert again["test"]["ndcg@10"] == pytest.approx(saved["test"]["ndcg@10"], abs=1e-6)
+    loaded = load_run(run)
+    assert torch.allclose(loaded.model.item_vectors(), vectors["item"], atol=1e-5)
+
+
+def test_learns_the_clusters_far_above_chance(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=15", "model.tasks=[retrieval]",
+                         "model.use_graph=false", "model.id_dropout=0", "train.lr=0.01")  # fmt: skip
+    metrics = train(config, tmp_path / "run")
+    # Chance: a user's ~1 test item is one of ~47 unseen candidates, so hit@10 ~ 10/47 = 0.21;
+    # a quarter of test items are low-rated items outside the user's cluster (unpredictable).
+    assert metrics["test"]["hit@10"] > 0.5
+
+
+class Crash(L.Callback):
+    def __init__(self, at_epoch: int) -> None:
+        self.at_epoch = at_epoch
+
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.current_epoch == self.at_epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100")
+    train(config, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "crashed", callbacks=[Crash(at_epoch=1)])
+    assert not (tmp_path / "crashed" / "metrics.json").exists()
+    metrics = train(config, tmp_path / "crashed")
+    assert metrics["resumed"]
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "crashed" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=1")
+    train(config, tmp_path / "run")
+    with pytest.raises(KgrecError, match="already holds a finished run"):
+        train(config, tmp_path / "run")
+
+
+def test_resume_with_another_config_is_refused(clustered_dataset, tmp_path):
+    with pytest.raises(RuntimeError):
+        train(tiny_config(clustered_dataset), tmp_path / "run", callbacks=[Crash(at_epoch=1)])
+    with pytest.raises(KgrecError, match=r"differs in: model.dim"):
+        train(tiny_config(clustered_dataset, "model.dim=8"), tmp_path / "run")
+
+
+def test_valid_and_test_interactions_never_reach_graph_or_training(clustered_dataset):
+    config = tiny_config(clustered_dataset, "graph.users=true")
+    prepared = prepare(config, progress=False)
+    ds, g = prepared.dataset, prepared.graph
+    interacted = g.relation_id("interacted")
+    mask = g.relation == interacted
+    edges = set(zip((g.head[mask] - g.user_offset).tolist(), g.tail[mask].tolist(), strict=True))
+    train_pairs = set(zip(ds.train.user.tolist(), ds.train.item.tolist(), strict=True))
+    held_out = set(zip(ds.valid.user.tolist(), ds.valid.item.tolist(), strict=True))
+    held_out |= set(zip(ds.test.user.tolist(), ds.test.item.tolist(), strict=True))
+    assert edges == train_pairs and not (edges & held_out)
+    module = RecommenderModule(torch.nn.Module(), ds, config)  # type: ignore[arg-type]
+    samples = set(zip(module.train_user.tolist(), module.train_item.tolist(), strict=True))
+    assert samples == train_pairs
+    keys = module.sampler.keys.numpy()
+    assert set(keys.tolist()) == {u * ds.n_items + i for u, i in train_pairs}
+    assert np.isin([u * ds.n_items + i for u, i in held_out], keys).sum() == 0
+
+
+def test_text_cache_is_hit_on_a_second_run(clustered_dataset, tiny_models, monkeypatch, tmp_path):
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    from kgrec.text import encoder as encoder_module
+
+    config = tiny_config(clustered_dataset, "model.use_text=true", f"text.model={tiny_models[0]}")
+    first = prepare(config, progress=False)
+    calls = []
+    original = encoder_module.TextEncoder.encode
+    monkeypatch.setattr(encoder_module.TextEncoder, "encode", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    second = prepare(config, progress=False)
+    assert calls == [] and torch.equal(first.text, second.text)

@@ -1,0 +1,36 @@
+import torch
+
+from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
+
+
+def test_negatives_are_never_training_positives():
+    user = torch.tensor([0, 0, 0, 1, 1])
+    item = torch.tensor([0, 1, 2, 3, 4])
+    sampler = NegativeSampler(user, item, n_items=6)
+    neg = sampler.sample(torch.tensor([0, 1] * 50), 8, step_generator(1, 0))
+    assert neg.shape == (100, 8)
+    assert not sampler.is_positive(torch.tensor([0, 1] * 50).view(-1, 1).expand(-1, 8), neg).any()
+
+
+def test_held_out_items_can_be_negatives_since_exclusion_uses_train_only():
+    # user 0 has train items {0, 1}; item 5 is (say) one of their test items: it stays drawable.
+    sampler = NegativeSampler(torch.tensor([0, 0]), torch.tensor([0, 1]), n_items=20)
+    drawn = set(sampler.sample(torch.zeros(500, dtype=torch.long), 1, step_generator(3, 7)).flatten().tolist())
+    assert 5 in drawn and not drawn & {0, 1}
+
+
+def test_draws_depend_only_on_seed_and_step():
+    sampler = NegativeSampler(torch.tensor([0]), torch.tensor([0]), n_items=100)
+    users = torch.zeros(10, dtype=torch.long)
+    a = sampler.sample(users, 4, step_generator(5, 11))
+    b = sampler.sample(users, 4, step_generator(5, 11))
+    c = sampler.sample(users, 4, step_generator(5, 12))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_kg_batch_corrupts_tails_within_the_node_range():
+    head, rel, tail = torch.arange(10), torch.zeros(10, dtype=torch.long), torch.arange(10, 20)
+    h, r, t, corrupted = sample_kg_batch(head, rel, tail, n_nodes=20, size=6, generator=step_generator(0, 0))
+    assert h.shape == corrupted.shape == (6,)
+    assert torch.equal(t, h + 10)  # triples stay whole
+    assert corrupted.min() >= 0 and corrupted.max() < 20

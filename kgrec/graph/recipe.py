@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from kgrec.errors import ConfigError
+from kgrec.utils.config import load_yaml
 
 Transform = Literal["none", "decade"]
 TRANSFORMS = ("none", "decade")
@@ -148,16 +147,7 @@ def load_recipe(path: str | Path) -> GraphRecipe:
     Raises:
         ConfigError: the file is missing, is not valid YAML, or does not describe a valid recipe.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
-    return recipe_from_dict(data, str(path))
+    return recipe_from_dict(load_yaml(path, what="recipe file"), str(path))
 
 
 def _expect(source: str, key: str, value: Any, kind: type, expected: str) -> Any:

@@ -83,6 +83,11 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
 def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
     """Load data, graph and text vectors as the config says; nothing here looks at valid/test
     except the split itself (user graph edges and the history matrix come from train only)."""
+    if config.text.finetune_layers:
+        raise ConfigError(
+            "text.finetune_layers > 0: joint fine-tuning of the transformer is not wired into training yet; "
+            "use the frozen encoder (text.finetune_layers: 0)"
+        )
     dataset = dataset if dataset is not None else load_data(config)
     model_config = config.model
     graph = None

@@ -28,7 +28,7 @@ def test_wrong_type_is_refused():
 def test_invalid_yaml_points_at_line_and_column(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model:\n  trunk: [ple\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+:\d+: not valid YAML"):
         load_config(path)
 
 

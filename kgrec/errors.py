@@ -59,3 +59,8 @@ class FetchError(KgrecError):
 
 class ConfigError(KgrecError):
     """A configuration file or override is invalid."""
+
+
+class RetrievalError(KgrecError):
+    """A query, an index or a catalog change cannot be served: an unknown user or item, a bad
+    ``k`` or filter, an index built from other vectors, a run without retrieval vectors."""

@@ -71,8 +71,8 @@ class RecommenderModule(L.LightningModule):
         train = dataset.train
         self.train_user = torch.as_tensor(train.user)
         self.train_item = torch.as_tensor(train.item)
-        rating = train.rating if train.rating is not None else torch.ones(len(train)).numpy()
-        self.train_rating = torch.as_tensor(rating, dtype=torch.float32)
+        # Implicit data (no rating column): every interaction counts as rating 1.
+        self.train_rating = torch.ones(len(train)) if train.rating is None else torch.as_tensor(train.rating).float()
         self.sampler = NegativeSampler(self.train_user, self.train_item, dataset.n_items)
         self.kg_triples = kg_triples
         tasks = config.model.tasks

@@ -90,6 +90,12 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         )
     dataset = dataset if dataset is not None else load_data(config)
     model_config = config.model
+    pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
+    if pointwise and dataset.train.rating is None:
+        raise ConfigError(
+            f"model.tasks has {', '.join(pointwise)} but {dataset.name} has no rating column; "
+            "drop them (e.g. --set model.tasks=[retrieval,kg])"
+        )
     graph = None
     if model_config.needs_graph:
         if config.graph.path:

@@ -1,0 +1,251 @@
+"""Queries on a trained run: ``kgrec index build``, ``recommend``, ``similar``, ``search``,
+``add-items``, ``remove-items``. A thin layer over :class:`kgrec.retrieval.Recommender`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kgrec.errors import RetrievalError
+
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "index",
+        help="build the nearest-neighbour index of a run",
+        description="Build RUN_DIR/index: a FAISS index of the run's item vectors (retrieval tower), with a "
+        "manifest the queries check. Query commands build a default one on first use.",
+    )
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = sub.add_parser(
+        "build",
+        help="(re)build RUN_DIR/index",
+        description="(Re)build RUN_DIR/index. auto: exact (flat) up to 100k items, HNSW up to 10M, else IVF-PQ.",
+    )
+    b.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    b.add_argument("--kind", choices=INDEX_KINDS, default="auto", help="index kind (default: auto, by catalog size)")
+    b.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (default 32)")
+    b.add_argument("--ef-construction", type=int, default=80, help="HNSW build candidate list (default 80)")
+    b.add_argument("--ef-search", type=int, default=128, help="HNSW search candidate list (default 128)")
+    b.add_argument("--nlist", type=int, help="IVF cells (default 4 sqrt(n))")
+    b.add_argument("--nprobe", type=int, default=16, help="IVF cells scanned per query (default 16)")
+    b.add_argument("--pq-m", type=int, help="PQ sub-vectors, must divide the dimension (default d/4)")
+    b.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code (default 8)")
+    b.add_argument("--refine", type=int, default=0, help="re-score refine*k IVF-PQ candidates exactly (default 0: off)")
+    b.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
+    b.set_defaults(handler=_index_build)
+
+    p = commands.add_parser(
+        "recommend",
+        help="recommend items to a user",
+        description="Items ranked for a user by the run's retrieval vectors, leaving out items the user already "
+        "interacted with, each with an explanation (KG paths from the user's highly rated items, else shared "
+        "attributes). For a user the model has not seen, give --liked items and/or --likes-text. Batch mode: "
+        "--users-file FILE --out results.jsonl.",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    who = p.add_argument_group("who (one of)")
+    who.add_argument("--user", help="a raw user id known to the run")
+    who.add_argument("--users-file", type=Path, help="file of raw user ids, one per line (batch mode)")
+    who.add_argument("--liked", action="append", default=[], metavar="ITEM", help="an item a new user likes (repeatable)")
+    who.add_argument("--likes-text", metavar="TEXT", help="a new user's interests, in words")
+    p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
+    p.add_argument("--include-seen", action="store_true", help="do not leave out items the user interacted with")
+    _query_options(p)
+    p.set_defaults(handler=_recommend)
+
+    p = commands.add_parser(
+        "similar",
+        help="items similar to an item",
+        description="Items closest to ITEM in the run's item space (cosine), with KG paths between them.",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("--item", required=True, help="a raw item id")
+    _query_options(p)
+    p.set_defaults(handler=_similar)
+
+    p = commands.add_parser(
+        "search",
+        help="items matching a free text",
+        description="The text goes through the run's text encoder and the model's text pathway into the item "
+        "space; items are ranked by cosine with where their own text puts them. Needs a run trained with text.",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("text", help='e.g. "animated film for children"')
+    _query_options(p)
+    p.set_defaults(handler=_search)
+
+    p = commands.add_parser(
+        "add-items",
+        help="add cold-start items to a run without retraining",
+        description="Embed new items (no interactions) through the model's text and graph pathways, add them to "
+        "the index and record them in RUN_DIR/catalog. NEW.item has the dataset's item columns; NEW.link maps "
+        "new items to KG entities; NEW.kg holds triples about them (relations the model knows).",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("--items", type=Path, required=True, help="atomic .item file of the new items")
+    p.add_argument("--link", type=Path, help="atomic .link file: item_id -> entity_id")
+    p.add_argument("--kg", type=Path, help="atomic .kg file: head_id, relation_id, tail_id")
+    p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_add_items)
+
+    p = commands.add_parser(
+        "remove-items",
+        help="take items out of a run's index",
+        description="Remove items from RUN_DIR's index and record it in RUN_DIR/catalog (queries stop returning them).",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("items", nargs="+", metavar="ITEM", help="raw item ids")
+    p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
+    p.set_defaults(handler=_remove_items)
+
+
+def _query_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, title, score, explanation}")
+    p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="keep items whose column equals VALUE (token_seq columns: contains it); COLUMN!=VALUE "
+                        "drops them; repeatable, all must hold")  # fmt: skip
+    p.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="ITEM", help="item ids to leave out")
+    p.add_argument("--no-explain", action="store_true", help="skip explanations (faster batches)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
+
+
+def _open(args: argparse.Namespace, index: Any = None):
+    from kgrec.retrieval import Recommender
+
+    return Recommender.open(args.run, data=args.data, index=index)
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise RetrievalError(f"-k must be a positive integer, got {k}")
+
+
+def _print(results: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        return
+    if not results:
+        print("no items qualify")
+    for rank, r in enumerate(results, 1):
+        print(f"{rank:>3}. {r.title}  [{r.item_id}]  score {r.score:.4f}")
+        if r.explanation is not None:
+            print(f"     why: {r.explanation.text}")
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from kgrec.retrieval import IndexConfig, Recommender
+
+    config = IndexConfig(
+        kind=args.kind, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search,
+        nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m, pq_bits=args.pq_bits, refine=args.refine,
+    )  # fmt: skip
+    rec = Recommender.open(args.run, data=args.data, index=config, rebuild=True)
+    index = rec.index
+    print(
+        f"built {index.kind} index of {index.count} items (d={index.dim}) in {index.build_seconds:.2f} s, "
+        f"{index.memory_bytes() / 2**20:.2f} MiB: {rec.index_dir}"
+    )
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    _check_k(args.k)
+    modes = sum(bool(x) for x in (args.user is not None, args.users_file is not None, args.liked or args.likes_text is not None))
+    if modes != 1:
+        raise RetrievalError("give exactly one of --user U, --users-file FILE, or --liked ITEM / --likes-text TEXT")
+    if args.likes_text is not None and not args.likes_text.strip():
+        raise RetrievalError("--likes-text is empty: describe the user's interests in a few words")
+    if args.users_file is not None:
+        return _recommend_batch(args)
+    rec = _open(args)
+    explain = not args.no_explain
+    if args.user is not None:
+        results = rec.recommend(args.user, args.k, exclude_seen=not args.include_seen, where=args.where,
+                                exclude=args.exclude, explain=explain)  # fmt: skip
+    else:
+        results = rec.recommend_for_new_user(args.liked, args.likes_text, args.k, where=args.where,
+                                             exclude=args.exclude, explain=explain)  # fmt: skip
+    _print(results, args.json)
+    return 0
+
+
+def _recommend_batch(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from kgrec.utils.io import atomic_open
+
+    if not args.users_file.is_file():
+        raise RetrievalError(f"{args.users_file}: users file not found")
+    users = [
+        line.strip()
+        for line in args.users_file.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not users:
+        raise RetrievalError(f"{args.users_file}: no user ids (expected one per line)")
+    rec = _open(args)
+    results = rec.iter_recommend(users, args.k, exclude_seen=not args.include_seen, where=args.where,
+                                 exclude=args.exclude, explain=not args.no_explain)  # fmt: skip
+    bar = tqdm(total=len(users), desc="recommending", unit="user", file=sys.stderr, disable=args.no_progress)
+
+    def write(handle: Any) -> None:
+        for user, found in zip(users, results, strict=True):
+            handle.write(json.dumps({"user": user, "results": [r.to_dict() for r in found]}, ensure_ascii=False) + "\n")
+            bar.update(1)
+
+    with bar:
+        if args.out is None:
+            write(sys.stdout)
+        else:
+            with atomic_open(args.out, "w", encoding="utf-8") as handle:
+                write(handle)
+    if args.out is not None:
+        print(f"{len(users)} users -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    _check_k(args.k)
+    rec = _open(args)
+    _print(rec.similar(args.item, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json)
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    _check_k(args.k)
+    if not args.text.strip():
+        raise RetrievalError('the query text is empty: give some words, e.g. "animated film for children"')
+    rec = _open(args)
+    _print(rec.search(args.text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json)
+    return 0
+
+
+def _add_items(args: argparse.Namespace) -> int:
+    rec = _open(args)
+    added = rec.add_items(args.items, args.link, args.kg, progress=False)
+    if args.json:
+        rows = [
+            {"item_id": a.item_id, "title": a.title, "via": list(a.via), "anchor": a.anchor}
+            for a in rec.catalog.added
+            if a.item_id in set(added)
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
+    return 0
+
+
+def _remove_items(args: argparse.Namespace) -> int:
+    rec = _open(args)
+    removed = rec.remove_items(args.items)
+    print(f"removed {len(removed)} items from {rec.path} (catalog: {rec.catalog.n_active} items)")
+    return 0

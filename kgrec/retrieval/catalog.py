@@ -1,0 +1,374 @@
+"""The items a run can return: its trained items, plus added cold-start items, minus removed ones.
+
+Positions ``0 .. n_base-1`` are the run's dataset items (in dataset index order, so position
+``i`` is graph node ``i`` and row ``i`` of ``vectors.safetensors``); added items follow. An
+index stores catalog positions as its ids; :class:`Catalog` maps them to raw item tokens,
+titles and columns (for ``--where`` filters).
+
+Changes are recorded in ``RUN_DIR/catalog/`` (written atomically as a whole):
+
+* ``catalog.json``: format version, the sha256 of the run's ``vectors.safetensors`` it
+  extends, the removed item tokens, and per added item its token, title, columns, the
+  pathways that embedded it and the graph node it is explained through;
+* ``added.safetensors``: ``item`` ``(m, d)``, the added items' retrieval vectors, and
+  ``text`` ``(m, d)``, where their text alone puts them (for ``search``; NaN rows: no text).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.data.atomic import TokenColumn
+from kgrec.data.dataset import Dataset
+from kgrec.errors import RetrievalError
+from kgrec.retrieval.index import vectors_sha256
+from kgrec.utils.io import atomic_dir, write_json
+
+CATALOG_DIR = "catalog"
+FORMAT = "kgrec-catalog"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``column=value`` (token equality, token_seq membership, numeric equality for floats) or
+    ``column!=value``; string comparisons ignore case."""
+
+    column: str
+    value: str
+    negate: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Filter:
+        """From ``"genre=Comedy"`` or ``"genre!=Horror"``."""
+        negate = "!=" in text
+        column, sep, value = text.partition("!=" if negate else "=")
+        column, value = column.strip(), value.strip()
+        if not sep or not column or not value:
+            raise RetrievalError(f"--where '{text}': expected COLUMN=VALUE or COLUMN!=VALUE, e.g. class=Comedy")
+        return cls(column, value, negate)
+
+    def __str__(self) -> str:
+        return f"{self.column}{'!=' if self.negate else '='}{self.value}"
+
+
+@dataclass
+class AddedItem:
+    """An item added to the catalog after training (``kgrec add-items``).
+
+    Attributes:
+        item_id: raw token.
+        title: display name.
+        features: column -> value (``str``, ``list[str]`` or ``float``), from the new ``.item`` file.
+        via: the pathways its vector came from (``text``, ``graph``).
+        anchor: graph node of the item (an existing KG entity it was linked to), or ``None``.
+        links: for an item without ``anchor``, its edges to existing graph nodes as
+            ``[relation, node, forward]`` (``forward``: 1 when the item is the head).
+        source: the ``.item`` file it was read from.
+    """
+
+    item_id: str
+    title: str
+    features: dict[str, Any] = field(default_factory=dict)
+    via: tuple[str, ...] = ()
+    anchor: int | None = None
+    links: list[list[int]] = field(default_factory=list)
+    source: str = ""
+
+
+def _column_values(column: Any, kind: str) -> list[Any]:
+    """A dataset column as plain Python values: ``str``, ``list[str]``, ``float``."""
+    if isinstance(column, TokenColumn):
+        return [str(v) for v in column.values()]
+    if kind == "float":
+        return [float(v) for v in np.asarray(column, dtype=np.float64)]
+    if kind == "float_seq":
+        return [list(map(float, v)) for v in column]
+    if kind == "token_seq":
+        return [list(map(str, v)) for v in column]
+    return ["" if v is None else str(v) for v in column]
+
+
+class Catalog:
+    """Item tokens, titles, columns and retrieval vectors by catalog position, and which are active."""
+
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        titles: Sequence[str],
+        vectors: np.ndarray,
+        features: dict[str, list[Any]],
+        feature_types: dict[str, str],
+        n_base: int,
+        added: Sequence[AddedItem] = (),
+        removed: Iterable[str] = (),
+        base_sha256: str = "",
+        added_text: np.ndarray | None = None,
+    ) -> None:
+        self.tokens = [str(t) for t in tokens]
+        self.titles = [str(t) for t in titles]
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, d)
+        self.features = features
+        self.feature_types = feature_types
+        self.n_base = n_base
+        self.added = list(added)
+        self.base_sha256 = base_sha256
+        n = len(self.tokens)
+        dim = self.vectors.shape[1]
+        self.added_text = (
+            np.full((len(self.added), dim), np.nan, np.float32) if added_text is None
+            else np.asarray(added_text, np.float32).reshape(len(self.added), dim)
+        )  # fmt: skip
+        if self.vectors.shape[0] != n or len(self.titles) != n or n_base + len(self.added) != n:
+            raise RetrievalError(
+                f"catalog: {n} tokens, {len(self.titles)} titles, {self.vectors.shape[0]} vectors, "
+                f"{n_base} base + {len(self.added)} added items do not agree; remove RUN_DIR/{CATALOG_DIR} to reset it"
+            )
+        self._position = {t: i for i, t in enumerate(self.tokens)}
+        if len(self._position) != n:
+            raise RetrievalError("catalog: item tokens are not unique")
+        self.active = np.ones(n, dtype=bool)
+        for token in removed:
+            if token not in self._position:
+                raise RetrievalError(f"catalog: removed item '{token}' is not an item of this run")
+            self.active[self._position[token]] = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_run(
+        cls, dataset: Dataset, base_vectors: np.ndarray, base_sha256: str = "", titles: Sequence[str] | None = None
+    ) -> Catalog:
+        """The run's own items (nothing added or removed); ``titles`` default to the dataset's
+        item names."""
+        if base_vectors.shape[0] != dataset.n_items:
+            raise RetrievalError(
+                f"vectors.safetensors has {base_vectors.shape[0]} item vectors, the dataset {dataset.n_items} items"
+            )
+        features = {
+            name: _column_values(column, dataset.item_feature_types[name])
+            for name, column in dataset.item_features.items()
+        }
+        return cls(
+            tokens=[str(t) for t in dataset.items],
+            titles=list(titles) if titles is not None else dataset.item_names(),
+            vectors=base_vectors,
+            features=features,
+            feature_types=dict(dataset.item_feature_types),
+            n_base=dataset.n_items,
+            base_sha256=base_sha256,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        dataset: Dataset,
+        base_vectors: np.ndarray,
+        base_sha256: str,
+        titles: Sequence[str] | None = None,
+    ) -> Catalog:
+        """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any)."""
+        catalog = cls.from_run(dataset, base_vectors, base_sha256, titles)
+        folder = Path(run_dir) / CATALOG_DIR
+        if not (folder / "catalog.json").is_file():
+            return catalog
+        where = folder / "catalog.json"
+        try:
+            record = json.loads(where.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RetrievalError(f"{where}: not valid JSON ({error})") from None
+        if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
+            raise RetrievalError(f"{where}: not a kgrec catalog v{FORMAT_VERSION}")
+        if record.get("base_vectors_sha256") != base_sha256:
+            raise RetrievalError(
+                f"{where}: records changes to other vectors than this run's vectors.safetensors (retrained?); "
+                f"remove {folder} and add the items again"
+            )
+        added = [AddedItem(**{**a, "via": tuple(a.get("via", ()))}) for a in record.get("added", [])]
+        vectors = np.zeros((0, base_vectors.shape[1]), np.float32)
+        text = None
+        if added:
+            from safetensors.numpy import load_file
+
+            path = folder / "added.safetensors"
+            if not path.is_file():
+                raise RetrievalError(f"{path}: missing; remove {folder} and add the items again")
+            stored = load_file(str(path))
+            vectors, text = stored["item"], stored.get("text")
+            if vectors.shape != (len(added), base_vectors.shape[1]) or (text is not None and text.shape != vectors.shape):
+                raise RetrievalError(
+                    f"{path}: holds {vectors.shape} vectors for {len(added)} added items of dimension "
+                    f"{base_vectors.shape[1]}; remove {folder} and add the items again"
+                )
+        return catalog.with_added(added, vectors, text).with_removed(record.get("removed", []))
+
+    def with_added(
+        self, items: Sequence[AddedItem], vectors: np.ndarray, text_vectors: np.ndarray | None = None
+    ) -> Catalog:
+        """A new catalog with ``items``, their vectors ``(m, d)`` and (optionally) their
+        text-pathway vectors ``(m, d)`` appended."""
+        if not items:
+            return self
+        for item in items:
+            if item.item_id in self._position:
+                state = "was removed; add it under a new id" if not self.active[self._position[item.item_id]] else "is"
+                raise RetrievalError(f"item '{item.item_id}' {state} already in the catalog")
+        n, m = len(self.tokens), len(items)
+        features: dict[str, list[Any]] = {name: list(values) for name, values in self.features.items()}
+        types = dict(self.feature_types)
+        for name in {c for item in items for c in item.features}:
+            features.setdefault(name, [None] * n)
+        for name, values in features.items():
+            values.extend(item.features.get(name) for item in items)
+        for item in items:
+            for name, value in item.features.items():
+                types.setdefault(name, _kind_of(value))
+        out = Catalog(
+            tokens=[*self.tokens, *(i.item_id for i in items)],
+            titles=[*self.titles, *(i.title for i in items)],
+            vectors=np.concatenate([self.vectors, np.asarray(vectors, np.float32).reshape(m, -1)]),
+            features=features,
+            feature_types=types,
+            n_base=self.n_base,
+            added=[*self.added, *items],
+            base_sha256=self.base_sha256,
+            added_text=np.concatenate([
+                self.added_text,
+                np.full((m, self.dim), np.nan, np.float32) if text_vectors is None
+                else np.asarray(text_vectors, np.float32).reshape(m, -1),
+            ]),
+        )  # fmt: skip
+        out.active[:n] = self.active
+        return out
+
+    def with_removed(self, tokens: Iterable[str]) -> Catalog:
+        """A copy where ``tokens`` are inactive (unknown tokens raise)."""
+        out = Catalog(
+            self.tokens, self.titles, self.vectors, self.features, self.feature_types, self.n_base,
+            self.added, (), self.base_sha256, self.added_text,
+        )  # fmt: skip
+        out.active = self.active.copy()
+        for token in tokens:
+            out.active[out.position(str(token), allow_removed=True)] = False
+        return out
+
+    def save(self, run_dir: str | Path) -> None:
+        """Record the added and removed items in ``RUN_DIR/catalog/`` (atomically)."""
+        from safetensors.numpy import save_file
+
+        folder = Path(run_dir) / CATALOG_DIR
+        record = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "base_vectors_sha256": self.base_sha256,
+            "removed": self.removed_tokens(),
+            "added": [_jsonable(asdict(item)) for item in self.added],
+        }
+        with atomic_dir(folder) as tmp:
+            if self.added:
+                tensors = {"item": np.ascontiguousarray(self.vectors[self.n_base :]), "text": self.added_text}
+                save_file(tensors, str(tmp / "added.safetensors"))
+            write_json(tmp / "catalog.json", record)
+
+    # ------------------------------------------------------------------ lookups
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def n_active(self) -> int:
+        return int(self.active.sum())
+
+    def active_ids(self) -> np.ndarray:
+        return np.flatnonzero(self.active).astype(np.int64)
+
+    def removed_tokens(self) -> list[str]:
+        return [self.tokens[i] for i in np.flatnonzero(~self.active)]
+
+    def position(self, token: str, allow_removed: bool = False) -> int:
+        """Catalog position of a raw item token.
+
+        Raises:
+            RetrievalError: unknown token, or (unless ``allow_removed``) a removed item.
+        """
+        pos = self._position.get(str(token))
+        if pos is None:
+            examples = ", ".join(self.tokens[:3])
+            raise RetrievalError(
+                f"unknown item '{token}': not one of the {self.n_active} items of this run (raw item ids, e.g. {examples})"
+            )
+        if not allow_removed and not self.active[pos]:
+            raise RetrievalError(f"item '{token}' was removed from this run's catalog (kgrec remove-items)")
+        return pos
+
+    def added_item(self, position: int) -> AddedItem | None:
+        return self.added[position - self.n_base] if position >= self.n_base else None
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of the active ids + vectors (what an index holds) and of their tokens."""
+        ids = self.active_ids()
+        tokens = "\n".join(self.tokens[i] for i in ids).encode("utf-8")
+        import hashlib
+
+        return {"vectors_sha256": vectors_sha256(ids, self.vectors[ids]), "ids_sha256": hashlib.sha256(tokens).hexdigest()}
+
+    # ------------------------------------------------------------------ filters
+    def where_mask(self, filters: Sequence[Filter | str]) -> np.ndarray:
+        """Boolean ``(n,)``: active items that pass every filter."""
+        mask = self.active.copy()
+        for raw in filters:
+            f = Filter.parse(raw) if isinstance(raw, str) else raw
+            if f.column not in self.features:
+                available = ", ".join(sorted(self.features)) or "none"
+                raise RetrievalError(f"--where {f}: unknown column '{f.column}' (item columns: {available})")
+            kind = self.feature_types.get(f.column, "token")
+            match = np.fromiter(
+                (_matches(v, f.value, kind, f) for v in self.features[f.column]), dtype=bool, count=len(self)
+            )
+            mask &= ~match if f.negate else match
+        return mask
+
+    def row(self, position: int) -> dict[str, Any]:
+        """The item's columns at ``position``."""
+        return {name: values[position] for name, values in self.features.items()}
+
+
+def _matches(value: Any, wanted: str, kind: str, f: Filter) -> bool:
+    if value is None:
+        return False
+    if kind == "float":
+        try:
+            target = float(wanted)
+        except ValueError:
+            raise RetrievalError(f"--where {f}: column '{f.column}' holds numbers, '{wanted}' is not one") from None
+        return not math.isnan(value) and float(value) == target
+    if isinstance(value, list):
+        return any(str(v).casefold() == wanted.casefold() for v in value)
+    return str(value).casefold() == wanted.casefold()
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list):
+        return "token_seq"
+    return "token"
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    out["features"] = {
+        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.get("features", {}).items()
+    }
+    out["via"] = list(values.get("via", ()))
+    return out

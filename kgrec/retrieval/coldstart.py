@@ -1,0 +1,371 @@
+r"""Cold-start items: vectors for items that have no interactions, without retraining.
+
+A new item has no trained ID embedding, so its retrieval vector comes from the model's
+inductive pathways only (:meth:`~kgrec.models.MultiTaskRecommender.cold_item_vectors`):
+
+.. math::
+    \mathbf{x}_{new} = \mathrm{RetrievalTower}_{item}\Big(\mathrm{Trunk}_{item}\big(
+        \mathrm{fuse}(\varnothing,\ \mathrm{adapt}(\mathbf{t}_{new}),\ \mathbf{g}_{new})\big)\Big)
+
+* **text** :math:`\mathbf{t}_{new}`: the item's row (new ``.item`` file) written with the run's
+  text template and encoded by the run's text encoder; the trained MoE adaptor maps it.
+* **graph** :math:`\mathbf{g}_{new}`: the run's graph is extended and re-encoded with
+  :meth:`~kgrec.models.MultiTaskRecommender.encode_graph`. Each new item is a node: the KG
+  entity it is linked to (``.link``) when that entity is already a node (the graph builder merges
+  a linked item into its entity), else a new node numbered after the existing ones, which
+  starts from a zero embedding and takes its vector from its neighbours. Its edges are the
+  recipe's attribute relations (``item.genre -> Comedy`` ... to attribute values the graph
+  already has) and the triples of the new ``.kg`` file (relations the model was trained on;
+  unknown entities become new nodes, unknown relations are skipped and counted). Generated
+  inverse relations are added when the graph has them.
+
+The fusion gate renormalises over the modalities present, so an item with text only, or with
+graph links only, still gets a vector; an item with neither (no text pathway and no link) is
+refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from kgrec.data.atomic import TokenColumn, read_atomic
+from kgrec.data.dataset import Dataset, Interactions
+from kgrec.errors import DataError, RetrievalError
+from kgrec.graph.kg import ENTITY, KnowledgeGraph
+from kgrec.retrieval.catalog import AddedItem, Catalog, _column_values
+
+if TYPE_CHECKING:
+    from kgrec.train.saved import LoadedRun
+
+
+@dataclass
+class NewItems:
+    """New items read from atomic files (``.item`` required, ``.link`` and ``.kg`` optional)."""
+
+    path: Path
+    tokens: list[str]
+    columns: dict[str, Any]  # row-aligned columns as read (TokenColumn, float array, lists)
+    column_types: dict[str, str]
+    links: dict[str, str] = field(default_factory=dict)  # item token -> entity token
+    triples: list[tuple[str, str, str]] = field(default_factory=list)  # (head, relation, tail) tokens
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def as_dataset(self, name: str) -> Dataset:
+        """A dataset holding only these items (no users, no interactions), for text templates."""
+        empty = Interactions(np.zeros(0, np.int64), np.zeros(0, np.int64))
+        features = {
+            k: (v.values() if isinstance(v, TokenColumn) else v) for k, v in self.columns.items()
+        }
+        return Dataset(
+            name=name, path=self.path.parent, users=np.zeros(0, dtype=object),
+            items=np.asarray(self.tokens, dtype=object), train=empty, valid=empty, test=empty, split="new items",
+            item_features=features, item_feature_types=dict(self.column_types),
+        )  # fmt: skip
+
+
+def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | Path | None = None) -> NewItems:
+    """Read and validate the new items' atomic files.
+
+    Raises:
+        DataError: a missing ``item_id`` column, a repeated item, a link to an item that is not
+            in the ``.item`` file or a second entity for one item, malformed files (file:line).
+    """
+    table = read_atomic(items)
+    table.require("item_id")
+    if table.n_rows == 0:
+        raise DataError("no items: the file has a header but no rows", table.path, line=1)
+    tokens = [str(t) for t in table.tokens("item_id")]
+    seen: dict[str, int] = {}
+    for row, token in enumerate(tokens):
+        if token in seen:
+            raise DataError(
+                f"'{token}' appears again (first on line {table.line(seen[token])}); expected one row per item",
+                table.path, table.line(row), "item_id:token",
+            )  # fmt: skip
+        seen[token] = row
+    columns = {k: v for k, v in table.columns.items() if k != "item_id"}
+    types = {k: v for k, v in table.types.items() if k != "item_id"}
+    out = NewItems(Path(items), tokens, columns, types)
+    if link is not None:
+        lt = read_atomic(link)
+        lt.require("item_id", "entity_id")
+        for row, (item, entity) in enumerate(zip(lt.tokens("item_id"), lt.tokens("entity_id"), strict=True)):
+            item, entity = str(item), str(entity)
+            if item not in seen:
+                raise DataError(f"item '{item}' is not in {Path(items).name}", lt.path, lt.line(row), "item_id:token")
+            if out.links.get(item, entity) != entity:
+                raise DataError(
+                    f"item '{item}' is linked to a second entity; expected one entity per item",
+                    lt.path, lt.line(row), "entity_id:token",
+                )  # fmt: skip
+            out.links[item] = entity
+    if kg is not None:
+        kt = read_atomic(kg)
+        kt.require("head_id", "relation_id", "tail_id")
+        out.triples = [
+            (str(h), str(r), str(t))
+            for h, r, t in zip(kt.tokens("head_id"), kt.tokens("relation_id"), kt.tokens("tail_id"), strict=True)
+        ]
+    return out
+
+
+@dataclass
+class Embedded:
+    """Vectors of new items and how they were made.
+
+    Attributes:
+        vectors: ``(m, d)`` retrieval-space vectors.
+        items: catalog records (title, columns, pathways, graph anchor).
+        text_vectors: ``(m, d)`` where each item's text alone puts it in the retrieval space
+            (``cold_item_vectors(text)``, what ``search`` compares), or ``None`` without text.
+        new_edges: edges added to the graph for them.
+        skipped_triples: ``.kg`` triples whose relation the model was not trained on.
+    """
+
+    vectors: np.ndarray
+    items: list[AddedItem]
+    text_vectors: np.ndarray | None = None
+    new_edges: int = 0
+    skipped_triples: int = 0
+
+
+def embed_new_items(
+    run: LoadedRun, new: NewItems, catalog: Catalog, use: tuple[str, ...] = ("text", "graph"), progress: bool = False
+) -> Embedded:
+    """Retrieval vectors for ``new`` items through the model's text and graph pathways.
+
+    Args:
+        run: the loaded run (model, dataset, graph, config).
+        new: items from :func:`read_new_items`.
+        catalog: the current catalog (new tokens must not be in it).
+        use: the pathways to use (both by default; one of them for ablations).
+        progress: show the text-encoding progress bar.
+
+    Raises:
+        RetrievalError: an item already in the catalog, a model without text and graph
+            pathways, an item that gets neither text nor graph information, a text encoder of
+            another size than the model's.
+    """
+    model = run.model
+    for token in new.tokens:
+        if token in catalog._position:
+            state = "was removed; add it under a new id" if not catalog.active[catalog.position(token, True)] else "is already in the catalog"
+            raise RetrievalError(f"new item '{token}' {state}")
+    use_text = model.config.use_text and "text" in use
+    use_graph = model.config.use_graph and "graph" in use and run.graph is not None
+    if not use_text and not use_graph:
+        raise RetrievalError(
+            "this model has no inductive pathway for new items (model.use_text and model.use_graph are off, "
+            f"or not in {list(use)}); train with model.use_text=true or model.use_graph=true"
+        )
+    mini = new.as_dataset(run.dataset.name)
+    titles = _titles(mini, run.graph)
+
+    text = None
+    if use_text:
+        from kgrec.text import default_template, encode_items, item_texts
+
+        config = replace(run.config.text, template=run.config.text.template or default_template(run.dataset))
+        text = encode_items(item_texts(mini, config), config, progress=progress)  # (m, t)
+        if text.shape[1] != model.sizes.text_dim:
+            raise RetrievalError(
+                f"text vectors of size {text.shape[1]}, the model reads {model.sizes.text_dim}: "
+                f"the run's text model ({config.model}) changed"
+            )
+
+    anchors: list[int | None] = [None] * len(new)
+    item_links: list[list[list[int]]] = [[] for _ in new.tokens]
+    graph_rows: list[int] = []
+    new_edges = skipped = 0
+    graph_vectors = None
+    if run.graph is not None:
+        anchors, edges, n_new, skipped, informed, item_links, graph_nodes = _extend_graph(
+            run.graph, run.dataset, new, catalog
+        )
+        new_edges = int(edges.shape[1])
+        if use_graph:
+            graph_rows = [j for j in range(len(new)) if informed[j]]
+            if graph_rows:
+                pyg_types = torch.as_tensor(edges[2])
+                with torch.no_grad():
+                    nodes = model.encode_graph(
+                        torch.cat([model.edge_index, torch.as_tensor(edges[:2])], dim=1),
+                        torch.cat([model.edge_type, pyg_types]),
+                        num_new_nodes=n_new,
+                    )  # (N + n_new, d)
+                graph_vectors = nodes[[graph_nodes[j] for j in graph_rows]]
+
+    vectors = torch.zeros(len(new), catalog.dim)
+    via: list[tuple[str, ...]] = [()] * len(new)
+    with torch.no_grad():
+        rows = graph_rows
+        if rows:
+            t = text[rows] if text is not None else None
+            vectors[rows] = model.cold_item_vectors(t, graph_vectors)
+            for j in rows:
+                via[j] = ("text", "graph") if text is not None else ("graph",)
+        rest = [j for j in range(len(new)) if j not in set(rows)]
+        if rest:
+            if text is None:
+                names = ", ".join(new.tokens[j] for j in rest[:5])
+                raise RetrievalError(
+                    f"new items {names}{' ...' if len(rest) > 5 else ''} have no link to the graph and the model "
+                    "has no text pathway: nothing to embed them from (give --link/--kg rows for them)"
+                )
+            vectors[rest] = model.cold_item_vectors(text[rest], None)
+            for j in rest:
+                via[j] = ("text",)
+        text_vectors = model.cold_item_vectors(text, None).numpy().astype(np.float32) if text is not None else None
+    items = [
+        AddedItem(
+            item_id=token,
+            title=titles[j],
+            features={name: _column_values(column, new.column_types[name])[j] for name, column in new.columns.items()},
+            via=via[j],
+            anchor=anchors[j],
+            links=item_links[j],
+            source=str(new.path),
+        )
+        for j, token in enumerate(new.tokens)
+    ]
+    return Embedded(vectors.numpy().astype(np.float32), items, text_vectors, new_edges, skipped)
+
+
+def _titles(items: Dataset, kg: KnowledgeGraph | None) -> list[str]:
+    """Display names: the graph recipe's ``item_name`` template (as the run's own items get),
+    else the title column, else the raw id."""
+    import string
+
+    fallback = items.item_names()
+    template = (kg.provenance.get("recipe") or {}).get("item_name") if kg is not None else None
+    if not template:
+        return fallback
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    if any(f not in items.item_features for f in fields):
+        return fallback
+    columns = {f: _column_values(items.item_features[f], items.item_feature_types[f]) for f in fields}
+    out = []
+    for j, default in enumerate(fallback):
+        row = {f: " ".join(v[j]) if isinstance(v[j], list) else ("" if v[j] is None else str(v[j])) for f, v in columns.items()}
+        out.append(template.format_map(row) if all(row.values()) else default)
+    return out
+
+
+def _entity_nodes(kg: KnowledgeGraph, dataset: Dataset) -> dict[str, int]:
+    """Raw KG entity token (or attribute key ``relation=value``) -> node id."""
+    entity_rows = np.flatnonzero(kg.node_type == ENTITY)
+    lookup = {str(kg.keys[i]): int(i) for i in entity_rows}
+    if dataset.item_entity is not None and dataset.entities is not None:
+        for item in np.flatnonzero(dataset.item_entity >= 0):
+            lookup[str(dataset.entities[dataset.item_entity[item]])] = int(item)
+    return lookup
+
+
+def _extend_graph(
+    kg: KnowledgeGraph, dataset: Dataset, new: NewItems, catalog: Catalog
+) -> tuple[list[int | None], np.ndarray, int, int, list[bool], list[list[list[int]]], list[int]]:
+    """Nodes and edges for the new items (see the module docstring).
+
+    Returns:
+        anchors: each new item's existing node, or ``None``; edges: ``(3, E)`` int64
+        ``[head; tail; relation]``; number of new nodes; skipped triples; whether each item has
+        graph information; each new-node item's edges to existing nodes ``[relation, node,
+        forward]``; each item's node in the extended graph.
+    """
+    from kgrec.graph.build import _TRANSFORMS, _as_text  # the builder's own value rules
+    from kgrec.graph.recipe import recipe_from_dict
+
+    nodes = _entity_nodes(kg, dataset)
+    next_node = kg.n_nodes
+    anchors: list[int | None] = []
+    existing: list[bool] = []
+    fresh: dict[str, int] = {}  # new entity token -> new node
+    for token in new.tokens:
+        entity = new.links.get(token)
+        node = nodes.get(entity) if entity is not None else None
+        if node is not None and node < kg.n_items and catalog.active[node]:
+            raise RetrievalError(
+                f"new item '{token}' is linked to entity '{entity}', which is already item "
+                f"'{catalog.tokens[node]}' of this run; link it to another entity or remove that item first"
+            )
+        if node is None:
+            key = entity if entity is not None else f"\0{token}"
+            if key not in fresh:
+                fresh[key] = next_node
+                next_node += 1
+            node = fresh[key]
+            existing.append(False)
+        else:
+            existing.append(True)
+        anchors.append(node)
+    entity_of_new = {new.links[t]: anchors[j] for j, t in enumerate(new.tokens) if t in new.links}
+    graph_nodes = list(anchors)
+
+    relation_id = {str(name): i for i, name in enumerate(kg.relation_names)}
+    inverse = {int(base): i for i, base in enumerate(kg.inverse_of) if base >= 0}
+    heads: list[int] = []
+    tails: list[int] = []
+    rels: list[int] = []
+    originals: list[tuple[int, int, int]] = []
+
+    def edge(h: int, r: int, t: int) -> None:
+        originals.append((h, r, t))
+        heads.append(h)
+        rels.append(r)
+        tails.append(t)
+        if r in inverse:
+            heads.append(t)
+            rels.append(inverse[r])
+            tails.append(h)
+
+    recipe = recipe_from_dict(kg.provenance["recipe"]) if isinstance(kg.provenance.get("recipe"), dict) else None
+    for attribute in recipe.attributes if recipe is not None else []:
+        if attribute.column not in new.columns or attribute.relation not in relation_id:
+            continue
+        values = _column_values(new.columns[attribute.column], new.column_types[attribute.column])
+        convert = _TRANSFORMS[attribute.transform]
+        for j, raw in enumerate(values):
+            for value in raw if isinstance(raw, list) else [raw]:
+                if value is None:
+                    continue
+                node = nodes.get(f"{attribute.relation}={convert(_as_text(value))}")
+                if node is not None:
+                    edge(anchors[j], relation_id[attribute.relation], node)  # type: ignore[arg-type]
+    skipped = 0
+
+    def node_of(entity: str) -> int:
+        nonlocal next_node
+        if entity in entity_of_new:
+            return entity_of_new[entity]
+        if entity in nodes:
+            return nodes[entity]
+        if entity not in fresh:
+            fresh[entity] = next_node
+            next_node += 1
+        return fresh[entity]
+
+    for h, r, t in new.triples:
+        if r not in relation_id:
+            skipped += 1
+            continue
+        edge(node_of(h), relation_id[r], node_of(t))
+    edges = np.asarray([heads, tails, rels], dtype=np.int64).reshape(3, -1)
+    touched = set(heads) | set(tails)
+    informed = [existing[j] or anchors[j] in touched for j in range(len(new.tokens))]
+    # Edges of new item nodes to existing nodes, kept for explanations: [relation, node, forward].
+    links: dict[int, list[list[int]]] = {}
+    for h, r, t in originals:
+        if h >= kg.n_nodes and t < kg.n_nodes:
+            links.setdefault(h, []).append([r, t, 1])
+        elif t >= kg.n_nodes and h < kg.n_nodes:
+            links.setdefault(t, []).append([r, h, 0])
+    item_links = [[] if existing[j] else links.get(anchors[j], []) for j in range(len(new.tokens))]  # type: ignore[arg-type]
+    anchors = [a if existing[j] else None for j, a in enumerate(anchors)]
+    return anchors, edges, next_node - kg.n_nodes, skipped, informed, item_links, graph_nodes

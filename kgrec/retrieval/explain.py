@@ -1,0 +1,403 @@
+"""Why a result was returned: knowledge-graph paths, shared attributes, matching words.
+
+Every result gets an :class:`Explanation`, the first of these that exists:
+
+1. **KG paths** (``kind="kg_path"``). For ``recommend``: from the user's highly rated training
+   items (rating >= the model's ``like_threshold``; all training items when none is), the
+   ``max_history`` closest to the result by cosine of their retrieval vectors are tried, in
+   that order, until ``max_paths`` paths are found. For ``similar``: between the query item and
+   the result. Paths use content relations only (``interacted`` edges are left out) and are
+   searched in bounded time: a direct edge, then shared neighbours (2 hops, the least
+   connected neighbour first, as :func:`kgrec.graph.find_paths` orders them), then, for the
+   ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops``.
+   Printed as ``you rated Star Wars (1977) highly -directed_by-> George Lucas <-directed_by-
+   Return of the Jedi (1983)``.
+2. **Shared attributes** (``kind="attributes"``): item columns (genres, year ...) the result
+   shares with a history item (or with the query item).
+3. **Close items** (``kind="similar_items"``): the history items nearest to the result in the
+   model's item space, when neither paths nor attributes connect them.
+
+For ``search`` (``kind="text_match"``): query words that match the result's title or column
+values (same word or same 5-letter stem: "animated" ~ "Animation"); otherwise the text score.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, short_relation
+from kgrec.graph.kg import ITEM
+from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
+from kgrec.retrieval.catalog import Catalog
+from kgrec.text.templates import LABELS
+
+STOPWORDS = frozenset(
+    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or",
+     "the", "to", "with", "about", "film", "films", "movie", "movies", "something", "some", "want", "like",
+     "likes", "i", "me", "my", "we", "our", "you", "your")
+)  # fmt: skip
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ExplanationPath:
+    """One KG path: node ids, their display names, and per hop the relations and direction."""
+
+    path: GraphPath
+    names: tuple[str, ...]
+    text: str
+    from_item: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from_item": self.from_item,
+            "nodes": list(self.path.nodes),
+            "names": list(self.names),
+            "hops": [
+                {"relations": [int(r) for r in hop.relations], "forward": hop.forward} for hop in self.path.hops
+            ],
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one result was returned.
+
+    Attributes:
+        kind: ``kg_path``, ``attributes``, ``similar_items``, ``text_match``, ``text_score``
+            or ``model_score``.
+        text: one line for people.
+        paths: the KG paths (``kind="kg_path"``).
+        attributes: shared or matched ``column: value`` strings.
+        related_items: raw ids of the history (or query) items the explanation starts from.
+    """
+
+    kind: str
+    text: str
+    paths: tuple[ExplanationPath, ...] = ()
+    attributes: tuple[str, ...] = ()
+    related_items: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "paths": [p.to_dict() for p in self.paths],
+            "attributes": list(self.attributes),
+            "related_items": list(self.related_items),
+        }
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """A catalog position the user interacted with in training, and the rating (``None``: no
+    ratings); ``liked`` marks the items a new user said they like."""
+
+    position: int
+    rating: float | None
+    liked: bool = False
+
+
+class Explainer:
+    """Builds :class:`Explanation` s over one run's graph and catalog (see the module docstring).
+
+    Args:
+        graph: the run's knowledge graph (``None``: attributes and similarity only).
+        catalog: the run's catalog (titles, columns, retrieval vectors).
+        max_paths: paths per result.
+        max_history: history items tried per result.
+        max_hops: the longest path searched by the slow path.
+        slow_pairs: (history item, result) pairs per result that may use the slow path.
+        like_threshold: ratings at or above it count as "rated highly".
+    """
+
+    def __init__(
+        self,
+        graph: KnowledgeGraph | None,
+        catalog: Catalog,
+        max_paths: int = 3,
+        max_history: int = 5,
+        max_hops: int = 3,
+        slow_pairs: int = 1,
+        like_threshold: float = 4.0,
+    ) -> None:
+        self.kg = graph
+        self.catalog = catalog
+        self.max_paths = max_paths
+        self.max_history = max_history
+        self.max_hops = max_hops
+        self.slow_pairs = slow_pairs
+        self.like_threshold = like_threshold
+        norms = np.linalg.norm(catalog.vectors, axis=1, keepdims=True)
+        self._unit = catalog.vectors / np.maximum(norms, 1e-12)
+        if graph is not None:
+            self._index_graph(graph)
+
+    # ------------------------------------------------------------------ graph structure
+    def _index_graph(self, kg: KnowledgeGraph) -> None:
+        excluded = {
+            i for i, name in enumerate(kg.relation_names) if str(name) in (INTERACTED, INTERACTED + INVERSE_SUFFIX)
+        }
+        keep = ~np.isin(kg.relation, list(excluded)) if excluded else np.ones(kg.n_triples, dtype=bool)
+        head, rel, tail = kg.head[keep], kg.relation[keep], kg.tail[keep]
+        n = kg.n_nodes
+        self._excluded = frozenset(excluded)
+        # Directed triples sorted by (head, tail): the relations of a pair by binary search.
+        key = head * n + tail
+        order = np.argsort(key, kind="stable")
+        self._pair_key, self._pair_rel = key[order], rel[order]
+        # Undirected neighbour lists (CSR), deduplicated.
+        src = np.concatenate([head, tail])
+        dst = np.concatenate([tail, head])
+        pairs = np.unique(src * n + dst)
+        src, dst = pairs // n, pairs % n
+        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
+        self._nbr = dst
+        self._degree = np.diff(self._indptr)
+
+    def _virtual_links(self, node: int) -> list[list[int]]:
+        """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""
+        added = self.catalog.added_item(self.catalog.n_base + node - self.kg.n_nodes)  # type: ignore[union-attr]
+        return added.links if added is not None else []
+
+    def _neighbours(self, node: int) -> np.ndarray:
+        if node >= self.kg.n_nodes:  # type: ignore[union-attr]
+            return np.unique(np.asarray([n for _, n, _ in self._virtual_links(node)], dtype=np.int64))
+        return self._nbr[self._indptr[node] : self._indptr[node + 1]]
+
+    def _relations(self, h: int, t: int) -> list[int]:
+        n = self.kg.n_nodes  # type: ignore[union-attr]
+        if h >= n:
+            return sorted({r for r, node, fwd in self._virtual_links(h) if node == t and fwd})
+        if t >= n:
+            return sorted({r for r, node, fwd in self._virtual_links(t) if node == h and not fwd})
+        key = h * n + t
+        lo, hi = np.searchsorted(self._pair_key, [key, key + 1])
+        return sorted({int(r) for r in self._pair_rel[lo:hi]})
+
+    def _is_item(self, node: int) -> bool:
+        return node >= self.kg.n_nodes or self.kg.node_type[node] == ITEM  # type: ignore[union-attr]
+
+    def _hop(self, a: int, b: int) -> Hop:
+        """The relations joining ``a`` and ``b`` in one direction (as :func:`find_paths` shows them:
+        builder-generated inverses only when nothing else joins them; when both directions
+        exist, the one leaving an item)."""
+        kg = self.kg
+        forward_all, backward_all = self._relations(a, b), self._relations(b, a)
+        for generated in (False, True):
+            forward = [r for r in forward_all if (kg.inverse_of[r] >= 0) == generated]
+            backward = [r for r in backward_all if (kg.inverse_of[r] >= 0) == generated]
+            if forward and backward and self._is_item(b) and not self._is_item(a):
+                return Hop(a, b, tuple(backward), False)
+            if forward:
+                return Hop(a, b, tuple(forward), True)
+            if backward:
+                return Hop(a, b, tuple(backward), False)
+        raise AssertionError(f"no edge between nodes {a} and {b}")  # pragma: no cover
+
+    def node_of(self, position: int) -> int | None:
+        """The graph node of a catalog position, or ``None``. An added item is its anchor node,
+        else (when it has links) node ``n_nodes + position - n_base``, outside the stored graph."""
+        if self.kg is None:
+            return None
+        if position < self.catalog.n_base:
+            return position
+        added = self.catalog.added_item(position)
+        if added is None:
+            return None
+        if added.anchor is not None:
+            return added.anchor
+        return self.kg.n_nodes + position - self.catalog.n_base if added.links else None
+
+    def paths_between(self, a: int, b: int, n: int, slow: bool = False) -> list[GraphPath]:
+        """Up to ``n`` content paths between nodes ``a`` and ``b``: a direct edge, then shared
+        neighbours (least connected first), then (``slow``) :func:`find_paths` up to ``max_hops``."""
+        if self.kg is None or a == b or n <= 0:
+            return []
+        found: list[GraphPath] = []
+        nbr_a, nbr_b = self._neighbours(a), self._neighbours(b)
+        if b in nbr_a or a in nbr_b:
+            found.append(GraphPath((a, b), (self._hop(a, b),)))
+        common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
+        common = common[(common != a) & (common != b)]
+        for c in common[np.argsort(self._degree[common], kind="stable")][: max(0, n - len(found))]:
+            c = int(c)
+            found.append(GraphPath((a, c, b), (self._hop(a, c), self._hop(c, b))))
+        virtual = max(a, b) >= self.kg.n_nodes
+        if not found and slow and self.max_hops > 2 and not virtual:
+            exclude = [str(self.kg.relation_names[r]) for r in sorted(self._excluded)]
+            found = [
+                p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=exclude) if len(p) > 2
+            ]
+        return found[:n]
+
+    def _format(self, path: GraphPath, first: str, last: str) -> tuple[tuple[str, ...], str]:
+        kg = self.kg
+        names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
+        names[0], names[-1] = first, last
+        parts = [names[0]]
+        for hop, name in zip(path.hops, names[1:], strict=True):
+            label = "|".join(short_relation(str(self.kg.relation_names[r])) for r in hop.relations)  # type: ignore[union-attr]
+            parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
+            parts.append(name)
+        return tuple(names), " ".join(parts)
+
+    # ------------------------------------------------------------------ attributes
+    def _attribute_values(self, position: int) -> dict[str, set[str]]:
+        """Comparable column values of an item: token and token_seq columns except the title
+        and id-like ones."""
+        catalog = self.catalog
+        title = next((c for c in ("title", "movie_title", "book_title", "name", "item_name") if c in catalog.features), None)
+        out: dict[str, set[str]] = {}
+        for name, kind in catalog.feature_types.items():
+            if name == title or name.endswith("_id") or kind not in ("token", "token_seq"):
+                continue
+            value = catalog.features[name][position]
+            values = value if isinstance(value, list) else [value]
+            kept = {str(v) for v in values if v not in (None, "")}
+            if kept:
+                out[name] = kept
+        return out
+
+    def shared_attributes(self, a: int, b: int) -> list[str]:
+        """``"Genres: Comedy"``-style strings for the column values items ``a`` and ``b`` share."""
+        va, vb = self._attribute_values(a), self._attribute_values(b)
+        shared = []
+        for name in va.keys() & vb.keys():
+            common = sorted(va[name] & vb[name])
+            if common:
+                shared.append(f"{_label(name)}: {', '.join(common)}")
+        return sorted(shared)
+
+    # ------------------------------------------------------------------ explanations
+    def for_user(self, history: Sequence[HistoryItem], target: int) -> Explanation:
+        """Why ``target`` (a catalog position) is recommended to a user with this history."""
+        catalog = self.catalog
+        title = catalog.titles[target]
+        if not history:
+            return Explanation("model_score", f"{title}: among the model's highest scores for this user")
+        rated = [h for h in history if h.rating is not None]
+        liked = [h for h in rated if h.rating >= self.like_threshold] if rated else list(history)
+        pool = liked or list(history)
+        positions = np.asarray([h.position for h in pool])
+        closeness = self._unit[positions] @ self._unit[target]
+        ranked = [pool[i] for i in np.argsort(-closeness, kind="stable")[: self.max_history]]
+        target_node = self.node_of(target)
+        paths: list[ExplanationPath] = []
+        if target_node is not None:
+            for rank, h in enumerate(ranked):
+                source = self.node_of(h.position)
+                if source is None:
+                    continue
+                slow = rank < self.slow_pairs
+                for path in self.paths_between(source, target_node, self.max_paths - len(paths), slow=slow):
+                    names, line = self._format(path, catalog.titles[h.position], title)
+                    paths.append(
+                        ExplanationPath(path, names, f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1:]}", catalog.tokens[h.position])
+                    )
+                if len(paths) >= self.max_paths:
+                    break
+        if paths:
+            related = tuple(dict.fromkeys(p.from_item for p in paths if p.from_item))
+            return Explanation("kg_path", paths[0].text, tuple(paths), related_items=related)  # type: ignore[arg-type]
+        for h in ranked:
+            shared = self.shared_attributes(h.position, target)
+            if shared:
+                return Explanation(
+                    "attributes",
+                    f"shares {'; '.join(shared)} with {_history_clause(h, catalog, self.like_threshold)}",
+                    attributes=tuple(shared),
+                    related_items=(catalog.tokens[h.position],),
+                )
+        names = ", ".join(catalog.titles[h.position] for h in ranked[:3])
+        what = "you like" if ranked[0].liked else "you rated highly" if liked and rated else "you interacted with"
+        return Explanation(
+            "similar_items",
+            f"close in the model's item space to items {what}: {names}",
+            related_items=tuple(catalog.tokens[h.position] for h in ranked[:3]),
+        )
+
+    def for_similar(self, source: int, target: int) -> Explanation:
+        """Why ``target`` is similar to ``source`` (catalog positions)."""
+        catalog = self.catalog
+        a, b = self.node_of(source), self.node_of(target)
+        paths: list[ExplanationPath] = []
+        if a is not None and b is not None:
+            for path in self.paths_between(a, b, self.max_paths, slow=True):
+                names, line = self._format(path, catalog.titles[source], catalog.titles[target])
+                paths.append(ExplanationPath(path, names, line, catalog.tokens[source]))
+        if paths:
+            return Explanation("kg_path", paths[0].text, tuple(paths), related_items=(catalog.tokens[source],))
+        shared = self.shared_attributes(source, target)
+        if shared:
+            return Explanation(
+                "attributes",
+                f"shares {'; '.join(shared)} with {catalog.titles[source]}",
+                attributes=tuple(shared),
+                related_items=(catalog.tokens[source],),
+            )
+        cosine = float(self._unit[source] @ self._unit[target])
+        return Explanation(
+            "similar_items",
+            f"close to {catalog.titles[source]} in the model's item space (cosine {cosine:.2f})",
+            related_items=(catalog.tokens[source],),
+        )
+
+    def for_text(self, query: str, target: int, score: float) -> Explanation:
+        """Why ``target`` matches the free-text ``query``."""
+        catalog = self.catalog
+        words = [w for w in _WORD.findall(query.casefold()) if w not in STOPWORDS and len(w) > 2]
+        matched: list[str] = []
+        title_words = set(_WORD.findall(catalog.titles[target].casefold()))
+        for name, values in [("title", {catalog.titles[target]}), *self._attribute_values(target).items()]:
+            for value in sorted(values):
+                value_words = title_words if name == "title" else set(_WORD.findall(value.casefold()))
+                hits = [w for w in words if any(_same_stem(w, v) for v in value_words)]
+                if hits:
+                    label = "title" if name == "title" else _label(name)
+                    matched.append(f"'{', '.join(hits)}' ~ {label}: {value}")
+        if matched:
+            return Explanation("text_match", "matches " + "; ".join(matched), attributes=tuple(matched))
+        return Explanation(
+            "text_score", f"its text is close in meaning to the query in the model's item space (score {score:.3f})"
+        )
+
+
+def _same_stem(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    n = 5
+    return len(a) >= n and len(b) >= n and a[:n] == b[:n]
+
+
+def _label(column: str) -> str:
+    return LABELS.get(column.lower(), column.replace("_", " ").capitalize())
+
+
+def _history_phrase(h: HistoryItem, catalog: Catalog, threshold: float) -> str:
+    title = catalog.titles[h.position]
+    if h.liked:
+        return f"you liked {title}"
+    if h.rating is None:
+        return f"you interacted with {title}"
+    if h.rating >= threshold:
+        return f"you rated {title} highly ({h.rating:g})"
+    return f"you rated {title} ({h.rating:g})"
+
+
+def _history_clause(h: HistoryItem, catalog: Catalog, threshold: float) -> str:
+    title = catalog.titles[h.position]
+    if h.liked:
+        return f"{title}, which you liked"
+    if h.rating is None:
+        return f"{title}, which you interacted with"
+    return f"{title}, which you rated {'highly ' if h.rating >= threshold else ''}({h.rating:g})"

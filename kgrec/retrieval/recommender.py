@@ -1,0 +1,649 @@
+r"""Queries on a trained run: recommend, similar items, text search, new users, catalog changes.
+
+``rec = Recommender.open("runs/ml-100k")`` loads the run (:func:`kgrec.train.saved.load_run`),
+its catalog (:mod:`kgrec.retrieval.catalog`) and its FAISS index (``RUN_DIR/index/``, built on
+first use when missing, refused when it does not match the run). Every query returns a list
+of :class:`Result` (``item_id``, ``title``, ``score``, ``explanation``), best first.
+
+Query vectors, all in the retrieval tower's space, scored by the inner product
+:math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle`:
+
+* ``recommend(user)``: the trained user vector :math:`\mathbf{u}` (``vectors.safetensors``).
+* ``search(text)``: the text is encoded by the run's text encoder and mapped into the item
+  space by the model's text pathway as if it were a new item with that text and nothing else,
+  :math:`\mathbf{x}_{text} = \mathrm{cold\_item\_vectors}(\mathrm{enc}(text))`. Each item is
+  mapped the same way from its own text, :math:`\mathbf{x}^{text}_i =
+  \mathrm{cold\_item\_vectors}(\mathbf{t}_i)`, and items are ranked by the cosine
+  :math:`\langle \hat{\mathbf{x}}_{text}, \hat{\mathbf{x}}^{text}_i \rangle` (an exact flat index
+  over these vectors, built on first use). Comparing like with like keeps the text's meaning:
+  on ml-100k, genre queries found their genre about twice as often this way as against the
+  fused (ID + text + graph) retrieval vectors, whose inner products also favour popular items
+  whatever the query says (``scripts/bench_coldstart.py`` prints the measurement).
+* ``similar(item)``: the item's own vector, ranked by cosine for the same reason (the item
+  itself is left out).
+* ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
+  ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
+  as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L|}
+  \sum_{i \in L} \mathbf{h}_i))` (no ID part: the user has none); otherwise (ID-only user
+  encoders) the mean of the liked items' retrieval vectors,
+  :math:`\mathbf{u} = \frac{1}{|L|} \sum_{i \in L} \mathbf{x}_i`, the text counting as one liked
+  item :math:`\mathbf{x}_{text}`. Ranked by the inner product, like a trained user.
+
+Cosine queries run on the same index: the query is normalised, and the index's inner-product
+candidates (over-fetched) are re-scored by cosine; small catalogs are scored exactly.
+
+Exclusions and filters: ``recommend`` leaves out every item the user interacted with (train,
+valid and test parts of the dataset) unless ``exclude_seen=False``; ``where`` (``class=Comedy``:
+token equality, token_seq membership) and ``exclude`` apply to every query. The index is
+searched for ``k`` + the number of excluded items, doubling while a row has fewer than ``k``
+qualifying items; a restrictive filter (at most :data:`EXACT_SUBSET_MAX` items qualify) or an
+exhausted index is answered by exact scoring of the qualifying items, so a query returns
+exactly ``k`` results whenever ``k`` items qualify.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from kgrec.errors import RetrievalError
+from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
+from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem
+from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
+from kgrec.utils.io import sha256_file
+
+if TYPE_CHECKING:
+    from kgrec.text import TextEncoder
+    from kgrec.train.saved import LoadedRun
+
+INDEX_DIR = "index"
+EXACT_SUBSET_MAX = 65_536
+COSINE_OVERFETCH = 8  # cosine queries re-score this many times k inner-product candidates
+
+
+@dataclass(frozen=True)
+class Result:
+    """One returned item.
+
+    Attributes:
+        item_id: the raw item token.
+        title: its display name.
+        score: the query's score (inner product for users, cosine for items and text).
+        explanation: why it was returned (``None`` when ``explain=False``).
+    """
+
+    item_id: str
+    title: str
+    score: float
+    explanation: Explanation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "score": round(self.score, 6),
+            "explanation": self.explanation.to_dict() if self.explanation is not None else None,
+        }
+
+
+class Recommender:
+    """Nearest-neighbour queries over one trained run (see the module docstring).
+
+    Build with :meth:`open`. Attributes: ``run`` (the :class:`~kgrec.train.saved.LoadedRun`),
+    ``catalog``, ``index`` (a :class:`~kgrec.retrieval.index.VectorIndex`), ``explainer``.
+    """
+
+    def __init__(self, run: LoadedRun, catalog: Catalog, user_vectors: np.ndarray, vectors_sha256: str) -> None:
+        self.run = run
+        self.path = Path(run.path)
+        self.catalog = catalog
+        self.user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)  # (U, d)
+        self.vectors_sha256 = vectors_sha256
+        self.index: VectorIndex | None = None
+        self._explainer: Explainer | None = None
+        self._encoder: TextEncoder | None = None
+        self._encoded: Any = None
+        self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
+        self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
+        self._history_index: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        run_dir: str | Path,
+        *,
+        data: str | Path | None = None,
+        index: IndexConfig | str | None = None,
+        build_missing: bool = True,
+        rebuild: bool = False,
+    ) -> Recommender:
+        """Load a run folder and its index.
+
+        Args:
+            run_dir: a folder written by :func:`kgrec.train.train`.
+            data: the dataset folder, when it moved since training.
+            index: the index to build when none is saved (an :class:`IndexConfig` or a kind;
+                default ``auto``). A saved index is used as it is.
+            build_missing: build (and save) the index when ``RUN_DIR/index`` is missing;
+                ``False`` raises instead.
+            rebuild: build (and save) a new index with ``index`` whatever is saved (what
+                ``kgrec index build`` does; repairs a mismatched index).
+
+        Raises:
+            RetrievalError: the run has no retrieval vectors, or its saved index does not
+                match its vectors.
+            KgrecError: not a run folder, or its dataset is gone or changed.
+        """
+        from safetensors.numpy import load_file
+
+        from kgrec.train.saved import load_run, read_manifest
+
+        run_dir = Path(run_dir)
+        read_manifest(run_dir)
+        vectors_file = run_dir / "vectors.safetensors"
+        if not vectors_file.is_file():
+            raise RetrievalError(
+                f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
+                "retrieval tower; retrain with 'retrieval' in model.tasks"
+            )
+        try:
+            vectors = load_file(str(vectors_file))
+        except Exception as error:  # safetensors raises its own types for corrupt files
+            raise RetrievalError(f"{vectors_file}: cannot read it ({error})") from None
+        if "item" not in vectors or "user" not in vectors:
+            raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
+        run = load_run(run_dir, data)
+        sha = sha256_file(vectors_file)
+        titles = [str(n) for n in run.graph.names[: run.dataset.n_items]] if run.graph is not None else None
+        catalog = Catalog.load(run_dir, run.dataset, vectors["item"], sha, titles)  # graph names: "Title (1977)"
+        if vectors["user"].shape[0] != run.dataset.n_users:
+            raise RetrievalError(
+                f"{vectors_file}: {vectors['user'].shape[0]} user vectors, the dataset has {run.dataset.n_users} users"
+            )
+        rec = cls(run, catalog, vectors["user"], sha)
+        config = IndexConfig(kind=index) if isinstance(index, str) else index
+        rec.index = rec.build_index(config) if rebuild else rec._open_index(config, build_missing)
+        return rec
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / INDEX_DIR
+
+    def _expected(self) -> dict[str, Any]:
+        return {
+            "dim": self.catalog.dim,
+            "count": self.catalog.n_active,
+            **self.catalog.checksums(),
+            "run": {"vectors_sha256": self.vectors_sha256},
+        }
+
+    def _open_index(self, config: IndexConfig | None, build_missing: bool) -> VectorIndex:
+        if not (self.index_dir / "manifest.json").is_file():
+            if not build_missing:
+                raise RetrievalError(f"{self.path}: no index yet; build one with `kgrec index build {self.path}`")
+            return self.build_index(config)
+        index, _ = load_index(
+            self.index_dir, self._expected(), hint=f"rebuild it with `kgrec index build {self.path}`"
+        )
+        return index
+
+    def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
+        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
+        ids = self.catalog.active_ids()
+        if len(ids) == 0:
+            raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
+        index = VectorIndex.build(self.catalog.vectors[ids], ids, config)
+        if save:
+            self._save_index(index)
+        self.index = index
+        return index
+
+    def _save_index(self, index: VectorIndex) -> None:
+        import json
+
+        expected = self._expected()
+        extra = {
+            "ids_sha256": expected["ids_sha256"],
+            "run": {
+                "path": str(self.path.resolve()),
+                "vectors_sha256": self.vectors_sha256,
+                "dataset": self.run.dataset.name,
+                "split": self.run.dataset.split,
+                "added_items": len(self.catalog.added),
+                "removed_items": len(self.catalog.removed_tokens()),
+            },
+        }
+        index.save(self.index_dir, expected["vectors_sha256"], extra)
+        ids = self.catalog.active_ids()
+        ids_file = self.index_dir / "ids.json"  # FAISS id -> raw item token, for readers without kgrec
+        from kgrec.utils.io import atomic_open
+
+        with atomic_open(ids_file, "w", encoding="utf-8") as handle:
+            json.dump({"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}, handle)
+
+    @property
+    def explainer(self) -> Explainer:
+        if self._explainer is None:
+            self._explainer = Explainer(
+                self.run.graph, self.catalog, like_threshold=float(self.run.config.model.like_threshold)
+            )
+        return self._explainer
+
+    # ------------------------------------------------------------------ validation helpers
+    def _check_k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise RetrievalError(f"k must be a positive integer, got {k!r}")
+        if k > self.catalog.n_active:
+            raise RetrievalError(f"k={k} is larger than the catalog ({self.catalog.n_active} items)")
+        return int(k)
+
+    def user_index(self, user: str) -> int:
+        """Dataset index of a raw user id; :class:`RetrievalError` when the run does not know it."""
+        try:
+            return self.run.dataset.user_index(str(user))
+        except KeyError:
+            examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
+            raise RetrievalError(
+                f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
+                f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
+            ) from None
+
+    def _allowed(self, where: Sequence[Filter | str], exclude: Iterable[str]) -> np.ndarray:
+        mask = self.catalog.where_mask(list(where))
+        for token in exclude:
+            mask[self.catalog.position(str(token), allow_removed=True)] = False
+        return mask
+
+    def _seen(self, user: int) -> np.ndarray:
+        """Catalog positions of every item ``user`` interacted with (all parts of the dataset)."""
+        if self._seen_index is None:
+            ds = self.run.dataset
+            users = np.concatenate([ds.train.user, ds.valid.user, ds.test.user])
+            items = np.concatenate([ds.train.item, ds.valid.item, ds.test.item])
+            order = np.argsort(users, kind="stable")
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=ds.n_users))])
+            self._seen_index = (indptr, items[order])
+        indptr, items = self._seen_index
+        return np.unique(items[indptr[user] : indptr[user + 1]])
+
+    def history(self, user: int) -> list[HistoryItem]:
+        """The user's training interactions (with ratings when the data has them)."""
+        if self._history_index is None:
+            train = self.run.dataset.train
+            order = np.argsort(train.user, kind="stable")
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(train.user, minlength=self.run.dataset.n_users))])
+            ratings = train.rating[order] if train.rating is not None else None
+            self._history_index = (indptr, train.item[order], ratings)
+        indptr, items, ratings = self._history_index
+        lo, hi = indptr[user], indptr[user + 1]
+        return [
+            HistoryItem(int(i), float(ratings[lo + j]) if ratings is not None else None)
+            for j, i in enumerate(items[lo:hi])
+            if self.catalog.active[i]
+        ]
+
+    # ------------------------------------------------------------------ core search
+    def search_vectors(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        excluded: Sequence[np.ndarray] | None = None,
+        cosine: bool = False,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``k`` best catalog positions and their scores for each query row ``(B, d)``.
+
+        ``allowed`` ``(n,)`` bool limits the candidates (default: the active items); ``excluded``
+        gives per row positions to leave out. With ``cosine``, scores are cosines. Rows return
+        fewer than ``k`` only when fewer items qualify.
+        """
+        if self.index is None:
+            raise RetrievalError("no index loaded")
+        return self._search(self.index, self.catalog.vectors, queries, k, allowed, excluded, cosine)
+
+    def _search(
+        self,
+        index: VectorIndex,
+        vectors: np.ndarray,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None,
+        excluded: Sequence[np.ndarray] | None,
+        cosine: bool,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        b = len(queries)
+        if cosine:
+            queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        allowed = self.catalog.active.copy() if allowed is None else allowed & self.catalog.active
+        excluded = list(excluded) if excluded is not None else [np.zeros(0, np.int64)] * b
+        n_allowed = int(allowed.sum())
+        if n_allowed == 0:
+            return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in range(b)]
+        filtered = n_allowed < index.count
+        if (filtered and n_allowed <= EXACT_SUBSET_MAX) or (cosine and index.count <= EXACT_SUBSET_MAX):
+            return self._exact(vectors, queries, k, np.flatnonzero(allowed), excluded, cosine)
+        results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * b
+        most_excluded = max((len(e) for e in excluded), default=0)
+        fetch = k * (COSINE_OVERFETCH if cosine else 1) + most_excluded
+        if filtered:
+            fetch = int(math.ceil(fetch * index.count / n_allowed * 1.5)) + 8
+        pending = np.arange(b)
+        total = index.count
+        while len(pending):
+            fetch = min(fetch, total)
+            scores, ids = index.search(queries[pending], fetch)
+            still = []
+            for row, s, i in zip(pending, scores, ids, strict=True):
+                ok = i >= 0
+                ok[ok] = allowed[i[ok]]
+                if len(excluded[row]):
+                    ok &= ~np.isin(i, excluded[row])
+                got, got_s = i[ok], s[ok]
+                if cosine:
+                    got_s = got_s / np.maximum(np.linalg.norm(vectors[got], axis=1), 1e-12)
+                    order = np.argsort(-got_s, kind="stable")
+                    got, got_s = got[order], got_s[order]
+                if len(got) >= k and (not cosine or len(got) >= min(n_allowed, k * COSINE_OVERFETCH)):
+                    results[row] = (got[:k], got_s[:k])
+                elif fetch >= total:
+                    results[row] = self._exact(
+                        vectors, queries[row : row + 1], k, np.flatnonzero(allowed), [excluded[row]], cosine
+                    )[0]
+                else:
+                    still.append(row)
+            pending = np.asarray(still, dtype=np.int64)
+            fetch *= 2
+        return results  # type: ignore[return-value]
+
+    def _exact(
+        self,
+        vectors: np.ndarray,
+        queries: np.ndarray,
+        k: int,
+        subset: np.ndarray,
+        excluded: Sequence[np.ndarray],
+        cosine: bool,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Exact top-``k`` over catalog positions ``subset`` (one matrix product per 1024 rows)."""
+        vectors = vectors[subset]  # (m, d)
+        if cosine:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        local = np.full(len(self.catalog), -1, dtype=np.int64)
+        local[subset] = np.arange(len(subset))
+        out = []
+        for start in range(0, len(queries), 1024):
+            scores = queries[start : start + 1024] @ vectors.T  # (B, m)
+            for r, row in enumerate(scores):
+                drop = local[excluded[start + r]] if len(excluded[start + r]) else np.zeros(0, np.int64)
+                row[drop[drop >= 0]] = -np.inf
+                kk = min(k, len(row))
+                top = np.argpartition(-row, kk - 1)[:kk] if kk < len(row) else np.arange(len(row))
+                top = top[np.argsort(-row[top], kind="stable")]
+                top = top[np.isfinite(row[top])]
+                out.append((subset[top], row[top].astype(np.float32)))
+        return out
+
+    def _results(
+        self, positions: np.ndarray, scores: np.ndarray, explain: Any | None
+    ) -> list[Result]:
+        return [
+            Result(
+                item_id=self.catalog.tokens[p],
+                title=self.catalog.titles[p],
+                score=float(s),
+                explanation=explain(int(p), float(s)) if explain is not None else None,
+            )
+            for p, s in zip(positions, scores, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ queries
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+    ) -> list[Result]:
+        """The ``k`` best items for a known user (raw user id), best first."""
+        return self.recommend_batch([user], k, exclude_seen=exclude_seen, where=where, exclude=exclude, explain=explain)[0]
+
+    def recommend_batch(
+        self,
+        users: Sequence[str],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+        batch_size: int = 1024,
+    ) -> list[list[Result]]:
+        """:meth:`recommend` for many users: one index search per ``batch_size`` users."""
+        return list(self.iter_recommend(users, k, exclude_seen=exclude_seen, where=where, exclude=exclude,
+                                        explain=explain, batch_size=batch_size))  # fmt: skip
+
+    def iter_recommend(
+        self,
+        users: Sequence[str],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+        batch_size: int = 1024,
+    ) -> Iterator[list[Result]]:
+        """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars)."""
+        k = self._check_k(k)
+        index = [self.user_index(u) for u in users]  # every id checked before any work
+        allowed = self._allowed(where, exclude)
+        for start in range(0, len(index), batch_size):
+            rows = index[start : start + batch_size]
+            seen = [self._seen(u) if exclude_seen else np.zeros(0, np.int64) for u in rows]
+            found = self.search_vectors(self.user_vectors[rows], k, allowed, seen)
+            for u, (positions, scores) in zip(rows, found, strict=True):
+                history = self.history(u) if explain else []
+                why = (lambda p, s, h=history: self.explainer.for_user(h, p)) if explain else None
+                yield self._results(positions, scores, why)
+
+    def recommend_for_new_user(
+        self,
+        liked: Sequence[str] = (),
+        likes_text: str | None = None,
+        k: int = 10,
+        *,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+    ) -> list[Result]:
+        """The ``k`` best items for a user the model has not seen, from items they like and/or a
+        text of their interests (see the module docstring for how the query vector is made).
+        The liked items are left out of the results."""
+        k = self._check_k(k)
+        liked = list(liked)
+        if not liked and likes_text is None:
+            raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
+        positions = [self.catalog.position(t) for t in liked]
+        text = self.text_vector(likes_text) if likes_text is not None else None
+        query = self._new_user_vector(positions, text)
+        allowed = self._allowed(where, exclude)
+        [(found, scores)] = self.search_vectors(query[None], k, allowed, [np.asarray(positions, np.int64)])
+        why = None
+        if explain:
+            history = [HistoryItem(p, None, liked=True) for p in positions]
+            if history:
+                why = lambda p, s: self.explainer.for_user(history, p)  # noqa: E731
+            else:
+                why = lambda p, s: self.explainer.for_text(likes_text or "", p, s)  # noqa: E731
+        return self._results(found, scores, why)
+
+    def similar(
+        self,
+        item: str,
+        k: int = 10,
+        *,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+    ) -> list[Result]:
+        """The ``k`` items most similar to ``item`` (raw id) by cosine of retrieval vectors."""
+        k = self._check_k(k)
+        source = self.catalog.position(item)
+        if k > self.catalog.n_active - 1:
+            raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")
+        allowed = self._allowed(where, exclude)
+        [(found, scores)] = self.search_vectors(
+            self.catalog.vectors[source][None], k, allowed, [np.asarray([source])], cosine=True
+        )
+        why = (lambda p, s: self.explainer.for_similar(source, p)) if explain else None
+        return self._results(found, scores, why)
+
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+    ) -> list[Result]:
+        """The ``k`` items closest to a free text, through the model's text pathway (cosine)."""
+        k = self._check_k(k)
+        query = self.item_vector_for_text(text)
+        index, vectors, has_text = self._text_space()
+        allowed = self._allowed(where, exclude) & has_text
+        [(found, scores)] = self._search(index, vectors, query[None], k, allowed, None, cosine=True)
+        why = (lambda p, s: self.explainer.for_text(text, p, s)) if explain else None
+        return self._results(found, scores, why)
+
+    # ------------------------------------------------------------------ query vectors
+    def text_vector(self, text: str) -> torch.Tensor:
+        """The run's text encoder applied to ``text``: ``(1, t)``."""
+        if not isinstance(text, str) or not text.strip():
+            raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
+        model = self.run.model
+        if model.text_adaptor is None:
+            raise RetrievalError(
+                "this run was trained without text (model.use_text=false), so text queries cannot be mapped "
+                "into its item space; retrain with model.use_text=true"
+            )
+        if self._encoder is None:
+            from kgrec.text import TextEncoder
+
+            self._encoder = TextEncoder.from_config(self.run.config.text)
+        vector = self._encoder.encode([text.strip()], progress=False)  # (1, t)
+        if vector.shape[1] != model.sizes.text_dim:
+            raise RetrievalError(
+                f"the text encoder gives {vector.shape[1]}-d vectors, the model reads {model.sizes.text_dim}-d: "
+                f"the run's text model ({self.run.config.text.model}) changed"
+            )
+        return vector
+
+    def item_vector_for_text(self, text: str) -> np.ndarray:
+        """``cold_item_vectors(text)``: where an item with this text alone would sit, ``(d,)``."""
+        with torch.no_grad():
+            return self.run.model.cold_item_vectors(self.text_vector(text), None)[0].numpy().astype(np.float32)
+
+    def _text_space(self) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+        """Unit text-pathway vectors of the catalog ``(n, d)`` (zeros for items without text),
+        an exact index over the active ones, and which positions have text."""
+        if self._text_index is None or len(self._text_index[1]) != len(self.catalog):
+            run = self.run
+            if run.text is None or run.model.text_adaptor is None:
+                raise RetrievalError("this run was trained without text (model.use_text=false); retrain with text")
+            with torch.no_grad():
+                base = run.model.cold_item_vectors(run.text, None).numpy()  # (I, d)
+            vectors = np.concatenate([base, self.catalog.added_text]).astype(np.float32)
+            has_text = np.isfinite(vectors).all(1)
+            vectors[~has_text] = 0.0
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            ids = np.flatnonzero(has_text & self.catalog.active)
+            index = VectorIndex.build(vectors[ids], ids, IndexConfig(kind="flat"))
+            self._text_index = (index, vectors, has_text)
+        return self._text_index
+
+    def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
+        model = self.run.model
+        base_only = all(p < self.catalog.n_base for p in positions)
+        if "history" in model.config.user_parts and base_only:
+            with torch.no_grad():
+                if self._encoded is None:
+                    self._encoded = model.encode()
+                parts = [self._encoded.items[positions]] if positions else []
+                if text is not None:
+                    parts.append(model.item_fusion(id_emb=None, text=model.text_adaptor(text), graph=None))
+                h_u = torch.cat(parts).mean(0, keepdim=True)  # (1, d): the history part, A_ui = 1/|L|
+                z = model.user_trunk(h_u)["retrieval"]
+                return model.towers["retrieval"].user_vectors(z)[0].numpy().astype(np.float32)
+        vectors = [self.catalog.vectors[positions]] if positions else []
+        if text is not None:
+            with torch.no_grad():
+                vectors.append(model.cold_item_vectors(text, None).numpy())
+        return np.concatenate(vectors).mean(0).astype(np.float32)
+
+    # ------------------------------------------------------------------ catalog changes
+    def add_items(
+        self,
+        items: str | Path,
+        link: str | Path | None = None,
+        kg: str | Path | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        """Embed the items of a new ``.item`` file (with optional ``.link`` / ``.kg``) through the
+        model's inductive pathways, add them to the index and record them in the run.
+
+        Returns the added item ids. See :mod:`kgrec.retrieval.coldstart`.
+        """
+        from kgrec.retrieval.coldstart import embed_new_items, read_new_items
+
+        new = read_new_items(items, link, kg)
+        embedded = embed_new_items(self.run, new, self.catalog, progress=progress)
+        start = len(self.catalog)
+        catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.text_vectors)
+        self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
+        return [item.item_id for item in embedded.items]
+
+    def remove_items(self, items: Iterable[str]) -> list[str]:
+        """Take items (raw ids) out of the index and record it in the run; returns them."""
+        tokens = list(dict.fromkeys(str(t) for t in items))
+        if not tokens:
+            raise RetrievalError("no items to remove: give one or more item ids")
+        positions = np.asarray([self.catalog.position(t) for t in tokens], dtype=np.int64)
+        if len(positions) >= self.catalog.n_active:
+            raise RetrievalError("cannot remove every item of the catalog")
+        catalog = self.catalog.with_removed(tokens)
+        self._commit(catalog, removed=positions)
+        return tokens
+
+    def _commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
+        """Save the catalog, then update (or rebuild) and save the index; both writes are atomic.
+        Should the second fail, the next open reports the mismatch and ``kgrec index build`` repairs it."""
+        index = self.index
+        catalog.save(self.path)
+        self.catalog = catalog
+        self._explainer = None
+        self._text_index = None
+        assert index is not None
+        updated = True
+        if added is not None and len(added):
+            index.add(catalog.vectors[added], added)
+        if removed is not None and len(removed):
+            updated = index.remove(removed)
+        if updated:
+            self._save_index(index)
+        else:
+            self.build_index(IndexConfig.from_dict(index.config.to_dict()))
+
+    def catalog_dir(self) -> Path:
+        return self.path / CATALOG_DIR

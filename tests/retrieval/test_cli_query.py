@@ -1,0 +1,104 @@
+"""``kgrec index build / recommend / similar / search / add-items / remove-items``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kgrec.cli.main import main
+from tests.retrieval.test_recommender import write_new_items
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recommend_json_lists_item_id_title_score_and_explanation(trained_run: Path, capsys):
+    code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u0", "-k", "4", "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert len(results) == 4
+    for r in results:
+        assert set(r) == {"item_id", "title", "score", "explanation"}
+        assert r["title"].startswith("Film ") and r["explanation"]["text"]
+    assert results[0]["score"] >= results[-1]["score"]
+
+
+def test_plain_output_and_filters(trained_run: Path, capsys):
+    code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u0", "-k", "3", "--where", "class=Action",
+                           "--exclude", "i2", "i6")  # fmt: skip
+    assert code == 0 and out.count("why:") == 3 and "[i2]" not in out and "[i6]" not in out
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "-k", "2")
+    assert code == 0 and out.count("score") == 2
+    code, out, _ = run_cli(capsys, "recommend", trained_run, "--liked", "i0", "--liked", "i4", "-k", "2", "--json")
+    assert code == 0 and len(json.loads(out)) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["recommend", "{run}", "--user", "nobody"], "unknown user 'nobody'"),
+        (["similar", "{run}", "--item", "nothing"], "unknown item 'nothing'"),
+        (["search", "{run}", "  "], "the query text is empty"),
+        (["recommend", "{run}", "--user", "u0", "-k", "0"], "-k must be a positive integer"),
+        (["recommend", "{run}", "--user", "u0", "-k", "1000"], "k=1000 is larger than the catalog (60 items)"),
+        (["search", "{run}", "comedy"], "trained without text"),
+        (["recommend", "{run}", "--user", "u0", "--liked", "i1"], "give exactly one of"),
+        (["recommend", "{run}", "--user", "u0", "--where", "colour=red"], "unknown column 'colour'"),
+        (["recommend", "{run}", "--users-file", "{run}/missing.txt"], "users file not found"),
+        (["recommend", "{novectors}", "--user", "u0"], "no vectors.safetensors"),
+        (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
+        (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_2(argv, message, run_copy: Path, tmp_path: Path, capsys):
+    novectors = tmp_path / "novectors"
+    import shutil
+
+    shutil.copytree(run_copy, novectors)
+    (novectors / "vectors.safetensors").unlink()
+    paths = {"run": run_copy, "novectors": novectors, "notarun": tmp_path}
+    code, out, err = run_cli(capsys, *[a.format(**paths) for a in argv])
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("kgrec: error: ") and message in err, err
+
+
+def test_batch_mode_writes_one_json_line_per_user(trained_run: Path, tmp_path: Path, capsys):
+    users = tmp_path / "users.txt"
+    users.write_text("u0\n\n# comment\nu1\nu2\n")
+    out_file = tmp_path / "results.jsonl"
+    code, _, err = run_cli(capsys, "recommend", trained_run, "--users-file", users, "--out", out_file, "-k", "3")
+    assert code == 0 and "recommending" in err  # the progress bar
+    lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [line["user"] for line in lines] == ["u0", "u1", "u2"]
+    assert all(len(line["results"]) == 3 for line in lines)
+    code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u1", "-k", "3", "--json")
+    assert [r["item_id"] for r in json.loads(out)] == [r["item_id"] for r in lines[1]["results"]]
+
+
+def test_index_build_kinds_and_queries_use_them(run_copy: Path, capsys):
+    for kind in ("hnsw", "ivfpq", "flat"):
+        code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", kind)
+        assert code == 0 and f"built {kind} index of 60 items" in out
+        manifest = json.loads((run_copy / "index" / "manifest.json").read_text())
+        assert manifest["kind"] == kind and manifest["run"]["vectors_sha256"]
+        code, out, _ = run_cli(capsys, "recommend", run_copy, "--user", "u3", "-k", "5", "--json")
+        assert code == 0 and len(json.loads(out)) == 5
+    ids = json.loads((run_copy / "index" / "ids.json").read_text())
+    assert len(ids["ids"]) == 60 and ids["item_ids"][0] == "i0"
+
+
+def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Path, capsys):
+    items, link, kg = write_new_items(tmp_path)
+    code, out, _ = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg)
+    assert code == 0 and "added 4 items" in out and "64 items" in out
+    code, out, _ = run_cli(capsys, "similar", run_copy, "--item", "n0", "-k", "3", "--json")
+    assert code == 0 and len(json.loads(out)) == 3
+    code, out, _ = run_cli(capsys, "remove-items", run_copy, "n0", "i1")
+    assert code == 0 and "removed 2 items" in out and "62 items" in out
+    code, _, err = run_cli(capsys, "similar", run_copy, "--item", "n0")
+    assert code == 2 and "was removed" in err

@@ -1,0 +1,238 @@
+"""Queries on a trained run: seen items, filters, exactness, explanations, catalog changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kgrec.errors import RetrievalError
+from kgrec.retrieval import Recommender
+from kgrec.retrieval.recommender import INDEX_DIR
+
+CLUSTERS = ["Comedy", "Drama", "Action", "Horror"]  # item i has genre CLUSTERS[i % 4]
+
+
+@pytest.fixture(scope="module")
+def rec(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Recommender:
+    import shutil
+
+    copy = Path(shutil.copytree(trained_run, tmp_path_factory.mktemp("rec") / "run"))
+    return Recommender.open(copy)
+
+
+def seen_items(rec: Recommender, user: str) -> set[str]:
+    ds = rec.run.dataset
+    u = ds.user_index(user)
+    return {str(ds.items[i]) for part in (ds.train, ds.valid, ds.test) for i in part.item[part.user == u]}
+
+
+def test_index_is_built_on_first_use_then_reused(rec: Recommender):
+    manifest = json.loads((rec.path / INDEX_DIR / "manifest.json").read_text())
+    assert manifest["kind"] == "flat" and manifest["count"] == 60 and manifest["metric"] == "inner_product"
+    again = Recommender.open(rec.path)
+    assert json.loads((rec.path / INDEX_DIR / "manifest.json").read_text()) == manifest
+    assert again.index.count == 60
+
+
+def test_seen_items_are_never_returned(rec: Recommender):
+    users = [str(u) for u in rec.run.dataset.users]
+    for user, results in zip(users, rec.recommend_batch(users, k=20, explain=False), strict=True):
+        assert len(results) == 20
+        assert not {r.item_id for r in results} & seen_items(rec, user)
+
+
+def test_recommend_equals_brute_force_over_unseen_items(rec: Recommender):
+    user = "u5"
+    u = rec.run.dataset.user_index(user)
+    scores = rec.catalog.vectors @ rec.user_vectors[u]
+    unseen = [i for i in np.argsort(-scores, kind="stable") if str(rec.catalog.tokens[i]) not in seen_items(rec, user)]
+    got = rec.recommend(user, k=8, explain=False)
+    assert [r.item_id for r in got] == [rec.catalog.tokens[i] for i in unseen[:8]]
+    np.testing.assert_allclose([r.score for r in got], scores[unseen[:8]], rtol=1e-5)
+
+
+def test_batch_equals_one_by_one(rec: Recommender):
+    users = ["u0", "u1", "u7"]
+    batch = rec.recommend_batch(users, k=5, explain=False)
+    assert batch == [rec.recommend(u, k=5, explain=False) for u in users]
+
+
+def test_where_returns_exactly_k_items_that_match(rec: Recommender):
+    results = rec.recommend("u2", k=5, where=["class=Horror"])  # u2 likes Action (cluster 2)
+    assert len(results) == 5
+    assert all(rec.catalog.row(rec.catalog.position(r.item_id))["class"] == ["Horror"] for r in results)
+    assert not {r.item_id for r in results} & seen_items(rec, "u2")
+    # case-insensitive, and != drops
+    assert [r.item_id for r in rec.recommend("u2", k=5, where=["class=horror"])] == [r.item_id for r in results]
+    assert all("Horror" not in rec.catalog.row(rec.catalog.position(r.item_id))["class"]
+               for r in rec.recommend("u2", k=30, where=["class!=Horror"]))  # fmt: skip
+
+
+def test_where_with_fewer_qualifying_items_returns_them_all(rec: Recommender):
+    qualifying = 15 - len([i for i in seen_items(rec, "u3") if int(i[1:]) % 4 == 0])  # Comedy items u3 has not seen
+    results = rec.recommend("u3", k=40, where=["class=Comedy"])
+    assert len(results) == qualifying
+
+
+def test_exclude_and_unknown_columns(rec: Recommender):
+    first = rec.recommend("u1", k=3, explain=False)
+    again = rec.recommend("u1", k=3, exclude=[first[0].item_id], explain=False)
+    assert first[0].item_id not in {r.item_id for r in again} and again[0].item_id == first[1].item_id
+    with pytest.raises(RetrievalError, match="unknown column 'genre'.*class"):
+        rec.recommend("u1", where=["genre=Comedy"])
+    with pytest.raises(RetrievalError, match="expected COLUMN=VALUE"):
+        rec.recommend("u1", where=["Comedy"])
+
+
+def test_similar_leaves_the_item_out_and_ranks_by_cosine(rec: Recommender):
+    results = rec.similar("i4", k=10)
+    assert "i4" not in {r.item_id for r in results} and len(results) == 10
+    unit = rec.catalog.vectors / np.linalg.norm(rec.catalog.vectors, axis=1, keepdims=True)
+    cos = unit @ unit[rec.catalog.position("i4")]
+    cos[rec.catalog.position("i4")] = -np.inf
+    assert [r.item_id for r in results] == [rec.catalog.tokens[i] for i in np.argsort(-cos, kind="stable")[:10]]
+
+
+def test_new_user_from_liked_items(rec: Recommender):
+    liked = ["i0", "i4", "i8"]  # Comedy
+    results = rec.recommend_for_new_user(liked=liked, k=10)
+    assert len(results) == 10 and not {r.item_id for r in results} & set(liked)
+    comedy = sum(int(r.item_id[1:]) % 4 == 0 for r in results)
+    assert comedy >= 5, [r.item_id for r in results]  # chance: 2.5
+    assert all(r.explanation is not None and r.explanation.text for r in results)
+
+
+def test_explanation_paths_are_valid_paths_of_the_graph(rec: Recommender):
+    kg = rec.run.graph
+    triples = set(zip(kg.head.tolist(), kg.relation.tolist(), kg.tail.tolist(), strict=True))
+    checked = 0
+    for user in ("u0", "u1", "u2", "u3"):
+        u = rec.run.dataset.user_index(user)
+        history = {int(i) for i in rec.run.dataset.train.item[rec.run.dataset.train.user == u]}
+        for result in rec.recommend(user, k=10):
+            assert result.explanation is not None and result.explanation.text
+            for path in result.explanation.paths:
+                nodes, hops = path.path.nodes, path.path.hops
+                assert nodes[0] in history and nodes[-1] == rec.catalog.position(result.item_id)
+                assert len(hops) == len(nodes) - 1 and len(hops) <= 3
+                for hop, a, b in zip(hops, nodes, nodes[1:], strict=False):
+                    assert (hop.source, hop.target) == (a, b) and hop.relations
+                    for r in hop.relations:
+                        assert ((a, r, b) if hop.forward else (b, r, a)) in triples
+                checked += 1
+    assert checked > 0
+
+
+def test_similar_explanations_use_the_graph(rec: Recommender):
+    result = rec.similar("i0", k=3)[0]
+    assert result.explanation.kind == "kg_path"
+    assert result.explanation.paths[0].path.nodes[0] == rec.catalog.position("i0")
+    assert "Film 0" in result.explanation.text
+
+
+def test_bad_input_raises_clear_errors(rec: Recommender):
+    with pytest.raises(RetrievalError, match="unknown user 'nobody'.*--liked"):
+        rec.recommend("nobody")
+    with pytest.raises(RetrievalError, match="unknown item 'i999'"):
+        rec.similar("i999")
+    with pytest.raises(RetrievalError, match="k must be a positive integer"):
+        rec.recommend("u0", k=0)
+    with pytest.raises(RetrievalError, match="larger than the catalog"):
+        rec.recommend("u0", k=61)
+    with pytest.raises(RetrievalError, match="trained without text"):
+        rec.search("comedy")
+    with pytest.raises(RetrievalError, match="needs liked items"):
+        rec.recommend_for_new_user()
+
+
+def test_remove_items_persists(run_copy: Path):
+    rec = Recommender.open(run_copy)
+    top = rec.recommend("u0", k=3, explain=False)
+    rec.remove_items([top[0].item_id])
+    assert top[0].item_id not in {r.item_id for r in rec.recommend("u0", k=3, explain=False)}
+    again = Recommender.open(run_copy)
+    assert again.catalog.n_active == 59 and again.index.count == 59
+    assert top[0].item_id not in {r.item_id for r in again.similar("i1", k=59 - 1, explain=False)}
+    with pytest.raises(RetrievalError, match="was removed"):
+        again.similar(top[0].item_id)
+
+
+def test_changed_vectors_are_refused_until_the_index_is_rebuilt(run_copy: Path):
+    from safetensors.numpy import load_file, save_file
+
+    Recommender.open(run_copy)  # builds the index
+    vectors = load_file(str(run_copy / "vectors.safetensors"))
+    vectors["item"] = vectors["item"] * 2
+    save_file(vectors, str(run_copy / "vectors.safetensors"))
+    with pytest.raises(RetrievalError, match="does not match this run.*kgrec index build"):
+        Recommender.open(run_copy)
+    rec = Recommender.open(run_copy, rebuild=True)
+    assert rec.index.count == 60
+
+
+def write_new_items(folder: Path) -> tuple[Path, Path, Path]:
+    """One new item per genre cluster, linked to a new entity with that cluster's genre and director."""
+    items = ["item_id:token\ttitle:token\tclass:token_seq"]
+    items += [f"n{c}\tNew Film {c}\t{genre}" for c, genre in enumerate(CLUSTERS)]
+    link = ["item_id:token\tentity_id:token"] + [f"n{c}\tne{c}" for c in range(4)]
+    kg = ["head_id:token\trelation_id:token\ttail_id:token"]
+    kg += [f"ne{c}\tfilm.genre\tg{c}" for c in range(4)] + [f"ne{c}\tfilm.directed_by\td{c}_0" for c in range(4)]
+    kg += ["ne0\tfilm.unknown_relation\tg1"]
+    paths = []
+    for ext, lines in (("item", items), ("link", link), ("kg", kg)):
+        path = folder / f"new.{ext}"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1], paths[2]
+
+
+def test_added_cold_items_are_retrievable_and_rank_above_random_for_their_neighbours(run_copy: Path, tmp_path: Path):
+    rec = Recommender.open(run_copy)
+    added = rec.add_items(*write_new_items(tmp_path))
+    assert added == ["n0", "n1", "n2", "n3"] and rec.index.count == 64
+    record = {a.item_id: a for a in rec.catalog.added}
+    assert record["n1"].via == ("graph",) and record["n1"].anchor is None and record["n1"].links
+    # retrievable: each new item comes back by a filter on its own title, and through similar()
+    ds = rec.run.dataset
+    for c in range(4):
+        users = [u for u in ds.users if int(str(u)[1:]) % 4 == c]
+        ranks = []
+        for user in users:
+            scores = rec.catalog.vectors @ rec.user_vectors[ds.user_index(user)]
+            new = scores[rec.catalog.position(f"n{c}")]
+            ranks.append(float((scores > new).mean()))  # 0 = top, 0.5 = random
+        assert np.mean(ranks) < 0.35, (c, np.mean(ranks))
+    results = rec.recommend("u1", k=64 - len(seen_items(rec, "u1")), where=["title=New Film 1"])
+    assert [r.item_id for r in results] == ["n1"]
+    assert results[0].explanation.kind == "kg_path"  # through the new item's own links
+    # persisted: a fresh open sees the added items, and similar() on a new item works
+    again = Recommender.open(run_copy)
+    assert again.catalog.n_active == 64 and again.index.count == 64
+    assert len(again.similar("n2", k=5)) == 5
+    with pytest.raises(RetrievalError, match="already in the catalog"):
+        again.add_items(*write_new_items(tmp_path))
+
+
+def test_text_search_returns_items_whose_text_matches(text_run: Path):
+    rec = Recommender.open(text_run)
+    for genre in CLUSTERS:
+        results = rec.search(f"a {genre.lower()} film", k=10)
+        matching = sum(rec.catalog.row(rec.catalog.position(r.item_id))["class"] == [genre] for r in results)
+        assert matching >= 8, (genre, [r.item_id for r in results])
+        assert results[0].explanation.kind == "text_match" and genre in results[0].explanation.text
+    liked = rec.recommend_for_new_user(likes_text="horror", k=5)
+    assert len(liked) == 5
+
+
+def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path):
+    import shutil
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    rec = Recommender.open(copy)
+    rec.add_items(*write_new_items(tmp_path))
+    assert {a.via for a in rec.catalog.added} == {("text", "graph")}
+    found = rec.search("horror", k=16, where=["class=Horror"])  # 15 Horror items + n3, all in text space
+    assert len(found) == 16 and "n3" in {r.item_id for r in found}

@@ -261,7 +261,7 @@ class Recommender:
             mask[self.catalog.position(str(token), allow_removed=True)] = False
         return mask
 
-    def _seen(self, user: int) -> np.ndarray:
+    def seen_items(self, user: int) -> np.ndarray:
         """Catalog positions of every item ``user`` interacted with (all parts of the dataset)."""
         if self._seen_index is None:
             ds = self.run.dataset
@@ -450,7 +450,7 @@ class Recommender:
         allowed = self._allowed(where, exclude)
         for start in range(0, len(index), batch_size):
             rows = index[start : start + batch_size]
-            seen = [self._seen(u) if exclude_seen else np.zeros(0, np.int64) for u in rows]
+            seen = [self.seen_items(u) if exclude_seen else np.zeros(0, np.int64) for u in rows]
             found = self.search_vectors(self.user_vectors[rows], k, allowed, seen)
             for u, (positions, scores) in zip(rows, found, strict=True):
                 history = self.history(u) if explain else []

@@ -196,6 +196,7 @@ def train(
     accelerator = t.accelerator
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     trainer = L.Trainer(
         max_epochs=t.max_epochs,
         accelerator=accelerator,
@@ -211,7 +212,6 @@ def train(
         deterministic=False,
         log_every_n_steps=1,
     )
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -1,0 +1,261 @@
+"""Cold-start items on ml-100k: train without held-out items, add them with ``add_items``, rank them.
+
+Protocol. The held-out items are those of the cold-item split (``data.split=cold_item``,
+``data.cold_item_share`` = 10% of the items, ``data.seed``). They are removed from a copy of
+the dataset (their ``.inter``, ``.item`` and ``.link`` rows; the ``.kg`` stays, it is content),
+and a model is trained on the rest with the config's usual split, so training never sees
+them: not as positives, not as sampled negatives, not in validation. (Training on the
+``cold_item`` split itself does not give that: the held-out items stay in the catalog, the
+negative sampler and the softmax push them down, and validation ranks them with untrained ID
+vectors, so valid NDCG is 0 at every epoch and model selection has nothing to go on.)
+
+The held-out items are then added to the trained run from atomic files (``.item`` rows,
+``.link`` to their KG entities, which are plain entity nodes of the run's graph) and, for the
+users who rated them, Recall@20 and NDCG@20 of those items are measured
+
+* **among the held-out items** (the usual cold-start protocol: which new item will they like);
+* **among all items**: the warm catalog (each user's known items excluded) + the added items.
+
+Rows: kgrec add-items (text + graph pathways); the same items given fresh entity nodes (their
+KG triples re-attached to a new id, so their vectors come from neighbours only); the text-only
+and graph-only pathways; a text-similarity baseline (cosine between an item's text vector and
+the mean text vector of the user's highly rated training items, same text encoder); random
+ranking (mean of 100 shuffles).
+
+A second table measures text search with genre-like queries: precision@10 of items of the
+asked genre, for ``kgrec search`` (text pathway on both sides), the same query against the
+fused retrieval vectors, and the raw text encoder, beside the genre's share of the catalog.
+
+    python scripts/bench_coldstart.py            # trains runs/ml-100k-coldstart/run once (minutes), then reuses it
+    python scripts/bench_coldstart.py --set train.max_epochs=10 --out runs/cold-quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kgrec.data import SplitConfig, fetch, load_dataset
+from kgrec.data.dataset import Interactions
+from kgrec.eval import evaluate_ranking
+from kgrec.retrieval import Recommender
+from kgrec.retrieval.coldstart import embed_new_items, read_new_items
+
+GENRE_QUERIES = {
+    "animated film for children": ["Animation", "Children's"],
+    "a scary horror movie": ["Horror"],
+    "war movie about soldiers": ["War"],
+    "science fiction in space": ["Sci-Fi"],
+    "a documentary": ["Documentary"],
+    "western with cowboys": ["Western"],
+    "musical with songs and dancing": ["Musical"],
+    "romantic love story": ["Romance"],
+    "film noir": ["Film-Noir"],
+    "crime and gangsters": ["Crime"],
+}
+
+
+def held_out_items(source: Path, share: float, seed: int) -> set[str]:
+    """Raw ids of the items the cold-item split holds out (valid and test halves)."""
+    ds = load_dataset(source, SplitConfig(strategy="cold_item", cold_item_share=share, seed=seed))
+    return {str(ds.items[i]) for i in np.unique(np.concatenate([ds.valid.item, ds.test.item]))}
+
+
+def without_items(source: Path, target: Path, items: set[str]) -> Path:
+    """Copy the dataset folder, dropping ``items`` from ``.inter``, ``.item`` and ``.link``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.iterdir()):
+        if not file.is_file() or file.name.startswith("."):
+            continue
+        lines = file.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split("\t")
+        column = next((i for i, h in enumerate(header) if h.startswith("item_id:")), None)
+        if column is not None and file.suffix in (".inter", ".item", ".link"):
+            lines = [lines[0]] + [line for line in lines[1:] if line.split("\t")[column] not in items]
+        (target / file.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def write_new_items(source: Path, items: set[str], folder: Path, fresh_entities: bool) -> tuple[Path, Path, Path]:
+    """The held-out items' ``.item`` and ``.link`` rows; with ``fresh_entities`` the link goes to
+    a new entity ``new:<entity>`` and the ``.kg`` holds the item's triples moved onto it."""
+    name = source.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def rows(ext: str) -> list[str]:
+        lines = (source / f"{name}.{ext}").read_text(encoding="utf-8").splitlines()
+        col = next(i for i, h in enumerate(lines[0].split("\t")) if h.startswith("item_id:"))
+        return [lines[0]] + [line for line in lines[1:] if line.split("\t")[col] in items]
+
+    (folder / "new.item").write_text("\n".join(rows("item")) + "\n", encoding="utf-8")
+    link = rows("link")
+    entities = {line.split("\t")[1] for line in link[1:]}
+    kg = ["head_id:token\trelation_id:token\ttail_id:token"]
+    if fresh_entities:
+        link = [link[0]] + [f"{i}\tnew:{e}" for i, e in (line.split("\t") for line in link[1:])]
+        for line in (source / f"{name}.kg").read_text(encoding="utf-8").splitlines()[1:]:
+            h, r, t = line.split("\t")
+            if h in entities or t in entities:
+                kg.append("\t".join(f"new:{x}" if x in entities else x for x in (h, r, t)))
+    (folder / "new.link").write_text("\n".join(link) + "\n", encoding="utf-8")
+    (folder / "new.kg").write_text("\n".join(kg) + "\n", encoding="utf-8")
+    return folder / "new.item", folder / "new.link", folder / "new.kg"
+
+
+def metrics(scores: np.ndarray, target_row: np.ndarray, target_col: np.ndarray) -> dict[str, float]:
+    """Recall@20 / NDCG@20 for a dense ``(users, candidates)`` score matrix (-inf: excluded)."""
+    matrix = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+    target = Interactions(np.asarray(target_row, np.int64), np.asarray(target_col, np.int64))
+    out = evaluate_ranking(lambda b: matrix[b], target, None, scores.shape[0], scores.shape[1], (20,))
+    return {"recall@20": out["recall@20"], "ndcg@20": out["ndcg@20"], "n_users": out["n_users"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/ml-100k-coldstart"), help="data copy + run (reused)")
+    parser.add_argument("--config", default="scripts/configs/ml-100k.yaml", help="training config (if the file exists)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    args = parser.parse_args()
+    from kgrec.train import load_config, train
+
+    config_file = args.config if Path(args.config).is_file() else None
+    config = load_config(config_file, ["train.progress=false", *args.overrides])
+    source = Path(config.data.path) if config.data.path else fetch(config.data.name)
+    held_out = held_out_items(source, config.data.cold_item_share, config.data.seed)
+    data = without_items(source, args.out / "data" / source.name, held_out)
+    run = args.out / "run"
+    if (run / "metrics.json").is_file():
+        print(f"reusing the trained run {run}")
+    else:
+        print(f"training {run} without the {len(held_out)} held-out items ...", flush=True)
+        started = time.perf_counter()
+        train(load_config(config_file, ["train.progress=false", *args.overrides, f"data.path={data}"]), run)
+        print(f"trained in {time.perf_counter() - started:.0f} s")
+    load = os.getloadavg()[0]
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} "
+          f"threads, load average {load:.2f}")  # fmt: skip
+
+    full = load_dataset(source, SplitConfig(strategy="cold_item", cold_item_share=config.data.cold_item_share,
+                                            seed=config.data.seed))  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(shutil.copytree(run, Path(tmp) / "run", ignore=shutil.ignore_patterns("checkpoints", "logs", "index", "catalog")))
+        rec = Recommender.open(copy)
+        ds = rec.run.dataset
+        linked = write_new_items(source, held_out, Path(tmp) / "linked", fresh_entities=False)
+        fresh = write_new_items(source, held_out, Path(tmp) / "fresh", fresh_entities=True)
+        base_catalog = rec.catalog
+        vectors = {
+            "kgrec add-items, linked to its KG entity (text + graph)": None,
+            "kgrec add-items, fresh entity node (text + graph)": embed_new_items(rec.run, read_new_items(*fresh), base_catalog).vectors,
+            "kgrec add-items, text pathway only": embed_new_items(rec.run, read_new_items(*linked), base_catalog, use=("text",)).vectors,
+            "kgrec add-items, graph pathway only": embed_new_items(rec.run, read_new_items(*linked), base_catalog, use=("graph",)).vectors,
+        }  # fmt: skip
+        started = time.perf_counter()
+        added = rec.add_items(*linked)
+        seconds = time.perf_counter() - started
+        positions = np.asarray([rec.catalog.position(t) for t in added])
+        vectors["kgrec add-items, linked to its KG entity (text + graph)"] = rec.catalog.vectors[positions]
+        via = [a.via for a in rec.catalog.added]
+        print(f"held out {len(held_out)} items; add_items embedded and indexed them in {seconds:.1f} s "
+              f"({sum('graph' in v for v in via)} through text + graph, {sum(v == ('text',) for v in via)} text only)")  # fmt: skip
+
+        # evaluation users: their interactions with held-out items, in the full data
+        held = {str(full.items[i]) for i in range(full.n_items)} & held_out
+        every = full.interactions()
+        tokens = np.asarray([str(t) for t in full.items])
+        mask = np.isin(tokens[every.item], list(held))
+        users_tok = np.asarray([str(u) for u in full.users])[every.user[mask]]
+        items_tok = tokens[every.item[mask]]
+        known = np.asarray([t in set(map(str, ds.users)) for t in users_tok])
+        users_tok, items_tok = users_tok[known], items_tok[known]
+        users = np.unique([ds.user_index(u) for u in users_tok])
+        row_of = {int(u): r for r, u in enumerate(users)}
+        col_of = {t: c for c, t in enumerate(added)}
+        t_row = np.asarray([row_of[ds.user_index(u)] for u in users_tok])
+        t_col = np.asarray([col_of[t] for t in items_tok])
+        u_vec = rec.user_vectors[users]
+        n_warm = rec.catalog.n_base
+        seen = [rec.seen_items(int(u)) for u in users]
+
+        def both(cold: np.ndarray, warm: np.ndarray) -> tuple[dict, dict]:
+            whole = np.concatenate([warm, cold], axis=1)
+            for r, s in enumerate(seen):
+                whole[r, s] = -np.inf
+            return metrics(cold, t_row, t_col), metrics(whole, t_row, t_col + n_warm)
+
+        warm_scores = u_vec @ rec.catalog.vectors[:n_warm].T
+        results = {name: both(u_vec @ v.T, warm_scores) for name, v in vectors.items()}
+
+        # text-similarity baseline with the run's own text encoder
+        from kgrec.text import default_template, encode_items, item_texts
+
+        text_config = rec.run.config.text
+        text_config = replace(text_config, template=text_config.template or default_template(ds))
+        new_text = encode_items(item_texts(read_new_items(*linked).as_dataset(ds.name), text_config), text_config, progress=False).numpy()
+        warm_text = rec.run.text.numpy()
+        unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
+        new_text, warm_text = unit(new_text), unit(warm_text)
+        train = ds.train
+        liked = train.rating >= rec.run.config.model.like_threshold
+        profiles = np.stack([
+            warm_text[train.item[(train.user == u) & liked] if ((train.user == u) & liked).any() else train.item[train.user == u]].mean(0)
+            for u in users
+        ])  # fmt: skip
+        results["text similarity only (same encoder)"] = both(profiles @ new_text.T, profiles @ warm_text.T)
+        rng = np.random.default_rng(0)
+        shuffles = [both(rng.random((len(users), len(added))), rng.random((len(users), n_warm))) for _ in range(100)]
+        results["random (mean of 100 shuffles)"] = tuple(
+            {k: float(np.mean([s[p][k] for s in shuffles])) for k in shuffles[0][p]} for p in (0, 1)
+        )  # type: ignore[assignment]
+
+    print(f"\n{len(users)} users, {len(t_row)} ratings of the {len(added)} held-out items; Recall@20 / NDCG@20 "
+          f"among the held-out items (cold) and among all {n_warm + len(added)} items (all)\n")  # fmt: skip
+    print("| method | Recall@20 (cold) | NDCG@20 (cold) | Recall@20 (all) | NDCG@20 (all) |")
+    print("|---|---|---|---|---|")
+    for name, (cold, whole) in results.items():
+        print(f"| {name} | {cold['recall@20']:.4f} | {cold['ndcg@20']:.4f} | {whole['recall@20']:.4f} | {whole['ndcg@20']:.4f} |")
+    genre_table(run)
+
+
+def genre_table(run: Path) -> None:
+    """Precision@10 of genre-like text queries (see the module docstring)."""
+    rec = Recommender.open(run)
+    genres = rec.catalog.features.get("class")
+    if genres is None or rec.run.text is None:
+        print(f"\n{run}: no genre column or no text; genre queries skipped")
+        return
+    n = rec.catalog.n_base
+    unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    fused, raw = unit(rec.catalog.vectors[:n]), unit(rec.run.text.numpy())
+    print(f"\ngenre-like text queries on {run} ({n} items): precision@10 of the asked genre\n")
+    print("| query (genre) | share of catalog | kgrec search | vs fused item vectors | raw text encoder |")
+    print("|---|---|---|---|---|")
+    totals = np.zeros(4)
+    for query, wanted in GENRE_QUERIES.items():
+        hit = np.asarray([any(g in wanted for g in (v or [])) for v in genres[:n]])
+        found = [rec.catalog.position(r.item_id) for r in rec.search(query, k=10, explain=False)]
+        x = rec.item_vector_for_text(query)
+        t = rec.text_vector(query).numpy()[0]
+        row = np.asarray([
+            hit.mean(), hit[found].mean(),
+            hit[np.argsort(-(fused @ (x / np.linalg.norm(x))))[:10]].mean(),
+            hit[np.argsort(-(raw @ (t / np.linalg.norm(t))))[:10]].mean(),
+        ])  # fmt: skip
+        totals += row
+        print(f"| {query} ({' / '.join(wanted)}) | {row[0]:.3f} | {row[1]:.2f} | {row[2]:.2f} | {row[3]:.2f} |")
+    m = totals / len(GENRE_QUERIES)
+    print(f"| **mean** | {m[0]:.3f} | **{m[1]:.2f}** ({m[1] / m[0]:.1f}x chance) | {m[2]:.2f} ({m[2] / m[0]:.1f}x) "
+          f"| {m[3]:.2f} ({m[3] / m[0]:.1f}x) |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -109,8 +109,8 @@ class RecommenderModule(L.LightningModule):
         total, logs = self.model.joint_loss(losses)
         batch_size = len(user)
         for task, value in losses.items():
-            self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size)
-        self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+            self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
+        self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return total
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -121,7 +121,7 @@ class RecommenderModule(L.LightningModule):
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
         metrics = evaluate(self.model, self.dataset, "valid", self.config)
         for key, value in metrics.items():
-            self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1)
+            self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
 
 
 @torch.no_grad()

@@ -29,7 +29,9 @@ class TextConfig:
         cache_dir: folder of the vector cache; ``None`` is ``$KGREC_HOME/text-cache``.
         cache: read and write the vector cache at all.
         finetune_layers: how many top transformer layers to train jointly with the
-            recommender (0 = frozen encoder, vectors computed once and cached).
+            recommender (0 = frozen encoder, vectors computed once and cached). Every training
+            step then re-encodes all item texts: meant for a GPU.
+        finetune_lr: Adam learning rate of the fine-tuned transformer layers.
         device: ``cpu``, ``cuda``, ``cuda:1`` ...; ``None`` picks CUDA when available.
     """
 
@@ -41,6 +43,7 @@ class TextConfig:
     cache_dir: str | None = None
     cache: bool = True
     finetune_layers: int = 0
+    finetune_lr: float = 2e-5
     device: str | None = None
 
     def __post_init__(self) -> None:

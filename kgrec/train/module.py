@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from kgrec.data import Dataset
 from kgrec.eval import auc, evaluate_split, mae, rmse
 from kgrec.models import MultiTaskRecommender, RecBatch
+from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig
 from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
 
@@ -55,6 +56,9 @@ class RecommenderModule(L.LightningModule):
         config: the run configuration.
         kg_triples: ``(head, relation, tail)`` node/relation ids of the graph's triples, for
             the KG tower (``None`` when it is off).
+        text_encoder: a transformer with its top layers unfrozen, fine-tuned jointly: every
+            step re-encodes ``item_texts`` and feeds the result to the model's text pathway.
+        item_texts: the item texts (dataset item order), with ``text_encoder``.
     """
 
     def __init__(
@@ -63,9 +67,16 @@ class RecommenderModule(L.LightningModule):
         dataset: Dataset,
         config: RunConfig,
         kg_triples: tuple[Tensor, Tensor, Tensor] | None = None,
+        text_encoder: TextEncoder | None = None,
+        item_texts: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.text_encoder = text_encoder
+        if text_encoder is not None:
+            tokens = text_encoder.tokenize(item_texts or [])
+            self.register_buffer("text_ids", tokens["input_ids"].cpu(), persistent=False)  # (I, T)
+            self.register_buffer("text_mask", tokens["attention_mask"].cpu(), persistent=False)
         self.dataset = dataset
         self.config = config
         train = dataset.train
@@ -93,8 +104,15 @@ class RecommenderModule(L.LightningModule):
     def on_train_batch_start(self, batch: list[Tensor], batch_idx: int) -> None:
         torch.manual_seed(self.config.train.seed * 1_000_003 + self.global_step)  # dropout stream per step
 
+    def encode_texts(self) -> None:
+        """Re-encode every item text with the fine-tuned transformer into the model's text input
+        (differentiable in training, ``no_grad`` otherwise)."""
+        if self.text_encoder is not None:
+            self.model.text = self.text_encoder(self.text_ids, self.text_mask).float()  # (I, t)
+
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         user, item, rating = batch  # (B,), (B,), (B,)
+        self.encode_texts()
         generator = step_generator(self.config.train.seed, self.global_step)
         rec = RecBatch(user=user, pos_item=item, rating=rating)
         if self.needs_negatives:
@@ -115,10 +133,15 @@ class RecommenderModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         train = self.config.train
-        return torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        groups = [{"params": list(self.model.parameters())}]
+        if self.text_encoder is not None:
+            groups.append({"params": self.text_encoder.trainable_parameters(), "lr": self.config.text.finetune_lr})
+        return torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
+        with torch.no_grad():
+            self.encode_texts()
         metrics = evaluate(self.model, self.dataset, "valid", self.config)
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)

@@ -11,7 +11,8 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 ``config.yaml``         the resolved :class:`RunConfig`
 ``model.safetensors``   best weights (state dict of :class:`MultiTaskRecommender`)
 ``vectors.safetensors`` retrieval-space ``user`` (U, d) and ``item`` (I, d) vectors
-``text.safetensors``    frozen item text vectors (I, t), when text is used
+``text.safetensors``    item text vectors (I, t), when text is used
+``text-encoder/``       the fine-tuned transformer, when ``text.finetune_layers > 0``
 ``graph/``              the knowledge graph the model was trained with
 ``id_maps.json``        raw user / item ids by index
 ``metrics.json``        ``{"valid": {...}, "test": {...}, "train_seconds", "epochs", ...}``
@@ -43,9 +44,10 @@ from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
 from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
 from kgrec.train.config import RunConfig
 from kgrec.utils.config import to_dict
-from kgrec.utils.io import atomic_open, atomic_path, write_json
+from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
 
 RUN_FORMAT = 1
+TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0
 RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run may change
 REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
 
@@ -83,11 +85,6 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
 def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
     """Load data, graph and text vectors as the config says; nothing here looks at valid/test
     except the split itself (user graph edges and the history matrix come from train only)."""
-    if config.text.finetune_layers:
-        raise ConfigError(
-            "text.finetune_layers > 0: joint fine-tuning of the transformer is not wired into training yet; "
-            "use the frozen encoder (text.finetune_layers: 0)"
-        )
     dataset = dataset if dataset is not None else load_data(config)
     model_config = config.model
     pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
@@ -175,7 +172,14 @@ def train(
     if prepared.graph is not None:
         g = prepared.graph
         kg_triples = tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail))
-    module = RecommenderModule(model, dataset, config, kg_triples)  # type: ignore[arg-type]
+    text_encoder, texts = None, None
+    if config.model.use_text and config.text.finetune_layers:
+        from kgrec.text import TextEncoder, item_texts
+
+        text_encoder = TextEncoder.from_config(config.text)
+        text_encoder.unfreeze_top_layers(config.text.finetune_layers)
+        texts = item_texts(dataset, config.text)
+    module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
 
     monitor = f"valid/{config.eval.monitor}"
     checkpoint = ModelCheckpoint(
@@ -225,6 +229,15 @@ def train(
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.to("cpu").eval()
+    if text_encoder is not None:  # the fine-tuned transformer's vectors become the run's text vectors
+        text_encoder.load_state_dict(
+            {k.removeprefix("text_encoder."): v for k, v in state.items() if k.startswith("text_encoder.")}
+        )
+        module.to("cpu")
+        text_encoder.eval()
+        with torch.no_grad():
+            module.encode_texts()
+        prepared.text = model.text.detach().clone()
     epochs = int(trainer.current_epoch)
     metrics = {
         "valid": evaluate(model, dataset, "valid", config),
@@ -235,12 +248,20 @@ def train(
         "best_epoch": _best_epoch(out / "logs", monitor),
         "resumed": resume,
     }
-    save_run(out, config, prepared, model, metrics)
+    save_run(out, config, prepared, model, metrics, text_encoder)
     return metrics
 
 
-def save_run(out: Path, config: RunConfig, prepared: Prepared, model: MultiTaskRecommender, metrics: dict) -> None:
-    """Write the run folder's model, vectors, graph, id maps, metrics, curves and manifest."""
+def save_run(
+    out: Path,
+    config: RunConfig,
+    prepared: Prepared,
+    model: MultiTaskRecommender,
+    metrics: dict,
+    text_encoder: Any = None,
+) -> None:
+    """Write the run folder's model, vectors, graph, id maps, metrics, curves and manifest
+    (and the fine-tuned transformer as ``text-encoder/``, which queries then use)."""
     from safetensors.torch import save_file
 
     from kgrec.train.plots import plot_training_curves
@@ -262,6 +283,10 @@ def save_run(out: Path, config: RunConfig, prepared: Prepared, model: MultiTaskR
             save_file({"text": prepared.text.float().contiguous()}, str(tmp))
     if prepared.graph is not None:
         prepared.graph.save(out / "graph")
+    if text_encoder is not None:
+        with atomic_dir(out / TEXT_ENCODER_DIR) as tmp:
+            text_encoder.transformer.save_pretrained(tmp, safe_serialization=True)
+            text_encoder.tokenizer.save_pretrained(tmp)
     dataset.save_id_maps(out / "id_maps.json")
     sizes = dataclasses.asdict(prepared.sizes)
     if list((out / "logs").glob("part-*/metrics.csv")):

@@ -14,7 +14,7 @@ from kgrec.errors import KgrecError
 from kgrec.graph import KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
 from kgrec.train.config import RunConfig, load_config
-from kgrec.train.run import RUN_FORMAT, load_data
+from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data
 
 
 @dataclass
@@ -52,6 +52,8 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     run = Path(run)
     manifest = read_manifest(run)
     overrides = [f"data.path={data or manifest['dataset_path']}"]
+    if (run / TEXT_ENCODER_DIR).is_dir():  # fine-tuned with the model: queries must use it too
+        overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")
     config = load_config(run / "config.yaml", overrides)
     dataset = load_data(config)
     if dataset.split != manifest["split"] or dataset.n_items != manifest["sizes"]["num_items"]:

@@ -157,3 +157,20 @@ def test_text_cache_is_hit_on_a_second_run(clustered_dataset, tiny_models, monke
     monkeypatch.setattr(encoder_module.TextEncoder, "encode", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     second = prepare(config, progress=False)
     assert calls == [] and torch.equal(first.text, second.text)
+
+
+def test_joint_fine_tuning_trains_only_the_top_layers_and_is_saved(clustered_dataset, tiny_models, monkeypatch, tmp_path):
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    config = tiny_config(clustered_dataset, "model.use_text=true", f"text.model={tiny_models[0]}",
+                         "text.finetune_layers=1", "text.finetune_lr=0.01", "train.max_epochs=2")  # fmt: skip
+    train(config, tmp_path / "run")
+    from kgrec.text import TextEncoder, item_texts
+
+    before = TextEncoder(tiny_models[0]).transformer.state_dict()
+    after = TextEncoder(str(tmp_path / "run" / "text-encoder")).transformer.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".layer.1." in k for k in changed)  # top layer only; embeddings, layer 0 frozen
+    loaded = load_run(tmp_path / "run")
+    assert loaded.config.text.model == str(tmp_path / "run" / "text-encoder")
+    fresh = TextEncoder(loaded.config.text.model).encode(item_texts(loaded.dataset, loaded.config.text), progress=False)
+    assert torch.allclose(fresh, loaded.text, atol=1e-5)  # saved vectors come from the fine-tuned encoder

@@ -64,3 +64,7 @@ class ConfigError(KgrecError):
 class RetrievalError(KgrecError):
     """A query, an index or a catalog change cannot be served: an unknown user or item, a bad
     ``k`` or filter, an index built from other vectors, a run without retrieval vectors."""
+
+
+class NotFoundError(RetrievalError):
+    """An id (user, item) that the run does not know; the HTTP service answers 404."""

@@ -14,10 +14,11 @@ from kgrec import __version__
 from kgrec.cli import data as data_cli
 from kgrec.cli import graph as graph_cli
 from kgrec.cli import query as query_cli
+from kgrec.cli import serve as serve_cli
 from kgrec.cli import train as train_cli
 from kgrec.errors import KgrecError
 
-GROUPS = (data_cli, graph_cli, train_cli, query_cli)
+GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

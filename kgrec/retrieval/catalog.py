@@ -27,7 +27,7 @@ import numpy as np
 
 from kgrec.data.atomic import TokenColumn
 from kgrec.data.dataset import Dataset
-from kgrec.errors import RetrievalError
+from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
 from kgrec.utils.io import atomic_dir, write_json
 
@@ -304,7 +304,7 @@ class Catalog:
         pos = self._position.get(str(token))
         if pos is None:
             examples = ", ".join(self.tokens[:3])
-            raise RetrievalError(
+            raise NotFoundError(
                 f"unknown item '{token}': not one of the {self.n_active} items of this run (raw item ids, e.g. {examples})"
             )
         if not allow_removed and not self.active[pos]:

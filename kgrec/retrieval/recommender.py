@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from kgrec.errors import RetrievalError
+from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
@@ -206,8 +206,6 @@ class Recommender:
         return index
 
     def _save_index(self, index: VectorIndex) -> None:
-        import json
-
         expected = self._expected()
         extra = {
             "ids_sha256": expected["ids_sha256"],
@@ -220,13 +218,10 @@ class Recommender:
                 "removed_items": len(self.catalog.removed_tokens()),
             },
         }
-        index.save(self.index_dir, expected["vectors_sha256"], extra)
         ids = self.catalog.active_ids()
-        ids_file = self.index_dir / "ids.json"  # FAISS id -> raw item token, for readers without kgrec
-        from kgrec.utils.io import atomic_open
-
-        with atomic_open(ids_file, "w", encoding="utf-8") as handle:
-            json.dump({"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}, handle)
+        # ids.json: FAISS id -> raw item token, for readers of the index without kgrec
+        files = {"ids.json": {"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}}
+        index.save(self.index_dir, expected["vectors_sha256"], extra, files)
 
     @property
     def explainer(self) -> Explainer:
@@ -250,7 +245,7 @@ class Recommender:
             return self.run.dataset.user_index(str(user))
         except KeyError:
             examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
-            raise RetrievalError(
+            raise NotFoundError(
                 f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
                 f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
             ) from None

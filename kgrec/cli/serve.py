@@ -1,0 +1,47 @@
+"""``kgrec serve``: the HTTP service over a run (FastAPI + uvicorn, the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from kgrec.errors import KgrecError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "serve",
+        help="serve recommend / similar / search over HTTP",
+        description="Start an HTTP service over RUN_DIR: GET /health, GET /items/{id}, POST /recommend, "
+        "/similar, /search, and POST /items (adds cold-start items; needs the API token). The OpenAPI "
+        "schema is at /openapi.json, interactive docs at /docs. Install with: pip install 'kgrec[serve]'.",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    p.add_argument("--token", default=None,
+                   help="API token for writes (default: $KGREC_API_TOKEN; without one, writes are refused)")  # fmt: skip
+    p.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise KgrecError("kgrec serve needs the serve extra: pip install 'kgrec[serve]'") from None
+    token = args.token or os.environ.get("KGREC_API_TOKEN") or None
+    if args.workers > 1:
+        os.environ["KGREC_SERVE_RUN"] = str(args.run)
+        if token:
+            os.environ["KGREC_API_TOKEN"] = token
+        uvicorn.run("kgrec.serve.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="warning")
+        return 0
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    app = create_app(Recommender.open(args.run), token=token)  # loads model, graph and index once
+    print(f"serving {args.run} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,182 @@
+"""HTTP service over a trained run (``kgrec serve RUN_DIR``): FastAPI, one Recommender per process.
+
+Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at ``/docs``):
+
+===================  ==========================================================================
+``GET /health``      status, catalogue and user counts
+``GET /items/{id}``  one item: title and columns
+``POST /recommend``  ``{"user": "196", "k": 10}``; or ``liked`` items / ``likes_text`` for a new user
+``POST /similar``    ``{"item": "50", "k": 10}``
+``POST /search``     ``{"text": "animated film for children", "k": 10}``
+``POST /items``      add cold-start items (needs the API token: ``Authorization: Bearer TOKEN``)
+===================  ==========================================================================
+
+Every query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
+Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
+422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The model,
+graph and index load once at start; a lock serialises queries, so they are thread-safe.
+"""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from kgrec.errors import KgrecError, NotFoundError
+from kgrec.retrieval import Recommender, Result
+
+MAX_K = 1000
+
+
+class Query(BaseModel):
+    """Options shared by every query."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(10, ge=1, le=MAX_K, description="how many items to return")
+    where: list[str] = Field(default_factory=list, description='filters such as "class=Comedy" (item columns)')
+    exclude: list[str] = Field(default_factory=list, description="item ids never to return")
+    explain: bool = Field(True, description="attach an explanation to every result")
+
+
+class RecommendRequest(Query):
+    user: str | None = Field(None, description="raw user id known to the run")
+    liked: list[str] = Field(default_factory=list, description="for a new user: items they like")
+    likes_text: str | None = Field(None, description="for a new user: a text of their interests")
+    exclude_seen: bool = Field(True, description="leave out items the user interacted with")
+
+
+class SimilarRequest(Query):
+    item: str = Field(..., description="raw item id")
+
+
+class SearchRequest(Query):
+    text: str = Field(..., min_length=1, max_length=2000, description="free text")
+
+
+class NewItems(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[dict[str, Any]] = Field(..., min_length=1, max_length=10_000,
+                                        description='rows with "item_id" and item columns (lists for token_seq)')  # fmt: skip
+    links: list[dict[str, str]] = Field(default_factory=list, description='rows {"item_id", "entity_id"}')
+
+
+class Item(BaseModel):
+    item_id: str
+    title: str
+    score: float
+    explanation: dict[str, Any] | None = None
+
+
+class Results(BaseModel):
+    results: list[Item]
+
+
+def create_app(recommender: Recommender, token: str | None = None, max_body_bytes: int = 1 << 20) -> FastAPI:
+    """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``; with
+    no token they are refused."""
+    app = FastAPI(title="kgrec", version="1", description=__doc__)
+    lock = threading.Lock()
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return JSONResponse({"detail": f"request body over {max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(KgrecError)
+    async def input_error(request: Request, error: KgrecError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, NotFoundError) else 400)
+
+    def results(found: list[Result]) -> Results:
+        return Results(results=[Item(**r.to_dict()) for r in found])
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "items": recommender.catalog.n_active, "users": recommender.run.dataset.n_users}
+
+    @app.get("/items/{item_id}")
+    def item(item_id: str) -> dict[str, Any]:
+        with lock:
+            position = recommender.catalog.position(item_id)
+            row = recommender.catalog.row(position)
+        return {"item_id": item_id, "title": recommender.catalog.titles[position], "columns": _plain(row)}
+
+    @app.post("/recommend")
+    def recommend(body: RecommendRequest) -> Results:
+        options = {"where": body.where, "exclude": body.exclude, "explain": body.explain}
+        with lock:
+            if body.user is not None:
+                if body.liked or body.likes_text:
+                    raise HTTPException(400, "give either user, or liked / likes_text for a new user, not both")
+                return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options))
+            return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options))
+
+    @app.post("/similar")
+    def similar(body: SimilarRequest) -> Results:
+        with lock:
+            return results(recommender.similar(body.item, body.k, where=body.where, exclude=body.exclude,
+                                               explain=body.explain))  # fmt: skip
+
+    @app.post("/search")
+    def search(body: SearchRequest) -> Results:
+        with lock:
+            return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
+                                              explain=body.explain))  # fmt: skip
+
+    @app.post("/items", status_code=201)
+    def add_items(body: NewItems, authorization: str | None = Header(None)) -> dict[str, Any]:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "adding items needs the API token: Authorization: Bearer TOKEN")
+        with tempfile.TemporaryDirectory() as tmp, lock:
+            items_file, link_file = _write_atomic_files(Path(tmp), body)
+            added = recommender.add_items(items_file, link=link_file)
+        return {"added": added}
+
+    return app
+
+
+def _write_atomic_files(folder: Path, body: NewItems) -> tuple[Path, Path | None]:
+    """JSON rows -> ``new.item`` (+ ``new.link``): lists become token_seq, numbers float, else token."""
+    columns: dict[str, str] = {}
+    for row in body.items:
+        if "item_id" not in row:
+            raise HTTPException(400, "every item needs an 'item_id'")
+        for name, value in row.items():
+            kind = "token_seq" if isinstance(value, list) else "float" if isinstance(value, int | float) else "token"
+            if columns.setdefault(name, kind) != kind:
+                raise HTTPException(400, f"column '{name}' mixes types ({columns[name]} and {kind})")
+    columns["item_id"] = "token"
+
+    def cell(value: Any) -> str:
+        text = " ".join(str(v).replace(" ", "_") for v in value) if isinstance(value, list) else str(value)
+        return text.replace("\t", " ").replace("\n", " ")
+
+    names = ["item_id", *[c for c in columns if c != "item_id"]]
+    lines = ["\t".join(f"{n}:{columns[n]}" for n in names)]
+    lines += ["\t".join(cell(row.get(n, "")) for n in names) for row in body.items]
+    items_file = folder / "new.item"
+    items_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    link_file = None
+    if body.links:
+        link_file = folder / "new.link"
+        rows = [f"{cell(r.get('item_id', ''))}\t{cell(r.get('entity_id', ''))}" for r in body.links]
+        link_file.write_text("item_id:token\tentity_id:token\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return items_file, link_file
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in row.items():
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        out[name] = value if isinstance(value, str | int | float | list | type(None)) else str(value)
+    return out

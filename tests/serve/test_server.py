@@ -1,0 +1,156 @@
+"""The real server in a subprocess on a free loopback port, exercised over HTTP with httpx."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+TOKEN = "s3cret-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
+    from kgrec.train import train
+    from tests.conftest import tiny_config
+
+    run = tmp_path_factory.mktemp("serve") / "run"
+    train(tiny_config(clustered_dataset, "train.max_epochs=5"), run)
+    port = free_port()
+    env = {**os.environ, "KGREC_API_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "kgrec", "serve", str(run), "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stdout.read()}")
+    else:
+        proc.kill()
+        pytest.fail("server did not start in 60 s")
+    yield base, run, proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(run, ignore_errors=True)
+
+
+def test_health_and_item(server):
+    base, _, _ = server
+    assert httpx.get(base + "/health").json() == {"status": "ok", "items": 60, "users": 40}
+    item = httpx.get(base + "/items/i3").json()
+    assert item["item_id"] == "i3" and item["title"] == "Film 3" and item["columns"]["class"] == ["Horror"]
+
+
+def test_each_query_endpoint_answers_with_explained_results(server):
+    base, _, _ = server
+    for path, body in (("/recommend", {"user": "u1", "k": 5}), ("/similar", {"item": "i4", "k": 5}),
+                       ("/recommend", {"liked": ["i1", "i5"], "k": 5})):  # fmt: skip
+        response = httpx.post(base + path, json=body)
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert len(results) == 5 and all(r["explanation"] is not None for r in results)
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    filtered = httpx.post(base + "/similar", json={"item": "i4", "k": 3, "where": ["class=Comedy"]}).json()
+    assert all(int(r["item_id"][1:]) % 4 == 0 for r in filtered["results"])  # Comedy = items 0, 4, 8, ...
+
+
+def test_openapi_schema_is_served(server):
+    schema = httpx.get(server[0] + "/openapi.json").json()
+    assert {"/health", "/recommend", "/similar", "/search", "/items"} <= set(schema["paths"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/recommend", {"user": "nobody", "k": 5}, 404),
+        ("/similar", {"item": "nothing", "k": 5}, 404),
+        ("/recommend", {"user": "u1", "k": 0}, 422),
+        ("/recommend", {"user": "u1", "k": 100000}, 422),
+        ("/recommend", {"user": "u1", "k": "ten"}, 422),
+        ("/recommend", {"user": "u1", "k": 61}, 400),
+        ("/recommend", {"user": 5, "unknown_field": 1}, 422),
+        ("/recommend", {}, 400),
+        ("/similar", {"item": "i1", "where": ["nocolumn=x"]}, 400),
+        ("/search", {"text": ""}, 422),
+    ],
+)
+def test_bad_requests_get_4xx_with_a_message(server, path, body, status):
+    response = httpx.post(server[0] + path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_oversized_body_is_refused(server):
+    response = httpx.post(server[0] + "/recommend", content=b"{" + b" " * (2 << 20) + b"}",
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 413
+
+
+def test_adding_items_needs_the_token(server):
+    base, _, _ = server
+    body = {"items": [{"item_id": "new1", "title": "Film New", "class": ["Comedy"]}], "links": [{"item_id": "new1", "entity_id": "d0_0"}]}
+    assert httpx.post(base + "/items", json=body).status_code == 401
+    assert httpx.post(base + "/items", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    response = httpx.post(base + "/items", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 201, response.text
+    assert response.json()["added"] == ["new1"]
+    assert httpx.get(base + "/items/new1").json()["title"] == "Film New"
+
+
+def test_bounded_load_has_no_errors(server):
+    base = server[0]
+    bodies = [("/recommend", {"user": f"u{i % 40}", "k": 10, "explain": i % 5 == 0}) for i in range(600)]
+
+    def call(client_and_body):
+        path, body = client_and_body
+        return httpx.post(base + path, json=body, timeout=30).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(call, bodies))
+    assert time.monotonic() - started < 300
+    assert codes.count(200) == 600
+
+
+def test_random_bodies_never_get_5xx(server):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    values = st.none() | st.booleans() | st.integers(-5, 10**6) | st.text(max_size=20) | st.lists(st.text(max_size=5), max_size=3)
+    keys = st.sampled_from(["user", "item", "text", "k", "where", "exclude", "explain", "liked", "likes_text", "x"])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(["/recommend", "/similar", "/search"]), body=st.dictionaries(keys, values, max_size=5))
+    def check(path, body):
+        response = httpx.post(server[0] + path, json=body, timeout=30)
+        assert response.status_code < 500, (path, body, response.text)
+
+    check()
+
+
+def test_sigterm_shuts_down_gracefully(server):
+    proc = server[2]
+    assert proc.poll() is None  # still serving after all the tests above; the fixture then sends SIGTERM

@@ -1,0 +1,28 @@
+"""The quickstart notebook runs end to end (a 1-epoch config), as a newcomer would run it."""
+
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb"
+
+
+def test_notebook_is_stored_without_outputs():
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_quickstart_runs_end_to_end(ml100k, tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    monkeypatch.setenv("KGREC_NB_EPOCHS", "1")
+    monkeypatch.setenv("KGREC_NB_WORK", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "Star Wars (1977)" in outputs and "why:" in outputs
+    assert (tmp_path / "run" / "curves.png").is_file()

@@ -124,7 +124,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/ml-100k-coldstart"), help="data copy + run (reused)")
     parser.add_argument("--config", default="scripts/configs/ml-100k.yaml", help="training config (if the file exists)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     from kgrec.train import load_config, train
 
     config_file = args.config if Path(args.config).is_file() else None

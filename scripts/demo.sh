@@ -22,3 +22,8 @@ else
 fi
 kgrec eval "$RUN"
 echo "training curves: $RUN/curves.png"
+
+echo "== queries"
+kgrec recommend "$RUN" --user 196 -k 5
+kgrec similar "$RUN" --item 50 -k 5
+kgrec search "$RUN" "animated film for children" -k 5

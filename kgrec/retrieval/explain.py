@@ -4,11 +4,13 @@ Every result gets an :class:`Explanation`, the first of these that exists:
 
 1. **KG paths** (``kind="kg_path"``). For ``recommend``: from the user's highly rated training
    items (rating >= the model's ``like_threshold``; all training items when none is), the
-   ``max_history`` closest to the result by cosine of their retrieval vectors are tried, in
-   that order, until ``max_paths`` paths are found. For ``similar``: between the query item and
+   ``max_history`` closest to the result by cosine of their retrieval vectors are tried, and
+   the ``max_paths`` best paths kept: fewest hops, then through readable nodes only, then from
+   the closest history item. For ``similar``: between the query item and
    the result. Paths use content relations only (``interacted`` edges are left out) and are
-   searched in bounded time: a direct edge, then shared neighbours (2 hops, the least
-   connected neighbour first, as :func:`kgrec.graph.find_paths` orders them), then, for the
+   searched in bounded time: a direct edge, then shared neighbours (2 hops; neighbours with a
+   readable name first, then the least connected, as :func:`kgrec.graph.find_paths` orders
+   them: a shared director says more than a shared language), then, for the
    ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops``.
    Printed as ``you rated Star Wars (1977) highly -directed_by-> George Lucas <-directed_by-
    Return of the Jedi (1983)``.
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, short_relation
-from kgrec.graph.kg import ITEM
+from kgrec.graph.kg import ENTITY, ITEM
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
 from kgrec.retrieval.catalog import Catalog
 from kgrec.text.templates import LABELS
@@ -163,6 +165,9 @@ class Explainer:
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
         self._nbr = dst
         self._degree = np.diff(self._indptr)
+        # Nodes people can read: items, users, and entities whose name is not their raw id
+        # (attribute values like "Drama"; ml-100k's Freebase entities are bare ids like m.0343h).
+        self._named = (kg.node_type != ENTITY) | (kg.names.astype(str) != kg.keys.astype(str))
 
     def _virtual_links(self, node: int) -> list[list[int]]:
         """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""
@@ -220,7 +225,8 @@ class Explainer:
 
     def paths_between(self, a: int, b: int, n: int, slow: bool = False) -> list[GraphPath]:
         """Up to ``n`` content paths between nodes ``a`` and ``b``: a direct edge, then shared
-        neighbours (least connected first), then (``slow``) :func:`find_paths` up to ``max_hops``."""
+        neighbours (named ones first, then least connected), then (``slow``) :func:`find_paths`
+        up to ``max_hops``."""
         if self.kg is None or a == b or n <= 0:
             return []
         found: list[GraphPath] = []
@@ -229,7 +235,8 @@ class Explainer:
             found.append(GraphPath((a, b), (self._hop(a, b),)))
         common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
         common = common[(common != a) & (common != b)]
-        for c in common[np.argsort(self._degree[common], kind="stable")][: max(0, n - len(found))]:
+        order = np.lexsort((self._degree[common], ~self._named[common]))  # named first, then least connected
+        for c in common[order][: max(0, n - len(found))]:
             c = int(c)
             found.append(GraphPath((a, c, b), (self._hop(a, c), self._hop(c, b))))
         virtual = max(a, b) >= self.kg.n_nodes
@@ -239,6 +246,9 @@ class Explainer:
                 p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=exclude) if len(p) > 2
             ]
         return found[:n]
+
+    def _all_named(self, path: GraphPath) -> bool:
+        return all(v >= self.kg.n_nodes or self._named[v] for v in path.nodes[1:-1])  # type: ignore[union-attr]
 
     def _format(self, path: GraphPath, first: str, last: str) -> tuple[tuple[str, ...], str]:
         kg = self.kg
@@ -292,20 +302,24 @@ class Explainer:
         closeness = self._unit[positions] @ self._unit[target]
         ranked = [pool[i] for i in np.argsort(-closeness, kind="stable")[: self.max_history]]
         target_node = self.node_of(target)
-        paths: list[ExplanationPath] = []
+        candidates: list[tuple[tuple[int, bool, int], HistoryItem, GraphPath]] = []
         if target_node is not None:
             for rank, h in enumerate(ranked):
                 source = self.node_of(h.position)
-                if source is None:
-                    continue
-                slow = rank < self.slow_pairs
-                for path in self.paths_between(source, target_node, self.max_paths - len(paths), slow=slow):
-                    names, line = self._format(path, catalog.titles[h.position], title)
-                    paths.append(
-                        ExplanationPath(path, names, f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1:]}", catalog.tokens[h.position])
-                    )
-                if len(paths) >= self.max_paths:
-                    break
+                if source is not None:
+                    for path in self.paths_between(source, target_node, self.max_paths):
+                        candidates.append(((len(path), not self._all_named(path), rank), h, path))
+            if not candidates:  # nothing within 2 hops: the slow search, for the closest pairs only
+                for rank, h in enumerate(ranked[: self.slow_pairs]):
+                    source = self.node_of(h.position)
+                    if source is not None:
+                        for path in self.paths_between(source, target_node, self.max_paths, slow=True):
+                            candidates.append(((len(path), not self._all_named(path), rank), h, path))
+        paths: list[ExplanationPath] = []
+        for _, h, path in sorted(candidates, key=lambda c: c[0])[: self.max_paths]:
+            names, line = self._format(path, catalog.titles[h.position], title)
+            text = f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1 :]}"
+            paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position]))
         if paths:
             related = tuple(dict.fromkeys(p.from_item for p in paths if p.from_item))
             return Explanation("kg_path", paths[0].text, tuple(paths), related_items=related)  # type: ignore[arg-type]

@@ -378,12 +378,21 @@ class VectorIndex:
             **dict(extra or {}),
         }
 
-    def save(self, folder: str | Path, vectors_checksum: str, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write ``folder`` (``index.faiss`` + ``manifest.json``) atomically."""
+    def save(
+        self,
+        folder: str | Path,
+        vectors_checksum: str,
+        extra: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Write ``folder`` (``index.faiss``, ``manifest.json`` and ``files``, a mapping of file
+        name to JSON-able content) atomically, as a whole."""
         folder = Path(folder)
         manifest = self.manifest(vectors_checksum, extra)
         with atomic_dir(folder) as tmp:
             _faiss().write_index(self.index, str(tmp / INDEX_FILE))
+            for name, content in (files or {}).items():
+                (tmp / name).write_text(json.dumps(content), encoding="utf-8")
             write_json(tmp / MANIFEST, manifest)
         return folder
 

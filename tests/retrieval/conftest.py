@@ -16,11 +16,12 @@ def one_thread() -> Iterator[None]:
     """One thread for torch and FAISS: other processes share the two cores."""
     import faiss
 
-    before = torch.get_num_threads()
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(before[0])
+    faiss.omp_set_num_threads(before[1])
 
 
 def _train(data: Path, out: Path, *overrides: str) -> Path:
@@ -40,12 +41,16 @@ def trained_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 def text_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The clustered dataset trained with the default text model (offline MiniLM) + graph."""
+    """The clustered dataset trained with the default text model (offline MiniLM) + graph, and
+    users encoded from their history too (``id+history``)."""
     home = tmp_path_factory.mktemp("kgrec-home")
     before = os.environ.get("KGREC_HOME")
     os.environ["KGREC_HOME"] = str(home)
     try:
-        yield _train(clustered_dataset, tmp_path_factory.mktemp("runs") / "text", "model.use_text=true")
+        yield _train(
+            clustered_dataset, tmp_path_factory.mktemp("runs") / "text", "model.use_text=true",
+            "model.user_encoder=id+history",
+        )  # fmt: skip
     finally:
         if before is None:
             os.environ.pop("KGREC_HOME", None)

@@ -223,8 +223,16 @@ def test_text_search_returns_items_whose_text_matches(text_run: Path):
         matching = sum(rec.catalog.row(rec.catalog.position(r.item_id))["class"] == [genre] for r in results)
         assert matching >= 8, (genre, [r.item_id for r in results])
         assert results[0].explanation.kind == "text_match" and genre in results[0].explanation.text
-    liked = rec.recommend_for_new_user(likes_text="horror", k=5)
-    assert len(liked) == 5
+
+def test_new_users_through_the_history_encoder(text_run: Path):
+    rec = Recommender.open(text_run)
+    assert "history" in rec.run.model.config.user_parts
+    for liked, genre in ((["i3", "i7", "i11"], 3), (["i1", "i5"], 1)):
+        results = rec.recommend_for_new_user(liked=liked, k=10, explain=False)
+        assert sum(int(r.item_id[1:]) % 4 == genre for r in results) >= 7
+    by_text = rec.recommend_for_new_user(likes_text="horror films", k=10)
+    assert sum(int(r.item_id[1:]) % 4 == 3 for r in by_text) >= 7  # Horror
+    assert by_text[0].explanation.kind == "text_match"
 
 
 def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path):

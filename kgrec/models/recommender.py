@@ -225,6 +225,9 @@ class SideInputs:
         text: ``(I, t)`` frozen item text vectors.
         history: ``(U, I)`` sparse normalised training history
             (:func:`~kgrec.models.fusion.history_matrix`), for the ``history`` user part.
+        warm_items: ``(I,)`` bool, items with training interactions. The others (cold items of
+            a cold-start split) never had a trained ID embedding, so their vectors come from
+            text and graph alone, as for items added after training.
         item_log_q: ``(I,)`` log-probability of each item under the negative sampler, for the
             logQ correction of the ``sampled_softmax`` loss (omit for uniform sampling).
     """
@@ -234,6 +237,7 @@ class SideInputs:
     text: Tensor | None = None
     history: Tensor | None = None
     item_log_q: Tensor | None = None
+    warm_items: Tensor | None = None
 
 
 @dataclass
@@ -368,7 +372,7 @@ class MultiTaskRecommender(nn.Module):
             )
         self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode)
 
-        for name in ("edge_index", "edge_type", "text", "item_log_q", "_history_indices", "_history_values"):
+        for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices", "_history_values"):
             self.register_buffer(name, None, persistent=False)
         self.reset_parameters()
         if side is not None:
@@ -410,6 +414,10 @@ class MultiTaskRecommender(nn.Module):
             if side.item_log_q.shape != (s.num_items,):
                 raise ValueError(f"side.item_log_q: expected shape ({s.num_items},), got {tuple(side.item_log_q.shape)}")
             self.item_log_q = side.item_log_q.to(device, torch.float32)
+        if side.warm_items is not None:
+            if side.warm_items.shape != (s.num_items,):
+                raise ValueError(f"side.warm_items: expected shape ({s.num_items},), got {tuple(side.warm_items.shape)}")
+            self.warm_items = side.warm_items.to(device, torch.bool)
         return self  # missing inputs are reported when first needed, so attach() can go piecewise
 
     def _device(self) -> torch.device:
@@ -456,6 +464,7 @@ class MultiTaskRecommender(nn.Module):
             id_emb=self.item_embedding.weight if self.item_embedding is not None else None,
             text=self._adapted_text(self._require("text", "use_text")) if self.text_adaptor is not None else None,
             graph=nodes[: self.sizes.num_items] if self.config.use_graph else None,
+            id_mask=self.warm_items if self.item_embedding is not None else None,
         )  # (I, d)
         item_z = self.item_trunk(items) if self.item_trunk is not None else {}
         return Encoded(nodes=nodes, items=items, item_z=item_z)

@@ -116,7 +116,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         rating_mean=float(ratings.mean()),
         rating_range=(float(ratings.min()), float(ratings.max())),
     )
-    side = SideInputs(text=text)
+    side = SideInputs(text=text, warm_items=warm_items(dataset, model_config))
     if graph is not None:
         pyg = graph.to_pyg()
         side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
@@ -125,6 +125,15 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
             torch.as_tensor(train.user), torch.as_tensor(train.item), dataset.n_users, dataset.n_items
         )
     return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side)
+
+
+def warm_items(dataset: Dataset, model_config: Any) -> torch.Tensor | None:
+    """``(I,)`` bool of items with training interactions, when some have none (a cold-item split)
+    and the model has text or graph to build their vectors from; else ``None``."""
+    warm = torch.as_tensor(np.bincount(dataset.train.item, minlength=dataset.n_items) > 0)
+    if bool(warm.all()) or not (model_config.use_item_id and (model_config.use_text or model_config.use_graph)):
+        return None
+    return warm
 
 
 def build_model(config: RunConfig, prepared: Prepared) -> MultiTaskRecommender:

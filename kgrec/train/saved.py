@@ -14,7 +14,7 @@ from kgrec.errors import KgrecError
 from kgrec.graph import KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
 from kgrec.train.config import RunConfig, load_config
-from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data
+from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data, warm_items
 
 
 @dataclass
@@ -64,7 +64,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     graph = KnowledgeGraph.load(run / "graph", dataset=dataset) if (run / "graph").is_dir() else None
     text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
     sizes = ModelSizes(**{**manifest["sizes"], "rating_range": tuple(manifest["sizes"]["rating_range"] or ()) or None})
-    side = SideInputs(text=text)
+    side = SideInputs(text=text, warm_items=warm_items(dataset, config.model))
     if graph is not None:
         pyg = graph.to_pyg()
         side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type

@@ -174,3 +174,20 @@ def test_joint_fine_tuning_trains_only_the_top_layers_and_is_saved(clustered_dat
     assert loaded.config.text.model == str(tmp_path / "run" / "text-encoder")
     fresh = TextEncoder(loaded.config.text.model).encode(item_texts(loaded.dataset, loaded.config.text), progress=False)
     assert torch.allclose(fresh, loaded.text, atol=1e-5)  # saved vectors come from the fine-tuned encoder
+
+
+def test_cold_item_split_scores_held_out_items_from_text_and_graph(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2", "train.max_epochs=4")
+    metrics = train(config, tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    warm = loaded.model.warm_items
+    assert warm is not None and int((~warm).sum()) == 12  # 20% of 60 items never seen in training
+    before = loaded.model.item_vectors()
+    with torch.no_grad():
+        loaded.model.item_embedding.weight[~warm] += 5.0  # a cold item's ID row must not matter
+    after = loaded.model.item_vectors()
+    assert torch.allclose(before[~warm], after[~warm], atol=1e-5)
+    with torch.no_grad():
+        loaded.model.item_embedding.weight[warm] += 5.0  # ... while a warm item's ID row does
+    assert not torch.allclose(before[warm], loaded.model.item_vectors()[warm])
+    assert metrics["valid"]["ndcg@10"] > 0.0

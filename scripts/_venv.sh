@@ -8,6 +8,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:-}" 2>&1 | grep -v "^WARNING: Location" || true
-python -c "import kgrec" || { echo "kgrec failed to install" >&2; exit 1; }
+python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true  # optional
+log="$(mktemp)"
+if ! python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:-}" >"$log" 2>&1; then
+  grep -v "^WARNING: Location" "$log" >&2 || true
+  echo "installing kgrec${EXTRAS:-} into .venv failed (pip output above)" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"

@@ -223,22 +223,31 @@ class Explainer:
             return added.anchor
         return self.kg.n_nodes + position - self.catalog.n_base if added.links else None
 
+    def _node_paths(self, a: int, b: int, n: int) -> list[tuple[int, ...]]:
+        """Up to ``n`` node sequences joining ``a`` and ``b`` within two hops: the direct edge,
+        then shared neighbours (named ones first, then least connected)."""
+        if self.kg is None or a == b or n <= 0:
+            return []
+        found: list[tuple[int, ...]] = []
+        nbr_a, nbr_b = self._neighbours(a), self._neighbours(b)
+        if b in nbr_a or a in nbr_b:
+            found.append((a, b))
+        common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
+        common = common[(common != a) & (common != b)]
+        order = np.lexsort((self._degree[common], ~self._named[common]))  # named first, then least connected
+        found += [(a, int(c), b) for c in common[order][: max(0, n - len(found))]]
+        return found
+
+    def _with_hops(self, nodes: tuple[int, ...]) -> GraphPath:
+        return GraphPath(nodes, tuple(self._hop(x, y) for x, y in zip(nodes, nodes[1:], strict=False)))
+
     def paths_between(self, a: int, b: int, n: int, slow: bool = False) -> list[GraphPath]:
         """Up to ``n`` content paths between nodes ``a`` and ``b``: a direct edge, then shared
         neighbours (named ones first, then least connected), then (``slow``) :func:`find_paths`
         up to ``max_hops``."""
+        found = [self._with_hops(nodes) for nodes in self._node_paths(a, b, n)]
         if self.kg is None or a == b or n <= 0:
-            return []
-        found: list[GraphPath] = []
-        nbr_a, nbr_b = self._neighbours(a), self._neighbours(b)
-        if b in nbr_a or a in nbr_b:
-            found.append(GraphPath((a, b), (self._hop(a, b),)))
-        common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
-        common = common[(common != a) & (common != b)]
-        order = np.lexsort((self._degree[common], ~self._named[common]))  # named first, then least connected
-        for c in common[order][: max(0, n - len(found))]:
-            c = int(c)
-            found.append(GraphPath((a, c, b), (self._hop(a, c), self._hop(c, b))))
+            return found
         virtual = max(a, b) >= self.kg.n_nodes
         if not found and slow and self.max_hops > 2 and not virtual:
             exclude = [str(self.kg.relation_names[r]) for r in sorted(self._excluded)]
@@ -247,8 +256,8 @@ class Explainer:
             ]
         return found[:n]
 
-    def _all_named(self, path: GraphPath) -> bool:
-        return all(v >= self.kg.n_nodes or self._named[v] for v in path.nodes[1:-1])  # type: ignore[union-attr]
+    def _all_named(self, nodes: Sequence[int]) -> bool:
+        return all(v >= self.kg.n_nodes or self._named[v] for v in nodes[1:-1])  # type: ignore[union-attr]
 
     def _format(self, path: GraphPath, first: str, last: str) -> tuple[tuple[str, ...], str]:
         kg = self.kg
@@ -302,21 +311,24 @@ class Explainer:
         closeness = self._unit[positions] @ self._unit[target]
         ranked = [pool[i] for i in np.argsort(-closeness, kind="stable")[: self.max_history]]
         target_node = self.node_of(target)
-        candidates: list[tuple[tuple[int, bool, int], HistoryItem, GraphPath]] = []
+        # Candidates are node sequences ranked by (hops, unnamed middle nodes, history rank);
+        # only the kept ones get their relations looked up.
+        candidates: list[tuple[tuple[int, bool, int], HistoryItem, tuple[int, ...] | GraphPath]] = []
         if target_node is not None:
             for rank, h in enumerate(ranked):
                 source = self.node_of(h.position)
                 if source is not None:
-                    for path in self.paths_between(source, target_node, self.max_paths):
-                        candidates.append(((len(path), not self._all_named(path), rank), h, path))
+                    for nodes in self._node_paths(source, target_node, self.max_paths):
+                        candidates.append(((len(nodes) - 1, not self._all_named(nodes), rank), h, nodes))
             if not candidates:  # nothing within 2 hops: the slow search, for the closest pairs only
                 for rank, h in enumerate(ranked[: self.slow_pairs]):
                     source = self.node_of(h.position)
                     if source is not None:
                         for path in self.paths_between(source, target_node, self.max_paths, slow=True):
-                            candidates.append(((len(path), not self._all_named(path), rank), h, path))
+                            candidates.append(((len(path), not self._all_named(path.nodes), rank), h, path))
         paths: list[ExplanationPath] = []
-        for _, h, path in sorted(candidates, key=lambda c: c[0])[: self.max_paths]:
+        for _, h, found in sorted(candidates, key=lambda c: c[0])[: self.max_paths]:
+            path = found if isinstance(found, GraphPath) else self._with_hops(found)
             names, line = self._format(path, catalog.titles[h.position], title)
             text = f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1 :]}"
             paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position]))

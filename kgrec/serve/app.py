@@ -82,21 +82,17 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
     """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``; with
     no token they are refused."""
     app = FastAPI(title="kgrec", version="1", description=__doc__)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            return JSONResponse({"detail": f"request body over {max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
 
     @app.exception_handler(KgrecError)
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, NotFoundError) else 400)
 
-    def results(found: list[Result]) -> Results:
-        return Results(results=[Item(**r.to_dict()) for r in found])
+    def results(found: list[Result]) -> JSONResponse:
+        # Result.to_dict() already has Item's fields and types; returning a response skips
+        # FastAPI's re-validation of the response model (the schema still declares Results).
+        return JSONResponse({"results": [r.to_dict() for r in found]})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -109,8 +105,8 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
             row = recommender.catalog.row(position)
         return {"item_id": item_id, "title": recommender.catalog.titles[position], "columns": _plain(row)}
 
-    @app.post("/recommend")
-    def recommend(body: RecommendRequest) -> Results:
+    @app.post("/recommend", response_model=Results)
+    def recommend(body: RecommendRequest) -> JSONResponse:
         options = {"where": body.where, "exclude": body.exclude, "explain": body.explain}
         with lock:
             if body.user is not None:
@@ -119,14 +115,14 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
                 return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options))
             return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options))
 
-    @app.post("/similar")
-    def similar(body: SimilarRequest) -> Results:
+    @app.post("/similar", response_model=Results)
+    def similar(body: SimilarRequest) -> JSONResponse:
         with lock:
             return results(recommender.similar(body.item, body.k, where=body.where, exclude=body.exclude,
                                                explain=body.explain))  # fmt: skip
 
-    @app.post("/search")
-    def search(body: SearchRequest) -> Results:
+    @app.post("/search", response_model=Results)
+    def search(body: SearchRequest) -> JSONResponse:
         with lock:
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
                                               explain=body.explain))  # fmt: skip
@@ -142,6 +138,26 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
         return {"added": added}
 
     return app
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a declared ``Content-Length`` over ``max_bytes`` (or not a number).
+
+    A plain ASGI wrapper rather than ``@app.middleware("http")``, whose per-request task and
+    streaming wrapper cost more than a whole fast query.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _write_atomic_files(folder: Path, body: NewItems) -> tuple[Path, Path | None]:

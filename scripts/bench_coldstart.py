@@ -5,9 +5,9 @@ Protocol. The held-out items are those of the cold-item split (``data.split=cold
 the dataset (their ``.inter``, ``.item`` and ``.link`` rows; the ``.kg`` stays, it is content),
 and a model is trained on the rest with the config's usual split, so training never sees
 them: not as positives, not as sampled negatives, not in validation. (Training on the
-``cold_item`` split itself does not give that: the held-out items stay in the catalog, the
-negative sampler and the softmax push them down, and validation ranks them with untrained ID
-vectors, so valid NDCG is 0 at every epoch and model selection has nothing to go on.)
+``cold_item`` split itself answers a different question, the held-out items staying in the
+catalog with text and graph vectors; this script measures the deployment path: items that
+arrive after training, through ``add_items``.)
 
 The held-out items are then added to the trained run from atomic files (``.item`` rows,
 ``.link`` to their KG entities, which are plain entity nodes of the run's graph) and, for the

@@ -2,13 +2,14 @@
 
 from kgrec.eval.matrix import as_csr, dense_rows, interaction_matrix
 from kgrec.eval.pointwise import auc, mae, rmse
-from kgrec.eval.ranking import METRICS, ScoreFn, evaluate_ranking, evaluate_split
+from kgrec.eval.ranking import METRICS, ScoreFn, cold_candidates, evaluate_ranking, evaluate_split
 
 __all__ = [
     "METRICS",
     "ScoreFn",
     "as_csr",
     "auc",
+    "cold_candidates",
     "dense_rows",
     "evaluate_ranking",
     "evaluate_split",

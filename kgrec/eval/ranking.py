@@ -15,6 +15,11 @@ rest, :math:`R_u = (r_1, \\dots, r_K)`, are compared with the user's relevant it
     \\mathrm{NDCG@K}      &= \\frac{\\sum_{k \\le K} h_k / \\log_2(k + 1)}
                               {\\sum_{k \\le \\min(|T_u|, K)} 1 / \\log_2(k + 1)}
 
+With ``candidates`` (a cold-start evaluation), only those items are ranked: every other item
+scores ``-inf``. :func:`evaluate_split` does this by itself when every item of the evaluated
+part is new to training (a cold-item split: the question is then which of the new items each
+user will take, since a model cannot know an item's popularity before anyone saw it).
+
 Each metric is averaged over the evaluated users: users with at least one item in the
 evaluated part (the others are skipped and not counted). A relevant item that is also in an
 exclusion part stays in :math:`T_u` but can never be retrieved (RecBole does the same); with
@@ -51,6 +56,7 @@ def evaluate_ranking(
     n_items: int,
     ks: Sequence[int] = (10, 20),
     batch_size: int = 1024,
+    candidates: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Full-ranking Recall, NDCG, Hit, MRR and Precision at each K (formulas in the module doc).
 
@@ -65,6 +71,8 @@ def evaluate_ranking(
         n_items: number of items (columns; ``score_fn`` must return this many scores).
         ks: cut-offs, each in ``[1, n_items]``.
         batch_size: users scored at once; memory is ``O(batch_size * n_items)``.
+        candidates: ``(n_items,)`` bool, the only items ranked (others score ``-inf``); ``None``
+            ranks the whole catalogue.
 
     Returns:
         ``{"recall@K", "ndcg@K", "hit@K", "mrr@K", "precision@K"}`` for each ``K`` in ``ks``,
@@ -82,6 +90,8 @@ def evaluate_ranking(
     k_max = ks[-1]
     relevant = interaction_matrix(target, n_users, n_items)
     excluded = None if exclude is None else as_csr(exclude, n_users, n_items)
+    if candidates is not None and tuple(candidates.shape) != (n_items,):
+        raise ValueError(f"candidates: expected a ({n_items},) bool mask, got shape {tuple(candidates.shape)}")
     users = torch.from_numpy(np.unique(np.asarray(target.user, dtype=np.int64)))  # skips users with no target
     # discount[k] = 1 / log2(k + 2) for 0-based rank k; ideal[n] = sum of the first n discounts
     discount = 1.0 / torch.log2(torch.arange(k_max, dtype=torch.float64) + 2.0)
@@ -99,6 +109,8 @@ def evaluate_ranking(
         scores = scores.float()
         if excluded is not None:
             scores = scores.masked_fill(dense_rows(excluded, batch, torch.bool, device), float("-inf"))
+        if candidates is not None:
+            scores = scores.masked_fill(~candidates.to(device, torch.bool), float("-inf"))
         top_scores, top_items = torch.topk(scores, k_max, dim=1)  # (B, K_max)
         rel = dense_rows(relevant, batch, torch.bool, device)  # (B, n_items)
         # a -inf item (excluded) only reaches the top K when too few items are left: never a hit
@@ -133,7 +145,8 @@ def evaluate_split(
 
     ``part="valid"`` ranks against ``dataset.valid`` excluding ``train``; ``part="test"``
     ranks against ``dataset.test`` excluding ``train`` and ``valid``. Model selection must use
-    ``"valid"`` only.
+    ``"valid"`` only. When every item of the part is new to training (a cold-item split), the
+    ranking is among that part's items only (:func:`cold_candidates`).
     """
     if part == "valid":
         target, exclude = dataset.valid, [dataset.train]
@@ -141,4 +154,18 @@ def evaluate_split(
         target, exclude = dataset.test, [dataset.train, dataset.valid]
     else:
         raise ValueError(f"part='{part}': expected 'valid' or 'test'")
-    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size)
+    candidates = cold_candidates(dataset, part)
+    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates)
+
+
+def cold_candidates(dataset: Dataset, part: Literal["valid", "test"]) -> torch.Tensor | None:
+    """``(n_items,)`` bool of the items in ``part`` when none of them has a training
+    interaction (a cold-item split), else ``None`` (rank the whole catalogue)."""
+    target = getattr(dataset, part)
+    if len(target) == 0:
+        return None
+    warm = np.bincount(dataset.train.item, minlength=dataset.n_items) > 0
+    in_part = np.bincount(target.item, minlength=dataset.n_items) > 0
+    if (warm & in_part).any():
+        return None
+    return torch.from_numpy(in_part)

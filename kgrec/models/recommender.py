@@ -227,7 +227,8 @@ class SideInputs:
             (:func:`~kgrec.models.fusion.history_matrix`), for the ``history`` user part.
         warm_items: ``(I,)`` bool, items with training interactions. The others (cold items of
             a cold-start split) never had a trained ID embedding, so their vectors come from
-            text and graph alone, as for items added after training.
+            text and graph alone, as for items added after training; nor are they used as
+            retrieval negatives.
         item_log_q: ``(I,)`` log-probability of each item under the negative sampler, for the
             logQ correction of the ``sampled_softmax`` loss (omit for uniform sampling).
     """
@@ -504,7 +505,9 @@ class MultiTaskRecommender(nn.Module):
                 if rows is not None:
                     q, pos = q[rows], pos[rows]
                     neg = neg[rows] if neg is not None else None
-                losses["retrieval"] = self.towers["retrieval"].loss(q, enc.item_z["retrieval"], pos, neg, self.item_log_q)
+                losses["retrieval"] = self.towers["retrieval"].loss(
+                    q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items
+                )  # items never seen in training are not pushed down as negatives
             if "rating" in c.tasks:
                 if batch.rating is None:
                     raise ValueError("batch.rating: required by the rating task")
@@ -578,23 +581,38 @@ class MultiTaskRecommender(nn.Module):
         z_u, z_i = self._pair("like", users, items, encoded)
         return self.towers["like"].predict(z_u, z_i, users, items)
 
-    def cold_item_vectors(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
-        """Retrieval-space vectors ``(n, d)`` of items without an ID embedding, from their text
-        vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see :meth:`encode_graph`)."""
+    def fuse_cold_items(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
+        r"""Fused vectors :math:`\mathbf{h}_i` ``(n, d)`` (before the trunk) of items without an ID
+        embedding, from their text vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see
+        :meth:`encode_graph`)."""
         if text is None and graph is None:
             raise ValueError("cold_item_vectors: give text and/or graph vectors")
         if text is not None and self.text_adaptor is None:
             raise ValueError("cold_item_vectors: this model does not use text (model.use_text)")
         if graph is not None and not self.config.use_graph:
             raise ValueError("cold_item_vectors: this model does not use graph vectors (model.use_graph)")
-        h = self.item_fusion(
-            id_emb=None,
-            text=self._adapted_text(text) if text is not None else None,
-            graph=graph,
-        )  # (n, d)
+        return self.item_fusion(id_emb=None, text=self._adapted_text(text) if text is not None else None, graph=graph)
+
+    def cold_item_vectors(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
+        """Retrieval-space vectors ``(n, d)`` of items without an ID embedding, from their text
+        vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see :meth:`encode_graph`)."""
+        h = self.fuse_cold_items(text, graph)  # (n, d)
         if self.item_trunk is None:
             raise ValueError("this model has no recommendation task")
         return self._retrieval().item_vectors(self.item_trunk(h)["retrieval"])
+
+    def new_user_vector(self, liked: Tensor) -> Tensor:
+        r"""Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is
+        the items with fused vectors ``liked`` ``(n, d)`` (rows of ``encode().items`` or of
+        :meth:`fuse_cold_items`): the ``history`` user part,
+        :math:`\mathbf{h}_u = \frac{1}{n} \sum_i \mathbf{h}_i`, through the user trunk (a new
+        user has no ID or graph vector, so those parts are zero)."""
+        if "history" not in self.config.user_parts:
+            raise ValueError("new_user_vector: the model has no history user part (model.user_encoder)")
+        if self.user_trunk is None:
+            raise ValueError("this model has no recommendation task")
+        z = self.user_trunk(liked.mean(0, keepdim=True))["retrieval"]
+        return self._retrieval().user_vectors(z)
 
     # ------------------------------------------------------------------ parameter groups
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:

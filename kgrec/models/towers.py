@@ -254,6 +254,7 @@ class RetrievalTower(nn.Module):
         pos_items: Tensor,
         neg_items: Tensor | None = None,
         log_q: Tensor | None = None,
+        candidates: Tensor | None = None,
     ) -> Tensor:
         """The configured loss.
 
@@ -263,9 +264,14 @@ class RetrievalTower(nn.Module):
             pos_items: ``(B,)`` int64 positive item per user.
             neg_items: ``(B, K)`` int64 sampled negatives (``bpr``, ``sampled_softmax``).
             log_q: ``(I,)`` log sampling probability of each item (``sampled_softmax`` only).
+            candidates: ``(I,)`` bool, the items that may serve as negatives (e.g. the items
+                with training interactions: nothing is known about the others yet); default all.
         """
         if self.loss_kind == "full_softmax":
-            return F.cross_entropy(self.score_all(z_u, z_items), pos_items)
+            scores = self.score_all(z_u, z_items)  # (B, I)
+            if candidates is not None:
+                scores = scores.masked_fill(~candidates, float("-inf"))
+            return F.cross_entropy(scores, pos_items)
         if neg_items is None:
             raise ValueError(f"neg_items: required by the {self.loss_kind!r} loss")
         if neg_items.dim() == 1:
@@ -273,6 +279,8 @@ class RetrievalTower(nn.Module):
         pos = self.forward(z_u, z_items[pos_items])  # (B,)
         neg = self.forward(z_u, z_items[neg_items])  # (B, K)
         valid = neg_items != pos_items.unsqueeze(-1)  # (B, K): drop accidental hits
+        if candidates is not None:
+            valid = valid & candidates[neg_items]
         if self.loss_kind == "bpr":
             return self.bpr_loss(pos, neg, valid)
         if log_q is not None:

@@ -581,11 +581,9 @@ class Recommender:
                 if self._encoded is None:
                     self._encoded = model.encode()
                 parts = [self._encoded.items[positions]] if positions else []
-                if text is not None:
-                    parts.append(model.item_fusion(id_emb=None, text=model.text_adaptor(text), graph=None))
-                h_u = torch.cat(parts).mean(0, keepdim=True)  # (1, d): the history part, A_ui = 1/|L|
-                z = model.user_trunk(h_u)["retrieval"]
-                return model.towers["retrieval"].user_vectors(z)[0].numpy().astype(np.float32)
+                if text is not None:  # the text counts as one more liked item
+                    parts.append(model.fuse_cold_items(text))
+                return model.new_user_vector(torch.cat(parts))[0].numpy().astype(np.float32)
         liked = list(positions)
         weights = [1.0] * len(liked)
         if text is not None:  # the text counts as one liked item, shared by the items it matches best

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kgrec.data import Dataset, Interactions
-from kgrec.eval import evaluate_ranking, evaluate_split, interaction_matrix
+from kgrec.eval import cold_candidates, evaluate_ranking, evaluate_split, interaction_matrix
 
 # Toy: 3 users x 6 items. Scores rank items 0,1,2,3,4,5 for u0 and 5,4,3,2,1,0 for u1.
 SCORES = torch.tensor(
@@ -171,6 +171,36 @@ def test_evaluate_split_excludes_train_for_valid_and_train_plus_valid_for_test()
     # valid: item 1 ranks first once 0 is gone; test: item 2 ranks first once 0 and 1 are gone
     assert evaluate_split(by_row(scores), ds, "valid", ks=(1,))["hit@1"] == 1.0
     assert evaluate_split(by_row(scores), ds, "test", ks=(1,))["hit@1"] == 1.0
+
+
+def _toy_dataset(train, valid, test) -> Dataset:
+    return Dataset(
+        name="toy", path=None,  # type: ignore[arg-type]
+        users=np.array(["u", "v"], dtype=object), items=np.array(list("abcdef"), dtype=object),
+        train=train, valid=valid, test=test, split="given",
+    )  # fmt: skip
+
+
+def test_cold_item_parts_rank_among_their_own_items_only():
+    # items 0-3 warm (train); 4 is a valid-only item, 5 a test-only item (a cold-item split)
+    ds = _toy_dataset(pairs([0, 0, 1, 1], [0, 1, 2, 3]), pairs([0, 1], [4, 4]), pairs([1], [5]))
+    scores = torch.tensor([[0.0, 0.0, 9.0, 9.0, 1.0, 2.0], [9.0, 9.0, 0.0, 0.0, 2.0, 1.0]])
+    assert cold_candidates(ds, "valid").tolist() == [False] * 4 + [True, False]
+    assert evaluate_split(by_row(scores), ds, "valid", ks=(1,))["hit@1"] == 1.0  # warm 9.0s ignored
+    assert evaluate_split(by_row(scores), ds, "test", ks=(1,))["hit@1"] == 1.0
+    full = evaluate_ranking(by_row(scores), ds.valid, ds.train, 2, 6, ks=(1,))
+    assert full["hit@1"] == 0.0  # over the whole catalogue a warm item wins
+
+
+def test_parts_with_a_warm_item_rank_the_whole_catalogue():
+    ds = _toy_dataset(pairs([0, 1], [0, 1]), pairs([0, 1], [4, 0]), pairs([1], [5]))
+    assert cold_candidates(ds, "valid") is None  # item 0 of valid is warm: a ratio split
+    assert cold_candidates(ds, "test") is not None
+
+
+def test_candidates_mask_is_checked():
+    with pytest.raises(ValueError, match="candidates"):
+        evaluate_ranking(by_row(SCORES), TEST, TRAIN, 3, 6, ks=(2,), candidates=torch.ones(5, dtype=torch.bool))
 
 
 def test_wrong_score_shape_and_bad_ks_fail_early():

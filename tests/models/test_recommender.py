@@ -94,6 +94,19 @@ def test_cold_item_vectors_need_no_id(model) -> None:
     assert new_nodes.shape[0] == model.sizes.num_nodes + 1
 
 
+def test_new_user_vector_matches_a_known_user_with_the_same_history(sizes, side) -> None:
+    model = MultiTaskRecommender(_full_config(user_encoder="history"), sizes, side).eval()
+    with torch.no_grad():
+        enc = model.encode()
+        known = model.user_vectors(torch.tensor([1]), enc)  # user 1's training items: 1, 2
+        new = model.new_user_vector(enc.items[torch.tensor([1, 2])])
+        other = model.new_user_vector(enc.items[torch.tensor([3])])
+    torch.testing.assert_close(new, known)
+    assert not torch.allclose(other, known)
+    with pytest.raises(ValueError, match="history"):
+        MultiTaskRecommender(_full_config(user_encoder="id"), sizes, side).new_user_vector(enc.items[:1])
+
+
 def test_bpr_mf_has_only_id_embeddings(sizes, side, batch) -> None:
     model = MultiTaskRecommender(ModelConfig.bpr_mf(dim=DIM), sizes, side)
     names = {n for n, _ in model.named_parameters()}

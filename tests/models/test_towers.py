@@ -84,6 +84,26 @@ def test_accidental_hits_are_masked_out() -> None:
     assert RetrievalTower.softmax_loss(pos, neg, valid) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("kind", ["full_softmax", "sampled_softmax", "bpr"])
+def test_items_outside_candidates_are_never_negatives(kind) -> None:
+    torch.manual_seed(0)
+    tower = RetrievalTower(kind)
+    z_u = torch.randn(4, D)
+    z_items = torch.randn(N_ITEMS, D, requires_grad=True)
+    pos = torch.tensor([0, 1, 2, 3])
+    neg = torch.tensor([[4, 8], [5, 9], [6, 8], [7, 9]])
+    candidates = torch.ones(N_ITEMS, dtype=torch.bool)
+    candidates[8:] = False  # items 8, 9: no training interactions
+    loss = tower.loss(z_u, z_items, pos, neg, candidates=candidates)
+    loss.backward()
+    assert z_items.grad[8:].abs().sum() == 0 and z_items.grad[:8].abs().sum() > 0
+    if kind == "full_softmax":  # the softmax is over the candidates only
+        scores = z_u @ z_items.detach()[:8].T
+        assert float(loss) == pytest.approx(float(nn.functional.cross_entropy(scores, pos)), rel=1e-5)
+    unmasked = tower.loss(z_u, z_items, pos, neg)
+    assert float(unmasked) != pytest.approx(float(loss))
+
+
 @pytest.mark.parametrize(("score", "loss"), [("distmult", "softplus"), ("distmult", "margin"),
                                              ("transe", "margin"), ("transe", "softplus")])
 def test_kg_tower_ranks_true_triples_above_corrupted_ones(score, loss) -> None:

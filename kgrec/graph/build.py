@@ -268,13 +268,12 @@ def _attribute_triples(
     """``item -relation-> value`` triples; value nodes get provisional ids from ``offset``."""
     column = dataset.item_features[attribute.column]
     kind = dataset.item_feature_types[attribute.column]
-    convert = _TRANSFORMS[attribute.transform]
     items: list[int] = []
     values: list[str] = []
     for item, raw in enumerate(column.tolist() if isinstance(column, np.ndarray) else column):
         tokens = raw if kind == "token_seq" else [raw]
         for token in tokens:
-            value = convert(_as_text(token))
+            value = attribute_value(attribute, token)
             if value:
                 items.append(item)
                 values.append(value)
@@ -286,6 +285,12 @@ def _attribute_triples(
         tail=offset + value_id.astype(np.int64).reshape(-1),
     )
     return part, distinct.tolist()
+
+
+def attribute_value(attribute: AttributeRelation, raw: object) -> str:
+    """The value node name a raw column value becomes under ``attribute`` (its ``transform``
+    applied to the value's text form, e.g. 1995.0 -> "1990s" for ``decade``); "" for none."""
+    return _TRANSFORMS[attribute.transform](_as_text(raw))
 
 
 def _as_text(value: object) -> str:

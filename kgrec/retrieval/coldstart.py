@@ -279,7 +279,7 @@ def _extend_graph(
         graph information; each new-node item's edges to existing nodes ``[relation, node,
         forward]``; each item's node in the extended graph.
     """
-    from kgrec.graph.build import _TRANSFORMS, _as_text  # the builder's own value rules
+    from kgrec.graph.build import attribute_value  # the builder's own value rules
     from kgrec.graph.recipe import recipe_from_dict
 
     nodes = _entity_nodes(kg, dataset)
@@ -330,12 +330,11 @@ def _extend_graph(
         if attribute.column not in new.columns or attribute.relation not in relation_id:
             continue
         values = _column_values(new.columns[attribute.column], new.column_types[attribute.column])
-        convert = _TRANSFORMS[attribute.transform]
         for j, raw in enumerate(values):
             for value in raw if isinstance(raw, list) else [raw]:
                 if value is None:
                     continue
-                node = nodes.get(f"{attribute.relation}={convert(_as_text(value))}")
+                node = nodes.get(f"{attribute.relation}={attribute_value(attribute, value)}")
                 if node is not None:
                     edge(anchors[j], relation_id[attribute.relation], node)  # type: ignore[arg-type]
     skipped = 0

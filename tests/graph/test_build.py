@@ -126,3 +126,14 @@ def test_recipe_that_does_not_fit_the_dataset_is_refused(toy, split_dataset):
 def test_relation_name_clash_is_refused(build):
     with pytest.raises(ConfigError, match="'film.film.starring' is defined twice"):
         build(attributes=[{"column": "class", "relation": "film.film.starring"}])
+
+
+def test_attribute_value_applies_the_recipe_transform_to_the_text_form():
+    from kgrec.graph.build import attribute_value
+    from kgrec.graph.recipe import AttributeRelation
+
+    decade = AttributeRelation(column="release_year", relation="decade", transform="decade")
+    plain = AttributeRelation(column="class", relation="genre")
+    assert attribute_value(decade, 1995.0) == "1990s" and attribute_value(decade, "2001") == "2000s"
+    assert attribute_value(decade, float("nan")) == "" and attribute_value(decade, "unknown") == ""
+    assert attribute_value(plain, " Comedy ") == "Comedy" and attribute_value(plain, 3.0) == "3"

@@ -97,12 +97,16 @@ class EvalSection:
     Attributes:
         ks: cut-offs for Recall/NDCG/Hit/MRR/Precision.
         batch_size: users scored per batch (bounds memory on large catalogues).
-        monitor: validation metric for early stopping and model selection (never test).
+        monitor: validation metric for early stopping and model selection (never test):
+            a ranking metric such as ``ndcg@10`` (needs the retrieval task), ``rmse`` / ``mae``
+            (rating task; lower is better) or ``auc`` (like task); ``auto`` picks ``ndcg@10``
+            with the retrieval task, else ``rmse``, else ``auc``; a KG-only run has none
+            (``null``: it trains ``max_epochs`` and keeps the last epoch).
     """
 
     ks: tuple[int, ...] = (10, 20)
     batch_size: int = 1024
-    monitor: str = "ndcg@10"
+    monitor: str | None = "auto"
 
 
 @dataclass
@@ -122,6 +126,39 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))
     config = from_dict(RunConfig, data)
-    if config.eval.monitor.split("@")[0] not in ("recall", "ndcg", "hit", "mrr", "precision"):
-        raise ConfigError(f"eval.monitor '{config.eval.monitor}': expected e.g. ndcg@10 or recall@20")
+    config.eval.monitor = resolve_monitor(config)
     return config
+
+
+RANKING_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def resolve_monitor(config: RunConfig) -> str | None:
+    """``config.eval.monitor`` checked against the enabled tasks, ``auto`` resolved (see
+    :class:`EvalSection`); ``None`` for a run with no validation metric (KG only)."""
+    tasks, monitor = config.model.tasks, config.eval.monitor
+    if monitor in (None, "auto"):
+        if "retrieval" in tasks:
+            return "ndcg@10" if 10 in config.eval.ks else f"ndcg@{min(config.eval.ks)}"
+        return "rmse" if "rating" in tasks else "auc" if "like" in tasks else None
+    name, _, k = monitor.partition("@")
+    needs = {"rmse": "rating", "mae": "rating", "auc": "like"}.get(name)
+    if name in RANKING_METRICS and k.isdigit() and int(k) in config.eval.ks:
+        needs = "retrieval"
+    if needs is None:
+        raise ConfigError(
+            f"eval.monitor '{monitor}': expected auto, rmse, mae, auc or a ranking metric at one of "
+            f"eval.ks {list(config.eval.ks)}, e.g. ndcg@{config.eval.ks[0]}"
+        )
+    if needs not in tasks:
+        raise ConfigError(
+            f"eval.monitor '{monitor}' needs the {needs} task, which model.tasks {list(tasks)} leaves out; "
+            "set eval.monitor=auto"
+        )
+    return monitor
+
+
+def monitor_mode(monitor: str) -> str:
+    """``"min"`` for error metrics, ``"max"`` for the others."""
+    return "min" if monitor in LOWER_IS_BETTER else "max"

@@ -42,7 +42,7 @@ from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
 from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
-from kgrec.train.config import RunConfig
+from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
 
@@ -190,11 +190,13 @@ def train(
         texts = item_texts(dataset, config.text)
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
 
-    monitor = f"valid/{config.eval.monitor}"
+    config.eval.monitor = resolve_monitor(config)
+    monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None
+    mode = monitor_mode(config.eval.monitor) if config.eval.monitor else "max"
     checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
-    )
-    stopper = EarlyStopping(monitor=monitor, mode="max", patience=config.train.patience)
+        dirpath=out / "checkpoints", filename="best", monitor=monitor, mode=mode, save_last=True
+    )  # without a monitor (KG only), "best" is the latest epoch
+    stoppers = [EarlyStopping(monitor=monitor, mode=mode, patience=config.train.patience)] if monitor else []
     # One CSV per (re)start: Lightning's CSVLogger would overwrite the log of the interrupted part.
     part = len(list((out / "logs").glob("part-*"))) if resume else 0
     loggers: list[Any] = [CSVLogger(out, name="logs", version=f"part-{part}")]
@@ -216,7 +218,7 @@ def train(
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[checkpoint, stopper, *(callbacks or [])],
+        callbacks=[checkpoint, *stoppers, *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress,
         enable_model_summary=False,
@@ -254,7 +256,7 @@ def train(
         "train_seconds": round(train_seconds, 2),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
-        "best_epoch": _best_epoch(out / "logs", monitor),
+        "best_epoch": _best_epoch(out / "logs", monitor, mode) if monitor else epochs - 1,
         "resumed": resume,
     }
     save_run(out, config, prepared, model, metrics, text_encoder)
@@ -316,11 +318,12 @@ def save_run(
     )
 
 
-def _best_epoch(logs: Path, monitor: str) -> int | None:
+def _best_epoch(logs: Path, monitor: str, mode: str) -> int | None:
     from kgrec.train.plots import read_metrics_csv
 
     series = read_metrics_csv(logs).get(monitor, [])
-    return max(series, key=lambda pair: pair[1])[0] if series else None
+    pick = min if mode == "min" else max
+    return pick(series, key=lambda pair: pair[1])[0] if series else None
 
 
 def _write_yaml(path: Path, data: dict) -> None:

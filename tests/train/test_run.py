@@ -4,9 +4,10 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
-from kgrec.errors import KgrecError
+from kgrec.errors import ConfigError, KgrecError
 from kgrec.models import RecBatch
 from kgrec.train import prepare, train
 from kgrec.train.module import RecommenderModule
@@ -191,3 +192,22 @@ def test_cold_item_split_scores_held_out_items_from_text_and_graph(clustered_dat
         loaded.model.item_embedding.weight[warm] += 5.0  # ... while a warm item's ID row does
     assert not torch.allclose(before[warm], loaded.model.item_vectors()[warm])
     assert metrics["valid"]["ndcg@10"] > 0.0
+
+
+@pytest.mark.parametrize(("tasks", "monitor"), [("[rating]", "rmse"), ("[like]", "auc"), ("[kg]", None)])
+def test_single_task_runs_select_on_their_own_metric(clustered_dataset, tmp_path, tasks, monitor):
+    config = tiny_config(clustered_dataset, f"model.tasks={tasks}", "model.user_encoder=id", "eval.monitor=auto")
+    metrics = train(config, tmp_path / "run")
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["eval"]["monitor"] == monitor  # "auto" resolved and recorded
+    if monitor is not None:
+        assert monitor in metrics["valid"] and metrics["best_epoch"] is not None
+    assert "ndcg@10" not in metrics["valid"]
+    assert load_run(tmp_path / "run").model.config.tasks == tuple(tasks.strip("[]").split(","))
+
+
+def test_monitor_must_come_from_an_enabled_task(clustered_dataset):
+    with pytest.raises(ConfigError, match="eval.monitor"):
+        tiny_config(clustered_dataset, "model.tasks=[rating]", "eval.monitor=ndcg@10")
+    with pytest.raises(ConfigError, match="eval.monitor"):
+        tiny_config(clustered_dataset, "eval.monitor=loss")

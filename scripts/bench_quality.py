@@ -66,7 +66,7 @@ def run(name: str, overrides: list[str], model: ModelConfig | None = None) -> No
                   "seconds_per_epoch": float(np.mean([r["seconds_per_epoch"] for r in results]))}  # fmt: skip
 
 
-run("BPR-MF (kgrec, ID + retrieval/BPR)", ["train.lr=0.005"], ModelConfig.bpr_mf(dim=config.model.dim))
+run("BPR-MF (kgrec, ID + retrieval/BPR)", ["train.lr=0.005", "train.weight_decay=0"], ModelConfig.bpr_mf(dim=config.model.dim))
 run("kgrec default (text + KG, multi-task)", [])
 
 print()

@@ -65,11 +65,14 @@ def test_health_and_item(server):
 
 
 def test_each_query_endpoint_answers_with_explained_results(server):
+    from kgrec.serve.app import Results
+
     base, _, _ = server
     for path, body in (("/recommend", {"user": "u1", "k": 5}), ("/similar", {"item": "i4", "k": 5}),
                        ("/recommend", {"liked": ["i1", "i5"], "k": 5})):  # fmt: skip
         response = httpx.post(base + path, json=body)
         assert response.status_code == 200, response.text
+        Results.model_validate_json(response.text, strict=True)  # the body is what /openapi.json declares
         results = response.json()["results"]
         assert len(results) == 5 and all(r["explanation"] is not None for r in results)
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)

@@ -68,23 +68,23 @@ async def load(port: int, make, total: int) -> tuple[list[float], int, float]:
     return latencies, errors, time.perf_counter() - started
 
 
-def wait_ready(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if asyncio.run(load_once(port)) == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    sys.exit("server did not start")
-
-
-async def load_once(port: int) -> int:
+async def health_status(port: int) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         return await request(reader, writer, "GET", "/health", None)
     finally:
         writer.close()
+
+
+def wait_ready(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if asyncio.run(health_status(port)) == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit("server did not start")
 
 
 with socket.socket() as s:

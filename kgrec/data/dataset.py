@@ -40,6 +40,10 @@ class Interactions:
     def __len__(self) -> int:
         return len(self.user)
 
+    def has_item(self, n_items: int) -> np.ndarray:
+        """``(n_items,)`` bool: which items occur at least once here."""
+        return np.bincount(self.item, minlength=n_items) > 0
+
     def select(self, index: np.ndarray) -> Interactions:
         """The interactions at ``index`` (a boolean mask or integer positions)."""
         return Interactions(

@@ -164,8 +164,7 @@ def cold_candidates(dataset: Dataset, part: Literal["valid", "test"]) -> torch.T
     target = getattr(dataset, part)
     if len(target) == 0:
         return None
-    warm = np.bincount(dataset.train.item, minlength=dataset.n_items) > 0
-    in_part = np.bincount(target.item, minlength=dataset.n_items) > 0
-    if (warm & in_part).any():
+    in_part = target.has_item(dataset.n_items)
+    if (dataset.train.has_item(dataset.n_items) & in_part).any():
         return None
     return torch.from_numpy(in_part)

@@ -245,9 +245,9 @@ class Explainer:
         """Up to ``n`` content paths between nodes ``a`` and ``b``: a direct edge, then shared
         neighbours (named ones first, then least connected), then (``slow``) :func:`find_paths`
         up to ``max_hops``."""
-        found = [self._with_hops(nodes) for nodes in self._node_paths(a, b, n)]
         if self.kg is None or a == b or n <= 0:
-            return found
+            return []
+        found = [self._with_hops(nodes) for nodes in self._node_paths(a, b, n)]
         virtual = max(a, b) >= self.kg.n_nodes
         if not found and slow and self.max_hops > 2 and not virtual:
             exclude = [str(self.kg.relation_names[r]) for r in sorted(self._excluded)]

@@ -130,7 +130,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
 def warm_items(dataset: Dataset, model_config: Any) -> torch.Tensor | None:
     """``(I,)`` bool of items with training interactions, when some have none (a cold-item split)
     and the model has text or graph to build their vectors from; else ``None``."""
-    warm = torch.as_tensor(np.bincount(dataset.train.item, minlength=dataset.n_items) > 0)
+    warm = torch.as_tensor(dataset.train.has_item(dataset.n_items))
     if bool(warm.all()) or not (model_config.use_item_id and (model_config.use_text or model_config.use_graph)):
         return None
     return warm
@@ -190,7 +190,7 @@ def train(
         texts = item_texts(dataset, config.text)
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
 
-    config.eval.monitor = resolve_monitor(config)
+    config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None
     mode = monitor_mode(config.eval.monitor) if config.eval.monitor else "max"
     checkpoint = ModelCheckpoint(

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from kgrec.data import SplitConfig, load_dataset, load_id_maps
+from kgrec.data.dataset import Interactions
 from kgrec.errors import DataError
 from tests.conftest import TOY_INTER, TOY_ITEM, TOY_KG, TOY_LINK
 
@@ -101,3 +102,8 @@ def test_ml100k_known_counts(ml100k):
     assert len(ds.kg) == 91_631
     assert int((ds.item_entity >= 0).sum()) == 1_598
     assert np.isfinite(ds.train.rating).all()
+
+
+def test_has_item_marks_the_items_that_occur():
+    part = Interactions(user=np.array([0, 1, 1]), item=np.array([2, 0, 2]))
+    assert part.has_item(4).tolist() == [True, False, True, False]

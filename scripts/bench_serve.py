@@ -7,7 +7,7 @@ speaking HTTP/1.1 on raw sockets, so that on a small machine it leaves the cores
 (a thread pool of httpx clients costs about as much CPU as the server itself). Baseline in the
 same run: GET /health, the cost of the HTTP stack alone.
 
-    python scripts/bench_serve.py runs/ml-100k [--requests 2000] [--concurrency 8] [--workers 1]
+    python scripts/bench_serve.py runs/ml-100k [--requests 2000] [--concurrency 8] [--workers 1] [--in-process]
 """
 
 import argparse
@@ -29,7 +29,40 @@ parser.add_argument("--concurrency", type=int, default=8, help="keep-alive conne
 parser.add_argument("--seconds", type=float, default=120, help="stop each endpoint's load after this long")
 parser.add_argument("--workers", type=int, default=1, help="server worker processes (kgrec serve --workers)")
 parser.add_argument("--explain", action="store_true", help="ask for explanations (KG paths) too")
+parser.add_argument("--in-process", action="store_true",
+                    help="first time the same queries in this process, without HTTP (1 torch thread)")  # fmt: skip
 args = parser.parse_args()
+USERS = [str(u) for u in range(1, 944)]  # ml-100k raw user ids
+TEXTS = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]
+
+
+def in_process() -> None:
+    """Mean milliseconds per query through the Python API: what HTTP adds is the rest."""
+    import torch
+
+    from kgrec.retrieval import Recommender
+
+    torch.set_num_threads(1)
+    rec = Recommender.open(args.run)
+    queries = {
+        "recommend": lambda i: rec.recommend(USERS[i % len(USERS)], 10, explain=False),
+        "recommend + explanations": lambda i: rec.recommend(USERS[i % len(USERS)], 10, explain=True),
+        "search": lambda i: rec.search(TEXTS[i % len(TEXTS)], 10, explain=False),
+    }
+    print(f"{'in-process query':<30}{'calls':>9}{'mean ms':>9}")
+    for name, call in queries.items():
+        n = 2000 if name == "recommend" else 200
+        for i in range(20):  # warm-up
+            call(i)
+        started = time.perf_counter()
+        for i in range(n):
+            call(i)
+        print(f"{name:<30}{n:>9}{(time.perf_counter() - started) / n * 1000:>9.2f}", flush=True)
+    print()
+
+
+if args.in_process:
+    in_process()
 
 
 async def request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, path: str,
@@ -96,12 +129,10 @@ try:
     wait_ready(port, server)
     if args.workers > 1:
         time.sleep(15)  # the first worker answers /health while the others may still be loading
-    users = [str(u) for u in range(1, 944)]  # ml-100k raw user ids
-    texts = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]
     loads = {
         "GET /health (HTTP baseline)": lambda i: ("GET", "/health", None),
-        "POST /recommend": lambda i: ("POST", "/recommend", {"user": users[i % len(users)], "k": 10, "explain": args.explain}),
-        "POST /search": lambda i: ("POST", "/search", {"text": texts[i % len(texts)], "k": 10, "explain": args.explain}),
+        "POST /recommend": lambda i: ("POST", "/recommend", {"user": USERS[i % len(USERS)], "k": 10, "explain": args.explain}),
+        "POST /search": lambda i: ("POST", "/search", {"text": TEXTS[i % len(TEXTS)], "k": 10, "explain": args.explain}),
     }
     print(f"{'endpoint':<30}{'requests':>9}{'errors':>8}{'QPS':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, make in loads.items():

@@ -1,6 +1,7 @@
 """Pure ``nn.Module``s: graph encoder, text adaptor and fusion, trunks, towers, joint loss, and the
 multi-task recommender composing them. Tensors in, tensors out; no file I/O."""
 
+from kgrec.models.autorec import ItemAutoRec, rating_matrix
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, history_matrix
 from kgrec.models.graph_encoder import CompGCNLayer, RelationalAdjacency, RelationalGraphEncoder, RGCNLayer
 from kgrec.models.losses import JointLoss
@@ -24,6 +25,7 @@ __all__ = [
     "CompGCNLayer",
     "Encoded",
     "IdentityTrunk",
+    "ItemAutoRec",
     "ItemFusion",
     "JointLoss",
     "KGLinkTower",
@@ -44,4 +46,5 @@ __all__ = [
     "UserEncoder",
     "build_trunk",
     "history_matrix",
+    "rating_matrix",
 ]

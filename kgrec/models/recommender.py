@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from kgrec.errors import ConfigError
 from kgrec.models._sparse import SparseOperator
+from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder
 from kgrec.models.graph_encoder import RelationalGraphEncoder
 from kgrec.models.losses import JointLoss
@@ -63,7 +64,9 @@ class ModelConfig:
     (``graph`` needs user nodes in the graph). ``trunk`` is one of ``identity``,
     ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
-    configure :class:`~kgrec.models.losses.JointLoss`.
+    configure :class:`~kgrec.models.losses.JointLoss`. ``rating_autorec_units`` > 0 adds an
+    item-based AutoRec term with that many hidden units to the rating tower
+    (:class:`~kgrec.models.autorec.ItemAutoRec`; needs the training ratings as a side input).
     """
 
     dim: int = 64
@@ -103,6 +106,7 @@ class ModelConfig:
     tower_hidden: tuple[int, ...] = (64,)
     tower_dropout: float = 0.0
     tower_biases: bool = True
+    rating_autorec_units: int = 0
     like_threshold: float = 4.0
     kg_score: str = "distmult"
     kg_loss: str = "softplus"
@@ -137,6 +141,8 @@ class ModelConfig:
                 "model.id_dropout > 0 needs use_item_id and use_text or use_graph (something to fall back on); "
                 "set id_dropout: 0"
             )
+        if self.rating_autorec_units < 0:
+            raise ConfigError(f"model.rating_autorec_units: expected >= 0, got {self.rating_autorec_units}")
         if self.dim < 1 or self.graph_layers < 0:
             raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}")
         if self.loss_weights is not None:
@@ -225,6 +231,8 @@ class SideInputs:
         text: ``(I, t)`` frozen item text vectors.
         history: ``(U, I)`` sparse normalised training history
             (:func:`~kgrec.models.fusion.history_matrix`), for the ``history`` user part.
+        ratings: ``(U, I)`` sparse training ratings (the rating values), for the rating tower's
+            AutoRec term (``rating_autorec_units``).
         warm_items: ``(I,)`` bool, items with training interactions. The others (cold items of
             a cold-start split) never had a trained ID embedding, so their vectors come from
             text and graph alone, as for items added after training; nor are they used as
@@ -237,6 +245,7 @@ class SideInputs:
     edge_type: Tensor | None = None
     text: Tensor | None = None
     history: Tensor | None = None
+    ratings: Tensor | None = None
     item_log_q: Tensor | None = None
     warm_items: Tensor | None = None
 
@@ -364,6 +373,7 @@ class MultiTaskRecommender(nn.Module):
             self.towers["rating"] = RatingTower(
                 d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout,
                 global_mean=sizes.rating_mean, rating_range=sizes.rating_range,
+                autorec=ItemAutoRec(sizes.num_users, c.rating_autorec_units) if c.rating_autorec_units else None,
             )
         if "like" in c.tasks:
             self.towers["like"] = LikeTower(d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout)
@@ -373,7 +383,8 @@ class MultiTaskRecommender(nn.Module):
             )
         self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode)
 
-        for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices", "_history_values"):
+        for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices",
+                     "_history_values", "_ratings_indices", "_ratings_values"):
             self.register_buffer(name, None, persistent=False)
         self.reset_parameters()
         if side is not None:
@@ -403,14 +414,15 @@ class MultiTaskRecommender(nn.Module):
             if side.text.shape != (s.num_items, s.text_dim):
                 raise ValueError(f"side.text: expected shape ({s.num_items}, {s.text_dim}), got {tuple(side.text.shape)}")
             self.text = side.text.detach().to(device, torch.float32)
-        if side.history is not None:
-            if tuple(side.history.shape) != (s.num_users, s.num_items):
-                raise ValueError(
-                    f"side.history: expected shape ({s.num_users}, {s.num_items}), got {tuple(side.history.shape)}"
-                )
-            coo = side.history.to_sparse_coo().coalesce() if side.history.is_sparse_csr else side.history.coalesce()
-            self._history_indices = coo.indices().to(device)  # (2, nnz)
-            self._history_values = coo.values().to(device, torch.float32)  # (nnz,)
+        for name in ("history", "ratings"):
+            matrix = getattr(side, name)
+            if matrix is None:
+                continue
+            if tuple(matrix.shape) != (s.num_users, s.num_items):
+                raise ValueError(f"side.{name}: expected shape ({s.num_users}, {s.num_items}), got {tuple(matrix.shape)}")
+            coo = matrix.to_sparse_coo().coalesce() if matrix.is_sparse_csr else matrix.coalesce()
+            setattr(self, f"_{name}_indices", coo.indices().to(device))  # (2, nnz)
+            setattr(self, f"_{name}_values", coo.values().to(device, torch.float32))  # (nnz,)
         if side.item_log_q is not None:
             if side.item_log_q.shape != (s.num_items,):
                 raise ValueError(f"side.item_log_q: expected shape ({s.num_items},), got {tuple(side.item_log_q.shape)}")
@@ -425,15 +437,30 @@ class MultiTaskRecommender(nn.Module):
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
-    def _history(self) -> SparseOperator | None:
-        if self._history_indices is None:
+    def _sparse_side(self, name: str, transpose: bool = False) -> SparseOperator | None:
+        """Side input ``name`` (``history`` or ``ratings``, ``(U, I)``) as a :class:`SparseOperator`
+        (``(I, U)`` with ``transpose``), built once per attach() or device move."""
+        indices, values = getattr(self, f"_{name}_indices"), getattr(self, f"_{name}_values")
+        if indices is None:
             return None
-        key = (self._history_indices, self._history_values)
-        cached = getattr(self, "_history_cache", None)  # rebuilt after attach() or a device move
-        if cached is None or cached[0][0] is not key[0] or cached[0][1] is not key[1]:
-            op = SparseOperator(key[0], key[1], (self.sizes.num_users, self.sizes.num_items))
-            cached = self._history_cache = (key, op)
-        return cached[1]
+        cache: dict = self.__dict__.setdefault("_operator_cache", {})
+        cached = cache.get(name)
+        if cached is None or cached[0] is not indices or cached[1] is not values:
+            shape = (self.sizes.num_users, self.sizes.num_items)
+            op = SparseOperator(indices.flip(0), values, shape[::-1]) if transpose else SparseOperator(indices, values, shape)
+            cached = cache[name] = (indices, values, op)
+        return cached[2]
+
+    def _history(self) -> SparseOperator | None:
+        return self._sparse_side("history")
+
+    def _item_ratings(self) -> SparseOperator | None:
+        """The ``(I, U)`` training ratings for the rating tower's AutoRec term (``None`` without it)."""
+        if self.towers["rating"].autorec is None:
+            return None
+        if self._ratings_indices is None:
+            raise ValueError("the rating tower's AutoRec term needs side input 'ratings': call model.attach(SideInputs(ratings=...))")
+        return self._sparse_side("ratings", transpose=True)
 
     def _require(self, name: str, why: str) -> Tensor:
         t = getattr(self, name)
@@ -512,7 +539,10 @@ class MultiTaskRecommender(nn.Module):
                 if batch.rating is None:
                     raise ValueError("batch.rating: required by the rating task")
                 tower = self.towers["rating"]
-                pred = tower(z_u["rating"], enc.item_z["rating"][items], users, items)
+                pred = tower(
+                    z_u["rating"], enc.item_z["rating"][items], users, items,
+                    ratings=self._item_ratings(), leave_out=batch.rating,
+                )  # batch rows are training interactions: their own ratings leave the AutoRec input
                 losses["rating"] = tower.loss(pred, batch.rating)
             if "like" in c.tasks:
                 label = batch.like
@@ -574,7 +604,7 @@ class MultiTaskRecommender(nn.Module):
     def predict_rating(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
         """Predicted ratings ``(B,)`` of ``(users[b], items[b])``, clamped to ``rating_range``."""
         z_u, z_i = self._pair("rating", users, items, encoded)
-        return self.towers["rating"].predict(z_u, z_i, users, items)
+        return self.towers["rating"].predict(z_u, z_i, users, items, ratings=self._item_ratings())
 
     def predict_like(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
         """Like probabilities ``(B,)`` of ``(users[b], items[b])``."""

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kgrec.models._sparse import SparseOperator
+from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.trunk import MLP
 
 
@@ -79,7 +81,10 @@ class RatingTower(_PairTower):
         \mathcal{L} = \frac{1}{B} \sum_{(u,i)} (\hat{r}_{ui} - r_{ui})^2
 
     The global mean :math:`\mu` (initialised to the training mean) and the user / item biases
-    (Koren et al., 2009) carry most of the RMSE gain over a plain interaction model.
+    (Koren et al., 2009) carry most of the RMSE gain over a plain interaction model. With
+    an ``autorec`` module the prediction adds its item-based AutoRec term :math:`a_{ui}`
+    (:class:`~kgrec.models.autorec.ItemAutoRec`), which reads the item through the training
+    ratings it received.
 
     Args:
         dim: size :math:`d` of :math:`\mathbf{z}_u, \mathbf{z}_i`.
@@ -89,6 +94,7 @@ class RatingTower(_PairTower):
         dropout: MLP dropout. (default: ``0.0``)
         global_mean: initial :math:`\mu`. (default: ``0.0``)
         rating_range: ``(low, high)`` clamp applied by :meth:`predict` (not while training).
+        autorec: the AutoRec term added to the prediction, or ``None``. (default: ``None``)
     """
 
     def __init__(
@@ -100,20 +106,35 @@ class RatingTower(_PairTower):
         dropout: float = 0.0,
         global_mean: float = 0.0,
         rating_range: tuple[float, float] | None = None,
+        autorec: ItemAutoRec | None = None,
     ) -> None:
         super().__init__(dim, num_users, num_items, hidden, dropout, global_mean)
         self.rating_range = rating_range
+        self.autorec = autorec
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if getattr(self, "autorec", None) is not None:  # None while _PairTower.__init__ runs
+            self.autorec.reset_parameters()
 
     def forward(self, z_u: Tensor, z_i: Tensor, users: Tensor | None = None, items: Tensor | None = None,
-                item_mask: Tensor | None = None) -> Tensor:
+                item_mask: Tensor | None = None, ratings: SparseOperator | None = None,
+                leave_out: Tensor | None = None) -> Tensor:
         """Predicted ratings :math:`\\hat{r}_{ui}`, ``(B,)``. ``item_mask`` ``(B,)`` bool: ``False``
-        for items without a trained bias (cold)."""
-        return self._score(z_u, z_i, users, items, item_mask)
+        for items without a trained bias (cold). With the AutoRec term, ``ratings`` is the
+        ``(I, U)`` training rating matrix and ``leave_out`` the pairs' own training ratings
+        (training steps only; see :class:`~kgrec.models.autorec.ItemAutoRec`)."""
+        out = self._score(z_u, z_i, users, items, item_mask)
+        if self.autorec is not None:
+            if ratings is None or users is None or items is None:
+                raise ValueError("the rating tower's AutoRec term needs users, items and the training ratings")
+            out = out + self.autorec(ratings, users, items, leave_out)
+        return out
 
     def predict(self, z_u: Tensor, z_i: Tensor, users: Tensor | None = None, items: Tensor | None = None,
-                item_mask: Tensor | None = None) -> Tensor:
+                item_mask: Tensor | None = None, ratings: SparseOperator | None = None) -> Tensor:
         """:meth:`forward` clamped to ``rating_range``."""
-        pred = self.forward(z_u, z_i, users, items, item_mask)
+        pred = self.forward(z_u, z_i, users, items, item_mask, ratings)
         if self.rating_range is not None:
             pred = pred.clamp(*self.rating_range)
         return pred

@@ -41,7 +41,7 @@ import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
-from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
+from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix, rating_matrix
 from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
@@ -116,15 +116,26 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         rating_mean=float(ratings.mean()),
         rating_range=(float(ratings.min()), float(ratings.max())),
     )
+    side = side_inputs(dataset, model_config, graph, text)
+    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side)
+
+
+def side_inputs(
+    dataset: Dataset, model_config: Any, graph: KnowledgeGraph | None, text: torch.Tensor | None
+) -> SideInputs:
+    """The fixed tensors the model reads, all from the TRAINING split: graph edges, text vectors,
+    the history matrix (``history`` user part), the rating matrix (rating tower's AutoRec term)."""
+    train = dataset.train
     side = SideInputs(text=text, warm_items=warm_items(dataset, model_config))
     if graph is not None:
         pyg = graph.to_pyg()
         side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
+    users, items = torch.as_tensor(train.user), torch.as_tensor(train.item)
     if "history" in model_config.user_parts:
-        side.history = history_matrix(
-            torch.as_tensor(train.user), torch.as_tensor(train.item), dataset.n_users, dataset.n_items
-        )
-    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side)
+        side.history = history_matrix(users, items, dataset.n_users, dataset.n_items)
+    if model_config.rating_autorec_units and "rating" in model_config.tasks:
+        side.ratings = rating_matrix(users, items, torch.as_tensor(train.rating), dataset.n_users, dataset.n_items)
+    return side
 
 
 def warm_items(dataset: Dataset, model_config: Any) -> torch.Tensor | None:

@@ -12,9 +12,9 @@ import torch
 from kgrec.data import Dataset
 from kgrec.errors import KgrecError
 from kgrec.graph import KnowledgeGraph
-from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix
+from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config
-from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data, warm_items
+from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data, side_inputs
 
 
 @dataclass
@@ -64,16 +64,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     graph = KnowledgeGraph.load(run / "graph", dataset=dataset) if (run / "graph").is_dir() else None
     text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
     sizes = ModelSizes(**{**manifest["sizes"], "rating_range": tuple(manifest["sizes"]["rating_range"] or ()) or None})
-    side = SideInputs(text=text, warm_items=warm_items(dataset, config.model))
-    if graph is not None:
-        pyg = graph.to_pyg()
-        side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
-    if "history" in config.model.user_parts:
-        train = dataset.train
-        side.history = history_matrix(
-            torch.as_tensor(train.user), torch.as_tensor(train.item), dataset.n_users, dataset.n_items
-        )
-    model = MultiTaskRecommender(config.model, sizes, side)
+    model = MultiTaskRecommender(config.model, sizes, side_inputs(dataset, config.model, graph, text))
     model.load_state_dict(load_file(str(run / "model.safetensors")))
     model.eval()
     return LoadedRun(run, config, manifest, model, dataset, graph, text)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from kgrec.models import ModelSizes, RecBatch, SideInputs, history_matrix
+from kgrec.models import ModelSizes, RecBatch, SideInputs, history_matrix, rating_matrix
 
 N_ITEMS, N_ENTITIES, N_USERS, N_REL, TEXT_DIM, DIM = 6, 5, 4, 4, 16, 8
 N_NODES = N_ITEMS + N_ENTITIES + N_USERS
@@ -61,6 +61,7 @@ def side(graph: tuple[torch.Tensor, torch.Tensor]) -> SideInputs:
         edge_index=graph[0], edge_type=graph[1],
         text=torch.randn(N_ITEMS, TEXT_DIM, generator=torch.Generator().manual_seed(2)),
         history=history_matrix(users, items, N_USERS, N_ITEMS),
+        ratings=rating_matrix(users, items, torch.tensor([5.0, 3.0, 4.0, 2.0, 5.0, 1.0, 4.0]), N_USERS, N_ITEMS),
         item_log_q=torch.full((N_ITEMS,), -torch.log(torch.tensor(float(N_ITEMS)))),
     )
 

@@ -11,7 +11,7 @@ from .conftest import DIM, N_ITEMS, N_USERS, TEXT_DIM
 
 def _full_config(**changes) -> ModelConfig:
     base = dict(dim=DIM, trunk_hidden=(16,), tower_hidden=(8,), text_experts=2, graph_bases=2,
-                user_encoder="id+history+graph", id_dropout=0.2, graph_dropout=0.1)
+                user_encoder="id+history+graph", id_dropout=0.2, graph_dropout=0.1, rating_autorec_units=4)
     base.update(changes)
     return ModelConfig(**base)
 
@@ -141,7 +141,7 @@ def test_kg_task_is_skipped_without_triples(model, batch) -> None:
 
 def test_side_inputs_are_not_in_the_state_dict(model, sizes, side) -> None:
     state = model.state_dict()
-    assert not any(k in state for k in ("text", "edge_index", "edge_type", "_history_indices"))
+    assert not any(k in state for k in ("text", "edge_index", "edge_type", "_history_indices", "_ratings_values"))
     clone = MultiTaskRecommender(model.config, sizes)
     clone.load_state_dict(state)
     with pytest.raises(ValueError, match="attach"):
@@ -150,6 +150,17 @@ def test_side_inputs_are_not_in_the_state_dict(model, sizes, side) -> None:
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(clone.item_vectors(), model.item_vectors())
+        users, items = torch.tensor([0, 3]), torch.tensor([5, 2])
+        torch.testing.assert_close(clone.predict_rating(users, items), model.predict_rating(users, items))
+
+
+def test_autorec_term_needs_the_training_ratings(sizes, side, batch) -> None:
+    side.ratings = None
+    model = MultiTaskRecommender(_full_config(), sizes, side)
+    with pytest.raises(ValueError, match="side input 'ratings'"):
+        model.compute_losses(batch)
+    with pytest.raises(ConfigError, match="rating_autorec_units"):
+        ModelConfig(rating_autorec_units=-1)
 
 
 def test_invalid_configs_fail_with_the_field_name(sizes) -> None:

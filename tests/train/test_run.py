@@ -33,7 +33,7 @@ def full_train_losses(module: RecommenderModule) -> dict[str, float]:
 
 
 def test_one_epoch_lowers_every_task_loss(clustered_dataset):
-    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]")
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.rating_autorec_units=8")
     prepared = prepare(config, progress=False)
     from kgrec.train import build_model
 
@@ -60,7 +60,7 @@ def test_one_epoch_lowers_every_task_loss(clustered_dataset):
 
 
 def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
-    config = tiny_config(clustered_dataset)
+    config = tiny_config(clustered_dataset, "model.rating_autorec_units=8")
     metrics = train(config, tmp_path / "run")
     run = tmp_path / "run"
     for name in ("manifest.json", "config.yaml", "model.safetensors", "vectors.safetensors", "id_maps.json",
@@ -76,7 +76,8 @@ def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
     torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     # re-evaluating the saved run reproduces the metrics
     again = evaluate_run(run)
-    assert again["test"]["ndcg@10"] == pytest.approx(saved["test"]["ndcg@10"], abs=1e-6)
+    for key in ("ndcg@10", "rmse", "auc"):
+        assert again["test"][key] == pytest.approx(saved["test"][key], abs=1e-6), key
     loaded = load_run(run)
     assert torch.allclose(loaded.model.item_vectors(), vectors["item"], atol=1e-5)
 
@@ -129,7 +130,8 @@ def test_resume_with_another_config_is_refused(clustered_dataset, tmp_path):
 
 
 def test_valid_and_test_interactions_never_reach_graph_or_training(clustered_dataset):
-    config = tiny_config(clustered_dataset, "graph.users=true")
+    config = tiny_config(clustered_dataset, "graph.users=true", "model.user_encoder=id+history",
+                         "model.rating_autorec_units=4")  # fmt: skip
     prepared = prepare(config, progress=False)
     ds, g = prepared.dataset, prepared.graph
     interacted = g.relation_id("interacted")
@@ -139,6 +141,9 @@ def test_valid_and_test_interactions_never_reach_graph_or_training(clustered_dat
     held_out = set(zip(ds.valid.user.tolist(), ds.valid.item.tolist(), strict=True))
     held_out |= set(zip(ds.test.user.tolist(), ds.test.item.tolist(), strict=True))
     assert edges == train_pairs and not (edges & held_out)
+    for name in ("history", "ratings"):  # the model's matrix side inputs
+        pairs = set(map(tuple, getattr(prepared.side, name).coalesce().indices().T.tolist()))
+        assert pairs == train_pairs, name
     module = RecommenderModule(torch.nn.Module(), ds, config)  # type: ignore[arg-type]
     samples = set(zip(module.train_user.tolist(), module.train_item.tolist(), strict=True))
     assert samples == train_pairs

@@ -14,7 +14,8 @@ Per training step (one :meth:`MultiTaskRecommender.encode`, shared by every towe
 
 then ``retrieval`` scores :math:`\langle \mathbf{z}^{ret}_u, \mathbf{z}^{ret}_i \rangle`, ``rating`` and
 ``like`` read :math:`[\mathbf{z}_u; \mathbf{z}_i; \mathbf{z}_u \odot \mathbf{z}_i]` of their own
-task representations, and ``kg`` scores triples on :math:`\mathbf{N}` (so the KG loss trains the
+task representations (``rating`` optionally adds an item-based AutoRec term over the training
+ratings, :class:`~kgrec.models.autorec.ItemAutoRec`), and ``kg`` scores triples on :math:`\mathbf{N}` (so the KG loss trains the
 same graph encoder the items read). Each piece can be switched off: ``ModelConfig.bpr_mf()`` is
 item and user ID embeddings + the retrieval tower with BPR, i.e. BPR-MF (Rendle et al., 2009).
 """

@@ -8,13 +8,15 @@ of the item's input while training:
 .. math::
     \mathbf{g}^{(-u)}_i = \sigma\Big(\mathbf{c} + \sum_{v \in \mathcal{R}_i \setminus \{u\}}
         r_{vi}\, \mathbf{V}_v\Big) \in \mathbb{R}^h, \qquad
-    a_{ui} = \langle \mathbf{W}_u, \mathbf{g}^{(-u)}_i \rangle
+    a_{ui} = \big\langle \mathbf{W}_u,\ \mathbf{g}^{(-u)}_i - \sigma(\mathbf{c}) \big\rangle
 
 with :math:`\mathcal{R}_i` the users who rated :math:`i` in the TRAINING split and
 :math:`\mathbf{V}, \mathbf{W} \in \mathbb{R}^{U \times h}`. AutoRec reconstructs every observed
 entry from an input that contains it, so it can partly copy its targets; leaving :math:`r_{ui}`
 out makes training see what inference sees (a valid or test rating is never in the input), and
-generalises better. An item without training ratings gets :math:`\sigma(\mathbf{c})`, the same for every such item.
+generalises better. Subtracting :math:`\sigma(\mathbf{c})` (a per-user constant, which the user
+bias absorbs) makes the term exactly 0 for an item without training ratings (a cold item): it
+then has nothing to say, rather than one learned guess for every new item.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class ItemAutoRec(nn.Module):
         pre = (ratings @ self.encoder)[items] + self.encoder_bias  # (B, h)
         if leave_out is not None:
             pre = pre - leave_out.to(pre.dtype)[:, None] * self.encoder[users]
-        return (self.decoder[users] * torch.sigmoid(pre)).sum(-1)
+        return (self.decoder[users] * (torch.sigmoid(pre) - torch.sigmoid(self.encoder_bias))).sum(-1)
 
     def extra_repr(self) -> str:
         return f"num_users={self.num_users}, units={self.units}"

@@ -41,11 +41,11 @@ def test_formula_and_items_without_ratings() -> None:
     r = rating_matrix(USERS, ITEMS, RATINGS, 4, 4).to_dense()  # (U, I)
     users, items = torch.tensor([3, 1, 0, 2]), torch.tensor([0, 2, 3, 3])
     hidden = torch.sigmoid(r.T @ autorec.encoder + autorec.encoder_bias)  # (I, h)
-    expected = (autorec.decoder[users] * hidden[items]).sum(-1)
+    expected = (autorec.decoder[users] * (hidden[items] - torch.sigmoid(autorec.encoder_bias))).sum(-1)
     torch.testing.assert_close(autorec(full, users, items), expected)
-    # item 3 has no ratings: sigma(c) for every user
-    code = torch.sigmoid(autorec.encoder_bias)
-    torch.testing.assert_close(autorec(full, users[2:], items[2:]), autorec.decoder[users[2:]] @ code)
+    # item 3 has no training ratings: the term has nothing to say about it
+    assert torch.equal(autorec(full, users[2:], items[2:]), torch.zeros(2))
+    assert (autorec(full, users[:2], items[:2]) != 0).all()
 
 
 def test_gradients_are_finite_and_reach_every_parameter() -> None:

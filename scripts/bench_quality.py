@@ -58,7 +58,8 @@ def run(name: str, overrides: list[str], model: ModelConfig | None = None) -> No
         with tempfile.TemporaryDirectory() as out:
             metrics = train(run_config, Path(out) / "run")
         results.append(metrics)
-        print(f"  {name} seed {seed}: test ndcg@10 {metrics['test']['ndcg@10']:.4f}, "
+        rmse = f", rmse {metrics['test']['rmse']:.4f}" if "rmse" in metrics["test"] else ""
+        print(f"  {name} seed {seed}: test ndcg@10 {metrics['test']['ndcg@10']:.4f}{rmse}, "
               f"{metrics['epochs']} epochs, {metrics['seconds_per_epoch']:.1f} s/epoch", flush=True)  # fmt: skip
     mean = {k: float(np.mean([r["test"][k] for r in results])) for k in results[0]["test"]}
     std = {k: float(np.std([r["test"][k] for r in results])) for k in results[0]["test"]}

@@ -75,7 +75,7 @@ class ItemAutoRec(nn.Module):
             leave_out: ``(B,)`` the rating :math:`r_{ui}` of each pair when it is a training
                 interaction (training steps), removed from the item's input; ``None`` at inference.
         """
-        if ratings.shape != (ratings.shape[0], self.num_users):
+        if ratings.shape[1] != self.num_users:
             raise ValueError(f"ratings: expected shape (I, {self.num_users}), got {ratings.shape}")
         pre = (ratings @ self.encoder)[items] + self.encoder_bias  # (B, h)
         if leave_out is not None:

@@ -41,7 +41,14 @@ import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
-from kgrec.models import ModelSizes, MultiTaskRecommender, SideInputs, history_matrix, rating_matrix
+from kgrec.models import (
+    ModelConfig,
+    ModelSizes,
+    MultiTaskRecommender,
+    SideInputs,
+    history_matrix,
+    rating_matrix,
+)
 from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
@@ -121,7 +128,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
 
 
 def side_inputs(
-    dataset: Dataset, model_config: Any, graph: KnowledgeGraph | None, text: torch.Tensor | None
+    dataset: Dataset, model_config: ModelConfig, graph: KnowledgeGraph | None, text: torch.Tensor | None
 ) -> SideInputs:
     """The fixed tensors the model reads, all from the TRAINING split: graph edges, text vectors,
     the history matrix (``history`` user part), the rating matrix (rating tower's AutoRec term)."""
@@ -138,7 +145,7 @@ def side_inputs(
     return side
 
 
-def warm_items(dataset: Dataset, model_config: Any) -> torch.Tensor | None:
+def warm_items(dataset: Dataset, model_config: ModelConfig) -> torch.Tensor | None:
     """``(I,)`` bool of items with training interactions, when some have none (a cold-item split)
     and the model has text or graph to build their vectors from; else ``None``."""
     warm = torch.as_tensor(dataset.train.has_item(dataset.n_items))

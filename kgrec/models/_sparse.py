@@ -20,12 +20,15 @@ class _FixedSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor) -> Tensor:  # type: ignore[override]
         ctx.a_t = a_t
-        return a @ x
+        with torch.autocast(x.device.type, enabled=False):  # autocast would cast A X to bf16
+            return a @ x
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        grad_x = ctx.a_t @ grad.contiguous() if ctx.needs_input_grad[0] else None
-        return grad_x, None, None
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        with torch.autocast(grad.device.type, enabled=False):
+            return ctx.a_t @ grad.to(ctx.a_t.dtype).contiguous(), None, None
 
 
 def _csr(indices: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -68,9 +71,15 @@ class SparseOperator:
         return cls(coo.indices(), coo.values(), tuple(coo.shape))  # type: ignore[arg-type]
 
     def __matmul__(self, x: Tensor) -> Tensor:
-        """``A X``: ``x`` is ``(n, d)``, the result ``(m, d)``."""
+        """``A X``: ``x`` is ``(n, d)``, the result ``(m, d)``.
+
+        Half-precision ``x`` (bf16 / fp16 autocast) is multiplied in fp32 and the result is fp32:
+        CPU sparse kernels have no bf16, and a sum over many neighbours keeps its precision.
+        """
         if x.size(0) != self.shape[1]:
             raise ValueError(f"x: expected {self.shape[1]} rows, got {x.size(0)}")
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
         a, a_t = self.csr, self.csr_t
         if a.dtype != x.dtype or a.device != x.device:
             a, a_t = a.to(x.device, x.dtype), a_t.to(x.device, x.dtype)

@@ -102,8 +102,9 @@ class RelationalAdjacency:
         return self._ops[key]
 
     def pool(self, x: Tensor, norm: Norm = "mean") -> Tensor:
-        """``(N, d)`` node features -> ``(P, d)`` pooled neighbour features per pair."""
-        return self.operator(norm, x.dtype) @ x
+        """``(N, d)`` node features -> ``(P, d)`` pooled neighbour features per pair (fp32 for
+        half-precision ``x``: see :class:`SparseOperator`)."""
+        return self.operator(norm, torch.float64 if x.dtype == torch.float64 else torch.float32) @ x
 
     def row_sums(self, norm: Norm = "mean", dtype: torch.dtype = torch.float32) -> Tensor:
         """``(P,)`` sum of the pooling weights of each pair (1 for ``mean``)."""
@@ -225,7 +226,7 @@ class RGCNLayer(nn.Module):
         out = x @ self.root  # (N, out)
         if self.bias is not None:
             out = out + self.bias
-        return out.index_add(0, adj.pair_dst, msgs)
+        return out.index_add(0, adj.pair_dst, msgs.to(out.dtype))  # bf16 autocast: dtypes may differ
 
     def __repr__(self) -> str:
         return (
@@ -331,7 +332,7 @@ class CompGCNLayer(nn.Module):
         if self.bias is not None:
             out = out + self.bias
         rel_out = self.w_rel(rel) if self.w_rel is not None else rel
-        return out.index_add(0, adj.pair_dst, msgs), rel_out
+        return out.index_add(0, adj.pair_dst, msgs.to(out.dtype)), rel_out
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,68 @@
+"""Training on a CUDA GPU (bf16 autocast) and bringing the run back to the CPU.
+
+Skipped without a GPU (CI has none); ``scripts/check_gpu.sh`` runs them on one.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from kgrec.train import train
+from kgrec.train.saved import evaluate_run, load_run
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+GPU = ("train.accelerator=auto", "train.devices=1")  # auto must pick the GPU, and bf16
+
+
+class Seen(L.Callback):
+    """Records the device of the weights and the precision while training."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.device = next(module.model.parameters()).device.type
+        self.precision = trainer.precision
+
+
+def test_auto_trains_on_the_gpu_in_bf16_and_learns(clustered_dataset, tmp_path):
+    seen = Seen()
+    config = tiny_config(clustered_dataset, *GPU, "train.max_epochs=15", "model.tasks=[retrieval]",
+                         "model.use_graph=false", "model.id_dropout=0", "train.lr=0.01")  # fmt: skip
+    metrics = train(config, tmp_path / "run", callbacks=[seen])
+    assert (seen.device, seen.precision) == ("cuda", "bf16-mixed")
+    assert metrics["test"]["hit@10"] > 0.5  # the CPU test's bar (tests/train/test_run.py)
+
+
+def test_multi_task_gpu_run_reloads_on_the_cpu(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, *GPU, "model.tasks=[retrieval,rating,like,kg]",
+                         "model.rating_autorec_units=8", "model.user_encoder=id+history",
+                         "model.retrieval_loss=bpr", "train.max_epochs=3")  # fmt: skip
+    metrics = train(config, tmp_path / "run")
+    for part in ("valid", "test"):
+        assert all(v == v and abs(v) < float("inf") for v in metrics[part].values()), metrics[part]
+    again = evaluate_run(tmp_path / "run")  # on the CPU, from the saved files
+    for key in ("ndcg@10", "rmse", "auc"):
+        assert again["test"][key] == pytest.approx(metrics["test"][key], abs=1e-5), key
+    loaded = load_run(tmp_path / "run")
+    assert next(loaded.model.parameters()).device.type == "cpu"
+
+
+def test_joint_fine_tuning_on_the_gpu(clustered_dataset, tiny_models, monkeypatch, tmp_path):
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    config = tiny_config(clustered_dataset, *GPU, "model.use_text=true", f"text.model={tiny_models[0]}",
+                         "text.finetune_layers=1", "text.finetune_lr=0.01", "train.max_epochs=2")  # fmt: skip
+    train(config, tmp_path / "run")
+    from kgrec.text import TextEncoder, item_texts
+
+    before = TextEncoder(tiny_models[0], device="cpu").transformer.state_dict()
+    after = TextEncoder(str(tmp_path / "run" / "text-encoder"), device="cpu").transformer.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".layer.1." in k for k in changed)
+    assert all(v.dtype == torch.float32 for v in after.values())  # saved in fp32, not bf16
+    loaded = load_run(tmp_path / "run")
+    fresh = TextEncoder(loaded.config.text.model, device="cpu").encode(
+        item_texts(loaded.dataset, loaded.config.text), progress=False
+    )
+    assert torch.allclose(fresh, loaded.text, atol=1e-4)  # the run's vectors = the saved encoder's on the CPU

@@ -16,7 +16,8 @@ in its batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -29,6 +30,21 @@ from kgrec.text.resolve import model_fingerprint, resolve_model
 
 POOLING = "mean"
 EPS = 1e-9
+
+
+@contextmanager
+def _no_hf_progress_bars() -> Iterator[None]:
+    """transformers draws a bar per load ("Loading weights") and save ("Writing model shards"):
+    noise next to kgrec's own bars."""
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -76,18 +92,12 @@ class TextEncoder(nn.Module):
 
         source = resolve_model(model)
         local = isinstance(source, Path)  # a folder: never ask the hub
-        from transformers.utils import logging as hf_logging
-
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load is noise
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
-            transformer = AutoModel.from_pretrained(str(source), use_safetensors=True, local_files_only=local)
+            with _no_hf_progress_bars():
+                self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
+                transformer = AutoModel.from_pretrained(str(source), use_safetensors=True, local_files_only=local)
         except (OSError, ValueError) as error:
             raise KgrecError(f"could not load text model {model!r} from {source}: {error}") from error
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
         self.transformer = transformer.float()
         self.model_name = model
         self.source = source
@@ -169,6 +179,13 @@ class TextEncoder(nn.Module):
         finally:
             self.train(was_training)
         return out
+
+    def save(self, folder: str | Path) -> None:
+        """Write the transformer (safetensors) and its tokenizer to ``folder``, which can then be
+        loaded as ``TextEncoder(str(folder))``."""
+        with _no_hf_progress_bars():
+            self.transformer.save_pretrained(folder, safe_serialization=True)
+            self.tokenizer.save_pretrained(folder)
 
     def unfreeze_top_layers(self, n: int) -> list[nn.Parameter]:
         """Make the top ``n`` transformer layers trainable (the rest frozen); return them.

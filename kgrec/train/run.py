@@ -249,6 +249,9 @@ def train(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # A fine-tuned transformer stays in eval mode on purpose: its frozen layers must not drop
+        # out, and its few trained top layers learn without dropout.
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer.fit(module, ckpt_path=str(last) if resume else None)
     train_seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
@@ -314,8 +317,7 @@ def save_run(
         prepared.graph.save(out / "graph")
     if text_encoder is not None:
         with atomic_dir(out / TEXT_ENCODER_DIR) as tmp:
-            text_encoder.transformer.save_pretrained(tmp, safe_serialization=True)
-            text_encoder.tokenizer.save_pretrained(tmp)
+            text_encoder.save(tmp)
     dataset.save_id_maps(out / "id_maps.json")
     sizes = dataclasses.asdict(prepared.sizes)
     if list((out / "logs").glob("part-*/metrics.csv")):

@@ -25,37 +25,34 @@ class EASE:
         B = I - P \\, \\mathrm{diagMat}(1 / \\mathrm{diag}(P)),
         \\text{ i.e. } B_{ij} = -P_{ij} / P_{jj} \\; (i \\ne j), \\; B_{jj} = 0,
 
-    and a user's scores are :math:`s_u = X_u B`. The Gram matrix is accumulated over user
-    chunks of ``batch_size`` rows and inverted in float64 (it is symmetric positive definite
-    for :math:`\\lambda > 0`); memory is :math:`O(I^2)`, so EASE suits catalogues up
-    to some tens of thousands of items.
+    and a user's scores are :math:`s_u = X_u B`. The Gram matrix is a sparse product (its cost
+    follows the interactions, not :math:`U I^2`) and is inverted in float64 through its
+    Cholesky factor (it is symmetric positive definite for :math:`\\lambda > 0`); memory is
+    :math:`O(I^2)` and time :math:`O(I^3)`, so EASE suits catalogues up to some tens of
+    thousands of items (15k items: about a minute per fit on 2 CPU cores).
 
     Args:
         reg: the L2 weight :math:`\\lambda` (default 250; tune it on valid with
             :func:`kgrec.baselines.tune_on_valid` over :attr:`REG_GRID`).
-        batch_size: user rows densified at once while accumulating :math:`X^\\top X`.
     """
 
     #: search space of ``reg`` for :func:`~kgrec.baselines.tune_on_valid`.
     REG_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
 
-    def __init__(self, reg: float = 250.0, batch_size: int = 4096) -> None:
+    def __init__(self, reg: float = 250.0) -> None:
         if not reg > 0:
             raise ValueError(f"reg={reg}: expected a positive L2 weight")
         self.reg = float(reg)
-        self.batch_size = int(batch_size)
         self.weight: torch.Tensor | None = None  # (I, I) float32, zero diagonal
         self.history: torch.Tensor | None = None  # (U, I) sparse CSR training matrix X
 
     def fit(self, train: Interactions, n_users: int, n_items: int) -> EASE:
         """Build :math:`X` from ``train`` and solve for :math:`B`."""
         x = interaction_matrix(train, n_users, n_items)
-        gram = torch.zeros(n_items, n_items, dtype=torch.float64)  # X^T X
-        for rows in torch.arange(n_users).split(self.batch_size):
-            chunk = dense_rows(x, rows, torch.float64)  # (b, I)
-            gram += chunk.T @ chunk
+        coo = x.to_sparse_coo().to(torch.float64)
+        gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
         gram.diagonal().add_(self.reg)
-        p = torch.linalg.inv(gram)  # (I, I) = (X^T X + λI)^-1
+        p = torch.cholesky_inverse(torch.linalg.cholesky(gram))  # (X^T X + λI)^-1, SPD: half an LU's cost
         weight = -p / p.diagonal()  # column j divided by P_jj
         weight.diagonal().zero_()
         self.weight, self.history = weight.float(), x

@@ -33,7 +33,7 @@ def test_ease_equals_the_numpy_closed_form_and_has_zero_diagonal():
     reg = 2.0
     p = np.linalg.inv(x.T @ x + reg * np.eye(4))
     expected = np.eye(4) - p @ np.diag(1.0 / np.diag(p))  # B = I - P diagMat(1/diag(P))
-    model = EASE(reg, batch_size=2).fit(pairs(users.tolist(), items.tolist()), n_users=5, n_items=4)
+    model = EASE(reg).fit(pairs(users.tolist(), items.tolist()), n_users=5, n_items=4)
     assert model.weight is not None
     np.testing.assert_allclose(model.weight.numpy(), expected, atol=1e-6)
     assert torch.all(model.weight.diagonal() == 0)

@@ -30,9 +30,11 @@ stage "CUDA tests and the model, text and training suites"
 timeout "${T_TESTS:-150}" "$PY" -m pytest -q -p no:cacheprovider -x tests/models tests/text tests/eval \
   tests/train/test_cuda.py tests/train/test_run.py 2>&1 | tee "$OUT/tests.log" | tail -15
 
+RUNS=()
 train() {  # NAME LIMIT OVERRIDES...
   local name=$1 limit=$2
   shift 2
+  RUNS+=("$name")
   stage "train $name"
   rm -rf "${OUT:?}/$name"
   timeout "$limit" "$PY" -m kgrec train --config "$CONFIG" --out "$OUT/$name" "${TEXT[@]}" \
@@ -44,14 +46,14 @@ train cpu-2-epochs "${T_RUN:-150}" --set train.accelerator=cpu --set train.max_e
 train gpu-bf16-finetune-2 "${T_FT:-180}" --set text.finetune_layers=2
 
 stage "summary"
-"$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.md"
+"$PY" - "$OUT" "${RUNS[@]}" <<'EOF' | tee "$OUT/summary.md"
 import json, sys
 from pathlib import Path
 
 out = Path(sys.argv[1])
 print("| run | epochs (best) | s/epoch | NDCG@10 | Recall@20 | RMSE | AUC |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
-for run in ("gpu-bf16", "gpu-fp32", "cpu-2-epochs", "gpu-bf16-finetune-2"):
+for run in sys.argv[2:]:
     path = out / run / "metrics.json"
     if not path.exists():
         print(f"| {run} | did not finish | | | | | |")

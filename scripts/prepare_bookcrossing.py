@@ -4,7 +4,7 @@ A second dataset to check kgrec on data it was not tuned on. The research-only s
 are not in this repository: point ``--source`` at a folder holding the version that RippleNet,
 KGCN and CKAN published (``ratings_final.txt``: ``user<TAB>item<TAB>label`` with 1 = read or
 rated, 0 = a sampled negative; ``kg_final.txt``: ``head<TAB>relation<TAB>tail`` with items as
-entities 1..14967; optional ``book_titles_partial.tsv`` with title, author, year, publisher).
+entities 1..N, N the lines of ``item_index2entity_id_rehashed.txt``; optional ``book_titles_partial.tsv`` with title, author, year, publisher).
 
 Only positives become interactions (the sampled negatives are dropped: kgrec samples its own
 from the training split); item k is KG entity k.
@@ -43,7 +43,10 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 ratings = read_tsv("ratings_final.txt")
 positives = [[user, item] for user, item, label in ratings if label == "1"]
 triples = read_tsv("kg_final.txt")
-items = sorted({item for _, item in positives} | {str(i) for i in range(1, 14968)}, key=int)
+n_items = len(read_tsv("item_index2entity_id_rehashed.txt"))  # item k is line k (1-based)
+items = [str(i) for i in range(1, n_items + 1)]
+if any(not 1 <= int(item) <= n_items for _, item in positives):
+    raise SystemExit(f"ratings_final.txt: item ids must lie in 1..{n_items} (item_index2entity_id_rehashed.txt)")
 titles: dict[str, list[str]] = {}
 if (source / "book_titles_partial.tsv").is_file():
     with open(source / "book_titles_partial.tsv", encoding="utf-8", newline="") as handle:

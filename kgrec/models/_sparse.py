@@ -14,6 +14,13 @@ import torch
 from torch import Tensor
 
 
+def product_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a sparse product with features of ``dtype`` runs in: fp32 for half precision
+    (bf16 / fp16 autocast), since CPU sparse kernels have no bf16 and a sum over many neighbours
+    keeps its precision; otherwise ``dtype`` itself."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 class _FixedSpMM(torch.autograd.Function):
     """``Y = A X`` for a constant sparse ``A``; backward ``X̄ = A^T Ȳ``."""
 
@@ -73,13 +80,11 @@ class SparseOperator:
     def __matmul__(self, x: Tensor) -> Tensor:
         """``A X``: ``x`` is ``(n, d)``, the result ``(m, d)``.
 
-        Half-precision ``x`` (bf16 / fp16 autocast) is multiplied in fp32 and the result is fp32:
-        CPU sparse kernels have no bf16, and a sum over many neighbours keeps its precision.
+        Half-precision ``x`` is multiplied in fp32 and the result is fp32 (:func:`product_dtype`).
         """
         if x.size(0) != self.shape[1]:
             raise ValueError(f"x: expected {self.shape[1]} rows, got {x.size(0)}")
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
+        x = x.to(product_dtype(x.dtype))
         a, a_t = self.csr, self.csr_t
         if a.dtype != x.dtype or a.device != x.device:
             a, a_t = a.to(x.device, x.dtype), a_t.to(x.device, x.dtype)

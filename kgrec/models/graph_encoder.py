@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kgrec.models._sparse import SparseOperator
+from kgrec.models._sparse import SparseOperator, product_dtype
 
 Norm = Literal["mean", "sym"]
 
@@ -89,7 +89,9 @@ class RelationalAdjacency:
         raise ValueError(f"norm: expected 'mean' or 'sym', got {norm!r}")
 
     def operator(self, norm: Norm = "mean", dtype: torch.dtype = torch.float32) -> SparseOperator:
-        """The ``(P, N)`` pooling operator for ``norm`` (built once, then cached)."""
+        """The ``(P, N)`` pooling operator for ``norm`` (built once per dtype, then cached; half
+        precision shares the fp32 one, see :func:`~kgrec.models._sparse.product_dtype`)."""
+        dtype = product_dtype(dtype)
         key = (norm, dtype)
         if key not in self._ops:
             values = self._edge_values(norm).to(dtype)
@@ -102,14 +104,13 @@ class RelationalAdjacency:
         return self._ops[key]
 
     def pool(self, x: Tensor, norm: Norm = "mean") -> Tensor:
-        """``(N, d)`` node features -> ``(P, d)`` pooled neighbour features per pair (fp32 for
-        half-precision ``x``: see :class:`SparseOperator`)."""
-        return self.operator(norm, torch.float64 if x.dtype == torch.float64 else torch.float32) @ x
+        """``(N, d)`` node features -> ``(P, d)`` pooled neighbour features per pair."""
+        return self.operator(norm, x.dtype) @ x
 
     def row_sums(self, norm: Norm = "mean", dtype: torch.dtype = torch.float32) -> Tensor:
         """``(P,)`` sum of the pooling weights of each pair (1 for ``mean``)."""
         self.operator(norm, dtype)
-        return self._row_sums[(norm, dtype)]
+        return self._row_sums[(norm, product_dtype(dtype))]
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,12 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * CEASE-style side information (Ning & Karypis 2012): the item-feature matrix (genres and the
   KG entities linked to each item) stacked under the interactions before the EASE solve;
 * EASE + time-local popularity (items popular around the user's own dates of activity);
+* EASE on session-weighted co-occurrence: pairs a user rated close in time count more,
+  G = (1 - m) X'X + m G_tau, where G_tau sums exp(-|t_ui - t_uj| / tau) over users u and
+  the pairs (i, j) they rated (rescaled to the trace of X'X);
+* rating-aware EASE: the ratings as extra input rows (``liked`` = r >= 4, or the deviation from
+  the user's mean rating), predicting the interactions; item i's own rows are held out of its
+  column (EASE's zero diagonal, one Lagrange multiplier per row block);
 * EASE + a trained kgrec run (``--run``: the run's retrieval scores, z-scored per user).
 
 Every weight is chosen on VALID; test is read once per row. Nothing here is kgrec's model: it
@@ -21,6 +27,7 @@ is the yardstick the model is measured against.
 import argparse
 import platform
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -50,6 +57,21 @@ def ease_weights(gram: torch.Tensor, l2: torch.Tensor | float) -> torch.Tensor:
     b = -p / p.diagonal()
     b.diagonal().zero_()
     return b
+
+
+def block_ease_scores(features: torch.Tensor, l2: float, blocks: int) -> torch.Tensor:
+    """Scores X_in B, B = argmin ||X - F B||^2 + l2 ||B||^2 with B[k I + i, i] = 0 for every block k.
+
+    F = [X, extra...] holds ``blocks`` row blocks of I columns. With P = (F^T F + l2)^-1 the
+    constrained column is b_i = P F^T x_i - P[:, S_i] mu_i, mu_i solving P[S_i, S_i] mu_i =
+    (P F^T x_i)[S_i], S_i = {k I + i}: for one block this is EASE's closed form.
+    """
+    p = torch.linalg.inv(features.T @ features + l2 * torch.eye(features.size(1), dtype=features.dtype))
+    b = p @ (features.T @ X)
+    held = torch.arange(n_items)[:, None] + n_items * torch.arange(blocks)[None, :]  # (I, blocks)
+    mu = torch.linalg.solve(p[held[:, :, None], held[:, None, :]], b[held, torch.arange(n_items)[:, None]])
+    b -= (p[:, held] * mu[None]).sum(-1)
+    return features @ b
 
 
 def zscore(s: torch.Tensor) -> torch.Tensor:
@@ -115,6 +137,30 @@ for window in (7, 30):
     share = (smooth / smooth.sum(0, keepdim=True).clamp(min=1)).T[user_day]  # (U, I)
     time_pop.update({f"window={window}d a={a}": ease + a * torch.log(share + 1e-6) for a in (0.0, 0.01, 0.03)})
 best_on_valid("EASE + time-local popularity", time_pop)
+
+by_user = np.lexsort((train.timestamp, train.user))
+starts = np.searchsorted(train.user[by_user], np.arange(n_users + 1))
+session_grams = {}
+for tau_hours in (1, 24):
+    g = torch.zeros(n_items, n_items, dtype=torch.float64)
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        items = torch.as_tensor(train.item[by_user[a:b]])
+        t = torch.as_tensor(train.timestamp[by_user[a:b]], dtype=torch.float64) / 3600
+        g[items[:, None], items[None, :]] += torch.exp(-(t[:, None] - t[None, :]).abs() / tau_hours)
+    session_grams[tau_hours] = g * (gram.trace() / g.trace())
+best_on_valid("EASE, session-weighted co-occurrence", {
+    f"tau={tau}h m={m} l2={l2}": X @ ease_weights((1 - m) * gram + m * g, l2)
+    for tau, g in session_grams.items() for m in (0.5, 1.0) for l2 in (250, 500)
+})  # fmt: skip
+
+ratings = torch.zeros(n_users, n_items, dtype=torch.float64)
+ratings[train.user, train.item] = torch.as_tensor(train.rating, dtype=torch.float64)
+user_mean = ratings.sum(1, keepdim=True) / X.sum(1, keepdim=True).clamp(min=1)
+rating_rows = {"liked": (ratings >= 4).double(), "deviation": (ratings - user_mean) * X}
+best_on_valid("rating-aware EASE (ratings as rows)", {
+    f"{name} w={w} l2={l2}": block_ease_scores(torch.cat([X, w * rows], 1), l2, blocks=2)
+    for name, rows in rating_rows.items() for w in (0.5, 1.0) for l2 in (250, 500)
+})  # fmt: skip
 
 if args.run:
     vectors = load_file(f"{args.run}/vectors.safetensors")

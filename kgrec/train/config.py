@@ -62,6 +62,9 @@ class TrainSection:
         max_epochs: upper bound on epochs; early stopping usually ends sooner.
         batch_size: training interactions per step.
         lr: Adam learning rate; ``weight_decay`` its L2 term.
+        lr_decay: when the validation metric has not improved for ``lr_patience`` epochs, the
+            learning rate is multiplied by this factor (``ReduceLROnPlateau``); ``1.0`` keeps it
+            constant. Only with a validation metric (``eval.monitor``).
         patience: epochs without a better validation metric before stopping.
         seed: seeds weights and, per epoch, the sampling (so a resumed run repeats the
             uninterrupted one).
@@ -78,6 +81,8 @@ class TrainSection:
     batch_size: int = 2048
     lr: float = 2e-3
     weight_decay: float = 0.0
+    lr_decay: float = 1.0
+    lr_patience: int = 2
     patience: int = 8
     seed: int = 2026
     accelerator: str = "auto"
@@ -127,6 +132,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = apply_overrides(data, list(overrides or []))
     config = from_dict(RunConfig, data)
     config.eval.monitor = resolve_monitor(config)
+    if not 0.0 < config.train.lr_decay <= 1.0:
+        raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {config.train.lr_decay}")
+    if config.train.lr_patience < 0:
+        raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {config.train.lr_patience}")
     return config
 
 

@@ -25,7 +25,7 @@ from kgrec.data import Dataset
 from kgrec.eval import auc, evaluate_split, mae, rmse
 from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
-from kgrec.train.config import RunConfig
+from kgrec.train.config import RunConfig, monitor_mode
 from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
 
 
@@ -131,12 +131,18 @@ class RecommenderModule(L.LightningModule):
         self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return total
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        train = self.config.train
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        train, monitor = self.config.train, self.config.eval.monitor
         groups = [{"params": list(self.model.parameters())}]
         if self.text_encoder is not None:
             groups.append({"params": self.text_encoder.trainable_parameters(), "lr": self.config.text.finetune_lr})
-        return torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+        optimizer = torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+        if train.lr_decay == 1.0 or monitor is None:
+            return optimizer
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=monitor_mode(monitor), factor=train.lr_decay, patience=train.lr_patience
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": f"valid/{monitor}"}}
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
@@ -145,6 +151,7 @@ class RecommenderModule(L.LightningModule):
         metrics = evaluate(self.model, self.dataset, "valid", self.config)
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1)  # this epoch's (train.lr_decay)
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from kgrec.errors import ConfigError, KgrecError
 from kgrec.models import RecBatch
 from kgrec.train import prepare, train
 from kgrec.train.module import RecommenderModule
+from kgrec.train.plots import read_metrics_csv
 from kgrec.train.saved import evaluate_run, load_run
 from tests.conftest import tiny_config
 
@@ -100,9 +101,17 @@ class Crash(L.Callback):
             raise RuntimeError("simulated crash")
 
 
-def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path):
-    config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100")
+# hit@20 plateaus on this data from epoch 1, so the plateau schedule decays after the crash point
+PLATEAU = ["train.lr_decay=0.5", "train.lr_patience=0", "eval.monitor=hit@20"]
+
+
+@pytest.mark.parametrize("schedule", [[], PLATEAU], ids=["constant", "plateau"])
+def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path, schedule):
+    config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100", *schedule)
     train(config, tmp_path / "straight")
+    if schedule:  # the learning rate did decay, so the resumed run must restore the scheduler too
+        lrs = [lr for _, lr in read_metrics_csv(tmp_path / "straight" / "logs")["lr"]]
+        assert len(lrs) == 4 and lrs[0] == pytest.approx(2e-3) and lrs[-1] < 1.5e-3, lrs
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(config, tmp_path / "crashed", callbacks=[Crash(at_epoch=1)])
     assert not (tmp_path / "crashed" / "metrics.json").exists()
@@ -209,6 +218,35 @@ def test_single_task_runs_select_on_their_own_metric(clustered_dataset, tmp_path
         assert monitor in metrics["valid"] and metrics["best_epoch"] is not None
     assert "ndcg@10" not in metrics["valid"]
     assert load_run(tmp_path / "run").model.config.tasks == tuple(tasks.strip("[]").split(","))
+
+
+@pytest.mark.parametrize(("tasks", "monitor", "values"), [
+    ("[retrieval]", "ndcg@10", [0.10, 0.20, 0.20, 0.19, 0.25]),  # higher is better: 2 flat epochs
+    ("[rating]", "rmse", [1.00, 0.90, 0.95, 0.91, 0.80]),  # lower is better: 2 epochs worse than 0.90
+])  # fmt: skip
+def test_learning_rate_decays_after_lr_patience_epochs_without_improvement(clustered_dataset, tasks, monitor, values):
+    config = tiny_config(clustered_dataset, f"model.tasks={tasks}", "model.user_encoder=id",
+                         "train.lr_decay=0.5", "train.lr_patience=1")  # fmt: skip
+    prepared = prepare(config, progress=False)
+    from kgrec.train import build_model
+
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config)
+    setup = module.configure_optimizers()
+    assert setup["lr_scheduler"]["monitor"] == f"valid/{monitor}"
+    scheduler, lrs = setup["lr_scheduler"]["scheduler"], []
+    for value in values:
+        scheduler.step(value)
+        lrs.append(setup["optimizer"].param_groups[0]["lr"])
+    assert lrs == pytest.approx([2e-3, 2e-3, 2e-3, 1e-3, 1e-3])
+    constant = tiny_config(clustered_dataset, f"model.tasks={tasks}", "model.user_encoder=id")
+    assert isinstance(RecommenderModule(build_model(constant, prepared), prepared.dataset, constant)
+                      .configure_optimizers(), torch.optim.Adam)  # fmt: skip
+
+
+def test_bad_learning_rate_schedule_is_refused(clustered_dataset):
+    for override in ("train.lr_decay=0", "train.lr_decay=1.5", "train.lr_patience=-1"):
+        with pytest.raises(ConfigError, match=override.split("=")[0]):
+            tiny_config(clustered_dataset, override)
 
 
 def test_monitor_must_come_from_an_enabled_task(clustered_dataset):

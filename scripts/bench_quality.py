@@ -82,7 +82,8 @@ for (lr, wd), overrides in bpr_grid.items():
     print(f"  BPR-MF lr={lr} weight_decay={wd}: valid ndcg@10 {bpr_valid[lr, wd]:.4f}", flush=True)
 lr, wd = max(bpr_valid, key=bpr_valid.__getitem__)
 run(f"BPR-MF (lr={lr}, L2={wd:g}, valid-tuned)", bpr_grid[lr, wd], bpr_mf, bpr_train)
-run("kgrec default (text + KG, multi-task)", [])
+KGREC = f"kgrec ({Path(args.config).name})"
+run(KGREC, [])
 
 print()
 header = f"{'model':<42}" + "".join(f"{k:>11}" for k in KEYS) + f"{'seconds':>10}"
@@ -91,7 +92,7 @@ print("-" * len(header))
 for name, values in rows.items():
     cells = "".join(f"{values[k]:>11.4f}" if k in values else f"{'-':>11}" for k in KEYS)
     print(f"{name:<42}{cells}{values['seconds']:>10.1f}")
-kgrec_row = rows["kgrec default (text + KG, multi-task)"]
+kgrec_row = rows[KGREC]
 ease_row = next(v for k, v in rows.items() if k.startswith("EASE"))
 print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "
       f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seeds)")  # fmt: skip

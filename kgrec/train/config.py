@@ -94,6 +94,12 @@ class TrainSection:
     grad_clip: float = 0.0
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
+        if self.lr_patience < 0:
+            raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
+
 
 @dataclass
 class EvalSection:
@@ -132,10 +138,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = apply_overrides(data, list(overrides or []))
     config = from_dict(RunConfig, data)
     config.eval.monitor = resolve_monitor(config)
-    if not 0.0 < config.train.lr_decay <= 1.0:
-        raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {config.train.lr_decay}")
-    if config.train.lr_patience < 0:
-        raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {config.train.lr_patience}")
     return config
 
 

@@ -62,9 +62,9 @@ class TrainSection:
         max_epochs: upper bound on epochs; early stopping usually ends sooner.
         batch_size: training interactions per step.
         lr: Adam learning rate; ``weight_decay`` its L2 term.
-        lr_decay: when the validation metric has not improved for ``lr_patience`` epochs, the
-            learning rate is multiplied by this factor (``ReduceLROnPlateau``); ``1.0`` keeps it
-            constant. Only with a validation metric (``eval.monitor``).
+        lr_decay: when the validation metric has not improved for more than ``lr_patience``
+            epochs, the learning rate is multiplied by this factor (``ReduceLROnPlateau``);
+            ``1.0`` keeps it constant. Only with a validation metric (``eval.monitor``).
         patience: epochs without a better validation metric before stopping.
         seed: seeds weights and, per epoch, the sampling (so a resumed run repeats the
             uninterrupted one).

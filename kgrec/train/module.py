@@ -8,7 +8,7 @@ training positives; a batch of KG triples with corrupted tails; then
 
 .. math::
     \\mathcal{L} = \\sum_m \\lambda_m \\mathcal{L}_m
-    \\quad (\\text{or } \\textstyle\\sum_m e^{-s_m} \\mathcal{L}_m + s_m \\text{ with uncertainty weighting})
+    \\quad (\\text{or } \\textstyle\\sum_m \\lambda_m e^{-s_m} \\mathcal{L}_m + s_m \\text{ with uncertainty weighting})
 
 over the enabled towers (retrieval, rating, like, kg). Every random draw of a step comes from a
 generator seeded by ``(seed, global_step)``, so resuming from a checkpoint repeats the run.

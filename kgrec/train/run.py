@@ -147,9 +147,13 @@ def side_inputs(
 
 def warm_items(dataset: Dataset, model_config: ModelConfig) -> torch.Tensor | None:
     """``(I,)`` bool of items with training interactions, when some have none (a cold-item split)
-    and the model has text or graph to build their vectors from; else ``None``."""
+    and the model has text or graph to build their vectors from; else ``None``.
+
+    The model masks the ID vectors of the other items (when it has ID vectors) and never uses
+    them as retrieval negatives. An ID-only model has nothing to score such items with, so it
+    gets ``None``."""
     warm = torch.as_tensor(dataset.train.has_item(dataset.n_items))
-    if bool(warm.all()) or not (model_config.use_item_id and (model_config.use_text or model_config.use_graph)):
+    if bool(warm.all()) or not (model_config.use_text or model_config.use_graph):
         return None
     return warm
 

@@ -9,9 +9,10 @@ from safetensors.torch import load_file
 
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.models import RecBatch
-from kgrec.train import prepare, train
+from kgrec.train import load_data, prepare, train
 from kgrec.train.module import RecommenderModule
 from kgrec.train.plots import read_metrics_csv
+from kgrec.train.run import warm_items
 from kgrec.train.saved import evaluate_run, load_run
 from tests.conftest import tiny_config
 
@@ -206,6 +207,21 @@ def test_cold_item_split_scores_held_out_items_from_text_and_graph(clustered_dat
         loaded.model.item_embedding.weight[warm] += 5.0  # ... while a warm item's ID row does
     assert not torch.allclose(before[warm], loaded.model.item_vectors()[warm])
     assert metrics["valid"]["ndcg@10"] > 0.0
+
+
+@pytest.mark.parametrize(
+    ("item_parts", "masked"),
+    [([], True), (["model.use_item_id=false", "model.id_dropout=0"], True), (["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"], False)],
+)
+def test_cold_items_leave_the_negatives_unless_the_model_is_id_only(clustered_dataset, item_parts, masked):
+    config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2", *item_parts)
+    dataset = load_data(config)
+    warm = warm_items(dataset, config.model)
+    if not masked:  # ID only: nothing to score a new item with, the split's items stay plain IDs
+        assert warm is None
+        return
+    assert warm is not None and int((~warm).sum()) == 12
+    assert not dataset.train.has_item(dataset.n_items)[(~warm).numpy()].any()
 
 
 @pytest.mark.parametrize(("tasks", "monitor"), [("[rating]", "rmse"), ("[like]", "auc"), ("[kg]", None)])

@@ -18,7 +18,7 @@ import csv
 import tempfile
 from pathlib import Path
 
-from kgrec.data.importer import ImportSpec, import_csv
+from kgrec.data.importer import ImportSpec, import_csv, write_tsv
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--source", default="../shared/data/bookcrossing-kg", help="folder of the source files")
@@ -30,14 +30,6 @@ source = Path(args.source)
 def read_tsv(name: str) -> list[list[str]]:
     with open(source / name, encoding="utf-8", newline="") as handle:
         return [line.rstrip("\r\n").split("\t") for line in handle if line.strip()]
-
-
-def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 ratings = read_tsv("ratings_final.txt")

@@ -20,12 +20,11 @@ Item k is KG entity k. Other entities keep their Satori number (they have no nam
 """
 
 import argparse
-import csv
 import re
 import tempfile
 from pathlib import Path
 
-from kgrec.data.importer import ImportSpec, import_csv
+from kgrec.data.importer import ImportSpec, import_csv, write_tsv
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--source", default="../shared/data/ml1m-mkr-kg", help="folder of the source files")
@@ -37,14 +36,6 @@ source = Path(args.source)
 def lines(name: str, encoding: str = "utf-8") -> list[str]:
     with open(source / name, encoding=encoding, newline="") as handle:
         return [line.rstrip("\r\n") for line in handle if line.strip()]
-
-
-def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 movie_of_item = [line.split("\t")[0] for line in lines("item_index2entity_id.txt")]  # line i: item i

@@ -75,6 +75,16 @@ def import_csv(spec: ImportSpec) -> Path:
     return out
 
 
+def write_tsv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
+    """Write ``rows`` under ``header`` as a tab-separated file :func:`import_csv` reads; for
+    scripts that convert a published format (``scripts/prepare_*.py``) through the importer."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
 def _delimiter(path: Path, sep: str | None) -> str:
     if sep is not None:
         return "\t" if sep in ("\\t", "tab") else sep

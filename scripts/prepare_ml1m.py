@@ -23,6 +23,7 @@ import argparse
 import re
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from kgrec.data.importer import ImportSpec, import_csv, write_tsv
 
@@ -33,30 +34,44 @@ args = parser.parse_args()
 source = Path(args.source)
 
 
-def lines(name: str, encoding: str = "utf-8") -> list[str]:
+def rows(name: str, sep: str | None, n_fields: int | None, encoding: str = "utf-8") -> list[tuple[int, list]]:
+    """(line number, fields) of each non-blank line; exits naming file:line when a line does not
+    have ``n_fields`` fields (``None``: any number)."""
+    found = []
     with open(source / name, encoding=encoding, newline="") as handle:
-        return [line.rstrip("\r\n") for line in handle if line.strip()]
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                fields = line.rstrip("\r\n").split(sep)
+                if n_fields is not None and len(fields) != n_fields:
+                    between = repr(sep) if sep else "whitespace"
+                    fail(name, number, f"expected {n_fields} fields separated by {between}, found {len(fields)}")
+                found.append((number, fields))
+    return found
 
 
-movie_of_item = [line.split("\t")[0] for line in lines("item_index2entity_id.txt")]  # line i: item i
+def fail(name: str, number: int, message: str) -> NoReturn:
+    raise SystemExit(f"{source / name}:{number}: {message}")
+
+
+movie_of_item = [fields[0] for _, fields in rows("item_index2entity_id.txt", "\t", 2)]  # line i: item i
 n_items = len(movie_of_item)
 positives = []
 for name in ("train.txt", "test.txt"):
-    for number, line in enumerate(lines(name), start=1):
-        user, *items = line.split()
-        if any(not 0 <= int(item) < n_items for item in items):
-            raise SystemExit(f"{source / name}:{number}: item ids must lie in 0..{n_items - 1}")
+    for number, (user, *items) in rows(name, None, None):
+        if any(not (item.isdigit() and int(item) < n_items) for item in items):
+            fail(name, number, f"item ids must be integers in 0..{n_items - 1}")
         positives += [[user, item] for item in items]
 
-relation_name = dict(reversed(line.rsplit(" ", 1)) for line in lines("relation_list.txt"))
-triples = [
-    [head, relation_name[rel], tail] for head, rel, tail in (t.split("\t") for t in lines("kg_final.txt"))
-]
+relation_name = {rel: name for _, (name, rel) in rows("relation_list.txt", None, 2)}
+triples = []
+for number, (head, rel, tail) in rows("kg_final.txt", "\t", 3):
+    if rel not in relation_name:
+        fail("kg_final.txt", number, f"relation {rel!r} is not in relation_list.txt")
+    triples.append([head, relation_name[rel], tail])
 
 TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 movies = {}
-for line in lines("movies.dat", encoding="iso-8859-1"):
-    movie_id, title, genres = line.split("::")
+for _, (movie_id, title, genres) in rows("movies.dat", "::", 3, encoding="iso-8859-1"):
     match = TITLE_YEAR.match(title)
     movies[movie_id] = [match[1], match[2], genres] if match else [title, "", genres]
 items = [[str(i), *movies.get(movie, ["", "", ""])] for i, movie in enumerate(movie_of_item)]

@@ -57,11 +57,22 @@ def test_prepare_ml1m_pools_both_files_names_relations_and_parses_titles(mkr_ml1
     assert dataset.entities[dataset.item_entity].tolist() == ["0", "1", "2"]  # item k is entity k
 
 
-def test_prepare_ml1m_refuses_an_item_outside_the_map(mkr_ml1m, tmp_path):
-    (mkr_ml1m / "test.txt").write_text("0 2\n1 3\n")
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        ("test.txt", "0 2\n1 3\n", 2, "item ids must be integers in 0..2"),
+        ("train.txt", "0 0 1\n1 x\n", 2, "item ids must be integers in 0..2"),
+        ("kg_final.txt", "0\t0\t3\n1 2 4\n", 2, "expected 3 fields separated by '\\t', found 1"),
+        ("kg_final.txt", "0\t7\t3\n", 1, "relation '7' is not in relation_list.txt"),
+        ("movies.dat", "1::Toy Story (1995)\n", 1, "expected 3 fields separated by '::', found 2"),
+    ],
+)
+def test_prepare_ml1m_names_the_file_and_line_of_bad_input(mkr_ml1m, tmp_path, name, text, line, message):
+    (mkr_ml1m / name).write_text(text)
     done = run_script("prepare_ml1m.py", mkr_ml1m, tmp_path / "ml-1m")
     assert done.returncode != 0
-    assert f"{mkr_ml1m / 'test.txt'}:2: item ids must lie in 0..2" in done.stderr
+    assert f"{mkr_ml1m / name}:{line}: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "ml-1m").exists()  # nothing half-written
 
 

@@ -65,7 +65,8 @@ class ModelConfig:
     (``graph`` needs user nodes in the graph). ``trunk`` is one of ``identity``,
     ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
-    configure :class:`~kgrec.models.losses.JointLoss`. ``rating_autorec_units`` > 0 adds an
+    configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
+    dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0 adds an
     item-based AutoRec term with that many hidden units to the rating tower
     (:class:`~kgrec.models.autorec.ItemAutoRec`; needs the training ratings as a side input).
     """
@@ -147,9 +148,12 @@ class ModelConfig:
         if self.dim < 1 or self.graph_layers < 0:
             raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}")
         if self.loss_weights is not None:
-            unknown = sorted(set(self.loss_weights) - set(self.tasks))
+            unknown = sorted(set(self.loss_weights) - set(TASKS))
             if unknown:
-                raise ConfigError(f"model.loss_weights: tasks {unknown} are not in model.tasks {list(self.tasks)}")
+                raise ConfigError(f"model.loss_weights: unknown tasks {unknown}; expected some of {list(TASKS)}")
+            # The weights of towers switched off are dropped: `--set model.tasks=[rating]` works
+            # with a config file that weighs every tower.
+            self.loss_weights = {t: w for t, w in self.loss_weights.items() if t in self.tasks}
 
     @property
     def item_modalities(self) -> tuple[str, ...]:

@@ -35,3 +35,11 @@ def test_invalid_yaml_points_at_line_and_column(tmp_path):
 def test_config_round_trips_through_a_dict():
     config = load_config(None, ["model.trunk=mmoe", "data.ratios=[0.7,0.15,0.15]"])
     assert from_dict(RunConfig, to_dict(config)) == config
+
+
+def test_switching_a_tower_off_keeps_the_other_weights_and_refuses_unknown_tasks():
+    weighted = ["model.loss_weights={retrieval: 1.0, rating: 0.1, like: 0.1, kg: 0.1}"]
+    config = load_config(None, [*weighted, "model.tasks=[retrieval,kg]"])
+    assert config.model.loss_weights == {"retrieval": 1.0, "kg": 0.1}
+    with pytest.raises(ConfigError, match=r"model.loss_weights: unknown tasks \['ratings'\]"):
+        load_config(None, ["model.loss_weights={ratings: 0.1}"])

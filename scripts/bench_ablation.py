@@ -1,10 +1,14 @@
-"""What the item text and the knowledge graph add: the default config with each switched off.
+"""What each part of the default config is worth: the config with one thing changed at a time.
 
-Trains the config as it is, without the text pathway, without the graph encoder, and without
-both (ID vectors alone, so no ID dropout), each with the same seeds on the same split, and
-prints test metrics with the ratio to the full model. Model selection on valid, as in training.
+``--study inputs`` (default): the config as it is, without the text pathway, without the graph
+encoder, and without both (ID vectors alone, so no ID dropout). ``--study design``: the other
+trunks (shared-bottom, PLE), the other graph encoder (CompGCN), BPR instead of the full softmax,
+learned uncertainty weighting instead of fixed weights, and fewer towers (no KG link tower; the
+retrieval tower alone). Every variant trains with the same seeds on the same split; the script
+prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 30 min on 2 cores)
+    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 65 min)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
 """
 
@@ -20,18 +24,32 @@ from kgrec.train import load_config, train
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--study", choices=("inputs", "design"), default="inputs", help="which variants (see above)")
 parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 args = parser.parse_args()
 
-VARIANTS = {
-    "full (text + graph + ID)": [],
-    "no text": ["model.use_text=false"],
-    "no graph": ["model.use_graph=false"],
-    "ID only (no text, no graph)": ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"],
+STUDIES = {
+    "inputs": {
+        "full (text + graph + ID)": [],
+        "no text": ["model.use_text=false"],
+        "no graph": ["model.use_graph=false"],
+        "ID only (no text, no graph)": ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"],
+    },
+    "design": {
+        "full (config as it is)": [],
+        "trunk: shared-bottom": ["model.trunk=shared_bottom"],
+        "trunk: PLE": ["model.trunk=ple"],
+        "graph encoder: CompGCN": ["model.graph_kind=compgcn"],
+        "retrieval loss: BPR": ["model.retrieval_loss=bpr"],
+        "loss weights: uncertainty": ["model.loss_mode=uncertainty"],
+        "towers: no KG link tower": ["model.tasks=[retrieval,rating,like]"],
+        "towers: retrieval only": ["model.tasks=[retrieval]"],
+    },
 }
+VARIANTS = STUDIES[args.study]
 KEYS = ("ndcg@10", "recall@20", "rmse", "auc")
-print(f"{args.config}; {args.seeds} seed(s); {platform.processor() or platform.machine()}, "
+print(f"{args.config}; study {args.study}; {args.seeds} seed(s); {platform.processor() or platform.machine()}, "
       f"{torch.get_num_threads()} threads")  # fmt: skip
 
 rows = {}
@@ -56,7 +74,7 @@ shown = [k for k in KEYS if k in full]
 print(f"\n| variant | valid ndcg@10 | {' | '.join('test ' + k for k in shown)} | ndcg@10 vs full | s/epoch |")
 print("|---|---:|" + "---:|" * len(shown) + "---:|---:|")
 for name, row in rows.items():
-    cells = " | ".join(f"{row[k]:.4f}" for k in shown)
+    cells = " | ".join(f"{row[k]:.4f}" if k in row else "-" for k in shown)
     ratio = row["ndcg@10"] / full["ndcg@10"]
     print(f"| {name} | {row['valid ndcg@10']:.4f} | {cells} | x{ratio:.3f} | {row['s/epoch']:.1f} |")
 print("\ntest ndcg@10 per seed: " + "; ".join(

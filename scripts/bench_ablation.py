@@ -8,7 +8,7 @@ retrieval tower alone). Every variant trains with the same seeds on the same spl
 prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 30 min on 2 cores)
-    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 65 min)
+    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 75 min)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
 """
 

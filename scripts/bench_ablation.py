@@ -5,7 +5,8 @@ encoder, and without both (ID vectors alone, so no ID dropout). ``--study design
 trunks (shared-bottom, PLE), the other graph encoder (CompGCN), BPR instead of the full softmax,
 learned uncertainty weighting instead of fixed weights, and fewer towers (no KG link tower; the
 retrieval tower alone). Every variant trains with the same seeds on the same split; the script
-prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in training.
+prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in
+training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 30 min on 2 cores)
     python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 75 min)

@@ -58,7 +58,7 @@ n_items = len(movie_of_item)
 positives = []
 for name in ("train.txt", "test.txt"):
     for number, (user, *items) in rows(name, None, None):
-        if any(not (item.isdigit() and int(item) < n_items) for item in items):
+        if any(not (item.isdecimal() and int(item) < n_items) for item in items):
             fail(name, number, f"item ids must be integers in 0..{n_items - 1}")
         positives += [[user, item] for item in items]
 

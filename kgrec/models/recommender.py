@@ -66,8 +66,8 @@ class ModelConfig:
     ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
     configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
-    dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0 adds an
-    item-based AutoRec term with that many hidden units to the rating tower
+    dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0
+    adds an item-based AutoRec term with that many hidden units to the rating tower
     (:class:`~kgrec.models.autorec.ItemAutoRec`; needs the training ratings as a side input).
     """
 

@@ -34,23 +34,24 @@ args = parser.parse_args()
 source = Path(args.source)
 
 
+def fail(name: str, number: int, message: str) -> NoReturn:
+    raise SystemExit(f"{source / name}:{number}: {message}")
+
+
 def rows(name: str, sep: str | None, n_fields: int | None, encoding: str = "utf-8") -> list[tuple[int, list]]:
     """(line number, fields) of each non-blank line; exits naming file:line when a line does not
     have ``n_fields`` fields (``None``: any number)."""
     found = []
     with open(source / name, encoding=encoding, newline="") as handle:
         for number, line in enumerate(handle, start=1):
-            if line.strip():
-                fields = line.rstrip("\r\n").split(sep)
-                if n_fields is not None and len(fields) != n_fields:
-                    between = repr(sep) if sep else "whitespace"
-                    fail(name, number, f"expected {n_fields} fields separated by {between}, found {len(fields)}")
-                found.append((number, fields))
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split(sep)
+            if n_fields is not None and len(fields) != n_fields:
+                between = repr(sep) if sep else "whitespace"
+                fail(name, number, f"expected {n_fields} fields separated by {between}, found {len(fields)}")
+            found.append((number, fields))
     return found
-
-
-def fail(name: str, number: int, message: str) -> NoReturn:
-    raise SystemExit(f"{source / name}:{number}: {message}")
 
 
 movie_of_item = [fields[0] for _, fields in rows("item_index2entity_id.txt", "\t", 2)]  # line i: item i

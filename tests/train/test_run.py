@@ -211,7 +211,11 @@ def test_cold_item_split_scores_held_out_items_from_text_and_graph(clustered_dat
 
 @pytest.mark.parametrize(
     ("item_parts", "masked"),
-    [([], True), (["model.use_item_id=false", "model.id_dropout=0"], True), (["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"], False)],
+    [
+        ([], True),
+        (["model.use_item_id=false", "model.id_dropout=0"], True),
+        (["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"], False),
+    ],
 )
 def test_cold_items_leave_the_negatives_unless_the_model_is_id_only(clustered_dataset, item_parts, masked):
     config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2", *item_parts)

@@ -18,6 +18,8 @@ import csv
 import tempfile
 from pathlib import Path
 
+from _source_files import fail, rows
+
 from kgrec.data.importer import ImportSpec, import_csv, write_tsv
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,19 +28,18 @@ parser.add_argument("--out", default="data/bookcrossing", help="dataset folder t
 args = parser.parse_args()
 source = Path(args.source)
 
-
-def read_tsv(name: str) -> list[list[str]]:
-    with open(source / name, encoding="utf-8", newline="") as handle:
-        return [line.rstrip("\r\n").split("\t") for line in handle if line.strip()]
-
-
-ratings = read_tsv("ratings_final.txt")
-positives = [[user, item] for user, item, label in ratings if label == "1"]
-triples = read_tsv("kg_final.txt")
-n_items = len(read_tsv("item_index2entity_id_rehashed.txt"))  # item k is line k (1-based)
+n_items = len(rows(source / "item_index2entity_id_rehashed.txt", "\t", 2))  # item k is line k (1-based)
 items = [str(i) for i in range(1, n_items + 1)]
-if any(not 1 <= int(item) <= n_items for _, item in positives):
-    raise SystemExit(f"ratings_final.txt: item ids must lie in 1..{n_items} (item_index2entity_id_rehashed.txt)")
+positives = []
+ratings_file = source / "ratings_final.txt"
+for number, (user, item, label) in rows(ratings_file, "\t", 3):
+    if not (item.isdecimal() and 1 <= int(item) <= n_items):
+        fail(ratings_file, number, f"item ids must be integers in 1..{n_items} (item_index2entity_id_rehashed.txt)")
+    if label not in ("0", "1"):
+        fail(ratings_file, number, f"label must be 1 (positive) or 0 (sampled negative), found {label!r}")
+    if label == "1":
+        positives.append([user, item])
+triples = [fields for _, fields in rows(source / "kg_final.txt", "\t", 3)]
 titles: dict[str, list[str]] = {}
 if (source / "book_titles_partial.tsv").is_file():
     with open(source / "book_titles_partial.tsv", encoding="utf-8", newline="") as handle:

@@ -23,7 +23,8 @@ import argparse
 import re
 import tempfile
 from pathlib import Path
-from typing import NoReturn
+
+from _source_files import fail, rows
 
 from kgrec.data.importer import ImportSpec, import_csv, write_tsv
 
@@ -33,46 +34,26 @@ parser.add_argument("--out", default="data/ml-1m", help="dataset folder to write
 args = parser.parse_args()
 source = Path(args.source)
 
-
-def fail(name: str, number: int, message: str) -> NoReturn:
-    raise SystemExit(f"{source / name}:{number}: {message}")
-
-
-def rows(name: str, sep: str | None, n_fields: int | None, encoding: str = "utf-8") -> list[tuple[int, list]]:
-    """(line number, fields) of each non-blank line; exits naming file:line when a line does not
-    have ``n_fields`` fields (``None``: any number)."""
-    found = []
-    with open(source / name, encoding=encoding, newline="") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\r\n").split(sep)
-            if n_fields is not None and len(fields) != n_fields:
-                between = repr(sep) if sep else "whitespace"
-                fail(name, number, f"expected {n_fields} fields separated by {between}, found {len(fields)}")
-            found.append((number, fields))
-    return found
-
-
-movie_of_item = [fields[0] for _, fields in rows("item_index2entity_id.txt", "\t", 2)]  # line i: item i
+item_map = rows(source / "item_index2entity_id.txt", "\t", 2)
+movie_of_item = [fields[0] for _, fields in item_map]  # line i: item i
 n_items = len(movie_of_item)
 positives = []
 for name in ("train.txt", "test.txt"):
-    for number, (user, *items) in rows(name, None, None):
+    for number, (user, *items) in rows(source / name, None, None):
         if any(not (item.isdecimal() and int(item) < n_items) for item in items):
-            fail(name, number, f"item ids must be integers in 0..{n_items - 1}")
+            fail(source / name, number, f"item ids must be integers in 0..{n_items - 1}")
         positives += [[user, item] for item in items]
 
-relation_name = {rel: name for _, (name, rel) in rows("relation_list.txt", None, 2)}
+relation_name = {rel: name for _, (name, rel) in rows(source / "relation_list.txt", None, 2)}
 triples = []
-for number, (head, rel, tail) in rows("kg_final.txt", "\t", 3):
+for number, (head, rel, tail) in rows(source / "kg_final.txt", "\t", 3):
     if rel not in relation_name:
-        fail("kg_final.txt", number, f"relation {rel!r} is not in relation_list.txt")
+        fail(source / "kg_final.txt", number, f"relation {rel!r} is not in relation_list.txt")
     triples.append([head, relation_name[rel], tail])
 
 TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 movies = {}
-for _, (movie_id, title, genres) in rows("movies.dat", "::", 3, encoding="iso-8859-1"):
+for _, (movie_id, title, genres) in rows(source / "movies.dat", "::", 3, encoding="iso-8859-1"):
     match = TITLE_YEAR.match(title)
     movies[movie_id] = [match[1], match[2], genres] if match else [title, "", genres]
 items = [[str(i), *movies.get(movie, ["", "", ""])] for i, movie in enumerate(movie_of_item)]

@@ -76,7 +76,9 @@ def test_prepare_ml1m_names_the_file_and_line_of_bad_input(mkr_ml1m, tmp_path, n
     assert not (tmp_path / "ml-1m").exists()  # nothing half-written
 
 
-def test_prepare_bookcrossing_keeps_positives_and_known_titles(tmp_path):
+@pytest.fixture
+def ripplenet_bx(tmp_path: Path) -> Path:
+    """RippleNet's Book-Crossing layout: labelled ratings (0 = sampled negative), item map, KG."""
     source = tmp_path / "bx"
     source.mkdir()
     (source / "item_index2entity_id_rehashed.txt").write_text("a\t1\nb\t2\nc\t3\n")
@@ -85,7 +87,11 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(tmp_path):
     (source / "book_titles_partial.tsv").write_text(
         "ckan_item_id\ttitle\tauthor\tyear\tpublisher\n3\tEmma\tJane Austen\t1815\tMurray\n"
     )
-    done = run_script("prepare_bookcrossing.py", source, tmp_path / "bookcrossing")
+    return source
+
+
+def test_prepare_bookcrossing_keeps_positives_and_known_titles(ripplenet_bx, tmp_path):
+    done = run_script("prepare_bookcrossing.py", ripplenet_bx, tmp_path / "bookcrossing")
     assert done.returncode == 0, done.stderr
 
     dataset = load_dataset(tmp_path / "bookcrossing")
@@ -95,3 +101,23 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(tmp_path):
     assert dataset.item_names() == ["1", "2", "Emma"]  # items without a title keep their id
     assert dataset.n_items == 3  # book 2 has no positive but stays in the catalogue
     assert len(dataset.kg) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        ("ratings_final.txt", "7\t1\t1\n7\t4\t1\n", 2, "item ids must be integers in 1..3"),
+        ("ratings_final.txt", "7\t1\t1\n7\t2\t0\n7\t0\t0\n", 3, "item ids must be integers in 1..3"),
+        ("ratings_final.txt", "7\t1\t1\n7\t2\n", 2, "expected 3 fields separated by '\\t', found 2"),
+        ("ratings_final.txt", "7\t1\tyes\n", 1, "label must be 1 (positive) or 0 (sampled negative), found 'yes'"),
+        ("kg_final.txt", "1\t5\t10\n3 6 11\n", 2, "expected 3 fields separated by '\\t', found 1"),
+        ("item_index2entity_id_rehashed.txt", "a\t1\nb 2\n", 2, "expected 2 fields separated by '\\t', found 1"),
+    ],
+)
+def test_prepare_bookcrossing_names_the_file_and_line_of_bad_input(ripplenet_bx, tmp_path, name, text, line, message):
+    (ripplenet_bx / name).write_text(text)
+    done = run_script("prepare_bookcrossing.py", ripplenet_bx, tmp_path / "bookcrossing")
+    assert done.returncode != 0
+    assert f"{ripplenet_bx / name}:{line}: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "bookcrossing").exists()  # nothing half-written

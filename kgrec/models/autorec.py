@@ -66,20 +66,22 @@ class ItemAutoRec(nn.Module):
         nn.init.normal_(self.decoder, std=self.init_std)
         nn.init.zeros_(self.encoder_bias)
 
-    def forward(self, ratings: SparseOperator, users: Tensor, items: Tensor, leave_out: Tensor | None = None) -> Tensor:
+    def forward(self, ratings: SparseOperator, users: Tensor, items: Tensor, leave_out: bool = False) -> Tensor:
         """:math:`a_{ui}` for each pair ``(users[b], items[b])``, ``(B,)``.
 
         Args:
             ratings: the ``(I, U)`` matrix of training ratings (item rows).
             users, items: ``(B,)`` int64 indices.
-            leave_out: ``(B,)`` the rating :math:`r_{ui}` of each pair when it is a training
-                interaction (training steps), removed from the item's input; ``None`` at inference.
+            leave_out: remove each pair's own entry :math:`r_{ui}` of ``ratings`` from the item's
+                input (training steps, whose pairs are training interactions; a pair rated twice
+                holds the mean of its ratings there). ``False`` at inference.
         """
         if ratings.shape[1] != self.num_users:
             raise ValueError(f"ratings: expected shape (I, {self.num_users}), got {ratings.shape}")
         pre = (ratings @ self.encoder)[items] + self.encoder_bias  # (B, h)
-        if leave_out is not None:
-            pre = pre - leave_out.to(pre.dtype)[:, None] * self.encoder[users]
+        if leave_out:
+            own = ratings.values_at(items, users)  # (B,) r_ui as stored, 0 for a pair not in it
+            pre = pre - own.to(pre.dtype)[:, None] * self.encoder[users]
         return (self.decoder[users] * (torch.sigmoid(pre) - torch.sigmoid(self.encoder_bias))).sum(-1)
 
     def extra_repr(self) -> str:

@@ -24,7 +24,8 @@ class JointLoss(nn.Module):
     :math:`\lambda_m` (default 1) still multiply in that mode, as priors.
 
     Tasks absent from the dict passed to :meth:`forward` (e.g. no KG triples in this batch) are
-    skipped.
+    skipped. A task with :math:`\lambda_m = 0` is logged but left out of the sum: in uncertainty
+    mode its term would be :math:`s_m` alone, which the optimiser lowers without bound.
 
     Args:
         tasks: task names.
@@ -80,14 +81,17 @@ class JointLoss(nn.Module):
             if task not in losses:
                 continue
             value = losses[task]
+            logs[f"loss/{task}"] = value.detach()
+            if self.weights[task] == 0:
+                continue
             term = self.weights[task] * value
             if self.log_vars is not None:
                 s = self.log_vars[m]
                 term = term * torch.exp(-s) + s
                 logs[f"weight/{task}"] = (self.weights[task] * torch.exp(-s)).detach()
-            logs[f"loss/{task}"] = value.detach()
             total = term if total is None else total + term
-        assert total is not None
+        if total is None:  # every task present weighs 0: a zero that still backpropagates
+            total = sum(0.0 * value for value in losses.values())
         logs["loss/total"] = total.detach()
         return total, logs
 

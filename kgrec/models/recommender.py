@@ -546,7 +546,7 @@ class MultiTaskRecommender(nn.Module):
                 tower = self.towers["rating"]
                 pred = tower(
                     z_u["rating"], enc.item_z["rating"][items], users, items,
-                    ratings=self._item_ratings(), leave_out=batch.rating,
+                    ratings=self._item_ratings(), leave_out=True,
                 )  # batch rows are training interactions: their own ratings leave the AutoRec input
                 losses["rating"] = tower.loss(pred, batch.rating)
             if "like" in c.tasks:

@@ -119,11 +119,11 @@ class RatingTower(_PairTower):
 
     def forward(self, z_u: Tensor, z_i: Tensor, users: Tensor | None = None, items: Tensor | None = None,
                 item_mask: Tensor | None = None, ratings: SparseOperator | None = None,
-                leave_out: Tensor | None = None) -> Tensor:
+                leave_out: bool = False) -> Tensor:
         """Predicted ratings :math:`\\hat{r}_{ui}`, ``(B,)``. ``item_mask`` ``(B,)`` bool: ``False``
         for items without a trained bias (cold). With the AutoRec term, ``ratings`` is the
-        ``(I, U)`` training rating matrix and ``leave_out`` the pairs' own training ratings
-        (training steps only; see :class:`~kgrec.models.autorec.ItemAutoRec`)."""
+        ``(I, U)`` training rating matrix and ``leave_out`` removes each pair's own rating from
+        the item's input (training steps only; see :class:`~kgrec.models.autorec.ItemAutoRec`)."""
         out = self._score(z_u, z_i, users, items, item_mask)
         if self.autorec is not None:
             if ratings is None or users is None or items is None:

@@ -26,7 +26,7 @@ from kgrec.eval import auc, evaluate_split, mae, rmse
 from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig, monitor_mode
-from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
+from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator, step_seed
 
 
 class EpochShuffle(Sampler[int]):
@@ -102,7 +102,7 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def on_train_batch_start(self, batch: list[Tensor], batch_idx: int) -> None:
-        torch.manual_seed(self.config.train.seed * 1_000_003 + self.global_step)  # dropout stream per step
+        torch.manual_seed(step_seed(self.config.train.seed, self.global_step, self.global_rank))  # dropout stream
 
     def encode_texts(self) -> None:
         """Re-encode every item text with the fine-tuned transformer into the model's text input
@@ -113,7 +113,7 @@ class RecommenderModule(L.LightningModule):
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         user, item, rating = batch  # (B,), (B,), (B,)
         self.encode_texts()
-        generator = step_generator(self.config.train.seed, self.global_step)
+        generator = step_generator(self.config.train.seed, self.global_step, self.global_rank)
         rec = RecBatch(user=user, pos_item=item, rating=rating)
         if self.needs_negatives:
             rec.neg_items = self.sampler.sample(user, self.config.train.num_negatives, generator)  # (B, K)
@@ -157,7 +157,17 @@ class RecommenderModule(L.LightningModule):
 @torch.no_grad()
 def evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig) -> dict[str, float]:
     """Full-ranking metrics on ``part`` (valid excludes train; test excludes train + valid), plus
-    RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings."""
+    RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings.
+
+    Always in float32, also inside a bf16 autocast (validation during GPU training): bf16 keeps 8
+    bits of mantissa, so near the top-K cut-off many items would tie, and the tie-breaking would
+    then pick the kept checkpoint."""
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, enabled=False):
+        return _evaluate(model, dataset, part, config)
+
+
+def _evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig) -> dict[str, float]:
     was_training = model.training
     model.eval()
     encoded = model.encode()

@@ -57,8 +57,16 @@ def sample_kg_batch(
     return head[pick], relation[pick], tail[pick], corrupted
 
 
-def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator whose stream depends only on ``(seed, step)``."""
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The seed of training step ``step`` on process ``rank`` (DDP): distinct ranks draw distinct
+    negatives, KG triples and dropout masks; rank 0 (every single-process run) keeps
+    ``seed * 1_000_003 + step``. The rank offset is an odd 32-bit constant, since torch's CPU
+    generator reads only the low 32 bits of a seed: ranks stay apart for billions of steps."""
+    return (seed * 1_000_003 + step + rank * 0x9E3779B1) % (2**63 - 1)
+
+
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator whose stream depends only on ``(seed, step, rank)`` (:func:`step_seed`)."""
     generator = torch.Generator(device="cpu")
-    generator.manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
+    generator.manual_seed(step_seed(seed, step, rank))
     return generator

@@ -29,9 +29,19 @@ def test_leave_out_equals_removing_the_pair_from_the_input() -> None:
         keep = torch.arange(len(USERS)) != k
         without = item_rows(USERS[keep], ITEMS[keep], RATINGS[keep])
         u, i = USERS[k : k + 1], ITEMS[k : k + 1]
-        left_out = autorec(full, u, i, leave_out=RATINGS[k : k + 1])
+        left_out = autorec(full, u, i, leave_out=True)
         torch.testing.assert_close(left_out, autorec(without, u, i))
         assert not torch.allclose(left_out, autorec(full, u, i))  # the target did move the full input
+
+
+def test_leave_out_removes_the_whole_entry_of_a_pair_rated_twice() -> None:
+    # user 0 rated item 2 twice (2 and 4): the matrix holds their mean, and leaving the pair out
+    # must remove that mean, whichever of the two ratings the training row carries
+    autorec = ItemAutoRec(num_users=4, units=6, init_std=0.5)
+    users, items = torch.cat([USERS, torch.tensor([0, 0])]), torch.cat([ITEMS, torch.tensor([2, 2])])
+    twice = item_rows(users, items, torch.cat([RATINGS, torch.tensor([2.0, 4.0])]))
+    u, i = torch.tensor([0, 0]), torch.tensor([2, 2])
+    torch.testing.assert_close(autorec(twice, u, i, leave_out=True), autorec(item_rows(USERS, ITEMS, RATINGS), u, i))
 
 
 def test_formula_and_items_without_ratings() -> None:
@@ -50,7 +60,7 @@ def test_formula_and_items_without_ratings() -> None:
 
 def test_gradients_are_finite_and_reach_every_parameter() -> None:
     autorec = ItemAutoRec(num_users=4, units=5)
-    out = autorec(item_rows(USERS, ITEMS, RATINGS), USERS, ITEMS, leave_out=RATINGS)
+    out = autorec(item_rows(USERS, ITEMS, RATINGS), USERS, ITEMS, leave_out=True)
     ((out - RATINGS) ** 2).mean().backward()
     for name, p in autorec.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name

@@ -39,3 +39,20 @@ def test_uncertainty_weighting_learns_log_of_each_loss() -> None:
     assert s[1] == pytest.approx(math.log(0.25), abs=0.05)
     w = joint.effective_weights()
     assert w["b"] > w["a"]
+
+
+@pytest.mark.parametrize("mode", ["fixed", "uncertainty"])
+def test_a_task_weighted_zero_is_logged_but_left_out_of_the_sum(mode) -> None:
+    joint = JointLoss(["a", "b"], weights={"b": 0.0}, mode=mode)
+    a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(3.0, requires_grad=True)
+    total, logs = joint({"a": a, "b": b})
+    total.backward()
+    assert float(logs["loss/b"]) == 3.0
+    assert b.grad is None  # not even a zero term: b is out of the graph
+    if mode == "uncertainty":  # s_b alone would be lowered without bound: it gets no gradient
+        assert joint.log_vars.grad.tolist()[1] == 0.0 and joint.log_vars.grad.tolist()[0] != 0.0
+        assert "weight/b" not in logs
+    else:
+        assert float(total) == 2.0
+    only_b, _ = joint({"b": b})
+    assert float(only_b) == 0.0 and only_b.requires_grad  # still a loss Lightning can backpropagate

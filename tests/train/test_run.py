@@ -61,6 +61,29 @@ def test_one_epoch_lowers_every_task_loss(clustered_dataset):
         assert after[task] < before[task], (task, before[task], after[task])
 
 
+def test_evaluation_scores_in_float32_inside_a_bf16_autocast(clustered_dataset, monkeypatch):
+    # validation during GPU training runs under bf16 autocast; bf16 scores tie near the top-K cut-off
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating]")
+    prepared = prepare(config, progress=False)
+    from kgrec.train import build_model
+    from kgrec.train import module as module_file
+
+    model = build_model(config, prepared)
+    seen = []
+
+    def spy(score, *args, **kwargs):
+        seen.append(score(torch.arange(3)).dtype)
+        return evaluate_split(score, *args, **kwargs)
+
+    evaluate_split = module_file.evaluate_split
+    monkeypatch.setattr(module_file, "evaluate_split", spy)
+    plain = module_file.evaluate(model, prepared.dataset, "valid", config)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = module_file.evaluate(model, prepared.dataset, "valid", config)
+    assert seen == [torch.float32, torch.float32]
+    assert autocast == plain
+
+
 def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
     config = tiny_config(clustered_dataset, "model.rating_autorec_units=8")
     metrics = train(config, tmp_path / "run")

@@ -1,6 +1,6 @@
 import torch
 
-from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator
+from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator, step_seed
 
 
 def test_negatives_are_never_training_positives():
@@ -34,3 +34,11 @@ def test_kg_batch_corrupts_tails_within_the_node_range():
     assert h.shape == corrupted.shape == (6,)
     assert torch.equal(t, h + 10)  # triples stay whole
     assert corrupted.min() >= 0 and corrupted.max() < 20
+
+
+def test_each_ddp_rank_draws_its_own_stream_and_rank_0_keeps_the_single_process_one() -> None:
+    assert step_seed(2026, 17) == step_seed(2026, 17, rank=0) == 2026 * 1_000_003 + 17
+    draws = [torch.randint(0, 10**9, (8,), generator=step_generator(2026, 17, rank)) for rank in range(3)]
+    assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2])
+    again = torch.randint(0, 10**9, (8,), generator=step_generator(2026, 17, 1))
+    assert torch.equal(draws[1], again)

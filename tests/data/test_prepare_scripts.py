@@ -57,25 +57,6 @@ def test_prepare_ml1m_pools_both_files_names_relations_and_parses_titles(mkr_ml1
     assert dataset.entities[dataset.item_entity].tolist() == ["0", "1", "2"]  # item k is entity k
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "line", "message"),
-    [
-        ("test.txt", "0 2\n1 3\n", 2, "item ids must be integers in 0..2"),
-        ("train.txt", "0 0 1\n1 x\n", 2, "item ids must be integers in 0..2"),
-        ("kg_final.txt", "0\t0\t3\n1 2 4\n", 2, "expected 3 fields separated by '\\t', found 1"),
-        ("kg_final.txt", "0\t7\t3\n", 1, "relation '7' is not in relation_list.txt"),
-        ("movies.dat", "1::Toy Story (1995)\n", 1, "expected 3 fields separated by '::', found 2"),
-    ],
-)
-def test_prepare_ml1m_names_the_file_and_line_of_bad_input(mkr_ml1m, tmp_path, name, text, line, message):
-    (mkr_ml1m / name).write_text(text)
-    done = run_script("prepare_ml1m.py", mkr_ml1m, tmp_path / "ml-1m")
-    assert done.returncode != 0
-    assert f"{mkr_ml1m / name}:{line}: {message}" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (tmp_path / "ml-1m").exists()  # nothing half-written
-
-
 @pytest.fixture
 def ripplenet_bx(tmp_path: Path) -> Path:
     """RippleNet's Book-Crossing layout: labelled ratings (0 = sampled negative), item map, KG."""
@@ -104,20 +85,35 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(ripplenet_bx, tmp
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "line", "message"),
+    ("script", "source", "name", "text", "line", "message"),
     [
-        ("ratings_final.txt", "7\t1\t1\n7\t4\t1\n", 2, "item ids must be integers in 1..3"),
-        ("ratings_final.txt", "7\t1\t1\n7\t2\t0\n7\t0\t0\n", 3, "item ids must be integers in 1..3"),
-        ("ratings_final.txt", "7\t1\t1\n7\t2\n", 2, "expected 3 fields separated by '\\t', found 2"),
-        ("ratings_final.txt", "7\t1\tyes\n", 1, "label must be 1 (positive) or 0 (sampled negative), found 'yes'"),
-        ("kg_final.txt", "1\t5\t10\n3 6 11\n", 2, "expected 3 fields separated by '\\t', found 1"),
-        ("item_index2entity_id_rehashed.txt", "a\t1\nb 2\n", 2, "expected 2 fields separated by '\\t', found 1"),
+        ("prepare_ml1m.py", "mkr_ml1m", "test.txt", "0 2\n1 3\n", 2, "item ids must be integers in 0..2"),
+        ("prepare_ml1m.py", "mkr_ml1m", "train.txt", "0 0 1\n1 x\n", 2, "item ids must be integers in 0..2"),
+        ("prepare_ml1m.py", "mkr_ml1m", "kg_final.txt", "0\t0\t3\n1 2 4\n", 2,
+         "expected 3 fields separated by '\\t', found 1"),
+        ("prepare_ml1m.py", "mkr_ml1m", "kg_final.txt", "0\t7\t3\n", 1, "relation '7' is not in relation_list.txt"),
+        ("prepare_ml1m.py", "mkr_ml1m", "movies.dat", "1::Toy Story (1995)\n", 1,
+         "expected 3 fields separated by '::', found 2"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "ratings_final.txt", "7\t1\t1\n7\t4\t1\n", 2,
+         "item ids must be integers in 1..3"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "ratings_final.txt", "7\t1\t1\n7\t2\t0\n7\t0\t0\n", 3,
+         "item ids must be integers in 1..3"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "ratings_final.txt", "7\t1\t1\n7\t2\n", 2,
+         "expected 3 fields separated by '\\t', found 2"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "ratings_final.txt", "7\t1\tyes\n", 1,
+         "label must be 1 (positive) or 0 (sampled negative), found 'yes'"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "kg_final.txt", "1\t5\t10\n3 6 11\n", 2,
+         "expected 3 fields separated by '\\t', found 1"),
+        ("prepare_bookcrossing.py", "ripplenet_bx", "item_index2entity_id_rehashed.txt", "a\t1\nb 2\n", 2,
+         "expected 2 fields separated by '\\t', found 1"),
     ],
-)
-def test_prepare_bookcrossing_names_the_file_and_line_of_bad_input(ripplenet_bx, tmp_path, name, text, line, message):
-    (ripplenet_bx / name).write_text(text)
-    done = run_script("prepare_bookcrossing.py", ripplenet_bx, tmp_path / "bookcrossing")
+)  # fmt: skip
+def test_prepare_scripts_name_the_file_and_line_of_bad_input(request, tmp_path, script, source, name, text, line,
+                                                             message):  # fmt: skip
+    folder = request.getfixturevalue(source)
+    (folder / name).write_text(text)
+    done = run_script(script, folder, tmp_path / "out")
     assert done.returncode != 0
-    assert f"{ripplenet_bx / name}:{line}: {message}" in done.stderr
+    assert f"{folder / name}:{line}: {message}" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "bookcrossing").exists()  # nothing half-written
+    assert not (tmp_path / "out").exists()  # nothing half-written

@@ -350,8 +350,12 @@ class VectorIndex:
         self.index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> bool:
-        """Remove ``ids``; ``False`` when this kind cannot remove in place (rebuild instead)."""
-        if self.kind != "flat" and not (self.kind == "ivfpq" and not self.config.refine):
+        """Remove ``ids``; ``False`` when this kind cannot remove in place (rebuild instead).
+
+        Only ``flat`` removes in place. HNSW cannot remove at all, and an IVF index under FAISS's
+        ``IndexIDMap`` keeps its internal ids while the id map compacts, so the surviving vectors
+        would answer with other items' ids."""
+        if self.kind != "flat":
             return False
         faiss = _faiss()
         ids = np.ascontiguousarray(ids, dtype=np.int64)

@@ -114,6 +114,9 @@ def test_remove_in_place_or_report_a_rebuild_is_needed():
     assert not set(flat.search(vectors[:3], 5)[1].ravel()) & {0, 1, 2}
     hnsw = VectorIndex.build(vectors, config=IndexConfig(kind="hnsw"))
     assert not hnsw.remove(np.array([0]))  # HNSW cannot remove: the caller rebuilds
+    ivfpq = VectorIndex.build(vectors, config=IndexConfig(kind="ivfpq", nlist=4, nprobe=4, pq_m=4, pq_bits=4))
+    assert not ivfpq.remove(np.arange(0, 300, 2))  # in place it would map survivors to other ids
+    assert ivfpq.count == 300 and np.array_equal(ivfpq.ids(), np.arange(300))  # untouched
     flat.add(vectors[:1] * 10, np.array([1000]))
     assert flat.search(vectors[:1], 1)[1][0, 0] == 1000
 

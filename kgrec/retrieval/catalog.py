@@ -229,7 +229,12 @@ class Catalog:
             values.extend(item.features.get(name) for item in items)
         for item in items:
             for name, value in item.features.items():
-                types.setdefault(name, _kind_of(value))
+                kind = types.setdefault(name, _kind_of(value))
+                if value is not None and _kind_of(value) != kind:  # filters on the column would break
+                    raise RetrievalError(
+                        f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
+                        f"got {value!r}; declare it '{name}:{kind}' in the new .item header"
+                    )
         out = Catalog(
             tokens=[*self.tokens, *(i.item_id for i in items)],
             titles=[*self.titles, *(i.title for i in items)],
@@ -355,6 +360,9 @@ def _matches(value: Any, wanted: str, kind: str, f: Filter) -> bool:
     if isinstance(value, list):
         return any(str(v).casefold() == wanted.casefold() for v in value)
     return str(value).casefold() == wanted.casefold()
+
+
+_KIND_NAMES = {"float": "numbers", "token": "text", "token_seq": "lists of tokens"}
 
 
 def _kind_of(value: Any) -> str:

@@ -244,3 +244,16 @@ def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path)
     assert {a.via for a in rec.catalog.added} == {("text", "graph")}
     found = rec.search("horror", k=16, where=["class=Horror"])  # 15 Horror items + n3, all in text space
     assert len(found) == 16 and "n3" in {r.item_id for r in found}
+
+
+def test_added_values_must_keep_their_column_type(rec: Recommender):
+    from kgrec.retrieval.catalog import AddedItem
+
+    vector = np.zeros((1, rec.catalog.dim), np.float32)
+    with pytest.raises(RetrievalError, match=r"item 'n1': column 'class' holds lists of tokens .* got 'Drama'"):
+        rec.catalog.with_added([AddedItem("n1", "N1", {"class": "Drama"})], vector)
+    dated = rec.catalog.with_added([AddedItem("n1", "N1", {"year": 1999.0})], vector)
+    with pytest.raises(RetrievalError, match=r"column 'year' holds numbers .* got '1999'; declare it 'year:float'"):
+        dated.with_added([AddedItem("n2", "N2", {"year": "1999"})], vector)
+    dated = dated.with_added([AddedItem("n2", "N2", {"year": 2001.0, "class": None})], vector)
+    assert dated.where_mask(["year=2001"]).sum() == 1  # filters on the column keep working

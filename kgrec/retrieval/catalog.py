@@ -233,7 +233,7 @@ class Catalog:
                 if value is not None and _kind_of(value) != kind:  # filters on the column would break
                     raise RetrievalError(
                         f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
-                        f"got {value!r}; declare it '{name}:{kind}' in the new .item header"
+                        f"got {value!r} (in a .item file, declare it '{name}:{kind}')"
                     )
         out = Catalog(
             tokens=[*self.tokens, *(i.item_id for i in items)],

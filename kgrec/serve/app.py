@@ -78,9 +78,13 @@ class Results(BaseModel):
     results: list[Item]
 
 
-def create_app(recommender: Recommender, token: str | None = None, max_body_bytes: int = 1 << 20) -> FastAPI:
+def create_app(
+    recommender: Recommender, token: str | None = None, max_body_bytes: int = 1 << 20, writable: bool = True
+) -> FastAPI:
     """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``; with
-    no token they are refused."""
+    no token they are refused, and so they are with ``writable=False`` (409): each of several
+    worker processes holds its own catalog, so an item one of them added would be neither served
+    by the others nor kept by their next write."""
     app = FastAPI(title="kgrec", version="1", description=__doc__)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
@@ -132,6 +136,9 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
         given = (authorization or "").removeprefix("Bearer ").strip()
         if token is None or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "adding items needs the API token: Authorization: Bearer TOKEN")
+        if not writable:
+            raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
+                                     "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp, lock:
             items_file, link_file = _write_atomic_files(Path(tmp), body)
             added = recommender.add_items(items_file, link=link_file)
@@ -141,10 +148,12 @@ def create_app(recommender: Recommender, token: str | None = None, max_body_byte
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a declared ``Content-Length`` over ``max_bytes`` (or not a number).
+    """ASGI middleware: 413 for a body over ``max_bytes``: a declared ``Content-Length`` over it
+    (or not a number), or a chunked body (no length) that grows past it while it is read.
 
     A plain ASGI wrapper rather than ``@app.middleware("http")``, whose per-request task and
-    streaming wrapper cost more than a whole fast query.
+    streaming wrapper cost more than a whole fast query. A chunked body is read here, at most
+    ``max_bytes`` of it, and handed on whole.
     """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
@@ -152,12 +161,39 @@ class BodyLimit:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
-                await response(scope, receive, send)
+                await self._refuse(scope, receive, send)
                 return
+            if length is None and b"transfer-encoding" in headers:
+                chunks, size, more = [], 0, True
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":  # the client went away
+                        return
+                    chunks.append(message.get("body", b""))
+                    size += len(chunks[-1])
+                    if size > self.max_bytes:
+                        await self._refuse(scope, receive, send)
+                        return
+                    more = message.get("more_body", False)
+                receive = _replay(b"".join(chunks), receive)
         await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that returns ``body`` as one message, then defers to ``receive``."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> dict:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def _write_atomic_files(folder: Path, body: NewItems) -> tuple[Path, Path | None]:

@@ -253,7 +253,7 @@ def test_added_values_must_keep_their_column_type(rec: Recommender):
     with pytest.raises(RetrievalError, match=r"item 'n1': column 'class' holds lists of tokens .* got 'Drama'"):
         rec.catalog.with_added([AddedItem("n1", "N1", {"class": "Drama"})], vector)
     dated = rec.catalog.with_added([AddedItem("n1", "N1", {"year": 1999.0})], vector)
-    with pytest.raises(RetrievalError, match=r"column 'year' holds numbers .* got '1999'; declare it 'year:float'"):
+    with pytest.raises(RetrievalError, match=r"column 'year' holds numbers .* got '1999' \(in a .item file, declare it 'year:float'\)"):
         dated.with_added([AddedItem("n2", "N2", {"year": "1999"})], vector)
     dated = dated.with_added([AddedItem("n2", "N2", {"year": 2001.0, "class": None})], vector)
     assert dated.where_mask(["year=2001"]).sum() == 1  # filters on the column keep working

@@ -112,6 +112,33 @@ def test_oversized_body_is_refused(server):
     assert response.status_code == 413
 
 
+def test_chunked_body_is_limited_as_it_arrives_and_passed_on_whole(server):
+    def chunks(body: bytes, size: int = 1000):
+        yield from (body[i : i + size] for i in range(0, len(body), size))
+
+    big = b'{"text": "' + b"x" * (2 << 20) + b'"}'
+    headers = {"content-type": "application/json"}
+    response = httpx.post(server[0] + "/search", content=chunks(big), headers=headers)
+    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+    small = b'{"user": "u1", "k": 3}'
+    chunked = httpx.post(server[0] + "/recommend", content=chunks(small, 5), headers=headers)
+    assert chunked.status_code == 200, chunked.text
+    assert chunked.json() == httpx.post(server[0] + "/recommend", content=small, headers=headers).json()
+
+
+def test_a_several_worker_app_refuses_to_add_items(server):
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    client = TestClient(create_app(Recommender.open(server[1]), token="t", writable=False))
+    response = client.post("/items", json={"items": [{"item_id": "new", "title": "New"}]},
+                           headers={"Authorization": "Bearer t"})  # fmt: skip
+    assert response.status_code == 409 and "single-process server" in response.json()["detail"]
+    assert client.post("/recommend", json={"user": "u1", "k": 3}).status_code == 200  # reads still served
+
+
 def test_adding_items_needs_the_token(server):
     base, _, _ = server
     body = {"items": [{"item_id": "new1", "title": "Film New", "class": ["Comedy"]}], "links": [{"item_id": "new1", "entity_id": "d0_0"}]}

@@ -29,7 +29,7 @@ from kgrec.data.atomic import TokenColumn
 from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
-from kgrec.utils.io import atomic_dir, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
 
 CATALOG_DIR = "catalog"
 FORMAT = "kgrec-catalog"
@@ -177,6 +177,7 @@ class Catalog:
         """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any)."""
         catalog = cls.from_run(dataset, base_vectors, base_sha256, titles)
         folder = Path(run_dir) / CATALOG_DIR
+        restore_interrupted_dir(folder)
         if not (folder / "catalog.json").is_file():
             return catalog
         where = folder / "catalog.json"

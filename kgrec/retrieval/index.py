@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import RetrievalError
-from kgrec.utils.io import atomic_dir, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
 
 KINDS = ("flat", "hnsw", "ivfpq")
 METRIC = "inner_product"
@@ -445,6 +445,7 @@ def load_index(
     """
     faiss = _faiss()
     folder = Path(folder)
+    restore_interrupted_dir(folder)  # a crash mid-save leaves the previous index at .index.old
     manifest = read_index_manifest(folder)
     where = folder / MANIFEST
     for key, want in _flatten(expected or {}).items():

@@ -72,6 +72,17 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def restore_interrupted_dir(path: str | Path) -> None:
+    """Finish what a crash interrupted in :func:`atomic_dir`: between its two renames ``path`` is
+    missing and its previous version sits at ``.NAME.old``, which is put back. Readers of a folder
+    that may be absent by design (a run's ``catalog/``) call this first, so that a crash at that
+    moment brings back the last saved state instead of silently none at all."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

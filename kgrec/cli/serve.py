@@ -20,7 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default %(default)s); with more than one the service is read-only "
+                        "(POST /items answers 409: each worker holds its own catalog)")  # fmt: skip
     p.add_argument("--token", default=None,
                    help="API token for writes (default: $KGREC_API_TOKEN; without one, writes are refused)")  # fmt: skip
     p.set_defaults(handler=_serve)

@@ -230,8 +230,9 @@ class Catalog:
             values.extend(item.features.get(name) for item in items)
         for item in items:
             for name, value in item.features.items():
-                kind = types.setdefault(name, _kind_of(value))
-                if value is not None and _kind_of(value) != kind:  # filters on the column would break
+                found = _kind_of(value)
+                kind = types.setdefault(name, found)
+                if value is not None and found != kind:  # filters on the column would break
                     raise RetrievalError(
                         f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
                         f"got {value!r} (in a .item file, declare it '{name}:{kind}')"

@@ -161,12 +161,11 @@ class BodyLimit:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            length = headers.get(b"content-length")
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
                 await self._refuse(scope, receive, send)
                 return
-            if length is None and b"transfer-encoding" in headers:
+            if length is None and any(k == b"transfer-encoding" for k, _ in scope["headers"]):
                 chunks, size, more = [], 0, True
                 while more:
                     message = await receive()

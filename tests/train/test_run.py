@@ -69,13 +69,13 @@ def test_evaluation_scores_in_float32_inside_a_bf16_autocast(clustered_dataset, 
     from kgrec.train import module as module_file
 
     model = build_model(config, prepared)
+    evaluate_split = module_file.evaluate_split
     seen = []
 
     def spy(score, *args, **kwargs):
         seen.append(score(torch.arange(3)).dtype)
         return evaluate_split(score, *args, **kwargs)
 
-    evaluate_split = module_file.evaluate_split
     monkeypatch.setattr(module_file, "evaluate_split", spy)
     plain = module_file.evaluate(model, prepared.dataset, "valid", config)
     with torch.autocast("cpu", dtype=torch.bfloat16):

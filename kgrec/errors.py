@@ -68,3 +68,8 @@ class RetrievalError(KgrecError):
 
 class NotFoundError(RetrievalError):
     """An id (user, item) that the run does not know; the HTTP service answers 404."""
+
+
+class IndexOutOfDateError(RetrievalError):
+    """The catalog changed but updating its index failed, so queries are refused until
+    ``kgrec index build`` rebuilds it; the HTTP service answers 503."""

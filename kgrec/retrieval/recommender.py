@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from kgrec.errors import NotFoundError, RetrievalError
+from kgrec.errors import IndexOutOfDateError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
@@ -111,6 +111,7 @@ class Recommender:
         self.user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)  # (U, d)
         self.vectors_sha256 = vectors_sha256
         self.index: VectorIndex | None = None
+        self._index_error: str | None = None  # why ``index`` is None after a failed catalog change
         self._explainer: Explainer | None = None
         self._encoder: TextEncoder | None = None
         self._encoded: Any = None
@@ -208,7 +209,15 @@ class Recommender:
         if save:
             self._save_index(index)
         self.index = index
+        self._index_error = None
         return index
+
+    def _require_index(self) -> VectorIndex:
+        if self.index is None:
+            if self._index_error is not None:
+                raise IndexOutOfDateError(self._index_error)
+            raise RetrievalError("no index loaded")
+        return self.index
 
     def _save_index(self, index: VectorIndex) -> None:
         expected = self._expected()
@@ -304,9 +313,7 @@ class Recommender:
         gives per row positions to leave out. With ``cosine``, scores are cosines. Rows return
         fewer than ``k`` only when fewer items qualify.
         """
-        if self.index is None:
-            raise RetrievalError("no index loaded")
-        return self._search(self.index, self.catalog.vectors, queries, k, allowed, excluded, cosine)
+        return self._search(self._require_index(), self.catalog.vectors, queries, k, allowed, excluded, cosine)
 
     def _search(
         self,
@@ -664,22 +671,32 @@ class Recommender:
 
     def _commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
         """Save the catalog, then update (or rebuild) and save the index; both writes are atomic.
-        Should the second fail, the next open reports the mismatch and ``kgrec index build`` repairs it."""
-        index = self.index
+
+        Should the index update fail, this object stops answering queries (its index no longer
+        matches its catalog), the next open reports the mismatch, and ``kgrec index build``
+        repairs it."""
+        index = self._require_index()
         catalog.save(self.path)
         self.catalog = catalog
         self._explainer = None
         self._text_index = None
-        assert index is not None
-        updated = True
-        if added is not None and len(added):
-            index.add(catalog.vectors[added], added)
-        if removed is not None and len(removed):
-            updated = index.remove(removed)
-        if updated:
-            self._save_index(index)
-        else:
-            self.build_index(IndexConfig.from_dict(index.config.to_dict()))
+        try:
+            updated = True
+            if added is not None and len(added):
+                index.add(catalog.vectors[added], added)
+            if removed is not None and len(removed):
+                updated = index.remove(removed)
+            if updated:
+                self._save_index(index)
+            else:
+                self.build_index(IndexConfig.from_dict(index.config.to_dict()))
+        except Exception as error:
+            self.index = None
+            self._index_error = (
+                f"{self.path}: the catalog was changed but updating its index failed ({error}); "
+                f"rebuild it with `kgrec index build {self.path}`"
+            )
+            raise IndexOutOfDateError(self._index_error) from error
 
     def catalog_dir(self) -> Path:
         return self.path / CATALOG_DIR

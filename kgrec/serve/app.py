@@ -29,7 +29,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgrec.errors import KgrecError, NotFoundError
+from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError
 from kgrec.retrieval import Recommender, Result
 
 MAX_K = 1000
@@ -91,7 +91,8 @@ def create_app(
 
     @app.exception_handler(KgrecError)
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, NotFoundError) else 400)
+        status = 404 if isinstance(error, NotFoundError) else 503 if isinstance(error, IndexOutOfDateError) else 400
+        return JSONResponse({"detail": str(error)}, status_code=status)
 
     def results(found: list[Result]) -> JSONResponse:
         # Result.to_dict() already has Item's fields and types; returning a response skips

@@ -118,7 +118,9 @@ class RecommenderModule(L.LightningModule):
         if self.needs_negatives:
             rec.neg_items = self.sampler.sample(user, self.config.train.num_negatives, generator)  # (B, K)
         if self.use_kg:
-            head, rel, tail = (t.to(self.device) for t in self.kg_triples)  # type: ignore[union-attr]
+            if self.kg_triples[0].device != self.device:  # type: ignore[index]
+                self.kg_triples = tuple(t.to(self.device) for t in self.kg_triples)  # once, not every step
+            head, rel, tail = self.kg_triples  # type: ignore[misc]
             h, r, t, corrupted = sample_kg_batch(
                 head, rel, tail, self.model.sizes.num_nodes, self.config.train.kg_batch_size, generator
             )

@@ -28,7 +28,9 @@ class NegativeSampler:
 
     def is_positive(self, user: Tensor, item: Tensor) -> Tensor:
         """Whether each ``(user, item)`` is a training pair (same shapes, bool)."""
-        keys = self.keys.to(user.device)
+        if self.keys.device != user.device:
+            self.keys = self.keys.to(user.device)  # once, not every call
+        keys = self.keys
         query = user.long() * self.n_items + item.long()
         pos = torch.searchsorted(keys, query).clamp(max=len(keys) - 1)
         return keys[pos] == query

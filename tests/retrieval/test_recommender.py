@@ -173,6 +173,26 @@ def test_changed_vectors_are_refused_until_the_index_is_rebuilt(run_copy: Path):
     assert rec.index.count == 60
 
 
+def test_a_failed_index_update_stops_queries_until_the_index_is_rebuilt(run_copy: Path, monkeypatch):
+    rec = Recommender.open(run_copy)
+    removed = rec.recommend("u0", k=1, explain=False)[0].item_id
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(rec.index), "remove", fail)
+    with pytest.raises(RetrievalError, match="updating its index failed.*disk full.*kgrec index build"):
+        rec.remove_items([removed])
+    with pytest.raises(RetrievalError, match="updating its index failed"):
+        rec.recommend("u0", k=3, explain=False)  # not answered from an index that still holds the item
+    monkeypatch.undo()
+    with pytest.raises(RetrievalError, match="does not match this run.*kgrec index build"):
+        Recommender.open(run_copy)  # the catalog on disk lost the item, the index did not
+    rebuilt = Recommender.open(run_copy, rebuild=True)
+    assert rebuilt.index.count == 59
+    assert removed not in {r.item_id for r in rebuilt.recommend("u0", k=59, explain=False)}
+
+
 def write_new_items(folder: Path) -> tuple[Path, Path, Path]:
     """One new item per genre cluster, linked to a new entity with that cluster's genre and director."""
     items = ["item_id:token\ttitle:token\tclass:token_seq"]

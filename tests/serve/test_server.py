@@ -139,6 +139,25 @@ def test_a_several_worker_app_refuses_to_add_items(server):
     assert client.post("/recommend", json={"user": "u1", "k": 3}).status_code == 200  # reads still served
 
 
+def test_a_failed_index_update_answers_503_until_rebuilt(server, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    rec = Recommender.open(shutil.copytree(server[1], tmp_path / "run"))  # the served run stays as it is
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(rec.index), "add", fail)
+    client = TestClient(create_app(rec, token="t"))
+    body = {"items": [{"item_id": "new", "title": "New"}], "links": [{"item_id": "new", "entity_id": "d0_0"}]}
+    response = client.post("/items", json=body, headers={"Authorization": "Bearer t"})
+    assert response.status_code == 503 and "kgrec index build" in response.json()["detail"], response.text
+    assert client.post("/recommend", json={"user": "u1", "k": 3}).status_code == 503
+
+
 def test_adding_items_needs_the_token(server):
     base, _, _ = server
     body = {"items": [{"item_id": "new1", "title": "Film New", "class": ["Comedy"]}], "links": [{"item_id": "new1", "entity_id": "d0_0"}]}

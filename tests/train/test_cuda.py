@@ -66,3 +66,15 @@ def test_joint_fine_tuning_on_the_gpu(clustered_dataset, tiny_models, monkeypatc
         item_texts(loaded.dataset, loaded.config.text), progress=False
     )
     assert torch.allclose(fresh, loaded.text, atol=1e-4)  # the run's vectors = the saved encoder's on the CPU
+
+
+def test_negative_sampler_moves_its_keys_to_the_gpu_once():
+    from kgrec.train.sampling import NegativeSampler
+
+    sampler = NegativeSampler(torch.tensor([0, 0, 1]), torch.tensor([1, 2, 0]), n_items=5)
+    user = torch.tensor([0, 1], device="cuda")
+    assert sampler.is_positive(user, torch.tensor([1, 1], device="cuda")).tolist() == [True, False]
+    keys = sampler.keys
+    assert keys.is_cuda
+    assert sampler.is_positive(user, torch.tensor([2, 0], device="cuda")).tolist() == [True, True]
+    assert sampler.keys is keys  # not copied again

@@ -15,13 +15,10 @@ training.
 
 import argparse
 import platform
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
-
-from kgrec.train import load_config, train
+from _bench import train_seed
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
@@ -57,9 +54,7 @@ rows = {}
 for name, overrides in VARIANTS.items():
     runs = []
     for seed in range(args.seeds):
-        config = load_config(args.config, [*args.overrides, "train.progress=false", f"train.seed={seed}", *overrides])
-        with tempfile.TemporaryDirectory() as out:
-            metrics = train(config, Path(out) / "run")
+        metrics = train_seed(args.config, seed, [*args.overrides, *overrides])
         runs.append(metrics)
         print(f"  {name} seed {seed}: valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}, "
               f"test ndcg@10 {metrics['test']['ndcg@10']:.4f}, {metrics['epochs']} epochs", flush=True)  # fmt: skip

@@ -13,17 +13,17 @@ epochs) and EASE (closed form, lambda tuned on valid).
 import argparse
 import json
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import train_seed
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.eval import evaluate_split
 from kgrec.models import ModelConfig
-from kgrec.train import load_config, load_data, train
+from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
@@ -51,12 +51,8 @@ rows[f"EASE (lambda={ease.best:g}, valid-tuned)"] = {
 
 
 def train_once(seed: int, overrides: list[str], model: ModelConfig | None = None, base: list[str] = ()) -> dict:
-    """Train one run (``base`` < ``--set`` < ``overrides``) in a temporary folder; its metrics."""
-    run_config = load_config(args.config, [*base, *args.overrides, "train.progress=false", f"train.seed={seed}", *overrides])
-    if model is not None:
-        run_config.model = model
-    with tempfile.TemporaryDirectory() as out:
-        return train(run_config, Path(out) / "run")
+    """Train one run (``base`` < ``--set`` < ``overrides``); its metrics."""
+    return train_seed(args.config, seed, [*base, *args.overrides, *overrides], model)
 
 
 def run(

@@ -61,6 +61,8 @@ def tune_on_valid(
         metrics = evaluate_split(model.score, dataset, "valid", ks, batch_size)
         if metric not in metrics:
             raise ValueError(f"metric '{metric}': expected one of {', '.join(metrics)}")
+        if metrics.get("n_users", 1) == 0:
+            raise ValueError("the valid part has no interactions to tune on: give the split a valid share")
         valid[value] = metrics
         if metrics[metric] > best_value:
             best_value = metrics[metric]

@@ -72,6 +72,19 @@ class AtomicTable:
                 found = ", ".join(f"{k}:{v}" for k, v in self.types.items())
                 raise DataError(f"missing required column '{name}' (header has: {found})", self.path, line=1)
 
+    def require_ids(self, *names: str) -> None:
+        """:meth:`require` for id columns, which must also be of type ``token`` with no empty value."""
+        self.require(*names)
+        for name in names:
+            kind = self.types[name]
+            if kind != "token":
+                raise DataError(f"an id column: expected type token, found {kind}", self.path, 1, f"{name}:{kind}")
+            column = self.columns[name]
+            empty = np.flatnonzero(column.vocab == "")  # type: ignore[union-attr]
+            if len(empty):
+                row = int(np.flatnonzero(column.codes == empty[0])[0])  # type: ignore[union-attr]
+                raise DataError("empty id: expected a value", self.path, self.line(row), f"{name}:token")
+
     def tokens(self, name: str) -> np.ndarray:
         """Raw string values of a token column (object array)."""
         column = self.columns[name]
@@ -114,7 +127,7 @@ def read_atomic(path: str | Path) -> AtomicTable:
     if not first.strip():
         raise DataError("empty file: expected a header line of tab-separated 'name:type' entries", path, line=1)
     try:
-        header = first.decode("utf-8")
+        header = first.decode("utf-8-sig")  # a byte-order mark is not part of the first name
     except UnicodeDecodeError as exc:
         raise DataError(f"header is not valid UTF-8 ({exc.reason})", path, line=1) from None
     types = parse_header(path, header)
@@ -162,7 +175,7 @@ def _convert(path: Path, name: str, kind: str, raw: pa.Array) -> Column:
         try:
             return pc.cast(filled, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
-            row = _first_unparsable(filled.to_pylist())
+            row = _first_unparsable(filled)
             value = raw[row].as_py()
             line = int(_data_line_numbers(path)[row])
             raise DataError(f"value '{value}' is not a number (declared float)", path, line, label) from None
@@ -189,8 +202,18 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _first_unparsable(values: list[str]) -> int:
-    return next(i for i, v in enumerate(values) if not _is_float(v))
+def _first_unparsable(values: pa.Array) -> int:
+    """Row of the first value that Arrow's float cast refuses (the parser that refused the
+    column, so the row is found whatever ``float()`` would say), by bisection."""
+    lo, hi = 0, len(values)  # the first refused value is in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(values.slice(lo, mid - lo), pa.float64())
+            lo = mid
+        except pa.ArrowInvalid:
+            hi = mid
+    return lo
 
 
 def _data_line_numbers(path: Path) -> np.ndarray:
@@ -215,6 +238,13 @@ def _diagnose_lines(path: Path, names: list[str]) -> None:
             except UnicodeDecodeError as exc:
                 raise DataError(f"invalid UTF-8 at byte {exc.start} of the line", path, number) from None
             text = text.rstrip("\r\n")
+            if "\r" in text:
+                raise DataError(
+                    f"a carriage return at character {text.index(chr(13)) + 1} inside the line: expected lines "
+                    "to end with \\n or \\r\\n and no \\r elsewhere",
+                    path,
+                    number,
+                )
             if not text:
                 continue
             found = text.count("\t") + 1

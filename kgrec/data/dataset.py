@@ -205,11 +205,11 @@ def load_dataset(
     users = _Vocab()
     items = _Vocab()
     if item_table is not None:
-        item_table.require("item_id")
+        item_table.require_ids("item_id")
         _check_unique(item_table, "item_id")
         items.add(item_table.tokens("item_id"))
     if user_table is not None:
-        user_table.require("user_id")
+        user_table.require_ids("user_id")
         _check_unique(user_table, "user_id")
         users.add(user_table.tokens("user_id"))
 
@@ -277,23 +277,19 @@ def _check_unique(table: AtomicTable, column: str) -> None:
 
 
 def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule) -> Interactions:
-    table.require("user_id", "item_id")
+    table.require_ids("user_id", "item_id")
     if table.n_rows == 0:
         raise DataError("no interactions: the file has a header but no rows", table.path, line=1)
-    for name in ("user_id", "item_id"):
-        if table.types[name] != "token":
-            raise DataError(f"expected type token, found {table.types[name]}", table.path, 1, f"{name}:{table.types[name]}")
     user = users.encode(table.columns["user_id"])  # type: ignore[arg-type]
     item = items.encode(table.columns["item_id"])  # type: ignore[arg-type]
     rating = _float_column(table, "rating")
     timestamp = _float_column(table, "timestamp")
-    if rating is not None:
-        bad = ~np.isfinite(rating)
-        if bad.any():
+    for name, values in (("rating", rating), ("timestamp", timestamp)):
+        bad = ~np.isfinite(values) if values is not None else None
+        if bad is not None and bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"rating is {rating[row]}: expected a finite number", table.path, table.line(row), "rating:float"
-            )
+            found = "empty or NaN" if np.isnan(values[row]) else values[row]  # type: ignore[index]
+            raise DataError(f"{name} is {found}: expected a finite number", table.path, table.line(row), f"{name}:float")
     inter = Interactions(user, item, None if rating is None else rating.astype(np.float32), timestamp)
 
     if rule == "keep":
@@ -353,7 +349,7 @@ def _attach_kg(dataset: Dataset, kg: AtomicTable | None, link: AtomicTable | Non
         return
     entities, relations = _Vocab(), _Vocab()
     if kg is not None:
-        kg.require("head_id", "relation_id", "tail_id")
+        kg.require_ids("head_id", "relation_id", "tail_id")
         if kg.n_rows == 0:
             raise DataError("no triples: the file has a header but no rows", kg.path, line=1)
         dataset.kg = KGTriples(
@@ -362,7 +358,7 @@ def _attach_kg(dataset: Dataset, kg: AtomicTable | None, link: AtomicTable | Non
             tail=entities.encode(kg.columns["tail_id"]),  # type: ignore[arg-type]
         )
     if link is not None:
-        link.require("item_id", "entity_id")
+        link.require_ids("item_id", "entity_id")
         known = items.index
         link_items = link.tokens("item_id")
         for row, token in enumerate(link_items):

@@ -104,6 +104,10 @@ def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
                     raise DataError(
                         f"more fields than the {len(reader.fieldnames)} header columns", path, reader.line_num
                     )
+                if None in row.values():
+                    raise DataError(
+                        f"fewer fields than the {len(reader.fieldnames)} header columns", path, reader.line_num
+                    )
                 yield reader.line_num, row
         except csv.Error as exc:
             raise DataError(f"malformed CSV: {exc}", path, reader.line_num) from None
@@ -141,6 +145,7 @@ def _convert(
                         raise DataError(f"'{value}' is not a number", source, line, column) from None
                     if not math.isfinite(number):
                         raise DataError(f"'{value}' is not a finite number", source, line, column)
+                    value = repr(number)  # what Python reads ('1_000', full-width digits), in a form every reader reads
                 elif kind == "token_seq":
                     value = " ".join(v.strip().replace(" ", "_") for v in value.split(seq_sep) if v.strip())
                 elif header.endswith("_id:token") and not value:

@@ -22,8 +22,10 @@ user will take, since a model cannot know an item's popularity before anyone saw
 
 Each metric is averaged over the evaluated users: users with at least one item in the
 evaluated part (the others are skipped and not counted). A relevant item that is also in an
-exclusion part stays in :math:`T_u` but can never be retrieved (RecBole does the same); with
-the default ``duplicates="last"`` loading no (user, item) pair is in two parts.
+exclusion part stays in :math:`T_u` but can never be retrieved (RecBole does the same). When
+kgrec splits one ``.inter`` file with the default ``duplicates="last"`` no (user, item) pair is
+in two parts; given ``.train`` / ``.valid`` / ``.test`` files (or ``duplicates="keep"``) may
+repeat a pair across parts, and such a pair then counts as a miss.
 
 The loop runs over batches of users, never over single users: per batch, one ``(B, n_items)``
 score matrix, one exclusion mask, one ``torch.topk`` at ``max(ks)`` and one relevance mask,

@@ -184,9 +184,15 @@ def _check_recipe(dataset: Dataset, recipe: GraphRecipe) -> None:
             )
     if recipe.item_name:
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(recipe.item_name) if f is not None]
+            parsed = list(string.Formatter().parse(recipe.item_name))
         except ValueError as error:
             raise ConfigError(f"recipe item_name '{recipe.item_name}': {error}") from None
+        fields = [f for _, f, _, _ in parsed if f is not None]
+        if any(spec or conversion for _, f, spec, conversion in parsed if f is not None):
+            raise ConfigError(
+                f"recipe item_name '{recipe.item_name}': fields are plain column names such as "
+                "'{movie_title} ({release_year})', without format specs or conversions (values are text)"
+            )
         for fld in fields:
             if fld not in columns:
                 raise ConfigError(
@@ -304,7 +310,7 @@ def _as_text(value: object) -> str:
 def _decade(value: str) -> str:
     try:
         year = int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or infinite
         return ""
     return f"{year // 10 * 10}s"
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgrec.errors import GraphError
-from kgrec.utils.io import atomic_dir, sha256_file, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, sha256_file, write_json
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -220,6 +220,7 @@ class KnowledgeGraph:
                 match the manifest's counts, or a graph built from another dataset.
         """
         path = Path(path)
+        restore_interrupted_dir(path)  # a crash between save's two renames leaves it at .NAME.old
         manifest = _read_manifest(path)
         arrays = _read_arrays(path / ARRAYS)
         counts = manifest["counts"]

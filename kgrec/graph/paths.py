@@ -127,11 +127,12 @@ def explain_paths(kg: KnowledgeGraph, from_item: str, to_item: str, n: int = 3) 
 
 
 def _excluded_relations(kg: KnowledgeGraph, patterns: tuple[str, ...]) -> frozenset[int]:
-    return frozenset(
-        i
-        for i, name in enumerate(kg.relation_names)
-        if any(fnmatch.fnmatchcase(str(name), p) for p in patterns)
-    )
+    """Relations whose name matches a pattern, with their generated inverses (and the relations
+    an excluded inverse reverses): paths are undirected, so a relation and its inverse go together."""
+    matched = {i for i, name in enumerate(kg.relation_names) if any(fnmatch.fnmatchcase(str(name), p) for p in patterns)}
+    inverses = {int(r) for r, of in enumerate(kg.inverse_of.tolist()) if of in matched}
+    reversed_ = {int(kg.inverse_of[r]) for r in matched if kg.inverse_of[r] >= 0}
+    return frozenset(matched | inverses | reversed_)
 
 
 def _undirected(kg: KnowledgeGraph, excluded: frozenset[int]):

@@ -29,7 +29,7 @@ TEXT_LIKE = (*TITLE_COLUMNS, "description", "summary", "overview", "plot", "text
 LABELS = {"class": "Genres", "genre": "Genres", "genres": "Genres", "tag": "Tags", "tags": "Tags"}
 
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
-_DANGLING_LABEL = re.compile(r"(^|[.;!?|])[^.;:!?|()\[\]]{1,40}:\s*(?=$|[.;!?|])")
+_LABEL_AT_END = re.compile(r"[^.;:!?|()\[\]]{0,40}:\s*$")  # "). Genres: " -> ")."
 _REPEATED_SEPARATOR = re.compile(r"([.;,!?|])(?:\s+[.;,|])+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
 
@@ -48,17 +48,37 @@ def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
     template = (config.template if config is not None else None) or default_template(dataset)
     fields = template_fields(template, available=_available(dataset))
     columns = {name: _render_column(dataset, name) for name in fields}
+    without: dict[frozenset[str], str] = {}  # the template without the labels of these missing fields
     texts = []
     for row, token in enumerate(dataset.items):
         values = {name: columns[name][row] for name in fields}
+        missing = frozenset(name for name, value in values.items() if not value)
+        if missing and missing not in without:
+            without[missing] = _drop_labels(template, missing)
         try:
-            text = template.format_map(values)
+            text = (without[missing] if missing else template).format_map(values)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"text template {template!r} cannot be rendered: {error}") from None
-        if not all(values.values()):
+        if missing:
             text = _tidy(text)
         texts.append(text or str(token))
     return texts
+
+
+def _drop_labels(template: str, fields: frozenset[str]) -> str:
+    """``template`` with the label right before each of ``fields`` removed: the literal text
+    before ``{field}`` loses a trailing ``"Label: "`` (``"). Genres: {class}"`` -> ``").{class}"``),
+    and nothing else of the template is touched."""
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        literal = literal.replace("{", "{{").replace("}", "}}")
+        if name is None:
+            out.append(literal)
+            continue
+        if name in fields:
+            literal = _LABEL_AT_END.sub("", literal)
+        out.append(literal + "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(out)
 
 
 def default_template(dataset: Dataset) -> str:
@@ -134,8 +154,8 @@ def _render_column(dataset: Dataset, name: str) -> list[str]:
         return [_number(v) for v in column.tolist()]
     if isinstance(column, np.ndarray):
         return ["" if _missing(v) else str(v) for v in column.tolist()]
-    lowered = name.lower()
-    joiner = " " if name == dataset.title_column() or any(w in lowered for w in TEXT_LIKE) else ", "
+    words = name.lower().split("_")  # whole words: "genre_names" is a list of tags, not a name
+    joiner = " " if name == dataset.title_column() or any(w in words for w in TEXT_LIKE) else ", "
     out = []
     for value in column:
         if isinstance(value, np.ndarray):  # float_seq
@@ -163,9 +183,8 @@ def _number(value: float) -> str:
 
 
 def _tidy(text: str) -> str:
-    """Clean up what missing values leave behind: ``"()"``, ``"Genres:"`` at the end, ``" ."``."""
+    """Clean up what missing values leave behind: ``"()"``, ``" ."``, repeated separators."""
     text = _EMPTY_BRACKETS.sub("", text)
-    text = _DANGLING_LABEL.sub(r"\1", text)
     text = re.sub(r"\s+", " ", text)
     text = _REPEATED_SEPARATOR.sub(r"\1", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)

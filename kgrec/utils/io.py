@@ -74,9 +74,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 def restore_interrupted_dir(path: str | Path) -> None:
     """Finish what a crash interrupted in :func:`atomic_dir`: between its two renames ``path`` is
-    missing and its previous version sits at ``.NAME.old``, which is put back. Readers of a folder
-    that may be absent by design (a run's ``catalog/``) call this first, so that a crash at that
-    moment brings back the last saved state instead of silently none at all."""
+    missing and its previous version sits at ``.NAME.old``, which is put back. The readers of a
+    graph, a run's ``catalog/`` and its index call this first, so that a crash at that moment
+    brings back the last saved state instead of none at all (or, for the catalog, silently the
+    base one)."""
     path = Path(path)
     old = path.with_name(f".{path.name}.old")
     if not path.exists() and old.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
@@ -69,6 +70,13 @@ def test_tune_on_valid_picks_the_best_valid_value_without_reading_test():
     assert list(result.valid) == [1.0, 10.0, 100.0]
     best = max(result.valid, key=lambda v: result.valid[v]["ndcg@10"])
     assert result.best == best and result.model.reg == best  # type: ignore[attr-defined]
+
+
+def test_tune_on_valid_refuses_an_empty_valid_part():
+    ds = _tiny_dataset()
+    ds.valid = pairs([], [])
+    with pytest.raises(ValueError, match="valid part has no interactions"):
+        tune_on_valid(ds, EASE, (1.0, 10.0))
 
 
 def test_ease_beats_most_popular_on_ml100k(ml100k):

@@ -81,3 +81,23 @@ def test_blank_lines_are_skipped_but_line_numbers_stay_true(tmp_path):
 def test_duplicate_header_column_is_refused(tmp_path):
     with pytest.raises(DataError, match="column appears twice"):
         read_atomic(write(tmp_path, "a:token|a:token\nx|y\n"))
+
+
+@pytest.mark.parametrize("value", ["1_000", "３", "0x10"])
+def test_value_python_reads_but_arrow_refuses_is_located(tmp_path, value):
+    path = write(tmp_path, f"id:token|rating:float\na|1\nb|{value}\nc|2\n")
+    with pytest.raises(DataError, match=rf":3: column 'rating:float': value '{value}' is not a number"):
+        read_atomic(path)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "t.inter"
+    path.write_bytes("\ufeffuser_id:token\titem_id:token\nu\ti\n".encode())
+    assert list(read_atomic(path).types) == ["user_id", "item_id"]
+
+
+def test_carriage_return_inside_a_line_is_located(tmp_path):
+    path = tmp_path / "t.inter"
+    path.write_bytes(b"a:token\tb:token\nx\ty\nz\rw\tv\n")
+    with pytest.raises(DataError, match=r"t.inter:3: a carriage return at character 2 inside the line"):
+        read_atomic(path)

@@ -65,6 +65,27 @@ def test_non_finite_rating_is_refused(atomic, value):
         load_dataset(folder)
 
 
+@pytest.mark.parametrize(
+    ("files", "where"),
+    [
+        ({"inter": "user_id:token|item_id:token\nu|i\n|j"}, r"toy.inter:3: column 'user_id:token': empty id"),
+        ({"inter": TOY_INTER, "item": "item_id:token|title:token\ni1|A\n|B"}, r"toy.item:3: column 'item_id:token'"),
+        ({"inter": TOY_INTER, "kg": TOY_KG.strip() + "\nhead||tail"}, r"toy.kg:\d+: column 'relation_id:token'"),
+        ({"inter": "user_id:token|item_id:float\nu|1"}, r"toy.inter:1: column 'item_id:float': an id column"),
+        ({"inter": TOY_INTER, "user": "user_id:token_seq\nu1"}, r"toy.user:1: column 'user_id:token_seq'"),
+    ],
+)
+def test_empty_or_untyped_ids_are_refused(atomic, files, where):
+    with pytest.raises(DataError, match=where):
+        load_dataset(atomic(**files))
+
+
+def test_empty_timestamp_is_refused(atomic):
+    folder = atomic(inter="user_id:token|item_id:token|timestamp:float\nu|a|1\nu|b|\nu|c|3")
+    with pytest.raises(DataError, match=r"toy.inter:3: column 'timestamp:float': timestamp is empty or NaN"):
+        load_dataset(folder)
+
+
 def test_header_only_interactions_are_refused(atomic):
     with pytest.raises(DataError, match="no interactions"):
         load_dataset(atomic(inter="user_id:token|item_id:token"))

@@ -49,3 +49,16 @@ def test_non_numeric_rating_is_located(csvs):
 def test_kg_without_links_is_refused(csvs):
     with pytest.raises(DataError, match="--kg needs --links"):
         import_csv(spec(csvs, kg=csvs / "triples.tsv"))
+
+
+def test_short_row_is_located(csvs):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n1,20,3\n")
+    with pytest.raises(DataError, match=r"ratings.csv:3: fewer fields than the 4 header columns"):
+        import_csv(spec(csvs))
+
+
+def test_numbers_python_reads_load_as_the_same_numbers(csvs):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1_000\n1,20,３,2\n", encoding="utf-8")
+    ds = load_dataset(import_csv(spec(csvs)))
+    assert sorted(ds.interactions().rating.tolist()) == [3.0, 4.0]
+    assert sorted(ds.interactions().timestamp.tolist()) == [2.0, 1000.0]

@@ -27,3 +27,12 @@ def test_dense_rows_follows_the_requested_order_and_repeats():
 def test_out_of_range_index_is_refused():
     with pytest.raises(ValueError, match="item index out of range"):
         interaction_matrix(Interactions(user=np.array([0]), item=np.array([5])), 1, 5)
+
+
+def test_scipy_input_with_unsorted_columns_and_stored_zeros():
+    sparse = pytest.importorskip("scipy.sparse")
+    from kgrec.eval.matrix import as_csr
+
+    m = sparse.csr_matrix((np.array([1.0, 0.0, 1.0]), np.array([2, 1, 0]), np.array([0, 3, 3])), shape=(2, 3))
+    assert as_csr(m).to_dense().tolist() == [[1, 0, 1], [0, 0, 0]]  # the stored zero at (0, 1) is no interaction
+    assert m.nnz == 3  # the caller's matrix is left as it was

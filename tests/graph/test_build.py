@@ -121,6 +121,9 @@ def test_recipe_that_does_not_fit_the_dataset_is_refused(toy, split_dataset):
         build_graph(load_dataset(split_dataset), GraphRecipe())
     with pytest.raises(ConfigError, match="item_name"):
         build_graph(toy, recipe_from_dict({"item_name": "{nope}"}))
+    column = next(iter(toy.item_feature_types))
+    with pytest.raises(ConfigError, match="without format specs or conversions"):
+        build_graph(toy, recipe_from_dict({"item_name": f"{{{column}:.0f}}"}))
 
 
 def test_relation_name_clash_is_refused(build):
@@ -136,4 +139,5 @@ def test_attribute_value_applies_the_recipe_transform_to_the_text_form():
     plain = AttributeRelation(column="class", relation="genre")
     assert attribute_value(decade, 1995.0) == "1990s" and attribute_value(decade, "2001") == "2000s"
     assert attribute_value(decade, float("nan")) == "" and attribute_value(decade, "unknown") == ""
+    assert attribute_value(decade, float("inf")) == "" and attribute_value(decade, "-inf") == ""
     assert attribute_value(plain, " Comedy ") == "Comedy" and attribute_value(plain, 3.0) == "3"

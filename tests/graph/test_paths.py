@@ -48,6 +48,12 @@ def test_excluded_relations_are_not_used(build):
     assert [format_path(kg, p) for p in paths] == ["Alpha -directed_by-> d1 <-directed_by- Beta"]
 
 
+@pytest.mark.parametrize("exclude", [["*.directed_by"], ["*.directed_by.inv"]])
+def test_excluding_a_relation_excludes_its_generated_inverse(build, exclude):
+    kg = build(inverse=True)
+    assert find_paths(kg, kg.item_node("i1"), kg.item_node("i2"), n=5, exclude=exclude) == []  # d1 was the link
+
+
 def test_short_relation_keeps_the_last_segment():
     assert short_relation("film.film.directed_by") == "directed_by"
     assert short_relation("film.film.directed_by.inv") == "directed_by.inv"

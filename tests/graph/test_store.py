@@ -81,3 +81,12 @@ def test_missing_folder_or_arrays_are_refused(saved, tmp_path):
     (folder / "graph.npz").unlink()
     with pytest.raises(GraphError, match="graph arrays not found"):
         KnowledgeGraph.load(folder)
+
+
+def test_a_crash_between_the_two_renames_of_a_save_loads_the_previous_graph(saved, toy):
+    import os
+
+    kg, folder = saved
+    os.replace(folder, folder.with_name(".graph.old"))  # atomic_dir's first rename, then the crash
+    back = KnowledgeGraph.load(folder, dataset=toy)
+    assert np.array_equal(back.head, kg.head) and folder.is_dir()

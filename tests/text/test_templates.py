@@ -46,6 +46,25 @@ def test_missing_values_are_skipped_with_their_punctuation(movies) -> None:
     assert texts[movies.item_index("4")] == "Nameless (1990)"
 
 
+@pytest.mark.parametrize(
+    ("template", "heat"),
+    [
+        ("{movie_title}: {release_year}", "Heat"),
+        ("{movie_title} - Year: {release_year}", "Heat"),
+        ("{movie_title}, year: {release_year}. Genres: {class}", "Heat. Genres: Action"),
+        ("Year: {release_year}. {movie_title}", "Heat"),
+    ],
+)
+def test_only_the_label_of_a_missing_value_is_dropped(movies, template: str, heat: str) -> None:
+    assert item_texts(movies, TextConfig(template=template))[movies.item_index("3")] == heat  # no year
+
+
+def test_tag_lists_are_joined_with_commas_and_titles_with_spaces(atomic: Callable[..., Path]) -> None:
+    item = "item_id:token|book_title:token_seq|genre_names:token_seq\n1|The Road|Drama Western"
+    dataset = load_dataset(atomic(name="books", inter="user_id:token|item_id:token\nu|1", item=item))
+    assert item_texts(dataset, TextConfig(template="{book_title}: {genre_names}")) == ["The Road: Drama, Western"]
+
+
 def test_custom_template_renders_columns_and_item_id(movies) -> None:
     config = TextConfig(template="#{item_id}: {movie_title} | {class}")
     assert item_texts(movies, config)[movies.item_index("2")] == "#2: Schindler's List | Drama, War"

@@ -80,15 +80,19 @@ class SparseOperator:
     def __matmul__(self, x: Tensor) -> Tensor:
         """``A X``: ``x`` is ``(n, d)``, the result ``(m, d)``.
 
-        Half-precision ``x`` is multiplied in fp32 and the result is fp32 (:func:`product_dtype`).
+        Half-precision ``x`` is multiplied in fp32 (:func:`product_dtype`); the result stays fp32
+        under autocast, which casts it for the next op, and is cast back to ``x``'s dtype outside
+        it (a model held in bf16, Lightning's ``bf16-true``, has bf16 weights next).
         """
         if x.size(0) != self.shape[1]:
             raise ValueError(f"x: expected {self.shape[1]} rows, got {x.size(0)}")
-        x = x.to(product_dtype(x.dtype))
+        dtype = x.dtype
+        x = x.to(product_dtype(dtype))
         a, a_t = self.csr, self.csr_t
         if a.dtype != x.dtype or a.device != x.device:
             a, a_t = a.to(x.device, x.dtype), a_t.to(x.device, x.dtype)
-        return _FixedSpMM.apply(x.contiguous(), a, a_t)
+        y = _FixedSpMM.apply(x.contiguous(), a, a_t)
+        return y if y.dtype == dtype or torch.is_autocast_enabled(y.device.type) else y.to(dtype)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SparseOperator:
         """A copy on ``device`` / in ``dtype``."""

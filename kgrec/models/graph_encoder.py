@@ -436,7 +436,7 @@ class RelationalGraphEncoder(nn.Module):
             self.relation_embedding = nn.Parameter(torch.empty(total_rel, dim))  # z^(0)
         else:
             self.register_parameter("relation_embedding", None)
-        self._adj_key: tuple | None = None  # (edge_index, edge_type, versions, num_nodes)
+        self._adj_key: tuple | None = None  # (edge_index, edge_type, versions, num_nodes, built in inference mode)
         self._adj: RelationalAdjacency | None = None
         self.reset_parameters()
 
@@ -451,13 +451,15 @@ class RelationalGraphEncoder(nn.Module):
         """The :class:`RelationalAdjacency` for this graph (inverses added when configured).
 
         Cached on the identity (and in-place version) of ``edge_index`` / ``edge_type``, so
-        calling :meth:`forward` every step with the same tensors builds it once.
+        calling :meth:`forward` every step with the same tensors builds it once. One built under
+        ``torch.inference_mode`` is built again outside it (autograd cannot save its tensors).
         """
         n = self.num_nodes if num_nodes is None else int(num_nodes)
         key = self._adj_key
         fresh = (
             key is not None and key[0] is edge_index and key[1] is edge_type
             and key[2] == (edge_index._version, edge_type._version) and key[3] == n
+            and (not key[4] or torch.is_inference_mode_enabled())
         )
         if self._adj is None or not fresh:
             _check_graph(edge_index, edge_type, n, self.num_relations)
@@ -468,7 +470,8 @@ class RelationalGraphEncoder(nn.Module):
             else:
                 edge_type_all = edge_type
             self._adj = RelationalAdjacency(edge_index, edge_type_all, n, self.total_relations)
-            self._adj_key = (edge_index_in, edge_type_in, (edge_index_in._version, edge_type_in._version), n)
+            versions = (edge_index_in._version, edge_type_in._version)
+            self._adj_key = (edge_index_in, edge_type_in, versions, n, torch.is_inference_mode_enabled())
         return self._adj
 
     def forward(self, edge_index: Tensor, edge_type: Tensor, x: Tensor | None = None) -> Tensor:

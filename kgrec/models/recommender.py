@@ -444,16 +444,18 @@ class MultiTaskRecommender(nn.Module):
 
     def _sparse_side(self, name: str, transpose: bool = False) -> SparseOperator | None:
         """Side input ``name`` (``history`` or ``ratings``, ``(U, I)``) as a :class:`SparseOperator`
-        (``(I, U)`` with ``transpose``), built once per attach() or device move."""
+        (``(I, U)`` with ``transpose``), built once per attach() or device move (and again outside
+        ``torch.inference_mode`` when it was built inside, since autograd cannot save its tensors)."""
         indices, values = getattr(self, f"_{name}_indices"), getattr(self, f"_{name}_values")
         if indices is None:
             return None
         cache: dict = self.__dict__.setdefault("_operator_cache", {})
         cached = cache.get(name)
-        if cached is None or cached[0] is not indices or cached[1] is not values:
+        inference = torch.is_inference_mode_enabled()
+        if cached is None or cached[0] is not indices or cached[1] is not values or (cached[3] and not inference):
             shape = (self.sizes.num_users, self.sizes.num_items)
             op = SparseOperator(indices.flip(0), values, shape[::-1]) if transpose else SparseOperator(indices, values, shape)
-            cached = cache[name] = (indices, values, op)
+            cached = cache[name] = (indices, values, op, inference)
         return cached[2]
 
     def _history(self) -> SparseOperator | None:
@@ -621,20 +623,19 @@ class MultiTaskRecommender(nn.Module):
         embedding, from their text vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see
         :meth:`encode_graph`)."""
         if text is None and graph is None:
-            raise ValueError("cold_item_vectors: give text and/or graph vectors")
+            raise ValueError("fuse_cold_items: give text and/or graph vectors")
         if text is not None and self.text_adaptor is None:
-            raise ValueError("cold_item_vectors: this model does not use text (model.use_text)")
+            raise ValueError("fuse_cold_items: this model does not use text (model.use_text)")
         if graph is not None and not self.config.use_graph:
-            raise ValueError("cold_item_vectors: this model does not use graph vectors (model.use_graph)")
+            raise ValueError("fuse_cold_items: this model does not use graph vectors (model.use_graph)")
         return self.item_fusion(id_emb=None, text=self._adapted_text(text) if text is not None else None, graph=graph)
 
     def cold_item_vectors(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
         """Retrieval-space vectors ``(n, d)`` of items without an ID embedding, from their text
         vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see :meth:`encode_graph`)."""
+        tower = self._retrieval()
         h = self.fuse_cold_items(text, graph)  # (n, d)
-        if self.item_trunk is None:
-            raise ValueError("this model has no recommendation task")
-        return self._retrieval().item_vectors(self.item_trunk(h)["retrieval"])
+        return tower.item_vectors(self.item_trunk(h)["retrieval"])  # type: ignore[misc]
 
     def new_user_vector(self, liked: Tensor) -> Tensor:
         r"""Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is
@@ -644,10 +645,11 @@ class MultiTaskRecommender(nn.Module):
         user has no ID or graph vector, so those parts are zero)."""
         if "history" not in self.config.user_parts:
             raise ValueError("new_user_vector: the model has no history user part (model.user_encoder)")
-        if self.user_trunk is None:
-            raise ValueError("this model has no recommendation task")
-        z = self.user_trunk(liked.mean(0, keepdim=True))["retrieval"]
-        return self._retrieval().user_vectors(z)
+        tower = self._retrieval()
+        if liked.size(0) == 0:
+            raise ValueError("new_user_vector: give at least one liked item")
+        z = self.user_trunk(liked.mean(0, keepdim=True))["retrieval"]  # type: ignore[misc]
+        return tower.user_vectors(z)
 
     # ------------------------------------------------------------------ parameter groups
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:

@@ -288,6 +288,8 @@ class RetrievalTower(nn.Module):
             candidates: ``(I,)`` bool, the items that may serve as negatives (e.g. the items
                 with training interactions: nothing is known about the others yet); default all.
         """
+        if pos_items.numel() == 0:  # no retrieval rows in this batch: nothing to learn, not NaN
+            return z_u.sum() * 0.0
         if self.loss_kind == "full_softmax":
             scores = self.score_all(z_u, z_items)  # (B, I)
             if candidates is not None:

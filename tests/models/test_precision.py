@@ -35,11 +35,28 @@ def _flat_grad(model: torch.nn.Module) -> torch.Tensor:
 def test_sparse_products_of_half_precision_inputs_run_in_fp32() -> None:
     op = SparseOperator(torch.tensor([[0, 0, 1, 2], [0, 2, 1, 0]]), torch.tensor([0.5, 0.5, 1.0, 2.0]), (3, 3))
     x = torch.randn(3, 4).bfloat16().requires_grad_()
-    y = op @ x
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = op @ x
     assert y.dtype == torch.float32
     assert torch.allclose(y, op.csr.to_dense() @ x.float())
     y.sum().backward()
     assert x.grad is not None and x.grad.dtype == torch.bfloat16
+
+
+def test_sparse_products_keep_the_input_dtype_outside_autocast() -> None:
+    op = SparseOperator(torch.tensor([[0, 1], [1, 0]]), torch.tensor([1.0, 2.0]), (2, 2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert (op @ torch.randn(2, 3).bfloat16()).dtype == torch.float32  # autocast casts it for the next op
+    assert (op @ torch.randn(2, 3).bfloat16()).dtype == torch.bfloat16  # a bf16 model's next weights are bf16
+
+
+def test_a_model_held_in_bf16_trains(sizes, side, batch) -> None:
+    """Lightning's ``bf16-true`` precision: weights and inputs in bf16, no autocast."""
+    model = MultiTaskRecommender(_config(), sizes, side).to(torch.bfloat16)
+    model.text = model.text.bfloat16()
+    total, _ = model.loss(batch)
+    total.backward()
+    assert torch.isfinite(total) and torch.isfinite(_flat_grad(model)).all()
 
 
 @CUDA

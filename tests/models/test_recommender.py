@@ -107,6 +107,27 @@ def test_new_user_vector_matches_a_known_user_with_the_same_history(sizes, side)
         MultiTaskRecommender(_full_config(user_encoder="id"), sizes, side).new_user_vector(enc.items[:1])
 
 
+def test_caches_built_under_inference_mode_do_not_break_training(model, batch) -> None:
+    with torch.inference_mode():
+        model.score_all(torch.arange(2))  # builds the graph adjacency and the history operator
+    total, _ = model.loss(batch)
+    total.backward()  # autograd cannot save inference tensors: they must have been rebuilt
+    assert torch.isfinite(total)
+
+
+@pytest.mark.parametrize("retrieval_loss", ["full_softmax", "sampled_softmax", "bpr"])
+def test_a_batch_without_retrieval_rows_gives_a_zero_retrieval_loss(sizes, side, batch, retrieval_loss) -> None:
+    model = MultiTaskRecommender(_full_config(retrieval_loss=retrieval_loss), sizes, side)
+    batch.retrieval_mask = torch.zeros(len(batch.user), dtype=torch.bool)
+    loss = model.compute_losses(batch)["retrieval"]
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
+def test_new_user_vector_needs_a_liked_item(model) -> None:
+    with pytest.raises(ValueError, match="at least one liked item"):
+        model.new_user_vector(torch.zeros(0, DIM))
+
+
 def test_bpr_mf_has_only_id_embeddings(sizes, side, batch) -> None:
     model = MultiTaskRecommender(ModelConfig.bpr_mf(dim=DIM), sizes, side)
     names = {n for n, _ in model.named_parameters()}

@@ -164,6 +164,12 @@ def _recommend(args: argparse.Namespace) -> int:
         raise RetrievalError("give exactly one of --user U, --users-file FILE, or --liked ITEM / --likes-text TEXT")
     if args.likes_text is not None and not args.likes_text.strip():
         raise RetrievalError("--likes-text is empty: describe the user's interests in a few words")
+    if args.out is not None and args.users_file is None:
+        raise RetrievalError("--out writes the results of batch mode: give --users-file too")
+    if args.json and args.users_file is not None:
+        raise RetrievalError("batch mode always writes JSON lines: leave out --json")
+    if args.include_seen and args.user is None and args.users_file is None:
+        raise RetrievalError("--include-seen is for known users: a new user (--liked / --likes-text) has seen nothing")
     if args.users_file is not None:
         return _recommend_batch(args)
     rec = _open(args)

@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "--set train.max_epochs=5 --set train.devices=2 --set train.strategy=ddp"
         ),
     )
-    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch ml-100k)")
+    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
     p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
     p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml); default: built-in defaults")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")

@@ -41,6 +41,7 @@ import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
+from kgrec.graph.kg import source_records
 from kgrec.models import (
     ModelConfig,
     ModelSizes,
@@ -56,6 +57,13 @@ from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
 RUN_FORMAT = 1
 TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0
 RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run may change
+# What kgrec writes into a run folder (the query commands add index/ and catalog/), in the order
+# --overwrite removes it: manifest.json, written last, marks a finished run, so it goes first.
+RUN_ENTRIES = (
+    "manifest.json", "metrics.json", "model.safetensors", "vectors.safetensors", "text.safetensors",
+    "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", "index", "catalog",
+    "checkpoints", "logs",
+)  # fmt: skip
 REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
 
 
@@ -173,9 +181,11 @@ def train(
 ) -> dict[str, Any]:
     """Train, select on validation, test, and write the run folder ``out``. Returns metrics.
 
-    An interrupted run (``checkpoints/last.ckpt`` without ``metrics.json``) resumes where it
-    stopped, with the same config (``train.max_epochs`` and ``train.progress`` may change); a
-    finished run is refused unless ``overwrite``. ``callbacks`` are extra Lightning callbacks.
+    An interrupted run (``checkpoints/last.ckpt`` without ``manifest.json``, which is written
+    last) resumes where it stopped, with the same config (``train.max_epochs`` and
+    ``train.progress`` may change); a finished run is refused unless ``overwrite``, which first
+    removes everything a run folder holds (:data:`RUN_ENTRIES`), finished or not. A folder that
+    holds other files and no run is refused. ``callbacks`` are extra Lightning callbacks.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -185,12 +195,12 @@ def train(
 
     out = Path(out)
     last = out / "checkpoints" / "last.ckpt"
-    if (out / "metrics.json").exists() and not overwrite:
+    _check_out(out)
+    if (out / "manifest.json").exists() and not overwrite:
         raise ConfigError(f"{out} already holds a finished run; pass --overwrite or choose another --out")
-    if overwrite and (out / "metrics.json").exists():
-        for stale in (out / "checkpoints", out / "logs"):
-            _remove_tree(stale)
-    resume = last.is_file() and not overwrite
+    if overwrite:
+        _clear_run(out)
+    resume = last.is_file()
     if resume:
         _check_same_config(out, config)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,7 +272,8 @@ def train(
         return {}
 
     best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    saved = torch.load(best, map_location="cpu", weights_only=True)
+    state = saved["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.to("cpu").eval()
     if text_encoder is not None:  # the fine-tuned transformer's vectors become the run's text vectors
@@ -281,7 +292,7 @@ def train(
         "train_seconds": round(train_seconds, 2),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
-        "best_epoch": _best_epoch(out / "logs", monitor, mode) if monitor else epochs - 1,
+        "best_epoch": int(saved["epoch"]),  # the kept checkpoint's (logs may lack a killed run's last rows)
         "resumed": resume,
     }
     save_run(out, config, prepared, model, metrics, text_encoder)
@@ -334,20 +345,13 @@ def save_run(
             "format_version": RUN_FORMAT,
             "kgrec_version": kgrec.__version__,
             "dataset": dataset.name,
-            "dataset_path": str(dataset.path),
+            "dataset_path": str(Path(dataset.path).resolve()),
             "split": dataset.split,
+            "sources": source_records(dataset.sources),  # kgrec eval checks the data did not change
             "sizes": sizes,
             "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
         },
     )
-
-
-def _best_epoch(logs: Path, monitor: str, mode: str) -> int | None:
-    from kgrec.train.plots import read_metrics_csv
-
-    series = read_metrics_csv(logs).get(monitor, [])
-    pick = min if mode == "min" else max
-    return pick(series, key=lambda pair: pair[1])[0] if series else None
 
 
 def _write_yaml(path: Path, data: dict) -> None:
@@ -377,7 +381,23 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
         )
 
 
-def _remove_tree(path: Path) -> None:
+def _check_out(out: Path) -> None:
+    """``out`` must be new, empty, or a run folder: training into a folder of other files would
+    mix them into the run (and ``--overwrite`` would not know what to remove)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: expected a folder for the run")
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_ENTRIES):
+        raise ConfigError(f"--out {out} holds other files and no kgrec run: choose a new or empty folder")
+
+
+def _clear_run(out: Path) -> None:
+    """Remove what a run folder holds (:data:`RUN_ENTRIES`, and the ``.NAME.old`` folders an
+    interrupted atomic save may have left), the finished-run marker first."""
     import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+    for name in RUN_ENTRIES:
+        for path in (out / name, out / f".{name}.old"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()

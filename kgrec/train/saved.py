@@ -36,7 +36,12 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
     path = run / "manifest.json"
     if not path.is_file():
         raise KgrecError(f"{run}: not a finished kgrec run (no manifest.json); train one with `kgrec train`")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise KgrecError(f"{path}: not valid JSON ({error}); retrain the model or restore the file") from None
+    if not isinstance(manifest, dict):
+        raise KgrecError(f"{path}: expected a JSON object")
     if manifest.get("format") != "kgrec-run" or manifest.get("format_version") != RUN_FORMAT:
         raise KgrecError(
             f"{path}: run format {manifest.get('format')} v{manifest.get('format_version')}, "
@@ -56,18 +61,36 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
         overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")
     config = load_config(run / "config.yaml", overrides)
     dataset = load_data(config)
-    if dataset.split != manifest["split"] or dataset.n_items != manifest["sizes"]["num_items"]:
+    sizes = manifest["sizes"]
+    if (dataset.split, dataset.n_items, dataset.n_users) != (manifest["split"], sizes["num_items"], sizes["num_users"]):
         raise KgrecError(
-            f"{run}: the dataset at {config.data.path} ({dataset.n_items} items, split {dataset.split}) is not the one "
-            f"the run was trained on ({manifest['sizes']['num_items']} items, split {manifest['split']})"
+            f"{run}: the dataset at {config.data.path} ({dataset.n_users} users, {dataset.n_items} items, split "
+            f"{dataset.split}) is not the one the run was trained on ({sizes['num_users']} users, "
+            f"{sizes['num_items']} items, split {manifest['split']})"
         )
+    _check_sources(run, manifest, dataset)
     graph = KnowledgeGraph.load(run / "graph", dataset=dataset) if (run / "graph").is_dir() else None
     text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
-    sizes = ModelSizes(**{**manifest["sizes"], "rating_range": tuple(manifest["sizes"]["rating_range"] or ()) or None})
+    sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
     model = MultiTaskRecommender(config.model, sizes, side_inputs(dataset, config.model, graph, text))
     model.load_state_dict(load_file(str(run / "model.safetensors")))
     model.eval()
     return LoadedRun(run, config, manifest, model, dataset, graph, text)
+
+
+def _check_sources(run: Path, manifest: dict[str, Any], dataset: Dataset) -> None:
+    """The dataset's files must be the ones the run was trained on (runs that recorded them)."""
+    from kgrec.utils.io import sha256_file
+
+    recorded = {s["file"]: s["sha256"] for s in manifest.get("sources", [])}
+    if not recorded:
+        return  # a run from before sources were recorded
+    current = {Path(p).name: Path(p) for p in dataset.sources}
+    if set(recorded) != set(current):
+        raise KgrecError(f"{run}: the run was trained on files {sorted(recorded)}, the dataset has {sorted(current)}")
+    for name, file in current.items():
+        if sha256_file(file) != recorded[name]:
+            raise KgrecError(f"{run}: {file} changed since the run was trained (sha256 differs); retrain or restore it")
 
 
 def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:

@@ -70,8 +70,39 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     return data
 
 
+class CommandLineValue:
+    """The value of a ``section.field=value`` override: parsed as YAML (``[a, b]``, ``{rating:
+    0.1}``, ``true``, ``1e-4``), except for a text field (``str`` or ``Path``), which takes it
+    verbatim, so ``{movie_title}``, ``no``, ``2024`` and ``my #1 copy`` stay the text typed
+    (``null`` / ``~`` still give ``None`` where allowed; quotes are removed)."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        try:
+            self.parsed = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            self.parsed = raw
+
+    def for_hint(self, hint: Any) -> Any:
+        args = typing.get_args(hint)
+        text = hint in (str, Path) or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and len(args) == 2 and type(None) in args and (str in args or Path in args)
+        )
+        if not text:
+            return self.parsed
+        stripped = self.raw.strip()
+        if self.parsed is None or stripped[:1] in ("'", '"'):
+            return self.parsed
+        return self.raw
+
+    def __repr__(self) -> str:
+        return repr(self.raw)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.field=value`` strings to a nested dict; values parse as YAML scalars."""
+    """Apply ``section.field=value`` strings to a nested dict (values: :class:`CommandLineValue`,
+    resolved against the field's type by :func:`from_dict`)."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -79,13 +110,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         *parents, leaf = key.strip().split(".")
         node = data
         for part in parents:
+            if isinstance(node.get(part), CommandLineValue) and isinstance(node[part].parsed, dict):
+                node[part] = node[part].parsed  # "a={x: 1}" then "a.y=2"
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
-        try:
-            node[leaf] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            node[leaf] = raw
+        node[leaf] = CommandLineValue(raw)
     return data
 
 
@@ -94,6 +124,8 @@ def _join(where: str, name: str) -> str:
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if isinstance(value, CommandLineValue):
+        value = value.for_hint(hint)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
@@ -121,7 +153,10 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, found {value!r}")
-        return dict(value)
+        key_hint, value_hint = args if len(args) == 2 else (Any, Any)
+        return {
+            _coerce(key_hint, k, where): _coerce(value_hint, v, _join(where, str(k))) for k, v in value.items()
+        }
     if hint is Any:
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):

@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file writes: write to a temporary file in the same folder, flush it to disk, then rename.
 
-A crash or a bad input never leaves a half-written file behind.
+A crash, a power loss or a bad input never leaves a half-written file behind. Two processes
+writing the same path at once are not serialised: the last rename wins.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        _fsync(tmp_path)  # the data is on disk before the rename makes it visible
         os.replace(tmp_path, path)
+        _fsync(path.parent)  # and so is the rename
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -59,7 +62,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        for folder, _, files in os.walk(tmp):
+            for name in files:
+                _fsync(Path(folder) / name)
+            _fsync(Path(folder))
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -68,6 +75,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -84,10 +92,27 @@ def restore_interrupted_dir(path: str | Path) -> None:
         os.replace(old, path)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: done once, at import
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') writes to disk; folders only where the OS allows."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

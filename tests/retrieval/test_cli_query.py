@@ -53,6 +53,9 @@ def test_plain_output_and_filters(trained_run: Path, capsys):
         (["recommend", "{novectors}", "--user", "u0"], "no vectors.safetensors"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
+        (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file too"),
+        (["recommend", "{run}", "--users-file", "{run}/u.txt", "--json"], "leave out --json"),
+        (["recommend", "{run}", "--liked", "i1", "--include-seen"], "--include-seen is for known users"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(argv, message, run_copy: Path, tmp_path: Path, capsys):

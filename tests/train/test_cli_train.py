@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from kgrec.cli.main import main
 
@@ -25,3 +26,25 @@ def test_bad_override_exits_2_with_one_line(clustered_dataset, tmp_path, capsys)
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a finished kgrec run" in capsys.readouterr().err
+
+
+def test_eval_refuses_changed_data_and_a_corrupt_manifest(clustered_dataset, tmp_path, capsys):
+    import shutil
+
+    data = Path(shutil.copytree(clustered_dataset, tmp_path / "copy" / Path(clustered_dataset).name))
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--set", "model.use_text=false", "--set", "model.use_graph=false",
+            "--set", "model.tasks=[retrieval,rating]", "--set", "model.id_dropout=0", "--set", "model.dim=8", "--set", "train.max_epochs=1",
+            "--set", "train.progress=false"]  # fmt: skip
+    assert main(args) == 0
+    inter = next(data.glob("*.inter"))
+    lines = inter.read_text().splitlines()
+    fields = lines[1].split("\t")
+    fields[2] = "1" if fields[2] != "1" else "2"  # another rating for the same pair: same users, items and split
+    inter.write_text("\n".join([lines[0], "\t".join(fields), *lines[2:]]) + "\n")
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert "changed since the run was trained" in capsys.readouterr().err
+    (run / "manifest.json").write_text("{not json")
+    assert main(["eval", str(run)]) == 2
+    assert "manifest.json: not valid JSON" in capsys.readouterr().err

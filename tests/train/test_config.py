@@ -43,3 +43,18 @@ def test_switching_a_tower_off_keeps_the_other_weights_and_refuses_unknown_tasks
     assert config.model.loss_weights == {"retrieval": 1.0, "kg": 0.1}
     with pytest.raises(ConfigError, match=r"model.loss_weights: unknown tasks \['ratings'\]"):
         load_config(None, ["model.loss_weights={ratings: 0.1}"])
+
+
+def test_overrides_of_text_fields_keep_the_text_typed():
+    config = load_config(None, ["data.path=/data/my #1 copy", "text.template={movie_title}", "data.name=no",
+                                "graph.recipe=null", "text.model='quoted'", "train.devices=2"])  # fmt: skip
+    assert config.data.path == "/data/my #1 copy" and config.text.template == "{movie_title}"
+    assert config.data.name == "no" and config.graph.recipe is None and config.text.model == "quoted"
+    assert config.train.devices == 2  # int | str: parsed
+
+
+def test_mapping_values_are_converted_and_checked():
+    config = load_config(None, ["model.loss_weights={retrieval: 1, rating: 1e-4}", "model.loss_weights.like=0.5"])
+    assert config.model.loss_weights == {"retrieval": 1.0, "rating": 1e-4, "like": 0.5}
+    with pytest.raises(ConfigError, match="model.loss_weights.rating: expected float, found 'abc'"):
+        load_config(None, ["model.loss_weights={rating: abc}"])

@@ -105,6 +105,8 @@ def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
         assert again["test"][key] == pytest.approx(saved["test"][key], abs=1e-6), key
     loaded = load_run(run)
     assert torch.allclose(loaded.model.item_vectors(), vectors["item"], atol=1e-5)
+    ndcg = read_metrics_csv(run / "logs")["valid/ndcg@10"]
+    assert saved["best_epoch"] == max(ndcg, key=lambda pair: pair[1])[0]  # the kept checkpoint's epoch
 
 
 def test_learns_the_clusters_far_above_chance(clustered_dataset, tmp_path):
@@ -153,6 +155,30 @@ def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path
     train(config, tmp_path / "run")
     with pytest.raises(KgrecError, match="already holds a finished run"):
         train(config, tmp_path / "run")
+
+
+def test_overwrite_removes_everything_the_previous_run_left(clustered_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), run)
+    with pytest.raises(RuntimeError):  # a second run with another config is interrupted ...
+        train(tiny_config(clustered_dataset, "train.max_epochs=3", "model.tasks=[rating]"), run, overwrite=True,
+              callbacks=[Crash(at_epoch=1)])  # fmt: skip
+    for gone in ("manifest.json", "metrics.json", "vectors.safetensors", "model.safetensors"):
+        assert not (run / gone).exists(), gone  # ... and leaves nothing of the first one to load
+    with pytest.raises(RuntimeError):
+        train(tiny_config(clustered_dataset, "train.max_epochs=3"), run, overwrite=True, callbacks=[Crash(at_epoch=0)])
+    metrics = train(tiny_config(clustered_dataset, "train.max_epochs=3"), run, overwrite=True)
+    assert not metrics["resumed"] and metrics["epochs"] == 3
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]  # no -v1 copies
+    assert [p.name for p in (run / "logs").glob("part-*")] == ["part-0"]
+
+
+def test_a_folder_of_other_files_or_a_file_is_refused_as_out(clustered_dataset, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds other files and no kgrec run"):
+        train(tiny_config(clustered_dataset, "train.max_epochs=1"), tmp_path)
+    with pytest.raises(ConfigError, match="is a file"):
+        train(tiny_config(clustered_dataset, "train.max_epochs=1"), tmp_path / "notes.txt")
 
 
 def test_resume_with_another_config_is_refused(clustered_dataset, tmp_path):

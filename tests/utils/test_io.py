@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
 
 
 def test_atomic_dir_replaces_the_folder_whole_or_not_at_all(tmp_path):
@@ -31,3 +31,18 @@ def test_a_crash_between_the_two_renames_is_undone_on_read(tmp_path):
     assert (target / "a.json").read_text() == "1"
     restore_interrupted_dir(tmp_path / "never-written")
     assert not (tmp_path / "never-written").exists()
+
+
+def test_writes_reach_the_disk_before_the_rename_makes_them_visible(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", str(b))) or real_replace(a, b))
+    write_json(tmp_path / "m.json", {"a": 1})
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"] and events[0][1].endswith(".tmp") and events[2][1] == str(tmp_path)
+    events.clear()
+    with atomic_dir(tmp_path / "folder") as tmp:
+        (tmp / "x.bin").write_bytes(b"x")
+    assert [kind for kind, _ in events] == ["fsync", "fsync", "replace", "fsync"]
+    assert events[0][1].endswith("x.bin") and events[-1][1] == str(tmp_path)

@@ -135,7 +135,7 @@ def main() -> None:
     held_out = held_out_items(source, config.data.cold_item_share, config.data.seed)
     data = without_items(source, args.out / "data" / source.name, held_out)
     run = args.out / "run"
-    if (run / "metrics.json").is_file():
+    if (run / "manifest.json").is_file():  # written last: a finished run
         print(f"reusing the trained run {run}")
     else:
         print(f"training {run} without the {len(held_out)} held-out items ...", flush=True)

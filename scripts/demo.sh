@@ -15,7 +15,7 @@ kgrec graph stats graphs/built/ml-100k --plot graphs/built/ml-100k/degrees.png
 kgrec graph explain graphs/built/ml-100k --from 50 --to 181 -n 3
 
 echo "== train ($RUN)"
-if [ -f "$RUN/metrics.json" ]; then
+if [ -f "$RUN/manifest.json" ]; then  # written last: a finished run
   echo "reusing the finished run in $RUN (delete it to retrain)"
 else
   kgrec train --data "$DATA" --graph graphs/built/ml-100k --config scripts/configs/ml-100k.yaml --out "$RUN"

@@ -33,6 +33,7 @@ fused retrieval vectors, and the raw text encoder, beside the genre's share of t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -136,6 +137,10 @@ def main() -> None:
     data = without_items(source, args.out / "data" / source.name, held_out)
     run = args.out / "run"
     if (run / "manifest.json").is_file():  # written last: a finished run
+        trained_on = set(json.loads((run / "id_maps.json").read_text(encoding="utf-8"))["items"])
+        if trained_on & held_out:  # trained with another data.seed / cold_item_share
+            raise SystemExit(f"{run} was trained on {len(trained_on & held_out)} of the items held out now; "
+                             "delete it or choose another --out")  # fmt: skip
         print(f"reusing the trained run {run}")
     else:
         print(f"training {run} without the {len(held_out)} held-out items ...", flush=True)

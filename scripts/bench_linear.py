@@ -163,6 +163,11 @@ best_on_valid("rating-aware EASE (ratings as rows)", {
 })  # fmt: skip
 
 if args.run:
+    run_config = load_config(f"{args.run}/config.yaml", [])
+    if (run_config.data.name, run_config.data.split, run_config.data.ratios, run_config.data.seed) != (
+        config.data.name, config.data.split, config.data.ratios, config.data.seed
+    ):  # another split's run has trained on this split's valid and test pairs
+        raise SystemExit(f"{args.run} was trained on another split than {args.config}'s: {run_config.data}")
     vectors = load_file(f"{args.run}/vectors.safetensors")
     run_scores = vectors["user"].double() @ vectors["item"].double().T
     best_on_valid(f"kgrec run ({args.run})", {"alone": run_scores})

@@ -91,6 +91,8 @@ print("-" * len(header))
 for name, values in rows.items():
     cells = "".join(f"{values[k]:>11.4f}" if k in values else f"{'-':>11}" for k in KEYS)
     print(f"{name:<42}{cells}{values['seconds']:>10.1f}")
+print("seconds: most-popular and EASE from fit to test metrics (EASE: all its valid-tuning fits); BPR-MF and "
+      "kgrec: training of the chosen setting (mean over seeds; BPR-MF's grid and kgrec's text encoding not included)")
 kgrec_row = rows[KGREC]
 ease_row = next(v for k, v in rows.items() if k.startswith("EASE"))
 print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "

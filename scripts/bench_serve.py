@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -32,12 +33,13 @@ parser.add_argument("--explain", action="store_true", help="ask for explanations
 parser.add_argument("--in-process", action="store_true",
                     help="first time the same queries in this process, without HTTP (1 torch thread)")  # fmt: skip
 args = parser.parse_args()
-USERS = [str(u) for u in range(1, 944)]  # ml-100k raw user ids
+USERS = json.loads((Path(args.run) / "id_maps.json").read_text(encoding="utf-8"))["users"]  # the run's raw user ids
 TEXTS = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]
 
 
 def in_process() -> None:
-    """Mean milliseconds per query through the Python API: what HTTP adds is the rest."""
+    """Mean milliseconds per query through the Python API, one query at a time (the HTTP
+    latencies below are under concurrent load, so they include queueing for the server's lock)."""
     import torch
 
     from kgrec.retrieval import Recommender

@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 from kgrec.data.dataset import Dataset
 from kgrec.errors import ConfigError
 from kgrec.graph._arrays import sorted_unique
-from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph, source_records
+from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX, AttributeRelation, GraphRecipe
+from kgrec.utils.io import source_records
 
 ATTRIBUTE_TYPES = ("token", "token_seq", "float")
 STEPS = ("KG triples", "attributes", "deduplicate", "filter", "users", "finish")

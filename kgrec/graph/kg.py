@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgrec.errors import GraphError
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, sha256_file, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, source_mismatch, write_json
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -275,22 +275,9 @@ class KnowledgeGraph:
                 f"the dataset is split '{dataset.split}'; rebuild the graph with the same split"
             )
         if check_sources:
-            recorded = {s["file"]: s["sha256"] for s in self.provenance.get("sources", [])}
-            current = {Path(p).name: Path(p) for p in dataset.sources}
-            if set(recorded) != set(current):
-                raise GraphError(
-                    f"{where}: graph was built from files {sorted(recorded)}, the dataset has {sorted(current)}"
-                )
-            for name, file in current.items():
-                if sha256_file(file) != recorded[name]:
-                    raise GraphError(
-                        f"{where}: {file} changed since the graph was built (sha256 differs); rebuild it"
-                    )
-
-
-def source_records(files: list[Path]) -> list[dict[str, Any]]:
-    """``{file, bytes, sha256}`` of each source file, for the manifest."""
-    return [{"file": Path(f).name, "bytes": Path(f).stat().st_size, "sha256": sha256_file(f)} for f in files]
+            mismatch = source_mismatch(self.provenance.get("sources", []), dataset.sources)
+            if mismatch:
+                raise GraphError(f"{where}: not the data of this graph: {mismatch}; rebuild it")
 
 
 def _compact(values: np.ndarray) -> np.ndarray:

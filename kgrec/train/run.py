@@ -41,7 +41,6 @@ import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
-from kgrec.graph.kg import source_records
 from kgrec.models import (
     ModelConfig,
     ModelSizes,
@@ -52,7 +51,7 @@ from kgrec.models import (
 )
 from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
 from kgrec.utils.config import to_dict
-from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, write_json
+from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 
 RUN_FORMAT = 1
 TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0

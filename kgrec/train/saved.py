@@ -15,6 +15,7 @@ from kgrec.graph import KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config
 from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data, side_inputs
+from kgrec.utils.io import source_mismatch
 
 
 @dataclass
@@ -68,29 +69,19 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
             f"{dataset.split}) is not the one the run was trained on ({sizes['num_users']} users, "
             f"{sizes['num_items']} items, split {manifest['split']})"
         )
-    _check_sources(run, manifest, dataset)
-    graph = KnowledgeGraph.load(run / "graph", dataset=dataset) if (run / "graph").is_dir() else None
+    if manifest.get("sources"):  # runs from before sources were recorded rely on the graph's check
+        mismatch = source_mismatch(manifest["sources"], dataset.sources)
+        if mismatch:
+            raise KgrecError(f"{run}: not the data the run was trained on: {mismatch}; retrain or restore it")
+    graph = None
+    if (run / "graph").is_dir():  # the same files: hashed once
+        graph = KnowledgeGraph.load(run / "graph", dataset=dataset, check_sources=not manifest.get("sources"))
     text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
     sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
     model = MultiTaskRecommender(config.model, sizes, side_inputs(dataset, config.model, graph, text))
     model.load_state_dict(load_file(str(run / "model.safetensors")))
     model.eval()
     return LoadedRun(run, config, manifest, model, dataset, graph, text)
-
-
-def _check_sources(run: Path, manifest: dict[str, Any], dataset: Dataset) -> None:
-    """The dataset's files must be the ones the run was trained on (runs that recorded them)."""
-    from kgrec.utils.io import sha256_file
-
-    recorded = {s["file"]: s["sha256"] for s in manifest.get("sources", [])}
-    if not recorded:
-        return  # a run from before sources were recorded
-    current = {Path(p).name: Path(p) for p in dataset.sources}
-    if set(recorded) != set(current):
-        raise KgrecError(f"{run}: the run was trained on files {sorted(recorded)}, the dataset has {sorted(current)}")
-    for name, file in current.items():
-        if sha256_file(file) != recorded[name]:
-            raise KgrecError(f"{run}: {file} changed since the run was trained (sha256 differs); retrain or restore it")
 
 
 def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:

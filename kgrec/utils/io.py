@@ -92,6 +92,24 @@ def restore_interrupted_dir(path: str | Path) -> None:
         os.replace(old, path)
 
 
+def source_records(files: list[Path]) -> list[dict[str, Any]]:
+    """``{file, bytes, sha256}`` of each source file, for a manifest (graph, run)."""
+    return [{"file": Path(f).name, "bytes": Path(f).stat().st_size, "sha256": sha256_file(f)} for f in files]
+
+
+def source_mismatch(records: list[dict[str, Any]], files: list[Path]) -> str | None:
+    """What differs between ``records`` (:func:`source_records`, as a manifest kept them) and
+    ``files`` now: other file names, or a file whose sha256 changed; ``None`` when they match."""
+    recorded = {r["file"]: r["sha256"] for r in records}
+    current = {Path(f).name: Path(f) for f in files}
+    if set(recorded) != set(current):
+        return f"it was built from files {sorted(recorded)}, the dataset has {sorted(current)}"
+    for name, file in current.items():
+        if sha256_file(file) != recorded[name]:
+            return f"{file} changed since (sha256 differs)"
+    return None
+
+
 def _read_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it: done once, at import
     os.umask(mask)

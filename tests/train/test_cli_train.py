@@ -44,7 +44,7 @@ def test_eval_refuses_changed_data_and_a_corrupt_manifest(clustered_dataset, tmp
     inter.write_text("\n".join([lines[0], "\t".join(fields), *lines[2:]]) + "\n")
     capsys.readouterr()
     assert main(["eval", str(run)]) == 2
-    assert "changed since the run was trained" in capsys.readouterr().err
+    assert "not the data the run was trained on" in capsys.readouterr().err
     (run / "manifest.json").write_text("{not json")
     assert main(["eval", str(run)]) == 2
     assert "manifest.json: not valid JSON" in capsys.readouterr().err

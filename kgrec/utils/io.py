@@ -67,14 +67,15 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             for name in files:
                 _fsync(Path(folder) / name)
             _fsync(Path(folder))
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        with swap_lock(path):  # a reader must not restore .NAME.old between the two renames
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
         _fsync(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -88,8 +89,29 @@ def restore_interrupted_dir(path: str | Path) -> None:
     base one)."""
     path = Path(path)
     old = path.with_name(f".{path.name}.old")
-    if not path.exists() and old.is_dir():
-        os.replace(old, path)
+    if path.exists() or not old.is_dir():
+        return  # the usual case: nothing to restore, no lock taken
+    with swap_lock(path):  # a writer may be between its renames right now: wait, then look again
+        if not path.exists() and old.is_dir():
+            os.replace(old, path)
+
+
+@contextlib.contextmanager
+def swap_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder that holds ``path`` while ``path`` is swapped
+    or restored, so that the two never interleave across processes (no lock file is left
+    behind). Best effort: without ``fcntl`` (Windows) it does not lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def source_records(files: list[Path]) -> list[dict[str, Any]]:

@@ -46,3 +46,25 @@ def test_writes_reach_the_disk_before_the_rename_makes_them_visible(tmp_path, mo
         (tmp / "x.bin").write_bytes(b"x")
     assert [kind for kind, _ in events] == ["fsync", "fsync", "replace", "fsync"]
     assert events[0][1].endswith("x.bin") and events[-1][1] == str(tmp_path)
+
+
+def test_a_reader_waits_for_a_writer_between_its_two_renames(tmp_path):
+    import threading
+
+    from kgrec.utils.io import swap_lock
+
+    target = tmp_path / "catalog"
+    target.mkdir()
+    (target / "v").write_text("old")
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "v").write_text("new")
+    with swap_lock(target):  # a writer mid-swap: the previous version already moved aside
+        os.replace(target, tmp_path / ".catalog.old")
+        reader = threading.Thread(target=restore_interrupted_dir, args=(target,))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive()  # waits instead of putting the old version back
+        os.replace(new, target)
+    reader.join(5)
+    assert not reader.is_alive() and (target / "v").read_text() == "new"  # the writer's version stays

@@ -85,16 +85,16 @@ class CommandLineValue:
 
     def for_hint(self, hint: Any) -> Any:
         args = typing.get_args(hint)
-        text = hint in (str, Path) or (
+        is_text = hint in (str, Path) or (
             typing.get_origin(hint) in (typing.Union, types.UnionType)
             and len(args) == 2 and type(None) in args and (str in args or Path in args)
         )
-        if not text:
+        if not is_text:
             return self.parsed
-        stripped = self.raw.strip()
-        if self.parsed is None or stripped[:1] in ("'", '"'):
+        text = self.raw.strip()
+        if self.parsed is None or text[:1] in ("'", '"'):
             return self.parsed
-        return self.raw
+        return text
 
     def __repr__(self) -> str:
         return repr(self.raw)

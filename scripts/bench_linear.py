@@ -25,7 +25,9 @@ is the yardstick the model is measured against.
 """
 
 import argparse
+import json
 import platform
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -163,11 +165,12 @@ best_on_valid("rating-aware EASE (ratings as rows)", {
 })  # fmt: skip
 
 if args.run:
-    run_config = load_config(f"{args.run}/config.yaml", [])
-    if (run_config.data.name, run_config.data.split, run_config.data.ratios, run_config.data.seed) != (
-        config.data.name, config.data.split, config.data.ratios, config.data.seed
-    ):  # another split's run has trained on this split's valid and test pairs
-        raise SystemExit(f"{args.run} was trained on another split than {args.config}'s: {run_config.data}")
+    run_data = load_config(f"{args.run}/config.yaml", []).data
+    same_split = ("split", "ratios", "cold_item_share", "seed")
+    trained_on = json.loads(Path(args.run, "manifest.json").read_text(encoding="utf-8"))["dataset"]
+    if any(getattr(run_data, f) != getattr(config.data, f) for f in same_split) or trained_on != dataset.name:
+        # another split's (or dataset's) run has trained on this split's valid and test pairs
+        raise SystemExit(f"{args.run} was trained on other data or another split than {args.config}'s: {run_data}")
     vectors = load_file(f"{args.run}/vectors.safetensors")
     run_scores = vectors["user"].double() @ vectors["item"].double().T
     best_on_valid(f"kgrec run ({args.run})", {"alone": run_scores})

@@ -98,11 +98,10 @@ for name, values in rows.items():
     print(f"{name:<42}{cells}{values['seconds']:>10.1f}")
 print("seconds: most-popular and EASE from fit to test metrics (EASE: all its valid-tuning fits); BPR-MF and "
       "kgrec: training of the chosen setting (mean over seeds; BPR-MF's grid and kgrec's text encoding not included)")
-if args.skip_kgrec:
-    raise SystemExit(0)
-kgrec_row = rows[KGREC]
-ease_row = next(v for k, v in rows.items() if k.startswith("EASE"))
-print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "
-      f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seeds)")  # fmt: skip
+if not args.skip_kgrec:
+    kgrec_row = rows[KGREC]
+    ease_row = next(v for k, v in rows.items() if k.startswith("EASE"))
+    print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "
+          f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seeds)")  # fmt: skip
 if args.json:
     Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -16,6 +16,7 @@ line, column and what was expected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +150,8 @@ def read_atomic(path: str | Path) -> AtomicTable:
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         _diagnose_lines(path, names)
         raise DataError(f"could not parse file: {exc}", path) from None
+    if _has_lone_carriage_return(path):  # Arrow reads it as a line break; line numbers would be off
+        _diagnose_lines(path, names)
 
     columns: dict[str, Column] = {}
     for name, kind in types.items():
@@ -214,6 +217,19 @@ def _first_unparsable(values: pa.Array) -> int:
         except pa.ArrowInvalid:
             hi = mid
     return lo
+
+
+def _has_lone_carriage_return(path: Path, chunk: int = 1 << 24) -> bool:
+    """Whether the file has a ``\r`` not followed by ``\n`` (a regex scan, about 1 GB/s)."""
+    lone = re.compile(rb"\r(?!\n)")
+    with open(path, "rb") as handle:
+        carry = b""
+        while block := handle.read(chunk):
+            data = carry + block
+            carry = data[-1:] if data.endswith(b"\r") else b""  # its \n may open the next block
+            if lone.search(data[: len(data) - len(carry)]):
+                return True
+        return False  # a \r that ends the file ends its last line
 
 
 def _data_line_numbers(path: Path) -> np.ndarray:

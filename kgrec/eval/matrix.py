@@ -74,8 +74,8 @@ def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | 
     elif hasattr(matrix, "indptr") and hasattr(matrix, "indices"):  # scipy.sparse csr, without importing it
         if hasattr(matrix, "eliminate_zeros"):  # canonical form on a copy: stored zeros are no interaction
             matrix = matrix.copy()
-            matrix.eliminate_zeros()
             matrix.sum_duplicates()  # also sorts each row's columns, as torch requires
+            matrix.eliminate_zeros()  # after summing: entries that cancel out are no interaction
         crow = torch.as_tensor(np.asarray(matrix.indptr, dtype=np.int64))
         col = torch.as_tensor(np.asarray(matrix.indices, dtype=np.int64))
         csr = _binary_csr(crow, col, tuple(matrix.shape), check=True)

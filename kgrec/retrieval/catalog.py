@@ -29,7 +29,7 @@ from kgrec.data.atomic import TokenColumn
 from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, swap_lock, write_json
 
 CATALOG_DIR = "catalog"
 FORMAT = "kgrec-catalog"
@@ -177,14 +177,12 @@ class Catalog:
         """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any)."""
         catalog = cls.from_run(dataset, base_vectors, base_sha256, titles)
         folder = Path(run_dir) / CATALOG_DIR
-        restore_interrupted_dir(folder)
-        if not (folder / "catalog.json").is_file():
+        with swap_lock(folder):  # no save swaps the folder while its two files are read
+            restore_interrupted_dir(folder, lock=False)
+            record, stored = _read_files(folder)
+        if record is None:
             return catalog
         where = folder / "catalog.json"
-        try:
-            record = json.loads(where.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise RetrievalError(f"{where}: not valid JSON ({error})") from None
         if record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
             raise RetrievalError(f"{where}: not a kgrec catalog v{FORMAT_VERSION}")
         if record.get("base_vectors_sha256") != base_sha256:
@@ -196,12 +194,9 @@ class Catalog:
         vectors = np.zeros((0, base_vectors.shape[1]), np.float32)
         text = None
         if added:
-            from safetensors.numpy import load_file
-
             path = folder / "added.safetensors"
-            if not path.is_file():
+            if stored is None:
                 raise RetrievalError(f"{path}: missing; remove {folder} and add the items again")
-            stored = load_file(str(path))
             vectors, text = stored["item"], stored.get("text")
             if vectors.shape != (len(added), base_vectors.shape[1]) or (text is not None and text.shape != vectors.shape):
                 raise RetrievalError(
@@ -382,3 +377,19 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     }
     out["via"] = list(values.get("via", ()))
     return out
+
+
+def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None]:
+    """The catalog record (``None`` without ``catalog.json``: no changes) and the added items'
+    tensors (``None`` without ``added.safetensors``), read as they are on disk."""
+    from safetensors.numpy import load_file
+
+    where = folder / "catalog.json"
+    if not where.is_file():
+        return None, None
+    try:
+        record = json.loads(where.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RetrievalError(f"{where}: not valid JSON ({error})") from None
+    tensors = folder / "added.safetensors"
+    return record, load_file(str(tensors)) if tensors.is_file() else None

@@ -212,6 +212,11 @@ class Recommender:
         self._index_error = None
         return index
 
+    @property
+    def index_error(self) -> str | None:
+        """Why queries are refused (a catalog change whose index update failed), else ``None``."""
+        return self._index_error
+
     def _require_index(self) -> VectorIndex:
         if self.index is None:
             if self._index_error is not None:

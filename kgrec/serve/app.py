@@ -100,7 +100,9 @@ def create_app(
         return JSONResponse({"results": [r.to_dict() for r in found]})
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    def health() -> Any:
+        if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
+            return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
         return {"status": "ok", "items": recommender.catalog.n_active, "users": recommender.run.dataset.n_users}
 
     @app.get("/items/{item_id}")

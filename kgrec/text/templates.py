@@ -29,7 +29,8 @@ TEXT_LIKE = (*TITLE_COLUMNS, "description", "summary", "overview", "plot", "text
 LABELS = {"class": "Genres", "genre": "Genres", "genres": "Genres", "tag": "Tags", "tags": "Tags"}
 
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
-_LABEL_AT_END = re.compile(r"[^.;:!?|()\[\]]{0,40}:\s*$")  # "). Genres: " -> ")."
+# A short "Label: " ending a literal, where the literal starts or after a separator: "). Genres: " -> ")."
+_LABEL_AT_END = re.compile(r"(?:^|(?<=[.;!?|)\]]))[^.;:!?|()\[\]]{0,40}:\s*$")
 _REPEATED_SEPARATOR = re.compile(r"([.;,!?|])(?:\s+[.;,|])+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
 

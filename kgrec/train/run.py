@@ -59,10 +59,10 @@ RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run m
 # What kgrec writes into a run folder (the query commands add index/ and catalog/), in the order
 # --overwrite removes it: manifest.json, written last, marks a finished run, so it goes first.
 RUN_ENTRIES = (
-    "manifest.json", "metrics.json", "model.safetensors", "vectors.safetensors", "text.safetensors",
-    "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", "index", "catalog",
-    "checkpoints", "logs",
-)  # fmt: skip
+    "manifest.json", "checkpoints", "metrics.json", "model.safetensors", "vectors.safetensors",
+    "text.safetensors", "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", "index",
+    "catalog", "logs",
+)  # fmt: skip (checkpoints second: a clean-up cut short must not leave a finished run to resume)
 REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
 
 
@@ -198,6 +198,10 @@ def train(
     if (out / "manifest.json").exists() and not overwrite:
         raise ConfigError(f"{out} already holds a finished run; pass --overwrite or choose another --out")
     if overwrite:
+        graph = Path(config.graph.path).resolve() if config.graph.path else None
+        if graph is not None and graph.is_relative_to(out.resolve()):
+            raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
+                              "use a graph folder outside the run")  # fmt: skip
         _clear_run(out)
     resume = last.is_file()
     if resume:
@@ -385,7 +389,8 @@ def _check_out(out: Path) -> None:
     mix them into the run (and ``--overwrite`` would not know what to remove)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file: expected a folder for the run")
-    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_ENTRIES):
+    visible = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+    if visible and not any((out / name).exists() for name in RUN_ENTRIES):
         raise ConfigError(f"--out {out} holds other files and no kgrec run: choose a new or empty folder")
 
 

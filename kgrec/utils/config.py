@@ -73,8 +73,8 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
 class CommandLineValue:
     """The value of a ``section.field=value`` override: parsed as YAML (``[a, b]``, ``{rating:
     0.1}``, ``true``, ``1e-4``), except for a text field (``str`` or ``Path``), which takes it
-    verbatim, so ``{movie_title}``, ``no``, ``2024`` and ``my #1 copy`` stay the text typed
-    (``null`` / ``~`` still give ``None`` where allowed; quotes are removed)."""
+    verbatim, so ``{movie_title}``, ``no``, ``2024``, ``#1 {title}`` and ``my #1 copy`` stay the
+    text typed (``null`` / ``~`` / nothing give ``None``; one quoted string loses its quotes)."""
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
@@ -92,9 +92,10 @@ class CommandLineValue:
         if not is_text:
             return self.parsed
         text = self.raw.strip()
-        if self.parsed is None or text[:1] in ("'", '"'):
-            return self.parsed
-        return text
+        if text in ("", "~", "null", "Null", "NULL"):
+            return None
+        quoted = len(text) >= 2 and text[0] == text[-1] and text[0] in ("'", '"') and isinstance(self.parsed, str)
+        return self.parsed if quoted else text
 
     def __repr__(self) -> str:
         return repr(self.raw)

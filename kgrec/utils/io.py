@@ -81,17 +81,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def restore_interrupted_dir(path: str | Path) -> None:
+def restore_interrupted_dir(path: str | Path, lock: bool = True) -> None:
     """Finish what a crash interrupted in :func:`atomic_dir`: between its two renames ``path`` is
     missing and its previous version sits at ``.NAME.old``, which is put back. The readers of a
     graph, a run's ``catalog/`` and its index call this first, so that a crash at that moment
     brings back the last saved state instead of none at all (or, for the catalog, silently the
-    base one)."""
+    base one). ``lock=False``: the caller already holds :func:`swap_lock` (it reads the folder
+    under it too, as the catalog does)."""
     path = Path(path)
     old = path.with_name(f".{path.name}.old")
     if path.exists() or not old.is_dir():
         return  # the usual case: nothing to restore, no lock taken
-    with swap_lock(path):  # a writer may be between its renames right now: wait, then look again
+    with swap_lock(path) if lock else contextlib.nullcontext():  # a writer may be mid-swap: wait, look again
         if not path.exists() and old.is_dir():
             os.replace(old, path)
 
@@ -108,7 +109,8 @@ def swap_lock(path: str | Path) -> Iterator[None]:
         return
     fd = os.open(Path(path).parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # file systems without flock (some NFS / FUSE mounts): unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -101,3 +101,16 @@ def test_carriage_return_inside_a_line_is_located(tmp_path):
     path.write_bytes(b"a:token\tb:token\nx\ty\nz\rw\tv\n")
     with pytest.raises(DataError, match=r"t.inter:3: a carriage return at character 2 inside the line"):
         read_atomic(path)
+
+
+def test_carriage_return_that_arrow_reads_as_a_line_break_is_located(tmp_path):
+    path = tmp_path / "t.item"
+    path.write_bytes(b"item_id:token\na\rb\nc\n")  # one column: Arrow would read three rows
+    with pytest.raises(DataError, match=r"t.item:2: a carriage return at character 2"):
+        read_atomic(path)
+
+
+def test_crlf_files_and_a_final_carriage_return_read_normally(tmp_path):
+    path = tmp_path / "t.item"
+    path.write_bytes(b"item_id:token\r\na\r\nb\r")
+    assert read_atomic(path).tokens("item_id").tolist() == ["a", "b"]

@@ -36,3 +36,11 @@ def test_scipy_input_with_unsorted_columns_and_stored_zeros():
     m = sparse.csr_matrix((np.array([1.0, 0.0, 1.0]), np.array([2, 1, 0]), np.array([0, 3, 3])), shape=(2, 3))
     assert as_csr(m).to_dense().tolist() == [[1, 0, 1], [0, 0, 0]]  # the stored zero at (0, 1) is no interaction
     assert m.nnz == 3  # the caller's matrix is left as it was
+
+
+def test_scipy_entries_that_cancel_out_are_no_interaction():
+    sparse = pytest.importorskip("scipy.sparse")
+    from kgrec.eval.matrix import as_csr
+
+    m = sparse.csr_matrix((np.array([1.0, -1.0, 1.0]), np.array([0, 0, 1]), np.array([0, 3])), shape=(1, 2))
+    assert as_csr(m).to_dense().tolist() == [[0, 1]]

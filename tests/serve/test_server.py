@@ -156,6 +156,8 @@ def test_a_failed_index_update_answers_503_until_rebuilt(server, tmp_path, monke
     response = client.post("/items", json=body, headers={"Authorization": "Bearer t"})
     assert response.status_code == 503 and "kgrec index build" in response.json()["detail"], response.text
     assert client.post("/recommend", json={"user": "u1", "k": 3}).status_code == 503
+    health = client.get("/health")
+    assert health.status_code == 503 and "kgrec index build" in health.json()["detail"]
 
 
 def test_adding_items_needs_the_token(server):

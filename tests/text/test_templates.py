@@ -53,6 +53,8 @@ def test_missing_values_are_skipped_with_their_punctuation(movies) -> None:
         ("{movie_title} - Year: {release_year}", "Heat"),
         ("{movie_title}, year: {release_year}. Genres: {class}", "Heat. Genres: Action"),
         ("Year: {release_year}. {movie_title}", "Heat"),
+        ("{movie_title}. A film everyone who loves the big screen should see: {release_year}",
+         "Heat. A film everyone who loves the big screen should see"),  # too long for a label: kept whole
     ],
 )
 def test_only_the_label_of_a_missing_value_is_dropped(movies, template: str, heat: str) -> None:

@@ -51,6 +51,9 @@ def test_overrides_of_text_fields_keep_the_text_typed():
     assert config.data.path == "/data/my #1 copy" and config.text.template == "{movie_title}"
     assert config.data.name == "no" and config.graph.recipe is None and config.text.model == "quoted"
     assert config.train.devices == 2  # int | str: parsed
+    config = load_config(None, ["text.template=#{movie_title}", 'text.model="Heat": the film', "data.path="])
+    assert config.text.template == "#{movie_title}" and config.text.model == '"Heat": the film'
+    assert config.data.path is None
 
 
 def test_mapping_values_are_converted_and_checked():

@@ -179,6 +179,19 @@ def test_a_folder_of_other_files_or_a_file_is_refused_as_out(clustered_dataset, 
         train(tiny_config(clustered_dataset, "train.max_epochs=1"), tmp_path)
     with pytest.raises(ConfigError, match="is a file"):
         train(tiny_config(clustered_dataset, "train.max_epochs=1"), tmp_path / "notes.txt")
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / ".DS_Store").write_text("")  # dot files do not make a folder someone else's
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), hidden)
+
+
+def test_overwrite_refuses_to_clear_the_graph_it_would_train_on(clustered_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), run)
+    config = tiny_config(clustered_dataset, "train.max_epochs=1", f"graph.path={run / 'graph'}")
+    with pytest.raises(ConfigError, match="inside --out"):
+        train(config, run, overwrite=True)
+    assert (run / "manifest.json").is_file()  # nothing was removed
 
 
 def test_resume_with_another_config_is_refused(clustered_dataset, tmp_path):

@@ -227,7 +227,7 @@ def _has_lone_carriage_return(path: Path, chunk: int = 1 << 24) -> bool:
         while block := handle.read(chunk):
             data = carry + block
             carry = data[-1:] if data.endswith(b"\r") else b""  # its \n may open the next block
-            if lone.search(data[: len(data) - len(carry)]):
+            if b"\r" in data and lone.search(data[: len(data) - len(carry)]):  # the regex only where needed
                 return True
         return False  # a \r that ends the file ends its last line
 

@@ -73,3 +73,8 @@ class NotFoundError(RetrievalError):
 class IndexOutOfDateError(RetrievalError):
     """The catalog changed but updating its index failed, so queries are refused until
     ``kgrec index build`` rebuilds it; the HTTP service answers 503."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped with Ctrl+C; the message says how to resume. A ``KeyboardInterrupt``,
+    so code that handles Ctrl+C handles it; the CLI prints it and exits with status 130."""

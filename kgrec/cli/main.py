@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KgrecError as error:
         print(f"kgrec: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("kgrec: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         return 130
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ import yaml
 
 import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
-from kgrec.errors import ConfigError, KgrecError
+from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
 from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
 from kgrec.models import (
     ModelConfig,
@@ -269,7 +270,7 @@ def train(
         # A fine-tuned transformer stays in eval mode on purpose: its frozen layers must not drop
         # out, and its few trained top layers learn without dropout.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(module, ckpt_path=str(last) if resume else None)
+        _fit(trainer, module, last, resume)
     train_seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
         return {}
@@ -355,6 +356,29 @@ def save_run(
             "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
         },
     )
+
+
+def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
+    """``trainer.fit``, with Ctrl+C turned into :class:`TrainingInterrupted`.
+
+    Lightning answers Ctrl+C by ignoring SIGINT from then on and calling ``sys.exit(1)``: a
+    script could not tell an interruption from a failure, and a notebook kernel would stop
+    answering Ctrl+C. Here the SIGINT handler is put back and a ``KeyboardInterrupt`` that says
+    how to resume is raised instead (the CLI exits with status 130)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, ckpt_path=str(last) if resume else None)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if last.is_file():
+            epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"])
+            hint = f"{last} holds epoch {epoch}; run the same command again to resume from there"
+        else:
+            hint = "no epoch had finished; run the same command again to start over"
+        raise TrainingInterrupted(f"training interrupted: {hint}") from None
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def _write_yaml(path: Path, data: dict) -> None:

@@ -48,3 +48,17 @@ def test_eval_refuses_changed_data_and_a_corrupt_manifest(clustered_dataset, tmp
     (run / "manifest.json").write_text("{not json")
     assert main(["eval", str(run)]) == 2
     assert "manifest.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp_path, capsys, monkeypatch):
+    import functools
+
+    import kgrec.train
+    from tests.train.test_run import CtrlC
+
+    monkeypatch.setattr(kgrec.train, "train", functools.partial(kgrec.train.train, callbacks=[CtrlC(at_epoch=1)]))
+    args = ["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "run"), "--set", "model.use_text=false",
+            "--set", "model.dim=8", "--set", "train.max_epochs=2", "--set", "train.progress=false"]  # fmt: skip
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "kgrec: training interrupted: " in err and "holds epoch 0; run the same command again to resume" in err

@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 
 import lightning as L
 import numpy as np
@@ -7,7 +9,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from kgrec.errors import ConfigError, KgrecError
+from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
 from kgrec.models import RecBatch
 from kgrec.train import load_data, prepare, train
 from kgrec.train.module import RecommenderModule
@@ -148,6 +150,28 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dat
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+class CtrlC(L.Callback):
+    """Sends this process SIGINT, as Ctrl+C in a terminal does, after batch 0 of an epoch."""
+
+    def __init__(self, at_epoch: int) -> None:
+        self.at_epoch = at_epoch
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.at_epoch and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize(("at_epoch", "hint"), [(0, "no epoch had finished"), (2, r"holds epoch 1; run the same command")])
+def test_ctrl_c_raises_a_keyboard_interrupt_that_says_how_to_resume(clustered_dataset, tmp_path, at_epoch, hint):
+    config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100")
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted, match=hint):  # a KeyboardInterrupt, not Lightning's sys.exit(1)
+        train(config, tmp_path / "run", callbacks=[CtrlC(at_epoch)])
+    assert signal.getsignal(signal.SIGINT) is handler  # Lightning left Ctrl+C ignored
+    metrics = train(config, tmp_path / "run")
+    assert metrics["resumed"] == (at_epoch > 0) and metrics["epochs"] == 3
 
 
 def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path):

@@ -26,7 +26,7 @@ from kgrec.eval import auc, evaluate_split, mae, rmse
 from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig, monitor_mode
-from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator, step_seed
+from kgrec.train.sampling import DROPOUT_STREAM, NegativeSampler, sample_kg_batch, step_generator, step_seed
 
 
 class EpochShuffle(Sampler[int]):
@@ -102,7 +102,7 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def on_train_batch_start(self, batch: list[Tensor], batch_idx: int) -> None:
-        torch.manual_seed(step_seed(self.config.train.seed, self.global_step, self.global_rank))  # dropout stream
+        torch.manual_seed(step_seed(self.config.train.seed, self.global_step, self.global_rank, DROPOUT_STREAM))
 
     def encode_texts(self) -> None:
         """Re-encode every item text with the fine-tuned transformer into the model's text input

@@ -59,12 +59,22 @@ def sample_kg_batch(
     return head[pick], relation[pick], tail[pick], corrupted
 
 
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """The seed of training step ``step`` on process ``rank`` (DDP): distinct ranks draw distinct
-    negatives, KG triples and dropout masks; rank 0 (every single-process run) keeps
-    ``seed * 1_000_003 + step``. The rank offset is an odd 32-bit constant, since torch's CPU
-    generator reads only the low 32 bits of a seed: ranks stay apart for billions of steps."""
-    return (seed * 1_000_003 + step + rank * 0x9E3779B1) % (2**63 - 1)
+SAMPLING_STREAM = 0
+"""Stream of a step's negatives and KG triples (:func:`step_generator`)."""
+DROPOUT_STREAM = 1
+"""Stream of a step's dropout masks (the global generator, seeded before the step)."""
+
+
+def step_seed(seed: int, step: int, rank: int = 0, stream: int = SAMPLING_STREAM) -> int:
+    """The seed of training step ``step`` on process ``rank`` (DDP) for random ``stream``.
+
+    Distinct ranks draw distinct negatives, KG triples and dropout masks, and a step's dropout
+    masks do not reuse the draws of its negatives (same seed, same uniform stream). Rank 0's
+    sampling stream (what a single-process run samples from) is ``seed * 1_000_003 + step``.
+    Rank and stream add odd 32-bit offsets, since torch's CPU generator reads only the low 32
+    bits of a seed: for up to 64 ranks every (rank, stream) pair stays over 11 million steps
+    away from every other (tested)."""
+    return (seed * 1_000_003 + step + rank * 0x9E3779B1 + stream * 0x632BE5AB) % (2**63 - 1)
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:

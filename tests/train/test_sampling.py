@@ -1,6 +1,15 @@
+import itertools
+
 import torch
 
-from kgrec.train.sampling import NegativeSampler, sample_kg_batch, step_generator, step_seed
+from kgrec.train.sampling import (
+    DROPOUT_STREAM,
+    SAMPLING_STREAM,
+    NegativeSampler,
+    sample_kg_batch,
+    step_generator,
+    step_seed,
+)
 
 
 def test_negatives_are_never_training_positives():
@@ -42,3 +51,13 @@ def test_each_ddp_rank_draws_its_own_stream_and_rank_0_keeps_the_single_process_
     assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2])
     again = torch.randint(0, 10**9, (8,), generator=step_generator(2026, 17, 1))
     assert torch.equal(draws[1], again)
+
+
+def test_dropout_and_sampling_streams_stay_apart_for_every_rank_and_step() -> None:
+    # Offsets of every (rank, stream) pair modulo 2**32 (what torch's CPU generator reads).
+    offsets = sorted(step_seed(0, 0, rank, stream) % 2**32 for rank in range(64) for stream in (SAMPLING_STREAM, DROPOUT_STREAM))
+    gaps = [b - a for a, b in itertools.pairwise(offsets)] + [offsets[0] + 2**32 - offsets[-1]]
+    assert len(offsets) == 128 and min(gaps) > 11_000_000
+    # ... so a step's dropout seed is no other step's sampling seed within those 11 million steps.
+    sampling = {step_seed(2026, step) % 2**32 for step in range(100_000)}
+    assert not sampling & {step_seed(2026, step, 0, DROPOUT_STREAM) % 2**32 for step in range(100_000)}

@@ -52,11 +52,16 @@ class NegativeSampler:
 def sample_kg_batch(
     head: Tensor, relation: Tensor, tail: Tensor, n_nodes: int, size: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``size`` random triples ``(h, r, t)`` and a corrupted tail ``t'`` (uniform over nodes) each."""
+    r"""``size`` random triples ``(h, r, t)`` and a corrupted tail ``t'`` each, uniform over the
+    nodes other than ``t``: draw :math:`c \sim U\{0, \dots, N-2\}` and set
+    :math:`t' = c + [\![c \ge t]\!]`, so a "negative" is never the true tail itself."""
+    if n_nodes < 2:
+        raise ValueError(f"corrupting a tail needs at least 2 nodes, got {n_nodes}")
     device = generator.device
     pick = torch.randint(0, len(head), (min(size, len(head)),), generator=generator, device=device).to(head.device)
-    corrupted = torch.randint(0, n_nodes, pick.shape, generator=generator, device=device).to(head.device)
-    return head[pick], relation[pick], tail[pick], corrupted
+    h, r, t = head[pick], relation[pick], tail[pick]
+    corrupted = torch.randint(0, n_nodes - 1, pick.shape, generator=generator, device=device).to(head.device)
+    return h, r, t, corrupted + (corrupted >= t).long()
 
 
 SAMPLING_STREAM = 0

@@ -61,3 +61,11 @@ def test_dropout_and_sampling_streams_stay_apart_for_every_rank_and_step() -> No
     # ... so a step's dropout seed is no other step's sampling seed within those 11 million steps.
     sampling = {step_seed(2026, step) % 2**32 for step in range(100_000)}
     assert not sampling & {step_seed(2026, step, 0, DROPOUT_STREAM) % 2**32 for step in range(100_000)}
+
+
+def test_corrupted_tail_is_never_the_true_tail_and_covers_every_other_node() -> None:
+    n = 5
+    tail = torch.full((20_000,), 2)
+    _, _, _, corrupted = sample_kg_batch(tail, tail, tail, n_nodes=n, size=20_000, generator=step_generator(0, 0))
+    counts = torch.bincount(corrupted, minlength=n)
+    assert counts[2] == 0 and (counts[[0, 1, 3, 4]] > 4_500).all()  # uniform over the 4 others (5,000 each)

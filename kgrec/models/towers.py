@@ -344,7 +344,8 @@ class KGLinkTower(nn.Module):
         \texttt{transe}:\ f(h, r, t) = -\lVert \mathbf{e}_h + \mathbf{w}_r - \mathbf{e}_t \rVert_p
         \qquad \text{(Bordes et al., NeurIPS 2013)}
 
-    trained on true triples against corrupted tails :math:`t^-_1, \dots, t^-_K`:
+    trained on true triples against corrupted tails :math:`t^-_1, \dots, t^-_K` (training draws
+    them uniformly from the nodes other than :math:`t`, :func:`kgrec.train.sampling.sample_kg_batch`):
 
     .. math::
         \texttt{softplus}:\ \mathcal{L} = \frac{1}{B} \sum \mathrm{softplus}(-f^+)

@@ -229,9 +229,13 @@ def train(
     config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None
     mode = monitor_mode(config.eval.monitor) if config.eval.monitor else "max"
-    checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="best", monitor=monitor, mode=mode, save_last=True
-    )  # without a monitor (KG only), "best" is the latest epoch
+    # last.ckpt after every epoch, which a resume continues from (Lightning's save_last=True
+    # writes it only when the monitored metric improves, so a resume would redo the epochs
+    # since); best.ckpt when the valid metric improves. Without a monitor (KG only) the latest
+    # epoch is the best.
+    latest = ModelCheckpoint(dirpath=last.parent, filename=last.stem, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(dirpath=last.parent, filename="best", monitor=monitor, mode=mode) if monitor else latest
+    savers = [latest] if checkpoint is latest else [checkpoint, latest]
     stoppers = [EarlyStopping(monitor=monitor, mode=mode, patience=config.train.patience)] if monitor else []
     # One CSV per (re)start: Lightning's CSVLogger would overwrite the log of the interrupted part.
     part = len(list((out / "logs").glob("part-*"))) if resume else 0
@@ -254,7 +258,7 @@ def train(
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[checkpoint, *stoppers, *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress,
         enable_model_summary=False,

@@ -152,6 +152,26 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dat
         assert torch.allclose(a[key], b[key], atol=1e-6), key
 
 
+class RecordLastCheckpoint(L.Callback):
+    """Records the epoch ``last.ckpt`` holds at the start of every epoch."""
+
+    def __init__(self, path) -> None:
+        self.path, self.held = path, []
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch > 0:
+            self.held.append(torch.load(self.path, map_location="cpu", weights_only=True)["epoch"])
+
+
+def test_last_checkpoint_holds_every_finished_epoch_improving_or_not(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=5", "train.patience=100", "eval.monitor=hit@20")
+    record = RecordLastCheckpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    train(config, tmp_path / "run", callbacks=[record])
+    hit20 = [v for _, v in read_metrics_csv(tmp_path / "run" / "logs")["valid/hit@20"]]
+    assert any(b <= max(hit20[: i + 1]) for i, b in enumerate(hit20[1:])), hit20  # some epoch did not improve
+    assert record.held == [0, 1, 2, 3]  # a resume never redoes a finished epoch
+
+
 class CtrlC(L.Callback):
     """Sends this process SIGINT, as Ctrl+C in a terminal does, after batch 0 of an epoch."""
 

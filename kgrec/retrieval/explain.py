@@ -264,11 +264,17 @@ class Explainer:
         names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
         names[0], names[-1] = first, last
         parts = [names[0]]
-        for hop, name in zip(path.hops, names[1:], strict=True):
+        for i, (hop, name) in enumerate(zip(path.hops, names[1:], strict=True), start=1):
             label = "|".join(short_relation(str(self.kg.relation_names[r])) for r in hop.relations)  # type: ignore[union-attr]
             parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
+            v = path.nodes[i]
+            if i < len(path.nodes) - 1 and v < kg.n_nodes and not self._named[v]:  # type: ignore[union-attr]
+                name += f" (no name in the KG, shared by {self._item_count(v)} items)"  # how telling the link is
             parts.append(name)
         return tuple(names), " ".join(parts)
+
+    def _item_count(self, node: int) -> int:
+        return int(np.count_nonzero(self.kg.node_type[self._neighbours(node)] == ITEM))  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ attributes
     def _attribute_values(self, position: int) -> dict[str, set[str]]:

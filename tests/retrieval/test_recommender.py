@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kgrec.errors import RetrievalError
+from kgrec.graph import ENTITY, ITEM
 from kgrec.retrieval import Recommender
 from kgrec.retrieval.recommender import INDEX_DIR
 
@@ -131,6 +132,23 @@ def test_similar_explanations_use_the_graph(rec: Recommender):
     assert result.explanation.kind == "kg_path"
     assert result.explanation.paths[0].path.nodes[0] == rec.catalog.position("i0")
     assert "Film 0" in result.explanation.text
+
+
+def test_unnamed_entities_in_explanations_say_how_many_items_share_them(rec: Recommender):
+    kg = rec.run.graph
+    head, tail = kg.head.tolist(), kg.tail.tolist()
+    shown = 0
+    for result in rec.similar("i0", k=5) + rec.recommend("u0", k=5):
+        for path in result.explanation.paths:
+            for v in path.path.nodes[1:-1]:
+                if kg.node_type[v] != ENTITY or kg.names[v] != kg.keys[v]:  # named: shown as it is
+                    assert f"{kg.names[v]} (" not in path.text
+                    continue
+                items = {h for h, t in zip(head, tail, strict=True) if t == v and kg.node_type[h] == ITEM}
+                items |= {t for h, t in zip(head, tail, strict=True) if h == v and kg.node_type[t] == ITEM}
+                assert f" {kg.names[v]} (no name in the KG, shared by {len(items)} items) " in path.text
+                shown += 1
+    assert shown > 0
 
 
 def test_bad_input_raises_clear_errors(rec: Recommender):

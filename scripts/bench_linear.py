@@ -16,7 +16,8 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * rating-aware EASE: the ratings as extra input rows (``liked`` = r >= 4, or the deviation from
   the user's mean rating), predicting the interactions; item i's own rows are held out of its
   column (EASE's zero diagonal, one Lagrange multiplier per row block);
-* EASE + a trained kgrec run (``--run``: the run's retrieval scores, z-scored per user).
+* EASE + a trained kgrec run (``--run``: the run's retrieval scores, z-scored per user), and the
+  run with a popularity prior: z-scored scores + b * log(1 + training count of the item).
 
 Every weight is chosen on VALID; test is read once per row. Nothing here is kgrec's model: it
 is the yardstick the model is measured against.
@@ -174,6 +175,10 @@ if args.run:
     vectors = load_file(f"{args.run}/vectors.safetensors")
     run_scores = vectors["user"].double() @ vectors["item"].double().T
     best_on_valid(f"kgrec run ({args.run})", {"alone": run_scores})
+    popularity = torch.log1p(torch.as_tensor(np.bincount(train.item, minlength=n_items), dtype=torch.float64))
+    best_on_valid("kgrec run + popularity prior", {
+        f"b={b}": zscore(run_scores) + b * popularity for b in (0.025, 0.05, 0.1, 0.2)
+    })  # fmt: skip
     best_on_valid("EASE + kgrec run", {f"a={a}": (1 - a) * zscore(ease) + a * zscore(run_scores) for a in (0.2, 0.35, 0.5)})
 
 keys = ("ndcg@10", "recall@20", "recall@10", "ndcg@20")

@@ -382,7 +382,8 @@ def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
             hint = "no epoch had finished; run the same command again to start over"
         raise TrainingInterrupted(f"training interrupted: {hint}") from None
     finally:
-        signal.signal(signal.SIGINT, handler)
+        if signal.getsignal(signal.SIGINT) is not handler:  # (only the main thread may set it)
+            signal.signal(signal.SIGINT, handler)
 
 
 def _write_yaml(path: Path, data: dict) -> None:

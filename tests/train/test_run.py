@@ -194,6 +194,17 @@ def test_ctrl_c_raises_a_keyboard_interrupt_that_says_how_to_resume(clustered_da
     assert metrics["resumed"] == (at_epoch > 0) and metrics["epochs"] == 3
 
 
+def test_train_runs_outside_the_main_thread(clustered_dataset, tmp_path):
+    import threading
+
+    config = tiny_config(clustered_dataset, "train.max_epochs=1")
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(train(config, tmp_path / "run")))
+    thread.start()
+    thread.join()
+    assert len(results) == 1 and results[0]["epochs"] == 1  # signal handlers are main-thread only
+
+
 def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path):
     config = tiny_config(clustered_dataset, "train.max_epochs=1")
     train(config, tmp_path / "run")

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from kgrec.train.epoch_log import EpochLines
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -248,6 +250,9 @@ def train(
     except ImportError:
         pass
     t = config.train
+    # A progress bar redraws in place, which a file or pipe sees only at the end: print lines there.
+    interactive = sys.stdout.isatty()
+    epoch_lines = [EpochLines(monitor, mode)] if t.progress and not interactive else []
     accelerator = t.accelerator
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
@@ -258,9 +263,9 @@ def train(
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *epoch_lines, *(callbacks or [])],
         logger=loggers,
-        enable_progress_bar=t.progress,
+        enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
         gradient_clip_val=t.grad_clip or None,
         num_sanity_val_steps=0,

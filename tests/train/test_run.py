@@ -205,6 +205,20 @@ def test_train_runs_outside_the_main_thread(clustered_dataset, tmp_path):
     assert len(results) == 1 and results[0]["epochs"] == 1  # signal handlers are main-thread only
 
 
+def test_output_to_a_file_gets_one_line_per_epoch_with_the_best_so_far(clustered_dataset, tmp_path, capsys):
+    import re
+
+    config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100", "train.progress=true")
+    train(config, tmp_path / "run")  # pytest's captured stdout is not a terminal
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    valid = [v for _, v in read_metrics_csv(tmp_path / "run" / "logs")["valid/ndcg@10"]]
+    assert len(lines) == len(valid) == 3
+    for epoch, (line, value) in enumerate(zip(lines, valid, strict=True), start=1):
+        best = max(valid[:epoch])
+        expected = rf"epoch {epoch}/3  train/loss \d+\.\d{{4}}  valid/ndcg@10 {value:.4f} \(best {best:.4f}, epoch {valid.index(best) + 1}\)  \d+\.\d s"
+        assert re.fullmatch(expected, line), (line, expected)
+
+
 def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path):
     config = tiny_config(clustered_dataset, "train.max_epochs=1")
     train(config, tmp_path / "run")

@@ -74,7 +74,7 @@ class TrainSection:
         kg_batch_size: KG triples per step for the link-prediction tower.
         num_negatives: negatives per positive for BPR / sampled losses.
         grad_clip: gradient-norm clip (0 = off).
-        progress: show a progress bar.
+        progress: show progress: a bar in a terminal, one line per epoch when output goes to a file or pipe.
     """
 
     max_epochs: int = 100

@@ -269,12 +269,26 @@ class Explainer:
             parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
             v = path.nodes[i]
             if i < len(path.nodes) - 1 and v < kg.n_nodes and not self._named[v]:  # type: ignore[union-attr]
-                name += f" (no name in the KG, shared by {self._item_count(v)} items)"  # how telling the link is
+                n = self._items_linked_to(v)  # how telling the link is
+                name += f" (no name in the KG; {n} {'item links' if n == 1 else 'items link'} to it)"
             parts.append(name)
         return tuple(names), " ".join(parts)
 
-    def _item_count(self, node: int) -> int:
-        return int(np.count_nonzero(self.kg.node_type[self._neighbours(node)] == ITEM))  # type: ignore[union-attr]
+    def _items_linked_to(self, node: int) -> int:
+        """How many items of the catalog (active base items and added ones) have an edge to ``node``."""
+        catalog, neighbours = self.catalog, self._neighbours(node)
+        base = neighbours[neighbours < catalog.n_base]  # base items are nodes 0 .. n_base - 1
+        count = int(catalog.active[base].sum())
+        for position in range(catalog.n_base, len(catalog)):
+            item_node = self.node_of(position) if catalog.active[position] else None
+            if item_node is None:
+                continue
+            # anchored on an existing entity: its graph edges; else its own recorded links
+            if item_node < self.kg.n_nodes:  # type: ignore[union-attr]
+                count += bool(np.isin(item_node, neighbours))
+            else:
+                count += any(linked == node for _, linked, _ in self._virtual_links(item_node))
+        return count
 
     # ------------------------------------------------------------------ attributes
     def _attribute_values(self, position: int) -> dict[str, set[str]]:

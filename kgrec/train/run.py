@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import signal
 import sys
 import time
 import warnings
@@ -235,7 +234,8 @@ def train(
     # writes it only when the monitored metric improves, so a resume would redo the epochs
     # since); best.ckpt when the valid metric improves. Without a monitor (KG only) the latest
     # epoch is the best.
-    latest = ModelCheckpoint(dirpath=last.parent, filename=last.stem, enable_version_counter=False)
+    # (mode only names its state: the same as the single callback of earlier versions for KG-only runs)
+    latest = ModelCheckpoint(dirpath=last.parent, filename=last.stem, mode="max", enable_version_counter=False)
     checkpoint = ModelCheckpoint(dirpath=last.parent, filename="best", monitor=monitor, mode=mode) if monitor else latest
     savers = [latest] if checkpoint is latest else [checkpoint, latest]
     stoppers = [EarlyStopping(monitor=monitor, mode=mode, patience=config.train.patience)] if monitor else []
@@ -370,25 +370,22 @@ def save_run(
 def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
     """``trainer.fit``, with Ctrl+C turned into :class:`TrainingInterrupted`.
 
-    Lightning answers Ctrl+C by ignoring SIGINT from then on and calling ``sys.exit(1)``: a
-    script could not tell an interruption from a failure, and a notebook kernel would stop
-    answering Ctrl+C. Here the SIGINT handler is put back and a ``KeyboardInterrupt`` that says
-    how to resume is raised instead (the CLI exits with status 130)."""
-    handler = signal.getsignal(signal.SIGINT)
+    Lightning answers Ctrl+C with ``sys.exit(1)``, so a script could not tell an interruption
+    from a failure; here a ``KeyboardInterrupt`` that says how to resume is raised instead (the
+    CLI exits with status 130). Other exits (a callback's ``sys.exit``, SIGTERM) pass through."""
     try:
         trainer.fit(module, ckpt_path=str(last) if resume else None)
-    except SystemExit:
-        if not trainer.interrupted:
+    except SystemExit as exit_:
+        # Lightning calls sys.exit inside its `except KeyboardInterrupt`, hence the context.
+        if not isinstance(exit_.__context__, KeyboardInterrupt):
             raise
         if last.is_file():
-            epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"])
-            hint = f"{last} holds epoch {epoch}; run the same command again to resume from there"
+            done = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1  # 0-based
+            hint = (f"{last} holds the first {done} epoch{'s' if done > 1 else ''}; "
+                    "run the same command again to resume from there")  # fmt: skip
         else:
             hint = "no epoch had finished; run the same command again to start over"
         raise TrainingInterrupted(f"training interrupted: {hint}") from None
-    finally:
-        if signal.getsignal(signal.SIGINT) is not handler:  # (only the main thread may set it)
-            signal.signal(signal.SIGINT, handler)
 
 
 def _write_yaml(path: Path, data: dict) -> None:

@@ -134,21 +134,30 @@ def test_similar_explanations_use_the_graph(rec: Recommender):
     assert "Film 0" in result.explanation.text
 
 
-def test_unnamed_entities_in_explanations_say_how_many_items_share_them(rec: Recommender):
+def items_linked_to(rec: Recommender, node: int) -> int:
+    """Catalog items with an edge to graph node ``node``: base items from the stored triples,
+    added items from their recorded links."""
     kg = rec.run.graph
-    head, tail = kg.head.tolist(), kg.tail.tolist()
-    shown = 0
-    for result in rec.similar("i0", k=5) + rec.recommend("u0", k=5):
+    base = {h for h, t in zip(kg.head.tolist(), kg.tail.tolist(), strict=True) if t == node and kg.node_type[h] == ITEM}
+    base |= {t for h, t in zip(kg.head.tolist(), kg.tail.tolist(), strict=True) if h == node and kg.node_type[t] == ITEM}
+    return len(base) + sum(any(linked == node for _, linked, _ in a.links) for a in rec.catalog.added)
+
+
+def assert_unnamed_nodes_say_how_many_items_link_to_them(rec: Recommender, results) -> int:
+    kg, shown = rec.run.graph, 0
+    for result in results:
         for path in result.explanation.paths:
             for v in path.path.nodes[1:-1]:
-                if kg.node_type[v] != ENTITY or kg.names[v] != kg.keys[v]:  # named: shown as it is
-                    assert f"{kg.names[v]} (" not in path.text
-                    continue
-                items = {h for h, t in zip(head, tail, strict=True) if t == v and kg.node_type[h] == ITEM}
-                items |= {t for h, t in zip(head, tail, strict=True) if h == v and kg.node_type[t] == ITEM}
-                assert f" {kg.names[v]} (no name in the KG, shared by {len(items)} items) " in path.text
+                if v >= kg.n_nodes or kg.node_type[v] != ENTITY or kg.names[v] != kg.keys[v]:
+                    continue  # named: shown as it is
+                n = items_linked_to(rec, v)
+                assert f" {kg.names[v]} (no name in the KG; {n} items link to it) " in path.text, (n, path.text)
                 shown += 1
-    assert shown > 0
+    return shown
+
+
+def test_unnamed_entities_in_explanations_say_how_many_items_link_to_them(rec: Recommender):
+    assert assert_unnamed_nodes_say_how_many_items_link_to_them(rec, rec.similar("i0", k=5) + rec.recommend("u0", k=5))
 
 
 def test_bad_input_raises_clear_errors(rec: Recommender):
@@ -271,6 +280,16 @@ def test_new_users_through_the_history_encoder(text_run: Path):
     by_text = rec.recommend_for_new_user(likes_text="horror films", k=10)
     assert sum(int(r.item_id[1:]) % 4 == 3 for r in by_text) >= 7  # Horror
     assert by_text[0].explanation.kind == "text_match"
+
+
+def test_unnamed_entities_count_added_items_too(run_copy: Path, tmp_path: Path):
+    rec = Recommender.open(run_copy)
+    rec.add_items(*write_new_items(tmp_path))
+    results = rec.similar("n2", k=5)
+    assert assert_unnamed_nodes_say_how_many_items_link_to_them(rec, results)
+    genre = rec.run.graph.keys.tolist().index("g2")  # New Film 2's genre: counted with the base items
+    assert sum(any(linked == genre for _, linked, _ in a.links) for a in rec.catalog.added) == 1
+    assert any(f"g2 (no name in the KG; {items_linked_to(rec, genre)} items" in r.explanation.text for r in results)
 
 
 def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path):

@@ -61,4 +61,4 @@ def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp
             "--set", "model.dim=8", "--set", "train.max_epochs=2", "--set", "train.progress=false"]  # fmt: skip
     assert main(args) == 130
     err = capsys.readouterr().err
-    assert "kgrec: training interrupted: " in err and "holds epoch 0; run the same command again to resume" in err
+    assert "kgrec: training interrupted: " in err and "holds the first 1 epoch; run the same command again to resume" in err

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import sys
 
 import lightning as L
 import numpy as np
@@ -183,15 +184,26 @@ class CtrlC(L.Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.parametrize(("at_epoch", "hint"), [(0, "no epoch had finished"), (2, r"holds epoch 1; run the same command")])
+@pytest.mark.parametrize(("at_epoch", "hint"), [(0, "no epoch had finished"), (2, r"holds the first 2 epochs; run the same command")])
 def test_ctrl_c_raises_a_keyboard_interrupt_that_says_how_to_resume(clustered_dataset, tmp_path, at_epoch, hint):
     config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100")
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match=hint):  # a KeyboardInterrupt, not Lightning's sys.exit(1)
         train(config, tmp_path / "run", callbacks=[CtrlC(at_epoch)])
-    assert signal.getsignal(signal.SIGINT) is handler  # Lightning left Ctrl+C ignored
+    assert signal.getsignal(signal.SIGINT) is handler  # Ctrl+C works again afterwards (a notebook)
     metrics = train(config, tmp_path / "run")
     assert metrics["resumed"] == (at_epoch > 0) and metrics["epochs"] == 3
+
+
+class Exit(L.Callback):
+    def on_train_epoch_end(self, trainer, module):
+        sys.exit(3)
+
+
+def test_other_exits_during_training_are_not_reported_as_ctrl_c(clustered_dataset, tmp_path):
+    with pytest.raises(SystemExit) as raised:  # Lightning marks the trainer interrupted for any exception
+        train(tiny_config(clustered_dataset), tmp_path / "run", callbacks=[Exit()])
+    assert raised.value.code == 3 and not isinstance(raised.value, KeyboardInterrupt)
 
 
 def test_train_runs_outside_the_main_thread(clustered_dataset, tmp_path):

@@ -16,7 +16,8 @@ import lightning as L
 
 
 class EpochLines(L.Callback):
-    """Print the epoch, its training loss, the monitored valid metric and the best so far.
+    """Print the epoch, its training loss, the monitored valid metric and the best so far (since
+    this start: a resumed run's lines start their own best).
 
     Args:
         monitor: the logged key early stopping follows (e.g. ``"valid/ndcg@10"``), or ``None``.

@@ -3,7 +3,7 @@
 A progress bar redraws one line in place, so a log file (``kgrec train ... > train.log``) sees
 only its final state, at the end. :class:`EpochLines` prints instead, after each epoch:
 
-    epoch 3/40  train/loss 6.5123  valid/ndcg@10 0.2304 (best 0.2304, epoch 3)  9.8 s
+    epoch 3/39  train/loss 6.5123  valid/ndcg@10 0.2304 (best 0.2304, epoch 3)  9.8 s
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class EpochLines(L.Callback):
         if not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
-        epoch = trainer.current_epoch + 1
-        parts = [f"epoch {epoch}/{trainer.max_epochs}"]
+        epoch = trainer.current_epoch  # 0-based, as in Lightning's bar, the logs and metrics.json's best_epoch
+        parts = [f"epoch {epoch}/{trainer.max_epochs - 1}"]
         if "train/loss" in metrics:
             parts.append(f"train/loss {float(metrics['train/loss']):.4f}")
         if self.monitor and self.monitor in metrics:

@@ -10,25 +10,41 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import lightning as L
 
+from kgrec.train.plots import read_metrics_csv
+
 
 class EpochLines(L.Callback):
-    """Print the epoch, its training loss, the monitored valid metric and the best so far (since
-    this start: a resumed run's lines start their own best).
+    """Print the epoch, its training loss, the monitored valid metric and the best so far.
 
     Args:
         monitor: the logged key early stopping follows (e.g. ``"valid/ndcg@10"``), or ``None``.
         mode: ``"max"`` or ``"min"``: which direction of ``monitor`` is better.
+        logs: the run's ``logs/`` folder: a resumed run takes the best so far from the epochs
+            its interrupted part logged. (default: ``None``)
         stream: where to print. (default: ``sys.stdout``)
     """
 
-    def __init__(self, monitor: str | None, mode: str = "max", stream: TextIO | None = None) -> None:
-        self.monitor, self.mode, self.stream = monitor, mode, stream
+    def __init__(
+        self, monitor: str | None, mode: str = "max", logs: Path | None = None, stream: TextIO | None = None
+    ) -> None:
+        self.monitor, self.mode, self.logs, self.stream = monitor, mode, logs, stream
         self.best: tuple[float, int] | None = None
         self.started = time.perf_counter()
+
+    def _update(self, value: float, epoch: int) -> None:
+        if self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]):
+            self.best = (value, epoch)
+
+    def on_train_start(self, trainer: Any, module: Any) -> None:
+        if self.monitor and self.logs is not None and trainer.current_epoch > 0:  # resumed
+            for epoch, value in read_metrics_csv(self.logs).get(self.monitor, []):
+                if epoch < trainer.current_epoch:
+                    self._update(value, epoch)
 
     def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
         self.started = time.perf_counter()
@@ -44,9 +60,7 @@ class EpochLines(L.Callback):
             parts.append(f"train/loss {float(metrics['train/loss']):.4f}")
         if self.monitor and self.monitor in metrics:
             value = float(metrics[self.monitor])
-            better = self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0])
-            if better:
-                self.best = (value, epoch)
+            self._update(value, epoch)
             assert self.best is not None
             parts.append(f"{self.monitor} {value:.4f} (best {self.best[0]:.4f}, epoch {self.best[1]})")
         parts.append(f"{time.perf_counter() - self.started:.1f} s")

@@ -252,7 +252,7 @@ def train(
     t = config.train
     # A progress bar redraws in place, which a file or pipe sees only at the end: print lines there.
     interactive = sys.stdout.isatty()
-    epoch_lines = [EpochLines(monitor, mode)] if t.progress and not interactive else []
+    epoch_lines = [EpochLines(monitor, mode, out / "logs")] if t.progress and not interactive else []
     accelerator = t.accelerator
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")

@@ -195,6 +195,20 @@ def test_ctrl_c_raises_a_keyboard_interrupt_that_says_how_to_resume(clustered_da
     assert metrics["resumed"] == (at_epoch > 0) and metrics["epochs"] == 3
 
 
+def test_a_resumed_run_prints_the_best_so_far_over_both_parts(clustered_dataset, tmp_path, capsys):
+    config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100", "eval.monitor=hit@20",
+                         "train.progress=true")  # fmt: skip
+    with pytest.raises(TrainingInterrupted):
+        train(config, tmp_path / "run", callbacks=[CtrlC(at_epoch=2)])
+    capsys.readouterr()
+    train(config, tmp_path / "run")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    valid = [v for _, v in read_metrics_csv(tmp_path / "run" / "logs")["valid/hit@20"]]
+    assert [line.split()[1] for line in lines] == ["2/3", "3/3"]  # the resumed part: epochs 2 and 3
+    best = max(valid[:3])
+    assert f"(best {best:.4f}, epoch {valid.index(best)})" in lines[0], (lines[0], valid)
+
+
 class Exit(L.Callback):
     def on_train_epoch_end(self, trainer, module):
         sys.exit(3)

@@ -285,7 +285,7 @@ class Explainer:
                 continue
             # anchored on an existing entity: its graph edges; else its own recorded links
             if item_node < self.kg.n_nodes:  # type: ignore[union-attr]
-                count += bool(np.isin(item_node, neighbours))
+                count += item_node in neighbours
             else:
                 count += any(linked == node for _, linked, _ in self._virtual_links(item_node))
         return count

@@ -33,6 +33,7 @@ class EpochLines(L.Callback):
         self, monitor: str | None, mode: str = "max", logs: Path | None = None, stream: TextIO | None = None
     ) -> None:
         self.monitor, self.mode, self.logs, self.stream = monitor, mode, logs, stream
+        # Own record: early stopping's best would do, but Lightning runs its check after this hook.
         self.best: tuple[float, int] | None = None
         self.started = time.perf_counter()
 

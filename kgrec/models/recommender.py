@@ -69,6 +69,10 @@ class ModelConfig:
     dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0
     adds an item-based AutoRec term with that many hidden units to the rating tower
     (:class:`~kgrec.models.autorec.ItemAutoRec`; needs the training ratings as a side input).
+    ``distill_weight`` > 0 adds a teacher's ranking to the retrieval loss, with that weight and
+    the teacher's scores softened by ``distill_temperature``
+    (:meth:`~kgrec.models.towers.RetrievalTower.distillation_loss`; batches then carry
+    ``teacher_scores``).
     """
 
     dim: int = 64
@@ -105,6 +109,8 @@ class ModelConfig:
     retrieval_loss: str = "bpr"
     retrieval_temperature: float = 1.0
     retrieval_normalize: bool = False
+    distill_weight: float = 0.0
+    distill_temperature: float = 0.05
     tower_hidden: tuple[int, ...] = (64,)
     tower_dropout: float = 0.0
     tower_biases: bool = True
@@ -143,6 +149,14 @@ class ModelConfig:
                 "model.id_dropout > 0 needs use_item_id and use_text or use_graph (something to fall back on); "
                 "set id_dropout: 0"
             )
+        if self.distill_weight < 0 or self.distill_temperature <= 0:
+            raise ConfigError(
+                f"model.distill_weight >= 0 and model.distill_temperature > 0 expected, "
+                f"got {self.distill_weight}, {self.distill_temperature}"
+            )
+        if self.distill_weight > 0 and "retrieval" not in self.tasks:
+            raise ConfigError("model.distill_weight > 0 teaches the retrieval tower, which model.tasks leaves out; "
+                              "set distill_weight: 0")  # fmt: skip
         if self.rating_autorec_units < 0:
             raise ConfigError(f"model.rating_autorec_units: expected >= 0, got {self.rating_autorec_units}")
         if self.dim < 1 or self.graph_layers < 0:
@@ -272,6 +286,9 @@ class RecBatch:
             items); default all rows.
         kg_head, kg_rel, kg_tail: ``(Bk,)`` int64 true triples (node and relation ids).
         kg_neg_tail: ``(Bk, K')`` int64 corrupted tails.
+        teacher_scores: ``(B, I)`` a teacher's scores of every item for ``user[b]``, ``-inf``
+            for the items it does not rank (the user's training items); needed when
+            ``distill_weight`` > 0.
     """
 
     user: Tensor | None = None
@@ -284,6 +301,7 @@ class RecBatch:
     kg_rel: Tensor | None = None
     kg_tail: Tensor | None = None
     kg_neg_tail: Tensor | None = None
+    teacher_scores: Tensor | None = None
 
     def to(self, device: torch.device | str) -> RecBatch:
         """A copy with every tensor on ``device``."""
@@ -539,9 +557,17 @@ class MultiTaskRecommender(nn.Module):
                 if rows is not None:
                     q, pos = q[rows], pos[rows]
                     neg = neg[rows] if neg is not None else None
-                losses["retrieval"] = self.towers["retrieval"].loss(
+                tower = self.towers["retrieval"]
+                losses["retrieval"] = tower.loss(
                     q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items
                 )  # items never seen in training are not pushed down as negatives
+                if c.distill_weight > 0:
+                    if batch.teacher_scores is None:
+                        raise ValueError("batch.teacher_scores: required when model.distill_weight > 0")
+                    teacher = batch.teacher_scores if rows is None else batch.teacher_scores[rows]
+                    losses["retrieval"] = losses["retrieval"] + c.distill_weight * tower.distillation_loss(
+                        q, enc.item_z["retrieval"], teacher, c.distill_temperature
+                    )
             if "rating" in c.tasks:
                 if batch.rating is None:
                     raise ValueError("batch.rating: required by the rating task")

@@ -311,6 +311,35 @@ class RetrievalTower(nn.Module):
             neg = neg - log_q[neg_items]
         return self.softmax_loss(pos, neg, valid)
 
+    def distillation_loss(self, z_u: Tensor, z_items: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+        r"""Cross-entropy to a teacher's ranking of the items a user has not interacted with.
+
+        .. math::
+            \mathcal{L}_{\text{KD}} = -\frac{1}{B} \sum_u \sum_{j \in \mathcal{C}_u}
+                p^T_{uj} \log \frac{e^{s(u, j)}}{\sum_{l \in \mathcal{C}_u} e^{s(u, l)}},
+            \qquad p^T_{uj} = \frac{e^{t_{uj} / T}}{\sum_{l \in \mathcal{C}_u} e^{t_{ul} / T}}
+
+        (Hinton et al., 2015) with :math:`t_{uj}` the teacher's scores (e.g. EASE's
+        :math:`X_u B`), :math:`T` its temperature and :math:`\mathcal{C}_u` the items the
+        teacher ranks for :math:`u` (``teacher_scores`` > -inf: the user's training items are
+        left out, so the term does not push them down against the positives of the main loss;
+        the mean runs over the :math:`B` rows with a non-empty :math:`\mathcal{C}_u`).
+
+        Args:
+            z_u: ``(B, d)`` user representations.
+            z_items: ``(I, d)`` representations of the whole catalogue.
+            teacher_scores: ``(B, I)`` teacher scores, ``-inf`` outside :math:`\mathcal{C}_u`.
+            temperature: :math:`T` > 0.
+        """
+        ranked = torch.isfinite(teacher_scores)  # (B, I)
+        rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
+        if not bool(rows.any()):
+            return z_u.sum() * 0.0
+        ranked, teacher_scores = ranked[rows], teacher_scores[rows]
+        log_p = self.score_all(z_u[rows], z_items).masked_fill(~ranked, float("-inf")).log_softmax(-1)
+        p_teacher = (teacher_scores / temperature).softmax(-1)  # 0 outside C_u
+        return -(p_teacher * log_p.masked_fill(~ranked, 0.0)).sum(-1).mean()
+
     @staticmethod
     def bpr_loss(pos: Tensor, neg: Tensor, valid: Tensor | None = None) -> Tensor:
         """BPR over ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` scores; ``valid`` masks pairs."""

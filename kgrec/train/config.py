@@ -75,6 +75,8 @@ class TrainSection:
         num_negatives: negatives per positive for BPR / sampled losses.
         grad_clip: gradient-norm clip (0 = off).
         progress: show progress: a bar in a terminal, one line per epoch when output goes to a file or pipe.
+        teacher_reg: L2 weight of the EASE teacher that ``model.distill_weight`` > 0 distils into
+            the retrieval tower (:mod:`kgrec.train.teacher`); ``None`` picks it on valid.
     """
 
     max_epochs: int = 100
@@ -93,10 +95,13 @@ class TrainSection:
     num_negatives: int = 1
     grad_clip: float = 0.0
     progress: bool = True
+    teacher_reg: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
+        if self.teacher_reg is not None and not self.teacher_reg > 0:
+            raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
 

@@ -27,6 +27,7 @@ from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig, monitor_mode
 from kgrec.train.sampling import DROPOUT_STREAM, NegativeSampler, sample_kg_batch, step_generator, step_seed
+from kgrec.train.teacher import EaseTeacher
 
 
 class EpochShuffle(Sampler[int]):
@@ -59,6 +60,8 @@ class RecommenderModule(L.LightningModule):
         text_encoder: a transformer with its top layers unfrozen, fine-tuned jointly: every
             step re-encodes ``item_texts`` and feeds the result to the model's text pathway.
         item_texts: the item texts (dataset item order), with ``text_encoder``.
+        teacher: the retrieval tower's teacher when ``model.distill_weight`` > 0; default: EASE
+            fitted on the training split (:meth:`EaseTeacher.fit` with ``train.teacher_reg``).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class RecommenderModule(L.LightningModule):
         kg_triples: tuple[Tensor, Tensor, Tensor] | None = None,
         text_encoder: TextEncoder | None = None,
         item_texts: list[str] | None = None,
+        teacher: EaseTeacher | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -89,6 +93,9 @@ class RecommenderModule(L.LightningModule):
         tasks = config.model.tasks
         self.needs_negatives = "retrieval" in tasks and config.model.retrieval_loss != "full_softmax"
         self.use_kg = "kg" in tasks and kg_triples is not None
+        if teacher is None and config.model.distill_weight > 0:
+            teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items)
+        self.teacher = teacher
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
@@ -125,6 +132,10 @@ class RecommenderModule(L.LightningModule):
                 head, rel, tail, self.model.sizes.num_nodes, self.config.train.kg_batch_size, generator
             )
             rec.kg_head, rec.kg_rel, rec.kg_tail, rec.kg_neg_tail = h, r, t, corrupted.unsqueeze(1)
+        if self.teacher is not None:
+            if self.teacher.device != self.device:
+                self.teacher.to(self.device)  # once
+            rec.teacher_scores = self.teacher.scores(user)  # (B, I)
         losses = self.model.compute_losses(rec)
         total, logs = self.model.joint_loss(losses)
         batch_size = len(user)

@@ -137,3 +137,42 @@ def test_kg_scores_follow_the_documented_formulas() -> None:
     torch.testing.assert_close(dm(h, r, t), (h * dm.relation(r) * t).sum(-1))
     te = KGLinkTower(2, D, score="transe", normalize_entities=False, p_norm=2)
     torch.testing.assert_close(te(h, r, t), -(h + te.relation(r) - t).norm(dim=-1))
+
+
+def test_distillation_loss_matches_its_formula() -> None:
+    tower = RetrievalTower("full_softmax")
+    q, k = torch.randn(2, D), torch.randn(5, D)
+    teacher = torch.tensor([[1.0, float("-inf"), 0.5, -0.2, 0.0], [0.3, 0.1, float("-inf"), float("-inf"), 2.0]])
+    t = 0.5
+    expected = 0.0
+    for b in range(2):
+        ranked = torch.isfinite(teacher[b])
+        p_teacher = torch.softmax(teacher[b, ranked] / t, 0)
+        log_student = torch.log_softmax((q[b] @ k.T)[ranked], 0)
+        expected += -float((p_teacher * log_student).sum()) / 2
+    assert float(tower.distillation_loss(q, k, teacher, t)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_distillation_leaves_the_users_own_items_alone() -> None:
+    tower = RetrievalTower("full_softmax")
+    q, k = torch.randn(3, D), torch.randn(5, D, requires_grad=True)
+    teacher = torch.randn(3, 5)
+    teacher[:, 0] = float("-inf")  # item 0: every user's training item
+    teacher[2] = float("-inf")  # user 2 has seen everything: no term, and no NaN
+    loss = tower.distillation_loss(q, k, teacher, 0.1)
+    loss.backward()
+    assert torch.isfinite(loss) and k.grad[0].abs().sum() == 0 and k.grad[1:].abs().sum() > 0
+
+
+def test_distillation_teaches_the_teachers_order() -> None:
+    torch.manual_seed(0)
+    z_u, z_i = nn.Embedding(N_USERS, D), nn.Embedding(N_ITEMS, D)
+    tower = RetrievalTower("full_softmax")
+    teacher = torch.randn(N_USERS, N_ITEMS)
+
+    def loss():
+        return tower.distillation_loss(z_u.weight, z_i.weight, teacher, 0.5)
+
+    _train([*z_u.parameters(), *z_i.parameters()], loss, steps=200)
+    student_top = tower.score_all(z_u.weight, z_i.weight).argmax(-1)
+    assert torch.equal(student_top, teacher.argmax(-1))

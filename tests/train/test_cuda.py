@@ -78,3 +78,26 @@ def test_negative_sampler_moves_its_keys_to_the_gpu_once():
     assert keys.is_cuda
     assert sampler.is_positive(user, torch.tensor([2, 0], device="cuda")).tolist() == [True, True]
     assert sampler.keys is keys  # not copied again
+
+
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_teacher_scores_on_the_gpu_match_the_cpu(clustered_dataset, table_limit):
+    from kgrec.baselines import EASE
+    from kgrec.train import prepare
+    from kgrec.train.teacher import EaseTeacher
+
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    ease = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    users = torch.tensor([5, 1, 5, 0])
+    expected = EaseTeacher(ease, table_limit=table_limit).scores(users)
+    teacher = EaseTeacher(ease, table_limit=table_limit).to("cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = teacher.scores(users.cuda())
+    assert got.dtype == torch.float32 and got.device.type == "cuda"
+    torch.testing.assert_close(got.cpu(), expected)
+
+
+def test_distilled_run_trains_on_the_gpu(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, *GPU, "model.tasks=[retrieval]", "model.retrieval_loss=full_softmax",
+                         "model.distill_weight=1", "train.teacher_reg=50")  # fmt: skip
+    assert train(config, tmp_path / "run")["test"]["ndcg@10"] > 0

@@ -1,0 +1,98 @@
+"""The EASE teacher: its scores, what it reads (training split only), and a run that uses it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from kgrec.baselines import EASE
+from kgrec.errors import ConfigError
+from kgrec.eval.matrix import interaction_matrix
+from kgrec.models import RecBatch
+from kgrec.train import build_model, prepare, train
+from kgrec.train.module import RecommenderModule
+from kgrec.train.teacher import EaseTeacher
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_scores_are_ease_scores_without_the_users_training_items(clustered_dataset, table_limit):
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    teacher = EaseTeacher(EASE(50.0).fit(ds.train, ds.n_users, ds.n_items), table_limit=table_limit)
+    assert (teacher.table is None) == (table_limit == 0)
+    users = torch.tensor([3, 0, 3, 7])  # any order, repeats allowed
+    scores = teacher.scores(users)
+    expected = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items).score(users)
+    seen = interaction_matrix(ds.train, ds.n_users, ds.n_items).to_dense().bool()[users]
+    assert torch.isneginf(scores[seen]).all()
+    torch.testing.assert_close(scores[~seen], expected[~seen])
+
+
+def test_items_outside_candidates_are_not_taught(clustered_dataset):
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    candidates = torch.ones(ds.n_items, dtype=torch.bool)
+    candidates[:5] = False
+    scores = EaseTeacher.fit(ds, reg=50.0, candidates=candidates).scores(torch.arange(ds.n_users))
+    assert torch.isneginf(scores[:, :5]).all() and torch.isfinite(scores[:, 5:]).any(-1).all()
+
+
+def test_teacher_reads_the_training_split_only(clustered_dataset):
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    fitted = EaseTeacher.fit(ds, reg=50.0)
+    # the same data with valid and test swapped for each other: the teacher must not change
+    swapped = dataclasses.replace(ds, valid=ds.test, test=ds.valid)
+    torch.testing.assert_close(EaseTeacher.fit(swapped, reg=50.0).weight, fitted.weight)
+
+
+def test_teacher_reg_is_chosen_on_valid_by_default(clustered_dataset):
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    assert EaseTeacher.fit(ds).reg in EASE.REG_GRID
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="distill_weight"):
+        tiny_config("unused", "model.tasks=[rating]", "model.distill_weight=1")
+    with pytest.raises(ConfigError, match="teacher_reg"):
+        tiny_config("unused", "train.teacher_reg=0")
+
+
+def _distill_term_after_training(data, weight: float) -> float:
+    """The distillation term (to an EASE teacher) after 10 epochs trained with ``weight`` on it."""
+    config = tiny_config(data, "model.tasks=[retrieval]", "model.retrieval_loss=full_softmax",
+                         f"model.distill_weight={weight}", "train.teacher_reg=50")  # fmt: skip
+    prepared = prepare(config, progress=False)
+    torch.manual_seed(0)
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config)
+    assert (module.teacher is not None) == (weight > 0)
+    teacher = module.teacher or EaseTeacher.fit(prepared.dataset, reg=50.0)
+    users, tower, model = module.train_user, module.model.towers["retrieval"], module.model
+    optimizer = module.configure_optimizers()
+    for _ in range(10):
+        for user, item, _rating in module.train_dataloader():
+            loss = model.joint_loss(model.compute_losses(
+                RecBatch(user=user, pos_item=item, teacher_scores=teacher.scores(user))
+            ))[0]  # fmt: skip
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        enc = model.encode()
+        q = model.user_vectors(users, encoded=enc)
+        return float(tower.distillation_loss(q, enc.item_z["retrieval"], teacher.scores(users), 0.05))
+
+
+def test_the_student_learns_the_teachers_ranking(clustered_dataset):
+    # positives alone move the student towards EASE's ranking too; the teacher's term more so
+    assert _distill_term_after_training(clustered_dataset, 1.0) < _distill_term_after_training(clustered_dataset, 0.0) - 0.1
+
+
+def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "model.distill_weight=1.0", "model.retrieval_loss=full_softmax")
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    with pytest.raises(ValueError, match="teacher_scores"):
+        model.compute_losses(RecBatch(user=torch.tensor([0, 1]), pos_item=torch.tensor([0, 1]), rating=torch.ones(2)))
+    metrics = train(config, tmp_path / "run", prepared=prepared)
+    assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "run" / "manifest.json").is_file()

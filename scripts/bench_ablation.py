@@ -1,14 +1,15 @@
 """What each part of the default config is worth: the config with one thing changed at a time.
 
 ``--study inputs`` (default): the config as it is, without the text pathway, without the graph
-encoder, and without both (ID vectors alone, so no ID dropout). ``--study design``: the other
+encoder, and without both (ID vectors alone, so no ID dropout); then without the EASE teacher
+(``model.distill_weight=0``), with all inputs and with ID vectors alone. ``--study design``: the other
 trunks (shared-bottom, PLE), the other graph encoder (CompGCN), BPR instead of the full softmax,
 learned uncertainty weighting instead of fixed weights, and fewer towers (no KG link tower; the
 retrieval tower alone). Every variant trains with the same seeds on the same split; the script
 prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in
 training.
 
-    python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 30 min on 2 cores)
+    python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 60 min on 2 cores)
     python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 75 min)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
 """
@@ -33,6 +34,9 @@ STUDIES = {
         "no text": ["model.use_text=false"],
         "no graph": ["model.use_graph=false"],
         "ID only (no text, no graph)": ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0"],
+        "no EASE teacher": ["model.distill_weight=0"],
+        "ID only, no EASE teacher": ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0",
+                                     "model.distill_weight=0"],
     },
     "design": {
         "full (config as it is)": [],

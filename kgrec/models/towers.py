@@ -331,14 +331,17 @@ class RetrievalTower(nn.Module):
             teacher_scores: ``(B, I)`` teacher scores, ``-inf`` outside :math:`\mathcal{C}_u`.
             temperature: :math:`T` > 0.
         """
-        ranked = torch.isfinite(teacher_scores)  # (B, I)
+        ranked = teacher_scores > float("-inf")  # (B, I)
         rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
-        if not bool(rows.any()):
-            return z_u.sum() * 0.0
-        ranked, teacher_scores = ranked[rows], teacher_scores[rows]
-        log_p = self.score_all(z_u[rows], z_items).masked_fill(~ranked, float("-inf")).log_softmax(-1)
-        p_teacher = (teacher_scores / temperature).softmax(-1)  # 0 outside C_u
-        return -(p_teacher * log_p.masked_fill(~ranked, 0.0)).sum(-1).mean()
+        if not bool(rows.all()):
+            if not bool(rows.any()):
+                return z_u.sum() * 0.0
+            z_u, teacher_scores, ranked = z_u[rows], teacher_scores[rows], ranked[rows]
+        scores = self.score_all(z_u, z_items)  # (B, I)
+        log_norm = scores.masked_fill(~ranked, float("-inf")).logsumexp(-1)  # (B,) log sum_{l in C_u} e^s
+        p_teacher = (teacher_scores / temperature).softmax(-1)  # 0 outside C_u, rows sum to 1
+        # -sum_j p_j (s_j - log_norm) = log_norm - sum_j p_j s_j: scores stay finite, no 0 * -inf
+        return (log_norm - (p_teacher * scores).sum(-1)).mean()
 
     @staticmethod
     def bpr_loss(pos: Tensor, neg: Tensor, valid: Tensor | None = None) -> Tensor:

@@ -1,10 +1,12 @@
-"""Training: typed run config, Lightning module, run folder (``kgrec train``)."""
+"""Training: typed run config, Lightning module, EASE teacher, run folder (``kgrec train``)."""
 
 from kgrec.train.config import DataSection, EvalSection, GraphSection, RunConfig, TrainSection, load_config
 from kgrec.train.run import Prepared, build_model, load_data, prepare, train
+from kgrec.train.teacher import EaseTeacher
 
 __all__ = [
     "DataSection",
+    "EaseTeacher",
     "EvalSection",
     "GraphSection",
     "Prepared",

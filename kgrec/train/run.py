@@ -51,7 +51,6 @@ from kgrec.models import (
     rating_matrix,
 )
 from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
-from kgrec.train.teacher import EaseTeacher
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 
@@ -226,14 +225,11 @@ def train(
         text_encoder = TextEncoder.from_config(config.text)
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
-    teacher = None
-    if config.model.distill_weight > 0:
-        started = time.perf_counter()
-        teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items)
-        if config.train.progress:
-            how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
-            print(f"teacher: EASE lambda={teacher.reg:g} ({how}), {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts, teacher)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
+    if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
+        how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
+        print(f"teacher: EASE lambda={module.teacher.reg:g} ({how}), {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None

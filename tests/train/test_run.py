@@ -142,7 +142,7 @@ TEACHER = ["model.retrieval_loss=full_softmax", "model.distill_weight=1"]
 def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path, variant):
     config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100", *variant)
     train(config, tmp_path / "straight")
-    if variant is PLATEAU:  # the learning rate did decay, so the resumed run must restore the variantr too
+    if variant is PLATEAU:  # the learning rate did decay, so the resumed run must restore the scheduler too
         lrs = [lr for _, lr in read_metrics_csv(tmp_path / "straight" / "logs")["lr"]]
         assert len(lrs) == 4 and lrs[0] == pytest.approx(2e-3) and lrs[-1] < 1.5e-3, lrs
     with pytest.raises(RuntimeError, match="simulated crash"):

@@ -18,7 +18,11 @@ from torch import Tensor
 
 from kgrec.baselines import EASE, tune_on_valid
 from kgrec.data import Dataset
+from kgrec.errors import ConfigError
 from kgrec.eval.matrix import row_entries
+
+#: Largest catalogue the teacher is fitted for: EASE's Gram matrix takes 8 I^2 bytes (12.8 GB here).
+MAX_TEACHER_ITEMS = 40_000
 
 
 class EaseTeacher:
@@ -52,6 +56,12 @@ class EaseTeacher:
     def fit(cls, dataset: Dataset, reg: float | None = None, candidates: Tensor | None = None) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`."""
+        if dataset.n_items > MAX_TEACHER_ITEMS:
+            gigabytes = 8 * dataset.n_items**2 / 1e9
+            raise ConfigError(
+                f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
+                f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
+            )
         if reg is None:
             model = tune_on_valid(dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
         else:

@@ -96,3 +96,12 @@ def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_data
         model.compute_losses(RecBatch(user=torch.tensor([0, 1]), pos_item=torch.tensor([0, 1]), rating=torch.ones(2)))
     metrics = train(config, tmp_path / "run", prepared=prepared)
     assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "run" / "manifest.json").is_file()
+
+
+def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_dataset, monkeypatch):
+    import kgrec.train.teacher as teacher_module
+
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    monkeypatch.setattr(teacher_module, "MAX_TEACHER_ITEMS", ds.n_items - 1)
+    with pytest.raises(ConfigError, match=r"needs 0 GB for 60 items.*distill_weight=0"):
+        EaseTeacher.fit(ds, reg=50.0)

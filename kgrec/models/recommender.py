@@ -558,15 +558,18 @@ class MultiTaskRecommender(nn.Module):
                     q, pos = q[rows], pos[rows]
                     neg = neg[rows] if neg is not None else None
                 tower = self.towers["retrieval"]
-                losses["retrieval"] = tower.loss(
-                    q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items
-                )  # items never seen in training are not pushed down as negatives
+                scores = None  # (B, I), shared by the full softmax and the teacher's term
                 if c.distill_weight > 0:
                     if batch.teacher_scores is None:
                         raise ValueError("batch.teacher_scores: required when model.distill_weight > 0")
+                    scores = tower.score_all(q, enc.item_z["retrieval"])
+                losses["retrieval"] = tower.loss(
+                    q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items, scores=scores
+                )  # items never seen in training are not pushed down as negatives
+                if scores is not None:
                     teacher = batch.teacher_scores if rows is None else batch.teacher_scores[rows]
                     losses["retrieval"] = losses["retrieval"] + c.distill_weight * tower.distillation_loss(
-                        q, enc.item_z["retrieval"], teacher, c.distill_temperature
+                        scores, teacher, c.distill_temperature
                     )
             if "rating" in c.tasks:
                 if batch.rating is None:

@@ -276,6 +276,7 @@ class RetrievalTower(nn.Module):
         neg_items: Tensor | None = None,
         log_q: Tensor | None = None,
         candidates: Tensor | None = None,
+        scores: Tensor | None = None,
     ) -> Tensor:
         """The configured loss.
 
@@ -287,11 +288,12 @@ class RetrievalTower(nn.Module):
             log_q: ``(I,)`` log sampling probability of each item (``sampled_softmax`` only).
             candidates: ``(I,)`` bool, the items that may serve as negatives (e.g. the items
                 with training interactions: nothing is known about the others yet); default all.
+            scores: ``(B, I)`` :meth:`score_all` of ``z_u``, when already computed (``full_softmax``).
         """
         if pos_items.numel() == 0:  # no retrieval rows in this batch: nothing to learn, not NaN
             return z_u.sum() * 0.0
         if self.loss_kind == "full_softmax":
-            scores = self.score_all(z_u, z_items)  # (B, I)
+            scores = self.score_all(z_u, z_items) if scores is None else scores  # (B, I)
             if candidates is not None:
                 scores = scores.masked_fill(~candidates, float("-inf"))
             return F.cross_entropy(scores, pos_items)
@@ -311,7 +313,8 @@ class RetrievalTower(nn.Module):
             neg = neg - log_q[neg_items]
         return self.softmax_loss(pos, neg, valid)
 
-    def distillation_loss(self, z_u: Tensor, z_items: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
+    @staticmethod
+    def distillation_loss(scores: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:
         r"""Cross-entropy to a teacher's ranking of the items a user has not interacted with.
 
         .. math::
@@ -326,8 +329,7 @@ class RetrievalTower(nn.Module):
         the mean runs over the :math:`B` rows with a non-empty :math:`\mathcal{C}_u`).
 
         Args:
-            z_u: ``(B, d)`` user representations.
-            z_items: ``(I, d)`` representations of the whole catalogue.
+            scores: ``(B, I)`` the tower's scores :math:`s(u, j)` (:meth:`score_all`).
             teacher_scores: ``(B, I)`` teacher scores, ``-inf`` outside :math:`\mathcal{C}_u`.
             temperature: :math:`T` > 0.
         """
@@ -335,9 +337,8 @@ class RetrievalTower(nn.Module):
         rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
         if not bool(rows.all()):
             if not bool(rows.any()):
-                return z_u.sum() * 0.0
-            z_u, teacher_scores, ranked = z_u[rows], teacher_scores[rows], ranked[rows]
-        scores = self.score_all(z_u, z_items)  # (B, I)
+                return scores.sum() * 0.0
+            scores, teacher_scores, ranked = scores[rows], teacher_scores[rows], ranked[rows]
         log_norm = scores.masked_fill(~ranked, float("-inf")).logsumexp(-1)  # (B,) log sum_{l in C_u} e^s
         p_teacher = (teacher_scores / temperature).softmax(-1)  # 0 outside C_u, rows sum to 1
         # -sum_j p_j (s_j - log_norm) = log_norm - sum_j p_j s_j: scores stay finite, no 0 * -inf

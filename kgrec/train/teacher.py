@@ -70,12 +70,15 @@ class EaseTeacher:
 
     @property
     def device(self) -> torch.device:
-        return self.weight.device
+        return (self.weight if self.table is None else self.table).device
 
     def to(self, device: torch.device | str) -> EaseTeacher:
-        """Moves the weights, the table and the candidate mask to ``device``; returns ``self``."""
-        self.weight = self.weight.to(device)
-        self.table = None if self.table is None else self.table.to(device)
+        """Moves what :meth:`scores` reads (the table, else the weights) and the candidate mask to
+        ``device``; returns ``self``."""
+        if self.table is None:
+            self.weight = self.weight.to(device)
+        else:
+            self.table = self.table.to(device)
         self.candidates = None if self.candidates is None else self.candidates.to(device)
         return self
 

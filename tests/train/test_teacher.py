@@ -80,7 +80,7 @@ def _distill_term_after_training(data, weight: float) -> float:
     with torch.no_grad():
         enc = model.encode()
         q = model.user_vectors(users, encoded=enc)
-        return float(tower.distillation_loss(q, enc.item_z["retrieval"], teacher.scores(users), 0.05))
+        return float(tower.distillation_loss(tower.score_all(q, enc.item_z["retrieval"]), teacher.scores(users), 0.05))
 
 
 def test_the_student_learns_the_teachers_ranking(clustered_dataset):

@@ -9,6 +9,7 @@ each of them.
 
     python scripts/bench_splits.py                 # ml-100k, 5 splits (about 20 min on 2 cores)
     python scripts/bench_splits.py --splits 2 --set train.max_epochs=3   # a quick look
+    python scripts/bench_splits.py --first-split 2028 --splits 3         # the last three splits alone
 """
 
 import argparse
@@ -26,12 +27,13 @@ from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
-parser.add_argument("--splits", type=int, default=5, help="split seeds: the config's data.seed and the next ones")
+parser.add_argument("--splits", type=int, default=5, help="how many split seeds: the first one and the next ones")
+parser.add_argument("--first-split", type=int, default=None, help="the first split seed (default: the config's data.seed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 args = parser.parse_args()
 
 KEYS = ("ndcg@10", "recall@20")
-first_seed = load_config(args.config, args.overrides).data.seed
+first_seed = args.first_split if args.first_split is not None else load_config(args.config, args.overrides).data.seed
 split_seeds = [first_seed + i for i in range(args.splits)]
 print(f"{args.config}; split seeds {split_seeds}; kgrec training seed 0; "
       f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")  # fmt: skip

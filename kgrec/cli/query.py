@@ -91,6 +91,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--items", type=Path, required=True, help="atomic .item file of the new items")
     p.add_argument("--link", type=Path, help="atomic .link file: item_id -> entity_id")
     p.add_argument("--kg", type=Path, help="atomic .kg file: head_id, relation_id, tail_id")
+    p.add_argument("--pathways", nargs="+", choices=("text", "graph"), default=["text", "graph"],
+                   help="the pathways that embed the new items: text, graph or both (default: both; a pathway "
+                        "the model lacks is skipped; README: Cold-start items)")  # fmt: skip
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_add_items)
@@ -237,7 +240,7 @@ def _search(args: argparse.Namespace) -> int:
 
 def _add_items(args: argparse.Namespace) -> int:
     rec = _open(args)
-    added = rec.add_items(args.items, args.link, args.kg, progress=False)
+    added = rec.add_items(args.items, args.link, args.kg, progress=False, pathways=args.pathways)
     if args.json:
         rows = [
             {"item_id": a.item_id, "title": a.title, "via": list(a.via), "anchor": a.anchor}

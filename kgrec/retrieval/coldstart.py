@@ -42,6 +42,9 @@ from kgrec.retrieval.catalog import AddedItem, Catalog, _column_values
 if TYPE_CHECKING:
     from kgrec.train.saved import LoadedRun
 
+#: The inductive pathways that embed a new item (:func:`embed_new_items`'s ``use``).
+PATHWAYS = ("text", "graph")
+
 
 @dataclass
 class NewItems:
@@ -137,7 +140,7 @@ class Embedded:
 
 
 def embed_new_items(
-    run: LoadedRun, new: NewItems, catalog: Catalog, use: tuple[str, ...] = ("text", "graph"), progress: bool = False
+    run: LoadedRun, new: NewItems, catalog: Catalog, use: tuple[str, ...] = PATHWAYS, progress: bool = False
 ) -> Embedded:
     """Retrieval vectors for ``new`` items through the model's text and graph pathways.
 

@@ -23,7 +23,7 @@ import hmac
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -65,6 +65,8 @@ class NewItems(BaseModel):
     items: list[dict[str, Any]] = Field(..., min_length=1, max_length=10_000,
                                         description='rows with "item_id" and item columns (lists for token_seq)')  # fmt: skip
     links: list[dict[str, str]] = Field(default_factory=list, description='rows {"item_id", "entity_id"}')
+    pathways: list[Literal["text", "graph"]] = Field(["text", "graph"], min_length=1,
+                                                     description="the pathways that embed the new items")  # fmt: skip
 
 
 class Item(BaseModel):
@@ -144,7 +146,7 @@ def create_app(
                                      "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp, lock:
             items_file, link_file = _write_atomic_files(Path(tmp), body)
-            added = recommender.add_items(items_file, link=link_file)
+            added = recommender.add_items(items_file, link=link_file, pathways=body.pathways)
         return {"added": added}
 
     return app

@@ -97,7 +97,10 @@ def test_index_build_kinds_and_queries_use_them(run_copy: Path, capsys):
 
 def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Path, capsys):
     items, link, kg = write_new_items(tmp_path)
-    code, out, _ = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg)
+    code, _, err = run_cli(capsys, "add-items", run_copy, "--items", items, "--pathways", "text")
+    assert code == 2 and "no inductive pathway" in err  # this run has no text pathway
+    code, out, _ = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg,
+                           "--pathways", "graph")  # fmt: skip
     assert code == 0 and "added 4 items" in out and "64 items" in out
     code, out, _ = run_cli(capsys, "similar", run_copy, "--item", "n0", "-k", "3", "--json")
     assert code == 0 and len(json.loads(out)) == 3

@@ -303,6 +303,25 @@ def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path)
     assert len(found) == 16 and "n3" in {r.item_id for r in found}
 
 
+def test_added_items_can_be_embedded_through_one_pathway(text_run: Path, tmp_path: Path):
+    import shutil
+
+    from kgrec.retrieval.coldstart import embed_new_items, read_new_items
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    rec = Recommender.open(copy)
+    files = write_new_items(tmp_path)
+    with pytest.raises(RetrievalError, match=r"pathways: expected one or more of \['text', 'graph'\], got \['txt'\]"):
+        rec.add_items(*files, pathways=["txt"])
+    both = embed_new_items(rec.run, read_new_items(*files), rec.catalog).vectors
+    text_only = embed_new_items(rec.run, read_new_items(*files), rec.catalog, use=("text",)).vectors
+    rec.add_items(*files, pathways=["text"])
+    assert {a.via for a in rec.catalog.added} == {("text",)}
+    added = rec.catalog.vectors[[rec.catalog.position(f"n{c}") for c in range(4)]]
+    np.testing.assert_allclose(added, text_only, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(added, both, atol=1e-3)  # the graph pathway did not contribute
+
+
 def test_added_values_must_keep_their_column_type(rec: Recommender):
     from kgrec.retrieval.catalog import AddedItem
 

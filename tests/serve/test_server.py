@@ -165,7 +165,9 @@ def test_adding_items_needs_the_token(server):
     body = {"items": [{"item_id": "new1", "title": "Film New", "class": ["Comedy"]}], "links": [{"item_id": "new1", "entity_id": "d0_0"}]}
     assert httpx.post(base + "/items", json=body).status_code == 401
     assert httpx.post(base + "/items", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    response = httpx.post(base + "/items", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(base + "/items", json={**body, "pathways": ["txt"]}, headers=auth).status_code == 422
+    response = httpx.post(base + "/items", json={**body, "pathways": ["graph"]}, headers=auth)
     assert response.status_code == 201, response.text
     assert response.json()["added"] == ["new1"]
     assert httpx.get(base + "/items/new1").json()["title"] == "Film New"

@@ -55,7 +55,7 @@ import torch
 
 from kgrec.errors import IndexOutOfDateError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
-from kgrec.retrieval.coldstart import PATHWAYS
+from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.utils.io import sha256_file
@@ -657,13 +657,12 @@ class Recommender:
         a pathway the model lacks is skipped). Returns the added item ids. See
         :mod:`kgrec.retrieval.coldstart`.
         """
-        from kgrec.retrieval.coldstart import embed_new_items, read_new_items
-
+        pathways = (pathways,) if isinstance(pathways, str) else tuple(pathways)
         unknown = sorted(set(pathways) - set(PATHWAYS))
         if unknown or not pathways:
             raise RetrievalError(f"pathways: expected one or more of {list(PATHWAYS)}, got {list(pathways)}")
         new = read_new_items(items, link, kg)
-        embedded = embed_new_items(self.run, new, self.catalog, use=tuple(pathways), progress=progress)
+        embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
         start = len(self.catalog)
         catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.text_vectors)
         self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))

@@ -315,7 +315,7 @@ def test_added_items_can_be_embedded_through_one_pathway(text_run: Path, tmp_pat
         rec.add_items(*files, pathways=["txt"])
     both = embed_new_items(rec.run, read_new_items(*files), rec.catalog).vectors
     text_only = embed_new_items(rec.run, read_new_items(*files), rec.catalog, use=("text",)).vectors
-    rec.add_items(*files, pathways=["text"])
+    rec.add_items(*files, pathways="text")  # a name, or a list of names
     assert {a.via for a in rec.catalog.added} == {("text",)}
     added = rec.catalog.vectors[[rec.catalog.position(f"n{c}") for c in range(4)]]
     np.testing.assert_allclose(added, text_only, rtol=1e-5, atol=1e-6)

@@ -9,6 +9,7 @@ prefers; the size of the catalogue means a uniform target, which teaches nothing
 
     python scripts/teacher_scale.py --config scripts/configs/ml-100k.yaml --reg 500
     python scripts/teacher_scale.py --config scripts/configs/bookcrossing.yaml --reg 100 --temperature 0.05 0.001
+    python scripts/teacher_scale.py --standardize --temperature 0.5 1   # train.teacher_standardize=true
 """
 
 import argparse
@@ -22,17 +23,19 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
 parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: chosen on valid, slower)")
 parser.add_argument("--temperature", type=float, nargs="+", default=[0.05], help="temperatures to measure")
+parser.add_argument("--standardize", action="store_true", help="per-user standardised scores (train.teacher_standardize)")
 parser.add_argument("--users", type=int, default=2000, help="users sampled (seed 0)")
 args = parser.parse_args()
 
 dataset = load_data(load_config(args.config, ["train.progress=false"]))
-teacher = EaseTeacher.fit(dataset, args.reg)
+teacher = EaseTeacher.fit(dataset, args.reg, standardize=args.standardize)
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items
 ranked = torch.isfinite(scores)
 mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / ranked.sum(1, keepdim=True)
 std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1) / ranked.sum(1)).sqrt()
-print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users; "
+print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users, "
+      f"{'standardised' if args.standardize else 'raw'} scores; "
       f"per-user score std (median) {float(std.median()):.5f}")  # fmt: skip
 print("| temperature | effective items exp(H) (median) | top-1 probability (median) |")
 print("|---:|---:|---:|")

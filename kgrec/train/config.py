@@ -77,6 +77,9 @@ class TrainSection:
         progress: show progress: a bar in a terminal, one line per epoch when output goes to a file or pipe.
         teacher_reg: L2 weight of the EASE teacher that ``model.distill_weight`` > 0 distils into
             the retrieval tower (:mod:`kgrec.train.teacher`); ``None`` picks it on valid.
+        teacher_standardize: standardise the teacher's scores per user (zero mean, unit standard
+            deviation over the items it ranks), so that ``model.distill_temperature`` is relative
+            to each user's score spread instead of absolute.
     """
 
     max_epochs: int = 100
@@ -96,6 +99,7 @@ class TrainSection:
     grad_clip: float = 0.0
     progress: bool = True
     teacher_reg: float | None = None
+    teacher_standardize: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lr_decay <= 1.0:

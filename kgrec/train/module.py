@@ -94,7 +94,8 @@ class RecommenderModule(L.LightningModule):
         self.needs_negatives = "retrieval" in tasks and config.model.retrieval_loss != "full_softmax"
         self.use_kg = "kg" in tasks and kg_triples is not None
         if teacher is None and config.model.distill_weight > 0:
-            teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items)
+            teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
+                                      standardize=config.train.teacher_standardize)  # fmt: skip
         self.teacher = teacher
 
     # ------------------------------------------------------------------ data

@@ -26,7 +26,7 @@ MAX_TEACHER_ITEMS = 40_000
 
 
 class EaseTeacher:
-    """EASE's scores of every item for a batch of users, ``-inf`` on their training items.
+    r"""EASE's scores of every item for a batch of users, ``-inf`` on their training items.
 
     Memory is :math:`O(I^2)` (EASE's weights, float32: 0.9 GB at 15k items). When the score
     table of all users fits in ``table_limit`` entries (ml-100k: 1.6M, ML-1M: 14M) it is
@@ -38,22 +38,30 @@ class EaseTeacher:
         candidates: ``(I,)`` bool, the items a student may be taught to rank (items with training
             interactions); default all.
         table_limit: most entries of a precomputed ``(U, I)`` score table.
+        standardize: return :math:`(t_{uj} - \mu_u) / \sigma_u`, mean and standard deviation
+            over the items ranked for :math:`u`, so that a softmax temperature is relative to each
+            user's score spread (EASE's scale differs between datasets by orders of magnitude).
     """
 
-    def __init__(self, model: EASE, candidates: Tensor | None = None, table_limit: int = 2**26) -> None:
+    def __init__(
+        self, model: EASE, candidates: Tensor | None = None, table_limit: int = 2**26, standardize: bool = False
+    ) -> None:
         if model.weight is None or model.history is None:
             raise ValueError("model: expected a fitted EASE")
         self.reg = model.reg
         self.weight = model.weight  # (I, I)
         self.history = model.history  # (U, I) sparse CSR training matrix
         self.candidates = candidates
+        self.standardize = standardize
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
         if n_users * n_items <= table_limit:
             self.table = torch.cat([self._compute(users) for users in torch.arange(n_users).split(4096)])
 
     @classmethod
-    def fit(cls, dataset: Dataset, reg: float | None = None, candidates: Tensor | None = None) -> EaseTeacher:
+    def fit(
+        cls, dataset: Dataset, reg: float | None = None, candidates: Tensor | None = None, standardize: bool = False
+    ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
@@ -66,7 +74,7 @@ class EaseTeacher:
             model = tune_on_valid(dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
         else:
             model = EASE(reg=reg).fit(dataset.train, dataset.n_users, dataset.n_items)
-        return cls(model, candidates)  # type: ignore[arg-type]
+        return cls(model, candidates, standardize=standardize)  # type: ignore[arg-type]
 
     @property
     def device(self) -> torch.device:
@@ -103,4 +111,10 @@ class EaseTeacher:
         scores[row.to(self.device), col.to(self.device)] = float("-inf")
         if self.candidates is not None:
             scores.masked_fill_(~self.candidates.to(self.device), float("-inf"))
+        if self.standardize:
+            ranked = torch.isfinite(scores)
+            count = ranked.sum(1, keepdim=True).clamp(min=1)
+            mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / count
+            std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1, keepdim=True) / count).sqrt()
+            scores = torch.where(ranked, (scores - mean) / std.clamp(min=1e-12), float("-inf"))
         return scores

@@ -30,6 +30,24 @@ def test_scores_are_ease_scores_without_the_users_training_items(clustered_datas
     torch.testing.assert_close(scores[~seen], expected[~seen])
 
 
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_standardized_scores_have_zero_mean_and_unit_spread_per_user(clustered_dataset, table_limit):
+    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    model = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    users = torch.tensor([3, 0, 3, 7])
+    raw = EaseTeacher(model, table_limit=table_limit).scores(users)
+    z = EaseTeacher(model, table_limit=table_limit, standardize=True).scores(users)
+    ranked = torch.isfinite(raw)
+    assert torch.equal(torch.isfinite(z), ranked)  # the same items left out
+    for row_raw, row_z, keep in zip(raw, z, ranked, strict=True):
+        expected = (row_raw[keep] - row_raw[keep].mean()) / row_raw[keep].std(unbiased=False)
+        torch.testing.assert_close(row_z[keep], expected)
+        # scaling EASE's scores (another dataset's scale) leaves the standardised target unchanged
+    scaled = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    scaled.weight = scaled.weight * 0.01
+    torch.testing.assert_close(EaseTeacher(scaled, table_limit=table_limit, standardize=True).scores(users), z)
+
+
 def test_items_outside_candidates_are_not_taught(clustered_dataset):
     ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
     candidates = torch.ones(ds.n_items, dtype=torch.bool)

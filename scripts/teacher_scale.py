@@ -17,7 +17,7 @@ import argparse
 import torch
 
 from kgrec.train import load_config, load_data
-from kgrec.train.teacher import EaseTeacher
+from kgrec.train.teacher import EaseTeacher, ranked_mean_std
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
@@ -31,9 +31,7 @@ dataset = load_data(load_config(args.config, ["train.progress=false"]))
 teacher = EaseTeacher.fit(dataset, args.reg, standardize=args.standardize)
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items
-ranked = torch.isfinite(scores)
-mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / ranked.sum(1, keepdim=True)
-std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1) / ranked.sum(1)).sqrt()
+_, std = ranked_mean_std(scores)
 print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users, "
       f"{'standardised' if args.standardize else 'raw'} scores; "
       f"per-user score std (median) {float(std.median()):.5f}")  # fmt: skip

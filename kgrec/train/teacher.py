@@ -112,9 +112,16 @@ class EaseTeacher:
         if self.candidates is not None:
             scores.masked_fill_(~self.candidates.to(self.device), float("-inf"))
         if self.standardize:
-            ranked = torch.isfinite(scores)
-            count = ranked.sum(1, keepdim=True).clamp(min=1)
-            mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / count
-            std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1, keepdim=True) / count).sqrt()
-            scores = torch.where(ranked, (scores - mean) / std.clamp(min=1e-12), float("-inf"))
+            mean, std = ranked_mean_std(scores)
+            scores = torch.where(torch.isfinite(scores), (scores - mean) / std.clamp(min=1e-12), float("-inf"))
         return scores
+
+
+def ranked_mean_std(scores: Tensor) -> tuple[Tensor, Tensor]:
+    """``(B, 1)`` mean and standard deviation (ddof 0) of each row's finite entries (the items
+    ranked for that user; ``-inf`` elsewhere)."""
+    ranked = torch.isfinite(scores)
+    count = ranked.sum(1, keepdim=True).clamp(min=1)
+    mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / count
+    std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1, keepdim=True) / count).sqrt()
+    return mean, std

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from kgrec.errors import ConfigError
@@ -13,6 +15,20 @@ def test_defaults_file_and_overrides_stack(tmp_path):
     assert config.train.max_epochs == 3  # command line beats file
     assert config.model.tasks == ("retrieval", "kg")
     assert config.train.lr == 2e-3  # default kept
+
+
+SHIPPED_CONFIGS = sorted((Path(__file__).parents[2] / "scripts" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    """Every config in scripts/configs passes the same checks as a user's (keys, types, values)."""
+    config = load_config(path, [])
+    assert config.model.tasks
+
+
+def test_shipped_configs_are_found():
+    assert {p.name for p in SHIPPED_CONFIGS} >= {"ml-100k.yaml", "ml-1m.yaml", "bookcrossing.yaml"}
 
 
 def test_unknown_key_names_the_key_and_the_choices():

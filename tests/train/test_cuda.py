@@ -81,13 +81,11 @@ def test_negative_sampler_moves_its_keys_to_the_gpu_once():
 
 
 @pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
-def test_teacher_scores_on_the_gpu_match_the_cpu(clustered_dataset, table_limit):
-    from kgrec.baselines import EASE
-    from kgrec.train import prepare
+def test_teacher_scores_on_the_gpu_match_the_cpu(clustered_split, table_limit):
     from kgrec.train.teacher import EaseTeacher
+    from tests.train.conftest import fit_ease
 
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
-    ease = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    ease = fit_ease(clustered_split)
     users = torch.tensor([5, 1, 5, 0])
     expected = EaseTeacher(ease, table_limit=table_limit).scores(users)
     teacher = EaseTeacher(ease, table_limit=table_limit).to("cuda")

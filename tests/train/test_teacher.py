@@ -15,25 +15,27 @@ from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
 from kgrec.train.teacher import EaseTeacher
 from tests.conftest import tiny_config
+from tests.train.conftest import fit_ease
 
 
 @pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
-def test_scores_are_ease_scores_without_the_users_training_items(clustered_dataset, table_limit):
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
-    teacher = EaseTeacher(EASE(50.0).fit(ds.train, ds.n_users, ds.n_items), table_limit=table_limit)
+def test_scores_are_ease_scores_without_the_users_training_items(clustered_split, table_limit):
+    ds = clustered_split
+    ease = fit_ease(ds)
+    teacher = EaseTeacher(ease, table_limit=table_limit)
     assert (teacher.table is None) == (table_limit == 0)
     users = torch.tensor([3, 0, 3, 7])  # any order, repeats allowed
     scores = teacher.scores(users)
-    expected = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items).score(users)
+    expected = ease.score(users)
     seen = interaction_matrix(ds.train, ds.n_users, ds.n_items).to_dense().bool()[users]
     assert torch.isneginf(scores[seen]).all()
     torch.testing.assert_close(scores[~seen], expected[~seen])
 
 
 @pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
-def test_standardized_scores_have_zero_mean_and_unit_spread_per_user(clustered_dataset, table_limit):
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
-    model = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+def test_standardized_scores_have_zero_mean_and_unit_spread_per_user(clustered_split, table_limit):
+    ds = clustered_split
+    model = fit_ease(ds)
     users = torch.tensor([3, 0, 3, 7])
     raw = EaseTeacher(model, table_limit=table_limit).scores(users)
     z = EaseTeacher(model, table_limit=table_limit, standardize=True).scores(users)
@@ -43,29 +45,29 @@ def test_standardized_scores_have_zero_mean_and_unit_spread_per_user(clustered_d
         expected = (row_raw[keep] - row_raw[keep].mean()) / row_raw[keep].std(unbiased=False)
         torch.testing.assert_close(row_z[keep], expected)
         # scaling EASE's scores (another dataset's scale) leaves the standardised target unchanged
-    scaled = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    scaled = fit_ease(ds)
     scaled.weight = scaled.weight * 0.01
     torch.testing.assert_close(EaseTeacher(scaled, table_limit=table_limit, standardize=True).scores(users), z)
 
 
-def test_items_outside_candidates_are_not_taught(clustered_dataset):
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+def test_items_outside_candidates_are_not_taught(clustered_split):
+    ds = clustered_split
     candidates = torch.ones(ds.n_items, dtype=torch.bool)
     candidates[:5] = False
     scores = EaseTeacher.fit(ds, reg=50.0, candidates=candidates).scores(torch.arange(ds.n_users))
     assert torch.isneginf(scores[:, :5]).all() and torch.isfinite(scores[:, 5:]).any(-1).all()
 
 
-def test_teacher_reads_the_training_split_only(clustered_dataset):
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+def test_teacher_reads_the_training_split_only(clustered_split):
+    ds = clustered_split
     fitted = EaseTeacher.fit(ds, reg=50.0)
     # the same data with valid and test swapped for each other: the teacher must not change
     swapped = dataclasses.replace(ds, valid=ds.test, test=ds.valid)
     torch.testing.assert_close(EaseTeacher.fit(swapped, reg=50.0).weight, fitted.weight)
 
 
-def test_teacher_reg_is_chosen_on_valid_by_default(clustered_dataset):
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+def test_teacher_reg_is_chosen_on_valid_by_default(clustered_split):
+    ds = clustered_split
     assert EaseTeacher.fit(ds).reg in EASE.REG_GRID
 
 
@@ -116,10 +118,10 @@ def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_data
     assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "run" / "manifest.json").is_file()
 
 
-def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_dataset, monkeypatch):
+def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_split, monkeypatch):
     import kgrec.train.teacher as teacher_module
 
-    ds = prepare(tiny_config(clustered_dataset), progress=False).dataset
+    ds = clustered_split
     monkeypatch.setattr(teacher_module, "MAX_TEACHER_ITEMS", ds.n_items - 1)
     with pytest.raises(ConfigError, match=r"needs 0 GB for 60 items.*distill_weight=0"):
         EaseTeacher.fit(ds, reg=50.0)

@@ -80,6 +80,10 @@ class TrainSection:
         teacher_standardize: standardise the teacher's scores per user (zero mean, unit standard
             deviation over the items it ranks), so that ``model.distill_temperature`` is relative
             to each user's score spread instead of absolute.
+        teacher_perplexity: scale each user's teacher scores so that their softmax spreads over
+            this many items (``exp`` of its entropy; :func:`~kgrec.train.teacher.calibrate_perplexity`),
+            the same breadth of target for every user on any dataset; ``null`` keeps one
+            temperature for all (``model.distill_temperature``, which must then be 1).
     """
 
     max_epochs: int = 100
@@ -100,12 +104,15 @@ class TrainSection:
     progress: bool = True
     teacher_reg: float | None = None
     teacher_standardize: bool = False
+    teacher_perplexity: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         if self.teacher_reg is not None and not self.teacher_reg > 0:
             raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}")
+        if self.teacher_perplexity is not None and not self.teacher_perplexity >= 1:
+            raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
 
@@ -139,6 +146,13 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+
+    def __post_init__(self) -> None:
+        if self.train.teacher_perplexity is not None and self.model.distill_temperature != 1:
+            raise ConfigError(
+                f"train.teacher_perplexity={self.train.teacher_perplexity:g} sets each user's temperature; "
+                f"model.distill_temperature must be 1, got {self.model.distill_temperature:g}"
+            )
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

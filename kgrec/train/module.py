@@ -95,7 +95,8 @@ class RecommenderModule(L.LightningModule):
         self.use_kg = "kg" in tasks and kg_triples is not None
         if teacher is None and config.model.distill_weight > 0:
             teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
-                                      standardize=config.train.teacher_standardize)  # fmt: skip
+                                      standardize=config.train.teacher_standardize,
+                                      perplexity=config.train.teacher_perplexity)  # fmt: skip
         self.teacher = teacher
 
     # ------------------------------------------------------------------ data

@@ -41,11 +41,22 @@ class EaseTeacher:
         standardize: return :math:`(t_{uj} - \mu_u) / \sigma_u`, mean and standard deviation
             over the items ranked for :math:`u`, so that a softmax temperature is relative to each
             user's score spread (EASE's scale differs between datasets by orders of magnitude).
+        perplexity: return :math:`\beta_u t_{uj}` with :math:`\beta_u` solved per user so that
+            :math:`p_u = \mathrm{softmax}(\beta_u t_u)` spans this many items,
+            :math:`\exp H(p_u) = N` (:func:`calibrate_perplexity`); a softmax at temperature 1
+            then gives every user a target of the same breadth, on any dataset.
     """
 
     def __init__(
-        self, model: EASE, candidates: Tensor | None = None, table_limit: int = 2**26, standardize: bool = False
+        self,
+        model: EASE,
+        candidates: Tensor | None = None,
+        table_limit: int = 2**26,
+        standardize: bool = False,
+        perplexity: float | None = None,
     ) -> None:
+        if perplexity is not None and not perplexity >= 1:
+            raise ValueError(f"perplexity: expected a number of items >= 1, got {perplexity}")
         if model.weight is None or model.history is None:
             raise ValueError("model: expected a fitted EASE")
         self.reg = model.reg
@@ -53,14 +64,24 @@ class EaseTeacher:
         self.history = model.history  # (U, I) sparse CSR training matrix
         self.candidates = candidates
         self.standardize = standardize
+        self.perplexity = perplexity
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
+        self.beta: Tensor | None = None  # (U, 1) per-user inverse temperatures, fixed as the scores are
+        if perplexity is not None:
+            self.beta = torch.cat([calibrate_perplexity(self._compute(users), perplexity)
+                                   for users in torch.arange(n_users).split(1024)])  # fmt: skip
         if n_users * n_items <= table_limit:
             self.table = torch.cat([self._compute(users) for users in torch.arange(n_users).split(4096)])
 
     @classmethod
     def fit(
-        cls, dataset: Dataset, reg: float | None = None, candidates: Tensor | None = None, standardize: bool = False
+        cls,
+        dataset: Dataset,
+        reg: float | None = None,
+        candidates: Tensor | None = None,
+        standardize: bool = False,
+        perplexity: float | None = None,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`."""
@@ -74,7 +95,7 @@ class EaseTeacher:
             model = tune_on_valid(dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
         else:
             model = EASE(reg=reg).fit(dataset.train, dataset.n_users, dataset.n_items)
-        return cls(model, candidates, standardize=standardize)  # type: ignore[arg-type]
+        return cls(model, candidates, standardize=standardize, perplexity=perplexity)  # type: ignore[arg-type]
 
     @property
     def device(self) -> torch.device:
@@ -87,6 +108,7 @@ class EaseTeacher:
             self.weight = self.weight.to(device)
         else:
             self.table = self.table.to(device)
+        self.beta = None if self.beta is None else self.beta.to(device)
         self.candidates = None if self.candidates is None else self.candidates.to(device)
         return self
 
@@ -114,6 +136,8 @@ class EaseTeacher:
         if self.standardize:
             mean, std = ranked_mean_std(scores)
             scores = torch.where(torch.isfinite(scores), (scores - mean) / std.clamp(min=1e-12), float("-inf"))
+        if self.beta is not None:
+            scores = scores * self.beta[users.to(self.beta.device)]
         return scores
 
 
@@ -125,3 +149,36 @@ def ranked_mean_std(scores: Tensor) -> tuple[Tensor, Tensor]:
     mean = torch.where(ranked, scores, 0).sum(1, keepdim=True) / count
     std = (torch.where(ranked, scores - mean, 0).pow(2).sum(1, keepdim=True) / count).sqrt()
     return mean, std
+
+
+def calibrate_perplexity(scores: Tensor, perplexity: float, steps: int = 30) -> Tensor:
+    r"""``(B, 1)`` inverse temperatures :math:`\beta_u` with
+    :math:`\exp H(\mathrm{softmax}(\beta_u s_u)) = N` over each row's finite entries.
+
+    The entropy falls monotonically as :math:`\beta` grows (from :math:`\log |\mathcal{C}_u|`
+    at 0 towards the log of the number of tied maxima), so bisection on :math:`\log \beta`
+    finds it, as t-SNE calibrates its neighbourhoods (van der Maaten and Hinton, 2008). The
+    search starts at each row's :math:`1 / \sigma_u` and spans :math:`e^{\pm 20}` around it;
+    a row with fewer than :math:`N` finite entries gets the smallest :math:`\beta` (a near
+    uniform target), a row with none gets 1.
+
+    Args:
+        scores: ``(B, I)`` scores, ``-inf`` outside the items ranked for each row.
+        perplexity: :math:`N` >= 1, the effective number of items.
+        steps: bisection steps (30 narrow :math:`\log \beta` to :math:`4 \cdot 10^{-8}`).
+    """
+    _, std = ranked_mean_std(scores)
+    finite = torch.isfinite(scores)
+    scaled = torch.where(finite, scores / std.clamp(min=1e-12), float("-inf"))
+    target = torch.tensor(perplexity, dtype=scores.dtype, device=scores.device).log()
+    low = torch.full_like(std, -20.0)  # log beta, relative to 1 / std
+    high = torch.full_like(std, 20.0)
+    for _ in range(steps):
+        mid = (low + high) / 2
+        log_p = (scaled * mid.exp()).log_softmax(-1)
+        entropy = -torch.where(finite, log_p.exp() * log_p, 0).sum(-1, keepdim=True)
+        too_broad = entropy > target  # sharpen: larger beta
+        low = torch.where(too_broad, mid, low)
+        high = torch.where(too_broad, high, mid)
+    beta = ((low + high) / 2).exp() / std.clamp(min=1e-12)
+    return torch.where(finite.any(-1, keepdim=True), beta, 1.0)

@@ -13,7 +13,7 @@ from kgrec.eval.matrix import interaction_matrix
 from kgrec.models import RecBatch
 from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
-from kgrec.train.teacher import EaseTeacher
+from kgrec.train.teacher import EaseTeacher, calibrate_perplexity
 from tests.conftest import tiny_config
 from tests.train.conftest import fit_ease
 
@@ -50,6 +50,43 @@ def test_standardized_scores_have_zero_mean_and_unit_spread_per_user(clustered_s
     torch.testing.assert_close(EaseTeacher(scaled, table_limit=table_limit, standardize=True).scores(users), z)
 
 
+def _perplexity(logits: torch.Tensor) -> torch.Tensor:
+    p = logits.softmax(-1)
+    return (-torch.where(p > 0, p * p.log(), 0).sum(-1)).exp()
+
+
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_calibrated_scores_spread_over_the_asked_number_of_items_per_user(clustered_split, table_limit):
+    ds = clustered_split
+    model = fit_ease(ds)
+    users = torch.tensor([3, 0, 3, 7])
+    raw = EaseTeacher(model, table_limit=table_limit).scores(users)
+    for n in (2.0, 5.0):
+        calibrated = EaseTeacher(model, table_limit=table_limit, perplexity=n).scores(users)
+        torch.testing.assert_close(_perplexity(calibrated), torch.full((4,), n))
+        assert torch.equal(torch.isfinite(calibrated), torch.isfinite(raw))
+        # a positive factor per user: each user's ranking of items is EASE's
+        keep = torch.isfinite(raw)
+        ratio = calibrated[keep] / raw[keep]
+        assert (ratio > 0).all()
+        assert torch.equal(raw.argsort(stable=True), calibrated.argsort(stable=True))
+
+
+def test_calibration_edge_rows():
+    scores = torch.tensor([
+        [0.0, 1.0, 2.0, float("-inf")],  # three items: a target of 10 is out of reach -> near uniform
+        [float("-inf")] * 4,  # nothing ranked
+        [1e-6, 2e-6, 3e-6, 4e-6],  # a tiny scale is found as well as a large one
+        [1e3, 2e3, 3e3, 4e3],
+    ])  # fmt: skip
+    beta = calibrate_perplexity(scores, 10.0)
+    assert beta.shape == (4, 1) and torch.isfinite(beta).all()
+    assert beta[1] == 1.0
+    torch.testing.assert_close(_perplexity(scores[:1] * beta[:1]), torch.tensor([3.0]), atol=1e-3, rtol=0)
+    spread = _perplexity(scores[2:] * calibrate_perplexity(scores[2:], 2.5))
+    torch.testing.assert_close(spread, torch.full((2,), 2.5))
+
+
 def test_items_outside_candidates_are_not_taught(clustered_split):
     ds = clustered_split
     candidates = torch.ones(ds.n_items, dtype=torch.bool)
@@ -76,6 +113,10 @@ def test_config_checks():
         tiny_config("unused", "model.tasks=[rating]", "model.distill_weight=1")
     with pytest.raises(ConfigError, match="teacher_reg"):
         tiny_config("unused", "train.teacher_reg=0")
+    with pytest.raises(ConfigError, match="teacher_perplexity"):
+        tiny_config("unused", "train.teacher_perplexity=0.5", "model.distill_temperature=1")
+    with pytest.raises(ConfigError, match="distill_temperature must be 1"):
+        tiny_config("unused", "train.teacher_perplexity=20")  # the default temperature would rescale it
 
 
 def _distill_term_after_training(data, weight: float) -> float:

@@ -10,6 +10,9 @@ prefers; the size of the catalogue means a uniform target, which teaches nothing
     python scripts/teacher_scale.py --config scripts/configs/ml-100k.yaml --reg 500
     python scripts/teacher_scale.py --config scripts/configs/bookcrossing.yaml --reg 100 --temperature 0.05 0.001
     python scripts/teacher_scale.py --standardize --temperature 0.5 1   # train.teacher_standardize=true
+
+With --perplexity N it also prints the per-user temperatures that train.teacher_perplexity=N
+gives (each user's target spreads over N items): how far one temperature is from fitting all.
 """
 
 import argparse
@@ -17,13 +20,14 @@ import argparse
 import torch
 
 from kgrec.train import load_config, load_data
-from kgrec.train.teacher import EaseTeacher, ranked_mean_std
+from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_std
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
 parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: chosen on valid, slower)")
 parser.add_argument("--temperature", type=float, nargs="+", default=[0.05], help="temperatures to measure")
 parser.add_argument("--standardize", action="store_true", help="per-user standardised scores (train.teacher_standardize)")
+parser.add_argument("--perplexity", type=float, nargs="*", default=[], help="targets of N items to calibrate")
 parser.add_argument("--users", type=int, default=2000, help="users sampled (seed 0)")
 args = parser.parse_args()
 
@@ -41,3 +45,9 @@ for temperature in args.temperature:
     p = (scores / temperature).softmax(-1)
     entropy = -(p * torch.where(p > 0, p.log(), 0)).sum(-1)
     print(f"| {temperature:g} | {float(entropy.exp().median()):.1f} | {float(p.max(-1).values.median()):.5f} |")
+if args.perplexity:
+    print("\n| perplexity N | per-user temperature 1/beta: 10% | median | 90% |")
+    print("|---:|---:|---:|---:|")
+for n in args.perplexity:
+    t10, t50, t90 = (1 / calibrate_perplexity(scores, n)).quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
+    print(f"| {n:g} | {t10:.5g} | {t50:.5g} | {t90:.5g} |")

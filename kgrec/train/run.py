@@ -229,7 +229,9 @@ def train(
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
     if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
         how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
-        print(f"teacher: EASE lambda={module.teacher.reg:g} ({how}), {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        teacher, seconds = module.teacher, time.perf_counter() - started
+        calibrated = "" if teacher.beta is None else f", per-user temperature {float((1 / teacher.beta).median()):.3g} (median)"
+        print(f"teacher: EASE lambda={teacher.reg:g} ({how}){calibrated}, {seconds:.1f} s", file=sys.stderr)
 
     config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None

@@ -182,3 +182,4 @@ def calibrate_perplexity(scores: Tensor, perplexity: float, steps: int = 30) -> 
         high = torch.where(too_broad, high, mid)
     beta = ((low + high) / 2).exp() / std.clamp(min=1e-12)
     return torch.where(finite.any(-1, keepdim=True), beta, 1.0)
+

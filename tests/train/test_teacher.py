@@ -149,14 +149,19 @@ def test_the_student_learns_the_teachers_ranking(clustered_dataset):
     assert _distill_term_after_training(clustered_dataset, 1.0) < _distill_term_after_training(clustered_dataset, 0.0) - 0.1
 
 
-def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_dataset, tmp_path):
-    config = tiny_config(clustered_dataset, "model.distill_weight=1.0", "model.retrieval_loss=full_softmax")
+@pytest.mark.parametrize("calibration", [[], ["train.teacher_perplexity=5", "model.distill_temperature=1"]],
+                         ids=["temperature", "perplexity"])  # fmt: skip
+def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_dataset, tmp_path, calibration):
+    config = tiny_config(clustered_dataset, "model.distill_weight=1.0", "model.retrieval_loss=full_softmax", *calibration)
     prepared = prepare(config, progress=False)
     model = build_model(config, prepared)
     with pytest.raises(ValueError, match="teacher_scores"):
         model.compute_losses(RecBatch(user=torch.tensor([0, 1]), pos_item=torch.tensor([0, 1]), rating=torch.ones(2)))
     metrics = train(config, tmp_path / "run", prepared=prepared)
     assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "run" / "manifest.json").is_file()
+    if calibration:  # the teacher is fitted with the config's perplexity
+        module = RecommenderModule(model, prepared.dataset, config)
+        assert module.teacher is not None and module.teacher.perplexity == 5 and module.teacher.beta is not None
 
 
 def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_split, monkeypatch):

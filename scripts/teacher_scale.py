@@ -39,12 +39,13 @@ _, std = ranked_mean_std(scores)
 print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users, "
       f"{'standardised' if args.standardize else 'raw'} scores; "
       f"per-user score std (median) {float(std.median()):.5f}")  # fmt: skip
-print("| temperature | effective items exp(H) (median) | top-1 probability (median) |")
-print("|---:|---:|---:|")
+print("| temperature | effective items exp(H): 10% of users | median | 90% | top-1 probability (median) |")
+print("|---:|---:|---:|---:|---:|")
 for temperature in args.temperature:
     p = (scores / temperature).softmax(-1)
     entropy = -(p * torch.where(p > 0, p.log(), 0)).sum(-1)
-    print(f"| {temperature:g} | {float(entropy.exp().median()):.1f} | {float(p.max(-1).values.median()):.5f} |")
+    q10, q50, q90 = entropy.exp().quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
+    print(f"| {temperature:g} | {q10:.1f} | {q50:.1f} | {q90:.1f} | {float(p.max(-1).values.median()):.5f} |")
 if args.perplexity:
     print("\n| perplexity N | per-user temperature 1/beta: 10% | median | 90% |")
     print("|---:|---:|---:|---:|")

@@ -3,9 +3,10 @@
 The distillation term (``model.distill_weight``) matches softmax(t_u / T) over the items user u
 has not interacted with, t_u being EASE's scores. T is absolute, so what it does depends on the
 scale of those scores, which differs between datasets. For a sample of users this prints the
-median per-user standard deviation of the teacher's scores, and the median effective number of
-items the softmax spreads over, exp(entropy): a few dozen means the teacher names what it
-prefers; the size of the catalogue means a uniform target, which teaches nothing.
+median per-user standard deviation of the teacher's scores, and the effective number of items
+the softmax spreads over, exp(entropy), for the 10th percentile, median and 90th percentile of
+users: a few dozen means the teacher names what it prefers; the size of the catalogue means a
+uniform target, which teaches nothing.
 
     python scripts/teacher_scale.py --config scripts/configs/ml-100k.yaml --reg 500
     python scripts/teacher_scale.py --config scripts/configs/bookcrossing.yaml --reg 100 --temperature 0.05 0.001

@@ -82,8 +82,10 @@ class TrainSection:
             to each user's score spread instead of absolute.
         teacher_perplexity: scale each user's teacher scores so that their softmax spreads over
             this many items (``exp`` of its entropy; :func:`~kgrec.train.teacher.calibrate_perplexity`),
-            the same breadth of target for every user on any dataset; ``null`` keeps one
-            temperature for all (``model.distill_temperature``, which must then be 1).
+            the same breadth of target for every user on any dataset (``model.distill_temperature``
+            must then be 1); ``null`` keeps one temperature for all, ``model.distill_temperature``.
+            Calibrated scores are blind to scale and shift, so ``teacher_standardize`` then
+            changes nothing.
     """
 
     max_epochs: int = 100

@@ -21,7 +21,7 @@ import argparse
 import torch
 
 from kgrec.train import load_config, load_data
-from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_std
+from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_std, softmax_entropy
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
@@ -44,8 +44,7 @@ print("| temperature | effective items exp(H): 10% of users | median | 90% | top
 print("|---:|---:|---:|---:|---:|")
 for temperature in args.temperature:
     p = (scores / temperature).softmax(-1)
-    entropy = -(p * torch.where(p > 0, p.log(), 0)).sum(-1)
-    q10, q50, q90 = entropy.exp().quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
+    q10, q50, q90 = softmax_entropy(scores / temperature).exp().quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
     print(f"| {temperature:g} | {q10:.1f} | {q50:.1f} | {q90:.1f} | {float(p.max(-1).values.median()):.5f} |")
 if args.perplexity:
     print("\n| perplexity N | per-user temperature 1/beta: 10% | median | 90% |")

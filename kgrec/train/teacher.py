@@ -68,11 +68,12 @@ class EaseTeacher:
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
         self.beta: Tensor | None = None  # (U, 1) per-user inverse temperatures, fixed as the scores are
-        if perplexity is not None:
-            self.beta = torch.cat([calibrate_perplexity(self._compute(users), perplexity)
-                                   for users in torch.arange(n_users).split(1024)])  # fmt: skip
         if n_users * n_items <= table_limit:
             self.table = torch.cat([self._compute(users) for users in torch.arange(n_users).split(4096)])
+        if perplexity is not None:  # from the table when there is one, else from each user's row once
+            rows = self.table.split(1024) if self.table is not None else map(self._compute, torch.arange(n_users).split(1024))
+            self.beta = torch.cat([calibrate_perplexity(scores, perplexity) for scores in rows])
+            self.table = None if self.table is None else self.table * self.beta
 
     @classmethod
     def fit(
@@ -175,11 +176,16 @@ def calibrate_perplexity(scores: Tensor, perplexity: float, steps: int = 30) -> 
     high = torch.full_like(std, 20.0)
     for _ in range(steps):
         mid = (low + high) / 2
-        log_p = (scaled * mid.exp()).log_softmax(-1)
-        entropy = -torch.where(finite, log_p.exp() * log_p, 0).sum(-1, keepdim=True)
-        too_broad = entropy > target  # sharpen: larger beta
+        too_broad = softmax_entropy(scaled * mid.exp()).unsqueeze(-1) > target  # sharpen: larger beta
         low = torch.where(too_broad, mid, low)
         high = torch.where(too_broad, high, mid)
     beta = ((low + high) / 2).exp() / std.clamp(min=1e-12)
     return torch.where(finite.any(-1, keepdim=True), beta, 1.0)
 
+
+def softmax_entropy(logits: Tensor) -> Tensor:
+    r"""``(B,)`` entropy :math:`H(p) = -\sum_j p_j \log p_j` of each row's
+    :math:`p = \mathrm{softmax}(\text{logits})`, ``-inf`` logits taking no part; its ``exp`` is
+    the effective number of items the row spreads over."""
+    log_p = logits.log_softmax(-1)
+    return -torch.where(torch.isfinite(log_p), log_p.exp() * log_p, 0).sum(-1)

@@ -19,8 +19,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-
-
 @pytest.fixture(scope="module")
 def clustered_split(clustered_dataset) -> Dataset:
     """The clustered tiny dataset, split as the tiny config splits it (read-only)."""

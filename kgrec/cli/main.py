@@ -7,6 +7,7 @@ with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kgrec: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
-        print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+            print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)  # DDP: Ctrl+C reaches every rank
         return 130
 
 

@@ -62,3 +62,8 @@ def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp
     assert main(args) == 130
     err = capsys.readouterr().err
     assert "kgrec: training interrupted: " in err and "holds the first 1 epoch; run the same command again to resume" in err
+    # Under DDP Ctrl+C reaches every process; only rank 0 says so, every rank exits 130
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(kgrec.train, "train", functools.partial(kgrec.train.train, callbacks=[CtrlC(at_epoch=0)]))
+    assert main([*args, "--overwrite"]) == 130
+    assert capsys.readouterr().err == ""

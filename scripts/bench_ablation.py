@@ -10,7 +10,7 @@ prints test metrics with the ratio to the first (full) variant. Model selection 
 training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 60 min on 2 cores)
-    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 75 min)
+    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 90 min)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
 """
 

@@ -6,7 +6,8 @@ scale of those scores, which differs between datasets. For a sample of users thi
 median per-user standard deviation of the teacher's scores, and the effective number of items
 the softmax spreads over, exp(entropy), for the 10th percentile, median and 90th percentile of
 users: a few dozen means the teacher names what it prefers; the size of the catalogue means a
-uniform target, which teaches nothing.
+uniform target, which teaches nothing. It also counts the users whose scores are equal for every
+item (their training items co-occur with nothing): theirs is uniform at any temperature.
 
     python scripts/teacher_scale.py --config scripts/configs/ml-100k.yaml --reg 500
     python scripts/teacher_scale.py --config scripts/configs/bookcrossing.yaml --reg 100 --temperature 0.05 0.001
@@ -37,9 +38,11 @@ teacher = EaseTeacher.fit(dataset, args.reg, standardize=args.standardize)
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items
 _, std = ranked_mean_std(scores)
+flat = int((std.squeeze(-1) == 0).sum())  # every ranked item scored alike: a uniform target at any T
 print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users, "
       f"{'standardised' if args.standardize else 'raw'} scores; "
-      f"per-user score std (median) {float(std.median()):.5f}")  # fmt: skip
+      f"per-user score std (median) {float(std.median()):.5f}; "
+      f"{flat} users ({flat / len(users):.1%}) with equal scores for every item")  # fmt: skip
 print("| temperature | effective items exp(H): 10% of users | median | 90% | top-1 probability (median) |")
 print("|---:|---:|---:|---:|---:|")
 for temperature in args.temperature:

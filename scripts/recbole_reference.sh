@@ -15,10 +15,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$VENV"
   log="$VENV/install.log"
   pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-  # RecBole 1.2.1 sets np.float (gone in numpy 2); its declared dependencies pull ray, which
-  # only its hyper-parameter search needs: install it without them, and what it imports.
+  # RecBole 1.2.1 sets np.float (gone in numpy 2) and its LightGCN calls dok_matrix._update (gone
+  # in scipy 1.11). Its declared dependencies pull ray, which only its hyper-parameter search
+  # needs: install it without them, and then what it imports.
   if ! { "${pip[@]}" --no-deps torch==2.13.0 recbole==1.2.1 thop==0.1.1.post2209072238 &&
-    "${pip[@]}" "numpy<2" "pandas<2.3" "scipy<1.14" scikit-learn tqdm colorlog==4.7.2 colorama==0.4.4 \
+    "${pip[@]}" "numpy<2" "pandas<2.3" "scipy<1.11" scikit-learn tqdm colorlog==4.7.2 colorama==0.4.4 \
       pyyaml tabulate texttable psutil tensorboard sympy filelock networkx jinja2 fsspec typing_extensions
   } >"$log" 2>&1; then
     cat "$log" >&2

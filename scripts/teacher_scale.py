@@ -46,9 +46,10 @@ print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {l
 print("| temperature | effective items exp(H): 10% of users | median | 90% | top-1 probability (median) |")
 print("|---:|---:|---:|---:|---:|")
 for temperature in args.temperature:
-    p = (scores / temperature).softmax(-1)
-    q10, q50, q90 = softmax_entropy(scores / temperature).exp().quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
-    print(f"| {temperature:g} | {q10:.1f} | {q50:.1f} | {q90:.1f} | {float(p.max(-1).values.median()):.5f} |")
+    logits = scores / temperature
+    q10, q50, q90 = softmax_entropy(logits).exp().quantile(torch.tensor([0.1, 0.5, 0.9])).tolist()
+    top1 = float(logits.softmax(-1).max(-1).values.median())
+    print(f"| {temperature:g} | {q10:.1f} | {q50:.1f} | {q90:.1f} | {top1:.5f} |")
 if args.perplexity:
     print("\n| perplexity N | per-user temperature 1/beta: 10% | median | 90% |")
     print("|---:|---:|---:|---:|")

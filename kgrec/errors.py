@@ -77,4 +77,11 @@ class IndexOutOfDateError(RetrievalError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped with Ctrl+C; the message says how to resume. A ``KeyboardInterrupt``,
-    so code that handles Ctrl+C handles it; the CLI prints it and exits with status 130."""
+    so code that handles Ctrl+C handles it; the CLI prints it and exits with status 130.
+
+    ``rank_zero`` is the trainer's ``is_global_zero``: under DDP Ctrl+C reaches every process,
+    and only global rank 0 should say so."""
+
+    def __init__(self, message: str, rank_zero: bool = True) -> None:
+        super().__init__(message)
+        self.rank_zero = rank_zero

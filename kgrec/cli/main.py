@@ -17,7 +17,7 @@ from kgrec.cli import graph as graph_cli
 from kgrec.cli import query as query_cli
 from kgrec.cli import serve as serve_cli
 from kgrec.cli import train as train_cli
-from kgrec.errors import KgrecError
+from kgrec.errors import KgrecError, TrainingInterrupted
 
 GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
 
@@ -47,9 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kgrec: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
-        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
-            print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)  # DDP: Ctrl+C reaches every rank
+        if _is_rank_zero(interrupt):  # DDP: Ctrl+C reaches every process; one line, every rank exits 130
+            print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+# What Lightning's launchers (its own, torchrun, SLURM, LSF) set in each process of a multi-process run
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def _is_rank_zero(interrupt: KeyboardInterrupt) -> bool:
+    """Whether this process is global rank 0: as its trainer said when training was interrupted,
+    else (Ctrl+C while loading data or building the graph) by every rank variable being 0 or unset."""
+    if isinstance(interrupt, TrainingInterrupted):
+        return interrupt.rank_zero
+    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
 
 
 if __name__ == "__main__":

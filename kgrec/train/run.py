@@ -391,7 +391,7 @@ def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
                     "run the same command again to resume from there")  # fmt: skip
         else:
             hint = "no epoch had finished; run the same command again to start over"
-        raise TrainingInterrupted(f"training interrupted: {hint}") from None
+        raise TrainingInterrupted(f"training interrupted: {hint}", rank_zero=trainer.is_global_zero) from None
 
 
 def _write_yaml(path: Path, data: dict) -> None:

@@ -1,7 +1,10 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from kgrec.cli.main import main
+from kgrec.errors import TrainingInterrupted
 
 
 def test_train_and_eval_commands(clustered_dataset, tmp_path, capsys):
@@ -62,8 +65,31 @@ def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp
     assert main(args) == 130
     err = capsys.readouterr().err
     assert "kgrec: training interrupted: " in err and "holds the first 1 epoch; run the same command again to resume" in err
-    # Under DDP Ctrl+C reaches every process; only rank 0 says so, every rank exits 130
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setattr(kgrec.train, "train", functools.partial(kgrec.train.train, callbacks=[CtrlC(at_epoch=0)]))
-    assert main([*args, "--overwrite"]) == 130
-    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "env", "says"),
+    [
+        (TrainingInterrupted("training interrupted: x", rank_zero=False), {}, False),  # the trainer's rank decides
+        (TrainingInterrupted("training interrupted: x", rank_zero=True), {"LOCAL_RANK": "1"}, True),
+        (KeyboardInterrupt(), {}, True),  # before training (data, graph): the environment's rank decides
+        (KeyboardInterrupt(), {"LOCAL_RANK": "1"}, False),
+        (KeyboardInterrupt(), {"SLURM_PROCID": "3"}, False),  # a SLURM job sets only this one
+        (KeyboardInterrupt(), {"RANK": "0", "SLURM_PROCID": "0"}, True),
+    ],
+)
+def test_under_ddp_only_global_rank_zero_reports_ctrl_c(interrupt, env, says, clustered_dataset, tmp_path, capsys, monkeypatch):
+    import kgrec.train
+    from kgrec.cli.main import RANK_VARIABLES
+
+    def interrupted(*args, **kwargs):
+        raise interrupt
+
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(kgrec.train, "train", interrupted)
+    assert main(["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "run"),
+                 "--set", "model.use_text=false"]) == 130  # fmt: skip
+    assert (capsys.readouterr().err != "") == says

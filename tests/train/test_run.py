@@ -15,7 +15,7 @@ from kgrec.models import RecBatch
 from kgrec.train import load_data, prepare, train
 from kgrec.train.module import RecommenderModule
 from kgrec.train.plots import read_metrics_csv
-from kgrec.train.run import warm_items
+from kgrec.train.run import _fit, warm_items
 from kgrec.train.saved import evaluate_run, load_run
 from tests.conftest import tiny_config
 
@@ -192,11 +192,27 @@ class CtrlC(L.Callback):
 def test_ctrl_c_raises_a_keyboard_interrupt_that_says_how_to_resume(clustered_dataset, tmp_path, at_epoch, hint):
     config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100")
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(TrainingInterrupted, match=hint):  # a KeyboardInterrupt, not Lightning's sys.exit(1)
+    with pytest.raises(TrainingInterrupted, match=hint) as raised:  # a KeyboardInterrupt, not Lightning's sys.exit(1)
         train(config, tmp_path / "run", callbacks=[CtrlC(at_epoch)])
+    assert raised.value.rank_zero  # one process: global rank 0, which reports it
     assert signal.getsignal(signal.SIGINT) is handler  # Ctrl+C works again afterwards (a notebook)
     metrics = train(config, tmp_path / "run")
     assert metrics["resumed"] == (at_epoch > 0) and metrics["epochs"] == 3
+
+
+def test_ctrl_c_on_a_rank_above_zero_is_marked_so_that_only_rank_zero_reports_it(tmp_path):
+    class RankOneTrainer:  # what _fit reads of a Lightning trainer on DDP rank 1
+        is_global_zero = False
+
+        def fit(self, module, ckpt_path=None):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                sys.exit(1)  # what Lightning does on Ctrl+C
+
+    with pytest.raises(TrainingInterrupted, match="no epoch had finished") as raised:
+        _fit(RankOneTrainer(), None, tmp_path / "last.ckpt", resume=False)
+    assert raised.value.rank_zero is False
 
 
 def test_a_resumed_run_prints_the_best_so_far_over_both_parts(clustered_dataset, tmp_path, capsys):

@@ -12,6 +12,7 @@ training.
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 60 min on 2 cores)
     python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 90 min)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
+    python scripts/bench_ablation.py --variants "no text" "no graph"   # the full config and these two
 """
 
 import argparse
@@ -26,6 +27,8 @@ parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
 parser.add_argument("--study", choices=("inputs", "design"), default="inputs", help="which variants (see above)")
 parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--variants", nargs="+", metavar="LABEL",
+                    help="run only these variants, by their label in the table (the full config always runs first)")  # fmt: skip
 args = parser.parse_args()
 
 STUDIES = {
@@ -50,6 +53,12 @@ STUDIES = {
     },
 }
 VARIANTS = STUDIES[args.study]
+if args.variants:
+    unknown = [label for label in args.variants if label not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants {unknown}: the {args.study} study's variants are {list(VARIANTS)}")
+    reference = next(iter(VARIANTS))
+    VARIANTS = {label: v for label, v in VARIANTS.items() if label == reference or label in args.variants}
 KEYS = ("ndcg@10", "recall@20", "rmse", "auc")
 print(f"{args.config}; study {args.study}; {args.seeds} seed(s); {platform.processor() or platform.machine()}, "
       f"{torch.get_num_threads()} threads")  # fmt: skip

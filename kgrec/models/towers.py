@@ -325,11 +325,8 @@ class RetrievalTower(nn.Module):
         (Hinton et al., 2015) with :math:`t_{uj}` the teacher's scores (e.g. EASE's
         :math:`X_u B`), :math:`T` its temperature and :math:`\mathcal{C}_u` the items the
         teacher ranks for :math:`u` (``teacher_scores`` > -inf: the user's training items are
-        left out, so the term does not push them down against the positives of the main loss).
-        The mean runs over the :math:`B` rows whose teacher tells items apart: a user with an
-        empty :math:`\mathcal{C}_u`, or whose teacher scores every item in it the same (EASE for
-        a user whose training items co-occur with nothing), has nothing to learn from it, and a
-        uniform target would only flatten the user's ranking against the main loss.
+        left out, so the term does not push them down against the positives of the main loss;
+        the mean runs over the :math:`B` rows with a non-empty :math:`\mathcal{C}_u`).
 
         Args:
             scores: ``(B, I)`` the tower's scores :math:`s(u, j)` (:meth:`score_all`).
@@ -337,8 +334,7 @@ class RetrievalTower(nn.Module):
             temperature: :math:`T` > 0.
         """
         ranked = teacher_scores > float("-inf")  # (B, I)
-        lowest = teacher_scores.masked_fill(~ranked, float("inf")).amin(-1)  # (B,) inf for an empty C_u
-        rows = teacher_scores.amax(-1) > lowest  # the teacher prefers some item in C_u to another
+        rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
         if not bool(rows.all()):
             if not bool(rows.any()):
                 return scores.sum() * 0.0

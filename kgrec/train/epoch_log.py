@@ -4,6 +4,9 @@ A progress bar redraws one line in place, so a log file (``kgrec train ... > tra
 only its final state, at the end. :class:`EpochLines` prints instead, after each epoch:
 
     epoch 3/39  train/loss 6.5123  valid/ndcg@10 0.2304 (best 0.2304, epoch 3)  9.8 s
+
+:class:`TrainingClock` keeps the seconds spent training in the checkpoints, so that a resumed
+run reports the time of all its epochs, not of the part after the resume.
 """
 
 from __future__ import annotations
@@ -66,3 +69,30 @@ class EpochLines(L.Callback):
             parts.append(f"{self.monitor} {value:.4f} (best {self.best[0]:.4f}, epoch {self.best[1]})")
         parts.append(f"{time.perf_counter() - self.started:.1f} s")
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
+
+
+class TrainingClock(L.Callback):
+    """Seconds spent in ``trainer.fit``, summed over an interrupted run's parts.
+
+    The running total goes into every checkpoint (Lightning saves a callback's
+    :meth:`state_dict`) and comes back on resume, so :attr:`seconds` is the time of the part
+    before the last checkpoint plus the time since this part started; the unfinished epoch an
+    interruption cut short is not counted, as the resume trains it again.
+    """
+
+    def __init__(self) -> None:
+        self.before = 0.0
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def on_fit_start(self, trainer: Any, module: Any) -> None:
+        self.started = time.perf_counter()
+
+    def state_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.before = float(state_dict["seconds"])

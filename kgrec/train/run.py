@@ -191,7 +191,7 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from kgrec.train.epoch_log import EpochLines
+    from kgrec.train.epoch_log import EpochLines, TrainingClock
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -259,6 +259,7 @@ def train(
     # A progress bar redraws in place, which a file or pipe sees only at the end: print lines there.
     interactive = sys.stdout.isatty()
     epoch_lines = [EpochLines(monitor, mode, out / "logs")] if t.progress and not interactive else []
+    clock = TrainingClock()
     accelerator = t.accelerator
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
@@ -269,7 +270,7 @@ def train(
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *epoch_lines, *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
@@ -278,7 +279,6 @@ def train(
         deterministic=False,
         log_every_n_steps=1,
     )
-    started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -286,7 +286,7 @@ def train(
         # out, and its few trained top layers learn without dropout.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         _fit(trainer, module, last, resume)
-    train_seconds = time.perf_counter() - started
+    train_seconds = clock.seconds  # both parts of a resumed run
     if not trainer.is_global_zero:
         return {}
 

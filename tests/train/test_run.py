@@ -2,6 +2,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import lightning as L
 import numpy as np
@@ -155,6 +156,31 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dat
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+class SlowFirstEpoch(L.Callback):
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.current_epoch == 0:
+            time.sleep(1.0)
+
+
+class FitSeconds(L.Callback):
+    def on_fit_start(self, trainer, module):
+        self.started = time.perf_counter()
+
+    def on_fit_end(self, trainer, module):
+        self.seconds = time.perf_counter() - self.started
+
+
+def test_a_resumed_run_counts_the_training_time_of_both_parts(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100")
+    with pytest.raises(RuntimeError, match="simulated crash"):  # last.ckpt holds epoch 0, slept 1 s
+        train(config, tmp_path / "run", callbacks=[SlowFirstEpoch(), Crash(at_epoch=1)])
+    resumed = FitSeconds()
+    metrics = train(config, tmp_path / "run", callbacks=[resumed])
+    assert metrics["resumed"] and metrics["epochs"] == 3
+    assert metrics["train_seconds"] - resumed.seconds >= 0.99  # epoch 0's second, from before the crash
+    assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / 3, abs=1e-3)
 
 
 class RecordLastCheckpoint(L.Callback):

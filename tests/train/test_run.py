@@ -180,7 +180,7 @@ def test_a_resumed_run_counts_the_training_time_of_both_parts(clustered_dataset,
     metrics = train(config, tmp_path / "run", callbacks=[resumed])
     assert metrics["resumed"] and metrics["epochs"] == 3
     assert metrics["train_seconds"] - resumed.seconds >= 0.99  # epoch 0's second, from before the crash
-    assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / 3, abs=1e-3)
+    assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / 3, abs=2e-3)  # train_seconds is rounded to 0.01
 
 
 class RecordLastCheckpoint(L.Callback):

@@ -55,7 +55,9 @@ class EASE:
         p = torch.cholesky_inverse(torch.linalg.cholesky(gram))  # (X^T X + λI)^-1, SPD: half an LU's cost
         weight = -p / p.diagonal()  # column j divided by P_jj
         weight.diagonal().zero_()
-        self.weight, self.history = weight.float(), x
+        # Row-major: LAPACK's inverse comes back column-major, and a sparse (CSR) product with a
+        # column-major matrix copies it first (0.9 GB, about 0.9 s per call at 15k items).
+        self.weight, self.history = weight.float().contiguous(), x
         return self
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ def test_ease_equals_the_numpy_closed_form_and_has_zero_diagonal():
     assert model.weight is not None
     np.testing.assert_allclose(model.weight.numpy(), expected, atol=1e-6)
     assert torch.all(model.weight.diagonal() == 0)
+    assert model.weight.is_contiguous()  # row-major: the teacher's sparse products would copy it each step
     np.testing.assert_allclose(model.score(torch.tensor([3, 0])).numpy(), x[[3, 0]] @ expected, atol=1e-5)
 
 

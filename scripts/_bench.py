@@ -1,18 +1,40 @@
-"""What the ``scripts/bench_*.py`` that train kgrec share: one training run, thrown away after."""
+"""What the ``scripts/bench_*.py`` that train kgrec share: one training run, thrown away after,
+or kept under ``--runs DIR`` so that a rerun of the bench reuses it."""
 
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 
 from kgrec.models import ModelConfig
-from kgrec.train import load_config, train
+from kgrec.train import RunConfig, load_config, train
+from kgrec.utils.config import to_dict
+
+RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so that a rerun of "
+             "the same command reads finished runs back and resumes interrupted ones (a long bench "
+             "survives a Ctrl+C or a lost session); default: temporary folders, deleted")  # fmt: skip
 
 
-def train_seed(config_file: str, seed: int, overrides: list[str], model: ModelConfig | None = None) -> dict:
-    """Train ``config_file`` with ``overrides`` and training seed ``seed`` (no progress bar) in a
-    temporary folder, deleted afterwards; ``model`` replaces the config's model section. Returns
-    the run's metrics (``metrics.json``)."""
+def train_seed(
+    config_file: str, seed: int, overrides: list[str], model: ModelConfig | None = None, runs: str | None = None
+) -> dict:
+    """Train ``config_file`` with ``overrides`` and training seed ``seed`` (no progress bar);
+    ``model`` replaces the config's model section. Returns the run's metrics (``metrics.json``).
+    The run folder is temporary, or kept under ``runs`` (:func:`train_kept`)."""
     config = load_config(config_file, [*overrides, "train.progress=false", f"train.seed={seed}"])
     if model is not None:
         config.model = model
+    if runs is not None:
+        return train_kept(config, Path(runs))
     with tempfile.TemporaryDirectory() as out:
         return train(config, Path(out) / "run")
+
+
+def train_kept(config: RunConfig, runs: Path) -> dict:
+    """Train ``config`` in ``runs/seed<S>-<digest of the whole config>``; a finished run there
+    is read back instead of trained again, an interrupted one resumes (:func:`kgrec.train.train`)."""
+    text = json.dumps(to_dict(config), sort_keys=True)
+    out = runs / f"seed{config.train.seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if (out / "manifest.json").is_file():  # written last: the run finished
+        return json.loads((out / "metrics.json").read_text())
+    return train(config, out)

@@ -20,13 +20,14 @@ import platform
 
 import numpy as np
 import torch
-from _bench import train_seed
+from _bench import RUNS_HELP, train_seed
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
 parser.add_argument("--study", choices=("inputs", "design"), default="inputs", help="which variants (see above)")
 parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 parser.add_argument("--variants", nargs="+", metavar="LABEL",
                     help="run only these variants, by their label in the table (the full config always runs first)")  # fmt: skip
 args = parser.parse_args()
@@ -67,7 +68,7 @@ rows = {}
 for name, overrides in VARIANTS.items():
     runs = []
     for seed in range(args.seeds):
-        metrics = train_seed(args.config, seed, [*args.overrides, *overrides])
+        metrics = train_seed(args.config, seed, [*args.overrides, *overrides], runs=args.runs)
         runs.append(metrics)
         print(f"  {name} seed {seed}: valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}, "
               f"test ndcg@10 {metrics['test']['ndcg@10']:.4f}, {metrics['epochs']} epochs", flush=True)  # fmt: skip

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import train_seed
+from _bench import RUNS_HELP, train_seed
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.eval import evaluate_split
@@ -33,6 +33,7 @@ parser.add_argument("--set", dest="overrides", action="append", default=[], meta
 parser.add_argument("--json", help="also write the results to this JSON file")
 parser.add_argument("--bpr-lr", type=float, nargs="+", default=[0.002, 0.005], help="BPR-MF learning rates to tune over")
 parser.add_argument("--bpr-wd", type=float, nargs="+", default=[1e-5, 3e-5], help="BPR-MF L2 terms to tune over")
+parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 parser.add_argument("--skip-kgrec", action="store_true", help="baselines only (e.g. to probe the BPR-MF grid)")
 args = parser.parse_args()
 
@@ -56,7 +57,7 @@ rows[f"EASE (lambda={ease.best:g}, valid-tuned)"] = {
 
 def train_once(seed: int, overrides: list[str], model: ModelConfig | None = None, base: list[str] = ()) -> dict:
     """Train one run (``base`` < ``--set`` < ``overrides``); its metrics."""
-    return train_seed(args.config, seed, [*base, *args.overrides, *overrides], model)
+    return train_seed(args.config, seed, [*base, *args.overrides, *overrides], model, args.runs)
 
 
 def run(

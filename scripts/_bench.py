@@ -12,7 +12,8 @@ from kgrec.utils.config import to_dict
 
 RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so that a rerun of "
              "the same command reads finished runs back and resumes interrupted ones (a long bench "
-             "survives a Ctrl+C or a lost session); default: temporary folders, deleted")  # fmt: skip
+             "survives a Ctrl+C or a lost session). Runs are keyed by their config, not by the code: "
+             "empty DIR after changing kgrec. Default: temporary folders, deleted")  # fmt: skip
 
 
 def train_seed(

@@ -27,7 +27,7 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 Every weight is chosen on VALID; test is read once per row. Nothing here is kgrec's model: it
 is the yardstick the model is measured against.
 
-    python scripts/bench_linear.py [--run runs/default]
+    python scripts/bench_linear.py [--run runs/ml-100k] [--seed 0]
 """
 
 import argparse

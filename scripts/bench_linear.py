@@ -139,7 +139,7 @@ best_on_valid("ItemKNN (cosine)", {
     f"shrink={h} k={k}": X @ keep_top_k((gram / (norms[:, None] * norms[None] + h + 1e-12)).fill_diagonal_(0), k)
     for h in (0, 10, 100) for k in (50, 200, None)
 })  # fmt: skip
-p_ui, p_iu = X / X.sum(1, keepdim=True).clamp(min=1), X.T / X.sum(0)[:, None].clamp(min=1)
+p_ui, p_iu = X / X.sum(1, keepdim=True).clamp(min=1), X.T / d[:, None]  # d: item degrees (GF-CF above)
 best_on_valid("RP3beta", {
     f"a={a} b={b} k={k}": X @ keep_top_k((p_iu**a @ p_ui**a / d.pow(b)).fill_diagonal_(0), k)
     for a in (0.5, 0.8, 1.0) for b in (0.2, 0.4, 0.6) for k in (100, 300, None)

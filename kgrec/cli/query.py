@@ -72,8 +72,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "search",
         help="items matching a free text",
-        description="The text goes through the run's text encoder and the model's text pathway into the item "
-        "space; items are ranked by cosine with where their own text puts them. Needs a run trained with text.",
+        description="A text match: the text goes through the run's text encoder, and items are ranked by cosine "
+        "with the encoder's vectors of their own text (title and columns, as the run's text template writes "
+        "them). Needs a run trained with text.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("text", help='e.g. "animated film for children"')

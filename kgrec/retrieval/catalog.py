@@ -11,7 +11,10 @@ Changes are recorded in ``RUN_DIR/catalog/`` (written atomically as a whole):
   extends, the removed item tokens, and per added item its token, title, columns, the
   pathways that embedded it and the graph node it is explained through;
 * ``added.safetensors``: ``item`` ``(m, d)``, the added items' retrieval vectors, and
-  ``text`` ``(m, d)``, where their text alone puts them (for ``search``; NaN rows: no text).
+  ``encoded`` ``(m, t)``, the text encoder's vectors of their text (what ``search`` compares;
+  NaN rows: no text). Earlier catalogs held text-pathway vectors (``text``) there instead,
+  which are ignored: ``search`` leaves their added items out (delete ``RUN_DIR/catalog`` and
+  add them again to include them).
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ class AddedItem:
     source: str = ""
 
 
+def _rows(values: np.ndarray | None, m: int, width: int) -> np.ndarray:
+    """``values`` as float32 ``(m, width)``, or NaN rows (unknown) when ``None``."""
+    if values is None:
+        return np.full((m, width), np.nan, np.float32)
+    return np.asarray(values, np.float32).reshape(m, width)
+
+
 def _column_values(column: Any, kind: str) -> list[Any]:
     """A dataset column as plain Python values: ``str``, ``list[str]``, ``float``."""
     if isinstance(column, TokenColumn):
@@ -110,7 +120,8 @@ class Catalog:
         added: Sequence[AddedItem] = (),
         removed: Iterable[str] = (),
         base_sha256: str = "",
-        added_text: np.ndarray | None = None,
+        text_dim: int = 0,
+        added_encoded: np.ndarray | None = None,
     ) -> None:
         self.tokens = [str(t) for t in tokens]
         self.titles = [str(t) for t in titles]
@@ -121,11 +132,8 @@ class Catalog:
         self.added = list(added)
         self.base_sha256 = base_sha256
         n = len(self.tokens)
-        dim = self.vectors.shape[1]
-        self.added_text = (
-            np.full((len(self.added), dim), np.nan, np.float32) if added_text is None
-            else np.asarray(added_text, np.float32).reshape(len(self.added), dim)
-        )  # fmt: skip
+        self.text_dim = text_dim
+        self.added_encoded = _rows(added_encoded, len(self.added), text_dim)  # (m, t) text-encoder vectors
         if self.vectors.shape[0] != n or len(self.titles) != n or n_base + len(self.added) != n:
             raise RetrievalError(
                 f"catalog: {n} tokens, {len(self.titles)} titles, {self.vectors.shape[0]} vectors, "
@@ -143,10 +151,15 @@ class Catalog:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_run(
-        cls, dataset: Dataset, base_vectors: np.ndarray, base_sha256: str = "", titles: Sequence[str] | None = None
+        cls,
+        dataset: Dataset,
+        base_vectors: np.ndarray,
+        base_sha256: str = "",
+        titles: Sequence[str] | None = None,
+        text_dim: int = 0,
     ) -> Catalog:
         """The run's own items (nothing added or removed); ``titles`` default to the dataset's
-        item names."""
+        item names; ``text_dim`` is the width of the run's text vectors (0 without text)."""
         if base_vectors.shape[0] != dataset.n_items:
             raise RetrievalError(
                 f"vectors.safetensors has {base_vectors.shape[0]} item vectors, the dataset {dataset.n_items} items"
@@ -163,6 +176,7 @@ class Catalog:
             feature_types=dict(dataset.item_feature_types),
             n_base=dataset.n_items,
             base_sha256=base_sha256,
+            text_dim=text_dim,
         )
 
     @classmethod
@@ -173,9 +187,10 @@ class Catalog:
         base_vectors: np.ndarray,
         base_sha256: str,
         titles: Sequence[str] | None = None,
+        text_dim: int = 0,
     ) -> Catalog:
         """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any)."""
-        catalog = cls.from_run(dataset, base_vectors, base_sha256, titles)
+        catalog = cls.from_run(dataset, base_vectors, base_sha256, titles, text_dim)
         folder = Path(run_dir) / CATALOG_DIR
         with swap_lock(folder):  # no save swaps the folder while its two files are read
             restore_interrupted_dir(folder, lock=False)
@@ -192,24 +207,25 @@ class Catalog:
             )
         added = [AddedItem(**{**a, "via": tuple(a.get("via", ()))}) for a in record.get("added", [])]
         vectors = np.zeros((0, base_vectors.shape[1]), np.float32)
-        text = None
+        encoded = None
         if added:
             path = folder / "added.safetensors"
             if stored is None:
                 raise RetrievalError(f"{path}: missing; remove {folder} and add the items again")
-            vectors, text = stored["item"], stored.get("text")
-            if vectors.shape != (len(added), base_vectors.shape[1]) or (text is not None and text.shape != vectors.shape):
+            vectors, encoded = stored["item"], stored.get("encoded")
+            if vectors.shape != (len(added), base_vectors.shape[1]) or (
+                encoded is not None and encoded.shape != (len(added), text_dim)
+            ):
                 raise RetrievalError(
-                    f"{path}: holds {vectors.shape} vectors for {len(added)} added items of dimension "
-                    f"{base_vectors.shape[1]}; remove {folder} and add the items again"
+                    f"{path}: holds {vectors.shape} vectors (text encoder: "
+                    f"{None if encoded is None else encoded.shape}) for {len(added)} added items of dimension "
+                    f"{base_vectors.shape[1]} (text {text_dim}); remove {folder} and add the items again"
                 )
-        return catalog.with_added(added, vectors, text).with_removed(record.get("removed", []))
+        return catalog.with_added(added, vectors, encoded).with_removed(record.get("removed", []))
 
-    def with_added(
-        self, items: Sequence[AddedItem], vectors: np.ndarray, text_vectors: np.ndarray | None = None
-    ) -> Catalog:
+    def with_added(self, items: Sequence[AddedItem], vectors: np.ndarray, encoded: np.ndarray | None = None) -> Catalog:
         """A new catalog with ``items``, their vectors ``(m, d)`` and (optionally) their
-        text-pathway vectors ``(m, d)`` appended."""
+        text-encoder vectors ``(m, t)`` appended."""
         if not items:
             return self
         for item in items:
@@ -241,12 +257,9 @@ class Catalog:
             n_base=self.n_base,
             added=[*self.added, *items],
             base_sha256=self.base_sha256,
-            added_text=np.concatenate([
-                self.added_text,
-                np.full((m, self.dim), np.nan, np.float32) if text_vectors is None
-                else np.asarray(text_vectors, np.float32).reshape(m, -1),
-            ]),
-        )  # fmt: skip
+            text_dim=self.text_dim,
+            added_encoded=np.concatenate([self.added_encoded, _rows(encoded, m, self.text_dim)]),
+        )
         out.active[:n] = self.active
         return out
 
@@ -254,7 +267,7 @@ class Catalog:
         """A copy where ``tokens`` are inactive (unknown tokens raise)."""
         out = Catalog(
             self.tokens, self.titles, self.vectors, self.features, self.feature_types, self.n_base,
-            self.added, (), self.base_sha256, self.added_text,
+            self.added, (), self.base_sha256, self.text_dim, self.added_encoded,
         )  # fmt: skip
         out.active = self.active.copy()
         for token in tokens:
@@ -275,7 +288,9 @@ class Catalog:
         }
         with atomic_dir(folder) as tmp:
             if self.added:
-                tensors = {"item": np.ascontiguousarray(self.vectors[self.n_base :]), "text": self.added_text}
+                tensors = {"item": np.ascontiguousarray(self.vectors[self.n_base :])}
+                if self.text_dim:
+                    tensors["encoded"] = self.added_encoded
                 save_file(tensors, str(tmp / "added.safetensors"))
             write_json(tmp / "catalog.json", record)
 

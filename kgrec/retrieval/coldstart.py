@@ -126,15 +126,15 @@ class Embedded:
     Attributes:
         vectors: ``(m, d)`` retrieval-space vectors.
         items: catalog records (title, columns, pathways, graph anchor).
-        text_vectors: ``(m, d)`` where each item's text alone puts it in the retrieval space
-            (``cold_item_vectors(text)``, what ``search`` compares), or ``None`` without text.
+        encoded: ``(m, t)`` the text encoder's vectors of their text (what ``search``
+            compares), or ``None`` without text.
         new_edges: edges added to the graph for them.
         skipped_triples: ``.kg`` triples whose relation the model was not trained on.
     """
 
     vectors: np.ndarray
     items: list[AddedItem]
-    text_vectors: np.ndarray | None = None
+    encoded: np.ndarray | None = None
     new_edges: int = 0
     skipped_triples: int = 0
 
@@ -225,7 +225,6 @@ def embed_new_items(
             vectors[rest] = model.cold_item_vectors(text[rest], None)
             for j in rest:
                 via[j] = ("text",)
-        text_vectors = model.cold_item_vectors(text, None).numpy().astype(np.float32) if text is not None else None
     items = [
         AddedItem(
             item_id=token,
@@ -238,7 +237,8 @@ def embed_new_items(
         )
         for j, token in enumerate(new.tokens)
     ]
-    return Embedded(vectors.numpy().astype(np.float32), items, text_vectors, new_edges, skipped)
+    encoded = text.numpy().astype(np.float32) if text is not None else None
+    return Embedded(vectors.numpy().astype(np.float32), items, encoded, new_edges, skipped)
 
 
 def _titles(items: Dataset, kg: KnowledgeGraph | None) -> list[str]:

@@ -271,6 +271,20 @@ def test_text_search_returns_items_whose_text_matches(text_run: Path):
         assert matching >= 8, (genre, [r.item_id for r in results])
         assert results[0].explanation.kind == "text_match" and genre in results[0].explanation.text
 
+def test_text_search_ranks_by_cosine_with_the_text_encoders_item_vectors(text_run: Path):
+    rec = Recommender.open(text_run)
+    items = rec.run.text.numpy()
+    items = items / np.linalg.norm(items, axis=1, keepdims=True)
+    for query in ("a horror film", "Film 17", "comedy"):
+        t = rec.text_vector(query).numpy()[0]
+        expected = items @ (t / np.linalg.norm(t))
+        results = rec.search(query, k=5, explain=False)
+        found = [rec.catalog.position(r.item_id) for r in results]
+        assert found == np.argsort(-expected, kind="stable")[:5].tolist(), query
+        np.testing.assert_allclose([r.score for r in results], expected[found], rtol=1e-5, atol=1e-6)
+    assert rec.search("Film 17", k=1, explain=False)[0].item_id == "i17"  # a title finds its item
+
+
 def test_new_users_through_the_history_encoder(text_run: Path):
     rec = Recommender.open(text_run)
     assert "history" in rec.run.model.config.user_parts
@@ -301,6 +315,44 @@ def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path)
     assert {a.via for a in rec.catalog.added} == {("text", "graph")}
     found = rec.search("horror", k=16, where=["class=Horror"])  # 15 Horror items + n3, all in text space
     assert len(found) == 16 and "n3" in {r.item_id for r in found}
+    # the text encoder's vectors of added items are saved with the catalog and searched after a reopen
+    again = Recommender.open(copy)
+    np.testing.assert_array_equal(again.catalog.added_encoded, rec.catalog.added_encoded)
+    assert again.search("New Film 2", k=1, explain=False)[0].item_id == "n2"
+
+
+def test_a_new_user_who_likes_an_added_item_and_a_text_is_folded_in(text_run: Path, tmp_path: Path):
+    import shutil
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    rec = Recommender.open(copy)
+    rec.add_items(*write_new_items(tmp_path))
+    # an added item has no history-encoder input, so this takes the fold-in, with the text standing
+    # for the items search() ranks first
+    def genres(text: str | None) -> list[str]:
+        results = rec.recommend_for_new_user(liked=["n0"], likes_text=text, k=10, explain=False)
+        assert "n0" not in {r.item_id for r in results}
+        return [rec.catalog.row(rec.catalog.position(r.item_id))["class"][0] for r in results]
+
+    assert genres(None).count("Horror") <= 1 and genres(None).count("Comedy") >= 8  # New Film 0 is a comedy
+    with_text = genres("horror films")
+    assert with_text.count("Horror") >= 3 and with_text.count("Comedy") >= 3
+
+
+def test_added_items_of_a_catalog_without_text_encoder_vectors_are_left_out_of_search(text_run: Path, tmp_path: Path):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    Recommender.open(copy).add_items(*write_new_items(tmp_path))
+    stored = copy / "catalog" / "added.safetensors"
+    tensors = load_file(str(stored))
+    save_file({"item": tensors["item"]}, str(stored))  # as a catalog written before 'encoded' existed
+    rec = Recommender.open(copy)
+    assert rec.catalog.n_active == 64 and np.isnan(rec.catalog.added_encoded).all()
+    found = {r.item_id for r in rec.search("New Film 2", k=63, explain=False)}
+    assert len(found) == 60 and not found & {"n0", "n1", "n2", "n3"}  # the base items only
 
 
 def test_added_items_can_be_embedded_through_one_pathway(text_run: Path, tmp_path: Path):

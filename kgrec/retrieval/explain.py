@@ -398,8 +398,9 @@ class Explainer:
             related_items=(catalog.tokens[source],),
         )
 
-    def for_text(self, query: str, target: int, score: float) -> Explanation:
-        """Why ``target`` matches the free-text ``query``."""
+    def for_text(self, query: str, target: int, score: float, scored_by: str = "text-encoder cosine") -> Explanation:
+        """Why ``target`` matches the free-text ``query``; ``scored_by`` names ``score`` when no
+        query word matches."""
         catalog = self.catalog
         words = [w for w in _WORD.findall(query.casefold()) if w not in STOPWORDS and len(w) > 2]
         matched: list[str] = []
@@ -413,9 +414,7 @@ class Explainer:
                     matched.append(f"'{', '.join(hits)}' ~ {label}: {value}")
         if matched:
             return Explanation("text_match", "matches " + "; ".join(matched), attributes=tuple(matched))
-        return Explanation(
-            "text_score", f"its text is close in meaning to the query in the model's item space (score {score:.3f})"
-        )
+        return Explanation("text_score", f"no query word in its title or columns; {scored_by} {score:.3f}")
 
 
 def _same_stem(a: str, b: str) -> bool:

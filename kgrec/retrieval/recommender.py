@@ -498,7 +498,7 @@ class Recommender:
             if history:
                 why = lambda p, s: self.explainer.for_user(history, p)  # noqa: E731
             else:
-                why = lambda p, s: self.explainer.for_text(likes_text or "", p, s)  # noqa: E731
+                why = lambda p, s: self.explainer.for_text(likes_text or "", p, s, "recommendation score")  # noqa: E731
         return self._results(found, scores, why)
 
     def similar(

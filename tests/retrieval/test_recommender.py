@@ -283,6 +283,9 @@ def test_text_search_ranks_by_cosine_with_the_text_encoders_item_vectors(text_ru
         assert found == np.argsort(-expected, kind="stable")[:5].tolist(), query
         np.testing.assert_allclose([r.score for r in results], expected[found], rtol=1e-5, atol=1e-6)
     assert rec.search("Film 17", k=1, explain=False)[0].item_id == "i17"  # a title finds its item
+    [top] = rec.search("scary", k=1)  # no word of any item's text: the explanation gives the score
+    assert top.explanation.kind == "text_score"
+    assert top.explanation.text == f"no query word in its title or columns; text-encoder cosine {top.score:.3f}"
 
 
 def test_new_users_through_the_history_encoder(text_run: Path):

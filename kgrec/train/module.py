@@ -16,6 +16,8 @@ generator seeded by ``(seed, global_step)``, so resuming from a checkpoint repea
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 from torch import Tensor
@@ -98,6 +100,7 @@ class RecommenderModule(L.LightningModule):
                                       standardize=config.train.teacher_standardize,
                                       perplexity=config.train.teacher_perplexity)  # fmt: skip
         self.teacher = teacher
+        self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
@@ -167,6 +170,18 @@ class RecommenderModule(L.LightningModule):
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1)  # this epoch's (train.lr_decay)
+        self._valid_metric = float(metrics[self.config.eval.monitor]) if self.config.eval.monitor else None
+
+    def on_validation_epoch_end(self) -> None:
+        """Step the ``train.lr_decay`` schedule on this epoch's valid metric, here rather than
+        where Lightning steps it (after the epoch's checkpoints are written): a run resumed from
+        ``last.ckpt`` must find the decay its epoch called for, as the uninterrupted run did."""
+        scheduler = self.lr_schedulers()
+        if scheduler is not None and not self.trainer.sanity_checking and self._valid_metric is not None:
+            scheduler.step(self._valid_metric)  # type: ignore[call-arg]
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """Lightning's own step, which :meth:`on_validation_epoch_end` replaces."""
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
     p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
-    p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml); default: built-in defaults")
+    p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml, which adds the EASE teacher and the AutoRec rating term); default: the built-in defaults")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field (repeatable)")  # fmt: skip

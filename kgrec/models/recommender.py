@@ -40,6 +40,8 @@ from kgrec.models.trunk import TRUNK_KINDS, Trunk, build_trunk
 
 REC_TASKS: tuple[str, ...] = ("retrieval", "rating", "like")
 TASKS: tuple[str, ...] = (*REC_TASKS, "kg")
+#: The joint loss's default weights: retrieval leads, the other towers regularise it.
+DEFAULT_LOSS_WEIGHTS: dict[str, float] = {"retrieval": 1.0, "rating": 0.1, "like": 0.1, "kg": 0.1}
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "graph_kind": ("rgcn", "compgcn"),
@@ -73,6 +75,12 @@ class ModelConfig:
     the teacher's scores softened by ``distill_temperature``
     (:meth:`~kgrec.models.towers.RetrievalTower.distillation_loss`; batches then carry
     ``teacher_scores``).
+
+    The defaults are the settings the shipped configs (``scripts/configs/``) share: full-softmax
+    retrieval (``B x I`` logits per step; ``sampled_softmax`` or ``bpr`` for catalogues of
+    hundreds of thousands of items), ID + history users and retrieval-led loss weights. What
+    grows with the data stays off: the EASE teacher (``I^2`` memory) and the AutoRec term
+    (``2 x users x units`` parameters).
     """
 
     dim: int = 64
@@ -93,7 +101,7 @@ class ModelConfig:
     fusion: str = "gate"
     id_dropout: float = 0.1
     # user side
-    user_encoder: str = "id"
+    user_encoder: str = "id+history"
     history_exclude_target: bool = True
     # trunks (same architecture on the user and the item side)
     trunk: str = "mmoe"
@@ -106,7 +114,7 @@ class ModelConfig:
     num_task_experts: int = 1
     # towers
     tasks: tuple[str, ...] = ("retrieval", "rating", "like", "kg")
-    retrieval_loss: str = "bpr"
+    retrieval_loss: str = "full_softmax"
     retrieval_temperature: float = 1.0
     retrieval_normalize: bool = False
     distill_weight: float = 0.0
@@ -121,7 +129,7 @@ class ModelConfig:
     kg_margin: float = 1.0
     # joint loss
     loss_mode: str = "fixed"
-    loss_weights: dict[str, float] | None = None
+    loss_weights: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     # initialisation
     init_std: float = 0.1
 

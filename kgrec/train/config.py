@@ -88,13 +88,13 @@ class TrainSection:
             changes nothing.
     """
 
-    max_epochs: int = 100
+    max_epochs: int = 40
     batch_size: int = 2048
     lr: float = 2e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 1e-4
     lr_decay: float = 1.0
     lr_patience: int = 2
-    patience: int = 8
+    patience: int = 5
     seed: int = 2026
     accelerator: str = "auto"
     devices: int | str = "auto"

@@ -31,6 +31,27 @@ def test_shipped_configs_are_found():
     assert {p.name for p in SHIPPED_CONFIGS} >= {"ml-100k.yaml", "ml-1m.yaml", "bookcrossing.yaml"}
 
 
+# Settings that grow with the data stay off in the defaults (README "Defaults").
+OPT_IN = {("model", "distill_weight"), ("model", "distill_temperature"), ("model", "rating_autorec_units")}
+
+
+def test_defaults_are_the_settings_every_shipped_config_shares():
+    import yaml
+
+    defaults = to_dict(RunConfig())
+    files = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in SHIPPED_CONFIGS]
+    shared = {
+        (section, key): values[0]
+        for section, fields in files[0].items()
+        for key in fields
+        if len(values := [f.get(section, {}).get(key, "missing") for f in files]) and all(v == values[0] for v in values)
+    }
+    assert ("model", "retrieval_loss") in shared and ("train", "weight_decay") in shared
+    for (section, key), value in shared.items():
+        if (section, key) not in OPT_IN:
+            assert defaults[section][key] == (list(value) if isinstance(value, tuple) else value), (section, key)
+
+
 def test_unknown_key_names_the_key_and_the_choices():
     with pytest.raises(ConfigError, match=r"unknown key 'train.epochs'; expected one of: .*max_epochs"):
         load_config(None, ["train.epochs=3"])

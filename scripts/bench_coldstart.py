@@ -250,13 +250,13 @@ def genre_table(run: Path) -> None:
         return
     n = rec.catalog.n_base
     unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
-    with torch.no_grad():
-        pathway = unit(rec.run.model.cold_item_vectors(rec.run.text, None).numpy())  # (I, d)
-    fused, encoded = unit(rec.catalog.vectors[:n]), unit(rec.run.text.numpy())
 
     def pathway_query(t: np.ndarray) -> np.ndarray:  # (B, t) encoder vectors -> (B, d) unit pathway vectors
         with torch.no_grad():
             return unit(rec.run.model.cold_item_vectors(torch.as_tensor(t), None).numpy())
+
+    pathway = pathway_query(rec.run.text.numpy())  # (I, d): where each item's text alone puts it
+    fused, encoded = unit(rec.catalog.vectors[:n]), unit(rec.run.text.numpy())
 
     print(f"\ngenre-like text queries on {run} ({n} items): precision@10 of the asked genre\n")
     print("| query (genre) | share of catalog | kgrec search (text encoder) | model text pathway | fused item vectors |")
@@ -279,14 +279,15 @@ def genre_table(run: Path) -> None:
 
     titles = [re.sub(r"\s*\(\d{4}\)$", "", rec.catalog.titles[i]) for i in range(n)]  # "Toy Story (1995)" -> "Toy Story"
     queries = unit(TextEncoder.from_config(rec.run.config.text).encode(titles, progress=False).numpy())
+    through_pathway = pathway_query(queries)
     print(f"\neach of the {n} items searched by its title without the year: share of titles whose item comes first / "
           "in the top 10\n")
     print("| scored against | first | top 10 |")
     print("|---|---|---|")
     for name, scores in (
         ("kgrec search (text encoder)", queries @ encoded.T),
-        ("model text pathway", pathway_query(queries) @ pathway.T),
-        ("fused item vectors", pathway_query(queries) @ fused.T),
+        ("model text pathway", through_pathway @ pathway.T),
+        ("fused item vectors", through_pathway @ fused.T),
     ):
         rank = (scores > scores[np.arange(n), np.arange(n)][:, None]).sum(1)  # items scored above the titled one
         print(f"| {name} | {(rank == 0).mean():.3f} | {(rank < 10).mean():.3f} |")

@@ -132,7 +132,6 @@ class Catalog:
         self.added = list(added)
         self.base_sha256 = base_sha256
         n = len(self.tokens)
-        self.text_dim = text_dim
         self.added_encoded = _rows(added_encoded, len(self.added), text_dim)  # (m, t) text-encoder vectors
         if self.vectors.shape[0] != n or len(self.titles) != n or n_base + len(self.added) != n:
             raise RetrievalError(
@@ -301,6 +300,11 @@ class Catalog:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    @property
+    def text_dim(self) -> int:
+        """Width of the run's text-encoder vectors (0 without text)."""
+        return int(self.added_encoded.shape[1])
 
     @property
     def n_active(self) -> int:

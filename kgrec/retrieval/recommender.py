@@ -571,10 +571,9 @@ class Recommender:
 
     def _text_space(self) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
         """Unit text-encoder vectors of the catalog ``(n, t)`` (zeros for items without text),
-        an exact index over the active ones, and which positions have text."""
+        an exact index over the active ones, and which positions have text. Callers encode their
+        query with :meth:`text_vector` first, which refuses a run without text."""
         if self._text_index is None or len(self._text_index[1]) != len(self.catalog):
-            if self.run.text is None:
-                raise RetrievalError("this run was trained without text (model.use_text=false); retrain with text")
             vectors = np.concatenate([self.run.text.numpy(), self.catalog.added_encoded]).astype(np.float32)
             has_text = np.isfinite(vectors).all(1)
             vectors[~has_text] = 0.0

@@ -62,7 +62,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "similar",
         help="items similar to an item",
-        description="Items closest to ITEM in the run's item space (cosine), with KG paths between them.",
+        description="Items closest to ITEM in the run's item space (cosine of the retrieval vectors, centred on "
+        "the trained items' mean), with KG paths between them. For what users go on to like after ITEM, "
+        "`kgrec recommend RUN --liked ITEM` lists more of it (scripts/bench_similar.py).",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--item", required=True, help="a raw item id")

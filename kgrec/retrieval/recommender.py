@@ -18,8 +18,13 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   keeps what mattered for recommendation rather than the words, and a title query put its
   item first for 98.6% of the titles against 0.3% (``scripts/bench_coldstart.py`` prints the
   measurement).
-* ``similar(item)``: the item's own retrieval vector, ranked by cosine (inner products with
-  the retrieval vectors favour popular items whatever the query); the item itself is left out.
+* ``similar(item)``: the cosine of retrieval vectors centred on the trained items' mean
+  :math:`\bar{\mathbf{x}}`, :math:`\cos(\mathbf{x}_q - \bar{\mathbf{x}}, \mathbf{x}_i -
+  \bar{\mathbf{x}})`; the item itself is left out. Inner products would favour popular items
+  whatever the query; the plain cosine is dominated by the direction all items share. Centred,
+  the list for one of a user's liked training items held 9-26% more of their held-out items
+  than the plain cosine on ml-100k, MovieLens-1M and Book-Crossing, also with each hit weighted
+  by :math:`1/\sqrt{\mathrm{popularity}}` (``scripts/bench_similar.py``).
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L|}
@@ -29,8 +34,9 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
   feedback). Ranked by the inner product, like a trained user.
 
-Cosine queries run on the same index: the query is normalised, and the index's inner-product
-candidates (over-fetched) are re-scored by cosine; small catalogs are scored exactly.
+Cosine queries run on the same index: the query is normalised (after centring, for
+``similar``), and the index's inner-product candidates (over-fetched) are re-scored by cosine;
+catalogs of up to :data:`EXACT_SUBSET_MAX` items are scored exactly.
 
 Exclusions and filters: ``recommend`` leaves out every item the user interacted with (train,
 valid and test parts of the dataset) unless ``exclude_seen=False``; ``where`` (``class=Comedy``:
@@ -110,6 +116,8 @@ class Recommender:
         self.catalog = catalog
         self.user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)  # (U, d)
         self.vectors_sha256 = vectors_sha256
+        # similar()'s centre: the trained items' mean vector, which added or removed items leave as is
+        self.item_centre = catalog.vectors[: catalog.n_base].mean(0).astype(np.float32)  # (d,)
         self.index: VectorIndex | None = None
         self._index_error: str | None = None  # why ``index`` is None after a failed catalog change
         self._explainer: Explainer | None = None
@@ -312,14 +320,18 @@ class Recommender:
         allowed: np.ndarray | None = None,
         excluded: Sequence[np.ndarray] | None = None,
         cosine: bool = False,
+        centre: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The ``k`` best catalog positions and their scores for each query row ``(B, d)``.
 
         ``allowed`` ``(n,)`` bool limits the candidates (default: the active items); ``excluded``
-        gives per row positions to leave out. With ``cosine``, scores are cosines. Rows return
-        fewer than ``k`` only when fewer items qualify.
+        gives per row positions to leave out. With ``cosine``, scores are cosines, of the
+        vectors minus ``centre`` ``(d,)`` when given (queries and items alike). Rows return fewer
+        than ``k`` only when fewer items qualify.
         """
-        return self._search(self._require_index(), self.catalog.vectors, queries, k, allowed, excluded, cosine)
+        return self._search(
+            self._require_index(), self.catalog.vectors, queries, k, allowed, excluded, cosine, centre
+        )
 
     def _search(
         self,
@@ -330,11 +342,16 @@ class Recommender:
         allowed: np.ndarray | None,
         excluded: Sequence[np.ndarray] | None,
         cosine: bool,
+        centre: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         b = len(queries)
         if cosine:
+            if centre is not None:
+                queries = queries - centre
             queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        # <q, x - c> = <q, x> - <q, c>: the index's inner products, shifted per query row
+        shift = queries @ centre if cosine and centre is not None else np.zeros(b, np.float32)
         allowed = self.catalog.active.copy() if allowed is None else allowed & self.catalog.active
         excluded = list(excluded) if excluded is not None else [np.zeros(0, np.int64)] * b
         n_allowed = int(allowed.sum())
@@ -342,7 +359,7 @@ class Recommender:
             return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in range(b)]
         filtered = n_allowed < index.count
         if (filtered and n_allowed <= EXACT_SUBSET_MAX) or (cosine and index.count <= EXACT_SUBSET_MAX):
-            return self._exact(vectors, queries, k, np.flatnonzero(allowed), excluded, cosine)
+            return self._exact(vectors, queries, k, np.flatnonzero(allowed), excluded, cosine, centre)
         results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * b
         most_excluded = max((len(e) for e in excluded), default=0)
         fetch = k * (COSINE_OVERFETCH if cosine else 1) + most_excluded
@@ -361,14 +378,15 @@ class Recommender:
                     ok &= ~np.isin(i, excluded[row])
                 got, got_s = i[ok], s[ok]
                 if cosine:
-                    got_s = got_s / np.maximum(np.linalg.norm(vectors[got], axis=1), 1e-12)
+                    shifted = vectors[got] - centre if centre is not None else vectors[got]
+                    got_s = (got_s - shift[row]) / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)
                     order = np.argsort(-got_s, kind="stable")
                     got, got_s = got[order], got_s[order]
                 if len(got) >= k and (not cosine or len(got) >= min(n_allowed, k * COSINE_OVERFETCH)):
                     results[row] = (got[:k], got_s[:k])
                 elif fetch >= total:
                     results[row] = self._exact(
-                        vectors, queries[row : row + 1], k, np.flatnonzero(allowed), [excluded[row]], cosine
+                        vectors, queries[row : row + 1], k, np.flatnonzero(allowed), [excluded[row]], cosine, centre
                     )[0]
                 else:
                     still.append(row)
@@ -384,10 +402,14 @@ class Recommender:
         subset: np.ndarray,
         excluded: Sequence[np.ndarray],
         cosine: bool,
+        centre: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Exact top-``k`` over catalog positions ``subset`` (one matrix product per 1024 rows)."""
+        """Exact top-``k`` over catalog positions ``subset`` (one matrix product per 1024 rows);
+        ``queries`` come normalised (and centred) when ``cosine``."""
         vectors = vectors[subset]  # (m, d)
         if cosine:
+            if centre is not None:
+                vectors = vectors - centre
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         local = np.full(len(self.catalog), -1, dtype=np.int64)
         local[subset] = np.arange(len(subset))
@@ -484,12 +506,8 @@ class Recommender:
         text of their interests (see the module docstring for how the query vector is made).
         The liked items are left out of the results."""
         k = self._check_k(k)
-        liked = list(liked)
-        if not liked and likes_text is None:
-            raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
+        query = self.new_user_vector(liked, likes_text)
         positions = [self.catalog.position(t) for t in liked]
-        text = self.text_vector(likes_text) if likes_text is not None else None
-        query = self._new_user_vector(positions, text)
         allowed = self._allowed(where, exclude)
         [(found, scores)] = self.search_vectors(query[None], k, allowed, [np.asarray(positions, np.int64)])
         why = None
@@ -510,14 +528,15 @@ class Recommender:
         exclude: Iterable[str] = (),
         explain: bool = True,
     ) -> list[Result]:
-        """The ``k`` items most similar to ``item`` (raw id) by cosine of retrieval vectors."""
+        """The ``k`` items most similar to ``item`` (raw id): cosine of retrieval vectors centred on
+        the trained items' mean (:attr:`item_centre`)."""
         k = self._check_k(k)
         source = self.catalog.position(item)
         if k > self.catalog.n_active - 1:
             raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")
         allowed = self._allowed(where, exclude)
         [(found, scores)] = self.search_vectors(
-            self.catalog.vectors[source][None], k, allowed, [np.asarray([source])], cosine=True
+            self.catalog.vectors[source][None], k, allowed, [np.asarray([source])], cosine=True, centre=self.item_centre
         )
         why = (lambda p, s: self.explainer.for_similar(source, p)) if explain else None
         return self._results(found, scores, why)
@@ -582,6 +601,16 @@ class Recommender:
             index = VectorIndex.build(vectors[ids], ids, IndexConfig(kind="flat"))
             self._text_index = (index, vectors, has_text)
         return self._text_index
+
+    def new_user_vector(self, liked: Sequence[str] = (), likes_text: str | None = None) -> np.ndarray:
+        """The query vector ``(d,)`` of a user the model has not seen, from raw ids of items they
+        like and/or a text of their interests (see the module docstring); scored by inner product."""
+        liked = list(liked)
+        if not liked and likes_text is None:
+            raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
+        positions = [self.catalog.position(t) for t in liked]
+        text = self.text_vector(likes_text) if likes_text is not None else None
+        return self._new_user_vector(positions, text)
 
     def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
         model = self.run.model

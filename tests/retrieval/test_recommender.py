@@ -88,13 +88,30 @@ def test_exclude_and_unknown_columns(rec: Recommender):
         rec.recommend("u1", where=["Comedy"])
 
 
-def test_similar_leaves_the_item_out_and_ranks_by_cosine(rec: Recommender):
+def centred_cosine_ranking(rec: Recommender, item: str) -> tuple[list[str], np.ndarray]:
+    """Brute force: every other item by cosine of the vectors minus the trained items' mean."""
+    centred = rec.catalog.vectors - rec.catalog.vectors[: rec.catalog.n_base].mean(0)
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    cos = unit @ unit[rec.catalog.position(item)]
+    cos[rec.catalog.position(item)] = -np.inf
+    order = np.argsort(-cos, kind="stable")
+    return [rec.catalog.tokens[i] for i in order], cos[order]
+
+
+def test_similar_leaves_the_item_out_and_ranks_by_centred_cosine(rec: Recommender):
     results = rec.similar("i4", k=10)
     assert "i4" not in {r.item_id for r in results} and len(results) == 10
-    unit = rec.catalog.vectors / np.linalg.norm(rec.catalog.vectors, axis=1, keepdims=True)
-    cos = unit @ unit[rec.catalog.position("i4")]
-    cos[rec.catalog.position("i4")] = -np.inf
-    assert [r.item_id for r in results] == [rec.catalog.tokens[i] for i in np.argsort(-cos, kind="stable")[:10]]
+    ranking, cos = centred_cosine_ranking(rec, "i4")
+    assert [r.item_id for r in results] == ranking[:10]
+    np.testing.assert_allclose([r.score for r in results], cos[:10], rtol=1e-5, atol=1e-6)
+
+
+def test_similar_through_the_index_equals_exact_scoring(rec: Recommender, monkeypatch: pytest.MonkeyPatch):
+    exact = [(r.item_id, r.score) for r in rec.similar("i7", k=5, explain=False)]
+    monkeypatch.setattr("kgrec.retrieval.recommender.EXACT_SUBSET_MAX", 0)  # the path of catalogs over 65k items
+    through_index = [(r.item_id, r.score) for r in rec.similar("i7", k=5, explain=False)]
+    assert [i for i, _ in through_index] == [i for i, _ in exact]
+    np.testing.assert_allclose([s for _, s in through_index], [s for _, s in exact], rtol=1e-5, atol=1e-6)
 
 
 def test_new_user_from_liked_items(rec: Recommender):
@@ -238,6 +255,7 @@ def write_new_items(folder: Path) -> tuple[Path, Path, Path]:
 
 def test_added_cold_items_are_retrievable_and_rank_above_random_for_their_neighbours(run_copy: Path, tmp_path: Path):
     rec = Recommender.open(run_copy)
+    centre = rec.item_centre.copy()
     added = rec.add_items(*write_new_items(tmp_path))
     assert added == ["n0", "n1", "n2", "n3"] and rec.index.count == 64
     record = {a.item_id: a for a in rec.catalog.added}
@@ -258,7 +276,8 @@ def test_added_cold_items_are_retrievable_and_rank_above_random_for_their_neighb
     # persisted: a fresh open sees the added items, and similar() on a new item works
     again = Recommender.open(run_copy)
     assert again.catalog.n_active == 64 and again.index.count == 64
-    assert len(again.similar("n2", k=5)) == 5
+    assert [r.item_id for r in again.similar("n2", k=5)] == centred_cosine_ranking(again, "n2")[0][:5]
+    np.testing.assert_array_equal(again.item_centre, centre)  # similar()'s centre: the trained items only
     with pytest.raises(RetrievalError, match="already in the catalog"):
         again.add_items(*write_new_items(tmp_path))
 
@@ -297,6 +316,14 @@ def test_new_users_through_the_history_encoder(text_run: Path):
     by_text = rec.recommend_for_new_user(likes_text="horror films", k=10)
     assert sum(int(r.item_id[1:]) % 4 == 3 for r in by_text) >= 7  # Horror
     assert by_text[0].explanation.kind == "text_match"
+    # the query vector itself: its inner products rank what recommend_for_new_user returns
+    vector = rec.new_user_vector(liked=["i3", "i7"])
+    scores = rec.catalog.vectors @ vector
+    scores[[rec.catalog.position("i3"), rec.catalog.position("i7")]] = -np.inf
+    expected = [rec.catalog.tokens[i] for i in np.argsort(-scores, kind="stable")[:5]]
+    assert [r.item_id for r in rec.recommend_for_new_user(liked=["i3", "i7"], k=5, explain=False)] == expected
+    with pytest.raises(RetrievalError, match="needs liked items"):
+        rec.new_user_vector()
 
 
 def test_unnamed_entities_count_added_items_too(run_copy: Path, tmp_path: Path):

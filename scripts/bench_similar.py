@@ -1,0 +1,148 @@
+"""How well `similar` lists items like a given one, beside other ways of making the list.
+
+Protocol. For each user with held-out items in the validation (then the test) part, up to 3 of
+their liked training items (rating >= the model's like threshold, when the data has ratings)
+are anchors. Each method lists 10 items for an anchor, leaving out the anchor and the user's
+known items (training, and validation when testing); a list scores when it holds the user's
+held-out items:
+
+* hit@10: the share of lists holding at least one;
+* PS-recall@10: popularity-stratified recall (Steck, RecSys 2011), each held-out item weighted
+  by 1/sqrt(its training popularity), so that listing the most popular items for every
+  anchor, which a plain hit rate rewards, earns little;
+* coverage: distinct items over all lists; median popularity of the listed items.
+
+Rows: `similar` (cosine of the retrieval vectors centred on the trained items' mean, checked
+against `Recommender.similar` itself); the plain cosine of those vectors (`similar` before it
+centred them); item-KNN (cosine of items' training interaction columns, the classic
+"users who liked this also liked"); a new user who liked only the anchor
+(`recommend_for_new_user`, an asymmetric "what to see next"); the text encoder's cosine (text
+alone), when the run has text; most popular; random. Anchors are drawn with a fixed seed.
+The choice of the centred cosine was made on the validation table.
+
+    python scripts/bench_similar.py runs/ml-100k [more run folders ...]
+"""
+
+import argparse
+import platform
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from kgrec.retrieval import Recommender
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("runs", nargs="+", help="run folders written by `kgrec train`")
+parser.add_argument("--anchors", type=int, default=6000, help="at most this many anchors per part")
+parser.add_argument("--per-user", type=int, default=3, help="anchors per user")
+parser.add_argument("-k", type=int, default=10, help="list length")
+args = parser.parse_args()
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def matrix(parts: list, n_users: int, n_items: int) -> sp.csr_matrix:
+    users = np.concatenate([p.user for p in parts])
+    items = np.concatenate([p.item for p in parts])
+    x = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items))
+    x.data[:] = 1.0  # repeated interactions count once
+    return x
+
+
+def methods(rec: Recommender, train: sp.csr_matrix) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Name -> scores ``(B, I)`` for anchor positions ``(B,)``."""
+    vectors = rec.catalog.vectors
+    centred, plain = unit(vectors - rec.item_centre), unit(vectors)
+    columns = train.T.tocsr()
+    norms = np.sqrt(np.maximum(np.asarray(train.sum(0)).ravel(), 1e-12))
+    popularity = np.asarray(train.sum(0)).ravel()
+    tokens = rec.catalog.tokens
+    rows = {
+        "similar (centred cosine)": lambda a: centred[a] @ centred.T,
+        "plain cosine (before)": lambda a: plain[a] @ plain.T,
+        "item-KNN co-occurrence cosine": lambda a: (columns[a] @ train).toarray() / norms[a, None] / norms[None],
+        "new user who liked the anchor": lambda a: np.stack([rec.new_user_vector([tokens[i]]) for i in a]) @ vectors.T,
+    }
+    if rec.run.text is not None:
+        text = unit(rec.run.text.numpy())
+        rows["text-encoder cosine"] = lambda a: text[a] @ text.T
+    rows["most popular"] = lambda a: np.tile(popularity, (len(a), 1)).astype(np.float32)
+    noise = np.random.default_rng(0).random(vectors.shape[0]).astype(np.float32)
+    rows["random"] = lambda a: np.stack([np.roll(noise, 7919 * int(i)) for i in a])
+    return rows
+
+
+def anchors(rec: Recommender, truth: sp.csr_matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(users, anchor items): up to ``--per-user`` liked training items of each user with held-out items."""
+    train = rec.run.dataset.train
+    liked = np.ones(len(train.user), bool)
+    if train.rating is not None:
+        liked = train.rating >= rec.run.model.config.like_threshold
+    order = np.argsort(train.user, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(train.user, minlength=truth.shape[0]))])
+    users, items = [], []
+    for u in np.flatnonzero(np.diff(truth.indptr)):
+        rows = order[starts[u] : starts[u + 1]]
+        mine = np.unique(train.item[rows[liked[rows]]])
+        pick = rng.choice(mine, size=min(args.per_user, len(mine)), replace=False)
+        users += [u] * len(pick)
+        items += list(pick)
+    users, items = np.asarray(users), np.asarray(items)
+    if len(users) > args.anchors:
+        keep = np.sort(rng.choice(len(users), args.anchors, replace=False))
+        users, items = users[keep], items[keep]
+    return users, items
+
+
+def check_against_similar(rec: Recommender, score: Callable[[np.ndarray], np.ndarray], items: np.ndarray) -> None:
+    """The bench's centred cosine lists what ``Recommender.similar`` lists (no user exclusions)."""
+    for i in items[:20]:
+        s = score(np.asarray([i]))[0]
+        s[i] = -np.inf
+        expected = [rec.catalog.tokens[j] for j in np.argsort(-s, kind="stable")[: args.k]]
+        got = [r.item_id for r in rec.similar(rec.catalog.tokens[i], k=args.k, explain=False)]
+        assert got == expected, (rec.catalog.tokens[i], got, expected)
+
+
+def table(rec: Recommender, part: str) -> None:
+    ds = rec.run.dataset
+    train = matrix([ds.train], ds.n_users, ds.n_items)
+    known = matrix([ds.train] + ([ds.valid] if part == "test" else []), ds.n_users, ds.n_items)
+    truth = matrix([getattr(ds, part)], ds.n_users, ds.n_items)
+    popularity = np.asarray(train.sum(0)).ravel()
+    weight = 1.0 / np.sqrt(np.maximum(popularity, 1.0))
+    users, items = anchors(rec, truth, np.random.default_rng(2026))
+    rows = methods(rec, train)
+    check_against_similar(rec, rows["similar (centred cosine)"], items)
+    print(f"\n{rec.path} ({ds.n_items} items): truth = {part} items, {len(users)} anchors from {len(np.unique(users))} users")
+    print(f"{'method':<32}{'hit@10':>8}{'x plain':>9}{'PS-recall@10':>14}{'x plain':>9}{'coverage':>10}{'med. pop':>10}")
+    measured = {}
+    for name, score in rows.items():
+        hits, ps, listed = 0.0, 0.0, []
+        for start in range(0, len(users), 256):
+            u, a = users[start : start + 256], items[start : start + 256]
+            s = score(a).astype(np.float32)
+            s[np.arange(len(a)), a] = -np.inf
+            s[known[u].toarray() > 0] = -np.inf
+            top = np.argpartition(-s, args.k, axis=1)[:, : args.k]
+            held = truth[u].toarray() > 0
+            hit = np.take_along_axis(held, top, 1)
+            best = -np.sort(-np.where(held, weight, 0.0), axis=1)[:, : args.k].sum(1)  # the ideal list's weight
+            hits += hit.any(1).sum()
+            ps += ((weight[top] * hit).sum(1) / best).sum()
+            listed.append(top.ravel())
+        listed = np.concatenate(listed)
+        measured[name] = (hits / len(users), ps / len(users), len(np.unique(listed)), np.median(popularity[listed]))
+    plain = measured["plain cosine (before)"]
+    for name, (hit_rate, ps_recall, coverage, median) in measured.items():
+        print(f"{name:<32}{hit_rate:>8.4f}{hit_rate / plain[0]:>9.3f}{ps_recall:>14.4f}{ps_recall / plain[1]:>9.3f}"
+              f"{coverage:>10}{median:>10.0f}")  # fmt: skip
+
+print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}")
+for run in args.runs:
+    rec = Recommender.open(run)
+    for part in ("valid", "test"):
+        table(rec, part)

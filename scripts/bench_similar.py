@@ -14,10 +14,11 @@ held-out items:
 
 Rows: `similar` (cosine of the retrieval vectors centred on the trained items' mean, checked
 against `Recommender.similar` itself); the plain cosine of those vectors (`similar` before it
-centred them); item-KNN (cosine of items' training interaction columns, the classic
-"users who liked this also liked"); a new user who liked only the anchor
-(`recommend_for_new_user`, an asymmetric "what to see next"); the text encoder's cosine (text
-alone), when the run has text; most popular; random. Anchors are drawn with a fixed seed.
+centred them; the script first prints how much the vectors share their mean's direction);
+item-KNN (cosine of items' training interaction columns, the classic "users who liked this
+also liked"); a new user who liked only the anchor (`recommend_for_new_user`, an asymmetric
+"what to see next"); the text encoder's cosine (text alone), when the run has text; most
+popular; random. Anchors are drawn with a fixed seed.
 The choice of the centred cosine was made on the validation table.
 
     python scripts/bench_similar.py runs/ml-100k [more run folders ...]
@@ -144,5 +145,9 @@ def table(rec: Recommender, part: str) -> None:
 print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}")
 for run in args.runs:
     rec = Recommender.open(run)
+    vectors = rec.catalog.vectors[: rec.catalog.n_base]
+    shared = np.linalg.norm(vectors.mean(0)) / np.linalg.norm(vectors, axis=1).mean()
+    print(f"\n{run}: the trained item vectors' mean is {shared:.2f} as long as an average item vector; "
+          f"two items' plain cosine is {np.square(unit(vectors).mean(0)).sum():.2f} on average")  # fmt: skip
     for part in ("valid", "test"):
         table(rec, part)

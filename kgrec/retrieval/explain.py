@@ -4,7 +4,8 @@ Every result gets an :class:`Explanation`, the first of these that exists:
 
 1. **KG paths** (``kind="kg_path"``). For ``recommend``: from the user's highly rated training
    items (rating >= the model's ``like_threshold``; all training items when none is), the
-   ``max_history`` closest to the result by cosine of their retrieval vectors are tried, and
+   ``max_history`` closest to the result by cosine of their retrieval vectors (centred, as
+   ``similar`` scores them) are tried, and
    the ``max_paths`` best paths kept: fewest hops, then through readable nodes only, then from
    the closest history item. For ``similar``: between the query item and
    the result. Paths use content relations only (``interacted`` edges are left out) and are
@@ -120,6 +121,9 @@ class Explainer:
         max_hops: the longest path searched by the slow path.
         slow_pairs: (history item, result) pairs per result that may use the slow path.
         like_threshold: ratings at or above it count as "rated highly".
+        centre: ``(d,)`` subtracted from the retrieval vectors before their cosine ("closest",
+            "close in the model's item space"): the recommender's ``item_centre``, so that the
+            cosine shown is the score ``similar`` gives.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class Explainer:
         max_hops: int = 3,
         slow_pairs: int = 1,
         like_threshold: float = 4.0,
+        centre: np.ndarray | None = None,
     ) -> None:
         self.kg = graph
         self.catalog = catalog
@@ -139,8 +144,8 @@ class Explainer:
         self.max_hops = max_hops
         self.slow_pairs = slow_pairs
         self.like_threshold = like_threshold
-        norms = np.linalg.norm(catalog.vectors, axis=1, keepdims=True)
-        self._unit = catalog.vectors / np.maximum(norms, 1e-12)
+        vectors = catalog.vectors - centre if centre is not None else catalog.vectors
+        self._unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         if graph is not None:
             self._index_graph(graph)
 

@@ -255,7 +255,10 @@ class Recommender:
     def explainer(self) -> Explainer:
         if self._explainer is None:
             self._explainer = Explainer(
-                self.run.graph, self.catalog, like_threshold=float(self.run.config.model.like_threshold)
+                self.run.graph,
+                self.catalog,
+                like_threshold=float(self.run.config.model.like_threshold),
+                centre=self.item_centre,
             )
         return self._explainer
 

@@ -151,6 +151,18 @@ def test_similar_explanations_use_the_graph(rec: Recommender):
     assert "Film 0" in result.explanation.text
 
 
+def test_close_items_explanations_show_the_score_similar_gives(rec: Recommender):
+    from kgrec.retrieval.catalog import Catalog
+    from kgrec.retrieval.explain import Explainer
+
+    c = rec.catalog  # without a graph and columns only closeness is left to explain
+    no_columns = Catalog(c.tokens, c.titles, c.vectors, {}, {}, c.n_base)
+    explainer = Explainer(None, no_columns, centre=rec.item_centre)
+    for result in rec.similar("i5", k=4, explain=False):
+        why = explainer.for_similar(rec.catalog.position("i5"), rec.catalog.position(result.item_id))
+        assert why.kind == "similar_items" and f"(cosine {result.score:.2f})" in why.text, (why.text, result.score)
+
+
 def items_linked_to(rec: Recommender, node: int) -> int:
     """Catalog items with an edge to graph node ``node``: base items from the stored triples,
     added items from their recorded links."""

@@ -159,6 +159,7 @@ def load_dataset(
     path: str | Path,
     split: SplitConfig | None = None,
     duplicates: DuplicateRule = "last",
+    name: str | None = None,
 ) -> Dataset:
     """Read, validate and split a dataset folder.
 
@@ -169,6 +170,7 @@ def load_dataset(
         duplicates: what to do with repeated (user, item) pairs inside one interaction file:
             ``last`` keeps the latest (by timestamp, then by line), ``keep`` keeps all,
             ``error`` refuses the file.
+        name: the files' stem ``NAME``; default: the folder's name.
 
     Raises:
         DataError: naming the file, line and column of the first problem found.
@@ -176,7 +178,7 @@ def load_dataset(
     root = Path(path)
     if not root.is_dir():
         raise DataError("dataset folder not found (expected a folder NAME/ holding NAME.inter ...)", root)
-    name = root.name
+    name = name or root.name
     split = split or SplitConfig()
 
     def file(ext: str) -> Path:

@@ -2,7 +2,9 @@
 
 Input: an interactions table (user, item, optional rating and time), optionally an item table
 (text and attribute columns), KG triples (head, relation, tail) and item -> entity links.
-Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one folder atomically.
+Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one folder atomically,
+and only once the files load (:func:`kgrec.data.load_dataset`): a problem the loader finds is
+reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
 
 Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
 fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
@@ -50,29 +52,60 @@ def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
     out = Path(spec.out)
     name = out.name
+    origins: dict[str, _Origin] = {}  # written file name -> where its rows came from
     with atomic_dir(out) as tmp:
         inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]
         if spec.rating_col:
             inter_columns.append((spec.rating_col, "rating:float"))
         if spec.time_col:
             inter_columns.append((spec.time_col, "timestamp:float"))
-        _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec, required=True)
+        origins[f"{name}.inter"] = _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec, required=True)
 
         if spec.items is not None:
             item_columns = [(spec.item_col, "item_id:token")]
             item_columns += [(c, f"{c}:token") for c in spec.text_cols]
             item_columns += [(c, f"{c}:token_seq") for c in spec.seq_cols]
-            _convert(spec.items, tmp / f"{name}.item", item_columns, spec)
+            origins[f"{name}.item"] = _convert(spec.items, tmp / f"{name}.item", item_columns, spec)
         if spec.kg is not None:
             kg_columns = [(spec.head_col, "head_id:token"), (spec.relation_col, "relation_id:token"),
                           (spec.tail_col, "tail_id:token")]  # fmt: skip
-            _convert(spec.kg, tmp / f"{name}.kg", kg_columns, spec, required=True)
+            origins[f"{name}.kg"] = _convert(spec.kg, tmp / f"{name}.kg", kg_columns, spec, required=True)
         if spec.links is not None:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
-            _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
+            origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
         elif spec.kg is not None:
             raise DataError("--kg needs --links to join the triples to items", spec.kg)
+        _check_loads(tmp, name, origins)
     return out
+
+
+@dataclass
+class _Origin:
+    """The CSV file an atomic file was converted from: its column names by atomic header, and
+    the CSV line of each written row (row ``r`` is line ``r + 2`` of the atomic file)."""
+
+    source: Path
+    columns: dict[str, str]
+    lines: list[int]
+
+
+def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> None:
+    """Load the converted files as a dataset; a problem is raised at its CSV file, line, column."""
+    from kgrec.data.dataset import load_dataset
+
+    try:
+        load_dataset(folder, name=name)
+    except DataError as error:
+        origin = origins.get(error.path.name) if error.path is not None else None
+        if origin is None:
+            raise
+        line = error.line
+        if line is not None and 2 <= line < len(origin.lines) + 2:
+            line = origin.lines[line - 2]
+        elif line is not None and line != 1:
+            line = None
+        column = origin.columns.get(error.column, error.column) if error.column is not None else None
+        raise DataError(error.message, origin.source, line, column) from None
 
 
 def write_tsv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
@@ -121,9 +154,10 @@ def _convert(
     columns: list[tuple[str, str]],
     spec: ImportSpec,
     required: bool = False,
-) -> None:
+) -> _Origin:
     """Copy ``columns`` (csv name, atomic header) of ``source`` into atomic file ``target``."""
     seq_sep = spec.seq_sep
+    lines: list[int] = []
     written = 0
     with open(target, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header for _, header in columns) + "\n")
@@ -138,7 +172,9 @@ def _convert(
             for column, header in columns:
                 value = (row[column] or "").strip()
                 kind = header.split(":")[1]
-                if kind == "float" and value:
+                if kind == "float" and not value:
+                    raise DataError("empty: expected a number", source, line, column)
+                if kind == "float":
                     try:
                         number = float(value)
                     except ValueError:
@@ -152,6 +188,8 @@ def _convert(
                     raise DataError("empty id: expected a value", source, line, column)
                 fields.append(value.replace("\t", " ").replace("\n", " ").replace("\r", " "))
             out.write("\t".join(fields) + "\n")
+            lines.append(line)
             written += 1
     if required and written == 0:
         raise DataError("no rows: expected at least one row after the header", source, line=1)
+    return _Origin(source, {header: column for column, header in columns}, lines)

@@ -62,3 +62,21 @@ def test_numbers_python_reads_load_as_the_same_numbers(csvs):
     ds = load_dataset(import_csv(spec(csvs)))
     assert sorted(ds.interactions().rating.tolist()) == [3.0, 4.0]
     assert sorted(ds.interactions().timestamp.tolist()) == [2.0, 1000.0]
+
+
+def test_empty_rating_is_located_in_the_csv(csvs):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n1,20,,2\n")
+    with pytest.raises(DataError, match=r"ratings.csv:3: column 'rating': empty: expected a number"):
+        import_csv(spec(csvs))
+
+
+def test_a_problem_the_loader_finds_is_located_in_the_csv_and_keeps_the_old_folder(csvs):
+    out = import_csv(spec(csvs))  # a good import first
+    before = (out / "mine.inter").read_bytes()
+    (csvs / "links.csv").write_text("item_id,entity_id\n10,Q1\n\n99,Q2\n")  # a blank line: line 4 of the CSV
+    with pytest.raises(DataError, match=r"links.csv:4: column 'item_id': item '99' is not an item of the dataset"):
+        import_csv(spec(csvs, kg=csvs / "triples.tsv", links=csvs / "links.csv"))
+    assert (out / "mine.inter").read_bytes() == before and not (out / "mine.link").exists()
+    (csvs / "movies.csv").write_text("movieId,title\n10,Heat\n10,Up\n")
+    with pytest.raises(DataError, match=r"movies.csv:3: column 'movieId': '10' appears again"):
+        import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))

@@ -118,6 +118,16 @@ def write_tsv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     return path
 
 
+def _separator_hint(header: list[str]) -> str:
+    """When the whole header came out as one field holding another common separator, name it."""
+    if len(header) != 1:
+        return ""
+    for sep, shown in ((";", "';'"), ("\t", "tab"), (",", "','"), ("|", "'|'")):
+        if sep in header[0]:
+            return f" (one field: is the separator {shown}? give --sep {shown})"
+    return ""
+
+
 def _delimiter(path: Path, sep: str | None) -> str:
     if sep is not None:
         return "\t" if sep in ("\\t", "tab") else sep
@@ -166,7 +176,10 @@ def _convert(
                 missing = [c for c, _ in columns if c not in row]
                 if missing:
                     raise DataError(
-                        f"missing column(s) {', '.join(missing)}; the header has: {', '.join(row)}", source, 1
+                        f"missing column(s) {', '.join(missing)}; the header has: {', '.join(row)}"
+                        + _separator_hint(list(row)),
+                        source,
+                        1,
                     )
             fields = []
             for column, header in columns:

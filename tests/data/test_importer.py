@@ -80,3 +80,13 @@ def test_a_problem_the_loader_finds_is_located_in_the_csv_and_keeps_the_old_fold
     (csvs / "movies.csv").write_text("movieId,title\n10,Heat\n10,Up\n")
     with pytest.raises(DataError, match=r"movies.csv:3: column 'movieId': '10' appears again"):
         import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))
+
+
+def test_a_header_read_as_one_field_names_the_separator_it_holds(csvs):
+    (csvs / "ratings.csv").write_text("userId;movieId;rating;ts\n1;10;4;1\n")
+    with pytest.raises(DataError, match=r"is the separator ';'\? give --sep ';'"):
+        import_csv(spec(csvs))
+    (csvs / "ratings.csv").write_text("userId\tmovieId\trating\tts\n1\t10\t4\t1\n")
+    with pytest.raises(DataError, match=r"is the separator tab\? give --sep tab"):
+        import_csv(spec(csvs))
+    assert load_dataset(import_csv(spec(csvs, sep="tab"))).n_users == 1

@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 from kgrec.data import SplitConfig, load_dataset
-from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, load_recipe, plot_degrees
+from kgrec.graph import (
+    GraphRecipe,
+    KnowledgeGraph,
+    build_graph,
+    explain_paths,
+    find_recipe_file,
+    graph_stats,
+    load_recipe,
+    plot_degrees,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,14 +41,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--data", type=Path, required=True, metavar="DIR", help="dataset folder NAME/ holding NAME.inter ..."
     )
     p.add_argument(
-        "--recipe", type=Path, required=True, metavar="FILE", help="recipe YAML, e.g. graphs/ml-100k.yaml"
+        "--recipe",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="recipe YAML, e.g. graphs/ml-100k.yaml (default: graphs/NAME.yaml for dataset NAME, in this "
+        "folder or kgrec's source tree, as `kgrec train` finds it; else the KG triples alone)",
     )
     p.add_argument(
         "--out",
         type=Path,
         default=None,
         metavar="DIR",
-        help="graph folder to write (default graphs/built/RECIPE_NAME)",
+        help="graph folder to write (default graphs/built/RECIPE_NAME, or graphs/built/NAME without a recipe)",
     )
     p.add_argument(
         "--split",
@@ -74,11 +88,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.recipe)
-    out = args.out or Path("graphs") / "built" / args.recipe.stem
+    recipe_file = args.recipe or find_recipe_file(args.data.resolve().name)
+    recipe = load_recipe(recipe_file) if recipe_file is not None else GraphRecipe()
+    out = args.out or Path("graphs") / "built" / (recipe_file.stem if recipe_file else args.data.resolve().name)
     started = time.perf_counter()
     print(f"loading {args.data} ...", file=sys.stderr)
     dataset = load_dataset(args.data, split=SplitConfig(strategy=args.split, seed=args.seed))
+    print(f"recipe: {recipe_file or f'none (no graphs/{dataset.name}.yaml): the KG triples alone'}",
+          file=sys.stderr)  # fmt: skip
     graph = build_graph(dataset, recipe, progress=True)
     graph.save(out)
     counts = graph.counts()

@@ -4,7 +4,7 @@ statistics, degree plot, and relation paths between items."""
 from kgrec.graph.build import build_graph
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
 from kgrec.graph.paths import GraphPath, Hop, explain_paths, find_paths, format_path, short_relation
-from kgrec.graph.recipe import AttributeRelation, GraphRecipe, load_recipe, recipe_from_dict
+from kgrec.graph.recipe import AttributeRelation, GraphRecipe, find_recipe_file, load_recipe, recipe_from_dict
 from kgrec.graph.stats import degrees, graph_stats, plot_degrees
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "explain_paths",
     "find_paths",
     "format_path",
+    "find_recipe_file",
     "graph_stats",
     "load_recipe",
     "plot_degrees",

@@ -141,6 +141,17 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> GraphRecip
         raise ConfigError(f"{source}: {error}") from None
 
 
+SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes beside kgrec's source tree
+
+
+def find_recipe_file(dataset_name: str) -> Path | None:
+    """The recipe a dataset gets when none is named: ``graphs/NAME.yaml`` in the working
+    folder, else in kgrec's source tree (``graphs/ml-100k.yaml``); ``None`` when neither exists
+    (then :class:`GraphRecipe` ``()``, the KG triples alone)."""
+    candidates = [Path("graphs") / f"{dataset_name}.yaml", SOURCE_GRAPHS / f"{dataset_name}.yaml"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def load_recipe(path: str | Path) -> GraphRecipe:
     """Read a recipe YAML file.
 

@@ -41,7 +41,7 @@ import yaml
 import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
-from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, load_recipe
+from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, find_recipe_file, load_recipe
 from kgrec.models import (
     ModelConfig,
     ModelSizes,
@@ -64,7 +64,6 @@ RUN_ENTRIES = (
     "text.safetensors", "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", "index",
     "catalog", "logs",
 )  # fmt: skip (checkpoints second: a clean-up cut short must not leave a finished run to resume)
-REPO_GRAPHS = Path(kgrec.__file__).resolve().parents[1] / "graphs"
 
 
 @dataclass
@@ -91,8 +90,7 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
     if config.graph.recipe:
         recipe = load_recipe(config.graph.recipe)
     else:
-        candidates = [Path("graphs") / f"{dataset.name}.yaml", REPO_GRAPHS / f"{dataset.name}.yaml"]
-        found = next((p for p in candidates if p.is_file()), None)
+        found = find_recipe_file(dataset.name)
         recipe = load_recipe(found) if found else GraphRecipe()
     return dataclasses.replace(recipe, users=config.graph.users or recipe.users)
 

@@ -48,3 +48,15 @@ def test_bad_recipe_exits_2(toy_dataset, tmp_path, capsys):
     recipe.write_text("colour: blue\n")
     assert main(["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe)]) == 2
     assert "unknown key 'colour'" in capsys.readouterr().err
+
+
+def test_without_recipe_build_finds_graphs_NAME_yaml_as_train_does(toy_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "build", "--data", str(toy_dataset)]) == 0  # no graphs/toy.yaml: the KG triples alone
+    assert "recipe: none (no graphs/toy.yaml)" in capsys.readouterr().err
+    kg_only = json.loads((tmp_path / "graphs" / "built" / "toy" / "manifest.json").read_text())
+    (tmp_path / "graphs" / "toy.yaml").write_text(ROOT_RECIPE)
+    assert main(["graph", "build", "--data", str(toy_dataset)]) == 0
+    assert "recipe: graphs/toy.yaml" in capsys.readouterr().err
+    with_recipe = json.loads((tmp_path / "graphs" / "built" / "toy" / "manifest.json").read_text())
+    assert with_recipe["counts"]["relations"] == kg_only["counts"]["relations"] + 1  # the genre relation

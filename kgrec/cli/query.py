@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kgrec.errors import RetrievalError
+from kgrec.errors import NotFoundError, RetrievalError
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 
@@ -197,14 +197,24 @@ def _recommend_batch(args: argparse.Namespace) -> int:
 
     if not args.users_file.is_file():
         raise RetrievalError(f"{args.users_file}: users file not found")
-    users = [
-        line.strip()
-        for line in args.users_file.read_text(encoding="utf-8").splitlines()
+    try:
+        text = args.users_file.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
+    except UnicodeDecodeError as error:
+        raise RetrievalError(f"{args.users_file}: not valid UTF-8 ({error.reason})") from None
+    lines = [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    if not users:
+    if not lines:
         raise RetrievalError(f"{args.users_file}: no user ids (expected one per line)")
     rec = _open(args)
+    for number, user in lines:  # every id checked before any work, each error at its line
+        try:
+            rec.user_index(user)
+        except NotFoundError as error:
+            raise NotFoundError(f"{args.users_file}:{number}: {error}") from None
+    users = [user for _, user in lines]
     results = rec.iter_recommend(users, args.k, exclude_seen=not args.include_seen, where=args.where,
                                  exclude=args.exclude, explain=not args.no_explain)  # fmt: skip
     bar = tqdm(total=len(users), desc="recommending", unit="user", file=sys.stderr, disable=args.no_progress)

@@ -83,6 +83,20 @@ def test_batch_mode_writes_one_json_line_per_user(trained_run: Path, tmp_path: P
     assert [r["item_id"] for r in json.loads(out)] == [r["item_id"] for r in lines[1]["results"]]
 
 
+def test_batch_mode_locates_an_unknown_user_at_its_line_before_any_work(trained_run: Path, tmp_path: Path, capsys):
+    users = tmp_path / "users.txt"
+    users.write_text("\ufeffu0\n# comment\nnobody\nu1\n", encoding="utf-8")  # with a byte-order mark
+    out_file = tmp_path / "results.jsonl"
+    code, _, err = run_cli(capsys, "recommend", trained_run, "--users-file", users, "--out", out_file)
+    assert code == 2 and f"{users}:3: unknown user 'nobody'" in err and not out_file.exists()
+    users.write_text("\ufeffu0\nu1\n", encoding="utf-8")
+    assert run_cli(capsys, "recommend", trained_run, "--users-file", users, "--out", out_file)[0] == 0
+    assert [json.loads(line)["user"] for line in out_file.read_text().splitlines()] == ["u0", "u1"]
+    users.write_bytes(b"u\xff0\n")
+    code, _, err = run_cli(capsys, "recommend", trained_run, "--users-file", users)
+    assert code == 2 and "not valid UTF-8" in err
+
+
 def test_index_build_kinds_and_queries_use_them(run_copy: Path, capsys):
     for kind in ("hnsw", "ivfpq", "flat"):
         code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", kind)

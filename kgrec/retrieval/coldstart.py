@@ -173,9 +173,18 @@ def embed_new_items(
 
     text = None
     if use_text:
-        from kgrec.text import default_template, encode_items, item_texts
+        from kgrec.text import default_template, encode_items, item_texts, template_fields
 
         config = replace(run.config.text, template=run.config.text.template or default_template(run.dataset))
+        needed = template_fields(config.template, [*run.dataset.item_features, "item_id"])
+        missing = [c for c in needed if c != "item_id" and c not in new.columns]
+        if missing:
+            raise DataError(
+                f"the run's text template {config.template!r} needs column(s) {', '.join(missing)}; the file has "
+                f"{', '.join(new.columns) or 'only item_id'} (add them, or add the items with --pathways graph)",
+                new.path,
+                line=1,
+            )
         text = encode_items(item_texts(mini, config), config, progress=progress)  # (m, t)
         if text.shape[1] != model.sizes.text_dim:
             raise RetrievalError(
@@ -219,8 +228,10 @@ def embed_new_items(
             if text is None:
                 names = ", ".join(new.tokens[j] for j in rest[:5])
                 raise RetrievalError(
-                    f"new items {names}{' ...' if len(rest) > 5 else ''} have no link to the graph and the model "
-                    "has no text pathway: nothing to embed them from (give --link/--kg rows for them)"
+                    f"new items {names}{' ...' if len(rest) > 5 else ''} have no link to the graph and "
+                    + ("the text pathway is not asked for (--pathways)" if model.config.use_text else
+                       "the model has no text pathway")
+                    + ": nothing to embed them from (give --link/--kg rows for them)"
                 )
             vectors[rest] = model.cold_item_vectors(text[rest], None)
             for j in rest:

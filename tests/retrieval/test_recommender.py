@@ -416,6 +416,19 @@ def test_added_items_can_be_embedded_through_one_pathway(text_run: Path, tmp_pat
     assert not np.allclose(added, both, atol=1e-3)  # the graph pathway did not contribute
 
 
+def test_added_items_without_a_column_the_text_template_needs_are_refused_at_the_file(text_run: Path, tmp_path: Path):
+    from kgrec.errors import DataError
+
+    rec = Recommender.open(text_run)
+    items = tmp_path / "plain.item"
+    items.write_text("item_id:token\ttitle:token\tcolour:token\nq0\tRed Film\tred\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"plain.item:1: the run's text template .* needs column\(s\) class; the file has title, colour"):
+        rec.add_items(items)
+    with pytest.raises(RetrievalError, match=r"no link to the graph and the text pathway is not asked for"):
+        rec.add_items(items, pathways=["graph"])
+    assert rec.catalog.n_active == 60  # nothing was added
+
+
 def test_added_values_must_keep_their_column_type(rec: Recommender):
     from kgrec.retrieval.catalog import AddedItem
 

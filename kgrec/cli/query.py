@@ -263,7 +263,26 @@ def _add_items(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
+    unknown = _unknown_link_entities(rec, args)
+    if unknown:
+        print(
+            f"note: {len(unknown)} linked entit{'y' if len(unknown) == 1 else 'ies'} ({', '.join(unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''}) {'is' if len(unknown) == 1 else 'are'} neither in the run's graph "
+            "nor in --kg, so those links connect their items to nothing (a typo in an entity id?)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _unknown_link_entities(rec: Any, args: argparse.Namespace) -> list[str]:
+    """Entities of ``--link`` that no graph node and no ``--kg`` triple names."""
+    if args.link is None or rec.run.graph is None:
+        return []
+    from kgrec.retrieval.coldstart import read_new_items
+
+    new = read_new_items(args.items, args.link, args.kg)
+    named = set(map(str, rec.run.graph.keys)) | {h for h, _, _ in new.triples} | {t for _, _, t in new.triples}
+    return sorted({entity for entity in new.links.values() if entity not in named})
 
 
 def _remove_items(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -109,13 +110,23 @@ def test_index_build_kinds_and_queries_use_them(run_copy: Path, capsys):
     assert len(ids["ids"]) == 60 and ids["item_ids"][0] == "i0"
 
 
+def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path: Path, capsys):
+    run = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    (tmp_path / "typo.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn9\tFilm 9\tComedy\n")
+    (tmp_path / "typo.link").write_text("item_id:token\tentity_id:token\nn9\tne_typo\n")
+    code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "typo.item", "--link", tmp_path / "typo.link")
+    assert code == 0 and "added 1 items" in out
+    assert "note: 1 linked entity (ne_typo) is neither in the run's graph nor in --kg" in err
+
+
 def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Path, capsys):
     items, link, kg = write_new_items(tmp_path)
     code, _, err = run_cli(capsys, "add-items", run_copy, "--items", items, "--pathways", "text")
     assert code == 2 and "no inductive pathway" in err  # this run has no text pathway
-    code, out, _ = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg,
-                           "--pathways", "graph")  # fmt: skip
+    code, out, err = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg,
+                             "--pathways", "graph")  # fmt: skip
     assert code == 0 and "added 4 items" in out and "64 items" in out
+    assert "note:" not in err  # their entities are new, but named in --kg
     code, out, _ = run_cli(capsys, "similar", run_copy, "--item", "n0", "-k", "3", "--json")
     assert code == 0 and len(json.loads(out)) == 3
     code, out, _ = run_cli(capsys, "remove-items", run_copy, "n0", "i1")

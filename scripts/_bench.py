@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kgrec.models import ModelConfig
 from kgrec.train import RunConfig, load_config, train
+from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
 
 RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so that a rerun of "
@@ -37,5 +38,6 @@ def train_kept(config: RunConfig, runs: Path) -> dict:
     text = json.dumps(to_dict(config), sort_keys=True)
     out = runs / f"seed{config.train.seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     if (out / "manifest.json").is_file():  # written last: the run finished
+        read_manifest(out)  # a clear error for a folder of another format
         return json.loads((out / "metrics.json").read_text())
     return train(config, out)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from kgrec.errors import ConfigError
 from kgrec.train import load_config
 
 
@@ -24,10 +25,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
     p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
     p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml, which adds the EASE teacher and the AutoRec rating term); default: the built-in defaults")
-    p.add_argument("--out", type=Path, required=True, help="run folder to write")
+    p.add_argument("--out", type=Path, help="run folder to write (required unless --print-config)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field (repeatable)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (defaults, --config, --set) as YAML, every field with its "
+                   "value, and exit without training; save it to start a config file of your own")  # fmt: skip
     p.set_defaults(handler=_train)
 
     p = commands.add_parser(
@@ -50,6 +54,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.graph is not None:
         overrides.insert(0, f"graph.path={args.graph}")
     config = load_config(args.config, overrides)
+    if args.print_config:
+        import yaml
+
+        from kgrec.utils.config import to_dict
+
+        print(yaml.safe_dump(json.loads(json.dumps(to_dict(config))), sort_keys=False), end="")
+        return 0
+    if args.out is None:
+        raise ConfigError("give --out RUN_DIR, the run folder to write (or --print-config to see the config)")
     metrics = train(config, args.out, overwrite=args.overwrite)
     if metrics:
         print(_summary(metrics))

@@ -93,3 +93,23 @@ def test_under_ddp_only_global_rank_zero_reports_ctrl_c(interrupt, env, says, cl
     assert main(["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "run"),
                  "--set", "model.use_text=false"]) == 130  # fmt: skip
     assert (capsys.readouterr().err != "") == says
+
+
+def test_print_config_shows_the_resolved_config_and_reads_back(tmp_path, capsys):
+    import yaml
+
+    from kgrec.train import load_config
+    from kgrec.utils.config import to_dict
+
+    assert main(["train", "--print-config", "--set", "model.trunk=ple", "--set", "train.max_epochs=3"]) == 0
+    printed = capsys.readouterr().out
+    shown = yaml.safe_load(printed)
+    assert shown["model"]["trunk"] == "ple" and shown["train"]["max_epochs"] == 3 and "loss_weights" in shown["model"]
+    (tmp_path / "mine.yaml").write_text(printed)  # a starting point for a config file: it loads as the same config
+    assert to_dict(load_config(tmp_path / "mine.yaml", [])) == to_dict(load_config(None, ["model.trunk=ple", "train.max_epochs=3"]))
+    assert not list(tmp_path.iterdir())[1:]  # nothing trained, nothing written
+
+
+def test_train_without_out_says_what_to_give(capsys):
+    assert main(["train"]) == 2
+    assert "give --out RUN_DIR" in capsys.readouterr().err

@@ -29,8 +29,10 @@ import platform
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
+import torch
 
+from kgrec.data import Interactions
+from kgrec.eval.matrix import dense_rows, interaction_matrix
 from kgrec.retrieval import Recommender
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,26 +47,37 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def matrix(parts: list, n_users: int, n_items: int) -> sp.csr_matrix:
-    users = np.concatenate([p.user for p in parts])
-    items = np.concatenate([p.item for p in parts])
-    x = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items))
-    x.data[:] = 1.0  # repeated interactions count once
-    return x
+class Matrix:
+    """A binary user x item matrix (repeated interactions count once), sliced into dense rows."""
+
+    def __init__(self, parts: list[Interactions], n_users: int, n_items: int) -> None:
+        self.csr = interaction_matrix(parts, n_users, n_items)  # torch sparse CSR
+        self.columns = interaction_matrix(
+            [Interactions(user=p.item, item=p.user) for p in parts], n_items, n_users
+        )  # item x user
+        self.popularity = np.diff(self.columns.crow_indices().numpy()).astype(np.float32)  # (I,)
+        self.has_rows = np.diff(self.csr.crow_indices().numpy()) > 0  # (U,)
+
+    def rows(self, users: np.ndarray) -> np.ndarray:
+        return dense_rows(self.csr, torch.from_numpy(users), dtype=torch.bool).numpy()
+
+    def co_counts(self, items: np.ndarray) -> np.ndarray:
+        """``(B, I)``: users who interacted with both each of ``items`` and each item."""
+        users_of = dense_rows(self.columns, torch.from_numpy(items))  # (B, U)
+        return torch.sparse.mm(self.columns, users_of.T).T.numpy()  # (B, I)
 
 
-def methods(rec: Recommender, train: sp.csr_matrix) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def methods(rec: Recommender, train: Matrix) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Name -> scores ``(B, I)`` for anchor positions ``(B,)``."""
     vectors = rec.catalog.vectors
     centred, plain = unit(vectors - rec.item_centre), unit(vectors)
-    columns = train.T.tocsr()
-    norms = np.sqrt(np.maximum(np.asarray(train.sum(0)).ravel(), 1e-12))
-    popularity = np.asarray(train.sum(0)).ravel()
+    popularity = train.popularity
+    norms = np.sqrt(np.maximum(popularity, 1e-12))
     tokens = rec.catalog.tokens
     rows = {
         "similar (centred cosine)": lambda a: centred[a] @ centred.T,
         "plain cosine (before)": lambda a: plain[a] @ plain.T,
-        "item-KNN co-occurrence cosine": lambda a: (columns[a] @ train).toarray() / norms[a, None] / norms[None],
+        "item-KNN co-occurrence cosine": lambda a: train.co_counts(a) / norms[a, None] / norms[None],
         "new user who liked the anchor": lambda a: np.stack([rec.new_user_vector([tokens[i]]) for i in a]) @ vectors.T,
     }
     if rec.run.text is not None:
@@ -76,16 +89,16 @@ def methods(rec: Recommender, train: sp.csr_matrix) -> dict[str, Callable[[np.nd
     return rows
 
 
-def anchors(rec: Recommender, truth: sp.csr_matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def anchors(rec: Recommender, truth: Matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(users, anchor items): up to ``--per-user`` liked training items of each user with held-out items."""
     train = rec.run.dataset.train
     liked = np.ones(len(train.user), bool)
     if train.rating is not None:
         liked = train.rating >= rec.run.model.config.like_threshold
     order = np.argsort(train.user, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(train.user, minlength=truth.shape[0]))])
+    starts = np.concatenate([[0], np.cumsum(np.bincount(train.user, minlength=len(truth.has_rows)))])
     users, items = [], []
-    for u in np.flatnonzero(np.diff(truth.indptr)):
+    for u in np.flatnonzero(truth.has_rows):
         rows = order[starts[u] : starts[u + 1]]
         mine = np.unique(train.item[rows[liked[rows]]])
         pick = rng.choice(mine, size=min(args.per_user, len(mine)), replace=False)
@@ -110,10 +123,10 @@ def check_against_similar(rec: Recommender, score: Callable[[np.ndarray], np.nda
 
 def table(rec: Recommender, part: str) -> None:
     ds = rec.run.dataset
-    train = matrix([ds.train], ds.n_users, ds.n_items)
-    known = matrix([ds.train] + ([ds.valid] if part == "test" else []), ds.n_users, ds.n_items)
-    truth = matrix([getattr(ds, part)], ds.n_users, ds.n_items)
-    popularity = np.asarray(train.sum(0)).ravel()
+    train = Matrix([ds.train], ds.n_users, ds.n_items)
+    known = Matrix([ds.train] + ([ds.valid] if part == "test" else []), ds.n_users, ds.n_items)
+    truth = Matrix([getattr(ds, part)], ds.n_users, ds.n_items)
+    popularity = train.popularity
     weight = 1.0 / np.sqrt(np.maximum(popularity, 1.0))
     users, items = anchors(rec, truth, np.random.default_rng(2026))
     rows = methods(rec, train)
@@ -127,9 +140,9 @@ def table(rec: Recommender, part: str) -> None:
             u, a = users[start : start + 256], items[start : start + 256]
             s = score(a).astype(np.float32)
             s[np.arange(len(a)), a] = -np.inf
-            s[known[u].toarray() > 0] = -np.inf
+            s[known.rows(u)] = -np.inf
             top = np.argpartition(-s, args.k, axis=1)[:, : args.k]
-            held = truth[u].toarray() > 0
+            held = truth.rows(u)
             hit = np.take_along_axis(held, top, 1)
             best = -np.sort(-np.where(held, weight, 0.0), axis=1)[:, : args.k].sum(1)  # the ideal list's weight
             hits += hit.any(1).sum()

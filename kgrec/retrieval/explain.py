@@ -8,7 +8,8 @@ Every result gets an :class:`Explanation`, the first of these that exists:
    ``similar`` scores them) are tried, and
    the ``max_paths`` best paths kept: fewest hops, then through readable nodes only, then from
    the closest history item. For ``similar``: between the query item and
-   the result. Paths use content relations only (``interacted`` edges are left out) and are
+   the result (and, for items with training interactions, how many of the users who liked the
+   query item also liked the result). Paths use content relations only (``interacted`` edges are left out) and are
    searched in bounded time: a direct edge, then shared neighbours (2 hops; neighbours with a
    readable name first, then the least connected, as :func:`kgrec.graph.find_paths` orders
    them: a shared director says more than a shared language), then, for the
@@ -79,6 +80,9 @@ class Explanation:
         paths: the KG paths (``kind="kg_path"``).
         attributes: shared or matched ``column: value`` strings.
         related_items: raw ids of the history (or query) items the explanation starts from.
+        co_liked: for ``similar``, ``(both, query)``: training users who liked both items, and
+            who liked the query item (interacted with, in data without ratings); ``None`` when
+            either item has no training interactions.
     """
 
     kind: str
@@ -86,6 +90,7 @@ class Explanation:
     paths: tuple[ExplanationPath, ...] = ()
     attributes: tuple[str, ...] = ()
     related_items: tuple[str, ...] = field(default=())
+    co_liked: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +99,7 @@ class Explanation:
             "paths": [p.to_dict() for p in self.paths],
             "attributes": list(self.attributes),
             "related_items": list(self.related_items),
+            "co_liked": {"both": self.co_liked[0], "query": self.co_liked[1]} if self.co_liked else None,
         }
 
     def __str__(self) -> str:
@@ -124,6 +130,9 @@ class Explainer:
         centre: ``(d,)`` subtracted from the retrieval vectors before their cosine ("closest",
             "close in the model's item space"): the recommender's ``item_centre``, so that the
             cosine shown is the score ``similar`` gives.
+        liked_by: per catalog position of a trained item, the sorted training users who liked it
+            (:func:`liked_users`); gives ``similar``'s explanations their co-liked counts.
+        liked_verb: how the counts name a user's tie to an item ("liked", "interacted with").
     """
 
     def __init__(
@@ -136,6 +145,8 @@ class Explainer:
         slow_pairs: int = 1,
         like_threshold: float = 4.0,
         centre: np.ndarray | None = None,
+        liked_by: Sequence[np.ndarray] | None = None,
+        liked_verb: str = "liked",
     ) -> None:
         self.kg = graph
         self.catalog = catalog
@@ -146,6 +157,8 @@ class Explainer:
         self.like_threshold = like_threshold
         vectors = catalog.vectors - centre if centre is not None else catalog.vectors
         self._unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        self.liked_by = liked_by
+        self.liked_verb = liked_verb
         if graph is not None:
             self._index_graph(graph)
 
@@ -380,28 +393,47 @@ class Explainer:
     def for_similar(self, source: int, target: int) -> Explanation:
         """Why ``target`` is similar to ``source`` (catalog positions)."""
         catalog = self.catalog
+        co = self.co_liked(source, target)
+        said = (
+            f"; {self.liked_verb} by {co[0]} of the {co[1]} users who {self.liked_verb} {catalog.titles[source]}"
+            if co is not None
+            else ""
+        )
         a, b = self.node_of(source), self.node_of(target)
         paths: list[ExplanationPath] = []
         if a is not None and b is not None:
             for path in self.paths_between(a, b, self.max_paths, slow=True):
                 names, line = self._format(path, catalog.titles[source], catalog.titles[target])
                 paths.append(ExplanationPath(path, names, line, catalog.tokens[source]))
+        related = (catalog.tokens[source],)
         if paths:
-            return Explanation("kg_path", paths[0].text, tuple(paths), related_items=(catalog.tokens[source],))
+            return Explanation("kg_path", paths[0].text + said, tuple(paths), related_items=related, co_liked=co)
         shared = self.shared_attributes(source, target)
         if shared:
             return Explanation(
                 "attributes",
-                f"shares {'; '.join(shared)} with {catalog.titles[source]}",
+                f"shares {'; '.join(shared)} with {catalog.titles[source]}{said}",
                 attributes=tuple(shared),
-                related_items=(catalog.tokens[source],),
+                related_items=related,
+                co_liked=co,
             )
         cosine = float(self._unit[source] @ self._unit[target])
         return Explanation(
             "similar_items",
-            f"close to {catalog.titles[source]} in the model's item space (cosine {cosine:.2f})",
-            related_items=(catalog.tokens[source],),
+            f"close to {catalog.titles[source]} in the model's item space (cosine {cosine:.2f}){said}",
+            related_items=related,
+            co_liked=co,
         )
+
+    def co_liked(self, source: int, target: int) -> tuple[int, int] | None:
+        """(users who liked both, users who liked ``source``) in training; ``None`` without
+        ``liked_by``, or when either item has no training likes (an added item, say)."""
+        if self.liked_by is None or max(source, target) >= len(self.liked_by):
+            return None
+        a, b = self.liked_by[source], self.liked_by[target]
+        if len(a) == 0 or len(b) == 0:
+            return None
+        return int(np.intersect1d(a, b, assume_unique=True).size), len(a)
 
     def for_text(self, query: str, target: int, score: float, scored_by: str = "text-encoder cosine") -> Explanation:
         """Why ``target`` matches the free-text ``query``; ``scored_by`` names ``score`` when no
@@ -451,3 +483,16 @@ def _history_clause(h: HistoryItem, catalog: Catalog, threshold: float) -> str:
     if h.rating is None:
         return f"{title}, which you interacted with"
     return f"{title}, which you rated {'highly ' if h.rating >= threshold else ''}({h.rating:g})"
+
+
+def liked_users(
+    user: np.ndarray, item: np.ndarray, rating: np.ndarray | None, n_items: int, like_threshold: float
+) -> list[np.ndarray]:
+    """Per item ``0 .. n_items - 1``, the sorted ids of the users who liked it: ``rating >=
+    like_threshold``, or every interaction when there are no ratings (training interactions)."""
+    keep = rating >= like_threshold if rating is not None else np.ones(len(user), dtype=bool)
+    users, items = np.asarray(user)[keep], np.asarray(item)[keep]
+    order = np.lexsort((users, items))
+    users, items = users[order], items[order]
+    bounds = np.searchsorted(items, np.arange(n_items + 1))
+    return [np.unique(users[bounds[i] : bounds[i + 1]]) for i in range(n_items)]

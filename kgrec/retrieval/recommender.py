@@ -61,7 +61,7 @@ import torch
 from kgrec.errors import IndexOutOfDateError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
-from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem
+from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.utils.io import sha256_file
 
@@ -121,6 +121,7 @@ class Recommender:
         self.index: VectorIndex | None = None
         self._index_error: str | None = None  # why ``index`` is None after a failed catalog change
         self._explainer: Explainer | None = None
+        self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
         self._encoder: TextEncoder | None = None
         self._encoded: Any = None
         self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
@@ -254,11 +255,17 @@ class Recommender:
     @property
     def explainer(self) -> Explainer:
         if self._explainer is None:
+            threshold = float(self.run.config.model.like_threshold)
+            train = self.run.dataset.train
+            if self._liked_by is None:  # kept across catalog changes: training does not change
+                self._liked_by = liked_users(train.user, train.item, train.rating, self.catalog.n_base, threshold)
             self._explainer = Explainer(
                 self.run.graph,
                 self.catalog,
-                like_threshold=float(self.run.config.model.like_threshold),
+                like_threshold=threshold,
                 centre=self.item_centre,
+                liked_by=self._liked_by,
+                liked_verb="liked" if train.rating is not None else "interacted with",
             )
         return self._explainer
 

@@ -151,6 +151,25 @@ def test_similar_explanations_use_the_graph(rec: Recommender):
     assert "Film 0" in result.explanation.text
 
 
+def test_similar_explanations_count_the_users_who_liked_both(rec: Recommender):
+    train = rec.run.dataset.train
+    liked = train.rating >= rec.run.config.model.like_threshold if train.rating is not None else np.ones(len(train.user), bool)
+    fans = {i: set(train.user[liked & (train.item == i)].tolist()) for i in range(rec.catalog.n_base)}
+    source = rec.catalog.position("i2")
+    counted = 0
+    for result in rec.similar("i2", k=8):
+        target = rec.catalog.position(result.item_id)
+        why = result.explanation
+        if fans[source] and fans[target]:
+            assert why.co_liked == (len(fans[source] & fans[target]), len(fans[source]))
+            assert why.text.endswith(f"liked by {why.co_liked[0]} of the {why.co_liked[1]} users who liked {rec.catalog.titles[source]}")
+            assert result.to_dict()["explanation"]["co_liked"] == {"both": why.co_liked[0], "query": why.co_liked[1]}
+            counted += 1
+        else:
+            assert why.co_liked is None
+    assert counted >= 4
+
+
 def test_close_items_explanations_show_the_score_similar_gives(rec: Recommender):
     from kgrec.retrieval.catalog import Catalog
     from kgrec.retrieval.explain import Explainer
@@ -289,6 +308,7 @@ def test_added_cold_items_are_retrievable_and_rank_above_random_for_their_neighb
     again = Recommender.open(run_copy)
     assert again.catalog.n_active == 64 and again.index.count == 64
     assert [r.item_id for r in again.similar("n2", k=5)] == centred_cosine_ranking(again, "n2")[0][:5]
+    assert all(r.explanation.co_liked is None for r in again.similar("n2", k=5))  # no training likes of its own
     np.testing.assert_array_equal(again.item_centre, centre)  # similar()'s centre: the trained items only
     with pytest.raises(RetrievalError, match="already in the catalog"):
         again.add_items(*write_new_items(tmp_path))

@@ -20,6 +20,7 @@ from kgrec.baselines import EASE, tune_on_valid
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
 from kgrec.eval.matrix import row_entries
+from kgrec.utils.interrupt import interruptible
 
 #: Largest catalogue the teacher is fitted for: EASE's Gram matrix takes 8 I^2 bytes (12.8 GB here).
 MAX_TEACHER_ITEMS = 40_000
@@ -92,10 +93,11 @@ class EaseTeacher:
                 f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
                 f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
             )
+        # In a worker thread: Ctrl+C during the Cholesky solve (minutes at 20k+ items) stops at once
         if reg is None:
-            model = tune_on_valid(dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
+            model = interruptible(tune_on_valid, dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
         else:
-            model = EASE(reg=reg).fit(dataset.train, dataset.n_users, dataset.n_items)
+            model = interruptible(EASE(reg=reg).fit, dataset.train, dataset.n_users, dataset.n_items)
         return cls(model, candidates, standardize=standardize, perplexity=perplexity)  # type: ignore[arg-type]
 
     @property

@@ -121,15 +121,13 @@ def check_against_similar(rec: Recommender, score: Callable[[np.ndarray], np.nda
         assert got == expected, (rec.catalog.tokens[i], got, expected)
 
 
-def table(rec: Recommender, part: str) -> None:
+def table(rec: Recommender, part: str, train: Matrix, rows: dict[str, Callable[[np.ndarray], np.ndarray]]) -> None:
     ds = rec.run.dataset
-    train = Matrix([ds.train], ds.n_users, ds.n_items)
     known = Matrix([ds.train] + ([ds.valid] if part == "test" else []), ds.n_users, ds.n_items)
     truth = Matrix([getattr(ds, part)], ds.n_users, ds.n_items)
     popularity = train.popularity
     weight = 1.0 / np.sqrt(np.maximum(popularity, 1.0))
     users, items = anchors(rec, truth, np.random.default_rng(2026))
-    rows = methods(rec, train)
     check_against_similar(rec, rows["similar (centred cosine)"], items)
     print(f"\n{rec.path} ({ds.n_items} items): truth = {part} items, {len(users)} anchors from {len(np.unique(users))} users")
     print(f"{'method':<32}{'hit@10':>8}{'x plain':>9}{'PS-recall@10':>14}{'x plain':>9}{'coverage':>10}{'med. pop':>10}")
@@ -162,5 +160,7 @@ for run in args.runs:
     shared = np.linalg.norm(vectors.mean(0)) / np.linalg.norm(vectors, axis=1).mean()
     print(f"\n{run}: the trained item vectors' mean is {shared:.2f} as long as an average item vector; "
           f"two items' plain cosine is {np.square(unit(vectors).mean(0)).sum():.2f} on average")  # fmt: skip
+    train = Matrix([rec.run.dataset.train], rec.run.dataset.n_users, rec.run.dataset.n_items)
+    rows = methods(rec, train)  # the same lists for both parts; only anchors and truth differ
     for part in ("valid", "test"):
-        table(rec, part)
+        table(rec, part, train, rows)

@@ -88,14 +88,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    recipe_file = args.recipe or find_recipe_file(args.data.resolve().name)
+    name = args.data.resolve().name  # the dataset's name, as load_dataset takes it from the folder
+    recipe_file = args.recipe or find_recipe_file(name)
     recipe = load_recipe(recipe_file) if recipe_file is not None else GraphRecipe()
-    out = args.out or Path("graphs") / "built" / (recipe_file.stem if recipe_file else args.data.resolve().name)
+    out = args.out or Path("graphs") / "built" / (recipe_file.stem if recipe_file else name)
     started = time.perf_counter()
     print(f"loading {args.data} ...", file=sys.stderr)
     dataset = load_dataset(args.data, split=SplitConfig(strategy=args.split, seed=args.seed))
-    print(f"recipe: {recipe_file or f'none (no graphs/{dataset.name}.yaml): the KG triples alone'}",
-          file=sys.stderr)  # fmt: skip
+    print(f"recipe: {recipe_file or f'none (no graphs/{name}.yaml): the KG triples alone'}", file=sys.stderr)
     graph = build_graph(dataset, recipe, progress=True)
     graph.save(out)
     counts = graph.counts()

@@ -55,11 +55,9 @@ def _train(args: argparse.Namespace) -> int:
         overrides.insert(0, f"graph.path={args.graph}")
     config = load_config(args.config, overrides)
     if args.print_config:
-        import yaml
+        from kgrec.train.config import config_yaml
 
-        from kgrec.utils.config import to_dict
-
-        print(yaml.safe_dump(json.loads(json.dumps(to_dict(config))), sort_keys=False), end="")
+        print(config_yaml(config), end="")
         return 0
     if args.out is None:
         raise ConfigError("give --out RUN_DIR, the run folder to write (or --print-config to see the config)")

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kgrec.data.dataset import load_dataset
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir
 
@@ -91,8 +92,6 @@ class _Origin:
 
 def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> None:
     """Load the converted files as a dataset; a problem is raised at its CSV file, line, column."""
-    from kgrec.data.dataset import load_dataset
-
     try:
         load_dataset(folder, name=name)
     except DataError as error:

@@ -5,12 +5,11 @@ Every result gets an :class:`Explanation`, the first of these that exists:
 1. **KG paths** (``kind="kg_path"``). For ``recommend``: from the user's highly rated training
    items (rating >= the model's ``like_threshold``; all training items when none is), the
    ``max_history`` closest to the result by cosine of their retrieval vectors (centred, as
-   ``similar`` scores them) are tried, and
-   the ``max_paths`` best paths kept: fewest hops, then through readable nodes only, then from
-   the closest history item. For ``similar``: between the query item and
-   the result (and, for items with training interactions, how many of the users who liked the
-   query item also liked the result). Paths use content relations only (``interacted`` edges are left out) and are
-   searched in bounded time: a direct edge, then shared neighbours (2 hops; neighbours with a
+   ``similar`` scores them) are tried, and the ``max_paths`` best paths kept: fewest hops, then
+   through readable nodes only, then from the closest history item. For ``similar``: between
+   the query item and the result (and, for items with training interactions, how many of the
+   users who liked the query item also liked the result). Paths use content relations only
+   (``interacted`` edges are left out) and are searched in bounded time: a direct edge, then shared neighbours (2 hops; neighbours with a
    readable name first, then the least connected, as :func:`kgrec.graph.find_paths` orders
    them: a shared director says more than a shared language), then, for the
    ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops``.

@@ -13,7 +13,7 @@ from typing import Literal
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
-from kgrec.utils.config import apply_overrides, from_dict, load_yaml
+from kgrec.utils.config import apply_overrides, from_dict, load_yaml, to_dict
 
 
 @dataclass
@@ -155,6 +155,14 @@ class RunConfig:
                 f"train.teacher_perplexity={self.train.teacher_perplexity:g} sets each user's temperature; "
                 f"model.distill_temperature must be 1, got {self.model.distill_temperature:g}"
             )
+
+
+def config_yaml(config: RunConfig) -> str:
+    """``config`` as the YAML a run folder keeps (``RUN_DIR/config.yaml``) and :func:`load_config`
+    reads back: every field, in declaration order."""
+    import yaml
+
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

@@ -50,7 +50,7 @@ from kgrec.models import (
     history_matrix,
     rating_matrix,
 )
-from kgrec.train.config import RunConfig, monitor_mode, resolve_monitor
+from kgrec.train.config import RunConfig, config_yaml, monitor_mode, resolve_monitor
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 
@@ -207,7 +207,8 @@ def train(
     if resume:
         _check_same_config(out, config)
     out.mkdir(parents=True, exist_ok=True)
-    _write_yaml(out / "config.yaml", to_dict(config))
+    with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
+        handle.write(config_yaml(config))
 
     prepared = prepared or prepare(config, progress=config.train.progress)
     dataset = prepared.dataset
@@ -390,11 +391,6 @@ def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
         else:
             hint = "no epoch had finished; run the same command again to start over"
         raise TrainingInterrupted(f"training interrupted: {hint}", rank_zero=trainer.is_global_zero) from None
-
-
-def _write_yaml(path: Path, data: dict) -> None:
-    with atomic_open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
 
 
 def _check_same_config(out: Path, config: RunConfig) -> None:

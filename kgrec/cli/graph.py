@@ -9,16 +9,8 @@ import time
 from pathlib import Path
 
 from kgrec.data import SplitConfig, load_dataset
-from kgrec.graph import (
-    GraphRecipe,
-    KnowledgeGraph,
-    build_graph,
-    explain_paths,
-    find_recipe_file,
-    graph_stats,
-    load_recipe,
-    plot_degrees,
-)
+from kgrec.errors import ConfigError
+from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -88,14 +80,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    name = args.data.resolve().name  # the dataset's name, as load_dataset takes it from the folder
-    recipe_file = args.recipe or find_recipe_file(name)
-    recipe = load_recipe(recipe_file) if recipe_file is not None else GraphRecipe()
-    out = args.out or Path("graphs") / "built" / (recipe_file.stem if recipe_file else name)
     started = time.perf_counter()
     print(f"loading {args.data} ...", file=sys.stderr)
     dataset = load_dataset(args.data, split=SplitConfig(strategy=args.split, seed=args.seed))
-    print(f"recipe: {recipe_file or f'none (no graphs/{name}.yaml): the KG triples alone'}", file=sys.stderr)
+    recipe, source = resolve_recipe(dataset, args.recipe)
+    print(f"recipe: {source}", file=sys.stderr)
+    if not recipe.makes_relations:
+        raise ConfigError(
+            f"nothing to build a graph from (recipe: {source}); give --recipe FILE whose attributes name "
+            "the item columns to turn into relations (graphs/README.md)"
+        )
+    out = args.out or Path("graphs") / "built" / (Path(args.recipe).stem if args.recipe else dataset.name)
     graph = build_graph(dataset, recipe, progress=True)
     graph.save(out)
     counts = graph.counts()

@@ -26,6 +26,14 @@ from kgrec.utils.io import write_json
 
 DuplicateRule = Literal["last", "keep", "error"]
 TITLE_COLUMNS = ("title", "movie_title", "book_title", "name", "item_name")
+TEXT_WORDS = ("title", "name", "description", "summary", "overview", "plot", "text", "abstract", "review")
+
+
+def is_text_column(name: str) -> bool:
+    """Whether an item column holds words rather than a list of tags, judged by the whole words
+    of its name: ``movie_title`` and ``plot`` do; ``genres`` and ``genre_names`` do not."""
+    words = name.lower().split("_")
+    return name in TITLE_COLUMNS or any(w in words for w in TEXT_WORDS)
 
 
 @dataclass

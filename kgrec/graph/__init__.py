@@ -4,7 +4,15 @@ statistics, degree plot, and relation paths between items."""
 from kgrec.graph.build import build_graph
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
 from kgrec.graph.paths import GraphPath, Hop, explain_paths, find_paths, format_path, short_relation
-from kgrec.graph.recipe import AttributeRelation, GraphRecipe, find_recipe_file, load_recipe, recipe_from_dict
+from kgrec.graph.recipe import (
+    AttributeRelation,
+    GraphRecipe,
+    default_recipe,
+    find_recipe_file,
+    load_recipe,
+    recipe_from_dict,
+    resolve_recipe,
+)
 from kgrec.graph.stats import degrees, graph_stats, plot_degrees
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "Hop",
     "KnowledgeGraph",
     "build_graph",
+    "default_recipe",
     "degrees",
     "explain_paths",
     "find_paths",
@@ -26,5 +35,6 @@ __all__ = [
     "load_recipe",
     "plot_degrees",
     "recipe_from_dict",
+    "resolve_recipe",
     "short_relation",
 ]

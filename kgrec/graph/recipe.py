@@ -12,10 +12,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from kgrec.data.dataset import is_text_column
 from kgrec.errors import ConfigError
 from kgrec.utils.config import load_yaml
+
+if TYPE_CHECKING:
+    from kgrec.data import Dataset
 
 Transform = Literal["none", "decade"]
 TRANSFORMS = ("none", "decade")
@@ -92,6 +96,11 @@ class GraphRecipe:
         if isinstance(self.min_degree, bool) or not isinstance(self.min_degree, int) or self.min_degree < 0:
             raise ConfigError(f"min_degree: {self.min_degree!r}: expected a non-negative integer")
 
+    @property
+    def makes_relations(self) -> bool:
+        """Whether the recipe asks for any edges: KG triples, attribute columns or user nodes."""
+        return self.kg or bool(self.attributes) or self.users
+
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain JSON-ready data (lists, not tuples)."""
         return json.loads(json.dumps(asdict(self)))
@@ -145,11 +154,44 @@ SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes be
 
 
 def find_recipe_file(dataset_name: str) -> Path | None:
-    """The recipe a dataset gets when none is named: ``graphs/NAME.yaml`` in the working
+    """The recipe file a dataset gets when none is named: ``graphs/NAME.yaml`` in the working
     folder, else in kgrec's source tree (``graphs/ml-100k.yaml``); ``None`` when neither exists
-    (then :class:`GraphRecipe` ``()``, the KG triples alone)."""
+    (then :func:`default_recipe`)."""
     candidates = [Path("graphs") / f"{dataset_name}.yaml", SOURCE_GRAPHS / f"{dataset_name}.yaml"]
     return next((p for p in candidates if p.is_file()), None)
+
+
+def default_recipe(dataset: Dataset) -> GraphRecipe:
+    """The recipe of a dataset without a recipe file: its KG triples alone when it has them;
+    without them, each multi-valued item column (``token_seq``: genres, categories, tags; not
+    titles or descriptions) as a relation ``item.COLUMN``. ``GraphRecipe(kg=False)``, which
+    builds no edges, when it has neither."""
+    if dataset.kg is not None:
+        return GraphRecipe()
+    columns = [
+        column for column, kind in dataset.item_feature_types.items()
+        if kind == "token_seq" and not is_text_column(column)
+    ]  # fmt: skip
+    return GraphRecipe(kg=False, attributes=tuple(AttributeRelation(c, f"item.{c}") for c in columns))
+
+
+def resolve_recipe(dataset: Dataset, path: str | Path | None = None) -> tuple[GraphRecipe, str]:
+    """The recipe for ``dataset`` and where it came from, in words: the file ``path``, else
+    :func:`find_recipe_file`'s, else :func:`default_recipe` (``"none (no graphs/NAME.yaml): ..."``).
+
+    Raises:
+        ConfigError: the recipe file is missing or invalid.
+    """
+    found = Path(path) if path is not None else find_recipe_file(dataset.name)
+    if found is not None:
+        return load_recipe(found), str(found)
+    recipe, source = default_recipe(dataset), f"none (no graphs/{dataset.name}.yaml)"
+    if recipe.kg:
+        return recipe, f"{source}: the KG triples alone"
+    if recipe.attributes:
+        pairs = ", ".join(f"{a.column} -> {a.relation}" for a in recipe.attributes)
+        return recipe, f"{source}: no KG triples, so the multi-valued item columns as relations ({pairs})"
+    return recipe, f"{source}, and {dataset.name} has no KG triples and no multi-valued item columns"
 
 
 def load_recipe(path: str | Path) -> GraphRecipe:

@@ -579,7 +579,7 @@ class Recommender:
         if model.text_adaptor is None or self.run.text is None:
             raise RetrievalError(
                 "this run was trained without text (model.use_text=false), so it has nothing to compare a text "
-                "query with; retrain with model.use_text=true"
+                "query with; retrain with model.use_text=true on items with text columns (NAME.item)"
             )
         if self._encoder is None:
             from kgrec.text import TextEncoder

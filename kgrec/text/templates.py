@@ -19,13 +19,11 @@ import string
 import numpy as np
 
 from kgrec.data.atomic import TokenColumn
-from kgrec.data.dataset import TITLE_COLUMNS, Dataset
+from kgrec.data.dataset import Dataset, is_text_column
 from kgrec.errors import ConfigError
 from kgrec.text.config import TextConfig
 
 ITEM_ID = "item_id"
-# token_seq columns that hold words rather than a list of tags: joined with a space.
-TEXT_LIKE = (*TITLE_COLUMNS, "description", "summary", "overview", "plot", "text", "abstract", "review")
 LABELS = {"class": "Genres", "genre": "Genres", "genres": "Genres", "tag": "Tags", "tags": "Tags"}
 
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
@@ -155,8 +153,7 @@ def _render_column(dataset: Dataset, name: str) -> list[str]:
         return [_number(v) for v in column.tolist()]
     if isinstance(column, np.ndarray):
         return ["" if _missing(v) else str(v) for v in column.tolist()]
-    words = name.lower().split("_")  # whole words: "genre_names" is a list of tags, not a name
-    joiner = " " if name == dataset.title_column() or any(w in words for w in TEXT_LIKE) else ", "
+    joiner = " " if is_text_column(name) else ", "
     out = []
     for value in column:
         if isinstance(value, np.ndarray):  # float_seq

@@ -1,6 +1,7 @@
 """Training: typed run config, Lightning module, EASE teacher, run folder (``kgrec train``)."""
 
 from kgrec.train.config import DataSection, EvalSection, GraphSection, RunConfig, TrainSection, load_config
+from kgrec.train.defaults import fit_defaults
 from kgrec.train.run import Prepared, build_model, load_data, prepare, train
 from kgrec.train.teacher import EaseTeacher
 
@@ -13,6 +14,7 @@ __all__ = [
     "RunConfig",
     "TrainSection",
     "build_model",
+    "fit_defaults",
     "load_config",
     "load_data",
     "prepare",

@@ -41,7 +41,7 @@ import yaml
 import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
-from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, find_recipe_file, load_recipe
+from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, resolve_recipe
 from kgrec.models import (
     ModelConfig,
     ModelSizes,
@@ -51,6 +51,7 @@ from kgrec.models import (
     rating_matrix,
 )
 from kgrec.train.config import RunConfig, config_yaml, monitor_mode, resolve_monitor
+from kgrec.train.defaults import fit_defaults
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 
@@ -86,12 +87,9 @@ def load_data(config: RunConfig) -> Dataset:
 
 
 def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
-    """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then the source tree), else KG only."""
-    if config.graph.recipe:
-        recipe = load_recipe(config.graph.recipe)
-    else:
-        found = find_recipe_file(dataset.name)
-        recipe = load_recipe(found) if found else GraphRecipe()
+    """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then the source tree), else
+    :func:`~kgrec.graph.default_recipe`; ``graph.users`` adds user nodes."""
+    recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
     return dataclasses.replace(recipe, users=config.graph.users or recipe.users)
 
 
@@ -203,6 +201,10 @@ def train(
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
         _clear_run(out)
+    dataset = prepared.dataset if prepared is not None else load_data(config)
+    config, notes = fit_defaults(config, dataset)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     resume = last.is_file()
     if resume:
         _check_same_config(out, config)
@@ -210,8 +212,7 @@ def train(
     with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
         handle.write(config_yaml(config))
 
-    prepared = prepared or prepare(config, progress=config.train.progress)
-    dataset = prepared.dataset
+    prepared = prepared or prepare(config, dataset, progress=config.train.progress)
     model = build_model(config, prepared)
     kg_triples = None
     if prepared.graph is not None:

@@ -60,3 +60,10 @@ def test_without_recipe_build_finds_graphs_NAME_yaml_as_train_does(toy_dataset, 
     assert "recipe: graphs/toy.yaml" in capsys.readouterr().err
     with_recipe = json.loads((tmp_path / "graphs" / "built" / "toy" / "manifest.json").read_text())
     assert with_recipe["counts"]["relations"] == kg_only["counts"]["relations"] + 1  # the genre relation
+
+
+def test_without_recipe_a_dataset_with_nothing_to_relate_is_refused(atomic, capsys):
+    bare = atomic(name="bare", inter="user_id:token|item_id:token\nu1|i1", item="item_id:token|title:token\ni1|One")
+    assert main(["graph", "build", "--data", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to build a graph from (recipe: none (no graphs/bare.yaml), and bare has no KG triples" in err

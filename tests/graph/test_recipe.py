@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from kgrec.data import load_dataset
 from kgrec.errors import ConfigError
-from kgrec.graph import GraphRecipe, load_recipe
+from kgrec.graph import GraphRecipe, build_graph, default_recipe, load_recipe, resolve_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,3 +54,31 @@ def test_bad_recipes_are_refused_with_a_clear_message(tmp_path, text, message):
 def test_missing_recipe_file(tmp_path):
     with pytest.raises(ConfigError, match="recipe file not found"):
         load_recipe(tmp_path / "none.yaml")
+
+
+def test_default_recipe_is_the_kg_alone_when_the_dataset_has_one(toy):
+    assert default_recipe(toy) == GraphRecipe()
+    recipe, source = resolve_recipe(toy)
+    assert recipe == GraphRecipe() and source == "none (no graphs/toy.yaml): the KG triples alone"
+
+
+def test_without_kg_the_multi_valued_item_columns_become_relations(atomic):
+    item = "item_id:token|title:token_seq|plot:token_seq|tags:token_seq|brand:token\ni1|Red Shoe|A shoe|red shoes|acme"
+    shop = load_dataset(atomic(name="shop", inter="user_id:token|item_id:token\nu1|i1", item=item))
+    recipe, source = resolve_recipe(shop)
+    assert not recipe.kg and [(a.column, a.relation) for a in recipe.attributes] == [("tags", "item.tags")]
+    assert source.endswith("no KG triples, so the multi-valued item columns as relations (tags -> item.tags)")
+    graph = build_graph(shop, recipe)
+    assert sorted(graph.names[t] for t in graph.tail) == ["red", "shoes"]
+
+
+def test_without_kg_or_multi_valued_columns_the_default_recipe_makes_no_relations(atomic):
+    bare = load_dataset(atomic(name="bare", inter="user_id:token|item_id:token\nu1|i1"))
+    recipe, source = resolve_recipe(bare)
+    assert not recipe.makes_relations and GraphRecipe().makes_relations and GraphRecipe(kg=False, users=True).makes_relations
+    assert source == "none (no graphs/bare.yaml), and bare has no KG triples and no multi-valued item columns"
+
+
+def test_a_named_recipe_file_comes_first(toy, tmp_path):
+    path = write(tmp_path, "kg: false\nusers: true\n")
+    assert resolve_recipe(toy, path) == (GraphRecipe(kg=False, users=True), str(path))

@@ -1,0 +1,80 @@
+"""Defaults that fit the data: what a config leaves at its default and the dataset cannot feed is
+switched off before training, with a note for each change.
+
+The built-in defaults train every tower on every input, which suits a rated dataset with item
+text and a KG such as ml-100k. A dataset of clicks without ratings, a KG or item columns would
+otherwise stop at the first part it cannot feed. Only fields whose value is the default change
+(a config that spells out a default value counts as leaving it), and each change switches off
+something the data cannot feed, so no setting that could train is lost (items without columns
+can still be encoded from their raw ids by naming a template, ``text.template="{item_id}"``);
+any other value is kept, and the model's own checks then say what is missing. The changed
+config is the one the run folder keeps (``config.yaml``).
+
+==========================================  ================================================
+the dataset has no ...                       fields at their default that change
+==========================================  ================================================
+rating column                                ``model.tasks`` loses ``rating`` and ``like``
+item columns (no ``NAME.item``)              ``model.use_text`` becomes false (the text would
+                                             be the raw item ids)
+relations (no KG triples, no multi-valued    ``model.use_graph`` becomes false and
+item columns; see ``default_recipe``)        ``model.tasks`` loses ``kg``
+second item input (ID embeddings alone)      ``model.id_dropout`` becomes 0
+==========================================  ================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kgrec.data import Dataset
+from kgrec.graph import resolve_recipe
+from kgrec.models import ModelConfig
+from kgrec.train.config import RunConfig
+
+
+def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
+    """``config`` with the defaults ``dataset`` cannot feed switched off (see the module's table),
+    and one note per change, in words; ``config`` itself is not modified. The run folder's
+    ``config.yaml`` shows the resulting fields."""
+    model, notes = config.model, []
+    tasks = model.tasks
+    if dataset.train.rating is None and _is_default(model, "tasks"):
+        tasks = tuple(t for t in tasks if t not in ("rating", "like"))
+        notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
+    use_text = model.use_text
+    if not dataset.item_features and config.text.template is None and _is_default(model, "use_text"):
+        use_text = False
+        notes.append(f"{dataset.name} has no item columns (no {dataset.name}.item): the text input is off")
+    use_graph = model.use_graph
+    if config.graph.path is None and not _makes_relations(config, dataset):
+        changed = []
+        if _is_default(model, "use_graph"):
+            use_graph = False
+            changed.append("the graph input")
+        if _is_default(model, "tasks") and "kg" in tasks:
+            tasks = tuple(t for t in tasks if t != "kg")
+            changed.append("the kg tower")
+        if changed:
+            notes.append(
+                f"{dataset.name} has no KG triples and no multi-valued item columns: {' and '.join(changed)} "
+                f"{'are' if len(changed) > 1 else 'is'} off"
+            )
+    id_dropout = model.id_dropout
+    if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
+        id_dropout = 0.0
+        notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
+    if not notes:
+        return config, []
+    model = dataclasses.replace(model, tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
+    return dataclasses.replace(config, model=model), notes
+
+
+def _makes_relations(config: RunConfig, dataset: Dataset) -> bool:
+    # A recipe asking for KG triples the dataset lacks counts: building it then says so.
+    recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
+    return recipe.makes_relations or config.graph.users
+
+
+def _is_default(model: ModelConfig, name: str) -> bool:
+    (spec,) = [f for f in dataclasses.fields(ModelConfig) if f.name == name]
+    return getattr(model, name) == spec.default

@@ -1,0 +1,66 @@
+"""Defaults that fit the data: fields left at their defaults that the dataset cannot feed."""
+
+import json
+
+import pytest
+import yaml
+
+from kgrec.errors import ConfigError
+from kgrec.train import load_config, load_data, prepare, train
+from kgrec.train.defaults import fit_defaults
+from tests.conftest import tiny_config
+
+CLICKS = "user_id:token|item_id:token\n" + "\n".join(
+    f"u{u}|i{(u * 7 + k * 3) % 24}" for u in range(24) for k in range(8)
+)
+CATEGORIES = "item_id:token|title:token_seq|category:token_seq\n" + "\n".join(
+    f"i{i}|Product {i}|{['shoes', 'hats', 'bags'][i % 3]}" for i in range(24)
+)
+
+
+def test_clicks_alone_train_the_retrieval_tower_on_item_ids(atomic):
+    data = load_data(load_config(None, [f"data.path={atomic(name='clicks', inter=CLICKS)}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
+    model = config.model
+    assert model.tasks == ("retrieval",) and not model.use_text and not model.use_graph
+    assert model.id_dropout == 0 and model.loss_weights == {"retrieval": 1.0}
+    assert notes == [
+        "clicks has no ratings: the rating and like towers are off",
+        "clicks has no item columns (no clicks.item): the text input is off",
+        "clicks has no KG triples and no multi-valued item columns: the graph input and the kg tower are off",
+        "item IDs are the only item input, with nothing to fall back on: no ID dropout",
+    ]
+
+
+def test_multi_valued_item_columns_keep_the_graph_and_the_kg_tower(atomic):
+    data = load_data(load_config(None, [f"data.path={atomic(name='shop', inter=CLICKS, item=CATEGORIES)}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
+    assert config.model.tasks == ("retrieval", "kg") and config.model.use_text and config.model.use_graph
+    assert config.model.id_dropout == 0.1 and notes == ["shop has no ratings: the rating and like towers are off"]
+
+
+def test_data_that_feeds_every_default_leaves_the_config_as_it_is(clustered_dataset):
+    config = load_config(None, [f"data.path={clustered_dataset}"])
+    assert fit_defaults(config, load_data(config)) == (config, [])
+
+
+def test_values_the_user_gave_are_kept_and_then_refused_with_the_reason(atomic):
+    config = load_config(None, [f"data.path={atomic(name='clicks', inter=CLICKS)}", "model.tasks=[retrieval,like]"])
+    data = load_data(config)
+    kept, _ = fit_defaults(config, data)
+    assert kept.model.tasks == ("retrieval", "like")
+    with pytest.raises(ConfigError, match="model.tasks has like but clicks has no rating column"):
+        prepare(kept, data, progress=False)
+    raw_ids = load_config(None, [f"data.path={data.path}", "text.template={item_id}"])
+    assert fit_defaults(raw_ids, data)[0].model.use_text  # a template asks for text, from the raw ids
+
+
+def test_train_on_clicks_with_categories_writes_the_config_it_trained(atomic, tmp_path, capsys):
+    data = atomic(name="shop", inter=CLICKS, item=CATEGORIES)
+    metrics = train(tiny_config(data, "train.max_epochs=2"), tmp_path / "run")
+    assert "note: shop has no ratings: the rating and like towers are off" in capsys.readouterr().err
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"]["tasks"] == ["retrieval", "kg"]
+    assert "ndcg@10" in metrics["test"] and "rmse" not in metrics["test"]
+    graph = json.loads((tmp_path / "run" / "graph" / "manifest.json").read_text())
+    assert graph["counts"]["relations"] == 1  # item.category

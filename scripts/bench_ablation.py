@@ -17,13 +17,14 @@ training.
 
 import argparse
 import platform
+from pathlib import Path
 
 import numpy as np
 import torch
 from _bench import RUNS_HELP, train_seed
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--study", choices=("inputs", "design"), default="inputs", help="which variants (see above)")
 parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")

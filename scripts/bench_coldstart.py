@@ -126,7 +126,7 @@ def metrics(scores: np.ndarray, target_row: np.ndarray, target_col: np.ndarray) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/ml-100k-coldstart"), help="data copy + run (reused)")
-    parser.add_argument("--config", default="scripts/configs/ml-100k.yaml", help="training config (if the file exists)")
+    parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), help="training config (if the file exists)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     args = parser.parse_args()

@@ -46,7 +46,7 @@ from kgrec.train import load_config, load_data
 from kgrec.train.run import find_recipe
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--run", help="a trained run on the same split, blended with EASE")
 parser.add_argument("--seed", type=int, default=0, help="Mult-VAE's training seed (other rows have none)")
 args = parser.parse_args()

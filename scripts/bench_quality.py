@@ -27,7 +27,7 @@ from kgrec.models import ModelConfig
 from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--seeds", type=int, default=3, help="training seeds (the split seed stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--json", help="also write the results to this JSON file")
@@ -103,6 +103,6 @@ if not args.skip_kgrec:
     kgrec_row = rows[KGREC]
     ease_row = next(v for k, v in rows.items() if k.startswith("EASE"))
     print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "
-          f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seeds)")  # fmt: skip
+          f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seed{'s' if args.seeds > 1 else ''})")  # fmt: skip
 if args.json:
     Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -25,7 +25,7 @@ from kgrec.eval import evaluate_split
 from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--splits", type=int, default=5, help="how many split seeds: the first one and the next ones")
 parser.add_argument("--first-split", type=int, default=None, help="the first split seed (default: the config's data.seed)")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)

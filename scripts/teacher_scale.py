@@ -18,6 +18,7 @@ gives (each user's target spreads over N items): how far one temperature is from
 """
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -25,7 +26,7 @@ from kgrec.train import load_config, load_data
 from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_std, softmax_entropy
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: chosen on valid, slower)")
 parser.add_argument("--temperature", type=float, nargs="+", default=[0.05], help="temperatures to measure")
 parser.add_argument("--standardize", action="store_true", help="per-user standardised scores (train.teacher_standardize)")

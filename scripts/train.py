@@ -6,11 +6,12 @@
 
 import argparse
 import json
+from pathlib import Path
 
 from kgrec.train import build_model, load_config, prepare, train
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="scripts/configs/ml-100k.yaml", help="YAML config")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), help="YAML config")
 parser.add_argument("--out", required=True, help="run folder to write")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")

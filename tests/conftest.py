@@ -165,25 +165,23 @@ def clustered_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+TINY_OVERRIDES = [
+    "model.dim=16",
+    "model.use_text=false",
+    "model.trunk_hidden=[32]",
+    "model.tower_hidden=[16]",
+    "model.graph_bases=2",
+    "train.batch_size=128",
+    "train.kg_batch_size=64",
+    "train.max_epochs=3",
+    "train.progress=false",
+    "train.accelerator=cpu",
+    "train.devices=1",
+]  # a fast config for tests: no text unless asked, small dims, a few epochs, no progress bar
+
+
 def tiny_config(data: Path, *overrides: str) -> RunConfig:
-    """A fast config for tests: no text unless asked, small dims, a few epochs, no progress bar."""
+    """A fast config for tests (:data:`TINY_OVERRIDES`) on the dataset folder ``data``."""
     from kgrec.train import load_config
 
-    return load_config(
-        None,
-        [
-            f"data.path={data}",
-            "model.dim=16",
-            "model.use_text=false",
-            "model.trunk_hidden=[32]",
-            "model.tower_hidden=[16]",
-            "model.graph_bases=2",
-            "train.batch_size=128",
-            "train.kg_batch_size=64",
-            "train.max_epochs=3",
-            "train.progress=false",
-            "train.accelerator=cpu",
-            "train.devices=1",
-            *overrides,
-        ],
-    )
+    return load_config(None, [f"data.path={data}", *TINY_OVERRIDES, *overrides])

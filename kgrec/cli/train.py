@@ -35,6 +35,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
     p = commands.add_parser(
+        "tune",
+        help="grid search: train each setting, choose on valid",
+        description=(
+            "Train every combination of the --grid values (each a normal run with early stopping, in its own "
+            "folder under --out) and choose the setting with the best validation value of eval.monitor "
+            "(ndcg@10 with the retrieval tower). Test metrics are shown for the chosen setting only. A rerun "
+            "reads finished runs back and resumes an interrupted one. Writes OUT/tune.json and OUT/tune.png. "
+            "Example: kgrec tune --grid train.lr=0.001,0.002 --grid model.dim=32,64 --out runs/tune"
+        ),
+    )
+    p.add_argument("--grid", action="append", default=[], required=True, metavar="SECTION.FIELD=V1,V2",
+                   help="a field and its values, comma-separated, or a YAML list for values with commas "
+                   "(model.trunk_hidden=[[64],[128]]); repeatable: every combination is trained")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="tuning folder: one run folder per setting")
+    p.add_argument("--data", type=Path, help="dataset folder (as for train)")
+    p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (as for train)")
+    p.add_argument("--config", type=Path, help="YAML config the settings start from (as for train)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override a config field for every setting (repeatable)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print OUT/tune.json instead of the table")
+    p.set_defaults(handler=_tune)
+
+    p = commands.add_parser(
         "eval",
         help="re-evaluate a saved run",
         description="Load RUN_DIR's weights and evaluate them on the run's split (valid and test).",
@@ -48,12 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from kgrec.train import train
 
-    overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.insert(0, f"data.path={args.data}")
-    if args.graph is not None:
-        overrides.insert(0, f"graph.path={args.graph}")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, _data_overrides(args))
     if args.print_config:
         from kgrec.train.config import config_yaml
 
@@ -66,6 +84,25 @@ def _train(args: argparse.Namespace) -> int:
         print(_summary(metrics))
         print(f"run folder: {args.out}")
     return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from kgrec.train.tune import format_result, parse_grid, tune
+
+    grid = parse_grid(args.grid)
+    result = tune(grid, args.out, args.config, _data_overrides(args))
+    print((args.out / "tune.json").read_text(encoding="utf-8") if args.json else format_result(result, args.out))
+    return 0
+
+
+def _data_overrides(args: argparse.Namespace) -> list[str]:
+    """``--data`` and ``--graph`` as overrides, before ``--set``'s."""
+    overrides = list(args.overrides)
+    if args.data is not None:
+        overrides.insert(0, f"data.path={args.data}")
+    if args.graph is not None:
+        overrides.insert(0, f"graph.path={args.graph}")
+    return overrides
 
 
 def _eval(args: argparse.Namespace) -> int:

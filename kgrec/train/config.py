@@ -165,6 +165,17 @@ def config_yaml(config: RunConfig) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
+def changed_fields(before: dict, now: dict) -> list[str]:
+    """The ``section.field`` names whose values differ between two configs as plain dicts
+    (``to_dict`` or read from YAML), sorted."""
+    return sorted(
+        f"{section}.{key}"
+        for section in set(before) | set(now)
+        for key in set(before.get(section) or {}) | set(now.get(section) or {})
+        if (before.get(section) or {}).get(key) != (now.get(section) or {}).get(key)
+    )
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Defaults < YAML file < ``section.field=value`` overrides."""
     data = load_yaml(path) if path is not None else {}

@@ -50,7 +50,7 @@ from kgrec.models import (
     history_matrix,
     rating_matrix,
 )
-from kgrec.train.config import RunConfig, config_yaml, monitor_mode, resolve_monitor
+from kgrec.train.config import RunConfig, changed_fields, config_yaml, monitor_mode, resolve_monitor
 from kgrec.train.defaults import fit_defaults
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
@@ -404,12 +404,7 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
         before["train"].pop(free, None)
         now["train"].pop(free, None)
     if before != now:
-        changed = sorted(
-            f"{section}.{key}"
-            for section in now
-            for key in now[section]
-            if (before.get(section) or {}).get(key) != now[section][key]
-        )
+        changed = changed_fields(before, now)
         raise KgrecError(
             f"{out} holds an interrupted run with another config (differs in: {', '.join(changed) or 'sections'}); "
             "pass --overwrite to start over"

@@ -1,0 +1,261 @@
+"""Grid search on the validation split (``kgrec tune``).
+
+Every combination of the grid's values is trained as a normal run (early stopping on
+``eval.monitor``) in its own folder under the tuning folder; the setting with the best
+validation value of that metric is chosen. Test metrics play no part in the choice, and the
+report shows them for the chosen setting only. A rerun with the same grid reads finished runs
+back and resumes an interrupted one, so a long search survives a Ctrl+C.
+
+Tuning folder (``TUNE_DIR``):
+
+==================== ==========================================================================
+``NAME=VALUE,.../``   one run folder per setting (``kgrec train``'s layout), e.g. ``train.lr=0.002``
+``tune.json``         the grid, every setting's valid metrics and epochs, the chosen setting and
+                      its test metrics (rewritten after each run)
+``tune.png``          the monitored valid metric of every setting, best first
+==================== ==========================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgrec.errors import ConfigError
+from kgrec.train.config import RunConfig, changed_fields, load_config, monitor_mode
+from kgrec.train.run import train
+from kgrec.train.saved import read_manifest
+from kgrec.utils.config import to_dict
+from kgrec.utils.io import atomic_path, write_json
+
+Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
+
+
+@dataclass
+class Trial:
+    """One setting of the grid and what its run gave."""
+
+    setting: dict[str, str]  # field -> raw value
+    folder: str  # run folder name under TUNE_DIR
+    valid: dict[str, float]
+    test: dict[str, float]
+    epochs: int
+    train_seconds: float
+
+
+@dataclass
+class TuneResult:
+    """All trials in grid order, the metric they were compared on and the chosen one."""
+
+    monitor: str
+    mode: str  # "max" or "min"
+    trials: list[Trial]
+
+    @property
+    def best(self) -> Trial:
+        sign = 1 if self.mode == "max" else -1
+        return max(self.trials, key=lambda t: sign * t.valid[self.monitor])
+
+
+def parse_grid(specs: list[str]) -> Grid:
+    """``["train.lr=0.001,0.002", "model.trunk_hidden=[[64],[128]]"]`` -> a :data:`Grid`.
+
+    A value list is comma-separated, or a YAML list in brackets when its values hold commas
+    (lists, mappings).
+
+    Raises:
+        ConfigError: a spec without ``=``, without values, a field given twice, or a value
+            given twice.
+    """
+    grid: Grid = {}
+    for spec in specs:
+        key, sep, raw = spec.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
+            raise ConfigError(f"--grid '{spec}': expected section.field=value1,value2,...")
+        if key in grid:
+            raise ConfigError(f"--grid: {key} is given twice; list all its values in one --grid")
+        if raw.startswith("["):
+            try:
+                parsed = yaml.safe_load(raw)
+            except yaml.YAMLError as error:
+                raise ConfigError(f"--grid '{spec}': not a YAML list ({error})") from None
+            if not isinstance(parsed, list):
+                raise ConfigError(f"--grid '{spec}': expected a YAML list of values")
+            values = [v if isinstance(v, str) else json.dumps(v) for v in parsed]
+        else:
+            values = [v.strip() for v in raw.split(",")]
+        if not values or any(not v for v in values):
+            raise ConfigError(f"--grid '{spec}': an empty value")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--grid '{spec}': a value is listed twice")
+        grid[key] = values
+    if not grid:
+        raise ConfigError("give at least one --grid section.field=value1,value2")
+    return grid
+
+
+def settings(grid: Grid) -> list[dict[str, str]]:
+    """Every combination of the grid's values, the last field varying fastest."""
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def folder_name(setting: dict[str, str]) -> str:
+    """A readable, file-system-safe run folder name: ``model.dim=32,train.lr=0.001``; a name
+    that had to drop characters gets a short digest of the setting, so two settings never share it."""
+    text = ",".join(f"{k}={v}" for k, v in setting.items())
+    safe = re.sub(r"[^A-Za-z0-9._=,+-]", "", text)
+    if safe != text:
+        safe += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return safe
+
+
+def tune(
+    grid: Grid | dict[str, list[Any]],
+    out: str | Path,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Train every setting of ``grid`` on top of ``config_file`` and ``overrides`` and compare
+    them on the validation value of ``eval.monitor``.
+
+    Args:
+        grid: config field -> values (raw override strings as :func:`parse_grid` gives them,
+            or Python values, written as JSON).
+        out: the tuning folder (see the module's table).
+        config_file: YAML config the settings start from; ``None``: the built-in defaults.
+        overrides: ``section.field=value`` strings applied before each setting.
+        progress: print a line per setting on stderr (each run reports its epochs as
+            ``train.progress`` says).
+
+    Raises:
+        ConfigError: the grid sets a field ``overrides`` sets too, the runs have no validation
+            metric to compare (KG link prediction only), or a finished run under ``out`` was
+            trained with another config.
+    """
+    grid = {k: [v if isinstance(v, str) else json.dumps(v) for v in values] for k, values in grid.items()}
+    overrides = list(overrides or [])
+    clash = sorted({o.partition("=")[0].strip() for o in overrides} & set(grid))
+    if clash:
+        raise ConfigError(f"{clash[0]} is both in the grid and in --set; give it in one place")
+    out = Path(out)
+    combos = settings(grid)
+    configs = [load_config(config_file, [*overrides, *(f"{k}={v}" for k, v in s.items())]) for s in combos]
+    monitor = configs[0].eval.monitor
+    if monitor is None or any(c.eval.monitor != monitor for c in configs):
+        raise ConfigError(
+            "tuning compares settings on one validation metric (eval.monitor); "
+            + ("these runs have none (KG link prediction only)" if monitor is None else "the grid changes it")
+        )
+    names = [folder_name(s) for s in combos]
+    result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
+    out.mkdir(parents=True, exist_ok=True)
+    for number, (setting, config, name) in enumerate(zip(combos, configs, names, strict=True), start=1):
+        label = " ".join(f"{k}={v}" for k, v in setting.items())
+        if progress:
+            print(f"[{number}/{len(combos)}] {label} ...", file=sys.stderr, flush=True)
+        metrics = _run(config, out / name)
+        trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"])
+        result.trials.append(trial)
+        if progress:
+            print(f"[{number}/{len(combos)}] {label}: valid {monitor} {trial.valid[monitor]:.4f}, "
+                  f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+        _save(out, grid, result)
+    plot_tuning(result, out / "tune.png")
+    return result
+
+
+def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
+    """Train ``config`` in ``folder``, or read back the finished run there if it was asked for
+    with this very config (recorded as ``folder/.tune-request.json``: the run's own
+    ``config.yaml`` holds the config after :func:`~kgrec.train.fit_defaults`)."""
+    requested = json.loads(json.dumps(to_dict(config)))
+    requested["train"].pop("progress")  # how a run reports, not what it trains
+    marker = folder / ".tune-request.json"
+    recorded = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
+    finished = (folder / "manifest.json").is_file()
+    if (finished or recorded is not None) and recorded != requested:
+        changed = ", ".join(changed_fields(recorded, requested)) if recorded is not None else "not recorded"
+        raise ConfigError(
+            f"{folder} holds a{' finished' if finished else 'n unfinished'} run of another config (differs in: "
+            f"{changed}); use another tuning folder, or delete that run"
+        )
+    if finished:
+        read_manifest(folder)  # a clear error for a folder of another format
+        return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(marker, requested)
+    return train(config, folder)
+
+
+def _save(out: Path, grid: Grid, result: TuneResult) -> None:
+    best = result.best
+    write_json(out / "tune.json", {
+        "monitor": result.monitor,
+        "mode": result.mode,
+        "grid": grid,
+        "trials": [
+            {"setting": t.setting, "folder": t.folder, "valid": t.valid, "epochs": t.epochs,
+             "train_seconds": t.train_seconds}
+            for t in result.trials
+        ],
+        "best": {"setting": best.setting, "folder": best.folder, "valid": best.valid, "test": best.test},
+    })  # fmt: skip
+
+
+def format_result(result: TuneResult, out: str | Path | None = None) -> str:
+    """The trials as a table sorted best first on the validation metric, then the chosen
+    setting's test metrics (the only test figures shown)."""
+    keys = list(result.trials[0].setting)
+    sign = 1 if result.mode == "max" else -1
+    ranked = sorted(result.trials, key=lambda t: -sign * t.valid[result.monitor])
+    widths = [max(len(k), *(len(t.setting[k]) for t in ranked)) for k in keys]
+    column = f"valid {result.monitor}"
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)) + f"  {column}  epochs  seconds"]
+    for trial in ranked:
+        cells = "  ".join(trial.setting[k].ljust(w) for k, w in zip(keys, widths, strict=True))
+        value = f"{trial.valid[result.monitor]:.4f}".rjust(len(column))
+        lines.append(f"{cells}  {value}  {trial.epochs:>6}  {trial.train_seconds:>7.0f}")
+    best = result.best
+    chosen = " ".join(f"{k}={v}" for k, v in best.setting.items())
+    shown = [f"{k} {best.test[k]:.4f}" for k in ("ndcg@10", "recall@20", "hit@10", "rmse", "auc") if k in best.test]
+    where = f" ({Path(out) / best.folder})" if out is not None else ""
+    lines += ["", f"chosen on valid {result.monitor}: {chosen}{where}", f"its test: {'  '.join(shown)}"]
+    return "\n".join(lines)
+
+
+def plot_tuning(result: TuneResult, out: str | Path) -> Path:
+    """A bar per setting of its validation metric, best on top, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sign = 1 if result.mode == "max" else -1
+    ranked = sorted(result.trials, key=lambda t: sign * t.valid[result.monitor])  # best last: drawn on top
+    labels = [" ".join(f"{k.rpartition('.')[2]}={v}" for k, v in t.setting.items()) for t in ranked]
+    values = [t.valid[result.monitor] for t in ranked]
+    figure, axis = plt.subplots(figsize=(7, 0.6 + 0.35 * len(ranked)))
+    bars = axis.barh(range(len(ranked)), values, color="#9ab")
+    bars[-1].set_color("#357")
+    axis.set_yticks(range(len(ranked)), labels, fontsize=8)
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.01
+    axis.set_xlim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad * 0.3)
+    axis.set_xlabel(f"valid {result.monitor}" + (" (lower is better)" if result.mode == "min" else ""))
+    axis.set_title("kgrec tune: settings compared on the validation split")
+    figure.tight_layout()
+    out = Path(out)
+    with atomic_path(out, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    return out

@@ -1,0 +1,91 @@
+"""Grid search on the validation split (kgrec tune)."""
+
+import json
+
+import pytest
+
+import kgrec.train.tune as tune_module
+from kgrec.cli.main import main
+from kgrec.errors import ConfigError
+from kgrec.train.tune import folder_name, format_result, parse_grid, settings, tune
+from tests.conftest import TINY_OVERRIDES
+
+
+def test_grid_values_are_comma_separated_or_a_yaml_list():
+    grid = parse_grid(["train.lr=0.001, 1e-2", "model.trunk_hidden=[[64], [32, 16]]", "model.trunk=[mmoe, ple]"])
+    assert grid == {"train.lr": ["0.001", "1e-2"], "model.trunk_hidden": ["[64]", "[32, 16]"], "model.trunk": ["mmoe", "ple"]}
+    assert settings({"a": ["1", "2"], "b": ["x", "y"]}) == [
+        {"a": "1", "b": "x"}, {"a": "1", "b": "y"}, {"a": "2", "b": "x"}, {"a": "2", "b": "y"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["train.lr"], "expected section.field=value1,value2"),
+        (["train.lr=0.1", "train.lr=0.2"], "train.lr is given twice"),
+        (["train.lr=0.1,0.1"], "a value is listed twice"),
+        (["train.lr=0.1,"], "an empty value"),
+        (["model.trunk_hidden=[[64]"], "not a YAML list"),
+        ([], "give at least one --grid"),
+    ],
+)
+def test_bad_grids_are_refused(specs, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_grid(specs)
+
+
+def test_folder_names_are_readable_and_never_shared():
+    assert folder_name({"train.lr": "0.001", "model.dim": "32"}) == "train.lr=0.001,model.dim=32"
+    names = {folder_name({"model.trunk_hidden": v}) for v in ("[64]", "64", "[6, 4]", "[64, ]")}
+    assert len(names) == 4 and all("/" not in n and " " not in n for n in names)
+
+
+def base(data):
+    return [f"data.path={data}", *TINY_OVERRIDES, "train.max_epochs=2"]
+
+
+def test_tune_trains_every_setting_and_chooses_on_valid(clustered_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "tune"
+    result = tune({"train.lr": [0.0001, 0.01]}, out, overrides=base(clustered_dataset), progress=False)
+    assert [t.setting for t in result.trials] == [{"train.lr": "0.0001"}, {"train.lr": "0.01"}]
+    best = max(result.trials, key=lambda t: t.valid["ndcg@10"])
+    assert result.best is best and result.monitor == "ndcg@10"
+    saved = json.loads((out / "tune.json").read_text())
+    assert saved["best"]["folder"] == best.folder and saved["best"]["test"] == best.test
+    assert all("test" not in trial for trial in saved["trials"])
+    for trial in result.trials:  # each setting trained as a normal run with its own value
+        run_config = (out / trial.folder / "config.yaml").read_text()
+        assert f"lr: {trial.setting['train.lr']}" in run_config
+    assert (out / "tune.png").stat().st_size > 0
+    report = format_result(result, out)
+    assert f"chosen on valid ndcg@10: train.lr={best.setting['train.lr']}" in report
+    assert report.count("its test:") == 1 and f"{best.test['ndcg@10']:.4f}" in report.split("its test:")[1]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(tune_module, "train", no_training)
+    again = tune({"train.lr": [0.0001, 0.01]}, out, overrides=base(clustered_dataset), progress=False)
+    assert [t.valid for t in again.trials] == [t.valid for t in result.trials]
+    with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: model.dim\)"):
+        tune({"train.lr": [0.0001]}, out, overrides=[*base(clustered_dataset), "model.dim=8"], progress=False)
+
+
+def test_a_field_in_both_the_grid_and_the_overrides_is_refused(clustered_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="train.lr is both in the grid and in --set"):
+        tune({"train.lr": [0.1]}, tmp_path, overrides=[*base(clustered_dataset), "train.lr=0.2"])
+
+
+def test_kg_only_runs_have_nothing_to_choose_on(clustered_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="KG link prediction only"):
+        tune({"train.lr": [0.1, 0.2]}, tmp_path, overrides=[*base(clustered_dataset), "model.tasks=[kg]"])
+
+
+def test_cli_prints_the_table_best_first(clustered_dataset, tmp_path, capsys):
+    args = ["tune", "--data", str(clustered_dataset), "--grid", "model.trunk=identity,mmoe", "--out", str(tmp_path / "t")]
+    assert main([*args, *(x for o in TINY_OVERRIDES for x in ("--set", o)), "--set", "train.max_epochs=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model.trunk", "valid", "ndcg@10", "epochs", "seconds"]
+    values = [float(line.split()[1]) for line in lines[1:3]]
+    assert values == sorted(values, reverse=True) and lines[4].startswith(f"chosen on valid ndcg@10: model.trunk={lines[1].split()[0]}")

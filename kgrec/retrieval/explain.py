@@ -79,9 +79,10 @@ class Explanation:
         paths: the KG paths (``kind="kg_path"``).
         attributes: shared or matched ``column: value`` strings.
         related_items: raw ids of the history (or query) items the explanation starts from.
-        co_liked: for ``similar``, ``(both, query)``: training users who liked both items, and
-            who liked the query item (interacted with, in data without ratings); ``None`` when
-            either item has no training interactions.
+        co_liked: ``(both, query)``: training users who liked both the result and the item the
+            explanation starts from (``similar``'s query item, or the first of
+            ``related_items`` for a user), and who liked that item (interacted with, in data
+            without ratings); ``None`` when either item has no training interactions.
     """
 
     kind: str
@@ -130,7 +131,7 @@ class Explainer:
             "close in the model's item space"): the recommender's ``item_centre``, so that the
             cosine shown is the score ``similar`` gives.
         liked_by: per catalog position of a trained item, the sorted training users who liked it
-            (:func:`liked_users`); gives ``similar``'s explanations their co-liked counts.
+            (:func:`liked_users`); gives the explanations their co-liked counts.
         liked_verb: how the counts name a user's tie to an item ("liked", "interacted with").
     """
 
@@ -364,40 +365,41 @@ class Explainer:
                         for path in self.paths_between(source, target_node, self.max_paths, slow=True):
                             candidates.append(((len(path), not self._all_named(path.nodes), rank), h, path))
         paths: list[ExplanationPath] = []
-        for _, h, found in sorted(candidates, key=lambda c: c[0])[: self.max_paths]:
+        kept = sorted(candidates, key=lambda c: c[0])[: self.max_paths]
+        for _, h, found in kept:
             path = found if isinstance(found, GraphPath) else self._with_hops(found)
             names, line = self._format(path, catalog.titles[h.position], title)
             text = f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1 :]}"
             paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position]))
         if paths:
             related = tuple(dict.fromkeys(p.from_item for p in paths if p.from_item))
-            return Explanation("kg_path", paths[0].text, tuple(paths), related_items=related)  # type: ignore[arg-type]
+            co, said = self._co_liked_clause(kept[0][1].position, target)
+            return Explanation("kg_path", paths[0].text + said, tuple(paths), related_items=related, co_liked=co)  # type: ignore[arg-type]
         for h in ranked:
             shared = self.shared_attributes(h.position, target)
             if shared:
+                co, said = self._co_liked_clause(h.position, target)
                 return Explanation(
                     "attributes",
-                    f"shares {'; '.join(shared)} with {_history_clause(h, catalog, self.like_threshold)}",
+                    f"shares {'; '.join(shared)} with {_history_clause(h, catalog, self.like_threshold)}{said}",
                     attributes=tuple(shared),
                     related_items=(catalog.tokens[h.position],),
+                    co_liked=co,
                 )
         names = ", ".join(catalog.titles[h.position] for h in ranked[:3])
         what = "you like" if ranked[0].liked else "you rated highly" if liked and rated else "you interacted with"
+        co, said = self._co_liked_clause(ranked[0].position, target)
         return Explanation(
             "similar_items",
-            f"close in the model's item space to items {what}: {names}",
+            f"close in the model's item space to items {what}: {names}{said}",
             related_items=tuple(catalog.tokens[h.position] for h in ranked[:3]),
+            co_liked=co,
         )
 
     def for_similar(self, source: int, target: int) -> Explanation:
         """Why ``target`` is similar to ``source`` (catalog positions)."""
         catalog = self.catalog
-        co = self.co_liked(source, target)
-        said = (
-            f"; {self.liked_verb} by {co[0]} of the {co[1]} users who {self.liked_verb} {catalog.titles[source]}"
-            if co is not None
-            else ""
-        )
+        co, said = self._co_liked_clause(source, target)
         a, b = self.node_of(source), self.node_of(target)
         paths: list[ExplanationPath] = []
         if a is not None and b is not None:
@@ -433,6 +435,15 @@ class Explainer:
         if len(a) == 0 or len(b) == 0:
             return None
         return int(np.intersect1d(a, b, assume_unique=True).size), len(a)
+
+    def _co_liked_clause(self, source: int, target: int) -> tuple[tuple[int, int] | None, str]:
+        """:meth:`co_liked` and its words, ``"; liked by 38 of the 73 users who liked A"``
+        (``""`` without counts)."""
+        co = self.co_liked(source, target)
+        if co is None:
+            return None, ""
+        verb = self.liked_verb
+        return co, f"; {verb} by {co[0]} of the {co[1]} users who {verb} {self.catalog.titles[source]}"
 
     def for_text(self, query: str, target: int, score: float, scored_by: str = "text-encoder cosine") -> Explanation:
         """Why ``target`` matches the free-text ``query``; ``scored_by`` names ``score`` when no

@@ -170,6 +170,26 @@ def test_similar_explanations_count_the_users_who_liked_both(rec: Recommender):
     assert counted >= 4
 
 
+def test_recommend_explanations_count_the_users_who_liked_the_history_item_and_the_result(rec: Recommender):
+    train = rec.run.dataset.train
+    liked = train.rating >= rec.run.config.model.like_threshold
+    fans = {i: set(train.user[liked & (train.item == i)].tolist()) for i in range(rec.catalog.n_base)}
+    counted = 0
+    for user in ("u0", "u5", "u9"):
+        for result in rec.recommend(user, k=5):
+            why = result.explanation
+            anchor = rec.catalog.position(why.related_items[0])  # the history item the words start from
+            target = rec.catalog.position(result.item_id)
+            if fans[anchor] and fans[target]:
+                assert why.co_liked == (len(fans[anchor] & fans[target]), len(fans[anchor]))
+                title = rec.catalog.titles[anchor]
+                assert why.text.endswith(f"liked by {why.co_liked[0]} of the {why.co_liked[1]} users who liked {title}")
+                counted += 1
+            else:
+                assert why.co_liked is None
+    assert counted >= 10
+
+
 def test_close_items_explanations_show_the_score_similar_gives(rec: Recommender):
     from kgrec.retrieval.catalog import Catalog
     from kgrec.retrieval.explain import Explainer

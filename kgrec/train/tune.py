@@ -234,7 +234,8 @@ def format_result(result: TuneResult, out: str | Path | None = None) -> str:
 
 
 def plot_tuning(result: TuneResult, out: str | Path) -> Path:
-    """A bar per setting of its validation metric, best on top, written atomically as PNG."""
+    """A bar per setting of its validation metric, from zero and labelled with its value, best
+    on top, written atomically as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,9 +249,10 @@ def plot_tuning(result: TuneResult, out: str | Path) -> Path:
     bars = axis.barh(range(len(ranked)), values, color="#9ab")
     bars[-1].set_color("#357")
     axis.set_yticks(range(len(ranked)), labels, fontsize=8)
-    low, high = min(values), max(values)
-    pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.01
-    axis.set_xlim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad * 0.3)
+    # Bars from zero, each with its value: a cut axis would make noise-sized gaps look decisive.
+    for position, value in enumerate(values):
+        axis.text(value, position, f" {value:.4f}", va="center", fontsize=8)
+    axis.set_xlim(min(0.0, min(values)), max(values) * 1.18 if max(values) > 0 else 1.0)
     axis.set_xlabel(f"valid {result.monitor}" + (" (lower is better)" if result.mode == "min" else ""))
     axis.set_title("kgrec tune: settings compared on the validation split")
     figure.tight_layout()

@@ -1,5 +1,6 @@
-"""Evaluation: full-ranking top-K metrics, rating errors and AUC, interaction matrices."""
+"""Evaluation: full-ranking top-K metrics, rating errors and AUC, KG link prediction, interaction matrices."""
 
+from kgrec.eval.linkpred import link_prediction_metrics
 from kgrec.eval.matrix import as_csr, dense_rows, interaction_matrix
 from kgrec.eval.pointwise import auc, mae, rmse
 from kgrec.eval.ranking import METRICS, ScoreFn, cold_candidates, evaluate_ranking, evaluate_split
@@ -14,6 +15,7 @@ __all__ = [
     "evaluate_ranking",
     "evaluate_split",
     "interaction_matrix",
+    "link_prediction_metrics",
     "mae",
     "rmse",
 ]

@@ -2,6 +2,7 @@
 statistics, degree plot, and relation paths between items."""
 
 from kgrec.graph.build import build_graph
+from kgrec.graph.holdout import HeldOutTriples, hold_out_triples
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
 from kgrec.graph.paths import GraphPath, Hop, explain_paths, find_paths, format_path, short_relation
 from kgrec.graph.recipe import (
@@ -22,6 +23,7 @@ __all__ = [
     "AttributeRelation",
     "GraphPath",
     "GraphRecipe",
+    "HeldOutTriples",
     "Hop",
     "KnowledgeGraph",
     "build_graph",
@@ -32,6 +34,7 @@ __all__ = [
     "format_path",
     "find_recipe_file",
     "graph_stats",
+    "hold_out_triples",
     "load_recipe",
     "plot_degrees",
     "recipe_from_dict",

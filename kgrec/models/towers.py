@@ -443,6 +443,25 @@ class KGLinkTower(nn.Module):
             return (head * w * tail).sum(-1)
         return -torch.linalg.vector_norm(head + w - tail, ord=self.p_norm, dim=-1)
 
+    def score_all(self, known: Tensor, rel: Tensor, nodes: Tensor, predict: Literal["tail", "head"]) -> Tensor:
+        r"""Scores of every node as the missing end of ``(h, r, ?)`` (``predict="tail"``,
+        ``known`` holds :math:`\mathbf{e}_h`) or ``(?, r, t)`` (``"head"``, ``known`` holds
+        :math:`\mathbf{e}_t`): ``known`` ``(B, d)``, ``rel`` ``(B,)``, ``nodes`` ``(N, d)`` ->
+        ``(B, N)``, equal to :meth:`forward` on each candidate without its ``(B, N, d)``
+        tensor. DistMult is symmetric in :math:`h, t`, so both sides are
+        :math:`(\mathbf{e} \odot \mathbf{w}_r)\, \mathbf{E}^\top`; TransE's tails are
+        :math:`-\lVert (\mathbf{e}_h + \mathbf{w}_r) - \mathbf{e}_n \rVert_p` and its heads
+        :math:`-\lVert \mathbf{e}_n - (\mathbf{e}_t - \mathbf{w}_r) \rVert_p`."""
+        if predict not in ("tail", "head"):
+            raise ValueError(f"predict: expected 'tail' or 'head', got {predict!r}")
+        if self.normalize_entities:
+            known, nodes = F.normalize(known, dim=-1), F.normalize(nodes, dim=-1)
+        w = self.relation(rel)  # (B, d)
+        if self.score_kind == "distmult":
+            return (known * w) @ nodes.T
+        anchor = known + w if predict == "tail" else known - w
+        return -torch.cdist(anchor, nodes, p=float(self.p_norm))
+
     def loss(self, pos: Tensor, neg: Tensor) -> Tensor:
         """Loss from ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` triple scores."""
         if neg.dim() == 1:

@@ -47,11 +47,19 @@ class GraphSection:
         recipe: graph recipe (YAML) used when ``path`` is ``None``; ``None``: the recipe
             ``graphs/NAME.yaml`` shipped for the dataset, else Freebase triples only.
         users: join users to the graph through ``interacted`` edges (training split only).
+        kg_holdout: share of the graph's node pairs held out of it, every triple between
+            them, to measure the kg tower's link prediction on their triples (half valid,
+            half test; ``kgrec.graph.hold_out_triples``, seeded by ``data.seed``); ``0``: none.
     """
 
     path: str | None = None
     recipe: str | None = None
     users: bool = False
+    kg_holdout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.kg_holdout <= 0.5:
+            raise ConfigError(f"graph.kg_holdout: expected a share in [0, 0.5], got {self.kg_holdout}")
 
 
 @dataclass
@@ -128,9 +136,10 @@ class EvalSection:
         batch_size: users scored per batch (bounds memory on large catalogues).
         monitor: validation metric for early stopping and model selection (never test):
             a ranking metric such as ``ndcg@10`` (needs the retrieval task), ``rmse`` / ``mae``
-            (rating task; lower is better) or ``auc`` (like task); ``auto`` picks ``ndcg@10``
-            with the retrieval task, else ``rmse``, else ``auc``; a KG-only run has none
-            (``null``: it trains ``max_epochs`` and keeps the last epoch).
+            (rating task; lower is better), ``auc`` (like task) or ``kg_mrr`` / ``kg_hits@k``
+            (kg task with ``graph.kg_holdout``); ``auto`` picks ``ndcg@10`` with the retrieval
+            task, else ``rmse``, else ``auc``, else ``kg_mrr``; a KG-only run without held-out
+            triples has none (``null``: it trains ``max_epochs`` and keeps the last epoch).
     """
 
     ks: tuple[int, ...] = (10, 20)
@@ -193,18 +202,25 @@ def resolve_monitor(config: RunConfig) -> str | None:
     """``config.eval.monitor`` checked against the enabled tasks, ``auto`` resolved (see
     :class:`EvalSection`); ``None`` for a run with no validation metric (KG only)."""
     tasks, monitor = config.model.tasks, config.eval.monitor
+    link_prediction = "kg" in tasks and config.graph.kg_holdout > 0
     if monitor in (None, "auto"):
         if "retrieval" in tasks:
             return "ndcg@10" if 10 in config.eval.ks else f"ndcg@{min(config.eval.ks)}"
-        return "rmse" if "rating" in tasks else "auc" if "like" in tasks else None
+        if "rating" in tasks or "like" in tasks:
+            return "rmse" if "rating" in tasks else "auc"
+        return "kg_mrr" if link_prediction else None
     name, _, k = monitor.partition("@")
     needs = {"rmse": "rating", "mae": "rating", "auc": "like"}.get(name)
     if name in RANKING_METRICS and k.isdigit() and int(k) in config.eval.ks:
         needs = "retrieval"
+    if monitor in ("kg_mrr", "kg_hits@1", "kg_hits@3", "kg_hits@10"):
+        if not link_prediction:
+            raise ConfigError(f"eval.monitor '{monitor}' needs the kg task and held-out triples (graph.kg_holdout > 0)")
+        return monitor
     if needs is None:
         raise ConfigError(
-            f"eval.monitor '{monitor}': expected auto, rmse, mae, auc or a ranking metric at one of "
-            f"eval.ks {list(config.eval.ks)}, e.g. ndcg@{config.eval.ks[0]}"
+            f"eval.monitor '{monitor}': expected auto, rmse, mae, auc, kg_mrr, kg_hits@1/3/10 or a ranking "
+            f"metric at one of eval.ks {list(config.eval.ks)}, e.g. ndcg@{config.eval.ks[0]}"
         )
     if needs not in tasks:
         raise ConfigError(

@@ -24,7 +24,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
-from kgrec.eval import auc, evaluate_split, mae, rmse
+from kgrec.eval import auc, evaluate_split, link_prediction_metrics, mae, rmse
+from kgrec.graph import HeldOutTriples
 from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig, monitor_mode
@@ -64,6 +65,7 @@ class RecommenderModule(L.LightningModule):
         item_texts: the item texts (dataset item order), with ``text_encoder``.
         teacher: the retrieval tower's teacher when ``model.distill_weight`` > 0; default: EASE
             fitted on the training split (:meth:`EaseTeacher.fit` with ``train.teacher_reg``).
+        kg_heldout: KG triples held out of the graph, whose valid part validation ranks.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class RecommenderModule(L.LightningModule):
         text_encoder: TextEncoder | None = None,
         item_texts: list[str] | None = None,
         teacher: EaseTeacher | None = None,
+        kg_heldout: HeldOutTriples | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -92,6 +95,7 @@ class RecommenderModule(L.LightningModule):
         self.train_rating = torch.ones(len(train)) if train.rating is None else torch.as_tensor(train.rating).float()
         self.sampler = NegativeSampler(self.train_user, self.train_item, dataset.n_items)
         self.kg_triples = kg_triples
+        self.kg_heldout = kg_heldout
         tasks = config.model.tasks
         self.needs_negatives = "retrieval" in tasks and config.model.retrieval_loss != "full_softmax"
         self.use_kg = "kg" in tasks and kg_triples is not None
@@ -166,7 +170,7 @@ class RecommenderModule(L.LightningModule):
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
         with torch.no_grad():
             self.encode_texts()
-        metrics = evaluate(self.model, self.dataset, "valid", self.config)
+        metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout)
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1)  # this epoch's (train.lr_decay)
@@ -185,19 +189,29 @@ class RecommenderModule(L.LightningModule):
 
 
 @torch.no_grad()
-def evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig) -> dict[str, float]:
+def evaluate(
+    model: MultiTaskRecommender,
+    dataset: Dataset,
+    part: str,
+    config: RunConfig,
+    kg_heldout: HeldOutTriples | None = None,
+) -> dict[str, float]:
     """Full-ranking metrics on ``part`` (valid excludes train; test excludes train + valid), plus
-    RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings.
+    RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings, and with
+    ``kg_heldout`` the kg tower's filtered link prediction on that part's held-out triples
+    (:func:`kgrec.eval.link_prediction_metrics`).
 
     Always in float32, also inside a bf16 autocast (validation during GPU training): bf16 keeps 8
     bits of mantissa, so near the top-K cut-off many items would tie, and the tie-breaking would
     then pick the kept checkpoint."""
     device = next(model.parameters()).device
     with torch.autocast(device.type, enabled=False):
-        return _evaluate(model, dataset, part, config)
+        return _evaluate(model, dataset, part, config, kg_heldout)
 
 
-def _evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig) -> dict[str, float]:
+def _evaluate(
+    model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig, kg_heldout: HeldOutTriples | None
+) -> dict[str, float]:
     was_training = model.training
     model.eval()
     encoded = model.encode()
@@ -225,5 +239,12 @@ def _evaluate(model: MultiTaskRecommender, dataset: Dataset, part: str, config: 
             liked = (ratings >= config.model.like_threshold).float()
             if 0 < liked.sum() < len(liked):
                 metrics["auc"] = auc(model.predict_like(users, items, encoded).float().cpu(), liked)
+    if kg_heldout is not None and "kg" in tasks and encoded.nodes is not None:
+        tower, nodes = model.towers["kg"], encoded.nodes
+
+        def score_ends(known: Tensor, rel: Tensor, predict: str) -> Tensor:
+            return tower.score_all(nodes[known.to(nodes.device)], rel.to(nodes.device), nodes, predict)  # (B, N)
+
+        metrics.update(link_prediction_metrics(score_ends, kg_heldout.part(part), kg_heldout.known))
     model.train(was_training)
     return metrics

@@ -14,6 +14,7 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 ``text.safetensors``    item text vectors (I, t), when text is used
 ``text-encoder/``       the fine-tuned transformer, when ``text.finetune_layers > 0``
 ``graph/``              the knowledge graph the model was trained with
+``kg_heldout.npz``      with ``graph.kg_holdout``: the triples held out of it (valid, test, known)
 ``id_maps.json``        raw user / item ids by index
 ``metrics.json``        ``{"valid": {...}, "test": {...}, "train_seconds", "epochs", ...}``
 ``curves.png``          per-task training losses and validation metrics by epoch
@@ -41,7 +42,14 @@ import yaml
 import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
-from kgrec.graph import GraphRecipe, KnowledgeGraph, build_graph, resolve_recipe
+from kgrec.graph import (
+    GraphRecipe,
+    HeldOutTriples,
+    KnowledgeGraph,
+    build_graph,
+    hold_out_triples,
+    resolve_recipe,
+)
 from kgrec.models import (
     ModelConfig,
     ModelSizes,
@@ -56,26 +64,29 @@ from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 
 RUN_FORMAT = 1
+KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
 TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0
 RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run may change
 # What kgrec writes into a run folder (the query commands add index/ and catalog/), in the order
 # --overwrite removes it: manifest.json, written last, marks a finished run, so it goes first.
 RUN_ENTRIES = (
     "manifest.json", "checkpoints", "metrics.json", "model.safetensors", "vectors.safetensors",
-    "text.safetensors", "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", "index",
+    "text.safetensors", "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", KG_HELDOUT, "index",
     "catalog", "logs",
 )  # fmt: skip (checkpoints second: a clean-up cut short must not leave a finished run to resume)
 
 
 @dataclass
 class Prepared:
-    """Data a model is built on: the split dataset, its graph, item text vectors and sizes."""
+    """Data a model is built on: the split dataset, its graph, item text vectors and sizes, and
+    the KG triples held out of the graph (``graph.kg_holdout``)."""
 
     dataset: Dataset
     graph: KnowledgeGraph | None
     text: torch.Tensor | None  # (I, t)
     sizes: ModelSizes
     side: SideInputs
+    kg_heldout: HeldOutTriples | None = None
 
 
 def load_data(config: RunConfig) -> Dataset:
@@ -110,6 +121,11 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
             graph = KnowledgeGraph.load(config.graph.path, dataset=dataset)
         else:
             graph = build_graph(dataset, find_recipe(config, dataset), progress=progress)
+    kg_heldout = None
+    if config.graph.kg_holdout > 0:
+        if graph is None or "kg" not in model_config.tasks:
+            raise ConfigError("graph.kg_holdout measures the kg tower's link prediction; add kg to model.tasks")
+        graph, kg_heldout = hold_out_triples(graph, config.graph.kg_holdout, config.data.seed)
     text = None
     if model_config.use_text:
         from kgrec.text import encode_dataset
@@ -128,7 +144,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         rating_range=(float(ratings.min()), float(ratings.max())),
     )
     side = side_inputs(dataset, model_config, graph, text)
-    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side)
+    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side, kg_heldout=kg_heldout)
 
 
 def side_inputs(
@@ -226,7 +242,8 @@ def train(
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
     started = time.perf_counter()
-    module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts)  # type: ignore[arg-type]
+    module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
+                               kg_heldout=prepared.kg_heldout)  # fmt: skip
     if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
         how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
         teacher, seconds = module.teacher, time.perf_counter() - started
@@ -306,8 +323,8 @@ def train(
         prepared.text = model.text.detach().clone()
     epochs = int(trainer.current_epoch)
     metrics = {
-        "valid": evaluate(model, dataset, "valid", config),
-        "test": evaluate(model, dataset, "test", config),
+        "valid": evaluate(model, dataset, "valid", config, prepared.kg_heldout),
+        "test": evaluate(model, dataset, "test", config, prepared.kg_heldout),
         "train_seconds": round(train_seconds, 2),
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
@@ -349,6 +366,8 @@ def save_run(
             save_file({"text": prepared.text.float().contiguous()}, str(tmp))
     if prepared.graph is not None:
         prepared.graph.save(out / "graph")
+    if prepared.kg_heldout is not None:
+        prepared.kg_heldout.save(out / KG_HELDOUT)
     if text_encoder is not None:
         with atomic_dir(out / TEXT_ENCODER_DIR) as tmp:
             text_encoder.save(tmp)

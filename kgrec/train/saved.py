@@ -11,10 +11,10 @@ import torch
 
 from kgrec.data import Dataset
 from kgrec.errors import KgrecError
-from kgrec.graph import KnowledgeGraph
+from kgrec.graph import HeldOutTriples, KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config
-from kgrec.train.run import RUN_FORMAT, TEXT_ENCODER_DIR, load_data, side_inputs
+from kgrec.train.run import KG_HELDOUT, RUN_FORMAT, TEXT_ENCODER_DIR, load_data, side_inputs
 from kgrec.utils.io import source_mismatch
 
 
@@ -29,6 +29,7 @@ class LoadedRun:
     dataset: Dataset
     graph: KnowledgeGraph | None
     text: torch.Tensor | None
+    kg_heldout: HeldOutTriples | None = None
 
 
 def read_manifest(run: str | Path) -> dict[str, Any]:
@@ -81,7 +82,8 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     model = MultiTaskRecommender(config.model, sizes, side_inputs(dataset, config.model, graph, text))
     model.load_state_dict(load_file(str(run / "model.safetensors")))
     model.eval()
-    return LoadedRun(run, config, manifest, model, dataset, graph, text)
+    kg_heldout = HeldOutTriples.load(run / KG_HELDOUT) if (run / KG_HELDOUT).is_file() else None
+    return LoadedRun(run, config, manifest, model, dataset, graph, text, kg_heldout)
 
 
 def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:
@@ -89,4 +91,6 @@ def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, A
     from kgrec.train.module import evaluate
 
     loaded = load_run(run, data)
-    return {part: evaluate(loaded.model, loaded.dataset, part, loaded.config) for part in ("valid", "test")}
+    return {
+        part: evaluate(loaded.model, loaded.dataset, part, loaded.config, loaded.kg_heldout) for part in ("valid", "test")
+    }

@@ -176,3 +176,16 @@ def test_distillation_teaches_the_teachers_order() -> None:
     _train([*z_u.parameters(), *z_i.parameters()], loss, steps=200)
     student_top = tower.score_all(z_u.weight, z_i.weight).argmax(-1)
     assert torch.equal(student_top, teacher.argmax(-1))
+
+
+@pytest.mark.parametrize(("score", "normalize", "p"), [("distmult", False, 1), ("transe", True, 1), ("transe", False, 2)])
+def test_kg_score_all_equals_scoring_each_candidate(score, normalize, p):
+    torch.manual_seed(0)
+    tower = KGLinkTower(3, D, score=score, normalize_entities=normalize, p_norm=p)
+    nodes, rel = torch.randn(7, D), torch.tensor([0, 2, 1])
+    known = nodes[[1, 4, 6]]
+    every = nodes.expand(3, 7, D)
+    tails = tower(known, rel, every)  # f(h, r, n) for every node n
+    heads = torch.stack([tower(nodes, rel[b].expand(7), known[b].expand(7, D)) for b in range(3)])  # f(n, r, t)
+    torch.testing.assert_close(tower.score_all(known, rel, nodes, "tail"), tails)
+    torch.testing.assert_close(tower.score_all(known, rel, nodes, "head"), heads)

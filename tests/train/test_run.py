@@ -485,3 +485,31 @@ def test_monitor_must_come_from_an_enabled_task(clustered_dataset):
         tiny_config(clustered_dataset, "model.tasks=[rating]", "eval.monitor=ndcg@10")
     with pytest.raises(ConfigError, match="eval.monitor"):
         tiny_config(clustered_dataset, "eval.monitor=loss")
+
+
+def test_held_out_kg_triples_measure_the_kg_tower_and_never_reach_training(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "model.tasks=[kg]", "graph.kg_holdout=0.2", "eval.monitor=auto")
+    assert config.eval.monitor == "kg_mrr"
+    metrics = train(config, tmp_path / "run")
+    for part in ("valid", "test"):
+        assert set(metrics[part]) == {"kg_mrr", "kg_hits@1", "kg_hits@3", "kg_hits@10"}
+        assert 0 < metrics[part]["kg_mrr"] <= 1
+    run = load_run(tmp_path / "run")
+    held = run.kg_heldout
+    asked = {tuple(t) for t in np.concatenate([held.valid, held.test]).tolist()}
+    pairs = {(min(h, t), max(h, t)) for h, _, t in asked}
+    trained = {(min(h, t), max(h, t)) for h, t in zip(run.graph.head.tolist(), run.graph.tail.tolist(), strict=True)}
+    assert asked and not pairs & trained  # neither the saved graph nor the model's edges hold them
+    edges = {(min(a, b), max(a, b)) for a, b in run.model.edge_index.T.tolist()}
+    assert edges and not pairs & edges
+    again = evaluate_run(tmp_path / "run")
+    assert again["test"]["kg_mrr"] == pytest.approx(metrics["test"]["kg_mrr"], abs=1e-6)
+
+
+def test_kg_metrics_need_the_kg_tower_and_held_out_triples(clustered_dataset):
+    with pytest.raises(ConfigError, match="needs the kg task and held-out triples"):
+        tiny_config(clustered_dataset, "eval.monitor=kg_mrr")
+    with pytest.raises(ConfigError, match="add kg to model.tasks"):
+        prepare(tiny_config(clustered_dataset, "model.tasks=[retrieval]", "graph.kg_holdout=0.1"), progress=False)
+    with pytest.raises(ConfigError, match=r"graph.kg_holdout: expected a share in \[0, 0.5\]"):
+        tiny_config(clustered_dataset, "graph.kg_holdout=0.7")

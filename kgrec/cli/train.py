@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kgrec.errors import ConfigError
 from kgrec.train import load_config
+from kgrec.train.config import SUMMARY_METRICS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -117,7 +118,7 @@ def _summary(metrics: dict) -> str:
     lines = []
     for part in ("valid", "test"):
         values = metrics.get(part, {})
-        shown = [f"{k} {values[k]:.4f}" for k in ("ndcg@10", "recall@20", "hit@10", "rmse", "auc") if k in values]
+        shown = [f"{k} {values[k]:.4f}" for k in SUMMARY_METRICS if k in values]
         lines.append(f"{part:<5}  " + "  ".join(shown))
     if "train_seconds" in metrics:
         lines.append(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s "

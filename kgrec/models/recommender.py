@@ -52,7 +52,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "trunk": TRUNK_KINDS,
     "retrieval_loss": ("bpr", "sampled_softmax", "full_softmax"),
     "kg_score": ("distmult", "transe"),
-    "kg_loss": ("softplus", "margin"),
+    "kg_loss": ("softplus", "margin", "softmax"),
     "loss_mode": ("fixed", "uncertainty"),
 }
 
@@ -74,7 +74,9 @@ class ModelConfig:
     ``distill_weight`` > 0 adds a teacher's ranking to the retrieval loss, with that weight and
     the teacher's scores softened by ``distill_temperature``
     (:meth:`~kgrec.models.towers.RetrievalTower.distillation_loss`; batches then carry
-    ``teacher_scores``).
+    ``teacher_scores``). The kg tower scores triples with ``kg_score`` and learns with
+    ``kg_loss`` against a sampled tail (``softplus``, ``margin``) or every node (``softmax``;
+    see :class:`~kgrec.models.towers.KGLinkTower`).
 
     The defaults are the settings the shipped configs (``scripts/configs/``) share: full-softmax
     retrieval (``B x I`` logits per step; ``sampled_softmax`` or ``bpr`` for catalogues of
@@ -602,10 +604,13 @@ class MultiTaskRecommender(nn.Module):
                 raise ValueError("batch: kg_head, kg_rel, kg_tail and kg_neg_tail go together")
             nodes = enc.nodes
             tower = self.towers["kg"]
-            head = nodes[batch.kg_head]  # (Bk, d)
-            pos = tower(head, batch.kg_rel, nodes[batch.kg_tail])  # (Bk,)
-            neg = tower(head, batch.kg_rel, nodes[batch.kg_neg_tail])  # (Bk, K')
-            losses["kg"] = tower.loss(pos, neg)
+            if tower.loss_kind == "softmax":  # every node is a negative: the sampled tails are not used
+                losses["kg"] = tower.softmax_loss(nodes, batch.kg_head, batch.kg_rel, batch.kg_tail)
+            else:
+                head = nodes[batch.kg_head]  # (Bk, d)
+                pos = tower(head, batch.kg_rel, nodes[batch.kg_tail])  # (Bk,)
+                neg = tower(head, batch.kg_rel, nodes[batch.kg_neg_tail])  # (Bk, K')
+                losses["kg"] = tower.loss(pos, neg)
         return losses
 
     def forward(self, batch: RecBatch) -> dict[str, Tensor]:

@@ -385,6 +385,14 @@ class KGLinkTower(nn.Module):
             + \frac{1}{BK} \sum \mathrm{softplus}(f^-), \qquad
         \texttt{margin}:\ \mathcal{L} = \frac{1}{BK} \sum \big[\gamma - f^+ + f^-\big]_+
 
+    or, with ``loss="softmax"``, against every node at once, both ends of each triple
+    (1-N scoring with cross-entropy, Dettmers et al., AAAI 2018; Lacroix et al., ICML 2018),
+    without the sampled tails:
+
+    .. math::
+        \mathcal{L} = -\frac{1}{2B} \sum_{(h, r, t)} \Big[ \log \frac{e^{f(h, r, t)}}{\sum_n e^{f(h, r, n)}}
+            + \log \frac{e^{f(h, r, t)}}{\sum_n e^{f(n, r, t)}} \Big]
+
     For TransE the entity vectors are L2-normalised first by default (Bordes et al.; otherwise
     the margin loss can be lowered by inflating all vectors).
 
@@ -392,7 +400,8 @@ class KGLinkTower(nn.Module):
         num_relations: number of relations.
         dim: vector size :math:`d`.
         score: ``"distmult"`` or ``"transe"``. (default: ``"distmult"``)
-        loss: ``"softplus"`` or ``"margin"``. (default: ``"softplus"``)
+        loss: ``"softplus"``, ``"margin"`` or ``"softmax"`` (memory ``B x N`` per step).
+            (default: ``"softplus"``)
         margin: :math:`\gamma`. (default: ``1.0``)
         p_norm: :math:`p` of the TransE distance. (default: ``1``)
         normalize_entities: L2-normalise entity vectors before scoring. (default: ``None``:
@@ -404,7 +413,7 @@ class KGLinkTower(nn.Module):
         num_relations: int,
         dim: int,
         score: Literal["distmult", "transe"] = "distmult",
-        loss: Literal["softplus", "margin"] = "softplus",
+        loss: Literal["softplus", "margin", "softmax"] = "softplus",
         margin: float = 1.0,
         p_norm: int = 1,
         normalize_entities: bool | None = None,
@@ -412,8 +421,8 @@ class KGLinkTower(nn.Module):
         super().__init__()
         if score not in ("distmult", "transe"):
             raise ValueError(f"score: expected 'distmult' or 'transe', got {score!r}")
-        if loss not in ("softplus", "margin"):
-            raise ValueError(f"loss: expected 'softplus' or 'margin', got {loss!r}")
+        if loss not in ("softplus", "margin", "softmax"):
+            raise ValueError(f"loss: expected 'softplus', 'margin' or 'softmax', got {loss!r}")
         self.num_relations = num_relations
         self.dim = dim
         self.score_kind = score
@@ -462,8 +471,16 @@ class KGLinkTower(nn.Module):
         anchor = known + w if predict == "tail" else known - w
         return -torch.cdist(anchor, nodes, p=float(self.p_norm))
 
+    def softmax_loss(self, nodes: Tensor, head: Tensor, rel: Tensor, tail: Tensor) -> Tensor:
+        """The ``softmax`` loss of the triples ``(head, rel, tail)`` (``(B,)`` int64 node and
+        relation ids) over all ``nodes`` ``(N, d)``."""
+        tails = self.score_all(nodes[head], rel, nodes, "tail")  # (B, N)
+        heads = self.score_all(nodes[tail], rel, nodes, "head")  # (B, N)
+        return 0.5 * (F.cross_entropy(tails, tail) + F.cross_entropy(heads, head))
+
     def loss(self, pos: Tensor, neg: Tensor) -> Tensor:
-        """Loss from ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` triple scores."""
+        """Loss from ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` triple scores (``softplus`` or
+        ``margin``; ``softmax`` is :meth:`softmax_loss`)."""
         if neg.dim() == 1:
             neg = neg.unsqueeze(-1)
         if self.loss_kind == "softplus":

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from kgrec.errors import ConfigError
-from kgrec.train.config import RunConfig, changed_fields, load_config, monitor_mode
+from kgrec.train.config import SUMMARY_METRICS, RunConfig, changed_fields, load_config, monitor_mode
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
@@ -227,7 +227,7 @@ def format_result(result: TuneResult, out: str | Path | None = None) -> str:
         lines.append(f"{cells}  {value}  {trial.epochs:>6}  {trial.train_seconds:>7.0f}")
     best = result.best
     chosen = " ".join(f"{k}={v}" for k, v in best.setting.items())
-    shown = [f"{k} {best.test[k]:.4f}" for k in ("ndcg@10", "recall@20", "hit@10", "rmse", "auc") if k in best.test]
+    shown = [f"{k} {best.test[k]:.4f}" for k in SUMMARY_METRICS if k in best.test]
     where = f" ({Path(out) / best.folder})" if out is not None else ""
     lines += ["", f"chosen on valid {result.monitor}: {chosen}{where}", f"its test: {'  '.join(shown)}"]
     return "\n".join(lines)

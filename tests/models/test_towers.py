@@ -189,3 +189,18 @@ def test_kg_score_all_equals_scoring_each_candidate(score, normalize, p):
     heads = torch.stack([tower(nodes, rel[b].expand(7), known[b].expand(7, D)) for b in range(3)])  # f(n, r, t)
     torch.testing.assert_close(tower.score_all(known, rel, nodes, "tail"), tails)
     torch.testing.assert_close(tower.score_all(known, rel, nodes, "head"), heads)
+
+
+@pytest.mark.parametrize("score", ["distmult", "transe"])
+def test_kg_softmax_loss_is_cross_entropy_over_every_node_from_both_ends(score):
+    torch.manual_seed(1)
+    tower = KGLinkTower(2, D, score=score, loss="softmax")
+    nodes = torch.randn(9, D)
+    head, rel, tail = torch.tensor([0, 3, 5]), torch.tensor([1, 0, 1]), torch.tensor([2, 8, 5])
+    every = nodes.expand(3, 9, D)
+    tails = tower(nodes[head], rel, every)  # f(h, r, n)
+    heads = torch.stack([tower(nodes, rel[b].expand(9), nodes[tail[b]].expand(9, D)) for b in range(3)])  # f(n, r, t)
+    expected = -0.5 * (tails.log_softmax(1)[range(3), tail].mean() + heads.log_softmax(1)[range(3), head].mean())
+    torch.testing.assert_close(tower.softmax_loss(nodes, head, rel, tail), expected)
+    with pytest.raises(ValueError, match="softplus', 'margin' or 'softmax'"):
+        KGLinkTower(2, D, loss="hinge")

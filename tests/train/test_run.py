@@ -38,8 +38,10 @@ def full_train_losses(module: RecommenderModule) -> dict[str, float]:
     return losses
 
 
-def test_one_epoch_lowers_every_task_loss(clustered_dataset):
-    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.rating_autorec_units=8")
+@pytest.mark.parametrize("kg_loss", ["softplus", "softmax"])
+def test_one_epoch_lowers_every_task_loss(clustered_dataset, kg_loss):
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.rating_autorec_units=8",
+                         f"model.kg_loss={kg_loss}")  # fmt: skip
     prepared = prepare(config, progress=False)
     from kgrec.train import build_model
 

@@ -139,7 +139,7 @@ def tune(
 
     Raises:
         ConfigError: the grid sets a field ``overrides`` sets too, the runs have no validation
-            metric to compare (KG link prediction only), or a finished run under ``out`` was
+            metric to compare (the kg tower alone without held-out triples), or a finished run under ``out`` was
             trained with another config.
     """
     grid = {k: [v if isinstance(v, str) else json.dumps(v) for v in values] for k, values in grid.items()}
@@ -154,7 +154,7 @@ def tune(
     if monitor is None or any(c.eval.monitor != monitor for c in configs):
         raise ConfigError(
             "tuning compares settings on one validation metric (eval.monitor); "
-            + ("these runs have none (KG link prediction only)" if monitor is None else "the grid changes it")
+            + ("these runs have none (the kg tower alone, without graph.kg_holdout)" if monitor is None else "the grid changes it")
         )
     names = [folder_name(s) for s in combos]
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])

@@ -78,7 +78,7 @@ def test_a_field_in_both_the_grid_and_the_overrides_is_refused(clustered_dataset
 
 
 def test_kg_only_runs_have_nothing_to_choose_on(clustered_dataset, tmp_path):
-    with pytest.raises(ConfigError, match="KG link prediction only"):
+    with pytest.raises(ConfigError, match="the kg tower alone, without graph.kg_holdout"):
         tune({"train.lr": [0.1, 0.2]}, tmp_path, overrides=[*base(clustered_dataset), "model.tasks=[kg]"])
 
 

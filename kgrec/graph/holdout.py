@@ -39,6 +39,7 @@ class HeldOutTriples:
 
     @classmethod
     def load(cls, path: str | Path) -> HeldOutTriples:
+        """Read what :meth:`save` wrote."""
         with np.load(path, allow_pickle=False) as arrays:
             return cls(valid=arrays["valid"], test=arrays["test"], known=arrays["known"])
 

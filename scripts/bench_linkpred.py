@@ -13,7 +13,7 @@ Each held-out triple is asked from both ends and ranked, filtered, among all nod
 
 Model selection on valid kg_mrr; test metrics with the ratio to relation popularity.
 
-    python scripts/bench_linkpred.py                     # ml-100k, 1 seed (about 5 min on 2 cores)
+    python scripts/bench_linkpred.py                     # ml-100k, 1 seed (about 8 min on 2 cores)
     python scripts/bench_linkpred.py --holdout 0.1 --seeds 2
 """
 
@@ -32,7 +32,7 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--holdout", type=float, default=0.05, help="graph.kg_holdout: share of node pairs held out")
 parser.add_argument("--seeds", type=int, default=1, help="training seeds (the held-out triples stay fixed)")
-parser.add_argument("--epochs", type=int, default=20, help="train.max_epochs of the kg runs (early stopping on valid)")
+parser.add_argument("--epochs", type=int, default=60, help="train.max_epochs of the kg runs (early stopping on valid)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 args = parser.parse_args()

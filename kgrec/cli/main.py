@@ -7,7 +7,6 @@ with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from kgrec.cli import query as query_cli
 from kgrec.cli import serve as serve_cli
 from kgrec.cli import train as train_cli
 from kgrec.errors import KgrecError, TrainingInterrupted
+from kgrec.utils.ranks import launched_as_rank_zero
 
 GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
 
@@ -52,16 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-# What Lightning's launchers (its own, torchrun, SLURM, LSF) set in each process of a multi-process run
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-
-
 def _is_rank_zero(interrupt: KeyboardInterrupt) -> bool:
     """Whether this process is global rank 0: as its trainer said when training was interrupted,
     else (Ctrl+C while loading data or building the graph) by every rank variable being 0 or unset."""
     if isinstance(interrupt, TrainingInterrupted):
         return interrupt.rank_zero
-    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
+    return launched_as_rank_zero()
 
 
 if __name__ == "__main__":

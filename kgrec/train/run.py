@@ -62,6 +62,7 @@ from kgrec.train.config import RunConfig, changed_fields, config_yaml, monitor_m
 from kgrec.train.defaults import fit_defaults
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
+from kgrec.utils.ranks import launched_as_rank_zero
 
 RUN_FORMAT = 1
 KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
@@ -219,7 +220,7 @@ def train(
         _clear_run(out)
     dataset = prepared.dataset if prepared is not None else load_data(config)
     config, notes = fit_defaults(config, dataset)
-    for note in notes:
+    for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
     resume = last.is_file()
     if resume:

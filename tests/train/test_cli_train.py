@@ -80,7 +80,7 @@ def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp
 )
 def test_under_ddp_only_global_rank_zero_reports_ctrl_c(interrupt, env, says, clustered_dataset, tmp_path, capsys, monkeypatch):
     import kgrec.train
-    from kgrec.cli.main import RANK_VARIABLES
+    from kgrec.utils.ranks import RANK_VARIABLES
 
     def interrupted(*args, **kwargs):
         raise interrupt

@@ -64,3 +64,14 @@ def test_train_on_clicks_with_categories_writes_the_config_it_trained(atomic, tm
     assert "ndcg@10" in metrics["test"] and "rmse" not in metrics["test"]
     graph = json.loads((tmp_path / "run" / "graph" / "manifest.json").read_text())
     assert graph["counts"]["relations"] == 1  # item.category
+
+
+def test_under_ddp_only_rank_zero_prints_the_notes(atomic, tmp_path, capsys, monkeypatch):
+    from kgrec.utils.ranks import RANK_VARIABLES
+
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    data = atomic(name="shop", inter=CLICKS, item=CATEGORIES)
+    train(tiny_config(data, "train.max_epochs=1"), tmp_path / "run")
+    assert "note:" not in capsys.readouterr().err

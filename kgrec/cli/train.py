@@ -23,12 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "--set train.max_epochs=5 --set train.devices=2 --set train.strategy=ddp"
         ),
     )
-    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
-    p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
-    p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml, which adds the EASE teacher and the AutoRec rating term); default: the built-in defaults")
+    _config_arguments(p)
     p.add_argument("--out", type=Path, help="run folder to write (required unless --print-config)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a config field (repeatable)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config (defaults, --config, --set) as YAML, every field with its "
@@ -50,11 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="a field and its values, comma-separated, or a YAML list for values with commas "
                    "(model.trunk_hidden=[[64],[128]]); repeatable: every combination is trained")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="tuning folder: one run folder per setting")
-    p.add_argument("--data", type=Path, help="dataset folder (as for train)")
-    p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (as for train)")
-    p.add_argument("--config", type=Path, help="YAML config the settings start from (as for train)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a config field for every setting (repeatable)")  # fmt: skip
+    _config_arguments(p)
     p.add_argument("--json", action="store_true", help="print OUT/tune.json instead of the table")
     p.set_defaults(handler=_tune)
 
@@ -67,6 +59,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_eval)
+
+
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    """The options a run's config comes from, shared by train and tune (see :func:`_data_overrides`)."""
+    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
+    p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
+    p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml, which adds the EASE teacher and the AutoRec rating term); default: the built-in defaults")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override a config field (repeatable)")  # fmt: skip
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import NODE_TYPES, KnowledgeGraph
 from kgrec.graph.recipe import INTERACTED
-from kgrec.utils.io import atomic_path
+from kgrec.utils.io import write_png
 
 
 def degrees(kg: KnowledgeGraph) -> np.ndarray:
@@ -91,10 +91,7 @@ def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
     if axes.get_legend_handles_labels()[0]:
         axes.legend(title="node type")
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png")
-    return path
+    return write_png(figure, path)
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:

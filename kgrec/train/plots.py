@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from kgrec.utils.io import atomic_path
+from kgrec.utils.io import write_png
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -68,8 +68,6 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110)
+    write_png(fig, out, dpi=110)
     plt.close(fig)
-    return out
+    return Path(out)

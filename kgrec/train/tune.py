@@ -34,7 +34,7 @@ from kgrec.train.config import SUMMARY_METRICS, RunConfig, changed_fields, load_
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
-from kgrec.utils.io import atomic_path, write_json
+from kgrec.utils.io import write_json, write_png
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
 
@@ -90,7 +90,7 @@ def parse_grid(specs: list[str]) -> Grid:
                 raise ConfigError(f"--grid '{spec}': not a YAML list ({error})") from None
             if not isinstance(parsed, list):
                 raise ConfigError(f"--grid '{spec}': expected a YAML list of values")
-            values = [v if isinstance(v, str) else json.dumps(v) for v in parsed]
+            values = [_raw(v) for v in parsed]
         else:
             values = [v.strip() for v in raw.split(",")]
         if not values or any(not v for v in values):
@@ -101,6 +101,11 @@ def parse_grid(specs: list[str]) -> Grid:
     if not grid:
         raise ConfigError("give at least one --grid section.field=value1,value2")
     return grid
+
+
+def _raw(value: Any) -> str:
+    """A grid value as an override's text: a string as it is, anything else as JSON (YAML reads it back)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def settings(grid: Grid) -> list[dict[str, str]]:
@@ -142,7 +147,7 @@ def tune(
             metric to compare (the kg tower alone without held-out triples), or a finished run under ``out`` was
             trained with another config.
     """
-    grid = {k: [v if isinstance(v, str) else json.dumps(v) for v in values] for k, values in grid.items()}
+    grid = {k: [_raw(v) for v in values] for k, values in grid.items()}
     overrides = list(overrides or [])
     clash = sorted({o.partition("=")[0].strip() for o in overrides} & set(grid))
     if clash:
@@ -236,16 +241,16 @@ def format_result(result: TuneResult, out: str | Path | None = None) -> str:
 def plot_tuning(result: TuneResult, out: str | Path) -> Path:
     """A bar per setting of its validation metric, from zero and labelled with its value, best
     on top, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     sign = 1 if result.mode == "max" else -1
     ranked = sorted(result.trials, key=lambda t: sign * t.valid[result.monitor])  # best last: drawn on top
     labels = [" ".join(f"{k.rpartition('.')[2]}={v}" for k, v in t.setting.items()) for t in ranked]
     values = [t.valid[result.monitor] for t in ranked]
-    figure, axis = plt.subplots(figsize=(7, 0.6 + 0.35 * len(ranked)))
+    figure = Figure(figsize=(7, 0.6 + 0.35 * len(ranked)))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
     bars = axis.barh(range(len(ranked)), values, color="#9ab")
     bars[-1].set_color("#357")
     axis.set_yticks(range(len(ranked)), labels, fontsize=8)
@@ -256,8 +261,4 @@ def plot_tuning(result: TuneResult, out: str | Path) -> Path:
     axis.set_xlabel(f"valid {result.monitor}" + (" (lower is better)" if result.mode == "min" else ""))
     axis.set_title("kgrec tune: settings compared on the validation split")
     figure.tight_layout()
-    out = Path(out)
-    with atomic_path(out, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=120)
-    plt.close(figure)
-    return out
+    return write_png(figure, out, dpi=120)

@@ -54,6 +54,14 @@ def write_json(path: str | Path, obj: Any) -> None:
         handle.write("\n")
 
 
+def write_png(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
+    """Save a matplotlib figure as PNG at ``path``, atomically; returns ``path``."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole."""

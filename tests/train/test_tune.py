@@ -89,3 +89,17 @@ def test_cli_prints_the_table_best_first(clustered_dataset, tmp_path, capsys):
     assert lines[0].split() == ["model.trunk", "valid", "ndcg@10", "epochs", "seconds"]
     values = [float(line.split()[1]) for line in lines[1:3]]
     assert values == sorted(values, reverse=True) and lines[4].startswith(f"chosen on valid ndcg@10: model.trunk={lines[1].split()[0]}")
+
+
+def test_a_run_asked_for_before_a_config_field_existed_is_read_back_at_its_default(clustered_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "tune"
+    first = tune({"train.lr": [0.01]}, out, overrides=base(clustered_dataset), progress=False)
+    marker = out / first.trials[0].folder / ".tune-request.json"
+    older = json.loads(marker.read_text())
+    del older["graph"]["kg_holdout"]  # as an earlier kgrec recorded it
+    marker.write_text(json.dumps(older))
+    monkeypatch.setattr(tune_module, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    again = tune({"train.lr": [0.01]}, out, overrides=base(clustered_dataset), progress=False)
+    assert again.trials[0].valid == first.trials[0].valid
+    with pytest.raises(ConfigError, match=r"differs in: graph.kg_holdout"):
+        tune({"train.lr": [0.01]}, out, overrides=[*base(clustered_dataset), "graph.kg_holdout=0.2"], progress=False)

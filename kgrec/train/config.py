@@ -6,6 +6,7 @@ field by field: ``--set model.trunk=ple --set train.max_epochs=5``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -183,6 +184,15 @@ def changed_fields(before: dict, now: dict) -> list[str]:
         for key in set(before.get(section) or {}) | set(now.get(section) or {})
         if (before.get(section) or {}).get(key) != (now.get(section) or {}).get(key)
     )
+
+
+def with_defaults(recorded: dict) -> dict:
+    """A config recorded as a plain dict by an earlier kgrec, with the fields it did not know
+    yet at their defaults: a field is added with a default that keeps the old behaviour, so it
+    changes no run (a recorded field that no longer exists stays, and so still differs)."""
+    defaults = json.loads(json.dumps(to_dict(RunConfig())))
+    sections = {name: {**fields, **(recorded.get(name) or {})} for name, fields in defaults.items()}
+    return {**recorded, **sections}
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

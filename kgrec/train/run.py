@@ -58,7 +58,14 @@ from kgrec.models import (
     history_matrix,
     rating_matrix,
 )
-from kgrec.train.config import RunConfig, changed_fields, config_yaml, monitor_mode, resolve_monitor
+from kgrec.train.config import (
+    RunConfig,
+    changed_fields,
+    config_yaml,
+    monitor_mode,
+    resolve_monitor,
+    with_defaults,
+)
 from kgrec.train.defaults import fit_defaults
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
@@ -196,9 +203,10 @@ def train(
 
     An interrupted run (``checkpoints/last.ckpt`` without ``manifest.json``, which is written
     last) resumes where it stopped, with the same config (``train.max_epochs`` and
-    ``train.progress`` may change); a finished run is refused unless ``overwrite``, which first
-    removes everything a run folder holds (:data:`RUN_ENTRIES`), finished or not. A folder that
-    holds other files and no run is refused. ``callbacks`` are extra Lightning callbacks.
+    ``train.progress`` may change; fields newer than the run count at their defaults); a
+    finished run is refused unless ``overwrite``, which first removes everything a run folder
+    holds (:data:`RUN_ENTRIES`), finished or not. A folder that holds other files and no run is
+    refused. ``callbacks`` are extra Lightning callbacks.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -418,7 +426,7 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
     saved = out / "config.yaml"
     if not saved.is_file():
         return
-    before = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    before = with_defaults(yaml.safe_load(saved.read_text(encoding="utf-8")))  # saved by an older kgrec, maybe
     now = json.loads(json.dumps(to_dict(config)))
     for free in RESUMABLE_CHANGES:
         before["train"].pop(free, None)

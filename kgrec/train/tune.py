@@ -30,7 +30,14 @@ from typing import Any
 import yaml
 
 from kgrec.errors import ConfigError
-from kgrec.train.config import SUMMARY_METRICS, RunConfig, changed_fields, load_config, monitor_mode
+from kgrec.train.config import (
+    SUMMARY_METRICS,
+    RunConfig,
+    changed_fields,
+    load_config,
+    monitor_mode,
+    with_defaults,
+)
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
@@ -186,7 +193,10 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     requested = json.loads(json.dumps(to_dict(config)))
     requested["train"].pop("progress")  # how a run reports, not what it trains
     marker = folder / ".tune-request.json"
-    recorded = _with_defaults(json.loads(marker.read_text(encoding="utf-8"))) if marker.is_file() else None
+    recorded = None
+    if marker.is_file():
+        recorded = with_defaults(json.loads(marker.read_text(encoding="utf-8")))
+        recorded["train"].pop("progress")  # never recorded: with_defaults brought it back
     finished = (folder / "manifest.json").is_file()
     if (finished or recorded is not None) and recorded != requested:
         changed = ", ".join(changed_fields(recorded, requested)) if recorded is not None else "not recorded"
@@ -200,14 +210,6 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     write_json(marker, requested)
     return train(config, folder)
-
-
-def _with_defaults(recorded: dict[str, Any]) -> dict[str, Any]:
-    """A request recorded by an earlier kgrec, with the fields it did not know yet at their
-    defaults: a field added with a default that keeps the old behaviour changes no run."""
-    defaults = json.loads(json.dumps(to_dict(RunConfig())))
-    defaults["train"].pop("progress")
-    return {name: {**fields, **recorded.get(name, {})} for name, fields in defaults.items()}
 
 
 def _save(out: Path, grid: Grid, result: TuneResult) -> None:

@@ -352,6 +352,19 @@ def test_resume_with_another_config_is_refused(clustered_dataset, tmp_path):
         train(tiny_config(clustered_dataset, "model.dim=8"), tmp_path / "run")
 
 
+def test_a_run_interrupted_before_a_config_field_existed_resumes_with_that_field_at_its_default(clustered_dataset, tmp_path):
+    with pytest.raises(RuntimeError):
+        train(tiny_config(clustered_dataset, "train.max_epochs=3"), tmp_path / "run", callbacks=[Crash(at_epoch=1)])
+    saved = tmp_path / "run" / "config.yaml"
+    older = yaml.safe_load(saved.read_text())
+    del older["graph"]["kg_holdout"], older["model"]["kg_loss"]  # as an earlier kgrec wrote it
+    saved.write_text(yaml.safe_dump(older))
+    with pytest.raises(KgrecError, match=r"differs in: model.kg_loss"):
+        train(tiny_config(clustered_dataset, "train.max_epochs=3", "model.kg_loss=softmax"), tmp_path / "run")
+    metrics = train(tiny_config(clustered_dataset, "train.max_epochs=3"), tmp_path / "run")
+    assert metrics["resumed"] and metrics["epochs"] == 3
+
+
 def test_valid_and_test_interactions_never_reach_graph_or_training(clustered_dataset):
     config = tiny_config(clustered_dataset, "graph.users=true", "model.user_encoder=id+history",
                          "model.rating_autorec_units=4")  # fmt: skip

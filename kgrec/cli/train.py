@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from kgrec.errors import ConfigError
@@ -28,7 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config (defaults, --config, --set) as YAML, every field with its "
-                   "value, and exit without training; save it to start a config file of your own")  # fmt: skip
+                   "value, and exit without training; save it to start a config file of your own. With "
+                   "--data (or data.path), it is the config as fitted to that data, what train would "
+                   "train, with a note on stderr for each default the data cannot feed")  # fmt: skip
     p.set_defaults(handler=_train)
 
     p = commands.add_parser(
@@ -77,6 +80,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         from kgrec.train.config import config_yaml
 
+        if config.data.path:  # a local dataset: show the config as train fits it to that data
+            from kgrec.train import fit_defaults, load_data
+
+            config, notes = fit_defaults(config, load_data(config))
+            for note in notes:
+                print(f"note: {note}", file=sys.stderr)
         print(config_yaml(config), end="")
         return 0
     if args.out is None:

@@ -75,3 +75,13 @@ def test_under_ddp_only_rank_zero_prints_the_notes(atomic, tmp_path, capsys, mon
     data = atomic(name="shop", inter=CLICKS, item=CATEGORIES)
     train(tiny_config(data, "train.max_epochs=1"), tmp_path / "run")
     assert "note:" not in capsys.readouterr().err
+
+
+def test_print_config_with_data_shows_what_train_would_train(atomic, capsys):
+    from kgrec.cli.main import main
+
+    data = atomic(name="shop", inter=CLICKS, item=CATEGORIES)
+    assert main(["train", "--data", str(data), "--print-config"]) == 0
+    captured = capsys.readouterr()
+    assert yaml.safe_load(captured.out)["model"]["tasks"] == ["retrieval", "kg"]
+    assert captured.err == "note: shop has no ratings: the rating and like towers are off\n"

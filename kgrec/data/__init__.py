@@ -3,15 +3,18 @@
 from kgrec.data.atomic import AtomicTable, TokenColumn, read_atomic
 from kgrec.data.dataset import Dataset, Interactions, KGTriples, load_dataset, load_id_maps
 from kgrec.data.download import fetch, kgrec_home
+from kgrec.data.features import FeatureTokens, feature_tokens
 from kgrec.data.split import SplitConfig
 
 __all__ = [
     "AtomicTable",
     "Dataset",
+    "FeatureTokens",
     "Interactions",
     "KGTriples",
     "SplitConfig",
     "TokenColumn",
+    "feature_tokens",
     "fetch",
     "kgrec_home",
     "load_dataset",

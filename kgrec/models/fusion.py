@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from kgrec.models._sparse import SparseOperator
 
 ITEM_MODALITIES = ("id", "text", "graph")
-USER_PARTS = ("id", "history", "graph")
+USER_PARTS = ("id", "history", "graph", "features")
 
 
 class MoEAdaptor(nn.Module):
@@ -285,15 +285,21 @@ def history_matrix(
 
 
 class UserEncoder(nn.Module):
-    r"""User vectors from an ID embedding, the user's history, and/or a graph vector:
+    r"""User vectors from an ID embedding, the user's history, a graph vector and/or the
+    user's features:
 
     .. math::
         \mathbf{h}_u = \underbrace{\mathbf{e}_u}_{\texttt{id}}
         + \underbrace{\textstyle\sum_{i} A_{ui}\, \mathbf{h}_i
             - [\![\text{exclude}]\!]\, A_{u t}\, \mathbf{h}_{t}}_{\texttt{history}}
         + \underbrace{\mathbf{g}_u}_{\texttt{graph}}
+        + \underbrace{\textstyle\sum_{f} M_{uf}\, \mathbf{e}_f}_{\texttt{features}}
 
-    summing the selected ``parts``. :math:`\mathbf{A}` is a normalised history matrix
+    summing the selected ``parts``. :math:`\mathbf{M}` averages the user's feature tokens
+    (``gender=F``, ``occupation=writer``, ``age=q2/5``: :func:`~kgrec.data.features.feature_tokens`)
+    and :math:`\mathbf{e}_f` is a learned vector per token, the embedding bag of a YouTube-DNN /
+    DSSM user tower (Covington et al., RecSys 2016); it gives users who share features nearby
+    vectors. :math:`\mathbf{A}` is a normalised history matrix
     (:func:`history_matrix`) and :math:`\mathbf{h}_i` the fused item vectors, so the history
     part is a FISM / NAIS-style item aggregate (Kabbur et al., KDD 2013) and gives vectors to
     users without a trained ID. While training, pass the target item :math:`t` as
@@ -303,11 +309,14 @@ class UserEncoder(nn.Module):
     Args:
         num_users: :math:`U`.
         dim: vector size :math:`d`.
-        parts: a subset of ``("id", "history", "graph")``. (default: ``("id",)``)
-        init_std: std of the normal init of ID embeddings. (default: ``0.1``)
+        parts: a subset of ``("id", "history", "graph", "features")``. (default: ``("id",)``)
+        init_std: std of the normal init of ID and feature embeddings. (default: ``0.1``)
+        num_features: feature tokens :math:`F` (``features`` part). (default: ``0``)
     """
 
-    def __init__(self, num_users: int, dim: int, parts: Sequence[str] = ("id",), init_std: float = 0.1) -> None:
+    def __init__(
+        self, num_users: int, dim: int, parts: Sequence[str] = ("id",), init_std: float = 0.1, num_features: int = 0
+    ) -> None:
         super().__init__()
         parts = tuple(parts)
         if not parts or any(p not in USER_PARTS for p in parts) or len(set(parts)) != len(parts):
@@ -316,12 +325,17 @@ class UserEncoder(nn.Module):
         self.dim = dim
         self.parts = tuple(p for p in USER_PARTS if p in parts)
         self.init_std = init_std
+        if "features" in parts and num_features < 1:
+            raise ValueError(f"the 'features' part needs num_features >= 1, got {num_features}")
+        self.num_features = num_features if "features" in parts else 0
         self.id_embedding = nn.Embedding(num_users, dim) if "id" in parts else None
+        self.feature_embedding = nn.Embedding(num_features, dim) if "features" in parts else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.id_embedding is not None:
-            nn.init.normal_(self.id_embedding.weight, std=self.init_std)
+        for emb in (self.id_embedding, self.feature_embedding):
+            if emb is not None:
+                nn.init.normal_(emb.weight, std=self.init_std)
 
     def forward(
         self,
@@ -330,8 +344,9 @@ class UserEncoder(nn.Module):
         history: SparseOperator | None = None,
         graph_vectors: Tensor | None = None,
         exclude_items: Tensor | None = None,
+        features: SparseOperator | None = None,
     ) -> Tensor:
-        """User vectors ``(B, d)`` for ``users`` ``(B,)`` (all ``U`` users when ``None``).
+        r"""User vectors ``(B, d)`` for ``users`` ``(B,)`` (all ``U`` users when ``None``).
 
         Args:
             users: ``(B,)`` int64 user indices, or ``None`` for every user.
@@ -340,6 +355,8 @@ class UserEncoder(nn.Module):
             graph_vectors: ``(U, d)`` graph vectors of all users (``graph`` part).
             exclude_items: ``(B,)`` int64, an item per row whose own contribution is removed
                 from the history aggregate (training targets). (default: ``None``)
+            features: the ``(U, F)`` feature matrix :math:`\mathbf{M}` as a
+                :class:`SparseOperator` (``features`` part).
         """
         out: Tensor | None = None
         if "id" in self.parts:
@@ -369,8 +386,19 @@ class UserEncoder(nn.Module):
                 )
             g = graph_vectors if users is None else graph_vectors[users]
             out = g if out is None else out + g
+        if "features" in self.parts:
+            if features is None:
+                raise ValueError("the 'features' part needs features")
+            if features.shape != (self.num_users, self.num_features):
+                raise ValueError(
+                    f"features: expected shape ({self.num_users}, {self.num_features}), got {features.shape}"
+                )
+            f = features @ self.feature_embedding.weight  # (U, d)
+            f = f if users is None else f[users]
+            out = f if out is None else out + f
         assert out is not None
         return out
 
     def extra_repr(self) -> str:
-        return f"num_users={self.num_users}, dim={self.dim}, parts={self.parts}"
+        features = f", num_features={self.num_features}" if self.num_features else ""
+        return f"num_users={self.num_users}, dim={self.dim}, parts={self.parts}{features}"

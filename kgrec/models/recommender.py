@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from kgrec.errors import ConfigError
 from kgrec.models._sparse import SparseOperator
 from kgrec.models.autorec import ItemAutoRec
-from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder
+from kgrec.models.fusion import USER_PARTS, ItemFusion, MoEAdaptor, UserEncoder
 from kgrec.models.graph_encoder import RelationalGraphEncoder
 from kgrec.models.losses import JointLoss
 from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
@@ -63,8 +63,9 @@ class ModelConfig:
 
     Item side: ``use_item_id`` / ``use_text`` / ``use_graph`` pick the modalities fused into an
     item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`).
-    User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``
-    (``graph`` needs user nodes in the graph). ``trunk`` is one of ``identity``,
+    User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``,
+    ``features`` (``graph`` needs user nodes in the graph; ``features`` reads the columns
+    ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of ``identity``,
     ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
     configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
@@ -104,6 +105,7 @@ class ModelConfig:
     id_dropout: float = 0.1
     # user side
     user_encoder: str = "id+history"
+    user_features: tuple[str, ...] | None = None
     history_exclude_target: bool = True
     # trunks (same architecture on the user and the item side)
     trunk: str = "mmoe"
@@ -146,10 +148,12 @@ class ModelConfig:
         if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
         parts = self.user_parts
-        if not parts or any(p not in ("id", "history", "graph") for p in parts) or len(set(parts)) != len(parts):
+        if not parts or any(p not in USER_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ConfigError(
-                f"model.user_encoder: expected a '+'-joined subset of id, history, graph, got {self.user_encoder!r}"
+                f"model.user_encoder: expected a '+'-joined subset of {', '.join(USER_PARTS)}, got {self.user_encoder!r}"
             )
+        if self.user_features is not None:
+            self.user_features = tuple(str(c) for c in self.user_features)
         if not self.item_modalities:
             raise ConfigError("model: at least one of use_item_id, use_text, use_graph must be true")
         if not 0.0 <= self.id_dropout <= 1.0:
@@ -233,6 +237,7 @@ class ModelSizes:
         user_node_offset: graph node id of user 0 when users are graph nodes, else ``None``.
         rating_mean: training mean rating (initial global bias of the rating tower).
         rating_range: ``(low, high)`` clamp for predicted ratings, or ``None``.
+        num_user_features: user feature tokens ``F`` (``features`` user part; 0 without).
     """
 
     num_users: int
@@ -243,6 +248,7 @@ class ModelSizes:
     user_node_offset: int | None = None
     rating_mean: float = 0.0
     rating_range: tuple[float, float] | None = None
+    num_user_features: int = 0
 
     def __post_init__(self) -> None:
         if self.rating_range is not None:
@@ -260,6 +266,9 @@ class SideInputs:
         text: ``(I, t)`` frozen item text vectors.
         history: ``(U, I)`` sparse normalised training history
             (:func:`~kgrec.models.fusion.history_matrix`), for the ``history`` user part.
+        user_features: ``(U, F)`` sparse user-feature matrix, each row a mean over the user's
+            feature tokens (:func:`~kgrec.models.fusion.history_matrix` over (user, token)
+            pairs), for the ``features`` user part.
         ratings: ``(U, I)`` sparse training ratings (the rating values), for the rating tower's
             AutoRec term (``rating_autorec_units``).
         warm_items: ``(I,)`` bool, items with training interactions. The others (cold items of
@@ -274,6 +283,7 @@ class SideInputs:
     edge_type: Tensor | None = None
     text: Tensor | None = None
     history: Tensor | None = None
+    user_features: Tensor | None = None
     ratings: Tensor | None = None
     item_log_q: Tensor | None = None
     warm_items: Tensor | None = None
@@ -368,6 +378,9 @@ class MultiTaskRecommender(nn.Module):
             )
         if "graph" in c.user_parts and sizes.user_node_offset is None:
             raise ConfigError("model.user_encoder has 'graph' but the graph has no user nodes (user_node_offset)")
+        if "features" in c.user_parts and sizes.num_user_features < 1:
+            raise ConfigError("model.user_encoder has 'features' but the data has no user feature tokens "
+                              "(sizes.num_user_features = 0)")  # fmt: skip
 
         self.item_embedding = nn.Embedding(sizes.num_items, d) if c.use_item_id else None
         self.text_adaptor = (
@@ -384,7 +397,9 @@ class MultiTaskRecommender(nn.Module):
             else None
         )
         self.item_fusion = ItemFusion(d, c.item_modalities, kind=c.fusion, id_dropout=c.id_dropout)
-        self.user_encoder = UserEncoder(sizes.num_users, d, c.user_parts, init_std=c.init_std)
+        self.user_encoder = UserEncoder(
+            sizes.num_users, d, c.user_parts, init_std=c.init_std, num_features=sizes.num_user_features
+        )
         self.user_trunk: Trunk | None = None
         self.item_trunk: Trunk | None = None
         if c.rec_tasks:
@@ -417,7 +432,8 @@ class MultiTaskRecommender(nn.Module):
         self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode)
 
         for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices",
-                     "_history_values", "_ratings_indices", "_ratings_values"):
+                     "_history_values", "_ratings_indices", "_ratings_values", "_user_features_indices",
+                     "_user_features_values"):
             self.register_buffer(name, None, persistent=False)
         self.reset_parameters()
         if side is not None:
@@ -447,12 +463,12 @@ class MultiTaskRecommender(nn.Module):
             if side.text.shape != (s.num_items, s.text_dim):
                 raise ValueError(f"side.text: expected shape ({s.num_items}, {s.text_dim}), got {tuple(side.text.shape)}")
             self.text = side.text.detach().to(device, torch.float32)
-        for name in ("history", "ratings"):
+        for name in ("history", "ratings", "user_features"):
             matrix = getattr(side, name)
             if matrix is None:
                 continue
-            if tuple(matrix.shape) != (s.num_users, s.num_items):
-                raise ValueError(f"side.{name}: expected shape ({s.num_users}, {s.num_items}), got {tuple(matrix.shape)}")
+            if tuple(matrix.shape) != self._side_shape(name):
+                raise ValueError(f"side.{name}: expected shape {self._side_shape(name)}, got {tuple(matrix.shape)}")
             coo = matrix.to_sparse_coo().coalesce() if matrix.is_sparse_csr else matrix.coalesce()
             setattr(self, f"_{name}_indices", coo.indices().to(device))  # (2, nnz)
             setattr(self, f"_{name}_values", coo.values().to(device, torch.float32))  # (nnz,)
@@ -470,9 +486,13 @@ class MultiTaskRecommender(nn.Module):
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
+    def _side_shape(self, name: str) -> tuple[int, int]:
+        s = self.sizes
+        return (s.num_users, s.num_user_features) if name == "user_features" else (s.num_users, s.num_items)
+
     def _sparse_side(self, name: str, transpose: bool = False) -> SparseOperator | None:
-        """Side input ``name`` (``history`` or ``ratings``, ``(U, I)``) as a :class:`SparseOperator`
-        (``(I, U)`` with ``transpose``), built once per attach() or device move (and again outside
+        """Side input ``name`` (``history`` or ``ratings``, ``(U, I)``; ``user_features``,
+        ``(U, F)``) as a :class:`SparseOperator` (transposed with ``transpose``), built once per attach() or device move (and again outside
         ``torch.inference_mode`` when it was built inside, since autograd cannot save its tensors)."""
         indices, values = getattr(self, f"_{name}_indices"), getattr(self, f"_{name}_values")
         if indices is None:
@@ -481,13 +501,21 @@ class MultiTaskRecommender(nn.Module):
         cached = cache.get(name)
         inference = torch.is_inference_mode_enabled()
         if cached is None or cached[0] is not indices or cached[1] is not values or (cached[3] and not inference):
-            shape = (self.sizes.num_users, self.sizes.num_items)
+            shape = self._side_shape(name)
             op = SparseOperator(indices.flip(0), values, shape[::-1]) if transpose else SparseOperator(indices, values, shape)
             cached = cache[name] = (indices, values, op, inference)
         return cached[2]
 
     def _history(self) -> SparseOperator | None:
         return self._sparse_side("history")
+
+    def _user_features(self) -> SparseOperator | None:
+        if "features" not in self.config.user_parts:
+            return None
+        if self._user_features_indices is None:
+            raise ValueError("the 'features' user part needs side input 'user_features': call "
+                             "model.attach(SideInputs(user_features=...))")  # fmt: skip
+        return self._sparse_side("user_features")
 
     def _item_ratings(self) -> SparseOperator | None:
         """The ``(I, U)`` training ratings for the rating tower's AutoRec term (``None`` without it)."""
@@ -542,7 +570,7 @@ class MultiTaskRecommender(nn.Module):
             graph_users = enc.nodes[off : off + self.sizes.num_users]
         h_u = self.user_encoder(
             users, item_vectors=enc.items, history=self._history(), graph_vectors=graph_users,
-            exclude_items=exclude_items,
+            exclude_items=exclude_items, features=self._user_features(),
         )  # (B, d)
         if self.user_trunk is None:
             raise ValueError("this model has no recommendation task (only 'kg')")

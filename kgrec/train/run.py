@@ -141,6 +141,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         text = encode_dataset(dataset, config.text, progress=progress)
     train = dataset.train
     ratings = train.rating if train.rating is not None else np.ones(len(train), dtype=np.float32)
+    side = side_inputs(dataset, model_config, graph, text)
     sizes = ModelSizes(
         num_users=dataset.n_users,
         num_items=dataset.n_items,
@@ -150,8 +151,8 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         user_node_offset=graph.user_offset if graph is not None and graph.n_users else None,
         rating_mean=float(ratings.mean()),
         rating_range=(float(ratings.min()), float(ratings.max())),
+        num_user_features=side.user_features.shape[1] if side.user_features is not None else 0,
     )
-    side = side_inputs(dataset, model_config, graph, text)
     return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side, kg_heldout=kg_heldout)
 
 
@@ -159,7 +160,8 @@ def side_inputs(
     dataset: Dataset, model_config: ModelConfig, graph: KnowledgeGraph | None, text: torch.Tensor | None
 ) -> SideInputs:
     """The fixed tensors the model reads, all from the TRAINING split: graph edges, text vectors,
-    the history matrix (``history`` user part), the rating matrix (rating tower's AutoRec term)."""
+    the history matrix (``history`` user part), the rating matrix (rating tower's AutoRec term);
+    and the user feature matrix (``features`` user part), from ``NAME.user``."""
     train = dataset.train
     side = SideInputs(text=text, warm_items=warm_items(dataset, model_config))
     if graph is not None:
@@ -170,7 +172,28 @@ def side_inputs(
         side.history = history_matrix(users, items, dataset.n_users, dataset.n_items)
     if model_config.rating_autorec_units and "rating" in model_config.tasks:
         side.ratings = rating_matrix(users, items, torch.as_tensor(train.rating), dataset.n_users, dataset.n_items)
+    if "features" in model_config.user_parts:
+        side.user_features = user_feature_matrix(dataset, model_config.user_features)
     return side
+
+
+def user_feature_matrix(dataset: Dataset, columns: tuple[str, ...] | None = None) -> torch.Tensor:
+    """``(U, F)`` sparse: row ``u`` the mean over user ``u``'s feature tokens from ``NAME.user``
+    (:func:`~kgrec.data.features.feature_tokens` of ``columns``, every usable one when ``None``)."""
+    from kgrec.data.features import feature_tokens
+
+    if not dataset.user_features:
+        raise ConfigError(f"model.user_encoder has 'features' but {dataset.name} has no user columns "
+                          f"(no {dataset.name}.user, or only user_id in it)")  # fmt: skip
+    try:
+        tokens = feature_tokens(dataset.user_features, dataset.user_feature_types, columns, owner=f"{dataset.name}.user")
+    except ConfigError as error:
+        raise ConfigError(f"model.user_features: {error}") from None
+    if not tokens.names:
+        raise ConfigError(f"model.user_encoder has 'features' but {dataset.name}.user has no values in "
+                          f"{', '.join(columns or dataset.user_features)}")  # fmt: skip
+    rows, cols = torch.as_tensor(tokens.rows), torch.as_tensor(tokens.tokens)
+    return history_matrix(rows, cols, dataset.n_users, len(tokens.names))
 
 
 def warm_items(dataset: Dataset, model_config: ModelConfig) -> torch.Tensor | None:

@@ -81,6 +81,20 @@ def test_user_encoder_history_excludes_the_target_item() -> None:
     assert enc(None, item_vectors=item_vecs, history=hist).shape == (2, 4)
 
 
+def test_user_encoder_features_part_is_the_mean_of_the_users_feature_vectors() -> None:
+    features = SparseOperator.from_sparse(history_matrix(torch.tensor([0, 0, 1]), torch.tensor([0, 2, 2]), 3, 3))
+    enc = UserEncoder(3, 4, parts=("id", "features"), num_features=3)
+    f, e = enc.feature_embedding.weight, enc.id_embedding.weight
+    out = enc(torch.tensor([0, 1, 2]), features=features)
+    torch.testing.assert_close(out[0], e[0] + (f[0] + f[2]) / 2)
+    torch.testing.assert_close(out[1], e[1] + f[2])
+    torch.testing.assert_close(out[2], e[2])  # no feature tokens: the ID alone
+    out[1].sum().backward()
+    assert enc.feature_embedding.weight.grad[2].abs().sum() > 0 and enc.feature_embedding.weight.grad[0].abs().sum() == 0
+    with pytest.raises(ValueError, match="needs num_features >= 1"):
+        UserEncoder(3, 4, parts=("features",))
+
+
 def test_user_encoder_history_gradient_reaches_item_vectors() -> None:
     hist = SparseOperator.from_sparse(history_matrix(torch.tensor([0, 1]), torch.tensor([1, 2]), 2, 3))
     enc = UserEncoder(2, 4, parts=("history", "graph"))

@@ -54,6 +54,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_tune)
 
     p = commands.add_parser(
+        "compare",
+        help="compare finished runs side by side",
+        description=(
+            "Read each run folder's config.yaml and metrics.json (nothing is retrained or re-evaluated) and "
+            "print one row per run, best first on a validation metric: the config fields whose values differ "
+            "between the runs, valid and test of that metric, the other summary metrics on test, epochs and "
+            "seconds per epoch. Example: kgrec compare runs/ml-100k runs/ple runs/tune/*"
+        ),
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders written by `kgrec train`")
+    p.add_argument("--metric", help="validation metric to sort by (default: the runs' eval.monitor, else ndcg@10)")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw valid and test of the metric per run")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.set_defaults(handler=_compare)
+
+    p = commands.add_parser(
         "eval",
         help="re-evaluate a saved run",
         description="Load RUN_DIR's weights and evaluate them on the run's split (valid and test).",
@@ -114,6 +130,18 @@ def _data_overrides(args: argparse.Namespace) -> list[str]:
     if args.graph is not None:
         overrides.insert(0, f"graph.path={args.graph}")
     return overrides
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from kgrec.train.compare import compare_runs, format_comparison, plot_comparison
+
+    comparison = compare_runs(args.runs, args.metric)
+    print(json.dumps(dataclasses.asdict(comparison), indent=2) if args.json else format_comparison(comparison))
+    if args.plot is not None:
+        print(f"plot: {plot_comparison(comparison, args.plot)}", file=sys.stderr)
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -1,0 +1,156 @@
+"""Compare finished runs: the config fields they differ in, beside their metrics.
+
+``kgrec compare runs/a runs/b ...`` reads each run folder's ``config.yaml`` and
+``metrics.json`` (nothing is loaded or re-evaluated), finds the fields whose values are not the
+same in every run, and prints one row per run, best first on a validation metric: the
+differing fields, valid and test of that metric, the other summary metrics on test, epochs and
+seconds per epoch. Runs written by an older kgrec count the fields it did not have yet at their
+defaults (:func:`~kgrec.train.config.with_defaults`), as a resume does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kgrec.errors import KgrecError
+from kgrec.train.config import SUMMARY_METRICS, changed_fields, monitor_mode, with_defaults
+from kgrec.train.saved import read_manifest
+from kgrec.utils.io import write_png
+
+UNCOMPARED = ("train.progress",)  # how a run reported, not what it trained
+
+
+@dataclass
+class ComparedRun:
+    """One run: its folder, its values of the differing fields (as YAML text) and its metrics."""
+
+    run: str
+    fields: dict[str, str]
+    valid: dict[str, float]
+    test: dict[str, float]
+    epochs: int
+    best_epoch: int | None
+    seconds_per_epoch: float
+
+
+@dataclass
+class Comparison:
+    """Runs sorted best first on ``valid[metric]`` (``mode`` ``max`` or ``min``); ``fields`` are
+    the ``section.field`` names whose values differ between them."""
+
+    metric: str
+    mode: str
+    fields: list[str]
+    runs: list[ComparedRun]
+
+
+def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Comparison:
+    """Read the finished ``runs`` and rank them on the validation ``metric`` (default: the
+    runs' ``eval.monitor`` when they share one, else ``ndcg@10``)."""
+    if not runs:
+        raise KgrecError("compare: give at least one run folder")
+    configs, metrics = [], []
+    for run in runs:
+        manifest = read_manifest(run)  # a clear error for a folder that is not a finished run
+        config = with_defaults(yaml.safe_load((Path(run) / "config.yaml").read_text(encoding="utf-8")))
+        config["data"]["path"] = manifest["dataset_path"]  # the folder it read, whether named or fetched
+        configs.append(config)
+        metrics.append(json.loads((Path(run) / "metrics.json").read_text(encoding="utf-8")))
+    fields = sorted({f for config in configs[1:] for f in changed_fields(configs[0], config)} - set(UNCOMPARED))
+    if metric is None:
+        monitors = {config["eval"]["monitor"] for config in configs}
+        metric = monitors.pop() if len(monitors) == 1 and None not in monitors else "ndcg@10"
+    for run, m in zip(runs, metrics, strict=True):
+        if metric not in m.get("valid", {}):
+            raise KgrecError(f"{run}: no valid {metric} in metrics.json (it has {', '.join(m.get('valid', {})) or 'none'}); "
+                             "choose another with --metric")  # fmt: skip
+    mode = monitor_mode(metric)
+    rows = [
+        ComparedRun(
+            run=str(run),
+            fields={f: _text(_value(config, f)) for f in fields},
+            valid=m["valid"],
+            test=m.get("test", {}),
+            epochs=m["epochs"],
+            best_epoch=m.get("best_epoch"),
+            seconds_per_epoch=m["seconds_per_epoch"],
+        )
+        for run, config, m in zip(runs, configs, metrics, strict=True)
+    ]
+    sign = -1 if mode == "max" else 1
+    rows.sort(key=lambda r: sign * r.valid[metric])
+    return Comparison(metric=metric, mode=mode, fields=fields, runs=rows)
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The runs as a table, best first on the validation metric; test columns report, they do
+    not choose."""
+    metric, rows = comparison.metric, comparison.runs
+    test_keys = [metric] + [k for k in SUMMARY_METRICS if k != metric and all(k in r.test for r in rows)]
+    header = ["run", *comparison.fields, f"valid {metric}", *(f"test {k}" for k in test_keys), "epochs (best)", "s/epoch"]
+    table = [
+        [
+            r.run,
+            *(r.fields[f] for f in comparison.fields),
+            f"{r.valid[metric]:.4f}",
+            *(f"{r.test[k]:.4f}" if k in r.test else "-" for k in test_keys),
+            f"{r.epochs} ({r.best_epoch})",
+            f"{r.seconds_per_epoch:.1f}",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(row[c]) for row in [header, *table]) for c in range(len(header))]
+    texts = len(comparison.fields) + 1  # left-aligned columns; the numbers go right
+    lines = [
+        "  ".join(cell.ljust(w) if c < texts else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        for row in [header, *table]
+    ]
+    if not comparison.fields:
+        lines.append("(the runs have the same config)")
+    lines.append(f"sorted by valid {metric}, best first: choose on valid; the test columns report")
+    return "\n".join(lines)
+
+
+def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
+    """Valid and test of the metric per run, as bars from zero labelled with their values (best
+    on top), written atomically as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = comparison.runs[::-1]  # best last: drawn on top
+    labels = [r.run for r in rows]  # the fields they differ in are the table's
+    metric = comparison.metric
+    figure = Figure(figsize=(7.5, 1.2 + 0.6 * len(rows)))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
+    height = 0.38
+    top = 0.0
+    for shift, part, color in ((height / 2, "valid", "#357"), (-height / 2, "test", "#9ab")):
+        values = [getattr(r, part).get(metric, float("nan")) for r in rows]
+        axis.barh([k + shift for k in range(len(rows))], values, height=height, color=color, label=part)
+        for k, value in enumerate(values):
+            axis.text(value, k + shift, f" {value:.4f}", va="center", fontsize=7)
+        top = max(top, *(v for v in values if v == v))
+    axis.set_yticks(range(len(rows)), labels, fontsize=7)
+    axis.set_xlim(0.0, top * 1.2 if top > 0 else 1.0)  # from zero: a cut axis makes noise look decisive
+    axis.set_xlabel(metric + (" (lower is better)" if comparison.mode == "min" else ""))
+    axis.set_title("kgrec compare: runs sorted by valid, best on top", fontsize=10, loc="left")
+    axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
+    figure.tight_layout()
+    return write_png(figure, out, dpi=120)
+
+
+def _value(config: dict[str, Any], name: str) -> Any:
+    section, _, key = name.partition(".")
+    return (config.get(section) or {}).get(key)
+
+
+def _text(value: Any) -> str:
+    """A config value as short YAML: ``null``, ``0.0001``, ``[gender, occupation]``."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).removesuffix("...\n").strip()

@@ -1,0 +1,65 @@
+"""kgrec compare: finished runs side by side (kgrec.train.compare)."""
+
+import json
+
+import pytest
+import yaml
+
+from kgrec.cli.main import main
+from kgrec.errors import KgrecError
+from kgrec.train import train
+from kgrec.train.compare import compare_runs, format_comparison
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def two_runs(clustered_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for name, dim in (("small", 8), ("wide", 32)):
+        train(tiny_config(clustered_dataset, f"model.dim={dim}", "train.max_epochs=2"), root / name)
+    return root / "small", root / "wide"
+
+
+def test_the_fields_that_differ_beside_the_metrics_best_first_on_valid(two_runs):
+    comparison = compare_runs(two_runs)
+    assert comparison.fields == ["model.dim"] and comparison.metric == "ndcg@10" and comparison.mode == "max"
+    valid = [r.valid["ndcg@10"] for r in comparison.runs]
+    assert valid == sorted(valid, reverse=True)
+    by_run = {r.run: r for r in comparison.runs}
+    assert by_run[str(two_runs[0])].fields == {"model.dim": "8"} and by_run[str(two_runs[1])].fields == {"model.dim": "32"}
+    saved = json.loads((two_runs[1] / "metrics.json").read_text())
+    assert by_run[str(two_runs[1])].test == saved["test"] and by_run[str(two_runs[1])].epochs == saved["epochs"]
+    lines = format_comparison(comparison).splitlines()
+    assert lines[0].split()[:4] == ["run", "model.dim", "valid", "ndcg@10"]
+    assert [line.split()[0] for line in lines[1:3]] == [r.run for r in comparison.runs]
+
+
+def test_a_lower_is_better_metric_sorts_the_other_way(two_runs):
+    rmse = [r.valid["rmse"] for r in compare_runs(two_runs, "rmse").runs]
+    assert rmse == sorted(rmse)
+
+
+def test_a_run_from_before_a_config_field_compares_with_that_field_at_its_default(two_runs, tmp_path):
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(two_runs[0], older)
+    config = yaml.safe_load((older / "config.yaml").read_text())
+    del config["model"]["user_features"]  # as an earlier kgrec wrote it
+    (older / "config.yaml").write_text(yaml.safe_dump(config))
+    assert compare_runs([two_runs[0], older]).fields == []
+    assert "(the runs have the same config)" in format_comparison(compare_runs([two_runs[0], older]))
+
+
+def test_cli_prints_json_and_draws_the_plot(two_runs, tmp_path, capsys):
+    assert main(["compare", *map(str, two_runs), "--json", "--plot", str(tmp_path / "c.png")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["fields"] == ["model.dim"] and len(shown["runs"]) == 2
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unfinished_runs_and_missing_metrics_are_refused(two_runs, tmp_path):
+    with pytest.raises(KgrecError, match="not a finished kgrec run"):
+        compare_runs([two_runs[0], tmp_path])
+    with pytest.raises(KgrecError, match=r"no valid kg_mrr in metrics.json .*choose another with --metric"):
+        compare_runs(two_runs, "kg_mrr")

@@ -36,18 +36,27 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "tune",
-        help="grid search: train each setting, choose on valid",
+        help="grid or random search: train each setting, choose on valid",
         description=(
             "Train every combination of the --grid values (each a normal run with early stopping, in its own "
             "folder under --out) and choose the setting with the best validation value of eval.monitor "
             "(ndcg@10 with the retrieval tower). Test metrics are shown for the chosen setting only. A rerun "
             "reads finished runs back and resumes an interrupted one. Writes OUT/tune.json and OUT/tune.png. "
-            "Example: kgrec tune --grid train.lr=0.001,0.002 --grid model.dim=32,64 --out runs/tune"
+            "Example: kgrec tune --grid train.lr=0.001,0.002 --grid model.dim=32,64 --out runs/tune. "
+            "Random search: --trials N draws N settings, each --grid field one of its values and each --sample "
+            "field from its distribution: kgrec tune --trials 8 --sample train.lr=loguniform(1e-4,1e-2) "
+            "--sample model.id_dropout=uniform(0,0.3) --grid model.trunk=mmoe,ple --out runs/random"
         ),
     )
-    p.add_argument("--grid", action="append", default=[], required=True, metavar="SECTION.FIELD=V1,V2",
+    p.add_argument("--grid", action="append", default=[], metavar="SECTION.FIELD=V1,V2",
                    help="a field and its values, comma-separated, or a YAML list for values with commas "
-                   "(model.trunk_hidden=[[64],[128]]); repeatable: every combination is trained")  # fmt: skip
+                   "(model.trunk_hidden=[[64],[128]]); repeatable: every combination is trained (with --trials, "
+                   "the values are choices drawn at random)")  # fmt: skip
+    p.add_argument("--sample", action="append", default=[], metavar="SECTION.FIELD=DIST",
+                   help="random search (with --trials): a field drawn from loguniform(LOW,HIGH), "
+                   "uniform(LOW,HIGH) or randint(LOW,HIGH), floats rounded to 2 significant digits; repeatable")  # fmt: skip
+    p.add_argument("--trials", type=int, help="random search: the number of settings to draw (a rerun with more keeps the first)")
+    p.add_argument("--search-seed", type=int, default=0, help="the random search's seed (default 0; not train.seed)")
     p.add_argument("--out", type=Path, required=True, help="tuning folder: one run folder per setting")
     _config_arguments(p)
     p.add_argument("--json", action="store_true", help="print OUT/tune.json instead of the table")
@@ -114,10 +123,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from kgrec.train.space import parse_space
     from kgrec.train.tune import format_result, parse_grid, tune
 
-    grid = parse_grid(args.grid)
-    result = tune(grid, args.out, args.config, _data_overrides(args))
+    if not args.grid and not args.sample:
+        raise ConfigError("give the fields to search: --grid section.field=V1,V2 (all combinations), or "
+                          "--trials N with --sample section.field=loguniform(LOW,HIGH) and/or --grid")  # fmt: skip
+    grid = parse_grid(args.grid) if args.grid else {}
+    space = parse_space(args.sample)
+    result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
+                  seed=args.search_seed)  # fmt: skip
     print((args.out / "tune.json").read_text(encoding="utf-8") if args.json else format_result(result, args.out))
     return 0
 

@@ -1,7 +1,8 @@
-"""Grid search on the validation split (``kgrec tune``).
+"""Grid and random search on the validation split (``kgrec tune``).
 
-Every combination of the grid's values is trained as a normal run (early stopping on
-``eval.monitor``) in its own folder under the tuning folder; the setting with the best
+Every combination of the grid's values, or with ``trials`` that many settings drawn at random
+(:mod:`kgrec.train.space`), is trained as a normal run (early stopping on ``eval.monitor``) in
+its own folder under the tuning folder; the setting with the best
 validation value of that metric is chosen. Test metrics play no part in the choice, and the
 report shows them for the chosen setting only. A rerun with the same grid reads finished runs
 back and resumes an interrupted one, so a long search survives a Ctrl+C.
@@ -10,7 +11,7 @@ Tuning folder (``TUNE_DIR``):
 
 ==================== ==========================================================================
 ``NAME=VALUE,.../``   one run folder per setting (``kgrec train``'s layout), e.g. ``train.lr=0.002``
-``tune.json``         the grid, every setting's valid metrics and epochs, the chosen setting and
+``tune.json``         the grid (and the space, trials and seed of a random search), every setting's valid metrics and epochs, the chosen setting and
                       its test metrics (rewritten after each run)
 ``tune.png``          the monitored valid metric of every setting, best first
 ==================== ==========================================================================
@@ -40,6 +41,7 @@ from kgrec.train.config import (
 )
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
+from kgrec.train.space import Distribution, sample_settings
 from kgrec.utils.config import to_dict
 from kgrec.utils.io import write_json, write_png
 
@@ -136,9 +138,14 @@ def tune(
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
+    space: dict[str, Distribution] | None = None,
+    trials: int | None = None,
+    seed: int = 0,
 ) -> TuneResult:
     """Train every setting of ``grid`` on top of ``config_file`` and ``overrides`` and compare
-    them on the validation value of ``eval.monitor``.
+    them on the validation value of ``eval.monitor``. With ``trials``, a random search instead:
+    that many settings, each ``grid`` field one of its values and each ``space`` field a draw
+    of its distribution (:func:`~kgrec.train.space.sample_settings`, seeded with ``seed``).
 
     Args:
         grid: config field -> values (raw override strings as :func:`parse_grid` gives them,
@@ -148,6 +155,9 @@ def tune(
         overrides: ``section.field=value`` strings applied before each setting.
         progress: print a line per setting on stderr (each run reports its epochs as
             ``train.progress`` says).
+        space: field -> distribution, for a random search (:func:`~kgrec.train.space.parse_space`).
+        trials: the number of settings a random search draws; ``None``: the full grid.
+        seed: the random search's seed (not the runs' ``train.seed``).
 
     Raises:
         ConfigError: the grid sets a field ``overrides`` sets too, the runs have no validation
@@ -155,12 +165,15 @@ def tune(
             trained with another config.
     """
     grid = {k: [_raw(v) for v in values] for k, values in grid.items()}
+    space = dict(space or {})
     overrides = list(overrides or [])
-    clash = sorted({o.partition("=")[0].strip() for o in overrides} & set(grid))
+    clash = sorted({o.partition("=")[0].strip() for o in overrides} & (set(grid) | set(space)))
     if clash:
-        raise ConfigError(f"{clash[0]} is both in the grid and in --set; give it in one place")
+        raise ConfigError(f"{clash[0]} is both in the search and in --set; give it in one place")
+    if space and trials is None:
+        raise ConfigError("sampled fields (--sample) need a number of trials (--trials N)")
     out = Path(out)
-    combos = settings(grid)
+    combos = settings(grid) if trials is None else sample_settings(grid, space, trials, seed)
     configs = [load_config(config_file, [*overrides, *(f"{k}={v}" for k, v in s.items())]) for s in combos]
     monitor = configs[0].eval.monitor
     if monitor is None or any(c.eval.monitor != monitor for c in configs):
@@ -168,6 +181,7 @@ def tune(
             "tuning compares settings on one validation metric (eval.monitor); "
             + ("these runs have none (the kg tower alone, without graph.kg_holdout)" if monitor is None else "the grid changes it")
         )
+    search = None if trials is None else {"space": {k: str(d) for k, d in space.items()}, "trials": trials, "seed": seed}
     names = [folder_name(s) for s in combos]
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
     out.mkdir(parents=True, exist_ok=True)
@@ -181,7 +195,7 @@ def tune(
         if progress:
             print(f"[{number}/{len(combos)}] {label}: valid {monitor} {trial.valid[monitor]:.4f}, "
                   f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
-        _save(out, grid, result)
+        _save(out, grid, result, search)
     plot_tuning(result, out / "tune.png")
     return result
 
@@ -212,12 +226,13 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     return train(config, folder)
 
 
-def _save(out: Path, grid: Grid, result: TuneResult) -> None:
+def _save(out: Path, grid: Grid, result: TuneResult, search: dict[str, Any] | None) -> None:
     best = result.best
     write_json(out / "tune.json", {
         "monitor": result.monitor,
         "mode": result.mode,
         "grid": grid,
+        **({"random_search": search} if search is not None else {}),
         "trials": [
             {"setting": t.setting, "folder": t.folder, "valid": t.valid, "epochs": t.epochs,
              "train_seconds": t.train_seconds}

@@ -73,7 +73,7 @@ def test_tune_trains_every_setting_and_chooses_on_valid(clustered_dataset, tmp_p
 
 
 def test_a_field_in_both_the_grid_and_the_overrides_is_refused(clustered_dataset, tmp_path):
-    with pytest.raises(ConfigError, match="train.lr is both in the grid and in --set"):
+    with pytest.raises(ConfigError, match="train.lr is both in the search and in --set"):
         tune({"train.lr": [0.1]}, tmp_path, overrides=[*base(clustered_dataset), "train.lr=0.2"])
 
 

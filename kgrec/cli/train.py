@@ -55,7 +55,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", action="append", default=[], metavar="SECTION.FIELD=DIST",
                    help="random search (with --trials): a field drawn from loguniform(LOW,HIGH), "
                    "uniform(LOW,HIGH) or randint(LOW,HIGH), floats rounded to 2 significant digits; repeatable")  # fmt: skip
-    p.add_argument("--trials", type=int, help="random search: the number of settings to draw (a rerun with more keeps the first)")
+    p.add_argument("--trials", type=int,
+                   help="random search: the number of settings to draw (a rerun with more keeps the first)")  # fmt: skip
     p.add_argument("--search-seed", type=int, default=0, help="the random search's seed (default 0; not train.seed)")
     p.add_argument("--out", type=Path, required=True, help="tuning folder: one run folder per setting")
     _config_arguments(p)

@@ -65,8 +65,8 @@ class ModelConfig:
     item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`).
     User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``,
     ``features`` (``graph`` needs user nodes in the graph; ``features`` reads the columns
-    ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of ``identity``,
-    ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
+    ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of
+    ``identity``, ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
     configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
     dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0
@@ -492,8 +492,9 @@ class MultiTaskRecommender(nn.Module):
 
     def _sparse_side(self, name: str, transpose: bool = False) -> SparseOperator | None:
         """Side input ``name`` (``history`` or ``ratings``, ``(U, I)``; ``user_features``,
-        ``(U, F)``) as a :class:`SparseOperator` (transposed with ``transpose``), built once per attach() or device move (and again outside
-        ``torch.inference_mode`` when it was built inside, since autograd cannot save its tensors)."""
+        ``(U, F)``) as a :class:`SparseOperator` (transposed with ``transpose``), built once per
+        attach() or device move (and again outside ``torch.inference_mode`` when it was built
+        inside, since autograd cannot save its tensors)."""
         indices, values = getattr(self, f"_{name}_indices"), getattr(self, f"_{name}_values")
         if indices is None:
             return None

@@ -11,8 +11,9 @@ Tuning folder (``TUNE_DIR``):
 
 ==================== ==========================================================================
 ``NAME=VALUE,.../``   one run folder per setting (``kgrec train``'s layout), e.g. ``train.lr=0.002``
-``tune.json``         the grid (and the space, trials and seed of a random search), every setting's valid metrics and epochs, the chosen setting and
-                      its test metrics (rewritten after each run)
+``tune.json``         the grid (a random search: also its space, trials and seed), every
+                      setting's valid metrics and epochs, the chosen setting and its test
+                      metrics (rewritten after each run)
 ``tune.png``          the monitored valid metric of every setting, best first
 ==================== ==========================================================================
 """
@@ -181,7 +182,9 @@ def tune(
             "tuning compares settings on one validation metric (eval.monitor); "
             + ("these runs have none (the kg tower alone, without graph.kg_holdout)" if monitor is None else "the grid changes it")
         )
-    search = None if trials is None else {"space": {k: str(d) for k, d in space.items()}, "trials": trials, "seed": seed}
+    search = None
+    if trials is not None:
+        search = {"space": {k: str(d) for k, d in space.items()}, "trials": trials, "seed": seed}
     names = [folder_name(s) for s in combos]
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
     out.mkdir(parents=True, exist_ok=True)

@@ -70,10 +70,11 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Read each run folder's config.yaml and metrics.json (nothing is retrained or re-evaluated) and "
             "print one row per run, best first on a validation metric: the config fields whose values differ "
             "between the runs, valid and test of that metric, the other summary metrics on test, epochs and "
-            "seconds per epoch. Example: kgrec compare runs/ml-100k runs/ple runs/tune/*"
+            "seconds per epoch. A tuning folder (kgrec tune --out) stands for its runs. Example: "
+            "kgrec compare runs/ml-100k runs/ple runs/tune"
         ),
     )
-    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders written by `kgrec train`")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders written by `kgrec train`, or tuning folders")
     p.add_argument("--metric", help="validation metric to sort by (default: the runs' eval.monitor, else ndcg@10)")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw valid and test of the metric per run")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")

@@ -52,7 +52,9 @@ class Comparison:
 
 def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Comparison:
     """Read the finished ``runs`` and rank them on the validation ``metric`` (default: the
-    runs' ``eval.monitor`` when they share one, else ``ndcg@10``)."""
+    runs' ``eval.monitor`` when they share one, else ``ndcg@10``). A ``kgrec tune`` folder
+    stands for the runs of its trials."""
+    runs = [run for given in runs for run in _run_folders(Path(given))]
     if not runs:
         raise KgrecError("compare: give at least one run folder")
     configs, metrics = [], []
@@ -144,6 +146,14 @@ def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
     axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
     return write_png(figure, out, dpi=120)
+
+
+def _run_folders(path: Path) -> list[Path]:
+    """``path`` itself, or for a ``kgrec tune`` folder the run folders of its trials."""
+    tuned = path / "tune.json"
+    if not tuned.is_file():
+        return [path]
+    return [path / trial["folder"] for trial in json.loads(tuned.read_text(encoding="utf-8"))["trials"]]
 
 
 def _value(config: dict[str, Any], name: str) -> Any:

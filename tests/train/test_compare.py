@@ -9,7 +9,7 @@ from kgrec.cli.main import main
 from kgrec.errors import KgrecError
 from kgrec.train import train
 from kgrec.train.compare import compare_runs, format_comparison
-from tests.conftest import tiny_config
+from tests.conftest import TINY_OVERRIDES, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,13 @@ def test_unfinished_runs_and_missing_metrics_are_refused(two_runs, tmp_path):
         compare_runs([two_runs[0], tmp_path])
     with pytest.raises(KgrecError, match=r"no valid kg_mrr in metrics.json .*choose another with --metric"):
         compare_runs(two_runs, "kg_mrr")
+
+
+def test_a_tuning_folder_stands_for_the_runs_of_its_trials(clustered_dataset, tmp_path):
+    from kgrec.train.tune import tune
+
+    overrides = [f"data.path={clustered_dataset}", *TINY_OVERRIDES, "train.max_epochs=1"]
+    tune({"train.lr": [0.001, 0.002]}, tmp_path / "tune", overrides=overrides, progress=False)
+    comparison = compare_runs([tmp_path / "tune"])
+    assert comparison.fields == ["train.lr"]
+    assert sorted(r.run for r in comparison.runs) == [str(tmp_path / "tune" / f"train.lr={v}") for v in ("0.001", "0.002")]

@@ -52,7 +52,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     who = p.add_argument_group("who (one of)")
     who.add_argument("--user", help="a raw user id known to the run")
     who.add_argument("--users-file", type=Path, help="file of raw user ids, one per line (batch mode)")
-    who.add_argument("--liked", action="append", default=[], metavar="ITEM", help="an item a new user likes (repeatable)")
+    who.add_argument("--liked", action="extend", nargs="+", default=[], metavar="ITEM",
+                     help="items a new user likes: --liked 50 181, or --liked repeated")  # fmt: skip
     who.add_argument("--likes-text", metavar="TEXT", help="a new user's interests, in words")
     p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
     p.add_argument("--include-seen", action="store_true", help="do not leave out items the user interacted with")

@@ -37,6 +37,8 @@ def test_plain_output_and_filters(trained_run: Path, capsys):
     assert code == 0 and out.count("score") == 2
     code, out, _ = run_cli(capsys, "recommend", trained_run, "--liked", "i0", "--liked", "i4", "-k", "2", "--json")
     assert code == 0 and len(json.loads(out)) == 2
+    code, listed, _ = run_cli(capsys, "recommend", trained_run, "--liked", "i0", "i4", "-k", "2", "--json")
+    assert code == 0 and listed == out  # several items after one --liked, as --exclude takes them
 
 
 @pytest.mark.parametrize(

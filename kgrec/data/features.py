@@ -4,8 +4,8 @@ A ``token`` column gives a row one token (none when empty), a ``token_seq`` colu
 value, and a ``float`` column its quantile bin (``age=q2/5``: :data:`FLOAT_BINS` bins from the
 column's own values, so a float never needs a scale; none when NaN). A token held by fewer
 than ``min_rows`` rows is dropped: one user's own zip code is a second ID, not a feature that
-generalises. The vocabulary is the sorted ``column=value`` strings, so the same dataset always gives the same ids: a saved model
-finds its embedding rows again from the data alone.
+generalises. The vocabulary is the sorted ``column=value`` strings, so the same dataset always
+gives the same ids: a saved model finds its embedding rows again from the data alone.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -378,22 +378,12 @@ class UserEncoder(nn.Module):
                 agg = agg - a_ut.unsqueeze(-1) * item_vectors[exclude_items]
             out = agg if out is None else out + agg
         if "graph" in self.parts:
-            if graph_vectors is None:
-                raise ValueError("the 'graph' part needs graph_vectors")
-            if graph_vectors.shape != (self.num_users, self.dim):
-                raise ValueError(
-                    f"graph_vectors: expected shape ({self.num_users}, {self.dim}), got {tuple(graph_vectors.shape)}"
-                )
-            g = graph_vectors if users is None else graph_vectors[users]
+            g = _required("graph", "graph_vectors", graph_vectors, (self.num_users, self.dim))
+            g = g if users is None else g[users]
             out = g if out is None else out + g
         if "features" in self.parts:
-            if features is None:
-                raise ValueError("the 'features' part needs features")
-            if features.shape != (self.num_users, self.num_features):
-                raise ValueError(
-                    f"features: expected shape ({self.num_users}, {self.num_features}), got {features.shape}"
-                )
-            f = features @ self.feature_embedding.weight  # (U, d)
+            m = _required("features", "features", features, (self.num_users, self.num_features))
+            f = m @ self.feature_embedding.weight  # (U, d)
             f = f if users is None else f[users]
             out = f if out is None else out + f
         assert out is not None
@@ -402,3 +392,13 @@ class UserEncoder(nn.Module):
     def extra_repr(self) -> str:
         features = f", num_features={self.num_features}" if self.num_features else ""
         return f"num_users={self.num_users}, dim={self.dim}, parts={self.parts}{features}"
+
+
+def _required(part: str, name: str, value: Any, shape: tuple[int, int]) -> Any:
+    """``value`` (a tensor or :class:`SparseOperator`), which user part ``part`` needs, checked
+    to be given and of ``shape``."""
+    if value is None:
+        raise ValueError(f"the '{part}' part needs {name}")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(value.shape)}")
+    return value

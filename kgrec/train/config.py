@@ -186,11 +186,17 @@ def changed_fields(before: dict, now: dict) -> list[str]:
     )
 
 
+def plain_config(config: RunConfig) -> dict:
+    """``config`` as plain JSON values (tuples as lists), as a saved ``config.yaml`` or a
+    recorded request reads back, so the two compare equal."""
+    return json.loads(json.dumps(to_dict(config)))
+
+
 def with_defaults(recorded: dict) -> dict:
     """A config recorded as a plain dict by an earlier kgrec, with the fields it did not know
     yet at their defaults: a field is added with a default that keeps the old behaviour, so it
     changes no run (a recorded field that no longer exists stays, and so still differs)."""
-    defaults = json.loads(json.dumps(to_dict(RunConfig())))
+    defaults = plain_config(RunConfig())
     sections = {name: {**fields, **(recorded.get(name) or {})} for name, fields in defaults.items()}
     return {**recorded, **sections}
 

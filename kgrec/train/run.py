@@ -26,7 +26,6 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 import time
@@ -63,11 +62,11 @@ from kgrec.train.config import (
     changed_fields,
     config_yaml,
     monitor_mode,
+    plain_config,
     resolve_monitor,
     with_defaults,
 )
 from kgrec.train.defaults import fit_defaults
-from kgrec.utils.config import to_dict
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 from kgrec.utils.ranks import launched_as_rank_zero
 
@@ -450,7 +449,7 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
     if not saved.is_file():
         return
     before = with_defaults(yaml.safe_load(saved.read_text(encoding="utf-8")))  # saved by an older kgrec, maybe
-    now = json.loads(json.dumps(to_dict(config)))
+    now = plain_config(config)
     for free in RESUMABLE_CHANGES:
         before["train"].pop(free, None)
         now["train"].pop(free, None)

@@ -38,12 +38,12 @@ from kgrec.train.config import (
     changed_fields,
     load_config,
     monitor_mode,
+    plain_config,
     with_defaults,
 )
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.train.space import Distribution, sample_settings
-from kgrec.utils.config import to_dict
 from kgrec.utils.io import write_json, write_png
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
@@ -161,7 +161,8 @@ def tune(
         seed: the random search's seed (not the runs' ``train.seed``).
 
     Raises:
-        ConfigError: the grid sets a field ``overrides`` sets too, the runs have no validation
+        ConfigError: the grid or the space sets a field ``overrides`` sets too, ``space``
+            without ``trials``, the runs have no validation
             metric to compare (the kg tower alone without held-out triples), or a finished run under ``out`` was
             trained with another config.
     """
@@ -207,7 +208,7 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     """Train ``config`` in ``folder``, or read back the finished run there if it was asked for
     with this very config (recorded as ``folder/.tune-request.json``: the run's own
     ``config.yaml`` holds the config after :func:`~kgrec.train.fit_defaults`)."""
-    requested = json.loads(json.dumps(to_dict(config)))
+    requested = plain_config(config)
     requested["train"].pop("progress")  # how a run reports, not what it trains
     marker = folder / ".tune-request.json"
     recorded = None

@@ -52,13 +52,18 @@ class EASE:
         coo = x.to_sparse_coo().to(torch.float64)
         gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
         gram.diagonal().add_(self.reg)
-        p = torch.cholesky_inverse(torch.linalg.cholesky(gram))  # (X^T X + λI)^-1, SPD: half an LU's cost
-        weight = -p / p.diagonal()  # column j divided by P_jj
-        weight.diagonal().zero_()
+        # At most two (I, I) float64 matrices at a time (14.4 GB at 30k items, where keeping the
+        # Gram matrix, its factor, the inverse and B alive at once would take 29 GB).
+        factor = torch.linalg.cholesky(gram)
+        del gram
+        p = torch.cholesky_inverse(factor)  # (X^T X + λI)^-1, SPD: half an LU's cost
+        del factor
+        p.div_(p.diagonal().neg())  # B = -P / P_jj: column j divided by -P_jj (a copy of the diagonal)
+        p.diagonal().zero_()
         # Row-major: LAPACK's inverse comes back column-major, and a sparse (CSR) product with a
         # column-major matrix copies it first (0.9 GB, about 0.9 s per call at 15k items). One
         # copy does both the cast and the layout (.float().contiguous() would make two).
-        self.weight = weight.to(torch.float32, memory_format=torch.contiguous_format)
+        self.weight = p.to(torch.float32, memory_format=torch.contiguous_format)
         self.history = x
         return self
 

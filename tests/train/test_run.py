@@ -301,6 +301,24 @@ def test_output_to_a_file_gets_one_line_per_epoch_with_the_best_so_far(clustered
         assert re.fullmatch(expected, line), (line, expected)
 
 
+def test_a_long_epoch_prints_its_progress_on_the_way(clustered_dataset, tmp_path, capsys):
+    import re
+
+    from kgrec.train.epoch_log import EpochLines
+
+    config = tiny_config(clustered_dataset, "train.max_epochs=1", "train.batch_size=32")
+    every_step = EpochLines("valid/ndcg@10", logs=tmp_path / "run" / "logs", every=0)  # as if each step took minutes
+    train(config, tmp_path / "run", callbacks=[every_step])
+    out = capsys.readouterr().out.splitlines()
+    steps = [line for line in out if " step " in line]
+    total = -(-len(load_data(config).train) // 32)
+    assert total > 2 and len(steps) == total - 1  # every step but the last, which the epoch's line follows
+    for done, line in enumerate(steps, start=1):
+        pattern = rf"epoch 0/0  step {done}/{total}  train/loss \d+\.\d{{4}}  \d+\.\d\d s/step, about \d+\.\d min left in the epoch"
+        assert re.fullmatch(pattern, line), (line, pattern)
+    assert out.index(steps[-1]) < len(out) - 1 and out[out.index(steps[-1]) + 1].startswith("epoch 0/0  train/loss")
+
+
 def test_finished_run_is_not_overwritten_by_accident(clustered_dataset, tmp_path):
     config = tiny_config(clustered_dataset, "train.max_epochs=1")
     train(config, tmp_path / "run")

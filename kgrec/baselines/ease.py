@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from kgrec.data.dataset import Interactions
-from kgrec.eval.matrix import dense_rows, interaction_matrix
+from kgrec.eval.matrix import interaction_matrix, sparse_rows
 
 
 class EASE:
@@ -71,7 +71,7 @@ class EASE:
         """``(B,)`` users -> ``(B, n_items)`` scores :math:`X_u B`."""
         if self.weight is None or self.history is None:
             raise RuntimeError("EASE.score called before fit")
-        return dense_rows(self.history, users) @ self.weight  # (B, I) @ (I, I)
+        return torch.sparse.mm(sparse_rows(self.history, users), self.weight)  # (B, I) @ (I, I), cost follows X_u
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reg={self.reg:g})"

@@ -131,3 +131,17 @@ def dense_rows(
     out = torch.zeros(len(rows), csr.shape[1], dtype=dtype, device=device)
     out[batch_pos.to(out.device), cols.to(out.device)] = 1
     return out
+
+
+def sparse_rows(csr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``csr[rows]`` as a sparse CSR ``(B, C)`` tensor of ones: a product with a ``(C, d)``
+    matrix then costs ``nnz x d``, what the rows hold, not the ``B x C x d`` of
+    :func:`dense_rows` (EASE's scores over a 30k-item catalogue with 6 items per user: 5,000
+    times fewer multiplications)."""
+    batch_pos, cols = row_entries(csr, rows)
+    crow = torch.zeros(len(rows) + 1, dtype=torch.long, device=cols.device)
+    crow[1:] = torch.bincount(batch_pos, minlength=len(rows)).cumsum(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols)), (len(rows), csr.shape[1]),
+                                       check_invariants=False)  # fmt: skip

@@ -19,7 +19,7 @@ from torch import Tensor
 from kgrec.baselines import EASE, tune_on_valid
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
-from kgrec.eval.matrix import row_entries
+from kgrec.eval.matrix import row_entries, sparse_rows
 from kgrec.utils.interrupt import interruptible
 
 #: Largest catalogue the teacher is fitted for: EASE's Gram matrix takes 8 I^2 bytes (12.8 GB here).
@@ -127,10 +127,7 @@ class EaseTeacher:
     def _compute(self, users: Tensor) -> Tensor:
         """Scores of distinct ``users``: their sparse CSR training rows times the weights."""
         row, col = row_entries(self.history, users.cpu())  # the users' training items
-        counts = torch.bincount(row, minlength=len(users))
-        crow = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-        rows = torch.sparse_csr_tensor(crow, col, torch.ones(len(col)), (len(users), self.weight.shape[0]),
-                                       check_invariants=False)  # fmt: skip
+        rows = sparse_rows(self.history, users.cpu())
         with torch.autocast(self.device.type, enabled=False):  # fp32 even inside bf16 training
             scores = torch.sparse.mm(rows.to(self.device), self.weight)  # (n, I); cost follows the histories
         scores[row.to(self.device), col.to(self.device)] = float("-inf")

@@ -24,6 +24,18 @@ def test_dense_rows_follows_the_requested_order_and_repeats():
     assert rows.tolist() == [[True, False], [False, False], [False, True], [True, False]]
 
 
+def test_sparse_rows_are_the_dense_rows_in_csr_form():
+    from kgrec.eval.matrix import sparse_rows
+
+    m = interaction_matrix(Interactions(user=np.array([0, 0, 2, 3]), item=np.array([1, 3, 0, 3])), 4, 4)
+    rows = torch.tensor([2, 1, 0, 2, 3])  # any order, an empty row, a repeat
+    csr = sparse_rows(m, rows)
+    assert csr.layout == torch.sparse_csr and csr.shape == (5, 4)
+    assert torch.equal(csr.to_dense(), dense_rows(m, rows))
+    weight = torch.randn(4, 3)
+    torch.testing.assert_close(torch.sparse.mm(csr, weight), dense_rows(m, rows) @ weight)
+
+
 def test_out_of_range_index_is_refused():
     with pytest.raises(ValueError, match="item index out of range"):
         interaction_matrix(Interactions(user=np.array([0]), item=np.array([5])), 1, 5)

@@ -145,3 +145,23 @@ def sparse_rows(csr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols)), (len(rows), csr.shape[1]),
                                        check_invariants=False)  # fmt: skip
+
+
+def is_stored(csr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``(B, K)`` bool: whether ``csr[rows[b], cols[b, k]]`` is a stored entry, by binary search
+    in the rows' sorted entries (no dense ``(B, C)`` mask).
+
+    Args:
+        csr: torch sparse CSR matrix ``(R, C)`` with sorted column indices in each row (as
+            :func:`interaction_matrix` builds it).
+        rows: ``(B,)`` int64 row indices.
+        cols: ``(B, K)`` int64 column indices.
+    """
+    batch_pos, col = row_entries(csr, rows)  # sorted by (batch_pos, col)
+    n_cols = csr.shape[1]
+    stored = batch_pos * n_cols + col  # (nnz_batch,) ascending keys
+    asked = torch.arange(len(rows)).unsqueeze(1) * n_cols + cols  # (B, K)
+    if stored.numel() == 0:
+        return torch.zeros(asked.shape, dtype=torch.bool)
+    at = torch.searchsorted(stored, asked).clamp(max=stored.numel() - 1)
+    return stored[at] == asked

@@ -36,6 +36,19 @@ def test_sparse_rows_are_the_dense_rows_in_csr_form():
     torch.testing.assert_close(torch.sparse.mm(csr, weight), dense_rows(m, rows) @ weight)
 
 
+def test_is_stored_looks_up_entries_without_a_dense_mask():
+    from kgrec.eval.matrix import is_stored
+
+    m = interaction_matrix(Interactions(user=np.array([0, 0, 2, 3]), item=np.array([1, 3, 0, 3])), 4, 4)
+    rows = torch.tensor([2, 1, 0, 3])  # any order, an empty row
+    cols = torch.tensor([[0, 3], [1, 0], [3, 1], [2, 3]])
+    expected = dense_rows(m, rows, torch.bool).gather(1, cols)
+    assert torch.equal(is_stored(m, rows, cols), expected)
+    assert expected.tolist() == [[True, False], [False, False], [True, True], [False, True]]
+    empty = interaction_matrix(Interactions(user=np.array([], dtype=np.int64), item=np.array([], dtype=np.int64)), 2, 3)
+    assert not is_stored(empty, torch.tensor([0, 1]), torch.tensor([[0], [2]])).any()
+
+
 def test_out_of_range_index_is_refused():
     with pytest.raises(ValueError, match="item index out of range"):
         interaction_matrix(Interactions(user=np.array([0]), item=np.array([5])), 1, 5)

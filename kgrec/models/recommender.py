@@ -306,9 +306,14 @@ class RecBatch:
             items); default all rows.
         kg_head, kg_rel, kg_tail: ``(Bk,)`` int64 true triples (node and relation ids).
         kg_neg_tail: ``(Bk, K')`` int64 corrupted tails.
-        teacher_scores: ``(B, I)`` a teacher's scores of every item for ``user[b]``, ``-inf``
-            for the items it does not rank (the user's training items); needed when
-            ``distill_weight`` > 0.
+        shared_items: ``(K,)`` int64 items drawn once for the whole batch (uniformly, without
+            replacement, from the items with training interactions): every row's negatives for
+            the ``sampled_softmax`` retrieval loss instead of ``neg_items``
+            (:meth:`~kgrec.models.towers.RetrievalTower.shared_softmax_loss`), and the items the
+            teacher's term is computed over.
+        teacher_scores: ``(B, I)`` a teacher's scores of every item for ``user[b]`` (``(B, K)``,
+            of the ``shared_items``, when those are given), ``-inf`` for the items it does not
+            rank (the user's training items); needed when ``distill_weight`` > 0.
     """
 
     user: Tensor | None = None
@@ -321,6 +326,7 @@ class RecBatch:
     kg_rel: Tensor | None = None
     kg_tail: Tensor | None = None
     kg_neg_tail: Tensor | None = None
+    shared_items: Tensor | None = None
     teacher_scores: Tensor | None = None
 
     def to(self, device: torch.device | str) -> RecBatch:
@@ -597,14 +603,23 @@ class MultiTaskRecommender(nn.Module):
                     q, pos = q[rows], pos[rows]
                     neg = neg[rows] if neg is not None else None
                 tower = self.towers["retrieval"]
-                scores = None  # (B, I), shared by the full softmax and the teacher's term
+                scores = None  # (B, I), or (B, K) of the shared items: shared with the teacher's term
                 if c.distill_weight > 0:
                     if batch.teacher_scores is None:
                         raise ValueError("batch.teacher_scores: required when model.distill_weight > 0")
-                    scores = tower.score_all(q, enc.item_z["retrieval"])
-                losses["retrieval"] = tower.loss(
-                    q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items, scores=scores
-                )  # items never seen in training are not pushed down as negatives
+                    items_z = enc.item_z["retrieval"]
+                    scores = tower.score_all(q, items_z if batch.shared_items is None else items_z[batch.shared_items])
+                if batch.shared_items is not None:
+                    if c.retrieval_loss != "sampled_softmax":
+                        raise ValueError(f"batch.shared_items: negatives of the sampled_softmax loss, not {c.retrieval_loss}")
+                    n = int(self.warm_items.sum()) if self.warm_items is not None else self.sizes.num_items
+                    losses["retrieval"] = tower.shared_softmax_loss(
+                        q, enc.item_z["retrieval"], pos, batch.shared_items, n, scores=scores
+                    )
+                else:
+                    losses["retrieval"] = tower.loss(
+                        q, enc.item_z["retrieval"], pos, neg, self.item_log_q, candidates=self.warm_items, scores=scores
+                    )  # items never seen in training are not pushed down as negatives
                 if scores is not None:
                     teacher = batch.teacher_scores if rows is None else batch.teacher_scores[rows]
                     losses["retrieval"] = losses["retrieval"] + c.distill_weight * tower.distillation_loss(

@@ -7,6 +7,7 @@ alone; ``KGLinkTower`` scores knowledge-graph triples on graph-encoder node vect
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -318,6 +319,38 @@ class RetrievalTower(nn.Module):
             pos = pos - log_q[pos_items]
             neg = neg - log_q[neg_items]
         return self.softmax_loss(pos, neg, valid)
+
+    def shared_softmax_loss(
+        self, z_u: Tensor, z_items: Tensor, pos_items: Tensor, shared_items: Tensor, n_candidates: int,
+        scores: Tensor | None = None,
+    ) -> Tensor:
+        r"""Sampled softmax over negatives shared by the whole batch: :math:`K` items :math:`S`
+        drawn uniformly without replacement from the :math:`n` candidate items, once per step,
+
+        .. math::
+            \mathcal{L} = -\frac{1}{B} \sum_u \log \frac{e^{s(u, i^+)}}
+                {e^{s(u, i^+)} + \frac{n}{K} \sum_{j \in S,\, j \ne i^+} e^{s(u, j)}}
+
+        The factor :math:`n / K` (the logQ correction of a uniform sample, Bengio and Senécal,
+        2008) makes the sum estimate the full softmax's denominator, which it equals when
+        :math:`S` holds every candidate. One ``(B, K)`` product instead of ``full_softmax``'s
+        ``(B, I)``, and no ``(B, K, d)`` gather as with negatives drawn per row.
+
+        Args:
+            z_u: ``(B, d)`` user representations.
+            z_items: ``(I, d)`` representations of the whole catalogue.
+            pos_items: ``(B,)`` positive item per user.
+            shared_items: ``(K,)`` the sampled items :math:`S`.
+            n_candidates: :math:`n`, the number of items :math:`S` was drawn from.
+            scores: ``(B, K)`` :meth:`score_all` of ``z_u`` against ``z_items[shared_items]``,
+                when already computed (the teacher's term shares it).
+        """
+        if pos_items.numel() == 0:
+            return z_u.sum() * 0.0
+        scores = self.score_all(z_u, z_items[shared_items]) if scores is None else scores  # (B, K)
+        pos = self.forward(z_u, z_items[pos_items])  # (B,)
+        valid = shared_items.unsqueeze(0) != pos_items.unsqueeze(-1)  # (B, K): the positive is not its own negative
+        return self.softmax_loss(pos, scores + math.log(n_candidates / len(shared_items)), valid)
 
     @staticmethod
     def distillation_loss(scores: Tensor, teacher_scores: Tensor, temperature: float) -> Tensor:

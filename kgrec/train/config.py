@@ -82,6 +82,13 @@ class TrainSection:
         precision: ``auto`` = bf16 autocast on GPU, fp32 on CPU; or any Lightning precision.
         kg_batch_size: KG triples per step for the link-prediction tower.
         num_negatives: negatives per positive for BPR / sampled losses.
+        shared_negatives: ``> 0``: the ``sampled_softmax`` retrieval loss draws this many items
+            once per step, uniformly without replacement from the items with training
+            interactions, as the negatives of every row of the batch (``num_negatives`` is then
+            not used), and the teacher's term (``model.distill_weight``) is computed over the same
+            items: a ``(B, K)`` product per step instead of ``full_softmax``'s ``(B, I)``, for
+            catalogues where that is the cost of a step
+            (:meth:`~kgrec.models.towers.RetrievalTower.shared_softmax_loss`).
         grad_clip: gradient-norm clip (0 = off).
         progress: show progress: a bar in a terminal, one line per epoch when output goes to a file or pipe.
         teacher_reg: L2 weight of the EASE teacher that ``model.distill_weight`` > 0 distils into
@@ -111,6 +118,7 @@ class TrainSection:
     precision: str = "auto"
     kg_batch_size: int = 4096
     num_negatives: int = 1
+    shared_negatives: int = 0
     grad_clip: float = 0.0
     progress: bool = True
     teacher_reg: float | None = None
@@ -126,6 +134,8 @@ class TrainSection:
             raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
+        if self.shared_negatives < 0:
+            raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}")
 
 
 @dataclass
@@ -160,6 +170,12 @@ class RunConfig:
     eval: EvalSection = field(default_factory=EvalSection)
 
     def __post_init__(self) -> None:
+        if self.train.shared_negatives and self.model.retrieval_loss != "sampled_softmax":
+            raise ConfigError(
+                f"train.shared_negatives={self.train.shared_negatives} are negatives of the sampled_softmax retrieval "
+                f"loss; model.retrieval_loss is {self.model.retrieval_loss} (set it to sampled_softmax, or "
+                "train.shared_negatives=0)"
+            )
         if self.train.teacher_perplexity is not None and self.model.distill_temperature != 1:
             raise ConfigError(
                 f"train.teacher_perplexity={self.train.teacher_perplexity:g} sets each user's temperature; "

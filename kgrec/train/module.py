@@ -97,7 +97,9 @@ class RecommenderModule(L.LightningModule):
         self.kg_triples = kg_triples
         self.kg_heldout = kg_heldout
         tasks = config.model.tasks
-        self.needs_negatives = "retrieval" in tasks and config.model.retrieval_loss != "full_softmax"
+        retrieval = "retrieval" in tasks
+        self.shared_negatives = config.train.shared_negatives if retrieval else 0
+        self.needs_negatives = retrieval and config.model.retrieval_loss != "full_softmax" and not self.shared_negatives
         self.use_kg = "kg" in tasks and kg_triples is not None
         if teacher is None and config.model.distill_weight > 0:
             teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
@@ -133,6 +135,8 @@ class RecommenderModule(L.LightningModule):
         rec = RecBatch(user=user, pos_item=item, rating=rating)
         if self.needs_negatives:
             rec.neg_items = self.sampler.sample(user, self.config.train.num_negatives, generator)  # (B, K)
+        if self.shared_negatives:
+            rec.shared_items = self.shared_items(generator).to(self.device)  # (K,)
         if self.use_kg:
             if self.kg_triples[0].device != self.device:  # type: ignore[index]
                 self.kg_triples = tuple(t.to(self.device) for t in self.kg_triples)  # once, not every step
@@ -145,6 +149,8 @@ class RecommenderModule(L.LightningModule):
             if self.teacher.device != self.device:
                 self.teacher.to(self.device)  # once
             rec.teacher_scores = self.teacher.scores(user)  # (B, I)
+            if rec.shared_items is not None:
+                rec.teacher_scores = rec.teacher_scores[:, rec.shared_items]  # (B, K)
         losses = self.model.compute_losses(rec)
         total, logs = self.model.joint_loss(losses)
         batch_size = len(user)
@@ -152,6 +158,13 @@ class RecommenderModule(L.LightningModule):
             self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
         self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return total
+
+    def shared_items(self, generator: torch.Generator) -> Tensor:
+        """``train.shared_negatives`` items drawn uniformly without replacement from the items
+        with training interactions (all of them when there are no more)."""
+        warm = self.model.warm_items
+        candidates = torch.arange(self.dataset.n_items) if warm is None else warm.cpu().nonzero().squeeze(1)
+        return candidates[torch.randperm(len(candidates), generator=generator)[: self.shared_negatives]]
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         train, monitor = self.config.train, self.config.eval.monitor

@@ -84,6 +84,35 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(ripplenet_bx, tmp
     assert len(dataset.kg) == 2
 
 
+@pytest.fixture
+def kgin_ifashion(tmp_path: Path) -> Path:
+    """KGIN's Alibaba-iFashion layout: 'user item item ...' lines in several files, headed id
+    lists, a space-separated KG with items as entities 0..N-1."""
+    source = tmp_path / "ifashion"
+    source.mkdir()
+    (source / "item_list.txt").write_text("org_id remap_id freebase_id\naa 0 aa\nbb 1 bb\ncc 2 cc\ndd 3 dd\n")
+    (source / "relation_list.txt").write_text("org_id remap_id\nincluding 0\nhaving-category-9f 1\n")
+    (source / "kg_final.txt").write_text("4 0 0\n4 0 1\n1 1 5\n3 1 5\n")  # outfit 4 includes items 0, 1
+    (source / "kgin_test.txt").write_text("0 0 1\n1 2\n")
+    (source / "shgd_valid.txt").write_text("0 1\n2\n")  # a repeated pair, a user with no items
+    (source / "shgd_test.txt").write_text("2 0\n")
+    return source
+
+
+def test_prepare_ifashion_pools_the_files_and_names_relations(kgin_ifashion, tmp_path):
+    done = run_script("prepare_ifashion.py", kgin_ifashion, tmp_path / "ifashion")
+    assert done.returncode == 0, done.stderr
+    assert "4 interactions of 3 users, 3 of 4 items, 4 triples" in done.stdout
+
+    dataset = load_dataset(tmp_path / "ifashion")
+    pairs = dataset.interactions()
+    got = sorted(zip(dataset.users[pairs.user].tolist(), dataset.items[pairs.item].tolist(), strict=True))
+    assert got == [("0", "0"), ("0", "1"), ("1", "2"), ("2", "0")]  # (0, 1) once, from two files
+    assert sorted(dataset.relations.tolist()) == ["having-category-9f", "including"]
+    assert dataset.entities[dataset.item_entity].tolist() == dataset.items.tolist()  # item k is entity k
+    assert "3" in dataset.entities.tolist()  # item 3, with no interaction, stays a KG entity
+
+
 @pytest.mark.parametrize(
     ("script", "source", "name", "text", "line", "message"),
     [
@@ -106,6 +135,11 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(ripplenet_bx, tmp
          "expected 3 fields separated by '\\t', found 1"),
         ("prepare_bookcrossing.py", "ripplenet_bx", "item_index2entity_id_rehashed.txt", "a\t1\nb 2\n", 2,
          "expected 2 fields separated by '\\t', found 1"),
+        ("prepare_ifashion.py", "kgin_ifashion", "shgd_test.txt", "2 0\n1 4\n", 2, "item ids must be integers in 0..3"),
+        ("prepare_ifashion.py", "kgin_ifashion", "kg_final.txt", "4 0 0\n4 2 1\n", 2,
+         "relation '2' is not in relation_list.txt"),
+        ("prepare_ifashion.py", "kgin_ifashion", "kg_final.txt", "4 0 0\n4 0\n", 2,
+         "expected 3 fields separated by whitespace, found 2"),
     ],
 )  # fmt: skip
 def test_prepare_scripts_name_the_file_and_line_of_bad_input(request, tmp_path, script, source, name, text, line,

@@ -104,6 +104,40 @@ def test_items_outside_candidates_are_never_negatives(kind) -> None:
     assert float(unmasked) != pytest.approx(float(loss))
 
 
+def test_shared_negatives_covering_every_candidate_give_the_full_softmax() -> None:
+    torch.manual_seed(0)
+    tower = RetrievalTower("sampled_softmax", temperature=0.5)
+    z_u, z_items = torch.randn(4, D), torch.randn(N_ITEMS, D)
+    pos = torch.tensor([0, 3, 3, 7])
+    every = torch.randperm(N_ITEMS)  # S = the whole catalogue, in any order: the sum is the full one
+    full = nn.functional.cross_entropy(tower.score_all(z_u, z_items), pos)
+    assert float(tower.shared_softmax_loss(z_u, z_items, pos, every, N_ITEMS)) == pytest.approx(float(full), rel=1e-5)
+
+
+def test_shared_negatives_weigh_each_sample_for_the_items_it_stands_for() -> None:
+    tower = RetrievalTower("sampled_softmax")
+    z_u, z_items = torch.randn(2, D), torch.randn(N_ITEMS, D)
+    pos, shared = torch.tensor([1, 4]), torch.tensor([4, 6])  # item 4 is row 1's positive: not its negative
+    s = z_u @ z_items.T
+    row0 = torch.logsumexp(torch.stack([s[0, 1], s[0, 4] + torch.log(torch.tensor(5.0)), s[0, 6] + torch.log(torch.tensor(5.0))]), 0) - s[0, 1]
+    row1 = torch.logsumexp(torch.stack([s[1, 4], s[1, 6] + torch.log(torch.tensor(5.0))]), 0) - s[1, 4]
+    loss = tower.shared_softmax_loss(z_u, z_items, pos, shared, n_candidates=N_ITEMS)  # n / K = 10 / 2
+    assert float(loss) == pytest.approx(float((row0 + row1) / 2), rel=1e-5)
+
+
+def test_shared_softmax_loss_decreases() -> None:
+    z_u, z_i = nn.Embedding(N_USERS, D), nn.Embedding(N_ITEMS, D)
+    tower = RetrievalTower("sampled_softmax")
+    users, pos = torch.arange(N_USERS), torch.randint(0, N_ITEMS, (N_USERS,))
+    g = torch.Generator().manual_seed(0)
+
+    def loss():
+        return tower.shared_softmax_loss(z_u(users), z_i.weight, pos, torch.randperm(N_ITEMS, generator=g)[:4], N_ITEMS)
+
+    first, last = _train([*z_u.parameters(), *z_i.parameters()], loss)
+    assert last < 0.7 * first
+
+
 @pytest.mark.parametrize(("score", "loss"), [("distmult", "softplus"), ("distmult", "margin"),
                                              ("transe", "margin"), ("transe", "softplus")])
 def test_kg_tower_ranks_true_triples_above_corrupted_ones(score, loss) -> None:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
 from kgrec.models import RecBatch
-from kgrec.train import load_data, prepare, train
+from kgrec.train import build_model, load_data, prepare, train
 from kgrec.train.module import RecommenderModule
 from kgrec.train.plots import read_metrics_csv
 from kgrec.train.run import _fit, warm_items
@@ -115,9 +115,11 @@ def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
     assert saved["best_epoch"] == max(ndcg, key=lambda pair: pair[1])[0]  # the kept checkpoint's epoch
 
 
-def test_learns_the_clusters_far_above_chance(clustered_dataset, tmp_path):
+@pytest.mark.parametrize("negatives", [[], ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=12"]],
+                         ids=["full softmax", "shared negatives"])  # fmt: skip
+def test_learns_the_clusters_far_above_chance(clustered_dataset, tmp_path, negatives):
     config = tiny_config(clustered_dataset, "train.max_epochs=15", "model.tasks=[retrieval]",
-                         "model.use_graph=false", "model.id_dropout=0", "train.lr=0.01")  # fmt: skip
+                         "model.use_graph=false", "model.id_dropout=0", "train.lr=0.01", *negatives)  # fmt: skip
     metrics = train(config, tmp_path / "run")
     # Chance: a user's ~1 test item is one of ~47 unseen candidates, so hit@10 ~ 10/47 = 0.21;
     # a quarter of test items are low-rated items outside the user's cluster (unpredictable).
@@ -145,9 +147,11 @@ PLATEAU = [
 
 # the EASE teacher is refitted on resume (lambda chosen on valid again); it must teach the same
 TEACHER = ["model.retrieval_loss=full_softmax", "model.distill_weight=1"]
+# negatives shared by a batch, drawn per step: the resumed run must draw the same ones
+SHARED = ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=16", "model.distill_weight=1"]
 
 
-@pytest.mark.parametrize("variant", [[], PLATEAU, TEACHER], ids=["constant", "plateau", "teacher"])
+@pytest.mark.parametrize("variant", [[], PLATEAU, TEACHER, SHARED], ids=["constant", "plateau", "teacher", "shared"])
 def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path, variant):
     config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100", *variant)
     train(config, tmp_path / "straight")
@@ -470,6 +474,29 @@ def test_cold_items_leave_the_negatives_unless_the_model_is_id_only(clustered_da
         return
     assert warm is not None and int((~warm).sum()) == 12
     assert not dataset.train.has_item(dataset.n_items)[(~warm).numpy()].any()
+
+
+def test_shared_negatives_are_distinct_items_with_training_interactions(clustered_dataset):
+    config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2",
+                         "model.retrieval_loss=sampled_softmax", "train.shared_negatives=30")  # fmt: skip
+    prepared = prepare(config, progress=False)
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config)
+    warm = prepared.dataset.train.has_item(prepared.dataset.n_items)
+    drawn = [module.shared_items(torch.Generator().manual_seed(step)) for step in range(2)]
+    for items in drawn:
+        assert len(items) == 30 and len(items.unique()) == 30 and warm[items.numpy()].all()
+    assert not torch.equal(drawn[0], drawn[1])  # a new draw each step
+    everything = tiny_config(clustered_dataset, "model.retrieval_loss=sampled_softmax", "train.shared_negatives=1000")
+    prepared = prepare(everything, progress=False)  # a ratio split: every item has training interactions
+    module = RecommenderModule(build_model(everything, prepared), prepared.dataset, everything)
+    assert sorted(module.shared_items(torch.Generator()).tolist()) == list(range(prepared.dataset.n_items))
+
+
+def test_shared_negatives_need_the_sampled_softmax(clustered_dataset):
+    with pytest.raises(ConfigError, match="shared_negatives=8 are negatives of the sampled_softmax"):
+        tiny_config(clustered_dataset, "train.shared_negatives=8")  # the default loss is full_softmax
+    with pytest.raises(ConfigError, match="train.shared_negatives: expected a number of items >= 0"):
+        tiny_config(clustered_dataset, "model.retrieval_loss=sampled_softmax", "train.shared_negatives=-1")
 
 
 @pytest.mark.parametrize(("tasks", "monitor"), [("[rating]", "rmse"), ("[like]", "auc"), ("[kg]", None)])

@@ -122,9 +122,11 @@ def test_config_checks():
         tiny_config("unused", "train.teacher_perplexity=20")  # the default temperature would rescale it
 
 
-def _distill_term_after_training(data, weight: float) -> float:
-    """The distillation term (to an EASE teacher) after 10 epochs trained with ``weight`` on it."""
-    config = tiny_config(data, "model.tasks=[retrieval]", "model.retrieval_loss=full_softmax",
+def _distill_term_after_training(data, weight: float, shared: int = 0) -> float:
+    """The distillation term (to an EASE teacher, over the whole catalogue) after 10 epochs
+    trained with ``weight`` on it, computed over ``shared`` items drawn per step when > 0."""
+    loss = "sampled_softmax" if shared else "full_softmax"
+    config = tiny_config(data, "model.tasks=[retrieval]", f"model.retrieval_loss={loss}", f"train.shared_negatives={shared}",
                          f"model.distill_weight={weight}", "train.teacher_reg=50")  # fmt: skip
     prepared = prepare(config, progress=False)
     torch.manual_seed(0)
@@ -133,11 +135,13 @@ def _distill_term_after_training(data, weight: float) -> float:
     teacher = module.teacher or EaseTeacher.fit(prepared.dataset, reg=50.0)
     users, tower, model = module.train_user, module.model.towers["retrieval"], module.model
     optimizer = module.configure_optimizers()
-    for _ in range(10):
-        for user, item, _rating in module.train_dataloader():
-            loss = model.joint_loss(model.compute_losses(
-                RecBatch(user=user, pos_item=item, teacher_scores=teacher.scores(user))
-            ))[0]  # fmt: skip
+    for epoch in range(10):
+        for step, (user, item, _rating) in enumerate(module.train_dataloader()):
+            batch = RecBatch(user=user, pos_item=item, teacher_scores=teacher.scores(user))
+            if shared:
+                batch.shared_items = module.shared_items(torch.Generator().manual_seed(100 * epoch + step))
+                batch.teacher_scores = batch.teacher_scores[:, batch.shared_items]
+            loss = model.joint_loss(model.compute_losses(batch))[0]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -147,9 +151,12 @@ def _distill_term_after_training(data, weight: float) -> float:
         return float(tower.distillation_loss(tower.score_all(q, enc.item_z["retrieval"]), teacher.scores(users), 0.05))
 
 
-def test_the_student_learns_the_teachers_ranking(clustered_dataset):
-    # positives alone move the student towards EASE's ranking too; the teacher's term more so
-    assert _distill_term_after_training(clustered_dataset, 1.0) < _distill_term_after_training(clustered_dataset, 0.0) - 0.1
+@pytest.mark.parametrize("shared", [0, 20], ids=["whole catalogue", "shared negatives"])
+def test_the_student_learns_the_teachers_ranking(clustered_dataset, shared):
+    # positives alone move the student towards EASE's ranking too; the teacher's term more so,
+    # also when each step teaches it over a third of the catalogue only
+    taught = _distill_term_after_training(clustered_dataset, 1.0, shared)
+    assert taught < _distill_term_after_training(clustered_dataset, 0.0, shared) - 0.1
 
 
 @pytest.mark.parametrize("calibration", [[], ["train.teacher_perplexity=5", "model.distill_temperature=1"]],

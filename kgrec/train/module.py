@@ -148,9 +148,7 @@ class RecommenderModule(L.LightningModule):
         if self.teacher is not None:
             if self.teacher.device != self.device:
                 self.teacher.to(self.device)  # once
-            rec.teacher_scores = self.teacher.scores(user)  # (B, I)
-            if rec.shared_items is not None:
-                rec.teacher_scores = rec.teacher_scores[:, rec.shared_items]  # (B, K)
+            rec.teacher_scores = self.teacher.scores(user, rec.shared_items)  # (B, I), or (B, K) of the shared items
         losses = self.model.compute_losses(rec)
         total, logs = self.model.joint_loss(losses)
         batch_size = len(user)

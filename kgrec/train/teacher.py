@@ -116,13 +116,41 @@ class EaseTeacher:
         return self
 
     @torch.no_grad()
-    def scores(self, users: Tensor) -> Tensor:
+    def scores(self, users: Tensor, items: Tensor | None = None) -> Tensor:
         """``(B,)`` users -> ``(B, I)`` float32 scores :math:`X_u B`, ``-inf`` where
-        :math:`X_{ui} = 1` or item ``i`` is not a candidate."""
+        :math:`X_{ui} = 1` or item ``i`` is not a candidate; with ``items`` ``(K,)``, the
+        ``(B, K)`` columns of those items alone, computed without the ``(B, I)`` scores (but
+        for standardised scores, whose statistics need every item)."""
         if self.table is not None:
-            return self.table[users.to(self.table.device)]
+            table = self.table
+            rows = users.to(table.device)
+            return table[rows] if items is None else table[rows.unsqueeze(1), items.to(table.device).unsqueeze(0)]
         unique, inverse = users.unique(return_inverse=True)
-        return self._compute(unique)[inverse.to(self.device)]
+        if items is None or self.standardize:
+            scores = self._compute(unique)
+            return (scores if items is None else scores[:, items.to(self.device)])[inverse.to(self.device)]
+        return self._compute_columns(unique, items.to(self.device))[inverse.to(self.device)]
+
+    def _compute_columns(self, users: Tensor, items: Tensor) -> Tensor:
+        """:meth:`_compute`'s scores of distinct ``users`` at ``items`` only: the weights' rows
+        of the users' training items, at those columns, summed per user."""
+        row, col = row_entries(self.history, users.cpu())  # the users' training items
+        row, col = row.to(self.device), col.to(self.device)
+        seen, at = col.unique(return_inverse=True)
+        weights = self.weight[seen.unsqueeze(1), items.unsqueeze(0)]  # (seen, K)
+        rows = torch.sparse_coo_tensor(torch.stack([row, at]), torch.ones(len(row), device=self.device),
+                                       (len(users), len(seen)))  # fmt: skip
+        with torch.autocast(self.device.type, enabled=False):
+            scores = torch.sparse.mm(rows, weights)  # (n, K)
+        column = torch.full((self.weight.shape[0],), -1, dtype=torch.long, device=self.device)
+        column[items] = torch.arange(len(items), device=self.device)
+        own = column[col] >= 0  # training items of the users among the asked ones
+        scores[row[own], column[col[own]]] = float("-inf")
+        if self.candidates is not None:
+            scores.masked_fill_(~self.candidates.to(self.device)[items], float("-inf"))
+        if self.beta is not None:
+            scores = scores * self.beta[users.to(self.beta.device)].to(self.device)
+        return scores
 
     def _compute(self, users: Tensor) -> Tensor:
         """Scores of distinct ``users``: their sparse CSR training rows times the weights."""

@@ -28,18 +28,21 @@ def test_shipped_configs_load(path):
 
 
 def test_shipped_configs_are_found():
-    assert {p.name for p in SHIPPED_CONFIGS} >= {"ml-100k.yaml", "ml-1m.yaml", "bookcrossing.yaml"}
+    assert {p.name for p in SHIPPED_CONFIGS} >= {"ml-100k.yaml", "ml-1m.yaml", "bookcrossing.yaml", "ifashion.yaml"}
 
 
 # Settings that grow with the data stay off in the defaults (README "Defaults").
 OPT_IN = {("model", "distill_weight"), ("model", "distill_temperature"), ("model", "rating_autorec_units")}
+# Configs for catalogues where the full softmax is what a step costs (README "Defaults"): their
+# retrieval loss is not the default's.
+LARGE_CATALOGUE = {"ifashion.yaml"}
 
 
 def test_defaults_are_the_settings_every_shipped_config_shares():
     import yaml
 
     defaults = to_dict(RunConfig())
-    files = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in SHIPPED_CONFIGS]
+    files = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in SHIPPED_CONFIGS if path.name not in LARGE_CATALOGUE]
     shared = {
         (section, key): values[0]
         for section, fields in files[0].items()

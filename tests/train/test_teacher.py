@@ -32,6 +32,24 @@ def test_scores_are_ease_scores_without_the_users_training_items(clustered_split
     torch.testing.assert_close(scores[~seen], expected[~seen])
 
 
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+@pytest.mark.parametrize("options", [{}, {"perplexity": 5.0}, {"standardize": True}], ids=["raw", "perplexity", "standardized"])
+def test_scores_of_some_items_are_those_columns_of_every_items_scores(clustered_split, table_limit, options):
+    ds = clustered_split
+    candidates = torch.ones(ds.n_items, dtype=torch.bool)
+    candidates[::7] = False
+    teacher = EaseTeacher(fit_ease(ds), candidates=candidates, table_limit=table_limit, **options)
+    users = torch.tensor([3, 0, 3, 7])
+    own = [int(i) for i in ds.train.item[ds.train.user == 0] if candidates[i]][:2]  # user 0's training items
+    items = torch.tensor([14, own[0], 5, 0, 33, own[1], 41])  # any order; items 0 and 14 are no candidates
+    every = teacher.scores(users)[:, items]
+    some = teacher.scores(users, items)
+    assert torch.isneginf(every[1, [1, 5]]).all() and torch.isneginf(every[:, [0, 3]]).all()
+    assert torch.isfinite(every).sum() > 10
+    assert torch.equal(torch.isneginf(some), torch.isneginf(every))
+    torch.testing.assert_close(some, every)
+
+
 def _raw_and_transformed_scores(ds, users, table_limit: int, **options):
     """The teacher's raw scores for ``users`` and its scores with ``options`` (standardize, perplexity)."""
     model = fit_ease(ds)

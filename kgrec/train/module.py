@@ -104,7 +104,7 @@ class RecommenderModule(L.LightningModule):
         if teacher is None and config.model.distill_weight > 0:
             teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
                                       standardize=config.train.teacher_standardize,
-                                      perplexity=config.train.teacher_perplexity)  # fmt: skip
+                                      perplexity=config.train.teacher_perplexity, progress=config.train.progress)  # fmt: skip
         self.teacher = teacher
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
 

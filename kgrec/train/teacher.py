@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from kgrec.baselines import EASE, tune_on_valid
 from kgrec.data import Dataset
@@ -46,6 +47,8 @@ class EaseTeacher:
             :math:`p_u = \mathrm{softmax}(\beta_u t_u)` spans this many items,
             :math:`\exp H(p_u) = N` (:func:`calibrate_perplexity`); a softmax at temperature 1
             then gives every user a target of the same breadth, on any dataset.
+        progress: a progress bar over the users while calibrating, in a terminal (minutes at
+            100k users and 30k items).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class EaseTeacher:
         table_limit: int = 2**26,
         standardize: bool = False,
         perplexity: float | None = None,
+        progress: bool = False,
     ) -> None:
         if perplexity is not None and not perplexity >= 1:
             raise ValueError(f"perplexity: expected a number of items >= 1, got {perplexity}")
@@ -73,7 +77,8 @@ class EaseTeacher:
             self.table = torch.cat([self._compute(users) for users in torch.arange(n_users).split(4096)])
         if perplexity is not None:  # from the table when there is one, else from each user's row once
             rows = self.table.split(1024) if self.table is not None else map(self._compute, torch.arange(n_users).split(1024))
-            self.beta = torch.cat([calibrate_perplexity(scores, perplexity) for scores in rows])
+            with tqdm(total=n_users, desc="calibrating the teacher", unit="user", disable=None if progress else True) as bar:
+                self.beta = torch.cat([_counted(calibrate_perplexity(scores, perplexity), bar) for scores in rows])
             self.table = None if self.table is None else self.table * self.beta
 
     @classmethod
@@ -84,6 +89,7 @@ class EaseTeacher:
         candidates: Tensor | None = None,
         standardize: bool = False,
         perplexity: float | None = None,
+        progress: bool = False,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`."""
@@ -98,7 +104,7 @@ class EaseTeacher:
             model = interruptible(tune_on_valid, dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
         else:
             model = interruptible(EASE(reg=reg).fit, dataset.train, dataset.n_users, dataset.n_items)
-        return cls(model, candidates, standardize=standardize, perplexity=perplexity)  # type: ignore[arg-type]
+        return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress)  # type: ignore[arg-type]
 
     @property
     def device(self) -> torch.device:
@@ -139,7 +145,7 @@ class EaseTeacher:
         seen, at = col.unique(return_inverse=True)
         weights = self.weight[seen.unsqueeze(1), items.unsqueeze(0)]  # (seen, K)
         rows = torch.sparse_coo_tensor(torch.stack([row, at]), torch.ones(len(row), device=self.device),
-                                       (len(users), len(seen)))  # fmt: skip
+                                       (len(users), len(seen)), check_invariants=False)  # fmt: skip
         with torch.autocast(self.device.type, enabled=False):
             scores = torch.sparse.mm(rows, weights)  # (n, K)
         column = torch.full((self.weight.shape[0],), -1, dtype=torch.long, device=self.device)
@@ -167,6 +173,11 @@ class EaseTeacher:
         if self.beta is not None:
             scores = scores * self.beta[users.to(self.beta.device)]
         return scores
+
+
+def _counted(beta: Tensor, bar: tqdm) -> Tensor:
+    bar.update(len(beta))
+    return beta
 
 
 def ranked_mean_std(scores: Tensor) -> tuple[Tensor, Tensor]:

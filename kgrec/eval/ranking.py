@@ -30,7 +30,7 @@ repeat a pair across parts, and such a pair then counts as a miss.
 The loop runs over batches of users, never over single users: per batch, one ``(B, n_items)``
 score matrix with the excluded entries set to ``-inf``, one ``torch.topk`` at ``max(ks)``, and
 a lookup of the ``(B, max(ks))`` top items among the relevant ones (no ``(B, n_items)`` masks:
-on 114k users and 30k items they took two thirds of the time), so memory is bounded by
+on 114k users and 30k items they took more than half the time), so memory is bounded by
 ``batch_size * n_items`` whatever the number of users.
 """
 

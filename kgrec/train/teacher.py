@@ -23,7 +23,8 @@ from kgrec.errors import ConfigError
 from kgrec.eval.matrix import row_entries, sparse_rows
 from kgrec.utils.interrupt import interruptible
 
-#: Largest catalogue the teacher is fitted for: EASE's Gram matrix takes 8 I^2 bytes (12.8 GB here).
+#: Largest catalogue the teacher is fitted for: EASE's fit peaks at two (I, I) float64 matrices,
+#: 16 I^2 bytes (25.6 GB here, 14.4 GB at 30k items).
 MAX_TEACHER_ITEMS = 40_000
 
 
@@ -94,7 +95,7 @@ class EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
-            gigabytes = 8 * dataset.n_items**2 / 1e9
+            gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
             raise ConfigError(
                 f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
                 f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"

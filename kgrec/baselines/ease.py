@@ -34,22 +34,25 @@ class EASE:
     Args:
         reg: the L2 weight :math:`\\lambda` (default 250; tune it on valid with
             :func:`kgrec.baselines.tune_on_valid` over :attr:`REG_GRID`).
+        device: where the fit runs and the weights stay (a GPU solves 30k items in seconds,
+            where 2 CPU cores take about 9 minutes); the training matrix stays on the CPU.
     """
 
     #: search space of ``reg`` for :func:`~kgrec.baselines.tune_on_valid`.
     REG_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
 
-    def __init__(self, reg: float = 250.0) -> None:
+    def __init__(self, reg: float = 250.0, device: torch.device | str = "cpu") -> None:
         if not reg > 0:
             raise ValueError(f"reg={reg}: expected a positive L2 weight")
         self.reg = float(reg)
-        self.weight: torch.Tensor | None = None  # (I, I) float32, zero diagonal
+        self.device = torch.device(device)
+        self.weight: torch.Tensor | None = None  # (I, I) float32, zero diagonal, on fit's device
         self.history: torch.Tensor | None = None  # (U, I) sparse CSR training matrix X
 
     def fit(self, train: Interactions, n_users: int, n_items: int) -> EASE:
-        """Build :math:`X` from ``train`` and solve for :math:`B`."""
+        """Build :math:`X` from ``train`` and solve for :math:`B` on :attr:`device`."""
         x = interaction_matrix(train, n_users, n_items)
-        coo = x.to_sparse_coo().to(torch.float64)
+        coo = x.to_sparse_coo().to(device=self.device, dtype=torch.float64)
         gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
         gram.diagonal().add_(self.reg)
         # At most two (I, I) float64 matrices at a time (14.4 GB at 30k items, where keeping the
@@ -71,7 +74,8 @@ class EASE:
         """``(B,)`` users -> ``(B, n_items)`` scores :math:`X_u B`."""
         if self.weight is None or self.history is None:
             raise RuntimeError("EASE.score called before fit")
-        return torch.sparse.mm(sparse_rows(self.history, users), self.weight)  # (B, I) @ (I, I), cost follows X_u
+        rows = sparse_rows(self.history, users).to(self.weight.device)
+        return torch.sparse.mm(rows, self.weight)  # (B, I) @ (I, I), cost follows X_u
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reg={self.reg:g})"

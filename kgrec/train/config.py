@@ -69,6 +69,9 @@ class TrainSection:
 
     Attributes:
         max_epochs: upper bound on epochs; early stopping usually ends sooner.
+        max_minutes: ``> 0``: also stop at the first epoch end past this many minutes of
+            training (Lightning's ``Timer``; a resumed run counts its earlier parts); the best
+            epoch so far is kept and tested as after early stopping. ``0``: no time limit.
         batch_size: training interactions per step.
         lr: Adam learning rate; ``weight_decay`` its L2 term.
         lr_decay: when the validation metric has not improved for more than ``lr_patience``
@@ -105,6 +108,7 @@ class TrainSection:
     """
 
     max_epochs: int = 40
+    max_minutes: float = 0.0
     batch_size: int = 2048
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -126,6 +130,8 @@ class TrainSection:
     teacher_perplexity: float | None = None
 
     def __post_init__(self) -> None:
+        if not self.max_minutes >= 0:
+            raise ConfigError(f"train.max_minutes: expected >= 0 minutes (0: no limit), got {self.max_minutes}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         if self.teacher_reg is not None and not self.teacher_reg > 0:

@@ -66,6 +66,8 @@ class RecommenderModule(L.LightningModule):
         teacher: the retrieval tower's teacher when ``model.distill_weight`` > 0; default: EASE
             fitted on the training split (:meth:`EaseTeacher.fit` with ``train.teacher_reg``).
         kg_heldout: KG triples held out of the graph, whose valid part validation ranks.
+        teacher_device: where the default teacher is fitted and calibrated (the training GPU,
+            when there is one: :func:`~kgrec.train.run.train` passes it).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class RecommenderModule(L.LightningModule):
         item_texts: list[str] | None = None,
         teacher: EaseTeacher | None = None,
         kg_heldout: HeldOutTriples | None = None,
+        teacher_device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
         self.model = model
@@ -104,7 +107,8 @@ class RecommenderModule(L.LightningModule):
         if teacher is None and config.model.distill_weight > 0:
             teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
                                       standardize=config.train.teacher_standardize,
-                                      perplexity=config.train.teacher_perplexity, progress=config.train.progress)  # fmt: skip
+                                      perplexity=config.train.teacher_perplexity, progress=config.train.progress,
+                                      device=teacher_device)  # fmt: skip
         self.teacher = teacher
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
 

@@ -16,7 +16,7 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 ``graph/``              the knowledge graph the model was trained with
 ``kg_heldout.npz``      with ``graph.kg_holdout``: the triples held out of it (valid, test, known)
 ``id_maps.json``        raw user / item ids by index
-``metrics.json``        ``{"valid": {...}, "test": {...}, "train_seconds", "epochs", ...}``
+``metrics.json``        ``{"valid": {...}, "test": {...}, "train_seconds", "epochs", "stopped_by", ...}``
 ``curves.png``          per-task training losses and validation metrics by epoch
 ``checkpoints/``        Lightning checkpoints (``last.ckpt`` resumes an interrupted run)
 ``logs/``               CSV (and TensorBoard, when installed) logs
@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,7 @@ from kgrec.utils.ranks import launched_as_rank_zero
 RUN_FORMAT = 1
 KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
 TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0
-RESUMABLE_CHANGES = ("max_epochs", "progress")  # train.* fields a resumed run may change
+RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "progress")  # train.* fields a resumed run may change
 # What kgrec writes into a run folder (the query commands add index/ and catalog/), in the order
 # --overwrite removes it: manifest.json, written last, marks a finished run, so it goes first.
 RUN_ENTRIES = (
@@ -231,7 +233,7 @@ def train(
     refused. ``callbacks`` are extra Lightning callbacks.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
     from lightning.pytorch.loggers import CSVLogger
 
     from kgrec.train.epoch_log import EpochLines, TrainingClock
@@ -272,9 +274,11 @@ def train(
         text_encoder = TextEncoder.from_config(config.text)
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
+    t = config.train
+    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
     started = time.perf_counter()
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
-                               kg_heldout=prepared.kg_heldout)  # fmt: skip
+                               kg_heldout=prepared.kg_heldout, teacher_device=_local_gpu() if gpu else "cpu")  # fmt: skip
     if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
         how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
         teacher, seconds = module.teacher, time.perf_counter() - started
@@ -303,22 +307,21 @@ def train(
         loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
     except ImportError:
         pass
-    t = config.train
     # A progress bar redraws in place, which a file or pipe sees only at the end: print lines there.
     interactive = sys.stdout.isatty()
     epoch_lines = [EpochLines(monitor, mode, out / "logs")] if t.progress and not interactive else []
     clock = TrainingClock()
-    accelerator = t.accelerator
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    # Lightning's Timer, checked at epoch ends (after validation), so the best epoch is kept and tested
+    timer = [Timer(timedelta(minutes=t.max_minutes), interval="epoch")] if t.max_minutes else []
     precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     trainer = L.Trainer(
         max_epochs=t.max_epochs,
-        accelerator=accelerator,
+        accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
         precision=precision,  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *epoch_lines, clock, *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
@@ -360,6 +363,7 @@ def train(
         "epochs": epochs,
         "seconds_per_epoch": round(train_seconds / max(1, epochs), 3),
         "best_epoch": int(saved["epoch"]),  # the kept checkpoint's (logs may lack a killed run's last rows)
+        "stopped_by": _stopped_by(epochs, t.max_epochs, stoppers, timer),
         "resumed": resume,
     }
     save_run(out, config, prepared, model, metrics, text_encoder)
@@ -421,6 +425,20 @@ def save_run(
             "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
         },
     )
+
+
+def _stopped_by(epochs: int, max_epochs: int, stoppers: list[Any], timer: list[Any]) -> str:
+    """What ended training: ``early_stopping``, ``max_minutes`` or ``max_epochs``."""
+    if any(stopper.stopped_epoch > 0 for stopper in stoppers):
+        return "early_stopping"
+    if epochs < max_epochs and any(clock.time_remaining("train") <= 0 for clock in timer):
+        return "max_minutes"
+    return "max_epochs"
+
+
+def _local_gpu() -> torch.device:
+    """This process's GPU: under DDP each rank's own (``LOCAL_RANK``), else the first."""
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:

@@ -91,9 +91,12 @@ class EaseTeacher:
         standardize: bool = False,
         perplexity: float | None = None,
         progress: bool = False,
+        device: torch.device | str = "cpu",
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
-        :attr:`EASE.REG_GRID`."""
+        :attr:`EASE.REG_GRID`. The fit, the calibration and the scores run on ``device``, where
+        the weights stay (training on a GPU: seconds at 114k users and 30k items, where 2 CPU
+        cores take about 30 minutes)."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
             gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
             raise ConfigError(
@@ -102,9 +105,9 @@ class EaseTeacher:
             )
         # In a worker thread: Ctrl+C during the Cholesky solve (minutes at 20k+ items) stops at once
         if reg is None:
-            model = interruptible(tune_on_valid, dataset, lambda value: EASE(reg=value), EASE.REG_GRID).model
+            model = interruptible(tune_on_valid, dataset, lambda value: EASE(value, device), EASE.REG_GRID).model
         else:
-            model = interruptible(EASE(reg=reg).fit, dataset.train, dataset.n_users, dataset.n_items)
+            model = interruptible(EASE(reg, device).fit, dataset.train, dataset.n_users, dataset.n_items)
         return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress)  # type: ignore[arg-type]
 
     @property

@@ -95,7 +95,40 @@ def test_teacher_scores_on_the_gpu_match_the_cpu(clustered_split, table_limit):
     torch.testing.assert_close(got.cpu(), expected)
 
 
-def test_distilled_run_trains_on_the_gpu(clustered_dataset, tmp_path):
-    config = tiny_config(clustered_dataset, *GPU, "model.tasks=[retrieval]", "model.retrieval_loss=full_softmax",
-                         "model.distill_weight=1", "train.teacher_reg=50")  # fmt: skip
-    assert train(config, tmp_path / "run")["test"]["ndcg@10"] > 0
+def test_ease_and_its_teacher_on_the_gpu_score_as_on_the_cpu(clustered_split):
+    from kgrec.baselines import EASE
+    from kgrec.train.teacher import EaseTeacher
+
+    ds = clustered_split
+    cpu = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    gpu = EASE(50.0, device="cuda").fit(ds.train, ds.n_users, ds.n_items)
+    assert gpu.weight.is_cuda and not gpu.history.is_cuda
+    torch.testing.assert_close(gpu.weight.cpu(), cpu.weight, atol=1e-5, rtol=1e-4)
+    users, items = torch.tensor([3, 0, 3, 7]), torch.tensor([1, 5, 9, 30])
+    torch.testing.assert_close(gpu.score(users).cpu(), cpu.score(users), atol=1e-5, rtol=1e-4)
+    for table_limit in (2**26, 0):  # a table of all users, or each batch's rows
+        on_cpu = EaseTeacher(cpu, table_limit=table_limit, perplexity=5.0)
+        on_gpu = EaseTeacher(gpu, table_limit=table_limit, perplexity=5.0)  # calibrated on the GPU
+        assert on_gpu.device.type == "cuda" and on_gpu.beta.is_cuda
+        torch.testing.assert_close(on_gpu.scores(users).cpu(), on_cpu.scores(users), atol=1e-4, rtol=1e-3)
+        torch.testing.assert_close(on_gpu.scores(users, items).cpu(), on_cpu.scores(users, items), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("loss", [["model.retrieval_loss=full_softmax"],
+                                  ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=16"]])  # fmt: skip
+def test_a_distilled_gpu_run_fits_its_teacher_on_the_gpu(clustered_dataset, tmp_path, monkeypatch, loss):
+    from kgrec.train.teacher import EaseTeacher
+
+    devices = []
+    fit = EaseTeacher.fit.__func__
+
+    def recording_fit(cls, *args, **kwargs):
+        devices.append(torch.device(kwargs["device"]).type)
+        return fit(cls, *args, **kwargs)
+
+    monkeypatch.setattr(EaseTeacher, "fit", classmethod(recording_fit))
+    config = tiny_config(clustered_dataset, *GPU, "model.tasks=[retrieval]", "model.distill_weight=1",
+                         "model.distill_temperature=1", "train.teacher_perplexity=5", "train.teacher_reg=50",
+                         "train.max_epochs=2", *loss)  # fmt: skip
+    metrics = train(config, tmp_path / "run")
+    assert devices == ["cuda"] and metrics["test"]["ndcg@10"] > 0

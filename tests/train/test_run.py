@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -193,6 +194,27 @@ def test_a_resumed_run_counts_the_training_time_of_both_parts(clustered_dataset,
     assert metrics["resumed"] and metrics["epochs"] == 3
     assert metrics["train_seconds"] - resumed.seconds >= 0.99  # epoch 0's second, from before the crash
     assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / 3, abs=2e-3)  # train_seconds is rounded to 0.01
+
+
+class SlowStart(L.Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 0:
+            time.sleep(1.0)
+
+
+def test_max_minutes_stops_at_the_first_epoch_end_past_the_limit_and_metrics_say_what_stopped_training(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=5", "train.patience=100", "train.max_minutes=0.01")  # 0.6 s
+    metrics = train(config, tmp_path / "timed", callbacks=[SlowStart()])
+    assert metrics["epochs"] == 1 and metrics["stopped_by"] == "max_minutes"
+    assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "timed" / "manifest.json").exists()
+    untimed = train(dataclasses.replace(config, train=dataclasses.replace(config.train, max_minutes=0, max_epochs=2)),
+                    tmp_path / "untimed")  # fmt: skip
+    assert untimed["epochs"] == 2 and untimed["stopped_by"] == "max_epochs"
+    frozen = tiny_config(clustered_dataset, "train.max_epochs=5", "train.patience=0", "train.lr=1e-12")  # valid never improves
+    stopped = train(frozen, tmp_path / "stopped")
+    assert stopped["epochs"] == 2 and stopped["stopped_by"] == "early_stopping"
+    with pytest.raises(ConfigError, match="train.max_minutes"):
+        tiny_config(clustered_dataset, "train.max_minutes=-1")
 
 
 class RecordLastCheckpoint(L.Callback):

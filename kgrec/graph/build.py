@@ -429,7 +429,7 @@ def _assemble(
 @contextlib.contextmanager
 def _steps(enabled: bool) -> Iterator[Callable[[str], None]]:
     """A progress bar over the build steps; ``step(label)`` starts the next one."""
-    bar = tqdm(total=len(STEPS), desc="build graph", unit="step", disable=not enabled, leave=False)
+    bar = tqdm(total=len(STEPS), desc="build graph", unit="step", disable=None if enabled else True, leave=False)  # a terminal only
     started = [False]
 
     def step(label: str) -> None:

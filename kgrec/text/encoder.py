@@ -169,7 +169,7 @@ class TextEncoder(nn.Module):
         try:
             with (
                 torch.inference_mode(),
-                tqdm(total=len(texts), desc="encoding texts", unit="text", disable=not progress) as bar,
+                tqdm(total=len(texts), desc="encoding texts", unit="text", disable=None if progress else True) as bar,  # a terminal only
             ):
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]

@@ -138,12 +138,17 @@ def sparse_rows(csr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     matrix then costs ``nnz x d``, what the rows hold, not the ``B x C x d`` of
     :func:`dense_rows` (EASE's scores over a 30k-item catalogue with 6 items per user: 5,000
     times fewer multiplications)."""
-    batch_pos, cols = row_entries(csr, rows)
-    crow = torch.zeros(len(rows) + 1, dtype=torch.long, device=cols.device)
-    crow[1:] = torch.bincount(batch_pos, minlength=len(rows)).cumsum(0)
+    return entries_as_rows(*row_entries(csr, rows), (len(rows), csr.shape[1]))
+
+
+def entries_as_rows(batch_pos: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """:func:`row_entries`'s output ``(batch_pos, cols)`` as the sparse CSR ``shape`` tensor of
+    ones that :func:`sparse_rows` returns (for a caller that needs both)."""
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=cols.device)
+    crow[1:] = torch.bincount(batch_pos, minlength=shape[0]).cumsum(0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols)), (len(rows), csr.shape[1]),
+        return torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols), device=cols.device), shape,
                                        check_invariants=False)  # fmt: skip
 
 

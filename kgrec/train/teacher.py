@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from kgrec.baselines import EASE, tune_on_valid
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
-from kgrec.eval.matrix import row_entries, sparse_rows
+from kgrec.eval.matrix import entries_as_rows, row_entries
 from kgrec.utils.interrupt import interruptible
 
 #: Largest catalogue the teacher is fitted for: EASE's fit peaks at two (I, I) float64 matrices,
@@ -165,7 +165,7 @@ class EaseTeacher:
     def _compute(self, users: Tensor) -> Tensor:
         """Scores of distinct ``users``: their sparse CSR training rows times the weights."""
         row, col = row_entries(self.history, users.cpu())  # the users' training items
-        rows = sparse_rows(self.history, users.cpu())
+        rows = entries_as_rows(row, col, (len(users), self.history.shape[1]))
         with torch.autocast(self.device.type, enabled=False):  # fp32 even inside bf16 training
             scores = torch.sparse.mm(rows.to(self.device), self.weight)  # (n, I); cost follows the histories
         scores[row.to(self.device), col.to(self.device)] = float("-inf")

@@ -4,18 +4,27 @@ Python runs its SIGINT handler between bytecodes of the main thread, so a Ctrl+C
 call into native code (a Cholesky factorisation of a 20k x 20k matrix takes minutes on two
 cores) waits until that call returns. :func:`interruptible` runs the call in a worker thread
 and waits for it in short slices, so the ``KeyboardInterrupt`` reaches the caller at once; the
-abandoned call keeps running in its daemon thread until the process exits, which it does next.
+abandoned call keeps running in its daemon thread until the process exits, which it does next,
+through :func:`exit_process`: finalising the interpreter under a native call that is still
+running can abort the process (SIGABRT, "terminate called without an active exception") instead
+of exiting with the status asked for.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.1
+# One event per call started and not returned to its caller, set when the call ends: those left
+# after a Ctrl+C are the abandoned ones. (Thread.is_alive cannot tell: a join interrupted by
+# Ctrl+C marks the thread stopped while it still runs, CPython bpo-45274.)
+_calls: list[threading.Event] = []
 
 
 def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -24,17 +33,37 @@ def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if threading.current_thread() is not threading.main_thread():
         return call(*args, **kwargs)  # signals reach the main thread only: nothing to gain
     outcome: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
             outcome["value"] = call(*args, **kwargs)
         except BaseException as error:  # re-raised in the caller's thread
             outcome["error"] = error
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name=f"kgrec-{getattr(call, '__name__', 'call')}", daemon=True)
+    _calls.append(finished)  # before the start: a Ctrl+C can arrive before the wait below
     worker.start()
-    while worker.is_alive():
-        worker.join(POLL_SECONDS)
+    while not finished.wait(POLL_SECONDS):
+        pass
+    _calls.remove(finished)  # not reached after a Ctrl+C: the call stays listed, maybe running
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def abandoned_call_running() -> bool:
+    """Whether a call that a Ctrl+C abandoned is still running in its worker thread."""
+    return not all(finished.is_set() for finished in _calls)
+
+
+def exit_process(status: int) -> NoReturn:
+    """``sys.exit(status)``; while an abandoned call still runs, ``os._exit(status)`` after
+    flushing stdout and stderr, skipping the interpreter's finalisation that could abort."""
+    if abandoned_call_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

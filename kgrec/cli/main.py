@@ -17,7 +17,7 @@ from kgrec.cli import query as query_cli
 from kgrec.cli import serve as serve_cli
 from kgrec.cli import train as train_cli
 from kgrec.errors import KgrecError, TrainingInterrupted
-from kgrec.utils.interrupt import abandoned_call_running, exit_process
+from kgrec.utils.interrupt import exit_if_abandoned
 from kgrec.utils.ranks import launched_as_rank_zero
 
 GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
@@ -50,8 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         if _is_rank_zero(interrupt):  # DDP: Ctrl+C reaches every process; one line, every rank exits 130
             print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
-        if abandoned_call_running():  # e.g. EASE's Cholesky solve: exit now, not after it
-            exit_process(130)
+        exit_if_abandoned(130)  # e.g. during EASE's Cholesky solve: exit now, not after it
         return 130
 
 

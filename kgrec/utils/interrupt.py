@@ -5,7 +5,7 @@ call into native code (a Cholesky factorisation of a 20k x 20k matrix takes minu
 cores) waits until that call returns. :func:`interruptible` runs the call in a worker thread
 and waits for it in short slices, so the ``KeyboardInterrupt`` reaches the caller at once; the
 abandoned call keeps running in its daemon thread until the process exits, which it does next,
-through :func:`exit_process`: finalising the interpreter under a native call that is still
+through :func:`exit_if_abandoned`: finalising the interpreter under a native call that is still
 running can abort the process (SIGABRT, "terminate called without an active exception") instead
 of exiting with the status asked for.
 """
@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -59,11 +59,10 @@ def abandoned_call_running() -> bool:
     return not all(finished.is_set() for finished in _calls)
 
 
-def exit_process(status: int) -> NoReturn:
-    """``sys.exit(status)``; while an abandoned call still runs, ``os._exit(status)`` after
-    flushing stdout and stderr, skipping the interpreter's finalisation that could abort."""
+def exit_if_abandoned(status: int) -> None:
+    """While an abandoned call still runs, ``os._exit(status)`` after flushing stdout and
+    stderr, skipping the interpreter's finalisation that could abort; else return."""
     if abandoned_call_running():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
-    sys.exit(status)

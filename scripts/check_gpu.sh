@@ -22,10 +22,8 @@ CONFIG="${CONFIG:-scripts/configs/ml-100k.yaml}"
 stage() { echo; echo "== $1 ($(date +%T))"; }
 
 stage "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PY" -c "import torch, lightning, torch_geometric, transformers as t
-print('torch', torch.__version__, '| cuda', torch.version.cuda, '| lightning', lightning.__version__,
-      '| pyg', torch_geometric.__version__, '| transformers', t.__version__, '| gpu', torch.cuda.is_available())"
+. scripts/_gpu_machine.sh
+describe_machine "$PY"
 
 [ "${T_TESTS:-150}" != 0 ] && stage "CUDA tests and the model, text and training suites" &&
 timeout "${T_TESTS:-150}" "$PY" -m pytest -q -p no:cacheprovider -x tests/models tests/text tests/eval \

@@ -17,9 +17,8 @@ RUN="${RUN:-$OUT/run}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 echo "== machine ($(date +%T))"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PY" -c "import torch, lightning, torch_geometric as g; print('torch', torch.__version__, '| cuda', torch.version.cuda,
-'| lightning', lightning.__version__, '| pyg', g.__version__, '| gpu', torch.cuda.is_available(), '| cpus', torch.get_num_threads())"
+. scripts/_gpu_machine.sh
+describe_machine "$PY"
 
 echo "== CUDA tests ($(date +%T))"
 timeout "${T_TESTS:-150}" "$PY" -m pytest -q -p no:cacheprovider tests/train/test_cuda.py tests/text/test_cuda.py \

@@ -12,6 +12,9 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
   random walk item -> user -> item, raised to alpha, divided by popularity^beta);
 * Mult-VAE (Liang et al. 2018), the variational autoencoder with a multinomial likelihood, the
   non-linear model that sits beside EASE in those tables;
+* infinite-width autoencoder (inf-AE, Sachdeva et al. 2022): a one-hidden-layer ReLU
+  autoencoder of infinite width trained to convergence is kernel ridge regression with its
+  neural tangent kernel over the users' rows, S = K (K + lambda I)^-1 X, in closed form;
 * CEASE-style side information (Ning & Karypis 2012): the item-feature matrix (genres and the
   KG entities linked to each item) stacked under the interactions before the EASE solve;
 * EASE + time-local popularity (items popular around the user's own dates of activity);
@@ -196,6 +199,26 @@ def mult_vae_scores(beta_cap: float, anneal_steps: int = 2000, patience: int = 2
 
 
 best_on_valid(f"Mult-VAE (seed {args.seed})", {f"beta={b}": mult_vae_scores(b) for b in (0.2, 1.0)})
+
+
+def relu_ntk(rows: torch.Tensor) -> torch.Tensor:
+    """The NTK of a one-hidden-layer ReLU network between ``rows`` (Jacot et al. 2018):
+    Theta = Sigma theta-term + Sigma_1, with Sigma = x'y, theta the angle between x and y,
+    Sigma_1 = |x| |y| (sin theta + (pi - theta) cos theta) / 2 pi and the derivative's
+    expectation (pi - theta) / 2 pi (Cho and Saul's arc-cosine kernels); scaled to a unit
+    mean diagonal, so that lambda is relative to it."""
+    sigma = rows @ rows.T
+    norm = sigma.diagonal().clamp(min=1e-12).sqrt()
+    cos = (sigma / norm[:, None] / norm[None]).clamp(-1, 1)
+    theta = torch.arccos(cos)
+    kernel = sigma * (np.pi - theta) / (2 * np.pi) + norm[:, None] * norm[None] * (theta.sin() + (np.pi - theta) * cos) / (2 * np.pi)
+    return kernel / kernel.diagonal().mean()
+
+
+ntk = relu_ntk(X)
+best_on_valid("inf-AE (ReLU NTK)", {
+    f"lambda={lam}": ntk @ torch.linalg.solve(ntk + lam * torch.eye(n_users, dtype=ntk.dtype), X) for lam in (1, 2, 3, 5, 10)
+})  # fmt: skip
 
 graph = build_graph(dataset, find_recipe(config, dataset), progress=False)
 item_edges = graph.head < n_items

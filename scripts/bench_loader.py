@@ -3,7 +3,7 @@
 A step's batch is 2,048 (user, item, rating) rows drawn from a shuffled epoch. PyTorch's default
 (``DataLoader(TensorDataset(...), batch_size=B)``) calls ``__getitem__`` once per row and stacks
 the rows; kgrec's loader (:class:`kgrec.train.module.Interactions`, what
-``RecommenderModule.train_dataloader`` returns) gathers each column once per batch. On a GPU,
+``RecommenderModule.train_dataloader`` returns, ``interactions_loader``) gathers each column once per batch. On a GPU,
 where a step of the default ml-100k config takes tens of milliseconds, the default's per-row
 fetching is a large part of the step. The cost depends on the number of rows and the batch size
 alone, so random rows of each dataset's training size stand in for it.
@@ -20,7 +20,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from kgrec.train.module import EpochShuffle, Interactions, _as_fetched
+from kgrec.train.module import EpochShuffle, interactions_loader
 
 TRAINING_ROWS = {"ml-100k": 80_808, "iFashion": 742_837}  # their training splits (seed 2026)
 
@@ -46,7 +46,6 @@ print(header)
 print("-" * len(header))
 for name, rows in TRAINING_ROWS.items():
     columns = (torch.randint(0, 10_000, (rows,)), torch.randint(0, 10_000, (rows,)), torch.rand(rows))
-    sampler = EpochShuffle(rows, seed=0)
-    default = ms_per_batch(DataLoader(TensorDataset(*columns), batch_size=args.batch_size, sampler=sampler))
-    ours = ms_per_batch(DataLoader(Interactions(*columns), batch_size=args.batch_size, sampler=sampler, collate_fn=_as_fetched))
+    default = ms_per_batch(DataLoader(TensorDataset(*columns), batch_size=args.batch_size, sampler=EpochShuffle(rows, seed=0)))
+    ours = ms_per_batch(interactions_loader(columns, args.batch_size, seed=0))
     print(f"{f'{name} ({rows:,})':<22}{default:>15.2f}{ours:>10.2f}{f'x{ours / default:.3f}':>20}")

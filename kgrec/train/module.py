@@ -67,6 +67,14 @@ def _as_fetched(batch: tuple[Tensor, ...]) -> list[Tensor]:
     return list(batch)
 
 
+def interactions_loader(columns: tuple[Tensor, ...], batch_size: int, seed: int) -> DataLoader:
+    """Batches of ``batch_size`` rows of the ``columns`` (``user, item, rating``) in an order
+    that depends only on ``(seed, epoch)`` (:class:`EpochShuffle`), each gathered whole
+    (:class:`Interactions`)."""
+    data = Interactions(*columns)
+    return DataLoader(data, batch_size=batch_size, sampler=EpochShuffle(len(data), seed), collate_fn=_as_fetched)
+
+
 class RecommenderModule(L.LightningModule):
     """Trains a :class:`MultiTaskRecommender` on a :class:`Dataset`'s training split.
 
@@ -130,9 +138,8 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
-        data = Interactions(self.train_user, self.train_item, self.train_rating)
-        sampler = EpochShuffle(len(data), self.config.train.seed)
-        return DataLoader(data, batch_size=self.config.train.batch_size, sampler=sampler, collate_fn=_as_fetched)
+        columns = (self.train_user, self.train_item, self.train_rating)
+        return interactions_loader(columns, self.config.train.batch_size, self.config.train.seed)
 
     def val_dataloader(self) -> DataLoader:
         # One placeholder batch: validation ranks every user at once in validation_step.

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from kgrec.cli.main import main
 from kgrec.errors import TrainingInterrupted
@@ -115,25 +116,36 @@ def test_train_without_out_says_what_to_give(capsys):
     assert "give --out RUN_DIR" in capsys.readouterr().err
 
 
-def test_ddp_on_two_cpu_processes_shards_each_epoch_and_saves_what_it_reports(clustered_dataset, tmp_path, capsys):
-    """`train.devices=2 train.strategy=ddp` on the CPU: Lightning's launcher reruns the command as
-    a second gloo process, each rank trains on its half of every epoch, and rank 0 alone writes
-    and reports a run whose saved model gives the test metrics it reported."""
-    import math
+def ddp_train(data: Path, out: Path, *overrides: str):
+    """``kgrec train`` with the tiny config on two CPU processes (DDP over gloo), in a subprocess:
+    Lightning's launcher reruns the command line as rank 1."""
     import os
     import subprocess
     import sys
 
+    from tests.conftest import TINY_OVERRIDES
+
+    settings = [o for o in TINY_OVERRIDES if not o.startswith("train.devices=")] + ["train.devices=2", "train.strategy=ddp"]
+    command = [sys.executable, "-m", "kgrec", "train", "--data", str(data), "--out", str(out)]
+    command += [arg for setting in [*settings, *overrides] for arg in ("--set", setting)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_resumes(clustered_dataset, tmp_path, capsys):
+    """`train.devices=2 train.strategy=ddp` on the CPU: each rank trains on its half of every
+    epoch; rank 0 alone writes and reports a run whose saved model gives the test metrics it
+    reported; a run cut after its second epoch resumes to the uninterrupted run's weights."""
+    import math
+
+    from safetensors.torch import load_file
+
     from kgrec.train import prepare
-    from tests.conftest import TINY_OVERRIDES, tiny_config
+    from tests.conftest import tiny_config
 
     run = tmp_path / "run"
-    overrides = [o for o in TINY_OVERRIDES if not o.startswith("train.devices=")] + ["train.devices=2", "train.strategy=ddp"]
-    command = [sys.executable, "-m", "kgrec", "train", "--data", str(clustered_dataset), "--out", str(run)]
-    command += [arg for override in overrides for arg in ("--set", override)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = ddp_train(clustered_dataset, run)
     assert done.stdout.count("run folder: ") == 1 and done.stdout.count("test ") == 1  # rank 0 speaks alone
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in done.stderr and "sync_dist" not in done.stderr
 
@@ -144,8 +156,20 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_and_saves_what_it_reports(cl
     assert last_step == {epoch: (epoch + 1) * steps - 1 for epoch in range(3)} and steps < math.ceil(n_train / 128)
 
     reported = json.loads((run / "metrics.json").read_text())
-    assert reported["epochs"] == 3
+    assert reported["epochs"] == 3 and not reported["resumed"]
     capsys.readouterr()
     assert main(["eval", str(run), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["test"]
     assert evaluated == pytest.approx(reported["test"], abs=1e-6)
+
+    cut = tmp_path / "cut"
+    ddp_train(clustered_dataset, cut, "train.max_epochs=2")
+    (cut / "manifest.json").unlink()  # written last: without it the run is one interrupted after epoch 2
+    ddp_train(clustered_dataset, cut)
+    assert json.loads((cut / "metrics.json").read_text())["resumed"]
+    second_part = (cut / "logs" / "part-1" / "metrics.csv").read_text().splitlines()[1:]
+    assert {line.split(",")[0] for line in second_part} == {"2"}  # the resumed processes trained epoch 2 alone
+    straight, resumed = load_file(str(run / "model.safetensors")), load_file(str(cut / "model.safetensors"))
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.allclose(straight[key], resumed[key], atol=1e-6), key

@@ -336,6 +336,8 @@ def train(
         # A fine-tuned transformer stays in eval mode on purpose: its frozen layers must not drop
         # out, and its few trained top layers learn without dropout.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        # A resumed run continues in its own checkpoints/ folder, which Lightning warns is not empty.
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         _fit(trainer, module, last, resume)
     train_seconds = clock.seconds  # both parts of a resumed run
     if not trainer.is_global_zero:

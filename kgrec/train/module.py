@@ -75,6 +75,22 @@ def interactions_loader(columns: tuple[Tensor, ...], batch_size: int, seed: int)
     return DataLoader(data, batch_size=batch_size, sampler=EpochShuffle(len(data), seed), collate_fn=_as_fetched)
 
 
+def _reached_leaves(loss: Tensor) -> set[int]:
+    """``id`` of every leaf tensor (parameter) that a backward pass from ``loss`` would reach."""
+    reached: set[int] = set()
+    seen: set[Any] = set()
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: a leaf's gradient lands here
+            reached.add(id(node.variable))
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return reached
+
+
 class RecommenderModule(L.LightningModule):
     """Trains a :class:`MultiTaskRecommender` on a :class:`Dataset`'s training split.
 
@@ -156,6 +172,18 @@ class RecommenderModule(L.LightningModule):
             self.model.text = self.text_encoder(self.text_ids, self.text_mask).float()  # (I, t)
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        rec = self.rec_batch(batch)
+        losses = self.model.compute_losses(rec)
+        total, logs = self.model.joint_loss(losses)
+        batch_size = len(rec.user)
+        for task, value in losses.items():
+            self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
+        self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
+        return total
+
+    def rec_batch(self, batch: list[Tensor]) -> RecBatch:
+        """What a training step feeds the model for ``batch``: its interactions, with this step's
+        negatives, KG triples and teacher scores (and the texts re-encoded when fine-tuning)."""
         user, item, rating = batch  # (B,), (B,), (B,)
         self.encode_texts()
         generator = step_generator(self.config.train.seed, self.global_step, self.global_rank)
@@ -176,13 +204,19 @@ class RecommenderModule(L.LightningModule):
             if self.teacher.device != self.device:
                 self.teacher.to(self.device)  # once
             rec.teacher_scores = self.teacher.scores(user, rec.shared_items)  # (B, I), or (B, K) of the shared items
-        losses = self.model.compute_losses(rec)
-        total, logs = self.model.joint_loss(losses)
-        batch_size = len(user)
-        for task, value in losses.items():
-            self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
-        self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
-        return total
+        return rec
+
+    def unused_parameters(self) -> list[str]:
+        """Names of the trainable parameters that no loss of this config reaches (those of a task
+        weighted 0, or the user and trunk parts of a KG-only run): DDP must be told to look for
+        them, or it fails at the second step. Found on the first training batch by walking the
+        joint loss's autograd graph back to its leaves, without a backward pass; the global
+        random state is left as it was."""
+        with torch.random.fork_rng():  # the loader's iterator draws a seed too
+            batch = next(iter(self.train_dataloader()))
+            total, _ = self.model.joint_loss(self.model.compute_losses(self.rec_batch(batch)))
+        reached = _reached_leaves(total)
+        return [name for name, p in self.named_parameters() if p.requires_grad and id(p) not in reached]
 
     def shared_items(self, generator: torch.Generator) -> Tensor:
         """``train.shared_negatives`` items drawn uniformly without replacement from the items

@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -71,6 +71,9 @@ from kgrec.train.config import (
 from kgrec.train.defaults import fit_defaults
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 from kgrec.utils.ranks import launched_as_rank_zero
+
+if TYPE_CHECKING:  # imported in train(): importing kgrec.train does not import Lightning
+    from kgrec.train.module import RecommenderModule
 
 RUN_FORMAT = 1
 KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
@@ -319,7 +322,7 @@ def train(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=t.strategy,
+        strategy=_ddp_strategy(t.strategy, module),
         precision=precision,  # type: ignore[arg-type]
         callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,
@@ -436,6 +439,20 @@ def _stopped_by(epochs: int, max_epochs: int, stoppers: list[Any], timer: list[A
     if epochs < max_epochs and any(clock.time_remaining("train") <= 0 for clock in timer):
         return "max_minutes"
     return "max_epochs"
+
+
+def _ddp_strategy(strategy: str, module: RecommenderModule) -> str:
+    """``ddp`` as Lightning's ``ddp_find_unused_parameters_true`` when the config leaves
+    parameters without a gradient (:meth:`RecommenderModule.unused_parameters`: a task weighted
+    0, a KG-only run): plain DDP fails on them at the second step, and finding them costs a walk
+    of the autograd graph per step, which the other configs are spared."""
+    if strategy != "ddp":
+        return strategy
+    unused = module.unused_parameters()
+    if unused and launched_as_rank_zero():
+        print(f"note: {len(unused)} parameter tensors get no gradient in this config ({unused[0]}, ...); "
+              "DDP looks for unused parameters at every step", file=sys.stderr)  # fmt: skip
+    return "ddp_find_unused_parameters_true" if unused else strategy
 
 
 def _local_gpu() -> torch.device:

@@ -173,3 +173,11 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_re
     assert straight.keys() == resumed.keys()
     for key in straight:
         assert torch.allclose(straight[key], resumed[key], atol=1e-6), key
+
+
+def test_ddp_trains_a_config_that_leaves_parameters_without_a_gradient(clustered_dataset, tmp_path):
+    # A task weighted 0 is logged but not trained: plain DDP failed at its second step on the
+    # like tower's parameters; DDP is now told to look for unused parameters, with a note.
+    done = ddp_train(clustered_dataset, tmp_path / "run", "train.max_epochs=1",
+                     "model.loss_weights={retrieval: 1.0, rating: 0.1, like: 0, kg: 0.1}")  # fmt: skip
+    assert "parameter tensors get no gradient in this config" in done.stderr and "run folder: " in done.stdout

@@ -24,3 +24,28 @@ def test_training_batches_are_gathered_whole_as_row_by_row_fetching_gives_them(c
     pairs = {(int(u), int(i)) for batch in got for u, i in zip(batch[0], batch[1], strict=True)}
     train = prepared.dataset.train
     assert pairs == set(zip(train.user.tolist(), train.item.tolist(), strict=True))  # each training row, once an epoch
+
+
+def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of_them(clustered_dataset) -> None:
+    from kgrec.train.run import _ddp_strategy
+
+    def module_for(*overrides: str) -> RecommenderModule:
+        config = tiny_config(clustered_dataset, *overrides)
+        prepared = prepare(config, progress=False)
+        g = prepared.graph
+        triples = tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail))
+        return RecommenderModule(build_model(config, prepared), prepared.dataset, config, triples)
+
+    every_task = module_for("model.tasks=[retrieval,rating,like,kg]")
+    state = torch.get_rng_state()
+    assert every_task.unused_parameters() == []
+    assert torch.equal(torch.get_rng_state(), state)  # the dropout masks drawn to find them leave no trace
+    assert _ddp_strategy("ddp", every_task) == "ddp" and _ddp_strategy("auto", every_task) == "auto"
+
+    like_off = module_for("model.tasks=[retrieval,rating,like,kg]", "model.loss_weights={retrieval: 1, rating: 0.1, like: 0, kg: 0.1}")
+    unused = like_off.unused_parameters()
+    assert unused and all(".like." in name for name in unused), unused  # the like tower and its trunk gate
+    assert _ddp_strategy("ddp", like_off) == "ddp_find_unused_parameters_true"
+
+    kg_only = module_for("model.tasks=[kg]")
+    assert "model.item_embedding.weight" in kg_only.unused_parameters()

@@ -322,7 +322,7 @@ def train(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=_ddp_strategy(t.strategy, module),
+        strategy=_ddp_strategy(t.strategy, module, _local_gpu() if gpu else torch.device("cpu")),
         precision=precision,  # type: ignore[arg-type]
         callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,
@@ -441,14 +441,16 @@ def _stopped_by(epochs: int, max_epochs: int, stoppers: list[Any], timer: list[A
     return "max_epochs"
 
 
-def _ddp_strategy(strategy: str, module: RecommenderModule) -> str:
+def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device) -> str:
     """``ddp`` as Lightning's ``ddp_find_unused_parameters_true`` when the config leaves
     parameters without a gradient (:meth:`RecommenderModule.unused_parameters`: a task weighted
     0, a KG-only run): plain DDP fails on them at the second step, and finding them costs a walk
-    of the autograd graph per step, which the other configs are spared."""
+    of the autograd graph per step, which the other configs are spared. The probe runs on
+    ``device``, this process's training device (where the teacher already is), where Lightning
+    would move the module anyway."""
     if strategy != "ddp":
         return strategy
-    unused = module.unused_parameters()
+    unused = module.to(device).unused_parameters()
     if unused and launched_as_rank_zero():
         print(f"note: {len(unused)} parameter tensors get no gradient in this config ({unused[0]}, ...); "
               "DDP looks for unused parameters at every step", file=sys.stderr)  # fmt: skip

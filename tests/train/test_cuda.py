@@ -132,3 +132,17 @@ def test_a_distilled_gpu_run_fits_its_teacher_on_the_gpu(clustered_dataset, tmp_
                          "train.max_epochs=2", *loss)  # fmt: skip
     metrics = train(config, tmp_path / "run")
     assert devices == ["cuda"] and metrics["test"]["ndcg@10"] > 0
+
+
+def test_the_ddp_probe_for_unused_parameters_runs_on_the_gpu_with_the_teacher_there(clustered_dataset):
+    from kgrec.train import build_model, prepare
+    from kgrec.train.module import RecommenderModule
+    from kgrec.train.run import _ddp_strategy
+
+    config = tiny_config(clustered_dataset, *GPU, "model.tasks=[retrieval,rating,like]", "model.distill_weight=1",
+                         "model.loss_weights={retrieval: 1, rating: 0.1, like: 0}")  # fmt: skip
+    prepared = prepare(config, progress=False)
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config, teacher_device="cuda")
+    assert module.teacher is not None and module.teacher.device.type == "cuda"
+    assert _ddp_strategy("ddp", module, torch.device("cuda", 0)) == "ddp_find_unused_parameters_true"
+    assert next(module.model.parameters()).device.type == "cuda" and module.teacher.device.type == "cuda"

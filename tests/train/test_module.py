@@ -40,12 +40,13 @@ def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of
     state = torch.get_rng_state()
     assert every_task.unused_parameters() == []
     assert torch.equal(torch.get_rng_state(), state)  # the dropout masks drawn to find them leave no trace
-    assert _ddp_strategy("ddp", every_task) == "ddp" and _ddp_strategy("auto", every_task) == "auto"
+    cpu = torch.device("cpu")
+    assert _ddp_strategy("ddp", every_task, cpu) == "ddp" and _ddp_strategy("auto", every_task, cpu) == "auto"
 
     like_off = module_for("model.tasks=[retrieval,rating,like,kg]", "model.loss_weights={retrieval: 1, rating: 0.1, like: 0, kg: 0.1}")
     unused = like_off.unused_parameters()
     assert unused and all(".like." in name for name in unused), unused  # the like tower and its trunk gate
-    assert _ddp_strategy("ddp", like_off) == "ddp_find_unused_parameters_true"
+    assert _ddp_strategy("ddp", like_off, cpu) == "ddp_find_unused_parameters_true"
 
     kg_only = module_for("model.tasks=[kg]")
     assert "model.item_embedding.weight" in kg_only.unused_parameters()

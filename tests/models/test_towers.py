@@ -11,13 +11,13 @@ N_USERS, N_ITEMS, D = 6, 10, 8
 
 def _train(params, loss_fn, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
     opt = torch.optim.Adam(params, lr=lr)
-    first = float(loss_fn())
+    first = float(loss_fn().detach())
     for _ in range(steps):
         opt.zero_grad()
         loss = loss_fn()
         loss.backward()
         opt.step()
-    return first, float(loss_fn())
+    return first, float(loss_fn().detach())
 
 
 def test_rating_tower_loss_decreases() -> None:
@@ -99,9 +99,9 @@ def test_items_outside_candidates_are_never_negatives(kind) -> None:
     assert z_items.grad[8:].abs().sum() == 0 and z_items.grad[:8].abs().sum() > 0
     if kind == "full_softmax":  # the softmax is over the candidates only
         scores = z_u @ z_items.detach()[:8].T
-        assert float(loss) == pytest.approx(float(nn.functional.cross_entropy(scores, pos)), rel=1e-5)
+        assert float(loss.detach()) == pytest.approx(float(nn.functional.cross_entropy(scores, pos)), rel=1e-5)
     unmasked = tower.loss(z_u, z_items, pos, neg)
-    assert float(unmasked) != pytest.approx(float(loss))
+    assert float(unmasked.detach()) != pytest.approx(float(loss.detach()))
 
 
 def test_shared_negatives_covering_every_candidate_give_the_full_softmax() -> None:

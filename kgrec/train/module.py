@@ -208,7 +208,7 @@ class RecommenderModule(L.LightningModule):
 
     def unused_parameters(self) -> list[str]:
         """Names of the trainable parameters that no loss of this config reaches (those of a task
-        weighted 0, or the user and trunk parts of a KG-only run): DDP must be told to look for
+        weighted 0, or the ID embeddings and item fusion of a KG-only run): DDP must be told to look for
         them, or it fails at the second step. Found on the first training batch by walking the
         joint loss's autograd graph back to its leaves, without a backward pass; the global
         random state is left as it was."""

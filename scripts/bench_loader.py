@@ -2,8 +2,8 @@
 
 A step's batch is 2,048 (user, item, rating) rows drawn from a shuffled epoch. PyTorch's default
 (``DataLoader(TensorDataset(...), batch_size=B)``) calls ``__getitem__`` once per row and stacks
-the rows; kgrec's loader (:class:`kgrec.train.module.Interactions`, what
-``RecommenderModule.train_dataloader`` returns, ``interactions_loader``) gathers each column once per batch. On a GPU,
+the rows; kgrec's loader (``interactions_loader`` in ``kgrec/train/module.py``, what
+``RecommenderModule.train_dataloader`` returns) gathers each column once per batch. On a GPU,
 where a step of the default ml-100k config takes tens of milliseconds, the default's per-row
 fetching is a large part of the step. The cost depends on the number of rows and the batch size
 alone, so random rows of each dataset's training size stand in for it.

@@ -174,7 +174,7 @@ class RecommenderModule(L.LightningModule):
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         rec = self.rec_batch(batch)
         losses = self.model.compute_losses(rec)
-        total, logs = self.model.joint_loss(losses)
+        total, _ = self.model.joint_loss(losses)
         batch_size = len(rec.user)
         for task, value in losses.items():
             self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)

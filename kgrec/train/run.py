@@ -279,9 +279,10 @@ def train(
         texts = item_texts(dataset, config.text)
     t = config.train
     gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+    device = _local_gpu() if gpu else torch.device("cpu")  # this process's training device
     started = time.perf_counter()
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
-                               kg_heldout=prepared.kg_heldout, teacher_device=_local_gpu() if gpu else "cpu")  # fmt: skip
+                               kg_heldout=prepared.kg_heldout, teacher_device=device)  # fmt: skip
     if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
         how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
         teacher, seconds = module.teacher, time.perf_counter() - started
@@ -322,7 +323,7 @@ def train(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=_ddp_strategy(t.strategy, module, _local_gpu() if gpu else torch.device("cpu")),
+        strategy=_ddp_strategy(t.strategy, module, device),
         precision=precision,  # type: ignore[arg-type]
         callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,

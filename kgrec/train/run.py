@@ -323,7 +323,7 @@ def train(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=_ddp_strategy(t.strategy, module, device),
+        strategy=_ddp_strategy(t.strategy, module, device, t.devices),
         precision=precision,  # type: ignore[arg-type]
         callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
         logger=loggers,
@@ -442,20 +442,44 @@ def _stopped_by(epochs: int, max_epochs: int, stoppers: list[Any], timer: list[A
     return "max_epochs"
 
 
-def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device) -> str:
-    """``ddp`` as Lightning's ``ddp_find_unused_parameters_true`` when the config leaves
-    parameters without a gradient (:meth:`RecommenderModule.unused_parameters`: a task weighted
-    0, a KG-only run): plain DDP fails on them at the second step, and finding them costs a walk
-    of the autograd graph per step, which the other configs are spared. The probe runs on
-    ``device``, this process's training device (where the teacher already is), where Lightning
-    would move the module anyway."""
-    if strategy != "ddp":
+def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device, devices: int | str = 1) -> str:
+    """The strategy to give Lightning: a DDP one (``ddp``, ``ddp_spawn``, ``ddp_fork``,
+    ``ddp_notebook``, or ``auto`` over several ``devices``, which Lightning runs as ``ddp``) in
+    its ``find_unused_parameters_true`` form when the config leaves parameters without a gradient
+    (:meth:`RecommenderModule.unused_parameters`: a task weighted 0, a KG-only run): plain DDP
+    fails on them at the second step, and finding them costs a walk of the autograd graph per
+    step, which the other configs are spared. The probe runs on ``device``, this process's
+    training device (where the teacher already is), where Lightning would move the module anyway."""
+    flavour = _ddp_flavour(strategy, device, devices)
+    if flavour is None:
         return strategy
     unused = module.to(device).unused_parameters()
     if unused and launched_as_rank_zero():
         print(f"note: {len(unused)} parameter tensors get no gradient in this config ({unused[0]}, ...); "
               "DDP looks for unused parameters at every step", file=sys.stderr)  # fmt: skip
-    return "ddp_find_unused_parameters_true" if unused else strategy
+    return f"{flavour}_find_unused_parameters_true" if unused else strategy
+
+
+_DDP_FLAVOURS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def _ddp_flavour(strategy: str, device: torch.device, devices: int | str) -> str | None:
+    """The DDP strategy Lightning will run for ``strategy`` on ``devices`` of ``device``'s kind,
+    or None when it runs no DDP. ``auto`` over more than one device is ``ddp`` (``ddp_fork`` in
+    an interactive Python), as Lightning's own choice is; ``devices="auto"`` means every GPU, or
+    one CPU process."""
+    if strategy in _DDP_FLAVOURS:
+        return strategy
+    if strategy != "auto":
+        return None
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+
+    accelerator = CUDAAccelerator if device.type == "cuda" else CPUAccelerator
+    count = accelerator.auto_device_count() if devices == "auto" else devices
+    if len(accelerator.get_parallel_devices(accelerator.parse_devices(count))) <= 1:
+        return None
+    interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)  # as Lightning tells
+    return "ddp_fork" if interactive else "ddp"
 
 
 def _local_gpu() -> torch.device:

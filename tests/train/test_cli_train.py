@@ -177,7 +177,8 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_re
 
 def test_ddp_trains_a_config_that_leaves_parameters_without_a_gradient(clustered_dataset, tmp_path):
     # A task weighted 0 is logged but not trained: plain DDP failed at its second step on the
-    # like tower's parameters; DDP is now told to look for unused parameters, with a note.
-    done = ddp_train(clustered_dataset, tmp_path / "run", "train.max_epochs=1",
+    # like tower's parameters; DDP is now told to look for unused parameters, with a note. Here
+    # through strategy=auto over two devices, which Lightning runs as ddp.
+    done = ddp_train(clustered_dataset, tmp_path / "run", "train.max_epochs=1", "train.strategy=auto",
                      "model.loss_weights={retrieval: 1.0, rating: 0.1, like: 0, kg: 0.1}")  # fmt: skip
     assert "parameter tensors get no gradient in this config" in done.stderr and "run folder: " in done.stdout

@@ -47,6 +47,12 @@ def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of
     unused = like_off.unused_parameters()
     assert unused and all(".like." in name for name in unused), unused  # the like tower and its trunk gate
     assert _ddp_strategy("ddp", like_off, cpu) == "ddp_find_unused_parameters_true"
+    assert _ddp_strategy("ddp_spawn", like_off, cpu) == "ddp_spawn_find_unused_parameters_true"
+    # auto over several devices is Lightning's ddp; over one (or "auto", one CPU process) no DDP
+    assert _ddp_strategy("auto", like_off, cpu, devices=2) == "ddp_find_unused_parameters_true"
+    assert _ddp_strategy("auto", like_off, cpu, devices="2") == "ddp_find_unused_parameters_true"
+    assert _ddp_strategy("auto", like_off, cpu, devices=1) == _ddp_strategy("auto", like_off, cpu, devices="auto") == "auto"
+    assert _ddp_strategy("auto", every_task, cpu, devices=2) == "auto"
 
     kg_only = module_for("model.tasks=[kg]")
     assert "model.item_embedding.weight" in kg_only.unused_parameters()

@@ -3,6 +3,7 @@ Sparse Data", WWW 2019), an item-item linear model with a closed-form solution."
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from kgrec.data.dataset import Interactions
@@ -31,29 +32,47 @@ class EASE:
     :math:`O(I^2)` and time :math:`O(I^3)`, so EASE suits catalogues up to some tens of
     thousands of items (15k items: about a minute per fit on 2 CPU cores).
 
+    With ``session_hours`` :math:`\\tau` (session-weighted EASE) the Gram matrix counts a pair
+    of items by how close in time the user interacted with them,
+
+    .. math::
+        G_{ij} = \\sum_u X_{ui} X_{uj} \\exp(-|t_{ui} - t_{uj}| / \\tau),
+
+    in place of :math:`X^\\top X` (whose entries are the same sum without the decay; the
+    diagonals agree): items rated in one sitting are close in a way that items rated years
+    apart are not. Scores stay :math:`s_u = X_u B` (no timestamps are read when scoring).
+
     Args:
         reg: the L2 weight :math:`\\lambda` (default 250; tune it on valid with
             :func:`kgrec.baselines.tune_on_valid` over :attr:`REG_GRID`).
         device: where the fit runs and the weights stay (a GPU solves 30k items in seconds,
             where 2 CPU cores take about 9 minutes); the training matrix stays on the CPU.
+        session_hours: the decay :math:`\\tau` in hours of the session-weighted Gram matrix
+            (the training interactions must have timestamps, in seconds); ``None``: :math:`X^\\top X`.
     """
 
     #: search space of ``reg`` for :func:`~kgrec.baselines.tune_on_valid`.
     REG_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
 
-    def __init__(self, reg: float = 250.0, device: torch.device | str = "cpu") -> None:
+    def __init__(self, reg: float = 250.0, device: torch.device | str = "cpu", session_hours: float | None = None) -> None:
         if not reg > 0:
             raise ValueError(f"reg={reg}: expected a positive L2 weight")
+        if session_hours is not None and not session_hours > 0:
+            raise ValueError(f"session_hours={session_hours}: expected a positive number of hours (or None)")
         self.reg = float(reg)
         self.device = torch.device(device)
+        self.session_hours = session_hours
         self.weight: torch.Tensor | None = None  # (I, I) float32, zero diagonal, on fit's device
         self.history: torch.Tensor | None = None  # (U, I) sparse CSR training matrix X
 
     def fit(self, train: Interactions, n_users: int, n_items: int) -> EASE:
         """Build :math:`X` from ``train`` and solve for :math:`B` on :attr:`device`."""
         x = interaction_matrix(train, n_users, n_items)
-        coo = x.to_sparse_coo().to(device=self.device, dtype=torch.float64)
-        gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
+        if self.session_hours is None:
+            coo = x.to_sparse_coo().to(device=self.device, dtype=torch.float64)
+            gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
+        else:
+            gram = session_gram(train, n_items, self.session_hours, self.device)
         gram.diagonal().add_(self.reg)
         # At most two (I, I) float64 matrices at a time (14.4 GB at 30k items, where keeping the
         # Gram matrix, its factor, the inverse and B alive at once would take 29 GB).
@@ -78,4 +97,28 @@ class EASE:
         return torch.sparse.mm(rows, self.weight)  # (B, I) @ (I, I), cost follows X_u
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reg={self.reg:g})"
+        session = "" if self.session_hours is None else f", session_hours={self.session_hours:g}"
+        return f"{type(self).__name__}(reg={self.reg:g}{session})"
+
+
+def session_gram(train: Interactions, n_items: int, hours: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(I, I)`` float64 :math:`G_{ij} = \\sum_u \\exp(-|t_{ui} - t_{uj}| / \\tau)` over the users
+    who interacted with both ``i`` and ``j`` (:class:`EASE` with ``session_hours``), ``tau`` =
+    ``hours``; a repeated (user, item) pair counts once, at its first time. Work is
+    :math:`O(\\sum_u n_u^2)`, as for :math:`X^\\top X`, one user at a time."""
+    if train.timestamp is None:
+        raise ValueError("session_hours: the training interactions have no timestamps")
+    order = np.lexsort((train.timestamp, train.item, train.user))
+    user, item, seconds = train.user[order], train.item[order], train.timestamp[order]
+    first = np.ones(len(user), dtype=bool)
+    first[1:] = (user[1:] != user[:-1]) | (item[1:] != item[:-1])  # one entry per (user, item)
+    user, item, seconds = user[first], item[first], seconds[first]
+    starts = np.searchsorted(user, np.arange(user.max(initial=-1) + 2))
+    gram = torch.zeros(n_items, n_items, dtype=torch.float64, device=device)
+    items = torch.as_tensor(item, dtype=torch.long, device=device)
+    hours_at = torch.as_tensor(seconds, dtype=torch.float64, device=device) / 3600.0
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):  # one user's items
+        i, t = items[a:b], hours_at[a:b]
+        pair = (i[:, None].expand(-1, b - a), i[None, :].expand(b - a, -1))
+        gram.index_put_(pair, torch.exp(-(t[:, None] - t[None, :]).abs() / hours), accumulate=True)
+    return gram

@@ -105,6 +105,12 @@ class TrainSection:
             must then be 1); ``null`` keeps one temperature for all, ``model.distill_temperature``.
             Calibrated scores are blind to scale and shift, so ``teacher_standardize`` then
             changes nothing.
+        teacher_session_hours: fit the teacher as session-weighted EASE: a pair of items counts
+            ``exp(-|t_i - t_j| / tau)`` for each user who interacted with both, ``tau`` this many
+            hours, instead of 1 (:class:`~kgrec.baselines.EASE`; needs timestamps); ``null``: plain EASE.
+        teacher_user_weight: ``> 0`` blends user-based EASE (:class:`~kgrec.baselines.UserEASE`)
+            into the teacher with this weight (:func:`~kgrec.train.teacher.blend`; at most 20k users).
+        teacher_user_reg: its L2 weight; ``null`` picks it on valid.
     """
 
     max_epochs: int = 40
@@ -128,6 +134,9 @@ class TrainSection:
     teacher_reg: float | None = None
     teacher_standardize: bool = False
     teacher_perplexity: float | None = None
+    teacher_session_hours: float | None = None
+    teacher_user_weight: float = 0.0
+    teacher_user_reg: float | None = None
 
     def __post_init__(self) -> None:
         if not self.max_minutes >= 0:
@@ -138,6 +147,12 @@ class TrainSection:
             raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}")
         if self.teacher_perplexity is not None and not self.teacher_perplexity >= 1:
             raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
+        if self.teacher_session_hours is not None and not self.teacher_session_hours > 0:
+            raise ConfigError(f"train.teacher_session_hours: expected a positive number of hours or null, got {self.teacher_session_hours}")
+        if not self.teacher_user_weight >= 0:
+            raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}")
+        if self.teacher_user_reg is not None and not self.teacher_user_reg > 0:
+            raise ConfigError(f"train.teacher_user_reg: expected a positive L2 weight or null, got {self.teacher_user_reg}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
         if self.shared_negatives < 0:

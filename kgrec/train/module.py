@@ -148,7 +148,9 @@ class RecommenderModule(L.LightningModule):
             teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
                                       standardize=config.train.teacher_standardize,
                                       perplexity=config.train.teacher_perplexity, progress=config.train.progress,
-                                      device=teacher_device)  # fmt: skip
+                                      device=teacher_device, session_hours=config.train.teacher_session_hours,
+                                      user_weight=config.train.teacher_user_weight,
+                                      user_reg=config.train.teacher_user_reg)  # fmt: skip
         self.teacher = teacher
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
 

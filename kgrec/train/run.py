@@ -287,7 +287,10 @@ def train(
         how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
         teacher, seconds = module.teacher, time.perf_counter() - started
         calibrated = "" if teacher.beta is None else f", per-user temperature {float((1 / teacher.beta).median()):.3g} (median)"
-        print(f"teacher: EASE lambda={teacher.reg:g} ({how}){calibrated}, {seconds:.1f} s", file=sys.stderr)
+        session = "" if teacher.session_hours is None else f"session-weighted ({teacher.session_hours:g} h) "
+        user_how = "chosen on valid" if config.train.teacher_user_reg is None else "train.teacher_user_reg"
+        user = "" if teacher.user_model is None else f" + {teacher.user_weight:g} x user EASE lambda={teacher.user_model.reg:g} ({user_how})"
+        print(f"teacher: {session}EASE lambda={teacher.reg:g}{user} ({how}){calibrated}, {seconds:.1f} s", file=sys.stderr)
 
     config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None

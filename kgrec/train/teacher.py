@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from kgrec.baselines import EASE, tune_on_valid
+from kgrec.baselines import EASE, UserEASE, tune_on_valid
+from kgrec.baselines.user_ease import MAX_USER_EASE_USERS
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
 from kgrec.eval.matrix import entries_as_rows, row_entries
@@ -50,6 +51,9 @@ class EaseTeacher:
             then gives every user a target of the same breadth, on any dataset.
         progress: a progress bar over the users while calibrating, in a terminal (minutes at
             100k users and 30k items).
+        user_model: a fitted :class:`~kgrec.baselines.UserEASE` blended into the scores with
+            ``user_weight`` :math:`a` (:meth:`blend`).
+        user_weight: the weight :math:`a` of ``user_model``.
     """
 
     def __init__(
@@ -60,17 +64,22 @@ class EaseTeacher:
         standardize: bool = False,
         perplexity: float | None = None,
         progress: bool = False,
+        user_model: UserEASE | None = None,
+        user_weight: float = 0.0,
     ) -> None:
         if perplexity is not None and not perplexity >= 1:
             raise ValueError(f"perplexity: expected a number of items >= 1, got {perplexity}")
         if model.weight is None or model.history is None:
             raise ValueError("model: expected a fitted EASE")
         self.reg = model.reg
+        self.session_hours = model.session_hours
         self.weight = model.weight  # (I, I)
         self.history = model.history  # (U, I) sparse CSR training matrix
         self.candidates = candidates
         self.standardize = standardize
         self.perplexity = perplexity
+        self.user_model = user_model if user_weight else None
+        self.user_weight = user_weight
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
         self.beta: Tensor | None = None  # (U, 1) per-user inverse temperatures, fixed as the scores are
@@ -92,23 +101,42 @@ class EaseTeacher:
         perplexity: float | None = None,
         progress: bool = False,
         device: torch.device | str = "cpu",
+        session_hours: float | None = None,
+        user_weight: float = 0.0,
+        user_reg: float | None = None,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`. The fit, the calibration and the scores run on ``device``, where
         the weights stay (training on a GPU: seconds at 114k users and 30k items, where 2 CPU
-        cores take about 30 minutes)."""
+        cores take about 30 minutes). ``session_hours``: session-weighted EASE (:class:`EASE`);
+        ``user_weight`` > 0: blended with :class:`~kgrec.baselines.UserEASE`, L2 weight
+        ``user_reg`` (``None``: chosen on valid from :attr:`UserEASE.REG_GRID`)."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
             gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
             raise ConfigError(
                 f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
                 f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
             )
+        if session_hours is not None and dataset.train.timestamp is None:
+            raise ConfigError("train.teacher_session_hours: the training interactions have no timestamps; set it to null")
+        if user_weight and dataset.n_users > MAX_USER_EASE_USERS:
+            raise ConfigError(
+                f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
+                f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
+            )
         # In a worker thread: Ctrl+C during the Cholesky solve (minutes at 20k+ items) stops at once
         if reg is None:
-            model = interruptible(tune_on_valid, dataset, lambda value: EASE(value, device), EASE.REG_GRID).model
+            build = lambda value: EASE(value, device, session_hours)  # noqa: E731
+            model = interruptible(tune_on_valid, dataset, build, EASE.REG_GRID).model
         else:
-            model = interruptible(EASE(reg, device).fit, dataset.train, dataset.n_users, dataset.n_items)
-        return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress)  # type: ignore[arg-type]
+            model = interruptible(EASE(reg, device, session_hours).fit, dataset.train, dataset.n_users, dataset.n_items)
+        user_model = None
+        if user_weight and user_reg is None:
+            user_model = interruptible(tune_on_valid, dataset, lambda value: UserEASE(value, device), UserEASE.REG_GRID).model
+        elif user_weight:
+            user_model = interruptible(UserEASE(user_reg, device).fit, dataset.train, dataset.n_users, dataset.n_items)
+        return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
+                   user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -123,6 +151,8 @@ class EaseTeacher:
             self.table = self.table.to(device)
         self.beta = None if self.beta is None else self.beta.to(device)
         self.candidates = None if self.candidates is None else self.candidates.to(device)
+        if self.user_model is not None and self.table is None:
+            self.user_model.table = self.user_model.table.to(device)  # type: ignore[union-attr]
         return self
 
     @torch.no_grad()
@@ -136,7 +166,7 @@ class EaseTeacher:
             rows = users.to(table.device)
             return table[rows] if items is None else table[rows.unsqueeze(1), items.to(table.device).unsqueeze(0)]
         unique, inverse = users.unique(return_inverse=True)
-        if items is None or self.standardize:
+        if items is None or self.standardize or self.user_model is not None:  # statistics over every item
             scores = self._compute(unique)
             return (scores if items is None else scores[:, items.to(self.device)])[inverse.to(self.device)]
         return self._compute_columns(unique, items.to(self.device))[inverse.to(self.device)]
@@ -171,12 +201,34 @@ class EaseTeacher:
         scores[row.to(self.device), col.to(self.device)] = float("-inf")
         if self.candidates is not None:
             scores.masked_fill_(~self.candidates.to(self.device), float("-inf"))
+        if self.user_model is not None:
+            scores = blend(scores, self.user_model.score(users).to(self.device), self.user_weight)
         if self.standardize:
             mean, std = ranked_mean_std(scores)
             scores = torch.where(torch.isfinite(scores), (scores - mean) / std.clamp(min=1e-12), float("-inf"))
         if self.beta is not None:
             scores = scores * self.beta[users.to(self.beta.device)]
         return scores
+
+
+def blend(item_scores: Tensor, user_scores: Tensor, weight: float) -> Tensor:
+    r"""Item and user EASE's scores ``(B, I)`` blended per user, on item EASE's scale:
+
+    .. math::
+        z_u = rac{s_u - \mu(s_u)}{\sigma(s_u)} + a \, rac{v_u - \mu(v_u)}{\sigma(v_u)},
+        \qquad t_u = \mu(s_u) + \sigma(s_u) \, rac{z_u - \mu(z_u)}{\sigma(z_u)},
+
+    means and standard deviations over the items ranked for :math:`u` (finite in
+    ``item_scores``; ``-inf`` stays where it is). Each model's scores count by their order
+    within a user, whatever their scale, and the blend keeps the spread of item EASE's scores,
+    so that ``model.distill_temperature`` means what it means for EASE alone."""
+    ranked = torch.isfinite(item_scores)
+    user_scores = torch.where(ranked, user_scores, float("-inf"))
+    (mean_s, std_s), (mean_v, std_v) = ranked_mean_std(item_scores), ranked_mean_std(user_scores)
+    z = (item_scores - mean_s) / std_s.clamp(min=1e-12) + weight * (user_scores - mean_v) / std_v.clamp(min=1e-12)
+    z = torch.where(ranked, z, float("-inf"))
+    mean_z, std_z = ranked_mean_std(z)
+    return torch.where(ranked, mean_s + std_s * (z - mean_z) / std_z.clamp(min=1e-12), float("-inf"))
 
 
 def _counted(beta: Tensor, bar: tqdm) -> Tensor:

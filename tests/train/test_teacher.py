@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from kgrec.baselines import EASE
+from kgrec.baselines import EASE, UserEASE
 from kgrec.errors import ConfigError
 from kgrec.eval.matrix import interaction_matrix
 from kgrec.models import RecBatch
 from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
-from kgrec.train.teacher import EaseTeacher, calibrate_perplexity
+from kgrec.train.teacher import EaseTeacher, blend, calibrate_perplexity, ranked_mean_std
 from tests.conftest import tiny_config
 from tests.train.conftest import fit_ease
 
@@ -138,6 +138,55 @@ def test_config_checks():
         tiny_config("unused", "train.teacher_perplexity=0.5", "model.distill_temperature=1")
     with pytest.raises(ConfigError, match="distill_temperature must be 1"):
         tiny_config("unused", "train.teacher_perplexity=20")  # the default temperature would rescale it
+    for setting in ("teacher_session_hours=0", "teacher_user_weight=-1", "teacher_user_reg=0"):
+        with pytest.raises(ConfigError, match=setting.split("=")[0]):
+            tiny_config("unused", f"train.{setting}")
+
+
+def test_blend_ranks_by_both_models_on_item_eases_scale():
+    torch.manual_seed(0)
+    item = torch.randn(4, 30) * 3 + 7
+    item[:, :5] = float("-inf")  # the users' training items
+    user = torch.randn(4, 30) * 0.01  # another scale entirely
+    for weight in (0.0, 1.0, 100.0):
+        blended = blend(item, user, weight)
+        assert torch.equal(torch.isneginf(blended), torch.isneginf(item))
+        for a, b in zip(ranked_mean_std(blended), ranked_mean_std(item), strict=True):
+            torch.testing.assert_close(a, b)  # item EASE's mean and spread per user
+    torch.testing.assert_close(blend(item, user, 0.0), item)
+    order = blend(item, user, 100.0)[:, 5:].argsort(1)
+    assert (order == user[:, 5:].argsort(1)).float().mean() > 0.9  # a large weight: the user model's order
+    z = lambda s: (s - s.mean(1, keepdim=True)) / s.std(1, correction=0, keepdim=True)  # noqa: E731
+    expected = z(z(item[:, 5:]) + z(user[:, 5:]))
+    torch.testing.assert_close(z(blend(item, user, 1.0)[:, 5:]), expected)
+
+
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_teacher_blended_with_user_ease_and_session_weighted(clustered_split, table_limit):
+    ds = clustered_split
+    users = torch.tensor([3, 0, 3, 7])
+    session = EASE(50.0, session_hours=24.0).fit(ds.train, ds.n_users, ds.n_items)
+    user_model = UserEASE(50.0).fit(ds.train, ds.n_users, ds.n_items)
+    teacher = EaseTeacher(session, table_limit=table_limit, user_model=user_model, user_weight=0.5)
+    item_only = EaseTeacher(session, table_limit=table_limit).scores(users)
+    scores = teacher.scores(users)
+    torch.testing.assert_close(scores, blend(item_only, user_model.score(users), 0.5))
+    items = torch.tensor([14, 2, 5, 0, 33])
+    torch.testing.assert_close(teacher.scores(users, items), scores[:, items])  # columns need every item's statistics
+    fitted = EaseTeacher.fit(ds, session_hours=24.0, user_weight=0.5)  # both L2 weights chosen on valid
+    assert fitted.user_model is not None and fitted.user_model.reg in UserEASE.REG_GRID and fitted.reg in EASE.REG_GRID
+
+
+def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split, monkeypatch):
+    import kgrec.train.teacher as teacher_module
+
+    ds = clustered_split
+    untimed = dataclasses.replace(ds, train=dataclasses.replace(ds.train, timestamp=None))
+    with pytest.raises(ConfigError, match="teacher_session_hours: the training interactions have no timestamps"):
+        EaseTeacher.fit(untimed, reg=50.0, session_hours=1.0)
+    monkeypatch.setattr(teacher_module, "MAX_USER_EASE_USERS", ds.n_users - 1)
+    with pytest.raises(ConfigError, match="at most .* users.*teacher_user_weight=0"):
+        EaseTeacher.fit(ds, reg=50.0, user_weight=1.0)
 
 
 def _distill_term_after_training(data, weight: float, shared: int = 0) -> float:
@@ -177,8 +226,9 @@ def test_the_student_learns_the_teachers_ranking(clustered_dataset, shared):
     assert taught < _distill_term_after_training(clustered_dataset, 0.0, shared) - 0.1
 
 
-@pytest.mark.parametrize("calibration", [[], ["train.teacher_perplexity=5", "model.distill_temperature=1"]],
-                         ids=["temperature", "perplexity"])  # fmt: skip
+@pytest.mark.parametrize("calibration", [[], ["train.teacher_perplexity=5", "model.distill_temperature=1"],
+                                         ["train.teacher_session_hours=24", "train.teacher_user_weight=1"]],
+                         ids=["temperature", "perplexity", "session + user EASE"])  # fmt: skip
 def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_dataset, tmp_path, calibration):
     config = tiny_config(clustered_dataset, "model.distill_weight=1.0", "model.retrieval_loss=full_softmax", *calibration)
     prepared = prepare(config, progress=False)
@@ -187,9 +237,13 @@ def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_data
         model.compute_losses(RecBatch(user=torch.tensor([0, 1]), pos_item=torch.tensor([0, 1]), rating=torch.ones(2)))
     metrics = train(config, tmp_path / "run", prepared=prepared)
     assert metrics["test"]["ndcg@10"] > 0 and (tmp_path / "run" / "manifest.json").is_file()
-    if calibration:  # the teacher is fitted with the config's perplexity
-        module = RecommenderModule(model, prepared.dataset, config)
-        assert module.teacher is not None and module.teacher.perplexity == 5 and module.teacher.beta is not None
+    module = RecommenderModule(model, prepared.dataset, config)
+    assert module.teacher is not None
+    if "train.teacher_perplexity=5" in calibration:  # the teacher is fitted with the config's perplexity
+        assert module.teacher.perplexity == 5 and module.teacher.beta is not None
+    if "train.teacher_user_weight=1" in calibration:  # ... and with its session weighting and user EASE
+        assert module.teacher.user_model is not None and module.teacher.user_weight == 1.0
+        assert module.teacher.session_hours == 24
 
 
 def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_split, monkeypatch):

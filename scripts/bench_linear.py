@@ -21,6 +21,9 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * EASE on session-weighted co-occurrence: pairs a user rated close in time count more,
   G = (1 - m) X'X + m G_tau, where G_tau sums exp(-|t_ui - t_uj| / tau) over users u and
   the pairs (i, j) they rated (rescaled to the trace of X'X);
+* session-weighted EASE blended with user EASE, each standardised per user
+  (:func:`kgrec.train.teacher.blend`): what ``train.teacher_session_hours`` and
+  ``train.teacher_user_weight`` make kgrec's teacher;
 * rating-aware EASE: the ratings as extra input rows (``liked`` = r >= 4, or the deviation from
   the user's mean rating), predicting the interactions; item i's own rows are held out of its
   column (EASE's zero diagonal, one Lagrange multiplier per row block);
@@ -47,6 +50,7 @@ from kgrec.eval import evaluate_split
 from kgrec.graph import build_graph
 from kgrec.train import load_config, load_data
 from kgrec.train.run import find_recipe
+from kgrec.train.teacher import blend
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
@@ -253,9 +257,14 @@ for tau_hours in (1, 24):
         t = torch.as_tensor(train.timestamp[by_user[a:b]], dtype=torch.float64) / 3600
         g[items[:, None], items[None, :]] += torch.exp(-(t[:, None] - t[None, :]).abs() / tau_hours)
     session_grams[tau_hours] = g * (gram.trace() / g.trace())
-best_on_valid("EASE, session-weighted co-occurrence", {
+session_ease = best_on_valid("EASE, session-weighted co-occurrence", {
     f"tau={tau}h m={m} l2={l2}": X @ ease_weights((1 - m) * gram + m * g, l2)
     for tau, g in session_grams.items() for m in (0.5, 1.0) for l2 in (250, 500)
+})  # fmt: skip
+
+seen = X.bool()  # the teacher's blend standardises over the items it ranks: not the training items
+best_on_valid("session EASE + user EASE (blend)", {
+    f"a={a}": blend(session_ease.masked_fill(seen, float("-inf")), user_ease, a) for a in (0.5, 1.0, 2.0)
 })  # fmt: skip
 
 ratings = torch.zeros(n_users, n_items, dtype=torch.float64)

@@ -4,7 +4,9 @@ Protocol: every rating is an interaction; per-user random 80/10/10 split (seeded
 over all items, excluding each user's train (and, for test, valid) items; model selection on
 valid only. Baselines: most-popular, BPR-MF (kgrec's own code with ID embeddings and the
 retrieval tower only, BPR loss; learning rate and L2 tuned on valid with seed 0, up to 300 short
-epochs) and EASE (closed form, lambda tuned on valid).
+epochs) and EASE (closed form, lambda tuned on valid). When the config's EASE teacher is
+session-weighted or blended with user-based EASE (``train.teacher_session_hours``,
+``train.teacher_user_weight``), that teacher's own ranking is a row too.
 
     python scripts/bench_quality.py                 # 3 seeds of the default config (minutes on CPU)
     python scripts/bench_quality.py --seeds 1 --set train.max_epochs=3   # a quick look
@@ -25,6 +27,7 @@ from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.eval import evaluate_split
 from kgrec.models import ModelConfig
 from kgrec.train import load_config, load_data
+from kgrec.train.teacher import EaseTeacher
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
@@ -58,6 +61,20 @@ ease = tune_on_valid(dataset, lambda reg: EASE(reg, args.ease_device), args.ease
 rows[f"EASE (lambda={ease.best:g}, valid-tuned)"] = {
     **evaluate_split(ease.model.score, dataset, "test"), "seconds": time.perf_counter() - started,
 }  # fmt: skip
+teacher_options = (config.train.teacher_session_hours, config.train.teacher_user_weight or None)
+if config.model.distill_weight > 0 and any(o is not None for o in teacher_options):
+    # the teacher the config distils, alone: what kgrec's retrieval tower is taught to rank like
+    started = time.perf_counter()
+    t = config.train
+    teacher = EaseTeacher.fit(dataset, t.teacher_reg, session_hours=t.teacher_session_hours, device=args.ease_device,
+                              user_weight=t.teacher_user_weight, user_reg=t.teacher_user_reg)  # fmt: skip
+    session = "" if teacher.session_hours is None else f"{teacher.session_hours:g}h-session "
+    user = "" if teacher.user_model is None else " + user EASE"
+    print(f"  teacher: EASE lambda={teacher.reg:g} (valid-tuned unless train.teacher_reg is set)" + (
+        "" if teacher.user_model is None else f", user EASE lambda={teacher.user_model.reg:g}, weight {teacher.user_weight:g}"))
+    rows[f"teacher ({session}EASE{user})"] = {
+        **evaluate_split(teacher.scores, dataset, "test"), "seconds": time.perf_counter() - started,
+    }  # fmt: skip
 
 
 def train_once(seed: int, overrides: list[str], model: ModelConfig | None = None, base: list[str] = ()) -> dict:
@@ -103,7 +120,7 @@ print("-" * len(header))
 for name, values in rows.items():
     cells = "".join(f"{values[k]:>11.4f}" if k in values else f"{'-':>11}" for k in KEYS)
     print(f"{name:<42}{cells}{values['seconds']:>10.1f}")
-print("seconds: most-popular and EASE from fit to test metrics (EASE: all its valid-tuning fits); BPR-MF and "
+print("seconds: most-popular, EASE and the teacher from fit to test metrics (with all their valid-tuning fits); BPR-MF and "
       "kgrec: training of the chosen setting (mean over seeds; BPR-MF's grid and kgrec's text encoding not included)")
 if not args.skip_kgrec:
     kgrec_row = rows[KGREC]

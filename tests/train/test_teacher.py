@@ -13,6 +13,7 @@ from kgrec.eval.matrix import interaction_matrix
 from kgrec.models import RecBatch
 from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
+from kgrec.train.run import _described
 from kgrec.train.teacher import EaseTeacher, blend, calibrate_perplexity, ranked_mean_std
 from tests.conftest import tiny_config
 from tests.train.conftest import fit_ease
@@ -175,6 +176,8 @@ def test_teacher_blended_with_user_ease_and_session_weighted(clustered_split, ta
     torch.testing.assert_close(teacher.scores(users, items), scores[:, items])  # columns need every item's statistics
     fitted = EaseTeacher.fit(ds, session_hours=24.0, user_weight=0.5)  # both L2 weights chosen on valid
     assert fitted.user_model is not None and fitted.user_model.reg in UserEASE.REG_GRID and fitted.reg in EASE.REG_GRID
+    described = _described(fitted, tiny_config("unused", "train.teacher_user_weight=0.5"))  # what `kgrec train` prints
+    assert described == f"session-weighted (24 h) EASE lambda={fitted.reg:g} + 0.5 x user EASE lambda={fitted.user_model.reg:g} (chosen on valid)"
 
 
 def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split, monkeypatch):

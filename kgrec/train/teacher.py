@@ -215,8 +215,8 @@ def blend(item_scores: Tensor, user_scores: Tensor, weight: float) -> Tensor:
     r"""Item and user EASE's scores ``(B, I)`` blended per user, on item EASE's scale:
 
     .. math::
-        z_u = rac{s_u - \mu(s_u)}{\sigma(s_u)} + a \, rac{v_u - \mu(v_u)}{\sigma(v_u)},
-        \qquad t_u = \mu(s_u) + \sigma(s_u) \, rac{z_u - \mu(z_u)}{\sigma(z_u)},
+        z_u = \frac{s_u - \mu(s_u)}{\sigma(s_u)} + a \, \frac{v_u - \mu(v_u)}{\sigma(v_u)},
+        \qquad t_u = \mu(s_u) + \sigma(s_u) \, \frac{z_u - \mu(z_u)}{\sigma(z_u)},
 
     means and standard deviations over the items ranked for :math:`u` (finite in
     ``item_scores``; ``-inf`` stays where it is). Each model's scores count by their order

@@ -114,6 +114,17 @@ def test_ease_and_its_teacher_on_the_gpu_score_as_on_the_cpu(clustered_split):
         torch.testing.assert_close(on_gpu.scores(users, items).cpu(), on_cpu.scores(users, items), atol=1e-4, rtol=1e-3)
 
 
+def test_session_weighted_and_user_ease_teacher_on_the_gpu_scores_as_on_the_cpu(clustered_split):
+    from kgrec.train.teacher import EaseTeacher
+
+    ds = clustered_split
+    options = dict(reg=50.0, session_hours=24.0, user_weight=1.0, user_reg=50.0)
+    cpu, gpu = EaseTeacher.fit(ds, **options), EaseTeacher.fit(ds, device="cuda", **options)
+    assert gpu.device.type == "cuda" and gpu.user_model.table.is_cuda
+    users = torch.tensor([3, 0, 3, 7])
+    torch.testing.assert_close(gpu.scores(users.cuda()).cpu(), cpu.scores(users), atol=1e-4, rtol=1e-3)
+
+
 @pytest.mark.parametrize("loss", [["model.retrieval_loss=full_softmax"],
                                   ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=16"]])  # fmt: skip
 def test_a_distilled_gpu_run_fits_its_teacher_on_the_gpu(clustered_dataset, tmp_path, monkeypatch, loss):

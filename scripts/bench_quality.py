@@ -11,6 +11,7 @@ session-weighted or blended with user-based EASE (``train.teacher_session_hours`
     python scripts/bench_quality.py                 # 3 seeds of the default config (minutes on CPU)
     python scripts/bench_quality.py --seeds 1 --set train.max_epochs=3   # a quick look
     python scripts/bench_quality.py --seeds 1 --skip-kgrec --bpr-lr 0.001 --bpr-wd 1e-5 3e-5   # probe BPR-MF
+    python scripts/bench_quality.py --skip-kgrec --skip-bpr --set train.teacher_user_weight=1   # EASE vs a teacher
 """
 
 import argparse
@@ -38,6 +39,7 @@ parser.add_argument("--bpr-lr", type=float, nargs="+", default=[0.002, 0.005], h
 parser.add_argument("--bpr-wd", type=float, nargs="+", default=[1e-5, 3e-5], help="BPR-MF L2 terms to tune over")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 parser.add_argument("--skip-kgrec", action="store_true", help="baselines only (e.g. to probe the BPR-MF grid)")
+parser.add_argument("--skip-bpr", action="store_true", help="no BPR-MF (with --skip-kgrec: the closed-form rows alone)")
 parser.add_argument("--ease-lambda", type=float, nargs="+", default=list(EASE.REG_GRID),
                     help="EASE L2 weights to tune over on valid (default %(default)s; one value, chosen on valid "
                          "earlier, saves the other fits: about 9 minutes each at 30k items on 2 cores)")
@@ -99,16 +101,17 @@ def run(
                   "seconds_per_epoch": float(np.mean([r["seconds_per_epoch"] for r in results]))}  # fmt: skip
 
 
-bpr_mf = ModelConfig.bpr_mf(dim=config.model.dim)
-# many short epochs (about 1 s each on ml-100k), one negative per row (BPR), whatever the config samples
-bpr_train = ["train.max_epochs=300", "train.patience=10", "train.shared_negatives=0"]
-bpr_grid = {(lr, wd): [f"train.lr={lr}", f"train.weight_decay={wd}"] for lr in args.bpr_lr for wd in args.bpr_wd}
-bpr_seed0 = {}  # the grid's runs are seed 0's: the chosen one is not trained again
-for (lr, wd), overrides in bpr_grid.items():
-    bpr_seed0[lr, wd] = train_once(0, overrides, bpr_mf, bpr_train)
-    print(f"  BPR-MF lr={lr} weight_decay={wd}: valid ndcg@10 {bpr_seed0[lr, wd]['valid']['ndcg@10']:.4f}", flush=True)
-lr, wd = max(bpr_seed0, key=lambda key: bpr_seed0[key]["valid"]["ndcg@10"])
-run(f"BPR-MF (lr={lr}, L2={wd:g}, valid-tuned)", bpr_grid[lr, wd], bpr_mf, bpr_train, done=bpr_seed0[lr, wd])
+if not args.skip_bpr:
+    bpr_mf = ModelConfig.bpr_mf(dim=config.model.dim)
+    # many short epochs (about 1 s each on ml-100k), one negative per row (BPR), whatever the config samples
+    bpr_train = ["train.max_epochs=300", "train.patience=10", "train.shared_negatives=0"]
+    bpr_grid = {(lr, wd): [f"train.lr={lr}", f"train.weight_decay={wd}"] for lr in args.bpr_lr for wd in args.bpr_wd}
+    bpr_seed0 = {}  # the grid's runs are seed 0's: the chosen one is not trained again
+    for (lr, wd), overrides in bpr_grid.items():
+        bpr_seed0[lr, wd] = train_once(0, overrides, bpr_mf, bpr_train)
+        print(f"  BPR-MF lr={lr} weight_decay={wd}: valid ndcg@10 {bpr_seed0[lr, wd]['valid']['ndcg@10']:.4f}", flush=True)
+    lr, wd = max(bpr_seed0, key=lambda key: bpr_seed0[key]["valid"]["ndcg@10"])
+    run(f"BPR-MF (lr={lr}, L2={wd:g}, valid-tuned)", bpr_grid[lr, wd], bpr_mf, bpr_train, done=bpr_seed0[lr, wd])
 KGREC = f"kgrec ({Path(args.config).name})"
 if not args.skip_kgrec:
     run(KGREC, [])

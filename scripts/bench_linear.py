@@ -46,6 +46,7 @@ import torch
 from safetensors.torch import load_file
 
 from kgrec.baselines import MostPopular
+from kgrec.baselines.ease import session_gram
 from kgrec.eval import evaluate_split
 from kgrec.graph import build_graph
 from kgrec.train import load_config, load_data
@@ -247,15 +248,9 @@ for window in (7, 30):
     time_pop.update({f"window={window}d a={a}": ease + a * torch.log(share + 1e-6) for a in (0.0, 0.01, 0.03)})
 best_on_valid("EASE + time-local popularity", time_pop)
 
-by_user = np.lexsort((train.timestamp, train.user))
-starts = np.searchsorted(train.user[by_user], np.arange(n_users + 1))
 session_grams = {}
 for tau_hours in (1, 24):
-    g = torch.zeros(n_items, n_items, dtype=torch.float64)
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
-        items = torch.as_tensor(train.item[by_user[a:b]])
-        t = torch.as_tensor(train.timestamp[by_user[a:b]], dtype=torch.float64) / 3600
-        g[items[:, None], items[None, :]] += torch.exp(-(t[:, None] - t[None, :]).abs() / tau_hours)
+    g = session_gram(train, n_items, tau_hours)  # EASE(session_hours=tau)'s Gram matrix
     session_grams[tau_hours] = g * (gram.trace() / g.trace())
 session_ease = best_on_valid("EASE, session-weighted co-occurrence", {
     f"tau={tau}h m={m} l2={l2}": X @ ease_weights((1 - m) * gram + m * g, l2)

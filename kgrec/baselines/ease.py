@@ -3,6 +3,8 @@ Sparse Data", WWW 2019), an item-item linear model with a closed-form solution."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -68,26 +70,20 @@ class EASE:
     def fit(self, train: Interactions, n_users: int, n_items: int) -> EASE:
         """Build :math:`X` from ``train`` and solve for :math:`B` on :attr:`device`."""
         x = interaction_matrix(train, n_users, n_items)
-        if self.session_hours is None:
-            coo = x.to_sparse_coo().to(device=self.device, dtype=torch.float64)
-            gram = torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # (I, I) X^T X: O(sum_u n_u^2) work
-        else:
-            gram = session_gram(train, n_items, self.session_hours, self.device)
-        gram.diagonal().add_(self.reg)
-        # At most two (I, I) float64 matrices at a time (14.4 GB at 30k items, where keeping the
-        # Gram matrix, its factor, the inverse and B alive at once would take 29 GB).
-        factor = torch.linalg.cholesky(gram)
-        del gram
-        p = torch.cholesky_inverse(factor)  # (X^T X + λI)^-1, SPD: half an LU's cost
-        del factor
-        p.div_(p.diagonal().neg())  # B = -P / P_jj: column j divided by -P_jj (a copy of the diagonal)
-        p.diagonal().zero_()
+        p = closed_form(lambda: self._gram(train, x, n_items), self.reg)
         # Row-major: LAPACK's inverse comes back column-major, and a sparse (CSR) product with a
         # column-major matrix copies it first (0.9 GB, about 0.9 s per call at 15k items). One
         # copy does both the cast and the layout (.float().contiguous() would make two).
         self.weight = p.to(torch.float32, memory_format=torch.contiguous_format)
         self.history = x
         return self
+
+    def _gram(self, train: Interactions, x: torch.Tensor, n_items: int) -> torch.Tensor:
+        """``(I, I)`` float64 on :attr:`device`: :math:`X^\\top X`, or the session-weighted Gram matrix."""
+        if self.session_hours is not None:
+            return session_gram(train, n_items, self.session_hours, self.device)
+        coo = x.to_sparse_coo().to(device=self.device, dtype=torch.float64)
+        return torch.sparse.mm(coo.t().coalesce(), coo).to_dense()  # O(sum_u n_u^2) work
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,)`` users -> ``(B, n_items)`` scores :math:`X_u B`."""
@@ -99,6 +95,24 @@ class EASE:
     def __repr__(self) -> str:
         session = "" if self.session_hours is None else f", session_hours={self.session_hours:g}"
         return f"{type(self).__name__}(reg={self.reg:g}{session})"
+
+
+def closed_form(gram: Callable[[], torch.Tensor], reg: float) -> torch.Tensor:
+    """EASE's solution for the ``(n, n)`` float64 Gram matrix that ``gram()`` builds:
+    :math:`P = (G + \\lambda I)^{-1}`, :math:`B = -P / P_{jj}` (column :math:`j`), zero diagonal,
+    float64 in LAPACK's column-major layout (:class:`EASE` over items, :class:`UserEASE` over
+    users). At most two ``(n, n)`` float64 matrices are alive at a time (14.4 GB at 30k items,
+    where keeping the Gram matrix, its factor, the inverse and B alive at once would take 29 GB):
+    the Gram matrix is built here, so that nothing else holds it once it is factored."""
+    g = gram()
+    g.diagonal().add_(reg)
+    factor = torch.linalg.cholesky(g)
+    del g
+    p = torch.cholesky_inverse(factor)  # (G + λI)^-1, SPD: half an LU's cost
+    del factor
+    p.div_(p.diagonal().neg())  # B = -P / P_jj: column j divided by -P_jj (a copy of the diagonal)
+    p.diagonal().zero_()
+    return p
 
 
 def session_gram(train: Interactions, n_items: int, hours: float, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from kgrec.baselines.ease import closed_form
 from kgrec.data.dataset import Interactions
 from kgrec.eval.matrix import interaction_matrix
 
@@ -49,13 +50,8 @@ class UserEASE:
         if n_users > MAX_USER_EASE_USERS:
             raise ValueError(f"UserEASE: {n_users} users, at most {MAX_USER_EASE_USERS} are supported (O(U^2) memory)")
         x = interaction_matrix(train, n_users, n_items).to_dense().to(device=self.device, dtype=torch.float64)
-        gram = x @ x.T  # (U, U)
-        gram.diagonal().add_(self.reg)
-        p = torch.cholesky_inverse(torch.linalg.cholesky(gram))
-        del gram
-        p.div_(p.diagonal().neg())  # C = -P / P_uu, column u
-        p.diagonal().zero_()
-        self.table = (p.T @ x).float()  # s_u = sum_v C_vu X_v
+        c = closed_form(lambda: x @ x.T, self.reg)  # (U, U): C_vu = -P_vu / P_uu
+        self.table = (c.T @ x).float()  # s_u = sum_v C_vu X_v
         return self
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

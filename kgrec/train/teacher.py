@@ -13,6 +13,9 @@ valid (``train.teacher_reg: null``), as every other choice; test is never read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -124,17 +127,8 @@ class EaseTeacher:
                 f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
                 f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
             )
-        # In a worker thread: Ctrl+C during the Cholesky solve (minutes at 20k+ items) stops at once
-        if reg is None:
-            build = lambda value: EASE(value, device, session_hours)  # noqa: E731
-            model = interruptible(tune_on_valid, dataset, build, EASE.REG_GRID).model
-        else:
-            model = interruptible(EASE(reg, device, session_hours).fit, dataset.train, dataset.n_users, dataset.n_items)
-        user_model = None
-        if user_weight and user_reg is None:
-            user_model = interruptible(tune_on_valid, dataset, lambda value: UserEASE(value, device), UserEASE.REG_GRID).model
-        elif user_weight:
-            user_model = interruptible(UserEASE(user_reg, device).fit, dataset.train, dataset.n_users, dataset.n_items)
+        model = _fitted(dataset, lambda value: EASE(value, device, session_hours), reg, EASE.REG_GRID)
+        user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID) if user_weight else None
         return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
                    user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
 
@@ -209,6 +203,15 @@ class EaseTeacher:
         if self.beta is not None:
             scores = scores * self.beta[users.to(self.beta.device)]
         return scores
+
+
+def _fitted(dataset: Dataset, build: Callable[[float], Any], reg: float | None, grid: tuple[float, ...]) -> Any:
+    """``build(reg)`` fitted on ``dataset.train``, or with ``reg`` None the one of ``grid`` best on
+    valid; in a worker thread, so that Ctrl+C during a Cholesky solve (minutes at 20k+ items)
+    stops at once."""
+    if reg is None:
+        return interruptible(tune_on_valid, dataset, build, grid).model
+    return interruptible(build(reg).fit, dataset.train, dataset.n_users, dataset.n_items)
 
 
 def blend(item_scores: Tensor, user_scores: Tensor, weight: float) -> Tensor:

@@ -67,13 +67,10 @@ teacher_options = (config.train.teacher_session_hours, config.train.teacher_user
 if config.model.distill_weight > 0 and any(o is not None for o in teacher_options):
     # the teacher the config distils, alone: what kgrec's retrieval tower is taught to rank like
     started = time.perf_counter()
-    t = config.train
-    teacher = EaseTeacher.fit(dataset, t.teacher_reg, session_hours=t.teacher_session_hours, device=args.ease_device,
-                              user_weight=t.teacher_user_weight, user_reg=t.teacher_user_reg)  # fmt: skip
+    teacher = EaseTeacher.from_config(dataset, config.train, device=args.ease_device)
     session = "" if teacher.session_hours is None else f"{teacher.session_hours:g}h-session "
     user = "" if teacher.user_model is None else " + user EASE"
-    print(f"  teacher: EASE lambda={teacher.reg:g} (valid-tuned unless train.teacher_reg is set)" + (
-        "" if teacher.user_model is None else f", user EASE lambda={teacher.user_model.reg:g}, weight {teacher.user_weight:g}"))
+    print(f"  teacher: {teacher.description()}")
     rows[f"teacher ({session}EASE{user})"] = {
         **evaluate_split(teacher.scores, dataset, "test"), "seconds": time.perf_counter() - started,
     }  # fmt: skip

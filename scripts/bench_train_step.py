@@ -58,9 +58,8 @@ print(f"{dataset.name}: {dataset.n_users} users, {dataset.n_items} items, {len(d
 teacher = None
 if base.model.distill_weight > 0:
     started = time.perf_counter()
-    teacher = EaseTeacher.fit(dataset, base.train.teacher_reg, standardize=base.train.teacher_standardize,
-                              perplexity=base.train.teacher_perplexity)  # fmt: skip
-    print(f"teacher: EASE lambda={teacher.reg:g}, fitted in {time.perf_counter() - started:.0f} s (not timed below)")
+    teacher = EaseTeacher.from_config(dataset, base.train)
+    print(f"teacher: {teacher.description()}, fitted in {time.perf_counter() - started:.0f} s (not timed below)")
 graph = prepared.graph
 triples = None if graph is None else tuple(torch.as_tensor(a) for a in (graph.head, graph.relation, graph.tail))
 

@@ -104,7 +104,7 @@ class RecommenderModule(L.LightningModule):
             step re-encodes ``item_texts`` and feeds the result to the model's text pathway.
         item_texts: the item texts (dataset item order), with ``text_encoder``.
         teacher: the retrieval tower's teacher when ``model.distill_weight`` > 0; default: EASE
-            fitted on the training split (:meth:`EaseTeacher.fit` with ``train.teacher_reg``).
+            fitted on the training split as the ``train.teacher_*`` fields say (:meth:`EaseTeacher.from_config`).
         kg_heldout: KG triples held out of the graph, whose valid part validation ranks.
         teacher_device: where the default teacher is fitted and calibrated (the training GPU,
             when there is one: :func:`~kgrec.train.run.train` passes it).
@@ -145,12 +145,7 @@ class RecommenderModule(L.LightningModule):
         self.needs_negatives = retrieval and config.model.retrieval_loss != "full_softmax" and not self.shared_negatives
         self.use_kg = "kg" in tasks and kg_triples is not None
         if teacher is None and config.model.distill_weight > 0:
-            teacher = EaseTeacher.fit(dataset, config.train.teacher_reg, candidates=model.warm_items,
-                                      standardize=config.train.teacher_standardize,
-                                      perplexity=config.train.teacher_perplexity, progress=config.train.progress,
-                                      device=teacher_device, session_hours=config.train.teacher_session_hours,
-                                      user_weight=config.train.teacher_user_weight,
-                                      user_reg=config.train.teacher_user_reg)  # fmt: skip
+            teacher = EaseTeacher.from_config(dataset, config.train, model.warm_items, teacher_device)
         self.teacher = teacher
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
 

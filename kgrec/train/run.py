@@ -74,7 +74,6 @@ from kgrec.utils.ranks import launched_as_rank_zero
 
 if TYPE_CHECKING:  # imported in train(): importing kgrec.train does not import Lightning
     from kgrec.train.module import RecommenderModule
-    from kgrec.train.teacher import EaseTeacher
 
 RUN_FORMAT = 1
 KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
@@ -285,7 +284,7 @@ def train(
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
                                kg_heldout=prepared.kg_heldout, teacher_device=device)  # fmt: skip
     if module.teacher is not None and config.train.progress:  # fitted (and tuned on valid) just now
-        print(f"teacher: {_described(module.teacher, config)}, {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(f"teacher: {module.teacher.description()}, {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     config.eval.monitor = resolve_monitor(config)  # again: the model section may have changed since load_config
     monitor = f"valid/{config.eval.monitor}" if config.eval.monitor else None
@@ -438,19 +437,6 @@ def _stopped_by(epochs: int, max_epochs: int, stoppers: list[Any], timer: list[A
     if epochs < max_epochs and any(clock.time_remaining("train") <= 0 for clock in timer):
         return "max_minutes"
     return "max_epochs"
-
-
-def _described(teacher: EaseTeacher, config: RunConfig) -> str:
-    """E.g. ``session-weighted (1 h) EASE lambda=250 + 1 x user EASE lambda=500 (chosen on valid)``."""
-    how = "chosen on valid" if config.train.teacher_reg is None else "train.teacher_reg"
-    session = "" if teacher.session_hours is None else f"session-weighted ({teacher.session_hours:g} h) "
-    text = f"{session}EASE lambda={teacher.reg:g}"
-    if teacher.user_model is not None:
-        user_how = "chosen on valid" if config.train.teacher_user_reg is None else "train.teacher_user_reg"
-        user = f"{teacher.user_weight:g} x user EASE lambda={teacher.user_model.reg:g}"
-        text, how = (f"{text} + {user}" if user_how == how else f"{text} ({how}) + {user}"), user_how
-    calibrated = "" if teacher.beta is None else f", per-user temperature {float((1 / teacher.beta).median()):.3g} (median)"
-    return f"{text} ({how}){calibrated}"
 
 
 def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device, devices: int | str = 1) -> str:

@@ -25,6 +25,7 @@ from kgrec.baselines.user_ease import MAX_USER_EASE_USERS
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
 from kgrec.eval.matrix import entries_as_rows, row_entries
+from kgrec.train.config import TrainSection
 from kgrec.utils.interrupt import interruptible
 
 #: Largest catalogue the teacher is fitted for: EASE's fit peaks at two (I, I) float64 matrices,
@@ -83,6 +84,7 @@ class EaseTeacher:
         self.perplexity = perplexity
         self.user_model = user_model if user_weight else None
         self.user_weight = user_weight
+        self.reg_tuned = self.user_reg_tuned = False  # whether the L2 weights were chosen on valid (:meth:`fit`)
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
         self.beta: Tensor | None = None  # (U, 1) per-user inverse temperatures, fixed as the scores are
@@ -129,8 +131,39 @@ class EaseTeacher:
             )
         model = _fitted(dataset, lambda value: EASE(value, device, session_hours), reg, EASE.REG_GRID)
         user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID) if user_weight else None
-        return cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
-                   user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
+        teacher = cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
+                      user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
+        teacher.reg_tuned, teacher.user_reg_tuned = reg is None, user_reg is None
+        return teacher
+
+    @classmethod
+    def from_config(
+        cls,
+        dataset: Dataset,
+        train: TrainSection,
+        candidates: Tensor | None = None,
+        device: torch.device | str = "cpu",
+    ) -> EaseTeacher:
+        """The teacher that the ``train.teacher_*`` fields describe (:meth:`fit`), with a
+        progress bar when ``train.progress``: what ``kgrec train`` distils and what the
+        benchmarks print as the teacher alone."""
+        return cls.fit(dataset, train.teacher_reg, candidates, standardize=train.teacher_standardize,
+                       perplexity=train.teacher_perplexity, progress=train.progress, device=device,
+                       session_hours=train.teacher_session_hours, user_weight=train.teacher_user_weight,
+                       user_reg=train.teacher_user_reg)  # fmt: skip
+
+    def description(self) -> str:
+        """E.g. ``session-weighted (1 h) EASE lambda=250 + 1 x user EASE lambda=500 (chosen on valid)``:
+        what was fitted, and whether each L2 weight was chosen on valid or given."""
+        how = "chosen on valid" if self.reg_tuned else "train.teacher_reg"
+        session = "" if self.session_hours is None else f"session-weighted ({self.session_hours:g} h) "
+        text = f"{session}EASE lambda={self.reg:g}"
+        if self.user_model is not None:
+            user_how = "chosen on valid" if self.user_reg_tuned else "train.teacher_user_reg"
+            user = f"{self.user_weight:g} x user EASE lambda={self.user_model.reg:g}"
+            text, how = (f"{text} + {user}" if user_how == how else f"{text} ({how}) + {user}"), user_how
+        calibrated = "" if self.beta is None else f", per-user temperature {float((1 / self.beta).median()):.3g} (median)"
+        return f"{text} ({how}){calibrated}"
 
     @property
     def device(self) -> torch.device:

@@ -13,7 +13,6 @@ from kgrec.eval.matrix import interaction_matrix
 from kgrec.models import RecBatch
 from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
-from kgrec.train.run import _described
 from kgrec.train.teacher import EaseTeacher, blend, calibrate_perplexity, ranked_mean_std
 from tests.conftest import tiny_config
 from tests.train.conftest import fit_ease
@@ -174,10 +173,19 @@ def test_teacher_blended_with_user_ease_and_session_weighted(clustered_split, ta
     torch.testing.assert_close(scores, blend(item_only, user_model.score(users), 0.5))
     items = torch.tensor([14, 2, 5, 0, 33])
     torch.testing.assert_close(teacher.scores(users, items), scores[:, items])  # columns need every item's statistics
-    fitted = EaseTeacher.fit(ds, session_hours=24.0, user_weight=0.5)  # both L2 weights chosen on valid
+    options = ("train.teacher_session_hours=24", "train.teacher_user_weight=0.5")
+    fitted = EaseTeacher.from_config(ds, tiny_config("unused", *options).train)  # both L2 weights chosen on valid
     assert fitted.user_model is not None and fitted.user_model.reg in UserEASE.REG_GRID and fitted.reg in EASE.REG_GRID
-    described = _described(fitted, tiny_config("unused", "train.teacher_user_weight=0.5"))  # what `kgrec train` prints
-    assert described == f"session-weighted (24 h) EASE lambda={fitted.reg:g} + 0.5 x user EASE lambda={fitted.user_model.reg:g} (chosen on valid)"
+    assert fitted.session_hours == 24 and fitted.user_weight == 0.5
+    # what `kgrec train` and the benchmarks print
+    assert fitted.description() == (
+        f"session-weighted (24 h) EASE lambda={fitted.reg:g} + 0.5 x user EASE lambda={fitted.user_model.reg:g} (chosen on valid)"
+    )
+    given = EaseTeacher.from_config(ds, tiny_config("unused", *options, "train.teacher_reg=50", "train.teacher_user_reg=100").train)
+    assert given.description() == (
+        "session-weighted (24 h) EASE lambda=50 (train.teacher_reg) + 0.5 x user EASE lambda=100 (train.teacher_user_reg)"
+    )
+    torch.testing.assert_close(given.scores(users), EaseTeacher.fit(ds, 50.0, session_hours=24.0, user_weight=0.5, user_reg=100.0).scores(users))
 
 
 def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split, monkeypatch):

@@ -3,7 +3,13 @@ multi-task recommender composing them. Tensors in, tensors out; no file I/O."""
 
 from kgrec.models.autorec import ItemAutoRec, rating_matrix
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, history_matrix
-from kgrec.models.graph_encoder import CompGCNLayer, RelationalAdjacency, RelationalGraphEncoder, RGCNLayer
+from kgrec.models.graph_encoder import (
+    CompGCNLayer,
+    KGATLayer,
+    RelationalAdjacency,
+    RelationalGraphEncoder,
+    RGCNLayer,
+)
 from kgrec.models.losses import JointLoss
 from kgrec.models.recommender import (
     TASKS,
@@ -23,6 +29,7 @@ __all__ = [
     "PLE",
     "TASKS",
     "CompGCNLayer",
+    "KGATLayer",
     "Encoded",
     "IdentityTrunk",
     "ItemAutoRec",

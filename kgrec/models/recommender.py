@@ -44,7 +44,7 @@ TASKS: tuple[str, ...] = (*REC_TASKS, "kg")
 DEFAULT_LOSS_WEIGHTS: dict[str, float] = {"retrieval": 1.0, "rating": 0.1, "like": 0.1, "kg": 0.1}
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "graph_kind": ("rgcn", "compgcn"),
+    "graph_kind": ("rgcn", "compgcn", "kgat"),
     "graph_composition": ("sub", "mult"),
     "graph_combine": ("mean", "last"),
     "graph_activation": ("tanh", "relu", "leaky_relu", "none"),

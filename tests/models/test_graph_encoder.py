@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch_geometric.nn import RGCNConv
 
-from kgrec.models import CompGCNLayer, RelationalAdjacency, RelationalGraphEncoder, RGCNLayer
+from kgrec.models import CompGCNLayer, KGATLayer, RelationalAdjacency, RelationalGraphEncoder, RGCNLayer
+from kgrec.models.graph_encoder import scatter_softmax
 
 from .conftest import N_NODES, N_REL
 
@@ -48,7 +49,37 @@ def test_compgcn_layer_matches_edgewise_formula(graph, composition) -> None:
     torch.testing.assert_close(rel_out, layer.w_rel(rel))
 
 
-@pytest.mark.parametrize(("kind", "composition"), [("rgcn", "mult"), ("compgcn", "sub"), ("compgcn", "mult")])
+def test_kgat_layer_matches_edgewise_formula(graph) -> None:
+    edge_index, edge_type = graph
+    layer = KGATLayer(5, 3, N_REL, relation_channels=4)
+    x = torch.randn(N_NODES, 5)
+    adj = RelationalAdjacency(edge_index, edge_type, N_NODES, N_REL)
+    out = layer(x, adj)
+
+    w, e = layer.rel_weight, layer.rel_embedding
+    logits = torch.stack([(x[j] @ w[r]) @ torch.tanh(x[i] @ w[r] + e[r]) for (j, i), r in zip(edge_index.T.tolist(), edge_type.tolist(), strict=True)])
+    neighbours = torch.zeros_like(x)
+    attention = torch.zeros(len(logits))
+    for i in range(N_NODES):
+        incoming = edge_index[1] == i
+        if incoming.any():
+            attention[incoming] = torch.softmax(logits[incoming], 0)
+            neighbours[i] = attention[incoming] @ x[edge_index[0, incoming]]
+    leaky = torch.nn.functional.leaky_relu
+    expected = leaky(layer.w_sum(x + neighbours)) + leaky(layer.w_product(x * neighbours))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(layer.attention(x, adj), attention.detach(), rtol=1e-5, atol=1e-6)  # per edge, in order
+
+
+def test_scatter_softmax_sums_to_one_per_group_and_survives_large_logits() -> None:
+    logits = torch.tensor([1000.0, 999.0, -5.0, 3.0, 3.0])
+    groups = torch.tensor([0, 0, 2, 1, 1])
+    weights = scatter_softmax(logits, groups, 4)
+    assert torch.isfinite(weights).all()
+    torch.testing.assert_close(weights, torch.tensor([1 / (1 + torch.e**-1), 1 / (1 + torch.e), 1.0, 0.5, 0.5]))
+
+
+@pytest.mark.parametrize(("kind", "composition"), [("rgcn", "mult"), ("compgcn", "sub"), ("compgcn", "mult"), ("kgat", "mult")])
 def test_encoder_gives_one_vector_per_node_with_finite_gradients(graph, kind, composition) -> None:
     enc = RelationalGraphEncoder(N_NODES, N_REL, dim=8, num_layers=2, kind=kind, num_bases=3,
                                  composition=composition, dropout=0.1)
@@ -70,9 +101,10 @@ def test_encoder_builds_the_adjacency_once_per_graph(graph) -> None:
     assert adj.num_relations == 2 * N_REL  # inverses added
 
 
-def test_new_nodes_get_vectors_from_their_neighbours(graph) -> None:
+@pytest.mark.parametrize("kind", ["rgcn", "compgcn", "kgat"])
+def test_new_nodes_get_vectors_from_their_neighbours(graph, kind) -> None:
     edge_index, edge_type = graph
-    enc = RelationalGraphEncoder(N_NODES, N_REL, dim=8).eval()
+    enc = RelationalGraphEncoder(N_NODES, N_REL, dim=8, kind=kind).eval()
     new = N_NODES  # a new item node linked to entity 6 with relation 0
     ei = torch.cat([edge_index, torch.tensor([[new], [6]])], 1)
     et = torch.cat([edge_type, torch.tensor([0])])

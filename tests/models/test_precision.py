@@ -76,7 +76,8 @@ def test_predictions_on_the_gpu_equal_the_cpu_ones(sizes, side) -> None:
 @pytest.mark.parametrize("trunk", ["shared_bottom", "mmoe", "ple"])
 @pytest.mark.parametrize(
     ("graph_kind", "retrieval_loss", "kg_score"),
-    [("rgcn", "bpr", "distmult"), ("rgcn", "sampled_softmax", "transe"), ("compgcn", "full_softmax", "distmult")],
+    [("rgcn", "bpr", "distmult"), ("rgcn", "sampled_softmax", "transe"), ("compgcn", "full_softmax", "distmult"),
+     ("kgat", "full_softmax", "transe")],
 )
 def test_bf16_autocast_losses_and_gradients_follow_fp32(
     sizes, side, batch, device, trunk, graph_kind, retrieval_loss, kg_score

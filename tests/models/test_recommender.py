@@ -33,7 +33,7 @@ def test_all_towers_give_finite_losses_and_gradients(model, batch) -> None:
 
 
 @pytest.mark.parametrize("trunk", ["shared_bottom", "mmoe", "ple"])
-@pytest.mark.parametrize(("graph_kind", "retrieval_loss"), [("rgcn", "sampled_softmax"), ("compgcn", "full_softmax")])
+@pytest.mark.parametrize(("graph_kind", "retrieval_loss"), [("rgcn", "sampled_softmax"), ("compgcn", "full_softmax"), ("kgat", "bpr")])
 def test_every_trunk_and_graph_kind_trains(sizes, side, batch, trunk, graph_kind, retrieval_loss) -> None:
     model = MultiTaskRecommender(
         _full_config(trunk=trunk, graph_kind=graph_kind, retrieval_loss=retrieval_loss, loss_mode="uncertainty"),

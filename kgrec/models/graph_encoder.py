@@ -422,7 +422,7 @@ class KGATLayer(nn.Module):
 
     def _projected(self, x: Tensor, nodes: Tensor, sizes: list[int]) -> Tensor:
         r""":math:`\mathbf{W}_r \mathbf{x}_n` for (node, relation) pairs sorted by relation."""
-        blocks = x[nodes].split(sizes)
+        blocks = x.index_select(0, nodes).split(sizes)
         return torch.cat([b @ w for b, w in zip(blocks, self.rel_weight.unbind(0), strict=True)])
 
     def attention(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:
@@ -430,18 +430,19 @@ class KGATLayer(nn.Module):
         each node's incoming edges (float32)."""
         if adj.num_relations != self.num_relations:
             raise ValueError(f"adj: expected {self.num_relations} relations, got {adj.num_relations}")
-        src, dst, rel = adj.edges()
+        _, dst, _ = adj.edges()
         source_nodes, source_sizes, source_of_edge = adj.source_pairs()
-        receiving = self._projected(x, adj.pair_dst, adj.rel_sizes) + self.rel_embedding[adj.pair_rel]  # (P, r)
+        # index_select, not x[index]: its backward is an index_add, where x[index]'s is a slower index_put
+        receiving = self._projected(x, adj.pair_dst, adj.rel_sizes) + self.rel_embedding.index_select(0, adj.pair_rel)
         sending = self._projected(x, source_nodes, source_sizes)  # (Q, r)
-        logits = (sending[source_of_edge] * torch.tanh(receiving[adj.edge_pair])).sum(-1).float()  # (E,)
-        return scatter_softmax(logits, dst, adj.num_nodes)
+        logits = (sending.index_select(0, source_of_edge) * torch.tanh(receiving).index_select(0, adj.edge_pair)).sum(-1)
+        return scatter_softmax(logits.float(), dst, adj.num_nodes)  # (E,)
 
     def forward(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:
         """``x`` ``(N, in)`` -> ``(N, out)``."""
         alpha = self.attention(x, adj)
         src, dst, _ = adj.edges()
-        messages = alpha.unsqueeze(-1).to(x.dtype) * x[src]  # (E, in)
+        messages = alpha.unsqueeze(-1).to(x.dtype) * x.index_select(0, src)  # (E, in)
         neighbours = torch.zeros_like(x).index_add(0, dst, messages)  # (N, in)
         return F.leaky_relu(self.w_sum(x + neighbours)) + F.leaky_relu(self.w_product(x * neighbours))
 

@@ -389,7 +389,7 @@ class KGATLayer(nn.Module):
     gradients; here it is computed in the forward pass and learned end to end, as in GAT.
     :math:`\mathbf{W}_r \mathbf{x}` is computed once per (node, relation) pair on each side of
     the edges, not once per edge (:meth:`RelationalAdjacency.source_pairs`). :meth:`attention`
-    returns :math:`\alpha` per edge, which explanations can read.
+    returns :math:`\alpha` per edge (for inspection; the explanations do not read it yet).
 
     Args:
         in_channels: input feature size.

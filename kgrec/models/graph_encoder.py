@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.utils import softmax
 
 from kgrec.models._sparse import SparseOperator, product_dtype
 
@@ -113,9 +114,15 @@ class RelationalAdjacency:
             )
         return self._ops[key]
 
-    def edges(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``(E,)`` source, target and relation of every edge, in the order given."""
-        return self._src, self._dst, self.pair_rel[self._edge_pair]
+    @property
+    def edge_src(self) -> Tensor:
+        """``(E,)`` the source node of each edge, in the order given."""
+        return self._src
+
+    @property
+    def edge_dst(self) -> Tensor:
+        """``(E,)`` the target node of each edge, in the order given."""
+        return self._dst
 
     def source_pairs(self) -> tuple[Tensor, list[int], Tensor]:
         """The (node, relation) pairs on the sending side: ``(Q,)`` source node of each
@@ -430,34 +437,22 @@ class KGATLayer(nn.Module):
         each node's incoming edges (float32)."""
         if adj.num_relations != self.num_relations:
             raise ValueError(f"adj: expected {self.num_relations} relations, got {adj.num_relations}")
-        _, dst, _ = adj.edges()
         source_nodes, source_sizes, source_of_edge = adj.source_pairs()
         # index_select, not x[index]: its backward is an index_add, where x[index]'s is a slower index_put
         receiving = self._projected(x, adj.pair_dst, adj.rel_sizes) + self.rel_embedding.index_select(0, adj.pair_rel)
         sending = self._projected(x, source_nodes, source_sizes)  # (Q, r)
         logits = (sending.index_select(0, source_of_edge) * torch.tanh(receiving).index_select(0, adj.edge_pair)).sum(-1)
-        return scatter_softmax(logits.float(), dst, adj.num_nodes)  # (E,)
+        return softmax(logits.float(), adj.edge_dst, num_nodes=adj.num_nodes)  # (E,): over each node's incoming edges
 
     def forward(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:
         """``x`` ``(N, in)`` -> ``(N, out)``."""
         alpha = self.attention(x, adj)
-        src, dst, _ = adj.edges()
-        messages = alpha.unsqueeze(-1).to(x.dtype) * x.index_select(0, src)  # (E, in)
-        neighbours = torch.zeros_like(x).index_add(0, dst, messages)  # (N, in)
+        messages = alpha.unsqueeze(-1).to(x.dtype) * x.index_select(0, adj.edge_src)  # (E, in)
+        neighbours = torch.zeros_like(x).index_add(0, adj.edge_dst, messages)  # (N, in)
         return F.leaky_relu(self.w_sum(x + neighbours)) + F.leaky_relu(self.w_product(x * neighbours))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, num_relations={self.num_relations})"
-
-
-def scatter_softmax(logits: Tensor, index: Tensor, num_nodes: int) -> Tensor:
-    r"""Softmax of ``logits`` ``(E,)`` within each group of ``index`` ``(E,)``:
-    :math:`\exp(s_e - \max_g s) / \sum_{e' \in g} \exp(s_{e'} - \max_g s)`."""
-    top = torch.full((num_nodes,), float("-inf"), dtype=logits.dtype, device=logits.device)
-    top = top.scatter_reduce(0, index, logits, "amax", include_self=True)
-    weights = torch.exp(logits - top[index].detach())
-    totals = torch.zeros(num_nodes, dtype=logits.dtype, device=logits.device).index_add(0, index, weights)
-    return weights / totals[index]
 
 
 class RelationalGraphEncoder(nn.Module):

@@ -3,11 +3,12 @@
 from kgrec.eval.linkpred import link_prediction_metrics
 from kgrec.eval.matrix import as_csr, dense_rows, interaction_matrix
 from kgrec.eval.pointwise import auc, mae, rmse
-from kgrec.eval.ranking import METRICS, ScoreFn, cold_candidates, evaluate_ranking, evaluate_split
+from kgrec.eval.ranking import METRICS, ScoreFn, Shard, cold_candidates, evaluate_ranking, evaluate_split
 
 __all__ = [
     "METRICS",
     "ScoreFn",
+    "Shard",
     "as_csr",
     "auc",
     "cold_candidates",

@@ -32,11 +32,17 @@ score matrix with the excluded entries set to ``-inf``, one ``torch.topk`` at ``
 a lookup of the ``(B, max(ks))`` top items among the relevant ones (no ``(B, n_items)`` masks:
 on 114k users and 30k items they took more than half the time), so memory is bounded by
 ``batch_size * n_items`` whatever the number of users.
+
+Under data parallelism (DDP) each of ``W`` processes can rank a share of the users
+(:class:`Shard`: every ``W``-th user from its rank on) and the per-metric sums and user counts
+are added over the processes before the means: every process gets the metrics of all users for
+``1 / W`` of the ranking work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -51,6 +57,27 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the evaluated users under data parallelism.
+
+    Args:
+        rank: this process's index in ``[0, world)``; it ranks users ``rank, rank + world, ...``
+            of the evaluated ones (in index order).
+        world: number of processes.
+        sum: a ``(n,)`` float64 tensor -> its element-wise sum over every process (an
+            all-reduce; every process must call it, with the same ``n``), on the CPU.
+    """
+
+    rank: int
+    world: int
+    sum: Callable[[torch.Tensor], torch.Tensor]
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.world:
+            raise ValueError(f"Shard(rank={self.rank}, world={self.world}): expected 0 <= rank < world")
+
+
 @torch.no_grad()
 def evaluate_ranking(
     score_fn: ScoreFn,
@@ -61,6 +88,7 @@ def evaluate_ranking(
     ks: Sequence[int] = (10, 20),
     batch_size: int = 1024,
     candidates: torch.Tensor | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """Full-ranking Recall, NDCG, Hit, MRR and Precision at each K (formulas in the module doc).
 
@@ -77,11 +105,13 @@ def evaluate_ranking(
         batch_size: users scored at once; memory is ``O(batch_size * n_items)``.
         candidates: ``(n_items,)`` bool, the only items ranked (others score ``-inf``); ``None``
             ranks the whole catalogue.
+        shard: rank only this process's share of the users and add the sums over the
+            processes (every process must call this together); ``None`` ranks every user.
 
     Returns:
         ``{"recall@K", "ndcg@K", "hit@K", "mrr@K", "precision@K"}`` for each ``K`` in ``ks``,
         each the mean over evaluated users, plus ``"n_users"``: how many users were evaluated
-        (those with at least one item in ``target``).
+        (those with at least one item in ``target``), over every shard.
 
     Raises:
         ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape or NaN.
@@ -97,6 +127,8 @@ def evaluate_ranking(
     if candidates is not None and tuple(candidates.shape) != (n_items,):
         raise ValueError(f"candidates: expected a ({n_items},) bool mask, got shape {tuple(candidates.shape)}")
     users = torch.from_numpy(np.unique(np.asarray(target.user, dtype=np.int64)))  # skips users with no target
+    if shard is not None:
+        users = users[shard.rank :: shard.world]
     # discount[k] = 1 / log2(k + 2) for 0-based rank k; ideal[n] = sum of the first n discounts
     discount = 1.0 / torch.log2(torch.arange(k_max, dtype=torch.float64) + 2.0)
     ideal = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(discount, 0)])
@@ -133,6 +165,9 @@ def evaluate_ranking(
             totals[f"mrr@{k}"] += torch.where(first_hit < k, 1.0 / (first_hit + 1.0), 0.0).sum().item()
 
     n = len(users)
+    if shard is not None:  # sums and counts over every process, then the means
+        summed = shard.sum(torch.tensor([*totals.values(), n], dtype=torch.float64)).tolist()
+        totals, n = dict(zip(totals, summed[:-1], strict=True)), round(summed[-1])
     result = {name: (total / n if n else 0.0) for name, total in totals.items()}
     result["n_users"] = n
     return result
@@ -144,6 +179,7 @@ def evaluate_split(
     part: Literal["valid", "test"] = "test",
     ks: Sequence[int] = (10, 20),
     batch_size: int = 1024,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """:func:`evaluate_ranking` on a dataset part with the leakage-safe exclusion set.
 
@@ -159,7 +195,7 @@ def evaluate_split(
     else:
         raise ValueError(f"part='{part}': expected 'valid' or 'test'")
     candidates = cold_candidates(dataset, part)
-    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates)
+    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates, shard)
 
 
 def cold_candidates(dataset: Dataset, part: Literal["valid", "test"]) -> torch.Tensor | None:

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
-from kgrec.eval import auc, evaluate_split, link_prediction_metrics, mae, rmse
+from kgrec.eval import Shard, auc, evaluate_split, link_prediction_metrics, mae, rmse
 from kgrec.graph import HeldOutTriples
 from kgrec.models import MultiTaskRecommender, RecBatch
 from kgrec.text import TextEncoder
@@ -239,11 +239,23 @@ class RecommenderModule(L.LightningModule):
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
         with torch.no_grad():
             self.encode_texts()
-        metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout)
+        metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout, self._shard())
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1, sync_dist=True)  # this epoch's (train.lr_decay)
         self._valid_metric = float(metrics[self.config.eval.monitor]) if self.config.eval.monitor else None
+
+    def _shard(self) -> Shard | None:
+        """Under DDP, this process's share of the users that validation ranks (the sums travel
+        through the strategy's all-reduce, on this process's device); ``None`` in one process."""
+        world = self.trainer.world_size
+        if world == 1:
+            return None
+
+        def total(values: Tensor) -> Tensor:
+            return self.trainer.strategy.reduce(values.to(self.device), reduce_op="sum").cpu()  # type: ignore[arg-type]
+
+        return Shard(self.global_rank, world, total)
 
     def on_validation_epoch_end(self) -> None:
         """Step the ``train.lr_decay`` schedule on this epoch's valid metric, here rather than
@@ -264,6 +276,7 @@ def evaluate(
     part: str,
     config: RunConfig,
     kg_heldout: HeldOutTriples | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """Full-ranking metrics on ``part`` (valid excludes train; test excludes train + valid), plus
     RMSE/MAE of the rating tower and AUC of the like tower on that part's ratings, and with
@@ -272,14 +285,23 @@ def evaluate(
 
     Always in float32, also inside a bf16 autocast (validation during GPU training): bf16 keeps 8
     bits of mantissa, so near the top-K cut-off many items would tie, and the tie-breaking would
-    then pick the kept checkpoint."""
+    then pick the kept checkpoint.
+
+    With ``shard`` (validation under DDP) each process ranks its share of the users
+    (:class:`~kgrec.eval.Shard`) and gets the metrics of all; the rating, like and link
+    prediction metrics, a small part of the work, are computed whole in every process."""
     device = next(model.parameters()).device
     with torch.autocast(device.type, enabled=False):
-        return _evaluate(model, dataset, part, config, kg_heldout)
+        return _evaluate(model, dataset, part, config, kg_heldout, shard)
 
 
 def _evaluate(
-    model: MultiTaskRecommender, dataset: Dataset, part: str, config: RunConfig, kg_heldout: HeldOutTriples | None
+    model: MultiTaskRecommender,
+    dataset: Dataset,
+    part: str,
+    config: RunConfig,
+    kg_heldout: HeldOutTriples | None,
+    shard: Shard | None,
 ) -> dict[str, float]:
     was_training = model.training
     model.eval()
@@ -293,7 +315,7 @@ def _evaluate(
         def score(users: Tensor) -> Tensor:
             return user_vectors[users.to(user_vectors.device)] @ item_vectors.T  # (B, I)
 
-        ranking = evaluate_split(score, dataset, part, ks=config.eval.ks, batch_size=config.eval.batch_size)  # type: ignore[arg-type]
+        ranking = evaluate_split(score, dataset, part, config.eval.ks, config.eval.batch_size, shard)  # type: ignore[arg-type]
         metrics.update({k: float(v) for k, v in ranking.items() if k != "n_users"})
     target = getattr(dataset, part)
     if target.rating is not None and len(target) and ("rating" in tasks or "like" in tasks):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kgrec.data import Dataset, Interactions
-from kgrec.eval import cold_candidates, evaluate_ranking, evaluate_split, interaction_matrix
+from kgrec.eval import Shard, cold_candidates, evaluate_ranking, evaluate_split, interaction_matrix
 
 # Toy: 3 users x 6 items. Scores rank items 0,1,2,3,4,5 for u0 and 5,4,3,2,1,0 for u1.
 SCORES = torch.tensor(
@@ -128,6 +128,43 @@ def test_batch_size_does_not_change_the_numbers():
     results = [evaluate_ranking(by_row(scores), test, train, 40, 50, batch_size=b) for b in (1, 7, 1000)]
     assert results[0] == pytest.approx(results[1], abs=1e-12)
     assert results[0] == pytest.approx(results[2], abs=1e-12)
+
+
+def test_shards_rank_their_own_users_and_sum_to_the_metrics_of_all():
+    """Three processes, simulated by threads whose all-reduce meets at a barrier: each scores
+    only every third user, and each returns the one-process metrics of every user."""
+    import threading
+
+    train, test, scores = _random_case(seed=1)
+    whole = evaluate_ranking(by_row(scores), test, train, 40, 50, batch_size=4)
+    world = 3
+    barrier, sent = threading.Barrier(world), [None] * world
+    scored: list[list[int]] = [[] for _ in range(world)]
+    results: list[dict | None] = [None] * world
+
+    def process(rank: int) -> None:
+        def all_reduce(values: torch.Tensor) -> torch.Tensor:
+            sent[rank] = values
+            barrier.wait()
+            return torch.stack(sent).sum(0)
+
+        def score_fn(users: torch.Tensor) -> torch.Tensor:
+            scored[rank].extend(users.tolist())
+            return scores[users]
+
+        results[rank] = evaluate_ranking(score_fn, test, train, 40, 50, batch_size=4, shard=Shard(rank, world, all_reduce))
+
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in range(world)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    evaluated = sorted(set(test.user.tolist()))
+    assert [sorted(users) for users in scored] == [evaluated[rank::world] for rank in range(world)]
+    for result in results:
+        assert result == pytest.approx(whole, abs=1e-12) and result["n_users"] == whole["n_users"] == len(evaluated)
+    with pytest.raises(ValueError, match="0 <= rank < world"):
+        Shard(2, 2, lambda values: values)
 
 
 def test_matches_a_per_user_reference_loop():

@@ -137,19 +137,27 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_re
     """`train.devices=2 train.strategy=ddp` on the CPU: each rank trains on its half of every
     epoch; rank 0 alone writes and reports a run whose saved model gives the test metrics it
     reported; a run cut after its second epoch resumes to the uninterrupted run's weights."""
+    import csv
     import math
+    import shutil
 
     from safetensors.torch import load_file
 
     from kgrec.train import prepare
     from tests.conftest import tiny_config
 
+    # 39 users (the 40 less one): the two ranks validate 20 and 19 users, so the mean of the two
+    # ranks' means would not be the mean over the users
+    data = tmp_path / "clusters"
+    shutil.copytree(clustered_dataset, data)
+    inter = data / "clusters.inter"
+    inter.write_text("".join(line for line in inter.read_text().splitlines(keepends=True) if not line.startswith("u39\t")))
     run = tmp_path / "run"
-    done = ddp_train(clustered_dataset, run)
+    done = ddp_train(data, run)
     assert done.stdout.count("run folder: ") == 1 and done.stdout.count("test ") == 1  # rank 0 speaks alone
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in done.stderr and "sync_dist" not in done.stderr
 
-    n_train = len(prepare(tiny_config(clustered_dataset), progress=False).dataset.train)
+    n_train = len(prepare(tiny_config(data), progress=False).dataset.train)
     steps = math.ceil(math.ceil(n_train / 2) / 128)  # per rank and epoch: half the interactions, batch 128
     epoch_ends = [line.split(",") for line in (run / "logs" / "part-0" / "metrics.csv").read_text().splitlines()[1:]]
     last_step = {int(fields[0]): int(fields[2]) for fields in epoch_ends}
@@ -157,15 +165,20 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_re
 
     reported = json.loads((run / "metrics.json").read_text())
     assert reported["epochs"] == 3 and not reported["resumed"]
+    # validation ranked half the users on each rank and summed over both: what the log says of
+    # the kept epoch is what one process measures on the kept weights over every user
+    logged = [row for row in csv.DictReader((run / "logs" / "part-0" / "metrics.csv").open()) if row["valid/ndcg@10"]]
+    at_best = {key: float(logged[reported["best_epoch"]][f"valid/{key}"]) for key in ("ndcg@10", "recall@20", "mrr@10")}
+    assert at_best == pytest.approx({key: reported["valid"][key] for key in at_best}, abs=1e-6)
     capsys.readouterr()
     assert main(["eval", str(run), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["test"]
     assert evaluated == pytest.approx(reported["test"], abs=1e-6)
 
     cut = tmp_path / "cut"
-    ddp_train(clustered_dataset, cut, "train.max_epochs=2")
+    ddp_train(data, cut, "train.max_epochs=2")
     (cut / "manifest.json").unlink()  # written last: without it the run is one interrupted after epoch 2
-    ddp_train(clustered_dataset, cut)
+    ddp_train(data, cut)
     assert json.loads((cut / "metrics.json").read_text())["resumed"]
     second_part = (cut / "logs" / "part-1" / "metrics.csv").read_text().splitlines()[1:]
     assert {line.split(",")[0] for line in second_part} == {"2"}  # the resumed processes trained epoch 2 alone

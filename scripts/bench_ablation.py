@@ -4,13 +4,15 @@
 encoder, and without both (ID vectors alone, so no ID dropout); then without the EASE teacher
 (``model.distill_weight=0``), with all inputs and with ID vectors alone. ``--study design``: the other
 trunks (shared-bottom, PLE), the other graph encoders (CompGCN, KGAT's attentive aggregation),
+the collaborative KG (users join the graph through the training split's ``interacted`` edges,
+as in KGAT; the users' graph vectors beside their ID and history, or in place of the history),
 BPR instead of the full softmax, learned uncertainty weighting instead of fixed weights, and
 fewer towers (no KG link tower; the retrieval tower alone). Every variant trains with the same seeds on the same split; the script
 prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in
 training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 60 min on 2 cores)
-    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 100 min)
+    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 2 hours)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
     python scripts/bench_ablation.py --variants "no text" "no graph"   # the full config and these two
 """
@@ -49,6 +51,8 @@ STUDIES = {
         "trunk: PLE": ["model.trunk=ple"],
         "graph encoder: CompGCN": ["model.graph_kind=compgcn"],
         "graph encoder: KGAT attention": ["model.graph_kind=kgat"],
+        "collaborative KG, id+history+graph users": ["graph.users=true", "model.user_encoder=id+history+graph"],
+        "collaborative KG, id+graph users": ["graph.users=true", "model.user_encoder=id+graph"],
         "retrieval loss: BPR": ["model.retrieval_loss=bpr"],
         "loss weights: uncertainty": ["model.loss_mode=uncertainty"],
         "towers: no KG link tower": ["model.tasks=[retrieval,rating,like]"],

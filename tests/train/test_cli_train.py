@@ -159,16 +159,16 @@ def test_ddp_on_two_cpu_processes_shards_each_epoch_saves_what_it_reports_and_re
 
     n_train = len(prepare(tiny_config(data), progress=False).dataset.train)
     steps = math.ceil(math.ceil(n_train / 2) / 128)  # per rank and epoch: half the interactions, batch 128
-    epoch_ends = [line.split(",") for line in (run / "logs" / "part-0" / "metrics.csv").read_text().splitlines()[1:]]
-    last_step = {int(fields[0]): int(fields[2]) for fields in epoch_ends}
+    logged = list(csv.DictReader((run / "logs" / "part-0" / "metrics.csv").open()))
+    last_step = {int(row["epoch"]): int(row["step"]) for row in logged}
     assert last_step == {epoch: (epoch + 1) * steps - 1 for epoch in range(3)} and steps < math.ceil(n_train / 128)
 
     reported = json.loads((run / "metrics.json").read_text())
     assert reported["epochs"] == 3 and not reported["resumed"]
     # validation ranked half the users on each rank and summed over both: what the log says of
     # the kept epoch is what one process measures on the kept weights over every user
-    logged = [row for row in csv.DictReader((run / "logs" / "part-0" / "metrics.csv").open()) if row["valid/ndcg@10"]]
-    at_best = {key: float(logged[reported["best_epoch"]][f"valid/{key}"]) for key in ("ndcg@10", "recall@20", "mrr@10")}
+    validated = [row for row in logged if row["valid/ndcg@10"]]
+    at_best = {key: float(validated[reported["best_epoch"]][f"valid/{key}"]) for key in ("ndcg@10", "recall@20", "mrr@10")}
     assert at_best == pytest.approx({key: reported["valid"][key] for key in at_best}, abs=1e-6)
     capsys.readouterr()
     assert main(["eval", str(run), "--json"]) == 0

@@ -10,7 +10,7 @@ from kgrec.models.graph_encoder import (
     RelationalGraphEncoder,
     RGCNLayer,
 )
-from kgrec.models.losses import JointLoss
+from kgrec.models.losses import JointLoss, project_conflicting
 from kgrec.models.recommender import (
     TASKS,
     Encoded,
@@ -53,5 +53,6 @@ __all__ = [
     "UserEncoder",
     "build_trunk",
     "history_matrix",
+    "project_conflicting",
     "rating_matrix",
 ]

@@ -23,6 +23,9 @@ class JointLoss(nn.Module):
     effective weight :math:`e^{-s_m}` is inversely proportional to its loss). The fixed
     :math:`\lambda_m` (default 1) still multiply in that mode, as priors.
 
+    ``pcgrad`` sums the losses as ``fixed`` does; the trainer then replaces the gradient of the
+    shared parameters by :func:`project_conflicting` of the terms' gradients (:meth:`terms`).
+
     Tasks absent from the dict passed to :meth:`forward` (e.g. no KG triples in this batch) are
     skipped. A task with :math:`\lambda_m = 0` is logged but left out of the sum: in uncertainty
     mode its term would be :math:`s_m` alone, which the optimiser lowers without bound.
@@ -30,21 +33,21 @@ class JointLoss(nn.Module):
     Args:
         tasks: task names.
         weights: :math:`\lambda_m` per task; missing tasks get 1. (default: all 1)
-        mode: ``"fixed"`` or ``"uncertainty"``. (default: ``"fixed"``)
+        mode: ``"fixed"``, ``"uncertainty"`` or ``"pcgrad"``. (default: ``"fixed"``)
     """
 
     def __init__(
         self,
         tasks: Sequence[str],
         weights: Mapping[str, float] | None = None,
-        mode: Literal["fixed", "uncertainty"] = "fixed",
+        mode: Literal["fixed", "uncertainty", "pcgrad"] = "fixed",
     ) -> None:
         super().__init__()
         tasks = list(tasks)
         if not tasks or len(set(tasks)) != len(tasks):
             raise ValueError(f"tasks: expected a non-empty list of distinct names, got {tasks!r}")
-        if mode not in ("fixed", "uncertainty"):
-            raise ValueError(f"mode: expected 'fixed' or 'uncertainty', got {mode!r}")
+        if mode not in ("fixed", "uncertainty", "pcgrad"):
+            raise ValueError(f"mode: expected 'fixed', 'uncertainty' or 'pcgrad', got {mode!r}")
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(tasks))
         if unknown:
@@ -66,6 +69,11 @@ class JointLoss(nn.Module):
         if self.log_vars is None:
             return dict(self.weights)
         return {t: self.weights[t] * float(torch.exp(-s)) for t, s in zip(self.tasks, self.log_vars.detach(), strict=True)}
+
+    def terms(self, losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        r"""The weighted terms :math:`\lambda_m \mathcal{L}_m` of the tasks present with
+        :math:`\lambda_m > 0` (fixed weights: what ``pcgrad`` projects)."""
+        return {t: self.weights[t] * losses[t] for t in self.tasks if t in losses and self.weights[t] > 0}
 
     def forward(self, losses: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """``(total, logs)``: the scalar objective, and detached per-task values for logging
@@ -97,3 +105,40 @@ class JointLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"tasks={self.tasks}, mode={self.mode!r}, weights={self.weights}"
+
+
+def project_conflicting(grads: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, int]:
+    r"""PCGrad's gradient surgery: ``(M, P)`` task gradients -> the ``(P,)`` gradient to step on,
+    and the number of conflicting ordered pairs met.
+
+    From Yu et al., `"Gradient Surgery for Multi-Task Learning" <https://arxiv.org/abs/2001.06782>`_
+    (NeurIPS 2020): each task's gradient :math:`g_m` is projected, in turn, onto the normal plane
+    of every other task's gradient :math:`g_n` it conflicts with (visited in a random order):
+
+    .. math::
+        \tilde g_m \leftarrow \tilde g_m - \frac{\min(0,\ \tilde g_m \cdot g_n)}{\|g_n\|^2} \, g_n,
+        \qquad g = \sum_m \tilde g_m,
+
+    with :math:`\tilde g_m` starting at :math:`g_m` and the :math:`g_n` the original gradients.
+    Gradients that do not conflict (:math:`g_m \cdot g_n \ge 0`) are summed unchanged, so
+    without conflicts :math:`g = \sum_m g_m`, the gradient of the summed loss. With two tasks the
+    result never points against either task (:math:`g \cdot g_m \ge 0`).
+
+    Args:
+        grads: ``(M, P)`` flattened gradients, one row per task.
+        generator: draws each task's visiting order (``None``: the global generator).
+    """
+    if grads.dim() != 2:
+        raise ValueError(f"grads: expected (tasks, parameters), got shape {tuple(grads.shape)}")
+    norms = (grads * grads).sum(1)  # ||g_n||^2
+    projected = grads.clone()
+    conflicts = 0
+    for m in range(len(grads)):
+        for n in torch.randperm(len(grads), generator=generator).tolist():
+            if n == m or norms[n] == 0:
+                continue
+            dot = projected[m] @ grads[n]
+            if dot < 0:
+                projected[m] -= dot / norms[n] * grads[n]
+                conflicts += 1
+    return projected.sum(0), conflicts

@@ -53,7 +53,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "retrieval_loss": ("bpr", "sampled_softmax", "full_softmax"),
     "kg_score": ("distmult", "transe"),
     "kg_loss": ("softplus", "margin", "softmax"),
-    "loss_mode": ("fixed", "uncertainty"),
+    "loss_mode": ("fixed", "uncertainty", "pcgrad"),
 }
 
 

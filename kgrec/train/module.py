@@ -26,10 +26,17 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from kgrec.data import Dataset
 from kgrec.eval import Shard, auc, evaluate_split, link_prediction_metrics, mae, rmse
 from kgrec.graph import HeldOutTriples
-from kgrec.models import MultiTaskRecommender, RecBatch
+from kgrec.models import MultiTaskRecommender, RecBatch, project_conflicting
 from kgrec.text import TextEncoder
 from kgrec.train.config import RunConfig, monitor_mode
-from kgrec.train.sampling import DROPOUT_STREAM, NegativeSampler, sample_kg_batch, step_generator, step_seed
+from kgrec.train.sampling import (
+    DROPOUT_STREAM,
+    PCGRAD_STREAM,
+    NegativeSampler,
+    sample_kg_batch,
+    step_generator,
+    step_seed,
+)
 from kgrec.train.teacher import EaseTeacher
 
 
@@ -148,6 +155,8 @@ class RecommenderModule(L.LightningModule):
             teacher = EaseTeacher.from_config(dataset, config.train, model.warm_items, teacher_device)
         self.teacher = teacher
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
+        self._pcgrad_terms: dict[str, Tensor] | None = None  # this step's weighted task losses (pcgrad)
+        self._pcgrad_conflicts: float | None = None  # share of ordered task pairs in conflict, last step
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
@@ -172,11 +181,52 @@ class RecommenderModule(L.LightningModule):
         rec = self.rec_batch(batch)
         losses = self.model.compute_losses(rec)
         total, _ = self.model.joint_loss(losses)
+        if self.model.joint_loss.mode == "pcgrad":
+            self._pcgrad_terms = self.model.joint_loss.terms(losses)  # for backward
         batch_size = len(rec.user)
         for task, value in losses.items():
             self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
         self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return total
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """``loss.backward()``; with ``model.loss_mode: pcgrad``, the gradient of the shared
+        parameters (:meth:`shared_parameters`) is then replaced by PCGrad's combination of the
+        weighted task terms' gradients (one more backward pass per task through the shared part;
+        the task-specific parameters keep their own term's gradient, which no other term reaches)."""
+        terms, self._pcgrad_terms = self._pcgrad_terms, None
+        if not terms:
+            super().backward(loss, *args, **kwargs)
+            return
+        shared = [p for p in self.shared_parameters() if p.requires_grad]
+        rows = []
+        for term in terms.values():
+            grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
+            rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
+                                   for g, p in zip(grads, shared, strict=True)]))  # fmt: skip
+        generator = torch.Generator().manual_seed(
+            step_seed(self.config.train.seed, self.global_step, self.global_rank, PCGRAD_STREAM)
+        )
+        combined, conflicts = project_conflicting(torch.stack(rows), generator)
+        super().backward(loss, *args, **kwargs)
+        offset = 0
+        for p in shared:
+            if p.grad is not None:
+                p.grad.copy_(combined[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+        pairs = len(rows) * (len(rows) - 1)
+        self._pcgrad_conflicts = conflicts / pairs if pairs else 0.0
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._pcgrad_conflicts is not None:  # the step's backward ran just before this hook
+            self.log("train/pcgrad_conflicts", self._pcgrad_conflicts, on_step=False, on_epoch=True,
+                     batch_size=len(batch[0]), sync_dist=True)  # fmt: skip
+
+    def shared_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters that belong to no single task (:meth:`MultiTaskRecommender.shared_parameters`,
+        and the fine-tuned transformer's layers): those whose gradient PCGrad combines."""
+        text = self.text_encoder.trainable_parameters() if self.text_encoder is not None else []
+        return [*self.model.shared_parameters(), *text]
 
     def rec_batch(self, batch: list[Tensor]) -> RecBatch:
         """What a training step feeds the model for ``batch``: its interactions, with this step's

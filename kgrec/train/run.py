@@ -257,6 +257,7 @@ def train(
     config, notes = fit_defaults(config, dataset)
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
+    _check_pcgrad(config)
     resume = last.is_file()
     if resume:
         _check_same_config(out, config)
@@ -458,6 +459,21 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
 
 
 _DDP_FLAVOURS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def _check_pcgrad(config: RunConfig) -> None:
+    """``model.loss_mode: pcgrad`` replaces gradients after the backward pass, which neither DDP
+    (it averages the gradients during that pass) nor fp16 loss scaling would see: refuse both."""
+    if config.model.loss_mode != "pcgrad":
+        return
+    t = config.train
+    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+    if _ddp_flavour(t.strategy, torch.device("cuda" if gpu else "cpu"), t.devices) is not None:
+        raise ConfigError("model.loss_mode=pcgrad runs in one process: set train.devices=1 (DDP would average "
+                          "the task gradients before PCGrad could project them)")  # fmt: skip
+    if str(t.precision) in ("16", "16-mixed"):
+        raise ConfigError(f"model.loss_mode=pcgrad does not work with train.precision={t.precision} (fp16 loss "
+                          "scaling); use bf16-mixed, 32-true or auto")  # fmt: skip
 
 
 def _ddp_flavour(strategy: str, device: torch.device, devices: int | str) -> str | None:

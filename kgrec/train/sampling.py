@@ -68,6 +68,8 @@ SAMPLING_STREAM = 0
 """Stream of a step's negatives and KG triples (:func:`step_generator`)."""
 DROPOUT_STREAM = 1
 """Stream of a step's dropout masks (the global generator, seeded before the step)."""
+PCGRAD_STREAM = 2
+"""Stream of the order in which a step's PCGrad projections visit the tasks."""
 
 
 def step_seed(seed: int, step: int, rank: int = 0, stream: int = SAMPLING_STREAM) -> int:

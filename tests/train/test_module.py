@@ -1,8 +1,10 @@
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from kgrec.models import project_conflicting
 from kgrec.train.module import EpochShuffle, RecommenderModule
 from kgrec.train.run import build_model, prepare
+from kgrec.train.sampling import PCGRAD_STREAM, step_seed
 from tests.conftest import tiny_config
 
 
@@ -56,3 +58,46 @@ def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of
 
     kg_only = module_for("model.tasks=[kg]")
     assert "model.item_embedding.weight" in kg_only.unused_parameters()
+
+
+def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_rest_as_usual(clustered_dataset) -> None:
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=pcgrad")
+    prepared = prepare(config, progress=False)
+    g = prepared.graph
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
+                               tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail)))  # fmt: skip
+    rec = module.rec_batch(next(iter(module.train_dataloader())))
+
+    def losses() -> dict[str, torch.Tensor]:
+        torch.manual_seed(1)  # the same dropout masks every time
+        return module.model.compute_losses(rec)
+
+    shared = module.shared_parameters()
+    terms = module.model.joint_loss.terms(losses())
+    assert list(terms) == ["retrieval", "rating", "like", "kg"]
+    rows = []
+    for term in terms.values():
+        grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
+        rows.append(torch.cat([(torch.zeros_like(p) if d is None else d).reshape(-1) for d, p in zip(grads, shared, strict=True)]))
+    generator = torch.Generator().manual_seed(step_seed(config.train.seed, 0, 0, PCGRAD_STREAM))
+    expected, conflicts = project_conflicting(torch.stack(rows), generator)
+
+    module.zero_grad()
+    module.model.joint_loss(losses())[0].backward()
+    plain = {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
+    module.zero_grad()
+    step_losses = losses()
+    module._pcgrad_terms = module.model.joint_loss.terms(step_losses)  # as training_step leaves them
+    module.backward(module.model.joint_loss(step_losses)[0])
+
+    offset, shared_ids = 0, {id(p) for p in shared}
+    for p in shared:
+        want = expected[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+        assert torch.allclose(p.grad, want, atol=1e-6) if p.grad is not None else not want.any()
+    for name, p in module.named_parameters():  # each task's own parameters: its term's gradient
+        if id(p) not in shared_ids and name in plain:
+            assert torch.allclose(p.grad, plain[name], atol=1e-6), name
+    assert module._pcgrad_conflicts == conflicts / 12 and module._pcgrad_terms is None
+    differs = any(not torch.allclose(p.grad, plain[n], atol=1e-6) for n, p in module.named_parameters() if id(p) in shared_ids and n in plain)
+    assert conflicts > 0 and differs  # this batch's task gradients conflict, so PCGrad moves the shared step

@@ -61,6 +61,7 @@ from kgrec.models import (
 )
 from kgrec.train.config import (
     RunConfig,
+    TrainSection,
     changed_fields,
     config_yaml,
     monitor_mode,
@@ -279,7 +280,7 @@ def train(
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
     t = config.train
-    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+    gpu = _wants_gpu(t)
     device = _local_gpu() if gpu else torch.device("cpu")  # this process's training device
     started = time.perf_counter()
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
@@ -461,14 +462,18 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
 _DDP_FLAVOURS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
+def _wants_gpu(t: TrainSection) -> bool:
+    """Whether ``train.accelerator`` asks for a GPU (``auto``: when CUDA has one)."""
+    return t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+
+
 def _check_pcgrad(config: RunConfig) -> None:
     """``model.loss_mode: pcgrad`` replaces gradients after the backward pass, which neither DDP
     (it averages the gradients during that pass) nor fp16 loss scaling would see: refuse both."""
     if config.model.loss_mode != "pcgrad":
         return
     t = config.train
-    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
-    if _ddp_flavour(t.strategy, torch.device("cuda" if gpu else "cpu"), t.devices) is not None:
+    if _ddp_flavour(t.strategy, torch.device("cuda" if _wants_gpu(t) else "cpu"), t.devices) is not None:
         raise ConfigError("model.loss_mode=pcgrad runs in one process: set train.devices=1 (DDP would average "
                           "the task gradients before PCGrad could project them)")  # fmt: skip
     if str(t.precision) in ("16", "16-mixed"):

@@ -85,8 +85,7 @@ def every_user(model: EASE | UserEASE) -> torch.Tensor:
 def signals(train: Interactions) -> tuple[torch.Tensor, torch.Tensor]:
     """``(U, I, F)`` signals of every pair and ``(U, I)`` teacher scores (``-inf`` on training
     items), all computed from ``train`` alone."""
-    seen = torch.zeros(n_users, n_items, dtype=torch.bool)
-    seen[train.user, train.item] = True
+    seen = matrix(train)
     x = seen.float()
     session = every_user(EASE(teacher.reg, session_hours=teacher.session_hours).fit(train, n_users, n_items))
     plain = every_user(EASE(teacher.reg).fit(train, n_users, n_items))
@@ -119,15 +118,19 @@ def signals(train: Interactions) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(columns, -1).nan_to_num(0.0, posinf=0.0, neginf=0.0), taught
 
 
-def matrix(parts: list[Interactions]) -> torch.Tensor:
+def matrix(part: Interactions) -> torch.Tensor:
+    """``(U, I)`` bool: the pairs of ``part``."""
     m = torch.zeros(n_users, n_items, dtype=torch.bool)
-    for part in parts:
-        m[part.user, part.item] = True
+    m[part.user, part.item] = True
     return m
 
 
-def top_candidates(taught: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
-    return taught.masked_fill(exclude, float("-inf")).topk(args.candidates, dim=1).indices  # (U, N)
+def top_candidates(taught: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Each user's top-N by the teacher (already ``-inf`` on the training items it was fitted on),
+    leaving out ``exclude`` too."""
+    if exclude is not None:
+        taught = taught.masked_fill(exclude, float("-inf"))
+    return taught.topk(args.candidates, dim=1).indices  # (U, N)
 
 
 class Reranker(torch.nn.Module):
@@ -185,9 +188,9 @@ def metrics(scores: torch.Tensor, part: str, users: np.ndarray | None = None) ->
 
 # the signals from the whole training split, the candidates for valid and for test
 full, taught = signals(dataset.train)
-train_only, train_valid = matrix([dataset.train]), matrix([dataset.train, dataset.valid])
-valid_candidates, test_candidates = top_candidates(taught, train_only), top_candidates(taught, train_valid)
-in_valid = matrix([dataset.valid]).gather(1, valid_candidates)
+valid_pairs = matrix(dataset.valid)
+valid_candidates, test_candidates = top_candidates(taught), top_candidates(taught, valid_pairs)
+in_valid = valid_pairs.gather(1, valid_candidates)
 print(f"{args.candidates} candidates per user hold {in_valid.sum() / len(dataset.valid):.3f} of the valid pairs")
 rows = {"teacher (top-N order)": (metrics(taught, "valid"), metrics(taught, "test"), "-")}
 
@@ -198,8 +201,8 @@ for u in range(n_users):
     held[rng.choice(own, max(1, round(len(own) / 9)), replace=False)] = True
 rest, holdout = dataset.train.select(~held), dataset.train.select(held)
 partial, partial_taught = signals(rest)
-holdout_candidates = top_candidates(partial_taught, matrix([rest]))
-labels = matrix([holdout]).gather(1, holdout_candidates).float()
+holdout_candidates = top_candidates(partial_taught)
+labels = matrix(holdout).gather(1, holdout_candidates).float()
 model, epoch, _ = train_reranker(partial[torch.arange(n_users)[:, None], holdout_candidates], labels,
                                  lambda m: metrics(reranked(m, full, valid_candidates), "valid")["ndcg@10"])  # fmt: skip
 rows["reranker, train holdout"] = (metrics(reranked(model, full, valid_candidates), "valid"),

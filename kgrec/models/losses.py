@@ -83,18 +83,11 @@ class JointLoss(nn.Module):
             raise ValueError(f"losses: unknown tasks {unknown}; expected some of {self.tasks}")
         if not losses:
             raise ValueError("losses: expected at least one task loss")
+        logs = {f"loss/{task}": losses[task].detach() for task in self.tasks if task in losses}
         total: Tensor | None = None
-        logs: dict[str, Tensor] = {}
-        for m, task in enumerate(self.tasks):
-            if task not in losses:
-                continue
-            value = losses[task]
-            logs[f"loss/{task}"] = value.detach()
-            if self.weights[task] == 0:
-                continue
-            term = self.weights[task] * value
+        for task, term in self.terms(losses).items():
             if self.log_vars is not None:
-                s = self.log_vars[m]
+                s = self.log_vars[self.tasks.index(task)]
                 term = term * torch.exp(-s) + s
                 logs[f"weight/{task}"] = (self.weights[task] * torch.exp(-s)).detach()
             total = term if total is None else total + term

@@ -193,7 +193,10 @@ class RecommenderModule(L.LightningModule):
         """``loss.backward()``; with ``model.loss_mode: pcgrad``, the gradient of the shared
         parameters (:meth:`shared_parameters`) is then replaced by PCGrad's combination of the
         weighted task terms' gradients (one more backward pass per task through the shared part;
-        the task-specific parameters keep their own term's gradient, which no other term reaches)."""
+        the task-specific parameters keep their own term's gradient, which no other term reaches).
+        Under DDP each task's gradient is first averaged over the processes (one all-reduce of the
+        ``(M, P)`` rows; the usual backward pass averages the rest), so that every process
+        projects the gradients of the whole batch, in the same order, and takes the same step."""
         terms, self._pcgrad_terms = self._pcgrad_terms, None
         if not terms:
             super().backward(loss, *args, **kwargs)
@@ -204,10 +207,12 @@ class RecommenderModule(L.LightningModule):
             grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
             rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
                                    for g, p in zip(grads, shared, strict=True)]))  # fmt: skip
-        generator = torch.Generator().manual_seed(
-            step_seed(self.config.train.seed, self.global_step, self.global_rank, PCGRAD_STREAM)
-        )
-        combined, conflicts = project_conflicting(torch.stack(rows), generator)
+        task_grads = torch.stack(rows)  # (M, P), this process's
+        if self._trainer is not None and self.trainer.world_size > 1:  # DDP: the whole batch's, on every rank
+            task_grads = self.trainer.strategy.reduce(task_grads, reduce_op="mean")
+        # rank 0's stream on every rank: the same visiting order, so the same step everywhere
+        generator = torch.Generator().manual_seed(step_seed(self.config.train.seed, self.global_step, 0, PCGRAD_STREAM))
+        combined, conflicts = project_conflicting(task_grads, generator)
         super().backward(loss, *args, **kwargs)
         offset = 0
         for p in shared:

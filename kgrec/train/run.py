@@ -468,15 +468,10 @@ def _wants_gpu(t: TrainSection) -> bool:
 
 
 def _check_pcgrad(config: RunConfig) -> None:
-    """``model.loss_mode: pcgrad`` replaces gradients after the backward pass, which neither DDP
-    (it averages the gradients during that pass) nor fp16 loss scaling would see: refuse both."""
-    if config.model.loss_mode != "pcgrad":
-        return
+    """``model.loss_mode: pcgrad`` replaces gradients after the backward pass, which fp16 loss
+    scaling would not see: refuse it."""
     t = config.train
-    if _ddp_flavour(t.strategy, torch.device("cuda" if _wants_gpu(t) else "cpu"), t.devices) is not None:
-        raise ConfigError("model.loss_mode=pcgrad runs in one process: set train.devices=1 (DDP would average "
-                          "the task gradients before PCGrad could project them)")  # fmt: skip
-    if str(t.precision) in ("16", "16-mixed"):
+    if config.model.loss_mode == "pcgrad" and str(t.precision) in ("16", "16-mixed"):
         raise ConfigError(f"model.loss_mode=pcgrad does not work with train.precision={t.precision} (fp16 loss "
                           "scaling); use bf16-mixed, 32-true or auto")  # fmt: skip
 

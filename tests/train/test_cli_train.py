@@ -6,6 +6,7 @@ import torch
 
 from kgrec.cli.main import main
 from kgrec.errors import TrainingInterrupted
+from kgrec.train.plots import read_metrics_csv
 
 
 def test_train_and_eval_commands(clustered_dataset, tmp_path, capsys):
@@ -195,3 +196,14 @@ def test_ddp_trains_a_config_that_leaves_parameters_without_a_gradient(clustered
     done = ddp_train(clustered_dataset, tmp_path / "run", "train.max_epochs=1", "train.strategy=auto",
                      "model.loss_weights={retrieval: 1.0, rating: 0.1, like: 0, kg: 0.1}")  # fmt: skip
     assert "parameter tensors get no gradient in this config" in done.stderr and "run folder: " in done.stdout
+
+
+def test_pcgrad_under_ddp_trains_and_logs_its_conflicts(clustered_dataset, tmp_path):
+    # each process projects the task gradients averaged over both (tests/train/test_module.py
+    # checks the step itself); here DDP runs the extra gradient passes and the all-reduce
+    run = tmp_path / "run"
+    done = ddp_train(clustered_dataset, run, "train.max_epochs=2", "model.loss_mode=pcgrad",
+                     "model.tasks=[retrieval,rating,like,kg]")  # fmt: skip
+    assert "run folder: " in done.stdout
+    shares = [value for _, value in read_metrics_csv(run / "logs")["train/pcgrad_conflicts"]]
+    assert len(shares) == 2 and all(0 < s < 1 for s in shares)

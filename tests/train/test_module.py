@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -60,6 +62,18 @@ def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of
     assert "model.item_embedding.weight" in kg_only.unused_parameters()
 
 
+def task_gradients(module: RecommenderModule, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``(M, P)``: each weighted task term's gradient on the module's shared parameters, flattened."""
+    shared = module.shared_parameters()
+    terms = module.model.joint_loss.terms(losses)
+    assert list(terms) == ["retrieval", "rating", "like", "kg"]
+    rows = []
+    for term in terms.values():
+        grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
+        rows.append(torch.cat([(torch.zeros_like(p) if d is None else d).reshape(-1) for d, p in zip(grads, shared, strict=True)]))
+    return torch.stack(rows)
+
+
 def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_rest_as_usual(clustered_dataset) -> None:
     config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=pcgrad")
     prepared = prepare(config, progress=False)
@@ -73,14 +87,8 @@ def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_r
         return module.model.compute_losses(rec)
 
     shared = module.shared_parameters()
-    terms = module.model.joint_loss.terms(losses())
-    assert list(terms) == ["retrieval", "rating", "like", "kg"]
-    rows = []
-    for term in terms.values():
-        grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if d is None else d).reshape(-1) for d, p in zip(grads, shared, strict=True)]))
     generator = torch.Generator().manual_seed(step_seed(config.train.seed, 0, 0, PCGRAD_STREAM))
-    expected, conflicts = project_conflicting(torch.stack(rows), generator)
+    expected, conflicts = project_conflicting(task_gradients(module, losses()), generator)
 
     module.zero_grad()
     module.model.joint_loss(losses())[0].backward()
@@ -101,3 +109,58 @@ def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_r
     assert module._pcgrad_conflicts == conflicts / 12 and module._pcgrad_terms is None
     differs = any(not torch.allclose(p.grad, plain[n], atol=1e-6) for n, p in module.named_parameters() if id(p) in shared_ids and n in plain)
     assert conflicts > 0 and differs  # this batch's task gradients conflict, so PCGrad moves the shared step
+
+
+def _pcgrad_rank(rank: int, data: str, out: str) -> None:
+    """One of two DDP processes (gloo): PCGrad's backward on this rank's own batch; saves the
+    rank's task gradients (computed apart) and the shared gradients the backward left."""
+    import types
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=2)
+    config = tiny_config(Path(data), "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=pcgrad")
+    prepared = prepare(config, progress=False)
+    g = prepared.graph
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
+                               tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail)))  # fmt: skip
+
+    def mean_over_ranks(tensor: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        assert reduce_op == "mean"
+        dist.all_reduce(tensor)
+        return tensor / 2
+
+    # what backward reads of a DDP trainer (rank 1 keeps its own sampling stream: global_rank)
+    module._trainer = types.SimpleNamespace(world_size=2, global_rank=rank, global_step=0,
+                                            strategy=types.SimpleNamespace(reduce=mean_over_ranks))  # fmt: skip
+    batches = list(module.train_dataloader())
+    rec = module.rec_batch(batches[rank])  # each process its own batch
+    torch.manual_seed(1)
+    rows = task_gradients(module, module.model.compute_losses(rec))
+    torch.manual_seed(1)
+    losses = module.model.compute_losses(rec)
+    module._pcgrad_terms = module.model.joint_loss.terms(losses)
+    module.backward(module.model.joint_loss(losses)[0])
+    shared = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel()) for p in module.shared_parameters()]
+    torch.save({"rows": rows, "shared": torch.cat(shared), "conflicts": module._pcgrad_conflicts}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_pcgrad_under_ddp_projects_the_task_gradients_averaged_over_the_processes(clustered_dataset, tmp_path) -> None:
+    """Two processes with different batches take the same shared step: PCGrad of the mean of
+    their task gradients, visited in rank 0's order (projecting each rank's own gradients and
+    then averaging, as DDP's usual all-reduce would, gives another step)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_pcgrad_rank, args=(str(clustered_dataset), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert not torch.allclose(ranks[0]["rows"], ranks[1]["rows"])  # the batches differ
+
+    def generator() -> torch.Generator:
+        return torch.Generator().manual_seed(step_seed(tiny_config(clustered_dataset).train.seed, 0, 0, PCGRAD_STREAM))
+
+    expected, conflicts = project_conflicting((ranks[0]["rows"] + ranks[1]["rows"]) / 2, generator())
+    for saved in ranks:
+        assert torch.allclose(saved["shared"], expected, atol=1e-6) and saved["conflicts"] == conflicts / 12
+    apart = sum(project_conflicting(saved["rows"], generator())[0] for saved in ranks) / 2
+    assert conflicts > 0 and (apart - expected).norm() > 0.005 * expected.norm()  # 1.5% here

@@ -116,15 +116,12 @@ def test_train_writes_a_complete_run_folder(clustered_dataset, tmp_path):
     assert saved["best_epoch"] == max(ndcg, key=lambda pair: pair[1])[0]  # the kept checkpoint's epoch
 
 
-def test_pcgrad_trains_logs_its_conflicts_and_refuses_ddp_and_fp16(clustered_dataset, tmp_path):
+def test_pcgrad_trains_logs_its_conflicts_and_refuses_fp16(clustered_dataset, tmp_path):
     config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=pcgrad")
     metrics = train(config, tmp_path / "run")
     assert metrics["test"]["ndcg@10"] > 0
     shares = [value for _, value in read_metrics_csv(tmp_path / "run" / "logs")["train/pcgrad_conflicts"]]
     assert len(shares) == metrics["epochs"] and all(0 <= s <= 1 for s in shares)
-    ddp = tiny_config(clustered_dataset, "model.loss_mode=pcgrad", "train.devices=2", "train.strategy=ddp")
-    with pytest.raises(ConfigError, match="one process"):
-        train(ddp, tmp_path / "ddp")
     fp16 = tiny_config(clustered_dataset, "model.loss_mode=pcgrad", "train.precision=16-mixed")
     with pytest.raises(ConfigError, match="fp16"):
         train(fp16, tmp_path / "fp16")

@@ -20,7 +20,9 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * EASE + time-local popularity (items popular around the user's own dates of activity);
 * EASE on session-weighted co-occurrence: pairs a user rated close in time count more,
   G = (1 - m) X'X + m G_tau, where G_tau sums exp(-|t_ui - t_uj| / tau) over users u and
-  the pairs (i, j) they rated (rescaled to the trace of X'X);
+  the pairs (i, j) they rated (rescaled to the trace of X'X), tau from 72 seconds to a day;
+  chosen among m = 1 alone (what ``EASE(session_hours=tau)`` and kgrec's teacher compute) and
+  among m = 0.5 or 1;
 * session-weighted EASE blended with user EASE, each standardised per user
   (:func:`kgrec.train.teacher.blend`): what ``train.teacher_session_hours`` and
   ``train.teacher_user_weight`` make kgrec's teacher;
@@ -101,14 +103,14 @@ def evaluate(scores: torch.Tensor, part: str) -> dict[str, float]:
     return evaluate_split(lambda users: s[users], dataset, part)  # type: ignore[arg-type]
 
 
-rows: list[tuple[str, str, dict[str, float]]] = []
+rows: list[tuple[str, str, float, dict[str, float]]] = []
 
 
 def best_on_valid(name: str, candidates: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Keep the candidate with the best valid NDCG@10; record its test metrics."""
+    """Keep the candidate with the best valid NDCG@10; record it and its test metrics."""
     scored = {label: evaluate(s, "valid")["ndcg@10"] for label, s in candidates.items()}
     label = max(scored, key=scored.__getitem__)
-    rows.append((name, label, evaluate(candidates[label], "test")))
+    rows.append((name, label, scored[label], evaluate(candidates[label], "test")))
     return candidates[label]
 
 
@@ -249,18 +251,21 @@ for window in (7, 30):
 best_on_valid("EASE + time-local popularity", time_pop)
 
 session_grams = {}
-for tau_hours in (1, 24):
+for tau_hours in (0.02, 0.1, 1, 24):  # 72 seconds to a day
     g = session_gram(train, n_items, tau_hours)  # EASE(session_hours=tau)'s Gram matrix
     session_grams[tau_hours] = g * (gram.trace() / g.trace())
-session_ease = best_on_valid("EASE, session-weighted co-occurrence", {
+session_scores = {
     f"tau={tau}h m={m} l2={l2}": X @ ease_weights((1 - m) * gram + m * g, l2)
     for tau, g in session_grams.items() for m in (0.5, 1.0) for l2 in (250, 500)
-})  # fmt: skip
-
+}  # fmt: skip
 seen = X.bool()  # the teacher's blend standardises over the items it ranks: not the training items
-best_on_valid("session EASE + user EASE (blend)", {
-    f"a={a}": blend(session_ease.masked_fill(seen, float("-inf")), user_ease, a) for a in (0.5, 1.0, 2.0)
-})  # fmt: skip
+for kind, m_grid in (("m=1, the teacher's", ("m=1.0",)), ("any m", ("m=0.5", "m=1.0"))):
+    session_ease = best_on_valid(f"session EASE ({kind})", {
+        label: scores for label, scores in session_scores.items() if label.split()[1] in m_grid
+    })  # fmt: skip
+    best_on_valid("  + user EASE (blend)", {
+        f"a={a}": blend(session_ease.masked_fill(seen, float("-inf")), user_ease, a) for a in (0.5, 1.0, 2.0)
+    })  # fmt: skip
 
 ratings = torch.zeros(n_users, n_items, dtype=torch.float64)
 ratings[train.user, train.item] = torch.as_tensor(train.rating, dtype=torch.float64)
@@ -288,6 +293,6 @@ if args.run:
     best_on_valid("EASE + kgrec run", {f"a={a}": (1 - a) * zscore(ease) + a * zscore(run_scores) for a in (0.2, 0.35, 0.5)})
 
 keys = ("ndcg@10", "recall@20", "recall@10", "ndcg@20")
-print(f"{'model':<38}{'chosen on valid':<22}" + "".join(f"{k:>11}" for k in keys))
-for name, label, metrics in rows:
-    print(f"{name:<38}{label:<22}" + "".join(f"{metrics[k]:>11.4f}" for k in keys))
+print(f"{'model':<38}{'chosen on valid':<24}{'valid ndcg@10':>14}" + "".join(f"{k:>11}" for k in keys))
+for name, label, valid, metrics in rows:
+    print(f"{name:<38}{label:<24}{valid:>14.4f}" + "".join(f"{metrics[k]:>11.4f}" for k in keys))

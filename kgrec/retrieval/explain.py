@@ -45,6 +45,13 @@ STOPWORDS = frozenset(
      "likes", "i", "me", "my", "we", "our", "you", "your")
 )  # fmt: skip
 _WORD = re.compile(r"[a-z0-9]+")
+_THREE_LETTERS = re.compile(r"[^\W\d_]{3}")
+
+
+def reads_as_a_name(token: str) -> bool:
+    """Whether a KG entity's raw id reads as a name (``"Elizabeth II"``, ``"belly fat"``) rather
+    than a code (``"m.0343h"``, ``"Q42"``, ``"12345"``, ``"g2"``): it holds three letters in a row."""
+    return _THREE_LETTERS.search(token) is not None
 
 
 @dataclass(frozen=True)
@@ -184,8 +191,10 @@ class Explainer:
         self._nbr = dst
         self._degree = np.diff(self._indptr)
         # Nodes people can read: items, users, and entities whose name is not their raw id
-        # (attribute values like "Drama"; ml-100k's Freebase entities are bare ids like m.0343h).
-        self._named = (kg.node_type != ENTITY) | (kg.names.astype(str) != kg.keys.astype(str))
+        # (attribute values like "Drama") or whose id is itself a name ("Elizabeth II"), not a
+        # code (ml-100k's Freebase entities are bare ids like m.0343h).
+        names = kg.names.astype(str)
+        self._named = (kg.node_type != ENTITY) | (names != kg.keys.astype(str)) | np.vectorize(reads_as_a_name, otypes=[bool])(names)
 
     def _virtual_links(self, node: int) -> list[list[int]]:
         """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""

@@ -113,6 +113,46 @@ def test_prepare_ifashion_pools_the_files_and_names_relations(kgin_ifashion, tmp
     assert "3" in dataset.entities.tolist()  # item 3, with no interaction, stays a KG entity
 
 
+@pytest.fixture
+def kgrec_mind(tmp_path: Path) -> Path:
+    """KGRec's MIND layout: a tab-separated headed news list (item k is entity k), quoted entity
+    labels, relation labels by Wikidata property, 'user item item ...' click lines."""
+    source = tmp_path / "mind"
+    source.mkdir()
+    (source / "item_list.txt").write_text("org_id\tremap_id\tfreebase_id\nN1\t0\tElizabeth II\nN2\t1\tbelly fat\n"
+                                          "N3\t2\tParis\n")  # fmt: skip
+    (source / "entity_list.txt").write_text('freebase_id remap_id\n"Elizabeth II" 0\n"belly fat" 1\n"Paris" 2\n'
+                                            '"United Kingdom" 3\n"Paris" 4\n"Philip" 5\n')  # fmt: skip
+    (source / "relation_names.tsv").write_text("wikidata_pid\tremap_id\tlabel_en\tn_triples\n"
+                                               "P26\t0\tspouse\t1\nP27\t1\tcountry of citizenship\t1\nP9\t2\t\t1\n")  # fmt: skip
+    (source / "kg_final.txt").write_text("0 0 5\n0 1 3\n2 2 4\n")
+    (source / "shgd_valid.txt").write_text("u1 0 1\nu2 0 2\n\nu3 1\n")  # a user with no clicks
+    (source / "shgd_test.txt").write_text("u1 0\nu3 0\n")  # (u1, 0) again
+    return source
+
+
+def test_prepare_mind_names_entities_and_relations_by_label_and_keeps_news_clicked_enough(kgrec_mind, tmp_path):
+    done = subprocess.run([sys.executable, "scripts/prepare_mind.py", "--source", str(kgrec_mind), "--out",
+                           str(tmp_path / "out"), "--min-item-users", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "5 interactions of 3 users, 2 of 3 news, 3 triples over 3 relations" in done.stdout
+
+    dataset = load_dataset(tmp_path / "out")
+    pairs = dataset.interactions()
+    got = sorted(zip(dataset.users[pairs.user].tolist(), dataset.items[pairs.item].tolist(), strict=True))
+    assert got == [("u1", "N1"), ("u1", "N2"), ("u2", "N1"), ("u3", "N1"), ("u3", "N2")]  # N3: one user only
+    assert dataset.item_features["title"].tolist() == ["Elizabeth II", "belly fat"]
+    assert dataset.entities[dataset.item_entity].tolist() == ["Elizabeth II", "belly fat"]
+    assert sorted(dataset.relations.tolist()) == ["P9", "country_of_citizenship", "spouse"]  # P9: no English label
+    assert {"Philip", "United Kingdom", "Paris (news N3)", "Paris [4]"} <= set(dataset.entities.tolist())  # a shared label
+    drawn = subprocess.run([sys.executable, "scripts/prepare_mind.py", "--source", str(kgrec_mind), "--out",
+                            str(tmp_path / "two"), "--users", "2", "--min-item-users", "1"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert drawn.returncode == 0, drawn.stderr
+    assert len(load_dataset(tmp_path / "two").users) == 2
+
+
 @pytest.mark.parametrize(
     ("script", "source", "name", "text", "line", "message"),
     [
@@ -140,6 +180,13 @@ def test_prepare_ifashion_pools_the_files_and_names_relations(kgin_ifashion, tmp
          "relation '2' is not in relation_list.txt"),
         ("prepare_ifashion.py", "kgin_ifashion", "kg_final.txt", "4 0 0\n4 0\n", 2,
          "expected 3 fields separated by whitespace, found 2"),
+        ("prepare_mind.py", "kgrec_mind", "shgd_test.txt", "u1 0\nu3 7\n", 2,
+         "item ids must be remap ids of item_list.txt (0..2)"),
+        ("prepare_mind.py", "kgrec_mind", "kg_final.txt", "0 0 5\n0 3 3\n", 2,
+         "relation '3' is not in relation_names.tsv"),
+        ("prepare_mind.py", "kgrec_mind", "kg_final.txt", "0 0 9\n", 1, "entity ids must be remap ids of entity_list.txt"),
+        ("prepare_mind.py", "kgrec_mind", "entity_list.txt", 'freebase_id remap_id\n"Paris" x\n', 2,
+         "expected a label, a space and an integer id"),
     ],
 )  # fmt: skip
 def test_prepare_scripts_name_the_file_and_line_of_bad_input(request, tmp_path, script, source, name, text, line,

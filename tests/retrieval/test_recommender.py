@@ -11,6 +11,7 @@ import pytest
 from kgrec.errors import RetrievalError
 from kgrec.graph import ENTITY, ITEM
 from kgrec.retrieval import Recommender
+from kgrec.retrieval.explain import reads_as_a_name
 from kgrec.retrieval.recommender import INDEX_DIR
 
 CLUSTERS = ["Comedy", "Drama", "Action", "Horror"]  # item i has genre CLUSTERS[i % 4]
@@ -190,6 +191,29 @@ def test_recommend_explanations_count_the_users_who_liked_the_history_item_and_t
     assert counted >= 10
 
 
+def test_entities_whose_id_reads_as_a_name_are_shown_as_named(rec: Recommender):
+    """A KG whose entity ids are labels ("Jane Campion", as MIND's Wikidata labels are) needs no
+    "no name in the KG" note; codes (m.0343h, Q42, g2) keep it."""
+    import dataclasses
+
+    from kgrec.retrieval.explain import Explainer
+
+    assert [reads_as_a_name(t) for t in ("Elizabeth II", "São Paulo", "m.0343h", "Q42", "12345", "g2", "N12345")] == [
+        True, True, False, False, False, False, False]  # fmt: skip
+    kg = rec.run.graph
+    results = rec.similar("i5", k=5)
+    coded = [v for r in results for p in r.explanation.paths for v in p.path.nodes[1:-1] if kg.node_type[v] == ENTITY]
+    assert coded and all("(no name in the KG" in r.explanation.text for r in results if r.explanation.paths)
+    names = kg.names.copy()
+    names[coded] = [f"Director {str(n).upper()}" for n in names[coded]]  # ids that read as names
+    renamed = dataclasses.replace(kg, names=names, keys=names.copy())
+    explainer = Explainer(renamed, rec.catalog, centre=rec.item_centre)
+    source = rec.catalog.position("i5")
+    for result in results:
+        why = explainer.for_similar(source, rec.catalog.position(result.item_id))
+        assert "(no name in the KG" not in why.text and (not why.paths or "Director " in why.text), why.text
+
+
 def test_close_items_explanations_show_the_score_similar_gives(rec: Recommender):
     from kgrec.retrieval.catalog import Catalog
     from kgrec.retrieval.explain import Explainer
@@ -216,7 +240,7 @@ def assert_unnamed_nodes_say_how_many_items_link_to_them(rec: Recommender, resul
     for result in results:
         for path in result.explanation.paths:
             for v in path.path.nodes[1:-1]:
-                if v >= kg.n_nodes or kg.node_type[v] != ENTITY or kg.names[v] != kg.keys[v]:
+                if v >= kg.n_nodes or kg.node_type[v] != ENTITY or kg.names[v] != kg.keys[v] or reads_as_a_name(kg.names[v]):
                     continue  # named: shown as it is
                 n = items_linked_to(rec, v)
                 assert f" {kg.names[v]} (no name in the KG; {n} items link to it) " in path.text, (n, path.text)

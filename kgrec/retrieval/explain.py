@@ -194,7 +194,8 @@ class Explainer:
         # (attribute values like "Drama") or whose id is itself a name ("Elizabeth II"), not a
         # code (ml-100k's Freebase entities are bare ids like m.0343h).
         names = kg.names.astype(str)
-        self._named = (kg.node_type != ENTITY) | (names != kg.keys.astype(str)) | np.vectorize(reads_as_a_name, otypes=[bool])(names)
+        reads = np.fromiter((reads_as_a_name(name) for name in names), dtype=bool, count=len(names))
+        self._named = (kg.node_type != ENTITY) | (names != kg.keys.astype(str)) | reads
 
     def _virtual_links(self, node: int) -> list[list[int]]:
         """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""

@@ -60,6 +60,8 @@ rows["most-popular"] = {**evaluate_split(popular.score, dataset, "test"), "secon
 
 started = time.perf_counter()
 ease = tune_on_valid(dataset, lambda reg: EASE(reg, args.ease_device), args.ease_lambda)
+for reg, metrics in ease.valid.items():
+    print(f"  EASE lambda={reg:g}: valid ndcg@10 {metrics['ndcg@10']:.4f}", flush=True)
 rows[f"EASE (lambda={ease.best:g}, valid-tuned)"] = {
     **evaluate_split(ease.model.score, dataset, "test"), "seconds": time.perf_counter() - started,
 }  # fmt: skip

@@ -15,9 +15,9 @@ from kgrec.data import load_dataset
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_script(name: str, source: Path, out: Path) -> subprocess.CompletedProcess:
+def run_script(name: str, source: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, f"scripts/{name}", "--source", str(source), "--out", str(out)],
+        [sys.executable, f"scripts/{name}", "--source", str(source), "--out", str(out), *options],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -132,9 +132,7 @@ def kgrec_mind(tmp_path: Path) -> Path:
 
 
 def test_prepare_mind_names_entities_and_relations_by_label_and_keeps_news_clicked_enough(kgrec_mind, tmp_path):
-    done = subprocess.run([sys.executable, "scripts/prepare_mind.py", "--source", str(kgrec_mind), "--out",
-                           str(tmp_path / "out"), "--min-item-users", "2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = run_script("prepare_mind.py", kgrec_mind, tmp_path / "out", "--min-item-users", "2")
     assert done.returncode == 0, done.stderr
     assert "5 interactions of 3 users, 2 of 3 news, 3 triples over 3 relations" in done.stdout
 
@@ -146,9 +144,7 @@ def test_prepare_mind_names_entities_and_relations_by_label_and_keeps_news_click
     assert dataset.entities[dataset.item_entity].tolist() == ["Elizabeth II", "belly fat"]
     assert sorted(dataset.relations.tolist()) == ["P9", "country_of_citizenship", "spouse"]  # P9: no English label
     assert {"Philip", "United Kingdom", "Paris (news N3)", "Paris [4]"} <= set(dataset.entities.tolist())  # a shared label
-    drawn = subprocess.run([sys.executable, "scripts/prepare_mind.py", "--source", str(kgrec_mind), "--out",
-                            str(tmp_path / "two"), "--users", "2", "--min-item-users", "1"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    drawn = run_script("prepare_mind.py", kgrec_mind, tmp_path / "two", "--users", "2", "--min-item-users", "1")
     assert drawn.returncode == 0, drawn.stderr
     assert len(load_dataset(tmp_path / "two").users) == 2
 

@@ -254,14 +254,14 @@ session_grams = {}
 for tau_hours in (0.02, 0.1, 1, 24):  # 72 seconds to a day
     g = session_gram(train, n_items, tau_hours)  # EASE(session_hours=tau)'s Gram matrix
     session_grams[tau_hours] = g * (gram.trace() / g.trace())
-session_scores = {
-    f"tau={tau}h m={m} l2={l2}": X @ ease_weights((1 - m) * gram + m * g, l2)
+session_scores = {  # (m, label) -> scores
+    (m, f"tau={tau}h m={m} l2={l2}"): X @ ease_weights((1 - m) * gram + m * g, l2)
     for tau, g in session_grams.items() for m in (0.5, 1.0) for l2 in (250, 500)
 }  # fmt: skip
 seen = X.bool()  # the teacher's blend standardises over the items it ranks: not the training items
-for kind, m_grid in (("m=1, the teacher's", ("m=1.0",)), ("any m", ("m=0.5", "m=1.0"))):
+for kind, m_grid in (("m=1, the teacher's", (1.0,)), ("any m", (0.5, 1.0))):
     session_ease = best_on_valid(f"session EASE ({kind})", {
-        label: scores for label, scores in session_scores.items() if label.split()[1] in m_grid
+        label: scores for (m, label), scores in session_scores.items() if m in m_grid
     })  # fmt: skip
     best_on_valid("  + user EASE (blend)", {
         f"a={a}": blend(session_ease.masked_fill(seen, float("-inf")), user_ease, a) for a in (0.5, 1.0, 2.0)

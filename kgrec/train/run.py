@@ -61,7 +61,6 @@ from kgrec.models import (
 )
 from kgrec.train.config import (
     RunConfig,
-    TrainSection,
     changed_fields,
     config_yaml,
     monitor_mode,
@@ -280,7 +279,7 @@ def train(
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
     t = config.train
-    gpu = _wants_gpu(t)
+    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
     device = _local_gpu() if gpu else torch.device("cpu")  # this process's training device
     started = time.perf_counter()
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
@@ -460,11 +459,6 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
 
 
 _DDP_FLAVOURS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
-
-
-def _wants_gpu(t: TrainSection) -> bool:
-    """Whether ``train.accelerator`` asks for a GPU (``auto``: when CUDA has one)."""
-    return t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
 
 
 def _check_pcgrad(config: RunConfig) -> None:

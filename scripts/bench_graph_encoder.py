@@ -32,14 +32,15 @@ parser.add_argument("--steps", type=int, default=5, help="timed passes per encod
 args = parser.parse_args()
 
 config = load_config(args.config, [*args.overrides, "train.progress=false"])
-graph = prepare(config, progress=False).graph
+prepared = prepare(config, progress=False)
+graph = prepared.graph
 if graph is None:
     parser.error("the config builds no graph (model.use_graph and the kg tower are off)")
 edge_index = torch.stack([torch.as_tensor(graph.head), torch.as_tensor(graph.tail)])
 edge_type = torch.as_tensor(graph.relation)
 n_relations = int(edge_type.max()) + 1
 dim, layers, bases = config.model.dim, config.model.graph_layers, config.model.graph_bases
-print(f"{config.data.name}: {graph.n_nodes} nodes, {edge_type.numel()} edges ({2 * edge_type.numel()} with inverses), "
+print(f"{prepared.dataset.name}: {graph.n_nodes} nodes, {edge_type.numel()} edges ({2 * edge_type.numel()} with inverses), "
       f"{n_relations} relations; dim {dim}, {layers} layers; {platform.processor() or platform.machine()}, "
       f"{torch.get_num_threads()} threads")  # fmt: skip
 

@@ -6,9 +6,9 @@ with a model that reads everything the data holds about the pair (u, j):
 
     item, session-weighted and user EASE scores and their blend (the teacher), the teacher's rank,
     item popularity, the user's number of interactions, popularity around the user's own days
-    of activity, the item's and the user's mean rating, the user's genre profile against the
-    item's genres, the item's release year and its distance to the user's mean year, the
-    user's age and gender.
+    of activity, the item's and the user's mean rating; and, where the dataset has them (ml-100k
+    has all), the user's genre profile against the item's genres (``class``), the item's release
+    year and its distance to the user's mean year (``release_year``), the user's age and gender.
 
 The reranker is a small MLP :math:`f(x_{uj})` trained with a listwise softmax loss over each
 user's N candidates (ListNet-style; P_u is the user's relevant candidates):
@@ -63,14 +63,23 @@ teacher = EaseTeacher.from_config(dataset, config.train)  # L2 weights chosen on
 print(f"{dataset.name}: {dataset.split}; teacher: {teacher.description()}; "
       f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")  # fmt: skip
 
-genres = sorted({g for gs in dataset.item_features["class"] for g in gs})
-genre = torch.zeros(n_items, len(genres))
-for i, gs in enumerate(dataset.item_features["class"]):
-    genre[i, [genres.index(g) for g in gs]] = 1
-year = torch.tensor([float(y) if y.isdigit() else np.nan for y in dataset.item_features["release_year"]])
-year = year.nan_to_num(float(year.nanmedian()))
-age = torch.tensor(dataset.user_features["age"].astype(np.float32))
-female = torch.tensor(dataset.user_features["gender"] == "F", dtype=torch.float32)
+# side information, where the dataset has it (ml-100k has all four; other data may have none)
+items, users = dataset.item_features, dataset.user_features
+genre = year = age = female = None
+if "class" in items:
+    genres = sorted({g for gs in items["class"] for g in gs or []})
+    genre = torch.zeros(n_items, len(genres))
+    for i, gs in enumerate(items["class"]):
+        genre[i, [genres.index(g) for g in gs or []]] = 1
+if "release_year" in items:
+    year = torch.tensor([float(y) if str(y).isdigit() else np.nan for y in items["release_year"]])
+    year = year.nan_to_num(float(year.nanmedian()))
+if "age" in users:
+    age = torch.tensor(users["age"].astype(np.float32))
+if "gender" in users:
+    female = torch.tensor(users["gender"] == "F", dtype=torch.float32)
+present = [name for name, x in (("genres", genre), ("release year", year), ("age", age), ("gender", female)) if x is not None]
+print(f"side signals: {', '.join(present) or 'none'}")
 
 
 def zscore(scores: torch.Tensor) -> torch.Tensor:
@@ -89,9 +98,10 @@ def signals(train: Interactions) -> tuple[torch.Tensor, torch.Tensor]:
     x = seen.float()
     session = every_user(EASE(teacher.reg, session_hours=teacher.session_hours).fit(train, n_users, n_items))
     plain = every_user(EASE(teacher.reg).fit(train, n_users, n_items))
-    user = every_user(UserEASE(teacher.user_model.reg).fit(train, n_users, n_items))
+    user_reg = UserEASE().reg if teacher.user_model is None else teacher.user_model.reg  # a signal even if not taught
+    user = every_user(UserEASE(user_reg).fit(train, n_users, n_items))
     session, plain, user = (s.masked_fill(seen, float("-inf")) for s in (session, plain, user))
-    taught = blend(session, user, teacher.user_weight)
+    taught = session if teacher.user_model is None else blend(session, user, teacher.user_weight)
     rank = taught.argsort(1, descending=True).argsort(1).float()
     popularity, activity = x.sum(0), x.sum(1).clamp(min=1)
     # popularity around the user's days of activity: p(j | day) smoothed by exp(-|d - d'| / 10 days)
@@ -106,15 +116,16 @@ def signals(train: Interactions) -> tuple[torch.Tensor, torch.Tensor]:
     rating = torch.as_tensor(train.rating, dtype=torch.float32)
     item_mean = (torch.zeros(n_items).index_add_(0, torch.as_tensor(train.item), rating) + 3.5 * 5) / (popularity + 5)
     user_mean = torch.zeros(n_users).index_add_(0, torch.as_tensor(train.user), rating) / activity
-    profile = x @ genre / activity[:, None]
-    user_year = x @ year / activity
     columns = [
         zscore(session), zscore(plain), zscore(user), zscore(taught), torch.log1p(rank),
         torch.log1p(popularity)[None].expand(n_users, -1), torch.log1p(activity)[:, None].expand(-1, n_items),
         torch.log(local + 1e-6), item_mean[None].expand(n_users, -1), user_mean[:, None].expand(-1, n_items),
-        profile @ genre.T / genre.sum(1).clamp(min=1), (year[None] - user_year[:, None]).abs(),
-        year[None].expand(n_users, -1), age[:, None].expand(-1, n_items), female[:, None].expand(-1, n_items),
     ]  # fmt: skip
+    if genre is not None:  # the user's genre profile against the item's genres
+        columns.append((x @ genre / activity[:, None]) @ genre.T / genre.sum(1).clamp(min=1))
+    if year is not None:  # the item's year and its distance to the user's mean year
+        columns += [(year[None] - (x @ year / activity)[:, None]).abs(), year[None].expand(n_users, -1)]
+    columns += [feature[:, None].expand(-1, n_items) for feature in (age, female) if feature is not None]
     return torch.stack(columns, -1).nan_to_num(0.0, posinf=0.0, neginf=0.0), taught
 
 

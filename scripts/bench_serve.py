@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("run", help="run folder written by `kgrec train`")
@@ -35,6 +36,9 @@ parser.add_argument("--in-process", action="store_true",
 args = parser.parse_args()
 USERS = json.loads((Path(args.run) / "id_maps.json").read_text(encoding="utf-8"))["users"]  # the run's raw user ids
 TEXTS = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]
+HAS_TEXT = yaml.safe_load((Path(args.run) / "config.yaml").read_text(encoding="utf-8"))["model"]["use_text"]
+if not HAS_TEXT:
+    print(f"{args.run} was trained without text (model.use_text=false): text search is not timed")
 
 
 def in_process() -> None:
@@ -51,6 +55,8 @@ def in_process() -> None:
         "recommend + explanations": lambda i: rec.recommend(USERS[i % len(USERS)], 10, explain=True),
         "search": lambda i: rec.search(TEXTS[i % len(TEXTS)], 10, explain=False),
     }
+    if not HAS_TEXT:
+        del queries["search"]
     print(f"{'in-process query':<30}{'calls':>9}{'mean ms':>9}")
     for name, call in queries.items():
         n = 2000 if name == "recommend" else 200
@@ -136,6 +142,8 @@ try:
         "POST /recommend": lambda i: ("POST", "/recommend", {"user": USERS[i % len(USERS)], "k": 10, "explain": args.explain}),
         "POST /search": lambda i: ("POST", "/search", {"text": TEXTS[i % len(TEXTS)], "k": 10, "explain": args.explain}),
     }
+    if not HAS_TEXT:
+        del loads["POST /search"]
     print(f"{'endpoint':<30}{'requests':>9}{'errors':>8}{'QPS':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, make in loads.items():
         asyncio.run(load(port, make, min(200, args.requests)))  # warm-up (caches, first-call costs)

@@ -1,17 +1,13 @@
-"""New-item files are validated with file:line errors; the quick speed benchmark runs."""
+"""New-item files are validated with file:line errors."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kgrec.errors import DataError
 from kgrec.retrieval import read_new_items
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str) -> Path:
@@ -42,12 +38,3 @@ def test_repeated_items_and_links_to_unknown_items_name_the_line(tmp_path: Path)
     with pytest.raises(DataError, match="missing required column 'item_id'"):
         read_new_items(write(tmp_path / "bad.item", "title:token\nA"))
 
-
-def test_quick_retrieval_benchmark_prints_its_table():
-    out = subprocess.run(
-        [sys.executable, "scripts/bench_retrieval.py", "--quick", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
-    assert "GEMM ceiling" in out and "| clustered | 5,000 | 32 | flat |" in out
-    for method in ("numpy", "torch", "hnsw", "ivfpq"):
-        assert f"| {method} |" in out

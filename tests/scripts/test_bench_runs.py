@@ -32,17 +32,3 @@ def test_a_kept_run_is_read_back_and_an_interrupted_one_resumes(clustered_datase
     assert again["resumed"] is True
     assert again["test"] == pytest.approx(first["test"])
 
-
-def test_bench_linkpred_prints_every_row_against_relation_popularity(clustered_dataset, tmp_path):
-    import subprocess
-
-    from tests.conftest import TINY_OVERRIDES
-
-    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_linkpred.py"
-    sets = [x for o in [f"data.path={clustered_dataset}", *TINY_OVERRIDES] for x in ("--set", o)]
-    out = subprocess.run([sys.executable, str(script), "--holdout", "0.2", "--epochs", "2", *sets],
-                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout  # fmt: skip
-    rows = {line[:40].strip(): line[40:].split() for line in out.splitlines() if line[40:].split()}
-    for name in ("relation popularity", "random", "kg tower, softplus (sampled tail)", "kg tower, softmax (every node)"):
-        assert len(rows[name]) == 5 and 0 <= float(rows[name][0]) <= 1
-    assert rows["relation popularity"][4] == "1.000"

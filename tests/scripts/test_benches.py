@@ -1,0 +1,229 @@
+"""The benches behind the README's figures run end to end on a tiny dataset and print whole tables.
+
+Each script runs as a user runs it (a subprocess, ``--set`` overrides or a small config file) on
+the clustered dataset of ``tests/conftest.py``. What is checked is that every row comes out,
+that the numbers are what they claim to be (metrics in [0, 1], a baseline at x1.00, means that
+are the means of the printed values), and, where the data makes it certain, which model wins:
+the figures themselves come from the full data, in the README.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import TINY_OVERRIDES, tiny_config
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """stdout of ``python scripts/NAME ARGS`` (fails the test with its stderr if it fails)."""
+    done = subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def tiny_sets(data: Path, *overrides: str) -> list[str]:
+    """``--set`` arguments for the tiny test config on ``data``."""
+    return [x for o in [f"data.path={data}", *TINY_OVERRIDES, *overrides] for x in ("--set", o)]
+
+
+def tiny_config_file(data: Path, folder: Path, *overrides: str) -> str:
+    """The tiny test config + ``overrides`` as a YAML file (for the scripts that take ``--config`` alone)."""
+    config: dict = {"data": {"path": str(data)}, "model": {}, "train": {}}
+    for override in [*TINY_OVERRIDES, *overrides]:
+        key, value = override.split("=", 1)
+        section, field = key.split(".")
+        config[section][field] = yaml.safe_load(value)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def fixed_width_rows(out: str, header: str, width: int = 42) -> dict[str, list[str]]:
+    """The rows under the line starting with ``header`` of a fixed-width table: name -> cells
+    (the table ends at the first line whose last two cells are not numbers or ``-``)."""
+
+    def number(cell: str) -> bool:
+        return cell == "-" or cell.removeprefix("x").replace(".", "", 1).isdigit()
+
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("---"):
+            continue
+        cells = line[width:].split()
+        if len(cells) < 2 or not all(number(c) for c in cells[-2:]):
+            break
+        rows[line[:width].strip()] = cells
+    return rows
+
+
+def markdown_rows(out: str, header: str) -> dict[str, list[str]]:
+    """The rows of the markdown table whose header starts with ``header``: first cell -> the rest."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def text_env(tiny_models, tmp_path_factory) -> dict[str, str]:
+    """A text cache of its own, so that the scripts' encodings do not touch the user's."""
+    return {"KGREC_HOME": str(tmp_path_factory.mktemp("kgrec-home"))}
+
+
+def test_bench_quality_prints_every_model_and_writes_the_same_numbers_to_json(clustered_dataset, tmp_path):
+    out = run_script("bench_quality.py", "--seeds", "1", "--bpr-lr", "0.005", "--bpr-wd", "0", "--json", "rows.json",
+                     *tiny_sets(clustered_dataset), cwd=tmp_path)  # fmt: skip
+    rows = fixed_width_rows(out, "model")
+    names = list(rows)
+    assert names[0] == "most-popular" and names[1].startswith("EASE (lambda=") and names[-1] == "kgrec (ml-100k.yaml)"
+    assert any(n.startswith("BPR-MF (lr=0.005, L2=0") for n in names)
+    saved = json.loads((tmp_path / "rows.json").read_text())
+    assert list(saved) == names
+    for name, cells in rows.items():
+        assert float(cells[0]) == pytest.approx(saved[name]["ndcg@10"], abs=5e-5)
+        assert 0 <= saved[name]["ndcg@10"] <= 1 and 0 <= saved[name]["recall@20"] <= 1
+    # users like their own cluster: every learned model is far ahead of popularity here
+    for name in names[1:]:
+        assert saved[name]["ndcg@10"] > saved["most-popular"]["ndcg@10"] + 0.05, name
+    ratio = saved[names[-1]]["ndcg@10"] / saved[names[1]]["ndcg@10"]
+    assert f"kgrec / EASE: ndcg@10 x{ratio:.3f}" in out
+
+
+def test_bench_splits_prints_each_split_and_their_mean(clustered_dataset, tmp_path):
+    out = run_script("bench_splits.py", "--splits", "2", *tiny_sets(clustered_dataset), cwd=tmp_path)
+    rows = markdown_rows(out, "| model |")
+    assert list(rows) == ["most-popular", "EASE (valid-tuned)", "kgrec"]
+    for per_split, spread in ((rows[n][0], rows[n][2]) for n in rows):
+        values = [float(v) for v in per_split.split(" / ")]
+        assert len(values) == 2 and len(set(values)) == 2  # two splits, two different test sets
+        assert float(spread.split(" ± ")[0]) == pytest.approx(np.mean(values), abs=1e-4)
+    assert "config ml-100k.yaml" in out
+
+
+def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered_dataset, tmp_path, tiny_models, text_env):
+    text = ["model.use_text=true", f"text.model={tiny_models[0]}"]
+    out = run_script("bench_ablation.py", "--seeds", "1", "--variants", "no text", "no graph",
+                     *tiny_sets(clustered_dataset, *text), cwd=tmp_path, env=text_env)  # fmt: skip
+    rows = markdown_rows(out, "| variant |")
+    assert list(rows) == ["full (text + graph + ID)", "no text", "no graph"]
+    assert rows["full (text + graph + ID)"][5] == "x1.000"
+    for name, cells in rows.items():
+        assert 0 <= float(cells[1]) <= 1, name  # test ndcg@10
+    # the ratio column is each variant's test NDCG@10 over the full model's
+    full = float(rows["full (text + graph + ID)"][1])
+    assert float(rows["no text"][5][1:]) == pytest.approx(float(rows["no text"][1]) / full, abs=2e-3)
+
+    out = run_script("bench_ablation.py", "--study", "design", "--seeds", "1", "--variants", "trunk: PLE",
+                     *tiny_sets(clustered_dataset), cwd=tmp_path)  # fmt: skip
+    assert list(markdown_rows(out, "| variant |")) == ["full (config as it is)", "trunk: PLE"]
+
+
+def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clustered_dataset, tmp_path):
+    teacher = ["model.distill_weight=10", "train.teacher_session_hours=1", "train.teacher_user_weight=1"]
+    config = tiny_config_file(clustered_dataset, tmp_path, *teacher)
+    out = run_script("bench_linear.py", "--config", config, cwd=tmp_path)
+    rows = fixed_width_rows(out, "model", width=38)
+    for name in ("EASE", "EDLAE", "user EASE", "GF-CF", "ItemKNN (cosine)", "RP3beta", "Mult-VAE (seed 0)",
+                 "inf-AE (ReLU NTK)", "session EASE (m=1, the teacher's)", "rating-aware EASE (ratings as rows)"):  # fmt: skip
+        assert name in rows
+    for name, cells in rows.items():
+        assert all(0 <= float(c) <= 1 for c in cells[-5:]), name  # valid ndcg@10 and four test metrics
+    assert rows["EASE"][0].startswith("l2=")
+
+    out = run_script("bench_rerank.py", "--config", config, "--epochs", "2", "--candidates", "20", cwd=tmp_path)
+    assert "side signals: genres\n" in out  # the clustered data has genres, no year, no user features
+    rows = fixed_width_rows(out, "reranker of the teacher", width=40)
+    assert list(rows) == ["teacher (top-N order)", "reranker, train holdout", "reranker, valid labels (diagnostic)"]
+    quality = fixed_width_rows(run_script("bench_quality.py", "--config", config, "--seeds", "1", "--skip-kgrec",
+                                          "--skip-bpr", cwd=tmp_path), "model")  # fmt: skip
+    assert rows["teacher (top-N order)"][2] == quality["teacher (1h-session EASE + user EASE)"][0]  # the same teacher
+
+
+def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_dataset, tmp_path, tiny_models, text_env):
+    text = ["model.use_text=true", f"text.model={tiny_models[0]}", "data.cold_item_share=0.4"]
+    args = ["--out", str(tmp_path / "cold"), "--threads", "1", *tiny_sets(clustered_dataset, *text)]
+    out = run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
+    assert "held out 24 items" in out
+    rows = markdown_rows(out, "| method |")
+    assert len(rows) == 6 and "random (mean of 100 shuffles)" in rows
+    for name, cells in rows.items():
+        assert all(0 <= float(c.strip("*")) <= 1 for c in cells), name
+    assert "reusing the trained run" in run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
+
+
+def test_speed_benches_print_their_baseline_at_one(clustered_dataset, tmp_path):
+    out = run_script("bench_graph_encoder.py", "--steps", "1", *tiny_sets(clustered_dataset), cwd=tmp_path)
+    assert fixed_width_rows(out, "encoder", width=32)["PyG RGCNConv (baseline)"][-1] == "x1.00"
+    out = run_script("bench_train_step.py", "--steps", "1", "--config", str(SCRIPTS / "configs" / "ml-100k.yaml"),
+                     *tiny_sets(clustered_dataset), cwd=tmp_path)  # fmt: skip
+    assert "x1.00" in out.split("\n\n")[-1] and "min/epoch" in out
+    out = run_script("bench_graph.py", "--quick", cwd=tmp_path)
+    assert "ratio kgrec / pandas:" in out and "graph: " in out
+    out = run_script("bench_eval.py", "--data", str(clustered_dataset), "--repeats", "1", cwd=tmp_path)
+    assert "evaluate_split (valid)" in out
+    out = run_script("bench_retrieval.py", "--quick", "--threads", "1", cwd=tmp_path)
+    table = [line.split("|") for line in out.splitlines() if line.startswith("|")]
+    recall = table[0].index(next(c for c in table[0] if "recall" in c))
+    exact = [row for row in table if row[5].strip() in ("exact (FAISS IP)", "matmul + top-k")]
+    assert len(exact) == 3 and all(row[recall].strip() == "1.000" for row in exact)  # exact search finds the true top 10
+
+
+def test_bench_linkpred_prints_every_row_against_relation_popularity(clustered_dataset, tmp_path):
+    out = run_script("bench_linkpred.py", "--holdout", "0.2", "--epochs", "2", *tiny_sets(clustered_dataset), cwd=tmp_path)
+    rows = {line[:40].strip(): line[40:].split() for line in out.splitlines() if line[40:].split()}
+    for name in ("relation popularity", "random", "kg tower, softplus (sampled tail)", "kg tower, softmax (every node)"):
+        assert len(rows[name]) == 5 and 0 <= float(rows[name][0]) <= 1
+    assert rows["relation popularity"][4] == "1.000"
+
+
+def test_teacher_scale_prints_a_row_per_temperature(clustered_dataset, tmp_path):
+    config = tiny_config_file(clustered_dataset, tmp_path)
+    out = run_script("teacher_scale.py", "--config", config, "--users", "20", "--temperature", "0.05", "1",
+                     cwd=tmp_path)  # fmt: skip
+    rows = markdown_rows(out, "| temperature |")
+    assert list(rows) == ["0.05", "1"]
+    # a softer softmax spreads the teacher's mass over more items
+    assert float(rows["1"][1]) > float(rows["0.05"][1])
+    assert all(float(rows[t][1]) <= 60 for t in rows)  # at most the catalogue (60 items)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(clustered_dataset, tmp_path_factory) -> Path:
+    from kgrec.train import train
+
+    folder = tmp_path_factory.mktemp("bench-run") / "run"
+    train(tiny_config(clustered_dataset), folder)
+    return folder
+
+
+def test_bench_similar_and_bench_serve_read_a_trained_run(tiny_run, tmp_path):
+    out = run_script("bench_similar.py", str(tiny_run), "--anchors", "50", cwd=tmp_path)
+    for part in ("valid", "test"):
+        rows = fixed_width_rows(out.split(f"truth = {part} items")[1], "method", width=34)
+        assert list(rows)[:2] == ["similar (centred cosine)", "plain cosine (before)"] and rows["plain cosine (before)"][1] == "1.000"
+        # users like their own cluster: items that share users are similar, far more often than chance
+        assert float(rows["item-KNN co-occurrence cosine"][0]) > float(rows["random"][0]) + 0.2
+        assert float(rows["similar (centred cosine)"][0]) > float(rows["most popular"][0])
+
+    out = run_script("bench_serve.py", str(tiny_run), "--requests", "20", "--concurrency", "2", "--seconds", "20",
+                     cwd=tmp_path)  # fmt: skip
+    rows = fixed_width_rows(out, "endpoint", width=30)
+    assert list(rows) == ["GET /health (HTTP baseline)", "POST /recommend"]  # no text: no search to time
+    assert all(cells[:2] == ["20", "0"] for cells in rows.values())  # every request answered, none failed
+    assert "trained without text (model.use_text=false): text search is not timed" in out

@@ -35,7 +35,7 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 Every weight is chosen on VALID; test is read once per row. Nothing here is kgrec's model: it
 is the yardstick the model is measured against.
 
-    python scripts/bench_linear.py [--run runs/ml-100k] [--seed 0]
+    python scripts/bench_linear.py [--run runs/ml-100k] [--seed 0] [--set data.split=global_temporal ...]
 """
 
 import argparse
@@ -57,11 +57,12 @@ from kgrec.train.teacher import blend
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--run", help="a trained run on the same split, blended with EASE")
 parser.add_argument("--seed", type=int, default=0, help="Mult-VAE's training seed (other rows have none)")
 args = parser.parse_args()
 
-config = load_config(args.config, [])
+config = load_config(args.config, args.overrides)
 dataset = load_data(config)
 train = dataset.train
 n_users, n_items = dataset.n_users, dataset.n_items
@@ -239,8 +240,8 @@ best_on_valid("CEASE (genres + KG entities as rows)", {
 day = torch.as_tensor((train.timestamp - train.timestamp.min()) // 86400, dtype=torch.long)
 hist = torch.zeros(n_items, int(day.max()) + 1, dtype=torch.float64)
 hist.index_put_((torch.as_tensor(train.item), day), torch.ones(len(day), dtype=torch.float64), accumulate=True)
-user_day = torch.zeros(n_users, dtype=torch.long)
-for u in range(n_users):
+user_day = torch.zeros(n_users, dtype=torch.long)  # day 0 for users with no training day (not evaluated)
+for u in np.unique(train.user):
     user_day[u] = day[torch.as_tensor(train.user == u)].median()
 time_pop = {}
 for window in (7, 30):

@@ -48,13 +48,14 @@ from kgrec.train.teacher import EaseTeacher, blend, ranked_mean_std
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--candidates", type=int, default=100, help="teacher's top-N reranked per user")
 parser.add_argument("--epochs", type=int, default=30, help="most reranker epochs (the best on valid is kept)")
 parser.add_argument("--hidden", type=int, default=32, help="hidden units of the reranker MLP")
 parser.add_argument("--seed", type=int, default=0, help="seed of the holdout, the user halves and the MLP")
 args = parser.parse_args()
 
-config = load_config(args.config, ["train.progress=false"])
+config = load_config(args.config, ["train.progress=false", *args.overrides])
 dataset = load_data(config)
 n_users, n_items = dataset.n_users, dataset.n_items
 torch.manual_seed(args.seed)

@@ -27,6 +27,7 @@ from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_s
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
 parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: chosen on valid, slower)")
 parser.add_argument("--temperature", type=float, nargs="+", default=[0.05], help="temperatures to measure")
 parser.add_argument("--standardize", action="store_true", help="per-user standardised scores (train.teacher_standardize)")
@@ -34,7 +35,7 @@ parser.add_argument("--perplexity", type=float, nargs="*", default=[], help="tar
 parser.add_argument("--users", type=int, default=2000, help="users sampled (seed 0)")
 args = parser.parse_args()
 
-dataset = load_data(load_config(args.config, ["train.progress=false"]))
+dataset = load_data(load_config(args.config, ["train.progress=false", *args.overrides]))
 teacher = EaseTeacher.fit(dataset, args.reg, standardize=args.standardize)
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from kgrec.data import SplitConfig, fetch, load_dataset
+from kgrec.data import SPLIT_STRATEGIES, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
 from kgrec.data.importer import ImportSpec, import_csv
 from kgrec.data.info import dataset_info, format_info
@@ -59,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", type=Path, help="dataset folder NAME/ holding NAME.inter ...")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--split", choices=("ratio", "temporal", "cold_item"), default="ratio")
+    p.add_argument("--split", choices=SPLIT_STRATEGIES, default="ratio")
     p.add_argument("--seed", type=int, default=SplitConfig.seed)
     p.set_defaults(handler=_info)
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from kgrec.data import SplitConfig, load_dataset
+from kgrec.data import SPLIT_STRATEGIES, SplitConfig, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
 
@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--split",
-        choices=("ratio", "temporal", "cold_item"),
+        choices=SPLIT_STRATEGIES,
         default="ratio",
         help="how to split NAME.inter; only user edges depend on it (they come from the training part)",
     )

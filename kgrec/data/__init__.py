@@ -4,15 +4,17 @@ from kgrec.data.atomic import AtomicTable, TokenColumn, read_atomic
 from kgrec.data.dataset import Dataset, Interactions, KGTriples, load_dataset, load_id_maps
 from kgrec.data.download import fetch, kgrec_home
 from kgrec.data.features import FeatureTokens, feature_tokens
-from kgrec.data.split import SplitConfig
+from kgrec.data.split import SPLIT_STRATEGIES, SplitConfig, SplitStrategy
 
 __all__ = [
+    "SPLIT_STRATEGIES",
     "AtomicTable",
     "Dataset",
     "FeatureTokens",
     "Interactions",
     "KGTriples",
     "SplitConfig",
+    "SplitStrategy",
     "TokenColumn",
     "feature_tokens",
     "fetch",

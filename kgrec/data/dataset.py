@@ -407,4 +407,6 @@ def _describe(split: SplitConfig) -> str:
         return f"ratio{tuple(split.ratios)} seed={split.seed}"
     if split.strategy == "cold_item":
         return f"cold_item(share={split.cold_item_share}) seed={split.seed}"
+    if split.strategy == "global_temporal":
+        return f"global_temporal{tuple(split.ratios)}"
     return "temporal(leave-last-out)"

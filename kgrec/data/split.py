@@ -6,14 +6,15 @@ Every function returns one part label per interaction: 0 = train, 1 = valid, 2 =
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from kgrec.errors import ConfigError
 
 TRAIN, VALID, TEST = 0, 1, 2
-SplitStrategy = Literal["ratio", "temporal", "cold_item"]
+SplitStrategy = Literal["ratio", "temporal", "global_temporal", "cold_item"]
+SPLIT_STRATEGIES: tuple[str, ...] = get_args(SplitStrategy)
 
 
 @dataclass
@@ -22,10 +23,12 @@ class SplitConfig:
 
     Attributes:
         strategy: ``ratio`` (per-user random split by ``ratios``), ``temporal`` (per user, the
-            last interaction by time goes to test and the one before it to valid), or
-            ``cold_item`` (a share of items is held out: all their interactions go to valid or
-            test, so the model never sees those items in training).
-        ratios: train / valid / test shares for ``ratio``.
+            last interaction by time goes to test and the one before it to valid),
+            ``global_temporal`` (every interaction ordered by time, the earliest ``ratios[0]``
+            to train, the next ``ratios[1]`` to valid, the latest to test: no part sees the
+            future of an earlier one), or ``cold_item`` (a share of items is held out: all their
+            interactions go to valid or test, so the model never sees those items in training).
+        ratios: train / valid / test shares for ``ratio`` and ``global_temporal``.
         cold_item_share: share of items held out by ``cold_item`` (half valid, half test).
         seed: seed of the random permutation; the same seed gives the same split.
     """
@@ -36,8 +39,8 @@ class SplitConfig:
     seed: int = 2026
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("ratio", "temporal", "cold_item"):
-            raise ConfigError(f"split strategy '{self.strategy}': expected ratio, temporal or cold_item")
+        if self.strategy not in SPLIT_STRATEGIES:
+            raise ConfigError(f"split strategy '{self.strategy}': expected one of {', '.join(SPLIT_STRATEGIES)}")
         self.ratios = tuple(float(r) for r in self.ratios)  # type: ignore[assignment]
         if len(self.ratios) != 3 or min(self.ratios) < 0 or abs(sum(self.ratios) - 1.0) > 1e-6:
             raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1")
@@ -51,10 +54,12 @@ def split_interactions(
     """Part label (0 train, 1 valid, 2 test) of every interaction, as ``config`` says."""
     if config.strategy == "ratio":
         return ratio_split(user, config.ratios, config.seed)
-    if config.strategy == "temporal":
+    if config.strategy in ("temporal", "global_temporal"):
         if timestamp is None:
-            raise ConfigError("temporal split needs a 'timestamp' column in the interactions")
-        return temporal_split(user, timestamp)
+            raise ConfigError(f"{config.strategy} split needs a 'timestamp' column in the interactions")
+        if config.strategy == "temporal":
+            return temporal_split(user, timestamp)
+        return global_temporal_split(timestamp, config.ratios)
     return cold_item_split(item, config.cold_item_share, config.seed)
 
 
@@ -101,6 +106,20 @@ def temporal_split(user: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
     part = np.where((from_end == 1) & (size >= 2), TEST, np.where((from_end == 2) & (size >= 3), VALID, TRAIN))
     parts = np.empty(len(user), dtype=np.int8)
     parts[order] = part
+    return parts
+
+
+def global_temporal_split(timestamp: np.ndarray, ratios: tuple[float, float, float]) -> np.ndarray:
+    """Split at two points in time: the earliest ``floor(r_train * n)`` interactions (by time,
+    then by position in the file) to train, the next ``floor(r_valid * n)`` to valid, the rest to
+    test. Users and items that first appear after the cut are new to the later part (evaluation
+    skips users with no training interaction, :func:`kgrec.eval.evaluate_split`)."""
+    n = len(timestamp)
+    order = np.lexsort((np.arange(n), timestamp))
+    n_train = int(np.floor(ratios[0] * n))
+    n_valid = int(np.floor(ratios[1] * n))
+    parts = np.empty(n, dtype=np.int8)
+    parts[order] = np.where(np.arange(n) < n_train, TRAIN, np.where(np.arange(n) < n_train + n_valid, VALID, TEST))
     return parts
 
 

@@ -3,7 +3,15 @@
 from kgrec.eval.linkpred import link_prediction_metrics
 from kgrec.eval.matrix import as_csr, dense_rows, interaction_matrix
 from kgrec.eval.pointwise import auc, mae, rmse
-from kgrec.eval.ranking import METRICS, ScoreFn, Shard, cold_candidates, evaluate_ranking, evaluate_split
+from kgrec.eval.ranking import (
+    METRICS,
+    ScoreFn,
+    Shard,
+    cold_candidates,
+    evaluate_ranking,
+    evaluate_split,
+    known_users_part,
+)
 
 __all__ = [
     "METRICS",
@@ -16,6 +24,7 @@ __all__ = [
     "evaluate_ranking",
     "evaluate_split",
     "interaction_matrix",
+    "known_users_part",
     "link_prediction_metrics",
     "mae",
     "rmse",

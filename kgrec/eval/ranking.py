@@ -186,16 +186,24 @@ def evaluate_split(
     ``part="valid"`` ranks against ``dataset.valid`` excluding ``train``; ``part="test"``
     ranks against ``dataset.test`` excluding ``train`` and ``valid``. Model selection must use
     ``"valid"`` only. When every item of the part is new to training (a cold-item split), the
-    ranking is among that part's items only (:func:`cold_candidates`).
+    ranking is among that part's items only (:func:`cold_candidates`). Users with no training
+    interaction (new after a global time split) are skipped (:func:`known_users_part`).
     """
-    if part == "valid":
-        target, exclude = dataset.valid, [dataset.train]
-    elif part == "test":
-        target, exclude = dataset.test, [dataset.train, dataset.valid]
-    else:
+    if part not in ("valid", "test"):
         raise ValueError(f"part='{part}': expected 'valid' or 'test'")
+    target = known_users_part(dataset, part)
+    exclude = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
     candidates = cold_candidates(dataset, part)
     return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates, shard)
+
+
+def known_users_part(dataset: Dataset, part: Literal["valid", "test"]) -> Interactions:
+    """The interactions of ``part`` whose user has at least one training interaction: what
+    every metric is computed on (a user first seen after a global time split has nothing of
+    theirs for a model to go by)."""
+    target = getattr(dataset, part)
+    known = np.bincount(dataset.train.user, minlength=dataset.n_users) > 0
+    return target if known[target.user].all() else target.select(known[target.user])
 
 
 def cold_candidates(dataset: Dataset, part: Literal["valid", "test"]) -> torch.Tensor | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from kgrec.data import SplitStrategy
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
@@ -24,7 +24,8 @@ class DataSection:
     Attributes:
         path: dataset folder ``NAME/`` (atomic files). ``None``: fetch ``name``.
         name: dataset fetched when ``path`` is ``None`` (``ml-100k``).
-        split: ``ratio``, ``temporal`` or ``cold_item`` (see :class:`kgrec.data.SplitConfig`).
+        split: ``ratio``, ``temporal``, ``global_temporal`` or ``cold_item`` (see
+            :class:`kgrec.data.SplitConfig`).
         ratios: train / valid / test shares for ``ratio``.
         cold_item_share: share of items held out by ``cold_item``.
         seed: split seed.
@@ -32,7 +33,7 @@ class DataSection:
 
     path: str | None = None
     name: str = "ml-100k"
-    split: Literal["ratio", "temporal", "cold_item"] = "ratio"
+    split: SplitStrategy = "ratio"
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     cold_item_share: float = 0.1
     seed: int = 2026

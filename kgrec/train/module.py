@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
-from kgrec.eval import Shard, auc, evaluate_split, link_prediction_metrics, mae, rmse
+from kgrec.eval import Shard, auc, evaluate_split, known_users_part, link_prediction_metrics, mae, rmse
 from kgrec.graph import HeldOutTriples
 from kgrec.models import MultiTaskRecommender, RecBatch, project_conflicting
 from kgrec.text import TextEncoder
@@ -372,7 +372,7 @@ def _evaluate(
 
         ranking = evaluate_split(score, dataset, part, config.eval.ks, config.eval.batch_size, shard)  # type: ignore[arg-type]
         metrics.update({k: float(v) for k, v in ranking.items() if k != "n_users"})
-    target = getattr(dataset, part)
+    target = known_users_part(dataset, part)  # the users the ranking metrics count
     if target.rating is not None and len(target) and ("rating" in tasks or "like" in tasks):
         device = next(model.parameters()).device
         users = torch.as_tensor(target.user, device=device)

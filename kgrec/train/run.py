@@ -43,6 +43,7 @@ import yaml
 import kgrec
 from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
+from kgrec.eval import known_users_part
 from kgrec.graph import (
     GraphRecipe,
     HeldOutTriples,
@@ -120,6 +121,13 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
     """Load data, graph and text vectors as the config says; nothing here looks at valid/test
     except the split itself (user graph edges and the history matrix come from train only)."""
     dataset = dataset if dataset is not None else load_data(config)
+    for part in ("valid", "test"):
+        if len(getattr(dataset, part)) and not len(known_users_part(dataset, part)):  # type: ignore[arg-type]
+            raise ConfigError(
+                f"{dataset.name}, split {dataset.split}: none of the {len(getattr(dataset, part))} {part} interactions "
+                f"is by a user seen in training (every {part} user is new after the cut), so there is nothing to "
+                f"evaluate on; use data.split=ratio or temporal, or give training a larger share (data.ratios)"
+            )
     model_config = config.model
     pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
     if pointwise and dataset.train.rating is None:

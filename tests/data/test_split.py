@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 
 from kgrec.data import SplitConfig, load_dataset
-from kgrec.data.split import TEST, TRAIN, VALID, cold_item_split, ratio_split, temporal_split
+from kgrec.data.split import (
+    TEST,
+    TRAIN,
+    VALID,
+    cold_item_split,
+    global_temporal_split,
+    ratio_split,
+    split_interactions,
+    temporal_split,
+)
 from kgrec.errors import ConfigError
 
 
@@ -42,6 +51,25 @@ def test_temporal_split_puts_each_users_last_interaction_in_test(random_log):
         assert (t[p == TRAIN] < t[p == VALID].min()).all()
 
 
+def test_global_temporal_split_cuts_the_whole_log_at_two_times(random_log):
+    _, _, time = random_log
+    parts = global_temporal_split(time, (0.8, 0.1, 0.1))
+    assert np.bincount(parts, minlength=3).tolist() == [2400, 300, 300]
+    assert time[parts == TRAIN].max() < time[parts == VALID].min()  # no part sees a later one's past
+    assert time[parts == VALID].max() < time[parts == TEST].min()
+
+
+def test_global_temporal_split_breaks_ties_by_file_order():
+    time = np.array([5.0, 1.0, 5.0, 5.0, 9.0])
+    parts = global_temporal_split(time, (0.6, 0.2, 0.2))  # 3 / 1 / 1: of the three 5.0s, the first two train
+    assert parts.tolist() == [TRAIN, TRAIN, TRAIN, VALID, TEST]
+
+
+def test_global_temporal_split_needs_timestamps():
+    with pytest.raises(ConfigError, match="global_temporal split needs a 'timestamp' column"):
+        split_interactions(np.zeros(3, int), np.zeros(3, int), None, SplitConfig(strategy="global_temporal"))
+
+
 def test_cold_item_split_keeps_held_out_items_out_of_train(random_log):
     _, item, _ = random_log
     parts = cold_item_split(item, share=0.2, seed=3)
@@ -61,5 +89,5 @@ def test_parts_are_disjoint_and_cover_everything(toy_dataset):
 def test_bad_split_config_is_refused():
     with pytest.raises(ConfigError, match="summing to 1"):
         SplitConfig(ratios=(0.5, 0.1, 0.1))
-    with pytest.raises(ConfigError, match="expected ratio, temporal or cold_item"):
+    with pytest.raises(ConfigError, match="expected one of ratio, temporal, global_temporal, cold_item"):
         SplitConfig(strategy="random")  # type: ignore[arg-type]

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from kgrec.data import Dataset, Interactions
-from kgrec.eval import Shard, cold_candidates, evaluate_ranking, evaluate_split, interaction_matrix
+from kgrec.eval import (
+    Shard,
+    cold_candidates,
+    evaluate_ranking,
+    evaluate_split,
+    interaction_matrix,
+    known_users_part,
+)
 
 # Toy: 3 users x 6 items. Scores rank items 0,1,2,3,4,5 for u0 and 5,4,3,2,1,0 for u1.
 SCORES = torch.tensor(
@@ -227,6 +234,19 @@ def test_cold_item_parts_rank_among_their_own_items_only():
     assert evaluate_split(by_row(scores), ds, "test", ks=(1,))["hit@1"] == 1.0
     full = evaluate_ranking(by_row(scores), ds.valid, ds.train, 2, 6, ks=(1,))
     assert full["hit@1"] == 0.0  # over the whole catalogue a warm item wins
+
+
+def test_users_with_no_training_interaction_are_skipped():
+    # v first appears in valid (a global time split): nothing of v's to rank from
+    ds = _toy_dataset(pairs([0, 0], [0, 1]), pairs([0, 1], [2, 3]), pairs([0, 1], [4, 5]))
+    scores = torch.tensor([[0.0, 0.0, 9.0, 1.0, 9.0, 1.0], [0.0, 0.0, 1.0, 9.0, 1.0, 9.0]])
+    for part in ("valid", "test"):
+        result = evaluate_split(by_row(scores), ds, part, ks=(1,))
+        assert result["n_users"] == 1 and result["hit@1"] == 1.0
+    flipped = scores.flip(0)  # u now ranks its items last: only u's ranking counts
+    assert evaluate_split(by_row(flipped), ds, "valid", ks=(1,))["hit@1"] == 0.0
+    kept = known_users_part(ds, "test")  # what training's rating metrics read too
+    assert kept.user.tolist() == [0] and kept.item.tolist() == [4]
 
 
 def test_parts_with_a_warm_item_rank_the_whole_catalogue():

@@ -1,6 +1,6 @@
 """The benches behind the README's figures run end to end on a tiny dataset and print whole tables.
 
-Each script runs as a user runs it (a subprocess, ``--set`` overrides or a small config file) on
+Each script runs as a user runs it (a subprocess, with ``--set`` overrides of ml-100k.yaml) on
 the clustered dataset of ``tests/conftest.py``. What is checked is that every row comes out,
 that the numbers are what they claim to be (metrics in [0, 1], a baseline at x1.00, means that
 are the means of the printed values), and, where the data makes it certain, which model wins:
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from tests.conftest import TINY_OVERRIDES, tiny_config
 
@@ -33,18 +32,6 @@ def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = No
 def tiny_sets(data: Path, *overrides: str) -> list[str]:
     """``--set`` arguments for the tiny test config on ``data``."""
     return [x for o in [f"data.path={data}", *TINY_OVERRIDES, *overrides] for x in ("--set", o)]
-
-
-def tiny_config_file(data: Path, folder: Path, *overrides: str) -> str:
-    """The tiny test config + ``overrides`` as a YAML file (for the scripts that take ``--config`` alone)."""
-    config: dict = {"data": {"path": str(data)}, "model": {}, "train": {}}
-    for override in [*TINY_OVERRIDES, *overrides]:
-        key, value = override.split("=", 1)
-        section, field = key.split(".")
-        config[section][field] = yaml.safe_load(value)
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
 
 
 def fixed_width_rows(out: str, header: str, width: int = 42) -> dict[str, list[str]]:
@@ -135,9 +122,8 @@ def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered
 
 
 def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clustered_dataset, tmp_path):
-    teacher = ["model.distill_weight=10", "train.teacher_session_hours=1", "train.teacher_user_weight=1"]
-    config = tiny_config_file(clustered_dataset, tmp_path, *teacher)
-    out = run_script("bench_linear.py", "--config", config, cwd=tmp_path)
+    sets = tiny_sets(clustered_dataset)  # with ml-100k.yaml's teacher: session-weighted EASE + user EASE
+    out = run_script("bench_linear.py", *sets, cwd=tmp_path)
     rows = fixed_width_rows(out, "model", width=38)
     for name in ("EASE", "EDLAE", "user EASE", "GF-CF", "ItemKNN (cosine)", "RP3beta", "Mult-VAE (seed 0)",
                  "inf-AE (ReLU NTK)", "session EASE (m=1, the teacher's)", "rating-aware EASE (ratings as rows)"):  # fmt: skip
@@ -146,12 +132,11 @@ def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clust
         assert all(0 <= float(c) <= 1 for c in cells[-5:]), name  # valid ndcg@10 and four test metrics
     assert rows["EASE"][0].startswith("l2=")
 
-    out = run_script("bench_rerank.py", "--config", config, "--epochs", "2", "--candidates", "20", cwd=tmp_path)
+    out = run_script("bench_rerank.py", "--epochs", "2", "--candidates", "20", *sets, cwd=tmp_path)
     assert "side signals: genres\n" in out  # the clustered data has genres, no year, no user features
     rows = fixed_width_rows(out, "reranker of the teacher", width=40)
     assert list(rows) == ["teacher (top-N order)", "reranker, train holdout", "reranker, valid labels (diagnostic)"]
-    quality = fixed_width_rows(run_script("bench_quality.py", "--config", config, "--seeds", "1", "--skip-kgrec",
-                                          "--skip-bpr", cwd=tmp_path), "model")  # fmt: skip
+    quality = fixed_width_rows(run_script("bench_quality.py", "--skip-kgrec", "--skip-bpr", *sets, cwd=tmp_path), "model")
     assert rows["teacher (top-N order)"][2] == quality["teacher (1h-session EASE + user EASE)"][0]  # the same teacher
 
 
@@ -193,8 +178,7 @@ def test_bench_linkpred_prints_every_row_against_relation_popularity(clustered_d
 
 
 def test_teacher_scale_prints_a_row_per_temperature(clustered_dataset, tmp_path):
-    config = tiny_config_file(clustered_dataset, tmp_path)
-    out = run_script("teacher_scale.py", "--config", config, "--users", "20", "--temperature", "0.05", "1",
+    out = run_script("teacher_scale.py", "--users", "20", "--temperature", "0.05", "1", *tiny_sets(clustered_dataset),
                      cwd=tmp_path)  # fmt: skip
     rows = markdown_rows(out, "| temperature |")
     assert list(rows) == ["0.05", "1"]

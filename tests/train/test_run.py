@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -490,6 +491,34 @@ def test_cold_item_split_scores_held_out_items_from_text_and_graph(clustered_dat
     with torch.no_grad():
         loaded.model.item_embedding.weight[warm] += 5.0  # ... while a warm item's ID row does
     assert not torch.allclose(before[warm], loaded.model.item_vectors()[warm])
+    assert metrics["valid"]["ndcg@10"] > 0.0
+
+
+def test_a_global_time_split_trains_and_evaluates_only_the_users_seen_in_training(clustered_dataset, tmp_path):
+    # the fixture's users rate one after another: cut by time, valid and test hold only new users
+    with pytest.raises(ConfigError, match="none of the 52 valid interactions is by a user seen in training"):
+        prepare(tiny_config(clustered_dataset, "data.split=global_temporal"))
+    data = tmp_path / "clusters"  # the same ratings at random times; users u36-u39 join late
+    shutil.copytree(clustered_dataset, data)
+    lines = (data / "clusters.inter").read_text().splitlines()
+    rng = np.random.default_rng(0)
+    late = np.asarray([line.split("\t")[0] in ("u36", "u37", "u38", "u39") for line in lines[1:]])
+    times = np.where(late, 0.85 + 0.15 * rng.random(len(late)), rng.random(len(late)))
+    rows = [line.rsplit("\t", 1)[0] + f"\t{t * 1e6:.0f}" for line, t in zip(lines[1:], times, strict=True)]
+    (data / "clusters.inter").write_text("\n".join([lines[0], *rows]) + "\n")
+
+    metrics = train(tiny_config(data, "data.split=global_temporal"), tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    ds = loaded.dataset
+    assert ds.split == "global_temporal(0.8, 0.1, 0.1)"
+    assert ds.train.timestamp.max() < ds.valid.timestamp.min() and ds.valid.timestamp.max() < ds.test.timestamp.min()
+    seen = np.isin(ds.test.user, ds.train.user)
+    assert 0 < seen.sum() < len(seen)  # some test users are new
+    with torch.no_grad():
+        predicted = loaded.model.predict_rating(torch.as_tensor(ds.test.user), torch.as_tensor(ds.test.item)).numpy()
+    errors = (predicted - ds.test.rating) ** 2
+    assert metrics["test"]["rmse"] == pytest.approx(float(np.sqrt(errors[seen].mean())), rel=1e-4)  # the known users only
+    assert metrics["test"]["rmse"] != pytest.approx(float(np.sqrt(errors.mean())), rel=1e-3)
     assert metrics["valid"]["ndcg@10"] > 0.0
 
 

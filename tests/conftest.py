@@ -165,6 +165,22 @@ def clustered_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def with_late_joiners(clustered: Path, folder: Path) -> Path:
+    """A copy of the clustered dataset whose ratings come at random times, except those of users
+    u36-u39, who join late (the last 15% of the time span): cut by time (``global_temporal``),
+    valid and test hold both users seen in training and users new after the cut."""
+    import shutil
+
+    data = Path(shutil.copytree(clustered, folder / clustered.name))
+    lines = (data / "clusters.inter").read_text().splitlines()
+    rng = np.random.default_rng(0)
+    late = np.asarray([line.split("\t")[0] in ("u36", "u37", "u38", "u39") for line in lines[1:]])
+    times = np.where(late, 0.85 + 0.15 * rng.random(len(late)), rng.random(len(late)))
+    rows = [line.rsplit("\t", 1)[0] + f"\t{t * 1e6:.0f}" for line, t in zip(lines[1:], times, strict=True)]
+    (data / "clusters.inter").write_text("\n".join([lines[0], *rows]) + "\n")
+    return data
+
+
 TINY_OVERRIDES = [
     "model.dim=16",
     "model.use_text=false",

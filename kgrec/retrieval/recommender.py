@@ -126,6 +126,7 @@ class Recommender:
         self._encoded: Any = None
         self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
+        self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction
         self._history_index: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 
     # ------------------------------------------------------------------ opening
@@ -278,15 +279,25 @@ class Recommender:
         return int(k)
 
     def user_index(self, user: str) -> int:
-        """Dataset index of a raw user id; :class:`RetrievalError` when the run does not know it."""
+        """Dataset index of a raw user id; :class:`NotFoundError` when the run does not know it,
+        or knows it only from valid/test interactions (nothing of the user was trained)."""
         try:
-            return self.run.dataset.user_index(str(user))
+            index = self.run.dataset.user_index(str(user))
         except KeyError:
             examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
             raise NotFoundError(
                 f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
                 f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
             ) from None
+        if self._trained_users is None:
+            self._trained_users = np.bincount(self.run.dataset.train.user, minlength=self.run.dataset.n_users) > 0
+        if not self._trained_users[index]:
+            raise NotFoundError(
+                f"user '{user}' has no training interactions in this run (the split put all of them in valid or "
+                f"test, e.g. a user first seen after a global time split's cut), so the model learned nothing of "
+                f"them; give their liked items (--liked) or a text (--likes-text), as for a new user"
+            )
+        return index
 
     def _allowed(self, where: Sequence[Filter | str], exclude: Iterable[str]) -> np.ndarray:
         mask = self.catalog.where_mask(list(where))

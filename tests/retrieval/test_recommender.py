@@ -252,6 +252,22 @@ def test_unnamed_entities_in_explanations_say_how_many_items_link_to_them(rec: R
     assert assert_unnamed_nodes_say_how_many_items_link_to_them(rec, rec.similar("i0", k=5) + rec.recommend("u0", k=5))
 
 
+def test_a_user_with_no_training_interaction_is_refused_with_what_to_give_instead(clustered_dataset, tmp_path):
+    from kgrec.train import train
+    from tests.conftest import tiny_config, with_late_joiners
+
+    data = with_late_joiners(clustered_dataset, tmp_path)  # cut by time, u36-u39 come after the cut
+    train(tiny_config(data, "data.split=global_temporal", "train.max_epochs=1"), tmp_path / "run")
+    rec = Recommender.open(tmp_path / "run")
+    trained = set(rec.run.dataset.train.user.tolist())
+    new = [str(u) for i, u in enumerate(rec.run.dataset.users) if i not in trained]
+    assert new and set(new) <= {"u36", "u37", "u38", "u39"}
+    with pytest.raises(RetrievalError, match=f"user '{new[0]}' has no training interactions.*--liked"):
+        rec.recommend(new[0])
+    assert len(rec.recommend("u0", k=3)) == 3
+    assert len(rec.recommend_for_new_user(liked=["i0", "i4"], k=3)) == 3  # what the message offers works
+
+
 def test_bad_input_raises_clear_errors(rec: Recommender):
     with pytest.raises(RetrievalError, match="unknown user 'nobody'.*--liked"):
         rec.recommend("nobody")

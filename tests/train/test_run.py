@@ -1,7 +1,6 @@
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -20,7 +19,7 @@ from kgrec.train.module import RecommenderModule
 from kgrec.train.plots import read_metrics_csv
 from kgrec.train.run import _fit, warm_items
 from kgrec.train.saved import evaluate_run, load_run
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, with_late_joiners
 
 
 def full_train_losses(module: RecommenderModule) -> dict[str, float]:
@@ -498,15 +497,7 @@ def test_a_global_time_split_trains_and_evaluates_only_the_users_seen_in_trainin
     # the fixture's users rate one after another: cut by time, valid and test hold only new users
     with pytest.raises(ConfigError, match="none of the 52 valid interactions is by a user seen in training"):
         prepare(tiny_config(clustered_dataset, "data.split=global_temporal"))
-    data = tmp_path / "clusters"  # the same ratings at random times; users u36-u39 join late
-    shutil.copytree(clustered_dataset, data)
-    lines = (data / "clusters.inter").read_text().splitlines()
-    rng = np.random.default_rng(0)
-    late = np.asarray([line.split("\t")[0] in ("u36", "u37", "u38", "u39") for line in lines[1:]])
-    times = np.where(late, 0.85 + 0.15 * rng.random(len(late)), rng.random(len(late)))
-    rows = [line.rsplit("\t", 1)[0] + f"\t{t * 1e6:.0f}" for line, t in zip(lines[1:], times, strict=True)]
-    (data / "clusters.inter").write_text("\n".join([lines[0], *rows]) + "\n")
-
+    data = with_late_joiners(clustered_dataset, tmp_path)
     metrics = train(tiny_config(data, "data.split=global_temporal"), tmp_path / "run")
     loaded = load_run(tmp_path / "run")
     ds = loaded.dataset

@@ -25,6 +25,14 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         "test": len(dataset.test),
         "items_with_interactions": int(len(np.unique(inter.item))),
     }
+    trained = np.bincount(dataset.train.user, minlength=dataset.n_users) > 0
+    for name in ("valid", "test"):  # users first seen after the cut are left out of every metric
+        part = getattr(dataset, name)
+        known = trained[part.user]
+        if not known.all():
+            info[f"{name}_known_users"] = int(len(np.unique(part.user[known])))
+            info[f"{name}_users"] = int(len(np.unique(part.user)))
+            info[f"{name}_evaluated"] = int(known.sum())
     if inter.rating is not None:
         values, counts = np.unique(inter.rating, return_counts=True)
         info["rating_histogram"] = {_label(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
@@ -54,6 +62,12 @@ def format_info(info: dict[str, Any]) -> str:
         f"interactions  {info['interactions']:,} (density {info['density']:.4%})",
         f"split         {info['split']}: train {info['train']:,} / valid {info['valid']:,} / test {info['test']:,}",
     ]
+    for name in ("valid", "test"):
+        if f"{name}_known_users" in info:
+            lines.append(
+                f"  {name}: {info[f'{name}_known_users']:,} of its {info[f'{name}_users']:,} users have training "
+                f"interactions; metrics read their {info[f'{name}_evaluated']:,} {name} interactions only"
+            )
     if "rating_histogram" in info:
         total = max(1, sum(info["rating_histogram"].values()))
         lines.append(f"ratings       mean {info['rating_mean']:.3f}")

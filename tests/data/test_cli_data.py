@@ -16,6 +16,20 @@ def test_info_table_is_readable(toy_dataset, capsys):
     assert "users         3" in out and "linked items  5 (83.3% of items)" in out
 
 
+def test_info_says_how_many_users_a_global_time_split_leaves_to_evaluate(clustered_dataset, tmp_path, capsys):
+    from tests.conftest import with_late_joiners
+
+    data = with_late_joiners(clustered_dataset, tmp_path)
+    assert main(["data", "info", str(data), "--split", "global_temporal", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["test_known_users"] < info["test_users"] and info["test_evaluated"] < info["test"]
+    assert main(["data", "info", str(data), "--split", "global_temporal"]) == 0
+    known, users = info["test_known_users"], info["test_users"]
+    assert f"  test: {known} of its {users} users have training interactions;" in capsys.readouterr().out
+    assert main(["data", "info", str(data), "--json"]) == 0  # a random split: every user is known
+    assert "test_known_users" not in json.loads(capsys.readouterr().out)
+
+
 def test_bad_input_prints_one_line_and_exits_2(atomic, capsys):
     folder = atomic(inter="user_id:token|item_id:token\nu|i|extra")
     assert main(["data", "info", str(folder)]) == 2

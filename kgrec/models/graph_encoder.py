@@ -396,7 +396,8 @@ class KGATLayer(nn.Module):
     gradients; here it is computed in the forward pass and learned end to end, as in GAT.
     :math:`\mathbf{W}_r \mathbf{x}` is computed once per (node, relation) pair on each side of
     the edges, not once per edge (:meth:`RelationalAdjacency.source_pairs`). :meth:`attention`
-    returns :math:`\alpha` per edge (for inspection; the explanations do not read it yet).
+    returns :math:`\alpha` per edge; :meth:`RelationalGraphEncoder.attention` averages it over the
+    layers for the explanations, which order shared KG neighbours by it.
 
     Args:
         in_channels: input feature size.
@@ -621,6 +622,24 @@ class RelationalGraphEncoder(nn.Module):
         if self.combine == "last":
             return h
         return torch.stack(outs).mean(0)  # (N, d)
+
+    @torch.no_grad()
+    def attention(self, edge_index: Tensor, edge_type: Tensor) -> tuple[Tensor, Tensor]:
+        r"""KGAT's attention on the graph, for explanations: ``(2, E')`` ``[source; target]`` of
+        every edge the layers read (inverses included) and ``(E',)``
+        :math:`\bar\alpha_{irj} = \frac{1}{L} \sum_l \alpha^{(l)}_{irj}`, each edge's
+        :meth:`KGATLayer.attention` averaged over the layers (evaluated on the learned embeddings,
+        without dropout): how much node ``i`` listens to ``j`` through ``r``."""
+        if self.kind != "kgat" or not self.layers:
+            raise ValueError(f"attention: a kind='kgat' encoder with layers has attention, this one is {self.kind!r} "
+                             f"with {self.num_layers} layers")  # fmt: skip
+        adj = self.prepare(edge_index, edge_type)
+        h = self.embedding.weight
+        total = torch.zeros(adj.num_edges, device=h.device)
+        for layer in self.layers:
+            total += layer.attention(h, adj)
+            h = layer(h, adj)
+        return torch.stack([adj.edge_src, adj.edge_dst]), total / len(self.layers)
 
     def extended_embeddings(self, num_new: int) -> Tensor:
         """The learned embeddings with ``num_new`` zero rows appended, ``(N + num_new, dim)``:

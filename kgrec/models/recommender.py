@@ -555,6 +555,15 @@ class MultiTaskRecommender(nn.Module):
         x = self.graph_encoder.extended_embeddings(num_new_nodes) if num_new_nodes else None
         return self.graph_encoder(ei, et, x=x)
 
+    def graph_attention(self) -> tuple[Tensor, Tensor] | None:
+        """KGAT's attention on the attached graph, ``([source; target], alpha)`` per edge
+        (:meth:`~kgrec.models.graph_encoder.RelationalGraphEncoder.attention`); ``None`` for the
+        other graph encoders, which weigh no edge above another."""
+        encoder = self.graph_encoder
+        if encoder is None or encoder.kind != "kgat" or not encoder.layers:
+            return None
+        return encoder.attention(self._require("edge_index", "attention"), self._require("edge_type", "attention"))
+
     def encode(self) -> Encoded:
         """The whole-catalogue part of a step: graph once, all items fused and through the trunk."""
         nodes = self.encode_graph() if self.graph_encoder is not None else None

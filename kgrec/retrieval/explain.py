@@ -11,7 +11,9 @@ Every result gets an :class:`Explanation`, the first of these that exists:
    users who liked the query item also liked the result). Paths use content relations only
    (``interacted`` edges are left out) and are searched in bounded time: a direct edge, then shared neighbours (2 hops; neighbours with a
    readable name first, then the least connected, as :func:`kgrec.graph.find_paths` orders
-   them: a shared director says more than a shared language), then, for the
+   them: a shared director says more than a shared language; with a KGAT graph encoder, the
+   neighbour both items attend to most, α(a ← c) · α(b ← c), instead of the least connected),
+   then, for the
    ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops``.
    Printed as ``you rated Star Wars (1977) highly -directed_by-> George Lucas <-directed_by-
    Return of the Jedi (1983)``.
@@ -26,6 +28,7 @@ values (same word or same 5-letter stem: "animated" ~ "Animation"); otherwise th
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,12 +49,15 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 _WORD = re.compile(r"[a-z0-9]+")
 _THREE_LETTERS = re.compile(r"[^\W\d_]{3}")
+_MACHINE_ID = re.compile(r"[a-z]\.[0-9a-z_]+")  # Freebase's m.0kprd8, g.11b6vx3w5q
 
 
 def reads_as_a_name(token: str) -> bool:
     """Whether a KG entity's raw id reads as a name (``"Elizabeth II"``, ``"belly fat"``) rather
-    than a code (``"m.0343h"``, ``"Q42"``, ``"12345"``, ``"g2"``): it holds three letters in a row."""
-    return _THREE_LETTERS.search(token) is not None
+    than a code (``"m.0343h"``, ``"m.0kprd8"``, ``"Q42"``, ``"12345"``, ``"g2"``): it holds three
+    letters in a row and is not a Freebase machine id (one letter, a dot, lowercase letters and
+    digits)."""
+    return _THREE_LETTERS.search(token) is not None and _MACHINE_ID.fullmatch(token) is None
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,10 @@ class ExplanationPath:
     names: tuple[str, ...]
     text: str
     from_item: str | None = None
+    attention: float | None = None  # KGAT: how much both ends attend to the path's middle node
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "from_item": self.from_item,
             "nodes": list(self.path.nodes),
             "names": list(self.names),
@@ -73,6 +80,9 @@ class ExplanationPath:
             ],
             "text": self.text,
         }
+        if self.attention is not None:
+            out["attention"] = self.attention
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,9 @@ class Explainer:
         liked_by: per catalog position of a trained item, the sorted training users who liked it
             (:func:`liked_users`); gives the explanations their co-liked counts.
         liked_verb: how the counts name a user's tie to an item ("liked", "interacted with").
+        attention: a KGAT encoder's ``(source, target, alpha)`` per edge
+            (:meth:`~kgrec.models.MultiTaskRecommender.graph_attention`): shared neighbours are
+            then ordered by how much both items attend to them, and 2-hop paths carry that weight.
     """
 
     def __init__(
@@ -154,6 +167,7 @@ class Explainer:
         centre: np.ndarray | None = None,
         liked_by: Sequence[np.ndarray] | None = None,
         liked_verb: str = "liked",
+        attention: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.kg = graph
         self.catalog = catalog
@@ -166,8 +180,11 @@ class Explainer:
         self._unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         self.liked_by = liked_by
         self.liked_verb = liked_verb
+        self._attention: tuple[np.ndarray, np.ndarray] | None = None  # sorted (target * N + source), alpha
         if graph is not None:
             self._index_graph(graph)
+            if attention is not None:
+                self._index_attention(graph.n_nodes, *attention)
 
     # ------------------------------------------------------------------ graph structure
     def _index_graph(self, kg: KnowledgeGraph) -> None:
@@ -196,6 +213,44 @@ class Explainer:
         names = kg.names.astype(str)
         reads = np.fromiter((reads_as_a_name(name) for name in names), dtype=bool, count=len(names))
         self._named = (kg.node_type != ENTITY) | (names != kg.keys.astype(str)) | reads
+
+    def _index_attention(self, n: int, source: np.ndarray, target: np.ndarray, alpha: np.ndarray) -> None:
+        """Attention per (target, source) node pair, summed over the relations joining them."""
+        inside = (source < n) & (target < n)
+        keys, pair = np.unique(target[inside].astype(np.int64) * n + source[inside], return_inverse=True)
+        self._attention = (keys, np.bincount(pair, weights=alpha[inside], minlength=len(keys)))
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether shared neighbours are ordered by a KGAT encoder's attention."""
+        return self._attention is not None
+
+    def without_attention(self) -> Explainer:
+        """This explainer with the default rule (readable, then least connected neighbours first)."""
+        plain = copy.copy(self)
+        plain._attention = None
+        return plain
+
+    def is_named(self, nodes: np.ndarray) -> np.ndarray:
+        """Which graph nodes have a readable name (items, users, attribute values, entities whose
+        id reads as a name), as explanations show them."""
+        return self._named[np.asarray(nodes, dtype=np.int64)]
+
+    def attention_into(self, node: int, senders: np.ndarray) -> np.ndarray:
+        """How much ``node`` attends to each of ``senders`` (0 without an edge or without attention)."""
+        if self._attention is None or self.kg is None or not len(self._attention[0]):
+            return np.zeros(len(senders))
+        keys, alpha = self._attention
+        wanted = node * self.kg.n_nodes + np.asarray(senders, dtype=np.int64)
+        at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+        return np.where(keys[at] == wanted, alpha[at], 0.0)
+
+    def _path_attention(self, nodes: Sequence[int]) -> float | None:
+        """For a 2-hop path ``a - c - b`` with attention: α(a ← c) · α(b ← c); else ``None``."""
+        if self._attention is None or len(nodes) != 3 or max(nodes) >= self.kg.n_nodes:  # type: ignore[union-attr]
+            return None
+        a, c, b = nodes
+        return float(self.attention_into(a, np.asarray([c]))[0] * self.attention_into(b, np.asarray([c]))[0])
 
     def _virtual_links(self, node: int) -> list[list[int]]:
         """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""
@@ -262,7 +317,10 @@ class Explainer:
             found.append((a, b))
         common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
         common = common[(common != a) & (common != b)]
-        order = np.lexsort((self._degree[common], ~self._named[common]))  # named first, then least connected
+        if self._attention is not None and max(a, b) < self.kg.n_nodes:  # named first, then most attended to
+            order = np.lexsort((-self.attention_into(a, common) * self.attention_into(b, common), ~self._named[common]))
+        else:
+            order = np.lexsort((self._degree[common], ~self._named[common]))  # named first, then least connected
         found += [(a, int(c), b) for c in common[order][: max(0, n - len(found))]]
         return found
 
@@ -380,7 +438,7 @@ class Explainer:
             path = found if isinstance(found, GraphPath) else self._with_hops(found)
             names, line = self._format(path, catalog.titles[h.position], title)
             text = f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1 :]}"
-            paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position]))
+            paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position], self._path_attention(path.nodes)))
         if paths:
             related = tuple(dict.fromkeys(p.from_item for p in paths if p.from_item))
             co, said = self._co_liked_clause(kept[0][1].position, target)
@@ -415,7 +473,7 @@ class Explainer:
         if a is not None and b is not None:
             for path in self.paths_between(a, b, self.max_paths, slow=True):
                 names, line = self._format(path, catalog.titles[source], catalog.titles[target])
-                paths.append(ExplanationPath(path, names, line, catalog.tokens[source]))
+                paths.append(ExplanationPath(path, names, line, catalog.tokens[source], self._path_attention(path.nodes)))
         related = (catalog.tokens[source],)
         if paths:
             return Explanation("kg_path", paths[0].text + said, tuple(paths), related_items=related, co_liked=co)

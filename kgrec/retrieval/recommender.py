@@ -260,6 +260,7 @@ class Recommender:
             train = self.run.dataset.train
             if self._liked_by is None:  # kept across catalog changes: training does not change
                 self._liked_by = liked_users(train.user, train.item, train.rating, self.catalog.n_base, threshold)
+            attention = self.run.model.graph_attention() if self.run.graph is not None else None  # KGAT only
             self._explainer = Explainer(
                 self.run.graph,
                 self.catalog,
@@ -267,6 +268,7 @@ class Recommender:
                 centre=self.item_centre,
                 liked_by=self._liked_by,
                 liked_verb="liked" if train.rating is not None else "interacted with",
+                attention=None if attention is None else (*(t.cpu().numpy() for t in attention[0]), attention[1].cpu().numpy()),
             )
         return self._explainer
 

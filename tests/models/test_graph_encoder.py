@@ -91,6 +91,22 @@ def test_encoder_gives_one_vector_per_node_with_finite_gradients(graph, kind, co
         assert torch.isfinite(p.grad).all(), name
 
 
+def test_kgat_encoder_attention_is_each_layers_attention_averaged_over_the_layers(graph) -> None:
+    enc = RelationalGraphEncoder(N_NODES, N_REL, dim=8, num_layers=2, kind="kgat")
+    edges, alpha = enc.attention(*graph)
+    adj = enc.prepare(*graph)
+    assert edges.shape == (2, 2 * graph[1].numel()) and alpha.shape == (2 * graph[1].numel(),)  # inverses included
+    torch.testing.assert_close(edges, torch.stack([adj.edge_src, adj.edge_dst]))
+    h0 = enc.embedding.weight.detach()
+    first = enc.layers[0].attention(h0, adj)
+    second = enc.layers[1].attention(enc.layers[0](h0, adj), adj)
+    torch.testing.assert_close(alpha, (first + second) / 2)
+    per_node = torch.zeros(N_NODES).index_add_(0, edges[1], alpha)  # each node's incoming weights sum to 1
+    torch.testing.assert_close(per_node[torch.unique(edges[1])], torch.ones(len(torch.unique(edges[1]))))
+    with pytest.raises(ValueError, match="kind='kgat' encoder with layers has attention, this one is 'rgcn'"):
+        RelationalGraphEncoder(N_NODES, N_REL, dim=8).attention(*graph)
+
+
 def test_encoder_builds_the_adjacency_once_per_graph(graph) -> None:
     enc = RelationalGraphEncoder(N_NODES, N_REL, dim=8)
     adj = enc.prepare(*graph)

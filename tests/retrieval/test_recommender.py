@@ -198,8 +198,8 @@ def test_entities_whose_id_reads_as_a_name_are_shown_as_named(rec: Recommender):
 
     from kgrec.retrieval.explain import Explainer
 
-    assert [reads_as_a_name(t) for t in ("Elizabeth II", "São Paulo", "m.0343h", "Q42", "12345", "g2", "N12345")] == [
-        True, True, False, False, False, False, False]  # fmt: skip
+    codes = ("m.0343h", "m.0kprd8", "m.0lsxr", "g.11b6vx3w5q", "Q42", "12345", "g2", "N12345")  # Freebase, Wikidata ...
+    assert [reads_as_a_name(t) for t in ("Elizabeth II", "São Paulo", "e.e. cummings", *codes)] == [True] * 3 + [False] * 8
     kg = rec.run.graph
     results = rec.similar("i5", k=5)
     coded = [v for r in results for p in r.explanation.paths for v in p.path.nodes[1:-1] if kg.node_type[v] == ENTITY]
@@ -266,6 +266,31 @@ def test_a_user_with_no_training_interaction_is_refused_with_what_to_give_instea
         rec.recommend(new[0])
     assert len(rec.recommend("u0", k=3)) == 3
     assert len(rec.recommend_for_new_user(liked=["i0", "i4"], k=3)) == 3  # what the message offers works
+
+
+def test_a_kgat_run_orders_shared_neighbours_by_attention_and_says_how_much(clustered_dataset, tmp_path, rec):
+    from kgrec.train import train
+    from tests.conftest import tiny_config
+
+    train(tiny_config(clustered_dataset, "model.graph_kind=kgat", "train.max_epochs=2"), tmp_path / "run")
+    kgat = Recommender.open(tmp_path / "run")
+    explainer = kgat.explainer
+    results = kgat.similar("i0", k=5) + kgat.recommend("u0", k=5)
+    two_hops = [p for r in results for p in r.explanation.paths if len(p.path.nodes) == 3]
+    assert two_hops and all(0 < p.attention <= 1 and p.to_dict()["attention"] == p.attention for p in two_hops)
+    # i0 and i12 share their genre g0 (15 items) and their director d0_0 (5 items)
+    a, b = (explainer.node_of(kgat.catalog.position(i)) for i in ("i0", "i12"))
+    paths = explainer.paths_between(a, b, 5)
+    middles = [p.nodes[1] for p in paths if len(p.nodes) == 3]
+    weights = [float(explainer.attention_into(a, [c])[0] * explainer.attention_into(b, [c])[0]) for c in middles]
+    assert len(middles) == 2 and weights == sorted(weights, reverse=True) and min(weights) > 0
+    plain_rule = explainer.without_attention()  # the default rule on the same run: the director (5 items) first
+    assert explainer.has_attention and not plain_rule.has_attention
+    director = int(np.flatnonzero(kgat.run.graph.keys.astype(str) == "d0_0")[0])
+    assert [p.nodes[1] for p in plain_rule.paths_between(a, b, 5) if len(p.nodes) == 3][0] == director
+    # an R-GCN run weighs no edge above another: no attention, the least connected neighbour first
+    plain = [p for r in rec.similar("i0", k=5) for p in r.explanation.paths]
+    assert plain and all(p.attention is None and "attention" not in p.to_dict() for p in plain)
 
 
 def test_bad_input_raises_clear_errors(rec: Recommender):

@@ -196,6 +196,19 @@ def tiny_run(clustered_dataset, tmp_path_factory) -> Path:
     return folder
 
 
+def test_bench_explain_compares_the_two_rules_on_a_kgat_run(clustered_dataset, tiny_run, tmp_path):
+    from kgrec.train import train
+
+    train(tiny_config(clustered_dataset, "model.graph_kind=kgat", "train.max_epochs=2"), tmp_path / "kgat")
+    out = run_script("bench_explain.py", str(tmp_path / "kgat"), "--anchors", "20", "-k", "5", cwd=tmp_path)
+    rows = fixed_width_rows(out, "rule", width=28)
+    assert list(rows) == ["least connected (default)", "most attended (KGAT)"]
+    assert rows["least connected (default)"][:2] == rows["most attended (KGAT)"][:2]  # same paths found, same naming
+    assert 0 <= float(out.split("by the two rules: ")[1].split()[0]) <= 1
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_explain.py"), str(tiny_run)], capture_output=True, text=True)
+    assert done.returncode == 2 and "has no KGAT attention" in done.stderr  # an R-GCN run is refused
+
+
 def test_bench_similar_and_bench_serve_read_a_trained_run(tiny_run, tmp_path):
     out = run_script("bench_similar.py", str(tiny_run), "--anchors", "50", cwd=tmp_path)
     for part in ("valid", "test"):

@@ -260,7 +260,10 @@ class Recommender:
             train = self.run.dataset.train
             if self._liked_by is None:  # kept across catalog changes: training does not change
                 self._liked_by = liked_users(train.user, train.item, train.rating, self.catalog.n_base, threshold)
-            attention = self.run.model.graph_attention() if self.run.graph is not None else None  # KGAT only
+            attention = None  # a KGAT encoder's per-edge attention orders the shared neighbours
+            if self.run.graph is not None and (weights := self.run.model.graph_attention()) is not None:
+                (source, target), alpha = weights
+                attention = (source.cpu().numpy(), target.cpu().numpy(), alpha.cpu().numpy())
             self._explainer = Explainer(
                 self.run.graph,
                 self.catalog,
@@ -268,7 +271,7 @@ class Recommender:
                 centre=self.item_centre,
                 liked_by=self._liked_by,
                 liked_verb="liked" if train.rating is not None else "interacted with",
-                attention=None if attention is None else (*(t.cpu().numpy() for t in attention[0]), attention[1].cpu().numpy()),
+                attention=attention,
             )
         return self._explainer
 

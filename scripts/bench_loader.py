@@ -9,6 +9,7 @@ fetching is a large part of the step. The cost depends on the number of rows and
 alone, so random rows of each dataset's training size stand in for it.
 
     python scripts/bench_loader.py      # seconds
+    python scripts/bench_loader.py --quick --repeats 1   # a smoke test
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ TRAINING_ROWS = {"ml-100k": 80_808, "iFashion": 742_837}  # their training split
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--batch-size", type=int, default=2048)
 parser.add_argument("--repeats", type=int, default=3, help="the best of this many epochs is kept")
+parser.add_argument("--quick", action="store_true", help="one 20,000-row set instead: a smoke test in seconds")
 args = parser.parse_args()
+sizes = {"quick": 20_000} if args.quick else TRAINING_ROWS
 
 
 def ms_per_batch(loader: DataLoader) -> float:
@@ -44,7 +47,7 @@ print(f"batch {args.batch_size}; {platform.processor() or platform.machine()}, {
 header = f"{'training rows':<22}{'row by row ms':>15}{'kgrec ms':>10}{'kgrec / row by row':>20}"
 print(header)
 print("-" * len(header))
-for name, rows in TRAINING_ROWS.items():
+for name, rows in sizes.items():
     columns = (torch.randint(0, 10_000, (rows,)), torch.randint(0, 10_000, (rows,)), torch.rand(rows))
     default = ms_per_batch(DataLoader(TensorDataset(*columns), batch_size=args.batch_size, sampler=EpochShuffle(rows, seed=0)))
     ours = ms_per_batch(interactions_loader(columns, args.batch_size, seed=0))

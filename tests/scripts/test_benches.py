@@ -160,6 +160,8 @@ def test_speed_benches_print_their_baseline_at_one(clustered_dataset, tmp_path):
     assert "x1.00" in out.split("\n\n")[-1] and "min/epoch" in out
     out = run_script("bench_graph.py", "--quick", cwd=tmp_path)
     assert "ratio kgrec / pandas:" in out and "graph: " in out
+    out = run_script("bench_loader.py", "--quick", "--repeats", "1", cwd=tmp_path)
+    assert fixed_width_rows(out, "training rows", width=22)["quick (20,000)"][-1].startswith("x")
     out = run_script("bench_eval.py", "--data", str(clustered_dataset), "--repeats", "1", cwd=tmp_path)
     assert "evaluate_split (valid)" in out
     out = run_script("bench_retrieval.py", "--quick", "--threads", "1", cwd=tmp_path)

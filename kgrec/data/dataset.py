@@ -52,6 +52,10 @@ class Interactions:
         """``(n_items,)`` bool: which items occur at least once here."""
         return np.bincount(self.item, minlength=n_items) > 0
 
+    def has_user(self, n_users: int) -> np.ndarray:
+        """``(n_users,)`` bool: which users occur at least once here."""
+        return np.bincount(self.user, minlength=n_users) > 0
+
     def select(self, index: np.ndarray) -> Interactions:
         """The interactions at ``index`` (a boolean mask or integer positions)."""
         return Interactions(

@@ -25,7 +25,7 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         "test": len(dataset.test),
         "items_with_interactions": int(len(np.unique(inter.item))),
     }
-    trained = np.bincount(dataset.train.user, minlength=dataset.n_users) > 0
+    trained = dataset.train.has_user(dataset.n_users)
     for name in ("valid", "test"):  # users first seen after the cut are left out of every metric
         part = getattr(dataset, name)
         known = trained[part.user]

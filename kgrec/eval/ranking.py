@@ -202,7 +202,7 @@ def known_users_part(dataset: Dataset, part: Literal["valid", "test"]) -> Intera
     every metric is computed on (a user first seen after a global time split has nothing of
     theirs for a model to go by)."""
     target = getattr(dataset, part)
-    known = np.bincount(dataset.train.user, minlength=dataset.n_users) > 0
+    known = dataset.train.has_user(dataset.n_users)
     return target if known[target.user].all() else target.select(known[target.user])
 
 

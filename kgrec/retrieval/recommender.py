@@ -295,7 +295,7 @@ class Recommender:
                 f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
             ) from None
         if self._trained_users is None:
-            self._trained_users = np.bincount(self.run.dataset.train.user, minlength=self.run.dataset.n_users) > 0
+            self._trained_users = self.run.dataset.train.has_user(self.run.dataset.n_users)
         if not self._trained_users[index]:
             raise NotFoundError(
                 f"user '{user}' has no training interactions in this run (the split put all of them in valid or "

@@ -18,6 +18,9 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * CEASE-style side information (Ning & Karypis 2012): the item-feature matrix (genres and the
   KG entities linked to each item) stacked under the interactions before the EASE solve;
 * EASE + time-local popularity (items popular around the user's own dates of activity);
+* EASE scoring a recency-weighted history, s_u = W_u B with W_ui = f + (1 - f) exp(-age / tau),
+  the age of item i at the user's last training interaction (what ``EASE(recency_hours=tau,
+  recency_floor=f)`` and ``train.teacher_recency_hours`` compute), tau from 72 seconds to a week;
 * EASE on session-weighted co-occurrence: pairs a user rated close in time count more,
   G = (1 - m) X'X + m G_tau, where G_tau sums exp(-|t_ui - t_uj| / tau) over users u and
   the pairs (i, j) they rated (rescaled to the trace of X'X), tau from 72 seconds to a day;
@@ -50,6 +53,7 @@ from safetensors.torch import load_file
 from kgrec.baselines import MostPopular
 from kgrec.baselines.ease import session_gram
 from kgrec.eval import evaluate_split
+from kgrec.eval.matrix import recency_matrix
 from kgrec.graph import build_graph
 from kgrec.train import load_config, load_data
 from kgrec.train.run import find_recipe
@@ -250,6 +254,15 @@ for window in (7, 30):
     share = (smooth / smooth.sum(0, keepdim=True).clamp(min=1)).T[user_day]  # (U, I)
     time_pop.update({f"window={window}d a={a}": ease + a * torch.log(share + 1e-6) for a in (0.0, 0.01, 0.03)})
 best_on_valid("EASE + time-local popularity", time_pop)
+
+ease_by_l2 = {l2: ease_weights(gram, l2) for l2 in (100, 250, 500)}
+recency_rows = {
+    (tau, floor): recency_matrix(train, n_users, n_items, tau, floor).to_dense().double()
+    for tau in (0.02, 0.05, 0.1, 0.3, 1, 24, 168) for floor in (0.0, 0.05, 0.2)
+}  # fmt: skip
+best_on_valid("EASE, recency-weighted history", {
+    f"tau={tau}h f={floor} l2={l2}": rows_w @ weights for (tau, floor), rows_w in recency_rows.items() for l2, weights in ease_by_l2.items()
+})  # fmt: skip
 
 session_grams = {}
 for tau_hours in (0.02, 0.1, 1, 24):  # 72 seconds to a day

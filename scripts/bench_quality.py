@@ -5,8 +5,9 @@ over all items, excluding each user's train (and, for test, valid) items; model 
 valid only. Baselines: most-popular, BPR-MF (kgrec's own code with ID embeddings and the
 retrieval tower only, BPR loss; learning rate and L2 tuned on valid with seed 0, up to 300 short
 epochs) and EASE (closed form, lambda tuned on valid). When the config's EASE teacher is
-session-weighted or blended with user-based EASE (``train.teacher_session_hours``,
-``train.teacher_user_weight``), that teacher's own ranking is a row too.
+session-weighted, blended with user-based EASE or scores a recency-weighted history
+(``train.teacher_session_hours``, ``train.teacher_user_weight``, ``train.teacher_recency_hours``),
+that teacher's own ranking is a row too.
 
     python scripts/bench_quality.py                 # 3 seeds of the default config (minutes on CPU)
     python scripts/bench_quality.py --seeds 1 --set train.max_epochs=3   # a quick look
@@ -65,15 +66,16 @@ for reg, metrics in ease.valid.items():
 rows[f"EASE (lambda={ease.best:g}, valid-tuned)"] = {
     **evaluate_split(ease.model.score, dataset, "test"), "seconds": time.perf_counter() - started,
 }  # fmt: skip
-teacher_options = (config.train.teacher_session_hours, config.train.teacher_user_weight or None)
+teacher_options = (config.train.teacher_session_hours, config.train.teacher_user_weight or None, config.train.teacher_recency_hours)
 if config.model.distill_weight > 0 and any(o is not None for o in teacher_options):
     # the teacher the config distils, alone: what kgrec's retrieval tower is taught to rank like
     started = time.perf_counter()
     teacher = EaseTeacher.from_config(dataset, config.train, device=args.ease_device)
     session = "" if teacher.session_hours is None else f"{teacher.session_hours:g}h-session "
     user = "" if teacher.user_model is None else " + user EASE"
+    recency = "" if teacher.recency_hours is None else f", {teacher.recency_hours:g}h recency"
     print(f"  teacher: {teacher.description()}")
-    rows[f"teacher ({session}EASE{user})"] = {
+    rows[f"teacher ({session}EASE{user}{recency})"] = {
         **evaluate_split(teacher.scores, dataset, "test"), "seconds": time.perf_counter() - started,
     }  # fmt: skip
 

@@ -109,7 +109,19 @@ def row_entries(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, to
         ``(batch_pos, col)``: for every stored entry of ``csr[rows[b]]``, the position ``b`` in
         the batch and its column; both ``(nnz_batch,)`` int64 on ``csr``'s device.
     """
-    crow, col = csr.crow_indices(), csr.col_indices()
+    batch_pos, at = _row_positions(csr, rows)
+    return batch_pos, csr.col_indices()[at]
+
+
+def row_values(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`row_entries` with the stored values: ``(batch_pos, col, value)``."""
+    batch_pos, at = _row_positions(csr, rows)
+    return batch_pos, csr.col_indices()[at], csr.values()[at]
+
+
+def _row_positions(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every stored entry of the given rows, its position in the batch and in ``csr``'s storage."""
+    crow = csr.crow_indices()
     rows = rows.to(crow.device)
     start, length = crow[rows], crow[rows + 1] - crow[rows]  # (B,), (B,)
     batch_pos = torch.repeat_interleave(torch.arange(len(rows), device=crow.device), length)
@@ -117,7 +129,7 @@ def row_entries(csr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, to
     offset_in_row = torch.arange(len(batch_pos), device=crow.device) - torch.repeat_interleave(
         torch.cumsum(length, 0) - length, length
     )
-    return batch_pos, col[torch.repeat_interleave(start, length) + offset_in_row]
+    return batch_pos, torch.repeat_interleave(start, length) + offset_in_row
 
 
 def dense_rows(
@@ -134,22 +146,57 @@ def dense_rows(
 
 
 def sparse_rows(csr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``csr[rows]`` as a sparse CSR ``(B, C)`` tensor of ones: a product with a ``(C, d)``
-    matrix then costs ``nnz x d``, what the rows hold, not the ``B x C x d`` of
-    :func:`dense_rows` (EASE's scores over a 30k-item catalogue with 6 items per user: 5,000
-    times fewer multiplications)."""
-    return entries_as_rows(*row_entries(csr, rows), (len(rows), csr.shape[1]))
+    """``csr[rows]`` as a sparse CSR ``(B, C)`` tensor with the stored values (ones for an
+    :func:`interaction_matrix`): a product with a ``(C, d)`` matrix then costs ``nnz x d``,
+    what the rows hold, not the ``B x C x d`` of :func:`dense_rows` (EASE's scores over a
+    30k-item catalogue with 6 items per user: 5,000 times fewer multiplications)."""
+    return entries_as_rows(*row_values(csr, rows), (len(rows), csr.shape[1]))
 
 
-def entries_as_rows(batch_pos: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """:func:`row_entries`'s output ``(batch_pos, cols)`` as the sparse CSR ``shape`` tensor of
-    ones that :func:`sparse_rows` returns (for a caller that needs both)."""
+def entries_as_rows(
+    batch_pos: torch.Tensor, cols: torch.Tensor, values: torch.Tensor | None, shape: tuple[int, int]
+) -> torch.Tensor:
+    """:func:`row_entries`'s output ``(batch_pos, cols)`` as a sparse CSR ``shape`` tensor, with
+    ``values`` (``None``: ones), what :func:`sparse_rows` returns (for a caller that needs both)."""
     crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=cols.device)
     crow[1:] = torch.bincount(batch_pos, minlength=shape[0]).cumsum(0)
+    values = torch.ones(len(cols), device=cols.device) if values is None else values.to(cols.device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(crow, cols, torch.ones(len(cols), device=cols.device), shape,
-                                       check_invariants=False)  # fmt: skip
+        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+
+
+def recency_matrix(
+    train: Interactions, n_users: int, n_items: int, hours: float, floor: float = 0.0
+) -> torch.Tensor:
+    """The training matrix with each entry weighted by how recent it is for its user, as torch
+    sparse CSR with :func:`interaction_matrix`'s entries, in its order:
+
+    .. math::
+        W_{ui} = f + (1 - f) \\exp\\big(-(t_u^{\\max} - t_{ui}) / \\tau\\big),
+
+    :math:`t_{ui}` the latest time of the pair, :math:`t_u^{\\max}` the user's latest training
+    time, :math:`\\tau` = ``hours`` and :math:`f` = ``floor``: the user's last interactions weigh
+    1 and older ones fade to :math:`f`. Only training timestamps are read (seconds).
+    """
+    if train.timestamp is None:
+        raise ValueError("recency weights: the training interactions have no timestamps")
+    if not hours > 0 or not 0 <= floor <= 1:
+        raise ValueError(f"hours={hours}, floor={floor}: expected hours > 0 and 0 <= floor <= 1")
+    binary = interaction_matrix(train, n_users, n_items)
+    user, item = np.asarray(train.user, dtype=np.int64), np.asarray(train.item, dtype=np.int64)
+    seconds = np.asarray(train.timestamp, dtype=np.float64)
+    order = np.lexsort((seconds, item, user))  # by (user, item, time): each pair's latest comes last
+    user, item, seconds = user[order], item[order], seconds[order]
+    latest = np.r_[(user[1:] != user[:-1]) | (item[1:] != item[:-1]), True]
+    newest = np.full(n_users, -np.inf)
+    np.maximum.at(newest, user, seconds)
+    age_hours = (newest[user[latest]] - seconds[latest]) / 3600.0
+    weight = floor + (1.0 - floor) * np.exp(-age_hours / hours)  # in (user, item) order, as binary's entries
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(binary.crow_indices(), binary.col_indices(),
+                                       torch.from_numpy(weight.astype(np.float32)), binary.shape, check_invariants=False)  # fmt: skip
 
 
 def is_stored(csr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

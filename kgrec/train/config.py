@@ -112,6 +112,12 @@ class TrainSection:
         teacher_user_weight: ``> 0`` blends user-based EASE (:class:`~kgrec.baselines.UserEASE`)
             into the teacher with this weight (:func:`~kgrec.train.teacher.blend`; at most 20k users).
         teacher_user_reg: its L2 weight; ``null`` picks it on valid.
+        teacher_recency_hours: score with a recency-weighted history: each of a user's training
+            items counts ``f + (1 - f) exp(-(t_last - t) / tau)``, ``t_last`` the user's latest
+            training time and ``tau`` this many hours (:class:`~kgrec.baselines.EASE`; needs
+            timestamps), so the teacher ranks what follows the user's last items. For time-ordered
+            splits (``data.split=temporal``); ``null``: every item counts 1.
+        teacher_recency_floor: ``f``, the weight old items fade to.
     """
 
     max_epochs: int = 40
@@ -138,6 +144,8 @@ class TrainSection:
     teacher_session_hours: float | None = None
     teacher_user_weight: float = 0.0
     teacher_user_reg: float | None = None
+    teacher_recency_hours: float | None = None
+    teacher_recency_floor: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.max_minutes >= 0:
@@ -150,6 +158,10 @@ class TrainSection:
             raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
         if self.teacher_session_hours is not None and not self.teacher_session_hours > 0:
             raise ConfigError(f"train.teacher_session_hours: expected a positive number of hours or null, got {self.teacher_session_hours}")
+        if self.teacher_recency_hours is not None and not self.teacher_recency_hours > 0:
+            raise ConfigError(f"train.teacher_recency_hours: expected a positive number of hours or null, got {self.teacher_recency_hours}")
+        if not 0 <= self.teacher_recency_floor <= 1:
+            raise ConfigError(f"train.teacher_recency_floor: expected a weight in [0, 1], got {self.teacher_recency_floor}")
         if not self.teacher_user_weight >= 0:
             raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}")
         if self.teacher_user_reg is not None and not self.teacher_user_reg > 0:

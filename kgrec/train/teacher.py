@@ -24,7 +24,7 @@ from kgrec.baselines import EASE, UserEASE, tune_on_valid
 from kgrec.baselines.user_ease import MAX_USER_EASE_USERS
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
-from kgrec.eval.matrix import entries_as_rows, row_entries
+from kgrec.eval.matrix import entries_as_rows, row_values
 from kgrec.train.config import TrainSection
 from kgrec.utils.interrupt import interruptible
 
@@ -77,6 +77,7 @@ class EaseTeacher:
             raise ValueError("model: expected a fitted EASE")
         self.reg = model.reg
         self.session_hours = model.session_hours
+        self.recency_hours, self.recency_floor = model.recency_hours, model.recency_floor
         self.weight = model.weight  # (I, I)
         self.history = model.history  # (U, I) sparse CSR training matrix
         self.candidates = candidates
@@ -109,27 +110,31 @@ class EaseTeacher:
         session_hours: float | None = None,
         user_weight: float = 0.0,
         user_reg: float | None = None,
+        recency_hours: float | None = None,
+        recency_floor: float = 0.0,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`. The fit, the calibration and the scores run on ``device``, where
         the weights stay (training on a GPU: seconds at 114k users and 30k items, where 2 CPU
         cores take about 30 minutes). ``session_hours``: session-weighted EASE (:class:`EASE`);
         ``user_weight`` > 0: blended with :class:`~kgrec.baselines.UserEASE`, L2 weight
-        ``user_reg`` (``None``: chosen on valid from :attr:`UserEASE.REG_GRID`)."""
+        ``user_reg`` (``None``: chosen on valid from :attr:`UserEASE.REG_GRID`); ``recency_hours``:
+        EASE's scores from a recency-weighted history, old items fading to ``recency_floor``."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
             gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
             raise ConfigError(
                 f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
                 f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
             )
-        if session_hours is not None and dataset.train.timestamp is None:
-            raise ConfigError("train.teacher_session_hours: the training interactions have no timestamps; set it to null")
+        for field, hours in (("session_hours", session_hours), ("recency_hours", recency_hours)):
+            if hours is not None and dataset.train.timestamp is None:
+                raise ConfigError(f"train.teacher_{field}: the training interactions have no timestamps; set it to null")
         if user_weight and dataset.n_users > MAX_USER_EASE_USERS:
             raise ConfigError(
                 f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
                 f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
             )
-        model = _fitted(dataset, lambda value: EASE(value, device, session_hours), reg, EASE.REG_GRID)
+        model = _fitted(dataset, lambda value: EASE(value, device, session_hours, recency_hours, recency_floor), reg, EASE.REG_GRID)
         user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID) if user_weight else None
         teacher = cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
                       user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
@@ -150,7 +155,8 @@ class EaseTeacher:
         return cls.fit(dataset, train.teacher_reg, candidates, standardize=train.teacher_standardize,
                        perplexity=train.teacher_perplexity, progress=train.progress, device=device,
                        session_hours=train.teacher_session_hours, user_weight=train.teacher_user_weight,
-                       user_reg=train.teacher_user_reg)  # fmt: skip
+                       user_reg=train.teacher_user_reg, recency_hours=train.teacher_recency_hours,
+                       recency_floor=train.teacher_recency_floor)  # fmt: skip
 
     def description(self) -> str:
         """E.g. ``session-weighted (1 h) EASE lambda=250 + 1 x user EASE lambda=500 (chosen on valid)``:
@@ -162,8 +168,9 @@ class EaseTeacher:
             user_how = "chosen on valid" if self.user_reg_tuned else "train.teacher_user_reg"
             user = f"{self.user_weight:g} x user EASE lambda={self.user_model.reg:g}"
             text, how = (f"{text} + {user}" if user_how == how else f"{text} ({how}) + {user}"), user_how
+        recency = "" if self.recency_hours is None else f", history weighted by recency ({self.recency_hours:g} h, floor {self.recency_floor:g})"
         calibrated = "" if self.beta is None else f", per-user temperature {float((1 / self.beta).median()):.3g} (median)"
-        return f"{text} ({how}){calibrated}"
+        return f"{text} ({how}){recency}{calibrated}"
 
     @property
     def device(self) -> torch.device:
@@ -201,12 +208,11 @@ class EaseTeacher:
     def _compute_columns(self, users: Tensor, items: Tensor) -> Tensor:
         """:meth:`_compute`'s scores of distinct ``users`` at ``items`` only: the weights' rows
         of the users' training items, at those columns, summed per user."""
-        row, col = row_entries(self.history, users.cpu())  # the users' training items
-        row, col = row.to(self.device), col.to(self.device)
+        row, col, value = row_values(self.history, users.cpu())  # the users' training items (and weights)
+        row, col, value = row.to(self.device), col.to(self.device), value.to(self.device)
         seen, at = col.unique(return_inverse=True)
         weights = self.weight[seen.unsqueeze(1), items.unsqueeze(0)]  # (seen, K)
-        rows = torch.sparse_coo_tensor(torch.stack([row, at]), torch.ones(len(row), device=self.device),
-                                       (len(users), len(seen)), check_invariants=False)  # fmt: skip
+        rows = torch.sparse_coo_tensor(torch.stack([row, at]), value, (len(users), len(seen)), check_invariants=False)
         with torch.autocast(self.device.type, enabled=False):
             scores = torch.sparse.mm(rows, weights)  # (n, K)
         column = torch.full((self.weight.shape[0],), -1, dtype=torch.long, device=self.device)
@@ -221,8 +227,8 @@ class EaseTeacher:
 
     def _compute(self, users: Tensor) -> Tensor:
         """Scores of distinct ``users``: their sparse CSR training rows times the weights."""
-        row, col = row_entries(self.history, users.cpu())  # the users' training items
-        rows = entries_as_rows(row, col, (len(users), self.history.shape[1]))
+        row, col, value = row_values(self.history, users.cpu())  # the users' training items (and weights)
+        rows = entries_as_rows(row, col, value, (len(users), self.history.shape[1]))
         with torch.autocast(self.device.type, enabled=False):  # fp32 even inside bf16 training
             scores = torch.sparse.mm(rows.to(self.device), self.weight)  # (n, I); cost follows the histories
         scores[row.to(self.device), col.to(self.device)] = float("-inf")

@@ -64,3 +64,38 @@ def test_user_ease_refuses_more_users_than_it_can_hold(monkeypatch):
     monkeypatch.setattr(user_ease, "MAX_USER_EASE_USERS", 2)
     with pytest.raises(ValueError, match="3 users, at most 2"):
         UserEASE().fit(Interactions(user=np.array([0, 1, 2]), item=np.array([0, 0, 0])), 3, 1)
+
+
+def test_recency_weighted_ease_scores_the_weighted_history_with_the_same_weights():
+    from kgrec.eval.matrix import recency_matrix
+
+    rng = np.random.default_rng(0)
+    train = Interactions(user=rng.integers(0, 6, 60), item=rng.integers(0, 9, 60), timestamp=rng.random(60) * 48 * 3600.0)
+    plain = EASE(2.0).fit(train, 6, 9)
+    recent = EASE(2.0, recency_hours=3.0, recency_floor=0.1).fit(train, 6, 9)
+    torch.testing.assert_close(recent.weight, plain.weight)  # the same item-item weights ...
+    users = torch.tensor([4, 0, 4])
+    history = recency_matrix(train, 6, 9, hours=3.0, floor=0.1).to_dense()
+    torch.testing.assert_close(recent.score(users), history[users] @ plain.weight)  # ... from W_u, not X_u
+    assert not torch.allclose(recent.score(users), plain.score(users))
+    whole = EASE(2.0, recency_hours=3.0, recency_floor=1.0).fit(train, 6, 9)  # nothing fades: plain EASE
+    torch.testing.assert_close(whole.score(users), plain.score(users))
+    assert "recency_hours=3" in repr(recent)
+    for bad in ({"recency_hours": 0.0}, {"recency_floor": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            EASE(2.0, **bad)
+
+
+def test_recency_weighted_ease_ranks_what_follows_the_users_last_item():
+    # two chains of items, 0 -> 1 and 2 -> 3, co-occur in other users' histories; user 0 met item 0
+    # long ago and item 2 just now, so with recency item 3 (follows 2) outranks item 1 (follows 0)
+    hour = 3600.0
+    pairs = [(u, (0, 1) if u % 2 else (2, 3)) for u in range(1, 9)]
+    user = np.array([0, 0] + [u for u, items in pairs for _ in items])
+    item = np.array([0, 2] + [i for _, items in pairs for i in items])
+    stamp = np.array([0.0, 100 * hour] + [0.0] * (len(user) - 2))
+    train = Interactions(user=user, item=item, timestamp=stamp)
+    plain = EASE(1.0).fit(train, 9, 4).score(torch.tensor([0]))[0]
+    recent = EASE(1.0, recency_hours=1.0).fit(train, 9, 4).score(torch.tensor([0]))[0]
+    torch.testing.assert_close(plain[1], plain[3])  # without recency the two are alike
+    assert recent[3] > recent[1] + 0.1

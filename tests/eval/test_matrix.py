@@ -69,3 +69,25 @@ def test_scipy_entries_that_cancel_out_are_no_interaction():
 
     m = sparse.csr_matrix((np.array([1.0, -1.0, 1.0]), np.array([0, 0, 1]), np.array([0, 3])), shape=(1, 2))
     assert as_csr(m).to_dense().tolist() == [[0, 1]]
+
+
+def test_recency_matrix_weighs_each_users_items_by_their_age_at_the_users_last_one():
+    from kgrec.eval.matrix import recency_matrix, row_values
+
+    hour = 3600.0
+    train = Interactions(
+        user=np.array([0, 0, 0, 1, 1, 0]),
+        item=np.array([2, 0, 1, 3, 0, 0]),  # user 0 meets item 0 twice: its latest time counts
+        timestamp=np.array([5 * hour, 0.0, 4 * hour, 7 * hour, 9 * hour, 2 * hour]),
+    )
+    weights = recency_matrix(train, n_users=3, n_items=4, hours=2.0, floor=0.2)
+    binary = interaction_matrix(train, 3, 4)
+    assert torch.equal(weights.crow_indices(), binary.crow_indices()) and torch.equal(weights.col_indices(), binary.col_indices())
+    w = lambda age: 0.2 + 0.8 * np.exp(-age / 2.0)  # noqa: E731
+    expected = torch.tensor([[w(3), w(1), w(0), 0], [w(0), 0, 0, w(2)], [0, 0, 0, 0]], dtype=torch.float32)
+    torch.testing.assert_close(weights.to_dense(), expected)
+    batch, col, value = row_values(weights, torch.tensor([1, 0]))
+    assert batch.tolist() == [0, 0, 1, 1, 1] and col.tolist() == [0, 3, 0, 1, 2]
+    torch.testing.assert_close(value, expected[[1, 1, 0, 0, 0], [0, 3, 0, 1, 2]])
+    with pytest.raises(ValueError, match="no timestamps"):
+        recency_matrix(Interactions(user=train.user, item=train.item), 3, 4, hours=1.0)

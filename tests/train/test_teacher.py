@@ -9,7 +9,7 @@ import torch
 
 from kgrec.baselines import EASE, UserEASE
 from kgrec.errors import ConfigError
-from kgrec.eval.matrix import interaction_matrix
+from kgrec.eval.matrix import dense_rows, interaction_matrix
 from kgrec.models import RecBatch
 from kgrec.train import build_model, prepare, train
 from kgrec.train.module import RecommenderModule
@@ -138,7 +138,8 @@ def test_config_checks():
         tiny_config("unused", "train.teacher_perplexity=0.5", "model.distill_temperature=1")
     with pytest.raises(ConfigError, match="distill_temperature must be 1"):
         tiny_config("unused", "train.teacher_perplexity=20")  # the default temperature would rescale it
-    for setting in ("teacher_session_hours=0", "teacher_user_weight=-1", "teacher_user_reg=0"):
+    for setting in ("teacher_session_hours=0", "teacher_user_weight=-1", "teacher_user_reg=0",
+                    "teacher_recency_hours=0", "teacher_recency_floor=2"):  # fmt: skip
         with pytest.raises(ConfigError, match=setting.split("=")[0]):
             tiny_config("unused", f"train.{setting}")
 
@@ -188,6 +189,26 @@ def test_teacher_blended_with_user_ease_and_session_weighted(clustered_split, ta
     torch.testing.assert_close(given.scores(users), EaseTeacher.fit(ds, 50.0, session_hours=24.0, user_weight=0.5, user_reg=100.0).scores(users))
 
 
+@pytest.mark.parametrize("table_limit", [2**26, 0], ids=["table", "per-batch"])
+def test_teacher_on_a_recency_weighted_history(clustered_split, table_limit):
+    ds = clustered_split
+    users, items = torch.tensor([3, 0, 3, 7]), torch.tensor([14, 2, 5, 0, 33])
+    recent = EASE(50.0, recency_hours=100.0, recency_floor=0.1).fit(ds.train, ds.n_users, ds.n_items)
+    teacher = EaseTeacher(recent, table_limit=table_limit)
+    scores = teacher.scores(users)
+    expected = recent.score(users)
+    trained = torch.zeros_like(expected, dtype=torch.bool)
+    trained[dense_rows(recent.history, users, torch.bool)] = True
+    torch.testing.assert_close(scores, expected.masked_fill(trained, float("-inf")))  # W_u B, training items out
+    torch.testing.assert_close(teacher.scores(users, items), scores[:, items])  # the columns-only path weighs too
+    plain = EASE(50.0).fit(ds.train, ds.n_users, ds.n_items).score(users)
+    assert not torch.allclose(expected, plain)
+    options = ("train.teacher_recency_hours=100", "train.teacher_recency_floor=0.1", "train.teacher_reg=50")
+    fitted = EaseTeacher.from_config(ds, tiny_config("unused", *options).train)
+    assert fitted.description() == "EASE lambda=50 (train.teacher_reg), history weighted by recency (100 h, floor 0.1)"
+    torch.testing.assert_close(fitted.scores(users), scores)
+
+
 def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split, monkeypatch):
     import kgrec.train.teacher as teacher_module
 
@@ -195,6 +216,8 @@ def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split,
     untimed = dataclasses.replace(ds, train=dataclasses.replace(ds.train, timestamp=None))
     with pytest.raises(ConfigError, match="teacher_session_hours: the training interactions have no timestamps"):
         EaseTeacher.fit(untimed, reg=50.0, session_hours=1.0)
+    with pytest.raises(ConfigError, match="teacher_recency_hours: the training interactions have no timestamps"):
+        EaseTeacher.fit(untimed, reg=50.0, recency_hours=1.0)
     monkeypatch.setattr(teacher_module, "MAX_USER_EASE_USERS", ds.n_users - 1)
     with pytest.raises(ConfigError, match="at most .* users.*teacher_user_weight=0"):
         EaseTeacher.fit(ds, reg=50.0, user_weight=1.0)

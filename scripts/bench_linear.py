@@ -20,7 +20,8 @@ models that usually sit at the top of MovieLens tables, and simple ways to add w
 * EASE + time-local popularity (items popular around the user's own dates of activity);
 * EASE scoring a recency-weighted history, s_u = W_u B with W_ui = f + (1 - f) exp(-age / tau),
   the age of item i at the user's last training interaction (what ``EASE(recency_hours=tau,
-  recency_floor=f)`` and ``train.teacher_recency_hours`` compute), tau from 72 seconds to a week;
+  recency_floor=f)`` and ``train.teacher_recency_hours`` compute), tau from 72 seconds to a week,
+  or off (plain EASE, which a random split prefers);
 * EASE on session-weighted co-occurrence: pairs a user rated close in time count more,
   G = (1 - m) X'X + m G_tau, where G_tau sums exp(-|t_ui - t_uj| / tau) over users u and
   the pairs (i, j) they rated (rescaled to the trace of X'X), tau from 72 seconds to a day;
@@ -261,7 +262,9 @@ recency_rows = {
     for tau in (0.02, 0.05, 0.1, 0.3, 1, 24, 168) for floor in (0.0, 0.05, 0.2)
 }  # fmt: skip
 best_on_valid("EASE, recency-weighted history", {
-    f"tau={tau}h f={floor} l2={l2}": rows_w @ weights for (tau, floor), rows_w in recency_rows.items() for l2, weights in ease_by_l2.items()
+    **{f"off l2={l2}": X @ weights for l2, weights in ease_by_l2.items()},  # every item weighs 1: EASE
+    **{f"tau={tau}h f={floor} l2={l2}": rows_w @ weights
+       for (tau, floor), rows_w in recency_rows.items() for l2, weights in ease_by_l2.items()},
 })  # fmt: skip
 
 session_grams = {}

@@ -73,7 +73,7 @@ if config.model.distill_weight > 0 and any(o is not None for o in teacher_option
     teacher = EaseTeacher.from_config(dataset, config.train, device=args.ease_device)
     session = "" if teacher.session_hours is None else f"{teacher.session_hours:g}h-session "
     user = "" if teacher.user_model is None else " + user EASE"
-    recency = "" if teacher.recency_hours is None else f", {teacher.recency_hours:g}h recency"
+    recency = "" if teacher.recency_hours is None else f", {teacher.recency_hours:g}h-recency history"
     print(f"  teacher: {teacher.description()}")
     rows[f"teacher ({session}EASE{user}{recency})"] = {
         **evaluate_split(teacher.scores, dataset, "test"), "seconds": time.perf_counter() - started,
@@ -118,12 +118,13 @@ if not args.skip_kgrec:
     run(KGREC, [])
 
 print()
-header = f"{'model':<42}" + "".join(f"{k:>11}" for k in KEYS) + f"{'seconds':>10}"
+width = max(42, 2 + max(map(len, rows)))  # the name column
+header = f"{'model':<{width}}" + "".join(f"{k:>11}" for k in KEYS) + f"{'seconds':>10}"
 print(header)
 print("-" * len(header))
 for name, values in rows.items():
     cells = "".join(f"{values[k]:>11.4f}" if k in values else f"{'-':>11}" for k in KEYS)
-    print(f"{name:<42}{cells}{values['seconds']:>10.1f}")
+    print(f"{name:<{width}}{cells}{values['seconds']:>10.1f}")
 print("seconds: most-popular, EASE and the teacher from fit to test metrics (with all their valid-tuning fits); BPR-MF and "
       "kgrec: training of the chosen setting (mean over seeds; BPR-MF's grid and kgrec's text encoding not included)")
 if not args.skip_kgrec:

@@ -126,7 +126,8 @@ def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clust
     out = run_script("bench_linear.py", *sets, cwd=tmp_path)
     rows = fixed_width_rows(out, "model", width=38)
     for name in ("EASE", "EDLAE", "user EASE", "GF-CF", "ItemKNN (cosine)", "RP3beta", "Mult-VAE (seed 0)",
-                 "inf-AE (ReLU NTK)", "session EASE (m=1, the teacher's)", "rating-aware EASE (ratings as rows)"):  # fmt: skip
+                 "inf-AE (ReLU NTK)", "session EASE (m=1, the teacher's)", "rating-aware EASE (ratings as rows)",
+                 "EASE, recency-weighted history"):  # fmt: skip
         assert name in rows
     for name, cells in rows.items():
         assert all(0 <= float(c) <= 1 for c in cells[-5:]), name  # valid ndcg@10 and four test metrics

@@ -61,7 +61,8 @@ class EASE:
             (the training interactions must have timestamps, in seconds); ``None``: :math:`X^\\top X`.
         recency_hours: the decay :math:`\\tau_r` in hours of the recency-weighted history
             (timestamps needed); ``None``: :math:`s_u = X_u B`.
-        recency_floor: the weight :math:`f` that old items fade to (0: only the last ones count).
+        recency_floor: the weight :math:`f` that old items fade to (0: only the last ones count;
+            0.05, the default, is what valid chose on ml-100k's leave-last-out split).
     """
 
     #: search space of ``reg`` for :func:`~kgrec.baselines.tune_on_valid`. MovieLens and
@@ -74,7 +75,7 @@ class EASE:
         device: torch.device | str = "cpu",
         session_hours: float | None = None,
         recency_hours: float | None = None,
-        recency_floor: float = 0.0,
+        recency_floor: float = 0.05,
     ) -> None:
         if not reg > 0:
             raise ValueError(f"reg={reg}: expected a positive L2 weight")

@@ -79,7 +79,7 @@ class EaseTeacher:
         self.session_hours = model.session_hours
         self.recency_hours, self.recency_floor = model.recency_hours, model.recency_floor
         self.weight = model.weight  # (I, I)
-        self.history = model.history  # (U, I) sparse CSR training matrix
+        self.history = model.history  # (U, I) sparse CSR training matrix (recency-weighted with recency_hours)
         self.candidates = candidates
         self.standardize = standardize
         self.perplexity = perplexity
@@ -111,7 +111,7 @@ class EaseTeacher:
         user_weight: float = 0.0,
         user_reg: float | None = None,
         recency_hours: float | None = None,
-        recency_floor: float = 0.0,
+        recency_floor: float = 0.05,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
         :attr:`EASE.REG_GRID`. The fit, the calibration and the scores run on ``device``, where

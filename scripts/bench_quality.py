@@ -74,10 +74,10 @@ if config.model.distill_weight > 0 and any(o is not None for o in teacher_option
     session = "" if teacher.session_hours is None else f"{teacher.session_hours:g}h-session "
     user = "" if teacher.user_model is None else " + user EASE"
     recency = "" if teacher.recency_hours is None else f", {teacher.recency_hours:g}h-recency history"
-    print(f"  teacher: {teacher.description()}")
-    rows[f"teacher ({session}EASE{user}{recency})"] = {
-        **evaluate_split(teacher.scores, dataset, "test"), "seconds": time.perf_counter() - started,
-    }  # fmt: skip
+    test = evaluate_split(teacher.scores, dataset, "test")
+    seconds = time.perf_counter() - started  # fit to test metrics, as EASE's row
+    print(f"  teacher: {teacher.description()}: valid ndcg@10 {evaluate_split(teacher.scores, dataset, 'valid')['ndcg@10']:.4f}")
+    rows[f"teacher ({session}EASE{user}{recency})"] = {**test, "seconds": seconds}
 
 
 def train_once(seed: int, overrides: list[str], model: ModelConfig | None = None, base: list[str] = ()) -> dict:
@@ -94,7 +94,7 @@ def run(
         metrics = done if seed == 0 and done is not None else train_once(seed, overrides, model, base)
         results.append(metrics)
         rmse = f", rmse {metrics['test']['rmse']:.4f}" if "rmse" in metrics["test"] else ""
-        print(f"  {name} seed {seed}: test ndcg@10 {metrics['test']['ndcg@10']:.4f}{rmse}, "
+        print(f"  {name} seed {seed}: valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}, test ndcg@10 {metrics['test']['ndcg@10']:.4f}{rmse}, "
               f"{metrics['epochs']} epochs, {metrics['seconds_per_epoch']:.1f} s/epoch", flush=True)  # fmt: skip
     mean = {k: float(np.mean([r["test"][k] for r in results])) for k in results[0]["test"]}
     std = {k: float(np.std([r["test"][k] for r in results])) for k in results[0]["test"]}

@@ -9,6 +9,7 @@ the figures themselves come from the full data, in the README.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,8 +138,10 @@ def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clust
     assert "side signals: genres\n" in out  # the clustered data has genres, no year, no user features
     rows = fixed_width_rows(out, "reranker of the teacher", width=40)
     assert list(rows) == ["teacher (top-N order)", "reranker, train holdout", "reranker, valid labels (diagnostic)"]
-    quality = fixed_width_rows(run_script("bench_quality.py", "--skip-kgrec", "--skip-bpr", *sets, cwd=tmp_path), "model")
+    out = run_script("bench_quality.py", "--skip-kgrec", "--skip-bpr", *sets, cwd=tmp_path)
+    quality = fixed_width_rows(out, "model")
     assert rows["teacher (top-N order)"][2] == quality["teacher (1h-session EASE + user EASE)"][0]  # the same teacher
+    assert re.search(r"\n  teacher: session-weighted \(1 h\) EASE .*: valid ndcg@10 0\.\d{4}\n", out)
 
 
 def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_dataset, tmp_path, tiny_models, text_env):

@@ -116,7 +116,8 @@ class TrainSection:
             items counts ``f + (1 - f) exp(-(t_last - t) / tau)``, ``t_last`` the user's latest
             training time and ``tau`` this many hours (:class:`~kgrec.baselines.EASE`; needs
             timestamps), so the teacher ranks what follows the user's last items. For time-ordered
-            splits (``data.split=temporal``); ``null``: every item counts 1.
+            splits (``data.split=temporal``); ``null``: every item counts 1; ``auto``: chosen on
+            valid with ``teacher_reg`` (:data:`~kgrec.train.teacher.RECENCY_GRID`, null included).
         teacher_recency_floor: ``f``, the weight old items fade to.
     """
 
@@ -144,7 +145,7 @@ class TrainSection:
     teacher_session_hours: float | None = None
     teacher_user_weight: float = 0.0
     teacher_user_reg: float | None = None
-    teacher_recency_hours: float | None = None
+    teacher_recency_hours: float | str | None = None
     teacher_recency_floor: float = 0.05
 
     def __post_init__(self) -> None:
@@ -158,8 +159,9 @@ class TrainSection:
             raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
         if self.teacher_session_hours is not None and not self.teacher_session_hours > 0:
             raise ConfigError(f"train.teacher_session_hours: expected a positive number of hours or null, got {self.teacher_session_hours}")
-        if self.teacher_recency_hours is not None and not self.teacher_recency_hours > 0:
-            raise ConfigError(f"train.teacher_recency_hours: expected a positive number of hours or null, got {self.teacher_recency_hours}")
+        recency = self.teacher_recency_hours
+        if recency is not None and recency != "auto" and not (isinstance(recency, float | int) and recency > 0):
+            raise ConfigError(f"train.teacher_recency_hours: expected a positive number of hours, auto or null, got {recency!r}")
         if not 0 <= self.teacher_recency_floor <= 1:
             raise ConfigError(f"train.teacher_recency_floor: expected a weight in [0, 1], got {self.teacher_recency_floor}")
         if not self.teacher_user_weight >= 0:

@@ -24,9 +24,14 @@ from kgrec.baselines import EASE, UserEASE, tune_on_valid
 from kgrec.baselines.user_ease import MAX_USER_EASE_USERS
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
-from kgrec.eval.matrix import entries_as_rows, row_values
+from kgrec.eval import evaluate_split
+from kgrec.eval.matrix import entries_as_rows, recency_matrix, row_values
 from kgrec.train.config import TrainSection
 from kgrec.utils.interrupt import interruptible
+
+#: What ``train.teacher_recency_hours: auto`` chooses among on valid, in hours (``None``: every
+#: training item weighs 1, plain EASE scores): 72 seconds to a week.
+RECENCY_GRID: tuple[float | None, ...] = (None, 0.02, 0.05, 0.1, 0.3, 1.0, 24.0, 168.0)
 
 #: Largest catalogue the teacher is fitted for: EASE's fit peaks at two (I, I) float64 matrices,
 #: 16 I^2 bytes (25.6 GB here, 14.4 GB at 30k items).
@@ -86,6 +91,7 @@ class EaseTeacher:
         self.user_model = user_model if user_weight else None
         self.user_weight = user_weight
         self.reg_tuned = self.user_reg_tuned = False  # whether the L2 weights were chosen on valid (:meth:`fit`)
+        self.recency_tuned = False  # whether recency_hours was chosen on valid
         n_users, n_items = self.history.shape
         self.table: Tensor | None = None
         self.beta: Tensor | None = None  # (U, 1) per-user inverse temperatures, fixed as the scores are
@@ -110,7 +116,7 @@ class EaseTeacher:
         session_hours: float | None = None,
         user_weight: float = 0.0,
         user_reg: float | None = None,
-        recency_hours: float | None = None,
+        recency_hours: float | str | None = None,
         recency_floor: float = 0.05,
     ) -> EaseTeacher:
         """EASE on ``dataset.train`` with L2 weight ``reg``; ``None`` picks it on valid from
@@ -119,7 +125,9 @@ class EaseTeacher:
         cores take about 30 minutes). ``session_hours``: session-weighted EASE (:class:`EASE`);
         ``user_weight`` > 0: blended with :class:`~kgrec.baselines.UserEASE`, L2 weight
         ``user_reg`` (``None``: chosen on valid from :attr:`UserEASE.REG_GRID`); ``recency_hours``:
-        EASE's scores from a recency-weighted history, old items fading to ``recency_floor``."""
+        EASE's scores from a recency-weighted history, old items fading to ``recency_floor``;
+        ``"auto"`` chooses it on valid from :data:`RECENCY_GRID` together with ``reg`` (one fit
+        per L2 weight: the decay only re-weighs the history)."""
         if dataset.n_items > MAX_TEACHER_ITEMS:
             gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
             raise ConfigError(
@@ -134,11 +142,15 @@ class EaseTeacher:
                 f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
                 f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
             )
-        model = _fitted(dataset, lambda value: EASE(value, device, session_hours, recency_hours, recency_floor), reg, EASE.REG_GRID)
+        if recency_hours == "auto":
+            model = _fitted_choosing_recency(dataset, lambda value: EASE(value, device, session_hours), reg, recency_floor)
+        else:
+            model = _fitted(dataset, lambda value: EASE(value, device, session_hours, recency_hours, recency_floor), reg, EASE.REG_GRID)  # type: ignore[arg-type]
         user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID) if user_weight else None
         teacher = cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
                       user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
         teacher.reg_tuned, teacher.user_reg_tuned = reg is None, user_reg is None
+        teacher.recency_tuned = recency_hours == "auto"
         return teacher
 
     @classmethod
@@ -168,7 +180,10 @@ class EaseTeacher:
             user_how = "chosen on valid" if self.user_reg_tuned else "train.teacher_user_reg"
             user = f"{self.user_weight:g} x user EASE lambda={self.user_model.reg:g}"
             text, how = (f"{text} + {user}" if user_how == how else f"{text} ({how}) + {user}"), user_how
-        recency = "" if self.recency_hours is None else f", history weighted by recency ({self.recency_hours:g} h, floor {self.recency_floor:g})"
+        tuned = ", chosen on valid" if self.recency_tuned else ""
+        recency = "" if self.recency_hours is None else f", history weighted by recency ({self.recency_hours:g} h{tuned}; floor {self.recency_floor:g})"
+        if self.recency_tuned and self.recency_hours is None:
+            recency = ", no recency weighting (chosen on valid)"
         calibrated = "" if self.beta is None else f", per-user temperature {float((1 / self.beta).median()):.3g} (median)"
         return f"{text} ({how}){recency}{calibrated}"
 
@@ -251,6 +266,28 @@ def _fitted(dataset: Dataset, build: Callable[[float], Any], reg: float | None, 
     if reg is None:
         return interruptible(tune_on_valid, dataset, build, grid).model
     return interruptible(build(reg).fit, dataset.train, dataset.n_users, dataset.n_items)
+
+
+def _fitted_choosing_recency(dataset: Dataset, build: Callable[[float], EASE], reg: float | None, floor: float) -> EASE:
+    """``build(reg)`` (every L2 weight of :attr:`EASE.REG_GRID` when ``reg`` is None) fitted on
+    ``dataset.train``, scoring the history of :data:`RECENCY_GRID`'s decay that, with it, ranks
+    valid best (NDCG@10; ties go to the earlier pair): one fit per L2 weight, as the decay only
+    re-weighs each user's training items."""
+    sizes = (dataset.train, dataset.n_users, dataset.n_items)
+    histories = {hours: None if hours is None else recency_matrix(*sizes, hours, floor) for hours in RECENCY_GRID}
+    best: tuple[float, EASE, float | None, Tensor] | None = None
+    for value in EASE.REG_GRID if reg is None else (reg,):
+        model = interruptible(build(value).fit, *sizes)
+        plain = model.history
+        for hours, history in histories.items():
+            model.history = plain if history is None else history
+            score = evaluate_split(model.score, dataset, "valid")["ndcg@10"]
+            if best is None or score > best[0]:
+                best = (score, model, hours, model.history)
+    assert best is not None
+    _, model, hours, history = best
+    model.history, model.recency_hours, model.recency_floor = history, hours, floor
+    return model
 
 
 def blend(item_scores: Tensor, user_scores: Tensor, weight: float) -> Tensor:

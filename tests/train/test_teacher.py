@@ -205,7 +205,7 @@ def test_teacher_on_a_recency_weighted_history(clustered_split, table_limit):
     assert not torch.allclose(expected, plain)
     options = ("train.teacher_recency_hours=100", "train.teacher_recency_floor=0.1", "train.teacher_reg=50")
     fitted = EaseTeacher.from_config(ds, tiny_config("unused", *options).train)
-    assert fitted.description() == "EASE lambda=50 (train.teacher_reg), history weighted by recency (100 h, floor 0.1)"
+    assert fitted.description() == "EASE lambda=50 (train.teacher_reg), history weighted by recency (100 h; floor 0.1)"
     torch.testing.assert_close(fitted.scores(users), scores)
 
 
@@ -287,3 +287,22 @@ def test_a_catalogue_too_large_for_the_teacher_is_refused(clustered_split, monke
     monkeypatch.setattr(teacher_module, "MAX_TEACHER_ITEMS", ds.n_items - 1)
     with pytest.raises(ConfigError, match=r"needs 0 GB for 60 items.*distill_weight=0"):
         EaseTeacher.fit(ds, reg=50.0)
+
+
+def test_recency_chosen_on_valid_with_the_l2_weight(clustered_split):
+    import kgrec.train.teacher as teacher_module
+    from kgrec.eval import evaluate_split
+
+    ds = clustered_split
+    auto = EaseTeacher.from_config(ds, tiny_config("unused", "train.teacher_recency_hours=auto").train)
+    assert auto.recency_hours in teacher_module.RECENCY_GRID and auto.reg in EASE.REG_GRID and auto.recency_tuned
+    assert ("no recency weighting (chosen on valid)" if auto.recency_hours is None else " h, chosen on valid; floor 0.05)") in auto.description()
+    chosen = evaluate_split(auto.scores, ds, "valid")["ndcg@10"]
+    for reg in EASE.REG_GRID:  # no pair of the grid ranks valid better than the chosen one
+        for hours in teacher_module.RECENCY_GRID:
+            other = EaseTeacher.fit(ds, reg, recency_hours=hours)
+            assert evaluate_split(other.scores, ds, "valid")["ndcg@10"] <= chosen + 1e-6, (reg, hours)
+    given = EaseTeacher.fit(ds, auto.reg, recency_hours=auto.recency_hours)  # the same teacher, fitted directly
+    torch.testing.assert_close(auto.scores(torch.arange(ds.n_users)), given.scores(torch.arange(ds.n_users)))
+    with pytest.raises(ConfigError, match="teacher_recency_hours: expected a positive number of hours, auto or null"):
+        tiny_config("unused", "train.teacher_recency_hours=soon")

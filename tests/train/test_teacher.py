@@ -261,8 +261,9 @@ def test_the_student_learns_the_teachers_ranking(clustered_dataset, shared):
 
 
 @pytest.mark.parametrize("calibration", [[], ["train.teacher_perplexity=5", "model.distill_temperature=1"],
-                                         ["train.teacher_session_hours=24", "train.teacher_user_weight=1"]],
-                         ids=["temperature", "perplexity", "session + user EASE"])  # fmt: skip
+                                         ["train.teacher_session_hours=24", "train.teacher_user_weight=1"],
+                                         ["train.teacher_recency_hours=auto", "data.split=temporal"]],
+                         ids=["temperature", "perplexity", "session + user EASE", "recency on a time split"])  # fmt: skip
 def test_distilled_run_needs_teacher_scores_and_trains_end_to_end(clustered_dataset, tmp_path, calibration):
     config = tiny_config(clustered_dataset, "model.distill_weight=1.0", "model.retrieval_loss=full_softmax", *calibration)
     prepared = prepare(config, progress=False)

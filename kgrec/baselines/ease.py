@@ -100,9 +100,8 @@ class EASE:
         # column-major matrix copies it first (0.9 GB, about 0.9 s per call at 15k items). One
         # copy does both the cast and the layout (.float().contiguous() would make two).
         self.weight = p.to(torch.float32, memory_format=torch.contiguous_format)
-        self.history = x
-        if self.recency_hours is not None:
-            self.history = recency_matrix(train, n_users, n_items, self.recency_hours, self.recency_floor)
+        recency = self.recency_hours
+        self.history = x if recency is None else recency_matrix(train, n_users, n_items, recency, self.recency_floor)
         return self
 
     def _gram(self, train: Interactions, x: torch.Tensor, n_items: int) -> torch.Tensor:

@@ -178,11 +178,16 @@ def recency_matrix(
     :math:`t_{ui}` the latest time of the pair, :math:`t_u^{\\max}` the user's latest training
     time, :math:`\\tau` = ``hours`` and :math:`f` = ``floor``: the user's last interactions weigh
     1 and older ones fade to :math:`f`. Only training timestamps are read (seconds).
+    :func:`age_matrix` then :func:`recency_weights`; several decays can share one age matrix.
     """
+    return recency_weights(age_matrix(train, n_users, n_items), hours, floor)
+
+
+def age_matrix(train: Interactions, n_users: int, n_items: int) -> torch.Tensor:
+    """:func:`interaction_matrix`'s entries, in its order, holding :math:`t_u^{\\max} - t_{ui}` in
+    hours (float64): each pair's age at its user's latest training interaction."""
     if train.timestamp is None:
         raise ValueError("recency weights: the training interactions have no timestamps")
-    if not hours > 0 or not 0 <= floor <= 1:
-        raise ValueError(f"hours={hours}, floor={floor}: expected hours > 0 and 0 <= floor <= 1")
     binary = interaction_matrix(train, n_users, n_items)
     user, item = np.asarray(train.user, dtype=np.int64), np.asarray(train.item, dtype=np.int64)
     seconds = np.asarray(train.timestamp, dtype=np.float64)
@@ -191,12 +196,23 @@ def recency_matrix(
     latest = np.r_[(user[1:] != user[:-1]) | (item[1:] != item[:-1]), True]
     newest = np.full(n_users, -np.inf)
     np.maximum.at(newest, user, seconds)
-    age_hours = (newest[user[latest]] - seconds[latest]) / 3600.0
-    weight = floor + (1.0 - floor) * np.exp(-age_hours / hours)  # in (user, item) order, as binary's entries
+    age_hours = (newest[user[latest]] - seconds[latest]) / 3600.0  # in (user, item) order, as binary's entries
+    return _with_values(binary, torch.from_numpy(age_hours))
+
+
+def recency_weights(ages: torch.Tensor, hours: float, floor: float = 0.0) -> torch.Tensor:
+    """:func:`age_matrix`'s ``ages`` as :func:`recency_matrix`'s float32 weights
+    :math:`f + (1 - f) \\exp(-\\text{age} / \\tau)`, the same entries."""
+    if not hours > 0 or not 0 <= floor <= 1:
+        raise ValueError(f"hours={hours}, floor={floor}: expected hours > 0 and 0 <= floor <= 1")
+    return _with_values(ages, (floor + (1.0 - floor) * torch.exp(-ages.values() / hours)).float())
+
+
+def _with_values(csr: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """A CSR tensor with ``csr``'s entries and ``values``."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(binary.crow_indices(), binary.col_indices(),
-                                       torch.from_numpy(weight.astype(np.float32)), binary.shape, check_invariants=False)  # fmt: skip
+        return torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), values, csr.shape, check_invariants=False)
 
 
 def is_stored(csr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

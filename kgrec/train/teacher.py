@@ -25,7 +25,7 @@ from kgrec.baselines.user_ease import MAX_USER_EASE_USERS
 from kgrec.data import Dataset
 from kgrec.errors import ConfigError
 from kgrec.eval import evaluate_split
-from kgrec.eval.matrix import entries_as_rows, recency_matrix, row_values
+from kgrec.eval.matrix import age_matrix, entries_as_rows, recency_weights, row_values
 from kgrec.train.config import TrainSection
 from kgrec.utils.interrupt import interruptible
 
@@ -274,7 +274,8 @@ def _fitted_choosing_recency(dataset: Dataset, build: Callable[[float], EASE], r
     valid best (NDCG@10; ties go to the earlier pair): one fit per L2 weight, as the decay only
     re-weighs each user's training items."""
     sizes = (dataset.train, dataset.n_users, dataset.n_items)
-    histories = {hours: None if hours is None else recency_matrix(*sizes, hours, floor) for hours in RECENCY_GRID}
+    ages = age_matrix(*sizes)  # one age per training pair; each decay only maps it to weights
+    histories = {hours: None if hours is None else recency_weights(ages, hours, floor) for hours in RECENCY_GRID}
     best: tuple[float, EASE, float | None, Tensor] | None = None
     for value in EASE.REG_GRID if reg is None else (reg,):
         model = interruptible(build(value).fit, *sizes)

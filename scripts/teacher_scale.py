@@ -1,15 +1,20 @@
 """How sharp is the EASE teacher's distribution at a given temperature, per dataset?
 
 The distillation term (``model.distill_weight``) matches softmax(t_u / T) over the items user u
-has not interacted with, t_u being EASE's scores. T is absolute, so what it does depends on the
-scale of those scores, which differs between datasets. For a sample of users this prints the
+has not interacted with, t_u being the teacher's scores: the teacher the config's ``train.teacher_*``
+fields describe (session weighting, user EASE, recency), measured on its raw scores. T is
+absolute, so what it does depends on the scale of those scores, which differs between datasets
+and teachers. For a sample of users this prints the
 median per-user standard deviation of the teacher's scores, and the effective number of items
 the softmax spreads over, exp(entropy), for the 10th percentile, median and 90th percentile of
 users: a few dozen means the teacher names what it prefers; the size of the catalogue means a
 uniform target, which teaches nothing. It also counts the users whose scores are equal for every
 item (their training items co-occur with nothing): theirs is uniform at any temperature.
 
-    python scripts/teacher_scale.py --config scripts/configs/ml-100k.yaml --reg 500
+    python scripts/teacher_scale.py --temperature 0.02 0.05 --perplexity 15   # ml-100k.yaml's teacher
+    python scripts/teacher_scale.py --set data.split=temporal   # the same teacher on a leave-last-out split
+    python scripts/teacher_scale.py --reg 500 --set train.teacher_session_hours=null \
+        --set train.teacher_user_weight=0 --set train.teacher_recency_hours=null   # EASE alone
     python scripts/teacher_scale.py --config scripts/configs/bookcrossing.yaml --reg 100 --temperature 0.05 0.001
     python scripts/teacher_scale.py --standardize --temperature 0.5 1   # train.teacher_standardize=true
 
@@ -18,6 +23,7 @@ gives (each user's target spreads over N items): how far one temperature is from
 """
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,20 +34,24 @@ from kgrec.train.teacher import EaseTeacher, calibrate_perplexity, ranked_mean_s
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: chosen on valid, slower)")
+parser.add_argument("--reg", type=float, default=None, help="EASE's L2 weight (default: the config's train.teacher_reg)")
 parser.add_argument("--temperature", type=float, nargs="+", default=[0.05], help="temperatures to measure")
 parser.add_argument("--standardize", action="store_true", help="per-user standardised scores (train.teacher_standardize)")
 parser.add_argument("--perplexity", type=float, nargs="*", default=[], help="targets of N items to calibrate")
 parser.add_argument("--users", type=int, default=2000, help="users sampled (seed 0)")
 args = parser.parse_args()
 
-dataset = load_data(load_config(args.config, ["train.progress=false", *args.overrides]))
-teacher = EaseTeacher.fit(dataset, args.reg, standardize=args.standardize)
+config = load_config(args.config, ["train.progress=false", *args.overrides])
+dataset = load_data(config)
+teacher = EaseTeacher.from_config(dataset, replace(  # raw scores: the calibration is what this script measures
+    config.train, teacher_perplexity=None, teacher_reg=config.train.teacher_reg if args.reg is None else args.reg,
+    teacher_standardize=args.standardize or config.train.teacher_standardize,
+))  # fmt: skip
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items
 _, std = ranked_mean_std(scores)
 flat = int((std.squeeze(-1) == 0).sum())  # every ranked item scored alike: a uniform target at any T
-print(f"{dataset.name}: {dataset.n_items} items, EASE lambda={teacher.reg:g}, {len(users)} users, "
+print(f"{dataset.name}: {dataset.n_items} items, teacher {teacher.description()}, {len(users)} users, "
       f"{'standardised' if args.standardize else 'raw'} scores; "
       f"per-user score std (median) {float(std.median()):.5f}; "
       f"{flat} users ({flat / len(users):.1%}) with equal scores for every item")  # fmt: skip

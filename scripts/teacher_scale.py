@@ -43,9 +43,9 @@ args = parser.parse_args()
 
 config = load_config(args.config, ["train.progress=false", *args.overrides])
 dataset = load_data(config)
-teacher = EaseTeacher.from_config(dataset, replace(  # raw scores: the calibration is what this script measures
+teacher = EaseTeacher.from_config(dataset, replace(  # raw (or --standardize) scores, uncalibrated: what is measured
     config.train, teacher_perplexity=None, teacher_reg=config.train.teacher_reg if args.reg is None else args.reg,
-    teacher_standardize=args.standardize or config.train.teacher_standardize,
+    teacher_standardize=args.standardize,
 ))  # fmt: skip
 users = torch.randperm(dataset.n_users, generator=torch.Generator().manual_seed(0))[: args.users]
 scores = teacher.scores(users)  # (B, I), -inf on each user's training items

@@ -213,15 +213,16 @@ def test_perplexity_keeps_the_target_breadth_when_recency_shrinks_the_scores(clu
     """Down-weighting old items shrinks a user's scores, so one temperature gives a broader target
     (ml-100k's leave-last-out split: from 15 items to 1,387 at T = 0.05); ``train.teacher_perplexity``
     gives every user the asked breadth with or without the recency weighting."""
-    ds, users = clustered_split, torch.arange(12)
-    base = ("train.teacher_reg=50", "model.distill_temperature=1")
-    plain = EaseTeacher.from_config(ds, tiny_config("unused", *base).train).scores(users)
-    recent = EaseTeacher.from_config(ds, tiny_config("unused", *base, "train.teacher_recency_hours=0.01",
-                                                     "train.teacher_recency_floor=0.01").train).scores(users)  # fmt: skip
-    assert _perplexity(recent / 0.05).median() > _perplexity(plain / 0.05).median()
-    for options in ((), ("train.teacher_recency_hours=0.01", "train.teacher_recency_floor=0.01")):
-        teacher = EaseTeacher.from_config(ds, tiny_config("unused", *base, *options, "train.teacher_perplexity=4").train)
-        torch.testing.assert_close(_perplexity(teacher.scores(users)), torch.full((12,), 4.0))
+    users = torch.arange(12)
+    recency = ("train.teacher_recency_hours=0.01", "train.teacher_recency_floor=0.01")
+
+    def scores(*options: str) -> torch.Tensor:
+        config = tiny_config("unused", "train.teacher_reg=50", "model.distill_temperature=1", *options)
+        return EaseTeacher.from_config(clustered_split, config.train).scores(users)
+
+    assert _perplexity(scores(*recency) / 0.05).median() > _perplexity(scores() / 0.05).median()
+    for options in ((), recency):
+        torch.testing.assert_close(_perplexity(scores(*options, "train.teacher_perplexity=4")), torch.full((12,), 4.0))
 
 
 def test_teacher_options_that_the_data_cannot_serve_are_refused(clustered_split, monkeypatch):

@@ -153,8 +153,22 @@ class ItemFusion(nn.Module):
         if self.proj is not None:
             self.proj.reset_parameters()
 
+    def id_keep_mask(self, n: int, device: torch.device | str | None = None) -> Tensor:
+        """``(n,)`` bool, ``False`` for the items whose ID embedding ID dropout drops this step
+        (all ``True`` outside training). Pass it, and'ed with the warm items, as ``id_mask`` with
+        ``drop_ids=False`` to drop the same items elsewhere too (their graph-node embeddings)."""
+        keep = torch.ones(n, dtype=torch.bool, device=device)
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(n, device=device) >= self.id_dropout
+        return keep
+
     def _inputs(
-        self, id_emb: Tensor | None, text: Tensor | None, graph: Tensor | None, id_mask: Tensor | None
+        self,
+        id_emb: Tensor | None,
+        text: Tensor | None,
+        graph: Tensor | None,
+        id_mask: Tensor | None,
+        drop_ids: bool = True,
     ) -> tuple[list[Tensor], list[Tensor]]:
         """Per-modality vectors ``(n, d)`` (absent ones as zeros) and availability masks ``(n,)``."""
         given = {"id": id_emb, "text": text, "graph": graph}
@@ -183,8 +197,8 @@ class ItemFusion(nn.Module):
                     if id_mask.shape != (n,):
                         raise ValueError(f"id_mask: expected shape ({n},), got {tuple(id_mask.shape)}")
                     mask, masked = id_mask.to(device=v.device, dtype=torch.bool), True
-                if self.training and self.id_dropout > 0:
-                    mask, masked = mask & (torch.rand(n, device=v.device) >= self.id_dropout), True
+                if drop_ids and self.training and self.id_dropout > 0:
+                    mask, masked = mask & self.id_keep_mask(n, v.device), True
                 if masked:
                     v = v * mask.unsqueeze(-1).to(v.dtype)  # dropped / missing IDs contribute zeros
             vecs.append(v)
@@ -202,6 +216,7 @@ class ItemFusion(nn.Module):
         text: Tensor | None = None,
         graph: Tensor | None = None,
         id_mask: Tensor | None = None,
+        drop_ids: bool = True,
     ) -> Tensor:
         """Fused item vectors ``(n, d)``.
 
@@ -211,8 +226,10 @@ class ItemFusion(nn.Module):
             graph: ``(n, d)`` graph vectors, or ``None`` when absent.
             id_mask: ``(n,)`` bool, ``True`` where the item has a (trained) ID embedding.
                 (default: all ``True`` when ``id_emb`` is given)
+            drop_ids: apply ID dropout while training; ``False`` when ``id_mask`` already holds
+                a mask from :meth:`id_keep_mask`. (default: ``True``)
         """
-        vecs, masks = self._inputs(id_emb, text, graph, id_mask)
+        vecs, masks = self._inputs(id_emb, text, graph, id_mask, drop_ids)
         if len(vecs) == 1:
             return vecs[0]
         if self.kind == "sum":

@@ -62,7 +62,10 @@ class ModelConfig:
     """Hyper-parameters of :class:`MultiTaskRecommender` (data sizes are :class:`ModelSizes`).
 
     Item side: ``use_item_id`` / ``use_text`` / ``use_graph`` pick the modalities fused into an
-    item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`).
+    item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`);
+    with ``id_dropout_graph`` an item whose ID is dropped also loses its own graph-node embedding
+    for that step, so its graph vector comes from its neighbours alone, as a new item's does
+    (:meth:`MultiTaskRecommender.encode`).
     User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``,
     ``features`` (``graph`` needs user nodes in the graph; ``features`` reads the columns
     ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of
@@ -103,6 +106,7 @@ class ModelConfig:
     graph_activation: str = "tanh"
     fusion: str = "gate"
     id_dropout: float = 0.1
+    id_dropout_graph: bool = False
     # user side
     user_encoder: str = "id+history"
     user_features: tuple[str, ...] | None = None
@@ -565,13 +569,33 @@ class MultiTaskRecommender(nn.Module):
         return encoder.attention(self._require("edge_index", "attention"), self._require("edge_type", "attention"))
 
     def encode(self) -> Encoded:
-        """The whole-catalogue part of a step: graph once, all items fused and through the trunk."""
-        nodes = self.encode_graph() if self.graph_encoder is not None else None
+        r"""The whole-catalogue part of a step: graph once, all items fused and through the trunk.
+
+        While training with ``id_dropout_graph``, the items :math:`\mathcal{D}` whose ID embedding
+        is dropped this step are encoded as new items are (:meth:`cold_item_vectors`): their
+        node embeddings enter the graph encoder as zeros, :math:`\mathbf{h}^{(0)}_i = \mathbf{0}`
+        for :math:`i \in \mathcal{D}`, so their graph vectors come from their neighbours alone.
+        Without it the item's own node embedding, a second ID vector, stands in for the dropped
+        ID, and the model never learns the content-only vectors that cold items get.
+        """
+        c, n = self.config, self.sizes.num_items
+        id_mask = self.warm_items if self.item_embedding is not None else None
+        cold_graph = self.training and c.id_dropout_graph and c.id_dropout > 0 and c.use_graph and c.use_item_id
+        x = None
+        if cold_graph:
+            keep = self.item_fusion.id_keep_mask(n, self._device())  # (I,)
+            id_mask = keep if id_mask is None else id_mask & keep
+            weight = self.graph_encoder.embedding.weight  # (N, d); the items are nodes 0 .. I-1
+            x = torch.cat([weight[:n] * keep.unsqueeze(-1).to(weight.dtype), weight[n:]])
+        nodes = None
+        if self.graph_encoder is not None:
+            nodes = self.encode_graph() if x is None else self.graph_encoder(self.edge_index, self.edge_type, x=x)
         items = self.item_fusion(
             id_emb=self.item_embedding.weight if self.item_embedding is not None else None,
             text=self._adapted_text(self._require("text", "use_text")) if self.text_adaptor is not None else None,
             graph=nodes[: self.sizes.num_items] if self.config.use_graph else None,
-            id_mask=self.warm_items if self.item_embedding is not None else None,
+            id_mask=id_mask,
+            drop_ids=not cold_graph,
         )  # (I, d)
         item_z = self.item_trunk(items) if self.item_trunk is not None else {}
         return Encoded(nodes=nodes, items=items, item_z=item_z)

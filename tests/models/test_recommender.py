@@ -94,6 +94,27 @@ def test_cold_item_vectors_need_no_id(model) -> None:
     assert new_nodes.shape[0] == model.sizes.num_nodes + 1
 
 
+@pytest.mark.parametrize("id_dropout_graph", [False, True])
+def test_id_dropout_graph_encodes_dropped_items_from_their_neighbours_only(sizes, side, id_dropout_graph) -> None:
+    # Every ID dropped (p = 1), no text: the fused item vector is the item's graph vector.
+    config = _full_config(use_text=False, id_dropout=1.0, graph_dropout=0.0, id_dropout_graph=id_dropout_graph)
+    model = MultiTaskRecommender(config, sizes, side).train()
+    items = model.encode().items  # (I, d)
+    n = sizes.num_items
+    with torch.no_grad():
+        weight = model.graph_encoder.embedding.weight
+        as_new = model.graph_encoder(side.edge_index, side.edge_type, x=torch.cat([weight[:n] * 0, weight[n:]]))
+        as_known = model.encode_graph()
+    torch.testing.assert_close(items, (as_new if id_dropout_graph else as_known)[:n])
+    assert not torch.allclose(as_new[:n], as_known[:n])  # the item's own embedding mattered
+    items.sum().backward()
+    reached = model.graph_encoder.embedding.weight.grad[:n].abs().sum(-1) > 0
+    assert reached.any() != id_dropout_graph  # a dropped item's own node embedding learns nothing that step
+    model.eval()  # outside training nothing is dropped
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode().items, model.item_fusion(model.item_embedding.weight, graph=as_known[:n]))
+
+
 def test_new_user_vector_matches_a_known_user_with_the_same_history(sizes, side) -> None:
     model = MultiTaskRecommender(_full_config(user_encoder="history"), sizes, side).eval()
     with torch.no_grad():

@@ -157,10 +157,9 @@ class ItemFusion(nn.Module):
         """``(n,)`` bool, ``False`` for the items whose ID embedding ID dropout drops this step
         (all ``True`` outside training). Pass it, and'ed with the warm items, as ``id_mask`` with
         ``drop_ids=False`` to drop the same items elsewhere too (their graph-node embeddings)."""
-        keep = torch.ones(n, dtype=torch.bool, device=device)
         if self.training and self.id_dropout > 0:
-            keep = torch.rand(n, device=device) >= self.id_dropout
-        return keep
+            return torch.rand(n, device=device) >= self.id_dropout
+        return torch.ones(n, dtype=torch.bool, device=device)
 
     def _inputs(
         self,

@@ -647,6 +647,14 @@ class RelationalGraphEncoder(nn.Module):
         w = self.embedding.weight
         return torch.cat([w, w.new_zeros(num_new, self.dim)])
 
+    def embeddings_without(self, keep: Tensor) -> Tensor:
+        """The learned embeddings with the first ``len(keep)`` rows zeroed where ``keep`` (bool) is
+        ``False``, ``(N, dim)``: pass as ``x`` to encode those nodes from their neighbours only, as
+        new nodes are. Gradients reach only the kept rows."""
+        w = self.embedding.weight
+        k = keep.numel()
+        return torch.cat([w[:k] * keep.unsqueeze(-1).to(w.dtype), w[k:]])
+
     def extra_repr(self) -> str:
         return (
             f"num_nodes={self.num_nodes}, num_relations={self.num_relations}, dim={self.dim}, "

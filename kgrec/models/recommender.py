@@ -544,19 +544,31 @@ class MultiTaskRecommender(nn.Module):
 
     # ------------------------------------------------------------------ encoding
     def encode_graph(
-        self, edge_index: Tensor | None = None, edge_type: Tensor | None = None, num_new_nodes: int = 0
+        self,
+        edge_index: Tensor | None = None,
+        edge_type: Tensor | None = None,
+        num_new_nodes: int = 0,
+        keep_items: Tensor | None = None,
     ) -> Tensor:
         """Graph-encoder node vectors ``(N + num_new_nodes, d)``.
 
         Defaults to the attached graph. For new (cold) items or entities, pass a graph whose new
         nodes are numbered ``N .. N + num_new_nodes - 1``: they start from zero embeddings and
-        take their vectors from their neighbours.
+        take their vectors from their neighbours. ``keep_items`` ``(I,)`` bool encodes the items
+        where it is ``False`` the same way, from their neighbours (training with
+        ``id_dropout_graph``).
         """
         if self.graph_encoder is None:
             raise ValueError("encode_graph: this model has no graph encoder")
+        if num_new_nodes and keep_items is not None:
+            raise ValueError("encode_graph: num_new_nodes and keep_items do not go together")
         ei = self._require("edge_index", "the graph encoder") if edge_index is None else edge_index
         et = self._require("edge_type", "the graph encoder") if edge_type is None else edge_type
-        x = self.graph_encoder.extended_embeddings(num_new_nodes) if num_new_nodes else None
+        x = None
+        if num_new_nodes:
+            x = self.graph_encoder.extended_embeddings(num_new_nodes)
+        elif keep_items is not None:
+            x = self.graph_encoder.embeddings_without(keep_items)  # the items are nodes 0 .. I-1
         return self.graph_encoder(ei, et, x=x)
 
     def graph_attention(self) -> tuple[Tensor, Tensor] | None:
@@ -578,24 +590,19 @@ class MultiTaskRecommender(nn.Module):
         Without it the item's own node embedding, a second ID vector, stands in for the dropped
         ID, and the model never learns the content-only vectors that cold items get.
         """
-        c, n = self.config, self.sizes.num_items
+        c = self.config
         id_mask = self.warm_items if self.item_embedding is not None else None
-        cold_graph = self.training and c.id_dropout_graph and c.id_dropout > 0 and c.use_graph and c.use_item_id
-        x = None
-        if cold_graph:
-            keep = self.item_fusion.id_keep_mask(n, self._device())  # (I,)
+        keep = None  # id_dropout > 0 implies an ID embedding (ModelConfig checks it)
+        if self.training and c.id_dropout_graph and c.id_dropout > 0 and c.use_graph:
+            keep = self.item_fusion.id_keep_mask(self.sizes.num_items, self._device())  # (I,)
             id_mask = keep if id_mask is None else id_mask & keep
-            weight = self.graph_encoder.embedding.weight  # (N, d); the items are nodes 0 .. I-1
-            x = torch.cat([weight[:n] * keep.unsqueeze(-1).to(weight.dtype), weight[n:]])
-        nodes = None
-        if self.graph_encoder is not None:
-            nodes = self.encode_graph() if x is None else self.graph_encoder(self.edge_index, self.edge_type, x=x)
+        nodes = self.encode_graph(keep_items=keep) if self.graph_encoder is not None else None
         items = self.item_fusion(
             id_emb=self.item_embedding.weight if self.item_embedding is not None else None,
             text=self._adapted_text(self._require("text", "use_text")) if self.text_adaptor is not None else None,
             graph=nodes[: self.sizes.num_items] if self.config.use_graph else None,
             id_mask=id_mask,
-            drop_ids=not cold_graph,
+            drop_ids=keep is None,  # else already in id_mask
         )  # (I, d)
         item_z = self.item_trunk(items) if self.item_trunk is not None else {}
         return Encoded(nodes=nodes, items=items, item_z=item_z)

@@ -1,4 +1,4 @@
-"""Cold-start items on ml-100k: train without held-out items, add them with ``add_items``, rank them.
+"""Cold-start items (ml-100k by default, any dataset through --config): train without held-out items, add them with ``add_items``, rank them.
 
 Protocol. The held-out items are those of the cold-item split (``data.split=cold_item``,
 ``data.cold_item_share`` = 10% of the items, ``data.seed``). They are removed from a copy of
@@ -19,7 +19,8 @@ users who rated them, Recall@20 and NDCG@20 of those items are measured
 Rows: kgrec add-items (text + graph pathways); the same items given fresh entity nodes (their
 KG triples re-attached to a new id, so their vectors come from neighbours only); the text-only
 and graph-only pathways; a text-similarity baseline (cosine between an item's text vector and
-the mean text vector of the user's highly rated training items, same text encoder); random
+the mean text vector of the user's highly rated training items, or of all of them in implicit
+data, same text encoder); random
 ranking (mean of 100 shuffles).
 
 Two more tables measure text search. Genre-like queries: precision@10 of items of the asked
@@ -31,6 +32,7 @@ vector against the fused retrieval vectors.
 
     python scripts/bench_coldstart.py            # trains runs/ml-100k-coldstart/run once (minutes), then reuses it
     python scripts/bench_coldstart.py --set train.max_epochs=10 --out runs/cold-quick
+    python scripts/bench_coldstart.py --config scripts/configs/ml-1m.yaml --out runs/ml-1m-coldstart
 """
 
 from __future__ import annotations
@@ -215,7 +217,8 @@ def main() -> None:
         unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)  # noqa: E731
         new_text, warm_text = unit(new_text), unit(warm_text)
         train = ds.train
-        liked = train.rating >= rec.run.config.model.like_threshold
+        # liked: rated at or above the like threshold; every training item in implicit data (no ratings)
+        liked = train.rating >= rec.run.config.model.like_threshold if train.rating is not None else np.ones(len(train), bool)
         profiles = np.stack([
             warm_text[train.item[(train.user == u) & liked] if ((train.user == u) & liked).any() else train.item[train.user == u]].mean(0)
             for u in users
@@ -244,7 +247,7 @@ def genre_table(run: Path) -> None:
     from kgrec.text import TextEncoder
 
     rec = Recommender.open(run)
-    genres = rec.catalog.features.get("class")
+    genres = rec.catalog.features.get("class", rec.catalog.features.get("genre"))  # ml-100k's / ML-1M's genre column
     if genres is None or rec.run.text is None:
         print(f"\n{run}: no genre column or no text; text queries skipped")
         return

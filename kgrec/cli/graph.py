@@ -124,6 +124,9 @@ def _format_stats(stats: dict) -> str:
         f"relations     {c['relations']}",
         f"triples       {c['triples']}",
         f"items covered {stats['items_covered']} ({100 * stats['items_covered_share']:.1f}% have a KG edge)",
+        f"private       {100 * stats['items_with_private_entity_share']:.1f}% of covered items link to an entity no "
+        f"other item links to (median {100 * stats['private_entity_share_median']:.0f}% of an item's "
+        f"{stats['item_entities_median']:g} entities)",
         f"components    {stats['components']['count']} (largest {stats['components']['largest']} nodes)",
         f"isolated      {stats['isolated_nodes']} nodes",
         "",

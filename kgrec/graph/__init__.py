@@ -14,7 +14,7 @@ from kgrec.graph.recipe import (
     recipe_from_dict,
     resolve_recipe,
 )
-from kgrec.graph.stats import degrees, graph_stats, plot_degrees
+from kgrec.graph.stats import degrees, graph_stats, plot_degrees, private_entities
 
 __all__ = [
     "ENTITY",
@@ -37,6 +37,7 @@ __all__ = [
     "hold_out_triples",
     "load_recipe",
     "plot_degrees",
+    "private_entities",
     "recipe_from_dict",
     "resolve_recipe",
     "short_relation",

@@ -28,7 +28,8 @@ def graph_stats(kg: KnowledgeGraph) -> dict[str, Any]:
     Keys: ``dataset``, ``counts``, ``relations`` (name -> triples, most frequent first),
     ``degree`` (per node type and overall: min, max, mean, median, p90, p99), ``isolated_nodes``,
     ``components`` (weakly connected: ``count`` and ``largest`` size), ``items_covered`` (items
-    with at least one KG or attribute edge, i.e. any relation but ``interacted``) and its share.
+    with at least one KG or attribute edge, i.e. any relation but ``interacted``) and its share,
+    and the keys of :func:`private_entities`.
     """
     import networkx as nx
 
@@ -40,8 +41,7 @@ def graph_stats(kg: KnowledgeGraph) -> dict[str, Any]:
         if np.any(kg.node_type == code):
             summary[kind] = _summary(degree[kg.node_type == code])
 
-    interaction = {i for i, n in enumerate(kg.relation_names) if n in (INTERACTED, INTERACTED + ".inv")}
-    content = ~np.isin(kg.relation, list(interaction)) if interaction else np.ones(kg.n_triples, dtype=bool)
+    content = _content_triples(kg)
     touched = np.zeros(kg.n_nodes, dtype=bool)
     touched[kg.head[content]] = True
     touched[kg.tail[content]] = True
@@ -63,7 +63,51 @@ def graph_stats(kg: KnowledgeGraph) -> dict[str, Any]:
         "components": {"count": len(sizes), "largest": sizes[0] if sizes else 0},
         "items_covered": covered,
         "items_covered_share": round(covered / kg.n_items, 4) if kg.n_items else 0.0,
+        **private_entities(kg),
     }
+
+
+def private_entities(kg: KnowledgeGraph) -> dict[str, Any]:
+    """How much of the items' one-hop KG neighbourhood is theirs alone.
+
+    An entity one item links to and no other (one hop, in either direction, through any relation
+    but ``interacted``) is *private* to that item: trained, its embedding serves that item alone,
+    like a second ID embedding, while a new item's graph vector can only draw on what it shares
+    with the catalogue. Where private entities make much of an item's neighbourhood, the graph
+    pathway says little about new items (README: Cold-start items).
+
+    Keys: ``items_with_private_entity`` (covered items with at least one private entity) and its
+    share of the covered items, ``private_entity_share_median`` (the median over covered items of
+    the share of their entities that are private) and ``item_entities_median`` (the median
+    number of entities per covered item).
+    """
+    content = _content_triples(kg)
+    head, tail = kg.head[content], kg.tail[content]
+    is_item = np.arange(kg.n_nodes) < kg.n_items
+    is_entity = kg.node_type == NODE_TYPES.index("entity")
+    forward = is_item[head] & is_entity[tail]
+    backward = is_item[tail] & is_entity[head]
+    item = np.concatenate([head[forward], tail[backward]])
+    entity = np.concatenate([tail[forward], head[backward]])
+    pairs = sorted_unique(item * kg.n_nodes + entity)  # each (item, entity) once
+    item, entity = pairs // kg.n_nodes, pairs % kg.n_nodes
+    private = np.bincount(entity, minlength=kg.n_nodes)[entity] == 1  # per pair
+    linked = np.bincount(item, minlength=kg.n_items)
+    own = np.bincount(item[private], minlength=kg.n_items)
+    covered = linked > 0
+    n = int(np.count_nonzero(own[covered] > 0))
+    return {
+        "items_with_private_entity": n,
+        "items_with_private_entity_share": round(n / int(covered.sum()), 4) if covered.any() else 0.0,
+        "private_entity_share_median": round(float(np.median(own[covered] / linked[covered])), 4) if covered.any() else 0.0,
+        "item_entities_median": float(np.median(linked[covered])) if covered.any() else 0.0,
+    }
+
+
+def _content_triples(kg: KnowledgeGraph) -> np.ndarray:
+    """``(T,)`` bool: the triples of every relation but ``interacted`` (and its inverse)."""
+    interaction = {i for i, n in enumerate(kg.relation_names) if n in (INTERACTED, INTERACTED + ".inv")}
+    return ~np.isin(kg.relation, list(interaction)) if interaction else np.ones(kg.n_triples, dtype=bool)
 
 
 def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:

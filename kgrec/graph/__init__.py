@@ -14,7 +14,7 @@ from kgrec.graph.recipe import (
     recipe_from_dict,
     resolve_recipe,
 )
-from kgrec.graph.stats import degrees, graph_stats, plot_degrees, private_entities
+from kgrec.graph.stats import degrees, graph_stats, plot_degrees, private_entities, private_owner
 
 __all__ = [
     "ENTITY",
@@ -38,6 +38,7 @@ __all__ = [
     "load_recipe",
     "plot_degrees",
     "private_entities",
+    "private_owner",
     "recipe_from_dict",
     "resolve_recipe",
     "short_relation",

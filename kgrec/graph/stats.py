@@ -81,16 +81,7 @@ def private_entities(kg: KnowledgeGraph) -> dict[str, Any]:
     the share of their entities that are private) and ``item_entities_median`` (the median
     number of entities per covered item).
     """
-    content = _content_triples(kg)
-    head, tail = kg.head[content], kg.tail[content]
-    is_item = np.arange(kg.n_nodes) < kg.n_items
-    is_entity = kg.node_type == NODE_TYPES.index("entity")
-    forward = is_item[head] & is_entity[tail]
-    backward = is_item[tail] & is_entity[head]
-    item = np.concatenate([head[forward], tail[backward]])
-    entity = np.concatenate([tail[forward], head[backward]])
-    pairs = sorted_unique(item * kg.n_nodes + entity)  # each (item, entity) once
-    item, entity = pairs // kg.n_nodes, pairs % kg.n_nodes
+    item, entity = _item_entity_pairs(kg)
     private = np.bincount(entity, minlength=kg.n_nodes)[entity] == 1  # per pair
     linked = np.bincount(item, minlength=kg.n_items)
     own = np.bincount(item[private], minlength=kg.n_items)
@@ -102,6 +93,32 @@ def private_entities(kg: KnowledgeGraph) -> dict[str, Any]:
         "private_entity_share_median": round(float(np.median(own[covered] / linked[covered])), 4) if covered.any() else 0.0,
         "item_entities_median": float(np.median(linked[covered])) if covered.any() else 0.0,
     }
+
+
+def private_owner(kg: KnowledgeGraph) -> np.ndarray:
+    """``(N,)`` int64: for each entity private to one item (:func:`private_entities`) that
+    item's node id, ``-1`` for every other node. Training with ``model.id_dropout_private``
+    reads it to encode an item as a new one, without the entities only it links to."""
+    item, entity = _item_entity_pairs(kg)
+    one = np.bincount(entity, minlength=kg.n_nodes)[entity] == 1
+    owner = np.full(kg.n_nodes, -1, dtype=np.int64)
+    owner[entity[one]] = item[one]
+    return owner
+
+
+def _item_entity_pairs(kg: KnowledgeGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct (item node, entity node) pair one content triple joins, in either
+    direction: two aligned int64 arrays."""
+    content = _content_triples(kg)
+    head, tail = kg.head[content], kg.tail[content]
+    is_item = np.arange(kg.n_nodes) < kg.n_items
+    is_entity = kg.node_type == NODE_TYPES.index("entity")
+    forward = is_item[head] & is_entity[tail]
+    backward = is_item[tail] & is_entity[head]
+    item = np.concatenate([head[forward], tail[backward]])
+    entity = np.concatenate([tail[forward], head[backward]])
+    pairs = sorted_unique(item * kg.n_nodes + entity)
+    return pairs // kg.n_nodes, pairs % kg.n_nodes
 
 
 def _content_triples(kg: KnowledgeGraph) -> np.ndarray:

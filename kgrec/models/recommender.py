@@ -65,7 +65,8 @@ class ModelConfig:
     item vector (``fusion``), with ``id_dropout`` (see :class:`~kgrec.models.fusion.ItemFusion`);
     with ``id_dropout_graph`` an item whose ID is dropped also loses its own graph-node embedding
     for that step, so its graph vector comes from its neighbours alone, as a new item's does
-    (:meth:`MultiTaskRecommender.encode`).
+    (:meth:`MultiTaskRecommender.encode`); ``id_dropout_private`` (with ``id_dropout_graph``)
+    drops the entities that only that item links to as well (side input ``private_owner``).
     User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``,
     ``features`` (``graph`` needs user nodes in the graph; ``features`` reads the columns
     ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of
@@ -107,6 +108,7 @@ class ModelConfig:
     fusion: str = "gate"
     id_dropout: float = 0.1
     id_dropout_graph: bool = False
+    id_dropout_private: bool = False
     # user side
     user_encoder: str = "id+history"
     user_features: tuple[str, ...] | None = None
@@ -167,6 +169,9 @@ class ModelConfig:
                 "model.id_dropout > 0 needs use_item_id and use_text or use_graph (something to fall back on); "
                 "set id_dropout: 0"
             )
+        if self.id_dropout_private and not (self.id_dropout_graph and self.id_dropout > 0 and self.use_graph):
+            raise ConfigError("model.id_dropout_private extends id_dropout_graph; set id_dropout_graph: true "
+                              "(with id_dropout > 0 and use_graph)")  # fmt: skip
         if self.distill_weight < 0 or self.distill_temperature <= 0:
             raise ConfigError(
                 f"model.distill_weight >= 0 and model.distill_temperature > 0 expected, "
@@ -281,6 +286,8 @@ class SideInputs:
             retrieval negatives.
         item_log_q: ``(I,)`` log-probability of each item under the negative sampler, for the
             logQ correction of the ``sampled_softmax`` loss (omit for uniform sampling).
+        private_owner: ``(N,)`` int64, for each entity node that one item alone links to that
+            item, else ``-1`` (:func:`kgrec.graph.private_owner`), for ``id_dropout_private``.
     """
 
     edge_index: Tensor | None = None
@@ -291,6 +298,7 @@ class SideInputs:
     ratings: Tensor | None = None
     item_log_q: Tensor | None = None
     warm_items: Tensor | None = None
+    private_owner: Tensor | None = None
 
 
 @dataclass
@@ -443,7 +451,7 @@ class MultiTaskRecommender(nn.Module):
 
         for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices",
                      "_history_values", "_ratings_indices", "_ratings_values", "_user_features_indices",
-                     "_user_features_values"):
+                     "_user_features_values", "_private_nodes", "_private_items"):
             self.register_buffer(name, None, persistent=False)
         self.reset_parameters()
         if side is not None:
@@ -490,6 +498,12 @@ class MultiTaskRecommender(nn.Module):
             if side.warm_items.shape != (s.num_items,):
                 raise ValueError(f"side.warm_items: expected shape ({s.num_items},), got {tuple(side.warm_items.shape)}")
             self.warm_items = side.warm_items.to(device, torch.bool)
+        if side.private_owner is not None:
+            if side.private_owner.shape != (s.num_nodes,):
+                raise ValueError(f"side.private_owner: expected shape ({s.num_nodes},), got {tuple(side.private_owner.shape)}")
+            owner = side.private_owner.to(device, torch.long)
+            self._private_nodes = (owner >= 0).nonzero().squeeze(1)  # entities one item alone links to
+            self._private_items = owner[self._private_nodes]  # that item
         return self  # missing inputs are reported when first needed, so attach() can go piecewise
 
     def _device(self) -> torch.device:
@@ -548,27 +562,27 @@ class MultiTaskRecommender(nn.Module):
         edge_index: Tensor | None = None,
         edge_type: Tensor | None = None,
         num_new_nodes: int = 0,
-        keep_items: Tensor | None = None,
+        keep_nodes: Tensor | None = None,
     ) -> Tensor:
         """Graph-encoder node vectors ``(N + num_new_nodes, d)``.
 
         Defaults to the attached graph. For new (cold) items or entities, pass a graph whose new
         nodes are numbered ``N .. N + num_new_nodes - 1``: they start from zero embeddings and
-        take their vectors from their neighbours. ``keep_items`` ``(I,)`` bool encodes the items
-        where it is ``False`` the same way, from their neighbours (training with
-        ``id_dropout_graph``).
+        take their vectors from their neighbours. ``keep_nodes`` ``(n,)`` bool over the first
+        ``n`` nodes (the items first) encodes the nodes where it is ``False`` the same way, from
+        their neighbours (training with ``id_dropout_graph``).
         """
         if self.graph_encoder is None:
             raise ValueError("encode_graph: this model has no graph encoder")
-        if num_new_nodes and keep_items is not None:
-            raise ValueError("encode_graph: num_new_nodes and keep_items do not go together")
+        if num_new_nodes and keep_nodes is not None:
+            raise ValueError("encode_graph: num_new_nodes and keep_nodes do not go together")
         ei = self._require("edge_index", "the graph encoder") if edge_index is None else edge_index
         et = self._require("edge_type", "the graph encoder") if edge_type is None else edge_type
         x = None
         if num_new_nodes:
             x = self.graph_encoder.extended_embeddings(num_new_nodes)
-        elif keep_items is not None:
-            x = self.graph_encoder.embeddings_without(keep_items)  # the items are nodes 0 .. I-1
+        elif keep_nodes is not None:
+            x = self.graph_encoder.embeddings_without(keep_nodes)
         return self.graph_encoder(ei, et, x=x)
 
     def graph_attention(self) -> tuple[Tensor, Tensor] | None:
@@ -588,7 +602,11 @@ class MultiTaskRecommender(nn.Module):
         node embeddings enter the graph encoder as zeros, :math:`\mathbf{h}^{(0)}_i = \mathbf{0}`
         for :math:`i \in \mathcal{D}`, so their graph vectors come from their neighbours alone.
         Without it the item's own node embedding, a second ID vector, stands in for the dropped
-        ID, and the model never learns the content-only vectors that cold items get.
+        ID, and the model never learns the content-only vectors that cold items get. With
+        ``id_dropout_private`` the entities :math:`\mathcal{P}_i` that item :math:`i \in
+        \mathcal{D}` alone links to enter as zeros too, :math:`\mathbf{h}^{(0)}_e = \mathbf{0}`
+        for :math:`e \in \mathcal{P}_i`: trained through one item only, their embeddings are
+        that item's ID by another name, and a new item has no such trained entities.
         """
         c = self.config
         id_mask = self.warm_items if self.item_embedding is not None else None
@@ -596,7 +614,8 @@ class MultiTaskRecommender(nn.Module):
         if self.training and c.id_dropout_graph and c.id_dropout > 0 and c.use_graph:
             keep = self.item_fusion.id_keep_mask(self.sizes.num_items, self._device())  # (I,)
             id_mask = keep if id_mask is None else id_mask & keep
-        nodes = self.encode_graph(keep_items=keep) if self.graph_encoder is not None else None
+        keep_nodes = self._without_private_entities(keep) if keep is not None and c.id_dropout_private else keep
+        nodes = self.encode_graph(keep_nodes=keep_nodes) if self.graph_encoder is not None else None
         items = self.item_fusion(
             id_emb=self.item_embedding.weight if self.item_embedding is not None else None,
             text=self._adapted_text(self._require("text", "use_text")) if self.text_adaptor is not None else None,
@@ -606,6 +625,17 @@ class MultiTaskRecommender(nn.Module):
         )  # (I, d)
         item_z = self.item_trunk(items) if self.item_trunk is not None else {}
         return Encoded(nodes=nodes, items=items, item_z=item_z)
+
+    def _without_private_entities(self, keep: Tensor) -> Tensor:
+        """``(N,)`` bool: ``keep`` ``(I,)`` over the items, extended to the entities private to
+        an item (``False`` where that item is dropped) and ``True`` for every other node."""
+        if self._private_nodes is None:
+            raise ValueError("model.id_dropout_private needs side input 'private_owner': call "
+                             "model.attach(SideInputs(private_owner=...))")  # fmt: skip
+        nodes = torch.ones(self.sizes.num_nodes, dtype=torch.bool, device=keep.device)
+        nodes[: keep.numel()] = keep
+        nodes[self._private_nodes] = keep[self._private_items]
+        return nodes
 
     def _adapted_text(self, text: Tensor) -> Tensor:
         return self.text_adaptor(text)  # (n, d)

@@ -179,6 +179,10 @@ def side_inputs(
     if graph is not None:
         pyg = graph.to_pyg()
         side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
+        if model_config.id_dropout_private:
+            from kgrec.graph import private_owner
+
+            side.private_owner = torch.as_tensor(private_owner(graph))
     users, items = torch.as_tensor(train.user), torch.as_tensor(train.item)
     if "history" in model_config.user_parts:
         side.history = history_matrix(users, items, dataset.n_users, dataset.n_items)

@@ -1,3 +1,5 @@
+import numpy as np
+
 from kgrec.graph import graph_stats, plot_degrees
 
 
@@ -15,7 +17,7 @@ def test_stats_count_relations_components_and_coverage(build):
 
 def test_private_entities_are_those_one_item_links_to_in_either_direction(atomic):
     from kgrec.data import load_dataset
-    from kgrec.graph import build_graph, private_entities, recipe_from_dict
+    from kgrec.graph import build_graph, private_entities, private_owner, recipe_from_dict
 
     folder = atomic(
         name="private",
@@ -32,6 +34,10 @@ def test_private_entities_are_those_one_item_links_to_in_either_direction(atomic
         "private_entity_share_median": round((2 / 3 + 0) / 2, 4),  # i1: a1, a2 of {d1, a1, a2}; i2: none
         "item_entities_median": 2.0,  # 3 and 1; the user nodes and the duplicate triple count nothing
     }
+    owner = private_owner(kg)
+    i1, a1, a2, d1 = (int(np.flatnonzero(kg.keys == key)[0]) for key in ("i1", "a1", "a2", "d1"))
+    assert owner[a1] == owner[a2] == i1 and owner[d1] == -1
+    assert np.count_nonzero(owner >= 0) == 2  # items, shared entities and users own nothing
 
 
 def test_interacted_edges_do_not_count_as_coverage(split_dataset):

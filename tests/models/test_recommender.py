@@ -115,6 +115,29 @@ def test_id_dropout_graph_encodes_dropped_items_from_their_neighbours_only(sizes
         torch.testing.assert_close(model.encode().items, model.item_fusion(model.item_embedding.weight, graph=as_known[:n]))
 
 
+def test_id_dropout_private_also_encodes_dropped_items_without_their_private_entities(sizes, side) -> None:
+    n = sizes.num_items
+    owner = torch.full((sizes.num_nodes,), -1)
+    owner[n], owner[n + 2] = 0, 3  # entity nodes n and n + 2 are items 0's and 3's alone
+    config = _full_config(use_text=False, id_dropout=1.0, graph_dropout=0.0, id_dropout_graph=True, id_dropout_private=True)
+    with pytest.raises(ValueError, match="needs side input 'private_owner'"):
+        MultiTaskRecommender(config, sizes, side).train().encode()
+    side.private_owner = owner
+    model = MultiTaskRecommender(config, sizes, side).train()
+    items = model.encode().items  # every ID dropped (p = 1): the items' graph vectors
+    with torch.no_grad():
+        zeroed = model.graph_encoder.embedding.weight.clone()
+        zeroed[: n + 1] = 0
+        zeroed[n + 2] = 0
+        expected = model.graph_encoder(side.edge_index, side.edge_type, x=zeroed)[:n]
+    torch.testing.assert_close(items, expected)
+    items.sum().backward()
+    reached = model.graph_encoder.embedding.weight.grad.abs().sum(-1) > 0
+    assert not reached[: n + 1].any() and not reached[n + 2] and reached[n + 1]  # a shared entity still learns
+    with pytest.raises(ConfigError, match="id_dropout_private extends id_dropout_graph"):
+        _full_config(id_dropout_private=True)
+
+
 def test_new_user_vector_matches_a_known_user_with_the_same_history(sizes, side) -> None:
     model = MultiTaskRecommender(_full_config(user_encoder="history"), sizes, side).eval()
     with torch.no_grad():

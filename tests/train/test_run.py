@@ -629,3 +629,15 @@ def test_kg_metrics_need_the_kg_tower_and_held_out_triples(clustered_dataset):
         prepare(tiny_config(clustered_dataset, "model.tasks=[retrieval]", "graph.kg_holdout=0.1"), progress=False)
     with pytest.raises(ConfigError, match=r"graph.kg_holdout: expected a share in \[0, 0.5\]"):
         tiny_config(clustered_dataset, "graph.kg_holdout=0.7")
+
+
+def test_id_dropout_private_gets_the_graph_private_entities_as_a_side_input(clustered_dataset):
+    from kgrec.graph import private_owner
+
+    config = tiny_config(clustered_dataset, "model.id_dropout_graph=true", "model.id_dropout_private=true")
+    prepared = prepare(config, progress=False)
+    owner = prepared.side.private_owner
+    assert owner is not None and torch.equal(owner, torch.as_tensor(private_owner(prepared.graph)))
+    model = build_model(config, prepared).train()
+    assert torch.isfinite(model.encode().items).all()
+    assert prepare(tiny_config(clustered_dataset), progress=False).side.private_owner is None  # off: not computed

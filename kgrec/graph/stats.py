@@ -82,7 +82,7 @@ def private_entities(kg: KnowledgeGraph) -> dict[str, Any]:
     number of entities per covered item).
     """
     item, entity = _item_entity_pairs(kg)
-    private = np.bincount(entity, minlength=kg.n_nodes)[entity] == 1  # per pair
+    private = _owner(item, entity, kg.n_nodes)[entity] >= 0  # per pair
     linked = np.bincount(item, minlength=kg.n_items)
     own = np.bincount(item[private], minlength=kg.n_items)
     covered = linked > 0
@@ -99,9 +99,13 @@ def private_owner(kg: KnowledgeGraph) -> np.ndarray:
     """``(N,)`` int64: for each entity private to one item (:func:`private_entities`) that
     item's node id, ``-1`` for every other node. Training with ``model.id_dropout_private``
     reads it to encode an item as a new one, without the entities only it links to."""
-    item, entity = _item_entity_pairs(kg)
-    one = np.bincount(entity, minlength=kg.n_nodes)[entity] == 1
-    owner = np.full(kg.n_nodes, -1, dtype=np.int64)
+    return _owner(*_item_entity_pairs(kg), kg.n_nodes)
+
+
+def _owner(item: np.ndarray, entity: np.ndarray, n_nodes: int) -> np.ndarray:
+    """:func:`private_owner` from the distinct (item, entity) pairs."""
+    one = np.bincount(entity, minlength=n_nodes)[entity] == 1  # the entity's only pair
+    owner = np.full(n_nodes, -1, dtype=np.int64)
     owner[entity[one]] = item[one]
     return owner
 

@@ -1,4 +1,5 @@
-"""Cold-start items (ml-100k by default, any dataset through --config): train without held-out items, add them with ``add_items``, rank them.
+"""Cold-start items: train without held-out items, add them with ``add_items``, rank them
+(ml-100k by default, any dataset through ``--config``).
 
 Protocol. The held-out items are those of the cold-item split (``data.split=cold_item``,
 ``data.cold_item_share`` = 10% of the items, ``data.seed``). They are removed from a copy of

@@ -86,12 +86,16 @@ def private_entities(kg: KnowledgeGraph) -> dict[str, Any]:
     linked = np.bincount(item, minlength=kg.n_items)
     own = np.bincount(item[private], minlength=kg.n_items)
     covered = linked > 0
-    n = int(np.count_nonzero(own[covered] > 0))
+    if not covered.any():
+        return {"items_with_private_entity": 0, "items_with_private_entity_share": 0.0,
+                "private_entity_share_median": 0.0, "item_entities_median": 0.0}  # fmt: skip
+    linked, own = linked[covered], own[covered]
+    n = int(np.count_nonzero(own))
     return {
         "items_with_private_entity": n,
-        "items_with_private_entity_share": round(n / int(covered.sum()), 4) if covered.any() else 0.0,
-        "private_entity_share_median": round(float(np.median(own[covered] / linked[covered])), 4) if covered.any() else 0.0,
-        "item_entities_median": float(np.median(linked[covered])) if covered.any() else 0.0,
+        "items_with_private_entity_share": round(n / len(linked), 4),
+        "private_entity_share_median": round(float(np.median(own / linked)), 4),
+        "item_entities_median": float(np.median(linked)),
     }
 
 

@@ -32,11 +32,16 @@ def train_seed(
         return train(config, Path(out) / "run")
 
 
-def train_kept(config: RunConfig, runs: Path) -> dict:
-    """Train ``config`` in ``runs/seed<S>-<digest of the whole config>``; a finished run there
-    is read back instead of trained again, an interrupted one resumes (:func:`kgrec.train.train`)."""
+def kept_run_dir(config: RunConfig, runs: Path) -> Path:
+    """``runs/seed<S>-<digest of the whole config>``: where :func:`train_kept` keeps ``config``'s run."""
     text = json.dumps(to_dict(config), sort_keys=True)
-    out = runs / f"seed{config.train.seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return runs / f"seed{config.train.seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def train_kept(config: RunConfig, runs: Path) -> dict:
+    """Train ``config`` in :func:`kept_run_dir`; a finished run there is read back instead of
+    trained again, an interrupted one resumes (:func:`kgrec.train.train`)."""
+    out = kept_run_dir(config, runs)
     if (out / "manifest.json").is_file():  # written last: the run finished
         read_manifest(out)  # a clear error for a folder of another format
         return json.loads((out / "metrics.json").read_text())

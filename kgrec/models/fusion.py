@@ -322,21 +322,40 @@ class UserEncoder(nn.Module):
     ``exclude_items``: its own vector is then removed from the aggregate, as in FISM, so the model
     cannot score a positive by its presence in the history (held-out items never are).
 
+    A user the model has not seen has no ID vector, so its :math:`\mathbf{e}_u` is zero
+    (:meth:`~kgrec.models.MultiTaskRecommender.new_user_vector`). With ``id_dropout``
+    :math:`p > 0` training drops each row's :math:`\mathbf{e}_u` with probability :math:`p`
+    (DropoutNet, Volkovs et al., NeurIPS 2017), so that the trunk also learns users made of
+    their other parts alone.
+
     Args:
         num_users: :math:`U`.
         dim: vector size :math:`d`.
         parts: a subset of ``("id", "history", "graph", "features")``. (default: ``("id",)``)
         init_std: std of the normal init of ID and feature embeddings. (default: ``0.1``)
         num_features: feature tokens :math:`F` (``features`` part). (default: ``0``)
+        id_dropout: probability :math:`p` of dropping a user's ID vector while training; needs
+            the ``id`` part and another. (default: ``0.0``)
     """
 
     def __init__(
-        self, num_users: int, dim: int, parts: Sequence[str] = ("id",), init_std: float = 0.1, num_features: int = 0
+        self,
+        num_users: int,
+        dim: int,
+        parts: Sequence[str] = ("id",),
+        init_std: float = 0.1,
+        num_features: int = 0,
+        id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         parts = tuple(parts)
         if not parts or any(p not in USER_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ValueError(f"parts: expected a non-empty subset of {USER_PARTS}, got {parts!r}")
+        if not 0.0 <= id_dropout <= 1.0:
+            raise ValueError(f"id_dropout: expected a probability in [0, 1], got {id_dropout}")
+        if id_dropout > 0 and ("id" not in parts or len(parts) == 1):
+            raise ValueError(f"id_dropout={id_dropout} needs the 'id' part and another to fall back on, got {parts}")
+        self.id_dropout = id_dropout
         self.num_users = num_users
         self.dim = dim
         self.parts = tuple(p for p in USER_PARTS if p in parts)
@@ -377,6 +396,9 @@ class UserEncoder(nn.Module):
         out: Tensor | None = None
         if "id" in self.parts:
             emb = self.id_embedding.weight if users is None else self.id_embedding(users)
+            if self.training and self.id_dropout > 0:
+                keep = torch.rand(emb.size(0), 1, device=emb.device) >= self.id_dropout
+                emb = emb * keep.to(emb.dtype)
             out = emb
         if "history" in self.parts:
             if item_vectors is None or history is None:
@@ -407,7 +429,8 @@ class UserEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         features = f", num_features={self.num_features}" if self.num_features else ""
-        return f"num_users={self.num_users}, dim={self.dim}, parts={self.parts}{features}"
+        dropout = f", id_dropout={self.id_dropout}" if self.id_dropout else ""
+        return f"num_users={self.num_users}, dim={self.dim}, parts={self.parts}{features}{dropout}"
 
 
 def _required(part: str, name: str, value: Any, shape: tuple[int, int]) -> Any:

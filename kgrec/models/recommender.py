@@ -69,7 +69,10 @@ class ModelConfig:
     drops the entities that only that item links to as well (side input ``private_owner``).
     User side: ``user_encoder`` is a ``+``-joined subset of ``id``, ``history``, ``graph``,
     ``features`` (``graph`` needs user nodes in the graph; ``features`` reads the columns
-    ``user_features`` of ``NAME.user``, every usable one when ``None``). ``trunk`` is one of
+    ``user_features`` of ``NAME.user``, every usable one when ``None``); ``user_id_dropout``
+    drops a user's ID vector with that probability while training, so that users unknown at
+    training (:meth:`MultiTaskRecommender.new_user_vector`) look like users the trunk has
+    seen (see :class:`~kgrec.models.fusion.UserEncoder`). ``trunk`` is one of
     ``identity``, ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
     configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
@@ -111,6 +114,7 @@ class ModelConfig:
     id_dropout_private: bool = False
     # user side
     user_encoder: str = "id+history"
+    user_id_dropout: float = 0.0
     user_features: tuple[str, ...] | None = None
     history_exclude_target: bool = True
     # trunks (same architecture on the user and the item side)
@@ -172,6 +176,11 @@ class ModelConfig:
         if self.id_dropout_private and not (self.id_dropout_graph and self.id_dropout > 0 and self.use_graph):
             raise ConfigError("model.id_dropout_private extends id_dropout_graph; set id_dropout_graph: true "
                               "(with id_dropout > 0 and use_graph)")  # fmt: skip
+        if not 0.0 <= self.user_id_dropout <= 1.0:
+            raise ConfigError(f"model.user_id_dropout: expected a probability in [0, 1], got {self.user_id_dropout}")
+        if self.user_id_dropout > 0 and ("id" not in parts or len(parts) == 1):
+            raise ConfigError(f"model.user_id_dropout > 0 needs the 'id' user part and another to fall back on "
+                              f"(e.g. user_encoder: id+history), got {self.user_encoder!r}; set user_id_dropout: 0")  # fmt: skip
         if self.distill_weight < 0 or self.distill_temperature <= 0:
             raise ConfigError(
                 f"model.distill_weight >= 0 and model.distill_temperature > 0 expected, "
@@ -416,7 +425,8 @@ class MultiTaskRecommender(nn.Module):
         )
         self.item_fusion = ItemFusion(d, c.item_modalities, kind=c.fusion, id_dropout=c.id_dropout)
         self.user_encoder = UserEncoder(
-            sizes.num_users, d, c.user_parts, init_std=c.init_std, num_features=sizes.num_user_features
+            sizes.num_users, d, c.user_parts, init_std=c.init_std, num_features=sizes.num_user_features,
+            id_dropout=c.user_id_dropout,
         )
         self.user_trunk: Trunk | None = None
         self.item_trunk: Trunk | None = None

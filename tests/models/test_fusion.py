@@ -81,6 +81,28 @@ def test_user_encoder_history_excludes_the_target_item() -> None:
     assert enc(None, item_vectors=item_vecs, history=hist).shape == (2, 4)
 
 
+def test_user_encoder_id_dropout_drops_whole_id_vectors_in_training_only() -> None:
+    torch.manual_seed(0)
+    hist = SparseOperator.from_sparse(history_matrix(torch.arange(400), torch.arange(400) % 3, 400, 3))
+    enc = UserEncoder(400, 4, parts=("id", "history"), id_dropout=0.25)
+    item_vecs = torch.randn(3, 4)
+    agg = item_vecs[torch.arange(400) % 3]
+    out = enc(None, item_vectors=item_vecs, history=hist)
+    e = enc.id_embedding.weight
+    dropped = torch.isclose(out, agg).all(1)
+    kept = torch.isclose(out, e + agg).all(1)
+    assert (dropped ^ kept).all()  # each row loses its whole ID vector or none of it
+    assert 0.15 < dropped.float().mean() < 0.35  # about p of the rows
+    out[dropped].sum().backward()  # a dropped ID gets no gradient
+    assert enc.id_embedding.weight.grad[dropped].abs().sum() == 0
+    enc.eval()
+    torch.testing.assert_close(enc(None, item_vectors=item_vecs, history=hist), e + agg)  # never at inference
+    with pytest.raises(ValueError, match="needs the 'id' part and another"):
+        UserEncoder(2, 4, parts=("id",), id_dropout=0.1)
+    with pytest.raises(ValueError, match="probability"):
+        UserEncoder(2, 4, parts=("id", "history"), id_dropout=1.5)
+
+
 def test_user_encoder_features_part_is_the_mean_of_the_users_feature_vectors() -> None:
     features = SparseOperator.from_sparse(history_matrix(torch.tensor([0, 0, 1]), torch.tensor([0, 2, 2]), 3, 3))
     enc = UserEncoder(3, 4, parts=("id", "features"), num_features=3)

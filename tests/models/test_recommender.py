@@ -151,6 +151,17 @@ def test_new_user_vector_matches_a_known_user_with_the_same_history(sizes, side)
         MultiTaskRecommender(_full_config(user_encoder="id"), sizes, side).new_user_vector(enc.items[:1])
 
 
+def test_a_user_whose_id_is_dropped_in_training_is_what_a_new_user_gets(sizes, side) -> None:
+    model = MultiTaskRecommender(_full_config(user_encoder="id+history", user_id_dropout=1.0), sizes, side).train()
+    with torch.no_grad():
+        enc = model.encode()
+        dropped = model.user_vectors(torch.tensor([1]), enc)  # user 1's training items: 1, 2
+        new = model.new_user_vector(enc.items[torch.tensor([1, 2])])
+        torch.testing.assert_close(dropped, new)
+        model.eval()
+        assert not torch.allclose(model.user_vectors(torch.tensor([1]), enc), new)  # the ID counts at inference
+
+
 def test_caches_built_under_inference_mode_do_not_break_training(model, batch) -> None:
     with torch.inference_mode():
         model.score_all(torch.arange(2))  # builds the graph adjacency and the history operator
@@ -233,6 +244,10 @@ def test_invalid_configs_fail_with_the_field_name(sizes) -> None:
         ModelConfig(trunk="moe")
     with pytest.raises(ConfigError, match="id_dropout"):
         ModelConfig(use_text=False, use_graph=False, id_dropout=0.5)
+    with pytest.raises(ConfigError, match="model.user_id_dropout > 0 needs the 'id' user part"):
+        ModelConfig(user_encoder="id", user_id_dropout=0.2)
+    with pytest.raises(ConfigError, match="model.user_id_dropout: expected a probability"):
+        ModelConfig(user_id_dropout=-0.1)
     with pytest.raises(ConfigError, match="unknown keys"):
         ModelConfig.from_dict({"dimension": 3})
     sizes.text_dim = 0

@@ -14,6 +14,7 @@ from kgrec.models.losses import JointLoss, project_conflicting
 from kgrec.models.recommender import (
     TASKS,
     Encoded,
+    HistoryPrior,
     ModelConfig,
     ModelSizes,
     MultiTaskRecommender,
@@ -31,6 +32,7 @@ __all__ = [
     "CompGCNLayer",
     "KGATLayer",
     "Encoded",
+    "HistoryPrior",
     "IdentityTrunk",
     "ItemAutoRec",
     "ItemFusion",

@@ -22,6 +22,7 @@ item and user ID embeddings + the retrieval tower with BPR, i.e. BPR-MF (Rendle 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -357,6 +358,15 @@ class RecBatch:
 
 def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
     return None if t is None else t.to(device, non_blocking=True)
+
+
+@dataclass
+class HistoryPrior:
+    """The mean training user's history part ``mean`` ``(1, d)`` and how many items it counts
+    for, ``weight`` (:meth:`MultiTaskRecommender.history_prior`)."""
+
+    mean: Tensor
+    weight: float
 
 
 @dataclass
@@ -803,19 +813,64 @@ class MultiTaskRecommender(nn.Module):
         h = self.fuse_cold_items(text, graph)  # (n, d)
         return tower.item_vectors(self.item_trunk(h)["retrieval"])  # type: ignore[misc]
 
-    def new_user_vector(self, liked: Tensor) -> Tensor:
+    def new_user_vector(self, liked: Tensor, prior: HistoryPrior | None = None) -> Tensor:
         r"""Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is
         the items with fused vectors ``liked`` ``(n, d)`` (rows of ``encode().items`` or of
-        :meth:`fuse_cold_items`): the ``history`` user part,
-        :math:`\mathbf{h}_u = \frac{1}{n} \sum_i \mathbf{h}_i`, through the user trunk (a new
-        user has no ID or graph vector, so those parts are zero)."""
+        :meth:`fuse_cold_items`): the ``history`` user part through the user trunk (a new user
+        has no ID or graph vector, so those parts are zero), with the history part
+
+        .. math::
+            \mathbf{h}_u = \frac{\sum_i \mathbf{h}_i + k\, \bar{\mathbf{h}}}{n + k}
+
+        shrunk toward the mean training user's :math:`\bar{\mathbf{h}}` by ``prior``
+        (:meth:`history_prior`), or the plain mean (:math:`k = 0`) without it."""
         if "history" not in self.config.user_parts:
             raise ValueError("new_user_vector: the model has no history user part (model.user_encoder)")
         tower = self._retrieval()
         if liked.size(0) == 0:
             raise ValueError("new_user_vector: give at least one liked item")
-        z = self.user_trunk(liked.mean(0, keepdim=True))["retrieval"]  # type: ignore[misc]
+        if prior is None:
+            h = liked.mean(0, keepdim=True)
+        elif math.isinf(prior.weight):
+            h = prior.mean
+        else:
+            h = (liked.sum(0, keepdim=True) + prior.weight * prior.mean) / (liked.size(0) + prior.weight)
+        z = self.user_trunk(h)["retrieval"]  # type: ignore[misc]
         return tower.user_vectors(z)
+
+    def history_prior(self, encoded: Encoded | None = None) -> HistoryPrior:
+        r"""What a new user's history is shrunk toward (:meth:`new_user_vector`), estimated from
+        the training users' histories: the mean of their history parts
+        :math:`\bar{\mathbf{h}} = \frac{1}{U} \sum_u \mathbf{m}_u`, with
+        :math:`\mathbf{m}_u = \frac{1}{n_u} \sum_{i \in \mathcal{I}_u} \mathbf{h}_i`, and the
+        James–Stein (empirical Bayes) weight
+
+        .. math::
+            k = \frac{\overline{s^2}}{\operatorname{tr} \operatorname{Cov}_u(\mathbf{m}_u)
+                - \overline{s^2_u / n_u}}, \qquad
+            s^2_u = \frac{1}{n_u - 1} \sum_{i \in \mathcal{I}_u} \lVert \mathbf{h}_i - \mathbf{m}_u \rVert^2
+
+        (means over the users with two or more items): the spread of a user's items around
+        their mean over the spread of the users' true means, so the prior counts for :math:`k`
+        items. One liked item then says little beyond the average user; a long history
+        outweighs the prior. ``inf`` when the users' means spread no more than sampling alone
+        explains (every new user is then the mean user)."""
+        if "history" not in self.config.user_parts:
+            raise ValueError("history_prior: the model has no history user part (model.user_encoder)")
+        history = self._history()
+        if history is None:
+            raise ValueError("history_prior needs side input 'history': call model.attach(SideInputs(history=...))")
+        items = (self.encode() if encoded is None else encoded).items.float()  # (I, d)
+        counts = history.csr.crow_indices().diff().to(items.dtype)  # (U,) n_u
+        means = history @ items  # (U, d): rows of a mean-normalised history, m_u
+        squares = (history @ items.square()).sum(1)  # (U,): mean of ||h_i||^2
+        many = counts > 1
+        spread = (squares - means.square().sum(1)).clamp_min(0) * counts / (counts - 1).clamp_min(1)  # s_u^2
+        users = means[counts > 0]
+        between = users.var(0).sum() - (spread[many] / counts[many]).mean()
+        within = spread[many].mean()
+        weight = float(within / between) if between > 0 else float("inf")
+        return HistoryPrior(mean=users.mean(0, keepdim=True), weight=weight)
 
     # ------------------------------------------------------------------ parameter groups
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:

@@ -27,8 +27,12 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   by :math:`1/\sqrt{\mathrm{popularity}}` (``scripts/bench_similar.py``).
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
-  as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L|}
-  \sum_{i \in L} \mathbf{h}_i))` (no ID part: the user has none); otherwise (ID-only user
+  as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
+  (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none),
+  shrunk toward the mean training user :math:`\bar{\mathbf{h}}` by a James–Stein weight
+  :math:`k` estimated from the training histories
+  (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`; ``scripts/bench_newusers.py``
+  measures both); otherwise (ID-only user
   encoders) a fold-in: the user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
@@ -123,7 +127,8 @@ class Recommender:
         self._explainer: Explainer | None = None
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
         self._encoder: TextEncoder | None = None
-        self._encoded: Any = None
+        self._encoded: Any = None  # the model's encode() and history_prior(), for new users
+        self._prior: Any = None
         self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
         self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction
@@ -645,10 +650,11 @@ class Recommender:
             with torch.no_grad():
                 if self._encoded is None:
                     self._encoded = model.encode()
+                    self._prior = model.history_prior(self._encoded)
                 parts = [self._encoded.items[positions]] if positions else []
                 if text is not None:  # the text counts as one more liked item
                     parts.append(model.fuse_cold_items(text))
-                return model.new_user_vector(torch.cat(parts))[0].numpy().astype(np.float32)
+                return model.new_user_vector(torch.cat(parts), self._prior)[0].numpy().astype(np.float32)
         liked = list(positions)
         weights = [1.0] * len(liked)
         if text is not None:  # the text counts as one liked item, shared by the items search() ranks first

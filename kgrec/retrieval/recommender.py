@@ -28,11 +28,12 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
-  (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none),
-  shrunk toward the mean training user :math:`\bar{\mathbf{h}}` by a James–Stein weight
-  :math:`k` estimated from the training histories
-  (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`; ``scripts/bench_newusers.py``
-  measures both); otherwise (ID-only user
+  (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none). In a
+  run trained with ``model.user_id_dropout`` the history is shrunk toward the mean training
+  user :math:`\bar{\mathbf{h}}` by a James–Stein weight :math:`k` estimated from the training
+  histories (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`); otherwise :math:`k = 0`,
+  the plain mean: a trunk that never saw a user without an ID vector gained nothing from the
+  prior (``scripts/bench_newusers.py`` measures both). Otherwise (ID-only user
   encoders) a fold-in: the user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
@@ -650,7 +651,8 @@ class Recommender:
             with torch.no_grad():
                 if self._encoded is None:
                     self._encoded = model.encode()
-                    self._prior = model.history_prior(self._encoded)
+                    # the prior only where training taught the trunk users without an ID vector
+                    self._prior = model.history_prior(self._encoded) if model.config.user_id_dropout > 0 else None
                 parts = [self._encoded.items[positions]] if positions else []
                 if text is not None:  # the text counts as one more liked item
                     parts.append(model.fuse_cold_items(text))

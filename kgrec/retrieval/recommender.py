@@ -29,10 +29,11 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
   (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none). In a
-  run trained with ``model.user_id_dropout`` the history is shrunk toward the mean training
+  run trained with ``model.user_id_dropout`` or without user IDs (``user_encoder: history``)
+  the history is shrunk toward the mean training
   user :math:`\bar{\mathbf{h}}` by a James–Stein weight :math:`k` estimated from the training
   histories (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`); otherwise :math:`k = 0`,
-  the plain mean: a trunk that never saw a user without an ID vector gained nothing from the
+  the plain mean: a trunk that never saw a user without an ID vector gains nothing from the
   prior (``scripts/bench_newusers.py`` measures both). Otherwise (ID-only user
   encoders) a fold-in: the user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
@@ -651,8 +652,9 @@ class Recommender:
             with torch.no_grad():
                 if self._encoded is None:
                     self._encoded = model.encode()
-                    # the prior only where training taught the trunk users without an ID vector
-                    self._prior = model.history_prior(self._encoded) if model.config.user_id_dropout > 0 else None
+                    # the prior only where training showed the trunk users without an ID vector
+                    idless = "id" not in model.config.user_parts or model.config.user_id_dropout > 0
+                    self._prior = model.history_prior(self._encoded) if idless else None
                 parts = [self._encoded.items[positions]] if positions else []
                 if text is not None:  # the text counts as one more liked item
                     parts.append(model.fuse_cold_items(text))

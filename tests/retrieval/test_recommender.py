@@ -444,19 +444,19 @@ def test_new_users_through_the_history_encoder(text_run: Path):
         rec.new_user_vector()
 
 
-def test_new_users_get_the_history_prior_only_from_runs_trained_with_user_id_dropout(text_run: Path):
+def test_new_users_get_the_history_prior_only_from_runs_trained_with_id_less_users(text_run: Path):
     liked = ["i3", "i7"]
-    for user_id_dropout in (0.0, 0.2):
+    for user_encoder, user_id_dropout, prior in (("id+history", 0.0, False), ("id+history", 0.2, True), ("history", 0.0, True)):
         rec = Recommender.open(text_run)
         model = rec.run.model
-        model.config.user_id_dropout = user_id_dropout  # what the run's config says; read at the first query
+        model.config.user_encoder, model.config.user_id_dropout = user_encoder, user_id_dropout  # read at the first query
         with torch.no_grad():
             encoded = model.encode()
             history = encoded.items[[rec.catalog.position(t) for t in liked]]
             plain = model.new_user_vector(history)[0].numpy()
             shrunk = model.new_user_vector(history, model.history_prior(encoded))[0].numpy()
         assert not np.allclose(plain, shrunk)
-        expected = shrunk if user_id_dropout > 0 else plain
+        expected = shrunk if prior else plain
         np.testing.assert_allclose(rec.new_user_vector(liked=liked), expected, rtol=1e-5, atol=1e-6)
 
 

@@ -46,3 +46,18 @@ def train_kept(config: RunConfig, runs: Path) -> dict:
         read_manifest(out)  # a clear error for a folder of another format
         return json.loads((out / "metrics.json").read_text())
     return train(config, out)
+
+
+def copy_without(source: Path, target: Path, field: str, drop: set[str], suffixes: tuple[str, ...]) -> Path:
+    """Copy the atomic-file dataset folder ``source`` to ``target``, dropping from the files with
+    ``suffixes`` the rows whose ``field`` column (e.g. ``item_id``) is in ``drop``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.iterdir()):
+        if not file.is_file() or file.name.startswith("."):
+            continue
+        lines = file.read_text(encoding="utf-8").splitlines()
+        column = next((i for i, h in enumerate(lines[0].split("\t")) if h.startswith(f"{field}:")), None)
+        if column is not None and file.suffix in suffixes:
+            lines = [lines[0]] + [line for line in lines[1:] if line.split("\t")[column] not in drop]
+        (target / file.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import copy_without
 
 from kgrec.data import SplitConfig, fetch, load_dataset
 from kgrec.data.dataset import Interactions
@@ -75,21 +76,6 @@ def held_out_items(source: Path, share: float, seed: int) -> set[str]:
     """Raw ids of the items the cold-item split holds out (valid and test halves)."""
     ds = load_dataset(source, SplitConfig(strategy="cold_item", cold_item_share=share, seed=seed))
     return {str(ds.items[i]) for i in np.unique(np.concatenate([ds.valid.item, ds.test.item]))}
-
-
-def without_items(source: Path, target: Path, items: set[str]) -> Path:
-    """Copy the dataset folder, dropping ``items`` from ``.inter``, ``.item`` and ``.link``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for file in sorted(source.iterdir()):
-        if not file.is_file() or file.name.startswith("."):
-            continue
-        lines = file.read_text(encoding="utf-8").splitlines()
-        header = lines[0].split("\t")
-        column = next((i for i, h in enumerate(header) if h.startswith("item_id:")), None)
-        if column is not None and file.suffix in (".inter", ".item", ".link"):
-            lines = [lines[0]] + [line for line in lines[1:] if line.split("\t")[column] not in items]
-        (target / file.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return target
 
 
 def write_new_items(source: Path, items: set[str], folder: Path, fresh_entities: bool) -> tuple[Path, Path, Path]:
@@ -140,7 +126,7 @@ def main() -> None:
     config = load_config(config_file, ["train.progress=false", *args.overrides])
     source = Path(config.data.path) if config.data.path else fetch(config.data.name)
     held_out = held_out_items(source, config.data.cold_item_share, config.data.seed)
-    data = without_items(source, args.out / "data" / source.name, held_out)
+    data = copy_without(source, args.out / "data" / source.name, "item_id", held_out, (".inter", ".item", ".link"))
     run = args.out / "run"
     if (run / "manifest.json").is_file():  # written last: a finished run
         trained_on = set(json.loads((run / "id_maps.json").read_text(encoding="utf-8"))["items"])

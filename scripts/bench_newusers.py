@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import kept_run_dir
+from _bench import copy_without, kept_run_dir
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.data import SplitConfig, fetch, load_dataset
@@ -60,20 +60,6 @@ FEW = (1, 2, 5, 10)
 def deal_users(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
     """The users (raw ids) dealt at random into ``folds`` folds of (nearly) equal size."""
     return np.array_split(np.random.default_rng(seed).permutation(users), folds)
-
-
-def without_users(source: Path, target: Path, users: set[str]) -> Path:
-    """Copy the dataset folder, dropping ``users`` from ``.inter`` and ``.user``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for file in sorted(source.iterdir()):
-        if not file.is_file() or file.name.startswith("."):
-            continue
-        lines = file.read_text(encoding="utf-8").splitlines()
-        column = next((i for i, h in enumerate(lines[0].split("\t")) if h.startswith("user_id:")), None)
-        if column is not None and file.suffix in (".inter", ".user"):
-            lines = [lines[0]] + [line for line in lines[1:] if line.split("\t")[column] not in users]
-        (target / file.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return target
 
 
 def given_and_targets(
@@ -185,7 +171,7 @@ def main() -> None:
     tables, fews, weights = [], [], []
     for k in chosen:
         held = set(folds[k].tolist())
-        data = without_users(source, args.out / f"fold{k}" / "data" / source.name, held)
+        data = copy_without(source, args.out / f"fold{k}" / "data" / source.name, "user_id", held, (".inter", ".user"))
         fold_config = load_config(config_file, ["train.progress=false", *args.overrides, f"data.path={data}"])
         run = kept_run_dir(fold_config, args.out / f"fold{k}")
         if (run / "manifest.json").is_file():

@@ -30,12 +30,12 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
   (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none). In a
   run trained with ``model.user_id_dropout`` or without user IDs (``user_encoder: history``)
-  the history is shrunk toward the mean training
-  user :math:`\bar{\mathbf{h}}` by a James–Stein weight :math:`k` estimated from the training
-  histories (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`); otherwise :math:`k = 0`,
-  the plain mean: a trunk that never saw a user without an ID vector gains nothing from the
-  prior (``scripts/bench_newusers.py`` measures both). Otherwise (ID-only user
-  encoders) a fold-in: the user vector that best explains the liked items under a softmax over
+  the history is shrunk toward the mean training user :math:`\bar{\mathbf{h}}` by a
+  James–Stein weight :math:`k` estimated from the training histories
+  (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`); in other runs :math:`k = 0`, the
+  plain mean: a trunk that never saw a user without an ID vector gains nothing from the prior
+  (``scripts/bench_newusers.py`` measures both). With an ID-only user encoder, a fold-in: the
+  user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
   feedback). Ranked by the inner product, like a trained user.
@@ -72,6 +72,7 @@ from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.utils.io import sha256_file
 
 if TYPE_CHECKING:
+    from kgrec.models import HistoryPrior
     from kgrec.text import TextEncoder
     from kgrec.train.saved import LoadedRun
 
@@ -130,7 +131,7 @@ class Recommender:
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
         self._encoder: TextEncoder | None = None
         self._encoded: Any = None  # the model's encode() and history_prior(), for new users
-        self._prior: Any = None
+        self._prior: HistoryPrior | None = None
         self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
         self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction

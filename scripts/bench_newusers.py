@@ -87,10 +87,10 @@ def ranking(scores: np.ndarray, given: list[np.ndarray], targets: list[np.ndarra
     return {k: out[k] for k in ("ndcg@10", "recall@20", "ndcg@20")}
 
 
-def user_lists(matrix_users: int, lists: list[np.ndarray], n_items: int) -> torch.Tensor:
+def user_lists(lists: list[np.ndarray], n_items: int) -> torch.Tensor:
     """Dense binary ``(len(lists), n_items)`` matrix of per-user item lists."""
     rows = np.repeat(np.arange(len(lists)), [len(g) for g in lists])
-    return interaction_matrix(Interactions(rows, np.concatenate(lists)), matrix_users, n_items).to_dense()
+    return interaction_matrix(Interactions(rows, np.concatenate(lists)), len(lists), n_items).to_dense()
 
 
 def evaluate_fold(
@@ -112,7 +112,7 @@ def evaluate_fold(
         return torch.cat(users).numpy() @ items.T
 
     ease = tune_on_valid(ds, EASE, EASE.REG_GRID).model
-    x = user_lists(len(given), given, n_items)
+    x = user_lists(given, n_items)
     added = x.nonzero().numpy()
     refit = EASE(ease.reg).fit(
         Interactions.concat([ds.train, Interactions(added[:, 0] + ds.n_users, added[:, 1])]), ds.n_users + len(given), n_items
@@ -139,7 +139,7 @@ def evaluate_fold(
         rest = [np.concatenate([g[n:], t]) for g, t in zip(given, targets, strict=True)]
         few["kgrec, plain mean", n] = ranking(kgrec(first, with_prior=False), first, rest)
         few["kgrec, with the prior", n] = ranking(kgrec(first, with_prior=True), first, rest)
-        few["EASE", n] = ranking((user_lists(len(first), first, n_items) @ ease.weight).numpy(), first, rest)
+        few["EASE", n] = ranking((user_lists(first, n_items) @ ease.weight).numpy(), first, rest)
         few["most-popular", n] = ranking(np.repeat(popular, len(first), 0), first, rest)
     return table, few
 

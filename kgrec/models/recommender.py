@@ -211,6 +211,12 @@ class ModelConfig:
         return tuple(p.strip() for p in self.user_encoder.split("+") if p.strip())
 
     @property
+    def idless_users(self) -> bool:
+        """Whether training shows the user trunk users without an ID vector, as new users are
+        (no ``id`` part, or ``user_id_dropout`` > 0)."""
+        return "id" not in self.user_parts or self.user_id_dropout > 0
+
+    @property
     def rec_tasks(self) -> tuple[str, ...]:
         """The enabled tasks that go through the trunks (all but ``kg``)."""
         return tuple(t for t in self.tasks if t in REC_TASKS)

@@ -654,8 +654,7 @@ class Recommender:
                 if self._encoded is None:
                     self._encoded = model.encode()
                     # the prior only where training showed the trunk users without an ID vector
-                    idless = "id" not in model.config.user_parts or model.config.user_id_dropout > 0
-                    self._prior = model.history_prior(self._encoded) if idless else None
+                    self._prior = model.history_prior(self._encoded) if model.config.idless_users else None
                 parts = [self._encoded.items[positions]] if positions else []
                 if text is not None:  # the text counts as one more liked item
                     parts.append(model.fuse_cold_items(text))

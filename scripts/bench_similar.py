@@ -17,7 +17,8 @@ against `Recommender.similar` itself); the plain cosine of those vectors (`simil
 centred them; the script first prints how much the vectors share their mean's direction);
 item-KNN (cosine of items' training interaction columns, the classic "users who liked this
 also liked"); a new user who liked only the anchor (`recommend_for_new_user`, an asymmetric
-"what to see next"); the text encoder's cosine (text alone), when the run has text; most
+"what to see next"; with a ``history`` user encoder also without the prior toward the mean
+training user, the plain mean); the text encoder's cosine (text alone), when the run has text; most
 popular; random. Anchors are drawn with a fixed seed.
 The choice of the centred cosine was made on the validation table.
 
@@ -80,6 +81,16 @@ def methods(rec: Recommender, train: Matrix) -> dict[str, Callable[[np.ndarray],
         "item-KNN co-occurrence cosine": lambda a: train.co_counts(a) / norms[a, None] / norms[None],
         "new user who liked the anchor": lambda a: np.stack([rec.new_user_vector([tokens[i]]) for i in a]) @ vectors.T,
     }
+    model = rec.run.model
+    if "history" in model.config.user_parts:  # recommend --liked shrinks toward the mean user; without it:
+        with torch.no_grad():
+            fused = model.encode().items
+
+        @torch.no_grad()
+        def plain_mean(a: np.ndarray) -> np.ndarray:
+            return torch.cat([model.new_user_vector(fused[[int(i)]]) for i in a]).numpy() @ vectors.T
+
+        rows["the same, plain mean (k = 0)"] = plain_mean
     if rec.run.text is not None:
         text = unit(rec.run.text.numpy())
         rows["text-encoder cosine"] = lambda a: text[a] @ text.T

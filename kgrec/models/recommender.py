@@ -211,12 +211,6 @@ class ModelConfig:
         return tuple(p.strip() for p in self.user_encoder.split("+") if p.strip())
 
     @property
-    def idless_users(self) -> bool:
-        """Whether training shows the user trunk users without an ID vector, as new users are
-        (no ``id`` part, or ``user_id_dropout`` > 0)."""
-        return "id" not in self.user_parts or self.user_id_dropout > 0
-
-    @property
     def rec_tasks(self) -> tuple[str, ...]:
         """The enabled tasks that go through the trunks (all but ``kg``)."""
         return tuple(t for t in self.tasks if t in REC_TASKS)
@@ -368,8 +362,9 @@ def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
 
 @dataclass
 class HistoryPrior:
-    """The mean training user's history part ``mean`` ``(1, d)`` and how many items it counts
-    for, ``weight`` (:meth:`MultiTaskRecommender.history_prior`)."""
+    """What a new user's history is shrunk toward: the mean training user's history part
+    ``mean`` ``(1, d)`` (:meth:`MultiTaskRecommender.mean_history`), counting for ``weight``
+    liked items (:meth:`MultiTaskRecommender.new_user_vectors`)."""
 
     mean: Tensor
     weight: float
@@ -820,63 +815,51 @@ class MultiTaskRecommender(nn.Module):
         return tower.item_vectors(self.item_trunk(h)["retrieval"])  # type: ignore[misc]
 
     def new_user_vector(self, liked: Tensor, prior: HistoryPrior | None = None) -> Tensor:
-        r"""Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is
+        """Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is
         the items with fused vectors ``liked`` ``(n, d)`` (rows of ``encode().items`` or of
-        :meth:`fuse_cold_items`): the ``history`` user part through the user trunk (a new user
-        has no ID or graph vector, so those parts are zero), with the history part
+        :meth:`fuse_cold_items`); :meth:`new_user_vectors` of one user."""
+        if liked.size(0) == 0:
+            raise ValueError("new_user_vector: give at least one liked item")
+        return self.new_user_vectors(liked.sum(0, keepdim=True), liked.new_full((1,), liked.size(0)), prior)
+
+    def new_user_vectors(self, sums: Tensor, counts: Tensor, prior: HistoryPrior | None = None) -> Tensor:
+        r"""Retrieval-space vectors ``(B, d)`` of users unknown at training time, from the sums
+        ``(B, d)`` of their liked items' fused vectors and how many items each liked ``(B,)``:
+        the ``history`` user part through the user trunk (a new user has no ID or graph vector,
+        so those parts are zero), with the history part
 
         .. math::
-            \mathbf{h}_u = \frac{\sum_i \mathbf{h}_i + k\, \bar{\mathbf{h}}}{n + k}
+            \mathbf{h}_u = \frac{\sum_{i \in L_u} \mathbf{h}_i + k\, \bar{\mathbf{h}}}{|L_u| + k}
 
-        shrunk toward the mean training user's :math:`\bar{\mathbf{h}}` by ``prior``
-        (:meth:`history_prior`), or the plain mean (:math:`k = 0`) without it."""
+        shrunk toward the mean training user's :math:`\bar{\mathbf{h}}` (:meth:`mean_history`)
+        with the weight :math:`k` of ``prior``, or the plain mean (:math:`k = 0`) without it."""
         if "history" not in self.config.user_parts:
             raise ValueError("new_user_vector: the model has no history user part (model.user_encoder)")
         tower = self._retrieval()
-        if liked.size(0) == 0:
-            raise ValueError("new_user_vector: give at least one liked item")
+        if bool((counts < 1).any()):
+            raise ValueError("new_user_vectors: every user needs at least one liked item")
+        counts = counts.to(sums.dtype)[:, None]
         if prior is None:
-            h = liked.mean(0, keepdim=True)
+            h = sums / counts
         elif math.isinf(prior.weight):
-            h = prior.mean
+            h = prior.mean.to(sums.dtype).expand_as(sums)
         else:
-            h = (liked.sum(0, keepdim=True) + prior.weight * prior.mean) / (liked.size(0) + prior.weight)
+            h = (sums + prior.weight * prior.mean.to(sums.dtype)) / (counts + prior.weight)
         z = self.user_trunk(h)["retrieval"]  # type: ignore[misc]
         return tower.user_vectors(z)
 
-    def history_prior(self, encoded: Encoded | None = None) -> HistoryPrior:
-        r"""What a new user's history is shrunk toward (:meth:`new_user_vector`), estimated from
-        the training users' histories: the mean of their history parts
-        :math:`\bar{\mathbf{h}} = \frac{1}{U} \sum_u \mathbf{m}_u`, with
-        :math:`\mathbf{m}_u = \frac{1}{n_u} \sum_{i \in \mathcal{I}_u} \mathbf{h}_i`, and the
-        James–Stein (empirical Bayes) weight
-
-        .. math::
-            k = \frac{\overline{s^2}}{\operatorname{tr} \operatorname{Cov}_u(\mathbf{m}_u)
-                - \overline{s^2_u / n_u}}, \qquad
-            s^2_u = \frac{1}{n_u - 1} \sum_{i \in \mathcal{I}_u} \lVert \mathbf{h}_i - \mathbf{m}_u \rVert^2
-
-        (means over the users with two or more items): the spread of a user's items around
-        their mean over the spread of the users' true means, so the prior counts for :math:`k`
-        items. One liked item then says little beyond the average user; a long history
-        outweighs the prior. ``inf`` when the users' means spread no more than sampling alone
-        explains (every new user is then the mean user)."""
+    def mean_history(self, encoded: Encoded | None = None) -> Tensor:
+        r"""The mean training user's history part ``(1, d)``, what a new user's history is shrunk
+        toward (:meth:`new_user_vectors`): :math:`\bar{\mathbf{h}} = \frac{1}{U} \sum_u
+        \frac{1}{n_u} \sum_{i \in \mathcal{I}_u} \mathbf{h}_i` over the users with training items."""
         if "history" not in self.config.user_parts:
-            raise ValueError("history_prior: the model has no history user part (model.user_encoder)")
+            raise ValueError("mean_history: the model has no history user part (model.user_encoder)")
         history = self._history()
         if history is None:
-            raise ValueError("history_prior needs side input 'history': call model.attach(SideInputs(history=...))")
+            raise ValueError("mean_history needs side input 'history': call model.attach(SideInputs(history=...))")
         items = (self.encode() if encoded is None else encoded).items.float()  # (I, d)
-        counts = history.csr.crow_indices().diff().to(items.dtype)  # (U,) n_u
-        means = history @ items  # (U, d): rows of a mean-normalised history, m_u
-        squares = (history @ items.square()).sum(1)  # (U,): mean of ||h_i||^2
-        many = counts > 1
-        spread = (squares - means.square().sum(1)).clamp_min(0) * counts / (counts - 1).clamp_min(1)  # s_u^2
-        users = means[counts > 0]
-        between = users.var(0).sum() - (spread[many] / counts[many]).mean()
-        within = spread[many].mean()
-        weight = float(within / between) if between > 0 else float("inf")
-        return HistoryPrior(mean=users.mean(0, keepdim=True), weight=weight)
+        counts = history.csr.crow_indices().diff()  # (U,) n_u
+        return (history @ items)[counts > 0].mean(0, keepdim=True)  # rows of a mean-normalised history
 
     # ------------------------------------------------------------------ parameter groups
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:

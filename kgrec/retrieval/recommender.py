@@ -28,13 +28,11 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
-  (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none). In a
-  run trained with ``model.user_id_dropout`` or without user IDs (``user_encoder: history``)
-  the history is shrunk toward the mean training user :math:`\bar{\mathbf{h}}` by a
-  James–Stein weight :math:`k` estimated from the training histories
-  (:meth:`~kgrec.models.MultiTaskRecommender.history_prior`); in other runs :math:`k = 0`, the
-  plain mean: a trunk that never saw a user without an ID vector gains nothing from the prior
-  (``scripts/bench_newusers.py`` measures both). With an ID-only user encoder, a fold-in: the
+  (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none), the history
+  shrunk toward the mean training user :math:`\bar{\mathbf{h}}` with the weight :math:`k` under
+  which training users posing as new users rank their valid items best
+  (:meth:`Recommender.new_user_prior`, :mod:`kgrec.retrieval.new_users`; :math:`k = 0` is the
+  plain mean). With an ID-only user encoder, a fold-in: the
   user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
@@ -69,10 +67,10 @@ from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
+from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
 from kgrec.utils.io import sha256_file
 
 if TYPE_CHECKING:
-    from kgrec.models import HistoryPrior
     from kgrec.text import TextEncoder
     from kgrec.train.saved import LoadedRun
 
@@ -130,8 +128,8 @@ class Recommender:
         self._explainer: Explainer | None = None
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
         self._encoder: TextEncoder | None = None
-        self._encoded: Any = None  # the model's encode() and history_prior(), for new users
-        self._prior: HistoryPrior | None = None
+        self._encoded: Any = None  # the model's encode() and new_user_prior(), for new users
+        self._prior: PriorChoice | None = None
         self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
         self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction
@@ -651,14 +649,11 @@ class Recommender:
         base_only = all(p < self.catalog.n_base for p in positions)
         if "history" in model.config.user_parts and base_only:
             with torch.no_grad():
-                if self._encoded is None:
-                    self._encoded = model.encode()
-                    # the prior only where training showed the trunk users without an ID vector
-                    self._prior = model.history_prior(self._encoded) if model.config.idless_users else None
+                prior = self.new_user_prior().prior
                 parts = [self._encoded.items[positions]] if positions else []
                 if text is not None:  # the text counts as one more liked item
                     parts.append(model.fuse_cold_items(text))
-                return model.new_user_vector(torch.cat(parts), self._prior)[0].numpy().astype(np.float32)
+                return model.new_user_vector(torch.cat(parts), prior)[0].numpy().astype(np.float32)
         liked = list(positions)
         weights = [1.0] * len(liked)
         if text is not None:  # the text counts as one liked item, shared by the items search() ranks first
@@ -669,6 +664,18 @@ class Recommender:
             liked += [int(m) for m in matches]
             weights += [1.0 / len(matches)] * len(matches)
         return self.fold_in(np.asarray(liked, np.int64), np.asarray(weights, np.float32))
+
+    def new_user_prior(self) -> PriorChoice:
+        """How much new users' histories are shrunk toward the mean training user: the weight
+        chosen on the run's valid split (:func:`~kgrec.retrieval.new_users.choose_history_prior`),
+        computed at the first new-user query of a run whose user encoder has a ``history`` part."""
+        if self._prior is None:
+            if "history" not in self.run.model.config.user_parts:
+                raise RetrievalError("this run's user encoder has no history part: new users are folded in")
+            with torch.no_grad():
+                self._encoded = self.run.model.encode()
+                self._prior = choose_history_prior(self.run.model, self.run.dataset, self._encoded)
+        return self._prior
 
     def fold_in(self, liked: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         r"""A user vector for liked catalog positions, fitted to the frozen item vectors:

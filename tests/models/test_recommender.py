@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kgrec.errors import ConfigError
-from kgrec.models import Encoded, HistoryPrior, ModelConfig, MultiTaskRecommender, RecBatch
+from kgrec.models import HistoryPrior, ModelConfig, MultiTaskRecommender, RecBatch
 
 from .conftest import DIM, N_ITEMS, N_USERS, TEXT_DIM
 
@@ -162,35 +162,34 @@ def test_a_user_whose_id_is_dropped_in_training_is_what_a_new_user_gets(sizes, s
         assert not torch.allclose(model.user_vectors(torch.tensor([1]), enc), new)  # the ID counts at inference
 
 
-def test_history_prior_is_the_james_stein_estimate_of_the_training_histories(sizes, side) -> None:
+def test_new_users_are_shrunk_toward_the_mean_training_history(sizes, side) -> None:
     model = MultiTaskRecommender(_full_config(user_encoder="id+history"), sizes, side).eval()
     histories = [[0, 1], [1, 2], [3], [4, 5]]  # the side fixture's training items per user
-    torch.manual_seed(0)
-    centres = torch.randn(2, DIM).repeat_interleave(3, 0)  # items 0-2 alike, 3-5 alike: so are the users
-    h = (centres + 0.3 * torch.randn(N_ITEMS, DIM)).double()
     with torch.no_grad():
-        prior = model.history_prior(Encoded(nodes=None, items=h.float()))
-        means = torch.stack([h[i].mean(0) for i in histories])
-        spread = {u: (h[i] - means[u]).square().sum() / (len(i) - 1) for u, i in enumerate(histories) if len(i) > 1}
-        between = means.var(0).sum() - torch.stack([v / len(histories[u]) for u, v in spread.items()]).mean()
-        weight = torch.stack(list(spread.values())).mean() / between
-        assert 0 < prior.weight == pytest.approx(float(weight), rel=1e-4)
-        torch.testing.assert_close(prior.mean, means.mean(0, keepdim=True).float())
-        # users whose means do not differ at all: the prior is all there is
-        a, b = torch.randn(2, DIM)
-        alike = torch.stack([a, -a, a, torch.zeros(DIM), b, -b])  # every user's mean is 0
-        assert model.history_prior(Encoded(nodes=None, items=alike)).weight == float("inf")
         enc = model.encode()
+        mean = model.mean_history(enc)
+        expected_mean = torch.stack([enc.items[i].mean(0) for i in histories]).mean(0, keepdim=True)
+        torch.testing.assert_close(mean, expected_mean)
         # the new user's history part is shrunk toward the mean: (sum + k mean) / (n + k)
         liked = enc.items[torch.tensor([1, 2])]
-        shrunk = (liked.sum(0, keepdim=True) + prior.weight * prior.mean) / (2 + prior.weight)
+        prior = HistoryPrior(mean=mean, weight=3.0)
+        shrunk = (liked.sum(0, keepdim=True) + 3.0 * mean) / (2 + 3.0)
         expected = model._retrieval().user_vectors(model.user_trunk(shrunk)["retrieval"])
         torch.testing.assert_close(model.new_user_vector(liked, prior), expected)
-        assert not torch.allclose(model.new_user_vector(liked), expected)  # without a prior: the plain mean
-        everyone = HistoryPrior(mean=prior.mean, weight=float("inf"))  # users no more alike than noise
+        plain = model._retrieval().user_vectors(model.user_trunk(liked.mean(0, keepdim=True))["retrieval"])
+        torch.testing.assert_close(model.new_user_vector(liked), plain)
+        torch.testing.assert_close(model.new_user_vector(liked, HistoryPrior(mean, 0.0)), plain)
+        everyone = HistoryPrior(mean=mean, weight=float("inf"))  # the prior is all there is
         torch.testing.assert_close(model.new_user_vector(liked, everyone), model.new_user_vector(enc.items[:1], everyone))
+        # batched: one row per user, from the sums and counts of their liked items
+        lists = [[1, 2], [0], [3, 4, 5]]
+        sums = torch.stack([enc.items[i].sum(0) for i in lists])
+        batched = model.new_user_vectors(sums, torch.tensor([len(i) for i in lists]), prior)
+        torch.testing.assert_close(batched, torch.cat([model.new_user_vector(enc.items[i], prior) for i in lists]))
+        with pytest.raises(ValueError, match="at least one liked item"):
+            model.new_user_vectors(sums, torch.tensor([2, 0, 3]))
     with pytest.raises(ValueError, match="no history user part"):
-        MultiTaskRecommender(_full_config(user_encoder="id"), sizes, side).history_prior()
+        MultiTaskRecommender(_full_config(user_encoder="id"), sizes, side).mean_history()
 
 
 def test_caches_built_under_inference_mode_do_not_break_training(model, batch) -> None:

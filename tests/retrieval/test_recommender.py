@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from kgrec.errors import RetrievalError
 from kgrec.graph import ENTITY, ITEM
@@ -442,22 +441,6 @@ def test_new_users_through_the_history_encoder(text_run: Path):
     assert [r.item_id for r in rec.recommend_for_new_user(liked=["i3", "i7"], k=5, explain=False)] == expected
     with pytest.raises(RetrievalError, match="needs liked items"):
         rec.new_user_vector()
-
-
-def test_new_users_get_the_history_prior_only_from_runs_trained_with_id_less_users(text_run: Path):
-    liked = ["i3", "i7"]
-    for user_encoder, user_id_dropout, prior in (("id+history", 0.0, False), ("id+history", 0.2, True), ("history", 0.0, True)):
-        rec = Recommender.open(text_run)
-        model = rec.run.model
-        model.config.user_encoder, model.config.user_id_dropout = user_encoder, user_id_dropout  # read at the first query
-        with torch.no_grad():
-            encoded = model.encode()
-            history = encoded.items[[rec.catalog.position(t) for t in liked]]
-            plain = model.new_user_vector(history)[0].numpy()
-            shrunk = model.new_user_vector(history, model.history_prior(encoded))[0].numpy()
-        assert not np.allclose(plain, shrunk)
-        expected = shrunk if prior else plain
-        np.testing.assert_allclose(rec.new_user_vector(liked=liked), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unnamed_entities_count_added_items_too(run_copy: Path, tmp_path: Path):

@@ -12,9 +12,9 @@ weight :math:`k` (how many liked items the mean training user counts for) is the
 (NDCG@10): up to ``max_users`` training users with valid items, each telling only a random
 :math:`m_u` of their training items, :math:`m_u = \lfloor e^{x} \rfloor` with
 :math:`x \sim U(0, \ln (n_u + 1))`, so :math:`P(m_u = m) \propto \ln \frac{m + 1}{m}`
-(log-uniform between one item and the whole history, as new users tell a few items or many); their valid items are the targets and all their training items
-are excluded from the ranking. Only the training and valid splits are read, as in model
-selection.
+(log-uniform between one item and the whole history, as new users tell a few items or many).
+Their valid items are the targets, and all their training items are left out of the ranking.
+Only the training and valid splits are read, as in model selection.
 """
 
 from __future__ import annotations
@@ -105,12 +105,15 @@ def choose_history_prior(
     if n == 0:  # no training user has valid items: nothing to choose on, the plain mean
         return PriorChoice(HistoryPrior(mean, 0.0), {}, 0)
     items = encoded.items.float()
-    sums = torch.zeros(n, items.size(1)).index_add_(0, torch.as_tensor(sim.given.user), items[torch.as_tensor(sim.given.item)])
-    counts = torch.as_tensor(np.bincount(sim.given.user, minlength=n))
+    rows, told = (torch.as_tensor(a, device=items.device) for a in (sim.given.user, sim.given.item))
+    sums = items.new_zeros(n, items.size(1)).index_add_(0, rows, items[told])
+    counts = torch.bincount(rows, minlength=n)
     item_vectors = model.item_vectors(encoded).float()
-    ndcg = {}
-    for weight in weights:
-        scores = model.new_user_vectors(sums, counts, HistoryPrior(mean, weight)).float() @ item_vectors.T
-        ndcg[weight] = evaluate_ranking(scores.__getitem__, sim.target, sim.exclude, n, dataset.n_items, (10,))["ndcg@10"]
+
+    def ndcg_at_10(users: torch.Tensor) -> float:  # scored in batches of users: memory O(batch x items)
+        score = lambda batch: users[batch.to(users.device)] @ item_vectors.T  # noqa: E731
+        return evaluate_ranking(score, sim.target, sim.exclude, n, dataset.n_items, (10,))["ndcg@10"]
+
+    ndcg = {w: ndcg_at_10(model.new_user_vectors(sums, counts, HistoryPrior(mean, w)).float()) for w in weights}
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return PriorChoice(HistoryPrior(mean, best), ndcg, n)

@@ -24,6 +24,9 @@ kgrec eval "$RUN"
 echo "training curves: $RUN/curves.png"
 
 echo "== queries"
+echo "-- top 5 for user 196: kgrec recommend $RUN --user 196 -k 5"
 kgrec recommend "$RUN" --user 196 -k 5
+echo "-- items like Star Wars (item 50): kgrec similar $RUN --item 50 -k 5"
 kgrec similar "$RUN" --item 50 -k 5
+echo "-- items matching a text: kgrec search $RUN \"animated film for children\" -k 5"
 kgrec search "$RUN" "animated film for children" -k 5

@@ -464,8 +464,10 @@ class Explainer:
             co_liked=co,
         )
 
-    def for_similar(self, source: int, target: int) -> Explanation:
-        """Why ``target`` is similar to ``source`` (catalog positions)."""
+    def for_similar(self, source: int, target: int, blended_score: float | None = None) -> Explanation:
+        """Why ``target`` is similar to ``source`` (catalog positions). ``blended_score``: the
+        score ``similar`` gave when it blended the model's cosine with the text's (an added
+        item), which a closeness-only explanation then states."""
         catalog = self.catalog
         co, said = self._co_liked_clause(source, target)
         a, b = self.node_of(source), self.node_of(target)
@@ -486,10 +488,13 @@ class Explainer:
                 related_items=related,
                 co_liked=co,
             )
-        cosine = float(self._unit[source] @ self._unit[target])
+        if blended_score is not None:
+            closeness = f"in the model's item space and by text (score {blended_score:.2f})"
+        else:
+            closeness = f"in the model's item space (cosine {float(self._unit[source] @ self._unit[target]):.2f})"
         return Explanation(
             "similar_items",
-            f"close to {catalog.titles[source]} in the model's item space (cosine {cosine:.2f}){said}",
+            f"close to {catalog.titles[source]} {closeness}{said}",
             related_items=related,
             co_liked=co,
         )

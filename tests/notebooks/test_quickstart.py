@@ -25,4 +25,5 @@ def test_quickstart_runs_end_to_end(ml100k, tmp_path, monkeypatch):
     nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "Star Wars (1977)" in outputs and "why:" in outputs
+    assert "added: ['9001']" in outputs  # the new film, then the items like it
     assert (tmp_path / "run" / "curves.png").is_file()

@@ -545,3 +545,49 @@ def test_added_values_must_keep_their_column_type(rec: Recommender):
         dated.with_added([AddedItem("n2", "N2", {"year": "1999"})], vector)
     dated = dated.with_added([AddedItem("n2", "N2", {"year": 2001.0, "class": None})], vector)
     assert dated.where_mask(["year=2001"]).sum() == 1  # filters on the column keep working
+
+
+def test_similar_of_an_added_item_blends_the_text_encoders_cosine(text_run: Path, tmp_path: Path):
+    import shutil
+
+    from kgrec.retrieval.recommender import NEW_ITEM_SIMILAR_MODEL_WEIGHT as w
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    rec = Recommender.open(copy)
+    rec.add_items(*write_new_items(tmp_path))
+    # brute force: w * centred cosine of the retrieval vectors + (1 - w) * cosine of the text encoder's vectors
+    _, model = centred_cosine_ranking(rec, "n2")
+    model = dict(zip(centred_cosine_ranking(rec, "n2")[0], model, strict=True))
+    text = np.concatenate([rec.run.text.numpy(), rec.catalog.added_encoded])
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    blend = {t: w * model[t] + (1 - w) * float(text[i] @ text[rec.catalog.position("n2")])
+             for i, t in enumerate(rec.catalog.tokens) if t != "n2"}  # fmt: skip
+    expected = sorted(blend, key=lambda t: -blend[t])[:10]
+    results = rec.similar("n2", k=10)
+    assert [r.item_id for r in results] == expected
+    np.testing.assert_allclose([r.score for r in results], [blend[t] for t in expected], rtol=1e-5, atol=1e-6)
+    assert 0 < w < 1 and [r.item_id for r in results] != centred_cosine_ranking(rec, "n2")[0][:10]
+    # filters still apply, and trained items keep the centred cosine alone
+    drama = rec.similar("n2", k=5, where=["class=Drama"], exclude=["n1"], explain=False)
+    assert [r.item_id for r in drama] == [t for t in expected + sorted(blend, key=lambda t: -blend[t])[10:]
+                                          if t != "n1" and rec.catalog.row(rec.catalog.position(t))["class"] == ["Drama"]][:5]  # fmt: skip
+    assert [r.item_id for r in rec.similar("i5", k=8, explain=False)] == centred_cosine_ranking(rec, "i5")[0][:8]
+
+
+def test_similar_of_an_added_item_without_text_is_the_centred_cosine(run_copy: Path, tmp_path: Path):
+    rec = Recommender.open(run_copy)  # a run without text: nothing to blend
+    rec.add_items(*write_new_items(tmp_path))
+    ranking, cos = centred_cosine_ranking(rec, "n2")
+    results = rec.similar("n2", k=10, explain=False)
+    assert [r.item_id for r in results] == ranking[:10]
+    np.testing.assert_allclose([r.score for r in results], cos[:10], rtol=1e-5, atol=1e-6)
+
+
+def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec: Recommender):
+    from kgrec.retrieval.catalog import Catalog
+    from kgrec.retrieval.explain import Explainer
+
+    c = rec.catalog
+    explainer = Explainer(None, Catalog(c.tokens, c.titles, c.vectors, {}, {}, c.n_base), centre=rec.item_centre)
+    why = explainer.for_similar(c.position("i5"), c.position("i9"), blended_score=0.4567)
+    assert why.kind == "similar_items" and "in the model's item space and by text (score 0.46)" in why.text

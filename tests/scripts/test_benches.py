@@ -153,6 +153,15 @@ def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_datase
     assert len(rows) == 6 and "random (mean of 100 shuffles)" in rows
     for name, cells in rows.items():
         assert all(0 <= float(c.strip("*")) <= 1 for c in cells), name
+    similar = markdown_rows(out, "| method | valid overlap@10 |")  # items like a new item
+    # the served row is Recommender.similar itself, which the script checks against its own blend
+    from kgrec.retrieval.recommender import NEW_ITEM_SIMILAR_MODEL_WEIGHT
+
+    assert any(name.startswith(f"kgrec similar (as served: blend {NEW_ITEM_SIMILAR_MODEL_WEIGHT})") for name in similar)
+    assert len(similar) == 8 and "text-encoder cosine" in similar and "most popular" in similar
+    assert re.search(r"blend weight on valid .*: 0\.0: .*, 0\.25: .*, 1\.0: ", out)
+    for name, cells in similar.items():
+        assert all(0 <= float(c) <= 1 for c in cells[:5]), name
     assert "reusing the trained run" in run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
 
 

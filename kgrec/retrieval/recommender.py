@@ -26,7 +26,7 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   than the plain cosine on ml-100k, MovieLens-1M and Book-Crossing, also with each hit weighted
   by :math:`1/\sqrt{\mathrm{popularity}}` (``scripts/bench_similar.py``). For an item added
   after training, whose vector no interaction shaped, the cosine is blended with the text
-  encoder's (:meth:`Recommender.similar_to_added_item`).
+  encoder's (:meth:`Recommender._similar_to_added_item`).
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
   as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
@@ -81,11 +81,18 @@ EXACT_SUBSET_MAX = 65_536
 COSINE_OVERFETCH = 8  # cosine queries re-score this many times k inner-product candidates
 TEXT_FEEDBACK_ITEMS = 10  # a new user's text stands for the items it matches best
 FOLD_IN_STEPS = 100
+FOLD_IN_L2 = 1e-3
+FOLD_IN_NEGATIVES = 200_000
 # similar() of an item added after training: this weight on the centred model cosine, the rest on
 # the text encoder's cosine (chosen on the valid half of scripts/bench_coldstart.py's new items)
 NEW_ITEM_SIMILAR_MODEL_WEIGHT = 0.25
-FOLD_IN_L2 = 1e-3
-FOLD_IN_NEGATIVES = 200_000
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first."""
+    kk = min(k, len(scores))
+    top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -456,9 +463,7 @@ class Recommender:
             for r, row in enumerate(scores):
                 drop = local[excluded[start + r]] if len(excluded[start + r]) else np.zeros(0, np.int64)
                 row[drop[drop >= 0]] = -np.inf
-                kk = min(k, len(row))
-                top = np.argpartition(-row, kk - 1)[:kk] if kk < len(row) else np.arange(len(row))
-                top = top[np.argsort(-row[top], kind="stable")]
+                top = _top_k(row, k)
                 top = top[np.isfinite(row[top])]
                 out.append((subset[top], row[top].astype(np.float32)))
         return out
@@ -567,7 +572,7 @@ class Recommender:
     ) -> list[Result]:
         """The ``k`` items most similar to ``item`` (raw id): cosine of retrieval vectors centred on
         the trained items' mean (:attr:`item_centre`). For an item added after training that has
-        text, blended with the text encoder's cosine (:meth:`similar_to_added_item`)."""
+        text, blended with the text encoder's cosine (:meth:`_similar_to_added_item`)."""
         k = self._check_k(k)
         source = self.catalog.position(item)
         if k > self.catalog.n_active - 1:
@@ -575,7 +580,7 @@ class Recommender:
         allowed = self._allowed(where, exclude)
         blended = self._blends_text(source)
         if blended:
-            found, scores = self.similar_to_added_item(source, k, allowed)
+            found, scores = self._similar_to_added_item(source, k, allowed)
         else:
             [(found, scores)] = self.search_vectors(
                 self.catalog.vectors[source][None], k, allowed, [np.asarray([source])], cosine=True, centre=self.item_centre
@@ -590,7 +595,7 @@ class Recommender:
             return False
         return bool(self._text_space()[2][source])
 
-    def similar_to_added_item(self, source: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _similar_to_added_item(self, source: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         r"""The ``k`` items most like an item added after training (catalog position ``source``,
         left out), among ``allowed`` ``(n,)`` active items: positions and scores, exact.
 
@@ -615,9 +620,7 @@ class Recommender:
         model = centred @ query / np.maximum(np.linalg.norm(centred, axis=1) * np.linalg.norm(query), 1e-12)
         w = NEW_ITEM_SIMILAR_MODEL_WEIGHT
         scores = np.where(has_text[candidates], w * model + (1 - w) * (text[candidates] @ text[source]), model)
-        kk = min(k, len(candidates))
-        top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(candidates) else np.arange(len(candidates))
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = _top_k(scores, k)
         return candidates[top], scores[top].astype(np.float32)
 
     def search(

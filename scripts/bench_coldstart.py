@@ -258,7 +258,8 @@ def similar_table(
       the data has a genre column).
 
     The cold split's valid half of the held-out items chooses the blend weight, its test half
-    reports. Returns the table as text."""
+    reports. Returns the table as text. Holds dense ``(users, items)`` like matrices: meant for
+    catalogues of thousands of items, as the rest of this script."""
     ds = rec.run.dataset
     n_warm = rec.catalog.n_base
     threshold = rec.run.model.config.like_threshold

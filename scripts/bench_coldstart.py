@@ -312,7 +312,8 @@ def similar_table(
             same = np.mean([np.mean([bool(m & set(genres[i] or [])) for i in t]) for m, t in zip(mine, top, strict=True)])
         return overlap, colike, same, len(np.unique(top)), float(np.median(popularity[top]))
 
-    chosen = max(blends, key=lambda a: (measure(blends[a], "valid")[1], -a))
+    on_valid = {a: measure(b, "valid") for a, b in blends.items()}
+    chosen = max(blends, key=lambda a: (on_valid[a][1], -a))
     scores[f"blend {chosen} x centred + {1 - chosen:g} x text (weight chosen on valid)"] = blends[chosen]
     served = np.stack([served_similar(rec, t, n_warm) for t in added])
     assert np.allclose(served, blends[NEW_ITEM_SIMILAR_MODEL_WEIGHT], atol=1e-5), "similar() is not the bench's blend"
@@ -321,8 +322,7 @@ def similar_table(
     lines = [
         f"\nitems like a new item (`similar` of an added item), against the new items' held-out likes: "
         f"{counts['valid']} valid / {counts['test']} test new items with 5+ likes; blend weight on valid (co-like "
-        "cosine / overlap@10): " + ", ".join(f"{a}: {measure(b, 'valid')[1]:.4f} / {measure(b, 'valid')[0]:.3f}"
-                                            for a, b in blends.items()),
+        "cosine / overlap@10): " + ", ".join(f"{a}: {m[1]:.4f} / {m[0]:.3f}" for a, m in on_valid.items()),
         "",
         "| method | valid overlap@10 | valid co-like cosine | test overlap@10 | test co-like cosine | test same genre "
         "| test coverage | test median popularity |",

@@ -556,8 +556,8 @@ def test_similar_of_an_added_item_blends_the_text_encoders_cosine(text_run: Path
     rec = Recommender.open(copy)
     rec.add_items(*write_new_items(tmp_path))
     # brute force: w * centred cosine of the retrieval vectors + (1 - w) * cosine of the text encoder's vectors
-    _, model = centred_cosine_ranking(rec, "n2")
-    model = dict(zip(centred_cosine_ranking(rec, "n2")[0], model, strict=True))
+    by_model, cos = centred_cosine_ranking(rec, "n2")
+    model = dict(zip(by_model, cos, strict=True))
     text = np.concatenate([rec.run.text.numpy(), rec.catalog.added_encoded])
     text /= np.linalg.norm(text, axis=1, keepdims=True)
     blend = {t: w * model[t] + (1 - w) * float(text[i] @ text[rec.catalog.position("n2")])
@@ -566,7 +566,7 @@ def test_similar_of_an_added_item_blends_the_text_encoders_cosine(text_run: Path
     results = rec.similar("n2", k=10)
     assert [r.item_id for r in results] == expected
     np.testing.assert_allclose([r.score for r in results], [blend[t] for t in expected], rtol=1e-5, atol=1e-6)
-    assert 0 < w < 1 and [r.item_id for r in results] != centred_cosine_ranking(rec, "n2")[0][:10]
+    assert 0 < w < 1 and [r.item_id for r in results] != by_model[:10]
     # filters still apply, and trained items keep the centred cosine alone
     drama = rec.similar("n2", k=5, where=["class=Drama"], exclude=["n1"], explain=False)
     assert [r.item_id for r in drama] == [t for t in expected + sorted(blend, key=lambda t: -blend[t])[10:]

@@ -7,7 +7,7 @@ trunks (shared-bottom, PLE), the other graph encoders (CompGCN, KGAT's attentive
 the collaborative KG (users join the graph through the training split's ``interacted`` edges,
 as in KGAT; the users' graph vectors beside their ID and history, or in place of the history),
 BPR instead of the full softmax, learned uncertainty weighting instead of fixed weights, PCGrad's
-gradient surgery on the shared parameters, and
+gradient surgery on the shared parameters, GradNorm's learned weights, and
 fewer towers (no KG link tower; the retrieval tower alone). Every variant trains with the same seeds on the same split; the script
 prints test metrics with the ratio to the first (full) variant. Model selection on valid, as in
 training.
@@ -57,6 +57,7 @@ STUDIES = {
         "retrieval loss: BPR": ["model.retrieval_loss=bpr"],
         "loss weights: uncertainty": ["model.loss_mode=uncertainty"],
         "loss: PCGrad": ["model.loss_mode=pcgrad"],
+        "loss weights: GradNorm": ["model.loss_mode=gradnorm"],
         "towers: no KG link tower": ["model.tasks=[retrieval,rating,like]"],
         "towers: retrieval only": ["model.tasks=[retrieval]"],
     },

@@ -35,7 +35,7 @@ from kgrec.models._sparse import SparseOperator
 from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.fusion import USER_PARTS, ItemFusion, MoEAdaptor, UserEncoder
 from kgrec.models.graph_encoder import RelationalGraphEncoder
-from kgrec.models.losses import JointLoss
+from kgrec.models.losses import LOSS_MODES, JointLoss
 from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
 from kgrec.models.trunk import TRUNK_KINDS, Trunk, build_trunk
 
@@ -54,7 +54,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "retrieval_loss": ("bpr", "sampled_softmax", "full_softmax"),
     "kg_score": ("distmult", "transe"),
     "kg_loss": ("softplus", "margin", "softmax"),
-    "loss_mode": ("fixed", "uncertainty", "pcgrad"),
+    "loss_mode": LOSS_MODES,
 }
 
 
@@ -76,7 +76,7 @@ class ModelConfig:
     seen (see :class:`~kgrec.models.fusion.UserEncoder`). ``trunk`` is one of
     ``identity``, ``shared_bottom``, ``mmoe``, ``ple``; the user and the item side each get one. ``tasks`` is a
     subset of ``retrieval``, ``rating``, ``like``, ``kg``; ``loss_weights`` / ``loss_mode``
-    configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
+    (with ``gradnorm_alpha``) configure :class:`~kgrec.models.losses.JointLoss` (weights of tasks not in ``tasks`` are
     dropped, so a tower can be switched off without editing them). ``rating_autorec_units`` > 0
     adds an item-based AutoRec term with that many hidden units to the rating tower
     (:class:`~kgrec.models.autorec.ItemAutoRec`; needs the training ratings as a side input).
@@ -144,6 +144,7 @@ class ModelConfig:
     kg_margin: float = 1.0
     # joint loss
     loss_mode: str = "fixed"
+    gradnorm_alpha: float = 1.5
     loss_weights: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     # initialisation
     init_std: float = 0.1
@@ -190,6 +191,8 @@ class ModelConfig:
         if self.distill_weight > 0 and "retrieval" not in self.tasks:
             raise ConfigError("model.distill_weight > 0 teaches the retrieval tower, which model.tasks leaves out; "
                               "set distill_weight: 0")  # fmt: skip
+        if self.gradnorm_alpha < 0:
+            raise ConfigError(f"model.gradnorm_alpha: expected >= 0, got {self.gradnorm_alpha}")
         if self.rating_autorec_units < 0:
             raise ConfigError(f"model.rating_autorec_units: expected >= 0, got {self.rating_autorec_units}")
         if self.dim < 1 or self.graph_layers < 0:
@@ -468,7 +471,7 @@ class MultiTaskRecommender(nn.Module):
             self.towers["kg"] = KGLinkTower(
                 sizes.num_relations, d, score=c.kg_score, loss=c.kg_loss, margin=c.kg_margin
             )
-        self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode)
+        self.joint_loss = JointLoss(c.tasks, c.loss_weights, mode=c.loss_mode, alpha=c.gradnorm_alpha)
 
         for name in ("edge_index", "edge_type", "text", "item_log_q", "warm_items", "_history_indices",
                      "_history_values", "_ratings_indices", "_ratings_values", "_user_features_indices",
@@ -872,7 +875,7 @@ class MultiTaskRecommender(nn.Module):
         yield from self.towers[task].parameters()
 
     def loss_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of the loss weighting (uncertainty :math:`s_m`)."""
+        """Parameters of the loss weighting (uncertainty :math:`s_m`, GradNorm :math:`w_m`)."""
         return self.joint_loss.parameters()
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:

@@ -8,7 +8,8 @@ training positives; a batch of KG triples with corrupted tails; then
 
 .. math::
     \\mathcal{L} = \\sum_m \\lambda_m \\mathcal{L}_m
-    \\quad (\\text{or } \\textstyle\\sum_m \\lambda_m e^{-s_m} \\mathcal{L}_m + s_m \\text{ with uncertainty weighting})
+    \\quad (\\text{or } \\textstyle\\sum_m \\lambda_m e^{-s_m} \\mathcal{L}_m + s_m \\text{ with uncertainty weighting,}
+    \\text{ or learned } w_m \\text{ in place of } \\lambda_m \\text{ with GradNorm})
 
 over the enabled towers (retrieval, rating, like, kg). Every random draw of a step comes from a
 generator seeded by ``(seed, global_step)``, so resuming from a checkpoint repeats the run.
@@ -157,6 +158,7 @@ class RecommenderModule(L.LightningModule):
         self._valid_metric: float | None = None  # this epoch's eval.monitor value (train.lr_decay)
         self._pcgrad_terms: dict[str, Tensor] | None = None  # this step's weighted task losses (pcgrad)
         self._pcgrad_conflicts: float | None = None  # share of ordered task pairs in conflict, last step
+        self._gradnorm_losses: dict[str, Tensor] | None = None  # this step's unweighted task losses (gradnorm)
 
     # ------------------------------------------------------------------ data
     def train_dataloader(self) -> DataLoader:
@@ -180,56 +182,84 @@ class RecommenderModule(L.LightningModule):
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         rec = self.rec_batch(batch)
         losses = self.model.compute_losses(rec)
-        total, _ = self.model.joint_loss(losses)
-        if self.model.joint_loss.mode == "pcgrad":
-            self._pcgrad_terms = self.model.joint_loss.terms(losses)  # for backward
+        joint = self.model.joint_loss
+        total, logs = joint(losses)
+        if joint.mode == "pcgrad":
+            self._pcgrad_terms = joint.terms(losses)  # for backward
+        elif joint.mode == "gradnorm":
+            self._gradnorm_losses = {t: losses[t] for t in joint.terms(losses)}  # for backward
         batch_size = len(rec.user)
         for task, value in losses.items():
             self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
+        for key, value in logs.items():
+            if key.startswith("weight/"):  # learned loss weights: their epoch mean
+                self.log(f"train/{key}", value, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
         self.log("train/loss", total.detach(), on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
         return total
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
-        """``loss.backward()``; with ``model.loss_mode: pcgrad``, the gradient of the shared
-        parameters (:meth:`shared_parameters`) is then replaced by PCGrad's combination of the
-        weighted task terms' gradients (one more backward pass per task through the shared part;
-        the task-specific parameters keep their own term's gradient, which no other term reaches).
-        Under DDP each task's gradient is first averaged over the processes (one all-reduce of the
-        ``(M, P)`` rows; the usual backward pass averages the rest), so that every process
-        projects the gradients of the whole batch, in the same order, and takes the same step."""
-        terms, self._pcgrad_terms = self._pcgrad_terms, None
-        if not terms:
+        """``loss.backward()``, and with a loss mode that reads the tasks' own gradients:
+
+        - ``pcgrad``: the gradient of the shared parameters (:meth:`shared_parameters`) is then
+          replaced by PCGrad's combination of the weighted task terms' gradients (the
+          task-specific parameters keep their own term's gradient, which no other term reaches);
+        - ``gradnorm``: the loss weights' gradient is set from the norms of the unweighted task
+          losses' gradients on the shared parameters (:meth:`JointLoss.balance`).
+
+        Either costs one more backward pass per task through the shared part. Under DDP each
+        task's gradient (and, for GradNorm, its loss) is first averaged over the processes (one
+        all-reduce of the ``(M, P)`` rows; the usual backward pass averages the rest), so that
+        every process reads the gradients of the whole batch and takes the same step."""
+        pcgrad, self._pcgrad_terms = self._pcgrad_terms, None
+        gradnorm, self._gradnorm_losses = self._gradnorm_losses, None
+        if not pcgrad and not gradnorm:
             super().backward(loss, *args, **kwargs)
             return
         shared = [p for p in self.shared_parameters() if p.requires_grad]
-        rows = []
-        for term in terms.values():
-            grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
-            rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
-                                   for g, p in zip(grads, shared, strict=True)]))  # fmt: skip
-        task_grads = torch.stack(rows)  # (M, P), this process's
-        if self._trainer is not None and self.trainer.world_size > 1:  # DDP: the whole batch's, on every rank
-            task_grads = self.trainer.strategy.reduce(task_grads, reduce_op="mean")
-        # rank 0's stream on every rank: the same visiting order, so the same step everywhere
-        generator = torch.Generator().manual_seed(step_seed(self.config.train.seed, self.global_step, 0, PCGRAD_STREAM))
-        combined, conflicts = project_conflicting(task_grads, generator)
+        task_grads = self._task_gradients(list((pcgrad or gradnorm).values()), shared)  # (M, P)
+        if pcgrad:
+            # rank 0's stream on every rank: the same visiting order, so the same step everywhere
+            generator = torch.Generator().manual_seed(step_seed(self.config.train.seed, self.global_step, 0, PCGRAD_STREAM))
+            combined, conflicts = project_conflicting(task_grads, generator)
         super().backward(loss, *args, **kwargs)
+        if gradnorm:
+            values = self._mean_over_processes(torch.stack([value.detach().float() for value in gradnorm.values()]))
+            norms = task_grads.norm(dim=1)
+            self.model.joint_loss.balance(dict(zip(gradnorm, values, strict=True)), dict(zip(gradnorm, norms, strict=True)))
+            return
         offset = 0
         for p in shared:
             if p.grad is not None:
                 p.grad.copy_(combined[offset : offset + p.numel()].view_as(p))
             offset += p.numel()
-        pairs = len(rows) * (len(rows) - 1)
+        pairs = len(pcgrad) * (len(pcgrad) - 1)
         self._pcgrad_conflicts = conflicts / pairs if pairs else 0.0
 
+    def _task_gradients(self, terms: list[Tensor], shared: list[torch.nn.Parameter]) -> Tensor:
+        """``(M, P)``: each term's gradient on the ``shared`` parameters, flattened, averaged over
+        the DDP processes."""
+        rows = []
+        for term in terms:
+            grads = torch.autograd.grad(term, shared, retain_graph=True, allow_unused=True)
+            rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
+                                   for g, p in zip(grads, shared, strict=True)]))  # fmt: skip
+        return self._mean_over_processes(torch.stack(rows))
+
+    def _mean_over_processes(self, tensor: Tensor) -> Tensor:
+        """``tensor`` averaged over the DDP processes (itself without DDP)."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            return self.trainer.strategy.reduce(tensor, reduce_op="mean")
+        return tensor
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.model.joint_loss.renormalize()  # GradNorm's weights, after the optimiser's step (no-op otherwise)
         if self._pcgrad_conflicts is not None:  # the step's backward ran just before this hook
             self.log("train/pcgrad_conflicts", self._pcgrad_conflicts, on_step=False, on_epoch=True,
                      batch_size=len(batch[0]), sync_dist=True)  # fmt: skip
 
     def shared_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters that belong to no single task (:meth:`MultiTaskRecommender.shared_parameters`,
-        and the fine-tuned transformer's layers): those whose gradient PCGrad combines."""
+        and the fine-tuned transformer's layers): those whose gradient PCGrad combines and GradNorm measures."""
         text = self.text_encoder.trainable_parameters() if self.text_encoder is not None else []
         return [*self.model.shared_parameters(), *text]
 
@@ -279,7 +309,10 @@ class RecommenderModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         train, monitor = self.config.train, self.config.eval.monitor
-        groups = [{"params": list(self.model.parameters())}]
+        loss_weighting = {id(p) for p in self.model.loss_parameters()}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in loss_weighting]}]
+        if loss_weighting:  # learned loss weights: no L2 pull towards 0
+            groups.append({"params": list(self.model.loss_parameters()), "weight_decay": 0.0})
         if self.text_encoder is not None:
             groups.append({"params": self.text_encoder.trainable_parameters(), "lr": self.config.text.finetune_lr})
         optimizer = torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)

@@ -269,7 +269,7 @@ def train(
     config, notes = fit_defaults(config, dataset)
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
-    _check_pcgrad(config)
+    _check_loss_mode(config)
     resume = last.is_file()
     if resume:
         _check_same_config(out, config)
@@ -465,7 +465,8 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
         return strategy
     unused = module.to(device).unused_parameters()
     if unused and launched_as_rank_zero():
-        print(f"note: {len(unused)} parameter tensors get no gradient in this config ({unused[0]}, ...); "
+        print(f"note: {len(unused)} parameter tensors get no gradient from the backward pass in this config "
+              f"({unused[0]}, ...); "
               "DDP looks for unused parameters at every step", file=sys.stderr)  # fmt: skip
     return f"{flavour}_find_unused_parameters_true" if unused else strategy
 
@@ -473,12 +474,12 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
 _DDP_FLAVOURS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
-def _check_pcgrad(config: RunConfig) -> None:
-    """``model.loss_mode: pcgrad`` replaces gradients after the backward pass, which fp16 loss
-    scaling would not see: refuse it."""
-    t = config.train
-    if config.model.loss_mode == "pcgrad" and str(t.precision) in ("16", "16-mixed"):
-        raise ConfigError(f"model.loss_mode=pcgrad does not work with train.precision={t.precision} (fp16 loss "
+def _check_loss_mode(config: RunConfig) -> None:
+    """``model.loss_mode: pcgrad`` and ``gradnorm`` set gradients after the backward pass, which
+    fp16 loss scaling would not see: refuse them."""
+    t, mode = config.train, config.model.loss_mode
+    if mode in ("pcgrad", "gradnorm") and str(t.precision) in ("16", "16-mixed"):
+        raise ConfigError(f"model.loss_mode={mode} does not work with train.precision={t.precision} (fp16 loss "
                           "scaling); use bf16-mixed, 32-true or auto")  # fmt: skip
 
 

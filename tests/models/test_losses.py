@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kgrec.models import JointLoss, project_conflicting
+from kgrec.models.losses import gradnorm_weight_grad
 
 
 def test_fixed_mode_is_the_weighted_sum_and_logs_each_task() -> None:
@@ -91,3 +92,74 @@ def test_pcgrad_with_two_tasks_never_steps_against_either() -> None:
         if conflicts == 0:
             assert torch.allclose(combined, g.sum(0))
     assert 50 < conflicted < 150 and against > 0  # random directions conflict about half the time
+
+
+def test_gradnorm_weight_gradient_by_hand() -> None:
+    weights, norms = torch.tensor([1.0, 1.0]), torch.tensor([2.0, 1.0])
+    # G = (2, 1), mean 1.5; equal training rates: the target is 1.5 for both
+    assert gradnorm_weight_grad(weights, norms, torch.tensor([0.5, 0.5]), alpha=1.5).tolist() == [2.0, -1.0]
+    # task a's loss falls more slowly (ratio 1 against 0.5): r = (4/3, 2/3), target 1.5 r^1.5 = (2.31, 0.82)
+    assert gradnorm_weight_grad(weights, norms, torch.tensor([1.0, 0.5]), alpha=1.5).tolist() == [-2.0, 1.0]
+    # alpha = 0 ignores the rates: equal gradient norms are the target
+    assert gradnorm_weight_grad(weights, norms, torch.tensor([1.0, 0.5]), alpha=0.0).tolist() == [2.0, -1.0]
+    with pytest.raises(ValueError, match="shapes"):
+        gradnorm_weight_grad(weights, norms, torch.ones(3), alpha=1.5)
+
+
+def test_gradnorm_mode_holds_its_weights_constant_in_the_sum_and_keeps_their_total() -> None:
+    joint = JointLoss(["a", "b", "c"], weights={"a": 1.0, "b": 0.25, "c": 0.0}, mode="gradnorm")
+    assert joint.effective_weights() == {"a": 1.0, "b": 0.25, "c": 0.0}  # starts at the lambdas
+    a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
+    total, logs = joint({"a": a, "b": b, "c": torch.tensor(5.0)})
+    assert float(total.detach()) == 3.0 and float(logs["weight/b"]) == 0.25
+    total.backward()
+    assert joint.task_weights.grad is None and float(b.grad) == 0.25  # the model's step: weights constant
+    optimizer = torch.optim.SGD(joint.parameters(), lr=0.1)
+    joint.balance({"a": 2.0, "b": 4.0}, {"a": 1.0, "b": 1.0})  # G = (1, 0.25): a is above the mean, b below
+    assert joint.task_weights.grad.tolist() == [1.0, -1.0, 0.0] and joint.initial_losses[:2].tolist() == [2.0, 4.0]
+    optimizer.step()
+    joint.renormalize()
+    w = joint.effective_weights()
+    assert w["c"] == 0.0 and w["a"] + w["b"] == pytest.approx(1.25) and w["b"] > 0.25  # b gained, a lost
+    joint.balance({"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 1.0})
+    assert joint.initial_losses[:2].tolist() == [2.0, 4.0]  # L(0) is the first step's, kept
+    with pytest.raises(RuntimeError, match="gradnorm"):
+        JointLoss(["a"], mode="fixed").balance({"a": 1.0}, {"a": 1.0})
+    with pytest.raises(ValueError, match="alpha"):
+        JointLoss(["a"], mode="gradnorm", alpha=-1.0)
+
+
+def test_gradnorm_brings_two_tasks_gradient_norms_together() -> None:
+    """Two regression tasks on a shared layer, one with targets 10 times larger: its gradient
+    dwarfs the other's under equal weights; GradNorm (alpha = 0) learns weights that level them."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    shared, heads = torch.nn.Linear(8, 8), torch.nn.ModuleList(torch.nn.Linear(8, 1) for _ in range(2))
+    targets = [x[:, :1].sin(), 10 * x[:, 1:2].cos()]
+    joint = JointLoss(["small", "large"], mode="gradnorm", alpha=0.0)
+    optimizer = torch.optim.Adam([*shared.parameters(), *heads.parameters()], lr=1e-3)
+    weight_optimizer = torch.optim.Adam(joint.parameters(), lr=0.02)
+
+    def weighted_norms() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        h = torch.relu(shared(x))
+        losses = {t: ((head(h) - y) ** 2).mean() for t, head, y in zip(joint.tasks, heads, targets, strict=True)}
+        norms = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(losses[t], list(shared.parameters()),
+                             retain_graph=True)]).norm() for t in joint.tasks])  # fmt: skip
+        return losses, norms
+
+    _, norms = weighted_norms()
+    start = norms[1] / norms[0]  # equal weights: G_large / G_small
+    for _ in range(300):
+        optimizer.zero_grad()
+        weight_optimizer.zero_grad()
+        losses, norms = weighted_norms()
+        joint(losses)[0].backward()
+        joint.balance({t: v.detach() for t, v in losses.items()}, dict(zip(joint.tasks, norms, strict=True)))
+        optimizer.step()
+        weight_optimizer.step()
+        joint.renormalize()
+    _, norms = weighted_norms()
+    w = joint.task_weights.detach()
+    end = (w[1] * norms[1]) / (w[0] * norms[0])
+    assert start > 5 and 0.7 < end < 1.4, (start, end)
+    assert float(w.sum()) == pytest.approx(2.0) and w[0] > w[1]

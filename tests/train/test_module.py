@@ -4,6 +4,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from kgrec.models import project_conflicting
+from kgrec.models.losses import gradnorm_weight_grad
 from kgrec.train.module import EpochShuffle, RecommenderModule
 from kgrec.train.run import build_model, prepare
 from kgrec.train.sampling import PCGRAD_STREAM, step_seed
@@ -109,6 +110,42 @@ def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_r
     assert module._pcgrad_conflicts == conflicts / 12 and module._pcgrad_terms is None
     differs = any(not torch.allclose(p.grad, plain[n], atol=1e-6) for n, p in module.named_parameters() if id(p) in shared_ids and n in plain)
     assert conflicts > 0 and differs  # this batch's task gradients conflict, so PCGrad moves the shared step
+
+
+def test_gradnorm_backward_steps_the_model_as_usual_and_the_weights_by_the_task_gradient_norms(clustered_dataset) -> None:
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=gradnorm")
+    prepared = prepare(config, progress=False)
+    g = prepared.graph
+    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
+                               tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail)))  # fmt: skip
+    rec = module.rec_batch(next(iter(module.train_dataloader())))
+    joint = module.model.joint_loss
+
+    def losses() -> dict[str, torch.Tensor]:
+        torch.manual_seed(1)  # the same dropout masks every time
+        return module.model.compute_losses(rec)
+
+    shared = module.shared_parameters()
+    unweighted = losses()
+    norms = torch.stack([torch.cat([(torch.zeros_like(p) if d is None else d).reshape(-1) for d, p in zip(
+        torch.autograd.grad(unweighted[t], shared, retain_graph=True, allow_unused=True), shared, strict=True)]).norm()
+        for t in joint.tasks])  # fmt: skip
+    # the first step: every loss is its own L(0), so equal rates, and the target is the mean weighted norm
+    expected = gradnorm_weight_grad(joint.task_weights.detach(), norms, torch.ones(4), joint.alpha)
+
+    module.zero_grad()
+    joint(losses())[0].backward()
+    plain = {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
+    module.zero_grad()
+    step_losses = losses()
+    module._gradnorm_losses = {t: step_losses[t] for t in joint.terms(step_losses)}  # as training_step leaves them
+    module.backward(joint(step_losses)[0])
+    for name, p in module.named_parameters():  # the model's gradient: the weighted sum's, weights constant
+        if name in plain:
+            assert torch.allclose(p.grad, plain[name], atol=1e-6), name
+    assert torch.allclose(joint.task_weights.grad, expected) and expected.abs().sum() > 0
+    assert torch.allclose(joint.initial_losses, torch.stack([step_losses[t].detach() for t in joint.tasks]))
+    assert module._gradnorm_losses is None
 
 
 def _pcgrad_rank(rank: int, data: str, out: str) -> None:

@@ -127,6 +127,23 @@ def test_pcgrad_trains_logs_its_conflicts_and_refuses_fp16(clustered_dataset, tm
         train(fp16, tmp_path / "fp16")
 
 
+def test_gradnorm_trains_logs_its_weights_keeps_their_sum_and_refuses_fp16(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=gradnorm",
+                         "model.loss_weights={retrieval: 1, rating: 0.5, like: 0.5, kg: 0}")  # fmt: skip
+    metrics = train(config, tmp_path / "run")
+    assert metrics["test"]["ndcg@10"] > 0
+    logged = read_metrics_csv(tmp_path / "run" / "logs")
+    assert "train/weight/kg" not in logged  # weighted 0: out of the sum and of the balancing
+    per_epoch = [[value for _, value in logged[f"train/weight/{t}"]] for t in ("retrieval", "rating", "like")]
+    assert all(len(values) == metrics["epochs"] for values in per_epoch)
+    assert any(abs(values[-1] - start) > 0.01 for values, start in zip(per_epoch, (1, 0.5, 0.5), strict=True))
+    weights = load_run(tmp_path / "run").model.joint_loss.effective_weights()
+    assert weights["kg"] == 0 and sum(weights.values()) == pytest.approx(2.0, abs=1e-5)
+    fp16 = tiny_config(clustered_dataset, "model.loss_mode=gradnorm", "train.precision=16-mixed")
+    with pytest.raises(ConfigError, match="fp16"):
+        train(fp16, tmp_path / "fp16")
+
+
 @pytest.mark.parametrize("negatives", [[], ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=12"]],
                          ids=["full softmax", "shared negatives"])  # fmt: skip
 def test_learns_the_clusters_far_above_chance(clustered_dataset, tmp_path, negatives):

@@ -1,10 +1,11 @@
-"""Training curves as PNG: one panel per task loss, one for the validation metrics."""
+"""Training curves as PNG: one panel per task loss, then the learned loss weights and the validation metrics."""
 
 from __future__ import annotations
 
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 from kgrec.utils.io import write_png
@@ -30,8 +31,26 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
     return {key: sorted(values.items()) for key, values in series.items()}
 
 
+def curve_panels(series: Mapping[str, object]) -> list[tuple[str, list[str]]]:
+    """The panels of :func:`plot_training_curves` for the logged ``series``: ``(title, keys)``,
+    one per training loss (``train/loss`` is the weighted total), then the learned loss weights,
+    PCGrad's conflicts and the validation metrics, each group where it was logged."""
+    weights = sorted(k for k in series if k.startswith("train/weight/"))
+    losses = sorted(k for k in series if k.startswith("train/") and k not in weights and k != "train/pcgrad_conflicts")
+    groups = {
+        "learned loss weights": weights,
+        "PCGrad: share of task pairs in conflict": ["train/pcgrad_conflicts"],
+        "validation ranking": ["valid/ndcg@10", "valid/recall@10", "valid/ndcg@20", "valid/recall@20"],
+        "validation rating error": ["valid/rmse", "valid/mae"],
+        "validation like AUC": ["valid/auc"],
+    }
+    panels = [("train loss: total (weighted)" if k == "train/loss" else f"train loss: {k.removeprefix('train/')}", [k])
+              for k in losses]  # fmt: skip
+    return panels + [(title, [k for k in keys if k in series]) for title, keys in groups.items() if any(k in series for k in keys)]
+
+
 def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = "training") -> Path:
-    """Plot per-task training losses (epoch means) and validation metrics by epoch.
+    """Plot per-task training losses (epoch means), learned loss weights and validation metrics by epoch.
 
     ``metrics_csv``: a ``metrics.csv`` or a run's ``logs/`` folder (see :func:`read_metrics_csv`).
     """
@@ -41,28 +60,20 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
     import matplotlib.pyplot as plt
 
     series = read_metrics_csv(metrics_csv)
-    losses = sorted(k for k in series if k.startswith("train/"))
-    groups = {
-        "validation ranking": ["valid/ndcg@10", "valid/recall@10", "valid/ndcg@20", "valid/recall@20"],
-        "validation rating error": ["valid/rmse", "valid/mae"],
-        "validation like AUC": ["valid/auc"],
-    }
-    valid = {title: [k for k in keys if k in series] for title, keys in groups.items()}
-    panels: list = losses + [(title, keys) for title, keys in valid.items() if keys]
+    panels = curve_panels(series)
     n = max(1, len(panels))
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, panel in zip(axes.flat, panels, strict=False):
-        name, keys = panel if isinstance(panel, tuple) else (f"train loss: {panel.removeprefix('train/')}", [panel])
+    for ax, (name, keys) in zip(axes.flat, panels, strict=False):
         for key in keys:
             epochs, values = zip(*series[key], strict=True)
-            ax.plot(epochs, values, marker=".", label=key.split("/", 1)[1])
-        ax.set_title(name.replace("train loss: loss", "train loss: total (weighted)"), fontsize=10)
+            ax.plot(epochs, values, marker=".", label=key.rsplit("/", 1)[1])
+        ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        if isinstance(panel, tuple):
+        if not name.startswith("train loss"):
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")

@@ -1,0 +1,23 @@
+from kgrec.train.plots import curve_panels, plot_training_curves
+
+
+def test_curves_give_each_loss_a_panel_and_group_weights_conflicts_and_validation(tmp_path) -> None:
+    logged = ["train/loss", "train/retrieval", "train/rating", "train/weight/retrieval", "train/weight/rating",
+              "train/pcgrad_conflicts", "valid/ndcg@10", "valid/recall@20", "valid/rmse"]  # fmt: skip
+    csv = tmp_path / "metrics.csv"
+    rows = [",".join(["epoch", "step", *logged])] + [",".join([str(e), str(10 * e), *(f"{0.1 * (e + 1):.2f}" for _ in logged)])
+                                                      for e in range(3)]  # fmt: skip
+    csv.write_text("\n".join(rows) + "\n")
+    series = {key: [(0, 1.0)] for key in logged}
+    assert curve_panels(series) == [
+        ("train loss: total (weighted)", ["train/loss"]),
+        ("train loss: rating", ["train/rating"]),
+        ("train loss: retrieval", ["train/retrieval"]),
+        ("learned loss weights", ["train/weight/rating", "train/weight/retrieval"]),
+        ("PCGrad: share of task pairs in conflict", ["train/pcgrad_conflicts"]),
+        ("validation ranking", ["valid/ndcg@10", "valid/recall@20"]),
+        ("validation rating error", ["valid/rmse"]),
+    ]
+    assert curve_panels({"train/loss": [(0, 1.0)]}) == [("train loss: total (weighted)", ["train/loss"])]
+    out = plot_training_curves(csv, tmp_path / "curves.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -178,9 +178,12 @@ PLATEAU = [
 TEACHER = ["model.retrieval_loss=full_softmax", "model.distill_weight=1"]
 # negatives shared by a batch, drawn per step: the resumed run must draw the same ones
 SHARED = ["model.retrieval_loss=sampled_softmax", "train.shared_negatives=16", "model.distill_weight=1"]
+# learned loss weights and each task's first loss, L(0): the resumed run must carry both on
+GRADNORM = ["model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=gradnorm"]
 
 
-@pytest.mark.parametrize("variant", [[], PLATEAU, TEACHER, SHARED], ids=["constant", "plateau", "teacher", "shared"])
+@pytest.mark.parametrize("variant", [[], PLATEAU, TEACHER, SHARED, GRADNORM],
+                         ids=["constant", "plateau", "teacher", "shared", "gradnorm"])  # fmt: skip
 def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dataset, tmp_path, variant):
     config = tiny_config(clustered_dataset, "train.max_epochs=4", "train.patience=100", *variant)
     train(config, tmp_path / "straight")
@@ -197,6 +200,9 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dat
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+    if variant is GRADNORM:  # L(0) is saved (so the resumed run keeps the first step's), and the weights moved
+        assert torch.isfinite(a["joint_loss.initial_losses"]).all()
+        assert not torch.allclose(a["joint_loss.task_weights"], torch.tensor([1.0, 0.1, 0.1, 0.1]), atol=1e-3)
 
 
 class SlowFirstEpoch(L.Callback):

@@ -10,7 +10,7 @@ from kgrec.models.graph_encoder import (
     RelationalGraphEncoder,
     RGCNLayer,
 )
-from kgrec.models.losses import JointLoss, project_conflicting
+from kgrec.models.losses import JointLoss, gradnorm_weight_grad, project_conflicting
 from kgrec.models.recommender import (
     TASKS,
     Encoded,
@@ -55,6 +55,7 @@ __all__ = [
     "UserEncoder",
     "build_trunk",
     "history_matrix",
+    "gradnorm_weight_grad",
     "project_conflicting",
     "rating_matrix",
 ]

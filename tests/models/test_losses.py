@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from kgrec.models import JointLoss, project_conflicting
-from kgrec.models.losses import gradnorm_weight_grad
+from kgrec.models import JointLoss, gradnorm_weight_grad, project_conflicting
 
 
 def test_fixed_mode_is_the_weighted_sum_and_logs_each_task() -> None:

@@ -3,8 +3,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from kgrec.models import project_conflicting
-from kgrec.models.losses import gradnorm_weight_grad
+from kgrec.models import gradnorm_weight_grad, project_conflicting
 from kgrec.train.module import EpochShuffle, RecommenderModule
 from kgrec.train.run import build_model, prepare
 from kgrec.train.sampling import PCGRAD_STREAM, step_seed

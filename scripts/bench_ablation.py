@@ -13,7 +13,7 @@ prints test metrics with the ratio to the first (full) variant. Model selection 
 training.
 
     python scripts/bench_ablation.py                       # ml-100k, 2 seeds (about 60 min on 2 cores)
-    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 2 hours)
+    python scripts/bench_ablation.py --study design        # ml-100k, 2 seeds (about 3 hours)
     python scripts/bench_ablation.py --config scripts/configs/ml-1m.yaml --seeds 1
     python scripts/bench_ablation.py --variants "no text" "no graph"   # the full config and these two
 """

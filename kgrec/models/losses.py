@@ -129,8 +129,9 @@ class JointLoss(nn.Module):
 
     @torch.no_grad()
     def renormalize(self) -> None:
-        r"""Rescale the GradNorm weights so that :math:`\sum_m w_m = \sum_m \lambda_m`, each
-        kept at :math:`10^{-3} \lambda_m` or more (a task weighted :math:`\lambda_m = 0` stays 0)."""
+        r"""Rescale the GradNorm weights so that :math:`\sum_m w_m = \sum_m \lambda_m`, after
+        raising each to at least :math:`10^{-3} \lambda_m` (so none turns negative; a task weighted
+        :math:`\lambda_m = 0` stays 0)."""
         if self.task_weights is None or not any(self.weights.values()):
             return
         prior = torch.tensor([self.weights[t] for t in self.tasks]).to(self.task_weights)

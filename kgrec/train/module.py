@@ -290,7 +290,8 @@ class RecommenderModule(L.LightningModule):
 
     def unused_parameters(self) -> list[str]:
         """Names of the trainable parameters that no loss of this config reaches (those of a task
-        weighted 0, or the ID embeddings and item fusion of a KG-only run): DDP must be told to look for
+        weighted 0, the ID embeddings and item fusion of a KG-only run, GradNorm's loss weights, which
+        get their gradient after the backward pass): DDP must be told to look for
         them, or it fails at the second step. Found on the first training batch by walking the
         joint loss's autograd graph back to its leaves, without a backward pass; the global
         random state is left as it was."""

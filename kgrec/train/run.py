@@ -456,7 +456,7 @@ def _ddp_strategy(strategy: str, module: RecommenderModule, device: torch.device
     """The strategy to give Lightning: a DDP one (``ddp``, ``ddp_spawn``, ``ddp_fork``,
     ``ddp_notebook``, or ``auto`` over several ``devices``, which Lightning runs as ``ddp``) in
     its ``find_unused_parameters_true`` form when the config leaves parameters without a gradient
-    (:meth:`RecommenderModule.unused_parameters`: a task weighted 0, a KG-only run): plain DDP
+    (:meth:`RecommenderModule.unused_parameters`: a task weighted 0, a KG-only run, GradNorm): plain DDP
     fails on them at the second step, and finding them costs a walk of the autograd graph per
     step, which the other configs are spared. The probe runs on ``device``, this process's
     training device (where the teacher already is), where Lightning would move the module anyway."""

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -62,10 +63,9 @@ def test_unused_parameters_are_those_no_weighted_loss_reaches_and_ddp_is_told_of
     assert "model.item_embedding.weight" in kg_only.unused_parameters()
 
 
-def task_gradients(module: RecommenderModule, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``(M, P)``: each weighted task term's gradient on the module's shared parameters, flattened."""
+def task_gradients(module: RecommenderModule, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``(M, P)``: each term's gradient on the module's shared parameters, flattened."""
     shared = module.shared_parameters()
-    terms = module.model.joint_loss.terms(losses)
     assert list(terms) == ["retrieval", "rating", "like", "kg"]
     rows = []
     for term in terms.values():
@@ -74,8 +74,10 @@ def task_gradients(module: RecommenderModule, losses: dict[str, torch.Tensor]) -
     return torch.stack(rows)
 
 
-def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_rest_as_usual(clustered_dataset) -> None:
-    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=pcgrad")
+def every_task_module(data: Path, loss_mode: str) -> tuple[RecommenderModule, Callable[[], dict[str, torch.Tensor]]]:
+    """A module training every task with ``loss_mode``, and its losses on the first training
+    batch, with the same dropout masks at every call."""
+    config = tiny_config(data, "model.tasks=[retrieval,rating,like,kg]", f"model.loss_mode={loss_mode}")
     prepared = prepare(config, progress=False)
     g = prepared.graph
     module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
@@ -83,12 +85,17 @@ def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_r
     rec = module.rec_batch(next(iter(module.train_dataloader())))
 
     def losses() -> dict[str, torch.Tensor]:
-        torch.manual_seed(1)  # the same dropout masks every time
+        torch.manual_seed(1)
         return module.model.compute_losses(rec)
 
+    return module, losses
+
+
+def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_rest_as_usual(clustered_dataset) -> None:
+    module, losses = every_task_module(clustered_dataset, "pcgrad")
     shared = module.shared_parameters()
-    generator = torch.Generator().manual_seed(step_seed(config.train.seed, 0, 0, PCGRAD_STREAM))
-    expected, conflicts = project_conflicting(task_gradients(module, losses()), generator)
+    generator = torch.Generator().manual_seed(step_seed(module.config.train.seed, 0, 0, PCGRAD_STREAM))
+    expected, conflicts = project_conflicting(task_gradients(module, module.model.joint_loss.terms(losses())), generator)
 
     module.zero_grad()
     module.model.joint_loss(losses())[0].backward()
@@ -112,23 +119,9 @@ def test_pcgrad_steps_shared_parameters_along_projected_task_gradients_and_the_r
 
 
 def test_gradnorm_backward_steps_the_model_as_usual_and_the_weights_by_the_task_gradient_norms(clustered_dataset) -> None:
-    config = tiny_config(clustered_dataset, "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=gradnorm")
-    prepared = prepare(config, progress=False)
-    g = prepared.graph
-    module = RecommenderModule(build_model(config, prepared), prepared.dataset, config,
-                               tuple(torch.as_tensor(a) for a in (g.head, g.relation, g.tail)))  # fmt: skip
-    rec = module.rec_batch(next(iter(module.train_dataloader())))
+    module, losses = every_task_module(clustered_dataset, "gradnorm")
     joint = module.model.joint_loss
-
-    def losses() -> dict[str, torch.Tensor]:
-        torch.manual_seed(1)  # the same dropout masks every time
-        return module.model.compute_losses(rec)
-
-    shared = module.shared_parameters()
-    unweighted = losses()
-    norms = torch.stack([torch.cat([(torch.zeros_like(p) if d is None else d).reshape(-1) for d, p in zip(
-        torch.autograd.grad(unweighted[t], shared, retain_graph=True, allow_unused=True), shared, strict=True)]).norm()
-        for t in joint.tasks])  # fmt: skip
+    norms = task_gradients(module, losses()).norm(dim=1)  # of the unweighted losses
     # the first step: every loss is its own L(0), so equal rates, and the target is the mean weighted norm
     expected = gradnorm_weight_grad(joint.task_weights.detach(), norms, torch.ones(4), joint.alpha)
 
@@ -172,7 +165,7 @@ def _pcgrad_rank(rank: int, data: str, out: str) -> None:
     batches = list(module.train_dataloader())
     rec = module.rec_batch(batches[rank])  # each process its own batch
     torch.manual_seed(1)
-    rows = task_gradients(module, module.model.compute_losses(rec))
+    rows = task_gradients(module, module.model.joint_loss.terms(module.model.compute_losses(rec)))
     torch.manual_seed(1)
     losses = module.model.compute_losses(rec)
     module._pcgrad_terms = module.model.joint_loss.terms(losses)

@@ -97,12 +97,16 @@ class JointLoss(nn.Module):
             return dict(zip(self.tasks, self.task_weights.detach().tolist(), strict=True))
         return dict(self.weights)
 
+    def active(self, losses: Mapping[str, object]) -> list[str]:
+        r"""The tasks in ``losses`` that the sum holds: those with :math:`\lambda_m > 0`."""
+        return [t for t in self.tasks if t in losses and self.weights[t] > 0]
+
     def terms(self, losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
         r"""The weighted terms :math:`\lambda_m \mathcal{L}_m` (``gradnorm``: :math:`w_m
         \mathcal{L}_m`, the weights held constant) of the tasks present with :math:`\lambda_m >
         0` (fixed weights: what ``pcgrad`` projects)."""
         weights = self.weights if self.task_weights is None else self.effective_weights()
-        return {t: weights[t] * losses[t] for t in self.tasks if t in losses and self.weights[t] > 0}
+        return {t: weights[t] * losses[t] for t in self.active(losses)}
 
     def balance(self, losses: Mapping[str, Tensor | float], grad_norms: Mapping[str, Tensor | float]) -> None:
         r"""GradNorm's step on the weights (``gradnorm`` mode): set ``task_weights.grad`` from this
@@ -112,7 +116,7 @@ class JointLoss(nn.Module):
         steps the weights; call :meth:`renormalize` after it."""
         if self.task_weights is None:
             raise RuntimeError(f"balance: only for mode 'gradnorm', this loss is {self.mode!r}")
-        index = [i for i, t in enumerate(self.tasks) if t in losses and t in grad_norms and self.weights[t] > 0]
+        index = [self.tasks.index(t) for t in self.active(losses) if t in grad_norms]
         if not index:
             return
         w = self.task_weights

@@ -187,7 +187,7 @@ class RecommenderModule(L.LightningModule):
         if joint.mode == "pcgrad":
             self._pcgrad_terms = joint.terms(losses)  # for backward
         elif joint.mode == "gradnorm":
-            self._gradnorm_losses = {t: losses[t] for t in joint.terms(losses)}  # for backward
+            self._gradnorm_losses = {t: losses[t] for t in joint.active(losses)}  # for backward
         batch_size = len(rec.user)
         for task, value in losses.items():
             self.log(f"train/{task}", value.detach(), on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)

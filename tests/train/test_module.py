@@ -130,7 +130,7 @@ def test_gradnorm_backward_steps_the_model_as_usual_and_the_weights_by_the_task_
     plain = {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
     module.zero_grad()
     step_losses = losses()
-    module._gradnorm_losses = {t: step_losses[t] for t in joint.terms(step_losses)}  # as training_step leaves them
+    module._gradnorm_losses = {t: step_losses[t] for t in joint.active(step_losses)}  # as training_step leaves them
     module.backward(joint(step_losses)[0])
     for name, p in module.named_parameters():  # the model's gradient: the weighted sum's, weights constant
         if name in plain:

@@ -296,8 +296,12 @@ def test_a_kgat_run_orders_shared_neighbours_by_attention_and_says_how_much(clus
 def test_bad_input_raises_clear_errors(rec: Recommender):
     with pytest.raises(RetrievalError, match="unknown user 'nobody'.*--liked"):
         rec.recommend("nobody")
-    with pytest.raises(RetrievalError, match="unknown item 'i999'"):
+    with pytest.raises(RetrievalError, match="unknown item 'i999'") as unknown:
         rec.similar("i999")
+    assert "did you mean" not in str(unknown.value)  # no title holds "i999"
+    with pytest.raises(RetrievalError, match="unknown item 'film 7'") as by_title:
+        rec.similar("film 7")  # a title instead of an id: the titles holding its words, the one it starts first
+    assert str(by_title.value).endswith('did you mean i7 "Film 7" or i17 "Film 17" or i27 "Film 27" or i37 "Film 37" or i47 "Film 47"')
     with pytest.raises(RetrievalError, match="k must be a positive integer"):
         rec.recommend("u0", k=0)
     with pytest.raises(RetrievalError, match="larger than the catalog"):

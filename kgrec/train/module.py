@@ -17,6 +17,7 @@ generator seeded by ``(seed, global_step)``, so resuming from a checkpoint repea
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import lightning as L
@@ -324,6 +325,24 @@ class RecommenderModule(L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": f"valid/{monitor}"}}
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resume a checkpoint written before the learned loss weights had their own Adam group
+        (an uncertainty-weighting run interrupted before 2026-12-06 held its :math:`s_m` in the
+        first group): split them out as :meth:`configure_optimizers` now groups them, with the
+        Adam state of every parameter kept. Later checkpoints pass unchanged."""
+        loss_weighting = {id(p) for p in self.model.loss_parameters()}
+        if not loss_weighting:
+            return
+        is_loss = [id(p) in loss_weighting for p in self.model.parameters()]
+        (optimizer,) = checkpoint["optimizer_states"]  # the one Adam of configure_optimizers
+        groups_before = len(optimizer["param_groups"])
+        if not split_loss_weight_group(optimizer, is_loss):
+            return
+        for scheduler in checkpoint.get("lr_schedulers", []):  # its per-group lists (min_lrs, _last_lr)
+            for value in scheduler.values():
+                if isinstance(value, list) and len(value) == groups_before:
+                    value.insert(1, copy.deepcopy(value[0]))
+
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
         with torch.no_grad():
@@ -359,6 +378,30 @@ class RecommenderModule(L.LightningModule):
 
 
 @torch.no_grad()
+def split_loss_weight_group(optimizer: dict[str, Any], is_loss: list[bool]) -> bool:
+    """Turn an optimizer state dict whose first group holds all the model's parameters (their
+    order: ``is_loss``, one flag per ``model.parameters()``) into the layout of
+    :meth:`RecommenderModule.configure_optimizers`: that group without the loss weights, then
+    the loss weights without weight decay, then the other groups. Parameters are renumbered in
+    that order and keep their Adam state. Returns whether it changed anything (``False``: the
+    state is in the current layout already)."""
+    groups = optimizer["param_groups"]
+    first = groups[0]
+    if len(first["params"]) != len(is_loss) or not any(is_loss):
+        return False
+    kept = [i for i, loss in zip(first["params"], is_loss, strict=True) if not loss]
+    weights = [i for i, loss in zip(first["params"], is_loss, strict=True) if loss]
+    order = kept + weights + [i for group in groups[1:] for i in group["params"]]
+    renumber = {old: new for new, old in enumerate(order)}
+    optimizer["state"] = {renumber[i]: state for i, state in optimizer["state"].items()}
+    optimizer["param_groups"] = [
+        {**first, "params": [renumber[i] for i in kept]},
+        {**first, "params": [renumber[i] for i in weights], "weight_decay": 0.0},
+        *({**group, "params": [renumber[i] for i in group["params"]]} for group in groups[1:]),
+    ]
+    return True
+
+
 def evaluate(
     model: MultiTaskRecommender,
     dataset: Dataset,

@@ -205,6 +205,38 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_weights(clustered_dat
         assert not torch.allclose(a["joint_loss.task_weights"], torch.tensor([1.0, 0.1, 0.1, 0.1]), atol=1e-3)
 
 
+def test_an_uncertainty_run_interrupted_before_loss_weights_had_their_own_optimizer_group_resumes(clustered_dataset, tmp_path):
+    uncertainty = ["model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=uncertainty", *PLATEAU[:2]]
+    config = tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100", *uncertainty)
+    train(config, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "crashed", callbacks=[Crash(at_epoch=1)])
+    # rewrite last.ckpt as an earlier kgrec wrote it: one group for all the model's parameters,
+    # numbered in model.parameters() order, the s_m among them (the scheduler's lists per group)
+    last = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    names = [name for name, _ in build_model(config, prepare(config, progress=False)).named_parameters()]
+    (optimizer,) = checkpoint["optimizer_states"]
+    kept, weights, *others = optimizer["param_groups"]
+    assert others == [] and len(weights["params"]) == 1 and weights["weight_decay"] == 0.0
+    is_loss = [name == "joint_loss.log_vars" for name in names]
+    new_ids = iter(kept["params"])
+    old_of = {next(new_ids) if not loss else weights["params"][0]: old for old, loss in enumerate(is_loss)}
+    optimizer["state"] = {old_of[i]: state for i, state in optimizer["state"].items()}
+    optimizer["param_groups"] = [{**kept, "params": list(range(len(names)))}]
+    (scheduler,) = checkpoint["lr_schedulers"]
+    scheduler["min_lrs"], scheduler["_last_lr"] = scheduler["min_lrs"][:1], scheduler["_last_lr"][:1]
+    torch.save(checkpoint, last)
+
+    metrics = train(config, tmp_path / "crashed")
+    assert metrics["resumed"]
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "crashed" / "model.safetensors"))
+    assert not torch.allclose(a["joint_loss.log_vars"], torch.zeros(4))  # the s_m were trained
+    for key in a:  # Adam's moments went back to their parameters, the s_m's group undecayed
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
 class SlowFirstEpoch(L.Callback):
     def on_train_epoch_end(self, trainer, module):
         if trainer.current_epoch == 0:

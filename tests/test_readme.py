@@ -1,9 +1,21 @@
-"""The README's in-page links (its contents list among them) lead to headings that exist."""
+"""The README keeps up with the code: its in-page links lead to headings that exist, the
+`kgrec` commands it shows parse, the config fields it sets and the repository paths it names
+exist."""
 
+import ast
+import contextlib
+import functools
+import importlib
+import inspect
+import io
 import re
+import shlex
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def github_anchor(heading: str) -> str:
@@ -24,3 +36,172 @@ def test_every_in_page_link_names_a_heading():
 def test_the_anchor_rule_on_headings_with_code_and_punctuation():
     assert github_anchor("On a GPU (`scripts/check_gpu.sh`)") == "on-a-gpu-scriptscheck_gpush"
     assert github_anchor("ml-100k, fetched offline-friendly") == "ml-100k-fetched-offline-friendly"
+
+
+# ---------------------------------------------------------------- commands, fields and paths it names
+def fenced_blocks(language: str) -> list[str]:
+    """The README's fenced code blocks of ``language`` (indented ones, in lists, too, with the
+    fence's indentation taken off)."""
+    blocks, current, opened_as, indent = [], None, "", 0
+    for line in README.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            if current is None:
+                current, opened_as, indent = [], stripped[3:].strip(), len(line) - len(line.lstrip())
+            else:
+                if opened_as == language:
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line[indent:])
+    return blocks
+
+
+def inline_code() -> list[str]:
+    """The README's inline code spans outside fenced blocks, whitespace collapsed."""
+    text = re.sub(r"^\s*```.*?^\s*```", "", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return [re.sub(r"\s+", " ", span) for span in re.findall(r"`([^`]+)`", text)]
+
+
+def kgrec_commands() -> list[str]:
+    """Every ``kgrec ...`` command line of the bash blocks (``\\`` continuations joined) and
+    every inline ``kgrec ...`` span that passes an option (a bare ``kgrec eval`` names one)."""
+    lines = [line.removeprefix("$ ") for block in fenced_blocks("bash") for line in block.replace("\\\n", " ").splitlines()]
+    spans = [span for span in inline_code() if " -" in span]
+    return [c for c in lines + spans if c.startswith("kgrec ")]
+
+
+def argument_lists(command: str) -> list[list[str]]:
+    """The arguments of a documented command line: without its ``[optional parts]`` and with
+    them (the first of ``a|b`` alternatives); ``...`` dropped, a redirection ends it."""
+    bare, full, depth = [], [], 0
+    for token in shlex.split(command, comments=True)[1:]:
+        if token in (">", "&&", "2>&1"):  # (a quoted '|' is an argument: shlex cannot tell)
+            break
+        opens = token.startswith("[")
+        inner = token[1:] if opens else token
+        closes = depth + opens > 0 and inner.endswith("]") and "[" not in inner
+        depth += opens
+        core = inner[:-1] if closes else inner
+        if depth:
+            core = core.split("|")[0]
+        if core != "...":
+            full.append(core)
+            if not depth:
+                bare.append(core)
+        depth -= closes
+    return [bare, full]
+
+
+def test_every_kgrec_command_the_readme_shows_parses():
+    from kgrec.cli.main import build_parser
+
+    commands = kgrec_commands()
+    assert len(commands) >= 40
+    refused = []
+    for command in commands:
+        for arguments in argument_lists(command):
+            with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    build_parser().parse_args(arguments)
+                except SystemExit as exit_:
+                    if exit_.code:
+                        refused.append(f"{command}: {err.getvalue().strip().splitlines()[-1]}")
+    assert refused == []
+
+
+def test_the_argument_lists_of_a_documented_command():
+    command = "kgrec index build runs/x [--kind auto|flat] [--link a.link --kg a.kg] --set model.tasks=[kg] ... > log"
+    assert argument_lists(command) == [
+        ["index", "build", "runs/x", "--set", "model.tasks=[kg]"],
+        ["index", "build", "runs/x", "--kind", "auto", "--link", "a.link", "--kg", "a.kg", "--set", "model.tasks=[kg]"],
+    ]
+
+
+def test_every_config_field_the_readme_sets_exists():
+    from kgrec.train import RunConfig
+    from kgrec.train.config import plain_config
+
+    text = re.sub(r"\s+", " ", README.read_text(encoding="utf-8"))
+    fields = {match.strip("\"'") for match in re.findall(r"--set \"?'?([a-z_]+\.[a-z_0-9.]+)=", text)}
+    assert len(fields) >= 40
+    defaults = plain_config(RunConfig())
+
+    def exists(path: str) -> bool:
+        section, name = path.split(".", 1)
+        return name in defaults.get(section, {})
+
+    assert sorted(f for f in fields if not exists(f)) == []
+
+
+def test_every_repository_path_the_readme_names_exists():
+    text = README.read_text(encoding="utf-8")
+    written = re.findall(r"(?<![\w/.~-])((?:scripts|graphs|kgrec|tests|notebooks|\.ci)/[\w./{},-]*[\w}])(?![\w*])", text)
+    named = set()
+    for path in written:  # brace lists as the shell expands them: bench-{a,b}.txt
+        braces = re.search(r"\{([^}]*)\}", path)
+        options = braces.group(1).split(",") if braces else [""]
+        named |= {path[: braces.start()] + o + path[braces.end() :] if braces else path for o in options}
+    placeholders = {p for p in named if re.search(r"[A-Z]{3,}|_$|/built/", p)}  # graphs/NAME.yaml, built graphs
+    assert len(named - placeholders) >= 80
+    assert sorted(p for p in named - placeholders if not (ROOT / p).exists()) == []
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A snippet variable of a known class (``rec = Recommender.open(...)``)."""
+
+    cls: type
+
+
+def resolve(node: ast.expr, names: dict[str, object]) -> object | None:
+    """What a name, attribute or call of a README snippet refers to: imported names, and
+    variables typed by the return annotation of the call that made them. Methods of an
+    instance come bound (``self`` filled). ``None`` where the snippet does not say."""
+    if isinstance(node, ast.Name):
+        return names.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = resolve(node.value, names)
+        if owner is None:
+            return None
+        where = owner.cls if isinstance(owner, Instance) else owner
+        assert hasattr(where, node.attr), f"{ast.unparse(node)}: {where} has no {node.attr!r}"
+        found = getattr(where, node.attr)
+        plain = inspect.isfunction(inspect.getattr_static(where, node.attr))
+        return functools.partial(found, None) if isinstance(owner, Instance) and plain else found
+    if isinstance(node, ast.Call):
+        called = resolve(node.func, names)
+        if isinstance(called, type):
+            return Instance(called)
+        target = called.func if isinstance(called, functools.partial) else called
+        returns = inspect.signature(target).return_annotation if callable(target) else None
+        if isinstance(returns, str):  # postponed annotations: a plain class name of the callee's module
+            returns = vars(sys.modules[target.__module__]).get(returns)
+        return Instance(returns) if isinstance(returns, type) else None
+    return None
+
+
+def test_every_call_in_the_readme_python_snippets_names_a_real_function_with_those_arguments():
+    """Imports run, attributes exist, and each call binds to the callee's signature (its
+    positional count and keyword names), so a renamed method or argument breaks this test."""
+    checked = []
+    for block in fenced_blocks("python"):
+        tree = ast.parse(block)
+        names: dict[str, object] = {}
+        for statement in tree.body:
+            if isinstance(statement, ast.ImportFrom):
+                module = importlib.import_module(statement.module)
+                names |= {alias.asname or alias.name: getattr(module, alias.name) for alias in statement.names}
+            elif isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
+                names[statement.targets[0].id] = resolve(statement.value, names)
+        for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+            callee = resolve(call.func, names)
+            if callee is None:
+                continue
+            arguments = [None] * len(call.args)
+            try:
+                inspect.signature(callee).bind(*arguments, **{k.arg: None for k in call.keywords if k.arg})
+            except TypeError as error:
+                raise AssertionError(f"{ast.unparse(call)}: {error}") from None
+            checked.append(ast.unparse(call.func))
+    assert len(checked) >= 20, checked

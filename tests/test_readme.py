@@ -1,7 +1,8 @@
 """The README keeps up with the code: its in-page links lead to headings that exist, the
-`kgrec` commands it shows parse, the config fields it sets and the repository paths it names
-exist."""
+``kgrec`` and ``python scripts/...`` commands it shows parse, the calls of its Python snippets
+bind to real signatures, and the config fields it sets and repository paths it names exist."""
 
+import argparse
 import ast
 import contextlib
 import functools
@@ -9,10 +10,13 @@ import importlib
 import inspect
 import io
 import re
+import runpy
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -63,12 +67,27 @@ def inline_code() -> list[str]:
     return [re.sub(r"\s+", " ", span) for span in re.findall(r"`([^`]+)`", text)]
 
 
-def kgrec_commands() -> list[str]:
-    """Every ``kgrec ...`` command line of the bash blocks (``\\`` continuations joined) and
-    every inline ``kgrec ...`` span that passes an option (a bare ``kgrec eval`` names one)."""
+def commands(program: str) -> list[str]:
+    """Every command line of the bash blocks (``\\`` continuations joined) and inline code span
+    that starts with ``program``; of the spans, those that pass an option (a bare ``kgrec
+    eval`` names the command, it does not run it)."""
     lines = [line.removeprefix("$ ") for block in fenced_blocks("bash") for line in block.replace("\\\n", " ").splitlines()]
     spans = [span for span in inline_code() if " -" in span]
-    return [c for c in lines + spans if c.startswith("kgrec ")]
+    return [c for c in lines + spans if c.startswith(program)]
+
+
+def refusals(parser: argparse.ArgumentParser, command: str, skip: int = 1) -> set[str]:
+    """What ``parser`` says against ``command`` (its first ``skip`` words are the program),
+    with its optional parts left out and in; empty when both parse."""
+    said = set()
+    for arguments in argument_lists(command):
+        with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+            try:
+                parser.parse_args(arguments[skip - 1 :])
+            except SystemExit as exit_:
+                if exit_.code:
+                    said.add(f"{command}: {err.getvalue().strip().splitlines()[-1]}")
+    return said
 
 
 def argument_lists(command: str) -> list[list[str]]:
@@ -96,18 +115,37 @@ def argument_lists(command: str) -> list[list[str]]:
 def test_every_kgrec_command_the_readme_shows_parses():
     from kgrec.cli.main import build_parser
 
-    commands = kgrec_commands()
-    assert len(commands) >= 40
-    refused = []
-    for command in commands:
-        for arguments in argument_lists(command):
-            with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
-                try:
-                    build_parser().parse_args(arguments)
-                except SystemExit as exit_:
-                    if exit_.code:
-                        refused.append(f"{command}: {err.getvalue().strip().splitlines()[-1]}")
-    assert refused == []
+    shown = commands("kgrec ")
+    assert len(shown) >= 40
+    assert sorted(set().union(*(refusals(build_parser(), command) for command in shown))) == []
+
+
+class ParserFound(Exception):
+    pass
+
+
+def script_parser(script: Path) -> argparse.ArgumentParser:
+    """The argument parser of a ``scripts/`` file: the script runs as ``__main__`` up to its
+    ``parse_args`` call, which hands the parser over instead of parsing (nothing after runs)."""
+
+    def hand_over(parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        raise ParserFound(parser)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", hand_over)
+        patch.syspath_prepend(str(script.parent))
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except ParserFound as found:
+            return found.args[0]
+    raise AssertionError(f"{script} parses no arguments")
+
+
+def test_every_script_command_the_readme_shows_parses():
+    shown = commands("python scripts/")
+    assert len(shown) >= 40
+    parsers = {script: script_parser(ROOT / script) for script in {shlex.split(c)[1] for c in shown}}
+    assert sorted(set().union(*(refusals(parsers[shlex.split(c)[1]], c, skip=2) for c in shown))) == []
 
 
 def test_the_argument_lists_of_a_documented_command():

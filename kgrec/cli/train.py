@@ -1,4 +1,8 @@
-"""``kgrec train`` and ``kgrec eval``: train a model into a run folder, re-evaluate a saved run."""
+"""``kgrec train`` and ``kgrec eval``: train a model into a run folder, re-evaluate a saved run.
+
+Training's modules (torch, PyG, Lightning) load when a command runs, not when the parser is
+built, so ``kgrec --help`` and the data and graph commands start without them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ import sys
 from pathlib import Path
 
 from kgrec.errors import ConfigError
-from kgrec.train import load_config
-from kgrec.train.config import SUMMARY_METRICS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -101,7 +103,7 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kgrec.train import train
+    from kgrec.train import load_config, train
 
     config = load_config(args.config, _data_overrides(args))
     if args.print_config:
@@ -170,6 +172,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict) -> str:
+    from kgrec.train.config import SUMMARY_METRICS
+
     lines = []
     for part in ("valid", "test"):
         values = metrics.get(part, {})

@@ -220,3 +220,14 @@ def test_gradnorm_under_ddp_trains_and_every_process_keeps_the_same_weights(clus
     logged = read_metrics_csv(run / "logs")
     last = {t: logged[f"train/weight/{t}"][-1][1] for t in ("retrieval", "rating", "like", "kg")}
     assert sum(last.values()) == pytest.approx(1.3, abs=1e-4) and last != {"retrieval": 1.0, "rating": 0.1, "like": 0.1, "kg": 0.1}
+
+
+def test_the_parser_and_the_data_and_graph_commands_start_without_torch():
+    """``kgrec --help``, ``data`` and ``graph`` load no torch, PyG or Lightning (3 s before)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from kgrec.cli.main import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

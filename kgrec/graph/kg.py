@@ -26,6 +26,7 @@ from kgrec.utils.io import atomic_dir, restore_interrupted_dir, source_mismatch,
 
 if TYPE_CHECKING:
     import networkx as nx
+    import torch
     from torch_geometric.data import Data
 
     from kgrec.data.dataset import Dataset
@@ -137,16 +138,24 @@ class KnowledgeGraph:
         return int(matches[0])
 
     # ------------------------------------------------------------------ views
+    def edge_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``edge_index`` ``(2, T)`` (heads, tails) and ``edge_type`` ``(T,)`` as int64 tensors, what
+        a graph network reads (without importing PyG, which takes seconds)."""
+        import torch
+
+        edge_index = torch.from_numpy(np.stack([self.head, self.tail]).astype(np.int64, copy=False))
+        return edge_index, torch.from_numpy(self.relation.astype(np.int64, copy=False))
+
     def to_pyg(self) -> Data:
         """A ``torch_geometric.data.Data`` with ``edge_index`` (2, T), ``edge_type`` (T,),
         ``node_type`` (N,), ``num_nodes`` and ``num_relations``."""
         import torch
         from torch_geometric.data import Data
 
-        edge_index = torch.from_numpy(np.stack([self.head, self.tail]).astype(np.int64, copy=False))
+        edge_index, edge_type = self.edge_tensors()
         return Data(
             edge_index=edge_index,  # (2, T)
-            edge_type=torch.from_numpy(self.relation.astype(np.int64, copy=False)),  # (T,)
+            edge_type=edge_type,  # (T,)
             node_type=torch.from_numpy(self.node_type.astype(np.int64)),  # (N,)
             num_nodes=self.n_nodes,
             num_relations=self.n_relations,

@@ -27,7 +27,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import softmax
 
 from kgrec.models._sparse import SparseOperator, product_dtype
 
@@ -443,6 +442,8 @@ class KGATLayer(nn.Module):
         receiving = self._projected(x, adj.pair_dst, adj.rel_sizes) + self.rel_embedding.index_select(0, adj.pair_rel)
         sending = self._projected(x, source_nodes, source_sizes)  # (Q, r)
         logits = (sending.index_select(0, source_of_edge) * torch.tanh(receiving).index_select(0, adj.edge_pair)).sum(-1)
+        from torch_geometric.utils import softmax  # here: PyG takes seconds to import, and only KGAT needs it
+
         return softmax(logits.float(), adj.edge_dst, num_nodes=adj.num_nodes)  # (E,): over each node's incoming edges
 
     def forward(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:

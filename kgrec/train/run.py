@@ -177,8 +177,7 @@ def side_inputs(
     train = dataset.train
     side = SideInputs(text=text, warm_items=warm_items(dataset, model_config))
     if graph is not None:
-        pyg = graph.to_pyg()
-        side.edge_index, side.edge_type = pyg.edge_index, pyg.edge_type
+        side.edge_index, side.edge_type = graph.edge_tensors()
         if model_config.id_dropout_private:
             from kgrec.graph import private_owner
 

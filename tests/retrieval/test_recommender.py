@@ -595,3 +595,18 @@ def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec:
     explainer = Explainer(None, Catalog(c.tokens, c.titles, c.vectors, {}, {}, c.n_base), centre=rec.item_centre)
     why = explainer.for_similar(c.position("i5"), c.position("i9"), blended_score=0.4567)
     assert why.kind == "similar_items" and "in the model's item space and by text (score 0.46)" in why.text
+
+
+def test_opening_a_run_and_recommending_load_neither_pyg_nor_lightning_nor_transformers(trained_run: Path, tmp_path: Path):
+    """A query needs the run's vectors, data and graph: PyG (KGAT's softmax, ``to_pyg``),
+    Lightning and transformers stay unloaded, which takes seconds off every CLI query."""
+    import shutil
+    import subprocess
+    import sys
+
+    run = shutil.copytree(trained_run, tmp_path / "run")  # the index is built and saved on open
+    probe = (f"import sys; from kgrec.retrieval import Recommender; rec = Recommender.open({str(run)!r}); "
+             "assert rec.recommend('u0', k=3); "
+             "print(sorted(m for m in ('torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

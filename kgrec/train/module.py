@@ -377,7 +377,6 @@ class RecommenderModule(L.LightningModule):
         """Lightning's own step, which :meth:`on_validation_epoch_end` replaces."""
 
 
-@torch.no_grad()
 def split_loss_weight_group(optimizer: dict[str, Any], is_loss: list[bool]) -> bool:
     """Turn an optimizer state dict whose first group holds all the model's parameters (their
     order: ``is_loss``, one flag per ``model.parameters()``) into the layout of
@@ -402,6 +401,7 @@ def split_loss_weight_group(optimizer: dict[str, Any], is_loss: list[bool]) -> b
     return True
 
 
+@torch.no_grad()
 def evaluate(
     model: MultiTaskRecommender,
     dataset: Dataset,

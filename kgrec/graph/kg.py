@@ -23,6 +23,7 @@ import numpy as np
 
 from kgrec.errors import GraphError
 from kgrec.utils.io import atomic_dir, restore_interrupted_dir, source_mismatch, write_json
+from kgrec.utils.names import did_you_mean
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -125,9 +126,10 @@ class KnowledgeGraph:
             return lookup[str(item_id)]
         except KeyError:
             examples = ", ".join(str(k) for k in self.keys[:3])
+            ids, titles = [str(k) for k in self.keys[: self.n_items]], [str(n) for n in self.names[: self.n_items]]
             raise GraphError(
                 f"unknown item '{item_id}': not one of the {self.n_items} items of this graph "
-                f"(raw item ids, e.g. {examples})"
+                f"(raw item ids, e.g. {examples}){did_you_mean(str(item_id), ids, titles)}"
             ) from None
 
     def relation_id(self, name: str) -> int:

@@ -33,6 +33,7 @@ from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
 from kgrec.utils.io import atomic_dir, restore_interrupted_dir, swap_lock, write_json
+from kgrec.utils.names import did_you_mean
 
 CATALOG_DIR = "catalog"
 FORMAT = "kgrec-catalog"
@@ -325,26 +326,13 @@ class Catalog:
         pos = self._position.get(str(token))
         if pos is None:
             examples = ", ".join(self.tokens[:3])
-            matches = self.title_matches(str(token))
-            hint = "; by title, did you mean " + " or ".join(f'{self.tokens[i]} "{self.titles[i]}"' for i in matches) if matches else ""
             raise NotFoundError(
                 f"unknown item '{token}': not one of the {self.n_active} items of this run "
-                f"(raw item ids, e.g. {examples}){hint}"
+                f"(raw item ids, e.g. {examples}){did_you_mean(str(token), self.tokens, self.titles, self.active_ids())}"
             )
         if not allow_removed and not self.active[pos]:
             raise RetrievalError(f"item '{token}' was removed from this run's catalog (kgrec remove-items)")
         return pos
-
-    def title_matches(self, text: str, limit: int = 5) -> list[int]:
-        """Positions of up to ``limit`` active items whose title holds every word of ``text``
-        (case-insensitive), those whose title starts with it first, then in catalog order: what
-        an unknown item id was probably meant to be (``"star wars"`` -> ``Star Wars (1977)``)."""
-        words = text.lower().split()
-        if not words:
-            return []
-        hits = [i for i in self.active_ids() if all(w in self.titles[i].lower() for w in words)]
-        hits.sort(key=lambda i: not self.titles[i].lower().startswith(text.lower()))  # stable: catalog order within
-        return [int(i) for i in hits[:limit]]
 
     def added_item(self, position: int) -> AddedItem | None:
         return self.added[position - self.n_base] if position >= self.n_base else None

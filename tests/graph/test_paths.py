@@ -34,6 +34,8 @@ def test_unknown_or_repeated_items_are_refused(build):
     kg = build()
     with pytest.raises(GraphError, match="unknown item 'zz'"):
         explain_paths(kg, "zz", "i1")
+    with pytest.raises(GraphError, match="unknown item 'gamma'.*did you mean i3 \"Gamma\"$"):  # a title for an id
+        explain_paths(kg, "gamma", "i1")
     with pytest.raises(GraphError, match="same item"):
         explain_paths(kg, "i1", "i1")
 

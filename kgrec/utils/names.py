@@ -1,0 +1,26 @@
+"""Finding an item by its title when a raw id was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | None = None, limit: int = 5) -> list[int]:
+    """Indices of up to ``limit`` titles that hold every word of ``text`` (case-insensitive),
+    those that start with it first, then in index order: what a user who typed ``"star wars"``
+    where an item id was expected probably meant (``Star Wars (1977)``). ``among``: the indices
+    to consider (default: all)."""
+    words = text.lower().split()
+    if not words:
+        return []
+    candidates = range(len(titles)) if among is None else among
+    hits = [int(i) for i in candidates if all(w in titles[i].lower() for w in words)]
+    hits.sort(key=lambda i: not titles[i].lower().startswith(text.lower()))  # stable: index order within
+    return hits[:limit]
+
+
+def did_you_mean(text: str, ids: Sequence[str], titles: Sequence[str], among: Iterable[int] | None = None) -> str:
+    """``'; by title, did you mean 50 "Star Wars (1977)"'`` for the titles matching ``text``
+    (:func:`titles_matching`), to end an unknown-id message; ``""`` when none matches."""
+    matches = titles_matching(text, titles, among)
+    return "; by title, did you mean " + " or ".join(f'{ids[i]} "{titles[i]}"' for i in matches) if matches else ""

@@ -58,7 +58,17 @@ class FetchError(KgrecError):
 
 
 class ConfigError(KgrecError):
-    """A configuration file or override is invalid."""
+    """A configuration file or override is invalid.
+
+    Args:
+        message: what is wrong and what was expected.
+        key: the dotted key at fault (``model.dim``), when one is: a caller that read the key
+            from a file can then say where (:func:`kgrec.utils.config.locate`).
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class RetrievalError(KgrecError):

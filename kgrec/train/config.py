@@ -14,7 +14,7 @@ from kgrec.data import SplitStrategy
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
-from kgrec.utils.config import apply_overrides, from_dict, load_yaml, to_dict
+from kgrec.utils.config import apply_overrides, from_dict, load_yaml, locate, to_dict
 
 
 @dataclass
@@ -257,7 +257,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Defaults < YAML file < ``section.field=value`` overrides."""
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))
-    config = from_dict(RunConfig, data)
+    try:
+        config = from_dict(RunConfig, data)
+    except ConfigError as error:  # a key of the file: say where it is written
+        raise locate(error, path, overrides) from None
     config.eval.monitor = resolve_monitor(config)
     return config
 

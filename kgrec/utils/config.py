@@ -7,6 +7,8 @@ the wrong type are refused with a :class:`~kgrec.errors.ConfigError` naming the 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -23,14 +25,15 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from a (nested) dict; missing fields keep their defaults."""
     data = data or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, found {type(data).__name__}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping, found {type(data).__name__}", key=where or None)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"unknown key '{_join(where, unknown[0])}'; expected one of: {', '.join(sorted(fields))}"
-        )
+        key = _join(where, unknown[0])
+        close = difflib.get_close_matches(str(unknown[0]), fields, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"unknown key '{key}'{hint}; expected one of: {', '.join(sorted(fields))}", key=key)
     kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
     return cls(**kwargs)
 
@@ -68,6 +71,52 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     return data
+
+
+def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
+    """Where each key of a YAML file's mappings is written: dotted key (``model.dim``) ->
+    1-based ``(line, column)``. Empty for a file that does not parse (``load_yaml`` says why)."""
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    positions: dict[str, tuple[int, int]] = {}
+
+    def walk(node: yaml.Node | None, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = _join(prefix, str(key_node.value))
+                positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                walk(value_node, key)
+
+    walk(root, "")
+    return positions
+
+
+def locate(error: ConfigError, path: str | Path | None, overrides: list[str] | None = None) -> ConfigError:
+    """``error`` prefixed with ``file:line:column`` of its key in the YAML file ``path`` (the
+    key's nearest written parent for a list item or a key the file lacks); as it is when the
+    key came from an override, has no place in the file, or there is no file. The key is
+    ``error.key``, else the dotted key its message starts with, as the checks a config runs on
+    itself write them (``model.tasks: expected ...``)."""
+    leading = _LEADING_KEY.match(str(error))
+    found = error.key or (leading.group(1) if leading else None)
+    if path is None or found is None:
+        return error
+    overridden = [item.partition("=")[0].strip() for item in overrides or []]
+    if any(found == key or found.startswith((f"{key}.", f"{key}[")) for key in overridden):
+        return error
+    positions = key_positions(path)
+    key = found
+    while key and key not in positions:
+        key = key.rpartition("[")[0] if key.endswith("]") else key.rpartition(".")[0]
+    if not key:
+        return error
+    line, column = positions[key]
+    return ConfigError(f"{path}:{line}:{column}: {error}", key=found)
+
+
+_LEADING_KEY = re.compile(r"([a-z_]+(?:\.[a-z_0-9]+)+)\b")
 
 
 class CommandLineValue:
@@ -140,20 +189,20 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}", key=where)
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, args))}")
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, args))}", key=where)
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, found {value!r}")
+            raise ConfigError(f"{where}: expected a list, found {value!r}", key=where)
         inner = args[0] if args else Any
         items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, found {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, found {value!r}", key=where)
         key_hint, value_hint = args if len(args) == 2 else (Any, Any)
         return {
             _coerce(key_hint, k, where): _coerce(value_hint, v, _join(where, str(k))) for k, v in value.items()
@@ -170,5 +219,5 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is Path and isinstance(value, str):
         return Path(value)
     if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, found {value!r}")
+        raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, found {value!r}", key=where)
     return value

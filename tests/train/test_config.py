@@ -55,14 +55,29 @@ def test_defaults_are_the_settings_every_shipped_config_shares():
             assert defaults[section][key] == (list(value) if isinstance(value, tuple) else value), (section, key)
 
 
-def test_unknown_key_names_the_key_and_the_choices():
-    with pytest.raises(ConfigError, match=r"unknown key 'train.epochs'; expected one of: .*max_epochs"):
+def test_unknown_key_names_the_key_the_closest_field_and_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown key 'train.epochs' \(did you mean 'max_epochs'\?\); expected one of: .*max_epochs"):
         load_config(None, ["train.epochs=3"])
+    with pytest.raises(ConfigError, match=r"unknown key 'train.qqq'; expected one of"):  # nothing close
+        load_config(None, ["train.qqq=3"])
 
 
-def test_wrong_type_is_refused():
-    with pytest.raises(ConfigError, match=r"train.batch_size: expected int, found 'big'"):
-        load_config(None, ["train.batch_size=big"])
+def test_errors_about_a_key_of_the_file_say_where_it_is_written(tmp_path):
+    path = tmp_path / "run.yaml"
+
+    def error(text: str, *overrides: str) -> str:
+        path.write_text(text)
+        with pytest.raises(ConfigError) as raised:
+            load_config(path, list(overrides))
+        return str(raised.value)
+
+    assert error("train:\n  lr: 0.001\nmodel:\n  dimm: 3\n").startswith(f"{path}:4:3: unknown key 'model.dimm' (did you mean 'dim'?)")
+    assert error("model:\n  dim: big\n") == f"{path}:2:3: model.dim: expected int, found 'big'"
+    assert error("model:\n  dim: big\n", "model.dim=bigger") == "model.dim: expected int, found 'bigger'"  # typed, not written
+    assert error("model:\n  tasks: [rating]\n", "model.dimm=3").startswith("unknown key 'model.dimm'")
+    assert error("model:\n  trunk_hidden: [64, x]\n").startswith(f"{path}:2:3: model.trunk_hidden[1]: expected int")  # its key's line
+    # the checks a config runs on itself (their messages start with the key)
+    assert error("model:\n  dim: 8\n  tasks: [retrieval, ratingg]\n").startswith(f"{path}:3:3: model.tasks: expected a non-empty subset")
 
 
 def test_invalid_yaml_points_at_line_and_column(tmp_path):

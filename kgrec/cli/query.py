@@ -46,12 +46,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Items ranked for a user by the run's retrieval vectors, leaving out items the user already "
         "interacted with, each with an explanation (KG paths from the user's highly rated items, else shared "
         "attributes). For a user the model has not seen, give --liked items and/or --likes-text. Batch mode: "
-        "--users-file FILE --out results.jsonl.",
+        "--users-file FILE (or --all-users) --out results.jsonl.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     who = p.add_argument_group("who (one of)")
     who.add_argument("--user", help="a raw user id known to the run")
     who.add_argument("--users-file", type=Path, help="file of raw user ids, one per line (batch mode)")
+    who.add_argument("--all-users", action="store_true",
+                     help="every user with a training interaction, in dataset order (batch mode)")  # fmt: skip
     who.add_argument("--liked", action="extend", nargs="+", default=[], metavar="ITEM",
                      help="items a new user likes: --liked 50 181, or --liked repeated")  # fmt: skip
     who.add_argument("--likes-text", metavar="TEXT", help="a new user's interests, in words")
@@ -166,18 +168,21 @@ def _index_build(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     _check_k(args.k)
-    modes = sum(bool(x) for x in (args.user is not None, args.users_file is not None, args.liked or args.likes_text is not None))
+    batch = args.users_file is not None or args.all_users
+    modes = sum(bool(x) for x in (args.user is not None, args.users_file is not None, args.all_users,
+                                  args.liked or args.likes_text is not None))  # fmt: skip
     if modes != 1:
-        raise RetrievalError("give exactly one of --user U, --users-file FILE, or --liked ITEM / --likes-text TEXT")
+        raise RetrievalError("give exactly one of --user U, --users-file FILE, --all-users, or --liked ITEM / "
+                             "--likes-text TEXT")  # fmt: skip
     if args.likes_text is not None and not args.likes_text.strip():
         raise RetrievalError("--likes-text is empty: describe the user's interests in a few words")
-    if args.out is not None and args.users_file is None:
-        raise RetrievalError("--out writes the results of batch mode: give --users-file too")
-    if args.json and args.users_file is not None:
+    if args.out is not None and not batch:
+        raise RetrievalError("--out writes the results of batch mode: give --users-file or --all-users too")
+    if args.json and batch:
         raise RetrievalError("batch mode always writes JSON lines: leave out --json")
-    if args.include_seen and args.user is None and args.users_file is None:
+    if args.include_seen and args.user is None and not batch:
         raise RetrievalError("--include-seen is for known users: a new user (--liked / --likes-text) has seen nothing")
-    if args.users_file is not None:
+    if batch:
         return _recommend_batch(args)
     rec = _open(args)
     explain = not args.no_explain
@@ -196,26 +201,18 @@ def _recommend_batch(args: argparse.Namespace) -> int:
 
     from kgrec.utils.io import atomic_open
 
-    if not args.users_file.is_file():
-        raise RetrievalError(f"{args.users_file}: users file not found")
-    try:
-        text = args.users_file.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
-    except UnicodeDecodeError as error:
-        raise RetrievalError(f"{args.users_file}: not valid UTF-8 ({error.reason})") from None
-    lines = [
-        (number, line.strip())
-        for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not lines:
-        raise RetrievalError(f"{args.users_file}: no user ids (expected one per line)")
-    rec = _open(args)
-    for number, user in lines:  # every id checked before any work, each error at its line
-        try:
-            rec.user_index(user)
-        except NotFoundError as error:
-            raise NotFoundError(f"{args.users_file}:{number}: {error}") from None
-    users = [user for _, user in lines]
+    if args.all_users:
+        rec = _open(args)
+        users = rec.trained_users()
+    else:
+        lines = _users_file_lines(args.users_file)
+        rec = _open(args)
+        for number, user in lines:  # every id checked before any work, each error at its line
+            try:
+                rec.user_index(user)
+            except NotFoundError as error:
+                raise NotFoundError(f"{args.users_file}:{number}: {error}") from None
+        users = [user for _, user in lines]
     results = rec.iter_recommend(users, args.k, exclude_seen=not args.include_seen, where=args.where,
                                  exclude=args.exclude, explain=not args.no_explain)  # fmt: skip
     bar = tqdm(total=len(users), desc="recommending", unit="user", file=sys.stderr, disable=args.no_progress)
@@ -234,6 +231,24 @@ def _recommend_batch(args: argparse.Namespace) -> int:
     if args.out is not None:
         print(f"{len(users)} users -> {args.out}", file=sys.stderr)
     return 0
+
+
+def _users_file_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, user id)`` of a users file: one id per line; blank and ``#`` lines skipped."""
+    if not path.is_file():
+        raise RetrievalError(f"{path}: users file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
+    except UnicodeDecodeError as error:
+        raise RetrievalError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    lines = [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise RetrievalError(f"{path}: no user ids (expected one per line)")
+    return lines
 
 
 def _similar(args: argparse.Namespace) -> int:

@@ -301,6 +301,17 @@ class Recommender:
             raise RetrievalError(f"k={k} is larger than the catalog ({self.catalog.n_active} items)")
         return int(k)
 
+    def trained_users(self) -> list[str]:
+        """Raw ids of the users :meth:`recommend` serves: those with a training interaction, in
+        dataset order (for batch scoring of every user: ``kgrec recommend RUN --all-users``)."""
+        return [str(self.run.dataset.users[i]) for i in np.flatnonzero(self._trained_mask())]
+
+    def _trained_mask(self) -> np.ndarray:
+        """``(U,)`` bool: the users with a training interaction."""
+        if self._trained_users is None:
+            self._trained_users = self.run.dataset.train.has_user(self.run.dataset.n_users)
+        return self._trained_users
+
     def user_index(self, user: str) -> int:
         """Dataset index of a raw user id; :class:`NotFoundError` when the run does not know it,
         or knows it only from valid/test interactions (nothing of the user was trained)."""
@@ -312,9 +323,7 @@ class Recommender:
                 f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
                 f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
             ) from None
-        if self._trained_users is None:
-            self._trained_users = self.run.dataset.train.has_user(self.run.dataset.n_users)
-        if not self._trained_users[index]:
+        if not self._trained_mask()[index]:
             raise NotFoundError(
                 f"user '{user}' has no training interactions in this run (the split put all of them in valid or "
                 f"test, e.g. a user first seen after a global time split's cut), so the model learned nothing of "

@@ -56,7 +56,9 @@ def test_plain_output_and_filters(trained_run: Path, capsys):
         (["recommend", "{novectors}", "--user", "u0"], "no vectors.safetensors"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
-        (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file too"),
+        (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file or --all-users too"),
+        (["recommend", "{run}", "--all-users", "--users-file", "{run}/u.txt"], "give exactly one of"),
+        (["recommend", "{run}", "--all-users", "--json"], "leave out --json"),
         (["recommend", "{run}", "--users-file", "{run}/u.txt", "--json"], "leave out --json"),
         (["recommend", "{run}", "--liked", "i1", "--include-seen"], "--include-seen is for known users"),
     ],
@@ -84,6 +86,16 @@ def test_batch_mode_writes_one_json_line_per_user(trained_run: Path, tmp_path: P
     assert all(len(line["results"]) == 3 for line in lines)
     code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u1", "-k", "3", "--json")
     assert [r["item_id"] for r in json.loads(out)] == [r["item_id"] for r in lines[1]["results"]]
+
+
+def test_all_users_recommends_every_trained_user_in_dataset_order(trained_run: Path, tmp_path: Path, capsys):
+    out_file = tmp_path / "all.jsonl"
+    code, _, err = run_cli(capsys, "recommend", trained_run, "--all-users", "--out", out_file, "-k", "2", "--no-explain")
+    lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert code == 0 and f"40 users -> {out_file}" in err
+    assert [line["user"] for line in lines] == [f"u{u}" for u in range(40)]
+    code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u7", "-k", "2", "--json", "--no-explain")
+    assert lines[7]["results"] == json.loads(out)
 
 
 def test_batch_mode_locates_an_unknown_user_at_its_line_before_any_work(trained_run: Path, tmp_path: Path, capsys):

@@ -262,6 +262,7 @@ def test_a_user_with_no_training_interaction_is_refused_with_what_to_give_instea
     trained = set(rec.run.dataset.train.user.tolist())
     new = [str(u) for i, u in enumerate(rec.run.dataset.users) if i not in trained]
     assert new and set(new) <= {"u36", "u37", "u38", "u39"}
+    assert rec.trained_users() == [str(u) for i, u in enumerate(rec.run.dataset.users) if i in trained]  # what --all-users serves
     with pytest.raises(RetrievalError, match=f"user '{new[0]}' has no training interactions.*--liked"):
         rec.recommend(new[0])
     assert len(rec.recommend("u0", k=3)) == 3

@@ -86,11 +86,18 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     return LoadedRun(run, config, manifest, model, dataset, graph, text, kg_heldout)
 
 
-def evaluate_run(run: str | Path, data: str | Path | None = None) -> dict[str, Any]:
-    """Valid and test metrics of a saved run, recomputed from its weights."""
+def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: bool = False) -> dict[str, Any]:
+    """Valid and test metrics of a saved run, recomputed from its weights; with ``baselines``,
+    also ``"baselines"``: most-popular's and valid-tuned EASE's test metrics on the run's split
+    (:func:`kgrec.baselines.reference_metrics`)."""
     from kgrec.train.module import evaluate
 
     loaded = load_run(run, data)
-    return {
+    metrics: dict[str, Any] = {
         part: evaluate(loaded.model, loaded.dataset, part, loaded.config, loaded.kg_heldout) for part in ("valid", "test")
     }
+    if baselines:
+        from kgrec.baselines import reference_metrics
+
+        metrics["baselines"] = reference_metrics(loaded.dataset, "test")
+    return metrics

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kgrec.baselines import EASE, MostPopular, tune_on_valid
+from kgrec.baselines import EASE, MostPopular, reference_metrics, tune_on_valid
 from kgrec.data import Dataset, Interactions, load_dataset
 from kgrec.eval import evaluate_split
 
@@ -105,6 +105,18 @@ def test_tune_on_valid_refuses_an_empty_valid_part():
     ds.valid = pairs([], [])
     with pytest.raises(ValueError, match="valid part has no interactions"):
         tune_on_valid(ds, EASE, (1.0, 10.0))
+
+
+def test_reference_metrics_rank_the_test_part_with_ease_tuned_on_valid(monkeypatch):
+    ds = _tiny_dataset()
+    rows = reference_metrics(ds, grid=(1.0, 10.0, 100.0), device="cpu")
+    tuned = tune_on_valid(ds, EASE, (1.0, 10.0, 100.0))
+    assert list(rows) == ["most-popular", f"EASE (lambda={tuned.best:g}, chosen on valid)"]
+    popular = MostPopular().fit(ds.train, ds.n_users, ds.n_items)
+    assert rows["most-popular"] == evaluate_split(popular.score, ds, "test")
+    assert rows[f"EASE (lambda={tuned.best:g}, chosen on valid)"] == evaluate_split(tuned.model.score, ds, "test")
+    monkeypatch.setattr("kgrec.baselines.reference.MAX_EASE_ITEMS", ds.n_items - 1)  # EASE's I x I would not fit
+    assert list(reference_metrics(ds, grid=(1.0,), device="cpu")) == ["most-popular"]
 
 
 def test_ease_beats_most_popular_on_ml100k(ml100k):

@@ -20,6 +20,19 @@ def test_train_and_eval_commands(clustered_dataset, tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     saved = json.loads((run / "metrics.json").read_text())
     assert abs(metrics["test"]["ndcg@10"] - saved["test"]["ndcg@10"]) < 1e-6
+    assert "baselines" not in metrics
+    # beside the baselines, on the run's split: the table and the ratio to the best baseline by NDCG@10
+    assert main(["eval", str(run), "--baselines", "--json"]) == 0
+    baselines = json.loads(capsys.readouterr().out)["baselines"]
+    assert list(baselines)[0] == "most-popular" and list(baselines)[1].startswith("EASE (lambda=")
+    assert main(["eval", str(run), "--baselines"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    best = max(baselines, key=lambda name: baselines[name]["ndcg@10"])
+    header, mine, popular, ease = table[-5:-1]
+    assert header.split()[3:5] == ["ndcg@10", "recall@20"] and mine.split()[2] == f"{saved['test']['ndcg@10']:.4f}"
+    assert popular.split()[1] == f"{baselines['most-popular']['ndcg@10']:.4f}" and ease.startswith("EASE (lambda=")
+    ratio = saved["test"]["ndcg@10"] / baselines[best]["ndcg@10"]
+    assert table[-1].startswith(f"this run / {best.split(' (')[0]}: ndcg@10 x{ratio:.3f}")
 
 
 def test_bad_override_exits_2_with_one_line(clustered_dataset, tmp_path, capsys):

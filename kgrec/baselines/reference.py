@@ -1,0 +1,40 @@
+"""The baselines a trained run is judged against on its own split: most-popular, and EASE with
+its L2 weight chosen on valid (``kgrec eval RUN --baselines``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+
+from kgrec.baselines.ease import EASE
+from kgrec.baselines.popularity import MostPopular
+from kgrec.baselines.tuning import tune_on_valid
+from kgrec.data.dataset import Dataset
+from kgrec.eval.ranking import evaluate_split
+
+#: EASE keeps an ``I x I`` float32 matrix and its inverse (12.8 GB at 40,000 items), the
+#: bound the EASE teacher has too; above it the baseline is left out.
+MAX_EASE_ITEMS = 40_000
+
+
+def reference_metrics(
+    dataset: Dataset,
+    part: Literal["valid", "test"] = "test",
+    grid: Sequence[float] = EASE.REG_GRID,
+    device: torch.device | str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Ranking metrics of most-popular and of EASE on ``dataset``'s ``part``, by name
+    (``"EASE (lambda=500, chosen on valid)"``). EASE's :math:`\\lambda` is the value of ``grid``
+    with the best valid NDCG@10 (:func:`tune_on_valid`; test is never looked at to choose
+    it); EASE is left out above :data:`MAX_EASE_ITEMS` items. ``device``: where EASE is solved
+    (default: the GPU when there is one; its closed form costs about :math:`I^3`, seconds for
+    thousands of items on a CPU, minutes per grid value for tens of thousands)."""
+    popular = MostPopular().fit(dataset.train, dataset.n_users, dataset.n_items)
+    rows = {"most-popular": evaluate_split(popular.score, dataset, part)}
+    if dataset.n_items <= MAX_EASE_ITEMS:
+        device = device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        ease = tune_on_valid(dataset, lambda reg: EASE(reg, device), grid)
+        rows[f"EASE (lambda={ease.best:g}, chosen on valid)"] = evaluate_split(ease.model.score, dataset, part)
+    return rows

@@ -93,6 +93,9 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
     from kgrec.train.module import evaluate
 
     loaded = load_run(run, data)
+    if baselines and "retrieval" not in loaded.config.model.tasks:
+        raise KgrecError(f"{run}: trained without the retrieval tower, so it ranks nothing to set beside the "
+                         "baselines; leave out --baselines")  # fmt: skip
     metrics: dict[str, Any] = {
         part: evaluate(loaded.model, loaded.dataset, part, loaded.config, loaded.kg_heldout) for part in ("valid", "test")
     }

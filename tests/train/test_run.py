@@ -620,6 +620,8 @@ def test_single_task_runs_select_on_their_own_metric(clustered_dataset, tmp_path
         assert monitor in metrics["valid"] and metrics["best_epoch"] is not None
     assert "ndcg@10" not in metrics["valid"]
     assert load_run(tmp_path / "run").model.config.tasks == tuple(tasks.strip("[]").split(","))
+    with pytest.raises(KgrecError, match="without the retrieval tower, so it ranks nothing"):
+        evaluate_run(tmp_path / "run", baselines=True)
 
 
 @pytest.mark.parametrize(("tasks", "monitor", "values"), [

@@ -128,6 +128,9 @@ def _train(args: argparse.Namespace) -> int:
     if metrics:
         print(_summary(metrics))
         print(f"run folder: {args.out}")
+        if "ndcg@10" in metrics.get("test", {}):
+            print(f"next: kgrec eval {args.out} --baselines (against EASE on this split), "
+                  f"kgrec recommend {args.out} --user USER_ID")  # fmt: skip
     return 0
 
 

@@ -16,6 +16,7 @@ def test_train_and_eval_commands(clustered_dataset, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "test " in out and "ndcg@10" in out and f"run folder: {run}" in out
+    assert f"next: kgrec eval {run} --baselines" in out
     assert main(["eval", str(run), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     saved = json.loads((run / "metrics.json").read_text())

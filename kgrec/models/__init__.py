@@ -2,6 +2,7 @@
 multi-task recommender composing them. Tensors in, tensors out; no file I/O."""
 
 from kgrec.models.autorec import ItemAutoRec, rating_matrix
+from kgrec.models.config import TASKS, ModelConfig, ModelSizes
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, history_matrix
 from kgrec.models.graph_encoder import (
     CompGCNLayer,
@@ -11,16 +12,7 @@ from kgrec.models.graph_encoder import (
     RGCNLayer,
 )
 from kgrec.models.losses import JointLoss, gradnorm_weight_grad, project_conflicting
-from kgrec.models.recommender import (
-    TASKS,
-    Encoded,
-    HistoryPrior,
-    ModelConfig,
-    ModelSizes,
-    MultiTaskRecommender,
-    RecBatch,
-    SideInputs,
-)
+from kgrec.models.recommender import Encoded, HistoryPrior, MultiTaskRecommender, RecBatch, SideInputs
 from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
 from kgrec.models.trunk import MLP, PLE, IdentityTrunk, MMoE, SharedBottom, Trunk, build_trunk
 

@@ -269,17 +269,7 @@ def test_autorec_term_needs_the_training_ratings(sizes, side, batch) -> None:
         ModelConfig(rating_autorec_units=-1)
 
 
-def test_invalid_configs_fail_with_the_field_name(sizes) -> None:
-    with pytest.raises(ConfigError, match="model.trunk"):
-        ModelConfig(trunk="moe")
-    with pytest.raises(ConfigError, match="id_dropout"):
-        ModelConfig(use_text=False, use_graph=False, id_dropout=0.5)
-    with pytest.raises(ConfigError, match="model.user_id_dropout > 0 needs the 'id' user part"):
-        ModelConfig(user_encoder="id", user_id_dropout=0.2)
-    with pytest.raises(ConfigError, match="model.user_id_dropout: expected a probability"):
-        ModelConfig(user_id_dropout=-0.1)
-    with pytest.raises(ConfigError, match="unknown keys"):
-        ModelConfig.from_dict({"dimension": 3})
+def test_a_text_model_needs_text_vectors(sizes) -> None:
     sizes.text_dim = 0
     with pytest.raises(ConfigError, match="text"):
         MultiTaskRecommender(ModelConfig(), sizes)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from kgrec.data.dataset import is_text_column
 from kgrec.errors import ConfigError
 from kgrec.utils.config import load_yaml
+from kgrec.utils.names import closest
 
 if TYPE_CHECKING:
     from kgrec.data import Dataset
@@ -126,7 +127,7 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> GraphRecip
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key '{unknown[0]}' (expected one of: {', '.join(sorted(allowed))})"
+            f"{source}: unknown key '{unknown[0]}'{closest(unknown[0], allowed)} (expected one of: {', '.join(sorted(allowed))})"
         )
     values: dict[str, Any] = {}
     for key in ("kg", "inverse", "users"):
@@ -233,7 +234,8 @@ def _attributes(source: str, value: Any) -> list[AttributeRelation]:
         unknown = sorted(set(entry) - allowed)
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key '{unknown[0]}' (expected one of: {', '.join(sorted(allowed))})"
+                f"{where}: unknown key '{unknown[0]}'{closest(unknown[0], allowed)} "
+                f"(expected one of: {', '.join(sorted(allowed))})"
             )
         for key in ("column", "relation"):
             if not isinstance(entry.get(key), str) or not entry[key]:

@@ -8,7 +8,6 @@ one with the closest field); :func:`locate` adds where a file writes it (``file:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from kgrec.errors import ConfigError
+from kgrec.utils.names import closest
 
 T = TypeVar("T")
 
@@ -32,8 +32,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = _join(where, unknown[0])
-        close = difflib.get_close_matches(str(unknown[0]), fields, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = closest(unknown[0], fields)
         raise ConfigError(f"unknown key '{key}'{hint}; expected one of: {', '.join(sorted(fields))}", key=key)
     kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
     return cls(**kwargs)

@@ -1,7 +1,9 @@
-"""Finding an item by its title when a raw id was expected."""
+"""What a user probably meant: the item whose title they typed where an id was expected, the
+field or key closest to a misspelt one."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 
@@ -24,3 +26,10 @@ def did_you_mean(text: str, ids: Sequence[str], titles: Sequence[str], among: It
     (:func:`titles_matching`), to end an unknown-id message; ``""`` when none matches."""
     matches = titles_matching(text, titles, among)
     return "; by title, did you mean " + " or ".join(f'{ids[i]} "{titles[i]}"' for i in matches) if matches else ""
+
+
+def closest(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'transform'?)"`` for the choice closest to a misspelt ``word``
+    (``difflib``'s ratio >= 0.6), to follow an unknown-key message; ``""`` when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -34,7 +34,7 @@ def test_hash_depends_on_content_not_formatting(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("inverted: true", "unknown key 'inverted'"),
+        ("inverted: true", "unknown key 'inverted' (did you mean 'inverse'?)"),
         ("min_degree: -1", "min_degree: -1: expected a non-negative integer"),
         ("users: 'yes please'", "users: 'yes please': expected true or false"),
         ("attributes: [{column: year, relation: r, transform: century}]", "transform: 'century'"),

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from kgrec.errors import DataError
+from kgrec.utils.names import closest
 
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 SEQ_SEPARATOR = " "
@@ -106,7 +107,7 @@ def parse_header(path: Path, header: str) -> dict[str, str]:
                 line=1,
             )
         if kind not in FIELD_TYPES:
-            raise DataError(f"unknown field type '{kind}': expected one of {', '.join(FIELD_TYPES)}", path, 1, entry)
+            raise DataError(f"unknown field type '{kind}'{closest(kind, FIELD_TYPES)}: expected one of {', '.join(FIELD_TYPES)}", path, 1, entry)
         if name in types:
             raise DataError("column appears twice in the header", path, 1, entry)
         types[name] = kind

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kgrec.errors import FetchError
 from kgrec.utils.io import atomic_dir, sha256_file, write_json
+from kgrec.utils.names import closest
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
@@ -40,7 +41,7 @@ def fetch(name: str, directory: str | Path | None = None) -> Path:
             ``$KGREC_HOME/datasets``.
     """
     if name not in DATASETS:
-        raise FetchError(f"unknown dataset '{name}': expected one of {', '.join(DATASETS)}")
+        raise FetchError(f"unknown dataset '{name}'{closest(name, DATASETS)}: expected one of {', '.join(DATASETS)}")
     target = Path(directory or kgrec_home() / "datasets") / name
     if _is_complete(target):
         return target

@@ -12,6 +12,7 @@ from kgrec.errors import ConfigError
 from kgrec.models.fusion import USER_PARTS
 from kgrec.models.losses import LOSS_MODES
 from kgrec.models.trunk import TRUNK_KINDS
+from kgrec.utils.names import closest
 
 REC_TASKS: tuple[str, ...] = ("retrieval", "rating", "like")
 TASKS: tuple[str, ...] = (*REC_TASKS, "kg")
@@ -130,7 +131,7 @@ class ModelConfig:
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
-                raise ConfigError(f"model.{name}: expected one of {list(choices)}, got {value!r}")
+                raise ConfigError(f"model.{name}: expected one of {list(choices)}, got {value!r}{closest(str(value), choices)}")
         if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
         parts = self.user_parts

@@ -33,7 +33,7 @@ from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
 from kgrec.utils.io import atomic_dir, restore_interrupted_dir, swap_lock, write_json
-from kgrec.utils.names import did_you_mean
+from kgrec.utils.names import closest, did_you_mean
 
 CATALOG_DIR = "catalog"
 FORMAT = "kgrec-catalog"
@@ -353,7 +353,7 @@ class Catalog:
             f = Filter.parse(raw) if isinstance(raw, str) else raw
             if f.column not in self.features:
                 available = ", ".join(sorted(self.features)) or "none"
-                raise RetrievalError(f"--where {f}: unknown column '{f.column}' (item columns: {available})")
+                raise RetrievalError(f"--where {f}: unknown column '{f.column}'{closest(f.column, self.features)} (item columns: {available})")
             kind = self.feature_types.get(f.column, "token")
             match = np.fromiter(
                 (_matches(v, f.value, kind, f) for v in self.features[f.column]), dtype=bool, count=len(self)

@@ -22,6 +22,7 @@ from kgrec.data.atomic import TokenColumn
 from kgrec.data.dataset import Dataset, is_text_column
 from kgrec.errors import ConfigError
 from kgrec.text.config import TextConfig
+from kgrec.utils.names import closest
 
 ITEM_ID = "item_id"
 LABELS = {"class": "Genres", "genre": "Genres", "genres": "Genres", "tag": "Tags", "tags": "Tags"}
@@ -130,7 +131,7 @@ def template_fields(template: str, available: list[str]) -> list[str]:
             )
         if name not in available:
             raise ConfigError(
-                f"text template refers to unknown column '{name}'; available: {', '.join(available)}"
+                f"text template refers to unknown column '{name}'{closest(name, available)}; available: {', '.join(available)}"
             )
         if name not in fields:
             fields.append(name)

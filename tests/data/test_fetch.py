@@ -44,5 +44,5 @@ def test_failed_download_gives_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset_is_refused():
-    with pytest.raises(FetchError, match="unknown dataset 'ml-1b'"):
+    with pytest.raises(FetchError, match="unknown dataset 'ml-1b' \\(did you mean 'ml-100k'\\?\\)"):
         fetch("ml-1b")

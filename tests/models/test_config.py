@@ -5,7 +5,7 @@ from kgrec.models import ModelConfig
 
 
 def test_invalid_configs_fail_with_the_field_name() -> None:
-    with pytest.raises(ConfigError, match="model.trunk"):
+    with pytest.raises(ConfigError, match="model.trunk: .*got 'moe' \\(did you mean 'mmoe'\\?\\)"):
         ModelConfig(trunk="moe")
     with pytest.raises(ConfigError, match="id_dropout"):
         ModelConfig(use_text=False, use_graph=False, id_dropout=0.5)

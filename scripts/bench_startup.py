@@ -1,0 +1,60 @@
+"""How long `kgrec` commands take from the shell, start-up included, against what the training
+stack alone costs to import.
+
+Each command runs --repeats times as a fresh process (the way a user or a cron job runs it) and
+the median wall time is printed. Baseline in the same run: importing `kgrec.train` (torch, PyTorch
+Geometric, Lightning, transformers), which every command loaded before the commands that do not
+train stopped importing it; the ratio column is each command's time over that import. `python -c
+pass` and `import torch` are the floors below which no command can go.
+
+    python scripts/bench_startup.py runs/ml-100k [--data ~/.cache/kgrec/datasets/ml-100k] [--repeats 5]
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("run", type=Path, help="run folder written by `kgrec train` (its index is built first if missing)")
+parser.add_argument("--data", type=Path, help="a dataset folder for `kgrec data info` (default: the run's)")
+parser.add_argument("--repeats", type=int, default=5, help="runs of each command; the median is printed")
+args = parser.parse_args()
+
+beside = Path(sys.executable).with_name("kgrec")  # this interpreter's environment, activated or not
+kgrec = str(beside) if beside.is_file() else shutil.which("kgrec") or sys.exit("no kgrec command: install kgrec first")
+ids = json.loads((args.run / "id_maps.json").read_text(encoding="utf-8"))
+data = args.data or Path(json.loads((args.run / "manifest.json").read_text(encoding="utf-8"))["dataset_path"])
+user, item = ids["users"][0], ids["items"][0]
+python = sys.executable
+commands = {
+    "python -c pass": [python, "-c", "pass"],
+    "python -c 'import torch'": [python, "-c", "import torch"],
+    "import kgrec.train (baseline)": [python, "-c", "import kgrec.train"],
+    "kgrec --help": [kgrec, "--help"],
+    "kgrec data info DATA": [kgrec, "data", "info", str(data)],
+    f"kgrec recommend RUN --user {user}": [kgrec, "recommend", str(args.run), "--user", user],
+    f"kgrec similar RUN --item {item}": [kgrec, "similar", str(args.run), "--item", item],
+}
+subprocess.run(commands[f"kgrec recommend RUN --user {user}"], check=True, capture_output=True)  # builds a missing index
+
+seconds = {}
+for name, command in commands.items():
+    times = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            sys.exit(f"{name} failed:\n{done.stderr[-2000:]}")
+    seconds[name] = statistics.median(times)
+
+baseline = seconds["import kgrec.train (baseline)"]
+print(f"{args.run}, median of {args.repeats} runs each\n")
+print(f"{'command':<46}{'seconds':>9}{'x baseline':>12}")
+for name, value in seconds.items():
+    print(f"{name:<46}{value:>9.2f}{'x' + format(value / baseline, '.2f'):>12}")

@@ -279,7 +279,8 @@ class Recommender:
             if self._liked_by is None:  # kept across catalog changes: training does not change
                 self._liked_by = liked_users(train.user, train.item, train.rating, self.catalog.n_base, threshold)
             attention = None  # a KGAT encoder's per-edge attention orders the shared neighbours
-            if self.run.graph is not None and (weights := self.run.model.graph_attention()) is not None:
+            kgat = self.run.config.model.graph_kind == "kgat" and self.run.graph is not None  # (the model is built only then)
+            if kgat and (weights := self.run.model.graph_attention()) is not None:
                 (source, target), alpha = weights
                 attention = (source.cpu().numpy(), target.cpu().numpy(), alpha.cpu().numpy())
             self._explainer = Explainer(

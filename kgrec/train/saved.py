@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,34 @@ from kgrec.utils.io import source_mismatch
 
 @dataclass
 class LoadedRun:
-    """A trained model with everything it reads, as :func:`kgrec.train.train` left it."""
+    """A trained model with everything it reads, as :func:`kgrec.train.train` left it.
+
+    The model itself is built and its weights loaded on first use of :attr:`model`: a query
+    answered from the saved vectors (``recommend`` for a known user, ``similar``) needs none
+    of it, and building its side inputs (the history and rating matrices) takes a second on
+    ml-100k."""
 
     path: Path
     config: RunConfig
     manifest: dict[str, Any]
-    model: MultiTaskRecommender
     dataset: Dataset
     graph: KnowledgeGraph | None
     text: torch.Tensor | None
     kg_heldout: HeldOutTriples | None = None
+    _model: MultiTaskRecommender | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> MultiTaskRecommender:
+        """The trained model in eval mode, with its side inputs attached."""
+        if self._model is None:
+            from safetensors.torch import load_file
+
+            sizes = self.manifest["sizes"]
+            sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
+            model = MultiTaskRecommender(self.config.model, sizes, side_inputs(self.dataset, self.config.model, self.graph, self.text))
+            model.load_state_dict(load_file(str(self.path / "model.safetensors")))
+            self._model = model.eval()
+        return self._model
 
 
 def read_manifest(run: str | Path) -> dict[str, Any]:
@@ -78,12 +96,8 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     if (run / "graph").is_dir():  # the same files: hashed once
         graph = KnowledgeGraph.load(run / "graph", dataset=dataset, check_sources=not manifest.get("sources"))
     text = load_file(str(run / "text.safetensors"))["text"] if (run / "text.safetensors").is_file() else None
-    sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
-    model = MultiTaskRecommender(config.model, sizes, side_inputs(dataset, config.model, graph, text))
-    model.load_state_dict(load_file(str(run / "model.safetensors")))
-    model.eval()
     kg_heldout = HeldOutTriples.load(run / KG_HELDOUT) if (run / KG_HELDOUT).is_file() else None
-    return LoadedRun(run, config, manifest, model, dataset, graph, text, kg_heldout)
+    return LoadedRun(run, config, manifest, dataset, graph, text, kg_heldout)
 
 
 def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: bool = False) -> dict[str, Any]:

@@ -611,3 +611,20 @@ def test_opening_a_run_and_recommending_load_neither_pyg_nor_lightning_nor_trans
              "print(sorted(m for m in ('torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_known_users_and_similar_items_are_answered_without_building_the_model(trained_run: Path, tmp_path: Path, monkeypatch):
+    """They read the saved vectors: the model (and its side inputs, a second on ml-100k) is
+    built on first use, by a new user's query here."""
+    import shutil
+
+    import kgrec.train.saved
+
+    built = []
+    real = kgrec.train.saved.MultiTaskRecommender
+    monkeypatch.setattr(kgrec.train.saved, "MultiTaskRecommender", lambda *a, **k: built.append(1) or real(*a, **k))
+    rec = Recommender.open(shutil.copytree(trained_run, tmp_path / "run"))
+    assert rec.recommend("u0", k=3) and rec.similar("i0", k=3) and rec.recommend_batch(["u1", "u2"], k=3)
+    assert built == []
+    assert rec.recommend_for_new_user(liked=["i0"], k=3) and built == [1]
+    assert rec.recommend_for_new_user(liked=["i1"], k=3) and built == [1]  # built once

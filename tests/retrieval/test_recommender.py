@@ -600,7 +600,8 @@ def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec:
 
 def test_opening_a_run_and_recommending_load_neither_pyg_nor_lightning_nor_transformers(trained_run: Path, tmp_path: Path):
     """A query needs the run's vectors, data and graph: PyG (KGAT's softmax, ``to_pyg``),
-    Lightning and transformers stay unloaded, which takes seconds off every CLI query."""
+    Lightning, transformers and pandas (which pyarrow imports when handed a Python scalar)
+    stay unloaded, which takes seconds off every CLI query."""
     import shutil
     import subprocess
     import sys
@@ -608,7 +609,7 @@ def test_opening_a_run_and_recommending_load_neither_pyg_nor_lightning_nor_trans
     run = shutil.copytree(trained_run, tmp_path / "run")  # the index is built and saved on open
     probe = (f"import sys; from kgrec.retrieval import Recommender; rec = Recommender.open({str(run)!r}); "
              "assert rec.recommend('u0', k=3); "
-             "print(sorted(m for m in ('torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
+             "print(sorted(m for m in ('torch_geometric', 'lightning', 'transformers', 'pandas') if m in sys.modules))")  # fmt: skip
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 

@@ -1,13 +1,14 @@
-"""How long `kgrec` commands take from the shell, start-up included, against what the training
-stack alone costs to import.
+"""How long `kgrec` commands take from the shell, start-up included, against importing torch.
 
 Each command runs --repeats times as a fresh process (the way a user or a cron job runs it) and
-the median wall time is printed. Baseline in the same run: importing `kgrec.train` (torch, PyTorch
-Geometric, Lightning, transformers), which every command loaded before the commands that do not
-train stopped importing it; the ratio column is each command's time over that import. `python -c
-pass` and `import torch` are the floors below which no command can go.
+the median wall time is printed. Baseline in the same run: `python -c 'import torch'`, the floor
+of any command that touches a model or its vectors; the ratio column is each command's time over
+it. Beside it, what the rest of the training stack (PyTorch Geometric, Lightning, transformers)
+adds to an import. To time another version of kgrec with this script, put its checkout first on
+PYTHONPATH and run from outside this one (the commands run in this script's environment):
 
     python scripts/bench_startup.py runs/ml-100k [--data ~/.cache/kgrec/datasets/ml-100k] [--repeats 5]
+    cd /tmp && PYTHONPATH=/path/to/other/checkout python /path/to/scripts/bench_startup.py /path/to/runs/ml-100k
 """
 
 import argparse
@@ -33,8 +34,8 @@ user, item = ids["users"][0], ids["items"][0]
 python = sys.executable
 commands = {
     "python -c pass": [python, "-c", "pass"],
-    "python -c 'import torch'": [python, "-c", "import torch"],
-    "import kgrec.train (baseline)": [python, "-c", "import kgrec.train"],
+    "import torch (baseline)": [python, "-c", "import torch"],
+    "import torch, PyG, Lightning, transformers": [python, "-c", "import torch, torch_geometric, lightning, transformers"],
     "kgrec --help": [kgrec, "--help"],
     "kgrec data info DATA": [kgrec, "data", "info", str(data)],
     f"kgrec recommend RUN --user {user}": [kgrec, "recommend", str(args.run), "--user", user],
@@ -53,8 +54,10 @@ for name, command in commands.items():
             sys.exit(f"{name} failed:\n{done.stderr[-2000:]}")
     seconds[name] = statistics.median(times)
 
-baseline = seconds["import kgrec.train (baseline)"]
-print(f"{args.run}, median of {args.repeats} runs each\n")
+import kgrec  # noqa: E402  (which checkout the commands run)
+
+baseline = seconds["import torch (baseline)"]
+print(f"{args.run}, kgrec from {Path(kgrec.__file__).parent}, median of {args.repeats} runs each\n")
 print(f"{'command':<46}{'seconds':>9}{'x baseline':>12}")
 for name, value in seconds.items():
     print(f"{name:<46}{value:>9.2f}{'x' + format(value / baseline, '.2f'):>12}")

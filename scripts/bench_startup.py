@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import kgrec  # which checkout the commands run (the first on sys.path, as theirs)
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("run", type=Path, help="run folder written by `kgrec train` (its index is built first if missing)")
 parser.add_argument("--data", type=Path, help="a dataset folder for `kgrec data info` (default: the run's)")
@@ -27,7 +29,7 @@ parser.add_argument("--repeats", type=int, default=5, help="runs of each command
 args = parser.parse_args()
 
 beside = Path(sys.executable).with_name("kgrec")  # this interpreter's environment, activated or not
-kgrec = str(beside) if beside.is_file() else shutil.which("kgrec") or sys.exit("no kgrec command: install kgrec first")
+command_path = str(beside) if beside.is_file() else shutil.which("kgrec") or sys.exit("no kgrec command: install kgrec first")
 ids = json.loads((args.run / "id_maps.json").read_text(encoding="utf-8"))
 data = args.data or Path(json.loads((args.run / "manifest.json").read_text(encoding="utf-8"))["dataset_path"])
 user, item = ids["users"][0], ids["items"][0]
@@ -36,10 +38,10 @@ commands = {
     "python -c pass": [python, "-c", "pass"],
     "import torch (baseline)": [python, "-c", "import torch"],
     "import torch, PyG, Lightning, transformers": [python, "-c", "import torch, torch_geometric, lightning, transformers"],
-    "kgrec --help": [kgrec, "--help"],
-    "kgrec data info DATA": [kgrec, "data", "info", str(data)],
-    f"kgrec recommend RUN --user {user}": [kgrec, "recommend", str(args.run), "--user", user],
-    f"kgrec similar RUN --item {item}": [kgrec, "similar", str(args.run), "--item", item],
+    "kgrec --help": [command_path, "--help"],
+    "kgrec data info DATA": [command_path, "data", "info", str(data)],
+    f"kgrec recommend RUN --user {user}": [command_path, "recommend", str(args.run), "--user", user],
+    f"kgrec similar RUN --item {item}": [command_path, "similar", str(args.run), "--item", item],
 }
 subprocess.run(commands[f"kgrec recommend RUN --user {user}"], check=True, capture_output=True)  # builds a missing index
 
@@ -53,8 +55,6 @@ for name, command in commands.items():
         if done.returncode != 0:
             sys.exit(f"{name} failed:\n{done.stderr[-2000:]}")
     seconds[name] = statistics.median(times)
-
-import kgrec  # noqa: E402  (which checkout the commands run)
 
 baseline = seconds["import torch (baseline)"]
 print(f"{args.run}, kgrec from {Path(kgrec.__file__).parent}, median of {args.repeats} runs each\n")

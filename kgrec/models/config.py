@@ -131,51 +131,57 @@ class ModelConfig:
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
-                raise ConfigError(f"model.{name}: expected one of {list(choices)}, got {value!r}{closest(str(value), choices)}")
+                raise ConfigError(f"model.{name}: expected one of {list(choices)}, got {value!r}{closest(str(value), choices)}",
+                    key=f"model.{name}",
+                )
         if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
+            raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}", key="model.tasks")
         parts = self.user_parts
         if not parts or any(p not in USER_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ConfigError(
-                f"model.user_encoder: expected a '+'-joined subset of {', '.join(USER_PARTS)}, got {self.user_encoder!r}"
+                f"model.user_encoder: expected a '+'-joined subset of {', '.join(USER_PARTS)}, got {self.user_encoder!r}",
+                key="model.user_encoder",
             )
         if self.user_features is not None:
             self.user_features = tuple(str(c) for c in self.user_features)
         if not self.item_modalities:
-            raise ConfigError("model: at least one of use_item_id, use_text, use_graph must be true")
+            raise ConfigError("model: at least one of use_item_id, use_text, use_graph must be true", key="model")
         if not 0.0 <= self.id_dropout <= 1.0:
-            raise ConfigError(f"model.id_dropout: expected a probability in [0, 1], got {self.id_dropout}")
+            raise ConfigError(f"model.id_dropout: expected a probability in [0, 1], got {self.id_dropout}", key="model.id_dropout")
         if self.id_dropout > 0 and (not self.use_item_id or self.item_modalities == ("id",)):
             raise ConfigError(
                 "model.id_dropout > 0 needs use_item_id and use_text or use_graph (something to fall back on); "
-                "set id_dropout: 0"
+                "set id_dropout: 0",
+                key="model.id_dropout",
             )
         if self.id_dropout_private and not (self.id_dropout_graph and self.id_dropout > 0 and self.use_graph):
             raise ConfigError("model.id_dropout_private extends id_dropout_graph; set id_dropout_graph: true "
-                              "(with id_dropout > 0 and use_graph)")  # fmt: skip
+                              "(with id_dropout > 0 and use_graph)", key="model.id_dropout_private")  # fmt: skip
         if not 0.0 <= self.user_id_dropout <= 1.0:
-            raise ConfigError(f"model.user_id_dropout: expected a probability in [0, 1], got {self.user_id_dropout}")
+            raise ConfigError(f"model.user_id_dropout: expected a probability in [0, 1], got {self.user_id_dropout}", key="model.user_id_dropout")
         if self.user_id_dropout > 0 and ("id" not in parts or len(parts) == 1):
             raise ConfigError(f"model.user_id_dropout > 0 needs the 'id' user part and another to fall back on "
-                              f"(e.g. user_encoder: id+history), got {self.user_encoder!r}; set user_id_dropout: 0")  # fmt: skip
+                              f"(e.g. user_encoder: id+history), got {self.user_encoder!r}; set user_id_dropout: 0", key="model.user_id_dropout")  # fmt: skip
         if self.distill_weight < 0 or self.distill_temperature <= 0:
             raise ConfigError(
                 f"model.distill_weight >= 0 and model.distill_temperature > 0 expected, "
-                f"got {self.distill_weight}, {self.distill_temperature}"
+                f"got {self.distill_weight}, {self.distill_temperature}",
+                key="model.distill_weight" if self.distill_weight < 0 else "model.distill_temperature",
             )
         if self.distill_weight > 0 and "retrieval" not in self.tasks:
             raise ConfigError("model.distill_weight > 0 teaches the retrieval tower, which model.tasks leaves out; "
-                              "set distill_weight: 0")  # fmt: skip
+                              "set distill_weight: 0", key="model.distill_weight")  # fmt: skip
         if self.gradnorm_alpha < 0:
-            raise ConfigError(f"model.gradnorm_alpha: expected >= 0, got {self.gradnorm_alpha}")
+            raise ConfigError(f"model.gradnorm_alpha: expected >= 0, got {self.gradnorm_alpha}", key="model.gradnorm_alpha")
         if self.rating_autorec_units < 0:
-            raise ConfigError(f"model.rating_autorec_units: expected >= 0, got {self.rating_autorec_units}")
+            raise ConfigError(f"model.rating_autorec_units: expected >= 0, got {self.rating_autorec_units}", key="model.rating_autorec_units")
         if self.dim < 1 or self.graph_layers < 0:
-            raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}")
+            raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}",
+                              key="model.dim" if self.dim < 1 else "model.graph_layers")  # fmt: skip
         if self.loss_weights is not None:
             unknown = sorted(set(self.loss_weights) - set(TASKS))
             if unknown:
-                raise ConfigError(f"model.loss_weights: unknown tasks {unknown}; expected some of {list(TASKS)}")
+                raise ConfigError(f"model.loss_weights: unknown tasks {unknown}; expected some of {list(TASKS)}", key="model.loss_weights")
             # The weights of towers switched off are dropped: `--set model.tasks=[rating]` works
             # with a config file that weighs every tower.
             self.loss_weights = {t: w for t, w in self.loss_weights.items() if t in self.tasks}
@@ -213,7 +219,7 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"model: unknown keys {unknown}; expected some of {sorted(known)}")
+            raise ConfigError(f"model: unknown keys {unknown}; expected some of {sorted(known)}", key="model")
         return cls(**dict(values))
 
     def with_changes(self, **changes: Any) -> ModelConfig:

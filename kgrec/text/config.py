@@ -48,14 +48,14 @@ class TextConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
-            raise ConfigError(f"text.model must be a model id or a folder, got {self.model!r}")
+            raise ConfigError(f"text.model must be a model id or a folder, got {self.model!r}", key="text.model")
         for name in ("batch_size", "max_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"text.{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"text.{name} must be a positive integer, got {value!r}", key=f"text.{name}")
         value = self.finetune_layers
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"text.finetune_layers must be an integer >= 0, got {value!r}")
+            raise ConfigError(f"text.finetune_layers must be an integer >= 0, got {value!r}", key="text.finetune_layers")
 
     def cache_path(self) -> Path:
         """The cache folder (resolved now, so a later ``KGREC_HOME`` change is honoured)."""

@@ -61,7 +61,7 @@ class GraphSection:
 
     def __post_init__(self) -> None:
         if not 0 <= self.kg_holdout <= 0.5:
-            raise ConfigError(f"graph.kg_holdout: expected a share in [0, 0.5], got {self.kg_holdout}")
+            raise ConfigError(f"graph.kg_holdout: expected a share in [0, 0.5], got {self.kg_holdout}", key="graph.kg_holdout")
 
 
 @dataclass
@@ -150,28 +150,28 @@ class TrainSection:
 
     def __post_init__(self) -> None:
         if not self.max_minutes >= 0:
-            raise ConfigError(f"train.max_minutes: expected >= 0 minutes (0: no limit), got {self.max_minutes}")
+            raise ConfigError(f"train.max_minutes: expected >= 0 minutes (0: no limit), got {self.max_minutes}", key="train.max_minutes")
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
+            raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}", key="train.lr_decay")
         if self.teacher_reg is not None and not self.teacher_reg > 0:
-            raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}")
+            raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}", key="train.teacher_reg")
         if self.teacher_perplexity is not None and not self.teacher_perplexity >= 1:
-            raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}")
+            raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}", key="train.teacher_perplexity")
         if self.teacher_session_hours is not None and not self.teacher_session_hours > 0:
-            raise ConfigError(f"train.teacher_session_hours: expected a positive number of hours or null, got {self.teacher_session_hours}")
+            raise ConfigError(f"train.teacher_session_hours: expected a positive number of hours or null, got {self.teacher_session_hours}", key="train.teacher_session_hours")
         recency = self.teacher_recency_hours
         if recency is not None and recency != "auto" and not (isinstance(recency, float | int) and recency > 0):
-            raise ConfigError(f"train.teacher_recency_hours: expected a positive number of hours, auto or null, got {recency!r}")
+            raise ConfigError(f"train.teacher_recency_hours: expected a positive number of hours, auto or null, got {recency!r}", key="train.teacher_recency_hours")
         if not 0 <= self.teacher_recency_floor <= 1:
-            raise ConfigError(f"train.teacher_recency_floor: expected a weight in [0, 1], got {self.teacher_recency_floor}")
+            raise ConfigError(f"train.teacher_recency_floor: expected a weight in [0, 1], got {self.teacher_recency_floor}", key="train.teacher_recency_floor")
         if not self.teacher_user_weight >= 0:
-            raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}")
+            raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}", key="train.teacher_user_weight")
         if self.teacher_user_reg is not None and not self.teacher_user_reg > 0:
-            raise ConfigError(f"train.teacher_user_reg: expected a positive L2 weight or null, got {self.teacher_user_reg}")
+            raise ConfigError(f"train.teacher_user_reg: expected a positive L2 weight or null, got {self.teacher_user_reg}", key="train.teacher_user_reg")
         if self.lr_patience < 0:
-            raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}")
+            raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}", key="train.lr_patience")
         if self.shared_negatives < 0:
-            raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}")
+            raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}", key="train.shared_negatives")
 
 
 @dataclass
@@ -210,12 +210,14 @@ class RunConfig:
             raise ConfigError(
                 f"train.shared_negatives={self.train.shared_negatives} are negatives of the sampled_softmax retrieval "
                 f"loss; model.retrieval_loss is {self.model.retrieval_loss} (set it to sampled_softmax, or "
-                "train.shared_negatives=0)"
+                "train.shared_negatives=0)",
+                key="train.shared_negatives",
             )
         if self.train.teacher_perplexity is not None and self.model.distill_temperature != 1:
             raise ConfigError(
                 f"train.teacher_perplexity={self.train.teacher_perplexity:g} sets each user's temperature; "
-                f"model.distill_temperature must be 1, got {self.model.distill_temperature:g}"
+                f"model.distill_temperature must be 1, got {self.model.distill_temperature:g}",
+                key="model.distill_temperature",
             )
 
 
@@ -259,9 +261,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = apply_overrides(data, list(overrides or []))
     try:
         config = from_dict(RunConfig, data)
+        config.eval.monitor = resolve_monitor(config)
     except ConfigError as error:  # a key of the file: say where it is written
         raise locate(error, path, overrides) from None
-    config.eval.monitor = resolve_monitor(config)
     return config
 
 
@@ -287,17 +289,19 @@ def resolve_monitor(config: RunConfig) -> str | None:
         needs = "retrieval"
     if monitor in ("kg_mrr", "kg_hits@1", "kg_hits@3", "kg_hits@10"):
         if not link_prediction:
-            raise ConfigError(f"eval.monitor '{monitor}' needs the kg task and held-out triples (graph.kg_holdout > 0)")
+            raise ConfigError(f"eval.monitor '{monitor}' needs the kg task and held-out triples (graph.kg_holdout > 0)", key="eval.monitor")
         return monitor
     if needs is None:
         raise ConfigError(
             f"eval.monitor '{monitor}': expected auto, rmse, mae, auc, kg_mrr, kg_hits@1/3/10 or a ranking "
-            f"metric at one of eval.ks {list(config.eval.ks)}, e.g. ndcg@{config.eval.ks[0]}"
+            f"metric at one of eval.ks {list(config.eval.ks)}, e.g. ndcg@{config.eval.ks[0]}",
+            key="eval.monitor",
         )
     if needs not in tasks:
         raise ConfigError(
             f"eval.monitor '{monitor}' needs the {needs} task, which model.tasks {list(tasks)} leaves out; "
-            "set eval.monitor=auto"
+            "set eval.monitor=auto",
+            key="eval.monitor",
         )
     return monitor
 

@@ -8,7 +8,6 @@ one with the closest field); :func:`locate` adds where a file writes it (``file:
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from pathlib import Path
@@ -97,10 +96,8 @@ def locate(error: ConfigError, path: str | Path | None, overrides: list[str] | N
     """``error`` prefixed with ``file:line:column`` of its key in the YAML file ``path`` (the
     key's nearest written parent for a list item or a key the file lacks); as it is when the
     key came from an override, has no place in the file, or there is no file. The key is
-    ``error.key``, else the dotted key its message starts with, as the checks a config runs on
-    itself write them (``model.tasks: expected ...``)."""
-    leading = _LEADING_KEY.match(str(error))
-    found = error.key or (leading.group(1) if leading else None)
+    ``error.key``, which every check of the config's dataclasses sets."""
+    found = error.key
     if path is None or found is None:
         return error
     overridden = [item.partition("=")[0].strip() for item in overrides or []]
@@ -115,8 +112,6 @@ def locate(error: ConfigError, path: str | Path | None, overrides: list[str] | N
     line, column = positions[key]
     return ConfigError(f"{path}:{line}:{column}: {error}", key=found)
 
-
-_LEADING_KEY = re.compile(r"([a-z_]+(?:\.[a-z_0-9]+)+)\b")
 
 
 class CommandLineValue:

@@ -76,8 +76,28 @@ def test_errors_about_a_key_of_the_file_say_where_it_is_written(tmp_path):
     assert error("model:\n  dim: big\n", "model.dim=bigger") == "model.dim: expected int, found 'bigger'"  # typed, not written
     assert error("model:\n  tasks: [rating]\n", "model.dimm=3").startswith("unknown key 'model.dimm'")
     assert error("model:\n  trunk_hidden: [64, x]\n").startswith(f"{path}:2:3: model.trunk_hidden[1]: expected int")  # its key's line
-    # the checks a config runs on itself (their messages start with the key)
+    # the checks a config runs on itself name their key (ConfigError.key), which need not lead the message
     assert error("model:\n  dim: 8\n  tasks: [retrieval, ratingg]\n").startswith(f"{path}:3:3: model.tasks: expected a non-empty subset")
+    assert error("model:\n  dim: 8\n  graph_layers: -1\n").startswith(f"{path}:3:3: model.dim >= 1 and model.graph_layers")
+    assert error("train:\n  teacher_perplexity: 20\nmodel:\n  distill_temperature: 0.5\n").startswith(f"{path}:4:3: train.teacher_perplexity=")  # across sections
+    assert error("eval:\n  monitor: auc\nmodel:\n  tasks: [retrieval]\n").startswith(f"{path}:2:3: eval.monitor 'auc' needs the like task")
+    assert error("model:\n  use_item_id: false\n  use_text: false\n  use_graph: false\n").startswith(f"{path}:1:1: model: at least one")
+
+
+def test_every_check_of_the_config_sections_names_its_key():
+    """`locate` finds a check's key from ConfigError.key alone, so every raise in the sections' own
+    checks must pass one."""
+    import ast
+    import inspect
+
+    import kgrec.models.config
+    import kgrec.text.config
+    import kgrec.train.config
+
+    for module in (kgrec.models.config, kgrec.text.config, kgrec.train.config):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and getattr(node.exc.func, "id", "") == "ConfigError":
+                assert any(k.arg == "key" for k in node.exc.keywords), f"{module.__name__}:{node.lineno}: ConfigError without key="
 
 
 def test_invalid_yaml_points_at_line_and_column(tmp_path):

@@ -28,10 +28,9 @@ from kgrec.data.dataset import Dataset
 from kgrec.errors import ConfigError
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
-from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX, AttributeRelation, GraphRecipe
+from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX, AttributeRelation, GraphRecipe, check_recipe
 from kgrec.utils.io import source_records
 
-ATTRIBUTE_TYPES = ("token", "token_seq", "float")
 STEPS = ("KG triples", "attributes", "deduplicate", "filter", "users", "finish")
 
 
@@ -64,7 +63,7 @@ def build_graph(
             ``item_name``).
     """
     recipe = recipe or GraphRecipe()
-    _check_recipe(dataset, recipe)
+    check_recipe(dataset, recipe)
     n_items = dataset.n_items
     with _steps(progress) as step:
         step("KG triples")
@@ -162,43 +161,6 @@ def build_graph(
             n_items=n_items,
             provenance=provenance,
         )
-
-
-# ---------------------------------------------------------------------------- recipe checks
-def _check_recipe(dataset: Dataset, recipe: GraphRecipe) -> None:
-    name = dataset.name
-    if recipe.kg and dataset.kg is None:
-        raise ConfigError(
-            f"recipe uses KG triples (kg: true) but dataset '{name}' has no {name}.kg; set kg: false"
-        )
-    columns = dataset.item_feature_types
-    have = ", ".join(f"{c}:{t}" for c, t in columns.items()) or f"none: {name}.item is absent"
-    for attribute in recipe.attributes:
-        kind = columns.get(attribute.column)
-        if kind is None:
-            raise ConfigError(
-                f"recipe attribute column '{attribute.column}' is not an item column of '{name}' (have: {have})"
-            )
-        if kind not in ATTRIBUTE_TYPES:
-            raise ConfigError(
-                f"recipe attribute column '{attribute.column}' is {kind}: expected one of {', '.join(ATTRIBUTE_TYPES)}"
-            )
-    if recipe.item_name:
-        try:
-            parsed = list(string.Formatter().parse(recipe.item_name))
-        except ValueError as error:
-            raise ConfigError(f"recipe item_name '{recipe.item_name}': {error}") from None
-        fields = [f for _, f, _, _ in parsed if f is not None]
-        if any(spec or conversion for _, f, spec, conversion in parsed if f is not None):
-            raise ConfigError(
-                f"recipe item_name '{recipe.item_name}': fields are plain column names such as "
-                "'{movie_title} ({release_year})', without format specs or conversions (values are text)"
-            )
-        for fld in fields:
-            if fld not in columns:
-                raise ConfigError(
-                    f"recipe item_name: '{{{fld}}}' is not an item column of '{name}' (have: {have})"
-                )
 
 
 def _check_unique_names(relation_names: list[str]) -> None:

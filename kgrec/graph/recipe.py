@@ -1,8 +1,9 @@
 """Graph recipes: which triples and item attributes make up a knowledge graph.
 
 A recipe is a small YAML file (``graphs/NAME.yaml``) loaded into a typed :class:`GraphRecipe`.
-Unknown keys and bad values are refused with a :class:`~kgrec.errors.ConfigError` naming the
-file, the key and what was expected. The recipe's sha256 (of its canonical JSON form) goes into
+Unknown keys and bad values, and columns the dataset lacks, are refused with a
+:class:`~kgrec.errors.ConfigError` naming the file, the line and column of the key, and what
+was expected. The recipe's sha256 (of its canonical JSON form) goes into
 every built graph's manifest, so a graph always says exactly how it was made.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kgrec.data.dataset import is_text_column
 from kgrec.errors import ConfigError
-from kgrec.utils.config import load_yaml
+from kgrec.utils.config import load_yaml, locate
 from kgrec.utils.names import closest
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ Transform = Literal["none", "decade"]
 TRANSFORMS = ("none", "decade")
 INVERSE_SUFFIX = ".inv"
 INTERACTED = "interacted"
+ATTRIBUTE_TYPES = ("token", "token_seq", "float")
 
 
 @dataclass(frozen=True)
@@ -79,23 +82,25 @@ class GraphRecipe:
 
     def __post_init__(self) -> None:
         relations = [a.relation for a in self.attributes]
-        for attribute in self.attributes:
+        for i, attribute in enumerate(self.attributes):
             if attribute.transform not in TRANSFORMS:
                 raise ConfigError(
                     f"attributes: transform '{attribute.transform}' of column '{attribute.column}': "
-                    f"expected one of {', '.join(TRANSFORMS)}"
+                    f"expected one of {', '.join(TRANSFORMS)}",
+                    key=f"attributes[{i}].transform",
                 )
             if not attribute.column or not attribute.relation:
-                raise ConfigError("attributes: each entry needs a non-empty 'column' and 'relation'")
+                raise ConfigError("attributes: each entry needs a non-empty 'column' and 'relation'", key=f"attributes[{i}]")
             if attribute.relation.endswith(INVERSE_SUFFIX) or attribute.relation == INTERACTED:
                 raise ConfigError(
                     f"attributes: relation name '{attribute.relation}' is reserved "
-                    f"(names ending in '{INVERSE_SUFFIX}' and '{INTERACTED}' are made by the builder)"
+                    f"(names ending in '{INVERSE_SUFFIX}' and '{INTERACTED}' are made by the builder)",
+                    key=f"attributes[{i}].relation",
                 )
-            if relations.count(attribute.relation) > 1:
-                raise ConfigError(f"attributes: relation '{attribute.relation}' is defined twice")
+            if attribute.relation in relations[:i]:
+                raise ConfigError(f"attributes: relation '{attribute.relation}' is defined twice", key=f"attributes[{i}].relation")
         if isinstance(self.min_degree, bool) or not isinstance(self.min_degree, int) or self.min_degree < 0:
-            raise ConfigError(f"min_degree: {self.min_degree!r}: expected a non-negative integer")
+            raise ConfigError(f"min_degree: {self.min_degree!r}: expected a non-negative integer", key="min_degree")
 
     @property
     def makes_relations(self) -> bool:
@@ -117,38 +122,87 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> GraphRecip
 
     Raises:
         ConfigError: an unknown key, a value of the wrong type, or an invalid value; the message
-            starts with ``source``.
+            starts with ``source``, ``error.key`` is the recipe key at fault (``attributes[0].column``).
     """
+    try:
+        return _recipe(data)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}", key=error.key) from None
+
+
+def _recipe(data: dict[str, Any] | None) -> GraphRecipe:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of recipe keys, found {type(data).__name__}")
+        raise ConfigError(f"expected a mapping of recipe keys, found {type(data).__name__}")
     allowed = {f.name for f in fields(GraphRecipe)}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key '{unknown[0]}'{closest(unknown[0], allowed)} (expected one of: {', '.join(sorted(allowed))})"
+            f"unknown key '{unknown[0]}'{closest(unknown[0], allowed)} (expected one of: {', '.join(sorted(allowed))})",
+            key=unknown[0],
         )
     values: dict[str, Any] = {}
     for key in ("kg", "inverse", "users"):
         if key in data:
-            values[key] = _expect(source, key, data[key], bool, "true or false")
+            values[key] = _expect(key, data[key], bool, "true or false")
     if "min_degree" in data:
         value = data["min_degree"]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: min_degree: {value!r}: expected a non-negative integer")
+            raise ConfigError(f"min_degree: {value!r}: expected a non-negative integer", key="min_degree")
         values["min_degree"] = value
     if "item_name" in data:
-        values["item_name"] = _expect(source, "item_name", data["item_name"] or "", str, "a format string")
+        values["item_name"] = _expect("item_name", data["item_name"] or "", str, "a format string")
     for key in ("allow", "deny"):
         if key in data:
-            values[key] = tuple(_string_list(source, key, data[key]))
+            values[key] = tuple(_string_list(key, data[key]))
     if "attributes" in data:
-        values["attributes"] = tuple(_attributes(source, data["attributes"]))
-    try:
-        return GraphRecipe(**values)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+        values["attributes"] = tuple(_attributes(data["attributes"]))
+    return GraphRecipe(**values)
+
+
+def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> None:
+    """Refuse a recipe that asks ``dataset`` for what it lacks: KG triples, an item column (with
+    the closest one it has), a column of a type that makes no relation, an ``item_name`` field.
+
+    Raises:
+        ConfigError: what is missing and what the dataset has; ``error.key`` is the recipe key.
+    """
+    name = dataset.name
+    if recipe.kg and dataset.kg is None:
+        raise ConfigError(f"recipe uses KG triples (kg: true) but dataset '{name}' has no {name}.kg; set kg: false", key="kg")
+    columns = dataset.item_feature_types
+    have = ", ".join(f"{c}:{t}" for c, t in columns.items()) or f"none: {name}.item is absent"
+    for i, attribute in enumerate(recipe.attributes):
+        kind = columns.get(attribute.column)
+        if kind is None:
+            raise ConfigError(
+                f"recipe attribute column '{attribute.column}' is not an item column of '{name}'"
+                f"{closest(attribute.column, columns)} (have: {have})",
+                key=f"attributes[{i}].column",
+            )
+        if kind not in ATTRIBUTE_TYPES:
+            raise ConfigError(
+                f"recipe attribute column '{attribute.column}' is {kind}: expected one of {', '.join(ATTRIBUTE_TYPES)}",
+                key=f"attributes[{i}].column",
+            )
+    if recipe.item_name:
+        try:
+            parsed = list(string.Formatter().parse(recipe.item_name))
+        except ValueError as error:
+            raise ConfigError(f"recipe item_name '{recipe.item_name}': {error}", key="item_name") from None
+        if any(spec or conversion for _, f, spec, conversion in parsed if f is not None):
+            raise ConfigError(
+                f"recipe item_name '{recipe.item_name}': fields are plain column names such as "
+                "'{movie_title} ({release_year})', without format specs or conversions (values are text)",
+                key="item_name",
+            )
+        for fld in (f for _, f, _, _ in parsed if f is not None):
+            if fld not in columns:
+                raise ConfigError(
+                    f"recipe item_name: '{{{fld}}}' is not an item column of '{name}'{closest(fld, columns)} (have: {have})",
+                    key="item_name",
+                )
 
 
 SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes beside kgrec's source tree
@@ -185,7 +239,12 @@ def resolve_recipe(dataset: Dataset, path: str | Path | None = None) -> tuple[Gr
     """
     found = Path(path) if path is not None else find_recipe_file(dataset.name)
     if found is not None:
-        return load_recipe(found), str(found)
+        recipe = load_recipe(found)
+        try:
+            check_recipe(dataset, recipe)
+        except ConfigError as error:
+            raise _in_file(error, found) from None
+        return recipe, str(found)
     recipe, source = default_recipe(dataset), f"none (no graphs/{dataset.name}.yaml)"
     if recipe.kg:
         return recipe, f"{source}: the KG triples alone"
@@ -201,47 +260,60 @@ def load_recipe(path: str | Path) -> GraphRecipe:
     Raises:
         ConfigError: the file is missing, is not valid YAML, or does not describe a valid recipe.
     """
-    return recipe_from_dict(load_yaml(path, what="recipe file"), str(path))
+    data = load_yaml(path, what="recipe file")
+    try:
+        return _recipe(data)
+    except ConfigError as error:
+        raise _in_file(error, path) from None
 
 
-def _expect(source: str, key: str, value: Any, kind: type, expected: str) -> Any:
+def _in_file(error: ConfigError, path: str | Path) -> ConfigError:
+    """``error`` prefixed with ``path:line:column`` of its key, else with ``path``."""
+    located = locate(error, path)
+    return located if located is not error else ConfigError(f"{path}: {error}", key=error.key)
+
+
+def _expect(key: str, value: Any, kind: type, expected: str) -> Any:
     if not isinstance(value, kind):
-        raise ConfigError(f"{source}: {key}: {value!r}: expected {expected}")
+        raise ConfigError(f"{key}: {value!r}: expected {expected}", key=key)
     return value
 
 
-def _string_list(source: str, key: str, value: Any) -> list[str]:
+def _string_list(key: str, value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{source}: {key}: {value!r}: expected a list of relation names or patterns")
+        raise ConfigError(f"{key}: {value!r}: expected a list of relation names or patterns", key=key)
     return value
 
 
-def _attributes(source: str, value: Any) -> list[AttributeRelation]:
+def _attributes(value: Any) -> list[AttributeRelation]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ConfigError(f"{source}: attributes: expected a list of {{column, relation, transform}} entries")
+        raise ConfigError("attributes: expected a list of {column, relation, transform} entries", key="attributes")
     allowed = {f.name for f in fields(AttributeRelation)}
     out = []
-    for number, entry in enumerate(value, start=1):
-        where = f"{source}: attributes[{number}]"
+    for i, entry in enumerate(value):
+        where = f"attributes[{i}]"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping with keys column, relation, transform")
+            raise ConfigError(f"{where}: expected a mapping with keys column, relation, transform", key=where)
         unknown = sorted(set(entry) - allowed)
         if unknown:
             raise ConfigError(
                 f"{where}: unknown key '{unknown[0]}'{closest(unknown[0], allowed)} "
-                f"(expected one of: {', '.join(sorted(allowed))})"
+                f"(expected one of: {', '.join(sorted(allowed))})",
+                key=f"{where}.{unknown[0]}",
             )
         for key in ("column", "relation"):
             if not isinstance(entry.get(key), str) or not entry[key]:
-                raise ConfigError(f"{where}: {key}: {entry.get(key)!r}: expected a non-empty string")
+                raise ConfigError(f"{where}: {key}: {entry.get(key)!r}: expected a non-empty string", key=f"{where}.{key}")
         transform = entry.get("transform", "none")
         if transform not in TRANSFORMS:
-            raise ConfigError(f"{where}: transform: {transform!r}: expected one of {', '.join(TRANSFORMS)}")
+            raise ConfigError(
+                f"{where}: transform: {transform!r}: expected one of {', '.join(TRANSFORMS)}", key=f"{where}.transform"
+            )
         out.append(AttributeRelation(column=entry["column"], relation=entry["relation"], transform=transform))
     return out

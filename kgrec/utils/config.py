@@ -73,8 +73,10 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
 
 
 def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
-    """Where each key of a YAML file's mappings is written: dotted key (``model.dim``) ->
-    1-based ``(line, column)``. Empty for a file that does not parse (``load_yaml`` says why)."""
+    """Where each key of a YAML file's mappings and each item of its lists is written: dotted
+    key (``model.dim``, ``model.trunk_hidden[1]``, ``attributes[0].column``; list items counted
+    from 0) -> 1-based ``(line, column)``. Empty for a file that does not parse (``load_yaml``
+    says why)."""
     try:
         root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except (OSError, yaml.YAMLError):
@@ -87,6 +89,11 @@ def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
                 key = _join(prefix, str(key_node.value))
                 positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 walk(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                key = f"{prefix}[{i}]"
+                positions[key] = (item.start_mark.line + 1, item.start_mark.column + 1)
+                walk(item, key)
 
     walk(root, "")
     return positions
@@ -94,7 +101,7 @@ def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
 
 def locate(error: ConfigError, path: str | Path | None, overrides: list[str] | None = None) -> ConfigError:
     """``error`` prefixed with ``file:line:column`` of its key in the YAML file ``path`` (the
-    key's nearest written parent for a list item or a key the file lacks); as it is when the
+    key's nearest written parent for a key the file lacks); as it is when the
     key came from an override, has no place in the file, or there is no file. The key is
     ``error.key``, which every check of the config's dataclasses sets."""
     found = error.key

@@ -34,21 +34,37 @@ def test_hash_depends_on_content_not_formatting(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("inverted: true", "unknown key 'inverted' (did you mean 'inverse'?)"),
-        ("min_degree: -1", "min_degree: -1: expected a non-negative integer"),
-        ("users: 'yes please'", "users: 'yes please': expected true or false"),
-        ("attributes: [{column: year, relation: r, transform: century}]", "transform: 'century'"),
-        ("attributes: [{column: year}]", "attributes[1]: relation: None"),
-        ("attributes: [{column: a, relation: r.inv}]", "reserved"),
-        ("allow: [1, 2]", "allow: [1, 2]: expected a list"),
+        ("inverted: true", "1:1: unknown key 'inverted' (did you mean 'inverse'?)"),
+        ("kg: true\nmin_degree: -1", "2:1: min_degree: -1: expected a non-negative integer"),
+        ("users: 'yes please'", "1:1: users: 'yes please': expected true or false"),
+        ("attributes: [{column: year, relation: r, transform: century}]", "1:42: attributes[0]: transform: 'century'"),
+        ("attributes: [{column: year}]", "1:14: attributes[0]: relation: None"),
+        ("attributes:\n  - column: a\n    relation: b\n  - column: a\n    relation: r.inv", "5:5: attributes: relation name 'r.inv' is reserved"),
+        ("attributes:\n  - {column: a, relation: r}\n  - {column: b, relation: r}", "3:17: attributes: relation 'r' is defined twice"),
+        ("attributes:\n  - {column: a, relation: r, transfrom: decade}", "2:30: attributes[0]: unknown key 'transfrom' (did you mean 'transform'?)"),
+        ("allow: [1, 2]", "1:1: allow: [1, 2]: expected a list"),
         ("kg: [", "not valid YAML"),
         ("- a list", "expected a mapping"),
     ],
 )
-def test_bad_recipes_are_refused_with_a_clear_message(tmp_path, text, message):
+def test_bad_recipes_are_refused_at_the_line_and_column_of_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match="recipe.yaml") as error:
         load_recipe(write(tmp_path, text))
     assert message in str(error.value)
+    if message[0].isdigit():
+        assert str(error.value).startswith(f"{tmp_path / 'recipe.yaml'}:{message}")
+
+
+def test_a_recipe_asking_the_dataset_for_what_it_lacks_is_refused_at_its_line(toy, tmp_path):
+    path = write(tmp_path, "kg: true\nattributes:\n  - column: clas\n    relation: item.genre\n")
+    with pytest.raises(ConfigError) as error:
+        resolve_recipe(toy, path)
+    assert str(error.value).startswith(
+        f"{path}:3:5: recipe attribute column 'clas' is not an item column of 'toy' (did you mean 'class'?) (have: "
+    )
+    path = write(tmp_path, "kg: true\nitem_name: '{titel}'\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2:1: recipe item_name: '{{titel}}' is not an item column of 'toy' \(did you mean 'title'\?\)"):
+        resolve_recipe(toy, path)
 
 
 def test_missing_recipe_file(tmp_path):

@@ -75,7 +75,7 @@ def test_errors_about_a_key_of_the_file_say_where_it_is_written(tmp_path):
     assert error("model:\n  dim: big\n") == f"{path}:2:3: model.dim: expected int, found 'big'"
     assert error("model:\n  dim: big\n", "model.dim=bigger") == "model.dim: expected int, found 'bigger'"  # typed, not written
     assert error("model:\n  tasks: [rating]\n", "model.dimm=3").startswith("unknown key 'model.dimm'")
-    assert error("model:\n  trunk_hidden: [64, x]\n").startswith(f"{path}:2:3: model.trunk_hidden[1]: expected int")  # its key's line
+    assert error("model:\n  trunk_hidden: [64, x]\n").startswith(f"{path}:2:22: model.trunk_hidden[1]: expected int")  # the item itself
     # the checks a config runs on itself name their key (ConfigError.key), which need not lead the message
     assert error("model:\n  dim: 8\n  tasks: [retrieval, ratingg]\n").startswith(f"{path}:3:3: model.tasks: expected a non-empty subset")
     assert error("model:\n  dim: 8\n  graph_layers: -1\n").startswith(f"{path}:3:3: model.dim >= 1 and model.graph_layers")

@@ -138,12 +138,14 @@ def _check_k(k: int) -> None:
         raise RetrievalError(f"-k must be a positive integer, got {k}")
 
 
-def _print(results: list, as_json: bool) -> None:
+def _print(results: list, as_json: bool, rec: Any = None, where: list[str] | None = None) -> None:
+    """Results as text or JSON; an empty text answer says which ``--where`` filter left nothing."""
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
         return
     if not results:
-        print("no items qualify")
+        reasons = rec.catalog.unmatched_filters(where) if rec is not None and where else []
+        print("no items qualify" + (": " + "; ".join(reasons) if reasons else ""))
     for rank, r in enumerate(results, 1):
         print(f"{rank:>3}. {r.title}  [{r.item_id}]  score {r.score:.4f}")
         if r.explanation is not None:
@@ -192,7 +194,7 @@ def _recommend(args: argparse.Namespace) -> int:
     else:
         results = rec.recommend_for_new_user(args.liked, args.likes_text, args.k, where=args.where,
                                              exclude=args.exclude, explain=explain)  # fmt: skip
-    _print(results, args.json)
+    _print(results, args.json, rec, args.where)
     return 0
 
 
@@ -254,7 +256,7 @@ def _users_file_lines(path: Path) -> list[tuple[int, str]]:
 def _similar(args: argparse.Namespace) -> int:
     _check_k(args.k)
     rec = _open(args)
-    _print(rec.similar(args.item, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json)
+    _print(rec.similar(args.item, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
     return 0
 
 
@@ -263,7 +265,7 @@ def _search(args: argparse.Namespace) -> int:
     if not args.text.strip():
         raise RetrievalError('the query text is empty: give some words, e.g. "animated film for children"')
     rec = _open(args)
-    _print(rec.search(args.text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json)
+    _print(rec.search(args.text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
     return 0
 
 

@@ -361,6 +361,26 @@ class Catalog:
             mask &= ~match if f.negate else match
         return mask
 
+    def unmatched_filters(self, filters: Sequence[Filter | str]) -> list[str]:
+        """Why filters leave nothing, for the filters that cause it on their own: each
+        ``column=value`` that no active item matches, with the column's closest value
+        (``"class=Dramaa matches no item (did you mean 'Drama'?)"``), or its range for a number
+        (``"year=1921 matches no item (values from 1922 to 1998)"``). Empty when each filter
+        alone keeps some item (then it is their combination that leaves none)."""
+        reasons = []
+        for raw in filters:
+            f = Filter.parse(raw) if isinstance(raw, str) else raw
+            if f.negate or self.where_mask([f]).any():
+                continue
+            values = {str(v) for i in self.active_ids() for v in _listed(self.features[f.column][i])}
+            numbers = sorted((n, v) for v in values if (n := _number(v)) is not None)
+            if _number(f.value) is not None and len(numbers) * 2 > len(values):  # a numeric column
+                hint = f" (values from {numbers[0][1]} to {numbers[-1][1]})"
+            else:
+                hint = closest(f.value, values)
+            reasons.append(f"{f} matches no item{hint}")
+        return reasons
+
     def row(self, position: int) -> dict[str, Any]:
         """The item's columns at ``position``."""
         return {name: values[position] for name, values in self.features.items()}
@@ -378,6 +398,19 @@ def _matches(value: Any, wanted: str, kind: str, f: Filter) -> bool:
     if isinstance(value, list):
         return any(str(v).casefold() == wanted.casefold() for v in value)
     return str(value).casefold() == wanted.casefold()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 _KIND_NAMES = {"float": "numbers", "token": "text", "token_seq": "lists of tokens"}

@@ -41,6 +41,14 @@ def test_plain_output_and_filters(trained_run: Path, capsys):
     assert code == 0 and listed == out  # several items after one --liked, as --exclude takes them
 
 
+def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path, capsys):
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Acton", "--where", "class!=Drama")
+    assert code == 0 and out.strip() == "no items qualify: class=Acton matches no item (did you mean 'Action'?)"
+    # each filter alone keeps items: their combination leaves none, and no filter is blamed
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Action", "--where", "class=Drama")
+    assert code == 0 and out.strip() == "no items qualify"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -78,6 +78,10 @@ class Item(BaseModel):
 
 class Results(BaseModel):
     results: list[Item]
+    unmatched_filters: list[str] = Field(
+        default_factory=list,
+        description="when results is empty: each `where` filter that matches no item, with the closest value",
+    )
 
 
 def create_app(
@@ -96,10 +100,13 @@ def create_app(
         status = 404 if isinstance(error, NotFoundError) else 503 if isinstance(error, IndexOutOfDateError) else 400
         return JSONResponse({"detail": str(error)}, status_code=status)
 
-    def results(found: list[Result]) -> JSONResponse:
+    def results(found: list[Result], where: list[str]) -> JSONResponse:
         # Result.to_dict() already has Item's fields and types; returning a response skips
         # FastAPI's re-validation of the response model (the schema still declares Results).
-        return JSONResponse({"results": [r.to_dict() for r in found]})
+        body: dict[str, Any] = {"results": [r.to_dict() for r in found]}
+        if not found and where:
+            body["unmatched_filters"] = recommender.catalog.unmatched_filters(where)
+        return JSONResponse(body)
 
     @app.get("/health")
     def health() -> Any:
@@ -121,20 +128,20 @@ def create_app(
             if body.user is not None:
                 if body.liked or body.likes_text:
                     raise HTTPException(400, "give either user, or liked / likes_text for a new user, not both")
-                return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options))
-            return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options))
+                return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options), body.where)
+            return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options), body.where)
 
     @app.post("/similar", response_model=Results)
     def similar(body: SimilarRequest) -> JSONResponse:
         with lock:
             return results(recommender.similar(body.item, body.k, where=body.where, exclude=body.exclude,
-                                               explain=body.explain))  # fmt: skip
+                                               explain=body.explain), body.where)  # fmt: skip
 
     @app.post("/search", response_model=Results)
     def search(body: SearchRequest) -> JSONResponse:
         with lock:
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
-                                              explain=body.explain))  # fmt: skip
+                                              explain=body.explain), body.where)  # fmt: skip
 
     @app.post("/items", status_code=201)
     def add_items(body: NewItems, authorization: str | None = Header(None)) -> dict[str, Any]:

@@ -78,6 +78,10 @@ def test_each_query_endpoint_answers_with_explained_results(server):
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
     filtered = httpx.post(base + "/similar", json={"item": "i4", "k": 3, "where": ["class=Comedy"]}).json()
     assert all(int(r["item_id"][1:]) % 4 == 0 for r in filtered["results"])  # Comedy = items 0, 4, 8, ...
+    assert "unmatched_filters" not in filtered
+    response = httpx.post(base + "/similar", json={"item": "i4", "where": ["class=Comdy", "class!=Horror"]})
+    Results.model_validate_json(response.text, strict=True)
+    assert response.json() == {"results": [], "unmatched_filters": ["class=Comdy matches no item (did you mean 'Comedy'?)"]}
 
 
 def test_openapi_schema_is_served(server):

@@ -6,6 +6,10 @@ Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one fol
 and only once the files load (:func:`kgrec.data.load_dataset`): a problem the loader finds is
 reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
 
+The time column holds Unix seconds or ISO 8601 dates and times (``2020-01-31``,
+``2020-01-31T12:30:00``, ``2020-01-31 12:30:00+02:00``; UTC when no offset is given), written
+as Unix seconds.
+
 Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
 fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
 e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces inside a value replaced by
@@ -18,6 +22,7 @@ import csv
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from kgrec.data.dataset import load_dataset
@@ -157,6 +162,18 @@ def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
             raise DataError(f"not valid UTF-8 ({exc.reason})", path) from None
 
 
+def _iso_seconds(text: str) -> float | None:
+    """Unix seconds of an ISO 8601 date or date-time (UTC when it gives no offset); ``None``
+    for anything else."""
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def _convert(
     source: Path,
     target: Path,
@@ -190,7 +207,13 @@ def _convert(
                     try:
                         number = float(value)
                     except ValueError:
-                        raise DataError(f"'{value}' is not a number", source, line, column) from None
+                        number = _iso_seconds(value) if header.startswith("timestamp:") else None
+                        if number is None:
+                            expected = " (Unix seconds) or an ISO 8601 date or time such as 2020-01-31 or 2020-01-31T12:30:00"
+                            raise DataError(
+                                f"'{value}' is not a number" + (expected if header.startswith("timestamp:") else ""),
+                                source, line, column,
+                            ) from None
                     if not math.isfinite(number):
                         raise DataError(f"'{value}' is not a finite number", source, line, column)
                     value = repr(number)  # what Python reads ('1_000', full-width digits), in a form every reader reads

@@ -64,6 +64,21 @@ def test_numbers_python_reads_load_as_the_same_numbers(csvs):
     assert sorted(ds.interactions().timestamp.tolist()) == [2.0, 1000.0]
 
 
+def test_times_are_unix_seconds_or_iso_8601_dates(csvs):
+    (csvs / "ratings.csv").write_text(
+        "userId,movieId,rating,ts\n1,10,4,2020-01-01\n1,20,3,2020-01-01T01:00:00Z\n2,10,5,2020-01-01 03:00:00+02:00\n"
+        "2,20,1,1577836800.5\n"
+    )
+    ds = load_dataset(import_csv(spec(csvs)))
+    assert sorted(ds.interactions().timestamp.tolist()) == [1577836800.0, 1577836800.5, 1577840400.0, 1577840400.0]
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,2020-01-01\n1,20,3,01/02/2020\n")
+    with pytest.raises(DataError, match=r"ratings.csv:3: column 'ts': '01/02/2020' is not a number \(Unix seconds\) or an ISO 8601"):
+        import_csv(spec(csvs))
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,2020-01-01,1\n")  # only times are dates
+    with pytest.raises(DataError, match=r"column 'rating': '2020-01-01' is not a number$"):
+        import_csv(spec(csvs))
+
+
 def test_empty_rating_is_located_in_the_csv(csvs):
     (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n1,20,,2\n")
     with pytest.raises(DataError, match=r"ratings.csv:3: column 'rating': empty: expected a number"):

@@ -67,10 +67,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="items similar to an item",
         description="Items closest to ITEM in the run's item space (cosine of the retrieval vectors, centred on "
         "the trained items' mean), with KG paths between them. For what users go on to like after ITEM, "
-        "`kgrec recommend RUN --liked ITEM` lists more of it (scripts/bench_similar.py).",
+        "`kgrec recommend RUN --liked ITEM` lists more of it (scripts/bench_similar.py). Batch mode (a "
+        "related-items table): --items-file FILE (or --all-items) --out related.jsonl.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
-    p.add_argument("--item", required=True, help="a raw item id")
+    which = p.add_argument_group("which item (one of)")
+    which.add_argument("--item", help="a raw item id")
+    which.add_argument("--items-file", type=Path, help="file of raw item ids, one per line (batch mode)")
+    which.add_argument("--all-items", action="store_true", help="every item of the catalog, in catalog order (batch mode)")
+    p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
     _query_options(p)
     p.set_defaults(handler=_similar)
 
@@ -199,46 +204,47 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _recommend_batch(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from kgrec.utils.io import atomic_open
-
     if args.all_users:
         rec = _open(args)
         users = rec.trained_users()
     else:
-        lines = _users_file_lines(args.users_file)
+        lines = _ids_file_lines(args.users_file, "user")
         rec = _open(args)
-        for number, user in lines:  # every id checked before any work, each error at its line
-            try:
-                rec.user_index(user)
-            except NotFoundError as error:
-                raise NotFoundError(f"{args.users_file}:{number}: {error}") from None
+        _check_ids(args.users_file, lines, rec.user_index)
         users = [user for _, user in lines]
     results = rec.iter_recommend(users, args.k, exclude_seen=not args.include_seen, where=args.where,
                                  exclude=args.exclude, explain=not args.no_explain)  # fmt: skip
-    bar = tqdm(total=len(users), desc="recommending", unit="user", file=sys.stderr, disable=args.no_progress)
+    return _write_batch("user", users, results, args.out, args.no_progress, "recommending")
+
+
+def _write_batch(key: str, ids: list[str], results: Any, out: Path | None, no_progress: bool, desc: str) -> int:
+    """One JSON line ``{key: id, "results": [...]}`` per id, to ``out`` (atomically) or stdout."""
+    from tqdm.auto import tqdm
+
+    from kgrec.utils.io import atomic_open
+
+    bar = tqdm(total=len(ids), desc=desc, unit=key, file=sys.stderr, disable=no_progress)
 
     def write(handle: Any) -> None:
-        for user, found in zip(users, results, strict=True):
-            handle.write(json.dumps({"user": user, "results": [r.to_dict() for r in found]}, ensure_ascii=False) + "\n")
+        for query, found in zip(ids, results, strict=True):
+            handle.write(json.dumps({key: query, "results": [r.to_dict() for r in found]}, ensure_ascii=False) + "\n")
             bar.update(1)
 
     with bar:
-        if args.out is None:
+        if out is None:
             write(sys.stdout)
         else:
-            with atomic_open(args.out, "w", encoding="utf-8") as handle:
+            with atomic_open(out, "w", encoding="utf-8") as handle:
                 write(handle)
-    if args.out is not None:
-        print(f"{len(users)} users -> {args.out}", file=sys.stderr)
+    if out is not None:
+        print(f"{len(ids)} {key}s -> {out}", file=sys.stderr)
     return 0
 
 
-def _users_file_lines(path: Path) -> list[tuple[int, str]]:
-    """``(line number, user id)`` of a users file: one id per line; blank and ``#`` lines skipped."""
+def _ids_file_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """``(line number, id)`` of a file of ``what`` ids: one per line; blank and ``#`` lines skipped."""
     if not path.is_file():
-        raise RetrievalError(f"{path}: users file not found")
+        raise RetrievalError(f"{path}: {what}s file not found")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
     except UnicodeDecodeError as error:
@@ -249,15 +255,41 @@ def _users_file_lines(path: Path) -> list[tuple[int, str]]:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     if not lines:
-        raise RetrievalError(f"{path}: no user ids (expected one per line)")
+        raise RetrievalError(f"{path}: no {what} ids (expected one per line)")
     return lines
+
+
+def _check_ids(path: Path, lines: list[tuple[int, str]], lookup: Any) -> None:
+    """Every id of a batch file looked up before any work; an unknown one is reported at its line."""
+    for number, query in lines:
+        try:
+            lookup(query)
+        except NotFoundError as error:
+            raise NotFoundError(f"{path}:{number}: {error}") from None
 
 
 def _similar(args: argparse.Namespace) -> int:
     _check_k(args.k)
+    if sum(bool(x) for x in (args.item is not None, args.items_file is not None, args.all_items)) != 1:
+        raise RetrievalError("give exactly one of --item ITEM, --items-file FILE or --all-items")
+    batch = args.item is None
+    if args.out is not None and not batch:
+        raise RetrievalError("--out writes the results of batch mode: give --items-file or --all-items too")
+    if args.json and batch:
+        raise RetrievalError("batch mode always writes JSON lines: leave out --json")
+    options = {"where": args.where, "exclude": args.exclude, "explain": not args.no_explain}
+    if not batch:
+        rec = _open(args)
+        _print(rec.similar(args.item, args.k, **options), args.json, rec, args.where)
+        return 0
+    lines = _ids_file_lines(args.items_file, "item") if args.items_file is not None else []
     rec = _open(args)
-    _print(rec.similar(args.item, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
-    return 0
+    if args.all_items:
+        items = [rec.catalog.tokens[p] for p in rec.catalog.active_ids()]
+    else:
+        _check_ids(args.items_file, lines, rec.catalog.position)
+        items = [item for _, item in lines]
+    return _write_batch("item", items, rec.iter_similar(items, args.k, **options), args.out, args.no_progress, "similar items")
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -583,20 +583,40 @@ class Recommender:
         """The ``k`` items most similar to ``item`` (raw id): cosine of retrieval vectors centred on
         the trained items' mean (:attr:`item_centre`). For an item added after training that has
         text, blended with the text encoder's cosine (:meth:`_similar_to_added_item`)."""
+        return next(self.iter_similar([item], k, where=where, exclude=exclude, explain=explain))
+
+    def iter_similar(
+        self,
+        items: Sequence[str],
+        k: int = 10,
+        *,
+        where: Sequence[Filter | str] = (),
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+        batch_size: int = 1024,
+    ) -> Iterator[list[Result]]:
+        """:meth:`similar` for many items (raw ids), yielding each item's results in order: one
+        index search per ``batch_size`` items (an added item with text is scored on its own)."""
         k = self._check_k(k)
-        source = self.catalog.position(item)
+        sources = [self.catalog.position(str(item)) for item in items]  # every id checked before any work
         if k > self.catalog.n_active - 1:
             raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")
         allowed = self._allowed(where, exclude)
-        blended = self._blends_text(source)
-        if blended:
-            found, scores = self._similar_to_added_item(source, k, allowed)
-        else:
-            [(found, scores)] = self.search_vectors(
-                self.catalog.vectors[source][None], k, allowed, [np.asarray([source])], cosine=True, centre=self.item_centre
-            )
-        why = (lambda p, s: self.explainer.for_similar(source, p, blended_score=s if blended else None)) if explain else None
-        return self._results(found, scores, why)
+        for start in range(0, len(sources), batch_size):
+            rows = sources[start : start + batch_size]
+            plain = sorted({s for s in rows if not self._blends_text(s)})
+            found = self.search_vectors(
+                self.catalog.vectors[plain], k, allowed, [np.asarray([s]) for s in plain], cosine=True, centre=self.item_centre
+            ) if plain else []  # fmt: skip
+            by_source = dict(zip(plain, found, strict=True))
+            for source in rows:
+                blended = source not in by_source
+                positions, scores = self._similar_to_added_item(source, k, allowed) if blended else by_source[source]
+                why = (
+                    (lambda p, s, q=source, b=blended: self.explainer.for_similar(q, p, blended_score=s if b else None))
+                    if explain else None
+                )  # fmt: skip
+                yield self._results(positions, scores, why)
 
     def _blends_text(self, source: int) -> bool:
         """Whether ``similar`` of catalog position ``source`` blends in the text: an item added

@@ -69,6 +69,11 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{run}", "--all-users", "--json"], "leave out --json"),
         (["recommend", "{run}", "--users-file", "{run}/u.txt", "--json"], "leave out --json"),
         (["recommend", "{run}", "--liked", "i1", "--include-seen"], "--include-seen is for known users"),
+        (["similar", "{run}"], "give exactly one of --item ITEM, --items-file FILE or --all-items"),
+        (["similar", "{run}", "--item", "i1", "--all-items"], "give exactly one of"),
+        (["similar", "{run}", "--item", "i1", "--out", "{run}/r.jsonl"], "give --items-file or --all-items too"),
+        (["similar", "{run}", "--all-items", "--json"], "leave out --json"),
+        (["similar", "{run}", "--items-file", "{run}/missing.txt"], "items file not found"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(argv, message, run_copy: Path, tmp_path: Path, capsys):
@@ -104,6 +109,23 @@ def test_all_users_recommends_every_trained_user_in_dataset_order(trained_run: P
     assert [line["user"] for line in lines] == [f"u{u}" for u in range(40)]
     code, out, _ = run_cli(capsys, "recommend", trained_run, "--user", "u7", "-k", "2", "--json", "--no-explain")
     assert lines[7]["results"] == json.loads(out)
+
+
+def test_similar_batch_mode_writes_a_related_items_table(trained_run: Path, tmp_path: Path, capsys):
+    out_file = tmp_path / "related.jsonl"
+    code, _, err = run_cli(capsys, "similar", trained_run, "--all-items", "--out", out_file, "-k", "3")
+    lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert code == 0 and "similar items" in err and f"60 items -> {out_file}" in err
+    assert [line["item"] for line in lines] == [f"i{i}" for i in range(60)]
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i7", "-k", "3", "--json")
+    assert lines[7]["results"] == json.loads(out)
+    items = tmp_path / "items.txt"
+    items.write_text("i3\n# comment\ni9\n")
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--items-file", items, "-k", "2", "--no-explain")
+    assert code == 0 and [json.loads(line)["item"] for line in out.splitlines()] == ["i3", "i9"]
+    items.write_text("i3\nnothing\n")
+    code, _, err = run_cli(capsys, "similar", trained_run, "--items-file", items, "--out", out_file)
+    assert code == 2 and f"{items}:2: unknown item 'nothing'" in err
 
 
 def test_batch_mode_locates_an_unknown_user_at_its_line_before_any_work(trained_run: Path, tmp_path: Path, capsys):

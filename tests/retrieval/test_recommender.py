@@ -581,6 +581,13 @@ def test_similar_of_an_added_item_blends_the_text_encoders_cosine(text_run: Path
     assert [r.item_id for r in drama] == [t for t in expected + sorted(blend, key=lambda t: -blend[t])[10:]
                                           if t != "n1" and rec.catalog.row(rec.catalog.position(t))["class"] == ["Drama"]][:5]  # fmt: skip
     assert [r.item_id for r in rec.similar("i5", k=8, explain=False)] == centred_cosine_ranking(rec, "i5")[0][:8]
+    # batches: the same lists and explanations as one query each, an added item among trained ones
+    items = ["i5", "n2", "i0", "i5", "n1"]
+    batched = list(rec.iter_similar(items, k=4, where=["class!=Horror"], batch_size=2))
+    single = [rec.similar(item, k=4, where=["class!=Horror"]) for item in items]
+    assert [[(r.item_id, r.explanation) for r in b] for b in batched] == [[(r.item_id, r.explanation) for r in s] for s in single]
+    np.testing.assert_allclose([r.score for b in batched for r in b], [r.score for s in single for r in s], rtol=1e-6)
+    assert batched[1][0].explanation.text != batched[0][0].explanation.text  # each explained from its own item
 
 
 def test_similar_of_an_added_item_without_text_is_the_centred_cosine(run_copy: Path, tmp_path: Path):

@@ -1,5 +1,5 @@
 """Queries on a trained run: ``kgrec index build``, ``recommend``, ``similar``, ``search``,
-``add-items``, ``remove-items``. A thin layer over :class:`kgrec.retrieval.Recommender`."""
+``predict``, ``add-items``, ``remove-items``. A thin layer over :class:`kgrec.retrieval.Recommender`."""
 
 from __future__ import annotations
 
@@ -90,6 +90,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("text", help='e.g. "animated film for children"')
     _query_options(p)
     p.set_defaults(handler=_search)
+
+    p = commands.add_parser(
+        "predict",
+        help="a user's predicted rating and like probability of given items",
+        description="What each task tower says about a known user and the items given: the rating tower's "
+        "predicted rating, the like tower's probability that the user likes the item, and the retrieval score "
+        "`recommend` ranks by. For items the model trained on; a tower the run lacks prints '-'.",
+    )
+    p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("--user", required=True, help="a raw user id known to the run")
+    p.add_argument("--items", action="extend", nargs="+", required=True, metavar="ITEM", help="raw item ids")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, title, rating, like, score}")
+    p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
+    p.set_defaults(handler=_predict)
 
     p = commands.add_parser(
         "add-items",
@@ -298,6 +312,20 @@ def _search(args: argparse.Namespace) -> int:
         raise RetrievalError('the query text is empty: give some words, e.g. "animated film for children"')
     rec = _open(args)
     _print(rec.search(args.text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    predictions = _open(args).predict(args.user, args.items)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions], indent=2, ensure_ascii=False))
+        return 0
+
+    def shown(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    for p in predictions:
+        print(f"{p.title}  [{p.item_id}]  rating {shown(p.rating, 2)}  like {shown(p.like, 2)}  score {p.score:.4f}")
     return 0
 
 

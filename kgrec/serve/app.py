@@ -8,10 +8,11 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 ``POST /recommend``  ``{"user": "196", "k": 10}``; or ``liked`` items / ``likes_text`` for a new user
 ``POST /similar``    ``{"item": "50", "k": 10}``
 ``POST /search``     ``{"text": "animated film for children", "k": 10}``
+``POST /predict``    ``{"user": "196", "items": ["50", "181"]}``: predicted rating, like probability
 ``POST /items``      add cold-start items (needs the API token: ``Authorization: Bearer TOKEN``)
 ===================  ==========================================================================
 
-Every query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
+Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
 Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
 422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The model,
 graph and index load once at start; a lock serialises queries, so they are thread-safe.
@@ -58,6 +59,24 @@ class SimilarRequest(Query):
 
 class SearchRequest(Query):
     text: str = Field(..., min_length=1, max_length=2000, description="free text")
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(..., description="raw user id known to the run")
+    items: list[str] = Field(..., min_length=1, max_length=MAX_K, description="raw ids of items the model trained on")
+
+
+class Predicted(BaseModel):
+    item_id: str
+    title: str
+    rating: float | None = Field(description="the rating tower's predicted rating (null without one)")
+    like: float | None = Field(description="the like tower's probability that the user likes it (null without one)")
+    score: float = Field(description="the retrieval score recommend ranks by")
+
+
+class Predictions(BaseModel):
+    predictions: list[Predicted]
 
 
 class NewItems(BaseModel):
@@ -142,6 +161,11 @@ def create_app(
         with lock:
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
                                               explain=body.explain), body.where)  # fmt: skip
+
+    @app.post("/predict", response_model=Predictions)
+    def predict(body: PredictRequest) -> JSONResponse:
+        with lock:
+            return JSONResponse({"predictions": [p.to_dict() for p in recommender.predict(body.user, body.items)]})
 
     @app.post("/items", status_code=201)
     def add_items(body: NewItems, authorization: str | None = Header(None)) -> dict[str, Any]:

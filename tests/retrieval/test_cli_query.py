@@ -41,6 +41,18 @@ def test_plain_output_and_filters(trained_run: Path, capsys):
     assert code == 0 and listed == out  # several items after one --liked, as --exclude takes them
 
 
+def test_predict_prints_each_towers_answer_in_the_order_given(trained_run: Path, capsys):
+    from kgrec.retrieval import Recommender
+
+    expected = Recommender.open(trained_run).predict("u1", ["i5", "i0"])
+    code, out, _ = run_cli(capsys, "predict", trained_run, "--user", "u1", "--items", "i5", "i0", "--json")
+    assert code == 0 and json.loads(out) == [p.to_dict() for p in expected]
+    code, out, _ = run_cli(capsys, "predict", trained_run, "--user", "u1", "--items", "i5", "--items", "i0")
+    assert code == 0 and out.splitlines() == [
+        f"{p.title}  [{p.item_id}]  rating {p.rating:.2f}  like {p.like:.2f}  score {p.score:.4f}" for p in expected
+    ]
+
+
 def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path, capsys):
     code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Acton", "--where", "class!=Drama")
     assert code == 0 and out.strip() == "no items qualify: class=Acton matches no item (did you mean 'Action'?)"
@@ -70,6 +82,7 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{run}", "--users-file", "{run}/u.txt", "--json"], "leave out --json"),
         (["recommend", "{run}", "--liked", "i1", "--include-seen"], "--include-seen is for known users"),
         (["similar", "{run}"], "give exactly one of --item ITEM, --items-file FILE or --all-items"),
+        (["predict", "{run}", "--user", "nobody", "--items", "i1"], "unknown user 'nobody'"),
         (["similar", "{run}", "--item", "i1", "--all-items"], "give exactly one of"),
         (["similar", "{run}", "--item", "i1", "--out", "{run}/r.jsonl"], "give --items-file or --all-items too"),
         (["similar", "{run}", "--all-items", "--json"], "leave out --json"),

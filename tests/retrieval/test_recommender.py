@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgrec.errors import RetrievalError
+from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.graph import ENTITY, ITEM
 from kgrec.retrieval import Recommender
 from kgrec.retrieval.explain import reads_as_a_name
@@ -77,6 +77,25 @@ def test_where_with_fewer_qualifying_items_returns_them_all(rec: Recommender):
     qualifying = 15 - len([i for i in seen_items(rec, "u3") if int(i[1:]) % 4 == 0])  # Comedy items u3 has not seen
     results = rec.recommend("u3", k=40, where=["class=Comedy"])
     assert len(results) == qualifying
+
+
+def test_predict_on_the_test_pairs_reproduces_the_runs_test_rmse_and_auc(rec: Recommender, trained_run: Path):
+    from kgrec.eval.pointwise import auc, rmse
+
+    test = rec.run.dataset.test
+    users, items = rec.run.dataset.users, rec.catalog.tokens
+    predicted = [rec.predict(str(users[u]), [items[i]])[0] for u, i in zip(test.user, test.item, strict=True)]
+    metrics = json.loads((trained_run / "metrics.json").read_text())["test"]
+    assert rmse([p.rating for p in predicted], test.rating) == pytest.approx(metrics["rmse"], abs=1e-5)
+    assert auc([p.like for p in predicted], test.rating >= 4) == pytest.approx(metrics["auc"], abs=1e-5)
+    # the retrieval score is recommend()'s, and the order given is kept
+    top = rec.recommend("u3", k=3, explain=False)
+    both = rec.predict("u3", [top[2].item_id, top[0].item_id])
+    assert [p.item_id for p in both] == [top[2].item_id, top[0].item_id]
+    assert [p.score for p in both] == pytest.approx([top[2].score, top[0].score], rel=1e-5)
+    assert all(1 <= p.rating <= 5 and 0 < p.like < 1 for p in both)
+    with pytest.raises(NotFoundError, match="unknown item 'nothing'"):
+        rec.predict("u3", ["i1", "nothing"])
 
 
 def test_exclude_and_unknown_columns(rec: Recommender):
@@ -597,6 +616,8 @@ def test_similar_of_an_added_item_without_text_is_the_centred_cosine(run_copy: P
     results = rec.similar("n2", k=10, explain=False)
     assert [r.item_id for r in results] == ranking[:10]
     np.testing.assert_allclose([r.score for r in results], cos[:10], rtol=1e-5, atol=1e-6)
+    with pytest.raises(RetrievalError, match="item 'n2' was added after training: the rating and like towers"):
+        rec.predict("u1", ["i1", "n2"])
 
 
 def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec: Recommender):

@@ -84,9 +84,21 @@ def test_each_query_endpoint_answers_with_explained_results(server):
     assert response.json() == {"results": [], "unmatched_filters": ["class=Comdy matches no item (did you mean 'Comedy'?)"]}
 
 
+def test_predict_answers_what_the_python_api_answers(server):
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import Predictions
+
+    base, run, _ = server
+    response = httpx.post(base + "/predict", json={"user": "u1", "items": ["i5", "i0"]})
+    assert response.status_code == 200, response.text
+    Predictions.model_validate_json(response.text, strict=True)
+    expected = [p.to_dict() for p in Recommender.open(run).predict("u1", ["i5", "i0"])]
+    assert response.json()["predictions"] == expected and [p["item_id"] for p in expected] == ["i5", "i0"]
+
+
 def test_openapi_schema_is_served(server):
     schema = httpx.get(server[0] + "/openapi.json").json()
-    assert {"/health", "/recommend", "/similar", "/search", "/items"} <= set(schema["paths"])
+    assert {"/health", "/recommend", "/similar", "/search", "/predict", "/items"} <= set(schema["paths"])
 
 
 @pytest.mark.parametrize(
@@ -102,6 +114,9 @@ def test_openapi_schema_is_served(server):
         ("/recommend", {}, 400),
         ("/similar", {"item": "i1", "where": ["nocolumn=x"]}, 400),
         ("/search", {"text": ""}, 422),
+        ("/predict", {"user": "u1", "items": ["nothing"]}, 404),
+        ("/predict", {"user": "nobody", "items": ["i1"]}, 404),
+        ("/predict", {"user": "u1", "items": []}, 422),
     ],
 )
 def test_bad_requests_get_4xx_with_a_message(server, path, body, status):

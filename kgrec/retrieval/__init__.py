@@ -1,4 +1,4 @@
-"""Nearest-neighbour queries on a trained run: FAISS index, recommend / similar / search,
+"""Queries on a trained run: FAISS index, recommend / similar / search, predicted ratings,
 explanations through the knowledge graph, cold-start items (``kgrec recommend`` ...).
 
 Python first::
@@ -9,6 +9,7 @@ Python first::
     rec.similar("50", k=5)
     rec.search("animated film for children", k=10)
     rec.recommend_for_new_user(liked=["50", "181"])
+    rec.predict("196", ["242", "50"])   # the rating and like towers' answers
     rec.add_items("new.item", link="new.link", kg="new.kg")
 """
 

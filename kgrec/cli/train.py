@@ -182,12 +182,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _baselines_table(run: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
-    """The run's test ranking metrics beside the baselines', and the run's ratio to the best."""
-    columns = ("ndcg@10", "recall@20", "recall@10", "hit@10", "mrr@10")
+    """The run's test ranking metrics beside the baselines', and the run's ratio to the best; the
+    last columns describe the lists: the share of the catalogue they reach and of the long tail."""
+    columns = ("ndcg@10", "recall@20", "recall@10", "hit@10", "mrr@10", "coverage@10", "tail@10")
     rows = {"this run": run, **baselines}
     width = max(len(name) for name in rows)
-    lines = ["", f"{'test (same split)':<{width}}" + "".join(f"{c:>11}" for c in columns)]
-    lines += [f"{name:<{width}}" + "".join(f"{values[c]:>11.4f}" for c in columns) for name, values in rows.items()]
+    lines = ["", f"{'test (same split)':<{width}}" + "".join(f"{c:>12}" for c in columns)]
+    lines += [f"{name:<{width}}" + "".join(f"{values[c]:>12.4f}" if c in values else f"{'-':>12}" for c in columns)
+              for name, values in rows.items()]  # fmt: skip
     best = max(baselines, key=lambda name: baselines[name]["ndcg@10"])
     ratios = ", ".join(f"{c} x{run[c] / baselines[best][c]:.3f}" for c in ("ndcg@10", "recall@20") if baselines[best][c] > 0)
     lines.append(f"this run / {best.split(' (')[0]}: {ratios}")

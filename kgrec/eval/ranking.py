@@ -15,6 +15,23 @@ rest, :math:`R_u = (r_1, \\dots, r_K)`, are compared with the user's relevant it
     \\mathrm{NDCG@K}      &= \\frac{\\sum_{k \\le K} h_k / \\log_2(k + 1)}
                               {\\sum_{k \\le \\min(|T_u|, K)} 1 / \\log_2(k + 1)}
 
+Beyond accuracy, given each item's number of training interactions :math:`\\phi(i)` (as
+:func:`evaluate_split` does), the lists themselves are described (as RecBole's ItemCoverage,
+AveragePopularity, GiniIndex and TailPercentage do, with the tail defined below). With
+:math:`c_i` the number of evaluated users whose top K hold item :math:`i`, sorted ascending
+over all :math:`n` items as :math:`c_{(1)} \\le \\dots \\le c_{(n)}`:
+
+.. math::
+    \\mathrm{Coverage@K}   &= |\\{i : c_i > 0\\}| / n \\\\
+    \\mathrm{Popularity@K} &= \\frac{1}{|U|} \\sum_u \\frac{1}{K} \\sum_{k \\le K} \\phi(r_k) \\\\
+    \\mathrm{Gini@K}       &= \\frac{\\sum_{j=1}^{n} (2j - n - 1)\\, c_{(j)}}{n \\sum_j c_{(j)}} \\\\
+    \\mathrm{Tail@K}       &= \\frac{1}{|U|} \\sum_u \\frac{1}{K} \\sum_{k \\le K} [r_k \\in \\mathcal{T}]
+
+where the long tail :math:`\\mathcal{T}` is every item outside the 20% with the most training
+interactions (ties by index). Coverage and tail share are higher for lists that reach more of the
+catalogue; popularity and Gini (0: every item recommended equally often, near 1: the same few
+items for everyone) are lower.
+
 With ``candidates`` (a cold-start evaluation), only those items are ranked: every other item
 scores ``-inf``. :func:`evaluate_split` does this by itself when every item of the evaluated
 part is new to training (a cold-item split: the question is then which of the new items each
@@ -55,6 +72,8 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 """``score_fn(users)``: ``(B,)`` int64 user indices -> ``(B, n_items)`` scores (higher = better)."""
 
 METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
+LIST_METRICS = ("coverage", "popularity", "gini", "tail")  # beyond accuracy, given item popularity
+HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular in training
 
 
 @dataclass(frozen=True)
@@ -89,8 +108,10 @@ def evaluate_ranking(
     batch_size: int = 1024,
     candidates: torch.Tensor | None = None,
     shard: Shard | None = None,
+    popularity: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Full-ranking Recall, NDCG, Hit, MRR and Precision at each K (formulas in the module doc).
+    """Full-ranking Recall, NDCG, Hit, MRR and Precision at each K (formulas in the module doc),
+    and with ``popularity`` the lists' Coverage, Popularity, Gini and Tail share.
 
     Args:
         score_fn: ``(B,)`` LongTensor of user indices -> ``(B, n_items)`` float scores. May
@@ -107,6 +128,8 @@ def evaluate_ranking(
             ranks the whole catalogue.
         shard: rank only this process's share of the users and add the sums over the
             processes (every process must call this together); ``None`` ranks every user.
+        popularity: ``(n_items,)`` each item's number of training interactions; adds
+            ``"coverage@K"``, ``"popularity@K"``, ``"gini@K"`` and ``"tail@K"``.
 
     Returns:
         ``{"recall@K", "ndcg@K", "hit@K", "mrr@K", "precision@K"}`` for each ``K`` in ``ks``,
@@ -133,6 +156,14 @@ def evaluate_ranking(
     discount = 1.0 / torch.log2(torch.arange(k_max, dtype=torch.float64) + 2.0)
     ideal = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(discount, 0)])
     totals = {f"{m}@{k}": 0.0 for k in ks for m in METRICS}
+    if popularity is not None:
+        if tuple(popularity.shape) != (n_items,):
+            raise ValueError(f"popularity: expected ({n_items},) counts, got shape {tuple(popularity.shape)}")
+        popularity = popularity.double().cpu()
+        head = torch.argsort(-popularity, stable=True)[: int(round(HEAD_SHARE * n_items))]
+        in_tail = torch.ones(n_items, dtype=torch.float64).index_fill_(0, head, 0.0)
+        totals |= {f"{m}@{k}": 0.0 for k in ks for m in ("popularity", "tail")}
+        counts = {k: torch.zeros(n_items, dtype=torch.float64) for k in ks}  # c_i: the lists holding item i
 
     for batch in torch.split(users, batch_size):
         scores = score_fn(batch)  # (B, n_items)
@@ -163,14 +194,40 @@ def evaluate_ranking(
             totals[f"hit@{k}"] += (n_hit > 0).double().sum().item()
             totals[f"ndcg@{k}"] += (dcg / idcg).sum().item()
             totals[f"mrr@{k}"] += torch.where(first_hit < k, 1.0 / (first_hit + 1.0), 0.0).sum().item()
+        if popularity is not None:  # an excluded (-inf) item that fills a short list counts as no item
+            listed, real = top_items.cpu(), (top_scores > float("-inf")).cpu().double()
+            for k in ks:
+                totals[f"popularity@{k}"] += (popularity[listed[:, :k]] * real[:, :k]).sum().item() / k
+                totals[f"tail@{k}"] += (in_tail[listed[:, :k]] * real[:, :k]).sum().item() / k
+                counts[k] += torch.bincount(listed[:, :k].reshape(-1), real[:, :k].reshape(-1), minlength=n_items)
 
     n = len(users)
-    if shard is not None:  # sums and counts over every process, then the means
-        summed = shard.sum(torch.tensor([*totals.values(), n], dtype=torch.float64)).tolist()
-        totals, n = dict(zip(totals, summed[:-1], strict=True)), round(summed[-1])
+    if shard is not None:  # sums and counts over every process (one all-reduce), then the means
+        listed_counts = [counts[k] for k in ks] if popularity is not None else []
+        summed = shard.sum(torch.cat([torch.tensor([*totals.values(), n], dtype=torch.float64), *listed_counts]))
+        head, n = summed[: len(totals)].tolist(), round(summed[len(totals)].item())
+        totals = dict(zip(totals, head, strict=True))
+        if popularity is not None:
+            counts = dict(zip(ks, summed[len(totals) + 1 :].split(n_items), strict=True))
     result = {name: (total / n if n else 0.0) for name, total in totals.items()}
+    if popularity is not None:
+        for k in ks:
+            result[f"coverage@{k}"] = (counts[k] > 0).double().mean().item()
+            result[f"gini@{k}"] = gini(counts[k])
+        result = {name: result[name] for name in [f"{m}@{k}" for k in ks for m in METRICS + LIST_METRICS]}
     result["n_users"] = n
     return result
+
+
+def gini(counts: torch.Tensor) -> float:
+    """Gini coefficient of non-negative ``counts`` ``(n,)`` (formula in the module doc): 0 when
+    all are equal, :math:`1 - 1/n` when one holds everything; 0 for all zeros."""
+    c = torch.sort(counts.double()).values
+    n, total = len(c), c.sum().item()
+    if n == 0 or total == 0:
+        return 0.0
+    j = torch.arange(1, n + 1, dtype=torch.float64)
+    return ((2 * j - n - 1) * c).sum().item() / (n * total)
 
 
 def evaluate_split(
@@ -185,7 +242,7 @@ def evaluate_split(
 
     ``part="valid"`` ranks against ``dataset.valid`` excluding ``train``; ``part="test"``
     ranks against ``dataset.test`` excluding ``train`` and ``valid``. Model selection must use
-    ``"valid"`` only. When every item of the part is new to training (a cold-item split), the
+    ``"valid"`` only. Item popularity, for the list metrics, is counted on ``train``. When every item of the part is new to training (a cold-item split), the
     ranking is among that part's items only (:func:`cold_candidates`). Users with no training
     interaction (new after a global time split) are skipped (:func:`known_users_part`).
     """
@@ -194,7 +251,10 @@ def evaluate_split(
     target = known_users_part(dataset, part)
     exclude = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
     candidates = cold_candidates(dataset, part)
-    return evaluate_ranking(score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates, shard)
+    popularity = torch.bincount(torch.as_tensor(dataset.train.item, dtype=torch.long), minlength=dataset.n_items)
+    return evaluate_ranking(
+        score_fn, target, exclude, dataset.n_users, dataset.n_items, ks, batch_size, candidates, shard, popularity
+    )
 
 
 def known_users_part(dataset: Dataset, part: Literal["valid", "test"]) -> Interactions:

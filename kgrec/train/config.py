@@ -268,7 +268,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 RANKING_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
-SUMMARY_METRICS = ("ndcg@10", "recall@20", "hit@10", "rmse", "auc", "kg_mrr", "kg_hits@10")  # one-line reports
+SUMMARY_METRICS = ("ndcg@10", "recall@20", "hit@10", "coverage@10", "rmse", "auc", "kg_mrr", "kg_hits@10")  # one-line reports
 LOWER_IS_BETTER = ("rmse", "mae")
 
 

@@ -143,7 +143,9 @@ def test_shards_rank_their_own_users_and_sum_to_the_metrics_of_all():
     import threading
 
     train, test, scores = _random_case(seed=1)
-    whole = evaluate_ranking(by_row(scores), test, train, 40, 50, batch_size=4)
+    popularity = torch.bincount(torch.as_tensor(train.item), minlength=50)  # the list metrics are summed too
+    whole = evaluate_ranking(by_row(scores), test, train, 40, 50, batch_size=4, popularity=popularity)
+    assert {"coverage@10", "popularity@10", "gini@10", "tail@10"} <= set(whole)
     world = 3
     barrier, sent = threading.Barrier(world), [None] * world
     scored: list[list[int]] = [[] for _ in range(world)]
@@ -159,7 +161,8 @@ def test_shards_rank_their_own_users_and_sum_to_the_metrics_of_all():
             scored[rank].extend(users.tolist())
             return scores[users]
 
-        results[rank] = evaluate_ranking(score_fn, test, train, 40, 50, batch_size=4, shard=Shard(rank, world, all_reduce))
+        shard = Shard(rank, world, all_reduce)
+        results[rank] = evaluate_ranking(score_fn, test, train, 40, 50, batch_size=4, shard=shard, popularity=popularity)
 
     threads = [threading.Thread(target=process, args=(rank,)) for rank in range(world)]
     for thread in threads:
@@ -199,6 +202,38 @@ def test_matches_a_per_user_reference_loop():
     assert r == pytest.approx({key: float(np.mean(v)) for key, v in ref.items()}, abs=1e-9)
 
 
+def test_list_metrics_match_hand_computed_values():
+    # 5 items; training popularity 10, 5, 3, 1, 0: the head (20% of 5 items) is item 0
+    scores = torch.tensor([[9.0, 8, 1, 1, 1], [9, 1, 8, 1, 1], [1, 1, 1, 9, 8]])  # top 2: [0,1], [0,2], [3,4]
+    target = pairs([0, 1, 2], [1, 2, 3])
+    out = evaluate_ranking(by_row(scores), target, None, 3, 5, ks=(2,), popularity=torch.tensor([10, 5, 3, 1, 0]))
+    assert out["coverage@2"] == 1.0  # all five items listed
+    assert out["popularity@2"] == pytest.approx(((10 + 5) / 2 + (10 + 3) / 2 + (1 + 0) / 2) / 3)
+    assert out["tail@2"] == pytest.approx((1 / 2 + 1 / 2 + 2 / 2) / 3)
+    # listed 2, 1, 1, 1, 1 times: sorted 1,1,1,1,2 -> sum (2j - 6) c_j = -4 - 2 + 0 + 2 + 8 = 4, over 5 * 6
+    assert out["gini@2"] == pytest.approx(4 / 30)
+    assert list(out)[-5:] == ["coverage@2", "popularity@2", "gini@2", "tail@2", "n_users"]
+    # without popularity, no list metrics; with the wrong shape, a clear error
+    assert "coverage@2" not in evaluate_ranking(by_row(scores), target, None, 3, 5, ks=(2,))
+    with pytest.raises(ValueError, match=r"popularity: expected \(5,\) counts"):
+        evaluate_ranking(by_row(scores), target, None, 3, 5, ks=(2,), popularity=torch.ones(4))
+
+
+def test_an_excluded_item_filling_a_short_list_is_not_counted_as_listed():
+    # 3 items, user 0 has seen 2: its top 3 hold one real item and two -inf fillers
+    out = evaluate_ranking(by_row(torch.tensor([[3.0, 2, 1]])), pairs([0], [2]), pairs([0, 0], [0, 1]), 1, 3, ks=(3,),
+                           popularity=torch.tensor([4, 2, 0]))  # fmt: skip
+    assert out["coverage@3"] == pytest.approx(1 / 3) and out["popularity@3"] == 0.0 and out["tail@3"] == pytest.approx(1 / 3)
+
+
+def test_gini_is_zero_for_equal_counts_and_near_one_when_one_item_takes_all():
+    from kgrec.eval.ranking import gini
+
+    assert gini(torch.tensor([3.0, 3, 3, 3])) == 0.0
+    assert gini(torch.tensor([0.0, 0, 0, 7])) == pytest.approx(1 - 1 / 4)
+    assert gini(torch.zeros(3)) == 0.0
+
+
 def test_evaluate_split_excludes_train_for_valid_and_train_plus_valid_for_test():
     # one user, items ranked 0..4; train {0}, valid {1}, test {2}
     scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
@@ -223,6 +258,13 @@ def _toy_dataset(train, valid, test) -> Dataset:
         users=np.array(["u", "v"], dtype=object), items=np.array(list("abcdef"), dtype=object),
         train=train, valid=valid, test=test, split="given",
     )  # fmt: skip
+
+
+def test_evaluate_split_counts_popularity_on_train_only():
+    # u lists item 4 (in valid once, in train never), v lists item 0 (in train once): (0 + 1) / 2
+    ds = _toy_dataset(pairs([0, 0, 1, 1], [0, 1, 2, 3]), pairs([1], [4]), pairs([0, 1], [2, 1]))
+    scores = torch.tensor([[0.0, 0, 0, 0, 9, 1], [9.0, 0, 0, 0, 0, 1]])
+    assert evaluate_split(by_row(scores), ds, "test", ks=(1,))["popularity@1"] == 0.5
 
 
 def test_cold_item_parts_rank_among_their_own_items_only():

@@ -32,6 +32,8 @@ def test_train_and_eval_commands(clustered_dataset, tmp_path, capsys):
     header, mine, popular, ease = table[-5:-1]
     assert header.split()[3:5] == ["ndcg@10", "recall@20"] and mine.split()[2] == f"{saved['test']['ndcg@10']:.4f}"
     assert popular.split()[1] == f"{baselines['most-popular']['ndcg@10']:.4f}" and ease.startswith("EASE (lambda=")
+    assert header.split()[-2:] == ["coverage@10", "tail@10"]  # what the lists reach, for each row
+    assert popular.split()[-2:] == [f"{baselines['most-popular'][c]:.4f}" for c in ("coverage@10", "tail@10")]
     ratio = saved["test"]["ndcg@10"] / baselines[best]["ndcg@10"]
     assert table[-1].startswith(f"this run / {best.split(' (')[0]}: ndcg@10 x{ratio:.3f}")
 

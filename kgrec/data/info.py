@@ -8,6 +8,8 @@ import numpy as np
 
 from kgrec.data.dataset import Dataset
 
+HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular; the rest is the long tail (tail@K)
+
 
 def dataset_info(dataset: Dataset) -> dict[str, Any]:
     """Counts, density, rating histogram, KG size and item coverage of ``dataset``."""
@@ -25,6 +27,10 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         "test": len(dataset.test),
         "items_with_interactions": int(len(np.unique(inter.item))),
     }
+    if n_inter:  # the long tail: how much of the data the most popular fifth of the items holds
+        counts = np.sort(np.bincount(inter.item, minlength=dataset.n_items))[::-1]
+        info["head_share"] = float(counts[: round(HEAD_SHARE * dataset.n_items)].sum() / n_inter)
+        info["median_item_interactions"] = float(np.median(counts))
     trained = dataset.train.has_user(dataset.n_users)
     for name in ("valid", "test"):  # users first seen after the cut are left out of every metric
         part = getattr(dataset, name)
@@ -62,6 +68,11 @@ def format_info(info: dict[str, Any]) -> str:
         f"interactions  {info['interactions']:,} (density {info['density']:.4%})",
         f"split         {info['split']}: train {info['train']:,} / valid {info['valid']:,} / test {info['test']:,}",
     ]
+    if "head_share" in info:
+        lines.append(
+            f"popularity    the most popular {HEAD_SHARE:.0%} of items hold {info['head_share']:.1%} of interactions; "
+            f"median item {info['median_item_interactions']:g}"
+        )
     for name in ("valid", "test"):
         if f"{name}_known_users" in info:
             lines.append(

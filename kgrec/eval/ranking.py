@@ -66,6 +66,7 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Dataset, Interactions
+from kgrec.data.info import HEAD_SHARE
 from kgrec.eval.matrix import InteractionsLike, as_csr, interaction_matrix, is_stored, row_entries
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -73,7 +74,6 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 LIST_METRICS = ("coverage", "popularity", "gini", "tail")  # beyond accuracy, given item popularity
-HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular in training
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,15 @@ def test_info_prints_counts_as_json(toy_dataset, capsys):
     info = json.loads(capsys.readouterr().out)
     assert (info["users"], info["items"], info["interactions"], info["kg_triples"]) == (3, 6, 8, 5)
     assert info["items_linked"] == 5 and info["rating_histogram"]["5"] == 3
+    # items hold 2, 2, 2, 1, 1, 0 interactions: the top 20% (1 of 6 items) holds 2 of 8; the median is 1.5
+    assert (info["head_share"], info["median_item_interactions"]) == (0.25, 1.5)
 
 
 def test_info_table_is_readable(toy_dataset, capsys):
     assert main(["data", "info", str(toy_dataset)]) == 0
     out = capsys.readouterr().out
     assert "users         3" in out and "linked items  5 (83.3% of items)" in out
+    assert "popularity    the most popular 20% of items hold 25.0% of interactions; median item 1.5" in out
 
 
 def test_info_says_how_many_users_a_global_time_split_leaves_to_evaluate(clustered_dataset, tmp_path, capsys):

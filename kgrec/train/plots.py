@@ -41,6 +41,8 @@ def curve_panels(series: Mapping[str, object]) -> list[tuple[str, list[str]]]:
         "learned loss weights": weights,
         "PCGrad: share of task pairs in conflict": ["train/pcgrad_conflicts"],
         "validation ranking": ["valid/ndcg@10", "valid/recall@10", "valid/ndcg@20", "valid/recall@20"],
+        "validation lists: catalogue and long tail reached": ["valid/coverage@10", "valid/coverage@20", "valid/tail@10",
+                                                              "valid/tail@20"],  # fmt: skip
         "validation rating error": ["valid/rmse", "valid/mae"],
         "validation like AUC": ["valid/auc"],
     }

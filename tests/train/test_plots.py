@@ -3,7 +3,8 @@ from kgrec.train.plots import curve_panels, plot_training_curves
 
 def test_curves_give_each_loss_a_panel_and_group_weights_conflicts_and_validation(tmp_path) -> None:
     logged = ["train/loss", "train/retrieval", "train/rating", "train/weight/retrieval", "train/weight/rating",
-              "train/pcgrad_conflicts", "valid/ndcg@10", "valid/recall@20", "valid/rmse"]  # fmt: skip
+              "train/pcgrad_conflicts", "valid/ndcg@10", "valid/recall@20", "valid/coverage@10", "valid/tail@10",
+              "valid/rmse"]  # fmt: skip
     csv = tmp_path / "metrics.csv"
     rows = [",".join(["epoch", "step", *logged])] + [",".join([str(e), str(10 * e), *(f"{0.1 * (e + 1):.2f}" for _ in logged)])
                                                       for e in range(3)]  # fmt: skip
@@ -16,6 +17,7 @@ def test_curves_give_each_loss_a_panel_and_group_weights_conflicts_and_validatio
         ("learned loss weights", ["train/weight/rating", "train/weight/retrieval"]),
         ("PCGrad: share of task pairs in conflict", ["train/pcgrad_conflicts"]),
         ("validation ranking", ["valid/ndcg@10", "valid/recall@20"]),
+        ("validation lists: catalogue and long tail reached", ["valid/coverage@10", "valid/tail@10"]),
         ("validation rating error", ["valid/rmse"]),
     ]
     assert curve_panels({"train/loss": [(0, 1.0)]}) == [("train loss: total (weighted)", ["train/loss"])]

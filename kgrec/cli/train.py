@@ -85,7 +85,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "eval",
         help="re-evaluate a saved run",
-        description="Load RUN_DIR's weights and evaluate them on the run's split (valid and test). With "
+        description="Load RUN_DIR's weights and evaluate them on the run's split (valid and test): full-ranking "
+        "accuracy (recall, ndcg, hit, mrr, precision), what the top-K lists reach (coverage of the catalogue, "
+        "mean popularity, Gini, long-tail share), rating error and like AUC; --json prints every metric. With "
         "--baselines, most-popular and EASE (L2 weight chosen on valid) are fitted on the same training part and "
         "ranked on the same test part, so the run can be judged against them.",
     )

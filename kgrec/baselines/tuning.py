@@ -48,7 +48,7 @@ def tune_on_valid(
         dataset: the split dataset.
         build: a value of the grid -> an unfitted model (e.g. the class ``EASE``).
         grid: the candidate values.
-        metric: a key of :func:`~kgrec.eval.evaluate_ranking`'s result, higher = better.
+        metric: an accuracy key of :func:`~kgrec.eval.evaluate_ranking`'s result (higher = better).
         ks, batch_size: passed to the evaluation.
     """
     if not grid:

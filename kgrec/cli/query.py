@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kgrec.errors import NotFoundError, RetrievalError
+from kgrec.errors import RetrievalError
+
+if TYPE_CHECKING:  # the query stack loads when a command runs, not when the parser is built
+    from kgrec.retrieval import Recommender, Result
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 
@@ -157,7 +161,7 @@ def _check_k(k: int) -> None:
         raise RetrievalError(f"-k must be a positive integer, got {k}")
 
 
-def _print(results: list, as_json: bool, rec: Any = None, where: list[str] | None = None) -> None:
+def _print(results: list[Result], as_json: bool, rec: Recommender | None = None, where: list[str] | None = None) -> None:
     """Results as text or JSON; an empty text answer says which ``--where`` filter left nothing."""
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
@@ -231,7 +235,9 @@ def _recommend_batch(args: argparse.Namespace) -> int:
     return _write_batch("user", users, results, args.out, args.no_progress, "recommending")
 
 
-def _write_batch(key: str, ids: list[str], results: Any, out: Path | None, no_progress: bool, desc: str) -> int:
+def _write_batch(
+    key: str, ids: list[str], results: Iterable[list[Result]], out: Path | None, no_progress: bool, desc: str
+) -> int:
     """One JSON line ``{key: id, "results": [...]}`` per id, to ``out`` (atomically) or stdout."""
     from tqdm.auto import tqdm
 
@@ -273,13 +279,14 @@ def _ids_file_lines(path: Path, what: str) -> list[tuple[int, str]]:
     return lines
 
 
-def _check_ids(path: Path, lines: list[tuple[int, str]], lookup: Any) -> None:
-    """Every id of a batch file looked up before any work; an unknown one is reported at its line."""
+def _check_ids(path: Path, lines: list[tuple[int, str]], lookup: Callable[[str], int]) -> None:
+    """Every id of a batch file looked up before any work; an unknown (or removed) one is
+    reported at its line."""
     for number, query in lines:
         try:
             lookup(query)
-        except NotFoundError as error:
-            raise NotFoundError(f"{path}:{number}: {error}") from None
+        except RetrievalError as error:
+            raise type(error)(f"{path}:{number}: {error}") from None
 
 
 def _similar(args: argparse.Namespace) -> int:

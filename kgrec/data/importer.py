@@ -6,9 +6,10 @@ Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one fol
 and only once the files load (:func:`kgrec.data.load_dataset`): a problem the loader finds is
 reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
 
-The time column holds Unix seconds or ISO 8601 dates and times (``2020-01-31``,
-``2020-01-31T12:30:00``, ``2020-01-31 12:30:00+02:00``; UTC when no offset is given), written
-as Unix seconds.
+The time column holds Unix seconds or ISO 8601 dates and times in the extended form
+``YYYY-MM-DD[(T| )HH:MM[:SS[.fff|.ffffff]]][Z|±HH:MM]`` (``2020-01-31``, ``2020-01-31T12:30:00``,
+``2020-01-31 12:30:00+02:00``; UTC when no offset is given), written as Unix seconds. A plain
+number is always seconds (``20200131`` is not read as a date).
 
 Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
 fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -162,13 +164,13 @@ def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
             raise DataError(f"not valid UTF-8 ({exc.reason})", path) from None
 
 
-def _iso_seconds(text: str) -> float | None:
-    """Unix seconds of an ISO 8601 date or date-time (UTC when it gives no offset); ``None``
-    for anything else."""
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        return None
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{3}|\.\d{6})?)?)?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def _iso_seconds(text: str) -> float:
+    """Unix seconds of an ISO 8601 date or date-time in :data:`_ISO_TIME`'s form (UTC when it
+    gives no offset). Raises ValueError for an impossible date or time (``2020-02-31``)."""
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)  # Z: Python 3.10 too
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
@@ -204,15 +206,19 @@ def _convert(
                 if kind == "float" and not value:
                     raise DataError("empty: expected a number", source, line, column)
                 if kind == "float":
-                    try:
-                        number = float(value)
-                    except ValueError:
-                        number = _iso_seconds(value) if header.startswith("timestamp:") else None
-                        if number is None:
+                    is_time = header.startswith("timestamp:")
+                    if is_time and _ISO_TIME.match(value):
+                        try:
+                            number = _iso_seconds(value)
+                        except ValueError as error:  # the form of a date, not a real one
+                            raise DataError(f"'{value}' is not a valid date or time ({error})", source, line, column) from None
+                    else:
+                        try:
+                            number = float(value)
+                        except ValueError:
                             expected = " (Unix seconds) or an ISO 8601 date or time such as 2020-01-31 or 2020-01-31T12:30:00"
                             raise DataError(
-                                f"'{value}' is not a number" + (expected if header.startswith("timestamp:") else ""),
-                                source, line, column,
+                                f"'{value}' is not a number" + (expected if is_time else ""), source, line, column
                             ) from None
                     if not math.isfinite(number):
                         raise DataError(f"'{value}' is not a finite number", source, line, column)

@@ -11,8 +11,16 @@ from kgrec.data.dataset import Dataset
 HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular; the rest is the long tail (tail@K)
 
 
+def short_head(counts: np.ndarray) -> np.ndarray:
+    """Indices of the short head among items with interaction ``counts`` ``(n,)``: the
+    :data:`HEAD_SHARE` of the items with the most interactions (equal counts: the lower index
+    first); every other item is in the long tail."""
+    return np.argsort(-np.asarray(counts), kind="stable")[: round(HEAD_SHARE * len(counts))]
+
+
 def dataset_info(dataset: Dataset) -> dict[str, Any]:
-    """Counts, density, rating histogram, KG size and item coverage of ``dataset``."""
+    """Counts, density, the short head's share of the interactions (:func:`short_head`) and the
+    median item's count, rating histogram, KG size and item coverage of ``dataset``."""
     inter = dataset.interactions()
     n_inter = len(inter)
     info: dict[str, Any] = {
@@ -27,9 +35,9 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         "test": len(dataset.test),
         "items_with_interactions": int(len(np.unique(inter.item))),
     }
-    if n_inter:  # the long tail: how much of the data the most popular fifth of the items holds
-        counts = np.sort(np.bincount(inter.item, minlength=dataset.n_items))[::-1]
-        info["head_share"] = float(counts[: round(HEAD_SHARE * dataset.n_items)].sum() / n_inter)
+    if n_inter:  # how much of all the interactions the short head holds (tail@K counts train's only)
+        counts = np.bincount(inter.item, minlength=dataset.n_items)
+        info["head_share"] = float(counts[short_head(counts)].sum() / n_inter)
         info["median_item_interactions"] = float(np.median(counts))
     trained = dataset.train.has_user(dataset.n_users)
     for name in ("valid", "test"):  # users first seen after the cut are left out of every metric

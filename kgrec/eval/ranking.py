@@ -28,9 +28,12 @@ over all :math:`n` items as :math:`c_{(1)} \\le \\dots \\le c_{(n)}`:
     \\mathrm{Tail@K}       &= \\frac{1}{|U|} \\sum_u \\frac{1}{K} \\sum_{k \\le K} [r_k \\in \\mathcal{T}]
 
 where the long tail :math:`\\mathcal{T}` is every item outside the 20% with the most training
-interactions (ties by index). Coverage and tail share are higher for lists that reach more of the
-catalogue; popularity and Gini (0: every item recommended equally often, near 1: the same few
-items for everyone) are lower.
+interactions (:func:`kgrec.data.info.short_head`). Coverage and tail share are higher for lists
+that reach more of the catalogue; popularity and Gini (0: every item recommended equally often,
+near 1: the same few items for everyone) are lower. A user whose list is cut short (fewer than K
+items left to rank) counts over its real items. With ``candidates``, coverage and Gini are over
+the candidates (the only items a list can hold); on a cold-item split every candidate is new to
+training, so popularity is 0 and tail share 1 there, and say nothing.
 
 With ``candidates`` (a cold-start evaluation), only those items are ranked: every other item
 scores ``-inf``. :func:`evaluate_split` does this by itself when every item of the evaluated
@@ -66,7 +69,7 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Dataset, Interactions
-from kgrec.data.info import HEAD_SHARE
+from kgrec.data.info import short_head
 from kgrec.eval.matrix import InteractionsLike, as_csr, interaction_matrix, is_stored, row_entries
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -133,8 +136,9 @@ def evaluate_ranking(
 
     Returns:
         ``{"recall@K", "ndcg@K", "hit@K", "mrr@K", "precision@K"}`` for each ``K`` in ``ks``,
-        each the mean over evaluated users, plus ``"n_users"``: how many users were evaluated
-        (those with at least one item in ``target``), over every shard.
+        each the mean over evaluated users (with ``popularity``, then ``"coverage@K"``,
+        ``"popularity@K"``, ``"gini@K"``, ``"tail@K"``), plus ``"n_users"``: how many users were
+        evaluated (those with at least one item in ``target``), over every shard.
 
     Raises:
         ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape or NaN.
@@ -160,8 +164,8 @@ def evaluate_ranking(
         if tuple(popularity.shape) != (n_items,):
             raise ValueError(f"popularity: expected ({n_items},) counts, got shape {tuple(popularity.shape)}")
         popularity = popularity.double().cpu()
-        head = torch.argsort(-popularity, stable=True)[: int(round(HEAD_SHARE * n_items))]
-        in_tail = torch.ones(n_items, dtype=torch.float64).index_fill_(0, head, 0.0)
+        in_tail = torch.ones(n_items, dtype=torch.float64)
+        in_tail[torch.from_numpy(short_head(popularity.numpy()))] = 0.0
         totals |= {f"{m}@{k}": 0.0 for k in ks for m in ("popularity", "tail")}
         counts = {k: torch.zeros(n_items, dtype=torch.float64) for k in ks}  # c_i: the lists holding item i
 
@@ -197,23 +201,25 @@ def evaluate_ranking(
         if popularity is not None:  # an excluded (-inf) item that fills a short list counts as no item
             listed, real = top_items.cpu(), (top_scores > float("-inf")).cpu().double()
             for k in ks:
-                totals[f"popularity@{k}"] += (popularity[listed[:, :k]] * real[:, :k]).sum().item() / k
-                totals[f"tail@{k}"] += (in_tail[listed[:, :k]] * real[:, :k]).sum().item() / k
+                n_real = real[:, :k].sum(1).clamp(min=1)  # (B,): a list cut short counts over its real items
+                totals[f"popularity@{k}"] += ((popularity[listed[:, :k]] * real[:, :k]).sum(1) / n_real).sum().item()
+                totals[f"tail@{k}"] += ((in_tail[listed[:, :k]] * real[:, :k]).sum(1) / n_real).sum().item()
                 counts[k] += torch.bincount(listed[:, :k].reshape(-1), real[:, :k].reshape(-1), minlength=n_items)
 
     n = len(users)
     if shard is not None:  # sums and counts over every process (one all-reduce), then the means
         listed_counts = [counts[k] for k in ks] if popularity is not None else []
         summed = shard.sum(torch.cat([torch.tensor([*totals.values(), n], dtype=torch.float64), *listed_counts]))
-        head, n = summed[: len(totals)].tolist(), round(summed[len(totals)].item())
-        totals = dict(zip(totals, head, strict=True))
+        sums, n = summed[: len(totals)].tolist(), round(summed[len(totals)].item())
+        totals = dict(zip(totals, sums, strict=True))
         if popularity is not None:
             counts = dict(zip(ks, summed[len(totals) + 1 :].split(n_items), strict=True))
     result = {name: (total / n if n else 0.0) for name, total in totals.items()}
     if popularity is not None:
+        listable = candidates.cpu().bool() if candidates is not None else torch.ones(n_items, dtype=torch.bool)
         for k in ks:
-            result[f"coverage@{k}"] = (counts[k] > 0).double().mean().item()
-            result[f"gini@{k}"] = gini(counts[k])
+            result[f"coverage@{k}"] = (counts[k][listable] > 0).double().mean().item()
+            result[f"gini@{k}"] = gini(counts[k][listable])
         result = {name: result[name] for name in [f"{m}@{k}" for k in ks for m in METRICS + LIST_METRICS]}
     result["n_users"] = n
     return result

@@ -17,7 +17,8 @@ from kgrec.retrieval.catalog import AddedItem, Catalog, Filter
 from kgrec.retrieval.coldstart import Embedded, NewItems, embed_new_items, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, ExplanationPath, HistoryItem
 from kgrec.retrieval.index import KINDS, IndexConfig, VectorIndex, load_index, vectors_sha256
-from kgrec.retrieval.recommender import Prediction, Recommender, Result
+from kgrec.retrieval.predict import Prediction
+from kgrec.retrieval.recommender import Recommender, Result
 
 __all__ = [
     "KINDS",

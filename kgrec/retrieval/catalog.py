@@ -375,7 +375,7 @@ class Catalog:
             values = {str(v) for i in self.active_ids() for v in _listed(self.features[f.column][i])}
             numbers = sorted((n, v) for v in values if (n := _number(v)) is not None)
             if _number(f.value) is not None and len(numbers) * 2 > len(values):  # a numeric column
-                hint = f" (values from {numbers[0][1]} to {numbers[-1][1]})"
+                hint = f" (values from {numbers[0][0]:g} to {numbers[-1][0]:g})"
             else:
                 hint = closest(f.value, values)
             reasons.append(f"{f} matches no item{hint}")

@@ -70,6 +70,7 @@ from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
+from kgrec.retrieval.predict import Prediction, tower_predictions
 from kgrec.utils.io import sha256_file
 
 if TYPE_CHECKING:
@@ -118,34 +119,6 @@ class Result:
             "score": round(self.score, 6),
             "explanation": self.explanation.to_dict() if self.explanation is not None else None,
         }
-
-
-@dataclass
-class Prediction:
-    """What each task tower of the model says about one (user, item) pair.
-
-    Attributes:
-        item_id: the raw item token.
-        title: its display name.
-        rating: the rating tower's predicted rating, clamped to the data's range (``None``
-            without a rating tower).
-        like: the like tower's probability that the user likes the item (rates it at least the
-            like threshold; ``None`` without a like tower).
-        score: the retrieval tower's score, the inner product ``recommend`` ranks by.
-    """
-
-    item_id: str
-    title: str
-    rating: float | None
-    like: float | None
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        def rounded(value: float | None) -> float | None:
-            return None if value is None else round(value, 6)
-
-        return {"item_id": self.item_id, "title": self.title, "rating": rounded(self.rating), "like": rounded(self.like),
-                "score": rounded(self.score)}  # fmt: skip
 
 
 class Recommender:
@@ -559,10 +532,16 @@ class Recommender:
         explain: bool = True,
         batch_size: int = 1024,
     ) -> Iterator[list[Result]]:
-        """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars)."""
+        """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars).
+        Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         k = self._check_k(k)
-        index = [self.user_index(u) for u in users]  # every id checked before any work
+        index = [self.user_index(u) for u in users]
         allowed = self._allowed(where, exclude)
+        return self._recommend_rows(index, k, allowed, exclude_seen, explain, batch_size)
+
+    def _recommend_rows(
+        self, index: list[int], k: int, allowed: np.ndarray, exclude_seen: bool, explain: bool, batch_size: int
+    ) -> Iterator[list[Result]]:
         for start in range(0, len(index), batch_size):
             rows = index[start : start + batch_size]
             seen = [self.seen_items(u) if exclude_seen else np.zeros(0, np.int64) for u in rows]
@@ -586,14 +565,8 @@ class Recommender:
             )
         if not positions:
             return []
-        model = self.run.model
-        tasks = model.config.tasks
-        users_t = torch.full((len(positions),), u, dtype=torch.long)
-        items_t = torch.as_tensor(positions, dtype=torch.long)
         with torch.no_grad():
-            encoded = self._model_encoded()
-            rating = model.predict_rating(users_t, items_t, encoded).tolist() if "rating" in tasks else None
-            like = model.predict_like(users_t, items_t, encoded).tolist() if "like" in tasks else None
+            rating, like = tower_predictions(self.run.model, self._model_encoded(), u, positions)
         score = (self.catalog.vectors[positions] @ self.user_vectors[u]).tolist()
         return [
             Prediction(
@@ -665,12 +638,18 @@ class Recommender:
         batch_size: int = 1024,
     ) -> Iterator[list[Result]]:
         """:meth:`similar` for many items (raw ids), yielding each item's results in order: one
-        index search per ``batch_size`` items (an added item with text is scored on its own)."""
+        index search per ``batch_size`` items (an added item with text is scored on its own).
+        Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         k = self._check_k(k)
-        sources = [self.catalog.position(str(item)) for item in items]  # every id checked before any work
+        sources = [self.catalog.position(str(item)) for item in items]
         if k > self.catalog.n_active - 1:
             raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")
         allowed = self._allowed(where, exclude)
+        return self._similar_rows(sources, k, allowed, explain, batch_size)
+
+    def _similar_rows(
+        self, sources: list[int], k: int, allowed: np.ndarray, explain: bool, batch_size: int
+    ) -> Iterator[list[Result]]:
         for start in range(0, len(sources), batch_size):
             rows = sources[start : start + batch_size]
             plain = sorted({s for s in rows if not self._blends_text(s)})

@@ -269,7 +269,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 RANKING_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 SUMMARY_METRICS = ("ndcg@10", "recall@20", "hit@10", "coverage@10", "rmse", "auc", "kg_mrr", "kg_hits@10")  # one-line reports
-LOWER_IS_BETTER = ("rmse", "mae")
+LOWER_IS_BETTER = ("rmse", "mae", "popularity", "gini")  # by name, before any @K
 
 
 def resolve_monitor(config: RunConfig) -> str | None:
@@ -307,5 +307,5 @@ def resolve_monitor(config: RunConfig) -> str | None:
 
 
 def monitor_mode(monitor: str) -> str:
-    """``"min"`` for error metrics, ``"max"`` for the others."""
-    return "min" if monitor in LOWER_IS_BETTER else "max"
+    """``"min"`` for error metrics and the lists' popularity and Gini, ``"max"`` for the others."""
+    return "min" if monitor.partition("@")[0] in LOWER_IS_BETTER else "max"

@@ -220,10 +220,19 @@ def test_list_metrics_match_hand_computed_values():
 
 
 def test_an_excluded_item_filling_a_short_list_is_not_counted_as_listed():
-    # 3 items, user 0 has seen 2: its top 3 hold one real item and two -inf fillers
+    # 3 items, user 0 has seen 2: its top 3 hold one real item (2: popularity 1, in the tail) and two -inf fillers
     out = evaluate_ranking(by_row(torch.tensor([[3.0, 2, 1]])), pairs([0], [2]), pairs([0, 0], [0, 1]), 1, 3, ks=(3,),
-                           popularity=torch.tensor([4, 2, 0]))  # fmt: skip
-    assert out["coverage@3"] == pytest.approx(1 / 3) and out["popularity@3"] == 0.0 and out["tail@3"] == pytest.approx(1 / 3)
+                           popularity=torch.tensor([4, 2, 1]))  # fmt: skip
+    assert out["coverage@3"] == pytest.approx(1 / 3) and out["popularity@3"] == 1.0 and out["tail@3"] == 1.0
+
+
+def test_with_candidates_coverage_and_gini_are_over_the_items_a_list_can_hold():
+    # 6 items, only 4 and 5 ranked; two users list 4 first, so at K=1: half the candidates, unevenly
+    scores = torch.tensor([[0.0, 0, 0, 0, 2, 1], [0.0, 0, 0, 0, 2, 1]])
+    candidates = torch.tensor([False, False, False, False, True, True])
+    out = evaluate_ranking(by_row(scores), pairs([0, 1], [4, 5]), None, 2, 6, ks=(1,), candidates=candidates,
+                           popularity=torch.tensor([5, 4, 3, 2, 0, 0]))  # fmt: skip
+    assert out["coverage@1"] == 0.5 and out["gini@1"] == pytest.approx(0.5)  # counts (0, 2): (-1*0 + 1*2) / (2*2)
 
 
 def test_gini_is_zero_for_equal_counts_and_near_one_when_one_item_takes_all():

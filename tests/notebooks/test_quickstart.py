@@ -1,5 +1,6 @@
 """The quickstart notebook runs end to end (a 1-epoch config), as a newcomer would run it."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,5 +27,5 @@ def test_quickstart_runs_end_to_end(ml100k, tmp_path, monkeypatch):
     outputs = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "Star Wars (1977)" in outputs and "why:" in outputs
     assert "added: ['9001']" in outputs  # the new film, then the items like it
-    assert "Kolya (1996)" in outputs and "rating " in outputs and "like 0." in outputs  # the other towers
+    assert re.search(r"Kolya \(1996\) +rating \d\.\d\d   like 0\.\d\d", outputs)  # the other towers
     assert (tmp_path / "run" / "curves.png").is_file()

@@ -141,6 +141,16 @@ def test_similar_batch_mode_writes_a_related_items_table(trained_run: Path, tmp_
     assert code == 2 and f"{items}:2: unknown item 'nothing'" in err
 
 
+def test_similar_batch_mode_reports_a_removed_item_at_its_line(run_copy: Path, tmp_path: Path, capsys):
+    assert run_cli(capsys, "remove-items", run_copy, "i9")[0] == 0
+    items = tmp_path / "items.txt"
+    items.write_text("i3\ni9\n")
+    code, _, err = run_cli(capsys, "similar", run_copy, "--items-file", items)
+    assert code == 2 and f"{items}:2: item 'i9' was removed from this run's catalog" in err
+    code, out, _ = run_cli(capsys, "similar", run_copy, "--all-items", "-k", "1", "--no-explain")
+    assert code == 0 and "i9" not in [json.loads(line)["item"] for line in out.splitlines()]  # active items only
+
+
 def test_batch_mode_locates_an_unknown_user_at_its_line_before_any_work(trained_run: Path, tmp_path: Path, capsys):
     users = tmp_path / "users.txt"
     users.write_text("\ufeffu0\n# comment\nnobody\nu1\n", encoding="utf-8")  # with a byte-order mark

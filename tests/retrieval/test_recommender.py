@@ -570,7 +570,7 @@ def test_added_values_must_keep_their_column_type(rec: Recommender):
     dated = dated.with_added([AddedItem("n2", "N2", {"year": 2001.0, "class": None})], vector)
     assert dated.where_mask(["year=2001"]).sum() == 1  # filters on the column keep working
     assert dated.unmatched_filters(["year=1990", "class=Dram", "class!=Dramaa", "year=2001"]) == [
-        "year=1990 matches no item (values from 1999.0 to 2001.0)",  # a number: the column's range
+        "year=1990 matches no item (values from 1999 to 2001)",  # a number: the column's range
         "class=Dram matches no item (did you mean 'Drama'?)",
     ]  # a negated filter, and one that matches, are not the reason
 

@@ -1,0 +1,54 @@
+"""What the rating and like towers say about a user and items of a trained run
+(:meth:`kgrec.retrieval.Recommender.predict`, ``kgrec predict``, ``POST /predict``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from kgrec.models import Encoded, MultiTaskRecommender
+
+
+@dataclass
+class Prediction:
+    """What each task tower of the model says about one (user, item) pair.
+
+    Attributes:
+        item_id: the raw item token.
+        title: its display name.
+        rating: the rating tower's predicted rating, clamped to the data's range (``None``
+            without a rating tower).
+        like: the like tower's probability that the user likes the item (rates it at least the
+            like threshold; ``None`` without a like tower).
+        score: the retrieval tower's score, the inner product ``recommend`` ranks by.
+    """
+
+    item_id: str
+    title: str
+    rating: float | None
+    like: float | None
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 6)
+
+        return {"item_id": self.item_id, "title": self.title, "rating": rounded(self.rating), "like": rounded(self.like),
+                "score": rounded(self.score)}  # fmt: skip
+
+
+def tower_predictions(
+    model: MultiTaskRecommender, encoded: Encoded, user: int, items: list[int]
+) -> tuple[list[float] | None, list[float] | None]:
+    """The rating tower's predicted ratings and the like tower's probabilities of ``(user,
+    items[j])`` (model indices; ``encoded`` is ``model.encode()``), each ``None`` when the model
+    has no such tower; call under ``torch.no_grad()``."""
+    users_t = torch.full((len(items),), user, dtype=torch.long)
+    items_t = torch.as_tensor(items, dtype=torch.long)
+    tasks = model.config.tasks
+    rating = model.predict_rating(users_t, items_t, encoded).tolist() if "rating" in tasks else None
+    like = model.predict_like(users_t, items_t, encoded).tolist() if "like" in tasks else None
+    return rating, like

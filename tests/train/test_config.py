@@ -136,3 +136,10 @@ def test_mapping_values_are_converted_and_checked():
     assert config.model.loss_weights == {"retrieval": 1.0, "rating": 1e-4, "like": 0.5}
     with pytest.raises(ConfigError, match="model.loss_weights.rating: expected float, found 'abc'"):
         load_config(None, ["model.loss_weights={rating: abc}"])
+
+
+def test_error_metrics_and_the_lists_popularity_and_gini_rank_lower_first():
+    from kgrec.train.config import monitor_mode
+
+    assert [monitor_mode(m) for m in ("rmse", "mae", "popularity@10", "gini@20")] == ["min"] * 4
+    assert [monitor_mode(m) for m in ("ndcg@10", "auc", "coverage@10", "tail@10", "kg_mrr")] == ["max"] * 5

@@ -39,13 +39,14 @@ class SplitConfig:
     seed: int = 2026
 
     def __post_init__(self) -> None:
+        """Checks each field; a :class:`ConfigError` names the field at fault in its ``key``."""
         if self.strategy not in SPLIT_STRATEGIES:
-            raise ConfigError(f"split strategy '{self.strategy}': expected one of {', '.join(SPLIT_STRATEGIES)}")
+            raise ConfigError(f"split strategy '{self.strategy}': expected one of {', '.join(SPLIT_STRATEGIES)}", key="strategy")
         self.ratios = tuple(float(r) for r in self.ratios)  # type: ignore[assignment]
         if len(self.ratios) != 3 or min(self.ratios) < 0 or abs(sum(self.ratios) - 1.0) > 1e-6:
-            raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1")
+            raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1", key="ratios")
         if not 0.0 < self.cold_item_share < 1.0:
-            raise ConfigError(f"cold_item_share {self.cold_item_share}: expected a share between 0 and 1")
+            raise ConfigError(f"cold_item_share {self.cold_item_share}: expected a share between 0 and 1", key="cold_item_share")
 
 
 def split_interactions(

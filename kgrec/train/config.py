@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgrec.data import SplitStrategy
+from kgrec.data import SplitConfig, SplitStrategy
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
@@ -37,6 +37,19 @@ class DataSection:
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     cold_item_share: float = 0.1
     seed: int = 2026
+
+    def __post_init__(self) -> None:
+        try:
+            self.split_config()
+        except ConfigError as error:  # checked here, where the config file's keys are known
+            raise ConfigError(f"data: {error}", key=f"data.{_DATA_KEYS.get(error.key or '', error.key)}") from None
+
+    def split_config(self) -> SplitConfig:
+        """The split these fields ask for."""
+        return SplitConfig(strategy=self.split, ratios=self.ratios, cold_item_share=self.cold_item_share, seed=self.seed)
+
+
+_DATA_KEYS = {"strategy": "split"}  # SplitConfig's field -> DataSection's
 
 
 @dataclass

@@ -41,7 +41,7 @@ import torch
 import yaml
 
 import kgrec
-from kgrec.data import Dataset, SplitConfig, fetch, load_dataset
+from kgrec.data import Dataset, fetch, load_dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
 from kgrec.eval import known_users_part
 from kgrec.graph import (
@@ -105,9 +105,8 @@ class Prepared:
 def load_data(config: RunConfig) -> Dataset:
     """The dataset of ``config.data`` (fetched by name when no path is given), split."""
     data = config.data
-    split = SplitConfig(strategy=data.split, ratios=data.ratios, cold_item_share=data.cold_item_share, seed=data.seed)
     path = Path(data.path).expanduser() if data.path else fetch(data.name)
-    return load_dataset(path, split)
+    return load_dataset(path, data.split_config())
 
 
 def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:

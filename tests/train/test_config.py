@@ -82,6 +82,8 @@ def test_errors_about_a_key_of_the_file_say_where_it_is_written(tmp_path):
     assert error("train:\n  teacher_perplexity: 20\nmodel:\n  distill_temperature: 0.5\n").startswith(f"{path}:4:3: train.teacher_perplexity=")  # across sections
     assert error("eval:\n  monitor: auc\nmodel:\n  tasks: [retrieval]\n").startswith(f"{path}:2:3: eval.monitor 'auc' needs the like task")
     assert error("model:\n  use_item_id: false\n  use_text: false\n  use_graph: false\n").startswith(f"{path}:1:1: model: at least one")
+    assert error("data:\n  seed: 1\n  ratios: [0.5, 0.5, 0.5]\n").startswith(f"{path}:3:3: data: split ratios (0.5, 0.5, 0.5)")
+    assert error("data:\n  cold_item_share: 1.5\n").startswith(f"{path}:2:3: data: cold_item_share 1.5")
 
 
 def test_every_check_of_the_config_sections_names_its_key():

@@ -12,9 +12,9 @@ from kgrec.errors import KgrecError
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "serve",
-        help="serve recommend / similar / search over HTTP",
+        help="serve recommend / similar / search / predict over HTTP",
         description="Start an HTTP service over RUN_DIR: GET /health, GET /items/{id}, POST /recommend, "
-        "/similar, /search, and POST /items (adds cold-start items; needs the API token). The OpenAPI "
+        "/similar, /search, /predict, and POST /items (adds cold-start items; needs the API token). The OpenAPI "
         "schema is at /openapi.json, interactive docs at /docs. Install with: pip install 'kgrec[serve]'.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")

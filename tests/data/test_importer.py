@@ -74,14 +74,19 @@ def test_times_are_unix_seconds_or_iso_8601_dates(csvs):
     (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,20200101\n1,20,3,2020-01-01T00:00:00.500\n")
     ds = load_dataset(import_csv(spec(csvs, out=csvs / "out" / "plain")))  # a plain number is seconds, never a date
     assert sorted(ds.interactions().timestamp.tolist()) == [20200101.0, 1577836800.5]
-    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,2020-01-01\n1,20,3,01/02/2020\n")
-    with pytest.raises(DataError, match=r"ratings.csv:3: column 'ts': '01/02/2020' is not a number \(Unix seconds\) or an ISO 8601"):
-        import_csv(spec(csvs))
-    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,2020-02-31\n")
-    with pytest.raises(DataError, match=r"ratings.csv:2: column 'ts': '2020-02-31' is not a valid date or time \(day is out"):
-        import_csv(spec(csvs))
-    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,2020-01-01,1\n")  # only times are dates
-    with pytest.raises(DataError, match=r"column 'rating': '2020-01-01' is not a number$"):
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("1,10,4,2020-01-01\n1,20,3,01/02/2020\n", r"ratings.csv:3: column 'ts': '01/02/2020' is not a number \(Unix seconds\) or an ISO 8601"),
+        ("1,10,4,2020-02-31\n", r"ratings.csv:2: column 'ts': '2020-02-31' is not a valid date or time \(day is out"),
+        ("1,10,2020-01-01,1\n", r"ratings.csv:2: column 'rating': '2020-01-01' is not a number$"),  # only times are dates
+    ],
+)
+def test_a_time_that_is_neither_seconds_nor_a_date_is_located(csvs, rows, message):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n" + rows)
+    with pytest.raises(DataError, match=message):
         import_csv(spec(csvs))
 
 

@@ -43,7 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
     from kgrec.retrieval import Recommender
     from kgrec.serve.app import create_app
 
-    app = create_app(Recommender.open(args.run), token=token)  # loads model, graph and index once
+    app = create_app(Recommender.open(args.run), token=token)  # vectors, graph and index once; the model when needed
     print(f"serving {args.run} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

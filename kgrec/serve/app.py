@@ -15,7 +15,9 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
 Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
 422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The model,
-graph and index load once at start; a lock serialises queries, so they are thread-safe.
+graph and index load once: the vectors, graph and index at start, the model itself on the first
+query that needs it (``/predict``, a new user, added items); a lock serialises queries, so they
+are thread-safe.
 """
 
 from __future__ import annotations

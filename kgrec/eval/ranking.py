@@ -185,7 +185,8 @@ def evaluate_ranking(
         if torch.isnan(top_scores).any():  # topk ranks NaN above every number: a row with one shows it here
             raise ValueError("score_fn returned NaN scores: expected real numbers (-inf allowed)")
         # a -inf item (excluded) only reaches the top K when too few items are left: never a hit
-        hits = (is_stored(relevant, batch, top_items.cpu()) & (top_scores > float("-inf")).cpu()).double()  # (B, K_max)
+        listed, finite = top_items.cpu(), (top_scores > float("-inf")).cpu()  # (B, K_max), moved off the device once
+        hits = (is_stored(relevant, batch, listed) & finite).double()  # (B, K_max)
         n_rel = (relevant.crow_indices()[batch + 1] - relevant.crow_indices()[batch]).double()  # (B,) >= 1 here
         # 0-based rank of the first hit (argmax returns the first maximum), K_max when none
         first_hit = torch.where(hits.any(1), hits.argmax(1), k_max).double()  # (B,)
@@ -199,7 +200,7 @@ def evaluate_ranking(
             totals[f"ndcg@{k}"] += (dcg / idcg).sum().item()
             totals[f"mrr@{k}"] += torch.where(first_hit < k, 1.0 / (first_hit + 1.0), 0.0).sum().item()
         if popularity is not None:  # an excluded (-inf) item that fills a short list counts as no item
-            listed, real = top_items.cpu(), (top_scores > float("-inf")).cpu().double()
+            real = finite.double()
             for k in ks:
                 n_real = real[:, :k].sum(1).clamp(min=1)  # (B,): a list cut short counts over its real items
                 totals[f"popularity@{k}"] += ((popularity[listed[:, :k]] * real[:, :k]).sum(1) / n_real).sum().item()

@@ -8,6 +8,11 @@ speaking HTTP/1.1 on raw sockets, so that on a small machine it leaves the cores
 same run: GET /health, the cost of the HTTP stack alone.
 
     python scripts/bench_serve.py runs/ml-100k [--requests 2000] [--concurrency 8] [--workers 1] [--in-process]
+                                               [--first-queries]
+
+--first-queries first starts the server twice, with `--no-warm-up` (the baseline) and as shipped
+(warm-up on), and times how long it takes to answer /health and then the first request of each
+kind, one after another: what the warm-up moves from a user's first query to the start.
 """
 
 import argparse
@@ -33,8 +38,11 @@ parser.add_argument("--workers", type=int, default=1, help="server worker proces
 parser.add_argument("--explain", action="store_true", help="ask for explanations (KG paths) too")
 parser.add_argument("--in-process", action="store_true",
                     help="first time the same queries in this process, without HTTP (1 torch thread)")  # fmt: skip
+parser.add_argument("--first-queries", action="store_true",
+                    help="first time start-up and each endpoint's first request, with and without warm-up")  # fmt: skip
 args = parser.parse_args()
-USERS = json.loads((Path(args.run) / "id_maps.json").read_text(encoding="utf-8"))["users"]  # the run's raw user ids
+IDS = json.loads((Path(args.run) / "id_maps.json").read_text(encoding="utf-8"))
+USERS, ITEMS = IDS["users"], IDS["items"]  # the run's raw ids
 TEXTS = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]
 HAS_TEXT = yaml.safe_load((Path(args.run) / "config.yaml").read_text(encoding="utf-8"))["model"]["use_text"]
 if not HAS_TEXT:
@@ -128,9 +136,61 @@ def wait_ready(port: int, server: subprocess.Popen) -> None:
     sys.exit("server did not start")
 
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def first_queries() -> None:
+    """Seconds from start to /health, then for the first request of each kind, per server start."""
+    firsts = {
+        "POST /recommend": ("POST", "/recommend", {"user": USERS[0], "k": 10}),
+        "POST /similar": ("POST", "/similar", {"item": ITEMS[0], "k": 10}),
+        "POST /predict": ("POST", "/predict", {"user": USERS[0], "items": ITEMS[:10]}),
+        "POST /search": ("POST", "/search", {"text": TEXTS[0], "k": 10}),
+        "POST /recommend (new user)": ("POST", "/recommend", {"liked": ITEMS[:3], "k": 10}),
+    }
+    if not HAS_TEXT:
+        del firsts["POST /search"]
+
+    async def timed(port: int, method: str, path: str, body: dict | None) -> float:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.perf_counter()
+        status = await request(reader, writer, method, path, body)
+        writer.close()
+        if status != 200:
+            sys.exit(f"{method} {path} answered {status}")
+        return time.perf_counter() - started
+
+    columns = {}
+    for name, flags in (("--no-warm-up (baseline)", ["--no-warm-up"]), ("warm-up (default)", [])):
+        port = free_port()
+        started = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "kgrec", "serve", args.run, "--port", str(port), *flags],
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_ready(port, server)
+            column = {"start to /health": time.perf_counter() - started}
+            column |= {kind: asyncio.run(timed(port, *query)) for kind, query in firsts.items()}
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        columns[name] = column
+    baseline, warm = columns.values()
+    print(f"{'seconds':<30}" + "".join(f"{name:>25}" for name in columns) + f"{'ratio':>8}")
+    for row in baseline:
+        print(f"{row:<30}{baseline[row]:>25.3f}{warm[row]:>25.3f}{warm[row] / baseline[row]:>8.2f}")
+    total = {name: sum(column.values()) for name, column in columns.items()}
+    print(f"{'start + one of each':<30}" + "".join(f"{t:>25.3f}" for t in total.values())
+          + f"{total['warm-up (default)'] / total['--no-warm-up (baseline)']:>8.2f}")  # fmt: skip
+    print()
+
+
+if args.first_queries:
+    first_queries()
+
+port = free_port()
 command = [sys.executable, "-m", "kgrec", "serve", args.run, "--port", str(port), "--workers", str(args.workers)]
 server = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
 try:

@@ -25,6 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "(POST /items answers 409: each worker holds its own catalog)")  # fmt: skip
     p.add_argument("--token", default=None,
                    help="API token for writes (default: $KGREC_API_TOKEN; without one, writes are refused)")  # fmt: skip
+    p.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                   help="start taking requests at once; by default one query of each kind is answered first, so "
+                        "that no user's first query waits for the model or the text encoder to load")  # fmt: skip
     p.set_defaults(handler=_serve)
 
 
@@ -36,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("KGREC_API_TOKEN") or None
     if args.workers > 1:
         os.environ["KGREC_SERVE_RUN"] = str(args.run)
+        os.environ["KGREC_SERVE_WARM_UP"] = "1" if args.warm_up else "0"
         if token:
             os.environ["KGREC_API_TOKEN"] = token
         uvicorn.run("kgrec.serve.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="warning")
@@ -43,7 +47,10 @@ def _serve(args: argparse.Namespace) -> int:
     from kgrec.retrieval import Recommender
     from kgrec.serve.app import create_app
 
-    app = create_app(Recommender.open(args.run), token=token)  # vectors, graph and index once; the model when needed
+    recommender = Recommender.open(args.run)  # the vectors, graph and index
+    if args.warm_up:
+        print(f"warmed up in {recommender.warm_up()}", flush=True)
+    app = create_app(recommender, token=token)
     print(f"serving {args.run} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -18,7 +18,7 @@ from kgrec.retrieval.coldstart import Embedded, NewItems, embed_new_items, read_
 from kgrec.retrieval.explain import Explainer, Explanation, ExplanationPath, HistoryItem
 from kgrec.retrieval.index import KINDS, IndexConfig, VectorIndex, load_index, vectors_sha256
 from kgrec.retrieval.predict import Prediction
-from kgrec.retrieval.recommender import Recommender, Result
+from kgrec.retrieval.recommender import Recommender, Result, WarmUp
 
 __all__ = [
     "KINDS",
@@ -32,10 +32,11 @@ __all__ = [
     "HistoryItem",
     "IndexConfig",
     "NewItems",
-    "Recommender",
     "Prediction",
+    "Recommender",
     "Result",
     "VectorIndex",
+    "WarmUp",
     "embed_new_items",
     "load_index",
     "read_new_items",

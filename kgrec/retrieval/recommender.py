@@ -56,15 +56,16 @@ exactly ``k`` results whenever ``k`` items qualify.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from kgrec.errors import IndexOutOfDateError, NotFoundError, RetrievalError
+from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
@@ -119,6 +120,20 @@ class Result:
             "score": round(self.score, 6),
             "explanation": self.explanation.to_dict() if self.explanation is not None else None,
         }
+
+
+@dataclass
+class WarmUp:
+    """What :meth:`Recommender.warm_up` did: ``seconds`` per query kind answered, and ``errors``,
+    why each other kind failed."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{kind} {s:.2f} s" for kind, s in self.seconds.items())
+        failed = "".join(f"; {kind} failed: {why}" for kind, why in self.errors.items())
+        return f"{sum(self.seconds.values()):.1f} s ({done}){failed}"
 
 
 class Recommender:
@@ -585,6 +600,48 @@ class Recommender:
             with torch.no_grad():
                 self._encoded = self.run.model.encode()
         return self._encoded
+
+    def warm_up(self) -> WarmUp:
+        """Answer one explained query of each kind this run supports, so that what a query loads
+        on first use (the model and its encoding, the text encoder, the explainer, the new-user
+        prior) is loaded now rather than at a user's first query: ``kgrec serve`` calls it
+        before it takes requests. On ml-100k the first ``search`` otherwise takes about 5 s (the
+        text model loads), the first ``predict`` or new-user query about 0.3 s.
+
+        Returns:
+            :class:`WarmUp`: seconds per query kind, in the order run (``recommend``,
+            ``similar``, ``predict`` with a rating or like tower, ``search`` with text, ``new
+            user``; a kind the catalog cannot answer, with fewer than two active trained items,
+            is left out), and why a kind failed (a :class:`~kgrec.errors.KgrecError`, e.g. a
+            text model that cannot be loaded offline): users' queries of that kind would fail
+            the same way, the others still work.
+        """
+        base = [int(p) for p in self.catalog.active_ids() if p < self.catalog.n_base]
+        users = np.flatnonzero(self._trained_mask())
+        item = self.catalog.tokens[base[0]] if base else None
+        user = str(self.run.dataset.users[users[0]]) if len(users) else None
+        has_text = self.run.text is not None and self.run.config.model.use_text
+        queries: list[tuple[str, Callable[[], object]]] = []
+        if user is not None:
+            queries.append(("recommend", lambda: self.recommend(user, 1, exclude_seen=False)))
+        if item is not None and self.catalog.n_active >= 2:
+            queries.append(("similar", lambda: self.similar(item, 1)))
+        if user is not None and item is not None and {"rating", "like"} & set(self.run.config.model.tasks):
+            queries.append(("predict", lambda: self.predict(user, [item])))
+        if has_text:
+            queries.append(("search", lambda: self.search("warm-up", 1)))
+        if item is not None:
+            queries.append(("new user", lambda: self.recommend_for_new_user(liked=[item], k=1)))
+        done = WarmUp()
+        for kind, query in queries:
+            start = time.perf_counter()
+            try:
+                query()
+            except KgrecError as error:
+                done.errors[kind] = str(error)
+            else:
+                done.seconds[kind] = time.perf_counter() - start
+        return done
 
     def recommend_for_new_user(
         self,

@@ -14,10 +14,11 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
 Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
-422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The model,
-graph and index load once: the vectors, graph and index at start, the model itself on the first
-query that needs it (``/predict``, a new user, added items); a lock serialises queries, so they
-are thread-safe.
+422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The run
+loads once: ``kgrec serve`` opens it and calls :meth:`~kgrec.retrieval.Recommender.warm_up`
+before the port opens, so that the model and the text encoder are loaded before the first
+query (without the warm-up, on the first query that needs them); a lock serialises queries, so
+they are thread-safe.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """ASGI entry for several uvicorn workers: each worker process builds the app from the environment
-(``KGREC_SERVE_RUN``, ``KGREC_API_TOKEN``) that ``kgrec serve --workers N`` sets. Read-only: each
+(``KGREC_SERVE_RUN``, ``KGREC_API_TOKEN``, ``KGREC_SERVE_WARM_UP``) that ``kgrec serve --workers N``
+sets, and warms up before it takes requests unless ``KGREC_SERVE_WARM_UP=0``. Read-only: each
 worker holds its own catalog, so ``POST /items`` is refused (409)."""
 
 import os
@@ -7,6 +8,7 @@ import os
 from kgrec.retrieval import Recommender
 from kgrec.serve.app import create_app
 
-app = create_app(
-    Recommender.open(os.environ["KGREC_SERVE_RUN"]), token=os.environ.get("KGREC_API_TOKEN") or None, writable=False
-)
+recommender = Recommender.open(os.environ["KGREC_SERVE_RUN"])
+if os.environ.get("KGREC_SERVE_WARM_UP", "1") != "0":
+    print(f"worker {os.getpid()} warmed up in {recommender.warm_up()}", flush=True)
+app = create_app(recommender, token=os.environ.get("KGREC_API_TOKEN") or None, writable=False)

@@ -661,3 +661,44 @@ def test_known_users_and_similar_items_are_answered_without_building_the_model(t
     assert built == []
     assert rec.recommend_for_new_user(liked=["i0"], k=3) and built == [1]
     assert rec.recommend_for_new_user(liked=["i1"], k=3) and built == [1]  # built once
+
+
+def test_after_a_warm_up_no_query_loads_anything(text_run: Path, monkeypatch):
+    """warm_up answers one query of each kind, so that the model, its encoding, the text encoder
+    and the new-user prior are there before the first user asks: afterwards, building any of them
+    again fails the test, and every kind of query still answers."""
+    import kgrec.retrieval.recommender as module
+    import kgrec.text
+    import kgrec.train.saved
+
+    rec = Recommender.open(text_run)
+    done = rec.warm_up()
+    assert list(done.seconds) == ["recommend", "similar", "predict", "search", "new user"] and not done.errors
+    assert all(s >= 0 for s in done.seconds.values()) and "search" in str(done)
+
+    def loads(*args, **kwargs):
+        raise AssertionError("a query loaded something after the warm-up")
+
+    monkeypatch.setattr(kgrec.train.saved, "MultiTaskRecommender", loads)
+    monkeypatch.setattr(kgrec.text.TextEncoder, "from_config", loads)
+    monkeypatch.setattr(module, "choose_history_prior", loads)
+    monkeypatch.setattr(rec.run.model, "encode", loads)
+    assert rec.recommend("u0", k=3) and rec.similar("i0", k=3) and rec.predict("u0", ["i1"])
+    assert rec.search("comedy", k=3) and rec.recommend_for_new_user(liked=["i0"], likes_text="comedy", k=3)
+
+
+def test_a_warm_up_runs_only_the_queries_a_run_supports_and_names_what_failed(trained_run: Path, text_run: Path, monkeypatch):
+    import kgrec.text
+    from kgrec.errors import KgrecError
+
+    no_text = Recommender.open(trained_run).warm_up()
+    assert list(no_text.seconds) == ["recommend", "similar", "predict", "new user"] and not no_text.errors
+
+    def offline(*args, **kwargs):
+        raise KgrecError("text model 'x' is not on this machine")
+
+    monkeypatch.setattr(kgrec.text.TextEncoder, "from_config", offline)
+    done = Recommender.open(text_run).warm_up()
+    assert done.errors == {"search": "text model 'x' is not on this machine"}
+    assert list(done.seconds) == ["recommend", "similar", "predict", "new user"]
+    assert "search failed: text model 'x'" in str(done)

@@ -145,6 +145,25 @@ def test_chunked_body_is_limited_as_it_arrives_and_passed_on_whole(server):
     assert chunked.json() == httpx.post(server[0] + "/recommend", content=small, headers=headers).json()
 
 
+def test_the_server_warms_up_before_it_takes_requests(server):
+    """One query of each kind ran before the port opened (``Recommender.warm_up``), so no
+    user's first query waits for the model to load; /health answered, so both lines are there."""
+    lines = []
+    while not (lines and lines[-1].startswith("serving ")):
+        lines.append(server[2].stdout.readline())
+    warmed = [line for line in lines if line.startswith("warmed up in ")]
+    assert len(warmed) == 1 and "recommend" in warmed[0] and "new user" in warmed[0] and "failed" not in warmed[0]
+
+
+def test_each_worker_of_a_several_worker_server_warms_up_unless_told_not_to(server):
+    """``kgrec serve --workers N`` passes the choice on to each worker through the environment."""
+    probe = [sys.executable, "-c", "import kgrec.serve.asgi"]
+    env = {**os.environ, "KGREC_SERVE_RUN": str(server[1]), "OMP_NUM_THREADS": "1"}
+    warm = subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout
+    cold = subprocess.run(probe, env={**env, "KGREC_SERVE_WARM_UP": "0"}, capture_output=True, text=True, check=True)
+    assert "warmed up in" in warm and "predict" in warm and cold.stdout == ""
+
+
 def test_a_several_worker_app_refuses_to_add_items(server):
     from fastapi.testclient import TestClient
 

@@ -7,6 +7,7 @@ with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a reader that left (`| head`) shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:  # `kgrec recommend ... | head -1`: the rest of the output has no reader
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush writes nowhere
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except KgrecError as error:
         print(f"kgrec: error: {error}", file=sys.stderr)
         return 2

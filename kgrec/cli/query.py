@@ -91,7 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "them). Needs a run trained with text.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
-    p.add_argument("text", help='e.g. "animated film for children"')
+    p.add_argument("text", nargs="+", help='the words of the query, quoted or not: "animated film for children"')
     _query_options(p)
     p.set_defaults(handler=_search)
 
@@ -188,6 +188,11 @@ def _index_build(args: argparse.Namespace) -> int:
         f"built {index.kind} index of {index.count} items (d={index.dim}) in {index.build_seconds:.2f} s, "
         f"{index.memory_bytes() / 2**20:.2f} MiB: {rec.index_dir}"
     )
+    for name in ("nlist", "pq_bits"):  # lowered for a small catalog (IndexConfig.resolved)
+        asked, used = getattr(config, name), getattr(index.config, name)
+        if index.kind == "ivfpq" and asked is not None and used != asked:
+            print(f"note: --{name.replace('_', '-')} {asked} lowered to {used} for {index.count} items: k-means "
+                  f"needs about 39 training vectors per centroid")  # fmt: skip
     return 0
 
 
@@ -315,10 +320,11 @@ def _similar(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     _check_k(args.k)
-    if not args.text.strip():
+    text = " ".join(args.text)
+    if not text.strip():
         raise RetrievalError('the query text is empty: give some words, e.g. "animated film for children"')
     rec = _open(args)
-    _print(rec.search(args.text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
+    _print(rec.search(text, args.k, where=args.where, exclude=args.exclude, explain=not args.no_explain), args.json, rec, args.where)
     return 0
 
 
@@ -348,6 +354,14 @@ def _add_items(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
+    relations = _unknown_relations(rec, args)
+    if relations:
+        print(
+            f"note: --kg triples of relation{'s' if len(relations) > 1 else ''} {', '.join(relations[:5])}"
+            f"{' ...' if len(relations) > 5 else ''} were left out: the model was trained on the run's graph's "
+            f"relations only (`kgrec graph stats` lists them)",
+            file=sys.stderr,
+        )
     unknown = _unknown_link_entities(rec, args)
     if unknown:
         print(
@@ -357,6 +371,16 @@ def _add_items(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _unknown_relations(rec: Any, args: argparse.Namespace) -> list[str]:
+    """Relations of ``--kg`` triples the run's graph has not (their triples were left out)."""
+    if args.kg is None or rec.run.graph is None:
+        return []
+    from kgrec.retrieval.coldstart import read_new_items
+
+    known = set(map(str, rec.run.graph.relation_names))
+    return sorted({r for _, r, _ in read_new_items(args.items, args.link, args.kg).triples if r not in known})
 
 
 def _unknown_link_entities(rec: Any, args: argparse.Namespace) -> list[str]:

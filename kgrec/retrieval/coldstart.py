@@ -181,7 +181,8 @@ def embed_new_items(
         if missing:
             raise DataError(
                 f"the run's text template {config.template!r} needs column(s) {', '.join(missing)}; the file has "
-                f"{', '.join(new.columns) or 'only item_id'} (add them, or add the items with --pathways graph)",
+                f"{', '.join(new.columns) or 'only item_id'} (add them, or add the items through the graph pathway "
+                'alone: --pathways graph; "pathways": ["graph"] over HTTP)',
                 new.path,
                 line=1,
             )
@@ -231,7 +232,7 @@ def embed_new_items(
                     f"new items {names}{' ...' if len(rest) > 5 else ''} have no link to the graph and "
                     + ("the text pathway is not asked for (--pathways)" if model.config.use_text else
                        "the model has no text pathway")
-                    + ": nothing to embed them from (give --link/--kg rows for them)"
+                    + ": nothing to embed them from (link them to graph entities: --link FILE, or \"links\" over HTTP)"
                 )
             vectors[rest] = model.cold_item_vectors(text[rest], None)
             for j in rest:

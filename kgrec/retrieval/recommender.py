@@ -90,6 +90,20 @@ FOLD_IN_NEGATIVES = 200_000
 NEW_ITEM_SIMILAR_MODEL_WEIGHT = 0.25
 
 
+Ids = str | Iterable[str]  # raw ids: several, or one as a plain string
+Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
+
+
+def _ids(values: Ids) -> list[str]:
+    """Raw ids as a list: a plain string is one id, not the characters of one."""
+    return [values] if isinstance(values, str) else [str(v) for v in values]
+
+
+def _filters(where: Filters) -> list[Filter | str]:
+    """``where`` as a list: one filter (``"class=Comedy"``) or several."""
+    return [where] if isinstance(where, (str, Filter)) else list(where)
+
+
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first."""
     kk = min(k, len(scores))
@@ -193,10 +207,10 @@ class Recommender:
         """
         from safetensors.numpy import load_file
 
-        from kgrec.train.saved import load_run, read_manifest
+        from kgrec.train.saved import check_run_files, load_run, read_manifest
 
         run_dir = Path(run_dir)
-        read_manifest(run_dir)
+        check_run_files(run_dir, read_manifest(run_dir))
         vectors_file = run_dir / "vectors.safetensors"
         if not vectors_file.is_file():
             raise RetrievalError(
@@ -338,20 +352,22 @@ class Recommender:
             examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
             raise NotFoundError(
                 f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
-                f"(raw user ids, e.g. {examples}); for a new user give liked items (--liked) or a text (--likes-text)"
+                f"(raw user ids, e.g. {examples}); a new user is recommended for from the items they like or a "
+                f"text (kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)"
             ) from None
         if not self._trained_mask()[index]:
             raise NotFoundError(
                 f"user '{user}' has no training interactions in this run (the split put all of them in valid or "
                 f"test, e.g. a user first seen after a global time split's cut), so the model learned nothing of "
-                f"them; give their liked items (--liked) or a text (--likes-text), as for a new user"
+                f"them; recommend for them as for a new user, from the items they like or a text (kgrec recommend "
+                f"--liked / --likes-text; Recommender.recommend_for_new_user)"
             )
         return index
 
-    def _allowed(self, where: Sequence[Filter | str], exclude: Iterable[str]) -> np.ndarray:
-        mask = self.catalog.where_mask(list(where))
-        for token in exclude:
-            mask[self.catalog.position(str(token), allow_removed=True)] = False
+    def _allowed(self, where: Filters, exclude: Ids) -> np.ndarray:
+        mask = self.catalog.where_mask(_filters(where))
+        for token in _ids(exclude):
+            mask[self.catalog.position(token, allow_removed=True)] = False
         return mask
 
     def seen_items(self, user: int) -> np.ndarray:
@@ -514,8 +530,8 @@ class Recommender:
         k: int = 10,
         *,
         exclude_seen: bool = True,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` best items for a known user (raw user id), best first."""
@@ -523,12 +539,12 @@ class Recommender:
 
     def recommend_batch(
         self,
-        users: Sequence[str],
+        users: Ids,
         k: int = 10,
         *,
         exclude_seen: bool = True,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
         batch_size: int = 1024,
     ) -> list[list[Result]]:
@@ -538,19 +554,19 @@ class Recommender:
 
     def iter_recommend(
         self,
-        users: Sequence[str],
+        users: Ids,
         k: int = 10,
         *,
         exclude_seen: bool = True,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
         batch_size: int = 1024,
     ) -> Iterator[list[Result]]:
         """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         k = self._check_k(k)
-        index = [self.user_index(u) for u in users]
+        index = [self.user_index(u) for u in _ids(users)]
         allowed = self._allowed(where, exclude)
         return self._recommend_rows(index, k, allowed, exclude_seen, explain, batch_size)
 
@@ -566,12 +582,12 @@ class Recommender:
                 why = (lambda p, s, h=history: self.explainer.for_user(h, p)) if explain else None
                 yield self._results(positions, scores, why)
 
-    def predict(self, user: str, items: Sequence[str]) -> list[Prediction]:
+    def predict(self, user: str, items: Ids) -> list[Prediction]:
         """The rating, like and retrieval towers' answers for a known user (raw id) and each of
         ``items`` (raw ids of items the model trained on), in the order given. Builds the model
         and encodes every item once per :class:`Recommender` (about a second on ml-100k)."""
         u = self.user_index(user)
-        positions = [self.catalog.position(str(item)) for item in items]  # every id checked before any work
+        positions = [self.catalog.position(item) for item in _ids(items)]  # every id checked before any work
         added = [self.catalog.tokens[p] for p in positions if p >= self.catalog.n_base]
         if added:
             raise RetrievalError(
@@ -645,18 +661,19 @@ class Recommender:
 
     def recommend_for_new_user(
         self,
-        liked: Sequence[str] = (),
+        liked: Ids = (),
         likes_text: str | None = None,
         k: int = 10,
         *,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` best items for a user the model has not seen, from items they like and/or a
         text of their interests (see the module docstring for how the query vector is made).
         The liked items are left out of the results."""
         k = self._check_k(k)
+        liked = _ids(liked)
         query = self.new_user_vector(liked, likes_text)
         positions = [self.catalog.position(t) for t in liked]
         allowed = self._allowed(where, exclude)
@@ -675,8 +692,8 @@ class Recommender:
         item: str,
         k: int = 10,
         *,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` items most similar to ``item`` (raw id): cosine of retrieval vectors centred on
@@ -686,11 +703,11 @@ class Recommender:
 
     def iter_similar(
         self,
-        items: Sequence[str],
+        items: Ids,
         k: int = 10,
         *,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
         batch_size: int = 1024,
     ) -> Iterator[list[Result]]:
@@ -698,7 +715,7 @@ class Recommender:
         index search per ``batch_size`` items (an added item with text is scored on its own).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         k = self._check_k(k)
-        sources = [self.catalog.position(str(item)) for item in items]
+        sources = [self.catalog.position(item) for item in _ids(items)]
         if k > self.catalog.n_active - 1:
             raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")
         allowed = self._allowed(where, exclude)
@@ -763,8 +780,8 @@ class Recommender:
         text: str,
         k: int = 10,
         *,
-        where: Sequence[Filter | str] = (),
-        exclude: Iterable[str] = (),
+        where: Filters = (),
+        exclude: Ids = (),
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` items whose text is closest to a free text: cosine of the run's text-encoder
@@ -819,10 +836,10 @@ class Recommender:
             self._text_index = (index, vectors, has_text)
         return self._text_index
 
-    def new_user_vector(self, liked: Sequence[str] = (), likes_text: str | None = None) -> np.ndarray:
+    def new_user_vector(self, liked: Ids = (), likes_text: str | None = None) -> np.ndarray:
         """The query vector ``(d,)`` of a user the model has not seen, from raw ids of items they
         like and/or a text of their interests (see the module docstring); scored by inner product."""
-        liked = list(liked)
+        liked = _ids(liked)
         if not liked and likes_text is None:
             raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
         positions = [self.catalog.position(t) for t in liked]
@@ -919,9 +936,10 @@ class Recommender:
         self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
         return [item.item_id for item in embedded.items]
 
-    def remove_items(self, items: Iterable[str]) -> list[str]:
-        """Take items (raw ids) out of the index and record it in the run; returns them."""
-        tokens = list(dict.fromkeys(str(t) for t in items))
+    def remove_items(self, items: Ids) -> list[str]:
+        """Take items (raw ids; one as a plain string) out of the index and record it in the run;
+        returns them."""
+        tokens = list(dict.fromkeys(_ids(items)))
         if not tokens:
             raise RetrievalError("no items to remove: give one or more item ids")
         positions = np.asarray([self.catalog.position(t) for t in tokens], dtype=np.int64)

@@ -33,7 +33,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError
+from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
 from kgrec.retrieval import Recommender, Result
 
 MAX_K = 1000
@@ -179,8 +179,16 @@ def create_app(
             raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
                                      "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp, lock:
-            items_file, link_file = _write_atomic_files(Path(tmp), body)
-            added = recommender.add_items(items_file, link=link_file, pathways=body.pathways)
+            items_file, link_file = _write_atomic_files(Path(tmp), body, recommender.catalog.feature_types)
+            try:
+                added = recommender.add_items(items_file, link=link_file, pathways=body.pathways)
+            except DataError as error:  # located in the request, not in the temporary files
+                if error.path is None:
+                    raise
+                part = "items" if error.path == items_file else "links"
+                where = part if error.line is None or error.line < 2 else f"{part}[{error.line - 2}]"
+                column = f" column '{error.column}'" if error.column else ""
+                raise KgrecError(f"{where}{column}: {error.message}") from None
         return {"added": added}
 
     return app
@@ -234,16 +242,25 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replayed
 
 
-def _write_atomic_files(folder: Path, body: NewItems) -> tuple[Path, Path | None]:
-    """JSON rows -> ``new.item`` (+ ``new.link``): lists become token_seq, numbers float, else token."""
+def _write_atomic_files(folder: Path, body: NewItems, known: dict[str, str]) -> tuple[Path, Path | None]:
+    """JSON rows -> ``new.item`` (+ ``new.link``). A column of the catalog keeps its type
+    (``known``): a string for a token_seq column is its space-separated tokens, as in a .item
+    file, and a number for a token column its text. A new column takes its type from the JSON:
+    lists become token_seq, numbers float, else token."""
     columns: dict[str, str] = {}
-    for row in body.items:
+    first: dict[str, int] = {}
+    for i, row in enumerate(body.items):
         if "item_id" not in row:
-            raise HTTPException(400, "every item needs an 'item_id'")
+            raise HTTPException(400, f"items[{i}]: every item needs an 'item_id'")
+        if (j := first.setdefault(str(row["item_id"]), i)) != i:
+            raise HTTPException(400, f"items[{i}]: item_id '{row['item_id']}' appears again (first at items[{j}])")
         for name, value in row.items():
-            kind = "token_seq" if isinstance(value, list) else "float" if isinstance(value, int | float) else "token"
+            guessed = "token_seq" if isinstance(value, list) else "float" if isinstance(value, int | float) else "token"
+            kind = known.get(name, guessed)
+            if name in known and isinstance(value, list) and kind != "token_seq":
+                raise HTTPException(400, f"items[{i}]: column '{name}' holds one {kind} per item, got a list")
             if columns.setdefault(name, kind) != kind:
-                raise HTTPException(400, f"column '{name}' mixes types ({columns[name]} and {kind})")
+                raise HTTPException(400, f"items[{i}]: column '{name}' mixes types ({columns[name]} and {kind})")
     columns["item_id"] = "token"
 
     def cell(value: Any) -> str:

@@ -70,12 +70,27 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
     return manifest
 
 
+RUN_FILES_READ = ("model.safetensors", "vectors.safetensors", "text.safetensors", "graph", KG_HELDOUT)
+
+
+def check_run_files(run: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a run folder that lacks a file its manifest lists and queries read (a run copied
+    in part): otherwise a missing ``text.safetensors`` would read as a run trained without text."""
+    missing = [name for name in RUN_FILES_READ if name in manifest.get("files", ()) and not (run / name).exists()]
+    if missing:
+        raise KgrecError(
+            f"{run}: {', '.join(missing)} missing (the run's manifest.json lists {'them' if len(missing) > 1 else 'it'}): "
+            "the folder is incomplete; copy the run folder whole, restore the file, or retrain"
+        )
+
+
 def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     """Load a run folder. ``data`` overrides the dataset folder recorded at training time."""
     from safetensors.torch import load_file
 
     run = Path(run)
     manifest = read_manifest(run)
+    check_run_files(run, manifest)
     overrides = [f"data.path={data or manifest['dataset_path']}"]
     if (run / TEXT_ENCODER_DIR).is_dir():  # fine-tuned with the model: queries must use it too
         overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")

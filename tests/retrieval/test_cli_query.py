@@ -73,7 +73,7 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{run}", "--user", "u0", "--liked", "i1"], "give exactly one of"),
         (["recommend", "{run}", "--user", "u0", "--where", "colour=red"], "unknown column 'colour'"),
         (["recommend", "{run}", "--users-file", "{run}/missing.txt"], "users file not found"),
-        (["recommend", "{novectors}", "--user", "u0"], "no vectors.safetensors"),
+        (["recommend", "{novectors}", "--user", "u0"], "vectors.safetensors missing (the run's manifest.json lists it)"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
         (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file or --all-users too"),
@@ -177,6 +177,21 @@ def test_index_build_kinds_and_queries_use_them(run_copy: Path, capsys):
     assert len(ids["ids"]) == 60 and ids["item_ids"][0] == "i0"
 
 
+def test_index_build_says_which_asked_values_a_small_catalog_lowered(run_copy: Path, capsys):
+    code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", "ivfpq", "--nlist", "500", "--pq-bits", "4")
+    manifest = json.loads((run_copy / "index" / "manifest.json").read_text())
+    assert code == 0 and manifest["params"]["nlist"] == 1 and manifest["params"]["pq_bits"] == 1, manifest
+    assert "note: --nlist 500 lowered to 1 for 60 items" in out and "note: --pq-bits 4 lowered to 1" in out
+    code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", "hnsw")
+    assert code == 0 and "note:" not in out
+
+
+def test_search_words_need_no_quotes(text_run: Path, capsys):
+    code, unquoted, _ = run_cli(capsys, "search", text_run, "comedy", "film", "-k", "3", "--json")
+    code_quoted, quoted, _ = run_cli(capsys, "search", text_run, "comedy film", "-k", "3", "--json")
+    assert code == code_quoted == 0 and json.loads(unquoted) == json.loads(quoted) and len(json.loads(quoted)) == 3
+
+
 def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path: Path, capsys):
     run = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
     (tmp_path / "typo.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn9\tFilm 9\tComedy\n")
@@ -193,10 +208,31 @@ def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Pa
     code, out, err = run_cli(capsys, "add-items", run_copy, "--items", items, "--link", link, "--kg", kg,
                              "--pathways", "graph")  # fmt: skip
     assert code == 0 and "added 4 items" in out and "64 items" in out
-    assert "note:" not in err  # their entities are new, but named in --kg
+    assert "linked entit" not in err  # their entities are new, but named in --kg
+    assert err.count("note:") == 1 and "note: --kg triples of relation film.unknown_relation were left out" in err
     code, out, _ = run_cli(capsys, "similar", run_copy, "--item", "n0", "-k", "3", "--json")
     assert code == 0 and len(json.loads(out)) == 3
     code, out, _ = run_cli(capsys, "remove-items", run_copy, "n0", "i1")
     assert code == 0 and "removed 2 items" in out and "62 items" in out
     code, _, err = run_cli(capsys, "similar", run_copy, "--item", "n0")
     assert code == 2 and "was removed" in err
+
+
+def test_output_into_a_pipe_whose_reader_left_ends_without_a_traceback(trained_run: Path):
+    """``kgrec recommend ... | head -1``: the reader is gone before the results are written."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "kgrec", "recommend", str(trained_run), "--user", "u0", "-k", "5", "--json"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # no reader: the first write fails with EPIPE
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_a_run_folder_missing_a_file_it_lists_names_the_file(run_copy: Path, capsys):
+    """Not "trained without text" for a missing text.safetensors, nor a traceback for the weights."""
+    (run_copy / "model.safetensors").unlink()
+    code, _, err = run_cli(capsys, "predict", run_copy, "--user", "u0", "--items", "i1")
+    assert code == 2 and "model.safetensors missing (the run's manifest.json lists it)" in err
+    assert err.count("\n") == 1 and "copy the run folder whole" in err

@@ -702,3 +702,18 @@ def test_a_warm_up_runs_only_the_queries_a_run_supports_and_names_what_failed(tr
     assert done.errors == {"search": "text model 'x' is not on this machine"}
     assert list(done.seconds) == ["recommend", "similar", "predict", "new user"]
     assert "search failed: text model 'x'" in str(done)
+
+
+def test_a_plain_string_is_one_id_or_one_filter_never_its_characters(run_copy: Path):
+    """``remove_items("i12")`` removes item i12, not items i, 1 and 2."""
+    rec = Recommender.open(run_copy)
+    assert rec.remove_items("i12") == ["i12"] and rec.catalog.removed_tokens() == ["i12"]
+    assert [r.item_id for r in rec.recommend("u0", 5, exclude="i1")] == [
+        r.item_id for r in rec.recommend("u0", 5, exclude=["i1"])
+    ]
+    assert rec.recommend("u0", 5, where="class=Action") == rec.recommend("u0", 5, where=["class=Action"])
+    assert [p.item_id for p in rec.predict("u0", "i13")] == ["i13"]
+    assert [r.item_id for r in rec.recommend_for_new_user("i13", k=3)] == [
+        r.item_id for r in rec.recommend_for_new_user(["i13"], k=3)
+    ]
+    assert len(rec.recommend_batch("u0", 3)) == 1 and len(list(rec.iter_similar("i13", 3))) == 1

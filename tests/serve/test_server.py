@@ -211,6 +211,36 @@ def test_adding_items_needs_the_token(server):
     assert httpx.get(base + "/items/new1").json()["title"] == "Film New"
 
 
+def test_added_items_keep_the_catalogs_column_types_and_errors_name_the_request_row(server, tmp_path):
+    """A string for a token_seq column is its space-separated tokens, as in a .item file; an
+    error points at ``items[i]``, not at the temporary file the rows went through."""
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    run = shutil.copytree(server[1], tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    client = TestClient(create_app(Recommender.open(run), token="t"))
+    auth = {"Authorization": "Bearer t"}
+    def links(*ids: str) -> list[dict[str, str]]:
+        return [{"item_id": i, "entity_id": "d0_0"} for i in ids]
+
+    body = {"items": [{"item_id": "n1", "title": "Film N", "class": "Comedy Drama"}], "links": links("n1")}
+    response = client.post("/items", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    assert client.get("/items/n1").json()["columns"]["class"] == ["Comedy", "Drama"]
+    rows = [{"item_id": "n2", "title": "Film 2"}, {"item_id": "n3", "title": ["Film", "3"]}]
+    response = client.post("/items", json={"items": rows, "links": links("n2", "n3")}, headers=auth)
+    assert response.status_code == 400 and response.json()["detail"] == (
+        "items[1]: column 'title' holds one token per item, got a list"
+    )
+    twice = [{"item_id": "n4", "title": "Film 4"}, {"item_id": "n5", "title": "Film 5"}, {"item_id": "n4", "title": "4"}]
+    detail = client.post("/items", json={"items": twice, "links": links("n4", "n5")}, headers=auth).json()["detail"]
+    assert detail == "items[2]: item_id 'n4' appears again (first at items[0])"
+    detail = client.post("/items", json={"items": twice[:2], "links": links("n4", "zz")}, headers=auth).json()["detail"]
+    assert detail.startswith("links[1] column 'item_id:token': item 'zz' is not in") and "tmp" not in detail, detail
+
+
 def test_bounded_load_has_no_errors(server):
     """2,000 requests from 8 concurrent keep-alive clients, stopping by itself."""
     base = server[0]

@@ -162,13 +162,14 @@ def _check_k(k: int) -> None:
 
 
 def _print(results: list[Result], as_json: bool, rec: Recommender | None = None, where: list[str] | None = None) -> None:
-    """Results as text or JSON; an empty text answer says which ``--where`` filter left nothing."""
+    """Results as text or JSON; an empty answer says which ``--where`` filter left nothing (on
+    stderr beside JSON's ``[]``, so that the output stays JSON)."""
+    if not results:
+        reasons = rec.catalog.unmatched_filters(where) if rec is not None and where else []
+        print("no items qualify" + (": " + "; ".join(reasons) if reasons else ""), file=sys.stderr if as_json else None)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
         return
-    if not results:
-        reasons = rec.catalog.unmatched_filters(where) if rec is not None and where else []
-        print("no items qualify" + (": " + "; ".join(reasons) if reasons else ""))
     for rank, r in enumerate(results, 1):
         print(f"{rank:>3}. {r.title}  [{r.item_id}]  score {r.score:.4f}")
         if r.explanation is not None:

@@ -59,6 +59,8 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
     # each filter alone keeps items: their combination leaves none, and no filter is blamed
     code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Action", "--where", "class=Drama")
     assert code == 0 and out.strip() == "no items qualify"
+    code, out, err = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Acton", "--json")
+    assert code == 0 and json.loads(out) == [] and err.strip().startswith("no items qualify: class=Acton matches no item")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that left (`| head`) shows here, not as a traceback at exit
         return code
     except BrokenPipeError:  # `kgrec recommend ... | head -1`: the rest of the output has no reader
+        if not _stdout_reader_gone():
+            raise  # another pipe or socket broke: a bug to see, not a reader that left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush writes nowhere
         return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except KgrecError as error:
@@ -58,6 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         exit_if_abandoned(130)  # e.g. during EASE's Cholesky solve: exit now, not after it
         return 130
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end was closed (poll reports an error on it)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout without a descriptor
+        return False
 
 
 def _is_rank_zero(interrupt: KeyboardInterrupt) -> bool:

@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     b.add_argument("--nlist", type=int, help="IVF cells (default 4 sqrt(n))")
     b.add_argument("--nprobe", type=int, default=16, help="IVF cells scanned per query (default 16)")
     b.add_argument("--pq-m", type=int, help="PQ sub-vectors, must divide the dimension (default d/4)")
-    b.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code (default 8)")
+    b.add_argument("--pq-bits", type=int, help="bits per PQ code (default 8)")
     b.add_argument("--refine", type=int, default=0, help="re-score refine*k IVF-PQ candidates exactly (default 0: off)")
     b.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     b.set_defaults(handler=_index_build)
@@ -181,7 +181,8 @@ def _index_build(args: argparse.Namespace) -> int:
 
     config = IndexConfig(
         kind=args.kind, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search,
-        nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m, pq_bits=args.pq_bits, refine=args.refine,
+        nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m, refine=args.refine,
+        **({} if args.pq_bits is None else {"pq_bits": args.pq_bits}),
     )  # fmt: skip
     rec = Recommender.open(args.run, data=args.data, index=config, rebuild=True)
     index = rec.index
@@ -189,8 +190,8 @@ def _index_build(args: argparse.Namespace) -> int:
         f"built {index.kind} index of {index.count} items (d={index.dim}) in {index.build_seconds:.2f} s, "
         f"{index.memory_bytes() / 2**20:.2f} MiB: {rec.index_dir}"
     )
-    for name in ("nlist", "pq_bits"):  # lowered for a small catalog (IndexConfig.resolved)
-        asked, used = getattr(config, name), getattr(index.config, name)
+    for name in ("nlist", "pq_bits"):  # an asked value lowered for a small catalog (IndexConfig.resolved)
+        asked, used = getattr(args, name), getattr(index.config, name)
         if index.kind == "ivfpq" and asked is not None and used != asked:
             print(f"note: --{name.replace('_', '-')} {asked} lowered to {used} for {index.count} items: k-means "
                   f"needs about 39 training vectors per centroid")  # fmt: skip
@@ -391,7 +392,8 @@ def _unknown_link_entities(rec: Any, args: argparse.Namespace) -> list[str]:
     from kgrec.retrieval.coldstart import read_new_items
 
     new = read_new_items(args.items, args.link, args.kg)
-    named = set(map(str, rec.run.graph.keys)) | {h for h, _, _ in new.triples} | {t for _, _, t in new.triples}
+    kept = [(h, t) for h, r, t in new.triples if r in set(map(str, rec.run.graph.relation_names))]  # the others are left out
+    named = set(map(str, rec.run.graph.keys)) | {h for h, _ in kept} | {t for _, t in kept}
     return sorted({entity for entity in new.links.values() if entity not in named})
 
 

@@ -243,7 +243,7 @@ class Catalog:
             for name, value in item.features.items():
                 found = _kind_of(value)
                 kind = types.setdefault(name, found)
-                if value is not None and found != kind:  # filters on the column would break
+                if value is not None and found != kind and not (value == [] and kind.endswith("_seq")):  # filters would break
                     raise RetrievalError(
                         f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
                         f"got {value!r} (in a .item file, declare it '{name}:{kind}')"
@@ -413,14 +413,14 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-_KIND_NAMES = {"float": "numbers", "token": "text", "token_seq": "lists of tokens"}
+_KIND_NAMES = {"float": "numbers", "token": "text", "token_seq": "lists of tokens", "float_seq": "lists of numbers"}
 
 
 def _kind_of(value: Any) -> str:
     if isinstance(value, float):
         return "float"
     if isinstance(value, list):
-        return "token_seq"
+        return "float_seq" if value and all(isinstance(v, float) for v in value) else "token_seq"
     return "token"
 
 

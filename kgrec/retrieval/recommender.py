@@ -626,8 +626,7 @@ class Recommender:
 
         Returns:
             :class:`WarmUp`: seconds per query kind, in the order run (``recommend``,
-            ``similar``, ``predict`` with a rating or like tower, ``search`` with text, ``new
-            user``; a kind the catalog cannot answer, with fewer than two active trained items,
+            ``similar``, ``predict``, ``search`` with text, ``new user``; a kind the catalog cannot answer, with fewer than two active trained items,
             is left out), and why a kind failed (a :class:`~kgrec.errors.KgrecError`, e.g. a
             text model that cannot be loaded offline): users' queries of that kind would fail
             the same way, the others still work.
@@ -642,7 +641,7 @@ class Recommender:
             queries.append(("recommend", lambda: self.recommend(user, 1, exclude_seen=False)))
         if item is not None and self.catalog.n_active >= 2:
             queries.append(("similar", lambda: self.similar(item, 1)))
-        if user is not None and item is not None and {"rating", "like"} & set(self.run.config.model.tasks):
+        if user is not None and item is not None:
             queries.append(("predict", lambda: self.predict(user, [item])))
         if has_text:
             queries.append(("search", lambda: self.search("warm-up", 1)))

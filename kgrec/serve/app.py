@@ -16,7 +16,7 @@ Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item 
 Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
 422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The run
 loads once: ``kgrec serve`` opens it and calls :meth:`~kgrec.retrieval.Recommender.warm_up`
-before the port opens, so that the model and the text encoder are loaded before the first
+before the port opens (with several workers, before each worker takes requests), so that the model and the text encoder are loaded before the first
 query (without the warm-up, on the first query that needs them); a lock serialises queries, so
 they are thread-safe.
 """
@@ -183,7 +183,7 @@ def create_app(
             try:
                 added = recommender.add_items(items_file, link=link_file, pathways=body.pathways)
             except DataError as error:  # located in the request, not in the temporary files
-                if error.path is None:
+                if error.path not in (items_file, link_file):
                     raise
                 part = "items" if error.path == items_file else "links"
                 where = part if error.line is None or error.line < 2 else f"{part}[{error.line - 2}]"
@@ -257,7 +257,7 @@ def _write_atomic_files(folder: Path, body: NewItems, known: dict[str, str]) -> 
         for name, value in row.items():
             guessed = "token_seq" if isinstance(value, list) else "float" if isinstance(value, int | float) else "token"
             kind = known.get(name, guessed)
-            if name in known and isinstance(value, list) and kind != "token_seq":
+            if name in known and isinstance(value, list) and not kind.endswith("_seq"):
                 raise HTTPException(400, f"items[{i}]: column '{name}' holds one {kind} per item, got a list")
             if columns.setdefault(name, kind) != kind:
                 raise HTTPException(400, f"items[{i}]: column '{name}' mixes types ({columns[name]} and {kind})")

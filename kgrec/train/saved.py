@@ -70,7 +70,7 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
     return manifest
 
 
-RUN_FILES_READ = ("model.safetensors", "vectors.safetensors", "text.safetensors", "graph", KG_HELDOUT)
+RUN_FILES_READ = ("model.safetensors", "vectors.safetensors", "text.safetensors", "graph", KG_HELDOUT, TEXT_ENCODER_DIR)
 
 
 def check_run_files(run: Path, manifest: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{run}", "--user", "u0", "--where", "colour=red"], "unknown column 'colour'"),
         (["recommend", "{run}", "--users-file", "{run}/missing.txt"], "users file not found"),
         (["recommend", "{novectors}", "--user", "u0"], "vectors.safetensors missing (the run's manifest.json lists it)"),
+        (["recommend", "{noretrieval}", "--user", "u0"], "trained without the retrieval tower"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
         (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file or --all-users too"),
@@ -97,7 +98,11 @@ def test_bad_input_prints_one_line_and_exits_2(argv, message, run_copy: Path, tm
 
     shutil.copytree(run_copy, novectors)
     (novectors / "vectors.safetensors").unlink()
-    paths = {"run": run_copy, "novectors": novectors, "notarun": tmp_path}
+    noretrieval = shutil.copytree(novectors, tmp_path / "noretrieval")  # as a run without the tower writes it
+    manifest = json.loads((noretrieval / "manifest.json").read_text())
+    manifest["files"].remove("vectors.safetensors")
+    (noretrieval / "manifest.json").write_text(json.dumps(manifest))
+    paths = {"run": run_copy, "novectors": novectors, "noretrieval": noretrieval, "notarun": tmp_path}
     code, out, err = run_cli(capsys, *[a.format(**paths) for a in argv])
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("kgrec: error: ") and message in err, err
@@ -184,7 +189,7 @@ def test_index_build_says_which_asked_values_a_small_catalog_lowered(run_copy: P
     manifest = json.loads((run_copy / "index" / "manifest.json").read_text())
     assert code == 0 and manifest["params"]["nlist"] == 1 and manifest["params"]["pq_bits"] == 1, manifest
     assert "note: --nlist 500 lowered to 1 for 60 items" in out and "note: --pq-bits 4 lowered to 1" in out
-    code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", "hnsw")
+    code, out, _ = run_cli(capsys, "index", "build", run_copy, "--kind", "ivfpq")  # pq_bits' default lowered too
     assert code == 0 and "note:" not in out
 
 
@@ -201,6 +206,13 @@ def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path:
     code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "typo.item", "--link", tmp_path / "typo.link")
     assert code == 0 and "added 1 items" in out
     assert "note: 1 linked entity (ne_typo) is neither in the run's graph nor in --kg" in err
+    # an entity named only by a triple whose relation the graph lacks is named by nothing that is kept
+    (tmp_path / "only.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn8\tFilm 8\tComedy\n")
+    (tmp_path / "only.link").write_text("item_id:token\tentity_id:token\nn8\tne_only\n")
+    (tmp_path / "only.kg").write_text("head_id:token\trelation_id:token\ttail_id:token\nne_only\tfilm.nosuch\tg0\n")
+    code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "only.item", "--link", tmp_path / "only.link",
+                             "--kg", tmp_path / "only.kg")  # fmt: skip
+    assert code == 0 and "relation film.nosuch were left out" in err and "1 linked entity (ne_only)" in err
 
 
 def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Path, capsys):

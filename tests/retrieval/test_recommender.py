@@ -569,6 +569,11 @@ def test_added_values_must_keep_their_column_type(rec: Recommender):
         dated.with_added([AddedItem("n2", "N2", {"year": "1999"})], vector)
     dated = dated.with_added([AddedItem("n2", "N2", {"year": 2001.0, "class": None})], vector)
     assert dated.where_mask(["year=2001"]).sum() == 1  # filters on the column keep working
+    scored = dated.with_added([AddedItem("n3", "N3", {"scores": [0.5, 1.0]})], vector)  # a float_seq column
+    scored = scored.with_added([AddedItem("n4", "N4", {"scores": []})], vector)  # an empty list fits any list column
+    assert scored.feature_types["scores"] == "float_seq"
+    with pytest.raises(RetrievalError, match=r"column 'scores' holds lists of numbers .* got \['a'\]"):
+        scored.with_added([AddedItem("n5", "N5", {"scores": ["a"]})], vector)
     assert dated.unmatched_filters(["year=1990", "class=Dram", "class!=Dramaa", "year=2001"]) == [
         "year=1990 matches no item (values from 1999 to 2001)",  # a number: the column's range
         "class=Dram matches no item (did you mean 'Drama'?)",

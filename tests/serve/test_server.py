@@ -149,16 +149,28 @@ def test_the_server_warms_up_before_it_takes_requests(server):
     """One query of each kind ran before the port opened (``Recommender.warm_up``), so no
     user's first query waits for the model to load; /health answered, so both lines are there."""
     lines = []
-    while not (lines and lines[-1].startswith("serving ")):
+    while not lines or not (lines[-1] == "" or lines[-1].startswith("serving ")):  # "": the output ended
         lines.append(server[2].stdout.readline())
+    assert lines[-1].startswith("serving "), lines
     warmed = [line for line in lines if line.startswith("warmed up in ")]
     assert len(warmed) == 1 and "recommend" in warmed[0] and "new user" in warmed[0] and "failed" not in warmed[0]
 
 
-def test_each_worker_of_a_several_worker_server_warms_up_unless_told_not_to(server):
-    """``kgrec serve --workers N`` passes the choice on to each worker through the environment."""
+def test_each_worker_of_a_several_worker_server_warms_up_unless_told_not_to(server, monkeypatch):
+    """``kgrec serve --workers N`` passes the choice on to each worker through the environment,
+    and each worker's app (``kgrec.serve.asgi``) warms up as the environment says."""
+    import uvicorn
+
+    from kgrec.cli.main import main
+
+    for flags, expected in (([], "1"), (["--no-warm-up"], "0")):
+        monkeypatch.setenv("KGREC_SERVE_WARM_UP", "unset")  # both restored after the test
+        monkeypatch.setenv("KGREC_SERVE_RUN", "unset")
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+        assert main(["serve", str(server[1]), "--workers", "2", *flags]) == 0
+        assert os.environ["KGREC_SERVE_WARM_UP"] == expected and os.environ["KGREC_SERVE_RUN"] == str(server[1])
     probe = [sys.executable, "-c", "import kgrec.serve.asgi"]
-    env = {**os.environ, "KGREC_SERVE_RUN": str(server[1]), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "KGREC_SERVE_RUN": str(server[1]), "OMP_NUM_THREADS": "1", "KGREC_SERVE_WARM_UP": "1"}
     warm = subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout
     cold = subprocess.run(probe, env={**env, "KGREC_SERVE_WARM_UP": "0"}, capture_output=True, text=True, check=True)
     assert "warmed up in" in warm and "predict" in warm and cold.stdout == ""

@@ -622,7 +622,8 @@ class Recommender:
         on first use (the model and its encoding, the text encoder, the explainer, the new-user
         prior) is loaded now rather than at a user's first query: ``kgrec serve`` calls it
         before it takes requests. On ml-100k the first ``search`` otherwise takes about 5 s (the
-        text model loads), the first ``predict`` or new-user query about 0.3 s.
+        text model loads), the first ``predict`` or new-user query about half a second
+        (``scripts/bench_serve.py --first-queries``).
 
         Returns:
             :class:`WarmUp`: seconds per query kind, in the order run (``recommend``,

@@ -356,45 +356,58 @@ def _add_items(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
-    relations = _unknown_relations(rec, args)
-    if relations:
-        print(
-            f"note: --kg triples of relation{'s' if len(relations) > 1 else ''} {', '.join(relations[:5])}"
-            f"{' ...' if len(relations) > 5 else ''} were left out: the model was trained on the run's graph's "
-            f"relations only (`kgrec graph stats` lists them)",
-            file=sys.stderr,
-        )
-    unknown = _unknown_link_entities(rec, args)
-    if unknown:
-        print(
-            f"note: {len(unknown)} linked entit{'y' if len(unknown) == 1 else 'ies'} ({', '.join(unknown[:5])}"
-            f"{' ...' if len(unknown) > 5 else ''}) {'is' if len(unknown) == 1 else 'are'} neither in the run's graph "
-            "nor in --kg, so those links connect their items to nothing (a typo in an entity id?)",
-            file=sys.stderr,
-        )
+    if rec.run.graph is not None and (args.link is not None or args.kg is not None):
+        from kgrec.retrieval.coldstart import read_new_items
+
+        for note in _graph_notes(rec.run.graph, read_new_items(args.items, args.link, args.kg)):
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 
-def _unknown_relations(rec: Any, args: argparse.Namespace) -> list[str]:
-    """Relations of ``--kg`` triples the run's graph has not (their triples were left out)."""
-    if args.kg is None or rec.run.graph is None:
-        return []
-    from kgrec.retrieval.coldstart import read_new_items
-
-    known = set(map(str, rec.run.graph.relation_names))
-    return sorted({r for _, r, _ in read_new_items(args.items, args.link, args.kg).triples if r not in known})
+ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
 
 
-def _unknown_link_entities(rec: Any, args: argparse.Namespace) -> list[str]:
-    """Entities of ``--link`` that no graph node and no ``--kg`` triple names."""
-    if args.link is None or rec.run.graph is None:
-        return []
-    from kgrec.retrieval.coldstart import read_new_items
+def _graph_notes(graph: Any, new: Any) -> list[str]:
+    """What ``add-items`` did with the new items' links and triples that the user may not expect:
+    ``--kg`` relations the graph lacks (left out), linked entities nothing names (their links
+    connect to nothing), linked entities that many trained items point to (an attribute such as
+    a genre or a rating, whose node the new item would become)."""
+    import numpy as np
 
-    new = read_new_items(args.items, args.link, args.kg)
-    kept = [(h, t) for h, r, t in new.triples if r in set(map(str, rec.run.graph.relation_names))]  # the others are left out
-    named = set(map(str, rec.run.graph.keys)) | {h for h, _ in kept} | {t for _, t in kept}
-    return sorted({entity for entity in new.links.values() if entity not in named})
+    notes = []
+    known = set(map(str, graph.relation_names))
+    relations = sorted({r for _, r, _ in new.triples if r not in known})
+    if relations:
+        notes.append(
+            f"--kg triples of relation{'s' if len(relations) > 1 else ''} {', '.join(relations[:5])}"
+            f"{' ...' if len(relations) > 5 else ''} were left out: the model was trained on the run's graph's "
+            "relations only (`kgrec graph stats` lists them)"
+        )
+    kept = [(h, t) for h, r, t in new.triples if r in known]
+    node_of = {str(key): n for n, key in enumerate(graph.keys)}
+    named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
+    unknown = sorted({entity for entity in new.links.values() if entity not in named})
+    if unknown:
+        one = len(unknown) == 1
+        notes.append(
+            f"{len(unknown)} linked entit{'y' if one else 'ies'} ({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}) "
+            f"{'is' if one else 'are'} neither in the run's graph nor in --kg, so those links connect their items to "
+            "nothing (a typo in an entity id?)"
+        )
+    for item, entity in new.links.items():
+        node = node_of.get(entity)
+        if node is None or node < graph.n_items:
+            continue
+        items = np.unique(np.concatenate([graph.head[(graph.tail == node) & (graph.head < graph.n_items)],
+                                          graph.tail[(graph.head == node) & (graph.tail < graph.n_items)]]))  # fmt: skip
+        if len(items) >= ATTRIBUTE_NOTE_ITEMS:
+            notes.append(
+                f"new item '{item}' is linked to entity '{entity}' ({graph.names[node]}), which {len(items)} of the "
+                "run's items point to: the item takes that node's place and its neighbours; if it is an attribute "
+                "(a genre, a rating) rather than the item itself, link the item to an entity of its own and give "
+                "the attribute as a --kg triple"
+            )
+    return notes
 
 
 def _remove_items(args: argparse.Namespace) -> int:

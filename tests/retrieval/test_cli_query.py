@@ -213,6 +213,12 @@ def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path:
     code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "only.item", "--link", tmp_path / "only.link",
                              "--kg", tmp_path / "only.kg")  # fmt: skip
     assert code == 0 and "relation film.nosuch were left out" in err and "1 linked entity (ne_only)" in err
+    # linked to a genre that 15 trained items point to, as if it were the film's own entity
+    (tmp_path / "genre.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn7\tFilm 7\tComedy\n")
+    (tmp_path / "genre.link").write_text("item_id:token\tentity_id:token\nn7\tg0\n")
+    code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "genre.item", "--link", tmp_path / "genre.link")
+    assert code == 0 and "note: new item 'n7' is linked to entity 'g0' (g0), which 15 of the run's items point to" in err
+    assert err.count("note:") == 1
 
 
 def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Path, capsys):

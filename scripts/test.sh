@@ -4,4 +4,4 @@
 set -euo pipefail
 EXTRAS="[dev]" . "$(dirname "$0")/_venv.sh"
 ruff check kgrec tests scripts
-python -m pytest -q "$@"
+python -m pytest -q --durations=10 "$@"  # the ten slowest tests close the report

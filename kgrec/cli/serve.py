@@ -48,9 +48,10 @@ def _serve(args: argparse.Namespace) -> int:
     from kgrec.serve.app import create_app
 
     recommender = Recommender.open(args.run)  # the vectors, graph and index
-    if args.warm_up:
-        print(f"warmed up in {recommender.warm_up()}", flush=True)
-    app = create_app(recommender, token=token)
+    warmed = recommender.warm_up() if args.warm_up else None
+    if warmed is not None:
+        print(f"warmed up in {warmed}", flush=True)
+    app = create_app(recommender, token=token, warmed=warmed)
     print(f"serving {args.run} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -3,7 +3,7 @@
 Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at ``/docs``):
 
 ===================  ==========================================================================
-``GET /health``      status, catalogue and user counts
+``GET /health``      status, catalogue and user counts, query kinds the warm-up found failing
 ``GET /items/{id}``  one item: title and columns
 ``POST /recommend``  ``{"user": "196", "k": 10}``; or ``liked`` items / ``likes_text`` for a new user
 ``POST /similar``    ``{"item": "50", "k": 10}``
@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
-from kgrec.retrieval import Recommender, Result
+from kgrec.retrieval import Recommender, Result, WarmUp
 
 MAX_K = 1000
 
@@ -107,12 +107,18 @@ class Results(BaseModel):
 
 
 def create_app(
-    recommender: Recommender, token: str | None = None, max_body_bytes: int = 1 << 20, writable: bool = True
+    recommender: Recommender,
+    token: str | None = None,
+    max_body_bytes: int = 1 << 20,
+    writable: bool = True,
+    warmed: WarmUp | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``; with
     no token they are refused, and so they are with ``writable=False`` (409): each of several
     worker processes holds its own catalog, so an item one of them added would be neither served
-    by the others nor kept by their next write."""
+    by the others nor kept by their next write. ``warmed``, what
+    :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
+    that failed (``"unavailable"``), which the other kinds do not stop being served."""
     app = FastAPI(title="kgrec", version="1", description=__doc__)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
@@ -134,7 +140,10 @@ def create_app(
     def health() -> Any:
         if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
             return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
-        return {"status": "ok", "items": recommender.catalog.n_active, "users": recommender.run.dataset.n_users}
+        answer = {"status": "ok", "items": recommender.catalog.n_active, "users": recommender.run.dataset.n_users}
+        if warmed is not None and warmed.errors:
+            answer["unavailable"] = warmed.errors  # e.g. {"search": "text model ... is not on this machine"}
+        return answer
 
     @app.get("/items/{item_id}")
     def item(item_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from kgrec.retrieval import Recommender
 from kgrec.serve.app import create_app
 
 recommender = Recommender.open(os.environ["KGREC_SERVE_RUN"])
-if os.environ.get("KGREC_SERVE_WARM_UP", "1") != "0":
-    print(f"worker {os.getpid()} warmed up in {recommender.warm_up()}", flush=True)
-app = create_app(recommender, token=os.environ.get("KGREC_API_TOKEN") or None, writable=False)
+warmed = recommender.warm_up() if os.environ.get("KGREC_SERVE_WARM_UP", "1") != "0" else None
+if warmed is not None:
+    print(f"worker {os.getpid()} warmed up in {warmed}", flush=True)
+app = create_app(recommender, token=os.environ.get("KGREC_API_TOKEN") or None, writable=False, warmed=warmed)

@@ -156,6 +156,24 @@ def test_the_server_warms_up_before_it_takes_requests(server):
     assert len(warmed) == 1 and "recommend" in warmed[0] and "new user" in warmed[0] and "failed" not in warmed[0]
 
 
+def test_health_names_the_query_kinds_the_warm_up_found_failing(server, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from kgrec.errors import KgrecError
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    recommender = Recommender.open(server[1])
+    assert "unavailable" not in TestClient(create_app(recommender, warmed=recommender.warm_up())).get("/health").json()
+
+    def broken(*args, **kwargs):
+        raise KgrecError("the model file cannot be read")
+
+    monkeypatch.setattr(Recommender, "predict", broken)
+    health = TestClient(create_app(recommender, warmed=recommender.warm_up())).get("/health")
+    assert health.status_code == 200 and health.json()["unavailable"] == {"predict": "the model file cannot be read"}
+
+
 def test_each_worker_of_a_several_worker_server_warms_up_unless_told_not_to(server, monkeypatch):
     """``kgrec serve --workers N`` passes the choice on to each worker through the environment,
     and each worker's app (``kgrec.serve.asgi``) warms up as the environment says."""

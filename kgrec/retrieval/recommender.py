@@ -352,8 +352,8 @@ class Recommender:
             examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
             raise NotFoundError(
                 f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
-                f"(raw user ids, e.g. {examples}); a new user is recommended for from the items they like or a "
-                f"text (kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)"
+                f"(raw user ids, e.g. {examples}); for a new user, recommend from the items they like or a text "
+                f"(kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)"
             ) from None
         if not self._trained_mask()[index]:
             raise NotFoundError(

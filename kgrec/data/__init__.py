@@ -3,6 +3,7 @@
 from kgrec.data.atomic import AtomicTable, TokenColumn, read_atomic
 from kgrec.data.dataset import Dataset, Interactions, KGTriples, load_dataset, load_id_maps
 from kgrec.data.download import fetch, kgrec_home
+from kgrec.data.export import export_split
 from kgrec.data.features import FeatureTokens, feature_tokens
 from kgrec.data.split import SPLIT_STRATEGIES, SplitConfig, SplitStrategy
 
@@ -16,6 +17,7 @@ __all__ = [
     "SplitConfig",
     "SplitStrategy",
     "TokenColumn",
+    "export_split",
     "feature_tokens",
     "fetch",
     "kgrec_home",

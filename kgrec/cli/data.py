@@ -67,8 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "split",
         help="write the train/valid/test split as files other tools read",
         description="Write the train, valid and test parts that `kgrec train` with the same --data, --config "
-        "and --set uses, as a dataset folder OUT: OUT.train.inter, OUT.valid.inter, OUT.test.inter (RecBole's "
-        "benchmark files: benchmark_filename: [train, valid, test]) beside copies of the .item, .user, .kg "
+        "and --set uses, as a dataset folder OUT/ named NAME: NAME.train.inter, NAME.valid.inter, NAME.test.inter "
+        "(RecBole's benchmark files: benchmark_filename: [train, valid, test]) beside copies of the .item, .user, .kg "
         "and .link files, so that another tool trains and is evaluated on the same split. kgrec reads OUT back "
         "as the same split (--data OUT). Example: kgrec data split --config scripts/configs/ml-100k.yaml "
         "--out splits/ml-100k",

@@ -66,6 +66,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_tune)
 
     p = commands.add_parser(
+        "eval-lists",
+        help="score another tool's top-K lists on kgrec's split",
+        description="Score ranked lists made by another recommender (one JSON line per user: {\"user\": ID, "
+        "\"items\": [ID, ...]} best first, or kgrec recommend --out's lines) on the split that --data, --config "
+        "and --set give, with the protocol and metrics `kgrec eval` uses for kgrec's runs: the user's training "
+        "items (and valid items, on test) are left out of the list before it is cut at K, a user without a line "
+        "counts as an empty list. Train the other tool on `kgrec data split`'s files. With --baselines, "
+        "most-popular and valid-tuned EASE on the same split beside it. Example: kgrec eval-lists recs.jsonl "
+        "--data splits/ml-100k --baselines",
+    )
+    p.add_argument("lists", type=Path, help="JSON-lines file of ranked lists, one per user")
+    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name)")
+    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.FIELD=VALUE",
+                   help="override a config field, e.g. data.seed=7 (repeatable)")  # fmt: skip
+    p.add_argument("--part", choices=("test", "valid"), default="test", help="the part the lists are scored on (default test)")
+    p.add_argument("--baselines", action="store_true", help="also most-popular and valid-tuned EASE on the same split")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_eval_lists)
+
+    p = commands.add_parser(
         "compare",
         help="compare finished runs side by side",
         description=(
@@ -183,18 +204,44 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _baselines_table(run: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
+def _eval_lists(args: argparse.Namespace) -> int:
+    from kgrec.eval.lists import evaluate_lists, read_lists
+    from kgrec.train import load_config, load_data
+
+    overrides = ([f"data.path={args.data}"] if args.data is not None else []) + list(args.overrides)
+    dataset = load_data(load_config(args.config, overrides))
+    metrics = evaluate_lists(dataset, read_lists(args.lists, dataset), args.part)
+    baselines = None
+    if args.baselines:
+        from kgrec.baselines import reference_metrics
+
+        baselines = reference_metrics(dataset, args.part)
+    if args.json:
+        print(json.dumps({args.part: metrics, **({"baselines": baselines} if baselines else {})}, indent=2))
+        return 0
+    print(f"{args.lists}: lists for {metrics['n_lists']:,} of the {metrics['n_users']:,} {args.part} users "
+          f"({dataset.name}, split {dataset.split}); {metrics['seen_listed']:,} listed items the users had "
+          f"already{' in training' if args.part == 'valid' else ' (train or valid)'}, left out")  # fmt: skip
+    print(_summary({args.part: metrics}).splitlines()[0 if args.part == "valid" else 1])
+    if baselines:
+        print(_baselines_table(metrics, baselines, name="these lists", part=args.part))
+    return 0
+
+
+def _baselines_table(
+    run: dict[str, float], baselines: dict[str, dict[str, float]], name: str = "this run", part: str = "test"
+) -> str:
     """The run's test ranking metrics beside the baselines', and the run's ratio to the best; the
     last columns describe the lists: the share of the catalogue they reach and of the long tail."""
     columns = ("ndcg@10", "recall@20", "recall@10", "hit@10", "mrr@10", "coverage@10", "tail@10")
-    rows = {"this run": run, **baselines}
+    rows = {name: run, **baselines}
     width = max(len(name) for name in rows)
-    lines = ["", f"{'test (same split)':<{width}}" + "".join(f"{c:>12}" for c in columns)]
+    lines = ["", f"{f'{part} (same split)':<{width}}" + "".join(f"{c:>12}" for c in columns)]
     lines += [f"{name:<{width}}" + "".join(f"{values[c]:>12.4f}" if c in values else f"{'-':>12}" for c in columns)
               for name, values in rows.items()]  # fmt: skip
     best = max(baselines, key=lambda name: baselines[name]["ndcg@10"])
     ratios = ", ".join(f"{c} x{run[c] / baselines[best][c]:.3f}" for c in ("ndcg@10", "recall@20") if baselines[best][c] > 0)
-    lines.append(f"this run / {best.split(' (')[0]}: {ratios}")
+    lines.append(f"{name} / {best.split(' (')[0]}: {ratios}")
     return "\n".join(lines)
 
 

@@ -256,3 +256,20 @@ def test_a_run_folder_missing_a_file_it_lists_names_the_file(run_copy: Path, cap
     code, _, err = run_cli(capsys, "predict", run_copy, "--user", "u0", "--items", "i1")
     assert code == 2 and "model.safetensors missing (the run's manifest.json lists it)" in err
     assert err.count("\n") == 1 and "copy the run folder whole" in err
+
+
+def test_a_runs_own_lists_scored_by_eval_lists_give_its_test_metrics(trained_run: Path, tmp_path: Path, capsys):
+    """`recommend --all-users --include-seen` lists, scored on the run's split, reproduce the
+    test metrics training wrote: eval-lists and kgrec's own evaluation are one protocol."""
+    out = tmp_path / "recs.jsonl"
+    code, _, _ = run_cli(capsys, "recommend", trained_run, "--all-users", "--include-seen", "-k", "60", "--no-explain",
+                         "--no-progress", "--out", out)  # fmt: skip
+    manifest = json.loads((trained_run / "manifest.json").read_text())
+    config = trained_run / "config.yaml"
+    assert code == 0
+    code, printed, _ = run_cli(capsys, "eval-lists", out, "--config", config, "--data", manifest["dataset_path"], "--json")
+    test = json.loads((trained_run / "metrics.json").read_text())["test"]
+    scored = json.loads(printed)["test"]
+    assert code == 0 and scored["n_lists"] == scored["n_users"]
+    for key in ("ndcg@10", "recall@20", "mrr@10", "coverage@10"):
+        assert scored[key] == pytest.approx(test[key], abs=1e-5), key

@@ -1,0 +1,108 @@
+"""Evaluate ranked lists made by another tool on a kgrec split (``kgrec eval-lists``).
+
+With ``kgrec data split`` another recommender trains on kgrec's exact split; its top-K lists,
+one JSON line per user, are then scored here by the same code and protocol that scores kgrec's
+own runs (:func:`~kgrec.eval.ranking.evaluate_split`): the same relevant items, the same users,
+the user's training (and, on test, valid) items left out of the list before it is cut at K, and
+the same list metrics. A line is ``{"user": "196", "items": ["50", "181", ...]}``, best first,
+or ``{"user": "196", "results": [{"item_id": "50", ...}, ...]}`` as ``kgrec recommend --out``
+writes it. A user of the part without a line counts as an empty list (no hits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from kgrec.data import Dataset
+from kgrec.errors import DataError
+from kgrec.eval.ranking import ScoreFn, evaluate_split
+
+
+def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
+    """Each user's ranked items (dataset indices) from a JSON-lines file.
+
+    Raises:
+        DataError: the file is missing, or a line is not a JSON object with a known ``user``
+            and a list of known items (``items``, or ``results`` of ``{"item_id"}``), or repeats
+            a user or an item (file:line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("lists file not found", path)
+    user_of = {str(u): i for i, u in enumerate(dataset.users)}
+    item_of = {str(t): i for i, t in enumerate(dataset.items)}
+    lists: dict[int, list[int]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise DataError(f"not JSON ({error})", path, number) from None
+            user, items = _fields(row, path, number)
+            if user not in user_of:
+                raise DataError(f"unknown user '{user}': not a user of {dataset.name}", path, number)
+            if user_of[user] in lists:
+                raise DataError(f"user '{user}' has a list on an earlier line; give one list per user", path, number)
+            unknown = [t for t in items if t not in item_of]
+            if unknown:
+                raise DataError(f"unknown item '{unknown[0]}': not an item of {dataset.name}", path, number)
+            if len(set(items)) != len(items):
+                raise DataError(f"user '{user}': an item appears twice in the list", path, number)
+            lists[user_of[user]] = [item_of[t] for t in items]
+    return lists
+
+
+def _fields(row: Any, path: Path, number: int) -> tuple[str, list[str]]:
+    expected = 'expected {"user": ID, "items": [ID, ...]} or {"user": ID, "results": [{"item_id": ID}, ...]}'
+    if not isinstance(row, dict) or "user" not in row:
+        raise DataError(expected, path, number)
+    if isinstance(row.get("items"), list):
+        items = row["items"]
+    elif isinstance(row.get("results"), list) and all(isinstance(r, dict) and "item_id" in r for r in row["results"]):
+        items = [r["item_id"] for r in row["results"]]
+    else:
+        raise DataError(expected, path, number)
+    if not all(isinstance(t, str | int) and not isinstance(t, bool) for t in [row["user"], *items]):
+        raise DataError("user and item ids must be strings or integers", path, number)
+    return str(row["user"]), [str(t) for t in items]
+
+
+def lists_score_fn(lists: dict[int, list[int]], n_items: int) -> ScoreFn:
+    """Scores that rank each user's listed items in the list's order, above every other item
+    (``-inf``: never counted, as a list shorter than K is not filled up)."""
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        scores = torch.full((len(users), n_items), float("-inf"))
+        for row, user in enumerate(users.tolist()):
+            items = lists.get(user, [])
+            scores[row, items] = torch.arange(len(items), 0, -1, dtype=torch.float32)
+        return scores
+
+    return score
+
+
+def evaluate_lists(
+    dataset: Dataset,
+    lists: dict[int, list[int]],
+    part: Literal["valid", "test"] = "test",
+    ks: Sequence[int] = (10, 20),
+) -> dict[str, float]:
+    """:func:`~kgrec.eval.ranking.evaluate_split` of the lists on ``part``, plus
+    ``"n_lists"`` (users of the part with a list) and ``"seen_listed"`` (listed items the user
+    trained on, or had in valid when testing: left out before the cut at K)."""
+    metrics = evaluate_split(lists_score_fn(lists, dataset.n_items), dataset, part, ks)
+    seen_parts = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
+    seen = np.concatenate([p.user.astype(np.int64) * dataset.n_items + p.item for p in seen_parts])
+    listed = np.asarray([u * dataset.n_items + i for u, items in lists.items() for i in items], dtype=np.int64)
+    users = set(getattr(dataset, part).user.tolist())
+    metrics["n_lists"] = sum(1 for u in lists if u in users)
+    metrics["seen_listed"] = int(np.isin(listed, seen).sum())
+    return metrics

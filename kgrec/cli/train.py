@@ -69,7 +69,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "eval-lists",
         help="score another tool's top-K lists on kgrec's split",
         description="Score ranked lists made by another recommender (one JSON line per user: {\"user\": ID, "
-        "\"items\": [ID, ...]} best first, or kgrec recommend --out's lines) on the split that --data, --config "
+        "\"items\": [ID, ...]} best first, or the lines of kgrec recommend --include-seen --out) on the split "
+        "that --data, --config "
         "and --set give, with the protocol and metrics `kgrec eval` uses for kgrec's runs: the user's training "
         "items (and valid items, on test) are left out of the list before it is cut at K, a user without a line "
         "counts as an empty list. Train the other tool on `kgrec data split`'s files. With --baselines, "

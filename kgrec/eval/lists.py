@@ -6,7 +6,8 @@ own runs (:func:`~kgrec.eval.ranking.evaluate_split`): the same relevant items, 
 the user's training (and, on test, valid) items left out of the list before it is cut at K, and
 the same list metrics. A line is ``{"user": "196", "items": ["50", "181", ...]}``, best first,
 or ``{"user": "196", "results": [{"item_id": "50", ...}, ...]}`` as ``kgrec recommend --out``
-writes it. A user of the part without a line counts as an empty list (no hits).
+writes it (with ``--include-seen``: without it, ``recommend`` leaves out the user's test items
+too, as serving should). A user of the part without a line counts as an empty list (no hits).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import torch
 
 from kgrec.data import Dataset
 from kgrec.errors import DataError
-from kgrec.eval.ranking import ScoreFn, evaluate_split
+from kgrec.eval.ranking import ScoreFn, evaluate_split, known_users_part
 
 
 def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
@@ -103,7 +103,7 @@ def evaluate_lists(
     seen_parts = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
     seen = np.concatenate([p.user.astype(np.int64) * dataset.n_items + p.item for p in seen_parts])
     listed = np.asarray([u * dataset.n_items + i for u, items in lists.items() for i in items], dtype=np.int64)
-    users = set(getattr(dataset, part).user.tolist())
+    users = set(known_users_part(dataset, part).user.tolist())  # the users evaluate_split evaluates
     metrics["n_lists"] = sum(1 for u in lists if u in users)
     metrics["seen_listed"] = int(np.isin(listed, seen).sum())
     return metrics

@@ -209,9 +209,15 @@ def _eval_lists(args: argparse.Namespace) -> int:
     from kgrec.eval.lists import evaluate_lists, read_lists
     from kgrec.train import load_config, load_data
 
+    if args.baselines and args.part == "valid":
+        raise ConfigError("--baselines is for --part test: EASE's L2 weight is chosen on valid, so on valid it "
+                          "would be flattered")  # fmt: skip
     overrides = ([f"data.path={args.data}"] if args.data is not None else []) + list(args.overrides)
     dataset = load_data(load_config(args.config, overrides))
     metrics = evaluate_lists(dataset, read_lists(args.lists, dataset), args.part)
+    if not metrics["n_users"]:
+        raise ConfigError(f"{dataset.name}, split {dataset.split}: no {args.part} user was seen in training, so "
+                          "there is nothing to score")  # fmt: skip
     baselines = None
     if args.baselines:
         from kgrec.baselines import reference_metrics
@@ -222,7 +228,9 @@ def _eval_lists(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.lists}: lists for {metrics['n_lists']:,} of the {metrics['n_users']:,} {args.part} users "
           f"({dataset.name}, split {dataset.split}); {metrics['seen_listed']:,} listed items the users had "
-          f"already{' in training' if args.part == 'valid' else ' (train or valid)'}, left out")  # fmt: skip
+          f"already{' in training' if args.part == 'valid' else ' (train or valid)'}, left out"
+          + (f"; {metrics['outside_candidates']:,} listed items are not among the part's new items (a cold-item "
+             "split ranks only those), left out" if metrics.get("outside_candidates") else ""))  # fmt: skip
     print(_summary({args.part: metrics}).splitlines()[0 if args.part == "valid" else 1])
     if baselines:
         print(_baselines_table(metrics, baselines, name="these lists", part=args.part))

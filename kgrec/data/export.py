@@ -29,12 +29,16 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
     dataset's name (``splits/ml-100k``) so that configs and graph recipes found by name apply.
 
     Raises:
-        DataError: ``out`` is the dataset's own folder (it would replace the source files), or
-            a part is empty.
+        DataError: ``out`` is or holds the dataset's own folder, or is a folder that is not a
+            split written here before (it would be replaced as a whole), or a part is empty.
     """
-    out = Path(out)
-    if out.resolve() == Path(dataset.path).resolve():
-        raise DataError("the split would replace the dataset it comes from; give another folder", out)
+    out = Path(out).resolve()
+    source = Path(dataset.path).resolve()
+    if out == source or out in source.parents:
+        raise DataError("the split would replace the folder of the dataset it comes from; give a new folder", out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / f"{out.name}.train.inter").exists())):
+        raise DataError("exists and is not a split written by kgrec data split (it would be replaced as a whole); "
+                        "give a new folder or remove it", out)  # fmt: skip
     for part in PARTS:
         if not len(getattr(dataset, part)):
             raise DataError(f"the split's {part} part is empty ({dataset.split}): nothing to write as a benchmark file", out)

@@ -22,7 +22,7 @@ import torch
 
 from kgrec.data import Dataset
 from kgrec.errors import DataError
-from kgrec.eval.ranking import ScoreFn, evaluate_split, known_users_part
+from kgrec.eval.ranking import ScoreFn, cold_candidates, evaluate_split, known_users_part
 
 
 def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
@@ -39,7 +39,7 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
     user_of = {str(u): i for i, u in enumerate(dataset.users)}
     item_of = {str(t): i for i, t in enumerate(dataset.items)}
     lists: dict[int, list[int]] = {}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # a byte-order mark is not part of line 1
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -98,12 +98,19 @@ def evaluate_lists(
 ) -> dict[str, float]:
     """:func:`~kgrec.eval.ranking.evaluate_split` of the lists on ``part``, plus
     ``"n_lists"`` (users of the part with a list) and ``"seen_listed"`` (listed items the user
-    trained on, or had in valid when testing: left out before the cut at K)."""
+    trained on, or had in valid when testing: left out before the cut at K), each over the users
+    evaluated; on a cold-item split also ``"outside_candidates"``: listed items that are not
+    among the part's new items, which are the only ones ranked (:func:`cold_candidates`)."""
     metrics = evaluate_split(lists_score_fn(lists, dataset.n_items), dataset, part, ks)
+    users = set(known_users_part(dataset, part).user.tolist())  # the users evaluate_split evaluates
+    scored = {u: np.asarray(items, dtype=np.int64) for u, items in lists.items() if u in users}
+    user_of = np.concatenate([np.full(len(items), u, np.int64) for u, items in scored.items()] or [np.zeros(0, np.int64)])
+    item_of = np.concatenate([*scored.values()] or [np.zeros(0, np.int64)])
     seen_parts = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
     seen = np.concatenate([p.user.astype(np.int64) * dataset.n_items + p.item for p in seen_parts])
-    listed = np.asarray([u * dataset.n_items + i for u, items in lists.items() for i in items], dtype=np.int64)
-    users = set(known_users_part(dataset, part).user.tolist())  # the users evaluate_split evaluates
-    metrics["n_lists"] = sum(1 for u in lists if u in users)
-    metrics["seen_listed"] = int(np.isin(listed, seen).sum())
+    metrics["n_lists"] = len(scored)
+    metrics["seen_listed"] = int(np.isin(user_of * dataset.n_items + item_of, seen).sum())
+    candidates = cold_candidates(dataset, part)
+    if candidates is not None:
+        metrics["outside_candidates"] = int((~candidates.numpy()[item_of]).sum())
     return metrics

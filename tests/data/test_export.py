@@ -46,9 +46,20 @@ def test_ratings_that_are_not_round_in_binary_survive_the_round_trip(atomic, tmp
     assert again.train.rating.dtype == np.float32
 
 
-def test_a_split_never_replaces_its_source_or_writes_an_empty_part(atomic, clustered_dataset: Path):
-    with pytest.raises(DataError, match="would replace the dataset it comes from"):
-        export_split(load_dataset(clustered_dataset), clustered_dataset)
+def test_a_split_never_replaces_its_source_or_writes_an_empty_part(atomic, clustered_dataset: Path, tmp_path: Path):
+    dataset = load_dataset(clustered_dataset)
+    for folder in (clustered_dataset, clustered_dataset.parent):  # the dataset's folder, or one that holds it
+        with pytest.raises(DataError, match="would replace the folder of the dataset it comes from"):
+            export_split(dataset, folder)
+    other = tmp_path / "clusters"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="exists and is not a split written by kgrec data split"):
+        export_split(dataset, other)
+    assert (other / "notes.txt").read_text() == "mine"
+    again = tmp_path / "again" / "clusters"
+    export_split(dataset, again)
+    assert export_split(dataset, again) == again.resolve()  # a split written before is replaced
     two_each = atomic(inter="user_id:token|item_id:token\n" + "".join(f"u{u}|i{i}\n" for u in range(3) for i in range(2)))
     with pytest.raises(DataError, match="the split's valid part is empty"):
         export_split(load_dataset(two_each, SplitConfig(ratios=(1.0, 0.0, 0.0))), two_each.parent / "out")

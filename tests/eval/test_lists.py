@@ -88,3 +88,26 @@ def test_the_command_prints_the_metrics_beside_the_baselines(clustered_dataset: 
     assert main([*argv, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)["test"]
     assert printed["ndcg@10"] == pytest.approx(evaluate_split(ease.score, dataset, "test")["ndcg@10"], abs=1e-6)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(dataset, tmp_path: Path):
+    path = tmp_path / "bom.jsonl"
+    path.write_text('{"user": "u0", "items": ["i1", "i2"]}\n', encoding="utf-8-sig")
+    assert read_lists(path, dataset) == {dataset.user_index("u0"): [dataset.item_index("i1"), dataset.item_index("i2")]}
+
+
+def test_a_cold_item_split_counts_listed_items_it_does_not_rank(clustered_dataset: Path, tmp_path: Path):
+    cold = load_dataset(clustered_dataset, SplitConfig(strategy="cold_item", cold_item_share=0.2, seed=1))
+    new_in_test = sorted(set(cold.test.item.tolist()))
+    old = sorted(set(cold.train.item.tolist()) - set(cold.valid.item.tolist()))
+    user = int(cold.test.user[0])
+    lists = {user: [old[0], new_in_test[0], old[1]]}  # two items the cold-item test does not rank
+    metrics = evaluate_lists(cold, lists)
+    assert metrics["outside_candidates"] == 2 and metrics["n_lists"] == 1
+
+
+def test_baselines_are_refused_on_the_part_they_are_tuned_on(clustered_dataset: Path, tmp_path: Path, capsys):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"user": "u0", "items": ["i1"]}\n')
+    assert main(["eval-lists", str(path), "--data", str(clustered_dataset), "--part", "valid", "--baselines"]) == 2
+    assert "--baselines is for --part test" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from kgrec.data import SPLIT_STRATEGIES, SplitConfig, fetch, load_dataset
+from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
 from kgrec.data.importer import ImportSpec, import_csv
 from kgrec.data.info import dataset_info, format_info
@@ -73,21 +73,33 @@ def register(commands: argparse._SubParsersAction) -> None:
         "as the same split (--data OUT). Example: kgrec data split --config scripts/configs/ml-100k.yaml "
         "--out splits/ml-100k",
     )
-    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
-    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the built-in defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.FIELD=VALUE",
-                   help="override a config field, e.g. data.split=temporal (repeatable)")  # fmt: skip
+    split_arguments(p)
     p.add_argument("--out", type=Path, required=True,
                    help="folder to write; its files are named after it, so keep the dataset's name (splits/ml-100k)")  # fmt: skip
     p.set_defaults(handler=_split)
 
 
-def _split(args: argparse.Namespace) -> int:
-    from kgrec.data.export import export_split
+def split_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data``, ``--config`` and ``--set``: the split ``kgrec train`` with the same options uses
+    (:func:`load_split`); shared by ``data split`` and ``eval-lists``."""
+    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
+    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.FIELD=VALUE",
+                   help="override a config field, e.g. data.split=temporal (repeatable)")  # fmt: skip
+
+
+def load_split(args: argparse.Namespace) -> Dataset:
+    """The dataset, split as :func:`split_arguments`' options say."""
     from kgrec.train import load_config, load_data
 
     overrides = ([f"data.path={args.data}"] if args.data is not None else []) + list(args.overrides)
-    dataset = load_data(load_config(args.config, overrides))
+    return load_data(load_config(args.config, overrides))
+
+
+def _split(args: argparse.Namespace) -> int:
+    from kgrec.data.export import export_split
+
+    dataset = load_split(args)
     out = export_split(dataset, args.out)
     counts = " / ".join(f"{part} {len(getattr(dataset, part)):,}" for part in ("train", "valid", "test"))
     print(f"wrote {out}: {counts} interactions ({dataset.name}, split {dataset.split})")

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from kgrec.cli.data import load_split, split_arguments
 from kgrec.errors import ConfigError
 
 
@@ -78,10 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--data splits/ml-100k --baselines",
     )
     p.add_argument("lists", type=Path, help="JSON-lines file of ranked lists, one per user")
-    p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name)")
-    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the built-in defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.FIELD=VALUE",
-                   help="override a config field, e.g. data.seed=7 (repeatable)")  # fmt: skip
+    split_arguments(p)
     p.add_argument("--part", choices=("test", "valid"), default="test", help="the part the lists are scored on (default test)")
     p.add_argument("--baselines", action="store_true", help="also most-popular and valid-tuned EASE on the same split")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -207,13 +205,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_lists(args: argparse.Namespace) -> int:
     from kgrec.eval.lists import evaluate_lists, read_lists
-    from kgrec.train import load_config, load_data
 
     if args.baselines and args.part == "valid":
         raise ConfigError("--baselines is for --part test: EASE's L2 weight is chosen on valid, so on valid it "
                           "would be flattered")  # fmt: skip
-    overrides = ([f"data.path={args.data}"] if args.data is not None else []) + list(args.overrides)
-    dataset = load_data(load_config(args.config, overrides))
+    dataset = load_split(args)
     metrics = evaluate_lists(dataset, read_lists(args.lists, dataset), args.part)
     if not metrics["n_users"]:
         raise ConfigError(f"{dataset.name}, split {dataset.split}: no {args.part} user was seen in training, so "

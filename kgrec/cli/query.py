@@ -394,20 +394,30 @@ def _graph_notes(graph: Any, new: Any) -> list[str]:
             f"{'is' if one else 'are'} neither in the run's graph nor in --kg, so those links connect their items to "
             "nothing (a typo in an entity id?)"
         )
-    for item, entity in new.links.items():
-        node = node_of.get(entity)
-        if node is None or node < graph.n_items:
-            continue
-        items = np.unique(np.concatenate([graph.head[(graph.tail == node) & (graph.head < graph.n_items)],
-                                          graph.tail[(graph.head == node) & (graph.tail < graph.n_items)]]))  # fmt: skip
-        if len(items) >= ATTRIBUTE_NOTE_ITEMS:
+    linked = {item: node_of[e] for item, e in new.links.items() if node_of.get(e, -1) >= graph.n_items}
+    items_of = _trained_items_per_node(graph, np.fromiter(set(linked.values()), np.int64)) if linked else {}
+    for item, node in linked.items():
+        if items_of.get(node, 0) >= ATTRIBUTE_NOTE_ITEMS:
             notes.append(
-                f"new item '{item}' is linked to entity '{entity}' ({graph.names[node]}), which {len(items)} of the "
+                f"new item '{item}' is linked to entity '{new.links[item]}' ({graph.names[node]}), which {items_of[node]} of the "
                 "run's items point to: the item takes that node's place and its neighbours; if it is an attribute "
                 "(a genre, a rating) rather than the item itself, link the item to an entity of its own and give "
                 "the attribute as a --kg triple"
             )
     return notes
+
+
+def _trained_items_per_node(graph: Any, nodes: Any) -> dict[int, int]:
+    """How many distinct item nodes each of ``nodes`` shares an edge with, either way, in one pass
+    over the triples."""
+    import numpy as np
+
+    into = (graph.head < graph.n_items) & np.isin(graph.tail, nodes)  # item -> node
+    out_of = (graph.tail < graph.n_items) & np.isin(graph.head, nodes)  # node -> item
+    pairs = np.concatenate([np.stack([graph.tail[into], graph.head[into]], 1),
+                            np.stack([graph.head[out_of], graph.tail[out_of]], 1)])  # fmt: skip
+    node, count = np.unique(np.unique(pairs, axis=0)[:, 0], return_counts=True)
+    return dict(zip(node.tolist(), count.tolist(), strict=True))
 
 
 def _remove_items(args: argparse.Namespace) -> int:

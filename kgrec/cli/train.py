@@ -227,7 +227,7 @@ def _eval_lists(args: argparse.Namespace) -> int:
           f"already{' in training' if args.part == 'valid' else ' (train or valid)'}, left out"
           + (f"; {metrics['outside_candidates']:,} listed items are not among the part's new items (a cold-item "
              "split ranks only those), left out" if metrics.get("outside_candidates") else ""))  # fmt: skip
-    print(_summary({args.part: metrics}).splitlines()[0 if args.part == "valid" else 1])
+    print(_summary_line(args.part, metrics))
     if baselines:
         print(_baselines_table(metrics, baselines, name="these lists", part=args.part))
     return 0
@@ -250,14 +250,15 @@ def _baselines_table(
     return "\n".join(lines)
 
 
-def _summary(metrics: dict) -> str:
+def _summary_line(part: str, values: dict) -> str:
+    """One part's summary metrics on one line: ``test   ndcg@10 0.3311  recall@20 ...``."""
     from kgrec.train.config import SUMMARY_METRICS
 
-    lines = []
-    for part in ("valid", "test"):
-        values = metrics.get(part, {})
-        shown = [f"{k} {values[k]:.4f}" for k in SUMMARY_METRICS if k in values]
-        lines.append(f"{part:<5}  " + "  ".join(shown))
+    return f"{part:<5}  " + "  ".join(f"{k} {values[k]:.4f}" for k in SUMMARY_METRICS if k in values)
+
+
+def _summary(metrics: dict) -> str:
+    lines = [_summary_line(part, metrics.get(part, {})) for part in ("valid", "test")]
     if "train_seconds" in metrics:
         lines.append(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s "
                      f"({metrics['seconds_per_epoch']:.1f} s/epoch, best epoch {metrics.get('best_epoch')})")  # fmt: skip

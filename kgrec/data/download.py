@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from kgrec.errors import FetchError
-from kgrec.utils.io import atomic_dir, sha256_file, write_json
+from kgrec.utils.io import atomic_dir, replace_refusal, sha256_file, write_json
 from kgrec.utils.names import closest
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
@@ -45,6 +45,8 @@ def fetch(name: str, directory: str | Path | None = None) -> Path:
     target = Path(directory or kgrec_home() / "datasets") / name
     if _is_complete(target):
         return target
+    if refusal := replace_refusal(target, lambda entry: entry in (*ML100K_FILES, RECORD), "the download"):
+        raise FetchError(f"{target}: {refusal}; fetch into another folder (--dir)")
     wheel = _download_wheel(kgrec_home() / "downloads")
     with atomic_dir(target) as tmp, zipfile.ZipFile(wheel) as archive:
         checksums = {}

@@ -18,7 +18,7 @@ import numpy as np
 
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import DataError
-from kgrec.utils.io import atomic_dir
+from kgrec.utils.io import atomic_dir, replace_refusal
 
 PARTS = ("train", "valid", "test")
 
@@ -29,16 +29,15 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
     dataset's name (``splits/ml-100k``) so that configs and graph recipes found by name apply.
 
     Raises:
-        DataError: ``out`` is or holds the dataset's own folder, or is a folder that is not a
-            split written here before (it would be replaced as a whole), or a part is empty.
+        DataError: ``out`` is or holds the dataset's own folder, or holds files other than a
+            split's (it is replaced as a whole), or a part is empty.
     """
     out = Path(out).resolve()
     source = Path(dataset.path).resolve()
     if out == source or out in source.parents:
         raise DataError("the split would replace the folder of the dataset it comes from; give a new folder", out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / f"{out.name}.train.inter").exists())):
-        raise DataError("exists and is not a split written by kgrec data split (it would be replaced as a whole); "
-                        "give a new folder or remove it", out)  # fmt: skip
+    if refusal := replace_refusal(out, lambda entry: entry.startswith(f"{out.name}."), "the split"):
+        raise DataError(f"{refusal}; give a new or empty folder, or one an earlier split wrote", out)
     for part in PARTS:
         if not len(getattr(dataset, part)):
             raise DataError(f"the split's {part} part is empty ({dataset.split}): nothing to write as a benchmark file", out)

@@ -29,7 +29,9 @@ from pathlib import Path
 
 from kgrec.data.dataset import load_dataset
 from kgrec.errors import DataError
-from kgrec.utils.io import atomic_dir
+from kgrec.utils.io import atomic_dir, replace_refusal
+
+WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import writes
 
 
 @dataclass
@@ -60,6 +62,9 @@ def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
     out = Path(spec.out)
     name = out.name
+    owned = {f"{name}.{kind}" for kind in WRITTEN}
+    if refusal := replace_refusal(out, owned.__contains__, "the import"):
+        raise DataError(f"{refusal}; give a new or empty folder, or one an earlier import wrote", out)
     origins: dict[str, _Origin] = {}  # written file name -> where its rows came from
     with atomic_dir(out) as tmp:
         inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgrec.errors import GraphError
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, source_mismatch, write_json
+from kgrec.utils.io import atomic_dir, replace_refusal, restore_interrupted_dir, source_mismatch, write_json
 from kgrec.utils.names import did_you_mean
 
 if TYPE_CHECKING:
@@ -193,7 +193,8 @@ class KnowledgeGraph:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the graph folder ``path`` (``manifest.json`` + ``graph.npz``) atomically."""
+        """Write the graph folder ``path`` (``manifest.json`` + ``graph.npz``) atomically, replacing
+        an earlier graph there; ``GraphError`` when ``path`` holds anything else."""
         path = Path(path)
         arrays: dict[str, np.ndarray] = {
             "head": _compact(self.head),
@@ -207,6 +208,9 @@ class KnowledgeGraph:
             mask = self.node_type == code
             arrays[f"{kind}_names"] = _unicode(self.names[mask])
             arrays[f"{kind}_keys"] = _unicode(self.keys[mask])
+        is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
+        if refusal := replace_refusal(path, lambda e: e in (MANIFEST, ARRAYS) or (is_graph and e.endswith(".png")), "the graph"):
+            raise GraphError(f"{path}: {refusal}; give a new or empty folder, or an earlier graph's")
         with atomic_dir(path) as tmp:
             assert all(a.dtype != object for a in arrays.values())  # loaded with allow_pickle=False
             np.savez(tmp / ARRAYS, **arrays)  # type: ignore[arg-type]

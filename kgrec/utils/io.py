@@ -12,9 +12,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from kgrec.utils.names import some_names
 
 
 @contextlib.contextmanager
@@ -60,6 +62,23 @@ def write_png(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     return path
+
+
+def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: str) -> str | None:
+    """Why ``writer`` must not replace ``folder`` through :func:`atomic_dir`, or None when it may.
+
+    :func:`atomic_dir` replaces a folder as a whole, so a writer asked for a folder that holds
+    anything it would not write itself (the user's own CSV files, a run, a ``.git``) refuses
+    rather than delete it. ``owned(name)`` says whether an entry of ``folder`` is one the writer
+    wrote; a missing or empty folder may always be replaced.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return f"is a file; {writer} writes a folder"
+    foreign = sorted(entry.name for entry in folder.iterdir() if not owned(entry.name)) if folder.is_dir() else []
+    if not foreign:
+        return None
+    return f"holds {some_names(foreign)}, which {writer} would delete (it replaces the folder as a whole)"
 
 
 @contextlib.contextmanager

@@ -33,3 +33,9 @@ def closest(word: str, choices: Iterable[str]) -> str:
     (``difflib``'s ratio >= 0.6), to follow an unknown-key message; ``""`` when none is close."""
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def some_names(names: Sequence[str], shown: int = 3) -> str:
+    """``'a.csv', 'b.csv', 'c' and 2 more``: the first ``shown`` of ``names``, quoted."""
+    listed = ", ".join(repr(str(n)) for n in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")

@@ -54,12 +54,16 @@ def test_a_split_never_replaces_its_source_or_writes_an_empty_part(atomic, clust
     other = tmp_path / "clusters"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(DataError, match="exists and is not a split written by kgrec data split"):
+    with pytest.raises(DataError, match="holds 'notes.txt', which the split would delete"):
         export_split(dataset, other)
     assert (other / "notes.txt").read_text() == "mine"
     again = tmp_path / "again" / "clusters"
     export_split(dataset, again)
     assert export_split(dataset, again) == again.resolve()  # a split written before is replaced
+    (again / "notes.txt").write_text("mine too")  # ... but not with a file of the user's beside it
+    with pytest.raises(DataError, match="holds 'notes.txt'"):
+        export_split(dataset, again)
+    assert (again / "notes.txt").read_text() == "mine too" and (again / "clusters.train.inter").exists()
     two_each = atomic(inter="user_id:token|item_id:token\n" + "".join(f"u{u}|i{i}\n" for u in range(3) for i in range(2)))
     with pytest.raises(DataError, match="the split's valid part is empty"):
         export_split(load_dataset(two_each, SplitConfig(ratios=(1.0, 0.0, 0.0))), two_each.parent / "out")

@@ -19,6 +19,18 @@ def test_fetch_extracts_the_five_files_and_is_idempotent(ml100k, monkeypatch, tm
     assert fetch("ml-100k", tmp_path) == target
 
 
+def test_fetch_never_deletes_files_it_did_not_write(ml100k, monkeypatch, tmp_path):
+    monkeypatch.setenv("KGREC_HOME", str(ml100k.parent.parent))
+    target = tmp_path / "ml-100k"
+    target.mkdir()
+    (target / "ml-100k.inter").write_text("user_id:token\titem_id:token\n")  # not the fetched file: fetched again
+    (target / "my-notes.txt").write_text("mine")
+    with pytest.raises(FetchError, match="holds 'my-notes.txt', which the download would delete"):
+        fetch("ml-100k", tmp_path)
+    (target / "my-notes.txt").unlink()
+    assert fetch("ml-100k", tmp_path) == target and len((target / "ml-100k.inter").read_text()) > 1000
+
+
 def test_fetch_refuses_a_wheel_with_the_wrong_checksum(monkeypatch, tmp_path):
     monkeypatch.setenv("KGREC_HOME", str(tmp_path))
 

@@ -108,6 +108,19 @@ def test_a_problem_the_loader_finds_is_located_in_the_csv_and_keeps_the_old_fold
         import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))
 
 
+def test_an_import_never_deletes_files_it_did_not_write(csvs):
+    with pytest.raises(DataError, match=r"holds 'links.csv', 'movies.csv', 'ratings.csv' and 1 more, which the import would delete"):
+        import_csv(spec(csvs, out=csvs))  # the folder of the CSVs themselves
+    assert (csvs / "ratings.csv").exists()
+    out = import_csv(spec(csvs))
+    assert import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",))) == out  # an earlier import is replaced
+    assert (out / "mine.item").exists()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"mine: holds 'notes.txt', which the import would delete"):
+        import_csv(spec(csvs))
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_a_header_read_as_one_field_names_the_separator_it_holds(csvs):
     (csvs / "ratings.csv").write_text("userId;movieId;rating;ts\n1;10;4;1\n")
     with pytest.raises(DataError, match=r"is the separator ';'\? give --sep ';'"):

@@ -90,3 +90,18 @@ def test_a_crash_between_the_two_renames_of_a_save_loads_the_previous_graph(save
     os.replace(folder, folder.with_name(".graph.old"))  # atomic_dir's first rename, then the crash
     back = KnowledgeGraph.load(folder, dataset=toy)
     assert np.array_equal(back.head, kg.head) and folder.is_dir()
+
+
+def test_a_save_replaces_an_earlier_graph_and_its_plot_but_nothing_else(saved, tmp_path):
+    kg, folder = saved
+    (folder / "degrees.png").write_bytes(b"plot")
+    assert kg.save(folder) == folder and not (folder / "degrees.png").exists()  # a stale plot goes
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(GraphError, match="holds 'notes.txt', which the graph would delete"):
+        kg.save(folder)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.png").write_bytes(b"cat")  # a picture is a graph's plot only beside a graph
+    with pytest.raises(GraphError, match="holds 'cat.png'"):
+        kg.save(photos)
+    assert (folder / "notes.txt").read_text() == "mine" and (photos / "cat.png").read_bytes() == b"cat"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
+from kgrec.utils.io import atomic_dir, replace_refusal, restore_interrupted_dir, write_json
 
 
 def test_atomic_dir_replaces_the_folder_whole_or_not_at_all(tmp_path):
@@ -68,3 +68,20 @@ def test_a_reader_waits_for_a_writer_between_its_two_renames(tmp_path):
         os.replace(new, target)
     reader.join(5)
     assert not reader.is_alive() and (target / "v").read_text() == "new"  # the writer's version stays
+
+
+def test_replace_refusal_names_what_a_whole_folder_replace_would_delete(tmp_path):
+    ours = {"a.inter", "a.item"}.__contains__
+    assert replace_refusal(tmp_path / "new", ours, "the import") is None  # missing
+    (tmp_path / "empty").mkdir()
+    assert replace_refusal(tmp_path / "empty", ours, "the import") is None
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "a.inter").write_text("")
+    assert replace_refusal(folder, ours, "the import") is None  # only files the writer writes
+    for name in ("ratings.csv", ".git", "b", "c", "d"):
+        (folder / name).write_text("")
+    assert replace_refusal(folder, ours, "the import") == (
+        "holds '.git', 'b', 'c' and 2 more, which the import would delete (it replaces the folder as a whole)"
+    )
+    assert replace_refusal(folder / "a.inter", ours, "the import") == "is a file; the import writes a folder"

@@ -211,6 +211,8 @@ def load_dataset(
     elif any(p.exists() for p in given):
         missing = ", ".join(p.name for p in given if not p.exists())
         raise DataError(f"split files are incomplete: missing {missing}", root)
+    elif split.strategy == "given":
+        raise DataError(f"split 'given' needs {name}.train.inter, {name}.valid.inter and {name}.test.inter", root)
     elif file("inter").exists():
         inter_tables = [read("inter")]
     else:

@@ -13,7 +13,7 @@ import numpy as np
 from kgrec.errors import ConfigError
 
 TRAIN, VALID, TEST = 0, 1, 2
-SplitStrategy = Literal["ratio", "temporal", "global_temporal", "cold_item"]
+SplitStrategy = Literal["ratio", "temporal", "global_temporal", "cold_item", "given"]
 SPLIT_STRATEGIES: tuple[str, ...] = get_args(SplitStrategy)
 
 
@@ -27,7 +27,9 @@ class SplitConfig:
             ``global_temporal`` (every interaction ordered by time, the earliest ``ratios[0]``
             to train, the next ``ratios[1]`` to valid, the latest to test: no part sees the
             future of an earlier one), or ``cold_item`` (a share of items is held out: all their
-            interactions go to valid or test, so the model never sees those items in training).
+            interactions go to valid or test, so the model never sees those items in training),
+            or ``given`` (the folder's ``NAME.train/valid/test.inter`` as they are, which a
+            folder that has them gets whatever the strategy; ``given`` requires them).
         ratios: train / valid / test shares for ``ratio`` and ``global_temporal``.
         cold_item_share: share of items held out by ``cold_item`` (half valid, half test).
         seed: seed of the random permutation; the same seed gives the same split.
@@ -53,6 +55,8 @@ def split_interactions(
     user: np.ndarray, item: np.ndarray, timestamp: np.ndarray | None, config: SplitConfig
 ) -> np.ndarray:
     """Part label (0 train, 1 valid, 2 test) of every interaction, as ``config`` says."""
+    if config.strategy == "given":
+        raise ConfigError("split 'given' takes the folder's NAME.train/valid/test.inter; there is nothing to split")
     if config.strategy == "ratio":
         return ratio_split(user, config.ratios, config.seed)
     if config.strategy in ("temporal", "global_temporal"):

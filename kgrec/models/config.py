@@ -135,7 +135,8 @@ class ModelConfig:
                     key=f"model.{name}",
                 )
         if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}", key="model.tasks")
+            hint = next((closest(str(t), TASKS) for t in self.tasks if t not in TASKS), "")
+            raise ConfigError(f"model.tasks: expected a non-empty subset of {list(TASKS)}, got {list(self.tasks)}{hint}", key="model.tasks")
         parts = self.user_parts
         if not parts or any(p not in USER_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ConfigError(

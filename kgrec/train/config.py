@@ -24,8 +24,9 @@ class DataSection:
     Attributes:
         path: dataset folder ``NAME/`` (atomic files). ``None``: fetch ``name``.
         name: dataset fetched when ``path`` is ``None`` (``ml-100k``).
-        split: ``ratio``, ``temporal``, ``global_temporal`` or ``cold_item`` (see
-            :class:`kgrec.data.SplitConfig`).
+        split: ``ratio``, ``temporal``, ``global_temporal``, ``cold_item`` or ``given`` (see
+            :class:`kgrec.data.SplitConfig`); a folder holding ``NAME.train/valid/test.inter``
+            is used as it is, and its run records ``given``.
         ratios: train / valid / test shares for ``ratio``.
         cold_item_share: share of items held out by ``cold_item``.
         seed: split seed.
@@ -181,10 +182,26 @@ class TrainSection:
             raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}", key="train.teacher_user_weight")
         if self.teacher_user_reg is not None and not self.teacher_user_reg > 0:
             raise ConfigError(f"train.teacher_user_reg: expected a positive L2 weight or null, got {self.teacher_user_reg}", key="train.teacher_user_reg")
+        for name, low, inclusive, what in _TRAIN_BOUNDS:
+            value = getattr(self, name)
+            if not (value >= low if inclusive else value > low):  # NaN fails both
+                raise ConfigError(f"train.{name}: expected {what}, got {value}", key=f"train.{name}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}", key="train.lr_patience")
         if self.shared_negatives < 0:
             raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}", key="train.shared_negatives")
+
+
+_TRAIN_BOUNDS = (  # field, lower bound, bound allowed, what is expected
+    ("max_epochs", 1, True, "at least 1 epoch"),
+    ("batch_size", 1, True, "at least 1 interaction per step"),
+    ("lr", 0, False, "a positive learning rate"),
+    ("weight_decay", 0, True, "an L2 weight >= 0"),
+    ("patience", 0, True, "a number of epochs >= 0"),
+    ("kg_batch_size", 1, True, "at least 1 triple per step"),
+    ("num_negatives", 1, True, "at least 1 negative per positive"),
+    ("grad_clip", 0, True, "a norm >= 0 (0: off)"),
+)
 
 
 @dataclass
@@ -205,6 +222,13 @@ class EvalSection:
     ks: tuple[int, ...] = (10, 20)
     batch_size: int = 1024
     monitor: str | None = "auto"
+
+    def __post_init__(self) -> None:
+        self.ks = tuple(self.ks)
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks) or len(set(self.ks)) != len(self.ks):
+            raise ConfigError(f"eval.ks: expected distinct cut-offs >= 1, e.g. [10, 20], got {list(self.ks)}", key="eval.ks")
+        if not self.batch_size >= 1:
+            raise ConfigError(f"eval.batch_size: expected at least 1 user per batch, got {self.batch_size}", key="eval.batch_size")
 
 
 @dataclass

@@ -35,8 +35,13 @@ from kgrec.train.config import RunConfig
 def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
     """``config`` with the defaults ``dataset`` cannot feed switched off (see the module's table),
     and one note per change, in words; ``config`` itself is not modified. The run folder's
-    ``config.yaml`` shows the resulting fields."""
-    model, notes = config.model, []
+    ``config.yaml`` shows the resulting fields.
+
+    A dataset folder that holds its own split (``NAME.train/valid/test.inter``) is used as it
+    is, so ``data.split`` is recorded as ``given``, with a note when the config asked for a split
+    of its own."""
+    config, notes = _given_split(config, dataset)
+    model = config.model
     tasks = model.tasks
     if dataset.train.rating is None and _is_default(model, "tasks"):
         tasks = tuple(t for t in tasks if t not in ("rating", "like"))
@@ -63,10 +68,19 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
-    if not notes:
-        return config, []
     model = dataclasses.replace(model, tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
     return dataclasses.replace(config, model=model), notes
+
+
+def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
+    data = config.data
+    if dataset.split != "given" or data.split == "given":
+        return config, []
+    asked = [f"data.{f.name}={getattr(data, f.name)}" for f in dataclasses.fields(data)
+             if f.name in ("split", "ratios", "cold_item_share", "seed") and getattr(data, f.name) != f.default]  # fmt: skip
+    note = f"{dataset.name} holds its own split ({dataset.name}.train/valid/test.inter), used as it is"
+    notes = [f"{note}: {', '.join(asked)} do{'es' if len(asked) == 1 else ''} not apply"] if asked else []
+    return dataclasses.replace(config, data=dataclasses.replace(data, split="given")), notes
 
 
 def _makes_relations(config: RunConfig, dataset: Dataset) -> bool:

@@ -100,6 +100,13 @@ class Prepared:
     sizes: ModelSizes
     side: SideInputs
     kg_heldout: HeldOutTriples | None = None
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)  # the data, graph, text sections it was prepared with
+
+
+def prepared_inputs(config: RunConfig) -> dict[str, Any]:
+    """The config sections :func:`prepare` reads, as plain values: a :class:`Prepared` serves
+    only a config with the same ones."""
+    return {section: plain_config(config)[section] for section in ("data", "graph", "text")}
 
 
 def load_data(config: RunConfig) -> Dataset:
@@ -116,17 +123,34 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
     return dataclasses.replace(recipe, users=config.graph.users or recipe.users)
 
 
-def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
-    """Load data, graph and text vectors as the config says; nothing here looks at valid/test
-    except the split itself (user graph edges and the history matrix come from train only)."""
-    dataset = dataset if dataset is not None else load_data(config)
+def check_data(config: RunConfig, dataset: Dataset) -> None:
+    """Refuse a split training cannot select or report on: an empty valid or test part, a part
+    whose users are all new, cut-offs (``eval.ks``) beyond the catalogue."""
     for part in ("valid", "test"):
-        if len(getattr(dataset, part)) and not len(known_users_part(dataset, part)):  # type: ignore[arg-type]
+        if not len(getattr(dataset, part)):
+            key = "data.cold_item_share" if config.data.split == "cold_item" else "data.ratios"
+            fix = f"fill {dataset.name}.{part}.inter" if dataset.split == "given" else f"give it a share ({key})"
+            raise ConfigError(
+                f"{dataset.name}, split {dataset.split}: the {part} part is empty, so training has nothing to "
+                f"{'choose its epoch on' if part == 'valid' else 'report on'}; {fix}",
+                key=None if dataset.split == "given" else key,
+            )
+        if not len(known_users_part(dataset, part)):  # type: ignore[arg-type]
             raise ConfigError(
                 f"{dataset.name}, split {dataset.split}: none of the {len(getattr(dataset, part))} {part} interactions "
                 f"is by a user seen in training (every {part} user is new after the cut), so there is nothing to "
                 f"evaluate on; use data.split=ratio or temporal, or give training a larger share (data.ratios)"
             )
+    if max(config.eval.ks) > dataset.n_items:
+        raise ConfigError(f"eval.ks: cut-off {max(config.eval.ks)} is beyond the {dataset.n_items} items of {dataset.name}",
+                          key="eval.ks")  # fmt: skip
+
+
+def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
+    """Load data, graph and text vectors as the config says; nothing here looks at valid/test
+    except the split itself (user graph edges and the history matrix come from train only)."""
+    dataset = dataset if dataset is not None else load_data(config)
+    check_data(config, dataset)
     model_config = config.model
     pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
     if pointwise and dataset.train.rating is None:
@@ -164,7 +188,8 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         rating_range=(float(ratings.min()), float(ratings.max())),
         num_user_features=side.user_features.shape[1] if side.user_features is not None else 0,
     )
-    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side, kg_heldout=kg_heldout)
+    return Prepared(dataset=dataset, graph=graph, text=text, sizes=sizes, side=side, kg_heldout=kg_heldout,
+                    inputs=prepared_inputs(config))  # fmt: skip
 
 
 def side_inputs(
@@ -262,21 +287,24 @@ def train(
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
-        _clear_run(out)
+    if prepared is not None and prepared.inputs and (changed := changed_fields(prepared.inputs, prepared_inputs(config))):
+        raise ConfigError(f"prepared data differs from the config in {', '.join(changed)}: prepare(config) again")
     dataset = prepared.dataset if prepared is not None else load_data(config)
     config, notes = fit_defaults(config, dataset)
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
     _check_loss_mode(config)
-    resume = last.is_file()
+    resume = last.is_file() and not overwrite
     if resume:
         _check_same_config(out, config)
+    # Everything that checks the config against the data runs before --overwrite removes a run.
+    prepared = prepared or prepare(config, dataset, progress=config.train.progress)
+    model = build_model(config, prepared)
+    if overwrite:
+        _clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
         handle.write(config_yaml(config))
-
-    prepared = prepared or prepare(config, dataset, progress=config.train.progress)
-    model = build_model(config, prepared)
     kg_triples = None
     if prepared.graph is not None:
         g = prepared.graph

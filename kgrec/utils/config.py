@@ -31,7 +31,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = _join(where, unknown[0])
-        hint = closest(unknown[0], fields)
+        hint = _in_a_section(unknown[0], hints, where) or closest(unknown[0], fields)
         raise ConfigError(f"unknown key '{key}'{hint}; expected one of: {', '.join(sorted(fields))}", key=key)
     kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
     return cls(**kwargs)
@@ -54,16 +54,49 @@ def to_dict(config: Any) -> dict[str, Any]:
     return plain(config)
 
 
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that writes the same key twice (``problem_mark``: the second time)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key written twice in one mapping is refused rather
+    than the second silently replacing the first (keys brought in by a ``<<`` merge may still be
+    overridden)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the safe loader's own error says so
+                    break
+                if first is not None:
+                    raise _DuplicateKeyError(
+                        None, None,
+                        f"key {key!r} appears again (first at line {first.line + 1}, column {first.column + 1}); merge the two",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """Read a YAML mapping; a clear error (``what`` names the file's role) for a missing file or bad syntax."""
+    """Read a YAML mapping; a clear error (``what`` names the file's role) for a missing file,
+    bad syntax, or a key written twice in one mapping."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        if isinstance(exc, _DuplicateKeyError):
+            raise ConfigError(f"{where}: {exc.problem}") from None
         raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if data is None:
         return {}
@@ -173,6 +206,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
+
+
+def _in_a_section(name: str, hints: dict[str, Any], where: str) -> str:
+    """``" (did you mean 'model.trunk'?)"`` for a ``name`` that is no field here but is one of a
+    section (a dataclass field) here: a key written without its section; ``""`` when none has it."""
+    found = [
+        _join(where, f"{section}.{name}")
+        for section, hint in hints.items()
+        if dataclasses.is_dataclass(hint) and name in {f.name for f in dataclasses.fields(hint) if f.init}
+    ]
+    return f" (did you mean {' or '.join(repr(key) for key in found)}?)" if found else ""
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

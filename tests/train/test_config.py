@@ -145,3 +145,21 @@ def test_error_metrics_and_the_lists_popularity_and_gini_rank_lower_first():
 
     assert [monitor_mode(m) for m in ("rmse", "mae", "popularity@10", "gini@20")] == ["min"] * 4
     assert [monitor_mode(m) for m in ("ndcg@10", "auc", "coverage@10", "tail@10", "kg_mrr")] == ["max"] * 5
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.lr=-1", "train.lr: expected a positive learning rate, got -1.0"),
+    ("train.lr=nan", "train.lr: expected a positive learning rate, got nan"),
+    ("train.weight_decay=-0.1", "train.weight_decay: expected an L2 weight >= 0"),
+    ("train.batch_size=0", "train.batch_size: expected at least 1 interaction per step"),
+    ("train.max_epochs=0", "train.max_epochs: expected at least 1 epoch"),
+    ("train.num_negatives=0", "train.num_negatives: expected at least 1 negative"),
+    ("eval.ks=[]", r"eval.ks: expected distinct cut-offs >= 1, e.g. \[10, 20\], got \[\]"),
+    ("eval.ks=[0,10]", r"eval.ks: expected distinct cut-offs >= 1"),
+    ("eval.ks=[10,10]", r"eval.ks: expected distinct cut-offs >= 1"),
+    ("eval.batch_size=0", "eval.batch_size: expected at least 1 user per batch"),
+])  # fmt: skip
+def test_values_training_cannot_use_are_refused_when_the_config_loads(override, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(None, [override])
+    assert error.value.key == override.split("=")[0]

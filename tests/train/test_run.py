@@ -437,6 +437,38 @@ def test_overwrite_removes_everything_the_previous_run_left(clustered_dataset, t
     assert [p.name for p in (run / "logs").glob("part-*")] == ["part-0"]
 
 
+def test_overwrite_checks_the_config_against_the_data_before_it_removes_the_run(clustered_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), run)
+    before = (run / "model.safetensors").read_bytes()
+    for bad, message in (("eval.ks=[10,5000]", r"eval.ks: cut-off 5000 is beyond the \d+ items"),
+                         ("data.ratios=[0.9,0.0,0.1]", "the valid part is empty, so training has nothing to choose its epoch on"),
+                         ("data.ratios=[0.8,0.2,0.0]", r"the test part is empty, .* give it a share \(data.ratios\)")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            train(tiny_config(clustered_dataset, "train.max_epochs=1", bad), run, overwrite=True)
+        assert (run / "manifest.json").is_file() and (run / "model.safetensors").read_bytes() == before
+
+
+def test_a_folder_with_its_own_split_is_used_as_given_and_the_run_says_so(clustered_dataset, tmp_path, capsys):
+    from kgrec.data import export_split
+
+    folder = export_split(load_data(tiny_config(clustered_dataset, "data.seed=5")), tmp_path / "split" / "clusters")
+    train(tiny_config(folder, "train.max_epochs=1", "data.seed=9", "data.split=temporal"), tmp_path / "run")
+    assert "clusters holds its own split (clusters.train/valid/test.inter), used as it is: data.split=temporal, " \
+           "data.seed=9 do not apply" in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["split"] == "given"
+    assert evaluate_run(tmp_path / "run")["test"]  # the recorded config loads the same data back
+    with pytest.raises(KgrecError, match="split 'given' needs clusters.train.inter"):
+        load_data(tiny_config(clustered_dataset, "data.split=given"))
+
+
+def test_prepared_data_must_come_from_the_same_config(clustered_dataset, tmp_path):
+    prepared = prepare(tiny_config(clustered_dataset), progress=False)
+    with pytest.raises(ConfigError, match=r"prepared data differs from the config in data.seed: prepare\(config\) again"):
+        train(tiny_config(clustered_dataset, "data.seed=7"), tmp_path / "run", prepared=prepared)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_folder_of_other_files_or_a_file_is_refused_as_out(clustered_dataset, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="holds other files and no kgrec run"):

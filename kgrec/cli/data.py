@@ -33,9 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "into RecBole atomic files under OUT (the folder's name is the dataset's name).",
     )
     p.add_argument("--interactions", type=Path, required=True, help="CSV of user-item interactions")
-    p.add_argument("--items", type=Path, help="CSV of item attributes")
-    p.add_argument("--kg", type=Path, help="CSV of KG triples (head, relation, tail)")
-    p.add_argument("--links", type=Path, help="CSV linking items to KG entities (item, entity)")
+    p.add_argument("--items", type=Path, help="CSV of item attributes; --text-cols / --seq-cols choose its columns")
+    p.add_argument("--kg", type=Path, help="CSV of KG triples (head, relation, tail); needs --links")
+    p.add_argument("--links", type=Path, help="CSV linking items to KG entities (item, entity); needs --kg")
     p.add_argument("--out", type=Path, required=True, help="output folder DIR/NAME")
     p.add_argument("--user-col", default="user_id", help="user id column (default user_id)")
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from kgrec.data import SPLIT_STRATEGIES, SplitConfig, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
+from kgrec.graph.recipe import check_relation_filters
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -54,6 +55,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="how to split NAME.inter; only user edges depend on it (they come from the training part)",
     )
     p.add_argument("--seed", type=int, default=SplitConfig.seed, help="split seed (default %(default)s)")
+    p.add_argument(
+        "--ratios",
+        type=float,
+        nargs=3,
+        default=SplitConfig.ratios,
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="train / valid / test shares of the ratio and global_temporal splits, as data.ratios "
+        f"(default {' '.join(f'{r:g}' for r in SplitConfig.ratios)})",
+    )
     p.set_defaults(handler=_build)
 
     p = sub.add_parser(
@@ -82,9 +92,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"loading {args.data} ...", file=sys.stderr)
-    dataset = load_dataset(args.data, split=SplitConfig(strategy=args.split, seed=args.seed))
+    dataset = load_dataset(args.data, split=_split_config(args))
     recipe, source = resolve_recipe(dataset, args.recipe)
     print(f"recipe: {source}", file=sys.stderr)
+    for note in check_relation_filters(dataset, recipe):
+        print(f"note: {note}", file=sys.stderr)
     if not recipe.makes_relations:
         raise ConfigError(
             f"nothing to build a graph from (recipe: {source}); give --recipe FILE whose attributes name "
@@ -100,6 +112,14 @@ def _build(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - started:.1f}s"
     )
     return 0
+
+
+def _split_config(args: argparse.Namespace) -> SplitConfig:
+    """The split ``--split``, ``--seed`` and ``--ratios`` ask for; ratios are checked as ``data.ratios``."""
+    try:
+        return SplitConfig(strategy=args.split, ratios=tuple(args.ratios), seed=args.seed)
+    except ConfigError as error:
+        raise ConfigError(f"--ratios: {error}" if error.key == "ratios" else str(error), key=error.key) from None
 
 
 def _stats(args: argparse.Namespace) -> int:

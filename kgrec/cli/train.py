@@ -228,6 +228,9 @@ def _eval_lists(args: argparse.Namespace) -> int:
           + (f"; {metrics['outside_candidates']:,} listed items are not among the part's new items (a cold-item "
              "split ranks only those), left out" if metrics.get("outside_candidates") else ""))  # fmt: skip
     print(_summary_line(args.part, metrics))
+    if metrics["n_lists"] and not metrics["part_listed"]:
+        print(f"note: no list holds any of its user's {args.part} items, at any rank: lists that leave out every item "
+              "a user interacted with (kgrec recommend without --include-seen) leave these out too", file=sys.stderr)
     if baselines:
         print(_baselines_table(metrics, baselines, name="these lists", part=args.part))
     return 0

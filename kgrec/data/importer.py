@@ -20,8 +20,10 @@ e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces inside a value 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -62,6 +64,7 @@ def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
     out = Path(spec.out)
     name = out.name
+    _check_spec(spec, name)
     owned = {f"{name}.{kind}" for kind in WRITTEN}
     if refusal := replace_refusal(out, owned.__contains__, "the import"):
         raise DataError(f"{refusal}; give a new or empty folder, or one an earlier import wrote", out)
@@ -86,10 +89,33 @@ def import_csv(spec: ImportSpec) -> Path:
         if spec.links is not None:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
             origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
-        elif spec.kg is not None:
-            raise DataError("--kg needs --links to join the triples to items", spec.kg)
         _check_loads(tmp, name, origins)
     return out
+
+
+def _check_spec(spec: ImportSpec, name: str) -> None:
+    """Refuse files that would be written unused, ``--kg`` without ``--links`` and back, and
+    ``--items`` whose columns would all be dropped (no ``--text-cols`` or ``--seq-cols``)."""
+    if spec.kg is not None and spec.links is None:
+        raise DataError("--kg needs --links to join the triples to items", spec.kg)
+    if spec.links is not None and spec.kg is None:
+        raise DataError("--links needs --kg: the links join KG triples to items, and nothing else reads them", spec.links)
+    if spec.items is None or spec.text_cols or spec.seq_cols:
+        return
+    sample = [row for _, row in itertools.islice(_rows(spec.items, spec.sep), 1000)]  # also checks the file reads
+    with open(spec.items, newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle, delimiter=_delimiter(spec.items, spec.sep)), [])
+    others = [c for c in header if c != spec.item_col]
+    if not others or _separator_hint(header):
+        return  # ids alone (items beyond the interactions), or one field, whose separator converting names
+    seq = [c for c in others if spec.seq_sep and any(spec.seq_sep in (row[c] or "") for row in sample)]
+    text = [c for c in others if c not in seq]
+    example = " ".join(f"{flag} {shlex.quote(','.join(cols))}" for flag, cols in (("--text-cols", text), ("--seq-cols", seq)) if cols)
+    raise DataError(
+        f"give --text-cols and/or --seq-cols to choose its item columns (the header has: {', '.join(header)}), "
+        f"e.g. {example}; without them {name}.item would hold the item ids alone",
+        spec.items,
+    )
 
 
 @dataclass

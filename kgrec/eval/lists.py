@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from kgrec.data import Dataset
+from kgrec.data import Dataset, Interactions
 from kgrec.errors import DataError
 from kgrec.eval.ranking import ScoreFn, cold_candidates, evaluate_split, known_users_part
 
@@ -90,6 +90,11 @@ def lists_score_fn(lists: dict[int, list[int]], n_items: int) -> ScoreFn:
     return score
 
 
+def _pairs(part: Interactions, n_items: int) -> np.ndarray:
+    """Each interaction's (user, item) pair as the one number ``user * n_items + item``."""
+    return part.user.astype(np.int64) * n_items + part.item
+
+
 def evaluate_lists(
     dataset: Dataset,
     lists: dict[int, list[int]],
@@ -99,17 +104,20 @@ def evaluate_lists(
     """:func:`~kgrec.eval.ranking.evaluate_split` of the lists on ``part``, plus
     ``"n_lists"`` (users of the part with a list) and ``"seen_listed"`` (listed items the user
     trained on, or had in valid when testing: left out before the cut at K), each over the users
-    evaluated; on a cold-item split also ``"outside_candidates"``: listed items that are not
+    evaluated, ``"part_listed"`` (listed items that are the user's own in ``part``, at any rank; none
+    at all means lists that left those items out); on a cold-item split also ``"outside_candidates"``: listed items that are not
     among the part's new items, which are the only ones ranked (:func:`cold_candidates`)."""
     metrics = evaluate_split(lists_score_fn(lists, dataset.n_items), dataset, part, ks)
-    users = set(known_users_part(dataset, part).user.tolist())  # the users evaluate_split evaluates
+    target = known_users_part(dataset, part)  # the interactions evaluate_split scores against
+    users = set(target.user.tolist())
     scored = {u: np.asarray(items, dtype=np.int64) for u, items in lists.items() if u in users}
     user_of = np.concatenate([np.full(len(items), u, np.int64) for u, items in scored.items()] or [np.zeros(0, np.int64)])
     item_of = np.concatenate([*scored.values()] or [np.zeros(0, np.int64)])
     seen_parts = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
-    seen = np.concatenate([p.user.astype(np.int64) * dataset.n_items + p.item for p in seen_parts])
+    listed = user_of * dataset.n_items + item_of  # (user, item) pairs as one number, as below
     metrics["n_lists"] = len(scored)
-    metrics["seen_listed"] = int(np.isin(user_of * dataset.n_items + item_of, seen).sum())
+    metrics["seen_listed"] = int(np.isin(listed, np.concatenate([_pairs(p, dataset.n_items) for p in seen_parts])).sum())
+    metrics["part_listed"] = int(np.isin(listed, _pairs(target, dataset.n_items)).sum())
     candidates = cold_candidates(dataset, part)
     if candidates is not None:
         metrics["outside_candidates"] = int((~candidates.numpy()[item_of]).sum())

@@ -15,7 +15,6 @@ triple.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import math
 import string
 from collections.abc import Callable, Iterator
@@ -28,7 +27,14 @@ from kgrec.data.dataset import Dataset
 from kgrec.errors import ConfigError
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
-from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX, AttributeRelation, GraphRecipe, check_recipe
+from kgrec.graph.recipe import (
+    INTERACTED,
+    INVERSE_SUFFIX,
+    AttributeRelation,
+    GraphRecipe,
+    check_recipe,
+    relation_allowed,
+)
 from kgrec.utils.io import source_records
 
 STEPS = ("KG triples", "attributes", "deduplicate", "filter", "users", "finish")
@@ -60,7 +66,8 @@ def build_graph(
     Raises:
         ConfigError: the recipe asks for something the dataset does not have (no ``.kg`` file,
             an attribute column that is missing or of an unusable type, an unknown column in
-            ``item_name``).
+            ``item_name``, ``allow`` / ``deny`` patterns that leave no relation), or the graph
+            would have no triples.
     """
     recipe = recipe or GraphRecipe()
     check_recipe(dataset, recipe)
@@ -75,7 +82,7 @@ def build_graph(
         offset = n_items + n_kg_entities
         parts, relation_names, value_names, value_keys = [kg_part], list(kg_relations), [], []
         for attribute in recipe.attributes:
-            if not _allowed(attribute.relation, recipe):
+            if not relation_allowed(attribute.relation, recipe):
                 continue
             part, values = _attribute_triples(dataset, attribute, len(relation_names), offset)
             parts.append(part)
@@ -88,7 +95,9 @@ def build_graph(
         _check_unique_names(relation_names + ([INTERACTED] if recipe.users else []))
 
         step("deduplicate")
+        n_kg, n_attributes = len(kg_part.head), sum(len(p.head) for p in parts[1:])
         head, relation, tail = _unique_triples(parts, n_provisional, n_relations)
+        n_unique = len(head)
         del parts, kg_part
 
         step("filter")
@@ -126,6 +135,8 @@ def build_graph(
             relation_names.append(INTERACTED)
             user_keys = dataset.users.astype(object)
             user_names = np.asarray([f"user {u}" for u in dataset.users], dtype=object)
+        if recipe.makes_relations and len(head) + len(user_head) == 0:
+            raise ConfigError(_no_triples(dataset, recipe, n_kg, n_attributes, n_unique))
 
         step("finish")
         n_base = len(relation_names)
@@ -163,6 +174,25 @@ def build_graph(
         )
 
 
+def _no_triples(dataset: Dataset, recipe: GraphRecipe, n_kg: int, n_attributes: int, n_unique: int) -> str:
+    """Why a recipe that asks for relations gave a graph without triples, source by source."""
+    dropped = recipe.min_degree > 1 and n_unique > 0
+    counts = []
+    if recipe.kg:
+        counts.append(f"{n_kg} KG triples" + (" after allow/deny" if recipe.allow or recipe.deny else ""))
+    if recipe.attributes:
+        counts.append(f"{n_attributes} from the attribute columns {', '.join(a.column for a in recipe.attributes)}")
+    if dropped:
+        counts.append(f"min_degree {recipe.min_degree} dropped all {n_unique}")
+    if recipe.users:
+        counts.append(f"{len(dataset.train)} training interactions")
+    advice = "lower min_degree" if dropped else "check the recipe's kg, attributes, allow and deny"
+    return (
+        f"the recipe asks for relations but the graph built from '{dataset.name}' would have no triples "
+        f"({'; '.join(counts)}); {advice}"
+    )
+
+
 def _check_unique_names(relation_names: list[str]) -> None:
     seen = set()
     for name in relation_names:
@@ -179,12 +209,6 @@ def _check_unique_names(relation_names: list[str]) -> None:
         )
 
 
-def _allowed(relation: str, recipe: GraphRecipe) -> bool:
-    if recipe.allow and not any(fnmatch.fnmatchcase(relation, p) for p in recipe.allow):
-        return False
-    return not any(fnmatch.fnmatchcase(relation, p) for p in recipe.deny)
-
-
 # ---------------------------------------------------------------------------- sources of triples
 def _kg_triples(dataset: Dataset, recipe: GraphRecipe) -> tuple[_Part, list[str]]:
     """KG triples with provisional node ids; linked entities become their items."""
@@ -192,7 +216,7 @@ def _kg_triples(dataset: Dataset, recipe: GraphRecipe) -> tuple[_Part, list[str]
     if not recipe.kg or dataset.kg is None or dataset.relations is None or dataset.entities is None:
         return _Part(empty, empty, empty), []
     kg = dataset.kg
-    keep_relation = np.array([_allowed(str(r), recipe) for r in dataset.relations], dtype=bool)
+    keep_relation = np.array([relation_allowed(str(r), recipe) for r in dataset.relations], dtype=bool)
     new_relation = np.cumsum(keep_relation) - 1
     names = [str(r) for r, keep in zip(dataset.relations, keep_relation, strict=True) if keep]
     if keep_relation.all():

@@ -287,7 +287,8 @@ class KnowledgeGraph:
         if self.n_users and self.provenance.get("split") != dataset.split:
             raise GraphError(
                 f"{where}: graph's user edges come from split '{self.provenance.get('split')}', "
-                f"the dataset is split '{dataset.split}'; rebuild the graph with the same split"
+                f"the dataset is split '{dataset.split}'; rebuild the graph with the same split (kgrec graph build "
+                "--split, --seed and --ratios, as data.split, data.seed and data.ratios)"
             )
         if check_sources:
             mismatch = source_mismatch(self.provenance.get("sources", []), dataset.sources)

@@ -9,6 +9,7 @@ every built graph's manifest, so a graph always says exactly how it was made.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import string
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from kgrec.data.dataset import is_text_column
 from kgrec.errors import ConfigError
 from kgrec.utils.config import load_yaml, locate
-from kgrec.utils.names import closest
+from kgrec.utils.names import closest, some_names
 
 if TYPE_CHECKING:
     from kgrec.data import Dataset
@@ -161,9 +162,13 @@ def _recipe(data: dict[str, Any] | None) -> GraphRecipe:
     return GraphRecipe(**values)
 
 
-def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> None:
+def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     """Refuse a recipe that asks ``dataset`` for what it lacks: KG triples, an item column (with
-    the closest one it has), a column of a type that makes no relation, an ``item_name`` field.
+    the closest one it has), a column of a type that makes no relation, an ``item_name`` field,
+    or relations left by ``allow`` / ``deny`` (:func:`check_relation_filters`).
+
+    Returns:
+        Notes for the user: ``allow`` patterns that match no relation while others do.
 
     Raises:
         ConfigError: what is missing and what the dataset has; ``error.key`` is the recipe key.
@@ -203,6 +208,57 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> None:
                     f"recipe item_name: '{{{fld}}}' is not an item column of '{name}'{closest(fld, columns)} (have: {have})",
                     key="item_name",
                 )
+    return check_relation_filters(dataset, recipe)
+
+
+def relation_allowed(relation: str, recipe: GraphRecipe) -> bool:
+    """Whether ``recipe``'s ``allow`` and ``deny`` patterns keep the relation ``relation``."""
+    return (not recipe.allow or _matches(relation, recipe.allow)) and not _matches(relation, recipe.deny)
+
+
+def check_relation_filters(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
+    """Refuse ``allow`` / ``deny`` patterns that leave none of the KG and attribute relations
+    the recipe asks ``dataset`` for; notes on ``allow`` patterns that match none while others do.
+
+    Raises:
+        ConfigError: naming the patterns, a close relation pattern and some relations there are;
+            ``error.key`` is ``allow`` or ``deny``.
+    """
+    kg = [str(r) for r in dataset.relations] if recipe.kg and dataset.relations is not None else []
+    attributes = [a.relation for a in recipe.attributes]
+    relations = kg + attributes
+    if not relations or not (recipe.allow or recipe.deny):
+        return []
+    what = " and ".join(w for w, r in (("KG", kg), ("attribute", attributes)) if r) + f" relations of '{dataset.name}'"
+    have = f"(have: {some_names(sorted(relations), shown=5)})"
+    hints = set(relations)  # the names, and each dotted prefix as a pattern: 'film.*', 'film.film.*'
+    for r in relations:
+        parts = r.split(".")
+        hints.update(".".join(parts[:n]) + ".*" for n in range(1, len(parts)))
+    unmatched = [p for p in recipe.allow if not any(fnmatch.fnmatchcase(r, p) for r in relations)]
+    if unmatched and len(unmatched) == len(recipe.allow):
+        raise ConfigError(
+            f"recipe allow {list(recipe.allow)} matches none of the {what}{closest(unmatched[0], hints)}, "
+            f"so the graph would have no relations {have}",
+            key="allow",
+        )
+    kept = [r for r in relations if relation_allowed(r, recipe)]
+    if not kept:
+        keeps = f" that allow {list(recipe.allow)} keeps" if recipe.allow else ""
+        raise ConfigError(
+            f"recipe deny {list(recipe.deny)} drops every one of the {what}{keeps}, "
+            f"so the graph would have no relations {have}",
+            key="deny",
+        )
+    return [
+        f"recipe allow pattern '{p}' matches none of the {what}{closest(p, hints)}; "
+        f"the other patterns keep {len(kept)} of {len(relations)}"
+        for p in unmatched
+    ]
+
+
+def _matches(relation: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(relation, p) for p in patterns)
 
 
 SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes beside kgrec's source tree

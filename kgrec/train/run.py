@@ -146,6 +146,19 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                           key="eval.ks")  # fmt: skip
 
 
+def _no_triples(model_config: ModelConfig, graph: str) -> str:
+    """What needs the graph's relations, that the graph has none, and the settings that turn it off."""
+    needs = [("model.use_graph", model_config.use_graph, "model.use_graph=false"),
+             ("the kg task", "kg" in model_config.tasks,
+              f"model.tasks=[{','.join(t for t in model_config.tasks if t != 'kg') or 'retrieval'}]"),
+             ("the graph user part", "graph" in model_config.user_parts,
+              f"model.user_encoder={'+'.join(p for p in model_config.user_parts if p != 'graph') or 'id'}")]  # fmt: skip
+    named = [what for what, needed, _ in needs if needed]
+    fixes = " ".join(f"--set {fix}" for _, needed, fix in needs if needed)
+    return (f"{' and '.join(named)} need{'s' if len(named) == 1 else ''} the graph's relations, but the graph ({graph}) "
+            f"has no triples (no KG triples and no multi-valued item columns to make relations from); {fixes}")
+
+
 def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = True) -> Prepared:
     """Load data, graph and text vectors as the config says; nothing here looks at valid/test
     except the split itself (user graph edges and the history matrix come from train only)."""
@@ -156,7 +169,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
     if pointwise and dataset.train.rating is None:
         raise ConfigError(
             f"model.tasks has {', '.join(pointwise)} but {dataset.name} has no rating column; "
-            "drop them (e.g. --set model.tasks=[retrieval,kg])"
+            f"drop them (--set model.tasks=[{','.join(t for t in model_config.tasks if t not in pointwise) or 'retrieval'}])"
         )
     graph = None
     if model_config.needs_graph:
@@ -164,6 +177,8 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
             graph = KnowledgeGraph.load(config.graph.path, dataset=dataset)
         else:
             graph = build_graph(dataset, find_recipe(config, dataset), progress=progress)
+        if not graph.n_triples:
+            raise ConfigError(_no_triples(model_config, config.graph.path or f"built from the recipe of {dataset.name}"))
     kg_heldout = None
     if config.graph.kg_holdout > 0:
         if graph is None or "kg" not in model_config.tasks:

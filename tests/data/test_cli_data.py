@@ -45,3 +45,16 @@ def test_import_command(tmp_path, capsys):
     assert main(["data", "import", "--interactions", str(tmp_path / "r.csv"), "--user-col", "u",
                  "--item-col", "i", "--out", str(tmp_path / "ds")]) == 0  # fmt: skip
     assert "2 users, 2 items, 3 interactions" in capsys.readouterr().out
+
+
+def test_import_of_items_without_their_columns_names_them(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text("u,i\n1,a\n2,b\n")
+    (tmp_path / "items.csv").write_text("i,name,tags\na,Alpha,x|y\nb,Beta,z\n")
+    assert main(["data", "import", "--interactions", str(tmp_path / "r.csv"), "--user-col", "u", "--item-col", "i",
+                 "--items", str(tmp_path / "items.csv"), "--out", str(tmp_path / "ds")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        "items.csv: give --text-cols and/or --seq-cols to choose its item columns (the header has: i, name, tags), "
+        "e.g. --text-cols name --seq-cols tags; without them ds.item would hold the item ids alone\n"
+    ) in err
+    assert not (tmp_path / "ds").exists()

@@ -51,6 +51,26 @@ def test_kg_without_links_is_refused(csvs):
         import_csv(spec(csvs, kg=csvs / "triples.tsv"))
 
 
+def test_links_without_kg_are_refused(csvs):
+    with pytest.raises(DataError, match=r"links.csv: --links needs --kg: the links join KG triples to items, and nothing else reads them$"):
+        import_csv(spec(csvs, links=csvs / "links.csv"))
+    assert not (csvs / "out" / "mine").exists()
+
+
+def test_items_without_text_or_seq_columns_are_refused_with_a_hint_from_the_header(csvs):
+    (csvs / "movies.csv").write_text("movieId,title,genres,release year\n10,Heat,Crime|Thriller,1995\n20,Up,Animation,2009\n")
+    with pytest.raises(DataError) as error:
+        import_csv(spec(csvs, items=csvs / "movies.csv"))
+    assert str(error.value) == (
+        f"{csvs / 'movies.csv'}: give --text-cols and/or --seq-cols to choose its item columns (the header has: "
+        "movieId, title, genres, release year), e.g. --text-cols 'title,release year' --seq-cols genres; "
+        "without them mine.item would hold the item ids alone"
+    )
+    assert not (csvs / "out" / "mine").exists()
+    (csvs / "ids.csv").write_text("movieId\n10\n20\n30\n")  # ids alone: items beyond the interactions, nothing dropped
+    assert load_dataset(import_csv(spec(csvs, items=csvs / "ids.csv"))).n_items == 3
+
+
 def test_short_row_is_located(csvs):
     (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n1,20,3\n")
     with pytest.raises(DataError, match=r"ratings.csv:3: fewer fields than the 4 header columns"):

@@ -111,3 +111,19 @@ def test_baselines_are_refused_on_the_part_they_are_tuned_on(clustered_dataset: 
     path.write_text('{"user": "u0", "items": ["i1"]}\n')
     assert main(["eval-lists", str(path), "--data", str(clustered_dataset), "--part", "valid", "--baselines"]) == 2
     assert "--baselines is for --part test" in capsys.readouterr().err
+
+
+def test_lists_that_left_out_the_part_itself_get_a_note(clustered_dataset: Path, tmp_path: Path, capsys):
+    """Lists written without the user's test items (``recommend`` without ``--include-seen``
+    leaves out every item a user interacted with) score zero, and the command says why."""
+    dataset = load_dataset(clustered_dataset)
+    scores = torch.rand(dataset.n_users, dataset.n_items)
+    scores[torch.as_tensor(dataset.test.user), torch.as_tensor(dataset.test.item)] = float("-inf")
+    path = write_lists(tmp_path / "a.jsonl", dataset, scores, 10)
+    assert main(["eval-lists", str(path), "--data", str(clustered_dataset)]) == 0
+    assert "note: no list holds any of its user's test items, at any rank" in capsys.readouterr().err
+    scores = torch.rand(dataset.n_users, dataset.n_items)
+    metrics = evaluate_lists(dataset, read_lists(write_lists(tmp_path / "b.jsonl", dataset, scores, dataset.n_items // 2), dataset))
+    assert metrics["part_listed"] > 0  # lists that may hold them hold some
+    assert main(["eval-lists", str(tmp_path / "b.jsonl"), "--data", str(clustered_dataset)]) == 0
+    assert "note:" not in capsys.readouterr().err

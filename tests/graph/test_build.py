@@ -141,3 +141,20 @@ def test_attribute_value_applies_the_recipe_transform_to_the_text_form():
     assert attribute_value(decade, float("nan")) == "" and attribute_value(decade, "unknown") == ""
     assert attribute_value(decade, float("inf")) == "" and attribute_value(decade, "-inf") == ""
     assert attribute_value(plain, " Comedy ") == "Comedy" and attribute_value(plain, 3.0) == "3"
+
+
+def test_relation_filters_leaving_no_relation_are_refused(build):
+    with pytest.raises(ConfigError, match=r"^recipe allow \['flim\.\*'\] matches none of the KG relations of 'toy'"):
+        build(allow=["flim.*"])
+    with pytest.raises(ConfigError, match=r"^recipe deny \['\*'\] drops every one of the KG relations of 'toy'"):
+        build(deny=["*"])
+
+
+def test_a_recipe_whose_graph_would_have_no_triples_is_refused(build, atomic):
+    with pytest.raises(ConfigError, match=r"^the recipe asks for relations but the graph built from 'toy' would have "
+                       r"no triples \(5 KG triples; min_degree 9 dropped all 5\); lower min_degree$"):  # fmt: skip
+        build(min_degree=9)
+    blank = load_dataset(atomic(name="blank", inter="user_id:token|item_id:token\nu|i1", item="item_id:token|tags:token_seq\ni1|"))
+    recipe = recipe_from_dict({"kg": False, "attributes": [{"column": "tags", "relation": "item.tag"}]})
+    with pytest.raises(ConfigError, match=r"would have no triples \(0 from the attribute columns tags\); check the recipe"):
+        build_graph(blank, recipe)

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from kgrec.cli.main import main
 
 ROOT_RECIPE = "kg: true\nattributes:\n  - {column: class, relation: item.genre}\n"
@@ -67,3 +69,42 @@ def test_without_recipe_a_dataset_with_nothing_to_relate_is_refused(atomic, caps
     assert main(["graph", "build", "--data", str(bare)]) == 2
     err = capsys.readouterr().err
     assert "nothing to build a graph from (recipe: none (no graphs/bare.yaml), and bare has no KG triples" in err
+
+
+def test_a_recipe_whose_allow_matches_no_relation_is_refused(toy_dataset, tmp_path, capsys):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text("allow: ['flim.*']\n")
+    out = tmp_path / "built"
+    assert main(["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{recipe}:1:1: recipe allow ['flim.*'] matches none of the KG relations of 'toy' (did you mean 'film.*'?)" in err
+    assert not out.exists()
+
+
+def test_an_allow_pattern_matching_nothing_is_noted_on_stderr(toy_dataset, tmp_path, capsys):
+    recipe = tmp_path / "partly.yaml"
+    recipe.write_text("allow: ['film.*', 'flim.*']\n")
+    assert main(["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe), "--out", str(tmp_path / "g")]) == 0
+    assert (
+        "note: recipe allow pattern 'flim.*' matches none of the KG relations of 'toy' (did you mean 'film.*'?); "
+        "the other patterns keep 2 of 2\n"
+    ) in capsys.readouterr().err
+
+
+def test_ratios_give_the_split_of_the_user_edges_that_training_checks(toy_dataset, tmp_path, capsys):
+    from kgrec.data import SplitConfig, load_dataset
+    from kgrec.errors import GraphError
+    from kgrec.graph import KnowledgeGraph
+
+    recipe = tmp_path / "users.yaml"
+    recipe.write_text("users: true\n")
+    out = tmp_path / "g"
+    args = ["graph", "build", "--data", str(toy_dataset), "--recipe", str(recipe), "--out", str(out)]
+    assert main([*args, "--ratios", "0.7", "0.15", "0.15"]) == 0
+    split = SplitConfig(ratios=(0.7, 0.15, 0.15))
+    graph = KnowledgeGraph.load(out, dataset=load_dataset(toy_dataset, split))
+    assert graph.provenance["split"] == "ratio(0.7, 0.15, 0.15) seed=2026"
+    with pytest.raises(GraphError, match="rebuild the graph with the same split"):
+        KnowledgeGraph.load(out, dataset=load_dataset(toy_dataset))  # the default ratios
+    assert main([*args, "--ratios", "0.7", "0.2", "0.2"]) == 2
+    assert "--ratios: split ratios (0.7, 0.2, 0.2): expected three non-negative shares summing to 1" in capsys.readouterr().err

@@ -98,3 +98,36 @@ def test_without_kg_or_multi_valued_columns_the_default_recipe_makes_no_relation
 def test_a_named_recipe_file_comes_first(toy, tmp_path):
     path = write(tmp_path, "kg: false\nusers: true\n")
     assert resolve_recipe(toy, path) == (GraphRecipe(kg=False, users=True), str(path))
+
+
+def test_allow_matching_no_relation_is_refused_at_its_line_with_the_relations_there_are(toy, tmp_path):
+    path = write(tmp_path, "kg: true\nallow: ['flim.*']\n")
+    with pytest.raises(ConfigError) as error:
+        resolve_recipe(toy, path)
+    assert str(error.value) == (
+        f"{path}:2:1: recipe allow ['flim.*'] matches none of the KG relations of 'toy' (did you mean 'film.*'?), "
+        "so the graph would have no relations (have: 'film.film.directed_by', 'film.film.starring')"
+    )
+
+
+def test_deny_dropping_every_relation_is_refused_at_its_line(toy, tmp_path):
+    path = write(tmp_path, "attributes:\n  - {column: class, relation: item.genre}\ndeny: ['*']\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3:1: recipe deny \['\*'\] drops every one of the KG and attribute "
+                       r"relations of 'toy', so the graph would have no relations \(have: 'film.film.directed_by', "
+                       r"'film.film.starring', 'item.genre'\)$"):  # fmt: skip
+        resolve_recipe(toy, path)
+    path = write(tmp_path, "allow: ['film.*']\ndeny: ['film.film.*']\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2:1: recipe deny \['film.film.\*'\] drops every one of the KG "
+                       r"relations of 'toy' that allow \['film.\*'\] keeps, so"):  # fmt: skip
+        resolve_recipe(toy, path)
+
+
+def test_an_allow_pattern_matching_nothing_beside_others_that_match_gives_a_note(toy):
+    from kgrec.graph.recipe import check_relation_filters
+
+    recipe = GraphRecipe(allow=("*.directed_by", "film.film.staring"))
+    assert check_relation_filters(toy, recipe) == [
+        "recipe allow pattern 'film.film.staring' matches none of the KG relations of 'toy' "
+        "(did you mean 'film.film.starring'?); the other patterns keep 1 of 2"
+    ]
+    assert check_relation_filters(toy, GraphRecipe(allow=("film.*",), deny=("nothing.here",))) == []

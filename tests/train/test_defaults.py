@@ -49,8 +49,12 @@ def test_values_the_user_gave_are_kept_and_then_refused_with_the_reason(atomic):
     data = load_data(config)
     kept, _ = fit_defaults(config, data)
     assert kept.model.tasks == ("retrieval", "like")
-    with pytest.raises(ConfigError, match="model.tasks has like but clicks has no rating column"):
+    with pytest.raises(ConfigError, match=r"model.tasks has like but clicks has no rating column; drop them \(--set model.tasks=\[retrieval\]\)"):
         prepare(kept, data, progress=False)
+    kg = load_config(None, [f"data.path={data.path}", "model.tasks=[retrieval,kg]"])  # what the message above suggested once
+    with pytest.raises(ConfigError, match=r"^the kg task needs the graph's relations, but the graph \(built from the recipe of "
+                                          r"clicks\) has no triples .*; --set model.tasks=\[retrieval\]$"):
+        prepare(fit_defaults(kg, data)[0], data, progress=False)
     raw_ids = load_config(None, [f"data.path={data.path}", "text.template={item_id}"])
     assert fit_defaults(raw_ids, data)[0].model.use_text  # a template asks for text, from the raw ids
 

@@ -18,6 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "schema is at /openapi.json, interactive docs at /docs. Install with: pip install 'kgrec[serve]'.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
+    p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     p.add_argument("--workers", type=int, default=1,
@@ -39,6 +40,9 @@ def _serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("KGREC_API_TOKEN") or None
     if args.workers > 1:
         os.environ["KGREC_SERVE_RUN"] = str(args.run)
+        os.environ.pop("KGREC_SERVE_DATA", None)
+        if args.data is not None:
+            os.environ["KGREC_SERVE_DATA"] = str(args.data)
         os.environ["KGREC_SERVE_WARM_UP"] = "1" if args.warm_up else "0"
         if token:
             os.environ["KGREC_API_TOKEN"] = token
@@ -47,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     from kgrec.retrieval import Recommender
     from kgrec.serve.app import create_app
 
-    recommender = Recommender.open(args.run)  # the vectors, graph and index
+    recommender = Recommender.open(args.run, data=args.data)  # the vectors, graph and index
     warmed = recommender.warm_up() if args.warm_up else None
     if warmed is not None:
         print(f"warmed up in {warmed}", flush=True)

@@ -188,6 +188,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     comparison = compare_runs(args.runs, args.metric)
     print(json.dumps(dataclasses.asdict(comparison), indent=2) if args.json else format_comparison(comparison))
+    for note in comparison.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.plot is not None:
         print(f"plot: {plot_comparison(comparison, args.plot)}", file=sys.stderr)
     return 0

@@ -23,6 +23,7 @@ from kgrec.data.atomic import AtomicTable, Column, TokenColumn, read_atomic
 from kgrec.data.split import TEST, TRAIN, VALID, SplitConfig, split_interactions
 from kgrec.errors import DataError
 from kgrec.utils.io import write_json
+from kgrec.utils.names import some_names
 
 DuplicateRule = Literal["last", "keep", "error"]
 TITLE_COLUMNS = ("title", "movie_title", "book_title", "name", "item_name")
@@ -216,7 +217,10 @@ def load_dataset(
     elif file("inter").exists():
         inter_tables = [read("inter")]
     else:
-        raise DataError(f"no interactions: expected {name}.inter or {name}.train/valid/test.inter", root)
+        others = sorted(p.name for p in root.glob("*.inter"))
+        hint = (f"; the folder holds {some_names(others)}: a dataset's files are named after its folder, so rename "
+                "the folder or the files" if others else "")  # fmt: skip
+        raise DataError(f"no interactions: expected {name}.inter or {name}.train/valid/test.inter{hint}", root)
 
     users = _Vocab()
     items = _Vocab()

@@ -1,5 +1,5 @@
 """ASGI entry for several uvicorn workers: each worker process builds the app from the environment
-(``KGREC_SERVE_RUN``, ``KGREC_API_TOKEN``, ``KGREC_SERVE_WARM_UP``) that ``kgrec serve --workers N``
+(``KGREC_SERVE_RUN``, ``KGREC_SERVE_DATA``, ``KGREC_API_TOKEN``, ``KGREC_SERVE_WARM_UP``) that ``kgrec serve --workers N``
 sets, and warms up before it takes requests unless ``KGREC_SERVE_WARM_UP=0`` (uvicorn's
 parent process holds the port meanwhile, so early requests wait). Read-only: each
 worker holds its own catalog, so ``POST /items`` is refused (409)."""
@@ -9,7 +9,7 @@ import os
 from kgrec.retrieval import Recommender
 from kgrec.serve.app import create_app
 
-recommender = Recommender.open(os.environ["KGREC_SERVE_RUN"])
+recommender = Recommender.open(os.environ["KGREC_SERVE_RUN"], data=os.environ.get("KGREC_SERVE_DATA") or None)
 warmed = recommender.warm_up() if os.environ.get("KGREC_SERVE_WARM_UP", "1") != "0" else None
 if warmed is not None:
     print(f"worker {os.getpid()} warmed up in {warmed}", flush=True)

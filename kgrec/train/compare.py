@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,14 @@ class ComparedRun:
 @dataclass
 class Comparison:
     """Runs sorted best first on ``valid[metric]`` (``mode`` ``max`` or ``min``); ``fields`` are
-    the ``section.field`` names whose values differ between them."""
+    the ``section.field`` names whose values differ between them; ``notes`` say what makes
+    their metrics not comparable (runs evaluated on other interactions or another split)."""
 
     metric: str
     mode: str
     fields: list[str]
     runs: list[ComparedRun]
+    notes: list[str] = field(default_factory=list)
 
 
 def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Comparison:
@@ -57,9 +59,10 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     runs = [run for given in runs for run in _run_folders(Path(given))]
     if not runs:
         raise KgrecError("compare: give at least one run folder")
-    configs, metrics = [], []
+    configs, metrics, evaluated_on = [], [], {}
     for run in runs:
         manifest = read_manifest(run)  # a clear error for a folder that is not a finished run
+        evaluated_on.setdefault(_evaluation_data(manifest), []).append(str(run))
         config = with_defaults(yaml.safe_load((Path(run) / "config.yaml").read_text(encoding="utf-8")))
         config["data"]["path"] = manifest["dataset_path"]  # the folder it read, whether named or fetched
         configs.append(config)
@@ -87,7 +90,18 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     ]
     sign = -1 if mode == "max" else 1
     rows.sort(key=lambda r: sign * r.valid[metric])
-    return Comparison(metric=metric, mode=mode, fields=fields, runs=rows)
+    notes = []
+    if len(evaluated_on) > 1:
+        groups = "; ".join(f"{' '.join(names)}: {data[0]}, split {data[1]}" for data, names in evaluated_on.items())
+        notes.append(f"the runs were evaluated on different interactions or splits, so their metrics do not compare ({groups})")
+    return Comparison(metric=metric, mode=mode, fields=fields, runs=rows, notes=notes)
+
+
+def _evaluation_data(manifest: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """What a run's metrics were computed on: its dataset, its split and its interaction files'
+    sha256 (item, user and KG files change the inputs, not the test)."""
+    inter = tuple(sorted(f"{s['file']}:{s['sha256']}" for s in manifest.get("sources", []) if s["file"].endswith(".inter")))
+    return manifest.get("dataset", "?"), manifest.get("split", "?"), inter
 
 
 def format_comparison(comparison: Comparison) -> str:

@@ -91,6 +91,11 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     run = Path(run)
     manifest = read_manifest(run)
     check_run_files(run, manifest)
+    if data is None and not Path(manifest["dataset_path"]).is_dir():
+        raise KgrecError(
+            f"{run}: the dataset it was trained on is no longer at {manifest['dataset_path']} (moved or deleted); "
+            "give its folder with --data DIR (data= in Python)"
+        )
     overrides = [f"data.path={data or manifest['dataset_path']}"]
     if (run / TEXT_ENCODER_DIR).is_dir():  # fine-tuned with the model: queries must use it too
         overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")

@@ -45,6 +45,7 @@ from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.train.space import Distribution, sample_settings
 from kgrec.utils.io import write_json, write_png
+from kgrec.utils.names import some_names
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
 
@@ -201,6 +202,10 @@ def tune(
                   f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
         _save(out, grid, result, search)
     plot_tuning(result, out / "tune.png")
+    others = sorted(p.parent.name for p in out.glob("*/.tune-request.json") if p.parent.name not in names)
+    if others:
+        print(f"note: {out} also holds {len(others)} run{'s' if len(others) > 1 else ''} of another search, not compared "
+              f"here ({some_names(others)}); kgrec compare {out}/*/ ranks every run in it", file=sys.stderr)  # fmt: skip
     return result
 
 

@@ -91,6 +91,14 @@ def test_header_only_interactions_are_refused(atomic):
         load_dataset(atomic(inter="user_id:token|item_id:token"))
 
 
+def test_a_renamed_folder_names_the_files_it_holds(atomic, tmp_path):
+    folder = atomic(inter="user_id:token|item_id:token\nu|i")
+    renamed = folder.rename(tmp_path / "renamed")
+    with pytest.raises(DataError, match=rf"no interactions: expected renamed.inter .*; the folder holds '{folder.name}.inter': "
+                                        "a dataset's files are named after its folder"):
+        load_dataset(renamed)
+
+
 def test_duplicate_pairs_keep_the_latest_by_default(atomic):
     text = "user_id:token|item_id:token|rating:float|timestamp:float\nu|i|2|5\nu|i|4|9\nu|i|3|1\nu|j|1|1"
     ds = load_dataset(atomic(inter=text), SplitConfig(ratios=(1.0, 0.0, 0.0)))

@@ -258,6 +258,18 @@ def test_a_run_folder_missing_a_file_it_lists_names_the_file(run_copy: Path, cap
     assert err.count("\n") == 1 and "copy the run folder whole" in err
 
 
+def test_a_run_whose_dataset_moved_says_so_and_takes_data(run_copy: Path, tmp_path: Path, capsys):
+    manifest = json.loads((run_copy / "manifest.json").read_text())
+    moved = Path(shutil.copytree(manifest["dataset_path"], tmp_path / "moved" / Path(manifest["dataset_path"]).name))
+    manifest["dataset_path"] = str(tmp_path / "gone" / moved.name)  # as if the dataset had been moved there
+    (run_copy / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(capsys, "recommend", run_copy, "--user", "u0", "--no-explain")
+    assert code == 2 and (f"the dataset it was trained on is no longer at {tmp_path / 'gone' / moved.name} (moved or "
+                          "deleted); give its folder with --data DIR") in err  # fmt: skip
+    code, out, _ = run_cli(capsys, "recommend", run_copy, "--user", "u0", "--no-explain", "--data", moved)
+    assert code == 0 and out.strip()
+
+
 def test_a_runs_own_lists_scored_by_eval_lists_give_its_test_metrics(trained_run: Path, tmp_path: Path, capsys):
     """`recommend --all-users --include-seen` lists, scored on the run's split, reproduce the
     test metrics training wrote: eval-lists and kgrec's own evaluation are one protocol."""

@@ -187,6 +187,11 @@ def test_each_worker_of_a_several_worker_server_warms_up_unless_told_not_to(serv
         monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
         assert main(["serve", str(server[1]), "--workers", "2", *flags]) == 0
         assert os.environ["KGREC_SERVE_WARM_UP"] == expected and os.environ["KGREC_SERVE_RUN"] == str(server[1])
+        assert "KGREC_SERVE_DATA" not in os.environ
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    assert main(["serve", str(server[1]), "--workers", "2", "--data", "/data/moved"]) == 0  # a dataset that moved
+    assert os.environ["KGREC_SERVE_DATA"] == "/data/moved"
+    monkeypatch.delenv("KGREC_SERVE_DATA")
     probe = [sys.executable, "-c", "import kgrec.serve.asgi"]
     env = {**os.environ, "KGREC_SERVE_RUN": str(server[1]), "OMP_NUM_THREADS": "1", "KGREC_SERVE_WARM_UP": "1"}
     warm = subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout

@@ -51,6 +51,21 @@ def test_a_run_from_before_a_config_field_compares_with_that_field_at_its_defaul
     assert "(the runs have the same config)" in format_comparison(compare_runs([two_runs[0], older]))
 
 
+def test_runs_evaluated_on_another_split_are_ranked_with_a_note(two_runs, tmp_path, capsys):
+    import shutil
+
+    assert compare_runs(two_runs).notes == []
+    other = tmp_path / "other"
+    shutil.copytree(two_runs[0], other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["split"] = "ratio(0.8, 0.1, 0.1) seed=7"  # as a run trained with data.seed=7 records it
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["compare", str(two_runs[0]), str(two_runs[1]), str(other)]) == 0
+    assert ("note: the runs were evaluated on different interactions or splits, so their metrics do not compare "
+            f"({two_runs[0]} {two_runs[1]}: clusters, split ratio(0.8, 0.1, 0.1) seed=2026; {other}: clusters, split "
+            "ratio(0.8, 0.1, 0.1) seed=7)") in capsys.readouterr().err
+
+
 def test_cli_prints_json_and_draws_the_plot(two_runs, tmp_path, capsys):
     assert main(["compare", *map(str, two_runs), "--json", "--plot", str(tmp_path / "c.png")]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -45,7 +45,7 @@ def base(data):
     return [f"data.path={data}", *TINY_OVERRIDES, "train.max_epochs=2"]
 
 
-def test_tune_trains_every_setting_and_chooses_on_valid(clustered_dataset, tmp_path, monkeypatch):
+def test_tune_trains_every_setting_and_chooses_on_valid(clustered_dataset, tmp_path, monkeypatch, capsys):
     out = tmp_path / "tune"
     result = tune({"train.lr": [0.0001, 0.01]}, out, overrides=base(clustered_dataset), progress=False)
     assert [t.setting for t in result.trials] == [{"train.lr": "0.0001"}, {"train.lr": "0.01"}]
@@ -68,6 +68,11 @@ def test_tune_trains_every_setting_and_chooses_on_valid(clustered_dataset, tmp_p
     monkeypatch.setattr(tune_module, "train", no_training)
     again = tune({"train.lr": [0.0001, 0.01]}, out, overrides=base(clustered_dataset), progress=False)
     assert [t.valid for t in again.trials] == [t.valid for t in result.trials]
+    capsys.readouterr()
+    narrower = tune({"train.lr": [0.01]}, out, overrides=base(clustered_dataset), progress=False)
+    assert [t.setting for t in narrower.trials] == [{"train.lr": "0.01"}]  # tune.json holds this search ...
+    assert (f"note: {out} also holds 1 run of another search, not compared here ('train.lr=0.0001'); "
+            f"kgrec compare {out}/*/ ranks every run in it") in capsys.readouterr().err  # ... and says what it left out
     with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: model.dim\)"):
         tune({"train.lr": [0.0001]}, out, overrides=[*base(clustered_dataset), "model.dim=8"], progress=False)
 

@@ -64,6 +64,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="train / valid / test shares of the ratio and global_temporal splits, as data.ratios "
         f"(default {' '.join(f'{r:g}' for r in SplitConfig.ratios)})",
     )
+    p.add_argument("--cold-item-share", type=float, default=SplitConfig.cold_item_share, metavar="SHARE",
+                   help="share of items the cold_item split holds out, as data.cold_item_share (default %(default)s)")  # fmt: skip
     p.set_defaults(handler=_build)
 
     p = sub.add_parser(
@@ -115,11 +117,13 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _split_config(args: argparse.Namespace) -> SplitConfig:
-    """The split ``--split``, ``--seed`` and ``--ratios`` ask for; ratios are checked as ``data.ratios``."""
+    """The split ``--split``, ``--seed``, ``--ratios`` and ``--cold-item-share`` ask for, checked as
+    ``data.*`` is."""
     try:
-        return SplitConfig(strategy=args.split, ratios=tuple(args.ratios), seed=args.seed)
+        return SplitConfig(strategy=args.split, ratios=tuple(args.ratios), cold_item_share=args.cold_item_share, seed=args.seed)
     except ConfigError as error:
-        raise ConfigError(f"--ratios: {error}" if error.key == "ratios" else str(error), key=error.key) from None
+        option = {"ratios": "--ratios", "cold_item_share": "--cold-item-share"}.get(error.key or "")
+        raise ConfigError(f"{option}: {error}" if option else str(error), key=error.key) from None
 
 
 def _stats(args: argparse.Namespace) -> int:

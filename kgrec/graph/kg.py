@@ -288,7 +288,7 @@ class KnowledgeGraph:
             raise GraphError(
                 f"{where}: graph's user edges come from split '{self.provenance.get('split')}', "
                 f"the dataset is split '{dataset.split}'; rebuild the graph with the same split (kgrec graph build "
-                "--split, --seed and --ratios, as data.split, data.seed and data.ratios)"
+                "--split, --seed, --ratios and --cold-item-share, as data.*)"
             )
         if check_sources:
             mismatch = source_mismatch(self.provenance.get("sources", []), dataset.sources)

@@ -108,3 +108,8 @@ def test_ratios_give_the_split_of_the_user_edges_that_training_checks(toy_datase
         KnowledgeGraph.load(out, dataset=load_dataset(toy_dataset))  # the default ratios
     assert main([*args, "--ratios", "0.7", "0.2", "0.2"]) == 2
     assert "--ratios: split ratios (0.7, 0.2, 0.2): expected three non-negative shares summing to 1" in capsys.readouterr().err
+    assert main([*args, "--split", "cold_item", "--cold-item-share", "0.3"]) == 0
+    graph = KnowledgeGraph.load(out, dataset=load_dataset(toy_dataset, SplitConfig(strategy="cold_item", cold_item_share=0.3)))
+    assert graph.provenance["split"] == "cold_item(share=0.3) seed=2026"
+    assert main([*args, "--split", "cold_item", "--cold-item-share", "1.5"]) == 2
+    assert "--cold-item-share: cold_item_share 1.5: expected a share between 0 and 1" in capsys.readouterr().err

@@ -250,7 +250,7 @@ class RunConfig:
                 "train.shared_negatives=0)",
                 key="train.shared_negatives",
             )
-        if self.train.teacher_perplexity is not None and self.model.distill_temperature != 1:
+        if self.train.teacher_perplexity is not None and self.model.distill_weight > 0 and self.model.distill_temperature != 1:
             raise ConfigError(
                 f"train.teacher_perplexity={self.train.teacher_perplexity:g} sets each user's temperature; "
                 f"model.distill_temperature must be 1, got {self.model.distill_temperature:g}",

@@ -68,8 +68,10 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
-    model = dataclasses.replace(model, tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
-    return dataclasses.replace(config, model=model), notes
+    fitted = dict(tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
+    if all(getattr(model, name) == value for name, value in fitted.items()):
+        return config, notes
+    return dataclasses.replace(config, model=dataclasses.replace(model, **fitted)), notes
 
 
 def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:

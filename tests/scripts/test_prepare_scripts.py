@@ -100,11 +100,11 @@ def kgin_ifashion(tmp_path: Path) -> Path:
 
 
 def test_prepare_ifashion_pools_the_files_and_names_relations(kgin_ifashion, tmp_path):
-    done = run_script("prepare_ifashion.py", kgin_ifashion, tmp_path / "ifashion")
+    done = run_script("prepare_ifashion.py", kgin_ifashion, tmp_path / "out" / "ifashion")
     assert done.returncode == 0, done.stderr
     assert "4 interactions of 3 users, 3 of 4 items, 4 triples" in done.stdout
 
-    dataset = load_dataset(tmp_path / "ifashion")
+    dataset = load_dataset(tmp_path / "out" / "ifashion")
     pairs = dataset.interactions()
     got = sorted(zip(dataset.users[pairs.user].tolist(), dataset.items[pairs.item].tolist(), strict=True))
     assert got == [("0", "0"), ("0", "1"), ("1", "2"), ("2", "0")]  # (0, 1) once, from two files

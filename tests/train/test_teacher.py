@@ -137,7 +137,8 @@ def test_config_checks():
     with pytest.raises(ConfigError, match="teacher_perplexity"):
         tiny_config("unused", "train.teacher_perplexity=0.5", "model.distill_temperature=1")
     with pytest.raises(ConfigError, match="distill_temperature must be 1"):
-        tiny_config("unused", "train.teacher_perplexity=20")  # the default temperature would rescale it
+        tiny_config("unused", "train.teacher_perplexity=20", "model.distill_weight=1")  # the default temperature would rescale it
+    tiny_config("unused", "train.teacher_perplexity=20", "model.distill_weight=0")  # no teacher: no temperature to check
     for setting in ("teacher_session_hours=0", "teacher_user_weight=-1", "teacher_user_reg=0",
                     "teacher_recency_hours=0", "teacher_recency_floor=2"):  # fmt: skip
         with pytest.raises(ConfigError, match=setting.split("=")[0]):

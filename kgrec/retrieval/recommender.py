@@ -56,6 +56,7 @@ exactly ``k`` results whenever ``k`` items qualify.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,16 @@ def _ids(values: Ids) -> list[str]:
 def _filters(where: Filters) -> list[Filter | str]:
     """``where`` as a list: one filter (``"class=Comedy"``) or several."""
     return [where] if isinstance(where, (str, Filter)) else list(where)
+
+
+def _catalog_stamp(run_dir: Path) -> tuple[int, int, int] | None:
+    """Inode, modification time and size of ``RUN_DIR/catalog/catalog.json`` (None: no changes
+    saved): every save swaps in a new file, so a different stamp means another save."""
+    try:
+        st = os.stat(run_dir / CATALOG_DIR / "catalog.json")
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -176,6 +187,7 @@ class Recommender:
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
         self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction
         self._history_index: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._catalog_stamp = _catalog_stamp(self.path)  # the saved catalog this object holds
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -910,6 +922,29 @@ class Recommender:
         return u.detach().numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ catalog changes
+    def refresh(self) -> bool:
+        """Take up the catalog changes that another process saved since this object read or
+        wrote the run's catalog (``kgrec add-items`` / ``remove-items`` beside a server): reload
+        the catalog and its index. Returns whether there were any. :meth:`add_items` and
+        :meth:`remove_items` call it first, so a change is made on top of the latest catalog
+        and never undoes another's; a server calls it before each request (a file ``stat``)."""
+        stamp = _catalog_stamp(self.path)
+        if stamp == self._catalog_stamp:
+            return False
+        base = self.catalog
+        self.catalog = Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
+                                    base.titles[: base.n_base], base.text_dim)  # fmt: skip
+        self._catalog_stamp = stamp
+        self._explainer = None
+        self._text_index = None
+        config = self.index.config if self.index is not None else None
+        try:
+            self.index = self._open_index(config, build_missing=True)
+        except RetrievalError:  # the other process is between its catalog and its index saves
+            self.index = self.build_index(config, save=False)
+        self._index_error = None
+        return True
+
     def add_items(
         self,
         items: str | Path,
@@ -929,6 +964,7 @@ class Recommender:
         unknown = sorted(set(pathways) - set(PATHWAYS))
         if unknown or not pathways:
             raise RetrievalError(f"pathways: expected one or more of {list(PATHWAYS)}, got {list(pathways)}")
+        self.refresh()
         new = read_new_items(items, link, kg)
         embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
         start = len(self.catalog)
@@ -939,6 +975,7 @@ class Recommender:
     def remove_items(self, items: Ids) -> list[str]:
         """Take items (raw ids; one as a plain string) out of the index and record it in the run;
         returns them."""
+        self.refresh()
         tokens = list(dict.fromkeys(_ids(items)))
         if not tokens:
             raise RetrievalError("no items to remove: give one or more item ids")
@@ -958,6 +995,7 @@ class Recommender:
         index = self._require_index()
         catalog.save(self.path)
         self.catalog = catalog
+        self._catalog_stamp = _catalog_stamp(self.path)
         self._explainer = None
         self._text_index = None
         try:

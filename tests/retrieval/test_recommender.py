@@ -344,6 +344,34 @@ def test_remove_items_persists(run_copy: Path):
         again.similar(top[0].item_id)
 
 
+def test_catalog_changes_of_another_process_are_taken_up_and_never_undone(run_copy: Path, tmp_path: Path):
+    """A server's Recommender and ``kgrec add-items`` / ``remove-items`` on the same run: each
+    change builds on the other's, and the server sees them on refresh()."""
+    server, command = Recommender.open(run_copy), Recommender.open(run_copy)
+    assert not server.refresh()  # nothing changed since it opened
+    command.add_items(*write_new_items(tmp_path))
+    gone = server.recommend("u0", k=1, explain=False)[0].item_id
+    command.remove_items([gone])
+    assert server.refresh() and server.catalog.n_active == 63 and server.index.count == 63
+    assert server.similar("n0", k=3, explain=False) and gone not in {r.item_id for r in server.recommend("u0", k=5, explain=False)}
+    server.remove_items(["n1"])  # made on top of the other process's changes ...
+    command.remove_items(["n2"])  # ... and so is this one, after the server's
+    final = Recommender.open(run_copy)
+    assert {"n0", "n3"} <= set(final.catalog.tokens[i] for i in final.catalog.active_ids())
+    assert set(final.catalog.removed_tokens()) == {gone, "n1", "n2"}
+    assert final.catalog.n_active == 61 and final.index.count == 61
+
+
+def test_a_refresh_between_another_process_catalog_and_index_saves_builds_the_index_in_memory(run_copy: Path, tmp_path: Path):
+    server, command = Recommender.open(run_copy), Recommender.open(run_copy)
+    index_files = {p.name: p.read_bytes() for p in (run_copy / "index").iterdir()}
+    command.add_items(*write_new_items(tmp_path))
+    for name, data in index_files.items():  # the other process saved its catalog, not yet its index
+        (run_copy / "index" / name).write_bytes(data)
+    assert server.refresh() and server.index.count == 64 and server.similar("n0", k=3, explain=False)
+    assert {p.name: p.read_bytes() for p in (run_copy / "index").iterdir()} == index_files  # left to its writer
+
+
 def test_changed_vectors_are_refused_until_the_index_is_rebuilt(run_copy: Path):
     from safetensors.numpy import load_file, save_file
 

@@ -28,8 +28,9 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   after training, whose vector no interaction shaped, the cosine is blended with the text
   encoder's (:meth:`Recommender._similar_to_added_item`).
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
-  ``history`` part, the model's own pathway with the liked items (and the text's pseudo-item)
-  as the history, :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
+  ``history`` part, the model's own pathway with the liked items as the history (a text counts
+  as one more liked item: the mean of the :data:`TEXT_FEEDBACK_ITEMS` trained items whose own
+  text ``search(text)`` ranks first), :math:`\mathbf{u} = \mathrm{Tower}(\mathrm{Trunk}_{user}(\frac{1}{|L| + k}
   (\sum_{i \in L} \mathbf{h}_i + k \bar{\mathbf{h}})))` (no ID part: the user has none), the history
   shrunk toward the mean training user :math:`\bar{\mathbf{h}}` with the weight :math:`k` under
   which training users posing as new users rank their valid items best
@@ -861,23 +862,40 @@ class Recommender:
     def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
         model = self.run.model
         base_only = all(p < self.catalog.n_base for p in positions)
-        if "history" in model.config.user_parts and base_only:
+        history = "history" in model.config.user_parts and base_only
+        # The text counts as one more liked item, shared by the items search() ranks first for it
+        # (trained items only where the model's own history pathway reads them).
+        stand_ins = self._text_stand_ins(text, trained_only=history) if text is not None else None
+        if history:
             with torch.no_grad():
                 prior = self.new_user_prior().prior
                 parts = [self._encoded.items[positions]] if positions else []
-                if text is not None:  # the text counts as one more liked item
-                    parts.append(model.fuse_cold_items(text))
+                if stand_ins is not None:
+                    parts.append(self._encoded.items[stand_ins].mean(0, keepdim=True))
                 return model.new_user_vector(torch.cat(parts), prior)[0].numpy().astype(np.float32)
         liked = list(positions)
         weights = [1.0] * len(liked)
-        if text is not None:  # the text counts as one liked item, shared by the items search() ranks first
-            index, text_vectors, has_text = self._text_space()
-            [(matches, _)] = self._search(
-                index, text_vectors, text.numpy(), TEXT_FEEDBACK_ITEMS, has_text, None, cosine=True
-            )
-            liked += [int(m) for m in matches]
-            weights += [1.0 / len(matches)] * len(matches)
+        if stand_ins is not None:
+            liked += stand_ins.tolist()
+            weights += [1.0 / len(stand_ins)] * len(stand_ins)
         return self.fold_in(np.asarray(liked, np.int64), np.asarray(weights, np.float32))
+
+    def _text_stand_ins(self, text: torch.Tensor, trained_only: bool) -> np.ndarray:
+        """Catalog positions of the :data:`TEXT_FEEDBACK_ITEMS` items whose own text matches
+        ``text`` best (what :meth:`search` ranks first): a text's stand-ins as liked items.
+
+        Not the model's text pathway applied to the query: that pathway keeps what mattered for
+        recommendation rather than the words, so every query text landed near the same users
+        (on ml-100k "space adventure", "romantic comedy" and "scary horror movie" got the same
+        top 5), and near the items added through that pathway alone, which then ranked first."""
+        index, text_vectors, has_text = self._text_space()
+        allowed = has_text.copy()
+        if trained_only:
+            allowed[self.catalog.n_base :] = False
+        [(matches, _)] = self._search(index, text_vectors, text.numpy(), TEXT_FEEDBACK_ITEMS, allowed, None, cosine=True)
+        if not len(matches):
+            raise RetrievalError("no item with text to match the text against: give liked items instead")
+        return matches.astype(np.int64)
 
     def new_user_prior(self) -> PriorChoice:
         """How much new users' histories are shrunk toward the mean training user: the weight

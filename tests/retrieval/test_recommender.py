@@ -495,6 +495,33 @@ def test_new_users_through_the_history_encoder(text_run: Path):
         rec.new_user_vector()
 
 
+def test_a_new_users_text_decides_what_the_history_encoder_recommends(text_run: Path, tmp_path: Path):
+    """Each text brings its own genre, and items added through the text pathway alone do not
+    outrank the catalogue for every text (the model's text pathway applied to the query text
+    did both wrong: one list for every text, the text-only items first)."""
+    import shutil
+
+    copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    rec = Recommender.open(copy)
+    rec.add_items(*write_new_items(tmp_path), pathways="text")
+    for text, genre in (("horror films", 3), ("comedy films", 0), ("action films", 2)):
+        results = rec.recommend_for_new_user(likes_text=text, k=10, explain=False)
+        trained = [r for r in results if r.item_id.startswith("i")]
+        assert sum(int(r.item_id[1:]) % 4 == genre for r in trained) >= 0.7 * len(trained), text
+        added = [r.item_id for r in results[:5] if r.item_id.startswith("n")]
+        assert added in ([], [f"n{genre}"]), (text, added)  # at most the added film of that genre
+    # the text's part of the history: the trained items search() ranks first, as liked items
+    import torch
+
+    from kgrec.retrieval.recommender import TEXT_FEEDBACK_ITEMS
+
+    stand_ins = [r.item_id for r in rec.search("horror films", k=TEXT_FEEDBACK_ITEMS + 4, explain=False) if r.item_id.startswith("i")]
+    positions = [rec.catalog.position(t) for t in stand_ins[:TEXT_FEEDBACK_ITEMS]]
+    with torch.no_grad():
+        expected = rec.run.model.new_user_vector(rec._encoded.items[positions].mean(0, keepdim=True), rec.new_user_prior().prior)
+    assert np.allclose(rec.new_user_vector(likes_text="horror films"), expected[0].numpy(), atol=1e-5)
+
+
 def test_unnamed_entities_count_added_items_too(run_copy: Path, tmp_path: Path):
     rec = Recommender.open(run_copy)
     rec.add_items(*write_new_items(tmp_path))

@@ -356,68 +356,9 @@ def _add_items(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
-    if rec.run.graph is not None and (args.link is not None or args.kg is not None):
-        from kgrec.retrieval.coldstart import read_new_items
-
-        for note in _graph_notes(rec.run.graph, read_new_items(args.items, args.link, args.kg)):
-            print(f"note: {note}", file=sys.stderr)
+    for note in added.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
-
-
-ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
-
-
-def _graph_notes(graph: Any, new: Any) -> list[str]:
-    """What ``add-items`` did with the new items' links and triples that the user may not expect:
-    ``--kg`` relations the graph lacks (left out), linked entities nothing names (their links
-    connect to nothing), linked entities that many trained items point to (an attribute such as
-    a genre or a rating, whose node the new item would become)."""
-    import numpy as np
-
-    notes = []
-    known = set(map(str, graph.relation_names))
-    relations = sorted({r for _, r, _ in new.triples if r not in known})
-    if relations:
-        notes.append(
-            f"--kg triples of relation{'s' if len(relations) > 1 else ''} {', '.join(relations[:5])}"
-            f"{' ...' if len(relations) > 5 else ''} were left out: the model was trained on the run's graph's "
-            "relations only (`kgrec graph stats` lists them)"
-        )
-    kept = [(h, t) for h, r, t in new.triples if r in known]
-    node_of = {str(key): n for n, key in enumerate(graph.keys)}
-    named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
-    unknown = sorted({entity for entity in new.links.values() if entity not in named})
-    if unknown:
-        one = len(unknown) == 1
-        notes.append(
-            f"{len(unknown)} linked entit{'y' if one else 'ies'} ({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}) "
-            f"{'is' if one else 'are'} neither in the run's graph nor in --kg, so those links connect their items to "
-            "nothing (a typo in an entity id?)"
-        )
-    linked = {item: node_of[e] for item, e in new.links.items() if node_of.get(e, -1) >= graph.n_items}
-    items_of = _trained_items_per_node(graph, np.fromiter(set(linked.values()), np.int64)) if linked else {}
-    for item, node in linked.items():
-        if items_of.get(node, 0) >= ATTRIBUTE_NOTE_ITEMS:
-            notes.append(
-                f"new item '{item}' is linked to entity '{new.links[item]}' ({graph.names[node]}), which {items_of[node]} of the "
-                "run's items point to: the item takes that node's place and its neighbours; if it is an attribute "
-                "(a genre, a rating) rather than the item itself, link the item to an entity of its own and give "
-                "the attribute as a --kg triple"
-            )
-    return notes
-
-
-def _trained_items_per_node(graph: Any, nodes: Any) -> dict[int, int]:
-    """How many distinct item nodes each of ``nodes`` shares an edge with, either way, in one pass
-    over the triples."""
-    import numpy as np
-
-    into = (graph.head < graph.n_items) & np.isin(graph.tail, nodes)  # item -> node
-    out_of = (graph.tail < graph.n_items) & np.isin(graph.head, nodes)  # node -> item
-    pairs = np.concatenate([np.stack([graph.tail[into], graph.head[into]], 1),
-                            np.stack([graph.head[out_of], graph.tail[out_of]], 1)])  # fmt: skip
-    node, count = np.unique(np.unique(pairs, axis=0)[:, 0], return_counts=True)
-    return dict(zip(node.tolist(), count.tolist(), strict=True))
 
 
 def _remove_items(args: argparse.Namespace) -> int:

@@ -18,10 +18,11 @@ from kgrec.retrieval.coldstart import Embedded, NewItems, embed_new_items, read_
 from kgrec.retrieval.explain import Explainer, Explanation, ExplanationPath, HistoryItem
 from kgrec.retrieval.index import KINDS, IndexConfig, VectorIndex, load_index, vectors_sha256
 from kgrec.retrieval.predict import Prediction
-from kgrec.retrieval.recommender import Recommender, Result, WarmUp
+from kgrec.retrieval.recommender import AddedIds, Recommender, Result, WarmUp
 
 __all__ = [
     "KINDS",
+    "AddedIds",
     "AddedItem",
     "Catalog",
     "Embedded",

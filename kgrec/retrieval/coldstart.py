@@ -26,6 +26,7 @@ refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import DataError, RetrievalError
 from kgrec.graph.kg import ENTITY, KnowledgeGraph
 from kgrec.retrieval.catalog import AddedItem, Catalog, _column_values
+from kgrec.utils.names import some_names
 
 if TYPE_CHECKING:
     from kgrec.train.saved import LoadedRun
@@ -251,6 +253,70 @@ def embed_new_items(
     ]
     encoded = text.numpy().astype(np.float32) if text is not None else None
     return Embedded(vectors.numpy().astype(np.float32), items, encoded, new_edges, skipped)
+
+
+ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
+
+
+def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
+    """What adding ``new`` does with its links and triples that the user may not expect: KG
+    relations the graph lacks (left out), linked entities nothing names (their links connect to
+    nothing), linked entities that many trained items point to (an attribute such as a genre or
+    a rating, whose node the new item would become)."""
+    notes = []
+    known = set(map(str, graph.relation_names))
+    relations = sorted({r for _, r, _ in new.triples if r not in known})
+    if relations:
+        notes.append(
+            f"KG triples of relation{'s' if len(relations) > 1 else ''} {', '.join(relations[:5])}"
+            f"{' ...' if len(relations) > 5 else ''} were left out: the model was trained on the run's graph's "
+            "relations only (`kgrec graph stats GRAPH` lists them)"
+        )
+    kept = [(h, t) for h, r, t in new.triples if r in known]
+    node_of = {str(key): n for n, key in enumerate(graph.keys)}
+    named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
+    unknown = sorted({entity for entity in new.links.values() if entity not in named})
+    if unknown:
+        one = len(unknown) == 1
+        notes.append(
+            f"{len(unknown)} linked entit{'y' if one else 'ies'} ({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}) "
+            f"{'is' if one else 'are'} neither in the run's graph nor in the new KG triples, so those links connect their items to "
+            "nothing (a typo in an entity id?)"
+        )
+    linked = {item: node_of[e] for item, e in new.links.items() if node_of.get(e, -1) >= graph.n_items}
+    items_of = _trained_items_per_node(graph, np.fromiter(set(linked.values()), np.int64)) if linked else {}
+    for item, node in linked.items():
+        if items_of.get(node, 0) >= ATTRIBUTE_NOTE_ITEMS:
+            notes.append(
+                f"new item '{item}' is linked to entity '{new.links[item]}' ({graph.names[node]}), which {items_of[node]} of the "
+                "run's items point to: the item takes that node's place and its neighbours; if it is an attribute "
+                "(a genre, a rating) rather than the item itself, link the item to an entity of its own and give "
+                "the attribute as a KG triple"
+            )
+    return notes
+
+
+def _trained_items_per_node(graph: KnowledgeGraph, nodes: np.ndarray) -> dict[int, int]:
+    """How many distinct item nodes each of ``nodes`` shares an edge with, either way, in one pass
+    over the triples."""
+    into = (graph.head < graph.n_items) & np.isin(graph.tail, nodes)  # item -> node
+    out_of = (graph.tail < graph.n_items) & np.isin(graph.head, nodes)  # node -> item
+    pairs = np.concatenate([np.stack([graph.tail[into], graph.head[into]], 1),
+                            np.stack([graph.head[out_of], graph.tail[out_of]], 1)])  # fmt: skip
+    node, count = np.unique(np.unique(pairs, axis=0)[:, 0], return_counts=True)
+    return dict(zip(node.tolist(), count.tolist(), strict=True))
+
+
+def pathway_notes(items: Sequence[AddedItem], asked: Sequence[str]) -> list[str]:
+    """Items embedded without the graph pathway although it was asked for and the model has
+    it: nothing linked them to the run's graph (no link, no KG triple, no attribute value the
+    graph has; a value spelt otherwise than the catalog's, ``Science_Fiction`` for ``Sci-Fi``)."""
+    alone = [item.item_id for item in items if "graph" in asked and "graph" not in item.via]
+    if not alone:
+        return []
+    return [f"{len(alone)} new item{'s' if len(alone) > 1 else ''} ({some_names(alone)}) got the text pathway alone: "
+            "nothing links them to the run's graph (no link to a graph entity, no KG triple, no attribute value the "
+            "graph has); their similar items and explanations come from text only"]  # fmt: skip
 
 
 def _titles(items: Dataset, kg: KnowledgeGraph | None) -> list[str]:

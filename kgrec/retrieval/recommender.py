@@ -69,7 +69,7 @@ import torch
 
 from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
-from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, read_new_items
+from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, graph_notes, pathway_notes, read_new_items
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
@@ -146,6 +146,15 @@ class Result:
             "score": round(self.score, 6),
             "explanation": self.explanation.to_dict() if self.explanation is not None else None,
         }
+
+
+class AddedIds(list[str]):
+    """The ids :meth:`Recommender.add_items` added, with ``notes``: what it did that the user may
+    not expect (relations left out, links to nothing, items the graph pathway could not reach)."""
+
+    def __init__(self, ids: Iterable[str] = (), notes: Sequence[str] = ()) -> None:
+        super().__init__(ids)
+        self.notes = list(notes)
 
 
 @dataclass
@@ -975,8 +984,9 @@ class Recommender:
         model's inductive pathways, add them to the index and record them in the run.
 
         ``pathways`` names the pathways that embed them: ``text``, ``graph`` or both (the default;
-        a pathway the model lacks is skipped). Returns the added item ids. See
-        :mod:`kgrec.retrieval.coldstart`.
+        a pathway the model lacks is skipped). Returns the added item ids, a list whose
+        ``notes`` say what the user may not expect (:func:`~kgrec.retrieval.coldstart.graph_notes`,
+        :func:`~kgrec.retrieval.coldstart.pathway_notes`). See :mod:`kgrec.retrieval.coldstart`.
         """
         pathways = (pathways,) if isinstance(pathways, str) else tuple(pathways)
         unknown = sorted(set(pathways) - set(PATHWAYS))
@@ -988,7 +998,10 @@ class Recommender:
         start = len(self.catalog)
         catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
         self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
-        return [item.item_id for item in embedded.items]
+        notes = graph_notes(self.run.graph, new) if self.run.graph is not None else []
+        if self.run.graph is not None and self.run.model.config.use_graph:
+            notes += pathway_notes(embedded.items, pathways)
+        return AddedIds((item.item_id for item in embedded.items), notes)
 
     def remove_items(self, items: Ids) -> list[str]:
         """Take items (raw ids; one as a plain string) out of the index and record it in the run;

@@ -205,7 +205,7 @@ def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path:
     (tmp_path / "typo.link").write_text("item_id:token\tentity_id:token\nn9\tne_typo\n")
     code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "typo.item", "--link", tmp_path / "typo.link")
     assert code == 0 and "added 1 items" in out
-    assert "note: 1 linked entity (ne_typo) is neither in the run's graph nor in --kg" in err
+    assert "note: 1 linked entity (ne_typo) is neither in the run's graph nor in the new KG triples" in err
     # an entity named only by a triple whose relation the graph lacks is named by nothing that is kept
     (tmp_path / "only.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn8\tFilm 8\tComedy\n")
     (tmp_path / "only.link").write_text("item_id:token\tentity_id:token\nn8\tne_only\n")
@@ -229,7 +229,7 @@ def test_add_and_remove_items_from_the_command_line(run_copy: Path, tmp_path: Pa
                              "--pathways", "graph")  # fmt: skip
     assert code == 0 and "added 4 items" in out and "64 items" in out
     assert "linked entit" not in err  # their entities are new, but named in --kg
-    assert err.count("note:") == 1 and "note: --kg triples of relation film.unknown_relation were left out" in err
+    assert err.count("note:") == 1 and "note: KG triples of relation film.unknown_relation were left out" in err
     code, out, _ = run_cli(capsys, "similar", run_copy, "--item", "n0", "-k", "3", "--json")
     assert code == 0 and len(json.loads(out)) == 3
     code, out, _ = run_cli(capsys, "remove-items", run_copy, "n0", "i1")

@@ -362,6 +362,22 @@ def test_catalog_changes_of_another_process_are_taken_up_and_never_undone(run_co
     assert final.catalog.n_active == 61 and final.index.count == 61
 
 
+def test_added_items_come_with_notes_on_what_the_graph_could_not_reach(text_run: Path, tmp_path: Path):
+    import shutil
+
+    rec = Recommender.open(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
+    added = rec.add_items(*write_new_items(tmp_path))
+    assert added == ["n0", "n1", "n2", "n3"]
+    assert added.notes == ["KG triples of relation film.unknown_relation were left out: the model was trained on the run's "
+                           "graph's relations only (`kgrec graph stats GRAPH` lists them)"]  # fmt: skip
+    lonely = tmp_path / "lonely.item"
+    lonely.write_text("item_id:token\ttitle:token\tclass:token_seq\nx1\tSpace Film\tScience_Fiction\n", encoding="utf-8")
+    notes = rec.add_items(lonely).notes  # a genre the graph does not have, and no link
+    assert notes == ["1 new item ('x1') got the text pathway alone: nothing links them to the run's graph (no link to a "
+                     "graph entity, no KG triple, no attribute value the graph has); their similar items and "
+                     "explanations come from text only"]  # fmt: skip
+
+
 def test_a_refresh_between_another_process_catalog_and_index_saves_builds_the_index_in_memory(run_copy: Path, tmp_path: Path):
     server, command = Recommender.open(run_copy), Recommender.open(run_copy)
     index_files = {p.name: p.read_bytes() for p in (run_copy / "index").iterdir()}

@@ -13,8 +13,12 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 ===================  ==========================================================================
 
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
-Input errors answer 4xx with ``{"detail": "..."}`` (unknown ids 404, other bad input 400 or
-422, bodies over ``max_body_bytes`` 413, a missing or wrong token 401), never 5xx. The run
+Ids are strings, or integers (ml-100k's ids are numbers: ``{"user": 196}`` is user ``"196"``);
+``k`` is a JSON integer. Input errors answer 4xx, never 5xx: a body that does not fit the schema
+422 (FastAPI's list of errors in ``detail``), every other error ``{"detail": "..."}`` (unknown
+ids 404, other bad input 400, bodies over ``max_body_bytes`` 413, a missing or wrong token 401,
+writes on a server without a token 403, an item id already in the catalog or a several-worker
+server 409). The run
 loads once: ``kgrec serve`` opens it and calls :meth:`~kgrec.retrieval.Recommender.warm_up`
 before the port opens (with several workers, before each worker takes requests), so that the model and the text encoder are loaded before the first
 query (without the warm-up, on the first query that needs them); a lock serialises queries, so
@@ -23,41 +27,68 @@ they are thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
+import math
+import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
 from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
 from kgrec.retrieval import Recommender, Result, WarmUp
+from kgrec.retrieval.catalog import Catalog
+from kgrec.utils.names import closest
 
 MAX_K = 1000
+
+#: Request bodies: no unknown field, and no conversion (``k`` takes a JSON integer, not "5",
+#: 5.0 or true; flags take true / false only).
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _id(value: object) -> str:
+    """A raw id: a string, or an integer as its decimal string (ml-100k's ids are numbers)."""
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # not a bool, not a float
+        return str(value)
+    raise PydanticCustomError("id_type", "Input should be an id: a string or an integer")
+
+
+Id = Annotated[str, PlainValidator(_id, json_schema_input_type=str | int)]
 
 
 class Query(BaseModel):
     """Options shared by every query."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     k: int = Field(10, ge=1, le=MAX_K, description="how many items to return")
     where: list[str] = Field(default_factory=list, description='filters such as "class=Comedy" (item columns)')
-    exclude: list[str] = Field(default_factory=list, description="item ids never to return")
+    exclude: list[Id] = Field(default_factory=list, description="item ids never to return")
     explain: bool = Field(True, description="attach an explanation to every result")
 
 
 class RecommendRequest(Query):
-    user: str | None = Field(None, description="raw user id known to the run")
-    liked: list[str] = Field(default_factory=list, description="for a new user: items they like")
+    user: Id | None = Field(None, description="raw user id known to the run")
+    liked: list[Id] = Field(default_factory=list, description="for a new user: items they like")
     likes_text: str | None = Field(None, description="for a new user: a text of their interests")
-    exclude_seen: bool = Field(True, description="leave out items the user interacted with")
+    exclude_seen: bool = Field(True, description="for a known user: false keeps the items they interacted with")
 
 
 class SimilarRequest(Query):
-    item: str = Field(..., description="raw item id")
+    item: Id = Field(..., description="raw item id")
 
 
 class SearchRequest(Query):
@@ -65,9 +96,9 @@ class SearchRequest(Query):
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    user: str = Field(..., description="raw user id known to the run")
-    items: list[str] = Field(..., min_length=1, max_length=MAX_K, description="raw ids of items the model trained on")
+    model_config = STRICT
+    user: Id = Field(..., description="raw user id known to the run")
+    items: list[Id] = Field(..., min_length=1, max_length=MAX_K, description="raw ids of items the model trained on")
 
 
 class Predicted(BaseModel):
@@ -82,13 +113,79 @@ class Predictions(BaseModel):
     predictions: list[Predicted]
 
 
+class Link(BaseModel):
+    model_config = STRICT
+    item_id: Id = Field(..., description="a new item of this request")
+    entity_id: Id = Field(..., description="the knowledge-graph entity it is")
+
+
 class NewItems(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[dict[str, Any]] = Field(..., min_length=1, max_length=10_000,
-                                        description='rows with "item_id" and item columns (lists for token_seq)')  # fmt: skip
-    links: list[dict[str, str]] = Field(default_factory=list, description='rows {"item_id", "entity_id"}')
+    model_config = STRICT
+    items: list[dict[str, Any]] = Field(
+        ..., min_length=1, max_length=10_000,
+        description='rows with "item_id" and the catalog\'s item columns: a string or a number, a list of tokens '
+                    "or a space-separated string for a token_seq column, a list of numbers for a float_seq one; "
+                    "null or absent for an empty value, except in the columns the text template needs",
+    )  # fmt: skip
+    links: list[Link] = Field(default_factory=list, description="the KG entity of some new items")
     pathways: list[Literal["text", "graph"]] = Field(["text", "graph"], min_length=1,
                                                      description="the pathways that embed the new items")  # fmt: skip
+
+
+class Error(BaseModel):
+    """The body of every error but 422 (whose ``detail`` is FastAPI's list of schema errors)."""
+
+    detail: str = Field(description="what is wrong and what was expected")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    items: int = Field(description="items the catalog serves")
+    users: int = Field(description="users of the run")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="query kinds the warm-up found failing, with why (absent when none)"
+    )
+
+
+class OutOfDate(BaseModel):
+    status: Literal["index out of date"]
+    detail: str = Field(description="what failed, and the repair: kgrec index build RUN_DIR")
+
+
+class Added(BaseModel):
+    added: list[str] = Field(description="the ids added, in the request's order")
+    notes: list[str] = Field(description="what the addition did that a client may not expect: KG relations left out, "
+                                         "links to nothing, items the graph pathway could not reach")  # fmt: skip
+
+
+class ItemInfo(BaseModel):
+    item_id: str
+    title: str
+    columns: dict[str, str | float | list[str] | list[float | None] | None] = Field(
+        description="the catalog's item columns (null: no value)"
+    )
+
+
+_WHY = {
+    400: "bad input: a value, filter or combination of fields that cannot be served",
+    401: "a missing or wrong API token (Authorization: Bearer TOKEN)",
+    403: "the server was started without an API token: it takes no writes",
+    404: "an unknown user or item",
+    409: "an item id already in the catalog, or a server of several workers (read-only)",
+    413: "a request body over the server's limit",
+    503: "the catalog changed but its index update failed: `kgrec index build RUN_DIR` repairs it",
+}
+
+
+#: The API token's scheme (``Authorization: Bearer TOKEN``, the scheme's name in any case);
+#: declared in the OpenAPI schema, so that ``/docs`` has an Authorize button.
+BEARER = HTTPBearer(auto_error=False, description="the API token (kgrec serve --token or $KGREC_API_TOKEN); only "
+                                                  "POST /items needs it")  # fmt: skip
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an operation can answer."""
+    return {code: {"model": Error, "description": _WHY[code]} for code in codes}
 
 
 class Item(BaseModel):
@@ -113,8 +210,9 @@ def create_app(
     writable: bool = True,
     warmed: WarmUp | None = None,
 ) -> FastAPI:
-    """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``; with
-    no token they are refused, and so they are with ``writable=False`` (409): each of several
+    """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``, sent as
+    ``Authorization: Bearer TOKEN`` (401 without it; checked before the body is validated); with
+    no token they are refused (403), and so they are with ``writable=False`` (409): each of several
     worker processes holds its own catalog, so an item one of them added would be neither served
     by the others nor kept by their next write. ``warmed``, what
     :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
@@ -123,10 +221,38 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def serving() -> Iterator[None]:
+        """One request at a time, on the latest catalog: changes another process saved
+        (``kgrec add-items`` / ``remove-items`` beside this server) are taken up first."""
+        with lock:
+            recommender.refresh()
+            yield
+
     @app.exception_handler(KgrecError)
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         status = 404 if isinstance(error, NotFoundError) else 503 if isinstance(error, IndexOutOfDateError) else 400
-        return JSONResponse({"detail": str(error)}, status_code=status)
+        return JSONResponse({"detail": _http_wording(str(error))}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422, except that what JSON cannot hold is echoed as a string (writing it
+        # was a 500): a NaN or Infinity, which Python's JSON parser reads, and a body of bytes
+        # that are not UTF-8, sent without a JSON content type.
+        return JSONResponse({"detail": jsonable_encoder(_json_safe(error.errors()))}, status_code=422)
+
+    def writer(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
+        """The token check of a write: a dependency, so that it answers before the body is validated."""
+        if token is None:
+            raise HTTPException(403, "this server takes no writes: it was started without an API token")
+        if credentials is None:
+            raise HTTPException(401, "adding items needs the API token: send the header 'Authorization: Bearer TOKEN'",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(401, "wrong API token", headers={"WWW-Authenticate": "Bearer"})
+        if not writable:
+            raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
+                                     "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
 
     def results(found: list[Result], where: list[str]) -> JSONResponse:
         # Result.to_dict() already has Item's fields and types; returning a response skips
@@ -136,59 +262,65 @@ def create_app(
             body["unmatched_filters"] = recommender.catalog.unmatched_filters(where)
         return JSONResponse(body)
 
-    @app.get("/health")
-    def health() -> Any:
+    @app.get("/health", response_model=Health, responses={503: {"model": OutOfDate, "description": _WHY[503]}})
+    def health() -> JSONResponse:
         if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
             return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
-        answer = {"status": "ok", "items": recommender.catalog.n_active, "users": recommender.run.dataset.n_users}
+        answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
+                                  "users": recommender.run.dataset.n_users}  # fmt: skip
         if warmed is not None and warmed.errors:
             answer["unavailable"] = warmed.errors  # e.g. {"search": "text model ... is not on this machine"}
-        return answer
+        return JSONResponse(answer)
 
-    @app.get("/items/{item_id}")
+    @app.get("/items/{item_id:path}", response_model=ItemInfo, responses=_errors(400, 404))
     def item(item_id: str) -> dict[str, Any]:
-        with lock:
+        """One item by its raw id (which may hold '/')."""
+        with serving():
             position = recommender.catalog.position(item_id)
             row = recommender.catalog.row(position)
         return {"item_id": item_id, "title": recommender.catalog.titles[position], "columns": _plain(row)}
 
-    @app.post("/recommend", response_model=Results)
+    @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 413, 503))
     def recommend(body: RecommendRequest) -> JSONResponse:
         options = {"where": body.where, "exclude": body.exclude, "explain": body.explain}
-        with lock:
+        if body.user is not None:
+            if body.liked or body.likes_text is not None:
+                raise HTTPException(400, "give either user, or liked / likes_text for a new user, not both")
+        elif not body.liked and body.likes_text is None:
+            raise HTTPException(400, "give a known user (user), or for a new user the items they like (liked) "
+                                     "and/or a text of their interests (likes_text)")  # fmt: skip
+        elif not body.exclude_seen:
+            raise HTTPException(400, "exclude_seen is for a known user (user): a new user (liked / likes_text) has "
+                                     "seen nothing")  # fmt: skip
+        with serving():
             if body.user is not None:
-                if body.liked or body.likes_text:
-                    raise HTTPException(400, "give either user, or liked / likes_text for a new user, not both")
                 return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options), body.where)
             return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options), body.where)
 
-    @app.post("/similar", response_model=Results)
+    @app.post("/similar", response_model=Results, responses=_errors(400, 404, 413, 503))
     def similar(body: SimilarRequest) -> JSONResponse:
-        with lock:
+        with serving():
             return results(recommender.similar(body.item, body.k, where=body.where, exclude=body.exclude,
                                                explain=body.explain), body.where)  # fmt: skip
 
-    @app.post("/search", response_model=Results)
+    @app.post("/search", response_model=Results, responses=_errors(400, 404, 413, 503))
     def search(body: SearchRequest) -> JSONResponse:
-        with lock:
+        with serving():
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
                                               explain=body.explain), body.where)  # fmt: skip
 
-    @app.post("/predict", response_model=Predictions)
+    @app.post("/predict", response_model=Predictions, responses=_errors(400, 404, 413))
     def predict(body: PredictRequest) -> JSONResponse:
-        with lock:
+        with serving():
             return JSONResponse({"predictions": [p.to_dict() for p in recommender.predict(body.user, body.items)]})
 
-    @app.post("/items", status_code=201)
-    def add_items(body: NewItems, authorization: str | None = Header(None)) -> dict[str, Any]:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "adding items needs the API token: Authorization: Bearer TOKEN")
-        if not writable:
-            raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
-                                     "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp, lock:
-            items_file, link_file = _write_atomic_files(Path(tmp), body, recommender.catalog.feature_types)
+    @app.post("/items", status_code=201, response_model=Added, dependencies=[Depends(writer)],
+              responses=_errors(400, 401, 403, 409, 413, 503))  # fmt: skip
+    def add_items(body: NewItems) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp, serving():  # rows checked against the catalog add_items extends
+            rows = _item_rows(body.items, recommender.catalog, *_template_columns(recommender, body.pathways))
+            types = recommender.catalog.feature_types
+            items_file, link_file = _write_atomic_files(Path(tmp), rows, types, _link_rows(body.links))
             try:
                 added = recommender.add_items(items_file, link=link_file, pathways=body.pathways)
             except DataError as error:  # located in the request, not in the temporary files
@@ -198,7 +330,7 @@ def create_app(
                 where = part if error.line is None or error.line < 2 else f"{part}[{error.line - 2}]"
                 column = f" column '{error.column}'" if error.column else ""
                 raise KgrecError(f"{where}{column}: {error.message}") from None
-        return {"added": added}
+        return {"added": list(added), "notes": added.notes}
 
     return app
 
@@ -251,48 +383,194 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replayed
 
 
-def _write_atomic_files(folder: Path, body: NewItems, known: dict[str, str]) -> tuple[Path, Path | None]:
-    """JSON rows -> ``new.item`` (+ ``new.link``). A column of the catalog keeps its type
-    (``known``): a string for a token_seq column is its space-separated tokens, as in a .item
-    file, and a number for a token column its text. A new column takes its type from the JSON:
-    lists become token_seq, numbers float, else token."""
-    columns: dict[str, str] = {}
+#: CLI wording in the library's messages, and what a client of this service sends instead.
+_HTTP_WORDS = (
+    ("(kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)", "(liked / likes_text)"),
+    ("(--liked ITEM)", "(liked)"),
+    ("(--likes-text TEXT)", "(likes_text)"),
+    ("(--pathways)", "(pathways)"),
+)
+
+
+def _http_wording(message: str) -> str:
+    """A library message in this service's words: the request's field names, not the CLI's
+    flags (``--where class=Comdy: ...`` -> ``where class=Comdy: ...``)."""
+    if message.startswith("--where "):
+        message = message.removeprefix("--")
+    for cli, http in _HTTP_WORDS:
+        message = message.replace(cli, http)
+    return message
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN / infinite float as its JavaScript name (``"NaN"``, ``"Infinity"``)
+    and bytes as text (what is not UTF-8 as U+FFFD)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A request value as JSON, cut short: what an error says it got."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def _number(value: Any) -> bool:
+    """A JSON number: an integer (not true / false), or a finite float (not NaN nor Infinity)."""
+    if isinstance(value, int):
+        return not isinstance(value, bool)
+    return isinstance(value, float) and math.isfinite(value)
+
+
+_EXPECTED = {
+    "token": "a string or a number",
+    "float": "a number",
+    "token_seq": "a list of single-word strings or numbers, or one string of space-separated words",
+    "float_seq": "a list of numbers",
+}
+
+
+def _cell(value: Any, kind: str) -> str | None:
+    """A JSON value as its column's text in a ``.item`` file (``kind``: the column's type);
+    ``None`` for no value (null, an empty string or list). :class:`ValueError` for a value
+    the column cannot hold: true / false, an object, NaN, a list in a one-value column, ..."""
+    if value is None:
+        return None
+    if kind == "float":
+        if not _number(value) or abs(value) > _FLOAT_MAX:  # an integer past 1.8e308 is no float
+            raise ValueError
+        return str(value)
+    if kind == "token":
+        if _number(value):
+            return str(value)
+        if not isinstance(value, str):
+            raise ValueError
+        text = " ".join(value.splitlines()).replace("\t", " ")  # the file's separators read as spaces
+        return text if text.strip() else None
+    if kind == "token_seq" and isinstance(value, str):
+        return " ".join(value.split()) or None
+    if not isinstance(value, list):
+        raise ValueError
+    tokens = []
+    for v in value:
+        if _number(v) and (kind == "token_seq" or abs(v) <= _FLOAT_MAX):
+            tokens.append(str(v))
+        elif kind == "token_seq" and isinstance(v, str) and v and not any(c.isspace() for c in v):
+            tokens.append(v)
+        else:
+            raise ValueError
+    return " ".join(tokens) or None
+
+
+def _new_id(value: Any, where: str) -> str:
+    """A new item's (or entity's) id: a string or an integer that an atomic file can hold as it is."""
+    text = _id(value) if isinstance(value, str) or type(value) is int else None
+    if text is None or not text.strip():
+        raise HTTPException(400, f"{where}: expected a non-empty string or an integer, got {_shown(value)}")
+    if text != text.strip() or any(c in text for c in "\t\r\n"):
+        raise HTTPException(400, f"{where}: {_shown(text)}: an id cannot hold a tab or a line break, nor start "
+                                 "or end with a space")  # fmt: skip
+    return text
+
+
+def _template_columns(recommender: Recommender, pathways: list[str]) -> tuple[str, list[str]]:
+    """The run's text template and the item columns it needs, when the text pathway embeds
+    the new items (else ``("", [])``): each new item must have them."""
+    config = recommender.run.config
+    if not config.model.use_text or "text" not in pathways:
+        return "", []
+    from kgrec.text.templates import default_template, template_fields
+
+    template = config.text.template or default_template(recommender.run.dataset)
+    fields = template_fields(template, [*recommender.run.dataset.item_features, "item_id"])
+    return template, [f for f in fields if f != "item_id"]
+
+
+def _item_rows(rows: list[dict[str, Any]], catalog: Catalog, template: str, needed: list[str]) -> list[dict[str, str]]:
+    """JSON rows -> the cells of a ``.item`` file, checked against the catalog: known columns
+    only, each value of its column's type (:func:`_cell`), the columns of the text ``template``
+    (``needed``) in every row, ids new to the catalog (409) and to the request."""
+    types = catalog.feature_types
+    known = set(catalog.tokens)
     first: dict[str, int] = {}
-    for i, row in enumerate(body.items):
+    out = []
+    for i, row in enumerate(rows):
+        where = f"items[{i}]"
         if "item_id" not in row:
-            raise HTTPException(400, f"items[{i}]: every item needs an 'item_id'")
-        if (j := first.setdefault(str(row["item_id"]), i)) != i:
-            raise HTTPException(400, f"items[{i}]: item_id '{row['item_id']}' appears again (first at items[{j}])")
+            raise HTTPException(400, f"{where}: every item needs an 'item_id'")
+        item_id = _new_id(row["item_id"], f"{where}: item_id")
+        if (j := first.setdefault(item_id, i)) != i:
+            raise HTTPException(400, f"{where}: item_id '{item_id}' appears again (first at items[{j}])")
+        if item_id in known:
+            active = catalog.active[catalog.position(item_id, allow_removed=True)]
+            state = "is already in the catalog" if active else "was removed; add it under a new id"
+            raise HTTPException(409, f"{where}: item '{item_id}' {state}")
+        cells = {"item_id": item_id}
         for name, value in row.items():
-            guessed = "token_seq" if isinstance(value, list) else "float" if isinstance(value, int | float) else "token"
-            kind = known.get(name, guessed)
-            if name in known and isinstance(value, list) and not kind.endswith("_seq"):
-                raise HTTPException(400, f"items[{i}]: column '{name}' holds one {kind} per item, got a list")
-            if columns.setdefault(name, kind) != kind:
-                raise HTTPException(400, f"items[{i}]: column '{name}' mixes types ({columns[name]} and {kind})")
-    columns["item_id"] = "token"
+            if name == "item_id":
+                continue
+            if name not in types:
+                raise HTTPException(400, f"{where}: unknown column '{name}'{closest(name, types)}; the catalog's "
+                                         f"columns: item_id, {', '.join(types)}")  # fmt: skip
+            try:
+                text = _cell(value, types[name])
+            except ValueError:
+                raise HTTPException(400, f"{where}: column '{name}' ({types[name]}) expects {_EXPECTED[types[name]]}"
+                                         f", got {_shown(value)}") from None  # fmt: skip
+            if text is not None:
+                cells[name] = text
+        for name in needed:
+            if name not in cells:
+                state = f"is empty ({_shown(row[name])})" if name in row else "is missing"
+                raise HTTPException(400, f"{where}: column '{name}' {state}: the run's text template {template!r} "
+                                         f"needs it ({_EXPECTED[types[name]]}); or add the items through the graph "
+                                         'pathway alone: "pathways": ["graph"]')  # fmt: skip
+        out.append(cells)
+    return out
 
-    def cell(value: Any) -> str:
-        text = " ".join(str(v).replace(" ", "_") for v in value) if isinstance(value, list) else str(value)
-        return text.replace("\t", " ").replace("\n", " ")
 
-    names = ["item_id", *[c for c in columns if c != "item_id"]]
-    lines = ["\t".join(f"{n}:{columns[n]}" for n in names)]
-    lines += ["\t".join(cell(row.get(n, "")) for n in names) for row in body.items]
+def _link_rows(links: list[Link]) -> list[tuple[str, str]]:
+    return [(_new_id(link.item_id, f"links[{i}]: item_id"), _new_id(link.entity_id, f"links[{i}]: entity_id"))
+            for i, link in enumerate(links)]  # fmt: skip
+
+
+def _write_atomic_files(
+    folder: Path, rows: list[dict[str, str]], types: dict[str, str], links: list[tuple[str, str]]
+) -> tuple[Path, Path | None]:
+    """Checked rows (:func:`_item_rows`) -> ``new.item`` (+ ``new.link``): the columns some row
+    has, declared with the catalog's ``types``; a row without one leaves its cell empty."""
+    names = ["item_id", *[name for name in types if any(name in row for row in rows)]]
+    header = "\t".join(f"{name}:{types.get(name, 'token')}" for name in names)
+    lines = [header, *("\t".join(row.get(name, "") for name in names) for row in rows)]
     items_file = folder / "new.item"
     items_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     link_file = None
-    if body.links:
+    if links:
         link_file = folder / "new.link"
-        rows = [f"{cell(r.get('item_id', ''))}\t{cell(r.get('entity_id', ''))}" for r in body.links]
-        link_file.write_text("item_id:token\tentity_id:token\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        lines = ["item_id:token\tentity_id:token", *(f"{item}\t{entity}" for item, entity in links)]
+        link_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return items_file, link_file
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """An item's columns as JSON values: NaN (no value in a float column) as null."""
     out = {}
     for name, value in row.items():
         if hasattr(value, "tolist"):
             value = value.tolist()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif isinstance(value, list):
+            value = [v if not isinstance(v, float) or math.isfinite(v) else None for v in value]
         out[name] = value if isinstance(value, str | int | float | list | type(None)) else str(value)
     return out

@@ -112,7 +112,21 @@ def test_openapi_schema_is_served(server):
         ("/recommend", {"user": "u1", "k": 61}, 400),
         ("/recommend", {"user": 5, "unknown_field": 1}, 422),
         ("/recommend", {}, 400),
+        ("/recommend", {"liked": ["i1"], "exclude_seen": False}, 400),
+        ("/recommend", {"likes_text": "comedy", "exclude_seen": False}, 400),
+        ("/recommend", {"user": "u1", "k": "5"}, 422),
+        ("/recommend", {"user": "u1", "k": 5.0}, 422),
+        ("/recommend", {"user": "u1", "k": True}, 422),
+        ("/recommend", {"user": "u1", "explain": 1}, 422),
+        ("/recommend", {"user": 1.5}, 422),
+        ("/recommend", {"user": True}, 422),
+        ("/recommend", {"user": 5}, 404),  # an integer id is its decimal string: user "5", not of this run
+        ("/similar", {"item": 7}, 404),
+        ("/predict", {"user": "u1", "items": [7]}, 404),
+        ("/recommend", {"user": "u1", "exclude": [7]}, 404),
+        ("/recommend", {"liked": [7]}, 404),
         ("/similar", {"item": "i1", "where": ["nocolumn=x"]}, 400),
+        ("/similar", {"item": "i1", "where": ["class"]}, 400),
         ("/search", {"text": ""}, 422),
         ("/predict", {"user": "u1", "items": ["nothing"]}, 404),
         ("/predict", {"user": "nobody", "items": ["i1"]}, 404),
@@ -122,7 +136,336 @@ def test_openapi_schema_is_served(server):
 def test_bad_requests_get_4xx_with_a_message(server, path, body, status):
     response = httpx.post(server[0] + path, json=body)
     assert response.status_code == status, response.text
-    assert response.json()["detail"]
+    detail = response.json()["detail"]
+    assert detail
+    if status != 422:  # FastAPI's schema errors are a list; every other error is one message
+        assert isinstance(detail, str) and "--" not in detail, detail  # the request's words, not the CLI's flags
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({}, "give a known user (user), or for a new user the items they like (liked) and/or a text of their "
+             "interests (likes_text)"),
+        ({"liked": ["i1"], "exclude_seen": False}, "exclude_seen is for a known user (user): a new user (liked / "
+                                                   "likes_text) has seen nothing"),
+        ({"user": "u1", "where": ["genre=Comedy"]}, "where genre=Comedy: unknown column 'genre' (item columns: "
+                                                    "class, title)"),
+        ({"user": "u1", "where": ["class"]}, "where 'class': expected COLUMN=VALUE or COLUMN!=VALUE, e.g. class=Comedy"),
+    ],
+)  # fmt: skip
+def test_error_messages_name_the_request_fields(server, body, detail):
+    response = httpx.post(server[0] + "/recommend", json=body)
+    assert response.status_code == 400 and response.json() == {"detail": detail}
+
+
+def test_an_unknown_user_is_pointed_at_the_new_user_fields(server):
+    detail = httpx.post(server[0] + "/recommend", json={"user": "nobody"}).json()["detail"]
+    assert detail.startswith("unknown user 'nobody'") and detail.endswith("(liked / likes_text)"), detail
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/recommend", '{"user": "u1", "k": NaN}'),
+        ("/recommend", '{"user": NaN}'),
+        ("/recommend", '{"k": Infinity}'),
+        ("/recommend", '{"liked": [-Infinity]}'),
+        ("/similar", '{"item": NaN}'),
+        ("/search", '{"text": "comedy", "k": NaN}'),
+        ("/predict", '{"user": "u1", "items": [NaN]}'),
+    ],
+)
+def test_non_finite_numbers_are_refused_with_422(server, path, raw):
+    """Python's JSON parser reads NaN and Infinity, which JSON has not: the 422 echoes them as
+    strings (writing them back as numbers was a 500)."""
+    response = httpx.post(server[0] + path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["input"] in ("NaN", "Infinity", "-Infinity")
+
+
+def test_a_body_that_is_not_utf8_gets_4xx(server):
+    for headers in ({}, {"content-type": "application/json"}):  # without a content type FastAPI echoes the bytes
+        response = httpx.post(server[0] + "/recommend", content=b"\xff\xfe{", headers=headers)
+        assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
+
+
+def test_non_finite_numbers_in_writes_are_refused(server):
+    base, json_type = server[0], {"content-type": "application/json"}
+    auth = {**json_type, "Authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(base + "/items", content='{"items": NaN}', headers=json_type).status_code == 401
+    response = httpx.post(base + "/items", content='{"items": NaN}', headers=auth)
+    assert response.status_code == 422 and response.json()["detail"][0]["input"] == "NaN"
+    raw = '{"items": [{"item_id": "nan1", "title": NaN}]}'
+    response = httpx.post(base + "/items", content=raw, headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == "items[0]: column 'title' (token) expects a string or a number, got NaN"
+    raw = '{"items": [{"item_id": "nan1"}], "links": [{"item_id": "nan1", "entity_id": Infinity}]}'
+    assert httpx.post(base + "/items", content=raw, headers=auth).status_code == 422
+
+
+def test_a_several_worker_app_refuses_non_finite_numbers_too(server):
+    """``kgrec serve --workers N`` serves ``kgrec.serve.asgi:app``, built by the same create_app."""
+    probe = (
+        "from fastapi.testclient import TestClient\n"
+        "from kgrec.serve.asgi import app\n"
+        "response = TestClient(app, raise_server_exceptions=False).post('/recommend', content='{\"k\": NaN}',"
+        " headers={'content-type': 'application/json'})\n"
+        "print(response.status_code, response.json()['detail'][0]['input'])\n"
+    )
+    env = {**os.environ, "KGREC_SERVE_RUN": str(server[1]), "OMP_NUM_THREADS": "1", "KGREC_SERVE_WARM_UP": "0"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["422", "NaN"], done.stdout + done.stderr
+
+
+def test_integer_ids_are_their_decimal_strings(server, tmp_path):
+    """ml-100k's ids are numbers: {"item": 50} is item "50", in queries and in added items."""
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    run = shutil.copytree(server[1], tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    client = TestClient(create_app(Recommender.open(run), token="t"))
+    body = {"items": [{"item_id": 9001, "title": "Film 9001", "class": ["Comedy", 7]}],
+            "links": [{"item_id": 9001, "entity_id": "d2_2"}]}  # fmt: skip
+    response = client.post("/items", json=body, headers={"Authorization": "Bearer t"})
+    assert response.status_code == 201 and response.json() == {"added": ["9001"], "notes": []}, response.text
+    assert client.get("/items/9001").json()["columns"]["class"] == ["Comedy", "7"]
+    by_number = client.post("/similar", json={"item": 9001, "k": 3, "explain": False})
+    assert by_number.status_code == 200 and by_number.json() == client.post(
+        "/similar", json={"item": "9001", "k": 3, "explain": False}).json()  # fmt: skip
+    assert client.post("/recommend", json={"user": "u1", "exclude": [9001], "k": 5}).status_code == 200
+
+
+def _write_client(run: Path, tmp_path: Path, token: str = "t"):
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    run = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    return TestClient(create_app(Recommender.open(run), token=token))
+
+
+@pytest.mark.parametrize(
+    ("row", "status", "detail"),
+    [
+        ({"title": None}, 201, None),  # null: no value, where the column may go without
+        ({"title": True}, 400, "items[1]: column 'title' (token) expects a string or a number, got true"),
+        ({"title": {"a": 1}}, 400, "items[1]: column 'title' (token) expects a string or a number, got {\"a\": 1}"),
+        ({"class": None}, 201, None),
+        ({"class": [None]}, 400, "items[1]: column 'class' (token_seq) expects a list of single-word strings or "
+                                 "numbers, or one string of space-separated words, got [null]"),
+        ({"class": ["Film Noir"]}, 400, "items[1]: column 'class' (token_seq) expects a list of single-word "
+                                        "strings or numbers, or one string of space-separated words, got "
+                                        "[\"Film Noir\"]"),
+        ({"class": [True]}, 400, None),
+        ({"class": 3.5}, 400, None),
+        ({"item_id": ""}, 400, "items[1]: item_id: expected a non-empty string or an integer, got \"\""),
+        ({"item_id": None}, 400, "items[1]: item_id: expected a non-empty string or an integer, got null"),
+        ({"item_id": 1.5}, 400, "items[1]: item_id: expected a non-empty string or an integer, got 1.5"),
+        ({"item_id": True}, 400, "items[1]: item_id: expected a non-empty string or an integer, got true"),
+        ({"item_id": "a\tb"}, 400, "items[1]: item_id: \"a\\tb\": an id cannot hold a tab or a line break, nor "
+                                   "start or end with a space"),
+        ({"item_id": " n2"}, 400, "items[1]: item_id: \" n2\": an id cannot hold a tab or a line break, nor "
+                                  "start or end with a space"),
+        ({"extra": "x"}, 400, "items[1]: unknown column 'extra'; the catalog's columns: item_id, title, class"),
+        ({"clas": "Comedy"}, 400, "items[1]: unknown column 'clas' (did you mean 'class'?); the catalog's columns: "
+                                  "item_id, title, class"),
+        ({"item_id": "i3"}, 409, "items[1]: item 'i3' is already in the catalog"),
+        ({"item_id": "n1"}, 400, "items[1]: item_id 'n1' appears again (first at items[0])"),
+    ],
+)  # fmt: skip
+def test_added_items_refuse_values_the_catalog_cannot_hold(server, tmp_path, row, status, detail):
+    """null is no value, not the string "None"; true, objects, empty or unknown ids and unknown
+    columns are refused, naming the row and the column; nothing is added then."""
+    client = _write_client(server[1], tmp_path)
+    rows = [{"item_id": "n1", "title": "Film N1", "class": ["Comedy"]}, {"item_id": "n2", "title": "Film N2", **row}]
+    linked = [r["item_id"] for r in rows if isinstance(r.get("item_id"), str) and r["item_id"]]
+    body = {"items": rows, "links": [{"item_id": i, "entity_id": f"d0_{j}"} for j, i in enumerate(linked)]}
+    response = client.post("/items", json=body, headers={"Authorization": "Bearer t"})
+    assert response.status_code == status, response.text
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+    if status == 201:
+        columns = client.get("/items/n2").json()["columns"]
+        assert "None" not in str(columns) and columns.get("class") in (None, []), columns
+        assert client.get("/items/n2").json()["title"] in ("Film N2", "n2")
+    else:
+        assert isinstance(response.json()["detail"], str)
+        assert client.get("/health").json()["items"] == 60 and client.get("/items/n1").status_code == 404
+
+
+def test_an_item_id_the_catalog_holds_is_a_conflict_even_when_another_process_added_it(server, tmp_path):
+    """409, not 400: the rows are checked against the catalog as saved now (``kgrec add-items``
+    or ``remove-items`` beside the server), the one the write extends."""
+    from kgrec.retrieval import Recommender
+
+    client = _write_client(server[1], tmp_path)
+    run = tmp_path / "run"
+    (tmp_path / "cli.item").write_text("item_id:token\ttitle:token\nc1\tFilm C1\n")
+    (tmp_path / "cli.link").write_text("item_id:token\tentity_id:token\nc1\td1_2\n")
+    command = Recommender.open(run)
+    command.add_items(tmp_path / "cli.item", link=tmp_path / "cli.link")
+    command.remove_items("i5")
+    auth = {"Authorization": "Bearer t"}
+    for item_id, state in (("c1", "is already in the catalog"), ("i5", "was removed; add it under a new id")):
+        response = client.post("/items", json={"items": [{"item_id": item_id, "title": "x"}]}, headers=auth)
+        assert response.status_code == 409 and response.json() == {"detail": f"items[0]: item '{item_id}' {state}"}
+
+
+def test_reads_see_what_another_process_changed_and_writes_keep_it(server, tmp_path):
+    """A server beside ``kgrec add-items`` / ``remove-items``: its next request answers from the
+    changed catalog, and its own write keeps the other process's changes (it overwrote them)."""
+    from kgrec.retrieval import Recommender
+
+    client = _write_client(server[1], tmp_path)
+    assert client.get("/items/i5").status_code == 200
+    (tmp_path / "cli.item").write_text("item_id:token\ttitle:token\nc1\tFilm C1\n")
+    (tmp_path / "cli.link").write_text("item_id:token\tentity_id:token\nc1\td1_2\n")
+    command = Recommender.open(tmp_path / "run")
+    command.add_items(tmp_path / "cli.item", link=tmp_path / "cli.link")
+    command.remove_items("i5")
+    assert client.get("/items/c1").json()["title"] == "Film C1"
+    assert client.get("/items/i5").status_code == 400  # removed
+    found = client.post("/similar", json={"item": "c1", "k": 59}).json()["results"]
+    assert "i5" not in {r["item_id"] for r in found}
+    body = {"items": [{"item_id": "h1", "title": "Film H1"}], "links": [{"item_id": "h1", "entity_id": "d1_1"}]}
+    added = client.post("/items", json=body, headers={"Authorization": "Bearer t"})
+    assert added.status_code == 201, added.text
+    again = Recommender.open(tmp_path / "run")  # what a restart reads: every change of both
+    assert {"c1", "h1"} <= set(again.catalog.tokens) and "i5" in again.catalog.removed_tokens()
+
+
+def test_added_items_answer_their_notes(server, tmp_path):
+    client = _write_client(server[1], tmp_path)
+    body = {"items": [{"item_id": "h2", "title": "Film H2"}], "links": [{"item_id": "h2", "entity_id": "g1"}]}
+    response = client.post("/items", json=body, headers={"Authorization": "Bearer t"})  # linked to a genre
+    assert response.status_code == 201 and response.json()["added"] == ["h2"], response.text
+    [note] = response.json()["notes"]
+    assert note.startswith("new item 'h2' is linked to entity 'g1'") and "of the run's items point to" in note
+
+
+def test_an_item_id_with_a_slash_can_be_fetched(server, tmp_path):
+    client = _write_client(server[1], tmp_path)
+    body = {"items": [{"item_id": "tt/01", "title": "Film tt"}], "links": [{"item_id": "tt/01", "entity_id": "d3_2"}]}
+    assert client.post("/items", json=body, headers={"Authorization": "Bearer t"}).status_code == 201
+    for path in ("/items/tt/01", "/items/tt%2F01"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.json()["item_id"] == "tt/01", (path, response.text)
+    assert client.get("/items/tt").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "cell"),
+    [
+        (2024, "token", "2024"),
+        (" New\tFilm\nX", "token", " New Film X"),  # the file's separators read as spaces
+        ("  ", "token", None),
+        (None, "float", None),
+        (1.5, "float", "1.5"),
+        (-3, "float", "-3"),
+        ("1.5", "float", ValueError),
+        (10**400, "float", ValueError),  # no float holds it (math.isfinite would overflow)
+        (10**400, "token", str(10**400)),
+        ("Comedy  Drama", "token_seq", "Comedy Drama"),
+        ([], "token_seq", None),
+        (["Comedy", 1977], "token_seq", "Comedy 1977"),
+        (["Sci Fi"], "token_seq", ValueError),
+        ([""], "token_seq", ValueError),
+        ([[1]], "token_seq", ValueError),
+        ([0.5, 2], "float_seq", "0.5 2"),
+        ([10**400], "float_seq", ValueError),
+        ("0.5 2", "float_seq", ValueError),
+        (False, "token", ValueError),
+        ([True], "float_seq", ValueError),
+    ],
+)
+def test_a_json_value_becomes_its_columns_text(value, kind, cell):
+    from kgrec.serve.app import _cell
+
+    if cell is ValueError:
+        with pytest.raises(ValueError):
+            _cell(value, kind)
+    else:
+        assert _cell(value, kind) == cell
+
+
+def test_an_item_column_without_a_value_reads_as_null():
+    from kgrec.serve.app import _plain
+
+    assert _plain({"year": float("nan"), "class": ["Comedy"], "title": "x"}) == {"year": None, "class": ["Comedy"], "title": "x"}
+
+
+@pytest.fixture(scope="module")
+def text_run(clustered_dataset: Path, tiny_models: tuple[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """The clustered dataset trained with text (a tiny BERT): its template needs title and class."""
+    from kgrec.train import train
+    from tests.conftest import tiny_config
+
+    run = tmp_path_factory.mktemp("serve-text") / "run"
+    with pytest.MonkeyPatch.context() as patch:  # the text cache goes to $KGREC_HOME
+        patch.setenv("KGREC_HOME", str(tmp_path_factory.mktemp("kgrec-home")))
+        train(tiny_config(clustered_dataset, "model.use_text=true", f"text.model={tiny_models[0]}",
+                          "train.max_epochs=1"), run)  # fmt: skip
+    return run
+
+
+def test_every_added_item_has_the_columns_the_text_template_needs(text_run, tmp_path, monkeypatch):
+    """Whatever the other rows of the request hold; the graph pathway alone needs none."""
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    client = _write_client(text_run, tmp_path)
+    auth = {"Authorization": "Bearer t"}
+    full = {"item_id": "n1", "title": "Film N1", "class": ["Comedy"]}
+    for second, detail in (
+        ({"item_id": "n2", "title": "Film N2"}, "items[1]: column 'class' is missing"),
+        ({"item_id": "n2", "title": None, "class": "Drama"}, "items[1]: column 'title' is empty (null)"),
+        ({"item_id": "n2", "title": "  ", "class": "Drama"}, "items[1]: column 'title' is empty (\"  \")"),
+        ({"item_id": "n2", "title": "Film N2", "class": []}, "items[1]: column 'class' is empty ([])"),
+    ):
+        response = client.post("/items", json={"items": [full, second]}, headers=auth)
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"].startswith(detail + ": the run's text template '{title}. Genres: {class}' "
+                                                    "needs it ("), response.json()  # fmt: skip
+        assert response.json()["detail"].endswith('or add the items through the graph pathway alone: "pathways": ["graph"]')
+    body = {"items": [full, {"item_id": "n2", "title": "Film N2", "class": ["Drama"]}]}
+    response = client.post("/items", json=body, headers=auth)
+    assert response.status_code == 201 and response.json()["added"] == ["n1", "n2"], response.text
+    graph_only = {"items": [{"item_id": "n3"}], "links": [{"item_id": "n3", "entity_id": "d0_0"}], "pathways": ["graph"]}
+    response = client.post("/items", json=graph_only, headers=auth)
+    assert response.status_code == 201 and response.json()["added"] == ["n3"], response.text
+
+
+def test_the_schema_declares_errors_and_the_token(server):
+    schema = httpx.get(server[0] + "/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["HTTPBearer"]["description"]
+    }  # fmt: skip
+    paths = schema["paths"]
+    assert paths["/items"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in paths["/recommend"]["post"]  # reads stay open
+    declared = {
+        ("/recommend", "post"): {"400", "404", "413", "503"},
+        ("/similar", "post"): {"400", "404", "413", "503"},
+        ("/search", "post"): {"400", "404", "413", "503"},
+        ("/predict", "post"): {"400", "404", "413"},
+        ("/items", "post"): {"400", "401", "403", "409", "413", "503"},
+        ("/items/{item_id}", "get"): {"400", "404"},
+    }
+    for (path, method), codes in declared.items():
+        responses = paths[path][method]["responses"]
+        assert codes <= set(responses), (path, sorted(responses))
+        for code in codes:
+            assert responses[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert schema["components"]["schemas"]["Error"]["properties"]["detail"]["type"] == "string"
+    ok = paths["/health"]["get"]["responses"]
+    assert ok["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Health"}
+    assert ok["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OutOfDate"}
+    item = paths["/items/{item_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert item == {"$ref": "#/components/schemas/ItemInfo"}
+    user = schema["components"]["schemas"]["RecommendRequest"]["properties"]["user"]
+    assert {"type": "integer"} in user["anyOf"] and {"type": "string"} in user["anyOf"]
 
 
 def test_oversized_body_is_refused(server):
@@ -238,12 +581,33 @@ def test_adding_items_needs_the_token(server):
     body = {"items": [{"item_id": "new1", "title": "Film New", "class": ["Comedy"]}], "links": [{"item_id": "new1", "entity_id": "d0_0"}]}
     assert httpx.post(base + "/items", json=body).status_code == 401
     assert httpx.post(base + "/items", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    for refused in (TOKEN, f"Basic {TOKEN}", f"Bearer{TOKEN}"):  # a bare token or another scheme is no bearer token
+        response = httpx.post(base + "/items", json=body, headers={"Authorization": refused})
+        assert response.status_code == 401 and "Authorization: Bearer TOKEN" in response.json()["detail"], refused
+    for junk in ({"items": "junk"}, {"items": [{"item_id": None}]}, {}):  # the token is checked before the body
+        assert httpx.post(base + "/items", json=junk).status_code == 401
+        assert httpx.post(base + "/items", json=junk, headers={"Authorization": "Bearer wrong"}).status_code == 401
     auth = {"Authorization": f"Bearer {TOKEN}"}
     assert httpx.post(base + "/items", json={**body, "pathways": ["txt"]}, headers=auth).status_code == 422
     response = httpx.post(base + "/items", json={**body, "pathways": ["graph"]}, headers=auth)
     assert response.status_code == 201, response.text
     assert response.json()["added"] == ["new1"]
     assert httpx.get(base + "/items/new1").json()["title"] == "Film New"
+    lower = {"authorization": f"bearer {TOKEN}"}  # the scheme's name is case-insensitive (RFC 9110)
+    body = {"items": [{"item_id": "new2", "title": "Film New 2"}], "links": [{"item_id": "new2", "entity_id": "d1_1"}]}
+    response = httpx.post(base + "/items", json=body, headers=lower)
+    assert response.status_code == 201 and response.json()["added"] == ["new2"], response.text
+
+
+def test_a_server_without_a_token_takes_no_writes(server):
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    client = TestClient(create_app(Recommender.open(server[1])))
+    response = client.post("/items", json={"items": [{"item_id": "new"}]}, headers={"Authorization": "Bearer x"})
+    assert response.status_code == 403 and "without an API token" in response.json()["detail"]
 
 
 def test_added_items_keep_the_catalogs_column_types_and_errors_name_the_request_row(server, tmp_path):
@@ -267,7 +631,7 @@ def test_added_items_keep_the_catalogs_column_types_and_errors_name_the_request_
     rows = [{"item_id": "n2", "title": "Film 2"}, {"item_id": "n3", "title": ["Film", "3"]}]
     response = client.post("/items", json={"items": rows, "links": links("n2", "n3")}, headers=auth)
     assert response.status_code == 400 and response.json()["detail"] == (
-        "items[1]: column 'title' holds one token per item, got a list"
+        "items[1]: column 'title' (token) expects a string or a number, got [\"Film\", \"3\"]"
     )
     twice = [{"item_id": "n4", "title": "Film 4"}, {"item_id": "n5", "title": "Film 5"}, {"item_id": "n4", "title": "4"}]
     detail = client.post("/items", json={"items": twice, "links": links("n4", "n5")}, headers=auth).json()["detail"]

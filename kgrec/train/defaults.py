@@ -24,6 +24,7 @@ second item input (ID embeddings alone)      ``model.id_dropout`` becomes 0
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 from kgrec.data import Dataset
@@ -82,7 +83,9 @@ def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
              if f.name in ("split", "ratios", "cold_item_share", "seed") and getattr(data, f.name) != f.default]  # fmt: skip
     note = f"{dataset.name} holds its own split ({dataset.name}.train/valid/test.inter), used as it is"
     notes = [f"{note}: {', '.join(asked)} do{'es' if len(asked) == 1 else ''} not apply"] if asked else []
-    return dataclasses.replace(config, data=dataclasses.replace(data, split="given")), notes
+    given = copy.copy(config)  # not dataclasses.replace: that would check the other sections again
+    given.data = dataclasses.replace(data, split="given")
+    return given, notes
 
 
 def _makes_relations(config: RunConfig, dataset: Dataset) -> bool:

@@ -312,14 +312,13 @@ def train(
     resume = last.is_file() and not overwrite
     if resume:
         _check_same_config(out, config)
-    # Everything that checks the config against the data runs before --overwrite removes a run.
+    # Everything that checks the config against the data, the teacher and the trainer included,
+    # runs before --overwrite removes a run: the run folder is written just before fitting.
+    if prepared is not None:
+        check_data(config, dataset)  # prepare() checks the data it prepares
     prepared = prepared or prepare(config, dataset, progress=config.train.progress)
     model = build_model(config, prepared)
-    if overwrite:
-        _clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
-        handle.write(config_yaml(config))
+    recorded = config_yaml(config)  # the config as fitted to the data, eval.monitor as asked (auto)
     kg_triples = None
     if prepared.graph is not None:
         g = prepared.graph
@@ -385,6 +384,11 @@ def train(
         deterministic=False,
         log_every_n_steps=1,
     )
+    if overwrite:
+        _clear_run(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
+        handle.write(recorded)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -575,6 +579,8 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
         return
     before = with_defaults(yaml.safe_load(saved.read_text(encoding="utf-8")))  # saved by an older kgrec, maybe
     now = plain_config(config)
+    if now["data"]["split"] == "given":  # recorded as the config asked before a folder's own split was noted
+        before["data"]["split"] = "given"
     for free in RESUMABLE_CHANGES:
         before["train"].pop(free, None)
         now["train"].pop(free, None)

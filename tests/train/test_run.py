@@ -447,6 +447,13 @@ def test_overwrite_checks_the_config_against_the_data_before_it_removes_the_run(
         with pytest.raises(ConfigError, match=message):
             train(tiny_config(clustered_dataset, "train.max_epochs=1", bad), run, overwrite=True)
         assert (run / "manifest.json").is_file() and (run / "model.safetensors").read_bytes() == before
+    bad = tiny_config(clustered_dataset, "train.max_epochs=1", "eval.ks=[10,5000]")
+    with pytest.raises(ConfigError, match="eval.ks: cut-off 5000"):  # prepared data is checked too
+        train(bad, run, overwrite=True, prepared=prepare(tiny_config(clustered_dataset), progress=False))
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="gpu"):  # Lightning's own check of the trainer
+            train(tiny_config(clustered_dataset, "train.max_epochs=1", "train.accelerator=gpu"), run, overwrite=True)
+    assert (run / "manifest.json").is_file() and (run / "model.safetensors").read_bytes() == before
 
 
 def test_a_folder_with_its_own_split_is_used_as_given_and_the_run_says_so(clustered_dataset, tmp_path, capsys):
@@ -460,6 +467,19 @@ def test_a_folder_with_its_own_split_is_used_as_given_and_the_run_says_so(cluste
     assert evaluate_run(tmp_path / "run")["test"]  # the recorded config loads the same data back
     with pytest.raises(KgrecError, match="split 'given' needs clusters.train.inter"):
         load_data(tiny_config(clustered_dataset, "data.split=given"))
+
+
+def test_a_run_on_a_folders_own_split_interrupted_before_given_was_recorded_resumes(clustered_dataset, tmp_path):
+    from kgrec.data import export_split
+
+    folder = export_split(load_data(tiny_config(clustered_dataset)), tmp_path / "split" / "clusters")
+    config = tiny_config(folder, "train.max_epochs=3")
+    with pytest.raises(RuntimeError):
+        train(config, tmp_path / "run", callbacks=[Crash(at_epoch=1)])
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    saved["data"]["split"] = "ratio"  # what kgrec recorded before it noted a folder's own split
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert train(config, tmp_path / "run")["resumed"]
 
 
 def test_prepared_data_must_come_from_the_same_config(clustered_dataset, tmp_path):

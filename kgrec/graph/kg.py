@@ -208,10 +208,13 @@ class KnowledgeGraph:
             mask = self.node_type == code
             arrays[f"{kind}_names"] = _unicode(self.names[mask])
             arrays[f"{kind}_keys"] = _unicode(self.keys[mask])
-        is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
-        if refusal := replace_refusal(path, lambda e: e in (MANIFEST, ARRAYS) or (is_graph and e.endswith(".png")), "the graph"):
-            raise GraphError(f"{path}: {refusal}; give a new or empty folder, or an earlier graph's")
-        with atomic_dir(path) as tmp:
+
+        def guard() -> None:
+            is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
+            if refusal := replace_refusal(path, lambda e: e in (MANIFEST, ARRAYS) or (is_graph and e.endswith(".png")), "the graph"):
+                raise GraphError(f"{path}: {refusal}; give a new or empty folder, or an earlier graph's")
+
+        with atomic_dir(path, guard) as tmp:
             assert all(a.dtype != object for a in arrays.values())  # loaded with allow_pickle=False
             np.savez(tmp / ARRAYS, **arrays)  # type: ignore[arg-type]
             write_json(tmp / MANIFEST, self.manifest())

@@ -56,6 +56,7 @@ exactly ``k`` results whenever ``k`` items qualify.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -74,7 +75,7 @@ from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_u
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
 from kgrec.retrieval.predict import Prediction, tower_predictions
-from kgrec.utils.io import sha256_file
+from kgrec.utils.io import exclusive_lock, sha256_file
 
 if TYPE_CHECKING:
     from kgrec.text import TextEncoder
@@ -954,16 +955,14 @@ class Recommender:
         wrote the run's catalog (``kgrec add-items`` / ``remove-items`` beside a server): reload
         the catalog and its index. Returns whether there were any. :meth:`add_items` and
         :meth:`remove_items` call it first, so a change is made on top of the latest catalog
-        and never undoes another's; a server calls it before each request (a file ``stat``)."""
+        and never undoes another's (under a lock: :meth:`_changing_catalog`); a server calls it
+        before each request (a file ``stat``)."""
         stamp = _catalog_stamp(self.path)
         if stamp == self._catalog_stamp:
             return False
         base = self.catalog
-        self.catalog = Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
-                                    base.titles[: base.n_base], base.text_dim)  # fmt: skip
-        self._catalog_stamp = stamp
-        self._explainer = None
-        self._text_index = None
+        self._adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
+                                 base.titles[: base.n_base], base.text_dim))  # fmt: skip
         config = self.index.config if self.index is not None else None
         try:
             self.index = self._open_index(config, build_missing=True)
@@ -992,12 +991,12 @@ class Recommender:
         unknown = sorted(set(pathways) - set(PATHWAYS))
         if unknown or not pathways:
             raise RetrievalError(f"pathways: expected one or more of {list(PATHWAYS)}, got {list(pathways)}")
-        self.refresh()
         new = read_new_items(items, link, kg)
-        embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
-        start = len(self.catalog)
-        catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
-        self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
+        with self._changing_catalog():
+            embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
+            start = len(self.catalog)
+            catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
+            self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
         notes = graph_notes(self.run.graph, new) if self.run.graph is not None else []
         if self.run.graph is not None and self.run.model.config.use_graph:
             notes += pathway_notes(embedded.items, pathways)
@@ -1006,15 +1005,15 @@ class Recommender:
     def remove_items(self, items: Ids) -> list[str]:
         """Take items (raw ids; one as a plain string) out of the index and record it in the run;
         returns them."""
-        self.refresh()
         tokens = list(dict.fromkeys(_ids(items)))
         if not tokens:
             raise RetrievalError("no items to remove: give one or more item ids")
-        positions = np.asarray([self.catalog.position(t) for t in tokens], dtype=np.int64)
-        if len(positions) >= self.catalog.n_active:
-            raise RetrievalError("cannot remove every item of the catalog")
-        catalog = self.catalog.with_removed(tokens)
-        self._commit(catalog, removed=positions)
+        with self._changing_catalog():
+            positions = np.asarray([self.catalog.position(t) for t in tokens], dtype=np.int64)
+            if len(positions) >= self.catalog.n_active:
+                raise RetrievalError("cannot remove every item of the catalog")
+            catalog = self.catalog.with_removed(tokens)
+            self._commit(catalog, removed=positions)
         return tokens
 
     def _commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
@@ -1025,10 +1024,7 @@ class Recommender:
         repairs it."""
         index = self._require_index()
         catalog.save(self.path)
-        self.catalog = catalog
-        self._catalog_stamp = _catalog_stamp(self.path)
-        self._explainer = None
-        self._text_index = None
+        self._adopt(catalog)
         try:
             updated = True
             if added is not None and len(added):
@@ -1046,6 +1042,24 @@ class Recommender:
                 f"rebuild it with `kgrec index build {self.path}`"
             )
             raise IndexOutOfDateError(self._index_error) from error
+
+    def _adopt(self, catalog: Catalog) -> None:
+        """Answer from ``catalog``, the one saved in the run now (the caches built from the
+        previous one go)."""
+        self.catalog = catalog
+        self._catalog_stamp = _catalog_stamp(self.path)
+        self._explainer = None
+        self._text_index = None
+
+    @contextlib.contextmanager
+    def _changing_catalog(self) -> Iterator[None]:
+        """A catalog change from start to save, one process at a time: on the latest catalog
+        (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (the
+        file every run with a catalog has; no lock file is left), so that two processes' changes
+        never interleave and the one saved last never undoes the other."""
+        with exclusive_lock(self.path / "vectors.safetensors"):
+            self.refresh()
+            yield
 
     def catalog_dir(self) -> Path:
         return self.path / CATALOG_DIR

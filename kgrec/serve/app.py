@@ -148,8 +148,8 @@ class Health(BaseModel):
 
 
 class OutOfDate(BaseModel):
-    status: Literal["index out of date"]
-    detail: str = Field(description="what failed, and the repair: kgrec index build RUN_DIR")
+    status: Literal["index out of date", "catalog unreadable"]
+    detail: str = Field(description="what failed, and the repair (kgrec index build RUN_DIR for an index out of date)")
 
 
 class Added(BaseModel):
@@ -264,10 +264,15 @@ def create_app(
 
     @app.get("/health", response_model=Health, responses={503: {"model": OutOfDate, "description": _WHY[503]}})
     def health() -> JSONResponse:
-        if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
-            return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
-        answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
-                                  "users": recommender.run.dataset.n_users}  # fmt: skip
+        with lock:
+            try:
+                recommender.refresh()  # the item count of the catalog as saved now
+            except KgrecError as error:  # queries answer it too (400): take this process out of rotation
+                return JSONResponse({"status": "catalog unreadable", "detail": str(error)}, status_code=503)
+            if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
+                return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
+            answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
+                                      "users": recommender.run.dataset.n_users}  # fmt: skip
         if warmed is not None and warmed.errors:
             answer["unavailable"] = warmed.errors  # e.g. {"search": "text model ... is not on this machine"}
         return JSONResponse(answer)
@@ -277,8 +282,8 @@ def create_app(
         """One item by its raw id (which may hold '/')."""
         with serving():
             position = recommender.catalog.position(item_id)
-            row = recommender.catalog.row(position)
-        return {"item_id": item_id, "title": recommender.catalog.titles[position], "columns": _plain(row)}
+            row, title = recommender.catalog.row(position), recommender.catalog.titles[position]
+        return {"item_id": item_id, "title": title, "columns": _plain(row)}
 
     @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 413, 503))
     def recommend(body: RecommendRequest) -> JSONResponse:

@@ -146,7 +146,7 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                           key="eval.ks")  # fmt: skip
 
 
-def _no_triples(model_config: ModelConfig, graph: str) -> str:
+def _graph_needed(model_config: ModelConfig, graph: str) -> str:
     """What needs the graph's relations, that the graph has none, and the settings that turn it off."""
     needs = [("model.use_graph", model_config.use_graph, "model.use_graph=false"),
              ("the kg task", "kg" in model_config.tasks,
@@ -178,7 +178,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         else:
             graph = build_graph(dataset, find_recipe(config, dataset), progress=progress)
         if not graph.n_triples:
-            raise ConfigError(_no_triples(model_config, config.graph.path or f"built from the recipe of {dataset.name}"))
+            raise ConfigError(_graph_needed(model_config, config.graph.path or f"built from the recipe of {dataset.name}"))
     kg_heldout = None
     if config.graph.kg_holdout > 0:
         if graph is None or "kg" not in model_config.tasks:

@@ -69,8 +69,9 @@ def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: st
 
     :func:`atomic_dir` replaces a folder as a whole, so a writer asked for a folder that holds
     anything it would not write itself (the user's own CSV files, a run, a ``.git``) refuses
-    rather than delete it. ``owned(name)`` says whether an entry of ``folder`` is one the writer
-    wrote; a missing or empty folder may always be replaced.
+    rather than delete it: its ``guard`` raises with this reason. ``owned(name)`` says whether
+    an entry of ``folder`` is one the writer wrote; a missing or empty folder may always be
+    replaced.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -82,9 +83,15 @@ def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: st
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole."""
+def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole.
+
+    ``guard`` raises when ``path`` must not be replaced (:func:`replace_refusal`: it holds what
+    the writer did not write); it runs before anything is written and again just before the
+    swap, under the swap's lock, so a file put there meanwhile is not deleted either."""
     path = Path(path)
+    if guard is not None:
+        guard()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -95,6 +102,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                 _fsync(Path(folder) / name)
             _fsync(Path(folder))
         with swap_lock(path):  # a reader must not restore .NAME.old between the two renames
+            if guard is not None:
+                guard()
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -124,19 +133,25 @@ def restore_interrupted_dir(path: str | Path, lock: bool = True) -> None:
             os.replace(old, path)
 
 
+def swap_lock(path: str | Path) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on the folder that holds ``path`` while ``path`` is swapped or
+    restored, so that the two never interleave across processes (:func:`exclusive_lock`)."""
+    return exclusive_lock(Path(path).parent)
+
+
 @contextlib.contextmanager
-def swap_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the folder that holds ``path`` while ``path`` is swapped
-    or restored, so that the two never interleave across processes (no lock file is left
-    behind). Best effort: without ``fcntl`` (Windows) it does not lock."""
+def exclusive_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the existing file or folder ``path`` (no lock file is left
+    behind); another process that asks for it waits. Best effort: without ``fcntl`` (Windows)
+    or on file systems without ``flock`` (some NFS / FUSE mounts) it does not lock."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    fd = os.open(Path(path).parent, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with contextlib.suppress(OSError):  # file systems without flock (some NFS / FUSE mounts): unlocked
+        with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,11 @@ def test_a_split_never_replaces_its_source_or_writes_an_empty_part(atomic, clust
     with pytest.raises(DataError, match="holds 'notes.txt'"):
         export_split(dataset, again)
     assert (again / "notes.txt").read_text() == "mine too" and (again / "clusters.train.inter").exists()
+    copy = tmp_path / "copy" / "clusters"  # a copy of the dataset, named as the split would be
+    shutil.copytree(clustered_dataset, copy)
+    with pytest.raises(DataError, match=r"holds 'clusters.inter'.*which the split would delete"):
+        export_split(dataset, copy)
+    assert (copy / "clusters.inter").exists()
     two_each = atomic(inter="user_id:token|item_id:token\n" + "".join(f"u{u}|i{i}\n" for u in range(3) for i in range(2)))
     with pytest.raises(DataError, match="the split's valid part is empty"):
         export_split(load_dataset(two_each, SplitConfig(ratios=(1.0, 0.0, 0.0))), two_each.parent / "out")

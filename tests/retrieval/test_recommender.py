@@ -344,7 +344,7 @@ def test_remove_items_persists(run_copy: Path):
         again.similar(top[0].item_id)
 
 
-def test_catalog_changes_of_another_process_are_taken_up_and_never_undone(run_copy: Path, tmp_path: Path):
+def test_catalog_changes_of_another_process_are_taken_up_and_built_on(run_copy: Path, tmp_path: Path):
     """A server's Recommender and ``kgrec add-items`` / ``remove-items`` on the same run: each
     change builds on the other's, and the server sees them on refresh()."""
     server, command = Recommender.open(run_copy), Recommender.open(run_copy)
@@ -376,6 +376,38 @@ def test_added_items_come_with_notes_on_what_the_graph_could_not_reach(text_run:
     assert notes == ["1 new item ('x1') got the text pathway alone: nothing links them to the run's graph (no link to a "
                      "graph entity, no KG triple, no attribute value the graph has); their similar items and "
                      "explanations come from text only"]  # fmt: skip
+
+
+def test_two_catalog_changes_at_once_wait_for_each_other(run_copy: Path, tmp_path: Path, monkeypatch):
+    """A removal asked for while another add is embedding its items waits for it, then builds
+    on it: neither change is lost (the later save used to undo the earlier one)."""
+    import threading
+
+    from kgrec.retrieval import recommender as module
+
+    server, command = Recommender.open(run_copy), Recommender.open(run_copy)
+    embedding, release = threading.Event(), threading.Event()
+    real = module.embed_new_items
+
+    def slow_embed(*args, **kwargs):
+        embedding.set()
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "embed_new_items", slow_embed)
+    adding = threading.Thread(target=server.add_items, args=write_new_items(tmp_path))
+    adding.start()
+    assert embedding.wait(10)
+    removing = threading.Thread(target=command.remove_items, args=("i5",))
+    removing.start()
+    removing.join(0.5)
+    assert removing.is_alive()  # it waits for the add ...
+    release.set()
+    adding.join(10)
+    removing.join(10)
+    final = Recommender.open(run_copy)  # ... and both changes are saved
+    assert "i5" in final.catalog.removed_tokens() and {"n0", "n1", "n2", "n3"} <= set(final.catalog.tokens)
+    assert final.catalog.n_active == 63 and final.index.count == 63
 
 
 def test_a_refresh_between_another_process_catalog_and_index_saves_builds_the_index_in_memory(run_copy: Path, tmp_path: Path):

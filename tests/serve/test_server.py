@@ -327,6 +327,7 @@ def test_reads_see_what_another_process_changed_and_writes_keep_it(server, tmp_p
     command = Recommender.open(tmp_path / "run")
     command.add_items(tmp_path / "cli.item", link=tmp_path / "cli.link")
     command.remove_items("i5")
+    assert client.get("/health").json()["items"] == 60  # 60 + c1 - i5
     assert client.get("/items/c1").json()["title"] == "Film C1"
     assert client.get("/items/i5").status_code == 400  # removed
     found = client.post("/similar", json={"item": "c1", "k": 59}).json()["results"]

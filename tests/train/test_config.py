@@ -79,7 +79,8 @@ def test_errors_about_a_key_of_the_file_say_where_it_is_written(tmp_path):
     # the checks a config runs on itself name their key (ConfigError.key), which need not lead the message
     assert error("model:\n  dim: 8\n  tasks: [retrieval, ratingg]\n").startswith(f"{path}:3:3: model.tasks: expected a non-empty subset")
     assert error("model:\n  dim: 8\n  graph_layers: -1\n").startswith(f"{path}:3:3: model.dim >= 1 and model.graph_layers")
-    assert error("train:\n  teacher_perplexity: 20\nmodel:\n  distill_temperature: 0.5\n").startswith(f"{path}:4:3: train.teacher_perplexity=")  # across sections
+    assert error("train:\n  teacher_perplexity: 20\nmodel:\n  distill_weight: 1\n  distill_temperature: 0.5\n").startswith(
+        f"{path}:5:3: train.teacher_perplexity=")  # across sections
     assert error("eval:\n  monitor: auc\nmodel:\n  tasks: [retrieval]\n").startswith(f"{path}:2:3: eval.monitor 'auc' needs the like task")
     assert error("model:\n  use_item_id: false\n  use_text: false\n  use_graph: false\n").startswith(f"{path}:1:1: model: at least one")
     assert error("data:\n  seed: 1\n  ratios: [0.5, 0.5, 0.5]\n").startswith(f"{path}:3:3: data: split ratios (0.5, 0.5, 0.5)")

@@ -85,3 +85,20 @@ def test_replace_refusal_names_what_a_whole_folder_replace_would_delete(tmp_path
         "holds '.git', 'b', 'c' and 2 more, which the import would delete (it replaces the folder as a whole)"
     )
     assert replace_refusal(folder / "a.inter", ours, "the import") == "is a file; the import writes a folder"
+
+
+def test_a_guarded_atomic_dir_checks_again_just_before_the_swap(tmp_path):
+    """A file put into the folder while the new version was being written is not deleted."""
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "a.inter").write_text("old")
+
+    def guard() -> None:
+        if refusal := replace_refusal(folder, {"a.inter"}.__contains__, "the import"):
+            raise ValueError(refusal)
+
+    with pytest.raises(ValueError, match="holds 'notes.txt', which the import would delete"), atomic_dir(folder, guard) as tmp:
+        (tmp / "a.inter").write_text("new")
+        (folder / "notes.txt").write_text("mine")  # meanwhile, another program writes here
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "a.inter").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]  # no temporary folder left

@@ -29,6 +29,7 @@ import dataclasses
 
 from kgrec.data import Dataset
 from kgrec.graph import resolve_recipe
+from kgrec.graph.recipe import check_relation_filters
 from kgrec.models import ModelConfig
 from kgrec.train.config import RunConfig
 
@@ -40,7 +41,8 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
 
     A dataset folder that holds its own split (``NAME.train/valid/test.inter``) is used as it
     is, so ``data.split`` is recorded as ``given``, with a note when the config asked for a split
-    of its own."""
+    of its own. A graph built from a recipe gets the notes ``kgrec graph build`` prints too (an
+    ``allow`` pattern that matches no relation)."""
     config, notes = _given_split(config, dataset)
     model = config.model
     tasks = model.tasks
@@ -69,6 +71,9 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
+    if config.graph.path is None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
+        recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
+        notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
     fitted = dict(tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
     if all(getattr(model, name) == value for name, value in fitted.items()):
         return config, notes

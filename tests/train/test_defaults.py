@@ -89,3 +89,11 @@ def test_print_config_with_data_shows_what_train_would_train(atomic, capsys):
     captured = capsys.readouterr()
     assert yaml.safe_load(captured.out)["model"]["tasks"] == ["retrieval", "kg"]
     assert captured.err == "note: shop has no ratings: the rating and like towers are off\n"
+
+
+def test_a_recipe_allow_pattern_that_matches_nothing_gets_the_note_graph_build_prints(clustered_dataset, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text('allow: ["film.*", "flim.*"]\n')
+    config = load_config(None, [f"data.path={clustered_dataset}", f"graph.recipe={recipe}"])
+    _, notes = fit_defaults(config, load_data(config))
+    assert any(n.startswith("recipe allow pattern 'flim.*' matches none of the KG relations") for n in notes), notes

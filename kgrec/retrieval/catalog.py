@@ -365,12 +365,14 @@ class Catalog:
         """Why filters leave nothing, for the filters that cause it on their own: each
         ``column=value`` that no active item matches, with the column's closest value
         (``"class=Dramaa matches no item (did you mean 'Drama'?)"``), or its range for a number
-        (``"year=1921 matches no item (values from 1922 to 1998)"``). Empty when each filter
-        alone keeps some item (then it is their combination that leaves none)."""
+        (``"year=1921 matches no item (values from 1922 to 1998)"``). When each filter alone
+        keeps some item but no item passes them all, one reason says so with each filter's
+        count; empty when some item passes them all (then the query's exclusions left none)."""
         reasons = []
-        for raw in filters:
-            f = Filter.parse(raw) if isinstance(raw, str) else raw
-            if f.negate or self.where_mask([f]).any():
+        parsed = [Filter.parse(raw) if isinstance(raw, str) else raw for raw in filters]
+        counts = [int(self.where_mask([f]).sum()) for f in parsed]
+        for f, count in zip(parsed, counts, strict=True):
+            if f.negate or count:
                 continue
             values = {str(v) for i in self.active_ids() for v in _listed(self.features[f.column][i])}
             numbers = sorted((n, v) for v in values if (n := _number(v)) is not None)
@@ -379,6 +381,9 @@ class Catalog:
             else:
                 hint = closest(f.value, values)
             reasons.append(f"{f} matches no item{hint}")
+        if not reasons and len(parsed) > 1 and not self.where_mask(parsed).any():
+            each = ", ".join(f"{f}: {count}" for f, count in zip(parsed, counts, strict=True))
+            reasons.append(f"each filter matches items, but no item matches all of them ({each} items)")
         return reasons
 
     def row(self, position: int) -> dict[str, Any]:

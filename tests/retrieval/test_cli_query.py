@@ -56,8 +56,13 @@ def test_predict_prints_each_towers_answer_in_the_order_given(trained_run: Path,
 def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path, capsys):
     code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Acton", "--where", "class!=Drama")
     assert code == 0 and out.strip() == "no items qualify: class=Acton matches no item (did you mean 'Action'?)"
-    # each filter alone keeps items: their combination leaves none, and no filter is blamed
+    # each filter alone keeps items: their combination leaves none, and the answer gives their counts
     code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Action", "--where", "class=Drama")
+    assert code == 0 and out.strip() == ("no items qualify: each filter matches items, but no item matches all of them "
+                                         "(class=Action: 15, class=Drama: 15 items)")
+    # they all match i4, but a query's own exclusions (the item itself, --exclude) leave nothing: no reason given
+    code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Comedy", "--exclude",
+                           *[f"i{i}" for i in range(4, 60, 4)])  # fmt: skip
     assert code == 0 and out.strip() == "no items qualify"
     code, out, err = run_cli(capsys, "similar", trained_run, "--item", "i0", "--where", "class=Acton", "--json")
     assert code == 0 and json.loads(out) == [] and err.strip().startswith("no items qualify: class=Acton matches no item")

@@ -681,6 +681,10 @@ def test_added_values_must_keep_their_column_type(rec: Recommender):
         "year=1990 matches no item (values from 1999 to 2001)",  # a number: the column's range
         "class=Dram matches no item (did you mean 'Drama'?)",
     ]  # a negated filter, and one that matches, are not the reason
+    assert dated.unmatched_filters(["year=2001", "year=1999"]) == [  # each matches an item, none both
+        "each filter matches items, but no item matches all of them (year=2001: 1, year=1999: 1 items)"
+    ]
+    assert dated.unmatched_filters(["year=2001", "year!=1999"]) == []  # n2 passes both: not the filters
 
 
 def test_similar_of_an_added_item_blends_the_text_encoders_cosine(text_run: Path, tmp_path: Path):

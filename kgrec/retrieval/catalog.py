@@ -229,9 +229,8 @@ class Catalog:
         if not items:
             return self
         for item in items:
-            if item.item_id in self._position:
-                state = "was removed; add it under a new id" if not self.active[self._position[item.item_id]] else "is"
-                raise RetrievalError(f"item '{item.item_id}' {state} already in the catalog")
+            if state := self.taken(item.item_id):
+                raise RetrievalError(f"item '{item.item_id}' {state}")
         n, m = len(self.tokens), len(items)
         features: dict[str, list[Any]] = {name: list(values) for name, values in self.features.items()}
         types = dict(self.feature_types)
@@ -333,6 +332,14 @@ class Catalog:
         if not allow_removed and not self.active[pos]:
             raise RetrievalError(f"item '{token}' was removed from this run's catalog (kgrec remove-items)")
         return pos
+
+    def taken(self, token: str) -> str | None:
+        """Why ``token`` cannot be added (``"is already in the catalog"``, or ``"was removed; add
+        it under a new id"``), or None when it is new."""
+        position = self._position.get(token)
+        if position is None:
+            return None
+        return "is already in the catalog" if self.active[position] else "was removed; add it under a new id"
 
     def added_item(self, position: int) -> AddedItem | None:
         return self.added[position - self.n_base] if position >= self.n_base else None

@@ -141,6 +141,16 @@ class Embedded:
     skipped_triples: int = 0
 
 
+def template_columns(run: LoadedRun) -> tuple[str, list[str]]:
+    """The run's text template (its config's, else the dataset's default) and the item columns
+    it reads, ``item_id`` aside: what every item added through the text pathway must have."""
+    from kgrec.text import default_template, template_fields
+
+    template = run.config.text.template or default_template(run.dataset)
+    fields = template_fields(template, [*run.dataset.item_features, "item_id"])
+    return template, [f for f in fields if f != "item_id"]
+
+
 def embed_new_items(
     run: LoadedRun, new: NewItems, catalog: Catalog, use: tuple[str, ...] = PATHWAYS, progress: bool = False
 ) -> Embedded:
@@ -160,8 +170,7 @@ def embed_new_items(
     """
     model = run.model
     for token in new.tokens:
-        if token in catalog._position:
-            state = "was removed; add it under a new id" if not catalog.active[catalog.position(token, True)] else "is already in the catalog"
+        if state := catalog.taken(token):
             raise RetrievalError(f"new item '{token}' {state}")
     use_text = model.config.use_text and "text" in use
     use_graph = model.config.use_graph and "graph" in use and run.graph is not None
@@ -175,11 +184,11 @@ def embed_new_items(
 
     text = None
     if use_text:
-        from kgrec.text import default_template, encode_items, item_texts, template_fields
+        from kgrec.text import encode_items, item_texts
 
-        config = replace(run.config.text, template=run.config.text.template or default_template(run.dataset))
-        needed = template_fields(config.template, [*run.dataset.item_features, "item_id"])
-        missing = [c for c in needed if c != "item_id" and c not in new.columns]
+        template, needed = template_columns(run)
+        config = replace(run.config.text, template=template)
+        missing = [c for c in needed if c not in new.columns]
         if missing:
             raise DataError(
                 f"the run's text template {config.template!r} needs column(s) {', '.join(missing)}; the file has "

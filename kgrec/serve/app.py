@@ -49,6 +49,7 @@ from pydantic_core import PydanticCustomError
 from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
 from kgrec.retrieval import Recommender, Result, WarmUp
 from kgrec.retrieval.catalog import Catalog
+from kgrec.retrieval.coldstart import template_columns
 from kgrec.utils.names import closest
 
 MAX_K = 1000
@@ -491,14 +492,9 @@ def _new_id(value: Any, where: str) -> str:
 def _template_columns(recommender: Recommender, pathways: list[str]) -> tuple[str, list[str]]:
     """The run's text template and the item columns it needs, when the text pathway embeds
     the new items (else ``("", [])``): each new item must have them."""
-    config = recommender.run.config
-    if not config.model.use_text or "text" not in pathways:
+    if not recommender.run.config.model.use_text or "text" not in pathways:
         return "", []
-    from kgrec.text.templates import default_template, template_fields
-
-    template = config.text.template or default_template(recommender.run.dataset)
-    fields = template_fields(template, [*recommender.run.dataset.item_features, "item_id"])
-    return template, [f for f in fields if f != "item_id"]
+    return template_columns(recommender.run)
 
 
 def _item_rows(rows: list[dict[str, Any]], catalog: Catalog, template: str, needed: list[str]) -> list[dict[str, str]]:
@@ -506,7 +502,6 @@ def _item_rows(rows: list[dict[str, Any]], catalog: Catalog, template: str, need
     only, each value of its column's type (:func:`_cell`), the columns of the text ``template``
     (``needed``) in every row, ids new to the catalog (409) and to the request."""
     types = catalog.feature_types
-    known = set(catalog.tokens)
     first: dict[str, int] = {}
     out = []
     for i, row in enumerate(rows):
@@ -516,9 +511,7 @@ def _item_rows(rows: list[dict[str, Any]], catalog: Catalog, template: str, need
         item_id = _new_id(row["item_id"], f"{where}: item_id")
         if (j := first.setdefault(item_id, i)) != i:
             raise HTTPException(400, f"{where}: item_id '{item_id}' appears again (first at items[{j}])")
-        if item_id in known:
-            active = catalog.active[catalog.position(item_id, allow_removed=True)]
-            state = "is already in the catalog" if active else "was removed; add it under a new id"
+        if state := catalog.taken(item_id):
             raise HTTPException(409, f"{where}: item '{item_id}' {state}")
         cells = {"item_id": item_id}
         for name, value in row.items():

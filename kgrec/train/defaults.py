@@ -54,7 +54,9 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         use_text = False
         notes.append(f"{dataset.name} has no item columns (no {dataset.name}.item): the text input is off")
     use_graph = model.use_graph
-    if config.graph.path is None and not _makes_relations(config, dataset):
+    # A recipe asking for KG triples the dataset lacks counts as making relations: building it then says so.
+    recipe = resolve_recipe(dataset, config.graph.recipe or None)[0] if config.graph.path is None else None
+    if recipe is not None and not (recipe.makes_relations or config.graph.users):
         changed = []
         if _is_default(model, "use_graph"):
             use_graph = False
@@ -71,8 +73,7 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
-    if config.graph.path is None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
-        recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
+    if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
         notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
     fitted = dict(tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
     if all(getattr(model, name) == value for name, value in fitted.items()):
@@ -91,12 +92,6 @@ def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     given = copy.copy(config)  # not dataclasses.replace: that would check the other sections again
     given.data = dataclasses.replace(data, split="given")
     return given, notes
-
-
-def _makes_relations(config: RunConfig, dataset: Dataset) -> bool:
-    # A recipe asking for KG triples the dataset lacks counts: building it then says so.
-    recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
-    return recipe.makes_relations or config.graph.users
 
 
 def _is_default(model: ModelConfig, name: str) -> bool:

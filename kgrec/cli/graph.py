@@ -81,12 +81,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "explain",
         help="show the shortest relation paths between two items",
-        description="Print up to N shortest paths between two items (raw item ids, as in the dataset files), "
+        description="Print up to N shortest paths between two items (raw item ids, as in the dataset files, or titles), "
         "e.g. `Star Wars (1977) -genre-> Sci-Fi <-genre- Return of the Jedi (1983)`.",
     )
     p.add_argument("graph", type=Path, help="graph folder written by `kgrec graph build`")
-    p.add_argument("--from", dest="source", required=True, metavar="ITEM", help="raw id of the first item")
-    p.add_argument("--to", dest="target", required=True, metavar="ITEM", help="raw id of the second item")
+    p.add_argument("--from", dest="source", required=True, metavar="ITEM", help="raw id (or title) of the first item")
+    p.add_argument("--to", dest="target", required=True, metavar="ITEM", help="raw id (or title) of the second item")
     p.add_argument("-n", type=int, default=3, help="how many paths at most (default %(default)s)")
     p.set_defaults(handler=_explain)
 

@@ -59,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     who.add_argument("--all-users", action="store_true",
                      help="every user with a training interaction, in dataset order (batch mode)")  # fmt: skip
     who.add_argument("--liked", action="extend", nargs="+", default=[], metavar="ITEM",
-                     help="items a new user likes: --liked 50 181, or --liked repeated")  # fmt: skip
+                     help="items a new user likes, by id or title: --liked 50 181, --liked 'Star Wars (1977)'")  # fmt: skip
     who.add_argument("--likes-text", metavar="TEXT", help="a new user's interests, in words")
     p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
     p.add_argument("--include-seen", action="store_true", help="do not leave out items the user interacted with")
@@ -76,8 +76,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     which = p.add_argument_group("which item (one of)")
-    which.add_argument("--item", help="a raw item id")
-    which.add_argument("--items-file", type=Path, help="file of raw item ids, one per line (batch mode)")
+    which.add_argument("--item", help="a raw item id, or the item's title ('Toy Story (1995)'; case, and a trailing '(1995)' naming one item, may be left out)")
+    which.add_argument("--items-file", type=Path, help="file of raw item ids (or titles), one per line (batch mode)")
     which.add_argument("--all-items", action="store_true", help="every item of the catalog, in catalog order (batch mode)")
     p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
     _query_options(p)
@@ -104,7 +104,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--user", required=True, help="a raw user id known to the run")
-    p.add_argument("--items", action="extend", nargs="+", required=True, metavar="ITEM", help="raw item ids")
+    p.add_argument("--items", action="extend", nargs="+", required=True, metavar="ITEM", help="raw item ids or titles")
     p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, title, rating, like, score}")
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     p.set_defaults(handler=_predict)
@@ -133,7 +133,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Remove items from RUN_DIR's index and record it in RUN_DIR/catalog (queries stop returning them).",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
-    p.add_argument("items", nargs="+", metavar="ITEM", help="raw item ids")
+    p.add_argument("items", nargs="+", metavar="ITEM", help="raw item ids or titles")
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     p.set_defaults(handler=_remove_items)
 
@@ -144,7 +144,7 @@ def _query_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
                    help="keep items whose column equals VALUE (token_seq columns: contains it); COLUMN!=VALUE "
                         "drops them; repeatable, all must hold")  # fmt: skip
-    p.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="ITEM", help="item ids to leave out")
+    p.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="ITEM", help="item ids (or titles) to leave out")
     p.add_argument("--no-explain", action="store_true", help="skip explanations (faster batches)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
@@ -286,14 +286,16 @@ def _ids_file_lines(path: Path, what: str) -> list[tuple[int, str]]:
     return lines
 
 
-def _check_ids(path: Path, lines: list[tuple[int, str]], lookup: Callable[[str], int]) -> None:
-    """Every id of a batch file looked up before any work; an unknown (or removed) one is
-    reported at its line."""
+def _check_ids(path: Path, lines: list[tuple[int, str]], lookup: Callable[[str], int]) -> list[int]:
+    """Every id of a batch file looked up before any work (the indices ``lookup`` gives); an
+    unknown (or removed) one is reported at its line."""
+    found = []
     for number, query in lines:
         try:
-            lookup(query)
+            found.append(lookup(query))
         except RetrievalError as error:
             raise type(error)(f"{path}:{number}: {error}") from None
+    return found
 
 
 def _similar(args: argparse.Namespace) -> int:
@@ -315,8 +317,7 @@ def _similar(args: argparse.Namespace) -> int:
     if args.all_items:
         items = [rec.catalog.tokens[p] for p in rec.catalog.active_ids()]
     else:
-        _check_ids(args.items_file, lines, rec.catalog.position)
-        items = [item for _, item in lines]
+        items = [rec.catalog.tokens[p] for p in _check_ids(args.items_file, lines, rec.catalog.position)]  # titles -> ids
     return _write_batch("item", items, rec.iter_similar(items, args.k, **options), args.out, args.no_progress, "similar items")
 
 

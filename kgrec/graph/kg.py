@@ -23,7 +23,7 @@ import numpy as np
 
 from kgrec.errors import GraphError
 from kgrec.utils.io import atomic_dir, replace_refusal, restore_interrupted_dir, source_mismatch, write_json
-from kgrec.utils.names import did_you_mean
+from kgrec.utils.names import TitleIndex, ambiguous_title, did_you_mean
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -114,23 +114,28 @@ class KnowledgeGraph:
 
     # ------------------------------------------------------------------ lookups
     def item_node(self, item_id: str) -> int:
-        """Node id of the item with raw id ``item_id``.
+        """Node id of the item with raw id ``item_id``, or of the one item with that title (an
+        id wins; see :class:`~kgrec.utils.names.TitleIndex`).
 
         Raises:
-            GraphError: no item has that id.
+            GraphError: no item has that id or title, or several have that title.
         """
         lookup = self._cache.get("items")
         if lookup is None:
             lookup = self._cache["items"] = {str(k): i for i, k in enumerate(self.keys[: self.n_items])}
-        try:
+        if str(item_id) in lookup:
             return lookup[str(item_id)]
-        except KeyError:
+        ids, titles = [str(k) for k in self.keys[: self.n_items]], [str(n) for n in self.names[: self.n_items]]
+        found = TitleIndex(titles).lookup(str(item_id))
+        if len(found) > 1:
+            raise GraphError(ambiguous_title(str(item_id), ids, titles, found))
+        if not found:
             examples = ", ".join(str(k) for k in self.keys[:3])
-            ids, titles = [str(k) for k in self.keys[: self.n_items]], [str(n) for n in self.names[: self.n_items]]
             raise GraphError(
                 f"unknown item '{item_id}': not one of the {self.n_items} items of this graph "
                 f"(raw item ids, e.g. {examples}){did_you_mean(str(item_id), ids, titles)}"
-            ) from None
+            )
+        return found[0]
 
     def relation_id(self, name: str) -> int:
         """Id of the relation called ``name``; ``GraphError`` when there is none."""

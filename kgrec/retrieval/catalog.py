@@ -33,7 +33,7 @@ from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
 from kgrec.utils.io import atomic_dir, restore_interrupted_dir, swap_lock, write_json
-from kgrec.utils.names import closest, did_you_mean
+from kgrec.utils.names import TitleIndex, ambiguous_title, closest, did_you_mean
 
 CATALOG_DIR = "catalog"
 FORMAT = "kgrec-catalog"
@@ -140,6 +140,7 @@ class Catalog:
                 f"{n_base} base + {len(self.added)} added items do not agree; remove RUN_DIR/{CATALOG_DIR} to reset it"
             )
         self._position = {t: i for i, t in enumerate(self.tokens)}
+        self._titled: TitleIndex | None = None  # built on the first lookup by title
         if len(self._position) != n:
             raise RetrievalError("catalog: item tokens are not unique")
         self.active = np.ones(n, dtype=bool)
@@ -317,12 +318,17 @@ class Catalog:
         return [self.tokens[i] for i in np.flatnonzero(~self.active)]
 
     def position(self, token: str, allow_removed: bool = False) -> int:
-        """Catalog position of a raw item token.
+        """Catalog position of a raw item token, or of the one item with that title (an id wins;
+        ``"Toy Story (1995)"`` or, when no title is that, ``"toy story"``: see
+        :class:`~kgrec.utils.names.TitleIndex`).
 
         Raises:
-            RetrievalError: unknown token, or (unless ``allow_removed``) a removed item.
+            RetrievalError: unknown token, a title several items have, or (unless
+                ``allow_removed``) a removed item.
         """
         pos = self._position.get(str(token))
+        if pos is None:
+            pos = self._by_title(str(token), allow_removed)
         if pos is None:
             examples = ", ".join(self.tokens[:3])
             raise NotFoundError(
@@ -330,8 +336,17 @@ class Catalog:
                 f"(raw item ids, e.g. {examples}){did_you_mean(str(token), self.tokens, self.titles, self.active_ids())}"
             )
         if not allow_removed and not self.active[pos]:
-            raise RetrievalError(f"item '{token}' was removed from this run's catalog (kgrec remove-items)")
+            raise RetrievalError(f"item '{self.tokens[pos]}' was removed from this run's catalog (kgrec remove-items)")
         return pos
+
+    def _by_title(self, text: str, allow_removed: bool) -> int | None:
+        if self._titled is None:
+            self._titled = TitleIndex(self.titles)
+        found = [] if allow_removed else self._titled.lookup(text, self.active)
+        found = found or self._titled.lookup(text)  # a removed item's title: "was removed", not "unknown"
+        if len(found) > 1:
+            raise RetrievalError(ambiguous_title(text, self.tokens, self.titles, found))
+        return found[0] if found else None
 
     def taken(self, token: str) -> str | None:
         """Why ``token`` cannot be added (``"is already in the catalog"``, or ``"was removed; add

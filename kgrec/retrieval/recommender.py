@@ -93,7 +93,7 @@ FOLD_IN_NEGATIVES = 200_000
 NEW_ITEM_SIMILAR_MODEL_WEIGHT = 0.25
 
 
-Ids = str | Iterable[str]  # raw ids: several, or one as a plain string
+Ids = str | Iterable[str]  # raw ids (an item's title serves too: Catalog.position): several, or one as a plain string
 Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
 
 
@@ -1003,13 +1003,14 @@ class Recommender:
         return AddedIds((item.item_id for item in embedded.items), notes)
 
     def remove_items(self, items: Ids) -> list[str]:
-        """Take items (raw ids; one as a plain string) out of the index and record it in the run;
-        returns them."""
-        tokens = list(dict.fromkeys(_ids(items)))
-        if not tokens:
+        """Take items (raw ids, or titles; one as a plain string) out of the index and record it
+        in the run; returns their ids."""
+        asked = _ids(items)
+        if not asked:
             raise RetrievalError("no items to remove: give one or more item ids")
         with self._changing_catalog():
-            positions = np.asarray([self.catalog.position(t) for t in tokens], dtype=np.int64)
+            positions = np.asarray(list(dict.fromkeys(self.catalog.position(t) for t in asked)), dtype=np.int64)
+            tokens = [self.catalog.tokens[p] for p in positions]
             if len(positions) >= self.catalog.n_active:
                 raise RetrievalError("cannot remove every item of the catalog")
             catalog = self.catalog.with_removed(tokens)

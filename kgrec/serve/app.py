@@ -284,7 +284,7 @@ def create_app(
         with serving():
             position = recommender.catalog.position(item_id)
             row, title = recommender.catalog.row(position), recommender.catalog.titles[position]
-        return {"item_id": item_id, "title": title, "columns": _plain(row)}
+        return {"item_id": recommender.catalog.tokens[position], "title": title, "columns": _plain(row)}
 
     @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 413, 503))
     def recommend(body: RecommendRequest) -> JSONResponse:

@@ -4,7 +4,10 @@ field or key closest to a misspelt one."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
+
+_TRAILING_PARENTHESES = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | None = None, limit: int = 5) -> list[int]:
@@ -21,11 +24,46 @@ def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | Non
     return hits[:limit]
 
 
+class TitleIndex:
+    """Items by title, what an id lookup falls back to. ``lookup("toy story (1995)")`` finds the
+    titles that are the text, case and spacing aside (``Toy Story (1995)``); when none is, those
+    that are the text once a trailing parenthesised part is dropped (``"Cape Fear"`` finds both
+    ``Cape Fear (1962)`` and ``Cape Fear (1991)``). One index names the item; several are
+    ambiguous."""
+
+    def __init__(self, titles: Sequence[str]) -> None:
+        self._exact: dict[str, list[int]] = {}
+        self._bare: dict[str, list[int]] = {}
+        for i, title in enumerate(titles):
+            self._exact.setdefault(_title_key(title), []).append(i)
+            self._bare.setdefault(_title_key(_TRAILING_PARENTHESES.sub("", str(title))), []).append(i)
+
+    def lookup(self, text: str, keep: Sequence[bool] | None = None) -> list[int]:
+        """Indices titled ``text`` (see the class), among those where ``keep`` is true."""
+        key = _title_key(text)
+        for index in (self._exact, self._bare):
+            found = [i for i in index.get(key, []) if keep is None or keep[i]] if key else []
+            if found:
+                return found
+        return []
+
+
+def _title_key(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
 def did_you_mean(text: str, ids: Sequence[str], titles: Sequence[str], among: Iterable[int] | None = None) -> str:
     """``'; by title, did you mean 50 "Star Wars (1977)"'`` for the titles matching ``text``
     (:func:`titles_matching`), to end an unknown-id message; ``""`` when none matches."""
     matches = titles_matching(text, titles, among)
     return "; by title, did you mean " + " or ".join(f'{ids[i]} "{titles[i]}"' for i in matches) if matches else ""
+
+
+def ambiguous_title(text: str, ids: Sequence[str], titles: Sequence[str], found: Sequence[int]) -> str:
+    """``'Cape Fear' is the title of 2 items, 673 "Cape Fear (1991)" and 1023 "Cape Fear (1962)";
+    give its id``: the message for a title :class:`TitleIndex` finds more than once."""
+    listed = [f'{ids[i]} "{titles[i]}"' for i in found]
+    return f"'{text}' is the title of {len(found)} items, {', '.join(listed[:-1])} and {listed[-1]}; give its id"
 
 
 def closest(word: str, choices: Iterable[str]) -> str:

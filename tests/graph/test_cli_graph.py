@@ -38,6 +38,12 @@ def test_explain_prints_numbered_paths(toy_dataset, tmp_path, capsys):
     assert capsys.readouterr().out == "1. Alpha -directed_by-> d1 <-directed_by- Beta\n"
 
 
+def test_explain_takes_titles(toy_dataset, tmp_path, capsys):
+    out, _ = build(toy_dataset, tmp_path, capsys)
+    assert main(["graph", "explain", str(out), "--from", "alpha", "--to", "i2", "-n", "1"]) == 0
+    assert capsys.readouterr().out == "1. Alpha -directed_by-> d1 <-directed_by- Beta\n"
+
+
 def test_unknown_item_prints_one_line_and_exits_2(toy_dataset, tmp_path, capsys):
     out, _ = build(toy_dataset, tmp_path, capsys)
     assert main(["graph", "explain", str(out), "--from", "nope", "--to", "i2"]) == 2

@@ -145,9 +145,9 @@ def test_similar_batch_mode_writes_a_related_items_table(trained_run: Path, tmp_
     code, out, _ = run_cli(capsys, "similar", trained_run, "--item", "i7", "-k", "3", "--json")
     assert lines[7]["results"] == json.loads(out)
     items = tmp_path / "items.txt"
-    items.write_text("i3\n# comment\ni9\n")
+    items.write_text("i3\n# comment\nFilm 9\n")
     code, out, _ = run_cli(capsys, "similar", trained_run, "--items-file", items, "-k", "2", "--no-explain")
-    assert code == 0 and [json.loads(line)["item"] for line in out.splitlines()] == ["i3", "i9"]
+    assert code == 0 and [json.loads(line)["item"] for line in out.splitlines()] == ["i3", "i9"]  # a title keyed by its id
     items.write_text("i3\nnothing\n")
     code, _, err = run_cli(capsys, "similar", trained_run, "--items-file", items, "--out", out_file)
     assert code == 2 and f"{items}:2: unknown item 'nothing'" in err

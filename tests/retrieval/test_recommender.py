@@ -319,8 +319,8 @@ def test_bad_input_raises_clear_errors(rec: Recommender):
     with pytest.raises(RetrievalError, match="unknown item 'i999'") as unknown:
         rec.similar("i999")
     assert "did you mean" not in str(unknown.value)  # no title holds "i999"
-    with pytest.raises(RetrievalError, match="unknown item 'film 7'") as by_title:
-        rec.similar("film 7")  # a title instead of an id: the titles holding its words, the one it starts first
+    with pytest.raises(RetrievalError, match="unknown item '7 film'") as by_title:
+        rec.similar("7 film")  # no title is this: the titles holding its words
     assert str(by_title.value).endswith('did you mean i7 "Film 7" or i17 "Film 17" or i27 "Film 27" or i37 "Film 37" or i47 "Film 47"')
     with pytest.raises(RetrievalError, match="k must be a positive integer"):
         rec.recommend("u0", k=0)
@@ -330,6 +330,28 @@ def test_bad_input_raises_clear_errors(rec: Recommender):
         rec.search("comedy")
     with pytest.raises(RetrievalError, match="needs liked items"):
         rec.recommend_for_new_user()
+
+
+def test_an_item_may_be_named_by_its_title(run_copy: Path):
+    rec = Recommender.open(run_copy)
+    by_id = rec.similar("i7", k=5, explain=False)
+    assert rec.similar("Film 7", k=5, explain=False) == by_id == rec.similar(" film  7 ", k=5, explain=False)
+    assert rec.recommend_for_new_user(liked=["film 7", "i8"], k=5, explain=False) == rec.recommend_for_new_user(
+        liked=["i7", "i8"], k=5, explain=False
+    )
+    assert "i7" not in {r.item_id for r in rec.recommend("u0", k=20, exclude=["Film 7"], explain=False)}
+    assert [p.item_id for p in rec.predict("u0", ["Film 3", "i4"])] == ["i3", "i4"]
+    assert rec.remove_items(["Film 9", "i9", "i10"]) == ["i9", "i10"]  # ids, each once
+    with pytest.raises(RetrievalError, match="item 'i9' was removed"):
+        rec.similar("Film 9")
+    from kgrec.retrieval.catalog import Catalog
+
+    titles = ["Film 7" if t in ("i3", "i9") else n for t, n in zip(rec.catalog.tokens, rec.catalog.titles, strict=True)]
+    renamed = Catalog(rec.catalog.tokens, titles, rec.catalog.vectors, {}, {}, rec.catalog.n_base, removed=["i9"])
+    with pytest.raises(RetrievalError, match="""'film 7' is the title of 2 items, i3 "Film 7" and i7 "Film 7"; give its id"""):
+        renamed.position("film 7")
+    assert renamed.position("i7") == rec.catalog.position("i7")  # an id wins
+    assert renamed.with_removed(["i3"]).position("Film 7") == renamed.position("i7")  # among the active items first
 
 
 def test_remove_items_persists(run_copy: Path):

@@ -62,6 +62,7 @@ def test_health_and_item(server):
     assert httpx.get(base + "/health").json() == {"status": "ok", "items": 60, "users": 40}
     item = httpx.get(base + "/items/i3").json()
     assert item["item_id"] == "i3" and item["title"] == "Film 3" and item["columns"]["class"] == ["Horror"]
+    assert httpx.get(base + "/items/film 3").json() == item  # by its title, answered with its id
 
 
 def test_each_query_endpoint_answers_with_explained_results(server):

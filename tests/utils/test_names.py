@@ -1,4 +1,4 @@
-from kgrec.utils.names import closest, did_you_mean, titles_matching
+from kgrec.utils.names import TitleIndex, ambiguous_title, closest, did_you_mean, titles_matching
 
 TITLES = ["Star Trek (1979)", "Lone Star (1996)", "Star Wars (1977)", "Return of the Jedi (1983)", "Star Wars Kid"]
 
@@ -22,3 +22,18 @@ def test_closest_names_the_choice_a_misspelt_key_was_meant_to_be():
     assert closest("transfrom", {"column", "relation", "transform"}) == " (did you mean 'transform'?)"
     assert closest("inverted", ["kg", "inverse", "users"]) == " (did you mean 'inverse'?)"
     assert closest("zzz", ["kg", "inverse"]) == ""
+
+
+def test_title_index_finds_the_items_a_title_names():
+    titles = [*TITLES, "Cape Fear (1991)", "Cape Fear (1962)", "star   wars KID"]
+    index = TitleIndex(titles)
+    assert index.lookup("Star Wars (1977)") == [2] and index.lookup("  star WARS (1977) ") == [2]  # case, spacing aside
+    assert index.lookup("star wars") == [2]  # no title is the text: one is once its "(1977)" is dropped
+    assert index.lookup("Star Wars Kid") == [4, 7]  # exact titles first, even several
+    assert index.lookup("Cape Fear") == [5, 6]
+    assert index.lookup("Cape Fear", keep=[True] * 5 + [False, True, True]) == [6]  # e.g. the active items only
+    assert index.lookup("Star Trek") == [0] and index.lookup("Star") == [] and index.lookup(" ") == []
+    ids = [str(i) for i in range(len(titles))]
+    assert ambiguous_title("Cape Fear", ids, titles, [5, 6]) == (
+        "'Cape Fear' is the title of 2 items, 5 \"Cape Fear (1991)\" and 6 \"Cape Fear (1962)\"; give its id"
+    )

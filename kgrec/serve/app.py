@@ -77,19 +77,19 @@ class Query(BaseModel):
     model_config = STRICT
     k: int = Field(10, ge=1, le=MAX_K, description="how many items to return")
     where: list[str] = Field(default_factory=list, description='filters such as "class=Comedy" (item columns)')
-    exclude: list[Id] = Field(default_factory=list, description="item ids never to return")
+    exclude: list[Id] = Field(default_factory=list, description="item ids (or titles) never to return")
     explain: bool = Field(True, description="attach an explanation to every result")
 
 
 class RecommendRequest(Query):
     user: Id | None = Field(None, description="raw user id known to the run")
-    liked: list[Id] = Field(default_factory=list, description="for a new user: items they like")
+    liked: list[Id] = Field(default_factory=list, description="for a new user: items they like (ids or titles)")
     likes_text: str | None = Field(None, description="for a new user: a text of their interests")
     exclude_seen: bool = Field(True, description="for a known user: false keeps the items they interacted with")
 
 
 class SimilarRequest(Query):
-    item: Id = Field(..., description="raw item id")
+    item: Id = Field(..., description="raw item id, or the item's title")
 
 
 class SearchRequest(Query):
@@ -99,7 +99,7 @@ class SearchRequest(Query):
 class PredictRequest(BaseModel):
     model_config = STRICT
     user: Id = Field(..., description="raw user id known to the run")
-    items: list[Id] = Field(..., min_length=1, max_length=MAX_K, description="raw ids of items the model trained on")
+    items: list[Id] = Field(..., min_length=1, max_length=MAX_K, description="raw ids (or titles) of items the model trained on")
 
 
 class Predicted(BaseModel):
@@ -280,7 +280,7 @@ def create_app(
 
     @app.get("/items/{item_id:path}", response_model=ItemInfo, responses=_errors(400, 404))
     def item(item_id: str) -> dict[str, Any]:
-        """One item by its raw id (which may hold '/')."""
+        """One item by its raw id (which may hold '/') or its title."""
         with serving():
             position = recommender.catalog.position(item_id)
             row, title = recommender.catalog.row(position), recommender.catalog.titles[position]

@@ -14,6 +14,11 @@ config is the one the run folder keeps (``config.yaml``).
 the dataset has no ...                       fields at their default that change
 ==========================================  ================================================
 rating column                                ``model.tasks`` loses ``rating`` and ``like``
+ratings on a 1-5 scale                       ``model.like_threshold`` (4) becomes three
+                                             quarters of the way up the training ratings'
+                                             range, as 4 is on 1-5 (0.75 for 0/1 labels, 8
+                                             on 2-10); ``model.tasks`` loses ``like`` when
+                                             every training rating is the same
 item columns (no ``NAME.item``)              ``model.use_text`` becomes false (the text would
                                              be the raw item ids)
 relations (no KG triples, no multi-valued    ``model.use_graph`` becomes false and
@@ -33,6 +38,8 @@ from kgrec.graph.recipe import check_relation_filters
 from kgrec.models import ModelConfig
 from kgrec.train.config import RunConfig
 
+DEFAULT_LIKE_THRESHOLD = next(f.default for f in dataclasses.fields(ModelConfig) if f.name == "like_threshold")
+
 
 def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
     """``config`` with the defaults ``dataset`` cannot feed switched off (see the module's table),
@@ -49,6 +56,10 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if dataset.train.rating is None and _is_default(model, "tasks"):
         tasks = tuple(t for t in tasks if t not in ("rating", "like"))
         notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
+    like_threshold = model.like_threshold
+    if "like" in tasks and dataset.train.rating is not None and _is_default(model, "like_threshold"):
+        like_threshold, tasks, note = _like_threshold(dataset, tasks)
+        notes += [note] if note else []
     use_text = model.use_text
     if not dataset.item_features and config.text.template is None and _is_default(model, "use_text"):
         use_text = False
@@ -75,10 +86,28 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
     if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
         notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
-    fitted = dict(tasks=tasks, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
+    fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
     if all(getattr(model, name) == value for name, value in fitted.items()):
         return config, notes
     return dataclasses.replace(config, model=dataclasses.replace(model, **fitted)), notes
+
+
+def _like_threshold(dataset: Dataset, tasks: tuple[str, ...]) -> tuple[float, tuple[str, ...], str]:
+    """The like label's threshold for ratings running from ``lo`` to ``hi``: ``lo + 3/4 (hi - lo)``,
+    which is the default 4 on a 1-5 scale; the like tower is off when every rating is the same."""
+    ratings = dataset.train.rating
+    lo, hi = float(ratings.min()), float(ratings.max())
+    if lo == hi:
+        return DEFAULT_LIKE_THRESHOLD, tuple(t for t in tasks if t != "like"), (
+            f"every training rating of {dataset.name} is {lo:g}: the like tower is off (nothing to tell a like from)"
+        )
+    threshold = round(lo + 0.75 * (hi - lo), 6)
+    if threshold == DEFAULT_LIKE_THRESHOLD:
+        return threshold, tasks, ""
+    return threshold, tasks, (
+        f"{dataset.name}'s training ratings run from {lo:g} to {hi:g}: a like is a rating >= {threshold:g} "
+        f"(model.like_threshold: three quarters of the way up, as 4 is on 1-5)"
+    )
 
 
 def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:

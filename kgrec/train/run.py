@@ -125,7 +125,8 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
 
 def check_data(config: RunConfig, dataset: Dataset) -> None:
     """Refuse a split training cannot select or report on: an empty valid or test part, a part
-    whose users are all new, cut-offs (``eval.ks``) beyond the catalogue."""
+    whose users are all new, a like threshold leaving every training rating on one side,
+    cut-offs (``eval.ks``) beyond the catalogue."""
     for part in ("valid", "test"):
         if not len(getattr(dataset, part)):
             key = "data.cold_item_share" if config.data.split == "cold_item" else "data.ratios"
@@ -140,6 +141,16 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                 f"{dataset.name}, split {dataset.split}: none of the {len(getattr(dataset, part))} {part} interactions "
                 f"is by a user seen in training (every {part} user is new after the cut), so there is nothing to "
                 f"evaluate on; use data.split=ratio or temporal, or give training a larger share (data.ratios)"
+            )
+    ratings = dataset.train.rating
+    if "like" in config.model.tasks and ratings is not None and len(ratings):
+        threshold, liked = config.model.like_threshold, float((ratings >= config.model.like_threshold).mean())
+        if liked in (0.0, 1.0):
+            raise ConfigError(
+                f"model.like_threshold: {'every' if liked else 'no'} training rating of {dataset.name} is >= {threshold:g} "
+                f"(they run from {float(ratings.min()):g} to {float(ratings.max()):g}), so the like tower would see one "
+                "label only; set a threshold inside that range, or drop like from model.tasks",
+                key="model.like_threshold",
             )
     if max(config.eval.ks) > dataset.n_items:
         raise ConfigError(f"eval.ks: cut-off {max(config.eval.ks)} is beyond the {dataset.n_items} items of {dataset.name}",

@@ -97,3 +97,39 @@ def test_a_recipe_allow_pattern_that_matches_nothing_gets_the_note_graph_build_p
     config = load_config(None, [f"data.path={clustered_dataset}", f"graph.recipe={recipe}"])
     _, notes = fit_defaults(config, load_data(config))
     assert any(n.startswith("recipe allow pattern 'flim.*' matches none of the KG relations") for n in notes), notes
+
+
+def _rated(scale: list[float]) -> str:
+    return "user_id:token|item_id:token|rating:float\n" + "\n".join(
+        f"u{u}|i{(u * 7 + k * 3) % 24}|{scale[(u + k) % len(scale)]}" for u in range(24) for k in range(8)
+    )
+
+
+@pytest.mark.parametrize(
+    ("scale", "threshold", "note"),
+    [
+        ([1, 2, 3, 4, 5], 4.0, None),  # the default, no note
+        ([0, 1], 0.75, "ratings run from 0 to 1: a like is a rating >= 0.75"),
+        ([2, 4, 6, 8, 10], 8.0, "ratings run from 2 to 10: a like is a rating >= 8"),
+        ([-1, 0, 1], 0.5, "ratings run from -1 to 1: a like is a rating >= 0.5"),
+    ],
+)
+def test_the_like_threshold_fits_the_rating_scale(atomic, scale, threshold, note):
+    data = load_data(load_config(None, [f"data.path={atomic(name='rated', inter=_rated(scale))}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
+    assert config.model.like_threshold == threshold and "like" in config.model.tasks
+    assert [n for n in notes if "like" in n] == ([f"rated's training {note} (model.like_threshold: three quarters of the way "
+                                                   "up, as 4 is on 1-5)"] if note else [])  # fmt: skip
+    kept = load_config(None, [f"data.path={data.path}", "model.like_threshold=3"])  # given: kept, then checked
+    assert fit_defaults(kept, data)[0].model.like_threshold == 3.0
+    if max(scale) < 3:
+        with pytest.raises(ConfigError, match=r"model.like_threshold: no training rating of rated is >= 3 \(they run from "
+                                              r"-?\d+ to 1\), so the like tower would see one label only"):
+            prepare(fit_defaults(kept, data)[0], data, progress=False)
+
+
+def test_ratings_all_alike_switch_the_like_tower_off(atomic):
+    data = load_data(load_config(None, [f"data.path={atomic(name='rated', inter=_rated([1]))}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
+    assert "like" not in config.model.tasks and "rating" in config.model.tasks
+    assert "every training rating of rated is 1: the like tower is off (nothing to tell a like from)" in notes

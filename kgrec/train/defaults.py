@@ -50,7 +50,7 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     is, so ``data.split`` is recorded as ``given``, with a note when the config asked for a split
     of its own. A graph built from a recipe gets the notes ``kgrec graph build`` prints too (an
     ``allow`` pattern that matches no relation)."""
-    config, notes = _given_split(config, dataset)
+    config, notes = _recorded_data(config, dataset)
     model = config.model
     tasks = model.tasks
     if dataset.train.rating is None and _is_default(model, "tasks"):
@@ -110,8 +110,13 @@ def _like_threshold(dataset: Dataset, tasks: tuple[str, ...]) -> tuple[float, tu
     )
 
 
-def _given_split(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
+def _recorded_data(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[str]]:
+    """``data.split`` recorded as ``given`` for a folder holding its own split, and ``data.name``
+    as the folder's dataset (the default ``ml-100k`` is the one fetched when no path is given)."""
     data = config.data
+    if data.path and data.name != dataset.name:
+        config = copy.copy(config)  # not dataclasses.replace: that would check the other sections again
+        config.data = data = dataclasses.replace(data, name=dataset.name)
     if dataset.split != "given" or data.split == "given":
         return config, []
     asked = [f"data.{f.name}={getattr(data, f.name)}" for f in dataclasses.fields(data)

@@ -592,6 +592,8 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
     now = plain_config(config)
     if now["data"]["split"] == "given":  # recorded as the config asked before a folder's own split was noted
         before["data"]["split"] = "given"
+    if now["data"]["path"]:  # data.name recorded as the config's (the default ml-100k) before it was the folder's
+        before["data"]["name"] = now["data"]["name"]
     for free in RESUMABLE_CHANGES:
         before["train"].pop(free, None)
         now["train"].pop(free, None)

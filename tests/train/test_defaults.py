@@ -40,8 +40,15 @@ def test_multi_valued_item_columns_keep_the_graph_and_the_kg_tower(atomic):
 
 
 def test_data_that_feeds_every_default_leaves_the_config_as_it_is(clustered_dataset):
-    config = load_config(None, [f"data.path={clustered_dataset}"])
+    config = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"])
     assert fit_defaults(config, load_data(config)) == (config, [])
+
+
+def test_a_dataset_folder_is_recorded_under_its_own_name(clustered_dataset):
+    config = load_config(None, [f"data.path={clustered_dataset}"])  # data.name: the default, ml-100k (what fetch gets)
+    fitted, notes = fit_defaults(config, load_data(config))
+    assert fitted.data.name == "clusters" and config.data.name == "ml-100k" and notes == []
+    assert fitted.data == load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"]).data
 
 
 def test_values_the_user_gave_are_kept_and_then_refused_with_the_reason(atomic):

@@ -326,9 +326,10 @@ class Catalog:
             RetrievalError: unknown token, a title several items have, or (unless
                 ``allow_removed``) a removed item.
         """
-        pos = self._position.get(str(token))
+        token = str(token)
+        pos = self._position.get(token, self._position.get(token.strip()))  # " 50" pasted from a table too
         if pos is None:
-            pos = self._by_title(str(token), allow_removed)
+            pos = self._by_title(token, allow_removed)
         if pos is None:
             examples = ", ".join(self.tokens[:3])
             raise NotFoundError(

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -93,13 +94,22 @@ FOLD_IN_NEGATIVES = 200_000
 NEW_ITEM_SIMILAR_MODEL_WEIGHT = 0.25
 
 
-Ids = str | Iterable[str]  # raw ids (an item's title serves too: Catalog.position): several, or one as a plain string
+Ids = str | int | Iterable[str | int]  # raw ids (an item's title serves too: Catalog.position): several, or one
 Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
 
 
 def _ids(values: Ids) -> list[str]:
-    """Raw ids as a list: a plain string is one id, not the characters of one."""
-    return [values] if isinstance(values, str) else [str(v) for v in values]
+    """Raw ids as a list: a plain string (or integer) is one id, not the characters of one."""
+    return [str(values)] if isinstance(values, (str, numbers.Integral)) else [str(v) for v in values]
+
+
+def _known(lookup: Callable[[str], int], token: str) -> int:
+    """``lookup(token)``, or of ``token`` without surrounding spaces (``" 196"`` pasted from a
+    table, as batch files' lines are read); ``KeyError`` when neither is known."""
+    try:
+        return lookup(token)
+    except KeyError:
+        return lookup(token.strip())
 
 
 def _filters(where: Filters) -> list[Filter | str]:
@@ -370,7 +380,7 @@ class Recommender:
         """Dataset index of a raw user id; :class:`NotFoundError` when the run does not know it,
         or knows it only from valid/test interactions (nothing of the user was trained)."""
         try:
-            index = self.run.dataset.user_index(str(user))
+            index = _known(self.run.dataset.user_index, str(user))
         except KeyError:
             examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
             raise NotFoundError(
@@ -698,7 +708,7 @@ class Recommender:
         k = self._check_k(k)
         liked = _ids(liked)
         query = self.new_user_vector(liked, likes_text)
-        positions = [self.catalog.position(t) for t in liked]
+        positions = list(dict.fromkeys(self.catalog.position(t) for t in liked))
         allowed = self._allowed(where, exclude)
         [(found, scores)] = self.search_vectors(query[None], k, allowed, [np.asarray(positions, np.int64)])
         why = None
@@ -871,28 +881,43 @@ class Recommender:
 
     def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
         model = self.run.model
-        base_only = all(p < self.catalog.n_base for p in positions)
-        history = "history" in model.config.user_parts and base_only
-        # The text counts as one more liked item, shared by the items search() ranks first for it
-        # (trained items only where the model's own history pathway reads them).
-        stand_ins = self._text_stand_ins(text, trained_only=history) if text is not None else None
-        if history:
+        positions = list(dict.fromkeys(positions))  # an item liked twice counts once
+        trained = [p for p in positions if p < self.catalog.n_base]
+        # A text, and each item added after training, counts as one more liked item, shared by
+        # the trained items search() or similar() ranks first for it: an added item's own vector
+        # was shaped by no interaction, and the model's history pathway reads trained items only.
+        shared = [self._added_stand_ins(p) for p in positions if p >= self.catalog.n_base]
+        if text is not None:
+            shared.append(self._text_stand_ins(text))
+        if "history" in model.config.user_parts:
             with torch.no_grad():
                 prior = self.new_user_prior().prior
-                parts = [self._encoded.items[positions]] if positions else []
-                if stand_ins is not None:
-                    parts.append(self._encoded.items[stand_ins].mean(0, keepdim=True))
+                items = self._model_encoded().items
+                parts = [items[trained]] + [items[s].mean(0, keepdim=True) for s in shared]
                 return model.new_user_vector(torch.cat(parts), prior)[0].numpy().astype(np.float32)
-        liked = list(positions)
-        weights = [1.0] * len(liked)
-        if stand_ins is not None:
+        liked, weights = list(trained), [1.0] * len(trained)
+        for stand_ins in shared:
             liked += stand_ins.tolist()
             weights += [1.0 / len(stand_ins)] * len(stand_ins)
         return self.fold_in(np.asarray(liked, np.int64), np.asarray(weights, np.float32))
 
-    def _text_stand_ins(self, text: torch.Tensor, trained_only: bool) -> np.ndarray:
-        """Catalog positions of the :data:`TEXT_FEEDBACK_ITEMS` items whose own text matches
-        ``text`` best (what :meth:`search` ranks first): a text's stand-ins as liked items.
+    def _added_stand_ins(self, position: int) -> np.ndarray:
+        """Catalog positions of the :data:`TEXT_FEEDBACK_ITEMS` active trained items most like
+        the item added after training at ``position`` (what :meth:`similar` ranks first for it)."""
+        allowed = self.catalog.active.copy()
+        allowed[self.catalog.n_base :] = False
+        if self._blends_text(position):
+            found, _ = self._similar_to_added_item(position, TEXT_FEEDBACK_ITEMS, allowed)
+        else:
+            [(found, _)] = self.search_vectors(self.catalog.vectors[position][None], TEXT_FEEDBACK_ITEMS, allowed,
+                                               [np.asarray([position])], cosine=True, centre=self.item_centre)  # fmt: skip
+        if not len(found):
+            raise RetrievalError("no trained item is left in the catalog to stand for the added items liked")
+        return np.asarray(found, np.int64)
+
+    def _text_stand_ins(self, text: torch.Tensor) -> np.ndarray:
+        """Catalog positions of the :data:`TEXT_FEEDBACK_ITEMS` trained items whose own text
+        matches ``text`` best (what :meth:`search` ranks first): a text's stand-ins as liked items.
 
         Not the model's text pathway applied to the query: that pathway keeps what mattered for
         recommendation rather than the words, so every query text landed near the same users
@@ -900,8 +925,7 @@ class Recommender:
         top 5), and near the items added through that pathway alone, which then ranked first."""
         index, text_vectors, has_text = self._text_space()
         allowed = has_text.copy()
-        if trained_only:
-            allowed[self.catalog.n_base :] = False
+        allowed[self.catalog.n_base :] = False
         [(matches, _)] = self._search(index, text_vectors, text.numpy(), TEXT_FEEDBACK_ITEMS, allowed, None, cosine=True)
         if not len(matches):
             raise RetrievalError("no item with text to match the text against: give liked items instead")

@@ -354,6 +354,15 @@ def test_an_item_may_be_named_by_its_title(run_copy: Path):
     assert renamed.with_removed(["i3"]).position("Film 7") == renamed.position("i7")  # among the active items first
 
 
+def test_one_id_may_be_an_integer_and_ids_pasted_with_spaces_are_found(run_copy: Path):
+    from kgrec.retrieval.recommender import _ids
+
+    assert _ids(1682) == ["1682"] and _ids(np.int64(7)) == ["7"] and _ids([50, "181"]) == ["50", "181"]  # not 'not iterable'
+    rec = Recommender.open(run_copy)
+    assert rec.similar(" i7 ", k=3, explain=False) == rec.similar("i7", k=3, explain=False)
+    assert rec.recommend(" u0", k=3, explain=False) == rec.recommend("u0", k=3, explain=False)
+
+
 def test_remove_items_persists(run_copy: Path):
     rec = Recommender.open(run_copy)
     top = rec.recommend("u0", k=3, explain=False)
@@ -617,14 +626,13 @@ def test_text_run_adds_items_with_text_and_graph(text_run: Path, tmp_path: Path)
     assert again.search("New Film 2", k=1, explain=False)[0].item_id == "n2"
 
 
-def test_a_new_user_who_likes_an_added_item_and_a_text_is_folded_in(text_run: Path, tmp_path: Path):
+def test_a_new_user_who_likes_an_added_item_and_a_text(text_run: Path, tmp_path: Path):
     import shutil
 
     copy = Path(shutil.copytree(text_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "logs")))
     rec = Recommender.open(copy)
     rec.add_items(*write_new_items(tmp_path))
-    # an added item has no history-encoder input, so this takes the fold-in, with the text standing
-    # for the items search() ranks first
+
     def genres(text: str | None) -> list[str]:
         results = rec.recommend_for_new_user(liked=["n0"], likes_text=text, k=10, explain=False)
         assert "n0" not in {r.item_id for r in results}
@@ -633,6 +641,18 @@ def test_a_new_user_who_likes_an_added_item_and_a_text_is_folded_in(text_run: Pa
     assert genres(None).count("Horror") <= 1 and genres(None).count("Comedy") >= 8  # New Film 0 is a comedy
     with_text = genres("horror films")
     assert with_text.count("Horror") >= 3 and with_text.count("Comedy") >= 3
+    # the definition: an added item, like a text, counts as one liked item shared by the trained
+    # items similar() ranks first for it, read by the history encoder beside the trained items liked
+    import torch
+
+    from kgrec.retrieval.recommender import TEXT_FEEDBACK_ITEMS
+
+    stand_ins = [r.item_id for r in rec.similar("n0", k=TEXT_FEEDBACK_ITEMS + 4, explain=False) if r.item_id.startswith("i")]
+    items = rec._model_encoded().items
+    parts = [items[[rec.catalog.position("i5")]], items[[rec.catalog.position(t) for t in stand_ins[:TEXT_FEEDBACK_ITEMS]]].mean(0, keepdim=True)]
+    with torch.no_grad():
+        expected = rec.run.model.new_user_vector(torch.cat(parts), rec.new_user_prior().prior)[0].numpy()
+    assert np.allclose(rec.new_user_vector(["n0", "i5", "i5"]), expected, atol=1e-5)  # an item liked twice counts once
 
 
 def test_added_items_of_a_catalog_without_text_encoder_vectors_are_left_out_of_search(text_run: Path, tmp_path: Path):

@@ -35,7 +35,9 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   shrunk toward the mean training user :math:`\bar{\mathbf{h}}` with the weight :math:`k` under
   which training users posing as new users rank their valid items best
   (:meth:`Recommender.new_user_prior`, :mod:`kgrec.retrieval.new_users`; :math:`k = 0` is the
-  plain mean). With an ID-only user encoder, a fold-in: the
+  plain mean; an item added after training counts as one liked item shared by the
+  :data:`TEXT_FEEDBACK_ITEMS` trained items ``similar(item)`` ranks first). With an ID-only
+  user encoder, a fold-in: the
   user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance

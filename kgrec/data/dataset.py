@@ -13,6 +13,7 @@ entities, each in order of first appearance.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,63 @@ def is_text_column(name: str) -> bool:
     """Whether an item column holds words rather than a list of tags, judged by the whole words
     of its name: ``movie_title`` and ``plot`` do; ``genres`` and ``genre_names`` do not."""
     words = name.lower().split("_")
-    return name in TITLE_COLUMNS or any(w in words for w in TEXT_WORDS)
+    return name.lower() in TITLE_COLUMNS or any(w in words for w in TEXT_WORDS)
+
+
+@dataclass(frozen=True)
+class IdSide:
+    """One of two files whose ids must meet: where, which columns, its distinct ids (in file
+    order) and how a message calls it (``the interactions``, ``the KG``)."""
+
+    path: Path
+    columns: tuple[str, ...]
+    ids: np.ndarray  # (n,) object, distinct raw tokens
+    label: str
+
+
+class DisjointIdsError(DataError):
+    """Two files whose ids must meet share none (``M000`` in ``.item``, ``m000`` in ``.inter``):
+    every row of one would be left unjoined. The message names both files, shows ids of each
+    and says when they would match with letter case and surrounding spaces ignored. Located at
+    ``side``'s file (no line: the whole file is at fault); :meth:`at` moves it to other files."""
+
+    def __init__(self, side: IdSide, other: IdSide, noun: str) -> None:
+        self.side, self.other, self.noun = side, other, noun
+        columns = ", ".join(f"'{c}'" for c in other.columns)
+        message = (
+            f"none of its {len(side.ids):,} {noun} occurs in {other.label} ({other.path}, "
+            f"column{'s' if len(other.columns) > 1 else ''} {columns}): this file has {some_names(side.ids)}, "
+            f"{other.label} {some_names(other.ids)}{_loose_match_hint(side.ids, other.ids)}"
+        )
+        super().__init__(message, side.path, None, side.columns[0])
+
+    def at(self, move: Callable[[IdSide], IdSide]) -> DisjointIdsError:
+        """The same error with each side moved by ``move`` (another file and column names:
+        the CSV files an import converted)."""
+        return DisjointIdsError(move(self.side), move(self.other), self.noun)
+
+
+def _loose_match_hint(ids: np.ndarray, other_ids: np.ndarray) -> str:
+    """``; 40 of them match when letter case is ignored ('M000' is 'm000' there) ...``, or ``""``."""
+    loose = {_loose(t): t for t in other_ids.tolist()}
+    pairs = [(t, loose[_loose(t)]) for t in ids.tolist() if _loose(t) in loose]
+    if not pairs:
+        return ""
+    first, twin = pairs[0]
+    if first.strip() == twin.strip():
+        ignored = "surrounding spaces are"
+    elif first.casefold() == twin.casefold():
+        ignored = "letter case is"
+    else:
+        ignored = "letter case and surrounding spaces are"
+    return (
+        f"; {len(pairs):,} of them match when {ignored} ignored ({first!r} here is {twin!r} there): "
+        "write the ids the same way in both files"
+    )
+
+
+def _loose(token: str) -> str:
+    return token.strip().casefold()
 
 
 @dataclass
@@ -138,8 +195,20 @@ class Dataset:
         return cache[name]
 
     def title_column(self) -> str | None:
-        """The item column holding readable names, if any (``title``, ``movie_title`` ...)."""
-        return next((c for c in TITLE_COLUMNS if c in self.item_features), None)
+        """The item column holding readable names, if any (``title``, ``movie_title`` ...,
+        whatever the letter case: ``Title`` too)."""
+        by_name = {c.lower(): c for c in reversed(self.item_features)}  # the first of equal names wins
+        return next((by_name[c] for c in TITLE_COLUMNS if c in by_name), None)
+
+    def items_in_kg(self) -> np.ndarray:
+        """``(n_items,)`` bool: which items link to an entity that occurs in the KG (as a head or
+        a tail); all false without links or a KG."""
+        if self.item_entity is None or self.kg is None or self.entities is None:
+            return np.zeros(self.n_items, dtype=bool)
+        in_kg = np.zeros(len(self.entities), dtype=bool)
+        in_kg[self.kg.head] = in_kg[self.kg.tail] = True
+        linked = self.item_entity >= 0
+        return linked & in_kg[np.where(linked, self.item_entity, 0)]
 
     def item_names(self, column: str | None = None) -> list[str]:
         """A readable name per item: the title column when there is one, else the raw id."""
@@ -186,7 +255,9 @@ def load_dataset(
         name: the files' stem ``NAME``; default: the folder's name.
 
     Raises:
-        DataError: naming the file, line and column of the first problem found.
+        DataError: naming the file, line and column of the first problem found;
+            :class:`DisjointIdsError` when files whose ids must meet share none: an item file
+            none of whose ids is interacted with, links none of whose entities is in the KG.
     """
     root = Path(path)
     if not root.is_dir():
@@ -234,6 +305,8 @@ def load_dataset(
         users.add(user_table.tokens("user_id"))
 
     parts = [_read_interactions(t, users, items, duplicates) for t in inter_tables]  # type: ignore[arg-type]
+    if item_table is not None:
+        _check_items_meet(item_table, inter_tables, parts, items)  # type: ignore[arg-type]
     if len(parts) == 3:
         train, valid, test = parts
         split_name = "given"
@@ -294,6 +367,20 @@ def _check_unique(table: AtomicTable, column: str) -> None:
             table.line(int(rows[1])),
             f"{column}:token",
         )
+
+
+def _check_items_meet(
+    item_table: AtomicTable, inter_tables: list[AtomicTable], parts: list[Interactions], items: _Vocab
+) -> None:
+    """Refuse an item file none of whose ids is interacted with (``M000`` rows, ``m000``
+    interactions): its columns would describe items no one interacted with. Some interacted
+    items without a row are fine (they have no columns), and so are extra rows."""
+    n_rows = len(item_table.columns["item_id"].vocab)  # type: ignore[union-attr]  # its ids come first in ``items``
+    if n_rows == 0 or any((part.item < n_rows).any() for part in parts):
+        return
+    tokens = items.tokens()
+    rows = IdSide(item_table.path, ("item_id:token",), tokens[:n_rows], "the item file")
+    raise DisjointIdsError(rows, IdSide(inter_tables[0].path, ("item_id:token",), tokens[n_rows:], "the interactions"), "item ids")
 
 
 def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule) -> Interactions:
@@ -390,7 +477,10 @@ def _attach_kg(dataset: Dataset, kg: AtomicTable | None, link: AtomicTable | Non
                     "item_id:token",
                 )
         item_index = np.fromiter((known[t] for t in link_items), dtype=np.int64, count=len(link_items))
+        n_kg = len(entities.index)  # the KG's entities come first
         entity_index = entities.encode(link.columns["entity_id"])  # type: ignore[arg-type]
+        if kg is not None and link.n_rows and not (entity_index < n_kg).any():
+            _refuse_links_off_the_kg(link, kg, entities.tokens()[:n_kg])
         item_entity = np.full(dataset.n_items, -1, dtype=np.int64)
         for row, (i, e) in enumerate(zip(item_index.tolist(), entity_index.tolist(), strict=True)):
             if item_entity[i] not in (-1, e):
@@ -404,6 +494,13 @@ def _attach_kg(dataset: Dataset, kg: AtomicTable | None, link: AtomicTable | Non
         dataset.item_entity = item_entity
     dataset.entities = entities.tokens()
     dataset.relations = relations.tokens()
+
+
+def _refuse_links_off_the_kg(link: AtomicTable, kg: AtomicTable, kg_entities: np.ndarray) -> None:
+    """Raise :class:`DisjointIdsError`: no entity of ``link`` is a head or tail of ``kg``, so
+    every link would join its item to an entity with no triple."""
+    linked = IdSide(link.path, ("entity_id:token",), link.columns["entity_id"].vocab, "the link file")  # type: ignore[union-attr]
+    raise DisjointIdsError(linked, IdSide(kg.path, ("head_id:token", "tail_id:token"), kg_entities, "the KG"), "entities")
 
 
 def _as_list(column: Column) -> list:

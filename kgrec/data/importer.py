@@ -6,15 +6,20 @@ Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one fol
 and only once the files load (:func:`kgrec.data.load_dataset`): a problem the loader finds is
 reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
 
+Fields are split on ``--sep`` (one character: CSV quoting applies; several, as MovieLens-1M's
+``::``: each line is split on it, with no quoting).
+
 The time column holds Unix seconds or ISO 8601 dates and times in the extended form
-``YYYY-MM-DD[(T| )HH:MM[:SS[.fff|.ffffff]]][Z|±HH:MM]`` (``2020-01-31``, ``2020-01-31T12:30:00``,
+``YYYY-MM-DD[(T| )HH:MM[:SS[.f...]]][Z|±HH:MM]`` (any number of fractional digits) (``2020-01-31``, ``2020-01-31T12:30:00``,
 ``2020-01-31 12:30:00+02:00``; UTC when no offset is given), written as Unix seconds. A plain
 number is always seconds (``20200131`` is not read as a date).
 
 Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
 fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
 e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces inside a value replaced by
-``_`` because ``token_seq`` is space-separated.
+``_`` because ``token_seq`` is space-separated. Their names are written as :func:`field_name`
+says (``Movie Title`` -> ``movie_title``), so templates and configs can name them; a renaming
+is reported as a note.
 """
 
 from __future__ import annotations
@@ -24,16 +29,22 @@ import itertools
 import math
 import re
 import shlex
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kgrec.data.dataset import load_dataset
+from kgrec.data.dataset import DisjointIdsError, IdSide, load_dataset
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, replace_refusal
 
 WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import writes
+
+
+def print_note(text: str) -> None:
+    """Say ``text`` on stderr, as ``note: ...``: what an import did that the user may not expect."""
+    print(f"note: {text}", file=sys.stderr)
 
 
 @dataclass
@@ -57,7 +68,8 @@ class ImportSpec:
     tail_col: str = "tail"
     link_item_col: str = "item_id"
     entity_col: str = "entity_id"
-    sep: str | None = None  # None: tab for .tsv/.tab, else comma
+    sep: str | None = None  # None: tab for .tsv/.tab, else comma; several characters: no quoting
+    note: Callable[[str], None] = print_note  # told what the import did that the user may not expect
 
 
 def import_csv(spec: ImportSpec) -> Path:
@@ -65,6 +77,7 @@ def import_csv(spec: ImportSpec) -> Path:
     out = Path(spec.out)
     name = out.name
     _check_spec(spec, name)
+    item_columns = _item_columns(spec) if spec.items is not None else []
     owned = {f"{name}.{kind}" for kind in WRITTEN}
 
     def guard() -> None:
@@ -81,9 +94,6 @@ def import_csv(spec: ImportSpec) -> Path:
         origins[f"{name}.inter"] = _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec, required=True)
 
         if spec.items is not None:
-            item_columns = [(spec.item_col, "item_id:token")]
-            item_columns += [(c, f"{c}:token") for c in spec.text_cols]
-            item_columns += [(c, f"{c}:token_seq") for c in spec.seq_cols]
             origins[f"{name}.item"] = _convert(spec.items, tmp / f"{name}.item", item_columns, spec)
         if spec.kg is not None:
             kg_columns = [(spec.head_col, "head_id:token"), (spec.relation_col, "relation_id:token"),
@@ -93,7 +103,49 @@ def import_csv(spec: ImportSpec) -> Path:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
             origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
         _check_loads(tmp, name, origins)
+    renamed = [f"{column!r} as {header.split(':')[0]}" for column, header in item_columns[1:] if field_name(column) != column]
+    if renamed:
+        spec.note(f"wrote item column{'s' if len(renamed) > 1 else ''} {', '.join(renamed)} (lower case, '_' for "
+                  "other characters): the names a text template or config uses")  # fmt: skip
     return out
+
+
+def field_name(column: str) -> str:
+    """The name a CSV item column gets in the ``.item`` file: lower case, each run of characters
+    other than letters, digits and ``_`` as one ``_``, none at either end (``Movie Title`` ->
+    ``movie_title``, ``Title`` -> ``title``), ``_`` first when it would start with a digit: a
+    name a text template can hold (``{movie_title}``). ``""`` when nothing is left."""
+    name = re.sub(r"\W+", "_", column.lower()).strip("_")
+    return f"_{name}" if name[:1].isdigit() else name
+
+
+def _item_columns(spec: ImportSpec) -> list[tuple[str, str]]:
+    """``(csv name, atomic header)`` of the item file's columns: the id, then ``--text-cols``
+    as ``token`` and ``--seq-cols`` as ``token_seq``, named by :func:`field_name`. Refuses a
+    column given twice and two columns (or a column and the id) that would get one name."""
+    columns = [(spec.item_col, "item_id:token")]
+    columns += [(c, f"{field_name(c)}:token") for c in spec.text_cols]
+    columns += [(c, f"{field_name(c)}:token_seq") for c in spec.seq_cols]
+    taken: dict[str, str] = {}  # atomic name -> csv name
+    for column, header in columns:
+        name = header.split(":")[0]
+        if not name:
+            raise DataError(f"column {column!r} has no letter or digit to name it by in the .item file; rename it", spec.items, 1)
+        if name in taken:
+            raise DataError(_clash(taken[name], column, name, spec), spec.items, 1)
+        taken[name] = column
+    return columns
+
+
+def _clash(first: str, second: str, name: str, spec: ImportSpec) -> str:
+    """Why ``first`` and ``second`` cannot both be item columns: one name ``name`` for both."""
+    if first == second:
+        return f"column {first!r} is given twice in --text-cols/--seq-cols: expected each column once"
+    if first == spec.item_col:
+        return (f"column {second!r} would be written as {name}, the name of the item ids (column {first!r}): "
+                "rename it, or leave it out of --text-cols/--seq-cols")  # fmt: skip
+    return (f"columns {first!r} and {second!r} would both be written as {name} (lower case, '_' for other "
+            "characters): rename one, or leave one out of --text-cols/--seq-cols")  # fmt: skip
 
 
 def _check_spec(spec: ImportSpec, name: str) -> None:
@@ -103,15 +155,19 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
         raise DataError("--kg needs --links to join the triples to items", spec.kg)
     if spec.links is not None and spec.kg is None:
         raise DataError("--links needs --kg: the links join KG triples to items, and nothing else reads them", spec.links)
+    if spec.sep is not None and not spec.sep:
+        raise DataError("--sep is empty: expected the field separator, e.g. ',', ';', tab or '::'")
+    if not spec.seq_sep:
+        raise DataError("--seq-sep is empty: expected the separator between the values of a --seq-cols column, "
+                        "e.g. '|'", spec.items)  # fmt: skip
     if spec.items is None or spec.text_cols or spec.seq_cols:
         return
     sample = [row for _, row in itertools.islice(_rows(spec.items, spec.sep), 1000)]  # also checks the file reads
-    with open(spec.items, newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle, delimiter=_delimiter(spec.items, spec.sep)), [])
+    header = next(_records(spec.items, spec.sep), (1, []))[1]
     others = [c for c in header if c != spec.item_col]
     if not others or _separator_hint(header):
         return  # ids alone (items beyond the interactions), or one field, whose separator converting names
-    seq = [c for c in others if spec.seq_sep and any(spec.seq_sep in (row[c] or "") for row in sample)]
+    seq = [c for c in others if any(spec.seq_sep in (row[c] or "") for row in sample)]
     text = [c for c in others if c not in seq]
     example = " ".join(f"{flag} {shlex.quote(','.join(cols))}" for flag, cols in (("--text-cols", text), ("--seq-cols", seq)) if cols)
     raise DataError(
@@ -145,7 +201,17 @@ def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> None:
         elif line is not None and line != 1:
             line = None
         column = origin.columns.get(error.column, error.column) if error.column is not None else None
+        if isinstance(error, DisjointIdsError):
+            raise error.at(lambda side: _at_source(side, origins)) from None
         raise DataError(error.message, origin.source, line, column) from None
+
+
+def _at_source(side: IdSide, origins: dict[str, _Origin]) -> IdSide:
+    """``side`` of a :class:`DisjointIdsError` moved to the CSV file and columns it came from."""
+    origin = origins.get(side.path.name)
+    if origin is None:
+        return side
+    return replace(side, path=origin.source, columns=tuple(origin.columns.get(c, c) for c in side.columns))
 
 
 def write_tsv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
@@ -162,7 +228,7 @@ def _separator_hint(header: list[str]) -> str:
     """When the whole header came out as one field holding another common separator, name it."""
     if len(header) != 1:
         return ""
-    for sep, shown in ((";", "';'"), ("\t", "tab"), (",", "','"), ("|", "'|'")):
+    for sep, shown in (("::", "'::'"), (";", "';'"), ("\t", "tab"), (",", "','"), ("|", "'|'")):
         if sep in header[0]:
             return f" (one field: is the separator {shown}? give --sep {shown})"
     return ""
@@ -175,39 +241,57 @@ def _delimiter(path: Path, sep: str | None) -> str:
 
 
 def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of each data row of a CSV file, ``row`` by header name; blank lines skipped."""
+    records = _records(path, sep)
+    first = next(records, None)
+    if first is None:
+        raise DataError("empty file: expected a header row naming the columns", path, line=1)
+    header = first[1]
+    for line, fields in records:
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            more = "more" if len(fields) > len(header) else "fewer"
+            raise DataError(f"{more} fields than the {len(header)} header columns", path, line)
+        yield line, dict(zip(header, fields, strict=True))
+
+
+def _records(path: Path, sep: str | None) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of each record of a CSV file, the header first, ``[]`` for a blank line:
+    read as CSV for a one-character separator, else each line split on the separator (no quoting)."""
     if not path.is_file():
         raise DataError("file not found", path)
+    delimiter = _delimiter(path, sep)
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=_delimiter(path, sep), strict=True)
         try:
-            if reader.fieldnames is None:
-                raise DataError("empty file: expected a header row naming the columns", path, line=1)
-            for row in reader:
-                if None in row:
-                    raise DataError(
-                        f"more fields than the {len(reader.fieldnames)} header columns", path, reader.line_num
-                    )
-                if None in row.values():
-                    raise DataError(
-                        f"fewer fields than the {len(reader.fieldnames)} header columns", path, reader.line_num
-                    )
-                yield reader.line_num, row
+            if len(delimiter) == 1:
+                reader = csv.reader(handle, delimiter=delimiter, strict=True)
+                for fields in reader:
+                    yield reader.line_num, fields
+                return
+            for number, text in enumerate(handle, start=1):
+                text = text.rstrip("\r\n")
+                yield number, text.split(delimiter) if text else []
         except csv.Error as exc:
             raise DataError(f"malformed CSV: {exc}", path, reader.line_num) from None
         except UnicodeDecodeError as exc:
             raise DataError(f"not valid UTF-8 ({exc.reason})", path) from None
 
 
-_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{3}|\.\d{6})?)?)?(Z|[+-]\d{2}:\d{2})?$")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$")
+_FRACTION = re.compile(r"\.\d+")  # of a second: the only '.' in :data:`_ISO_TIME`'s form
 
 
 def _iso_seconds(text: str) -> float:
     """Unix seconds of an ISO 8601 date or date-time in :data:`_ISO_TIME`'s form (UTC when it
     gives no offset). Raises ValueError for an impossible date or time (``2020-02-31``)."""
+    fraction = _FRACTION.search(text)  # any number of digits (Python 3.10 reads only 3 or 6)
+    if fraction is not None:
+        text = text[: fraction.start()] + text[fraction.end() :]
     moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)  # Z: Python 3.10 too
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return moment.timestamp() + (float("0" + fraction.group()) if fraction is not None else 0.0)
 
 
 def _convert(

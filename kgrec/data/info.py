@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,8 @@ import numpy as np
 from kgrec.data.dataset import Dataset
 
 HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular; the rest is the long tail (tail@K)
+EXACT_RATINGS = 20  # up to this many distinct ratings get a histogram row each; more are binned
+RATING_BINS = 10  # about this many bins of a round width (0.2, 5, 10 ...) for many distinct ratings
 
 
 def short_head(counts: np.ndarray) -> np.ndarray:
@@ -49,7 +52,11 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
             info[f"{name}_evaluated"] = int(known.sum())
     if inter.rating is not None:
         values, counts = np.unique(inter.rating, return_counts=True)
-        info["rating_histogram"] = {_label(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
+        if len(values) <= EXACT_RATINGS:
+            info["rating_histogram"] = {_label(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
+        else:
+            info["rating_histogram"] = rating_bins(values, counts)
+            info["rating_distinct"] = len(values)
         info["rating_mean"] = float(inter.rating.mean())
     if dataset.kg is not None:
         info["kg_triples"] = len(dataset.kg)
@@ -57,9 +64,12 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
     if dataset.entities is not None:
         info["kg_entities"] = len(dataset.entities)
     if dataset.item_entity is not None:
-        linked = int((dataset.item_entity >= 0).sum())
+        linked = int(dataset.items_in_kg().sum())  # a link to an entity the KG lacks joins nothing
         info["items_linked"] = linked
         info["items_linked_share"] = linked / max(1, dataset.n_items)
+        outside = int((dataset.item_entity >= 0).sum()) - linked
+        if outside:
+            info["items_linked_outside_kg"] = outside
     if dataset.item_feature_types:
         info["item_columns"] = dict(dataset.item_feature_types)
     if dataset.user_feature_types:
@@ -89,22 +99,49 @@ def format_info(info: dict[str, Any]) -> str:
             )
     if "rating_histogram" in info:
         total = max(1, sum(info["rating_histogram"].values()))
-        lines.append(f"ratings       mean {info['rating_mean']:.3f}")
+        binned = f" ({info['rating_distinct']:,} distinct values, binned)" if "rating_distinct" in info else ""
+        lines.append(f"ratings       mean {info['rating_mean']:.3f}{binned}")
+        width = max(6, *(len(value) for value in info["rating_histogram"]))
         for value, count in info["rating_histogram"].items():
-            bar = "#" * max(1, round(40 * count / total))
-            lines.append(f"  {value:>6}  {count:>9,}  {bar}")
+            bar = "#" * max(1, round(40 * count / total)) if count else ""
+            lines.append(f"  {value:>{width}}  {count:>9,}  {bar}")
     if "kg_triples" in info:
         lines.append(
             f"kg            {info['kg_entities']:,} entities, {info['kg_relations']:,} relations, "
             f"{info['kg_triples']:,} triples"
         )
     if "items_linked" in info:
-        lines.append(f"linked items  {info['items_linked']:,} ({info['items_linked_share']:.1%} of items)")
+        outside = info.get("items_linked_outside_kg", 0)
+        more = f"; {outside:,} more link to entities not in the KG" if outside else ""
+        lines.append(f"linked items  {info['items_linked']:,} ({info['items_linked_share']:.1%} of items){more}")
     for key in ("item_columns", "user_columns"):
         if key in info:
             columns = ", ".join(f"{k}:{v}" for k, v in info[key].items())
             lines.append(f"{key.replace('_', ' '):<13} {columns}")
     return "\n".join(lines)
+
+
+def rating_bins(values: np.ndarray, counts: np.ndarray) -> dict[str, int]:
+    """A histogram of distinct ratings ``values`` (sorted) held ``counts`` times, in bins of a
+    round width (1, 2 or 5 times a power of ten) giving about :data:`RATING_BINS` bins, labelled
+    ``[lo, hi)`` (the last ``[lo, hi]``); bins between the lowest and highest are kept when empty."""
+    exact = np.asarray([float(str(v)) for v in values])  # float32 0.7 is 0.69999999: bin the value as written
+    low, high = float(exact[0]), float(exact[-1])
+    step = _round_step((high - low) / RATING_BINS)
+    digits = max(0, -math.floor(math.log10(step)))
+    start = math.floor(low / step) * step
+    n_bins = max(1, math.ceil((high - start) / step - 1e-9))
+    edges = np.round(start + step * np.arange(n_bins + 1), digits)
+    which = np.minimum(np.searchsorted(edges, exact, side="right") - 1, n_bins - 1)
+    totals = np.bincount(which, weights=counts, minlength=n_bins)
+    labels = [f"[{_label(edges[k])}, {_label(edges[k + 1])}{']' if k == n_bins - 1 else ')'}" for k in range(n_bins)]
+    return {label: int(total) for label, total in zip(labels, totals.tolist(), strict=True)}
+
+
+def _round_step(width: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is at least ``width`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(width))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= width * (1 - 1e-9))
 
 
 def _label(value: float) -> str:

@@ -149,3 +149,113 @@ def test_a_header_read_as_one_field_names_the_separator_it_holds(csvs):
     with pytest.raises(DataError, match=r"is the separator tab\? give --sep tab"):
         import_csv(spec(csvs))
     assert load_dataset(import_csv(spec(csvs, sep="tab"))).n_users == 1
+
+
+def test_items_whose_ids_meet_none_of_the_interactions_are_refused_at_their_csv(csvs):
+    (csvs / "movies.csv").write_text("movieId,title\nM10,Heat\nM20,Up\nM30,Jaws\n")
+    with pytest.raises(DataError) as error:
+        import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))
+    assert str(error.value) == (
+        f"{csvs / 'movies.csv'}: column 'movieId': none of its 3 item ids occurs in the interactions "
+        f"({csvs / 'ratings.csv'}, column 'movieId'): this file has 'M10', 'M20', 'M30', the interactions '10', '20'"
+    )
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,tt1,4,1\n1,tt2,3,2\n")
+    (csvs / "movies.csv").write_text("movieId,title\nTT2,Heat\nXX,Up\n")
+    with pytest.raises(DataError, match=r"'tt1', 'tt2'; 1 of them match when letter case is ignored \('TT2' here is 'tt2' there\)"):
+        import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))
+    assert not (csvs / "out" / "mine").exists()
+
+
+def test_items_with_extra_rows_or_missing_some_interacted_items_import(csvs):
+    (csvs / "movies.csv").write_text("movieId,title\n10,Heat\n99,Jaws\n")  # 20 has no row, 99 no interaction
+    ds = load_dataset(import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",))))
+    assert ds.item_names() == ["Heat", "Jaws", "20"]
+
+
+def test_links_whose_entities_are_in_no_triple_are_refused_at_their_csv(csvs):
+    (csvs / "links.csv").write_text("item_id,entity_id\n10,q1\n20,q2\n")
+    with pytest.raises(DataError) as error:
+        import_csv(spec(csvs, kg=csvs / "triples.tsv", links=csvs / "links.csv"))
+    assert str(error.value) == (
+        f"{csvs / 'links.csv'}: column 'entity_id': none of its 2 entities occurs in the KG ({csvs / 'triples.tsv'}, "
+        "columns 'head', 'tail'): this file has 'q1', 'q2', the KG 'Q1', 'Q2', 'Q9'; 2 of them match when letter case "
+        "is ignored ('q1' here is 'Q1' there): write the ids the same way in both files"
+    )
+    (csvs / "links.csv").write_text("item_id,entity_id\n10,Q9\n20,Q7\n")  # Q9 is a tail; Q7 in no triple: fine
+    assert load_dataset(import_csv(spec(csvs, kg=csvs / "triples.tsv", links=csvs / "links.csv"))).items_in_kg().tolist() == [True, False]
+
+
+def test_item_column_names_become_names_a_template_can_use(csvs):
+    from kgrec.text.templates import default_template, item_texts
+
+    (csvs / "movies.csv").write_text('movieId,Movie Title,Genre List,Year\n10,"Heat, the film",Crime|Film Noir,1995\n20,Up,Animation,2009\n')
+    notes = []
+    out = import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("Movie Title", "Year"), seq_cols=("Genre List",), note=notes.append))
+    assert notes == ["wrote item columns 'Movie Title' as movie_title, 'Year' as year, 'Genre List' as genre_list (lower "
+                     "case, '_' for other characters): the names a text template or config uses"]  # fmt: skip
+    ds = load_dataset(out)
+    assert list(ds.item_feature_types) == ["movie_title", "year", "genre_list"] and ds.title_column() == "movie_title"
+    assert default_template(ds) == "{movie_title} ({year}). Genre list: {genre_list}"
+    assert item_texts(ds)[0] == "Heat, the film (1995). Genre list: Crime, Film_Noir"
+    (csvs / "movies.csv").write_text("movieId,Title\n10,Heat\n20,Up\n")
+    notes.clear()
+    ds = load_dataset(import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("Title",), note=notes.append)))
+    assert ds.item_names() == ["Heat", "Up"] and len(notes) == 1
+    notes.clear()
+    import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("Title",), note=notes.append, out=csvs / "out" / "b"))
+    (csvs / "plain.csv").write_text("movieId,title\n10,Heat\n")
+    import_csv(spec(csvs, items=csvs / "plain.csv", text_cols=("title",), note=notes.append, out=csvs / "out" / "c"))
+    assert len(notes) == 1  # names kept as they are say nothing
+
+
+@pytest.mark.parametrize(
+    ("header", "text_cols", "seq_cols", "message"),
+    [
+        ("movieId,Movie Title,movie title", ("Movie Title",), ("movie title",),
+         r"movies.csv:1: columns 'Movie Title' and 'movie title' would both be written as movie_title"),
+        ("movieId,title,x", ("title",), ("title",), r"movies.csv:1: column 'title' is given twice in --text-cols/--seq-cols"),
+        ("movieId,Item ID,x", ("Item ID",), (), r"movies.csv:1: column 'Item ID' would be written as item_id, the name of the item ids"),
+        ("movieId,???,x", ("???",), (), r"movies.csv:1: column '\?\?\?' has no letter or digit to name it by"),
+    ],
+)  # fmt: skip
+def test_item_columns_that_would_share_a_name_are_refused(csvs, header, text_cols, seq_cols, message):
+    (csvs / "movies.csv").write_text(f"{header}\n10,a,b\n")
+    with pytest.raises(DataError, match=message):
+        import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=text_cols, seq_cols=seq_cols))
+    assert not (csvs / "out" / "mine").exists()
+
+
+def test_a_separator_of_several_characters_splits_each_line(csvs):
+    (csvs / "ratings.dat").write_text('userId::movieId::rating::ts\n1::10::4::1\n\n2::"20"::3::2\n')
+    ds = load_dataset(import_csv(spec(csvs, interactions=csvs / "ratings.dat", sep="::")))
+    assert ds.items.tolist() == ["10", '"20"'] and len(ds.interactions()) == 2  # no quoting
+    (csvs / "ratings.dat").write_text("userId::movieId::rating::ts\n1::10::4::1\n1::20::3\n")
+    with pytest.raises(DataError, match=r"ratings.dat:3: fewer fields than the 4 header columns"):
+        import_csv(spec(csvs, interactions=csvs / "ratings.dat", sep="::"))
+    with pytest.raises(DataError, match=r"ratings.dat:1: missing column.*\(one field: is the separator '::'\? give --sep '::'\)"):
+        import_csv(spec(csvs, interactions=csvs / "ratings.dat"))
+
+
+def test_empty_separators_are_refused_in_one_line(csvs, capsys):
+    from kgrec.cli.main import main
+
+    base = ["data", "import", "--interactions", str(csvs / "ratings.csv"), "--user-col", "userId", "--item-col", "movieId",
+            "--out", str(csvs / "out" / "mine")]  # fmt: skip
+    assert main([*base, "--sep", ""]) == 2
+    assert capsys.readouterr().err == "kgrec: error: --sep is empty: expected the field separator, e.g. ',', ';', tab or '::'\n"
+    assert main([*base, "--items", str(csvs / "movies.csv"), "--text-cols", "title", "--seq-cols", "genres", "--seq-sep", ""]) == 2
+    assert capsys.readouterr().err == (
+        f"kgrec: error: {csvs / 'movies.csv'}: --seq-sep is empty: expected the separator between the values of a "
+        "--seq-cols column, e.g. '|'\n"
+    )
+    assert not (csvs / "out" / "mine").exists()
+
+
+def test_iso_times_take_any_number_of_fractional_digits(csvs):
+    (csvs / "ratings.csv").write_text(
+        "userId,movieId,rating,ts\n1,10,4,2020-01-31T12:30:00.5Z\n1,20,3,2020-01-31 12:30:00.25+01:00\n"
+        "2,10,5,2020-01-31T12:30:00.123456789\n"
+    )
+    ds = load_dataset(import_csv(spec(csvs)))
+    noon = 1580473800.0  # 2020-01-31T12:30:00Z
+    assert sorted(ds.interactions().timestamp.tolist()) == pytest.approx([noon - 3600 + 0.25, noon + 0.123456789, noon + 0.5], abs=1e-6)

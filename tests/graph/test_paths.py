@@ -34,10 +34,11 @@ def test_unknown_or_repeated_items_are_refused(build):
     kg = build()
     with pytest.raises(GraphError, match="unknown item 'zz'"):
         explain_paths(kg, "zz", "i1")
-    with pytest.raises(GraphError, match="unknown item 'gamma'.*did you mean i3 \"Gamma\"$"):  # a title for an id
-        explain_paths(kg, "gamma", "i1")
+    with pytest.raises(GraphError, match="unknown item 'gam'.*did you mean i3 \"Gamma\"$"):  # no title is this
+        explain_paths(kg, "gam", "i1")
+    assert explain_paths(kg, "gamma", "i1") == explain_paths(kg, "i3", "i1")  # a title names its item
     with pytest.raises(GraphError, match="same item"):
-        explain_paths(kg, "i1", "i1")
+        explain_paths(kg, "i1", "alpha")
 
 
 def test_generated_inverse_relations_are_not_shown_when_the_original_exists(build):

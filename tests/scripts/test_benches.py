@@ -162,6 +162,10 @@ def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_datase
     assert re.search(r"blend weight on valid .*: 0\.0: .*, 0\.25: .*, 1\.0: ", out)
     for name, cells in similar.items():
         assert all(0 <= float(c) <= 1 for c in cells[:5]), name
+    new_users = markdown_rows(out, "| query | Recall@20 |")  # a new user who liked one added item
+    assert len(new_users) == 3 and "most popular (training counts)" in new_users
+    assert all(0 <= float(c) <= 1 for cells in new_users.values() for c in cells)
+    assert re.search(r"a new user who liked one added item: \d+ \(user, liked held-out item\) pairs", out)
     assert "reusing the trained run" in run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
 
 

@@ -81,10 +81,12 @@ def build_graph(
         step("attributes")
         offset = n_items + n_kg_entities
         parts, relation_names, value_names, value_keys = [kg_part], list(kg_relations), [], []
-        for attribute in recipe.attributes:
+        for i, attribute in enumerate(recipe.attributes):
             if not relation_allowed(attribute.relation, recipe):
                 continue
             part, values = _attribute_triples(dataset, attribute, len(relation_names), offset)
+            if not values and attribute.transform != "none":
+                raise ConfigError(_transform_kept_nothing(dataset, attribute), key=f"attributes[{i}].transform")
             parts.append(part)
             relation_names.append(attribute.relation)
             value_names.extend(values)
@@ -278,6 +280,19 @@ def _attribute_triples(
         tail=offset + value_id.astype(np.int64).reshape(-1),
     )
     return part, distinct.tolist()
+
+
+def _transform_kept_nothing(dataset: Dataset, attribute: AttributeRelation) -> str:
+    """Why an attribute relation whose transform turned every value into nothing is refused."""
+    column = dataset.item_features[attribute.column]
+    raw = column.tolist() if isinstance(column, np.ndarray) else list(column)
+    flat = [v for r in raw for v in (r if isinstance(r, list) else [r]) if _as_text(v)]
+    examples = ", ".join(repr(_as_text(v)) for v in list(dict.fromkeys(flat))[:3]) or "no value at all"
+    return (
+        f"recipe attribute column '{attribute.column}' with transform {attribute.transform}: no value of "
+        f"'{dataset.name}' reads as a year (it has {examples}), so {attribute.relation} would have no triple; "
+        "use transform: none, or a column of years"
+    )
 
 
 def attribute_value(attribute: AttributeRelation, raw: object) -> str:

@@ -55,6 +55,11 @@ def test_attribute_relations_with_decade_transform(atomic):
         ("a", "item.decade", "item.decade=1950s"),
     }
     assert list(kg.names[:2]) == ["Old Film (1957)", "New Film"]  # missing year: the plain title
+    titles = recipe_from_dict({"kg": False, "attributes": [{"column": "title", "relation": "item.decade", "transform": "decade"}]})
+    with pytest.raises(ConfigError, match=r"recipe attribute column 'title' with transform decade: no value of 'films' reads "
+                                          r"as a year \(it has 'Old', 'Film', 'New'\), so item.decade would have no triple") as error:
+        build_graph(load_dataset(folder), titles)  # before: a relation with no triple, and no word of it
+    assert error.value.key == "attributes[0].transform"
 
 
 def test_duplicate_triples_are_merged(atomic):

@@ -1,34 +1,71 @@
 """Train kgrec's multi-task model: the same code path as `kgrec train`, as a script to read and edit.
 
-    python scripts/train.py --config scripts/configs/ml-100k.yaml --out runs/ml-100k
+    python scripts/train.py --out runs/ml-100k
     python scripts/train.py --out runs/quick --set train.max_epochs=5 --set model.trunk=ple
+    python scripts/train.py --config none --data my-dataset --out runs/mine   # kgrec train's built-in defaults
+
+The config is scripts/configs/ml-100k.yaml unless --config says otherwise (`kgrec train` starts
+from the built-in defaults instead; `--config none` does the same here). As `kgrec train` does,
+the config is then fitted to the data (kgrec.train.fit_defaults: a dataset without ratings
+trains no rating tower ...) with a note on stderr for each change, and bad input stops with one
+line and exit status 2.
 """
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from kgrec.train import build_model, load_config, prepare, train
+from kgrec.errors import KgrecError
+from kgrec.train import build_model, fit_defaults, load_config, load_data, prepare, train
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "ml-100k.yaml"
+SHOWN = "scripts/configs/ml-100k.yaml"  # the default, as --help and errors name it
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), help="YAML config")
+parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                    help=f"YAML config (default: {SHOWN}; 'none': the built-in defaults, as kgrec train without --config)")  # fmt: skip
+parser.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name)")
 parser.add_argument("--out", required=True, help="run folder to write")
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="override a config field (repeatable)")  # fmt: skip
 parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-args = parser.parse_args()
 
-# 1. configuration: defaults < YAML file < --set overrides
-config = load_config(args.config, args.overrides)
 
-# 2. data: split dataset, knowledge graph (training edges only), cached item text vectors
-prepared = prepare(config)
-print(f"{prepared.dataset.name}: {prepared.sizes.num_users} users, {prepared.sizes.num_items} items, "
-      f"{prepared.sizes.num_nodes} graph nodes, text dim {prepared.sizes.text_dim}")  # fmt: skip
+def main(args: argparse.Namespace) -> None:
+    # 1. configuration: defaults < YAML file < --data < --set overrides
+    data = [f"data.path={args.data}"] if args.data is not None else []
+    config = load_config(None if args.config == "none" else args.config, data + args.overrides)
 
-# 3. model: fusion of ID / text / graph item vectors -> trunks -> task towers
-print(build_model(config, prepared))
+    # 2. data: the split dataset; the config fitted to it (what it cannot feed is switched off)
+    dataset = load_data(config)
+    config, notes = fit_defaults(config, dataset)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
-# 4. fit with early stopping on validation, reload the best weights, test, write the run folder
-metrics = train(config, args.out, overwrite=args.overwrite, prepared=prepared)
-print(json.dumps({part: metrics[part] for part in ("valid", "test")}, indent=2))
-print(f"{metrics['epochs']} epochs, {metrics['seconds_per_epoch']:.1f} s/epoch; run folder: {args.out}")
+    # 3. knowledge graph (training edges only) and cached item text vectors
+    prepared = prepare(config, dataset)
+    print(f"{dataset.name}: {prepared.sizes.num_users} users, {prepared.sizes.num_items} items, "
+          f"{prepared.sizes.num_nodes} graph nodes, text dim {prepared.sizes.text_dim}")  # fmt: skip
+
+    # 4. model: fusion of ID / text / graph item vectors -> trunks -> task towers
+    print(build_model(config, prepared))
+
+    # 5. fit with early stopping on validation, reload the best weights, test, write the run folder
+    metrics = train(config, args.out, overwrite=args.overwrite, prepared=prepared)
+    print(json.dumps({part: metrics[part] for part in ("valid", "test")}, indent=2))
+    print(f"{metrics['epochs']} epochs, {metrics['seconds_per_epoch']:.1f} s/epoch; run folder: {args.out}")
+
+
+if __name__ == "__main__":
+    args = parser.parse_args()
+    try:
+        main(args)
+    except KgrecError as error:  # bad input: one line, as `kgrec train` prints it
+        default = args.config == str(DEFAULT_CONFIG)
+        print(f"train.py: error: {error}" + (f" (config: {SHOWN}; --config none: kgrec train's defaults)" if default else ""),
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    except KeyboardInterrupt as interrupt:  # Ctrl+C; training's says how to resume
+        print(f"train.py: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)

@@ -87,7 +87,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("graph", type=Path, help="graph folder written by `kgrec graph build`")
     p.add_argument("--from", dest="source", required=True, metavar="ITEM", help="raw id (or title) of the first item")
     p.add_argument("--to", dest="target", required=True, metavar="ITEM", help="raw id (or title) of the second item")
-    p.add_argument("-n", type=int, default=3, help="how many paths at most (default %(default)s)")
+    p.add_argument("-n", type=int, default=3, help="how many paths at most, 1 or more (default %(default)s)")
     p.set_defaults(handler=_explain)
 
 
@@ -167,6 +167,8 @@ def _format_stats(stats: dict) -> str:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.n < 1:  # n <= 0 finds no path, which would read as "no path between them"
+        raise ConfigError(f"-n must be a positive integer (the most paths to print), got {args.n}")
     graph = KnowledgeGraph.load(args.graph)
     paths = explain_paths(graph, args.source, args.target, n=args.n)
     source, target = graph.item_node(args.source), graph.item_node(args.target)

@@ -1,12 +1,15 @@
 """``kgrec`` entry point. Each command group lives in its own module with a ``register``.
 
 Errors caused by input (:class:`~kgrec.errors.KgrecError`) print one line on stderr and exit
-with status 2; anything else is a bug and keeps its traceback.
+with status 2, and so does output that cannot be written (a full disk, ``> /dev/full``): the
+environment's fault, not a bug; anything else is a bug and keeps its traceback. Output into a
+pipe whose reader left stops quietly with status 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import select
 import sys
@@ -23,6 +26,10 @@ from kgrec.utils.interrupt import exit_if_abandoned
 from kgrec.utils.ranks import launched_as_rank_zero
 
 GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
+
+#: ``errno`` values of a write the environment refuses: a full disk or quota, a file too large, a
+#: read-only file system, an I/O error. Reported in one line, like bad input.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +63,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KgrecError as error:
         print(f"kgrec: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # `kgrec recommend ... > /dev/full`, a disk that filled up
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        print(f"kgrec: error: {_write_failure(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as interrupt:
         if _is_rank_zero(interrupt):  # DDP: Ctrl+C reaches every process; one line, every rank exits 130
             print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         exit_if_abandoned(130)  # e.g. during EASE's Cholesky solve: exit now, not after it
         return 130
+
+
+def _write_failure(error: OSError) -> str:
+    """What could not be written and why: standard output when it cannot take its pending output
+    (which is then dropped, so that Python's exit flush does not fail again), else the file the
+    error names."""
+    reason = error.strerror or str(error)
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return f"cannot write to standard output: {reason}"
+    return f"cannot write {error.filename}: {reason}" if error.filename else f"cannot write: {reason}"
 
 
 def _stdout_reader_gone() -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,6 +217,7 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.include_seen and args.user is None and not batch:
         raise RetrievalError("--include-seen is for known users: a new user (--liked / --likes-text) has seen nothing")
     if batch:
+        _check_out(args.out)
         return _recommend_batch(args)
     rec = _open(args)
     explain = not args.no_explain
@@ -261,11 +264,39 @@ def _write_batch(
         if out is None:
             write(sys.stdout)
         else:
-            with atomic_open(out, "w", encoding="utf-8") as handle:
-                write(handle)
+            try:
+                with atomic_open(out, "w", encoding="utf-8") as handle:
+                    write(handle)
+            except OSError as error:  # a folder, a place no file can be made (/proc), a full disk
+                raise RetrievalError(_cannot_write(out, error)) from None
     if out is not None:
         print(f"{len(ids)} {key}s -> {out}", file=sys.stderr)
     return 0
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written: a folder, a path below a
+    file, a folder where no file can be made (``/proc``, no permission, a read-only disk): a
+    temporary file is made and removed in its nearest existing folder. A disk that fills up
+    shows when it is written."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise RetrievalError(f"--out {out} is a folder; give the path of a file to write, e.g. {out / 'results.jsonl'}")
+    folder = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+    if not folder.is_dir():
+        raise RetrievalError(f"--out {out}: {folder} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kgrec-probe.", dir=folder)
+    except OSError as error:
+        raise RetrievalError(f"--out {out}: cannot create a file in {folder} ({error.strerror or error})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _cannot_write(out: Path, error: OSError) -> str:
+    """One line for an ``--out`` that could not be written (``error`` may name a temporary file)."""
+    return f"--out {out}: cannot write it ({error.strerror or error}); nothing was written"
 
 
 def _ids_file_lines(path: Path, what: str) -> list[tuple[int, str]]:
@@ -312,6 +343,7 @@ def _similar(args: argparse.Namespace) -> int:
         rec = _open(args)
         _print(rec.similar(args.item, args.k, **options), args.json, rec, args.where)
         return 0
+    _check_out(args.out)
     lines = _ids_file_lines(args.items_file, "item") if args.items_file is not None else []
     rec = _open(args)
     if args.all_items:

@@ -10,9 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kgrec.cli.data import load_split, split_arguments
 from kgrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kgrec.data import Dataset
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -150,7 +154,9 @@ def _train(args: argparse.Namespace) -> int:
     if metrics:
         print(_summary(metrics))
         print(f"run folder: {args.out}")
-        if "ndcg@10" in metrics.get("test", {}):
+        if "ndcg@10" in metrics.get("test", {}) and config.data.split == "cold_item":  # no baseline scores new items
+            print(f"next: kgrec recommend {args.out} --user USER_ID")
+        elif "ndcg@10" in metrics.get("test", {}):
             print(f"next: kgrec eval {args.out} --baselines (against EASE on this split), "
                   f"kgrec recommend {args.out} --user USER_ID")  # fmt: skip
     return 0
@@ -196,13 +202,31 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from kgrec.train.saved import evaluate_run
+    from kgrec.train.saved import evaluate_run, load_run
 
-    metrics = evaluate_run(args.run, data=args.data, baselines=args.baselines)
+    cold = args.baselines and _all_new(load_run(args.run, args.data).dataset, "test")
+    metrics = evaluate_run(args.run, data=args.data, baselines=args.baselines and not cold)
     print(json.dumps(metrics, indent=2) if args.json else _summary(metrics))
-    if args.baselines and not args.json:
+    if cold:
+        print(f"note: {_cold_baselines_note('test')}", file=sys.stderr)
+    elif args.baselines and not args.json:
         print(_baselines_table(metrics["test"], metrics["baselines"]))
     return 0
+
+
+def _all_new(dataset: Dataset, part: str) -> bool:
+    """Whether every item of ``dataset``'s ``part`` is new to training (a cold-item split)."""
+    from kgrec.eval import cold_candidates
+
+    return cold_candidates(dataset, part) is not None
+
+
+def _cold_baselines_note(part: str) -> str:
+    """Why --baselines shows nothing on a cold-item split."""
+    return (f"--baselines: every {part} item of this split is new to training (a cold-item split), and most-popular "
+            "and EASE learn from training interactions alone, so they give every one of these items the same score: "
+            "their rows would rank ties, not compare with the model, and are left out (to judge the cold-start "
+            "pathways, compare runs trained with other inputs: kgrec compare)")  # fmt: skip
 
 
 def _eval_lists(args: argparse.Namespace) -> int:
@@ -217,10 +241,13 @@ def _eval_lists(args: argparse.Namespace) -> int:
         raise ConfigError(f"{dataset.name}, split {dataset.split}: no {args.part} user was seen in training, so "
                           "there is nothing to score")  # fmt: skip
     baselines = None
-    if args.baselines:
+    cold = args.baselines and _all_new(dataset, args.part)
+    if args.baselines and not cold:
         from kgrec.baselines import reference_metrics
 
         baselines = reference_metrics(dataset, args.part)
+    if cold:
+        print(f"note: {_cold_baselines_note(args.part)}", file=sys.stderr)
     if args.json:
         print(json.dumps({args.part: metrics, **({"baselines": baselines} if baselines else {})}, indent=2))
         return 0

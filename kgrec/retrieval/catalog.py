@@ -390,7 +390,9 @@ class Catalog:
         (``"class=Dramaa matches no item (did you mean 'Drama'?)"``), or its range for a number
         (``"year=1921 matches no item (values from 1922 to 1998)"``). When each filter alone
         keeps some item but no item passes them all, one reason says so with each filter's
-        count; empty when some item passes them all (then the query's exclusions left none)."""
+        count; empty when some item passes them all (then the query's exclusions left none).
+        See :func:`_no_match_hint` for a number written otherwise than a text column holds it
+        and for several words asked of a column of single words."""
         reasons = []
         parsed = [Filter.parse(raw) if isinstance(raw, str) else raw for raw in filters]
         counts = [int(self.where_mask([f]).sum()) for f in parsed]
@@ -398,11 +400,7 @@ class Catalog:
             if f.negate or count:
                 continue
             values = {str(v) for i in self.active_ids() for v in _listed(self.features[f.column][i])}
-            numbers = sorted((n, v) for v in values if (n := _number(v)) is not None)
-            if _number(f.value) is not None and len(numbers) * 2 > len(values):  # a numeric column
-                hint = f" (values from {numbers[0][0]:g} to {numbers[-1][0]:g})"
-            else:
-                hint = closest(f.value, values)
+            hint = _no_match_hint(f, self.feature_types.get(f.column, "token"), values)
             reasons.append(f"{f} matches no item{hint}")
         if not reasons and len(parsed) > 1 and not self.where_mask(parsed).any():
             each = ", ".join(f"{f}: {count}" for f, count in zip(parsed, counts, strict=True))
@@ -412,6 +410,39 @@ class Catalog:
     def row(self, position: int) -> dict[str, Any]:
         """The item's columns at ``position``."""
         return {name: values[position] for name, values in self.features.items()}
+
+
+def _no_match_hint(f: Filter, kind: str, values: set[str]) -> str:
+    """Why ``f`` matches none of a column's ``values``, in brackets after "matches no item":
+
+    * several words asked of a ``token_seq`` column, which holds single words (tokens) and whose
+      filter matches one of them: one filter per word (``movie_title=Star Wars``);
+    * a number written otherwise than a text (``token``) column holds it, compared as text
+      (``release_year=1995.0`` for ``1995``): the value as the column writes it;
+    * a number outside a numeric column's range: the range;
+    * else the closest value, if one is close (a misspelling)."""
+    words = f.value.split()
+    if kind == "token_seq" and len(words) > 1:
+        return _several_words_hint(f, words, values)
+    numbers = sorted((n, v) for v in values if (n := _number(v)) is not None)
+    wanted = _number(f.value)
+    if wanted is None or len(numbers) * 2 <= len(values):  # not a number, or not a numeric column
+        return closest(f.value, values)
+    written = next((v for n, v in numbers if n == wanted), None)
+    if kind != "float" and written is not None:
+        return (f" ({f.column} holds text, compared as written, not as numbers: did you mean "
+                f"{f.column}{'!=' if f.negate else '='}{written}?)")  # fmt: skip
+    return f" (values from {numbers[0][0]:g} to {numbers[-1][0]:g})"
+
+
+def _several_words_hint(f: Filter, words: list[str], values: set[str]) -> str:
+    """For ``column=several words`` on a ``token_seq`` column: it holds single words, and a filter
+    keeps the items holding one of them; one filter per word keeps those holding them all."""
+    held = {v.casefold() for v in values}
+    said = f" ({f.column} holds single words (tokens), and a filter matches one of them, never several"
+    if all(w.casefold() in held for w in words):
+        return said + ": one filter per word, " + " and ".join(f"{f.column}={w}" for w in words) + ", keeps items with all of them)"
+    return said + f": give one word, e.g. {f.column}={words[0]})"
 
 
 def _matches(value: Any, wanted: str, kind: str, f: Filter) -> bool:

@@ -129,7 +129,8 @@ class Embedded:
         vectors: ``(m, d)`` retrieval-space vectors.
         items: catalog records (title, columns, pathways, graph anchor).
         encoded: ``(m, t)`` the text encoder's vectors of their text (what ``search``
-            compares), or ``None`` without text.
+            compares), whichever pathways made ``vectors``; ``None`` when the run has no text
+            (or, without the text pathway, the file lacks a column the template reads).
         new_edges: edges added to the graph for them.
         skipped_triples: ``.kg`` triples whose relation the model was not trained on.
     """
@@ -181,28 +182,10 @@ def embed_new_items(
         )
     mini = new.as_dataset(run.dataset.name)
     titles = _titles(mini, run.graph)
-
-    text = None
-    if use_text:
-        from kgrec.text import encode_items, item_texts
-
-        template, needed = template_columns(run)
-        config = replace(run.config.text, template=template)
-        missing = [c for c in needed if c not in new.columns]
-        if missing:
-            raise DataError(
-                f"the run's text template {config.template!r} needs column(s) {', '.join(missing)}; the file has "
-                f"{', '.join(new.columns) or 'only item_id'} (add them, or add the items through the graph pathway "
-                'alone: --pathways graph; "pathways": ["graph"] over HTTP)',
-                new.path,
-                line=1,
-            )
-        text = encode_items(item_texts(mini, config), config, progress=progress)  # (m, t)
-        if text.shape[1] != model.sizes.text_dim:
-            raise RetrievalError(
-                f"text vectors of size {text.shape[1]}, the model reads {model.sizes.text_dim}: "
-                f"the run's text model ({config.model}) changed"
-            )
+    # The text encoder's vectors of every new item when the run has text, whatever the pathways:
+    # search compares them; ``use`` only decides whether the retrieval vector reads them.
+    encoded = _encode_text(run, new, mini, required=use_text, progress=progress) if model.config.use_text else None
+    text = encoded if use_text else None
 
     anchors: list[int | None] = [None] * len(new)
     item_links: list[list[list[int]]] = [[] for _ in new.tokens]
@@ -260,8 +243,41 @@ def embed_new_items(
         )
         for j, token in enumerate(new.tokens)
     ]
-    encoded = text.numpy().astype(np.float32) if text is not None else None
-    return Embedded(vectors.numpy().astype(np.float32), items, encoded, new_edges, skipped)
+    searchable = encoded.numpy().astype(np.float32) if encoded is not None else None
+    return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped)
+
+
+def _encode_text(run: LoadedRun, new: NewItems, mini: Dataset, required: bool, progress: bool) -> torch.Tensor | None:
+    """``(m, t)``: the new items' rows written with the run's text template and encoded by its
+    text encoder. Items whose file lacks a column the template reads are refused when the text
+    pathway is ``required``, else get no text vectors (``None``: search does not find them).
+
+    Raises:
+        DataError: a column the template needs is missing and the text pathway is asked for.
+        RetrievalError: the text encoder gives vectors of another size than the model reads.
+    """
+    from kgrec.text import encode_items, item_texts
+
+    template, needed = template_columns(run)
+    config = replace(run.config.text, template=template)
+    missing = [c for c in needed if c not in new.columns]
+    if missing and not required:
+        return None
+    if missing:
+        raise DataError(
+            f"the run's text template {config.template!r} needs column(s) {', '.join(missing)}; the file has "
+            f"{', '.join(new.columns) or 'only item_id'} (add them, or add the items through the graph pathway "
+            'alone: --pathways graph; "pathways": ["graph"] over HTTP)',
+            new.path,
+            line=1,
+        )
+    text = encode_items(item_texts(mini, config), config, progress=progress)  # (m, t)
+    if text.shape[1] != run.model.sizes.text_dim:
+        raise RetrievalError(
+            f"text vectors of size {text.shape[1]}, the model reads {run.model.sizes.text_dim}: "
+            f"the run's text model ({config.model}) changed"
+        )
+    return text
 
 
 ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
@@ -303,6 +319,31 @@ def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
                 "the attribute as a KG triple"
             )
     return notes
+
+
+def empty_row_notes(new: NewItems) -> list[str]:
+    """New items whose row has no value in any column (an empty title, year, genres ...): they are
+    titled by their raw id, and their text, which ``search`` compares with queries, is that id
+    alone, a text so short that it ranks high for unrelated queries."""
+    values = [_column_values(column, new.column_types[name]) for name, column in new.columns.items()]
+    empty = [token for j, token in enumerate(new.tokens) if not any(_has_value(column[j]) for column in values)]
+    if not empty:
+        return []
+    one = len(empty) == 1
+    it = "it" if one else "them"
+    return [f"{len(empty)} new item{'' if one else 's'} ({some_names(empty)}) {'has' if one else 'have'} no value in any "
+            f"column of {new.path.name}: {'its' if one else 'their'} title and the text that searches compare are "
+            f"{'its' if one else 'their'} id alone, which may rank high for unrelated words; to title {it}, remove {it} "
+            f"(kgrec remove-items) and add {it} again, titled, under {'a new id' if one else 'new ids'}"]  # fmt: skip
+
+
+def _has_value(value: Any) -> bool:
+    """Whether a cell read from an atomic file holds something: not ``""``, NaN, ``None`` or ``[]``."""
+    if isinstance(value, float):
+        return not np.isnan(value)
+    if isinstance(value, (list, np.ndarray)):
+        return len(value) > 0
+    return value not in (None, "")
 
 
 def _trained_items_per_node(graph: KnowledgeGraph, nodes: np.ndarray) -> dict[int, int]:

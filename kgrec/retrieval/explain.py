@@ -23,13 +23,18 @@ Every result gets an :class:`Explanation`, the first of these that exists:
    model's item space, when neither paths nor attributes connect them.
 
 For ``search`` (``kind="text_match"``): query words that match the result's title or column
-values (same word or same 5-letter stem: "animated" ~ "Animation"); otherwise the text score.
+values, otherwise the text score. Words are runs of Unicode letters and digits, compared without
+case or accents ("cafe" ~ "Café"), and two words match when they are the same word up to a
+common English ending (:data:`SUFFIXES`: "films" ~ "film", "comedies" ~ "Comedy", "animated" ~
+"Animation"); a shared beginning alone is no match ("animal" is not "Animation", "romantic" is
+not "Roman").
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +52,12 @@ STOPWORDS = frozenset(
      "the", "to", "with", "about", "film", "films", "movie", "movies", "something", "some", "want", "like",
      "likes", "i", "me", "my", "we", "our", "you", "your")
 )  # fmt: skip
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"\w+")
+#: Endings that leave the same word: ``(ending, shortest stem left)``. Inflections may leave three
+#: letters ("wars" -> "war", "acted" -> "act"); the others four, so that "early" is not "ear".
+SUFFIXES = (("s", 3), ("es", 3), ("ies", 3), ("ed", 3), ("ing", 3), ("ly", 4), ("er", 4), ("ers", 4),
+            ("ion", 4), ("ions", 4), ("al", 4))  # fmt: skip
+_NOT_PLURAL = ("ss", "us", "is")  # a final "s" that is part of the word: "miss", "virus", "analysis"
 _THREE_LETTERS = re.compile(r"[^\W\d_]{3}")
 _MACHINE_ID = re.compile(r"[a-z]\.[0-9a-z_]+")  # Freebase's m.0kprd8, g.11b6vx3w5q
 
@@ -522,13 +532,13 @@ class Explainer:
         """Why ``target`` matches the free-text ``query``; ``scored_by`` names ``score`` when no
         query word matches."""
         catalog = self.catalog
-        words = [w for w in _WORD.findall(query.casefold()) if w not in STOPWORDS and len(w) > 2]
+        words = [w for w in dict.fromkeys(text_words(query)) if _without_accents(w) not in STOPWORDS and len(w) > 2]
         matched: list[str] = []
-        title_words = set(_WORD.findall(catalog.titles[target].casefold()))
+        title_words = set(text_words(catalog.titles[target]))
         for name, values in [("title", {catalog.titles[target]}), *self._attribute_values(target).items()]:
             for value in sorted(values):
-                value_words = title_words if name == "title" else set(_WORD.findall(value.casefold()))
-                hits = [w for w in words if any(_same_stem(w, v) for v in value_words)]
+                value_words = title_words if name == "title" else set(text_words(value))
+                hits = [w for w in words if any(same_word(w, v) for v in value_words)]
                 if hits:
                     label = "title" if name == "title" else _label(name)
                     matched.append(f"'{', '.join(hits)}' ~ {label}: {value}")
@@ -537,11 +547,46 @@ class Explainer:
         return Explanation("text_score", f"no query word in its title or columns; {scored_by} {score:.3f}")
 
 
-def _same_stem(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    n = 5
-    return len(a) >= n and len(b) >= n and a[:n] == b[:n]
+def text_words(text: str) -> list[str]:
+    """The words of ``text``, case-folded: runs of Unicode letters, digits and underscores
+    (``"Nénette et Boni"`` -> ``["nénette", "et", "boni"]``), in order."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).casefold())
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two case-folded words are the same word: equal without accents, or once a common
+    English ending (:data:`SUFFIXES`) is taken off one or both: "films" ~ "film", "comedies" ~
+    "comedy", "loved" ~ "love", "animated" ~ "animation"; not "animal" ~ "animation" nor
+    "romantic" ~ "roman", which only begin alike."""
+    a, b = _without_accents(a), _without_accents(b)
+    return a == b or not _word_forms(a).isdisjoint(_word_forms(b))
+
+
+def _without_accents(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _word_forms(word: str) -> set[str]:
+    """``word`` and the stems its ending may come off: an ending's "e" may belong to the stem
+    ("loved" -> "love", "dancer" -> "dance"), an "ing" or "ion" may have taken one ("dancing" ->
+    "dance", "animation" -> "animate"), "ies" ends a "y" word, a doubled last consonant is one
+    ("starring" -> "star"); a final "s" after "s", "u" or "i" stays ("miss" is not "mis")."""
+    forms = {word}
+    for suffix, shortest in SUFFIXES:
+        stem = word[: -len(suffix)]
+        if not word.endswith(suffix) or len(stem) < shortest or suffix == "s" and word.endswith(_NOT_PLURAL):
+            continue
+        forms.add(stem)
+        if suffix.startswith("e"):
+            forms.add(stem + "e")
+        if suffix in ("ing", "ion", "ions"):
+            forms.add(stem + "e")
+        if suffix == "ies":
+            forms.add(stem + "y")
+        if len(stem) > shortest and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
+            forms.add(stem[:-1])
+    return forms
 
 
 def _label(column: str) -> str:

@@ -73,7 +73,14 @@ import torch
 
 from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
-from kgrec.retrieval.coldstart import PATHWAYS, embed_new_items, graph_notes, pathway_notes, read_new_items
+from kgrec.retrieval.coldstart import (
+    PATHWAYS,
+    embed_new_items,
+    empty_row_notes,
+    graph_notes,
+    pathway_notes,
+    read_new_items,
+)
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
@@ -1010,8 +1017,8 @@ class Recommender:
 
         ``pathways`` names the pathways that embed them: ``text``, ``graph`` or both (the default;
         a pathway the model lacks is skipped). Returns the added item ids, a list whose
-        ``notes`` say what the user may not expect (:func:`~kgrec.retrieval.coldstart.graph_notes`,
-        :func:`~kgrec.retrieval.coldstart.pathway_notes`). See :mod:`kgrec.retrieval.coldstart`.
+        ``notes`` say what the user may not expect (:func:`~kgrec.retrieval.coldstart.empty_row_notes`,
+        :func:`~kgrec.retrieval.coldstart.graph_notes`, :func:`~kgrec.retrieval.coldstart.pathway_notes`). See :mod:`kgrec.retrieval.coldstart`.
         """
         pathways = (pathways,) if isinstance(pathways, str) else tuple(pathways)
         unknown = sorted(set(pathways) - set(PATHWAYS))
@@ -1023,7 +1030,7 @@ class Recommender:
             start = len(self.catalog)
             catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
             self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
-        notes = graph_notes(self.run.graph, new) if self.run.graph is not None else []
+        notes = empty_row_notes(new) + (graph_notes(self.run.graph, new) if self.run.graph is not None else [])
         if self.run.graph is not None and self.run.model.config.use_graph:
             notes += pathway_notes(embedded.items, pathways)
         return AddedIds((item.item_id for item in embedded.items), notes)

@@ -119,3 +119,12 @@ def test_ratios_give_the_split_of_the_user_edges_that_training_checks(toy_datase
     assert graph.provenance["split"] == "cold_item(share=0.3) seed=2026"
     assert main([*args, "--split", "cold_item", "--cold-item-share", "1.5"]) == 2
     assert "--cold-item-share: cold_item_share 1.5: expected a share between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", ["0", "-1"])
+def test_explain_refuses_n_below_one(toy_dataset, tmp_path, capsys, n):
+    """-n 0 found no path and printed "no path between Alpha and Beta" although one exists."""
+    out, _ = build(toy_dataset, tmp_path, capsys)
+    assert main(["graph", "explain", str(out), "--from", "i1", "--to", "i2", "-n", n]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"kgrec: error: -n must be a positive integer (the most paths to print), got {n}\n"

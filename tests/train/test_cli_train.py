@@ -247,3 +247,34 @@ def test_the_parser_and_the_data_and_graph_commands_start_without_torch():
              "print(sorted(m for m in ('torch', 'torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_baselines_on_a_cold_item_split_are_left_out_with_a_note(clustered_dataset, tmp_path, capsys):
+    """Most-popular and EASE, trained on no interaction of the held-out items, scored them all
+    alike: their (identical) rows and the ratios against them compared nothing."""
+    run = tmp_path / "run"
+    args = ["train", "--data", str(clustered_dataset), "--out", str(run), "--set", "data.split=cold_item",
+            "--set", "data.cold_item_share=0.3", "--set", "model.use_text=false", "--set", "model.dim=16",
+            "--set", "train.max_epochs=2", "--set", "train.progress=false"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"next: kgrec recommend {run} --user USER_ID" in out and "--baselines" not in out
+    assert main(["eval", str(run), "--baselines"]) == 0
+    captured = capsys.readouterr()
+    assert "most-popular" not in captured.out and "EASE" not in captured.out and "this run /" not in captured.out
+    assert captured.out.startswith("valid ") and captured.out.count("\n") == 2  # the run's own metrics, as without
+    assert captured.err.startswith("note: --baselines: every test item of this split is new to training (a cold-item "
+                                   "split), and most-popular and EASE learn from training interactions alone")  # fmt: skip
+    assert main(["eval", str(run), "--baselines", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "baselines" not in json.loads(captured.out) and captured.err.count("note:") == 1
+    # eval-lists on the same split: the same note, the lists' own metrics only
+    lists = tmp_path / "lists.jsonl"
+    assert main(["recommend", str(run), "--all-users", "--include-seen", "--out", str(lists), "--no-explain",
+                 "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    split = ["--data", str(clustered_dataset), "--set", "data.split=cold_item", "--set", "data.cold_item_share=0.3"]
+    assert main(["eval-lists", str(lists), *split, "--baselines"]) == 0
+    captured = capsys.readouterr()
+    assert "these lists /" not in captured.out and "EASE" not in captured.out
+    assert "note: --baselines: every test item of this split is new to training" in captured.err

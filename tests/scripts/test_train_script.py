@@ -1,0 +1,61 @@
+"""``scripts/train.py``: the same training as ``kgrec train``, defaults fitted to the data included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kgrec.cli.main import main
+from tests.conftest import TINY_OVERRIDES
+from tests.train.test_defaults import CATEGORIES, CLICKS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(*options: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "scripts/train.py", *map(str, options)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def tiny(*overrides: str) -> list[str]:
+    return [part for o in [*TINY_OVERRIDES, "train.max_epochs=1", *overrides] for part in ("--set", o)]
+
+
+@pytest.fixture
+def shop(atomic: Callable[..., Path]) -> Path:
+    """Clicks without ratings, items with a category: a dataset the built-in defaults cannot feed as they are."""
+    return atomic(name="shop", inter=CLICKS, item=CATEGORIES)
+
+
+def test_the_script_fits_the_defaults_to_the_data_as_kgrec_train_does(shop: Path, tmp_path: Path, capsys):
+    """It stopped with a traceback: "model.tasks has rating, like but shop has no rating column"."""
+    done = run_script("--config", "none", "--data", shop, "--out", tmp_path / "script", *tiny())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("note: shop has no ratings: the rating and like towers are off\n") == 1
+    assert main(["train", "--data", str(shop), "--out", str(tmp_path / "cli"), *tiny()]) == 0
+    script, cli = (yaml.safe_load((tmp_path / name / "config.yaml").read_text()) for name in ("script", "cli"))
+    assert script == cli and script["model"]["tasks"] == ["retrieval", "kg"]
+
+
+def test_errors_are_one_line_and_name_the_default_config(shop: Path, tmp_path: Path):
+    done = run_script("--out", tmp_path / "run", "--set", f"data.path={shop}", "--set", "train.max_epochs=1",
+                      "--set", "model.use_text=false")  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "note: shop has no ratings: the rating and like towers are off" in done.stderr  # fitted first
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: ") and last.endswith(
+        "(config: scripts/configs/ml-100k.yaml; --config none: kgrec train's defaults)"
+    )
+    done = run_script("--config", "none", "--data", shop, "--out", tmp_path / "r", "--set", "model.trunk=tower")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("train.py: error: model.trunk")
+
+
+def test_help_names_the_default_config():
+    done = run_script("--help")
+    assert done.returncode == 0 and "--data DATA" in done.stdout
+    assert "YAML config (default: scripts/configs/ml-100k.yaml;" in " ".join(done.stdout.split())

@@ -422,7 +422,8 @@ class Explainer:
             return Explanation("model_score", f"{title}: among the model's highest scores for this user")
         rated = [h for h in history if h.rating is not None]
         liked = [h for h in rated if h.rating >= self.like_threshold] if rated else list(history)
-        pool = liked or list(history)
+        # none rated highly: their best-rated items, rather than a one-star film as the reason
+        pool = liked or [h for h in rated if h.rating == max(r.rating for r in rated)] or list(history)
         positions = np.asarray([h.position for h in pool])
         closeness = self._unit[positions] @ self._unit[target]
         ranked = [pool[i] for i in np.argsort(-closeness, kind="stable")[: self.max_history]]

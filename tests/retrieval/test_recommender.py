@@ -774,6 +774,18 @@ def test_similar_of_an_added_item_without_text_is_the_centred_cosine(run_copy: P
         rec.predict("u1", ["i1", "n2"])
 
 
+def test_a_user_who_rated_nothing_highly_is_explained_by_their_best_rated_items(rec: Recommender):
+    from kgrec.retrieval.catalog import Catalog
+    from kgrec.retrieval.explain import Explainer, HistoryItem
+
+    c = rec.catalog
+    explainer = Explainer(None, Catalog(c.tokens, c.titles, c.vectors, {}, {}, c.n_base), centre=rec.item_centre)
+    target = c.position("i5")
+    history = [HistoryItem(c.position("i9"), 1.0), HistoryItem(c.position("i1"), 3.0), HistoryItem(c.position("i13"), 1.0)]
+    why = explainer.for_user(history, target)  # a like is >= 4: none here
+    assert "Film 1 " in why.text + " " and "Film 9" not in why.text and "Film 13" not in why.text, why.text
+
+
 def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec: Recommender):
     from kgrec.retrieval.catalog import Catalog
     from kgrec.retrieval.explain import Explainer

@@ -50,6 +50,8 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
             info[f"{name}_known_users"] = int(len(np.unique(part.user[known])))
             info[f"{name}_users"] = int(len(np.unique(part.user)))
             info[f"{name}_evaluated"] = int(known.sum())
+    if inter.timestamp is not None and n_inter:
+        info.update(activity_spans(inter.user, inter.timestamp, dataset.n_users))
     if inter.rating is not None:
         values, counts = np.unique(inter.rating, return_counts=True)
         if len(values) <= EXACT_RATINGS:
@@ -97,6 +99,11 @@ def format_info(info: dict[str, Any]) -> str:
                 f"  {name}: {info[f'{name}_known_users']:,} of its {info[f'{name}_users']:,} users have training "
                 f"interactions; metrics read their {info[f'{name}_evaluated']:,} {name} interactions only"
             )
+    if "span_median_hours" in info:
+        lines.append(
+            f"activity      a user's first to last interaction: median {_duration(info['span_median_hours'])}; "
+            f"{info['span_within_day']:.1%} of users within one day"
+        )
     if "rating_histogram" in info:
         total = max(1, sum(info["rating_histogram"].values()))
         binned = f" ({info['rating_distinct']:,} distinct values, binned)" if "rating_distinct" in info else ""
@@ -119,6 +126,28 @@ def format_info(info: dict[str, Any]) -> str:
             columns = ", ".join(f"{k}:{v}" for k, v in info[key].items())
             lines.append(f"{key.replace('_', ' '):<13} {columns}")
     return "\n".join(lines)
+
+
+def activity_spans(user: np.ndarray, timestamp: np.ndarray, n_users: int) -> dict[str, float]:
+    """How long users were active: the median time from a user's first to last interaction, in
+    hours, and the share of users (with interactions) whose whole history lies within one day.
+    Short spans (ml-100k: most users rated everything in one sitting) make a random split mix
+    each user's session across train and test, and a global time split leave most test users
+    unseen."""
+    first = np.full(n_users, np.inf)
+    last = np.full(n_users, -np.inf)
+    np.minimum.at(first, user, timestamp)
+    np.maximum.at(last, user, timestamp)
+    active = np.isfinite(first)
+    hours = (last[active] - first[active]) / 3600.0
+    return {"span_median_hours": float(np.median(hours)), "span_within_day": float((hours <= 24.0).mean())}
+
+
+def _duration(hours: float) -> str:
+    """``49 min``, ``5.2 h`` or ``12 days``: a span in the unit that reads best."""
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
 def rating_bins(values: np.ndarray, counts: np.ndarray) -> dict[str, int]:

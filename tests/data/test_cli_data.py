@@ -58,3 +58,15 @@ def test_import_of_items_without_their_columns_names_them(tmp_path, capsys):
         "e.g. --text-cols name --seq-cols tags; without them ds.item would hold the item ids alone\n"
     ) in err
     assert not (tmp_path / "ds").exists()
+
+
+def test_info_says_how_long_users_were_active(atomic, capsys):
+    hour = 3600
+    # u1: 30 minutes; u2: 2 hours; u3: 3 days (from its first to its last interaction)
+    rows = [("u1", "a", 0), ("u1", "b", hour // 2), ("u2", "a", 0), ("u2", "c", 2 * hour), ("u3", "a", 0), ("u3", "b", 72 * hour)]
+    folder = atomic(inter="user_id:token|item_id:token|timestamp:float\n" + "\n".join(f"{u}|{i}|{t}" for u, i, t in rows))
+    assert main(["data", "info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["span_median_hours"] == 2.0 and info["span_within_day"] == 2 / 3
+    assert main(["data", "info", str(folder)]) == 0
+    assert "activity      a user's first to last interaction: median 2.0 h; 66.7% of users within one day" in capsys.readouterr().out

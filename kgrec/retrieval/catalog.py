@@ -323,8 +323,8 @@ class Catalog:
         :class:`~kgrec.utils.names.TitleIndex`).
 
         Raises:
-            RetrievalError: unknown token, a title several items have, or (unless
-                ``allow_removed``) a removed item.
+            NotFoundError: unknown token, or (unless ``allow_removed``) a removed item.
+            RetrievalError: a title several items have.
         """
         token = str(token)
         pos = self._position.get(token, self._position.get(token.strip()))  # " 50" pasted from a table too
@@ -337,7 +337,7 @@ class Catalog:
                 f"(raw item ids, e.g. {examples}){did_you_mean(str(token), self.tokens, self.titles, self.active_ids())}"
             )
         if not allow_removed and not self.active[pos]:
-            raise RetrievalError(f"item '{self.tokens[pos]}' was removed from this run's catalog (kgrec remove-items)")
+            raise NotFoundError(f"item '{self.tokens[pos]}' was removed from this run's catalog (kgrec remove-items)")
         return pos
 
     def _by_title(self, text: str, allow_removed: bool) -> int | None:

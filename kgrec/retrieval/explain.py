@@ -55,8 +55,11 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+")
 #: Endings that leave the same word: ``(ending, shortest stem left)``. Inflections may leave three
 #: letters ("wars" -> "war", "acted" -> "act"); the others four, so that "early" is not "ear".
-SUFFIXES = (("s", 3), ("es", 3), ("ies", 3), ("ed", 3), ("ing", 3), ("ly", 4), ("er", 4), ("ers", 4),
-            ("ion", 4), ("ions", 4), ("al", 4))  # fmt: skip
+SUFFIXES = (("s", 3), ("es", 3), ("ies", 3), ("ed", 3), ("ing", 3), ("ly", 4), ("ion", 4), ("ions", 4), ("al", 4))
+#: What must come before an ending for it to come off: "es" after a sibilant ("boxes", not
+#: "James" -> "jam"), "ion" after "t" ("animation", not "mission" -> "miss"). No "er": "dancer"
+#: and "mother" look alike ("moth"), and "corner" is not "corn".
+_BEFORE = {"es": ("s", "x", "z", "ch", "sh"), "ion": ("t",), "ions": ("t",)}
 _NOT_PLURAL = ("ss", "us", "is")  # a final "s" that is part of the word: "miss", "virus", "analysis"
 _THREE_LETTERS = re.compile(r"[^\W\d_]{3}")
 _MACHINE_ID = re.compile(r"[a-z]\.[0-9a-z_]+")  # Freebase's m.0kprd8, g.11b6vx3w5q
@@ -577,6 +580,8 @@ def _word_forms(word: str) -> set[str]:
     for suffix, shortest in SUFFIXES:
         stem = word[: -len(suffix)]
         if not word.endswith(suffix) or len(stem) < shortest or suffix == "s" and word.endswith(_NOT_PLURAL):
+            continue
+        if suffix in _BEFORE and not stem.endswith(_BEFORE[suffix]):
             continue
         forms.add(stem)
         if suffix.startswith("e"):

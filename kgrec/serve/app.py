@@ -53,15 +53,37 @@ from kgrec.retrieval.coldstart import template_columns
 from kgrec.utils.names import closest
 
 MAX_K = 1000
+# What one request may ask for, so that no request holds the server (one at a time) for long:
+# 20,000 filters took 68 s and a 140 KB likes_text 15 s on ml-100k, /health waiting behind them.
+MAX_FILTERS = 50
+MAX_IDS = 10_000
+MAX_TEXT = 2000
 
 #: Request bodies: no unknown field, and no conversion (``k`` takes a JSON integer, not "5",
 #: 5.0 or true; flags take true / false only).
 STRICT = ConfigDict(extra="forbid", strict=True)
 
 
+class SafeJSON(JSONResponse):
+    """A JSON response that never fails on what a request echoed: a lone UTF-16 surrogate
+    (``"\\ud800"`` in a request, which Python's JSON parser accepts) is written back as the
+    same ``\\ud800`` escape, not a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone UTF-16 surrogate, which no UTF-8 file can store."""
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _id(value: object) -> str:
     """A raw id: a string, or an integer as its decimal string (ml-100k's ids are numbers)."""
     if isinstance(value, str):
+        if _has_surrogate(value):
+            raise PydanticCustomError("id_text", "Input should be an id without a lone UTF-16 surrogate (\\ud800-\\udfff)")
         return value
     if type(value) is int:  # not a bool, not a float
         return str(value)
@@ -76,15 +98,16 @@ class Query(BaseModel):
 
     model_config = STRICT
     k: int = Field(10, ge=1, le=MAX_K, description="how many items to return")
-    where: list[str] = Field(default_factory=list, description='filters such as "class=Comedy" (item columns)')
-    exclude: list[Id] = Field(default_factory=list, description="item ids (or titles) never to return")
+    where: list[str] = Field(default_factory=list, max_length=MAX_FILTERS,
+                             description='filters such as "class=Comedy" (item columns)')  # fmt: skip
+    exclude: list[Id] = Field(default_factory=list, max_length=MAX_IDS, description="item ids (or titles) never to return")
     explain: bool = Field(True, description="attach an explanation to every result")
 
 
 class RecommendRequest(Query):
     user: Id | None = Field(None, description="raw user id known to the run")
-    liked: list[Id] = Field(default_factory=list, description="for a new user: items they like (ids or titles)")
-    likes_text: str | None = Field(None, description="for a new user: a text of their interests")
+    liked: list[Id] = Field(default_factory=list, max_length=MAX_IDS, description="for a new user: items they like (ids or titles)")
+    likes_text: str | None = Field(None, min_length=1, max_length=MAX_TEXT, description="for a new user: a text of their interests")
     exclude_seen: bool = Field(True, description="for a known user: false keeps the items they interacted with")
 
 
@@ -93,7 +116,7 @@ class SimilarRequest(Query):
 
 
 class SearchRequest(Query):
-    text: str = Field(..., min_length=1, max_length=2000, description="free text")
+    text: str = Field(..., min_length=1, max_length=MAX_TEXT, description="free text")
 
 
 class PredictRequest(BaseModel):
@@ -174,7 +197,8 @@ _WHY = {
     404: "an unknown user or item",
     409: "an item id already in the catalog, or a server of several workers (read-only)",
     413: "a request body over the server's limit",
-    503: "the catalog changed but its index update failed: `kgrec index build RUN_DIR` repairs it",
+    503: "the run's catalog cannot be read, or it changed and its index update failed (`kgrec index build RUN_DIR` "
+         "repairs that); GET /health answers 503 too",
 }
 
 
@@ -218,7 +242,7 @@ def create_app(
     by the others nor kept by their next write. ``warmed``, what
     :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
     that failed (``"unavailable"``), which the other kinds do not stop being served."""
-    app = FastAPI(title="kgrec", version="1", description=__doc__)
+    app = FastAPI(title="kgrec", version="1", description=__doc__, default_response_class=SafeJSON)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
 
@@ -227,20 +251,29 @@ def create_app(
         """One request at a time, on the latest catalog: changes another process saved
         (``kgrec add-items`` / ``remove-items`` beside this server) are taken up first."""
         with lock:
-            recommender.refresh()
+            try:
+                recommender.refresh()
+            except KgrecError as error:  # the server's files, not the request: /health answers 503 too
+                print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)
+                raise HTTPException(503, "the run's catalog cannot be read (the server's log says why); "
+                                         "GET /health answers 503 until it is mended") from None  # fmt: skip
             yield
 
     @app.exception_handler(KgrecError)
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         status = 404 if isinstance(error, NotFoundError) else 503 if isinstance(error, IndexOutOfDateError) else 400
-        return JSONResponse({"detail": _http_wording(str(error))}, status_code=status)
+        return SafeJSON({"detail": _http_wording(str(error))}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI's own 422, except that what JSON cannot hold is echoed as a string (writing it
         # was a 500): a NaN or Infinity, which Python's JSON parser reads, and a body of bytes
         # that are not UTF-8, sent without a JSON content type.
-        return JSONResponse({"detail": jsonable_encoder(_json_safe(error.errors()))}, status_code=422)
+        return SafeJSON({"detail": jsonable_encoder(_json_safe(error.errors()))}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> SafeJSON:
+        return SafeJSON({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
     def writer(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
         """The token check of a write: a dependency, so that it answers before the body is validated."""
@@ -261,7 +294,7 @@ def create_app(
         body: dict[str, Any] = {"results": [r.to_dict() for r in found]}
         if not found and where:
             body["unmatched_filters"] = recommender.catalog.unmatched_filters(where)
-        return JSONResponse(body)
+        return SafeJSON(body)
 
     @app.get("/health", response_model=Health, responses={503: {"model": OutOfDate, "description": _WHY[503]}})
     def health() -> JSONResponse:
@@ -269,16 +302,16 @@ def create_app(
             try:
                 recommender.refresh()  # the item count of the catalog as saved now
             except KgrecError as error:  # queries answer it too (400): take this process out of rotation
-                return JSONResponse({"status": "catalog unreadable", "detail": str(error)}, status_code=503)
+                return SafeJSON({"status": "catalog unreadable", "detail": str(error)}, status_code=503)
             if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
-                return JSONResponse({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
+                return SafeJSON({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
             answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
                                       "users": recommender.run.dataset.n_users}  # fmt: skip
         if warmed is not None and warmed.errors:
             answer["unavailable"] = warmed.errors  # e.g. {"search": "text model ... is not on this machine"}
-        return JSONResponse(answer)
+        return SafeJSON(answer)
 
-    @app.get("/items/{item_id:path}", response_model=ItemInfo, responses=_errors(400, 404))
+    @app.get("/items/{item_id:path}", response_model=ItemInfo, responses=_errors(400, 404, 503))
     def item(item_id: str) -> dict[str, Any]:
         """One item by its raw id (which may hold '/') or its title."""
         with serving():
@@ -315,10 +348,10 @@ def create_app(
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,
                                               explain=body.explain), body.where)  # fmt: skip
 
-    @app.post("/predict", response_model=Predictions, responses=_errors(400, 404, 413))
+    @app.post("/predict", response_model=Predictions, responses=_errors(400, 404, 413, 503))
     def predict(body: PredictRequest) -> JSONResponse:
         with serving():
-            return JSONResponse({"predictions": [p.to_dict() for p in recommender.predict(body.user, body.items)]})
+            return SafeJSON({"predictions": [p.to_dict() for p in recommender.predict(body.user, body.items)]})
 
     @app.post("/items", status_code=201, response_model=Added, dependencies=[Depends(writer)],
               responses=_errors(400, 401, 403, 409, 413, 503))  # fmt: skip
@@ -459,11 +492,11 @@ def _cell(value: Any, kind: str) -> str | None:
     if kind == "token":
         if _number(value):
             return str(value)
-        if not isinstance(value, str):
+        if not isinstance(value, str) or _has_surrogate(value):
             raise ValueError
         text = " ".join(value.splitlines()).replace("\t", " ")  # the file's separators read as spaces
         return text if text.strip() else None
-    if kind == "token_seq" and isinstance(value, str):
+    if kind == "token_seq" and isinstance(value, str) and not _has_surrogate(value):
         return " ".join(value.split()) or None
     if not isinstance(value, list):
         raise ValueError
@@ -471,7 +504,7 @@ def _cell(value: Any, kind: str) -> str | None:
     for v in value:
         if _number(v) and (kind == "token_seq" or abs(v) <= _FLOAT_MAX):
             tokens.append(str(v))
-        elif kind == "token_seq" and isinstance(v, str) and v and not any(c.isspace() for c in v):
+        elif kind == "token_seq" and isinstance(v, str) and v and not any(c.isspace() for c in v) and not _has_surrogate(v):
             tokens.append(v)
         else:
             raise ValueError
@@ -480,7 +513,7 @@ def _cell(value: Any, kind: str) -> str | None:
 
 def _new_id(value: Any, where: str) -> str:
     """A new item's (or entity's) id: a string or an integer that an atomic file can hold as it is."""
-    text = _id(value) if isinstance(value, str) or type(value) is int else None
+    text = value if isinstance(value, str) and not _has_surrogate(value) else str(value) if type(value) is int else None
     if text is None or not text.strip():
         raise HTTPException(400, f"{where}: expected a non-empty string or an integer, got {_shown(value)}")
     if text != text.strip() or any(c in text for c in "\t\r\n"):

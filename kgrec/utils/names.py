@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 _TRAILING_PARENTHESES = re.compile(r"\s*\([^()]*\)\s*$")
@@ -26,7 +27,7 @@ def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | Non
 
 class TitleIndex:
     """Items by title, what an id lookup falls back to. ``lookup("toy story (1995)")`` finds the
-    titles that are the text, case and spacing aside (``Toy Story (1995)``); when none is, those
+    titles that are the text, case, spacing and accents aside (``Toy Story (1995)``); when none is, those
     that are the text once a trailing parenthesised part is dropped (``"Cape Fear"`` finds both
     ``Cape Fear (1962)`` and ``Cape Fear (1991)``). One index names the item; several are
     ambiguous."""
@@ -49,7 +50,10 @@ class TitleIndex:
 
 
 def _title_key(text: str) -> str:
-    return " ".join(str(text).split()).casefold()
+    """``text`` with case, spacing and accents aside (``"Misérables, Les"`` as ``"miserables, les"``,
+    composed or decomposed)."""
+    decomposed = unicodedata.normalize("NFKD", " ".join(str(text).split()).casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def did_you_mean(text: str, ids: Sequence[str], titles: Sequence[str], among: Iterable[int] | None = None) -> str:

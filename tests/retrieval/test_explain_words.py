@@ -62,5 +62,6 @@ def test_same_word_and_text_words():
                  ("wars", "war"), ("thrillers", "thriller"), ("animated", "animation")]:  # fmt: skip
         assert same_word(a, b) and same_word(b, a), (a, b)
     for a, b in [("animal", "animation"), ("interstellar", "interview"), ("romantic", "roman"),
-                 ("early", "ear"), ("mis", "miss"), ("being", "bee")]:  # fmt: skip
+                 ("early", "ear"), ("mis", "miss"), ("being", "bee"),
+                 ("miss", "mission"), ("moth", "mother"), ("jam", "james"), ("tim", "times"), ("corn", "corner")]:  # fmt: skip
         assert not same_word(a, b) and not same_word(b, a), (a, b)

@@ -239,6 +239,53 @@ def test_integer_ids_are_their_decimal_strings(server, tmp_path):
     assert client.post("/recommend", json={"user": "u1", "exclude": [9001], "k": 5}).status_code == 200
 
 
+def test_a_lone_surrogate_is_refused_or_echoed_never_a_500(server, tmp_path):
+    """Python's JSON parser reads "\\ud800", which UTF-8 cannot write: echoing it in an error
+    and writing it to an item file were 500s."""
+    client = _write_client(server[1], tmp_path)
+    for path, raw in (("/recommend", '{"user": "\\ud800"}'), ("/similar", '{"item": "x\\udfff"}'),
+                      ("/search", '{"text": "\\ud800 space"}'), ("/recommend", '{"user": "u1", "where": ["class=\\ud800"]}')):  # fmt: skip
+        response = client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code < 500 and response.json(), (path, raw, response.text)  # JSON, the escape echoed
+    for raw in ('{"items": [{"item_id": "s\\ud800"}]}', '{"items": [{"item_id": "s1", "title": "X\\ud800"}]}'):
+        response = client.post("/items", content=raw, headers={"content-type": "application/json", "Authorization": "Bearer t"})
+        assert response.status_code in (400, 422), (raw, response.text)
+    assert client.get("/health").json()["items"] == 60  # nothing was added
+
+
+def test_no_request_asks_for_unbounded_work(server):
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import MAX_FILTERS, MAX_TEXT, create_app
+
+    client = TestClient(create_app(Recommender.open(server[1])))
+    # 20,000 filters held the server for 68 s on ml-100k, and a 140 KB likes_text 15 s
+    assert client.post("/recommend", json={"user": "u1", "where": ["class=Comedy"] * (MAX_FILTERS + 1)}).status_code == 422
+    assert client.post("/recommend", json={"liked": ["i1"], "likes_text": "w " * MAX_TEXT}).status_code == 422
+    assert client.post("/recommend", json={"user": "u1", "where": ["class=Comedy"] * MAX_FILTERS}).status_code == 200
+
+
+def test_a_catalog_that_cannot_be_read_answers_503(server, tmp_path):
+    client = _write_client(server[1], tmp_path)
+    assert client.post("/items", json={"items": [{"item_id": "c9", "title": "C9"}], "links": [{"item_id": "c9", "entity_id": "d0_0"}]},
+                       headers={"Authorization": "Bearer t"}).status_code == 201  # fmt: skip
+    (tmp_path / "run" / "catalog" / "catalog.json").write_text("{broken")
+    for response in (client.post("/recommend", json={"user": "u1"}), client.get("/items/i1")):
+        assert response.status_code == 503 and "catalog cannot be read" in response.json()["detail"], response.text
+        assert str(tmp_path) not in response.text  # the server's paths stay in its log
+    assert client.get("/health").status_code == 503
+
+
+def test_a_title_is_found_with_its_accents_composed_decomposed_or_left_out(server, tmp_path):
+    client = _write_client(server[1], tmp_path)
+    body = {"items": [{"item_id": "m1", "title": "Misérables, Les"}], "links": [{"item_id": "m1", "entity_id": "d0_0"}]}
+    assert client.post("/items", json=body, headers={"Authorization": "Bearer t"}).status_code == 201
+    for name in ("Misérables, Les", "Mise\u0301rables, Les", "miserables, les"):
+        response = client.get(f"/items/{name}")
+        assert response.status_code == 200 and response.json()["item_id"] == "m1", (name, response.text)
+
+
 def _write_client(run: Path, tmp_path: Path, token: str = "t"):
     from fastapi.testclient import TestClient
 
@@ -330,7 +377,7 @@ def test_reads_see_what_another_process_changed_and_writes_keep_it(server, tmp_p
     command.remove_items("i5")
     assert client.get("/health").json()["items"] == 60  # 60 + c1 - i5
     assert client.get("/items/c1").json()["title"] == "Film C1"
-    assert client.get("/items/i5").status_code == 400  # removed
+    assert client.get("/items/i5").status_code == 404  # removed: gone, as an unknown item
     found = client.post("/similar", json={"item": "c1", "k": 59}).json()["results"]
     assert "i5" not in {r["item_id"] for r in found}
     body = {"items": [{"item_id": "h1", "title": "Film H1"}], "links": [{"item_id": "h1", "entity_id": "d1_1"}]}

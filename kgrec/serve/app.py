@@ -367,9 +367,9 @@ def create_app(
                     raise
                 part = "items" if error.path == items_file else "links"
                 where = part if error.line is None or error.line < 2 else f"{part}[{error.line - 2}]"
-                column = f" column '{error.column}'" if error.column else ""
-                raise KgrecError(f"{where}{column}: {error.message}") from None
-        return {"added": list(added), "notes": added.notes}
+                column = f" field '{error.column.split(':')[0]}'" if error.column else ""  # item_id, not item_id:token
+                raise KgrecError(f"{where}{column}: {_in_request(error.message, items_file)}") from None
+        return {"added": list(added), "notes": [_in_request(note, items_file) for note in added.notes]}
 
     return app
 
@@ -429,6 +429,11 @@ _HTTP_WORDS = (
     ("(--likes-text TEXT)", "(likes_text)"),
     ("(--pathways)", "(pathways)"),
 )
+
+
+def _in_request(message: str, items_file: Path) -> str:
+    """A message about the item file a request was written to, about the request instead."""
+    return message.replace(f"column of {items_file.name}", "field").replace(items_file.name, "this request's items")
 
 
 def _http_wording(message: str) -> str:

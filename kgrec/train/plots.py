@@ -56,17 +56,15 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
 
     ``metrics_csv``: a ``metrics.csv`` or a run's ``logs/`` folder (see :func:`read_metrics_csv`).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: its backend is the caller's (a notebook's inline one)
 
     series = read_metrics_csv(metrics_csv)
     panels = curve_panels(series)
     n = max(1, len(panels))
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, keys) in zip(axes.flat, panels, strict=False):
         for key in keys:
             epochs, values = zip(*series[key], strict=True)
@@ -82,5 +80,4 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
     fig.suptitle(title)
     fig.tight_layout()
     write_png(fig, out, dpi=110)
-    plt.close(fig)
     return Path(out)

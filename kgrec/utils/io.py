@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from kgrec.errors import KgrecError
 from kgrec.utils.names import some_names
 
 
@@ -57,8 +58,14 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def write_png(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
-    """Save a matplotlib figure as PNG at ``path``, atomically; returns ``path``."""
+    """Save a matplotlib figure as PNG at ``path``, atomically; returns ``path``.
+
+    Raises:
+        KgrecError: ``path`` is a folder.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise KgrecError(f"{path} is a folder: give the path of the PNG file to write, e.g. {path / 'plot.png'}")
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     return path

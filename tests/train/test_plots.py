@@ -23,3 +23,32 @@ def test_curves_give_each_loss_a_panel_and_group_weights_conflicts_and_validatio
     assert curve_panels({"train/loss": [(0, 1.0)]}) == [("train loss: total (weighted)", ["train/loss"])]
     out = plot_training_curves(csv, tmp_path / "curves.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plotting_leaves_the_callers_matplotlib_backend_alone(tmp_path) -> None:
+    """Training in a notebook plotted its curves through pyplot after matplotlib.use("Agg"),
+    which switched the kernel's backend: the notebook's next plt.show() drew nothing."""
+    import subprocess
+    import sys
+
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("epoch,step,train/loss\n0,1,0.5\n1,2,0.4\n")
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg')\n"
+        "from kgrec.train.plots import plot_training_curves\n"
+        f"plot_training_curves({str(csv)!r}, {str(tmp_path / 'c.png')!r})\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["svg", "False"] and (tmp_path / "c.png").is_file()
+
+
+def test_a_plot_asked_into_a_folder_is_refused(tmp_path) -> None:
+    import pytest
+
+    from kgrec.errors import KgrecError
+
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("epoch,step,train/loss\n0,1,0.5\n")
+    with pytest.raises(KgrecError, match="is a folder: give the path of the PNG file to write"):
+        plot_training_curves(csv, tmp_path)

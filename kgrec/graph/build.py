@@ -15,7 +15,6 @@ triple.
 from __future__ import annotations
 
 import contextlib
-import math
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,8 +31,10 @@ from kgrec.graph.recipe import (
     INVERSE_SUFFIX,
     AttributeRelation,
     GraphRecipe,
+    attribute_value,
     check_recipe,
     relation_allowed,
+    value_text,
 )
 from kgrec.utils.io import source_records
 
@@ -81,12 +82,10 @@ def build_graph(
         step("attributes")
         offset = n_items + n_kg_entities
         parts, relation_names, value_names, value_keys = [kg_part], list(kg_relations), [], []
-        for i, attribute in enumerate(recipe.attributes):
+        for attribute in recipe.attributes:
             if not relation_allowed(attribute.relation, recipe):
                 continue
             part, values = _attribute_triples(dataset, attribute, len(relation_names), offset)
-            if not values and attribute.transform != "none":
-                raise ConfigError(_transform_kept_nothing(dataset, attribute), key=f"attributes[{i}].transform")
             parts.append(part)
             relation_names.append(attribute.relation)
             value_names.extend(values)
@@ -201,7 +200,7 @@ def _check_unique_names(relation_names: list[str]) -> None:
         if name in seen:
             raise ConfigError(
                 f"relation '{name}' is defined twice (a dataset relation, a recipe attribute or the generated "
-                f"'{INTERACTED}'); rename the attribute or drop one with 'deny'"
+                f"'{INTERACTED}'); rename the attribute (a deny pattern would drop both)"
             )
         seen.add(name)
     if any(name.endswith(INVERSE_SUFFIX) for name in relation_names):
@@ -282,47 +281,6 @@ def _attribute_triples(
     return part, distinct.tolist()
 
 
-def _transform_kept_nothing(dataset: Dataset, attribute: AttributeRelation) -> str:
-    """Why an attribute relation whose transform turned every value into nothing is refused."""
-    column = dataset.item_features[attribute.column]
-    raw = column.tolist() if isinstance(column, np.ndarray) else list(column)
-    flat = [v for r in raw for v in (r if isinstance(r, list) else [r]) if _as_text(v)]
-    examples = ", ".join(repr(_as_text(v)) for v in list(dict.fromkeys(flat))[:3]) or "no value at all"
-    return (
-        f"recipe attribute column '{attribute.column}' with transform {attribute.transform}: no value of "
-        f"'{dataset.name}' reads as a year (it has {examples}), so {attribute.relation} would have no triple; "
-        "use transform: none, or a column of years"
-    )
-
-
-def attribute_value(attribute: AttributeRelation, raw: object) -> str:
-    """The value node name a raw column value becomes under ``attribute`` (its ``transform``
-    applied to the value's text form, e.g. 1995.0 -> "1990s" for ``decade``); "" for none."""
-    return _TRANSFORMS[attribute.transform](_as_text(raw))
-
-
-def _as_text(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() else f"{value:g}"
-    return str(value).strip()
-
-
-def _decade(value: str) -> str:
-    try:
-        year = int(float(value))
-    except (ValueError, OverflowError):  # not a number, or infinite
-        return ""
-    return f"{year // 10 * 10}s"
-
-
-_TRANSFORMS: dict[str, Callable[[str], str]] = {
-    "none": lambda v: v,
-    "decade": lambda v: _decade(v) if v else "",
-}
-
-
 def _item_names(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     default = dataset.item_names()
     if not recipe.item_name:
@@ -334,7 +292,7 @@ def _item_names(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
         row = {}
         for fld, column in columns.items():
             value = column[i]
-            row[fld] = " ".join(value) if isinstance(value, list) else _as_text(value)
+            row[fld] = " ".join(value) if isinstance(value, list) else value_text(value)
         names.append(recipe.item_name.format_map(row) if all(row.values()) else fallback)
     return names
 

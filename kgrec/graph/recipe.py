@@ -12,7 +12,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import string
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -191,6 +193,8 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
                 f"recipe attribute column '{attribute.column}' is {kind}: expected one of {', '.join(ATTRIBUTE_TYPES)}",
                 key=f"attributes[{i}].column",
             )
+        if reason := _transform_kept_nothing(dataset, attribute):
+            raise ConfigError(reason, key=f"attributes[{i}].transform")
     if recipe.item_name:
         try:
             parsed = list(string.Formatter().parse(recipe.item_name))
@@ -211,6 +215,53 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     return check_relation_filters(dataset, recipe)
 
 
+def _transform_kept_nothing(dataset: Dataset, attribute: AttributeRelation) -> str | None:
+    """Why an attribute relation whose transform turns every value of its column into nothing
+    is refused (``decade`` on a column of titles), or None when some value is kept."""
+    if attribute.transform == "none":
+        return None
+    column = dataset.item_features[attribute.column]
+    raw = column.tolist() if hasattr(column, "tolist") else list(column)
+    flat = [v for r in raw for v in (r if isinstance(r, list) else [r]) if value_text(v)]
+    if any(attribute_value(attribute, v) for v in flat):
+        return None
+    examples = ", ".join(repr(value_text(v)) for v in list(dict.fromkeys(flat))[:3]) or "no value at all"
+    return (
+        f"recipe attribute column '{attribute.column}' with transform {attribute.transform}: no value of "
+        f"'{dataset.name}' reads as a year (it has {examples}), so {attribute.relation} would have no triple; "
+        "use transform: none, or a column of years"
+    )
+
+
+def attribute_value(attribute: AttributeRelation, raw: object) -> str:
+    """The value node name a raw column value becomes under ``attribute`` (its ``transform``
+    applied to the value's text form, e.g. 1995.0 -> "1990s" for ``decade``); "" for none."""
+    return _TRANSFORMS[attribute.transform](value_text(raw))
+
+
+def value_text(value: object) -> str:
+    """An item column's value as the text a graph node is named by (``1995.0`` -> ``"1995"``, NaN -> ``""``)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value).strip()
+
+
+def _decade(value: str) -> str:
+    try:
+        year = int(float(value))
+    except (ValueError, OverflowError):  # not a number, or infinite
+        return ""
+    return f"{year // 10 * 10}s"
+
+
+_TRANSFORMS: dict[str, Callable[[str], str]] = {
+    "none": lambda v: v,
+    "decade": lambda v: _decade(v) if v else "",
+}
+
+
 def relation_allowed(relation: str, recipe: GraphRecipe) -> bool:
     """Whether ``recipe``'s ``allow`` and ``deny`` patterns keep the relation ``relation``."""
     return (not recipe.allow or _matches(relation, recipe.allow)) and not _matches(relation, recipe.deny)
@@ -218,7 +269,8 @@ def relation_allowed(relation: str, recipe: GraphRecipe) -> bool:
 
 def check_relation_filters(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     """Refuse ``allow`` / ``deny`` patterns that leave none of the KG and attribute relations
-    the recipe asks ``dataset`` for; notes on ``allow`` patterns that match none while others do.
+    the recipe asks ``dataset`` for; notes on ``allow`` patterns that match none while others do,
+    and on ``deny`` patterns that match none (they drop nothing).
 
     Raises:
         ConfigError: naming the patterns, a close relation pattern and some relations there are;
@@ -250,11 +302,16 @@ def check_relation_filters(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
             f"so the graph would have no relations {have}",
             key="deny",
         )
-    return [
+    notes = [
         f"recipe allow pattern '{p}' matches none of the {what}{closest(p, hints)}; "
         f"the other patterns keep {len(kept)} of {len(relations)}"
         for p in unmatched
     ]
+    for p in recipe.deny:
+        if not any(fnmatch.fnmatchcase(r, p) for r in relations):
+            users = f" ('{INTERACTED}', the user edges of users: true, is no KG relation: set users: false)" if p == INTERACTED else ""
+            notes.append(f"recipe deny pattern '{p}' matches none of the {what}{closest(p, hints)}, so it drops nothing{users}")
+    return notes
 
 
 def _matches(relation: str, patterns: tuple[str, ...]) -> bool:

@@ -4,7 +4,14 @@ import pytest
 
 from kgrec.data import load_dataset
 from kgrec.errors import ConfigError
-from kgrec.graph import GraphRecipe, build_graph, default_recipe, load_recipe, resolve_recipe
+from kgrec.graph import (
+    GraphRecipe,
+    build_graph,
+    default_recipe,
+    load_recipe,
+    recipe_from_dict,
+    resolve_recipe,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +69,10 @@ def test_a_recipe_asking_the_dataset_for_what_it_lacks_is_refused_at_its_line(to
     assert str(error.value).startswith(
         f"{path}:3:5: recipe attribute column 'clas' is not an item column of 'toy' (did you mean 'class'?) (have: "
     )
+    path = write(tmp_path, "kg: true\nattributes:\n  - column: class\n    relation: item.decade\n    transform: decade\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:5:5: recipe attribute column 'class' with transform decade: no value "
+                                          r"of 'toy' reads as a year"):  # fmt: skip
+        resolve_recipe(toy, path)
     path = write(tmp_path, "kg: true\nitem_name: '{titel}'\n")
     with pytest.raises(ConfigError, match=rf"^{path}:2:1: recipe item_name: '{{titel}}' is not an item column of 'toy' \(did you mean 'title'\?\)"):
         resolve_recipe(toy, path)
@@ -110,6 +121,19 @@ def test_allow_matching_no_relation_is_refused_at_its_line_with_the_relations_th
     )
 
 
+def test_a_deny_pattern_that_drops_nothing_gets_a_note(toy):
+    from kgrec.graph.recipe import check_relation_filters
+
+    recipe = recipe_from_dict({"kg": True, "users": True, "deny": ["film.film.starring", "film.flim.*", "interacted"]})
+    notes = check_relation_filters(toy, recipe)
+    assert notes == [
+        "recipe deny pattern 'film.flim.*' matches none of the KG relations of 'toy' (did you mean 'film.film.*'?), "
+        "so it drops nothing",
+        "recipe deny pattern 'interacted' matches none of the KG relations of 'toy', so it drops nothing ('interacted', "
+        "the user edges of users: true, is no KG relation: set users: false)",
+    ]
+
+
 def test_deny_dropping_every_relation_is_refused_at_its_line(toy, tmp_path):
     path = write(tmp_path, "attributes:\n  - {column: class, relation: item.genre}\ndeny: ['*']\n")
     with pytest.raises(ConfigError, match=rf"^{path}:3:1: recipe deny \['\*'\] drops every one of the KG and attribute "
@@ -130,4 +154,4 @@ def test_an_allow_pattern_matching_nothing_beside_others_that_match_gives_a_note
         "recipe allow pattern 'film.film.staring' matches none of the KG relations of 'toy' "
         "(did you mean 'film.film.starring'?); the other patterns keep 1 of 2"
     ]
-    assert check_relation_filters(toy, GraphRecipe(allow=("film.*",), deny=("nothing.here",))) == []
+    assert check_relation_filters(toy, GraphRecipe(allow=("film.*",), deny=("film.film.starring",))) == []

@@ -329,7 +329,7 @@ class Explainer:
         if b in nbr_a or a in nbr_b:
             found.append((a, b))
         common = np.intersect1d(nbr_a, nbr_b, assume_unique=True)
-        common = common[(common != a) & (common != b)]
+        common = common[(common != a) & (common != b) & ~self._removed(common)]
         if self._attention is not None and max(a, b) < self.kg.n_nodes:  # named first, then most attended to
             order = np.lexsort((-self.attention_into(a, common) * self.attention_into(b, common), ~self._named[common]))
         else:
@@ -351,9 +351,19 @@ class Explainer:
         if not found and slow and self.max_hops > 2 and not virtual:
             exclude = [str(self.kg.relation_names[r]) for r in sorted(self._excluded)]
             found = [
-                p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=exclude) if len(p) > 2
+                p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=exclude)
+                if len(p) > 2 and not self._removed(np.asarray(p.nodes[1:-1])).any()
             ]
         return found[:n]
+
+    def _removed(self, nodes: np.ndarray) -> np.ndarray:
+        """Which of ``nodes`` are items removed from the catalog (``kgrec remove-items``): a path
+        through one would explain a result by an item the catalog no longer has."""
+        base = self.catalog.n_base
+        inside = nodes < base
+        gone = np.zeros(len(nodes), dtype=bool)
+        gone[inside] = ~self.catalog.active[nodes[inside]]
+        return gone
 
     def _all_named(self, nodes: Sequence[int]) -> bool:
         return all(v >= self.kg.n_nodes or self._named[v] for v in nodes[1:-1])  # type: ignore[union-attr]

@@ -786,6 +786,18 @@ def test_a_user_who_rated_nothing_highly_is_explained_by_their_best_rated_items(
     assert "Film 1 " in why.text + " " and "Film 9" not in why.text and "Film 13" not in why.text, why.text
 
 
+def test_explanation_paths_never_pass_through_a_removed_item(rec: Recommender):
+    from kgrec.retrieval.explain import Explainer
+
+    c = rec.catalog.with_removed(["i3"])
+    explainer = Explainer(rec.run.graph, c, centre=rec.item_centre)
+    i3, i4 = c.position("i3", allow_removed=True), c.position("i4")
+    # the nodes a path may not pass through (this graph joins items through entities only, so the
+    # two-hop search is checked by this mask; on ml-100k an item linked to another item's entity
+    # led a path through a removed film)
+    assert explainer._removed(np.asarray([i3, i4, rec.run.graph.n_nodes - 1])).tolist() == [True, False, False]
+
+
 def test_close_items_explanations_of_a_blended_list_state_the_blended_score(rec: Recommender):
     from kgrec.retrieval.catalog import Catalog
     from kgrec.retrieval.explain import Explainer

@@ -41,7 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")
     p.add_argument("--rating-col", help="rating column (float), optional")
     p.add_argument("--time-col", help="timestamp column (float), optional")
-    p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title")
+    p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title (written lower case, "
+                   "'_' for other characters: 'Movie Title' as movie_title, the name templates use)")
     p.add_argument("--seq-cols", default="", help="comma-separated multi-valued item columns, e.g. genres")
     p.add_argument("--seq-sep", default="|", help="separator inside multi-valued columns (default |)")
     p.add_argument("--head-col", default="head", help="KG head column (default head)")
@@ -49,7 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--tail-col", default="tail", help="KG tail column (default tail)")
     p.add_argument("--link-item-col", default="item_id", help="item id column of the links file (default item_id)")
     p.add_argument("--entity-col", default="entity_id", help="entity id column of the links file (default entity_id)")
-    p.add_argument("--sep", default=None, help="field separator (default: tab for .tsv, else comma)")
+    p.add_argument("--sep", default=None, help="field separator (default: tab for .tsv, else comma); several characters, "
+                   "such as MovieLens-1M's '::', split each line with no quoting")
     p.set_defaults(handler=_import)
 
     p = sub.add_parser(

@@ -256,8 +256,8 @@ def load_dataset(
 
     Raises:
         DataError: naming the file, line and column of the first problem found;
-            :class:`DisjointIdsError` when files whose ids must meet share none: an item file
-            none of whose ids is interacted with, links none of whose entities is in the KG.
+            :class:`DisjointIdsError` when files whose ids must meet share none: an item or user
+            file none of whose ids is in the interactions, links none of whose entities is in the KG.
     """
     root = Path(path)
     if not root.is_dir():
@@ -306,7 +306,9 @@ def load_dataset(
 
     parts = [_read_interactions(t, users, items, duplicates) for t in inter_tables]  # type: ignore[arg-type]
     if item_table is not None:
-        _check_items_meet(item_table, inter_tables, parts, items)  # type: ignore[arg-type]
+        _check_rows_meet(item_table, "item", inter_tables, [part.item for part in parts], items)  # type: ignore[arg-type]
+    if user_table is not None:
+        _check_rows_meet(user_table, "user", inter_tables, [part.user for part in parts], users)  # type: ignore[arg-type]
     if len(parts) == 3:
         train, valid, test = parts
         split_name = "given"
@@ -369,18 +371,21 @@ def _check_unique(table: AtomicTable, column: str) -> None:
         )
 
 
-def _check_items_meet(
-    item_table: AtomicTable, inter_tables: list[AtomicTable], parts: list[Interactions], items: _Vocab
+def _check_rows_meet(
+    table: AtomicTable, kind: str, inter_tables: list[AtomicTable], interacted: list[np.ndarray], vocab: _Vocab
 ) -> None:
-    """Refuse an item file none of whose ids is interacted with (``M000`` rows, ``m000``
-    interactions): its columns would describe items no one interacted with. Some interacted
-    items without a row are fine (they have no columns), and so are extra rows."""
-    n_rows = len(item_table.columns["item_id"].vocab)  # type: ignore[union-attr]  # its ids come first in ``items``
-    if n_rows == 0 or any((part.item < n_rows).any() for part in parts):
+    """Refuse an item (``kind="item"``) or user file none of whose ids occurs in the interactions
+    (``M000`` rows, ``m000`` interactions): its columns would describe items no one interacted
+    with, or users who never interacted. Some interacting ids without a row are fine (they have
+    no columns), and so are extra rows. ``interacted``: each part's indices of that kind."""
+    column = f"{kind}_id"
+    n_rows = len(table.columns[column].vocab)  # type: ignore[union-attr]  # its ids come first in ``vocab``
+    if n_rows == 0 or any((indices < n_rows).any() for indices in interacted):
         return
-    tokens = items.tokens()
-    rows = IdSide(item_table.path, ("item_id:token",), tokens[:n_rows], "the item file")
-    raise DisjointIdsError(rows, IdSide(inter_tables[0].path, ("item_id:token",), tokens[n_rows:], "the interactions"), "item ids")
+    tokens = vocab.tokens()
+    rows = IdSide(table.path, (f"{column}:token",), tokens[:n_rows], f"the {kind} file")
+    others = IdSide(inter_tables[0].path, (f"{column}:token",), tokens[n_rows:], "the interactions")
+    raise DisjointIdsError(rows, others, f"{kind} ids")
 
 
 def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule) -> Interactions:

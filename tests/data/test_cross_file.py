@@ -111,3 +111,12 @@ def test_few_distinct_ratings_keep_a_row_each(atomic):
     assert list(info["rating_histogram"]) == ["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
     assert "rating_distinct" not in info
     assert "ratings       mean 2.750\n     0.5          2  ####\n" in format_info(info)
+
+
+def test_a_user_file_sharing_no_id_with_the_interactions_is_refused(atomic):
+    folder = atomic(inter="user_id:token|item_id:token\nu1|a\nu2|b", user="user_id:token|age:token\nU1|30\nU2|40")
+    with pytest.raises(DisjointIdsError, match=r"toy.user: column 'user_id:token': none of its 2 user ids occurs in the "
+                                               r"interactions .* \('U1' here is 'u1' there\)"):  # fmt: skip
+        load_dataset(folder)
+    some = atomic(name="some", inter="user_id:token|item_id:token\nu1|a\nu2|b", user="user_id:token|age:token\nu1|30\nx|40")
+    assert load_dataset(some).n_users == 3  # u1 has a row, u2 none, x no interactions: all fine

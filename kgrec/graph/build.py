@@ -32,6 +32,7 @@ from kgrec.graph.recipe import (
     AttributeRelation,
     GraphRecipe,
     attribute_value,
+    attribute_values,
     check_recipe,
     relation_allowed,
     value_text,
@@ -260,17 +261,13 @@ def _attribute_triples(
     dataset: Dataset, attribute: AttributeRelation, relation_id: int, offset: int
 ) -> tuple[_Part, list[str]]:
     """``item -relation-> value`` triples; value nodes get provisional ids from ``offset``."""
-    column = dataset.item_features[attribute.column]
-    kind = dataset.item_feature_types[attribute.column]
     items: list[int] = []
     values: list[str] = []
-    for item, raw in enumerate(column.tolist() if isinstance(column, np.ndarray) else column):
-        tokens = raw if kind == "token_seq" else [raw]
-        for token in tokens:
-            value = attribute_value(attribute, token)
-            if value:
-                items.append(item)
-                values.append(value)
+    for item, token in attribute_values(dataset, attribute.column):
+        value = attribute_value(attribute, token)
+        if value:
+            items.append(item)
+            values.append(value)
     distinct, value_id = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     n = len(items)
     part = _Part(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -215,14 +215,21 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     return check_relation_filters(dataset, recipe)
 
 
+def attribute_values(dataset: Dataset, column: str) -> Iterator[tuple[int, object]]:
+    """``(item, raw value)`` for each value of an item column, one per token of a ``token_seq``
+    column: what an attribute relation turns into ``item -relation-> value`` triples."""
+    values = dataset.item_features[column]
+    several = dataset.item_feature_types[column] == "token_seq"
+    for item, raw in enumerate(values.tolist() if hasattr(values, "tolist") else values):
+        yield from ((item, token) for token in (raw if several else [raw]))
+
+
 def _transform_kept_nothing(dataset: Dataset, attribute: AttributeRelation) -> str | None:
     """Why an attribute relation whose transform turns every value of its column into nothing
     is refused (``decade`` on a column of titles), or None when some value is kept."""
     if attribute.transform == "none":
         return None
-    column = dataset.item_features[attribute.column]
-    raw = column.tolist() if hasattr(column, "tolist") else list(column)
-    flat = [v for r in raw for v in (r if isinstance(r, list) else [r]) if value_text(v)]
+    flat = [v for _, v in attribute_values(dataset, attribute.column) if value_text(v)]
     if any(attribute_value(attribute, v) for v in flat):
         return None
     examples = ", ".join(repr(value_text(v)) for v in list(dict.fromkeys(flat))[:3]) or "no value at all"

@@ -410,8 +410,10 @@ def _extend_graph(
         graph information; each new-node item's edges to existing nodes ``[relation, node,
         forward]``; each item's node in the extended graph.
     """
-    from kgrec.graph.build import attribute_value  # the builder's own value rules
-    from kgrec.graph.recipe import recipe_from_dict
+    from kgrec.graph.recipe import (
+        attribute_value,  # the builder's own value rules
+        recipe_from_dict,
+    )
 
     nodes = _entity_nodes(kg, dataset)
     next_node = kg.n_nodes

@@ -46,6 +46,7 @@ from kgrec.graph.kg import ENTITY, ITEM
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
 from kgrec.retrieval.catalog import Catalog
 from kgrec.text.templates import LABELS
+from kgrec.utils.names import without_accents
 
 STOPWORDS = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or",
@@ -546,7 +547,7 @@ class Explainer:
         """Why ``target`` matches the free-text ``query``; ``scored_by`` names ``score`` when no
         query word matches."""
         catalog = self.catalog
-        words = [w for w in dict.fromkeys(text_words(query)) if _without_accents(w) not in STOPWORDS and len(w) > 2]
+        words = [w for w in dict.fromkeys(text_words(query)) if without_accents(w) not in STOPWORDS and len(w) > 2]
         matched: list[str] = []
         title_words = set(text_words(catalog.titles[target]))
         for name, values in [("title", {catalog.titles[target]}), *self._attribute_values(target).items()]:
@@ -572,13 +573,8 @@ def same_word(a: str, b: str) -> bool:
     English ending (:data:`SUFFIXES`) is taken off one or both: "films" ~ "film", "comedies" ~
     "comedy", "loved" ~ "love", "animated" ~ "animation"; not "animal" ~ "animation" nor
     "romantic" ~ "roman", which only begin alike."""
-    a, b = _without_accents(a), _without_accents(b)
+    a, b = without_accents(a), without_accents(b)
     return a == b or not _word_forms(a).isdisjoint(_word_forms(b))
-
-
-def _without_accents(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _word_forms(word: str) -> set[str]:

@@ -52,7 +52,12 @@ class TitleIndex:
 def _title_key(text: str) -> str:
     """``text`` with case, spacing and accents aside (``"Misérables, Les"`` as ``"miserables, les"``,
     composed or decomposed)."""
-    decomposed = unicodedata.normalize("NFKD", " ".join(str(text).split()).casefold())
+    return without_accents(" ".join(str(text).split()).casefold())
+
+
+def without_accents(text: str) -> str:
+    """``text`` with its accents dropped, composed or decomposed (``"Café"`` -> ``"Cafe"``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 

@@ -715,9 +715,7 @@ class Recommender:
         text of their interests (see the module docstring for how the query vector is made).
         The liked items are left out of the results."""
         k = self._check_k(k)
-        liked = _ids(liked)
-        query = self.new_user_vector(liked, likes_text)
-        positions = list(dict.fromkeys(self.catalog.position(t) for t in liked))
+        query, positions = self._new_user(liked, likes_text)
         allowed = self._allowed(where, exclude)
         [(found, scores)] = self.search_vectors(query[None], k, allowed, [np.asarray(positions, np.int64)])
         why = None
@@ -881,16 +879,19 @@ class Recommender:
     def new_user_vector(self, liked: Ids = (), likes_text: str | None = None) -> np.ndarray:
         """The query vector ``(d,)`` of a user the model has not seen, from raw ids of items they
         like and/or a text of their interests (see the module docstring); scored by inner product."""
+        return self._new_user(liked, likes_text)[0]
+
+    def _new_user(self, liked: Ids, likes_text: str | None) -> tuple[np.ndarray, list[int]]:
+        """A new user's query vector and the catalog positions of the items they like (each once)."""
         liked = _ids(liked)
         if not liked and likes_text is None:
             raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
-        positions = [self.catalog.position(t) for t in liked]
+        positions = list(dict.fromkeys(self.catalog.position(t) for t in liked))  # an item liked twice counts once
         text = self.text_vector(likes_text) if likes_text is not None else None
-        return self._new_user_vector(positions, text)
+        return self._new_user_vector(positions, text), positions
 
     def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
         model = self.run.model
-        positions = list(dict.fromkeys(positions))  # an item liked twice counts once
         trained = [p for p in positions if p < self.catalog.n_base]
         # A text, and each item added after training, counts as one more liked item, shared by
         # the trained items search() or similar() ranks first for it: an added item's own vector

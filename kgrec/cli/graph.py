@@ -105,7 +105,10 @@ def _build(args: argparse.Namespace) -> int:
             "the item columns to turn into relations (graphs/README.md)"
         )
     out = args.out or Path("graphs") / "built" / (Path(args.recipe).stem if args.recipe else dataset.name)
-    graph = build_graph(dataset, recipe, progress=True)
+    notes: list[str] = []
+    graph = build_graph(dataset, recipe, progress=True, notes=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     graph.save(out)
     counts = graph.counts()
     print(

@@ -167,6 +167,7 @@ class Dataset:
     kg: KGTriples | None = None
     item_entity: np.ndarray | None = None  # (I,) entity index of each item, -1 if unlinked
     sources: list[Path] = field(default_factory=list)  # files read, in order
+    item_rows: int | None = None  # rows of the item file (its ids are items[:item_rows]); None without one
 
     @property
     def n_users(self) -> int:
@@ -331,6 +332,7 @@ def load_dataset(
     )
     if item_table is not None:
         dataset.item_features, dataset.item_feature_types = _align(item_table, "item_id", items)
+        dataset.item_rows = len(item_table.columns["item_id"].vocab)  # type: ignore[union-attr]
     if user_table is not None:
         dataset.user_features, dataset.user_feature_types = _align(user_table, "user_id", users)
     _attach_kg(dataset, read("kg"), read("link"), items)

@@ -74,6 +74,8 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
             info["items_linked_outside_kg"] = outside
     if dataset.item_feature_types:
         info["item_columns"] = dict(dataset.item_feature_types)
+    if dataset.item_rows is not None and dataset.item_rows < dataset.n_items:
+        info["items_without_row"] = dataset.n_items - dataset.item_rows  # ids of the interactions alone
     if dataset.user_feature_types:
         info["user_columns"] = dict(dataset.user_feature_types)
     return info
@@ -125,6 +127,12 @@ def format_info(info: dict[str, Any]) -> str:
         if key in info:
             columns = ", ".join(f"{k}:{v}" for k, v in info[key].items())
             lines.append(f"{key.replace('_', ' '):<13} {columns}")
+    if "items_without_row" in info:
+        n = info["items_without_row"]
+        lines.append(
+            f"  {n:,} interacted item{'s have' if n > 1 else ' has'} no row in the item file: no "
+            "columns, so their text and name are their ids and they get no attribute edges"
+        )
     return "\n".join(lines)
 
 

@@ -53,7 +53,7 @@ class _Part:
 
 
 def build_graph(
-    dataset: Dataset, recipe: GraphRecipe | None = None, progress: bool = False
+    dataset: Dataset, recipe: GraphRecipe | None = None, progress: bool = False, notes: list[str] | None = None
 ) -> KnowledgeGraph:
     """Build the knowledge graph ``recipe`` describes from ``dataset``.
 
@@ -61,6 +61,8 @@ def build_graph(
         dataset: a loaded dataset (:func:`kgrec.data.load_dataset`).
         recipe: what to include; default :class:`GraphRecipe()` (KG triples only).
         progress: show a progress bar over the build steps (on stderr).
+        notes: when given, a line is appended to it for what the build did that a user may not
+            expect: items that ``min_degree`` left without any edge.
 
     Returns:
         The graph, with nodes numbered items, then entities, then users (see :mod:`kgrec.graph.kg`).
@@ -108,7 +110,15 @@ def build_graph(
             dropped[:n_items] = False  # item nodes always stay
             keep = ~dropped[head]
             keep &= ~dropped[tail]
+            linked_before = _linked_items(head, tail, n_items)
             head, relation, tail = head[keep], relation[keep], tail[keep]
+            isolated = int((linked_before & ~_linked_items(head, tail, n_items)).sum())
+            if isolated and notes is not None:
+                notes.append(
+                    f"min_degree {recipe.min_degree} dropped every entity of {isolated} of {n_items} items "
+                    f"({100 * isolated / n_items:.1f}%), which now have no edge in the graph; lower min_degree "
+                    "to keep them linked"
+                )
         # Renumber: items keep their ids, the entities still in a triple follow in order.
         used = np.zeros(n_provisional, dtype=bool)
         used[head] = True
@@ -174,6 +184,14 @@ def build_graph(
             n_items=n_items,
             provenance=provenance,
         )
+
+
+def _linked_items(head: np.ndarray, tail: np.ndarray, n_items: int) -> np.ndarray:
+    """``(n_items,)`` bool: whether each item is the head or tail of a triple."""
+    linked = np.zeros(n_items, dtype=bool)
+    linked[head[head < n_items]] = True
+    linked[tail[tail < n_items]] = True
+    return linked
 
 
 def _no_triples(dataset: Dataset, recipe: GraphRecipe, n_kg: int, n_attributes: int, n_unique: int) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,19 +96,27 @@ def find_paths(
     return found
 
 
-def short_relation(name: str) -> str:
-    """Display name of a relation: the last dot-separated segment (``film.film.directed_by``
-    -> ``directed_by``); generated inverses keep their suffix (``directed_by.inv``)."""
+def short_relation(name: str, among: Sequence[str] = ()) -> str:
+    """Display name of a relation: its last dot-separated segment (``film.film.directed_by`` ->
+    ``directed_by``), or as many last segments as tell it apart from the other relations
+    ``among`` (``item.genre`` and ``film.film.genre`` -> ``item.genre`` and ``film.genre``);
+    generated inverses keep their suffix (``directed_by.inv``)."""
     base, inverse = (name[: -len(".inv")], ".inv") if name.endswith(".inv") else (name, "")
-    return base.rsplit(".", 1)[-1] + inverse
+    others = {o[: -len(".inv")] if o.endswith(".inv") else o for o in among} - {base}
+    parts = base.split(".")
+    for n in range(1, len(parts)):
+        label = ".".join(parts[-n:])
+        if not any(o == label or o.endswith("." + label) for o in others):
+            return label + inverse
+    return base + inverse
 
 
 def format_path(kg: KnowledgeGraph, path: GraphPath, short: bool = True) -> str:
     """One readable line: ``A -rel-> B <-rel- C``; parallel relations joined by ``|``."""
-    show = short_relation if short else str
+    among = [str(r) for r in kg.relation_names]
     parts = [str(kg.names[path.nodes[0]])]
     for hop in path.hops:
-        label = "|".join(show(str(kg.relation_names[r])) for r in hop.relations)
+        label = "|".join(short_relation(among[r], among) if short else among[r] for r in hop.relations)
         parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
         parts.append(str(kg.names[hop.target]))
     return " ".join(parts)

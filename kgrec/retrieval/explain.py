@@ -374,8 +374,9 @@ class Explainer:
         names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
         names[0], names[-1] = first, last
         parts = [names[0]]
+        among = [str(r) for r in kg.relation_names]  # type: ignore[union-attr]
         for i, (hop, name) in enumerate(zip(path.hops, names[1:], strict=True), start=1):
-            label = "|".join(short_relation(str(self.kg.relation_names[r])) for r in hop.relations)  # type: ignore[union-attr]
+            label = "|".join(short_relation(among[r], among) for r in hop.relations)
             parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
             v = path.nodes[i]
             if i < len(path.nodes) - 1 and v < kg.n_nodes and not self._named[v]:  # type: ignore[union-attr]

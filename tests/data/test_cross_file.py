@@ -120,3 +120,15 @@ def test_a_user_file_sharing_no_id_with_the_interactions_is_refused(atomic):
         load_dataset(folder)
     some = atomic(name="some", inter="user_id:token|item_id:token\nu1|a\nu2|b", user="user_id:token|age:token\nu1|30\nx|40")
     assert load_dataset(some).n_users == 3  # u1 has a row, u2 none, x no interactions: all fine
+
+
+def test_info_notes_interacted_items_without_a_row_in_the_item_file(atomic):
+    item = "item_id:token|title:token\ni1|Alpha\ni2|Beta\ni9|Unrated"  # i3, i4, i5 have no row
+    info = dataset_info(load_dataset(atomic(inter=TOY_INTER, item=item)))
+    assert info["items_without_row"] == 3
+    assert "\n  3 interacted items have no row in the item file: no columns, so their text and name are their ids" in format_info(info)
+
+
+def test_info_says_nothing_of_rows_when_every_item_has_one(toy_dataset):
+    info = dataset_info(load_dataset(toy_dataset))
+    assert "items_without_row" not in info and "no row in the item file" not in format_info(info)

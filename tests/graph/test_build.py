@@ -85,6 +85,18 @@ def test_min_degree_drops_rare_entities_but_never_items(build):
     assert kg.n_items == 6 and kg.n_triples == 4  # i3 stays, without edges
 
 
+def test_min_degree_notes_the_items_it_leaves_without_edges(toy):
+    notes: list[str] = []
+    build_graph(toy, recipe_from_dict({"min_degree": 2}), notes=notes)  # i3's only entity, d2, is dropped
+    assert notes == [
+        "min_degree 2 dropped every entity of 1 of 6 items (16.7%), which now have no edge in the graph; "
+        "lower min_degree to keep them linked"
+    ]  # before: nothing said
+    kept: list[str] = []
+    build_graph(toy, recipe_from_dict({"min_degree": 1}), notes=kept)
+    assert kept == []
+
+
 def test_allow_and_deny_filter_relations_by_name_or_pattern(build):
     allowed = build(allow=["*.directed_by"])
     assert set(allowed.relation_names) == {"film.film.directed_by"} and allowed.n_triples == 3

@@ -61,3 +61,12 @@ def test_short_relation_keeps_the_last_segment():
     assert short_relation("film.film.directed_by") == "directed_by"
     assert short_relation("film.film.directed_by.inv") == "directed_by.inv"
     assert short_relation("interacted") == "interacted"
+
+
+def test_short_relation_keeps_the_segments_that_tell_relations_apart():
+    among = ["item.genre", "film.film.genre", "film.film.directed_by", "film.film.genre.inv"]
+    assert short_relation("item.genre", among) == "item.genre"  # before: both were "genre"
+    assert short_relation("film.film.genre", among) == "film.genre"
+    assert short_relation("film.film.genre.inv", among) == "film.genre.inv"
+    assert short_relation("film.film.directed_by", among) == "directed_by"
+    assert short_relation("genre", ["genre", "item.genre"]) == "genre"

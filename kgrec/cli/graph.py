@@ -75,7 +75,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("graph", type=Path, help="graph folder written by `kgrec graph build`")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a log-log degree histogram")
+    p.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="also draw a log-log degree histogram (.png, or .svg, .pdf ... by its suffix)"
+    )
     p.set_defaults(handler=_stats)
 
     p = sub.add_parser(

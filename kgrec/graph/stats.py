@@ -14,7 +14,7 @@ import numpy as np
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import NODE_TYPES, KnowledgeGraph
 from kgrec.graph.recipe import INTERACTED
-from kgrec.utils.io import write_png
+from kgrec.utils.io import write_figure
 
 
 def degrees(kg: KnowledgeGraph) -> np.ndarray:
@@ -136,7 +136,8 @@ def _content_triples(kg: KnowledgeGraph) -> np.ndarray:
 
 
 def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
-    """Write a log-log histogram of node degrees (one series per node type) as a PNG, atomically."""
+    """Write a log-log histogram of node degrees (one series per node type), atomically, as PNG or
+    the image format ``path``'s suffix names (:func:`~kgrec.utils.io.write_figure`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -160,7 +161,7 @@ def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
     if axes.get_legend_handles_labels()[0]:
         axes.legend(title="node type")
     figure.tight_layout()
-    return write_png(figure, path)
+    return write_figure(figure, path)
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:

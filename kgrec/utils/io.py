@@ -71,6 +71,27 @@ def write_png(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
     return path
 
 
+def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
+    """Save a matplotlib figure at ``path``, atomically, in the format its suffix names
+    (``.png``, ``.svg``, ``.pdf``, ``.jpg`` ...; PNG without a suffix); returns ``path``.
+
+    Raises:
+        KgrecError: ``path`` is a folder, or its suffix names no format matplotlib writes.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise KgrecError(f"{path} is a folder: give the path of the image file to write, e.g. {path / 'plot.png'}")
+    kind = path.suffix.lower().lstrip(".") or "png"
+    formats = figure.canvas.get_supported_filetypes()
+    if kind not in formats:
+        raise KgrecError(
+            f"{path}: matplotlib writes no '.{kind}' image; end the name with one of {', '.join('.' + f for f in formats)}"
+        )
+    with atomic_path(path, suffix=f".{kind}") as tmp:
+        figure.savefig(tmp, format=kind, dpi=dpi)
+    return path
+
+
 def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: str) -> str | None:
     """Why ``writer`` must not replace ``folder`` through :func:`atomic_dir`, or None when it may.
 

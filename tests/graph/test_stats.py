@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from kgrec.errors import KgrecError
 from kgrec.graph import graph_stats, plot_degrees
 
 
@@ -52,3 +54,16 @@ def test_degree_plot_is_a_png_written_atomically(build, tmp_path):
     path = plot_degrees(build(inverse=True), tmp_path / "plots" / "degrees.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in path.parent.iterdir()] == ["degrees.png"]
+
+
+@pytest.mark.parametrize(("name", "magic"), [("degrees.svg", b"<?xml"), ("degrees.pdf", b"%PDF"), ("degrees.jpg", b"\xff\xd8")])
+def test_degree_plot_is_written_in_the_format_its_suffix_names(build, tmp_path, name, magic):
+    path = plot_degrees(build(), tmp_path / "plots" / name)  # before: PNG bytes whatever the suffix
+    assert path.read_bytes().startswith(magic)
+    assert [p.name for p in path.parent.iterdir()] == [name]
+
+
+def test_degree_plot_refuses_a_suffix_matplotlib_cannot_write(build, tmp_path):
+    with pytest.raises(KgrecError, match=r"degrees\.txt: matplotlib writes no '\.txt' image; end the name with one of .*\.png"):
+        plot_degrees(build(), tmp_path / "plots" / "degrees.txt")
+    assert not (tmp_path / "plots").exists() or list((tmp_path / "plots").iterdir()) == []

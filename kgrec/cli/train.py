@@ -260,6 +260,13 @@ def _eval_lists(args: argparse.Namespace) -> int:
     if metrics["n_lists"] and not metrics["part_listed"]:
         print(f"note: no list holds any of its user's {args.part} items, at any rank: lists that leave out every item "
               "a user interacted with (kgrec recommend without --include-seen) leave these out too", file=sys.stderr)
+    n_lists = metrics["n_lists"]
+    short = [f"{n:,} of {n_lists:,} at K={key.partition('@')[2]}" for key, n in metrics.items()
+             if key.startswith("short_lists@") and n]  # fmt: skip
+    if short:
+        print(f"note: lists with fewer than K items once the left-out ones go: {', '.join(short)}; the missing ranks "
+              "count as misses, so @K metrics are lower than full lists would score: give each user at least K "
+              "items they have not seen", file=sys.stderr)  # fmt: skip
     if baselines:
         print(_baselines_table(metrics, baselines, name="these lists", part=args.part))
     return 0

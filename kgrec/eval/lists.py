@@ -29,24 +29,31 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
     """Each user's ranked items (dataset indices) from a JSON-lines file.
 
     Raises:
-        DataError: the file is missing, or a line is not a JSON object with a known ``user``
-            and a list of known items (``items``, or ``results`` of ``{"item_id"}``), or repeats
-            a user or an item (file:line).
+        DataError: the file is missing or a folder, or a line is not UTF-8, not JSON (file:line,
+            and the column), not a JSON object with a known ``user`` and a list of known items
+            (``items``, or ``results`` of ``{"item_id"}``), or repeats a user or an item (file:line).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder: expected a JSON-lines file of ranked lists, one per user", path)
     if not path.is_file():
         raise DataError("lists file not found", path)
     user_of = {str(u): i for i, u in enumerate(dataset.users)}
     item_of = {str(t): i for i, t in enumerate(dataset.items)}
     lists: dict[int, list[int]] = {}
-    with open(path, encoding="utf-8-sig") as handle:  # a byte-order mark is not part of line 1
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:  # a byte-order mark is not part of line 1
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"byte {error.start + 1} is not UTF-8 ({raw[error.start]:#04x}): expected a "
+                                "UTF-8 text file", path, number) from None  # fmt: skip
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except ValueError as error:
-                raise DataError(f"not JSON ({error})", path, number) from None
+            except json.JSONDecodeError as error:  # its own "line 1 column N" counts within this one line
+                raise DataError(f"column {error.colno}: not JSON ({error.msg})", path, number) from None
             user, items = _fields(row, path, number)
             if user not in user_of:
                 raise DataError(f"unknown user '{user}': not a user of {dataset.name}", path, number)
@@ -106,7 +113,9 @@ def evaluate_lists(
     trained on, or had in valid when testing: left out before the cut at K), each over the users
     evaluated, ``"part_listed"`` (listed items that are the user's own in ``part``, at any rank; none
     at all means lists that left those items out); on a cold-item split also ``"outside_candidates"``: listed items that are not
-    among the part's new items, which are the only ones ranked (:func:`cold_candidates`)."""
+    among the part's new items, which are the only ones ranked (:func:`cold_candidates`); and for each
+    K ``"short_lists@K"``: lists (of users evaluated) with fewer than K items once those are left
+    out, whose missing ranks count as misses at K."""
     metrics = evaluate_split(lists_score_fn(lists, dataset.n_items), dataset, part, ks)
     target = known_users_part(dataset, part)  # the interactions evaluate_split scores against
     users = set(target.user.tolist())
@@ -115,10 +124,18 @@ def evaluate_lists(
     item_of = np.concatenate([*scored.values()] or [np.zeros(0, np.int64)])
     seen_parts = [dataset.train] if part == "valid" else [dataset.train, dataset.valid]
     listed = user_of * dataset.n_items + item_of  # (user, item) pairs as one number, as below
+    seen = np.isin(listed, np.concatenate([_pairs(p, dataset.n_items) for p in seen_parts]))
     metrics["n_lists"] = len(scored)
-    metrics["seen_listed"] = int(np.isin(listed, np.concatenate([_pairs(p, dataset.n_items) for p in seen_parts])).sum())
+    metrics["seen_listed"] = int(seen.sum())
     metrics["part_listed"] = int(np.isin(listed, _pairs(target, dataset.n_items)).sum())
+    ranked = ~seen  # what is left of each list to cut at K
     candidates = cold_candidates(dataset, part)
     if candidates is not None:
-        metrics["outside_candidates"] = int((~candidates.numpy()[item_of]).sum())
+        outside = ~candidates.numpy()[item_of]
+        metrics["outside_candidates"] = int(outside.sum())
+        ranked &= ~outside
+    position = np.repeat(np.arange(len(scored)), [len(items) for items in scored.values()])  # each listed item's list
+    left = np.bincount(position[ranked], minlength=len(scored))
+    for k in ks:
+        metrics[f"short_lists@{k}"] = int((left < k).sum())
     return metrics

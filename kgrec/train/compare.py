@@ -55,8 +55,12 @@ class Comparison:
 def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Comparison:
     """Read the finished ``runs`` and rank them on the validation ``metric`` (default: the
     runs' ``eval.monitor`` when they share one, else ``ndcg@10``). A ``kgrec tune`` folder
-    stands for the runs of its trials."""
-    runs = [run for given in runs for run in _run_folders(Path(given))]
+    stands for the runs of its trials; a run named twice (itself and in its tuning folder) is
+    one row."""
+    unique: dict[Path, Path] = {}
+    for run in (run for given in runs for run in _run_folders(Path(given))):
+        unique.setdefault(run.resolve(), run)  # the first naming of each
+    runs = list(unique.values())
     if not runs:
         raise KgrecError("compare: give at least one run folder")
     configs, metrics, evaluated_on = [], [], {}
@@ -163,11 +167,21 @@ def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
 
 
 def _run_folders(path: Path) -> list[Path]:
-    """``path`` itself, or for a ``kgrec tune`` folder the run folders of its trials."""
+    """``path`` itself, or for a ``kgrec tune`` folder the run folders of its trials.
+
+    Raises:
+        KgrecError: ``path/tune.json`` is not the record ``kgrec tune`` writes.
+    """
     tuned = path / "tune.json"
     if not tuned.is_file():
         return [path]
-    return [path / trial["folder"] for trial in json.loads(tuned.read_text(encoding="utf-8"))["trials"]]
+    try:
+        trials = json.loads(tuned.read_text(encoding="utf-8"))["trials"]
+        return [path / trial["folder"] for trial in trials]
+    except (ValueError, UnicodeDecodeError, LookupError, TypeError) as error:
+        reason = str(error) if isinstance(error, ValueError) else f"no {error}" if isinstance(error, KeyError) else "malformed"
+        raise KgrecError(f"{tuned}: not the record kgrec tune writes ({reason}), so {path} is neither a run nor a "
+                         "tuning folder; name its runs one by one, or rerun the kgrec tune that wrote it") from None  # fmt: skip
 
 
 def _value(config: dict[str, Any], name: str) -> Any:

@@ -10,7 +10,8 @@ A sampled field is drawn from a distribution (``--sample train.lr=loguniform(1e-
 =========================== ====================================================================
 
 and a ``--grid`` field's values become choices, drawn each as likely. Floats are rounded to two
-significant digits (``0.0013``), so run folders stay readable and near-equal draws share a run.
+significant digits (``0.0013``), so run folders stay readable and near-equal draws share a run;
+a draw that two digits would round out of ``[LOW, HIGH]`` keeps as many more as it needs.
 Trial ``k`` is the ``k``-th draw of one seeded generator, so the same command draws the same
 settings and a rerun reads their runs back; raising ``--trials`` keeps the first ones.
 """
@@ -39,14 +40,19 @@ class Distribution:
     high: float
 
     def draw(self, rng: np.random.Generator) -> str:
-        """One value, as an override's text."""
+        """One value, as an override's text: two significant digits, more where two would
+        round it out of ``[low, high]`` (``uniform(0.9,0.999)``'s 0.996 is ``0.996``, not ``1``)."""
         if self.kind == "randint":
             return str(int(rng.integers(int(self.low), int(self.high) + 1)))
         if self.kind == "loguniform":
             value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             value = rng.uniform(self.low, self.high)
-        return f"{float(f'{value:.2g}'):g}"
+        for digits in range(2, 7):
+            text = f"{float(f'{value:.{digits}g}'):g}"
+            if self.low <= float(text) <= self.high:
+                return text
+        return repr(min(max(value, self.low), self.high))
 
     def __str__(self) -> str:
         number = (lambda v: str(int(v))) if self.kind == "randint" else (lambda v: f"{v:g}")

@@ -162,10 +162,11 @@ def tune(
         seed: the random search's seed (not the runs' ``train.seed``).
 
     Raises:
-        ConfigError: the grid or the space sets a field ``overrides`` sets too, ``space``
-            without ``trials``, the runs have no validation
-            metric to compare (the kg tower alone without held-out triples), or a finished run under ``out`` was
-            trained with another config.
+        ConfigError: the grid or the space sets a field ``overrides`` sets too, or a ``data``
+            field (each setting would be chosen on another validation set), ``space`` without
+            ``trials``, the runs have no validation metric to compare (the kg tower alone
+            without held-out triples), ``out`` is a file or a ``kgrec train`` run folder, or a
+            finished run under ``out`` was trained with another config.
     """
     grid = {k: [_raw(v) for v in values] for k, values in grid.items()}
     space = dict(space or {})
@@ -173,9 +174,17 @@ def tune(
     clash = sorted({o.partition("=")[0].strip() for o in overrides} & (set(grid) | set(space)))
     if clash:
         raise ConfigError(f"{clash[0]} is both in the search and in --set; give it in one place")
+    data_fields = sorted(k for k in {*grid, *space} if k.strip().startswith("data."))
+    if data_fields:
+        raise ConfigError(
+            f"{data_fields[0]} is in the search, but it changes the data that the settings are split and scored "
+            "on, so each would be chosen on another validation set; fix it with --set or --data, or train each "
+            "with kgrec train and see them side by side with kgrec compare"
+        )
     if space and trials is None:
         raise ConfigError("sampled fields (--sample) need a number of trials (--trials N)")
     out = Path(out)
+    _check_out(out)
     combos = settings(grid) if trials is None else sample_settings(grid, space, trials, seed)
     configs = [load_config(config_file, [*overrides, *(f"{k}={v}" for k, v in s.items())]) for s in combos]
     monitor = configs[0].eval.monitor
@@ -190,10 +199,13 @@ def tune(
     names = [folder_name(s) for s in combos]
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
     out.mkdir(parents=True, exist_ok=True)
-    for number, (setting, config, name) in enumerate(zip(combos, configs, names, strict=True), start=1):
+    for number, (setting, config) in enumerate(zip(combos, configs, strict=True), start=1):
         label = " ".join(f"{k}={v}" for k, v in setting.items())
         if progress:
             print(f"[{number}/{len(combos)}] {label} ...", file=sys.stderr, flush=True)
+        if not (out / names[number - 1]).exists():  # asked for before by another name (fields reordered, 1e-3 for 0.001)
+            names[number - 1] = _same_request(out, config) or names[number - 1]
+        name = names[number - 1]
         metrics = _run(config, out / name)
         trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"])
         result.trials.append(trial)
@@ -209,20 +221,63 @@ def tune(
     return result
 
 
+def _check_out(out: Path) -> None:
+    """Refuse a tuning folder that is a file, lies below one, or is a ``kgrec train`` run folder
+    (its runs would mix with the trials, and ``kgrec compare`` would take it for a tuning folder)."""
+    below = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if (out.exists() and not out.is_dir()) or below is not None:
+        raise ConfigError(f"--out {out}: {below or out} is a file; give a folder for the runs of the search")
+    if any((out / name).exists() for name in ("manifest.json", "checkpoints", "model.safetensors")):
+        raise ConfigError(f"--out {out} is the run folder of kgrec train; give a new folder for the runs of the search "
+                          "(one folder per setting is written under it)")  # fmt: skip
+
+
+def _request(config: RunConfig) -> dict[str, Any]:
+    """What a run is asked for: ``config`` as plain values, less how it reports (``train.progress``)."""
+    requested = plain_config(config)
+    requested["train"].pop("progress")
+    return requested
+
+
+def _recorded(marker: Path) -> dict[str, Any]:
+    """A run's request as ``marker`` recorded it, fields newer than it at their defaults."""
+    recorded = with_defaults(json.loads(marker.read_text(encoding="utf-8")))
+    recorded["train"].pop("progress")  # never recorded: with_defaults brought it back
+    return recorded
+
+
+def _comparable(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with its data and graph folders as absolute paths, so that ``--data d`` and
+    ``--data $PWD/d`` ask for the same run."""
+    out = {**request}
+    for section, key in (("data", "path"), ("graph", "path")):
+        if isinstance((out.get(section) or {}).get(key), str):
+            out[section] = {**out[section], key: str(Path(out[section][key]).expanduser().resolve())}
+    return out
+
+
+def _same_request(out: Path, config: RunConfig) -> str | None:
+    """The run folder under ``out`` asked for with ``config`` by another name, if any."""
+    wanted = _comparable(_request(config))
+    for marker in sorted(out.glob("*/.tune-request.json")):
+        try:
+            if _comparable(_recorded(marker)) == wanted:
+                return marker.parent.name
+        except (ValueError, KeyError, TypeError, AttributeError):  # an unreadable marker matches nothing
+            continue
+    return None
+
+
 def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     """Train ``config`` in ``folder``, or read back the finished run there if it was asked for
     with this very config (recorded as ``folder/.tune-request.json``: the run's own
     ``config.yaml`` holds the config after :func:`~kgrec.train.fit_defaults`)."""
-    requested = plain_config(config)
-    requested["train"].pop("progress")  # how a run reports, not what it trains
+    requested = _request(config)  # how a run reports is not what it trains
     marker = folder / ".tune-request.json"
-    recorded = None
-    if marker.is_file():
-        recorded = with_defaults(json.loads(marker.read_text(encoding="utf-8")))
-        recorded["train"].pop("progress")  # never recorded: with_defaults brought it back
+    recorded = _recorded(marker) if marker.is_file() else None
     finished = (folder / "manifest.json").is_file()
-    if (finished or recorded is not None) and recorded != requested:
-        changed = ", ".join(changed_fields(recorded, requested)) if recorded is not None else "not recorded"
+    if (finished or recorded is not None) and (recorded is None or _comparable(recorded) != _comparable(requested)):
+        changed = ", ".join(changed_fields(_comparable(recorded), _comparable(requested))) if recorded is not None else "not recorded"
         raise ConfigError(
             f"{folder} holds a{' finished' if finished else 'n unfinished'} run of another config (differs in: "
             f"{changed}); use another tuning folder, or delete that run"

@@ -126,4 +126,4 @@ def test_lists_that_left_out_the_part_itself_get_a_note(clustered_dataset: Path,
     metrics = evaluate_lists(dataset, read_lists(write_lists(tmp_path / "b.jsonl", dataset, scores, dataset.n_items // 2), dataset))
     assert metrics["part_listed"] > 0  # lists that may hold them hold some
     assert main(["eval-lists", str(tmp_path / "b.jsonl"), "--data", str(clustered_dataset)]) == 0
-    assert "note:" not in capsys.readouterr().err
+    assert "note: no list holds" not in capsys.readouterr().err  # (a short list may still get its own note)

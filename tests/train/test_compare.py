@@ -88,3 +88,19 @@ def test_a_tuning_folder_stands_for_the_runs_of_its_trials(clustered_dataset, tm
     comparison = compare_runs([tmp_path / "tune"])
     assert comparison.fields == ["train.lr"]
     assert sorted(r.run for r in comparison.runs) == [str(tmp_path / "tune" / f"train.lr={v}") for v in ("0.001", "0.002")]
+
+
+def test_a_run_named_twice_is_one_row(two_runs, tmp_path):
+    """A tuning folder beside one of its own runs, or a path spelt twice, lists each run once."""
+    tuning = tmp_path / "tune"
+    tuning.mkdir()
+    (tuning / "tune.json").write_text(json.dumps({"trials": [{"folder": str(two_runs[0] / ".." / "small")}]}))
+    comparison = compare_runs([two_runs[0], tuning, two_runs[1], f"{two_runs[1]}/"])
+    assert sorted(r.run for r in comparison.runs) == sorted(str(run) for run in two_runs)
+
+
+@pytest.mark.parametrize("record", ['{"trials": [', '{"monitor": "ndcg@10"}', '{"trials": [3]}'])
+def test_a_tune_json_kgrec_tune_did_not_write_is_named(tmp_path, capsys, record):
+    (tmp_path / "tune.json").write_text(record)
+    assert main(["compare", str(tmp_path)]) == 2  # was a JSONDecodeError, KeyError or TypeError traceback
+    assert capsys.readouterr().err.startswith(f"kgrec: error: {tmp_path / 'tune.json'}: not the record kgrec tune writes (")

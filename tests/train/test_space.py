@@ -26,6 +26,17 @@ def test_draws_stay_in_their_bounds_and_are_rounded_to_two_digits():
     assert str(space["train.lr"]) == "loguniform(0.0001,0.01)" and str(space["model.dim"]) == "randint(16,18)"
 
 
+def test_rounding_never_takes_a_draw_out_of_its_bounds():
+    """Two digits would make uniform(0.9,0.999)'s 0.996 a dropout of 1 and loguniform(0.001,0.00149)'s
+    0.00148 a rate of 0.0015: such draws keep the digits they need instead."""
+    drawn = sample_settings({}, parse_space(["model.id_dropout=uniform(0.9,0.999)"]), 11)
+    assert all(0.9 <= float(s["model.id_dropout"]) <= 0.999 for s in drawn)
+    assert "0.95" in {s["model.id_dropout"] for s in drawn}  # the rest stay at two digits
+    rng = np.random.default_rng(0)
+    lr = Distribution("loguniform", 0.001, 0.00149)
+    assert all(0.001 <= float(lr.draw(rng)) <= 0.00149 for _ in range(300))
+
+
 def test_the_same_seed_draws_the_same_distinct_settings_and_more_trials_keep_the_first():
     space = {"train.lr": Distribution("loguniform", 1e-4, 1e-2)}
     choices = {"model.trunk": ["mmoe", "ple"]}

@@ -16,8 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from kgrec.errors import KgrecError
-from kgrec.train import build_model, fit_defaults, load_config, load_data, prepare, train
+from kgrec.errors import ConfigError, KgrecError
+from kgrec.train import RunConfig, build_model, fit_defaults, load_config, load_data, prepare, train
+from kgrec.utils.config import locate
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "ml-100k.yaml"
 SHOWN = "scripts/configs/ml-100k.yaml"  # the default, as --help and errors name it
@@ -35,8 +36,16 @@ parser.add_argument("--overwrite", action="store_true", help="replace a finished
 def main(args: argparse.Namespace) -> None:
     # 1. configuration: defaults < YAML file < --data < --set overrides
     data = [f"data.path={args.data}"] if args.data is not None else []
-    config = load_config(None if args.config == "none" else args.config, data + args.overrides)
+    path = None if args.config == "none" else args.config
+    config = load_config(path, data + args.overrides)
+    try:
+        fit_and_train(config, args)
+    except ConfigError as error:  # a check against the data or the machine: where the config file writes the key
+        raise locate(error, path, data + args.overrides) from None
 
+
+def fit_and_train(config: RunConfig, args: argparse.Namespace) -> None:
+    """Steps 2-5: fit the loaded config to the data, prepare it, build the model, train."""
     # 2. data: the split dataset; the config fitted to it (what it cannot feed is switched off)
     dataset = load_data(config)
     config, notes = fit_defaults(config, dataset)

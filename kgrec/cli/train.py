@@ -135,6 +135,7 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from kgrec.train import load_config, train
+    from kgrec.utils.config import locate
 
     config = load_config(args.config, _data_overrides(args))
     if args.print_config:
@@ -150,7 +151,10 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ConfigError("give --out RUN_DIR, the run folder to write (or --print-config to see the config)")
-    metrics = train(config, args.out, overwrite=args.overwrite)
+    try:
+        metrics = train(config, args.out, overwrite=args.overwrite)
+    except ConfigError as error:  # a check against the data or the machine: where --config writes the key
+        raise locate(error, args.config, _data_overrides(args)) from None
     if metrics:
         print(_summary(metrics))
         print(f"run folder: {args.out}")

@@ -7,6 +7,8 @@ field by field: ``--set model.trunk=ple --set train.max_epochs=5``.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
 from kgrec.utils.config import apply_overrides, from_dict, load_yaml, locate, to_dict
+from kgrec.utils.names import closest
 
 
 @dataclass
@@ -147,7 +150,7 @@ class TrainSection:
     accelerator: str = "auto"
     devices: int | str = "auto"
     strategy: str = "auto"
-    precision: str = "auto"
+    precision: str | int = "auto"  # a YAML file's `precision: 32` is an int; kept as the string "32"
     kg_batch_size: int = 4096
     num_negatives: int = 1
     shared_negatives: int = 0
@@ -163,8 +166,9 @@ class TrainSection:
     teacher_recency_floor: float = 0.05
 
     def __post_init__(self) -> None:
-        if not self.max_minutes >= 0:
+        if not 0 <= self.max_minutes < math.inf:
             raise ConfigError(f"train.max_minutes: expected >= 0 minutes (0: no limit), got {self.max_minutes}", key="train.max_minutes")
+        self._check_trainer_settings()
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}", key="train.lr_decay")
         if self.teacher_reg is not None and not self.teacher_reg > 0:
@@ -191,6 +195,30 @@ class TrainSection:
         if self.shared_negatives < 0:
             raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}", key="train.shared_negatives")
 
+    def _check_trainer_settings(self) -> None:
+        """Refuse the values of ``accelerator``, ``devices`` and ``precision`` that Lightning
+        refuses (with a traceback, and only once the data is loaded and the teacher fitted), here
+        where the config file's keys are known; ``precision`` becomes a string. What depends on
+        the machine (a GPU asked for where there is none) is checked when training starts."""
+        self.precision = str(self.precision)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision: expected one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+                              f"{closest(self.precision, PRECISIONS)}", key="train.precision")  # fmt: skip
+        if self.accelerator not in ACCELERATORS:
+            raise ConfigError(f"train.accelerator: expected one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}"
+                              f"{closest(self.accelerator, ACCELERATORS)}", key="train.accelerator")  # fmt: skip
+        devices = self.devices
+        if not (devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1))
+                or (isinstance(devices, str) and re.fullmatch(r"-1|\d+(,\d+)*,?", devices.replace(" ", "")))):  # fmt: skip
+            raise ConfigError(f"train.devices: expected a number of devices >= 1, -1 or auto (every GPU), or GPU "
+                              f"indices such as '0,1', got {devices!r}", key="train.devices")  # fmt: skip
+
+
+# What Lightning's Trainer takes (lightning.fabric.connector's precision inputs and the
+# accelerator registry), named here so that a config is checked without importing Lightning.
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "16", "bf16", "64",
+              "transformer-engine", "transformer-engine-float16")  # fmt: skip
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 _TRAIN_BOUNDS = (  # field, lower bound, bound allowed, what is expected
     ("max_epochs", 1, True, "at least 1 epoch"),

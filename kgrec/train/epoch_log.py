@@ -11,11 +11,13 @@ way, so that a log shows the run is moving and when the epoch will end:
     epoch 0/39  step 120/363  train/loss 11.2345  0.51 s/step, about 2.1 min left in the epoch
 
 :class:`TrainingClock` keeps the seconds spent training in the checkpoints, so that a resumed
-run reports the time of all its epochs, not of the part after the resume.
+run reports the time of all its epochs, not of the part after the resume. :class:`MovedRunFolder`
+lets a run folder moved or copied while interrupted resume as if it had stayed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -129,3 +131,37 @@ class TrainingClock(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.before = float(state_dict["seconds"])
+
+
+class MovedRunFolder(L.Callback):
+    """Point the saved state of the checkpoint callbacks at this run's ``checkpoints/`` folder
+    when the run was interrupted in another folder (moved or copied since).
+
+    Lightning's ``ModelCheckpoint`` keeps absolute paths, and on a resume from another folder it
+    drops the best score so far (so the next epoch, better or not, became ``best.ckpt``) and
+    keeps the old folder's ``best.ckpt`` as the best model, which the run then loaded at the end:
+    a ``FileNotFoundError`` once that folder was gone, or the weights of whatever run it held.
+    Runs before the callbacks load their state (``on_load_checkpoint`` comes first).
+
+    Args:
+        dirpath: the run's ``checkpoints/`` folder, where the checkpoint callbacks save.
+    """
+
+    def __init__(self, dirpath: Path) -> None:
+        self.dirpath = os.path.realpath(dirpath)  # as ModelCheckpoint keeps its dirpath
+
+    def on_load_checkpoint(self, trainer: Any, module: Any, checkpoint: dict[str, Any]) -> None:
+        for state in (checkpoint.get("callbacks") or {}).values():
+            old = state.get("dirpath") if isinstance(state, dict) else None
+            if not old or old == self.dirpath:
+                continue
+
+            def moved(path: str, old: str = old) -> str:
+                return os.path.join(self.dirpath, os.path.basename(path)) if path and os.path.dirname(path) == old else path
+
+            state["dirpath"] = self.dirpath
+            for name in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                if name in state:
+                    state[name] = moved(state[name])
+            if isinstance(state.get("best_k_models"), dict):
+                state["best_k_models"] = {moved(path): score for path, score in state["best_k_models"].items()}

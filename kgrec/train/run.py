@@ -26,6 +26,7 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -71,6 +72,7 @@ from kgrec.train.config import (
 )
 from kgrec.train.defaults import fit_defaults
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
+from kgrec.utils.names import closest
 from kgrec.utils.ranks import launched_as_rank_zero
 
 if TYPE_CHECKING:  # imported in train(): importing kgrec.train does not import Lightning
@@ -300,7 +302,7 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
     from lightning.pytorch.loggers import CSVLogger
 
-    from kgrec.train.epoch_log import EpochLines, TrainingClock
+    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, TrainingClock
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -315,6 +317,8 @@ def train(
                               "use a graph folder outside the run")  # fmt: skip
     if prepared is not None and prepared.inputs and (changed := changed_fields(prepared.inputs, prepared_inputs(config))):
         raise ConfigError(f"prepared data differs from the config in {', '.join(changed)}: prepare(config) again")
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
+    _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     dataset = prepared.dataset if prepared is not None else load_data(config)
     config, notes = fit_defaults(config, dataset)
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
@@ -323,6 +327,10 @@ def train(
     resume = last.is_file() and not overwrite
     if resume:
         _check_same_config(out, config)
+        done = _epochs_done(last)
+        if launched_as_rank_zero():
+            print(f"note: resuming the interrupted run in {out}: {last.name} holds its first {done} "
+                  f"epoch{'s' if done != 1 else ''} (of at most {config.train.max_epochs})", file=sys.stderr)  # fmt: skip
     # Everything that checks the config against the data, the teacher and the trainer included,
     # runs before --overwrite removes a run: the run folder is written just before fitting.
     if prepared is not None:
@@ -342,7 +350,7 @@ def train(
         text_encoder.unfreeze_top_layers(config.text.finetune_layers)
         texts = item_texts(dataset, config.text)
     t = config.train
-    gpu = t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+    gpu = _uses_gpu(config)
     device = _local_gpu() if gpu else torch.device("cpu")  # this process's training device
     started = time.perf_counter()
     module = RecommenderModule(model, dataset, config, kg_triples, text_encoder, texts,  # type: ignore[arg-type]
@@ -378,15 +386,13 @@ def train(
     clock = TrainingClock()
     # Lightning's Timer, checked at epoch ends (after validation), so the best epoch is kept and tested
     timer = [Timer(timedelta(minutes=t.max_minutes), interval="epoch")] if t.max_minutes else []
-    precision = t.precision if t.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     trainer = L.Trainer(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=_ddp_strategy(t.strategy, module, device, t.devices),
-        precision=precision,  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, *(callbacks or [])],
+        precision=_precision(config),  # type: ignore[arg-type]
+        callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, MovedRunFolder(last.parent), *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
@@ -558,6 +564,49 @@ def _ddp_flavour(strategy: str, device: torch.device, devices: int | str) -> str
     return "ddp_fork" if interactive else "ddp"
 
 
+def _uses_gpu(config: RunConfig) -> bool:
+    """Whether the run trains on GPUs: asked for, or ``train.accelerator=auto`` with one here."""
+    accelerator = config.train.accelerator
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def _precision(config: RunConfig) -> str:
+    """``train.precision`` for Lightning, ``auto`` resolved: bf16 autocast on a GPU, else fp32."""
+    precision = str(config.train.precision)
+    return precision if precision != "auto" else ("bf16-mixed" if _uses_gpu(config) else "32-true")
+
+
+def _check_trainer(config: RunConfig) -> None:
+    """Refuse the Lightning settings (``train.accelerator``, ``devices``, ``strategy``,
+    ``precision``) this machine cannot train with, with a :class:`ConfigError` naming them, before
+    anything is loaded: Lightning's own refusal is a traceback once the data is prepared and the
+    teacher fitted. A trainer is built with them and thrown away (no process is started)."""
+    import lightning as L
+
+    t = config.train
+    if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.accelerator={t.accelerator}: this machine has no GPU that PyTorch can use "
+                          "(torch.cuda.is_available() is False); use train.accelerator=cpu, or auto (the GPU when "
+                          "there is one)", key="train.accelerator")  # fmt: skip
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    if t.strategy != "auto" and t.strategy not in StrategyRegistry:
+        raise ConfigError(f"train.strategy: {t.strategy!r} is not a Lightning strategy{closest(t.strategy, StrategyRegistry)}; "
+                          "expected auto, ddp, ddp_spawn, fsdp, deepspeed, ...", key="train.strategy")  # fmt: skip
+    try:
+        with warnings.catch_warnings():  # the trainer built for training warns again
+            warnings.simplefilter("ignore")
+            L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=_precision(config),  # type: ignore[arg-type]
+                      logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    except Exception as error:  # Lightning's MisconfigurationException, ValueError, TypeError, ImportError
+        said = " ".join(str(error).split())  # its messages span lines
+        key = next((f"train.{name}" for name in ("precision", "strategy", "devices", "accelerator") if name in said.lower()),
+                   "train.devices" if "requested gpu" in said.lower() else None)  # fmt: skip
+        raise ConfigError(f"train.accelerator={t.accelerator}, train.devices={t.devices}, train.strategy={t.strategy}, "
+                          f"train.precision={t.precision}: Lightning cannot train with these on this machine: {said}",
+                          key=key) from None  # fmt: skip
+
+
 def _local_gpu() -> torch.device:
     """This process's GPU: under DDP each rank's own (``LOCAL_RANK``), else the first."""
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -576,12 +625,24 @@ def _fit(trainer: Any, module: Any, last: Path, resume: bool) -> None:
         if not isinstance(exit_.__context__, KeyboardInterrupt):
             raise
         if last.is_file():
-            done = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1  # 0-based
+            done = _epochs_done(last)
             hint = (f"{last} holds the first {done} epoch{'s' if done > 1 else ''}; "
                     "run the same command again to resume from there")  # fmt: skip
         else:
             hint = "no epoch had finished; run the same command again to start over"
         raise TrainingInterrupted(f"training interrupted: {hint}", rank_zero=trainer.is_global_zero) from None
+
+
+def _epochs_done(last: Path) -> int:
+    """How many epochs the checkpoint ``last`` holds; a clear error when it cannot be read (a
+    file cut short or damaged after it was written: kgrec's writes are atomic)."""
+    try:
+        saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+        return int(saved["epoch"]) + 1  # 0-based
+    except (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise KgrecError(f"{last}: cannot read the checkpoint to resume from ({reason}); restore the file, or pass "
+                         "--overwrite to start the run over") from None  # fmt: skip
 
 
 def _check_same_config(out: Path, config: RunConfig) -> None:
@@ -598,11 +659,18 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
         before["train"].pop(free, None)
         now["train"].pop(free, None)
     if before != now:
-        changed = changed_fields(before, now)
+        changed = [f"{key} ({_field_value(before, key)} in the run, {_field_value(now, key)} now)"
+                   for key in changed_fields(before, now)]  # fmt: skip
         raise KgrecError(
             f"{out} holds an interrupted run with another config (differs in: {', '.join(changed) or 'sections'}); "
-            "pass --overwrite to start over"
+            "run it again with the run's values to resume it (its config.yaml), or pass --overwrite to start over"
         )
+
+
+def _field_value(config: dict, key: str) -> str:
+    """The value of ``section.field`` in a plain config, as JSON (``null`` when it lacks the field)."""
+    section, _, name = key.partition(".")
+    return json.dumps((config.get(section) or {}).get(name))
 
 
 def _check_out(out: Path) -> None:

@@ -55,6 +55,12 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
     run = Path(run)
     path = run / "manifest.json"
     if not path.is_file():
+        if not run.is_dir():
+            raise KgrecError(f"{run}: not a finished kgrec run (no such folder); train one with `kgrec train --out {run}`")
+        if (run / "checkpoints" / "last.ckpt").is_file():  # written after every epoch; the manifest comes last
+            raise KgrecError(f"{run}: not a finished kgrec run: its training was interrupted (checkpoints/last.ckpt, "
+                             "no manifest.json); run the `kgrec train` command that started it again to resume and "
+                             "finish it")  # fmt: skip
         raise KgrecError(f"{run}: not a finished kgrec run (no manifest.json); train one with `kgrec train`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

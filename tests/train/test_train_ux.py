@@ -1,0 +1,100 @@
+"""What a user sees from ``kgrec train`` / ``kgrec eval`` on bad input and on resume."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kgrec.cli.main import main
+from kgrec.errors import ConfigError, KgrecError
+from kgrec.train import load_config, train
+from tests.conftest import TINY_OVERRIDES, tiny_config
+from tests.train.test_run import Crash
+
+
+def test_lightning_settings_are_refused_in_one_line_before_anything_is_loaded(clustered_dataset, tmp_path):
+    """Bad train.accelerator / devices / strategy / precision were Lightning tracebacks (TypeError,
+    ValueError, MisconfigurationException), raised once the data, graph and teacher were ready."""
+    for bad, message in (("train.precision=17", r"train.precision: expected one of auto, 32-true"),
+                         ("train.accelerator=cpus", r"train.accelerator: .* got 'cpus' \(did you mean 'cpu'\?\)"),
+                         ("train.devices=0", r"train.devices: expected a number of devices >= 1"),
+                         ("train.devices=two", r"train.devices: expected a number of devices >= 1"),
+                         ("train.max_minutes=.inf", r"train.max_minutes: expected >= 0 minutes")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [bad])
+    config = tmp_path / "my.yaml"
+    config.write_text("train:\n  precision: 32\n")  # an int in YAML, as Lightning's docs write it
+    assert load_config(config).train.precision == "32"
+    config.write_text("model:\n  dim: 8\ntrain:\n  precision: 17\n")
+    with pytest.raises(ConfigError, match=r"my.yaml:4:3: train.precision: expected one of"):
+        load_config(config)
+    for bad, message in (("train.strategy=dpp", r"train.strategy: 'dpp' is not a Lightning strategy \(did you mean 'ddp'\?\)"),
+                         ("train.devices=0,1", r"train.accelerator=cpu, train.devices=0,1, .*: Lightning cannot train "
+                          r"with these on this machine: `devices` selected with `CPUAccelerator` should be an int > 0")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            train(tiny_config(clustered_dataset, bad), tmp_path / "run")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"train.accelerator=gpu: this machine has no GPU"):
+            train(tiny_config(clustered_dataset, "train.accelerator=gpu"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_checks_against_the_data_and_the_machine_say_where_the_config_file_writes_the_key(clustered_dataset, tmp_path, capsys):
+    config = tmp_path / "my.yaml"
+    config.write_text("model:\n  dim: 16\neval:\n  ks: [10, 100]\n")
+    args = ["train", "--config", str(config), "--data", str(clustered_dataset), "--out", str(tmp_path / "run"),
+            *(item for o in TINY_OVERRIDES if not o.startswith("model.dim") for item in ("--set", o))]  # fmt: skip
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"kgrec: error: {config}:4:3: eval.ks: cut-off 100 is beyond the 60 items of clusters\n"
+    config.write_text("model:\n  dim: 16\ntrain:\n  strategy: dpp\n")
+    assert main(args) == 2  # a check of train(), before the data
+    assert capsys.readouterr().err.startswith(f"kgrec: error: {config}:4:3: train.strategy: 'dpp' is not a Lightning strategy")
+    config.write_text("model:\n  dim: 16\n")
+    assert main([*args, "--set", "eval.ks=[10,200]"]) == 2  # written on the command line: no place in the file
+    assert capsys.readouterr().err == "kgrec: error: eval.ks: cut-off 200 is beyond the 60 items of clusters\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_of_an_interrupted_run_says_to_resume_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "not a finished kgrec run: its training was interrupted" in err and "again to resume and finish it" in err
+    assert main(["eval", str(tmp_path / "nowhere")]) == 2
+    assert "not a finished kgrec run (no such folder)" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_names_the_values_that_differ_and_a_damaged_checkpoint_is_one_line(clustered_dataset, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tiny_config(clustered_dataset), run, callbacks=[Crash(at_epoch=1)])
+    with pytest.raises(KgrecError, match=r"differs in: model.dim \(16 in the run, 8 now\), model.trunk_hidden "
+                                         r"\(\[32\] in the run, \[8\] now\)\); run it again with the run's values"):  # fmt: skip
+        train(tiny_config(clustered_dataset, "model.dim=8", "model.trunk_hidden=[8]"), run)
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # cut short
+    with pytest.raises(KgrecError, match=r"last.ckpt: cannot read the checkpoint to resume from .*--overwrite"):
+        train(tiny_config(clustered_dataset), run)
+
+
+def test_a_run_folder_moved_while_interrupted_resumes_to_the_uninterrupted_weights(clustered_dataset, tmp_path, capsys):
+    """Lightning kept the old folder's best.ckpt as the best model: the resumed run loaded it at the
+    end (FileNotFoundError once the folder was gone) and forgot the best score so far."""
+    config = tiny_config(clustered_dataset, "train.max_epochs=2", "train.patience=100")
+    train(config, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):  # in epoch 2: last.ckpt holds epochs 0 and 1
+        train(tiny_config(clustered_dataset, "train.max_epochs=3", "train.patience=100"), tmp_path / "here",
+              callbacks=[Crash(at_epoch=2)])  # fmt: skip
+    moved = shutil.move(tmp_path / "here", tmp_path / "there")
+    capsys.readouterr()
+    metrics = train(config, moved)
+    assert "note: resuming the interrupted run in" in capsys.readouterr().err
+    assert metrics["resumed"] and metrics["epochs"] == 2
+    a, b = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("straight", "there"))
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key

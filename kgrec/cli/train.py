@@ -102,7 +102,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders written by `kgrec train`, or tuning folders")
     p.add_argument("--metric", help="validation metric to sort by (default: the runs' eval.monitor, else ndcg@10)")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw valid and test of the metric per run")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw valid and test of the metric per run (.png, or .svg, .pdf ... by its suffix)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(handler=_compare)
 

@@ -21,7 +21,7 @@ import yaml
 from kgrec.errors import KgrecError
 from kgrec.train.config import SUMMARY_METRICS, changed_fields, monitor_mode, with_defaults
 from kgrec.train.saved import read_manifest
-from kgrec.utils.io import write_png
+from kgrec.utils.io import write_figure
 
 UNCOMPARED = ("train.progress",)  # how a run reported, not what it trained
 
@@ -139,7 +139,7 @@ def format_comparison(comparison: Comparison) -> str:
 
 def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
     """Valid and test of the metric per run, as bars from zero labelled with their values (best
-    on top), written atomically as PNG."""
+    on top), written atomically as PNG, or in the image format the suffix of ``out`` names."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -163,7 +163,7 @@ def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
     axis.set_title("kgrec compare: runs sorted by valid, best on top", fontsize=10, loc="left")
     axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
-    return write_png(figure, out, dpi=120)
+    return write_figure(figure, out, dpi=120)
 
 
 def _run_folders(path: Path) -> list[Path]:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 
-from kgrec.utils.io import write_png
+from kgrec.utils.io import write_figure
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -79,5 +79,5 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    write_png(fig, out, dpi=110)
+    write_figure(fig, out, dpi=110)
     return Path(out)

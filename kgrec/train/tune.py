@@ -44,7 +44,7 @@ from kgrec.train.config import (
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.train.space import Distribution, sample_settings
-from kgrec.utils.io import write_json, write_png
+from kgrec.utils.io import write_figure, write_json
 from kgrec.utils.names import some_names
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
@@ -350,4 +350,4 @@ def plot_tuning(result: TuneResult, out: str | Path) -> Path:
     axis.set_xlabel(f"valid {result.monitor}" + (" (lower is better)" if result.mode == "min" else ""))
     axis.set_title("kgrec tune: settings compared on the validation split")
     figure.tight_layout()
-    return write_png(figure, out, dpi=120)
+    return write_figure(figure, out, dpi=120)

@@ -57,20 +57,6 @@ def write_json(path: str | Path, obj: Any) -> None:
         handle.write("\n")
 
 
-def write_png(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
-    """Save a matplotlib figure as PNG at ``path``, atomically; returns ``path``.
-
-    Raises:
-        KgrecError: ``path`` is a folder.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise KgrecError(f"{path} is a folder: give the path of the PNG file to write, e.g. {path / 'plot.png'}")
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    return path
-
-
 def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
     """Save a matplotlib figure at ``path``, atomically, in the format its suffix names
     (``.png``, ``.svg``, ``.pdf``, ``.jpg`` ...; PNG without a suffix); returns ``path``.

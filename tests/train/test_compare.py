@@ -104,3 +104,9 @@ def test_a_tune_json_kgrec_tune_did_not_write_is_named(tmp_path, capsys, record)
     (tmp_path / "tune.json").write_text(record)
     assert main(["compare", str(tmp_path)]) == 2  # was a JSONDecodeError, KeyError or TypeError traceback
     assert capsys.readouterr().err.startswith(f"kgrec: error: {tmp_path / 'tune.json'}: not the record kgrec tune writes (")
+
+
+
+def test_compare_plot_is_written_in_the_format_its_suffix_names(two_runs, tmp_path):
+    assert main(["compare", *map(str, two_runs), "--plot", str(tmp_path / "c.pdf")]) == 0
+    assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")  # before: PNG bytes whatever the suffix

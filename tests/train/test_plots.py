@@ -50,5 +50,5 @@ def test_a_plot_asked_into_a_folder_is_refused(tmp_path) -> None:
 
     csv = tmp_path / "metrics.csv"
     csv.write_text("epoch,step,train/loss\n0,1,0.5\n")
-    with pytest.raises(KgrecError, match="is a folder: give the path of the PNG file to write"):
+    with pytest.raises(KgrecError, match="is a folder: give the path of the image file to write"):
         plot_training_curves(csv, tmp_path)

@@ -303,6 +303,7 @@ def _summary_line(part: str, values: dict) -> str:
 def _summary(metrics: dict) -> str:
     lines = [_summary_line(part, metrics.get(part, {})) for part in ("valid", "test")]
     if "train_seconds" in metrics:
-        lines.append(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.0f} s "
+        epochs = metrics["epochs"]
+        lines.append(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in {metrics['train_seconds']:.0f} s "
                      f"({metrics['seconds_per_epoch']:.1f} s/epoch, best epoch {metrics.get('best_epoch')})")  # fmt: skip
     return "\n".join(lines)

@@ -79,6 +79,10 @@ METRICS = ("recall", "ndcg", "hit", "mrr", "precision")
 LIST_METRICS = ("coverage", "popularity", "gini", "tail")  # beyond accuracy, given item popularity
 
 
+class NaNScoresError(ValueError):
+    """A scoring function gave NaN scores (a model whose weights diverged, most often)."""
+
+
 @dataclass(frozen=True)
 class Shard:
     """This process's share of the evaluated users under data parallelism.
@@ -183,7 +187,7 @@ def evaluate_ranking(
             scores = scores.masked_fill(~candidates.to(device, torch.bool), float("-inf"))
         top_scores, top_items = torch.topk(scores, k_max, dim=1)  # (B, K_max)
         if torch.isnan(top_scores).any():  # topk ranks NaN above every number: a row with one shows it here
-            raise ValueError("score_fn returned NaN scores: expected real numbers (-inf allowed)")
+            raise NaNScoresError("score_fn returned NaN scores: expected real numbers (-inf allowed)")
         # a -inf item (excluded) only reaches the top K when too few items are left: never a hit
         listed, finite = top_items.cpu(), (top_scores > float("-inf")).cpu()  # (B, K_max), moved off the device once
         hits = (is_stored(relevant, batch, listed) & finite).double()  # (B, K_max)

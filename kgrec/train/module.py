@@ -26,7 +26,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
+from kgrec.errors import ConfigError
 from kgrec.eval import Shard, auc, evaluate_split, known_users_part, link_prediction_metrics, mae, rmse
+from kgrec.eval.ranking import NaNScoresError
 from kgrec.graph import HeldOutTriples
 from kgrec.models import MultiTaskRecommender, RecBatch, project_conflicting
 from kgrec.text import TextEncoder
@@ -347,11 +349,25 @@ class RecommenderModule(L.LightningModule):
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
         with torch.no_grad():
             self.encode_texts()
-        metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout, self._shard())
+        try:
+            metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout, self._shard())
+        except NaNScoresError:
+            raise self._diverged() from None
         for key, value in metrics.items():
             self.log(f"valid/{key}", float(value), prog_bar=key == self.config.eval.monitor, batch_size=1, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1, sync_dist=True)  # this epoch's (train.lr_decay)
         self._valid_metric = float(metrics[self.config.eval.monitor]) if self.config.eval.monitor else None
+
+    def _diverged(self) -> ConfigError:
+        """What to say when validation meets NaN scores: the weights diverged (a traceback from
+        the ranking named no cause)."""
+        t = self.config.train
+        fix = "lower train.lr" + ("" if t.grad_clip else ", or set train.grad_clip (a norm such as 1.0)")
+        return ConfigError(
+            f"train.lr: training diverged in epoch {self.current_epoch}: the model scores items as NaN (its weights "
+            f"overflowed), most often from too high a learning rate (train.lr={t.lr:g}); {fix}",
+            key="train.lr",
+        )
 
     def _shard(self) -> Shard | None:
         """Under DDP, this process's share of the users that validation ranks (the sums travel

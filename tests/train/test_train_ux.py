@@ -98,3 +98,19 @@ def test_a_run_folder_moved_while_interrupted_resumes_to_the_uninterrupted_weigh
     a, b = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("straight", "there"))
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+def test_a_diverging_run_is_named_as_such_not_as_nan_scores(clustered_dataset, tmp_path, capsys):
+    """A learning rate that overflows the weights was a ValueError traceback from the ranking
+    ("score_fn returned NaN scores"), which killed a kgrec tune search as well."""
+    with pytest.raises(ConfigError, match=r"^train.lr: training diverged in epoch 0: the model scores items as NaN .*"
+                                          r"\(train.lr=1e\+30\); lower train.lr, or set train.grad_clip"):  # fmt: skip
+        train(tiny_config(clustered_dataset, "train.lr=1e30"), tmp_path / "run")
+    config = tmp_path / "my.yaml"
+    config.write_text("train:\n  lr: 1.0e+30\n")
+    args = ["train", "--config", str(config), "--data", str(clustered_dataset), "--out", str(tmp_path / "cli"),
+            *(item for o in TINY_OVERRIDES for item in ("--set", o))]  # fmt: skip
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(f"kgrec: error: {config}:2:3: train.lr: training diverged in epoch 0")
+    config.write_text("train:\n  lr: 0.01\n")
+    assert main(args) == 0  # the same folder trains once the rate is sane

@@ -2,13 +2,13 @@
 
     python scripts/train.py --out runs/ml-100k
     python scripts/train.py --out runs/quick --set train.max_epochs=5 --set model.trunk=ple
-    python scripts/train.py --config none --data my-dataset --out runs/mine   # kgrec train's built-in defaults
+    python scripts/train.py --config none --data my-dataset --out runs/mine   # the built-in defaults
 
-The config is scripts/configs/ml-100k.yaml unless --config says otherwise (`kgrec train` starts
-from the built-in defaults instead; `--config none` does the same here). As `kgrec train` does,
-the config is then fitted to the data (kgrec.train.fit_defaults: a dataset without ratings
-trains no rating tower ...) with a note on stderr for each change, and bad input stops with one
-line and exit status 2.
+Without --config, the config is the dataset's own, found by its name as `kgrec train` finds it
+(scripts/configs/ml-100k.yaml for ml-100k), else the built-in defaults; `--config none` asks for
+the built-in defaults. As `kgrec train` does, the config is then fitted to the data
+(kgrec.train.fit_defaults: a dataset without ratings trains no rating tower ...) with a note on
+stderr for each change, and bad input stops with one line and exit status 2.
 """
 
 import argparse
@@ -18,14 +18,12 @@ from pathlib import Path
 
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.train import RunConfig, build_model, fit_defaults, load_config, load_data, prepare, train
+from kgrec.train.config import find_config_file
 from kgrec.utils.config import locate
 
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "ml-100k.yaml"
-SHOWN = "scripts/configs/ml-100k.yaml"  # the default, as --help and errors name it
-
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(DEFAULT_CONFIG),
-                    help=f"YAML config (default: {SHOWN}; 'none': the built-in defaults, as kgrec train without --config)")  # fmt: skip
+parser.add_argument("--config", help="YAML config (default: the dataset's scripts/configs/NAME.yaml, found by its name, "
+                    "else the built-in defaults; 'none': the built-in defaults)")  # fmt: skip
 parser.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name)")
 parser.add_argument("--out", required=True, help="run folder to write")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -36,7 +34,11 @@ parser.add_argument("--overwrite", action="store_true", help="replace a finished
 def main(args: argparse.Namespace) -> None:
     # 1. configuration: defaults < YAML file < --data < --set overrides
     data = [f"data.path={args.data}"] if args.data is not None else []
-    path = None if args.config == "none" else args.config
+    if args.config is None:  # the dataset's own config, found by its name, as kgrec train finds it
+        path = find_config_file(data + args.overrides)
+    else:
+        path = None if args.config == "none" else args.config
+    print(f"config: {path or 'the built-in defaults'}", file=sys.stderr)
     config = load_config(path, data + args.overrides)
     try:
         fit_and_train(config, args)
@@ -71,9 +73,7 @@ if __name__ == "__main__":
     try:
         main(args)
     except KgrecError as error:  # bad input: one line, as `kgrec train` prints it
-        default = args.config == str(DEFAULT_CONFIG)
-        print(f"train.py: error: {error}" + (f" (config: {SHOWN}; --config none: kgrec train's defaults)" if default else ""),
-              file=sys.stderr)  # fmt: skip
+        print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as interrupt:  # Ctrl+C; training's says how to resume
         print(f"train.py: {str(interrupt) or 'interrupted'}", file=sys.stderr)

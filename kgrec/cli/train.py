@@ -128,7 +128,10 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
     """The options a run's config comes from, shared by train and tune (see :func:`_data_overrides`)."""
     p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
     p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
-    p.add_argument("--config", type=Path, help="YAML config (e.g. scripts/configs/ml-100k.yaml, which adds the EASE teacher and the AutoRec rating term); default: the built-in defaults")
+    p.add_argument("--config", type=Path,
+                   help="YAML config; default: the dataset's scripts/configs/NAME.yaml, found by the name of the --data "
+                   "folder (ml-100k.yaml adds the EASE teacher and the AutoRec rating term), else the built-in defaults; "
+                   "'none': the built-in defaults")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field (repeatable)")  # fmt: skip
 
@@ -137,6 +140,7 @@ def _train(args: argparse.Namespace) -> int:
     from kgrec.train import load_config, train
     from kgrec.utils.config import locate
 
+    args.config = _config_file(args)
     config = load_config(args.config, _data_overrides(args))
     if args.print_config:
         from kgrec.train.config import config_yaml
@@ -175,10 +179,24 @@ def _tune(args: argparse.Namespace) -> int:
                           "--trials N with --sample section.field=loguniform(LOW,HIGH) and/or --grid")  # fmt: skip
     grid = parse_grid(args.grid) if args.grid else {}
     space = parse_space(args.sample)
+    args.config = _config_file(args)
     result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
                   seed=args.search_seed)  # fmt: skip
     print((args.out / "tune.json").read_text(encoding="utf-8") if args.json else format_result(result, args.out))
     return 0
+
+
+def _config_file(args: argparse.Namespace) -> Path | None:
+    """``--config``; without it the dataset's own config, found by its name and said on stderr
+    (:func:`~kgrec.train.config.find_config_file`); ``None`` for ``--config none``."""
+    from kgrec.train.config import find_config_file
+
+    if args.config is not None:
+        return None if str(args.config) == "none" else args.config
+    found = find_config_file(_data_overrides(args))
+    if found is not None:
+        print(f"config: {found} (the dataset's, found by its name; --config none for the built-in defaults)", file=sys.stderr)
+    return found
 
 
 def _data_overrides(args: argparse.Namespace) -> list[str]:

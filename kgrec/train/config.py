@@ -1,6 +1,6 @@
 """The run configuration: typed sections ``data``, ``graph``, ``text``, ``model``, ``train``, ``eval``.
 
-Loaded from YAML (``scripts/configs/ml-100k.yaml`` is the default for ml-100k) and overridable
+Loaded from YAML (``scripts/configs/ml-100k.yaml`` is the default for ml-100k: :func:`find_config_file`) and overridable
 field by field: ``--set model.trunk=ple --set train.max_epochs=5``.
 """
 
@@ -318,6 +318,21 @@ def with_defaults(recorded: dict) -> dict:
     defaults = plain_config(RunConfig())
     sections = {name: {**fields, **(recorded.get(name) or {})} for name, fields in defaults.items()}
     return {**recorded, **sections}
+
+
+SOURCE_CONFIGS = Path(__file__).resolve().parents[2] / "scripts" / "configs"  # the configs beside kgrec's source tree
+
+
+def find_config_file(overrides: list[str] | None = None) -> Path | None:
+    """The config file of the dataset that ``overrides`` name (``data.path``'s folder name, else
+    ``data.name``: ml-100k by default), for ``kgrec train`` without ``--config``:
+    ``scripts/configs/NAME.yaml`` in the working folder, else in kgrec's source tree; ``None``
+    when neither exists (the built-in defaults), as :func:`kgrec.graph.find_recipe_file` finds
+    a dataset's graph recipe."""
+    data = load_config(None, overrides).data
+    name = Path(data.path).expanduser().name if data.path else data.name
+    candidates = [Path("scripts") / "configs" / f"{name}.yaml", SOURCE_CONFIGS / f"{name}.yaml"]
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

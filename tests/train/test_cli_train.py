@@ -119,7 +119,7 @@ def test_print_config_shows_the_resolved_config_and_reads_back(tmp_path, capsys)
     from kgrec.train import load_config
     from kgrec.utils.config import to_dict
 
-    assert main(["train", "--print-config", "--set", "model.trunk=ple", "--set", "train.max_epochs=3"]) == 0
+    assert main(["train", "--print-config", "--config", "none", "--set", "model.trunk=ple", "--set", "train.max_epochs=3"]) == 0
     printed = capsys.readouterr().out
     shown = yaml.safe_load(printed)
     assert shown["model"]["trunk"] == "ple" and shown["train"]["max_epochs"] == 3 and "loss_weights" in shown["model"]

@@ -1,9 +1,11 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kgrec.errors import ConfigError
 from kgrec.train import RunConfig, load_config
+from kgrec.train.config import config_yaml
 from kgrec.utils.config import from_dict, to_dict
 
 
@@ -18,6 +20,7 @@ def test_defaults_file_and_overrides_stack(tmp_path):
 
 
 SHIPPED_CONFIGS = sorted((Path(__file__).parents[2] / "scripts" / "configs").glob("*.yaml"))
+SOURCE_ML100K = Path(__file__).parents[2] / "scripts" / "configs" / "ml-100k.yaml"
 
 
 @pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
@@ -164,3 +167,28 @@ def test_values_training_cannot_use_are_refused_when_the_config_loads(override, 
     with pytest.raises(ConfigError, match=message) as error:
         load_config(None, [override])
     assert error.value.key == override.split("=")[0]
+
+
+def test_a_dataset_s_config_is_found_by_its_name(tmp_path, monkeypatch):
+    from kgrec.train.config import SOURCE_CONFIGS, find_config_file
+
+    monkeypatch.chdir(tmp_path)  # no scripts/configs here: kgrec's own are found
+    assert find_config_file() == SOURCE_CONFIGS / "ml-100k.yaml"  # data.name's default, fetched
+    assert find_config_file([f"data.path={tmp_path / 'ml-100k'}"]) == SOURCE_CONFIGS / "ml-100k.yaml"
+    assert find_config_file(["data.path=data/ml-1m/"]) == SOURCE_CONFIGS / "ml-1m.yaml"
+    assert find_config_file(["data.path=data/shop"]) is None  # the built-in defaults
+    (tmp_path / "scripts" / "configs").mkdir(parents=True)
+    (tmp_path / "scripts" / "configs" / "shop.yaml").write_text("model:\n  dim: 8\n")
+    assert find_config_file(["data.path=data/shop"]) == Path("scripts/configs/shop.yaml")  # the working folder's first
+
+
+def test_kgrec_train_without_config_uses_the_dataset_s_and_says_so(capsys):
+    from kgrec.cli.main import main
+
+    assert main(["train", "--print-config"]) == 0  # ml-100k, fetched: scripts/configs/ml-100k.yaml
+    out, err = capsys.readouterr()
+    assert err.startswith("config: ") and "ml-100k.yaml (the dataset's, found by its name; --config none" in err
+    assert yaml.safe_load(out) == yaml.safe_load(config_yaml(load_config(SOURCE_ML100K)))
+    assert main(["train", "--print-config", "--config", "none"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and yaml.safe_load(out) == yaml.safe_load(config_yaml(load_config(None)))

@@ -88,10 +88,20 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """Read a YAML mapping; a clear error (``what`` names the file's role) for a missing file,
     bad syntax, or a key written twice in one mapping."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a YAML {what}")
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found")
+    raw = path.read_bytes()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:  # a checkpoint or a binary file given by mistake
+        line = raw[: error.start].count(b"\n") + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ConfigError(f"{path}:{line}:{column}: byte {raw[error.start]:#04x} is not UTF-8; expected a YAML "
+                          f"{what}, which is text") from None  # fmt: skip
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -70,3 +70,13 @@ def test_a_misspelt_task_suggests_the_closest():
     assert error(load_config, None, ["model.tasks=[retrieval,qqq]"]) == f"{tasks}, got ['retrieval', 'qqq']"
     assert error(load_config, None, ["model.tasks=[rating,rating]"]) == f"{tasks}, got ['rating', 'rating']"
     assert "did you mean" not in error(load_config, None, ["model.tasks=[]"])
+
+
+def test_a_folder_or_a_binary_file_given_as_config_is_named_as_such(tmp_path):
+    assert error(load_config, tmp_path) == f"{tmp_path}: is a folder; expected a YAML config file"  # before: "not found"
+    binary = tmp_path / "last.ckpt"
+    binary.write_bytes(b"model:\n  dim: 8\nPK\x03\x04\xff\xfe")
+    assert error(load_config, binary) == (
+        f"{binary}:3:5: byte 0xff is not UTF-8; expected a YAML config file, which is text"
+    )  # before: a UnicodeDecodeError traceback
+    assert error(load_recipe, tmp_path).endswith("is a folder; expected a YAML recipe file")

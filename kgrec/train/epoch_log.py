@@ -24,8 +24,34 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
 from kgrec.train.plots import read_metrics_csv
+
+
+class _NoVersion:
+    """Leaves out ``v_num``, the logger's version, from a progress bar's metrics: the end of the
+    CSV log's folder name (``rt-0`` for ``part-0``), which says nothing to a user."""
+
+    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)  # type: ignore[misc]
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class RichBar(_NoVersion, RichProgressBar):
+    """Lightning's Rich progress bar, less ``v_num``."""
+
+
+class TQDMBar(_NoVersion, TQDMProgressBar):
+    """Lightning's tqdm progress bar, less ``v_num``."""
+
+
+def progress_bar() -> L.Callback:
+    """The bar Lightning would draw in a terminal (Rich when it is installed, else tqdm), less ``v_num``."""
+    from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+
+    return RichBar() if _RICH_AVAILABLE else TQDMBar()
 
 
 class EpochLines(L.Callback):

@@ -302,7 +302,7 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
     from lightning.pytorch.loggers import CSVLogger
 
-    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, TrainingClock
+    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, TrainingClock, progress_bar
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -383,6 +383,7 @@ def train(
     # A progress bar redraws in place, which a file or pipe sees only at the end: print lines there.
     interactive = sys.stdout.isatty()
     epoch_lines = [EpochLines(monitor, mode, out / "logs")] if t.progress and not interactive else []
+    bar = [progress_bar()] if t.progress and interactive else []  # a terminal: Lightning's bar, less v_num
     clock = TrainingClock()
     # Lightning's Timer, checked at epoch ends (after validation), so the best epoch is kept and tested
     timer = [Timer(timedelta(minutes=t.max_minutes), interval="epoch")] if t.max_minutes else []
@@ -392,7 +393,7 @@ def train(
         devices=t.devices,
         strategy=_ddp_strategy(t.strategy, module, device, t.devices),
         precision=_precision(config),  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *timer, *epoch_lines, clock, MovedRunFolder(last.parent), *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *timer, *epoch_lines, *bar, clock, MovedRunFolder(last.parent), *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,

@@ -114,3 +114,15 @@ def test_a_diverging_run_is_named_as_such_not_as_nan_scores(clustered_dataset, t
     assert capsys.readouterr().err.startswith(f"kgrec: error: {config}:2:3: train.lr: training diverged in epoch 0")
     config.write_text("train:\n  lr: 0.01\n")
     assert main(args) == 0  # the same folder trains once the rate is sane
+
+
+def test_the_terminal_progress_bar_shows_no_logger_version(clustered_dataset, tmp_path, capsys, monkeypatch):
+    """Lightning's bar ended every line with v_num=rt-0 (the end of the log folder's name part-0)."""
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # as in a terminal: the bar, not epoch lines
+    train(tiny_config(clustered_dataset, "train.max_epochs=1", "train.progress=true"), tmp_path / "run")
+    out = capsys.readouterr()
+    bar = out.out + out.err
+    assert "Epoch 0" in bar and "train/loss" in bar
+    assert "v_num" not in bar

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the query stack loads when a command runs, not when the par
     from kgrec.retrieval import Recommender, Result
 
 INDEX_KINDS = ("auto", "flat", "hnsw", "ivfpq")
+INDEX_OPTIONS = {  # index kind -> the IndexConfig fields (``kgrec index build`` options) only it uses
+    "hnsw": ("hnsw_m", "ef_construction", "ef_search"),
+    "ivfpq": ("nlist", "nprobe", "pq_m", "pq_bits", "refine"),
+}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,14 +39,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     b.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     b.add_argument("--kind", choices=INDEX_KINDS, default="auto", help="index kind (default: auto, by catalog size)")
-    b.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (default 32)")
-    b.add_argument("--ef-construction", type=int, default=80, help="HNSW build candidate list (default 80)")
-    b.add_argument("--ef-search", type=int, default=128, help="HNSW search candidate list (default 128)")
+    b.add_argument("--hnsw-m", type=int, help="HNSW links per node (default 32)")
+    b.add_argument("--ef-construction", type=int, help="HNSW build candidate list (default 80)")
+    b.add_argument("--ef-search", type=int, help="HNSW search candidate list (default 128)")
     b.add_argument("--nlist", type=int, help="IVF cells (default 4 sqrt(n))")
-    b.add_argument("--nprobe", type=int, default=16, help="IVF cells scanned per query (default 16)")
+    b.add_argument("--nprobe", type=int, help="IVF cells scanned per query (default 16)")
     b.add_argument("--pq-m", type=int, help="PQ sub-vectors, must divide the dimension (default d/4)")
     b.add_argument("--pq-bits", type=int, help="bits per PQ code (default 8)")
-    b.add_argument("--refine", type=int, default=0, help="re-score refine*k IVF-PQ candidates exactly (default 0: off)")
+    b.add_argument("--refine", type=int, help="re-score refine*k IVF-PQ candidates exactly (default 0: off)")
     b.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     b.set_defaults(handler=_index_build)
 
@@ -181,17 +185,20 @@ def _print(results: list[Result], as_json: bool, rec: Recommender | None = None,
 def _index_build(args: argparse.Namespace) -> int:
     from kgrec.retrieval import IndexConfig, Recommender
 
-    config = IndexConfig(
-        kind=args.kind, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search,
-        nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m, refine=args.refine,
-        **({} if args.pq_bits is None else {"pq_bits": args.pq_bits}),
-    )  # fmt: skip
+    given = {name: getattr(args, name) for kinds in INDEX_OPTIONS.values() for name in kinds if getattr(args, name) is not None}
+    config = IndexConfig(kind=args.kind, **given)
     rec = Recommender.open(args.run, data=args.data, index=config, rebuild=True)
     index = rec.index
     print(
         f"built {index.kind} index of {index.count} items (d={index.dim}) in {index.build_seconds:.2f} s, "
         f"{index.memory_bytes() / 2**20:.2f} MiB: {rec.index_dir}"
     )
+    for kind, names in INDEX_OPTIONS.items():  # options the built kind has no use for: said, not silently dropped
+        unused = [f"--{name.replace('_', '-')}" for name in names if name in given and index.kind != kind]
+        if unused:
+            why = f" (auto picks the kind by catalog size; --kind {kind} asks for one)" if args.kind == "auto" else ""
+            print(f"note: {', '.join(unused)} set{'s' if len(unused) == 1 else ''} up {kind} indexes, and this index "
+                  f"is {index.kind}{why}: not used", file=sys.stderr)  # fmt: skip
     for name in ("nlist", "pq_bits"):  # an asked value lowered for a small catalog (IndexConfig.resolved)
         asked, used = getattr(args, name), getattr(index.config, name)
         if index.kind == "ivfpq" and asked is not None and used != asked:

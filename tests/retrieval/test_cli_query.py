@@ -198,6 +198,17 @@ def test_index_build_says_which_asked_values_a_small_catalog_lowered(run_copy: P
     assert code == 0 and "note:" not in out
 
 
+
+def test_index_build_says_which_options_the_built_kind_does_not_use(run_copy: Path, capsys):
+    code, _, err = run_cli(capsys, "index", "build", run_copy, "--nprobe", "4", "--ef-search", "64")  # auto: flat
+    assert code == 0 and json.loads((run_copy / "index" / "manifest.json").read_text())["kind"] == "flat"
+    assert ("note: --ef-search sets up hnsw indexes, and this index is flat (auto picks the kind by catalog size; "
+            "--kind hnsw asks for one): not used") in err  # before: dropped without a word
+    assert "note: --nprobe sets up ivfpq indexes, and this index is flat" in err
+    code, _, err = run_cli(capsys, "index", "build", run_copy, "--kind", "hnsw", "--ef-search", "64", "--pq-m", "8", "--refine", "2")
+    assert code == 0 and "note: --pq-m, --refine set up ivfpq indexes, and this index is hnsw: not used" in err
+    assert "ef-search" not in err
+
 def test_search_words_need_no_quotes(text_run: Path, capsys):
     code, unquoted, _ = run_cli(capsys, "search", text_run, "comedy", "film", "-k", "3", "--json")
     code_quoted, quoted, _ = run_cli(capsys, "search", text_run, "comedy film", "-k", "3", "--json")

@@ -173,6 +173,7 @@ def _train(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> int:
     from kgrec.train.space import parse_space
     from kgrec.train.tune import format_result, parse_grid, tune
+    from kgrec.utils.config import locate
 
     if not args.grid and not args.sample:
         raise ConfigError("give the fields to search: --grid section.field=V1,V2 (all combinations), or "
@@ -180,8 +181,12 @@ def _tune(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid) if args.grid else {}
     space = parse_space(args.sample)
     args.config = _config_file(args)
-    result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
-                  seed=args.search_seed)  # fmt: skip
+    try:
+        result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
+                      seed=args.search_seed)  # fmt: skip
+    except ConfigError as error:  # a run's check against the data or the machine: where --config writes the key
+        searched = [f"{field}=" for field in (*grid, *space)]  # set by the search, not by the file
+        raise locate(error, args.config, [*_data_overrides(args), *searched]) from None
     print((args.out / "tune.json").read_text(encoding="utf-8") if args.json else format_result(result, args.out))
     return 0
 

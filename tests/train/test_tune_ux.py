@@ -78,3 +78,17 @@ def test_an_out_that_is_a_file_or_a_run_folder_is_refused_before_any_work(cluste
     with pytest.raises(ConfigError, match="is the run folder of kgrec train"):
         tune({"train.lr": [0.01]}, run, overrides=overrides(clustered_dataset), progress=False)
     assert trained == [] and a_file.read_text() == "mine\n" and sorted(p.name for p in run.iterdir()) == ["manifest.json"]
+
+
+def test_a_run_s_check_is_located_in_the_config_file_unless_the_search_sets_the_key(clustered_dataset, tmp_path, monkeypatch, capsys):
+    def diverging(config, folder: Path) -> dict:
+        raise ConfigError("train.lr: training diverged in epoch 0", key="train.lr")
+
+    monkeypatch.setattr(tune_module, "train", diverging)
+    config = tmp_path / "my.yaml"
+    config.write_text("model:\n  dim: 8\ntrain:\n  lr: 1.0e+30\n")
+    argv = ["tune", "--config", str(config), "--data", str(clustered_dataset), "--out", str(tmp_path / "t")]
+    assert main([*argv, "--grid", "train.patience=3,4"]) == 2
+    assert capsys.readouterr().err.endswith(f"kgrec: error: {config}:4:3: train.lr: training diverged in epoch 0\n")  # before: no place
+    assert main([*argv, "--grid", "train.lr=1,2"]) == 2  # the search sets it: no place in the file
+    assert capsys.readouterr().err.endswith("kgrec: error: train.lr: training diverged in epoch 0\n")

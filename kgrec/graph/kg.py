@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgrec.errors import GraphError
-from kgrec.utils.io import atomic_dir, replace_refusal, restore_interrupted_dir, source_mismatch, write_json
+from kgrec.utils.io import (
+    IMAGE_SUFFIXES,
+    atomic_dir,
+    replace_refusal,
+    restore_interrupted_dir,
+    source_mismatch,
+    write_json,
+)
 from kgrec.utils.names import TitleIndex, ambiguous_title, did_you_mean
 
 if TYPE_CHECKING:
@@ -216,7 +223,11 @@ class KnowledgeGraph:
 
         def guard() -> None:
             is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
-            if refusal := replace_refusal(path, lambda e: e in (MANIFEST, ARRAYS) or (is_graph and e.endswith(".png")), "the graph"):
+
+            def owned(entry: str) -> bool:
+                return entry in (MANIFEST, ARRAYS) or (is_graph and Path(entry).suffix.lower() in IMAGE_SUFFIXES)
+
+            if refusal := replace_refusal(path, owned, "the graph"):
                 raise GraphError(f"{path}: {refusal}; give a new or empty folder, or an earlier graph's")
 
         with atomic_dir(path, guard) as tmp:

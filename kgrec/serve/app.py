@@ -301,8 +301,10 @@ def create_app(
         with lock:
             try:
                 recommender.refresh()  # the item count of the catalog as saved now
-            except KgrecError as error:  # queries answer it too (400): take this process out of rotation
-                return SafeJSON({"status": "catalog unreadable", "detail": str(error)}, status_code=503)
+            except KgrecError as error:  # queries answer 503 too: take this process out of rotation
+                print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)  # the server's paths stay in its log
+                return SafeJSON({"status": "catalog unreadable", "detail": "the run's catalog cannot be read (the server's "
+                                 "log says why)"}, status_code=503)  # fmt: skip
             if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
                 return SafeJSON({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
             answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,

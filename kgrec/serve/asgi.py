@@ -1,7 +1,7 @@
 """ASGI entry for several uvicorn workers: each worker process builds the app from the environment
 (``KGREC_SERVE_RUN``, ``KGREC_SERVE_DATA``, ``KGREC_API_TOKEN``, ``KGREC_SERVE_WARM_UP``) that ``kgrec serve --workers N``
-sets, and warms up before it takes requests unless ``KGREC_SERVE_WARM_UP=0`` (uvicorn's
-parent process holds the port meanwhile, so early requests wait). Read-only: each
+sets, and warms up before it takes requests unless ``KGREC_SERVE_WARM_UP=0`` (a worker listens
+only once its app is loaded, so early connections are refused: clients retry). Read-only: each
 worker holds its own catalog, so ``POST /items`` is refused (409)."""
 
 import os

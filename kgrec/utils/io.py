@@ -57,6 +57,12 @@ def write_json(path: str | Path, obj: Any) -> None:
         handle.write("\n")
 
 
+#: Image files :func:`write_figure` writes (matplotlib's formats, less its raw pixel dumps): a
+#: folder's own plots, which go with it when the folder is replaced (a graph's degree plot).
+IMAGE_SUFFIXES = frozenset({".png", ".svg", ".svgz", ".pdf", ".jpg", ".jpeg", ".eps", ".ps", ".pgf", ".tif", ".tiff",
+                            ".webp", ".gif", ".avif"})  # fmt: skip
+
+
 def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
     """Save a matplotlib figure at ``path``, atomically, in the format its suffix names
     (``.png``, ``.svg``, ``.pdf``, ``.jpg`` ...; PNG without a suffix); returns ``path``.

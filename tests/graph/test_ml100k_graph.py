@@ -17,7 +17,7 @@ def test_ml100k_graph_counts_and_paths(ml100k, tmp_path):
     }  # fmt: skip
     assert kg.names[kg.item_node("50")] == "Star Wars (1977)"
     assert explain_paths(kg, "50", "181", n=1) == [
-        "Star Wars (1977) -genre-> War <-genre- Return of the Jedi (1983)"
+        "Star Wars (1977) -item.genre-> War <-item.genre- Return of the Jedi (1983)"
     ]
     back = KnowledgeGraph.load(kg.save(tmp_path / "ml-100k"), dataset=dataset)
     assert back.counts() == kg.counts()

@@ -96,6 +96,9 @@ def test_a_save_replaces_an_earlier_graph_and_its_plot_but_nothing_else(saved, t
     kg, folder = saved
     (folder / "degrees.png").write_bytes(b"plot")
     assert kg.save(folder) == folder and not (folder / "degrees.png").exists()  # a stale plot goes
+    (folder / "degrees.svg").write_bytes(b"plot")  # graph stats --plot writes any image format
+    (folder / "degrees.PDF").write_bytes(b"plot")
+    assert kg.save(folder) == folder and sorted(p.name for p in folder.iterdir()) == ["graph.npz", "manifest.json"]
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(GraphError, match="holds 'notes.txt', which the graph would delete"):
         kg.save(folder)

@@ -274,7 +274,9 @@ def test_a_catalog_that_cannot_be_read_answers_503(server, tmp_path):
     for response in (client.post("/recommend", json={"user": "u1"}), client.get("/items/i1")):
         assert response.status_code == 503 and "catalog cannot be read" in response.json()["detail"], response.text
         assert str(tmp_path) not in response.text  # the server's paths stay in its log
-    assert client.get("/health").status_code == 503
+    health = client.get("/health")
+    assert health.status_code == 503 and health.json()["status"] == "catalog unreadable"
+    assert str(tmp_path) not in health.text  # before: the error with the server's path
 
 
 def test_a_title_is_found_with_its_accents_composed_decomposed_or_left_out(server, tmp_path):

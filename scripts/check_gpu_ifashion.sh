@@ -6,6 +6,9 @@
 #   python scripts/prepare_ifashion.py --out data/ifashion      # once
 #   OUT=runs/gpu-ifashion MINUTES=4.5 bash scripts/check_gpu_ifashion.sh [--set SECTION.FIELD=VALUE ...]
 #
+# T_RUN caps the whole kgrec train command in seconds (default: MINUTES of training plus 10 minutes
+# for loading, the teacher's fit and calibration, and the final evaluation).
+#
 # CONFIG=FILE trains another config the same way.
 # Runs with the current python3 (PYTHON=...), which must hold kgrec's dependencies and see a GPU.
 # Results: $OUT/train.log, $OUT/metrics.json, $OUT/metrics.csv, $OUT/curves.png, $OUT/tests.log.
@@ -27,7 +30,8 @@ timeout "${T_TESTS:-150}" "$PY" -m pytest -q -p no:cacheprovider tests/train/tes
 CONFIG="${CONFIG:-scripts/configs/ifashion.yaml}"
 echo "== train $CONFIG, ${MINUTES:-4.5} minutes of training ($(date +%T))"
 rm -rf "$RUN"
-timeout "${T_RUN:-480}" "$PY" -m kgrec train --config "$CONFIG" --out "$RUN" \
+T_RUN="${T_RUN:-$("$PY" -c "import sys; print(round(float(sys.argv[1]) * 60) + 600)" "${MINUTES:-4.5}")}"
+timeout "$T_RUN" "$PY" -m kgrec train --config "$CONFIG" --out "$RUN" \
   --set "train.max_minutes=${MINUTES:-4.5}" "$@" 2>&1 | tee "$OUT/train.log" | grep -v "^ *step " | tail -40
 cp "$RUN/metrics.json" "$RUN/curves.png" "$OUT/" 2>/dev/null
 cp "$RUN"/logs/part-0/metrics.csv "$OUT/metrics.csv" 2>/dev/null

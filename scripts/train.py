@@ -36,9 +36,10 @@ def main(args: argparse.Namespace) -> None:
     data = [f"data.path={args.data}"] if args.data is not None else []
     if args.config is None:  # the dataset's own config, found by its name, as kgrec train finds it
         path = find_config_file(data + args.overrides)
+        found = "the dataset's, found by its name; --config none for the built-in defaults"
+        print(f"config: {path} ({found})" if path else "config: the built-in defaults", file=sys.stderr)
     else:
         path = None if args.config == "none" else args.config
-    print(f"config: {path or 'the built-in defaults'}", file=sys.stderr)
     config = load_config(path, data + args.overrides)
     try:
         fit_and_train(config, args)

@@ -94,6 +94,9 @@ def test_ctrl_c_during_train_exits_130_with_how_to_resume(clustered_dataset, tmp
         (KeyboardInterrupt(), {"LOCAL_RANK": "1"}, False),
         (KeyboardInterrupt(), {"SLURM_PROCID": "3"}, False),  # a SLURM job sets only this one
         (KeyboardInterrupt(), {"RANK": "0", "SLURM_PROCID": "0"}, True),
+        (KeyboardInterrupt(), {"RANK": "1"}, False),  # torchrun's global rank
+        (KeyboardInterrupt(), {"NODE_RANK": "1"}, False),  # a second node
+        (KeyboardInterrupt(), {"JSM_NAMESPACE_RANK": "2"}, False),  # LSF's jsrun
     ],
 )
 def test_under_ddp_only_global_rank_zero_reports_ctrl_c(interrupt, env, says, clustered_dataset, tmp_path, capsys, monkeypatch):

@@ -111,7 +111,7 @@ def test_under_ddp_only_global_rank_zero_reports_ctrl_c(interrupt, env, says, cl
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(kgrec.train, "train", interrupted)
-    assert main(["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "run"),
+    assert main(["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "run"), "--config", "none",
                  "--set", "model.use_text=false"]) == 130  # fmt: skip
     assert (capsys.readouterr().err != "") == says
 

@@ -95,7 +95,8 @@ def test_print_config_with_data_shows_what_train_would_train(atomic, capsys):
     assert main(["train", "--data", str(data), "--print-config"]) == 0
     captured = capsys.readouterr()
     assert yaml.safe_load(captured.out)["model"]["tasks"] == ["retrieval", "kg"]
-    assert captured.err == "note: shop has no ratings: the rating and like towers are off\n"
+    assert captured.err == ("config: the built-in defaults (no scripts/configs/ file for this dataset)\n"
+                            "note: shop has no ratings: the rating and like towers are off\n")
 
 
 def test_a_recipe_allow_pattern_that_matches_nothing_gets_the_note_graph_build_prints(clustered_dataset, tmp_path):

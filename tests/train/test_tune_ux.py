@@ -71,7 +71,7 @@ def test_an_out_that_is_a_file_or_a_run_folder_is_refused_before_any_work(cluste
     for out in (a_file, a_file / "sub"):
         argv = ["tune", "--data", str(clustered_dataset), "--grid", "train.lr=0.01", "--out", str(out)]
         assert main(argv) == 2  # was a FileExistsError / NotADirectoryError traceback
-        assert capsys.readouterr().err.strip() == f"kgrec: error: --out {out}: {a_file} is a file; give a folder for the runs of the search"
+        assert capsys.readouterr().err.splitlines()[-1] == f"kgrec: error: --out {out}: {a_file} is a file; give a folder for the runs of the search"
     run = tmp_path / "run"
     run.mkdir()
     (run / "manifest.json").write_text("{}")

@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 from kgrec.errors import ConfigError, KgrecError
-from kgrec.train import RunConfig, build_model, fit_defaults, load_config, load_data, prepare, train
+from kgrec.train import (
+    RunConfig,
+    build_model,
+    check_before_training,
+    fit_defaults,
+    load_config,
+    load_data,
+    prepare,
+    train,
+)
 from kgrec.train.config import find_config_file
 from kgrec.utils.config import locate
 
@@ -42,6 +51,7 @@ def main(args: argparse.Namespace) -> None:
         path = None if args.config == "none" else args.config
     config = load_config(path, data + args.overrides)
     try:
+        check_before_training(config, args.out, args.overwrite)  # train()'s refusals, before the slow steps
         fit_and_train(config, args)
     except ConfigError as error:  # a check against the data or the machine: where the config file writes the key
         raise locate(error, path, data + args.overrides) from None

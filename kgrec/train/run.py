@@ -307,18 +307,9 @@ def train(
 
     out = Path(out)
     last = out / "checkpoints" / "last.ckpt"
-    _check_out(out)
-    if (out / "manifest.json").exists() and not overwrite:
-        raise ConfigError(f"{out} already holds a finished run; pass --overwrite or choose another --out")
-    if overwrite:
-        graph = Path(config.graph.path).resolve() if config.graph.path else None
-        if graph is not None and graph.is_relative_to(out.resolve()):
-            raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
-                              "use a graph folder outside the run")  # fmt: skip
+    check_before_training(config, out, overwrite)
     if prepared is not None and prepared.inputs and (changed := changed_fields(prepared.inputs, prepared_inputs(config))):
         raise ConfigError(f"prepared data differs from the config in {', '.join(changed)}: prepare(config) again")
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
-    _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     dataset = prepared.dataset if prepared is not None else load_data(config)
     config, notes = fit_defaults(config, dataset)
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
@@ -563,6 +554,28 @@ def _ddp_flavour(strategy: str, device: torch.device, devices: int | str) -> str
         return None
     interactive = hasattr(sys, "ps1") or bool(sys.flags.interactive)  # as Lightning tells
     return "ddp_fork" if interactive else "ddp"
+
+
+def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = False) -> None:
+    """What :func:`train` refuses before it reads any data, for a caller to ask before its own
+    slow steps (:func:`prepare`: the graph, the text vectors): an ``out`` holding other files, or
+    a finished run unless ``overwrite``; a ``--graph`` inside the ``out`` that ``overwrite``
+    would clear; Lightning settings this machine cannot train with.
+
+    Raises:
+        ConfigError: naming what to change.
+    """
+    out = Path(out)
+    _check_out(out)
+    if (out / "manifest.json").exists() and not overwrite:
+        raise ConfigError(f"{out} already holds a finished run; pass --overwrite or choose another --out")
+    if overwrite:
+        graph = Path(config.graph.path).resolve() if config.graph.path else None
+        if graph is not None and graph.is_relative_to(out.resolve()):
+            raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
+                              "use a graph folder outside the run")  # fmt: skip
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
+    _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
 
 
 def _uses_gpu(config: RunConfig) -> bool:

@@ -58,6 +58,16 @@ def test_without_config_the_dataset_s_own_is_found_by_name_as_kgrec_train_finds_
     assert script == cli
 
 
+def test_what_training_refuses_is_refused_before_the_graph_and_text_steps(shop: Path, tmp_path: Path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    done = run_script("--config", "none", "--data", shop, "--out", out, *tiny())
+    assert done.returncode == 2 and "holds" in done.stderr.splitlines()[-1], done.stderr
+    assert "graph nodes" not in done.stdout  # before: refused by train(), after prepare() built the graph
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
 def test_help_names_the_default_config():
     done = run_script("--help")
     assert done.returncode == 0 and "--data DATA" in done.stdout

@@ -1,6 +1,7 @@
 """What the ``scripts/bench_*.py`` that train kgrec share: one training run, thrown away after,
 or kept under ``--runs DIR`` so that a rerun of the bench reuses it."""
 
+import argparse
 import hashlib
 import json
 import tempfile
@@ -15,6 +16,24 @@ RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so
              "the same command reads finished runs back and resumes interrupted ones (a long bench "
              "survives a Ctrl+C or a lost session). Runs are keyed by their config, not by the code: "
              "empty DIR after changing kgrec. Default: temporary folders, deleted")  # fmt: skip
+CONFIG_HELP = "the run config (YAML) each model is trained with. Default: %(default)s"
+SET_HELP = "override one field of the config, as kgrec train --set does (repeatable), e.g. train.max_epochs=3"
+
+
+def config_file(path: str) -> str:
+    """``--config``'s type: a file that exists, so that a mistyped path stops the bench at once, in
+    one line, instead of a traceback (or, where the bench fell back, the built-in defaults)."""
+    if not Path(path).is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such config file")
+    return path
+
+
+def at_least_one(value: str) -> int:
+    """The type of a count the bench averages or divides by (``--seeds``, ``--steps``): 1 or more."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def train_seed(

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import RUNS_HELP, train_seed
+from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, train_seed
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
 parser.add_argument("--study", choices=("inputs", "design"), default="inputs", help="which variants (see above)")
-parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (the split stays fixed)")
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--seeds", type=at_least_one, default=2, help="training seeds per variant (the split stays fixed)")
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 parser.add_argument("--variants", nargs="+", metavar="LABEL",
                     help="run only these variants, by their label in the table (the full config always runs first)")  # fmt: skip

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import copy_without
+from _bench import CONFIG_HELP, SET_HELP, config_file, copy_without
 
 from kgrec.data import SplitConfig, fetch, load_dataset
 from kgrec.data.dataset import Interactions
@@ -116,15 +116,14 @@ def metrics(scores: np.ndarray, target_row: np.ndarray, target_col: np.ndarray) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/ml-100k-coldstart"), help="data copy + run (reused)")
-    parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), help="training config (if the file exists)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from kgrec.train import load_config, train
 
-    config_file = args.config if Path(args.config).is_file() else None
-    config = load_config(config_file, ["train.progress=false", *args.overrides])
+    config = load_config(args.config, ["train.progress=false", *args.overrides])
     source = Path(config.data.path) if config.data.path else fetch(config.data.name)
     held_out = held_out_items(source, config.data.cold_item_share, config.data.seed)
     data = copy_without(source, args.out / "data" / source.name, "item_id", held_out, (".inter", ".item", ".link"))
@@ -138,7 +137,7 @@ def main() -> None:
     else:
         print(f"training {run} without the {len(held_out)} held-out items ...", flush=True)
         started = time.perf_counter()
-        train(load_config(config_file, ["train.progress=false", *args.overrides, f"data.path={data}"]), run)
+        train(load_config(args.config, ["train.progress=false", *args.overrides, f"data.path={data}"]), run)
         print(f"trained in {time.perf_counter() - started:.0f} s")
     load = os.getloadavg()[0]
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} "

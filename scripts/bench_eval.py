@@ -23,10 +23,12 @@ from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", help="dataset folder (default: ml-100k, fetched)")
-parser.add_argument("--dim", type=int, default=64)
+parser.add_argument("--dim", type=int, default=64, help="dimension of the random user and item vectors")
 parser.add_argument("--batch-size", type=int, default=1024, help="users scored at once")
 parser.add_argument("--repeats", type=int, default=3, help="the best of this many timings is kept")
 args = parser.parse_args()
+if args.repeats < 1:
+    parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
 dataset = load_data(load_config(None, [f"data.path={args.data}"] if args.data else []))
 generator = torch.Generator().manual_seed(0)

@@ -20,15 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _bench import CONFIG_HELP, SET_HELP, at_least_one, config_file
 from torch_geometric.nn import RGCNConv
 
 from kgrec.models import RelationalGraphEncoder
 from kgrec.train import load_config, prepare
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-parser.add_argument("--steps", type=int, default=5, help="timed passes per encoder, after one untimed pass")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
+parser.add_argument("--steps", type=at_least_one, default=5, help="timed passes per encoder, after one untimed pass")
 args = parser.parse_args()
 
 config = load_config(args.config, [*args.overrides, "train.progress=false"])

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import CONFIG_HELP, SET_HELP, config_file
 from safetensors.torch import load_file
 
 from kgrec.baselines import MostPopular
@@ -61,14 +62,17 @@ from kgrec.train.run import find_recipe
 from kgrec.train.teacher import blend
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--run", help="a trained run on the same split, blended with EASE")
 parser.add_argument("--seed", type=int, default=0, help="Mult-VAE's training seed (other rows have none)")
 args = parser.parse_args()
 
 config = load_config(args.config, args.overrides)
 dataset = load_data(config)
+missing = [column for column in ("timestamp", "rating") if getattr(dataset.train, column) is None]
+if missing:  # the time-local, recency, session and rating-aware rows
+    raise SystemExit(f"{dataset.name} has no {' or '.join(missing)} column: this bench needs both (its time- and rating-aware rows)")
 train = dataset.train
 n_users, n_items = dataset.n_users, dataset.n_items
 X = torch.zeros(n_users, n_items, dtype=torch.float64)

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import RUNS_HELP, train_seed
+from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, train_seed
 
 from kgrec.eval import link_prediction_metrics
 from kgrec.train import load_config, prepare
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
 parser.add_argument("--holdout", type=float, default=0.05, help="graph.kg_holdout: share of node pairs held out")
-parser.add_argument("--seeds", type=int, default=1, help="training seeds (the held-out triples stay fixed)")
+parser.add_argument("--seeds", type=at_least_one, default=1, help="training seeds (the held-out triples stay fixed)")
 parser.add_argument("--epochs", type=int, default=60, help="train.max_epochs of the kg runs (early stopping on valid)")
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 args = parser.parse_args()
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import copy_without, kept_run_dir
+from _bench import CONFIG_HELP, SET_HELP, config_file, copy_without, kept_run_dir
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.data import SplitConfig, fetch, load_dataset
@@ -151,8 +151,8 @@ def evaluate_fold(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/ml-100k-newusers"), help="data copies + runs (reused)")
-    parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), help="training config (if the file exists)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
     parser.add_argument("--folds", type=int, default=5, help="user folds; each is held out of one training run")
     parser.add_argument("--only", type=int, nargs="+", help="run these folds only (0-based; default all)")
     parser.add_argument("--given", type=float, default=0.8, help="share of a new user's interactions given as liked")
@@ -160,11 +160,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.folds < 2 or not 0 < args.given < 1:
         parser.error("--folds must be at least 2 and --given in (0, 1)")
+    if any(not 0 <= k < args.folds for k in args.only or []):
+        parser.error(f"--only {args.only}: folds are numbered 0 to {args.folds - 1}")
     torch.set_num_threads(args.threads)
     from kgrec.train import load_config, train
 
-    config_file = args.config if Path(args.config).is_file() else None
-    config = load_config(config_file, ["train.progress=false", *args.overrides])
+    config = load_config(args.config, ["train.progress=false", *args.overrides])
     source = Path(config.data.path) if config.data.path else fetch(config.data.name)
     every = (full := load_dataset(source, SplitConfig(seed=config.data.seed))).interactions()  # every part
     user_tokens = np.asarray([str(u) for u in full.users])
@@ -176,7 +177,7 @@ def main() -> None:
     for k in chosen:
         held = set(folds[k].tolist())
         data = copy_without(source, args.out / f"fold{k}" / "data" / source.name, "user_id", held, (".inter", ".user"))
-        fold_config = load_config(config_file, ["train.progress=false", *args.overrides, f"data.path={data}"])
+        fold_config = load_config(args.config, ["train.progress=false", *args.overrides, f"data.path={data}"])
         run = kept_run_dir(fold_config, args.out / f"fold{k}")
         if (run / "manifest.json").is_file():
             print(f"fold {k}: reusing {run}")
@@ -203,7 +204,7 @@ def main() -> None:
         weights.append(len(keep))
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads; "
-          f"config {config_file}; folds {chosen} of {args.folds}; {sum(weights)} new users; given share {args.given}\n")  # fmt: skip
+          f"config {args.config}; folds {chosen} of {args.folds}; {sum(weights)} new users; given share {args.given}\n")  # fmt: skip
     w = np.asarray(weights, float) / sum(weights)
 
     def mean(results: list[dict[str, float]], key: str) -> float:  # users-weighted mean over the folds

@@ -16,25 +16,25 @@ that teacher's own ranking is a row too.
 """
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import RUNS_HELP, train_seed
+from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, train_seed
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.eval import evaluate_split
 from kgrec.models import ModelConfig
 from kgrec.train import load_config, load_data
 from kgrec.train.teacher import EaseTeacher
+from kgrec.utils.io import write_json
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
-parser.add_argument("--seeds", type=int, default=3, help="training seeds (the split seed stays fixed)")
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--seeds", type=at_least_one, default=3, help="training seeds (the split seed stays fixed)")
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--json", help="also write the results to this JSON file")
 parser.add_argument("--bpr-lr", type=float, nargs="+", default=[0.002, 0.005], help="BPR-MF learning rates to tune over")
 parser.add_argument("--bpr-wd", type=float, nargs="+", default=[1e-5, 3e-5], help="BPR-MF L2 terms to tune over")
@@ -133,4 +133,4 @@ if not args.skip_kgrec:
     print(f"\nkgrec / EASE: ndcg@10 x{kgrec_row['ndcg@10'] / ease_row['ndcg@10']:.3f}, "
           f"recall@20 x{kgrec_row['recall@20'] / ease_row['recall@20']:.3f} (mean of {args.seeds} seed{'s' if args.seeds > 1 else ''})")  # fmt: skip
 if args.json:
-    Path(args.json).write_text(json.dumps(rows, indent=2))
+    write_json(args.json, rows)  # atomic; makes the folder

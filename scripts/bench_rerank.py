@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import CONFIG_HELP, SET_HELP, config_file
 
 from kgrec.baselines import EASE, UserEASE
 from kgrec.data.dataset import Interactions
@@ -47,8 +48,8 @@ from kgrec.train import load_config, load_data
 from kgrec.train.teacher import EaseTeacher, blend, ranked_mean_std
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--candidates", type=int, default=100, help="teacher's top-N reranked per user")
 parser.add_argument("--epochs", type=int, default=30, help="most reranker epochs (the best on valid is kept)")
 parser.add_argument("--hidden", type=int, default=32, help="hidden units of the reranker MLP")
@@ -57,6 +58,9 @@ args = parser.parse_args()
 
 config = load_config(args.config, ["train.progress=false", *args.overrides])
 dataset = load_data(config)
+missing = [column for column in ("timestamp", "rating") if getattr(dataset.train, column) is None]
+if missing:  # signals every candidate is given
+    raise SystemExit(f"{dataset.name} has no {' or '.join(missing)} column: this bench needs both (the reranker's time-local popularity and mean-rating signals)")
 n_users, n_items = dataset.n_users, dataset.n_items
 torch.manual_seed(args.seed)
 rng = np.random.default_rng(args.seed)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import time
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from kgrec.retrieval import IndexConfig, VectorIndex
+from kgrec.utils.io import write_json
 
 K = 10
 
@@ -226,7 +226,7 @@ def main() -> None:
     print(f"\nload average {load[0]:.2f} at the end (other processes share the cores)\n")
     print_table(rows, ceiling)
     if args.json:
-        args.json.write_text(json.dumps({"ceiling_gflops": ceiling, "rows": rows}, indent=2))
+        write_json(args.json, {"ceiling_gflops": ceiling, "rows": rows})  # atomic; makes the folder
 
 
 def print_table(rows: list[dict], ceiling: float) -> None:

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import RUNS_HELP, train_seed
+from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, train_seed
 
 from kgrec.baselines import EASE, MostPopular, tune_on_valid
 from kgrec.eval import evaluate_split
 from kgrec.train import load_config, load_data
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"))
-parser.add_argument("--splits", type=int, default=5, help="how many split seeds: the first one and the next ones")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--splits", type=at_least_one, default=5, help="how many split seeds: the first one and the next ones")
 parser.add_argument("--first-split", type=int, default=None, help="the first split seed (default: the config's data.seed)")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 args = parser.parse_args()
 
 KEYS = ("ndcg@10", "recall@20")

@@ -27,6 +27,8 @@ parser.add_argument("run", type=Path, help="run folder written by `kgrec train` 
 parser.add_argument("--data", type=Path, help="a dataset folder for `kgrec data info` (default: the run's)")
 parser.add_argument("--repeats", type=int, default=5, help="runs of each command; the median is printed")
 args = parser.parse_args()
+if args.repeats < 1:
+    parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
 beside = Path(sys.executable).with_name("kgrec")  # this interpreter's environment, activated or not
 command_path = str(beside) if beside.is_file() else shutil.which("kgrec") or sys.exit("no kgrec command: install kgrec first")

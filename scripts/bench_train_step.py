@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from _bench import CONFIG_HELP, SET_HELP, at_least_one, config_file
 
 from kgrec.train import build_model, load_config, prepare
 from kgrec.train.module import RecommenderModule
@@ -39,9 +40,9 @@ VARIANTS = {
 }
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ifashion.yaml"))
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-parser.add_argument("--steps", type=int, default=10, help="timed steps per variant, after one untimed step")
+parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ifashion.yaml"), type=config_file, help=CONFIG_HELP)
+parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
+parser.add_argument("--steps", type=at_least_one, default=10, help="timed steps per variant, after one untimed step")
 parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
                     help=f"which variants to time (default: all): {', '.join(repr(v) for v in VARIANTS)}")  # fmt: skip
 args = parser.parse_args()

@@ -1,16 +1,33 @@
 """What the ``scripts/bench_*.py`` that train kgrec share: one training run, thrown away after,
-or kept under ``--runs DIR`` so that a rerun of the bench reuses it."""
+or kept under ``--runs DIR`` so that a rerun of the bench reuses it; the options every bench
+takes; and bad input (a :class:`~kgrec.errors.KgrecError`) told in one line, as ``kgrec`` tells it."""
 
 import argparse
 import hashlib
 import json
+import sys
 import tempfile
 from pathlib import Path
 
+from kgrec.errors import KgrecError
 from kgrec.models import ModelConfig
 from kgrec.train import RunConfig, load_config, train
 from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
+
+
+def one_line_errors(kind: type[BaseException], error: BaseException, traceback: object) -> None:
+    """``sys.excepthook`` of the benches: bad input (a :class:`KgrecError`: a config the data
+    cannot feed, a missing column) is one line and exit status 2; anything else, a bug, keeps
+    Python's traceback."""
+    if not isinstance(error, KgrecError):
+        sys.__excepthook__(kind, error, traceback)  # type: ignore[arg-type]
+        return
+    print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+sys.excepthook = one_line_errors  # every bench that imports this module
 
 RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so that a rerun of "
              "the same command reads finished runs back and resumes interrupted ones (a long bench "

@@ -99,3 +99,20 @@ def test_linear_and_rerank_say_which_column_the_data_lacks(clustered_dataset, tm
         done = run(name, *sets, cwd=tmp_path)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert done.stderr.startswith(f"plain has no {drop} column: this bench needs both") and done.stderr.count("\n") == 1
+
+
+def test_bad_input_found_while_running_is_one_line(clustered_dataset, tmp_path):
+    """A config the data cannot feed (the ml-100k teacher's session weights on interactions
+    without timestamps) was a ConfigError traceback; the benches now tell it as kgrec does."""
+    data = tmp_path / "data" / "plain"
+    data.mkdir(parents=True)
+    for file in clustered_dataset.iterdir():
+        (data / f"plain{file.suffix}").write_text(file.read_text())
+    lines = [line.split("\t") for line in (data / "plain.inter").read_text().splitlines()]
+    keep = [i for i, head in enumerate(lines[0]) if not head.startswith("timestamp:")]
+    (data / "plain.inter").write_text("\n".join("\t".join(row[i] for i in keep) for row in lines) + "\n")
+    done = run("bench_quality.py", "--skip-kgrec", "--skip-bpr", "--seeds", "1", *tiny_sets(data), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == (
+        "bench_quality.py: error: train.teacher_session_hours: the training interactions have no timestamps; "
+        "set it to null\n"
+    ), done.stderr[-2000:]

@@ -4,7 +4,15 @@ statistics, degree plot, and relation paths between items."""
 from kgrec.graph.build import build_graph
 from kgrec.graph.holdout import HeldOutTriples, hold_out_triples
 from kgrec.graph.kg import ENTITY, ITEM, USER, KnowledgeGraph
-from kgrec.graph.paths import GraphPath, Hop, explain_paths, find_paths, format_path, short_relation
+from kgrec.graph.paths import (
+    GraphPath,
+    Hop,
+    explain_paths,
+    find_paths,
+    format_path,
+    relation_labels,
+    short_relation,
+)
 from kgrec.graph.recipe import (
     AttributeRelation,
     GraphRecipe,
@@ -41,5 +49,6 @@ __all__ = [
     "private_owner",
     "recipe_from_dict",
     "resolve_recipe",
+    "relation_labels",
     "short_relation",
 ]

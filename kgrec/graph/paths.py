@@ -13,6 +13,7 @@ The structured :class:`GraphPath` is what a later "why was this recommended" fea
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,12 +112,23 @@ def short_relation(name: str, among: Sequence[str] = ()) -> str:
     return base + inverse
 
 
+def relation_labels(relation_names: Sequence[object]) -> tuple[str, ...]:
+    """:func:`short_relation` of each relation among all of them (a graph's ``relation_names``),
+    worked out once per set of names rather than once per path printed."""
+    return _labels(tuple(str(r) for r in relation_names))
+
+
+@functools.lru_cache(maxsize=16)
+def _labels(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(short_relation(name, names) for name in names)
+
+
 def format_path(kg: KnowledgeGraph, path: GraphPath, short: bool = True) -> str:
     """One readable line: ``A -rel-> B <-rel- C``; parallel relations joined by ``|``."""
-    among = [str(r) for r in kg.relation_names]
+    labels = relation_labels(kg.relation_names) if short else [str(r) for r in kg.relation_names]
     parts = [str(kg.names[path.nodes[0]])]
     for hop in path.hops:
-        label = "|".join(short_relation(among[r], among) if short else among[r] for r in hop.relations)
+        label = "|".join(labels[r] for r in hop.relations)
         parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
         parts.append(str(kg.names[hop.target]))
     return " ".join(parts)

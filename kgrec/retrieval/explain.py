@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, short_relation
+from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, relation_labels
 from kgrec.graph.kg import ENTITY, ITEM
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
 from kgrec.retrieval.catalog import Catalog
@@ -374,9 +374,9 @@ class Explainer:
         names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
         names[0], names[-1] = first, last
         parts = [names[0]]
-        among = [str(r) for r in kg.relation_names]  # type: ignore[union-attr]
+        labels = relation_labels(kg.relation_names)  # type: ignore[union-attr]
         for i, (hop, name) in enumerate(zip(path.hops, names[1:], strict=True), start=1):
-            label = "|".join(short_relation(among[r], among) for r in hop.relations)
+            label = "|".join(labels[r] for r in hop.relations)
             parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
             v = path.nodes[i]
             if i < len(path.nodes) - 1 and v < kg.n_nodes and not self._named[v]:  # type: ignore[union-attr]

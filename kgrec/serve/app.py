@@ -254,9 +254,7 @@ def create_app(
             try:
                 recommender.refresh()
             except KgrecError as error:  # the server's files, not the request: /health answers 503 too
-                print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)
-                raise HTTPException(503, "the run's catalog cannot be read (the server's log says why); "
-                                         "GET /health answers 503 until it is mended") from None  # fmt: skip
+                raise HTTPException(503, f"{_catalog_unreadable(error)}; GET /health answers 503 until it is mended") from None
             yield
 
     @app.exception_handler(KgrecError)
@@ -302,9 +300,7 @@ def create_app(
             try:
                 recommender.refresh()  # the item count of the catalog as saved now
             except KgrecError as error:  # queries answer 503 too: take this process out of rotation
-                print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)  # the server's paths stay in its log
-                return SafeJSON({"status": "catalog unreadable", "detail": "the run's catalog cannot be read (the server's "
-                                 "log says why)"}, status_code=503)  # fmt: skip
+                return SafeJSON({"status": "catalog unreadable", "detail": _catalog_unreadable(error)}, status_code=503)
             if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
                 return SafeJSON({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
             answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
@@ -431,6 +427,13 @@ _HTTP_WORDS = (
     ("(--likes-text TEXT)", "(likes_text)"),
     ("(--pathways)", "(pathways)"),
 )
+
+
+def _catalog_unreadable(error: KgrecError) -> str:
+    """Log why the run's catalog cannot be read (the server's paths stay in its log) and return
+    what a client is told instead."""
+    print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)
+    return "the run's catalog cannot be read (the server's log says why)"
 
 
 def _in_request(message: str, items_file: Path) -> str:

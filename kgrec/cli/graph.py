@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="FILE",
         help="recipe YAML, e.g. graphs/ml-100k.yaml (default: graphs/NAME.yaml for dataset NAME, in this "
-        "folder or kgrec's source tree, as `kgrec train` finds it; else the KG triples alone)",
+        "folder, else kgrec's own, as `kgrec train` finds it; else the KG triples alone)",
     )
     p.add_argument(
         "--out",

@@ -326,13 +326,16 @@ def _matches(relation: str, patterns: tuple[str, ...]) -> bool:
 
 
 SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes beside kgrec's source tree
+INSTALLED_GRAPHS = Path(__file__).resolve().parents[1] / "_graphs"  # the same files in an installed wheel
 
 
 def find_recipe_file(dataset_name: str) -> Path | None:
     """The recipe file a dataset gets when none is named: ``graphs/NAME.yaml`` in the working
-    folder, else in kgrec's source tree (``graphs/ml-100k.yaml``); ``None`` when neither exists
-    (then :func:`default_recipe`)."""
-    candidates = [Path("graphs") / f"{dataset_name}.yaml", SOURCE_GRAPHS / f"{dataset_name}.yaml"]
+    folder, else kgrec's own (``graphs/ml-100k.yaml`` beside its source tree, or its copy
+    in an installed wheel, ``kgrec/_graphs/``); ``None`` when none exists (then
+    :func:`default_recipe`)."""
+    name = f"{dataset_name}.yaml"
+    candidates = [Path("graphs") / name, SOURCE_GRAPHS / name, INSTALLED_GRAPHS / name]
     return next((p for p in candidates if p.is_file()), None)
 
 

@@ -321,17 +321,18 @@ def with_defaults(recorded: dict) -> dict:
 
 
 SOURCE_CONFIGS = Path(__file__).resolve().parents[2] / "scripts" / "configs"  # the configs beside kgrec's source tree
+INSTALLED_CONFIGS = Path(__file__).resolve().parents[1] / "_configs"  # the same files in an installed wheel
 
 
 def find_config_file(overrides: list[str] | None = None) -> Path | None:
     """The config file of the dataset that ``overrides`` name (``data.path``'s folder name, else
     ``data.name``: ml-100k by default), for ``kgrec train`` without ``--config``:
-    ``scripts/configs/NAME.yaml`` in the working folder, else in kgrec's source tree; ``None``
-    when neither exists (the built-in defaults), as :func:`kgrec.graph.find_recipe_file` finds
-    a dataset's graph recipe."""
+    ``scripts/configs/NAME.yaml`` in the working folder, else kgrec's own (beside its source
+    tree, or its copy in an installed wheel, ``kgrec/_configs/``); ``None`` when none exists (the
+    built-in defaults), as :func:`kgrec.graph.find_recipe_file` finds a dataset's graph recipe."""
     data = load_config(None, overrides).data
     name = Path(data.path).expanduser().name if data.path else data.name
-    candidates = [Path("scripts") / "configs" / f"{name}.yaml", SOURCE_CONFIGS / f"{name}.yaml"]
+    candidates = [Path("scripts") / "configs" / f"{name}.yaml", SOURCE_CONFIGS / f"{name}.yaml", INSTALLED_CONFIGS / f"{name}.yaml"]
     return next((p for p in candidates if p.is_file()), None)
 
 

@@ -119,7 +119,7 @@ def load_data(config: RunConfig) -> Dataset:
 
 
 def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
-    """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then the source tree), else
+    """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then kgrec's own), else
     :func:`~kgrec.graph.default_recipe`; ``graph.users`` adds user nodes."""
     recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
     return dataclasses.replace(recipe, users=config.graph.users or recipe.users)

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from kgrec.errors import ConfigError
-from kgrec.models.fusion import USER_PARTS
-from kgrec.models.losses import LOSS_MODES
-from kgrec.models.trunk import TRUNK_KINDS
 from kgrec.utils.names import closest
 
+# The choices of the model's parts, here rather than beside the modules (which import them) so that
+# reading a config loads no torch.
+USER_PARTS: tuple[str, ...] = ("id", "history", "graph", "features")  # kgrec.models.fusion.UserEncoder
+LOSS_MODES: tuple[str, ...] = ("fixed", "uncertainty", "pcgrad", "gradnorm")  # kgrec.models.losses.JointLoss
+TRUNK_KINDS: tuple[str, ...] = ("identity", "shared_bottom", "mmoe", "ple")  # kgrec.models.trunk.build_trunk
 REC_TASKS: tuple[str, ...] = ("retrieval", "rating", "like")
 TASKS: tuple[str, ...] = (*REC_TASKS, "kg")
 #: The joint loss's default weights: retrieval leads, the other towers regularise it.

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgrec.models._sparse import SparseOperator
+from kgrec.models.config import USER_PARTS
 
 ITEM_MODALITIES = ("id", "text", "graph")
-USER_PARTS = ("id", "history", "graph", "features")
 
 
 class MoEAdaptor(nn.Module):

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-LOSS_MODES: tuple[str, ...] = ("fixed", "uncertainty", "pcgrad", "gradnorm")
+from kgrec.models.config import LOSS_MODES
 
 
 class JointLoss(nn.Module):

@@ -14,8 +14,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from kgrec.models.config import TRUNK_KINDS
+
 TrunkKind = Literal["identity", "shared_bottom", "mmoe", "ple"]
-TRUNK_KINDS: tuple[str, ...] = ("identity", "shared_bottom", "mmoe", "ple")
 
 
 class MLP(nn.Sequential):

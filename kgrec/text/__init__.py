@@ -7,11 +7,16 @@ encoded once per model. The default model, sentence-transformers/all-MiniLM-L6-v
 is loaded offline and only after its weights pass a pinned sha256 check (``resolve_model``).
 """
 
-from kgrec.text.cache import TextCacheWarning, cache_file, cache_key, encode_dataset, encode_items
+from typing import TYPE_CHECKING
+
 from kgrec.text.config import DEFAULT_MODEL, TextConfig
-from kgrec.text.encoder import TextEncoder, mean_pool
 from kgrec.text.resolve import DEFAULT_MODEL_SHA256, file_sha256, model_fingerprint, resolve_model
 from kgrec.text.templates import default_template, item_texts, template_fields
+from kgrec.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use (torch, transformers): item texts and configs need neither
+    from kgrec.text.cache import TextCacheWarning, cache_file, cache_key, encode_dataset, encode_items
+    from kgrec.text.encoder import TextEncoder, mean_pool
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -31,3 +36,5 @@ __all__ = [
     "resolve_model",
     "template_fields",
 ]
+
+__getattr__ = lazy_exports(__name__, __all__, ("cache", "encoder"))

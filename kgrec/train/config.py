@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgrec.data import SplitConfig, SplitStrategy
+from kgrec.data import Dataset, SplitConfig, SplitStrategy, fetch, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
@@ -346,6 +346,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     except ConfigError as error:  # a key of the file: say where it is written
         raise locate(error, path, overrides) from None
     return config
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The dataset of ``config.data`` (fetched by name when no path is given), split."""
+    data = config.data
+    path = Path(data.path).expanduser() if data.path else fetch(data.name)
+    return load_dataset(path, data.split_config())
 
 
 RANKING_METRICS = ("recall", "ndcg", "hit", "mrr", "precision")

@@ -42,7 +42,7 @@ import torch
 import yaml
 
 import kgrec
-from kgrec.data import Dataset, fetch, load_dataset
+from kgrec.data import Dataset
 from kgrec.errors import ConfigError, KgrecError, TrainingInterrupted
 from kgrec.eval import known_users_part
 from kgrec.graph import (
@@ -65,6 +65,7 @@ from kgrec.train.config import (
     RunConfig,
     changed_fields,
     config_yaml,
+    load_data,
     monitor_mode,
     plain_config,
     resolve_monitor,
@@ -109,13 +110,6 @@ def prepared_inputs(config: RunConfig) -> dict[str, Any]:
     """The config sections :func:`prepare` reads, as plain values: a :class:`Prepared` serves
     only a config with the same ones."""
     return {section: plain_config(config)[section] for section in ("data", "graph", "text")}
-
-
-def load_data(config: RunConfig) -> Dataset:
-    """The dataset of ``config.data`` (fetched by name when no path is given), split."""
-    data = config.data
-    path = Path(data.path).expanduser() if data.path else fetch(data.name)
-    return load_dataset(path, data.split_config())
 
 
 def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:

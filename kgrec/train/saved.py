@@ -13,8 +13,8 @@ from kgrec.data import Dataset
 from kgrec.errors import KgrecError
 from kgrec.graph import HeldOutTriples, KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
-from kgrec.train.config import RunConfig, load_config
-from kgrec.train.run import KG_HELDOUT, RUN_FORMAT, TEXT_ENCODER_DIR, load_data, side_inputs
+from kgrec.train.config import RunConfig, load_config, load_data
+from kgrec.train.run import KG_HELDOUT, RUN_FORMAT, TEXT_ENCODER_DIR, side_inputs
 from kgrec.utils.io import source_mismatch
 
 

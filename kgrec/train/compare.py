@@ -56,13 +56,18 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     """Read the finished ``runs`` and rank them on the validation ``metric`` (default: the
     runs' ``eval.monitor`` when they share one, else ``ndcg@10``). A ``kgrec tune`` folder
     stands for the runs of its trials; a run named twice (itself and in its tuning folder) is
-    one row."""
+    one row. Runs still training (or interrupted) are left out with a note when others have
+    finished, so that ``runs/tune/*/`` compares a search in progress; named alone, one is
+    refused (:func:`read_manifest`), as is a folder that is no run at all."""
     unique: dict[Path, Path] = {}
     for run in (run for given in runs for run in _run_folders(Path(given))):
         unique.setdefault(run.resolve(), run)  # the first naming of each
     runs = list(unique.values())
     if not runs:
         raise KgrecError("compare: give at least one run folder")
+    unfinished = [run for run in runs if _training(run)]
+    if len(unfinished) < len(runs):  # a search in progress (runs/tune/*/): compare what has finished
+        runs = [run for run in runs if run not in unfinished]
     configs, metrics, evaluated_on = [], [], {}
     for run in runs:
         manifest = read_manifest(run)  # a clear error for a folder that is not a finished run
@@ -95,6 +100,9 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     sign = -1 if mode == "max" else 1
     rows.sort(key=lambda r: sign * r.valid[metric])
     notes = []
+    if unfinished:
+        notes.append(f"left out {len(unfinished)} run{'s' if len(unfinished) > 1 else ''} whose training has not finished "
+                     f"(no manifest.json yet: still training, or interrupted): {' '.join(map(str, unfinished))}")  # fmt: skip
     if len(evaluated_on) > 1:
         groups = "; ".join(f"{' '.join(names)}: {data[0]}, split {data[1]}" for data, names in evaluated_on.items())
         notes.append(f"the runs were evaluated on different interactions or splits, so their metrics do not compare ({groups})")
@@ -164,6 +172,13 @@ def plot_comparison(comparison: Comparison, out: str | Path) -> Path:
     axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
     return write_figure(figure, out, dpi=120)
+
+
+def _training(run: Path) -> bool:
+    """A run folder whose training started and has not finished: ``kgrec train`` writes
+    ``config.yaml`` first, ``checkpoints/last.ckpt`` after each epoch, ``manifest.json`` last."""
+    started = (run / "config.yaml").is_file() or (run / "checkpoints" / "last.ckpt").is_file()
+    return started and not (run / "manifest.json").exists()
 
 
 def _run_folders(path: Path) -> list[Path]:

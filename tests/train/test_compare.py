@@ -80,6 +80,26 @@ def test_unfinished_runs_and_missing_metrics_are_refused(two_runs, tmp_path):
         compare_runs(two_runs, "kg_mrr")
 
 
+def test_runs_still_training_are_left_out_with_a_note(two_runs, tmp_path):
+    """``kgrec compare runs/tune/*/`` while the search runs: the trial in training has its
+    config.yaml (and after an epoch its last.ckpt) but no manifest.json; it was refused with the lot."""
+    training, interrupted = tmp_path / "training", tmp_path / "interrupted"
+    training.mkdir()
+    (training / "config.yaml").write_text((two_runs[0] / "config.yaml").read_text())
+    (interrupted / "checkpoints").mkdir(parents=True)
+    (interrupted / "checkpoints" / "last.ckpt").write_bytes(b"")
+    comparison = compare_runs([*two_runs, training, interrupted])
+    assert sorted(r.run for r in comparison.runs) == sorted(map(str, two_runs))
+    assert comparison.notes == [f"left out 2 runs whose training has not finished (no manifest.json yet: still training, "
+                                f"or interrupted): {training} {interrupted}"]  # fmt: skip
+    with pytest.raises(KgrecError, match="not a finished kgrec run: its training was interrupted"):
+        compare_runs([interrupted])  # nothing finished to compare
+    with pytest.raises(KgrecError, match="not a finished kgrec run"):
+        compare_runs([training, interrupted])
+    with pytest.raises(KgrecError, match="no such folder"):
+        compare_runs([*two_runs, tmp_path / "typo"])  # not a run at all: refused, as before
+
+
 def test_a_tuning_folder_stands_for_the_runs_of_its_trials(clustered_dataset, tmp_path):
     from kgrec.train.tune import tune
 

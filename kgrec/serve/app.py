@@ -34,14 +34,15 @@ import math
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
@@ -236,8 +237,9 @@ def create_app(
     warmed: WarmUp | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``, sent as
-    ``Authorization: Bearer TOKEN`` (401 without it; checked before the body is validated); with
-    no token they are refused (403), and so they are with ``writable=False`` (409): each of several
+    ``Authorization: Bearer TOKEN`` (401 without it or with a wrong one; checked before the body is
+    read, so that a malformed body too answers 401); with no token they are refused (403), and so
+    they are with ``writable=False`` (409, after the token check): each of several
     worker processes holds its own catalog, so an item one of them added would be neither served
     by the others nor kept by their next write. ``warmed``, what
     :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
@@ -274,7 +276,8 @@ def create_app(
         return SafeJSON({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
     def writer(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
-        """The token check of a write: a dependency, so that it answers before the body is validated."""
+        """The token check of a write, which :class:`WriteRoute` runs before the body is read; a
+        dependency of the route too, which declares the bearer scheme in the OpenAPI schema."""
         if token is None:
             raise HTTPException(403, "this server takes no writes: it was started without an API token")
         if credentials is None:
@@ -285,6 +288,21 @@ def create_app(
         if not writable:
             raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
                                      "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
+
+    class WriteRoute(APIRoute):
+        """A write's route: ``writer`` answers (401, 403, 409) before the body is read. FastAPI reads
+        and parses the body before it solves any dependency, so a malformed JSON body answered 422
+        to a client without the token. Only the size limit (413, :class:`BodyLimit`) comes first:
+        the server's, the same for every route, decided from the headers before routing."""
+
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            handle = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                writer(await BEARER(request))
+                return await handle(request)
+
+            return checked
 
     def results(found: list[Result], where: list[str]) -> JSONResponse:
         # Result.to_dict() already has Item's fields and types; returning a response skips
@@ -351,8 +369,6 @@ def create_app(
         with serving():
             return SafeJSON({"predictions": [p.to_dict() for p in recommender.predict(body.user, body.items)]})
 
-    @app.post("/items", status_code=201, response_model=Added, dependencies=[Depends(writer)],
-              responses=_errors(400, 401, 403, 409, 413, 503))  # fmt: skip
     def add_items(body: NewItems) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp, serving():  # rows checked against the catalog add_items extends
             rows = _item_rows(body.items, recommender.catalog, *_template_columns(recommender, body.pathways))
@@ -369,6 +385,9 @@ def create_app(
                 raise KgrecError(f"{where}{column}: {_in_request(error.message, items_file)}") from None
         return {"added": list(added), "notes": [_in_request(note, items_file) for note in added.notes]}
 
+    app.router.add_api_route("/items", add_items, methods=["POST"], status_code=201, response_model=Added,
+                             dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 409, 413, 503),
+                             route_class_override=WriteRoute)  # fmt: skip
     return app
 
 

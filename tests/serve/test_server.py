@@ -661,6 +661,69 @@ def test_a_server_without_a_token_takes_no_writes(server):
     assert response.status_code == 403 and "without an API token" in response.json()["detail"]
 
 
+#: Bodies FastAPI cannot parse (its 422 json_invalid): the token is checked before they are read.
+MALFORMED = ['{"items": [', "not json", b"\xff\xfe{"]
+
+
+@pytest.mark.parametrize("raw", MALFORMED)
+def test_a_malformed_body_without_the_token_gets_401(server, raw):
+    """401, not 422: a client without the token learns nothing of how the body is parsed."""
+    base, headers = server[0], {"content-type": "application/json"}
+    missing = {"detail": "adding items needs the API token: send the header 'Authorization: Bearer TOKEN'"}
+    for auth, detail in (({}, missing), ({"Authorization": "Bearer wrong"}, {"detail": "wrong API token"})):
+        response = httpx.post(base + "/items", content=raw, headers={**headers, **auth})
+        assert response.status_code == 401 and response.json() == detail, response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+    response = httpx.post(base + "/items", content=raw, headers={**headers, "Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code in (400, 422), response.text  # read then: json_invalid, or 400 for bytes not UTF-8
+
+
+def test_a_malformed_write_is_refused_403_or_409_before_its_body_is_read(server):
+    """A server without a token (403) or of several workers (409, after the token check)."""
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    recommender = Recommender.open(server[1])
+    no_token = TestClient(create_app(recommender))
+    read_only = TestClient(create_app(recommender, token="t", writable=False))
+    headers = {"content-type": "application/json"}
+    for raw in MALFORMED:
+        for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer t"}):
+            response = no_token.post("/items", content=raw, headers={**headers, **auth})
+            assert response.status_code == 403 and "without an API token" in response.json()["detail"], response.text
+        for auth in ({}, {"Authorization": "Bearer wrong"}):
+            response = read_only.post("/items", content=raw, headers={**headers, **auth})
+            assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer", response.text
+        response = read_only.post("/items", content=raw, headers={**headers, "Authorization": "Bearer t"})
+        assert response.status_code == 409 and "single-process server" in response.json()["detail"], response.text
+
+
+def test_the_size_limit_answers_before_the_token_check(server):
+    """413 first, as nginx's client_max_body_size does: the server's limit, the same on every route
+    and decided before routing (a declared length without reading the body); then the token,
+    before the body is read."""
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    client = TestClient(create_app(Recommender.open(server[1]), token="t", max_body_bytes=100))
+    headers = {"content-type": "application/json"}
+    big = b'{"items": [' + b" " * 200
+
+    def chunked(body: bytes):
+        yield from (body[i : i + 10] for i in range(0, len(body), 10))
+
+    for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer t"}):
+        for content in (big, chunked(big)):
+            response = client.post("/items", content=content, headers={**headers, **auth})
+            assert response.status_code == 413 and response.json() == {"detail": "request body over 100 bytes"}
+    for content in (big[:50], chunked(big[:50])):  # within the limit, malformed: the token first
+        assert client.post("/items", content=content, headers=headers).status_code == 401
+
+
 def test_added_items_keep_the_catalogs_column_types_and_errors_name_the_request_row(server, tmp_path):
     """A string for a token_seq column is its space-separated tokens, as in a .item file; an
     error points at ``items[i]``, not at the temporary file the rows went through."""

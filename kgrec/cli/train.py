@@ -137,7 +137,7 @@ def _config_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kgrec.train import load_config, train
+    from kgrec.train import load_config
     from kgrec.utils.config import locate
 
     args.config = _config_file(args)
@@ -155,6 +155,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ConfigError("give --out RUN_DIR, the run folder to write (or --print-config to see the config)")
+    from kgrec.train import train  # torch and the rest of the training stack: not for the config alone
+
     try:
         metrics = train(config, args.out, overwrite=args.overwrite)
     except ConfigError as error:  # a check against the data or the machine: where --config writes the key

@@ -250,6 +250,11 @@ def test_the_parser_and_the_data_and_graph_commands_start_without_torch():
              "print(sorted(m for m in ('torch', 'torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+    # nor does printing a config, which loaded torch with the training code (kgrec.train is lazy now)
+    probe = ("import sys; from kgrec.cli.main import main; main(['train', '--print-config', '--config', 'none']); "
+             "print(sorted(m for m in ('torch', 'torch_geometric', 'lightning', 'transformers') if m in sys.modules))")  # fmt: skip
+    printed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert printed.startswith("data:\n") and printed.splitlines()[-1] == "[]"
 
 
 def test_baselines_on_a_cold_item_split_are_left_out_with_a_note(clustered_dataset, tmp_path, capsys):

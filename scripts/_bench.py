@@ -53,6 +53,26 @@ def at_least_one(value: str) -> int:
     return number
 
 
+def check_runs(parser: argparse.ArgumentParser, *runs: str | Path) -> None:
+    """Stop at a run argument that is not a finished kgrec run of this format, in one line and
+    kgrec's words (no such folder, a training interrupted, an older format), before the bench
+    loads anything. Called right after ``parse_args``, not given as an argparse ``type`` (as
+    :func:`config_file` is): the README's commands name runs, ``runs/ml-100k``, that exist only
+    where they were trained, and tests/test_readme.py parses those commands."""
+    for run in runs:
+        try:
+            read_manifest(run)
+        except KgrecError as error:
+            parser.error(str(error))
+
+
+def check_folder(parser: argparse.ArgumentParser, option: str, path: str | Path | None) -> None:
+    """Stop at an ``option`` naming a folder (a dataset's) that does not exist, in one line, before
+    the bench loads anything; after ``parse_args``, as :func:`check_runs` and for its reason."""
+    if path is not None and not Path(path).is_dir():
+        parser.error(f"{option} {path}: no such folder")
+
+
 def train_seed(
     config_file: str, seed: int, overrides: list[str], model: ModelConfig | None = None, runs: str | None = None
 ) -> dict:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 
 import torch
+from _bench import at_least_one, check_folder, one_line_errors
 
 from kgrec.eval import evaluate_split
 from kgrec.train import load_config, load_data
 
+sys.excepthook = one_line_errors  # bad input met while running (a folder that is not a dataset): one line, status 2
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", help="dataset folder (default: ml-100k, fetched)")
-parser.add_argument("--dim", type=int, default=64, help="dimension of the random user and item vectors")
-parser.add_argument("--batch-size", type=int, default=1024, help="users scored at once")
-parser.add_argument("--repeats", type=int, default=3, help="the best of this many timings is kept")
+parser.add_argument("--dim", type=at_least_one, default=64, help="dimension of the random user and item vectors")
+parser.add_argument("--batch-size", type=at_least_one, default=1024, help="users scored at once")
+parser.add_argument("--repeats", type=at_least_one, default=3, help="the best of this many timings is kept")
 args = parser.parse_args()
-if args.repeats < 1:
-    parser.error(f"--repeats must be at least 1, got {args.repeats}")
+check_folder(parser, "--data", args.data)
 
 dataset = load_data(load_config(None, [f"data.path={args.data}"] if args.data else []))
 generator = torch.Generator().manual_seed(0)

@@ -18,18 +18,23 @@ paths the two rules name differently; milliseconds per explanation. Baseline: th
 
 import argparse
 import platform
+import sys
 import time
 
 import numpy as np
+from _bench import at_least_one, check_runs, one_line_errors
 
 from kgrec.graph.kg import ITEM
 from kgrec.retrieval import Recommender
 
+sys.excepthook = one_line_errors  # bad input met while running (a run without vectors): one line, status 2
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("run", help="a run trained with model.graph_kind=kgat")
-parser.add_argument("--anchors", type=int, default=300, help="query items (seed 0)")
-parser.add_argument("-k", type=int, default=10, help="results explained per query")
+parser.add_argument("--anchors", type=at_least_one, default=300, help="query items (seed 0)")
+parser.add_argument("-k", type=at_least_one, default=10, help="results explained per query")
 args = parser.parse_args()
+check_runs(parser, args.run)
 
 rec = Recommender.open(args.run)
 attended = rec.explainer

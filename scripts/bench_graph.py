@@ -30,9 +30,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from kgrec.errors import KgrecError
 from kgrec.utils.io import atomic_path
 
 NAME = "synth"
+
+
+def one_line_errors(*exception: object) -> None:
+    """``sys.excepthook``: ``_bench.one_line_errors``, as every bench (bad input in one line, status
+    2), imported only when an exception comes. Not at the top: ``_bench`` imports torch, and on
+    Linux a child's peak RSS (``ru_maxrss``) starts from its parent's, so torch in this process
+    would add its memory to both measurements."""
+    from _bench import one_line_errors as told
+
+    told(*exception)  # type: ignore[arg-type]
+
+
+sys.excepthook = one_line_errors
 
 
 # ---------------------------------------------------------------------------- synthetic data
@@ -143,6 +157,8 @@ def run_child(task: str, folder: Path) -> dict[str, float]:
         text=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
+    if result.returncode == 2:  # the child's KgrecError (main): the synthetic data cannot feed the recipe
+        raise KgrecError(f"the {task} child, on the synthetic dataset: {result.stderr.strip().splitlines()[-1]}")
     if result.returncode != 0:
         sys.exit(f"child '{task}' failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -152,13 +168,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--triples", type=int, default=10_000_000, help="size of the synthetic .kg")
-    parser.add_argument("--items", type=int, default=5000, help="number of items (95%% linked)")
+    parser.add_argument("--triples", type=int, default=10_000_000, help="size of the synthetic .kg (1 or more)")
+    parser.add_argument("--items", type=int, default=5000, help="number of items, 95%% linked (1 or more)")
     parser.add_argument("--quick", action="store_true", help="1M triples instead")
     parser.add_argument("--child", nargs=2, metavar=("TASK", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for option, value in (("--triples", args.triples), ("--items", args.items)):
+        if value < 1:  # _bench.at_least_one's check, here: importing _bench counts torch in (one_line_errors)
+            parser.error(f"argument {option}: must be at least 1, got {value}")
     if args.child:
-        print(json.dumps(child(args.child[0], Path(args.child[1]))))
+        try:
+            print(json.dumps(child(args.child[0], Path(args.child[1]))))
+        except KgrecError as error:  # bad input (a dataset too small for the recipe): run_child tells it
+            print(error, file=sys.stderr)
+            return 2
         return 0
     n_triples = 1_000_000 if args.quick else args.triples
 

@@ -16,22 +16,24 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 
 import torch
+from _bench import at_least_one, one_line_errors
 from torch.utils.data import DataLoader, TensorDataset
 
 from kgrec.train.module import EpochShuffle, interactions_loader
 
+sys.excepthook = one_line_errors  # bad input (a KgrecError) in one line with status 2, as every bench
+
 TRAINING_ROWS = {"ml-100k": 80_808, "iFashion": 742_837}  # their training splits (seed 2026)
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--batch-size", type=int, default=2048, help="training rows per batch")
-parser.add_argument("--repeats", type=int, default=3, help="the best of this many epochs is kept")
+parser.add_argument("--batch-size", type=at_least_one, default=2048, help="training rows per batch")
+parser.add_argument("--repeats", type=at_least_one, default=3, help="the best of this many epochs is kept")
 parser.add_argument("--quick", action="store_true", help="one 20,000-row set instead: a smoke test in seconds")
 args = parser.parse_args()
-if args.repeats < 1:
-    parser.error(f"--repeats must be at least 1, got {args.repeats}")
 sizes = {"quick": 20_000} if args.quick else TRAINING_ROWS
 
 

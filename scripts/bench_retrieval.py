@@ -25,20 +25,53 @@ import argparse
 import gc
 import os
 import platform
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
 import numpy as np
 import torch
+from _bench import at_least_one, check_runs, one_line_errors
 
+from kgrec.errors import KgrecError
 from kgrec.retrieval import IndexConfig, VectorIndex
 from kgrec.utils.io import write_json
 
+sys.excepthook = one_line_errors  # bad input met while running (a run without vectors): one line, status 2
+
 K = 10
+RANK = 16  # of the synthetic vectors' cluster subspace (trained_like)
+ANN_KINDS = ("hnsw", "ivfpq")
 
 
-def trained_like(n: int, d: int, seed: int, clusters: int = 2000, rank: int = 16) -> np.ndarray:
+def numbers_from(least: int, why: str) -> Callable[[str], list[int]]:
+    """The type of ``--sizes`` and ``--dims``: comma-separated whole numbers, each at least ``least``."""
+
+    def numbers(value: str) -> list[int]:
+        try:
+            out = [int(number) for number in value.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected whole numbers, comma-separated, got '{value}'") from None
+        if min(out) < least:
+            raise argparse.ArgumentTypeError(f"each must be at least {least} ({why}), got {value}")
+        return out
+
+    return numbers
+
+
+def ann_kinds(value: str) -> list[str]:
+    """``--kinds``' type: comma-separated ANN kinds, or none (exact search alone); a mistyped
+    kind stops the bench, where it was skipped in silence."""
+    kinds = [kind for kind in value.split(",") if kind]
+    unknown = [kind for kind in kinds if kind not in ANN_KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{','.join(unknown)}: expected {' or '.join(ANN_KINDS)} (exact search always runs)")
+    return kinds
+
+
+def trained_like(n: int, d: int, seed: int, clusters: int = 2000, rank: int = RANK) -> np.ndarray:
     """A clustered, low-rank mixture with a norm spread (see the module docstring)."""
     rng = np.random.default_rng(seed)
     structure = np.random.default_rng(1000 + d)  # the same clusters for items and queries
@@ -176,20 +209,29 @@ def bench_catalog(name: str, items: np.ndarray, queries: np.ndarray, kinds: list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in seconds")
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="catalog sizes (comma-separated)")
-    parser.add_argument("--dims", default="64,128", help="vector dimensions (comma-separated)")
-    parser.add_argument("--kinds", default="hnsw,ivfpq", help="ANN kinds besides exact search")
-    parser.add_argument("--queries", type=int, default=1000, help="queries per catalog")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="FAISS / BLAS threads")
+    parser.add_argument("--sizes", type=numbers_from(K, f"each query lists {K} items"), default="10000,100000,1000000",
+                        help=f"catalog sizes (comma-separated, {K} or more)")  # fmt: skip
+    parser.add_argument("--dims", type=numbers_from(RANK, f"the synthetic vectors span {RANK} dimensions"),
+                        default="64,128", help=f"vector dimensions (comma-separated, {RANK} or more)")  # fmt: skip
+    parser.add_argument("--kinds", type=ann_kinds, default="hnsw,ivfpq",
+                        help="ANN kinds besides exact search: hnsw, ivfpq (comma-separated; '' for none)")  # fmt: skip
+    parser.add_argument("--queries", type=at_least_one, default=1000, help="queries per catalog")
+    parser.add_argument("--threads", type=at_least_one, default=os.cpu_count() or 1, help="FAISS / BLAS threads")
     parser.add_argument("--run", type=Path, help="also bench this run's trained vectors, tiled with noise")
     parser.add_argument("--json", type=Path, help="write the rows to this JSON file")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    dims = [int(s) for s in args.dims.split(",")]
-    queries = args.queries
+    sizes, dims, queries, kinds = args.sizes, args.dims, args.queries, args.kinds
     if args.quick:
         sizes, dims, queries = [5000], [32], 200
-    kinds = [k for k in args.kinds.split(",") if k]
+    run_vectors = None
+    if args.run is not None:  # read first: a run without vectors stops the bench before any work
+        from safetensors.numpy import load_file
+
+        check_runs(parser, args.run)
+        if not (args.run / "vectors.safetensors").is_file():
+            raise KgrecError(f"{args.run}: no vectors.safetensors: the model was trained without the retrieval tower; "
+                             "retrain with 'retrieval' in model.tasks")  # fmt: skip
+        run_vectors = load_file(str(args.run / "vectors.safetensors"))
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     try:  # numpy's and FAISS's OpenBLAS pools follow --threads too
@@ -207,11 +249,7 @@ def main() -> None:
     print(f"GEMM ceiling ({1024 if args.quick else 2048}^3 float32, best of numpy/torch): {ceiling:.1f} GFLOP/s\n")
     rows: list[dict] = []
     catalogs: list[tuple[str, int, int]] = [("clustered", n, d) for d in dims for n in sizes]
-    run_vectors = None
-    if args.run is not None:
-        from safetensors.numpy import load_file
-
-        run_vectors = load_file(str(args.run / "vectors.safetensors"))
+    if run_vectors is not None:
         catalogs += [(f"{args.run.name} tiled", n, run_vectors["item"].shape[1]) for n in sizes]
     for name, n, d in catalogs:
         print(f"{name}: n={n:,} d={d}", flush=True)

@@ -28,19 +28,32 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _bench import at_least_one, check_runs, one_line_errors
+
+sys.excepthook = one_line_errors  # bad input met while running (--in-process on a run without vectors): one line
+
+
+def more_than_zero(value: str) -> float:
+    """``--seconds``' type: a time above 0 (at 0 no request is sent, and there is nothing to time)."""
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return number
+
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("run", help="run folder written by `kgrec train`")
-parser.add_argument("--requests", type=int, default=2000, help="requests per endpoint")
-parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections sending at once")
-parser.add_argument("--seconds", type=float, default=120, help="stop each endpoint's load after this long")
-parser.add_argument("--workers", type=int, default=1, help="server worker processes (kgrec serve --workers)")
+parser.add_argument("--requests", type=at_least_one, default=2000, help="requests per endpoint")
+parser.add_argument("--concurrency", type=at_least_one, default=8, help="keep-alive connections sending at once")
+parser.add_argument("--seconds", type=more_than_zero, default=120, help="stop each endpoint's load after this long")
+parser.add_argument("--workers", type=at_least_one, default=1, help="server worker processes (kgrec serve --workers)")
 parser.add_argument("--explain", action="store_true", help="ask for explanations (KG paths) too")
 parser.add_argument("--in-process", action="store_true",
                     help="first time the same queries in this process, without HTTP (1 torch thread)")  # fmt: skip
 parser.add_argument("--first-queries", action="store_true",
                     help="first time start-up and each endpoint's first request, with and without warm-up")  # fmt: skip
 args = parser.parse_args()
+check_runs(parser, args.run)
 IDS = json.loads((Path(args.run) / "id_maps.json").read_text(encoding="utf-8"))
 USERS, ITEMS = IDS["users"], IDS["items"]  # the run's raw ids
 TEXTS = ["animated film for children", "space adventure", "romantic comedy", "war drama", "crime thriller"]

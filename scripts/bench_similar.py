@@ -27,21 +27,26 @@ The choice of the centred cosine was made on the validation table.
 
 import argparse
 import platform
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _bench import at_least_one, check_runs, one_line_errors
 
 from kgrec.data import Interactions
 from kgrec.eval.matrix import dense_rows, interaction_matrix
 from kgrec.retrieval import Recommender
 
+sys.excepthook = one_line_errors  # bad input met while running (a run without vectors): one line, status 2
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("runs", nargs="+", help="run folders written by `kgrec train`")
-parser.add_argument("--anchors", type=int, default=6000, help="at most this many anchors per part")
-parser.add_argument("--per-user", type=int, default=3, help="anchors per user")
-parser.add_argument("-k", type=int, default=10, help="list length")
+parser.add_argument("--anchors", type=at_least_one, default=6000, help="at most this many anchors per part")
+parser.add_argument("--per-user", type=at_least_one, default=3, help="anchors per user")
+parser.add_argument("-k", type=at_least_one, default=10, help="list length")
 args = parser.parse_args()
+check_runs(parser, *args.runs)  # all of them, before the first one's tables
 
 
 def unit(x: np.ndarray) -> np.ndarray:

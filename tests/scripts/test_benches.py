@@ -249,7 +249,8 @@ def test_bench_startup_times_each_command_against_importing_torch(tiny_run, tmp_
     out = run_script("bench_startup.py", str(tiny_run), "--repeats", "1", cwd=tmp_path)
     rows = fixed_width_rows(out, "command", width=46)
     assert list(rows) == ["python -c pass", "import torch (baseline)", "import torch, PyG, Lightning, transformers",
-                          "kgrec --help", "kgrec data info DATA", "kgrec recommend RUN --user u0",
+                          "kgrec --help", "kgrec data info DATA", "kgrec data split --data DATA --out SPLIT",
+                          "kgrec train --print-config", "kgrec recommend RUN --user u0",
                           "kgrec similar RUN --item i0"]  # fmt: skip
     assert rows["import torch (baseline)"][1] == "x1.00"
     for cells in rows.values():  # each ratio is its seconds over the baseline's (both printed rounded)

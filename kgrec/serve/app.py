@@ -10,6 +10,7 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 ``POST /search``     ``{"text": "animated film for children", "k": 10}``
 ``POST /predict``    ``{"user": "196", "items": ["50", "181"]}``: predicted rating, like probability
 ``POST /items``      add cold-start items (needs the API token: ``Authorization: Bearer TOKEN``)
+``DELETE /items/{id}`` take an item out of the index, by its raw id (needs the API token)
 ===================  ==========================================================================
 
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
@@ -183,6 +184,10 @@ class Added(BaseModel):
                                          "links to nothing, items the graph pathway could not reach")  # fmt: skip
 
 
+class Removed(BaseModel):
+    removed: str = Field(description="the raw id of the item taken out of the index")
+
+
 class ItemInfo(BaseModel):
     item_id: str
     title: str
@@ -281,13 +286,14 @@ def create_app(
         if token is None:
             raise HTTPException(403, "this server takes no writes: it was started without an API token")
         if credentials is None:
-            raise HTTPException(401, "adding items needs the API token: send the header 'Authorization: Bearer TOKEN'",
+            raise HTTPException(401, "changing the catalog needs the API token: send the header 'Authorization: Bearer TOKEN'",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(401, "wrong API token", headers={"WWW-Authenticate": "Bearer"})
         if not writable:
-            raise HTTPException(409, "adding items needs a single-process server (kgrec serve without --workers): "
-                                     "each worker holds its own catalog; or run `kgrec add-items` and restart")  # fmt: skip
+            raise HTTPException(409, "changing the catalog needs a single-process server (kgrec serve without --workers): "
+                                     "each worker holds its own catalog; or run `kgrec add-items` / `kgrec remove-items` "
+                                     "and restart")  # fmt: skip
 
     class WriteRoute(APIRoute):
         """A write's route: ``writer`` answers (401, 403, 409) before the body is read. FastAPI reads
@@ -383,10 +389,25 @@ def create_app(
                 where = part if error.line is None or error.line < 2 else f"{part}[{error.line - 2}]"
                 column = f" field '{error.column.split(':')[0]}'" if error.column else ""  # item_id, not item_id:token
                 raise KgrecError(f"{where}{column}: {_in_request(error.message, items_file)}") from None
-        return {"added": list(added), "notes": [_in_request(note, items_file) for note in added.notes]}
+        return {"added": list(added), "notes": [_http_wording(_in_request(note, items_file)) for note in added.notes]}
+
+    def remove_item(item_id: str) -> dict[str, Any]:
+        """Take one item out of the index and record it in the run, as ``kgrec remove-items`` does:
+        by its raw id only (which may hold '/'), not by its title, so that a removal names exactly
+        what it removes. Queries no longer return it; ``GET /items/{id}`` answers 404."""
+        with serving():
+            position = recommender.catalog.position(item_id)
+            token = recommender.catalog.tokens[position]
+            if token != item_id:
+                raise KgrecError(f"'{item_id}' is not an item id (the title of item '{token}'?): a removal takes the "
+                                 f"raw id, DELETE /items/{token}")  # fmt: skip
+            return {"removed": recommender.remove_items([token])[0]}
 
     app.router.add_api_route("/items", add_items, methods=["POST"], status_code=201, response_model=Added,
                              dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 409, 413, 503),
+                             route_class_override=WriteRoute)  # fmt: skip
+    app.router.add_api_route("/items/{item_id:path}", remove_item, methods=["DELETE"], response_model=Removed,
+                             dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 404, 409, 503),
                              route_class_override=WriteRoute)  # fmt: skip
     return app
 
@@ -445,6 +466,7 @@ _HTTP_WORDS = (
     ("(--liked ITEM)", "(liked)"),
     ("(--likes-text TEXT)", "(likes_text)"),
     ("(--pathways)", "(pathways)"),
+    ("(kgrec remove-items)", "(DELETE /items/ID)"),
 )
 
 

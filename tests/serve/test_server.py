@@ -389,6 +389,34 @@ def test_reads_see_what_another_process_changed_and_writes_keep_it(server, tmp_p
     assert {"c1", "h1"} <= set(again.catalog.tokens) and "i5" in again.catalog.removed_tokens()
 
 
+def test_an_item_is_removed_by_its_id_with_the_token(server, tmp_path):
+    """DELETE /items/{id}: what ``kgrec remove-items`` does, over HTTP (clients were told to run it)."""
+    from kgrec.retrieval import Recommender
+
+    client = _write_client(server[1], tmp_path)
+    auth = {"Authorization": "Bearer t"}
+    title = client.get("/items/i5").json()["title"]
+    assert client.delete("/items/i5").status_code == 401  # a write: the token first
+    assert client.delete("/items/i5", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    refused = client.delete(f"/items/{title}", headers=auth)  # GET takes a title; a removal names the id
+    assert refused.status_code == 400 and refused.json()["detail"] == (
+        f"'{title}' is not an item id (the title of item 'i5'?): a removal takes the raw id, DELETE /items/i5")
+    assert client.get("/items/i5").status_code == 200  # still there
+    response = client.delete("/items/i5", headers=auth)
+    assert response.status_code == 200 and response.json() == {"removed": "i5"}
+    assert client.get("/items/i5").status_code == 404 and client.get("/health").json()["items"] == 59
+    found = client.post("/similar", json={"item": "i6", "k": 58}).json()["results"]
+    assert len(found) == 58 and "i5" not in {r["item_id"] for r in found}
+    again = client.delete("/items/i5", headers=auth)
+    assert again.json() == {"detail": "item 'i5' was removed from this run's catalog (DELETE /items/ID)"}
+    assert again.status_code == 404
+    body = {"items": [{"item_id": "n1"}], "links": [{"item_id": "n1", "entity_id": "d0_0"}]}
+    untitled = client.post("/items", json=body, headers=auth).json()["notes"]
+    assert "to title it, remove it (DELETE /items/ID) and add it again" in " ".join(untitled), untitled
+    assert client.delete("/items/nope", headers=auth).status_code == 404
+    assert "i5" in Recommender.open(tmp_path / "run").catalog.removed_tokens()  # recorded in the run, as the CLI's
+
+
 def test_added_items_answer_their_notes(server, tmp_path):
     client = _write_client(server[1], tmp_path)
     body = {"items": [{"item_id": "h2", "title": "Film H2"}], "links": [{"item_id": "h2", "entity_id": "g1"}]}
@@ -494,7 +522,7 @@ def test_the_schema_declares_errors_and_the_token(server):
         "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["HTTPBearer"]["description"]
     }  # fmt: skip
     paths = schema["paths"]
-    assert paths["/items"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert paths["/items"]["post"]["security"] == paths["/items/{item_id}"]["delete"]["security"] == [{"HTTPBearer": []}]
     assert "security" not in paths["/recommend"]["post"]  # reads stay open
     declared = {
         ("/recommend", "post"): {"400", "404", "413", "503"},
@@ -503,6 +531,7 @@ def test_the_schema_declares_errors_and_the_token(server):
         ("/predict", "post"): {"400", "404", "413"},
         ("/items", "post"): {"400", "401", "403", "409", "413", "503"},
         ("/items/{item_id}", "get"): {"400", "404"},
+        ("/items/{item_id}", "delete"): {"400", "401", "403", "404", "409", "503"},
     }
     for (path, method), codes in declared.items():
         responses = paths[path][method]["responses"]
@@ -603,6 +632,8 @@ def test_a_several_worker_app_refuses_to_add_items(server):
     response = client.post("/items", json={"items": [{"item_id": "new", "title": "New"}]},
                            headers={"Authorization": "Bearer t"})  # fmt: skip
     assert response.status_code == 409 and "single-process server" in response.json()["detail"]
+    response = client.delete("/items/i1", headers={"Authorization": "Bearer t"})
+    assert response.status_code == 409 and "kgrec remove-items" in response.json()["detail"]
     assert client.post("/recommend", json={"user": "u1", "k": 3}).status_code == 200  # reads still served
 
 
@@ -659,6 +690,8 @@ def test_a_server_without_a_token_takes_no_writes(server):
     client = TestClient(create_app(Recommender.open(server[1])))
     response = client.post("/items", json={"items": [{"item_id": "new"}]}, headers={"Authorization": "Bearer x"})
     assert response.status_code == 403 and "without an API token" in response.json()["detail"]
+    response = client.delete("/items/i1", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 403 and "without an API token" in response.json()["detail"]
 
 
 #: Bodies FastAPI cannot parse (its 422 json_invalid): the token is checked before they are read.
@@ -669,7 +702,7 @@ MALFORMED = ['{"items": [', "not json", b"\xff\xfe{"]
 def test_a_malformed_body_without_the_token_gets_401(server, raw):
     """401, not 422: a client without the token learns nothing of how the body is parsed."""
     base, headers = server[0], {"content-type": "application/json"}
-    missing = {"detail": "adding items needs the API token: send the header 'Authorization: Bearer TOKEN'"}
+    missing = {"detail": "changing the catalog needs the API token: send the header 'Authorization: Bearer TOKEN'"}
     for auth, detail in (({}, missing), ({"Authorization": "Bearer wrong"}, {"detail": "wrong API token"})):
         response = httpx.post(base + "/items", content=raw, headers={**headers, **auth})
         assert response.status_code == 401 and response.json() == detail, response.text

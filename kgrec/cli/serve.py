@@ -14,7 +14,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "serve",
         help="serve recommend / similar / search / predict over HTTP",
         description="Start an HTTP service over RUN_DIR: GET /health, GET /items/{id}, POST /recommend, "
-        "/similar, /search, /predict, and POST /items (adds cold-start items; needs the API token). The OpenAPI "
+        "/similar, /search, /predict, POST /items (adds cold-start items) and DELETE /items/{id} (both need the "
+        "API token). The OpenAPI "
         "schema is at /openapi.json, interactive docs at /docs. Install with: pip install 'kgrec[serve]'.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
@@ -23,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes (default %(default)s); with more than one the service is read-only "
-                        "(POST /items answers 409: each worker holds its own catalog)")  # fmt: skip
+                        "(POST and DELETE /items answer 409: each worker holds its own catalog)")  # fmt: skip
     p.add_argument("--token", default=None,
                    help="API token for writes (default: $KGREC_API_TOKEN; without one, writes are refused)")  # fmt: skip
     p.add_argument("--no-warm-up", dest="warm_up", action="store_false",

@@ -9,7 +9,7 @@ entities follow a skewed, power-law-like popularity, a few thousand items linked
 1. ``load_dataset`` + ``build_graph`` (the kgrec path), and
 2. ``pandas.read_csv(sep="\\t")`` of the same ``.kg`` file (the baseline),
 
-and prints seconds and peak RSS (``ru_maxrss`` of the child) for each, with their ratio.
+and prints seconds and peak RSS (the child's own: :func:`peak_rss_mb`) for each, with their ratio.
 Goal: 10M triples built in <= 30 s with peak memory <= 2 GB on 2 cores.
 """
 
@@ -38,15 +38,29 @@ NAME = "synth"
 
 def one_line_errors(*exception: object) -> None:
     """``sys.excepthook``: ``_bench.one_line_errors``, as every bench (bad input in one line, status
-    2), imported only when an exception comes. Not at the top: ``_bench`` imports torch, and on
-    Linux a child's peak RSS (``ru_maxrss``) starts from its parent's, so torch in this process
-    would add its memory to both measurements."""
+    2), imported only when an exception comes: ``_bench`` imports torch, and the children that
+    measure memory run this file too."""
     from _bench import one_line_errors as told
 
     told(*exception)  # type: ignore[arg-type]
 
 
 sys.excepthook = one_line_errors
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MiB: on Linux ``VmHWM``, the high-water mark of
+    its memory map, which starts empty at ``exec``. Not ``ru_maxrss`` there: the kernel carries
+    the parent's high-water mark into a child's across ``exec``, so each child reported at least
+    the parent's peak (writing the synthetic data, torch: a 500 MB parent gave a 13 MB child 514).
+    Elsewhere ``ru_maxrss`` (KiB; bytes on macOS)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # ---------------------------------------------------------------------------- synthetic data
@@ -139,14 +153,14 @@ def child(task: str, folder: Path) -> dict[str, float]:
         start = time.perf_counter()
         dataset = load_dataset(folder)
         timings["load_dataset"] = time.perf_counter() - start
-        timings["peak_load_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        timings["peak_load_mb"] = peak_rss_mb()
         middle = time.perf_counter()
         graph = build_graph(dataset, recipe)
         timings["build_graph"] = time.perf_counter() - middle
         timings["rows"] = len(dataset.kg) if dataset.kg is not None else 0
         timings["graph_triples"] = graph.n_triples
         timings["graph_nodes"] = graph.n_nodes
-    timings["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    timings["peak_rss_mb"] = peak_rss_mb()
     return timings
 
 
@@ -174,7 +188,7 @@ def main() -> int:
     parser.add_argument("--child", nargs=2, metavar=("TASK", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     for option, value in (("--triples", args.triples), ("--items", args.items)):
-        if value < 1:  # _bench.at_least_one's check, here: importing _bench counts torch in (one_line_errors)
+        if value < 1:
             parser.error(f"argument {option}: must be at least 1, got {value}")
     if args.child:
         try:

@@ -272,3 +272,16 @@ def test_bench_similar_and_bench_serve_read_a_trained_run(tiny_run, tmp_path):
     assert list(rows) == ["GET /health (HTTP baseline)", "POST /recommend"]  # no text: no search to time
     assert all(cells[:2] == ["20", "0"] for cells in rows.values())  # every request answered, none failed
     assert "trained without text (model.use_text=false): text search is not timed" in out
+
+
+def test_bench_graph_measures_each_child_alone():
+    """A child's ru_maxrss starts at its parent's peak on Linux, so the parent writing 10M triples
+    floored both children's peak memory; peak_rss_mb reads the child's own (VmHWM)."""
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("Linux only: elsewhere peak_rss_mb is ru_maxrss")
+    parent = bytearray(400 * 2**20)
+    parent[:: 4096] = b"\1" * len(parent[:: 4096])  # resident: 400 MiB in this process
+    code = (f"import runpy; print(runpy.run_path({str(SCRIPTS / 'bench_graph.py')!r}, run_name='child')['peak_rss_mb']())")
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 10 < child < 300  # numpy and pyarrow, not the parent's 400 MiB
+    del parent

@@ -111,7 +111,7 @@ def _build(args: argparse.Namespace) -> int:
     graph = build_graph(dataset, recipe, progress=True, notes=notes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    graph.save(out)
+    out = graph.save(out)
     counts = graph.counts()
     print(
         f"{out}: {counts['nodes']} nodes ({counts['items']} items, {counts['entities']} entities, "

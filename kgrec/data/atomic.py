@@ -257,7 +257,7 @@ def _diagnose_lines(path: Path, names: list[str]) -> None:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"invalid UTF-8 at byte {exc.start} of the line", path, number) from None
+                raise DataError(f"invalid UTF-8 at byte {exc.start + 1} of the line", path, number) from None
             text = text.rstrip("\r\n")
             if "\r" in text:
                 raise DataError(

@@ -71,6 +71,15 @@ class DisjointIdsError(DataError):
         return DisjointIdsError(move(self.side), move(self.other), self.noun)
 
 
+class RepeatedIdError(DataError):
+    """An id that a file of one row per id (``.item``, ``.user``) holds twice: at ``line``, and
+    before at ``first_line`` (kept apart, so an import can move both to its CSV file's lines)."""
+
+    def __init__(self, token: str, first_line: int, path: str | Path, line: int, column: str) -> None:
+        self.token, self.first_line = token, first_line
+        super().__init__(f"'{token}' appears again (first on line {first_line}); expected one row per id", path, line, column)
+
+
 def _loose_match_hint(ids: np.ndarray, other_ids: np.ndarray) -> str:
     """``; 40 of them match when letter case is ignored ('M000' is 'm000' there) ...``, or ``""``."""
     loose = {_loose(t): t for t in other_ids.tolist()}
@@ -365,12 +374,7 @@ def _check_unique(table: AtomicTable, column: str) -> None:
         dup = int(np.flatnonzero(counts > 1)[0])
         rows = np.flatnonzero(codes == dup)
         token = table.columns[column].vocab[dup]  # type: ignore[union-attr]
-        raise DataError(
-            f"'{token}' appears again (first on line {table.line(int(rows[0]))}); expected one row per id",
-            table.path,
-            table.line(int(rows[1])),
-            f"{column}:token",
-        )
+        raise RepeatedIdError(token, table.line(int(rows[0])), table.path, table.line(int(rows[1])), f"{column}:token")
 
 
 def _check_rows_meet(

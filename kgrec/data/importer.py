@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kgrec.data.dataset import DisjointIdsError, IdSide, load_dataset
+from kgrec.data.dataset import DisjointIdsError, IdSide, RepeatedIdError, load_dataset
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, replace_refusal
 
@@ -75,6 +75,8 @@ class ImportSpec:
 def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
     out = Path(spec.out)
+    if out.name in ("", ".."):  # '.', '..', 'data/..': the folder's own name names the dataset
+        out = out.resolve()
     name = out.name
     _check_spec(spec, name)
     item_columns = _item_columns(spec) if spec.items is not None else []
@@ -195,14 +197,20 @@ def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> None:
         origin = origins.get(error.path.name) if error.path is not None else None
         if origin is None:
             raise
-        line = error.line
-        if line is not None and 2 <= line < len(origin.lines) + 2:
-            line = origin.lines[line - 2]
-        elif line is not None and line != 1:
-            line = None
+
+        def source_line(line: int | None) -> int | None:
+            if line is not None and 2 <= line < len(origin.lines) + 2:
+                return origin.lines[line - 2]
+            return line if line == 1 else None
+
+        line = source_line(error.line)
         column = origin.columns.get(error.column, error.column) if error.column is not None else None
         if isinstance(error, DisjointIdsError):
             raise error.at(lambda side: _at_source(side, origins)) from None
+        if isinstance(error, RepeatedIdError):  # its first line too, in the message
+            first = source_line(error.first_line)
+            if first is not None and line is not None and column is not None:
+                raise RepeatedIdError(error.token, first, origin.source, line, column) from None
         raise DataError(error.message, origin.source, line, column) from None
 
 
@@ -240,13 +248,24 @@ def _delimiter(path: Path, sep: str | None) -> str:
     return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
 
 
-def _rows(path: Path, sep: str | None) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line, row)`` of each data row of a CSV file, ``row`` by header name; blank lines skipped."""
+def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of each data row of a CSV file, ``row`` by header name; blank lines skipped.
+    A column in ``read`` that the header names twice is refused: which one is meant is unclear."""
     records = _records(path, sep)
     first = next(records, None)
     if first is None:
         raise DataError("empty file: expected a header row naming the columns", path, line=1)
     header = first[1]
+    for column in read:
+        fields = [number for number, name in enumerate(header, start=1) if name == column]
+        if len(fields) > 1:
+            raise DataError(
+                f"the header names this column {len(fields)} times (fields {', '.join(map(str, fields[:-1]))} and "
+                f"{fields[-1]}): expected each column once; rename the others",
+                path,
+                1,
+                column,
+            )
     for line, fields in records:
         if not fields:
             continue
@@ -275,7 +294,22 @@ def _records(path: Path, sep: str | None) -> Iterator[tuple[int, list[str]]]:
         except csv.Error as exc:
             raise DataError(f"malformed CSV: {exc}", path, reader.line_num) from None
         except UnicodeDecodeError as exc:
-            raise DataError(f"not valid UTF-8 ({exc.reason})", path) from None
+            line, byte = _first_bad_utf8(path)
+            where = f" at byte {byte} of the line" if byte else ""
+            raise DataError(f"not valid UTF-8{where} ({exc.reason}): expected UTF-8 text; save the file as UTF-8",
+                            path, line) from None  # fmt: skip
+
+
+def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
+    """1-based line of the first bytes that are not UTF-8, and the 1-based byte in that line
+    (a line break is never part of a UTF-8 sequence, so lines decode on their own)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1
+    return None, None
 
 
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$")
@@ -307,7 +341,7 @@ def _convert(
     written = 0
     with open(target, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header for _, header in columns) + "\n")
-        for line, row in _rows(source, spec.sep):
+        for line, row in _rows(source, spec.sep, [c for c, _ in columns]):
             if written == 0:
                 missing = [c for c, _ in columns if c not in row]
                 if missing:

@@ -208,6 +208,8 @@ class KnowledgeGraph:
         """Write the graph folder ``path`` (``manifest.json`` + ``graph.npz``) atomically, replacing
         an earlier graph there; ``GraphError`` when ``path`` holds anything else."""
         path = Path(path)
+        if path.name in ("", ".."):  # '.', '..': replaced by its own name, beside it (not inside it)
+            path = path.resolve()
         arrays: dict[str, np.ndarray] = {
             "head": _compact(self.head),
             "relation": _compact(self.relation),

@@ -105,11 +105,18 @@ def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: st
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole.
+    ``path`` may not be the working folder or one above it (``--out .``): it would be deleted
+    under the shell that runs the command.
 
     ``guard`` raises when ``path`` must not be replaced (:func:`replace_refusal`: it holds what
     the writer did not write); it runs before anything is written and again just before the
     swap, under the swap's lock, so a file put there meanwhile is not deleted either."""
     path = Path(path)
+    here, target = Path.cwd().resolve(), path.resolve()
+    if target == here or target in here.parents:  # '.', '..': the swap would delete it under the shell
+        where = "the folder this command runs in" if target == here else f"a folder above the one this command runs in ({here})"
+        raise KgrecError(f"{path}: {where}; kgrec replaces an output folder whole, which would leave your shell in "
+                         "a deleted folder: name a new folder (e.g. --out data/NAME), or run from the folder above")  # fmt: skip
     if guard is not None:
         guard()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def test_bad_float_seq_value_is_located(tmp_path):
 def test_invalid_utf8_is_located(tmp_path):
     path = tmp_path / "t.inter"
     path.write_bytes(b"a:token\tb:token\nx\ty\n\xff\xfe\tz\n")
-    with pytest.raises(DataError, match=r"t.inter:3: invalid UTF-8"):
+    with pytest.raises(DataError, match=r"t.inter:3: invalid UTF-8 at byte 1 of the line"):  # 1-based, as elsewhere
         read_atomic(path)
 
 

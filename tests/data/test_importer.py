@@ -2,7 +2,7 @@ import pytest
 
 from kgrec.data import load_dataset
 from kgrec.data.importer import ImportSpec, import_csv
-from kgrec.errors import DataError
+from kgrec.errors import DataError, KgrecError
 
 
 @pytest.fixture
@@ -259,3 +259,40 @@ def test_iso_times_take_any_number_of_fractional_digits(csvs):
     ds = load_dataset(import_csv(spec(csvs)))
     noon = 1580473800.0  # 2020-01-31T12:30:00Z
     assert sorted(ds.interactions().timestamp.tolist()) == pytest.approx([noon - 3600 + 0.25, noon + 0.123456789, noon + 0.5], abs=1e-6)
+
+
+def test_a_column_the_header_names_twice_is_refused_not_read_from_its_last_copy(csvs):
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts,movieId\n1,10,4,1,99\n2,20,3,2,98\n")
+    with pytest.raises(DataError, match=r"ratings.csv:1: column 'movieId': the header names this column 2 times "
+                                        r"\(fields 2 and 5\): expected each column once"):  # fmt: skip
+        import_csv(spec(csvs))  # the items were read as 99 and 98
+    assert not (csvs / "out" / "mine").exists()
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts,note,note\n1,10,4,1,a,b\n")
+    assert load_dataset(import_csv(spec(csvs))).n_items == 1  # a column the import does not read may repeat
+
+
+def test_bytes_that_are_not_utf8_are_located_at_their_line_and_byte(csvs):
+    (csvs / "ratings.csv").write_bytes(b"userId,movieId,rating,ts\n1,10,4,1\n2,caf\xe9,3,2\n")  # Latin-1
+    with pytest.raises(DataError, match=r"ratings.csv:3: not valid UTF-8 at byte 6 of the line \(invalid continuation "
+                                        r"byte\): expected UTF-8 text"):  # fmt: skip
+        import_csv(spec(csvs))
+
+
+def test_a_repeated_item_names_its_first_csv_line_too(csvs):
+    (csvs / "movies.csv").write_text('movieId,title\n\n\n10,"Heat, the film"\n\n20,Up\n10,Heat again\n')
+    with pytest.raises(DataError, match=r"movies.csv:7: column 'movieId': '10' appears again \(first on line 4\)"):
+        import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))  # first on line 2 of the .item
+
+
+def test_out_as_the_current_folder_is_refused_in_one_line(csvs, monkeypatch):
+    """``--out .`` named the dataset '' and failed on a temporary folder; written, the swap would
+    delete the folder under the user's shell. ``data/..``-like paths are named after the folder."""
+    folder = csvs / "shop"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    for out in (".", "..", str(folder)):
+        with pytest.raises(KgrecError, match="this command runs in.*name a new folder"):
+            import_csv(spec(csvs, out=out))
+    assert list(folder.iterdir()) == []
+    out = import_csv(spec(csvs, out=str(folder / "data" / "shop2" / "sub" / "..")))
+    assert out == folder / "data" / "shop2" and load_dataset(out).name == "shop2"

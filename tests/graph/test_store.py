@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kgrec.data import load_dataset
-from kgrec.errors import GraphError
+from kgrec.errors import GraphError, KgrecError
 from kgrec.graph import KnowledgeGraph
 
 
@@ -108,3 +109,19 @@ def test_a_save_replaces_an_earlier_graph_and_its_plot_but_nothing_else(saved, t
     with pytest.raises(GraphError, match="holds 'cat.png'"):
         kg.save(photos)
     assert (folder / "notes.txt").read_text() == "mine" and (photos / "cat.png").read_bytes() == b"cat"
+
+
+def test_a_save_to_the_current_folder_is_refused_and_x_dotdot_is_x(saved, tmp_path, monkeypatch):
+    """``--out .`` was refused for the temporary folder made inside it; written, the swap would
+    delete the folder under the user's shell: refused as such. ``built/x/..`` is ``built``."""
+    kg, _ = saved
+    here = tmp_path / "built"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(KgrecError, match=r"built: the folder this command runs in"):
+        kg.save(".")
+    assert list(here.iterdir()) == []
+    monkeypatch.chdir(tmp_path)
+    assert kg.save(Path("built") / "x" / "..").resolve() == here
+    assert sorted(p.name for p in here.iterdir()) == ["graph.npz", "manifest.json"]
+    assert KnowledgeGraph.load(here).n_triples == kg.n_triples

@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     b.add_argument("--nprobe", type=int, help="IVF cells scanned per query (default 16)")
     b.add_argument("--pq-m", type=int, help="PQ sub-vectors, must divide the dimension (default d/4)")
     b.add_argument("--pq-bits", type=int, help="bits per PQ code (default 8)")
-    b.add_argument("--refine", type=int, help="re-score refine*k IVF-PQ candidates exactly (default 0: off)")
+    b.add_argument("--refine", type=int, help="re-score refine*k IVF-PQ candidates exactly (default 0: off; at most 1000)")
     b.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     b.set_defaults(handler=_index_build)
 
@@ -224,7 +224,7 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.include_seen and args.user is None and not batch:
         raise RetrievalError("--include-seen is for known users: a new user (--liked / --likes-text) has seen nothing")
     if batch:
-        _check_out(args.out)
+        _check_out(args.out, ("--users-file", args.users_file))
         return _recommend_batch(args)
     rec = _open(args)
     explain = not args.no_explain
@@ -249,7 +249,16 @@ def _recommend_batch(args: argparse.Namespace) -> int:
         users = [user for _, user in lines]
     results = rec.iter_recommend(users, args.k, exclude_seen=not args.include_seen, where=args.where,
                                  exclude=args.exclude, explain=not args.no_explain)  # fmt: skip
+    _note_unmatched(rec, args.where)
     return _write_batch("user", users, results, args.out, args.no_progress, "recommending")
+
+
+def _note_unmatched(rec: Recommender, where: list[str]) -> None:
+    """In batch mode, say on stderr which ``--where`` filter leaves no item (every line's results
+    will be empty), as a single query's answer says it."""
+    reasons = rec.catalog.unmatched_filters(where) if where else []
+    if reasons:
+        print(f"note: no items qualify: {'; '.join(reasons)}; every result list is empty", file=sys.stderr)
 
 
 def _write_batch(
@@ -281,15 +290,20 @@ def _write_batch(
     return 0
 
 
-def _check_out(out: Path | None) -> None:
+def _check_out(out: Path | None, source: tuple[str, Path | None] = ("", None)) -> None:
     """Refuse, before any work, an ``--out`` that cannot be written: a folder, a path below a
     file, a folder where no file can be made (``/proc``, no permission, a read-only disk): a
-    temporary file is made and removed in its nearest existing folder. A disk that fills up
-    shows when it is written."""
+    temporary file is made and removed in its nearest existing folder; and the batch's own
+    input file ``source`` (``("--users-file", path)``), which writing would replace. A disk
+    that fills up shows when it is written."""
     if out is None:
         return
     if out.is_dir():
         raise RetrievalError(f"--out {out} is a folder; give the path of a file to write, e.g. {out / 'results.jsonl'}")
+    option, read = source
+    if read is not None and out.is_file() and read.is_file() and out.samefile(read):
+        raise RetrievalError(f"--out {out} is the {option} itself: writing the results would replace the ids "
+                             f"it holds; give another file, e.g. {out.with_name('results.jsonl')}")  # fmt: skip
     folder = next((p for p in out.absolute().parents if p.exists()), Path("/"))
     if not folder.is_dir():
         raise RetrievalError(f"--out {out}: {folder} is a file, not a folder")
@@ -350,14 +364,16 @@ def _similar(args: argparse.Namespace) -> int:
         rec = _open(args)
         _print(rec.similar(args.item, args.k, **options), args.json, rec, args.where)
         return 0
-    _check_out(args.out)
+    _check_out(args.out, ("--items-file", args.items_file))
     lines = _ids_file_lines(args.items_file, "item") if args.items_file is not None else []
     rec = _open(args)
     if args.all_items:
         items = [rec.catalog.tokens[p] for p in rec.catalog.active_ids()]
     else:
         items = [rec.catalog.tokens[p] for p in _check_ids(args.items_file, lines, rec.catalog.position)]  # titles -> ids
-    return _write_batch("item", items, rec.iter_similar(items, args.k, **options), args.out, args.no_progress, "similar items")
+    results = rec.iter_similar(items, args.k, **options)
+    _note_unmatched(rec, args.where)
+    return _write_batch("item", items, results, args.out, args.no_progress, "similar items")
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -64,6 +64,7 @@ KINDS = ("flat", "hnsw", "ivfpq")
 METRIC = "inner_product"
 FLAT_MAX = 100_000
 HNSW_MAX = 10_000_000
+REFINE_MAX = 1000  # IndexRefineFlat.k_factor: faiss.read_index refuses a saved factor above it
 BLAS_MIN_QUERIES = 6  # measured crossover of FAISS's scalar and BLAS exact paths (d = 64 and 128)
 SHARD_MIN_QUERIES = 8  # per thread: smaller exact batches run on the calling thread
 FORMAT = "kgrec-index"
@@ -94,7 +95,8 @@ class IndexConfig:
         pq_m: PQ sub-vectors (must divide the dimension); ``None``: ``d / 4`` (16 bytes per
             64-d vector at 8 bits).
         pq_bits: bits per PQ code (lowered for catalogs too small to train 256 centroids).
-        refine: re-score ``refine * k`` IVF-PQ candidates exactly (0: off).
+        refine: re-score ``refine * k`` IVF-PQ candidates exactly (0: off; at most
+            :data:`REFINE_MAX`, the largest factor FAISS reads back).
     """
 
     kind: str = "auto"
@@ -120,6 +122,8 @@ class IndexConfig:
                 raise RetrievalError(f"index {name}: expected a positive integer or None, got {value!r}")
         if not isinstance(self.refine, int) or self.refine < 0:
             raise RetrievalError(f"index refine: expected an integer >= 0, got {self.refine!r}")
+        if self.refine > REFINE_MAX:  # FAISS saves a larger factor but refuses to read it back
+            raise RetrievalError(f"index refine: expected at most {REFINE_MAX} (FAISS's limit), got {self.refine}")
         if self.pq_bits > 16:
             raise RetrievalError(f"index pq_bits: expected at most 16, got {self.pq_bits}")
 

@@ -62,6 +62,7 @@ import contextlib
 import math
 import numbers
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -107,8 +108,11 @@ Ids = str | int | Iterable[str | int]  # raw ids (an item's title serves too: Ca
 Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
 
 
-def _ids(values: Ids) -> list[str]:
-    """Raw ids as a list: a plain string (or integer) is one id, not the characters of one."""
+def _ids(values: Ids | None) -> list[str]:
+    """Raw ids as a list: a plain string (or integer) is one id, not the characters of one;
+    ``None`` is none."""
+    if values is None:  # none given (exclude=None), as the default () says
+        return []
     return [str(values)] if isinstance(values, (str, numbers.Integral)) else [str(v) for v in values]
 
 
@@ -121,8 +125,10 @@ def _known(lookup: Callable[[str], int], token: str) -> int:
         return lookup(token.strip())
 
 
-def _filters(where: Filters) -> list[Filter | str]:
-    """``where`` as a list: one filter (``"class=Comedy"``) or several."""
+def _filters(where: Filters | None) -> list[Filter | str]:
+    """``where`` as a list: one filter (``"class=Comedy"``) or several; ``None`` is none."""
+    if where is None:  # no filter (where=None), as the default () says
+        return []
     return [where] if isinstance(where, (str, Filter)) else list(where)
 
 
@@ -839,6 +845,11 @@ class Recommender:
         """The run's text encoder applied to ``text``: ``(1, t)``."""
         if not isinstance(text, str) or not text.strip():
             raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
+        if not re.search(r"[^\W_]", text):  # "???", "...": the encoder would rank items for it all the same
+            raise RetrievalError(
+                f"the query text {text.strip()!r} has no words (no letter or digit, in any script): give some "
+                "words, e.g. \"animated film for children\""
+            )
         model = self.run.model
         if model.text_adaptor is None or self.run.text is None:
             raise RetrievalError(

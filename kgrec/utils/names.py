@@ -77,8 +77,11 @@ def ambiguous_title(text: str, ids: Sequence[str], titles: Sequence[str], found:
 
 def closest(word: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'transform'?)"`` for the choice closest to a misspelt ``word``
-    (``difflib``'s ratio >= 0.6), to follow an unknown-key message; ``""`` when none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    (``difflib``'s ratio >= 0.6; a choice that differs in letter case only comes first, ``CLASS``
+    -> ``class``), to follow an unknown-key message; ``""`` when none is close."""
+    choices = [str(c) for c in choices]
+    folded = [c for c in choices if c.casefold() == str(word).casefold()]
+    close = folded or difflib.get_close_matches(str(word), choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

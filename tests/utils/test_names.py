@@ -22,6 +22,8 @@ def test_closest_names_the_choice_a_misspelt_key_was_meant_to_be():
     assert closest("transfrom", {"column", "relation", "transform"}) == " (did you mean 'transform'?)"
     assert closest("inverted", ["kg", "inverse", "users"]) == " (did you mean 'inverse'?)"
     assert closest("zzz", ["kg", "inverse"]) == ""
+    # letter case alone: difflib's ratio is 0 for CLASS against class, so nothing was suggested
+    assert closest("CLASS", ["age", "class", "glass"]) == " (did you mean 'class'?)"
 
 
 def test_title_index_finds_the_items_a_title_names():

@@ -55,6 +55,8 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
     run = Path(run)
     path = run / "manifest.json"
     if not path.is_file():
+        if run.is_file():
+            raise KgrecError(f"{run}: not a finished kgrec run (a file; a run is the folder `kgrec train --out` wrote)")
         if not run.is_dir():
             raise KgrecError(f"{run}: not a finished kgrec run (no such folder); train one with `kgrec train --out {run}`")
         if (run / "checkpoints" / "last.ckpt").is_file():  # written after every epoch; the manifest comes last

@@ -83,6 +83,7 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{novectors}", "--user", "u0"], "vectors.safetensors missing (the run's manifest.json lists it)"),
         (["recommend", "{noretrieval}", "--user", "u0"], "trained without the retrieval tower"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
+        (["recommend", "{run}/manifest.json", "--user", "u0"], "not a finished kgrec run (a file; a run is the folder"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
         (["recommend", "{run}", "--user", "u0", "--out", "{run}/r.jsonl"], "give --users-file or --all-users too"),
         (["recommend", "{run}", "--all-users", "--users-file", "{run}/u.txt"], "give exactly one of"),

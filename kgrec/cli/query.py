@@ -203,7 +203,7 @@ def _index_build(args: argparse.Namespace) -> int:
         asked, used = getattr(args, name), getattr(index.config, name)
         if index.kind == "ivfpq" and asked is not None and used != asked:
             print(f"note: --{name.replace('_', '-')} {asked} lowered to {used} for {index.count} items: k-means "
-                  f"needs about 39 training vectors per centroid")  # fmt: skip
+                  f"needs about 39 training vectors per centroid", file=sys.stderr)  # fmt: skip
     return 0
 
 

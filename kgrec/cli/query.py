@@ -411,7 +411,7 @@ def _add_items(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        print(f"added {len(added)} items to {rec.path} (catalog: {rec.catalog.n_active} items; index {rec.index.kind})")
+        print(f"added {_items(len(added))} to {rec.path} (catalog: {_items(rec.catalog.n_active)}; index {rec.index.kind})")
     for note in added.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
@@ -420,5 +420,10 @@ def _add_items(args: argparse.Namespace) -> int:
 def _remove_items(args: argparse.Namespace) -> int:
     rec = _open(args)
     removed = rec.remove_items(args.items)
-    print(f"removed {len(removed)} items from {rec.path} (catalog: {rec.catalog.n_active} items)")
+    print(f"removed {_items(len(removed))} from {rec.path} (catalog: {_items(rec.catalog.n_active)})")
     return 0
+
+
+def _items(count: int) -> str:
+    """``1 item``, ``3 items``."""
+    return f"{count} item{'' if count == 1 else 's'}"

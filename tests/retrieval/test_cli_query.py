@@ -222,7 +222,7 @@ def test_add_items_notes_a_linked_entity_nothing_names(text_run: Path, tmp_path:
     (tmp_path / "typo.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn9\tFilm 9\tComedy\n")
     (tmp_path / "typo.link").write_text("item_id:token\tentity_id:token\nn9\tne_typo\n")
     code, out, err = run_cli(capsys, "add-items", run, "--items", tmp_path / "typo.item", "--link", tmp_path / "typo.link")
-    assert code == 0 and "added 1 items" in out
+    assert code == 0 and "added 1 item to" in out
     assert "note: 1 linked entity (ne_typo) is neither in the run's graph nor in the new KG triples" in err
     # an entity named only by a triple whose relation the graph lacks is named by nothing that is kept
     (tmp_path / "only.item").write_text("item_id:token\ttitle:token\tclass:token_seq\nn8\tFilm 8\tComedy\n")

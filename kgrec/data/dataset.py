@@ -271,7 +271,8 @@ def load_dataset(
     """
     root = Path(path)
     if not root.is_dir():
-        raise DataError("dataset folder not found (expected a folder NAME/ holding NAME.inter ...)", root)
+        found = f"a file, not a folder ({root.parent} may be the dataset)" if root.is_file() else "dataset folder not found"
+        raise DataError(f"{found} (expected a folder NAME/ holding NAME.inter ...)", root)
     name = name or root.name
     split = split or SplitConfig()
 

@@ -136,3 +136,14 @@ def test_ml100k_known_counts(ml100k):
 def test_has_item_marks_the_items_that_occur():
     part = Interactions(user=np.array([0, 1, 1]), item=np.array([2, 0, 2]))
     assert part.has_item(4).tolist() == [True, False, True, False]
+
+
+def test_a_file_given_as_the_dataset_folder_is_called_a_file(tmp_path):
+    """``kgrec data info toy/toy.inter`` said "dataset folder not found" of a file that is there."""
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    (folder / "toy.inter").write_text("user_id:token\titem_id:token\nu\ti\n")
+    with pytest.raises(DataError, match=r"toy.inter: a file, not a folder \(.*toy may be the dataset\)"):
+        load_dataset(folder / "toy.inter")
+    with pytest.raises(DataError, match="dataset folder not found"):
+        load_dataset(tmp_path / "nothing")

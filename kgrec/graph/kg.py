@@ -130,8 +130,9 @@ class KnowledgeGraph:
         lookup = self._cache.get("items")
         if lookup is None:
             lookup = self._cache["items"] = {str(k): i for i, k in enumerate(self.keys[: self.n_items])}
-        if str(item_id) in lookup:
-            return lookup[str(item_id)]
+        for key in (str(item_id), str(item_id).strip()):  # " 50" pasted from a table too, as the catalog reads it
+            if key in lookup:
+                return lookup[key]
         ids, titles = [str(k) for k in self.keys[: self.n_items]], [str(n) for n in self.names[: self.n_items]]
         found = TitleIndex(titles).lookup(str(item_id))
         if len(found) > 1:

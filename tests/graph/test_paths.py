@@ -16,6 +16,7 @@ def test_paths_are_structured_for_reuse(build):
     assert len(find_paths(kg, kg.item_node("i1"), kg.item_node("i2"), n=5, max_hops=2)) == 2
     first = paths[0]
     assert first.nodes[0] == kg.item_node("i1") and first.hops[0].forward and not first.hops[1].forward
+    assert kg.item_node(" i1 ") == kg.item_node("i1")  # an id pasted with spaces, as the catalog reads it
     assert format_path(kg, first, short=False).startswith("Alpha -")
 
 

@@ -13,6 +13,7 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 ``DELETE /items/{id}`` take an item out of the index, by its raw id (needs the API token)
 ===================  ==========================================================================
 
+``GET`` endpoints answer ``HEAD`` too (the same status and headers, no body).
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
 Ids are strings, or integers (ml-100k's ids are numbers: ``{"user": 196}`` is user ``"196"``);
 ``k`` is a JSON integer. Input errors answer 4xx, never 5xx: a body that does not fit the schema
@@ -201,7 +202,8 @@ _WHY = {
     401: "a missing or wrong API token (Authorization: Bearer TOKEN)",
     403: "the server was started without an API token: it takes no writes",
     404: "an unknown user or item",
-    409: "an item id already in the catalog, or a server of several workers (read-only)",
+    409: "an item id the catalog holds, or held before its removal (an id is not reused), or a server of several "
+         "workers (read-only)",
     413: "a request body over the server's limit",
     503: "the run's catalog cannot be read, or it changed and its index update failed (`kgrec index build RUN_DIR` "
          "repairs that); GET /health answers 503 too",
@@ -211,7 +213,7 @@ _WHY = {
 #: The API token's scheme (``Authorization: Bearer TOKEN``, the scheme's name in any case);
 #: declared in the OpenAPI schema, so that ``/docs`` has an Authorize button.
 BEARER = HTTPBearer(auto_error=False, description="the API token (kgrec serve --token or $KGREC_API_TOKEN); only "
-                                                  "POST /items needs it")  # fmt: skip
+                                                  "the writes, POST /items and DELETE /items/{id}, need it")  # fmt: skip
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -241,7 +243,7 @@ def create_app(
     writable: bool = True,
     warmed: WarmUp | None = None,
 ) -> FastAPI:
-    """The FastAPI app serving ``recommender``. Writes (``POST /items``) need ``token``, sent as
+    """The FastAPI app serving ``recommender``. Writes (``POST /items``, ``DELETE /items/{id}``) need ``token``, sent as
     ``Authorization: Bearer TOKEN`` (401 without it or with a wrong one; checked before the body is
     read, so that a malformed body too answers 401); with no token they are refused (403), and so
     they are with ``writable=False`` (409, after the token check): each of several
@@ -341,6 +343,11 @@ def create_app(
             row, title = recommender.catalog.row(position), recommender.catalog.titles[position]
         return {"item_id": recommender.catalog.tokens[position], "title": title, "columns": _plain(row)}
 
+    # HEAD on each GET (RFC 9110: a server MUST support it; monitors probe /health with it): GET's
+    # status and headers, the server leaves out the body. Out of the schema, as FastAPI's own routes.
+    for path, endpoint in (("/health", health), ("/items/{item_id:path}", item)):
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+
     @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 413, 503))
     def recommend(body: RecommendRequest) -> JSONResponse:
         options = {"where": body.where, "exclude": body.exclude, "explain": body.explain}
@@ -398,6 +405,9 @@ def create_app(
         with serving():
             position = recommender.catalog.position(item_id)
             token = recommender.catalog.tokens[position]
+            if token == item_id.strip() != item_id:  # not "the title of item '50'?": the id with spaces around it
+                raise KgrecError(f"'{item_id}' is not an item id (spaces around item '{token}'?): a removal takes the "
+                                 f"raw id as it is, DELETE /items/{token}")  # fmt: skip
             if token != item_id:
                 raise KgrecError(f"'{item_id}' is not an item id (the title of item '{token}'?): a removal takes the "
                                  f"raw id, DELETE /items/{token}")  # fmt: skip
@@ -407,7 +417,7 @@ def create_app(
                              dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 409, 413, 503),
                              route_class_override=WriteRoute)  # fmt: skip
     app.router.add_api_route("/items/{item_id:path}", remove_item, methods=["DELETE"], response_model=Removed,
-                             dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 404, 409, 503),
+                             dependencies=[Depends(writer)], responses=_errors(400, 401, 403, 404, 409, 413, 503),
                              route_class_override=WriteRoute)  # fmt: skip
     return app
 

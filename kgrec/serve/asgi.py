@@ -2,7 +2,7 @@
 (``KGREC_SERVE_RUN``, ``KGREC_SERVE_DATA``, ``KGREC_API_TOKEN``, ``KGREC_SERVE_WARM_UP``) that ``kgrec serve --workers N``
 sets, and warms up before it takes requests unless ``KGREC_SERVE_WARM_UP=0`` (a worker listens
 only once its app is loaded, so early connections are refused: clients retry). Read-only: each
-worker holds its own catalog, so ``POST /items`` is refused (409)."""
+worker holds its own catalog, so ``POST /items`` and ``DELETE /items/{id}`` are refused (409)."""
 
 import os
 

@@ -417,6 +417,42 @@ def test_an_item_is_removed_by_its_id_with_the_token(server, tmp_path):
     assert "i5" in Recommender.open(tmp_path / "run").catalog.removed_tokens()  # recorded in the run, as the CLI's
 
 
+def test_a_removal_of_an_id_with_spaces_around_it_names_the_id_not_a_title(server, tmp_path):
+    """'i5 ' is the id i5 with a space, not a title: the 400 says so (it asked "the title of item 'i5'?")."""
+    client = _write_client(server[1], tmp_path)
+    for sent in (" i5", "i5 "):
+        response = client.delete(f"/items/{sent}", headers={"Authorization": "Bearer t"})
+        assert response.status_code == 400 and response.json() == {"detail": (
+            f"'{sent}' is not an item id (spaces around item 'i5'?): a removal takes the raw id as it is, "
+            "DELETE /items/i5")}, response.text  # fmt: skip
+    assert client.get("/items/i5").status_code == 200  # nothing removed
+
+
+def test_get_endpoints_answer_head_with_the_status_and_headers_of_get(server):
+    """HEAD, which RFC 9110 makes every server support and uptime monitors send, was a 405."""
+    base = server[0]
+    for path, status in (("/health", 200), ("/items/i1", 200), ("/items/nope", 404)):
+        got, head = httpx.get(base + path), httpx.head(base + path)
+        assert head.status_code == got.status_code == status, (path, head.status_code, got.status_code)
+        assert head.content == b"" and head.headers["content-length"] == got.headers["content-length"], path
+    assert httpx.head(base + "/recommend").status_code == 405  # a POST operation takes no HEAD
+    schema = httpx.get(base + "/openapi.json").json()
+    assert all("head" not in operations for operations in schema["paths"].values())
+
+
+def test_the_schema_describes_the_writes_as_they_behave(server):
+    """The bearer scheme guards both writes (it said only POST /items); DELETE answers 413 over the
+    size limit (which comes before the token); a removed id answers 409 when added again."""
+    schema = httpx.get(server[0] + "/openapi.json").json()
+    bearer = schema["components"]["securitySchemes"]["HTTPBearer"]["description"]
+    assert "POST /items" in bearer and "DELETE /items/{id}" in bearer, bearer
+    delete = schema["paths"]["/items/{item_id}"]["delete"]["responses"]
+    assert delete["413"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    response = httpx.request("DELETE", server[0] + "/items/nope", content=b" " * ((1 << 20) + 1))
+    assert response.status_code == 413 and response.json() == {"detail": "request body over 1048576 bytes"}
+    assert "removal" in schema["paths"]["/items"]["post"]["responses"]["409"]["description"]
+
+
 def test_added_items_answer_their_notes(server, tmp_path):
     client = _write_client(server[1], tmp_path)
     body = {"items": [{"item_id": "h2", "title": "Film H2"}], "links": [{"item_id": "h2", "entity_id": "g1"}]}
@@ -531,7 +567,7 @@ def test_the_schema_declares_errors_and_the_token(server):
         ("/predict", "post"): {"400", "404", "413"},
         ("/items", "post"): {"400", "401", "403", "409", "413", "503"},
         ("/items/{item_id}", "get"): {"400", "404"},
-        ("/items/{item_id}", "delete"): {"400", "401", "403", "404", "409", "503"},
+        ("/items/{item_id}", "delete"): {"400", "401", "403", "404", "409", "413", "503"},
     }
     for (path, method), codes in declared.items():
         responses = paths[path][method]["responses"]

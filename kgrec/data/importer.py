@@ -37,7 +37,7 @@ from pathlib import Path
 
 from kgrec.data.dataset import DisjointIdsError, IdSide, RepeatedIdError, load_dataset
 from kgrec.errors import DataError
-from kgrec.utils.io import atomic_dir, replace_refusal
+from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
 
 WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import writes
 
@@ -74,9 +74,7 @@ class ImportSpec:
 
 def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
-    out = Path(spec.out)
-    if out.name in ("", ".."):  # '.', '..', 'data/..': the folder's own name names the dataset
-        out = out.resolve()
+    out = named_folder(spec.out)  # data/x/..: named data
     name = out.name
     _check_spec(spec, name)
     item_columns = _item_columns(spec) if spec.items is not None else []

@@ -25,6 +25,7 @@ from kgrec.errors import GraphError
 from kgrec.utils.io import (
     IMAGE_SUFFIXES,
     atomic_dir,
+    named_folder,
     replace_refusal,
     restore_interrupted_dir,
     source_mismatch,
@@ -208,9 +209,7 @@ class KnowledgeGraph:
     def save(self, path: str | Path) -> Path:
         """Write the graph folder ``path`` (``manifest.json`` + ``graph.npz``) atomically, replacing
         an earlier graph there; ``GraphError`` when ``path`` holds anything else."""
-        path = Path(path)
-        if path.name in ("", ".."):  # '.', '..': replaced by its own name, beside it (not inside it)
-            path = path.resolve()
+        path = named_folder(path)
         arrays: dict[str, np.ndarray] = {
             "head": _compact(self.head),
             "relation": _compact(self.relation),

@@ -102,6 +102,13 @@ def replace_refusal(folder: str | Path, owned: Callable[[str], bool], writer: st
     return f"holds {some_names(foreign)}, which {writer} would delete (it replaces the folder as a whole)"
 
 
+def named_folder(path: str | Path) -> Path:
+    """``path`` with a name of its own: ``data/x/..`` resolved to ``data`` (its name names a
+    dataset, and :func:`atomic_dir` makes its temporary folder beside it, not inside it)."""
+    path = Path(path)
+    return path.resolve() if path.name in ("", "..") else path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole.
@@ -111,7 +118,7 @@ def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Ite
     ``guard`` raises when ``path`` must not be replaced (:func:`replace_refusal`: it holds what
     the writer did not write); it runs before anything is written and again just before the
     swap, under the swap's lock, so a file put there meanwhile is not deleted either."""
-    path = Path(path)
+    path = named_folder(path)
     here, target = Path.cwd().resolve(), path.resolve()
     if target == here or target in here.parents:  # '.', '..': the swap would delete it under the shell
         where = "the folder this command runs in" if target == here else f"a folder above the one this command runs in ({here})"

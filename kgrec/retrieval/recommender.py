@@ -501,6 +501,7 @@ class Recommender:
             fetch = int(math.ceil(fetch * index.count / n_allowed * 1.5)) + 8
         pending = np.arange(b)
         total = index.count
+        approximate = index.kind == "ivfpq" and not index.config.refine
         while len(pending):
             fetch = min(fetch, total)
             scores, ids = index.search(queries[pending], fetch)
@@ -511,6 +512,10 @@ class Recommender:
                 if len(excluded[row]):
                     ok &= ~np.isin(i, excluded[row])
                 got, got_s = i[ok], s[ok]
+                if approximate:  # PQ codes' scores are approximate; the catalog holds the exact vectors
+                    got_s = vectors[got] @ queries[row]
+                    order = np.argsort(-got_s, kind="stable")
+                    got, got_s = got[order], got_s[order]
                 if cosine:
                     shifted = vectors[got] - centre if centre is not None else vectors[got]
                     got_s = (got_s - shift[row]) / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)

@@ -377,6 +377,15 @@ def _convert(
                     value = " ".join(v.strip().replace(" ", "_") for v in value.split(seq_sep) if v.strip())
                 elif header.endswith("_id:token") and not value:
                     raise DataError("empty id: expected a value", source, line, column)
+                elif header.endswith("_id:token") and any(c in value for c in "\t\n\r"):
+                    # as a space it would merge '1<tab>2' with '1 2', another id
+                    raise DataError(
+                        f"id {value!r} holds a tab or line break, which atomic files cannot hold: "
+                        "expected an id on one line without tabs",
+                        source,
+                        line,
+                        column,
+                    )
                 fields.append(value.replace("\t", " ").replace("\n", " ").replace("\r", " "))
             out.write("\t".join(fields) + "\n")
             lines.append(line)

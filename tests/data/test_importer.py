@@ -296,3 +296,16 @@ def test_out_as_the_current_folder_is_refused_in_one_line(csvs, monkeypatch):
     assert list(folder.iterdir()) == []
     out = import_csv(spec(csvs, out=str(folder / "data" / "shop2" / "sub" / "..")))
     assert out == folder / "data" / "shop2" and load_dataset(out).name == "shop2"
+
+
+def test_an_id_with_a_tab_or_line_break_is_refused_not_merged_with_the_id_of_spaces(csvs):
+    """Atomic files are tab-separated: written as a space, user '1<tab>2' became user '1 2'."""
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1\t2,10,4,1\n1 2,20,3,2\n")
+    with pytest.raises(DataError, match=r"ratings.csv:2: column 'userId': id '1\\t2' holds a tab or line break"):
+        import_csv(spec(csvs))
+    (csvs / "ratings.csv").write_text('userId,movieId,rating,ts\n1,"1\n0",4,1\n')
+    with pytest.raises(DataError, match=r"ratings.csv:3: column 'movieId': id '1\\n0' holds a tab or line break"):
+        import_csv(spec(csvs))
+    (csvs / "movies.csv").write_text('movieId,title\n10,"Heat,\nthe film"\n')  # a title may span lines
+    (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n")
+    assert load_dataset(import_csv(spec(csvs, items=csvs / "movies.csv", text_cols=("title",)))).item_names() == ["Heat, the film"]

@@ -21,6 +21,19 @@ def short_head(counts: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(counts), kind="stable")[: round(HEAD_SHARE * len(counts))]
 
 
+def repeated_triples(head: np.ndarray, relation: np.ndarray, tail: np.ndarray) -> int:
+    """How many of the triples ``(T,)`` repeat an earlier one (the graph keeps one of each)."""
+    if len(head) == 0:
+        return 0
+    n_nodes = int(max(head.max(), tail.max())) + 1
+    n_relations = int(relation.max()) + 1
+    if n_nodes * n_nodes * n_relations < 2**63:  # packed in one int64 key: a sort, not a row-wise unique
+        key = (head.astype(np.int64) * n_relations + relation) * n_nodes + tail
+        key.sort()
+        return int((key[1:] == key[:-1]).sum())
+    return len(head) - len(np.unique(np.stack([head, relation, tail], axis=1), axis=0))
+
+
 def dataset_info(dataset: Dataset) -> dict[str, Any]:
     """Counts, density, the short head's share of the interactions (:func:`short_head`) and the
     median item's count, rating histogram, KG size and item coverage of ``dataset``."""
@@ -63,6 +76,8 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
     if dataset.kg is not None:
         info["kg_triples"] = len(dataset.kg)
         info["kg_relations"] = len(dataset.relations) if dataset.relations is not None else 0
+        info["kg_repeated_triples"] = repeated_triples(dataset.kg.head, dataset.kg.relation, dataset.kg.tail)
+        info["kg_self_loops"] = int((dataset.kg.head == dataset.kg.tail).sum())
     if dataset.entities is not None:
         info["kg_entities"] = len(dataset.entities)
     if dataset.item_entity is not None:
@@ -115,9 +130,12 @@ def format_info(info: dict[str, Any]) -> str:
             bar = "#" * max(1, round(40 * count / total)) if count else ""
             lines.append(f"  {value:>{width}}  {count:>9,}  {bar}")
     if "kg_triples" in info:
+        repeated, loops = info.get("kg_repeated_triples", 0), info.get("kg_self_loops", 0)
         lines.append(
             f"kg            {info['kg_entities']:,} entities, {info['kg_relations']:,} relations, "
             f"{info['kg_triples']:,} triples"
+            + (f"; {repeated:,} repeat{'s' if repeated == 1 else ''} an earlier one (the graph keeps one copy)" if repeated else "")
+            + (f"; {loops:,} link{'s' if loops == 1 else ''} an entity to itself" if loops else "")
         )
     if "items_linked" in info:
         outside = info.get("items_linked_outside_kg", 0)

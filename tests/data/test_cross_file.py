@@ -132,3 +132,17 @@ def test_info_notes_interacted_items_without_a_row_in_the_item_file(atomic):
 def test_info_says_nothing_of_rows_when_every_item_has_one(toy_dataset):
     info = dataset_info(load_dataset(toy_dataset))
     assert "items_without_row" not in info and "no row in the item file" not in format_info(info)
+
+
+def test_info_counts_repeated_triples_and_self_loops_and_the_graph_keeps_one_copy(atomic):
+    from kgrec.graph import build_graph
+
+    kg = TOY_KG + "e1|film.film.directed_by|d1\ne1|film.film.directed_by|d1\ne2|film.film.sequel|e2\n"
+    ds = load_dataset(atomic(inter=TOY_INTER, item=TOY_ITEM, kg=kg, link=TOY_LINK))
+    info = dataset_info(ds)
+    assert (info["kg_triples"], info["kg_repeated_triples"], info["kg_self_loops"]) == (8, 2, 1)
+    assert "8 triples; 2 repeat an earlier one (the graph keeps one copy); 1 links an entity to itself" in format_info(info)
+    assert build_graph(ds).n_triples == 8 - 2
+    plain = dataset_info(load_dataset(atomic(name="plain", inter=TOY_INTER, item=TOY_ITEM, kg=TOY_KG, link=TOY_LINK)))
+    assert (plain["kg_repeated_triples"], plain["kg_self_loops"]) == (0, 0)
+    assert "5 triples\n" in format_info(plain)

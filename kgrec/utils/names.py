@@ -9,6 +9,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 _TRAILING_PARENTHESES = re.compile(r"\s*\([^()]*\)\s*$")
+# MovieLens and library catalogues file "The Godfather" as "Godfather, The", "Les Misérables" as
+# "Misérables, Les": a title's trailing article after a comma, or a leading one, is not a word to match
+_MOVED_ARTICLE = re.compile(r",\s*(the|a|an|les|la|le|l'|il|el|der|die|das)\s*$", re.IGNORECASE)
+_LEADING_ARTICLE = re.compile(r"^(the|a|an|les|la|le|il|el)\s+", re.IGNORECASE)  # not "die": Die Hard
+_APOSTROPHES = re.compile(r"['\u2019]")  # "Schindler's" is "schindlers"
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
 
 
 def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | None = None, limit: int = 5) -> list[int]:
@@ -19,8 +25,11 @@ def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | Non
     words = text.lower().split()
     if not words:
         return []
-    candidates = range(len(titles)) if among is None else among
+    candidates = list(range(len(titles)) if among is None else among)
     hits = [int(i) for i in candidates if all(w in titles[i].lower() for w in words)]
+    if not hits:  # "Star Wars:", "schindlers list", "the lion king": punctuation and articles aside
+        loose = _loose_key(_TRAILING_PARENTHESES.sub("", text)).split()
+        hits = [int(i) for i in candidates if loose and all(w in _loose_key(titles[i]) for w in loose)]
     hits.sort(key=lambda i: not titles[i].lower().startswith(text.lower()))  # stable: index order within
     return hits[:limit]
 
@@ -29,20 +38,22 @@ class TitleIndex:
     """Items by title, what an id lookup falls back to. ``lookup("toy story (1995)")`` finds the
     titles that are the text, case, spacing and accents aside (``Toy Story (1995)``); when none is, those
     that are the text once a trailing parenthesised part is dropped (``"Cape Fear"`` finds both
-    ``Cape Fear (1962)`` and ``Cape Fear (1991)``). One index names the item; several are
-    ambiguous."""
+    ``Cape Fear (1962)`` and ``Cape Fear (1991)``); when none is, the same two once punctuation
+    and a leading or moved article are aside as well (``"the lion king"`` and ``"lion king"``
+    find ``Lion King, The (1994)``, ``"schindlers list"`` ``Schindler's List (1993)``, ``"toy
+    story 1995"`` ``Toy Story (1995)``). One index names the item; several are ambiguous."""
 
     def __init__(self, titles: Sequence[str]) -> None:
-        self._exact: dict[str, list[int]] = {}
-        self._bare: dict[str, list[int]] = {}
+        self._keys: list[dict[str, list[int]]] = [{}, {}, {}, {}]  # exact, bare, loose, loose bare
         for i, title in enumerate(titles):
-            self._exact.setdefault(_title_key(title), []).append(i)
-            self._bare.setdefault(_title_key(_TRAILING_PARENTHESES.sub("", str(title))), []).append(i)
+            bare = _TRAILING_PARENTHESES.sub("", str(title))
+            for index, key in zip(self._keys, (_title_key(title), _title_key(bare), _loose_key(title), _loose_key(bare)), strict=True):
+                index.setdefault(key, []).append(i)
 
     def lookup(self, text: str, keep: Sequence[bool] | None = None) -> list[int]:
         """Indices titled ``text`` (see the class), among those where ``keep`` is true."""
-        key = _title_key(text)
-        for index in (self._exact, self._bare):
+        exact, loose = _title_key(text), _loose_key(text)
+        for index, key in zip(self._keys, (exact, exact, loose, loose), strict=True):
             found = [i for i in index.get(key, []) if keep is None or keep[i]] if key else []
             if found:
                 return found
@@ -53,6 +64,13 @@ def _title_key(text: str) -> str:
     """``text`` with case, spacing and accents aside (``"Misérables, Les"`` as ``"miserables, les"``,
     composed or decomposed)."""
     return without_accents(" ".join(str(text).split()).casefold())
+
+
+def _loose_key(text: str) -> str:
+    """:func:`_title_key` without punctuation and without a leading or moved article
+    (``"Godfather: Part II, The"`` as ``"godfather part ii"``)."""
+    text = _LEADING_ARTICLE.sub("", _MOVED_ARTICLE.sub("", " ".join(str(text).split())))
+    return " ".join(_PUNCTUATION.sub(" ", _APOSTROPHES.sub("", _title_key(text))).split())
 
 
 def without_accents(text: str) -> str:

@@ -39,3 +39,21 @@ def test_title_index_finds_the_items_a_title_names():
     assert ambiguous_title("Cape Fear", ids, titles, [5, 6]) == (
         "'Cape Fear' is the title of 2 items, 5 \"Cape Fear (1991)\" and 6 \"Cape Fear (1962)\"; give its id"
     )
+
+
+def test_titles_are_found_with_punctuation_and_articles_aside_when_nothing_closer_is():
+    titles = ["Godfather, The (1972)", "Godfather: Part II, The (1974)", "Lion King, The (1994)",
+              "Schindler's List (1993)", "Star Wars (1977)", "Misérables, Les (1995)", "Toy Story (1995)",
+              "Die Hard (1988)", "Man Who Knew Too Little, The (1997)", "Man Who Knew Too Much, The (1956)"]  # fmt: skip
+    index = TitleIndex(titles)
+    assert index.lookup("the godfather") == [0] and index.lookup("Godfather") == [0]
+    assert index.lookup("The Godfather: Part II") == [1] and index.lookup("godfather part ii") == [1]
+    assert index.lookup("the lion king") == [2] and index.lookup("lion king") == [2]  # they found nothing
+    assert index.lookup("schindlers list") == [3] and index.lookup("Schindler\u2019s List") == [3]
+    assert index.lookup("Star Wars:") == [4] and index.lookup("les miserables") == [5]
+    assert index.lookup("toy story 1995") == [6] and index.lookup("die hard") == [7]
+    assert index.lookup("hard") == [] and index.lookup("godfather 2") == [] and index.lookup("Star Wars (1978)") == []
+    assert index.lookup("man who knew too") == []  # words missing are not a match, only punctuation and articles
+    # suggestions, when no title is the text, read past punctuation and articles too
+    assert titles_matching("Star Wars (1978)", titles) == [4] and titles_matching("schindlers", titles) == [3]
+    assert titles_matching("the man who knew", titles) == [8, 9]

@@ -112,6 +112,10 @@ class TrainSection:
             (:meth:`~kgrec.models.towers.RetrievalTower.shared_softmax_loss`).
         grad_clip: gradient-norm clip (0 = off).
         progress: show progress: a bar in a terminal, one line per epoch when output goes to a file or pipe.
+        init_from: a finished run folder whose weights this run starts from (a warm start,
+            :mod:`kgrec.train.warm_start`): users, items, graph nodes and relations by id, the
+            other tensors by name and shape; new ids and what cannot be carried keep their
+            initialisation. ``null``: a fresh start.
         teacher_reg: L2 weight of the EASE teacher that ``model.distill_weight`` > 0 distils into
             the retrieval tower (:mod:`kgrec.train.teacher`); ``None`` picks it on valid.
         teacher_standardize: standardise the teacher's scores per user (zero mean, unit standard
@@ -156,6 +160,7 @@ class TrainSection:
     shared_negatives: int = 0
     grad_clip: float = 0.0
     progress: bool = True
+    init_from: str | None = None
     teacher_reg: float | None = None
     teacher_standardize: bool = False
     teacher_perplexity: float | None = None
@@ -192,6 +197,8 @@ class TrainSection:
                 raise ConfigError(f"train.{name}: expected {what}, got {value}", key=f"train.{name}")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}", key="train.lr_patience")
+        if self.init_from is not None and not str(self.init_from).strip():
+            raise ConfigError("train.init_from: expected a run folder or null, got an empty path", key="train.init_from")
         if self.shared_negatives < 0:
             raise ConfigError(f"train.shared_negatives: expected a number of items >= 0, got {self.shared_negatives}", key="train.shared_negatives")
 

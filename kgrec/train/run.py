@@ -322,6 +322,12 @@ def train(
         check_data(config, dataset)  # prepare() checks the data it prepares
     prepared = prepared or prepare(config, dataset, progress=config.train.progress)
     model = build_model(config, prepared)
+    if config.train.init_from and not resume:  # a resume continues from its own checkpoint
+        from kgrec.train.warm_start import dataset_row_tokens, warm_start
+
+        carried = warm_start(model, config.train.init_from, dataset_row_tokens(dataset, prepared.graph))
+        if launched_as_rank_zero():
+            print(f"note: {carried.note()}", file=sys.stderr)
     recorded = config_yaml(config)  # the config as fitted to the data, eval.monitor as asked (auto)
     kg_triples = None
     if prepared.graph is not None:
@@ -554,7 +560,8 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
     """What :func:`train` refuses before it reads any data, for a caller to ask before its own
     slow steps (:func:`prepare`: the graph, the text vectors): an ``out`` holding other files, or
     a finished run unless ``overwrite``; a ``--graph`` inside the ``out`` that ``overwrite``
-    would clear; Lightning settings this machine cannot train with.
+    would clear; a ``train.init_from`` that is not a finished run; Lightning settings this
+    machine cannot train with.
 
     Raises:
         ConfigError: naming what to change.
@@ -568,6 +575,10 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
+    if config.train.init_from:
+        from kgrec.train.warm_start import check_init_run
+
+        check_init_run(config.train.init_from)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
 

@@ -63,7 +63,7 @@ def test_a_count_below_one_is_refused_before_any_work(name, args, tmp_path):
 
 @pytest.mark.parametrize("name", ["bench_ablation.py", "bench_coldstart.py", "bench_graph_encoder.py", "bench_linear.py",
                                   "bench_linkpred.py", "bench_newusers.py", "bench_quality.py", "bench_rerank.py",
-                                  "bench_splits.py", "bench_train_step.py"])  # fmt: skip
+                                  "bench_splits.py", "bench_train_step.py", "bench_warm_start.py"])  # fmt: skip
 def test_a_mistyped_config_path_stops_the_bench_in_one_line(name):
     code, err = parse(name, "--config", "no-such.yaml")  # bench_coldstart and bench_newusers used the defaults
     assert code == 2 and "no-such.yaml: no such config file" in err, err
@@ -116,3 +116,8 @@ def test_bad_input_found_while_running_is_one_line(clustered_dataset, tmp_path):
         "bench_quality.py: error: train.teacher_session_hours: the training interactions have no timestamps; "
         "set it to null\n"
     ), done.stderr[-2000:]
+
+
+def test_bench_warm_start_refuses_a_share_it_cannot_cut(tmp_path):
+    done = run("bench_warm_start.py", "--keep", "1", cwd=tmp_path)
+    assert done.returncode == 2 and "--keep: expected a share between 0 and 1, got 1.0" in done.stderr, done.stderr[-2000:]

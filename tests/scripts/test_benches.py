@@ -122,6 +122,24 @@ def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered
     assert list(markdown_rows(out, "| variant |")) == ["full (config as it is)", "trunk: PLE"]
 
 
+def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(clustered_dataset, tmp_path):
+    runs = tmp_path / "runs"
+    out = run_script("bench_warm_start.py", "--keep", "0.8", "--runs", str(runs), *tiny_sets(clustered_dataset), cwd=tmp_path)
+    rows = markdown_rows(out, "| run |")
+    assert list(rows) == ["last week, fresh start", "this week, fresh start", "this week, warm start from last week"]
+    fresh, warm = rows["this week, fresh start"], rows["this week, warm start from last week"]
+    assert fresh[6:] == ["x1.00", "x1.000"]
+    assert float(warm[7][1:]) == pytest.approx(float(warm[4]) / float(fresh[4]), abs=2e-3)  # test ndcg@10 ratio
+    assert "init_from: " + str(runs / "last-week") in (runs / "warm" / "config.yaml").read_text()
+    # last week is the earliest 80% of this week's training interactions, none of its valid or test
+    data = runs / "data"
+    week = {tuple(line.split("\t")[:2]) for part in ("valid", "test")
+            for line in (data / "this-week" / "clusters" / f"clusters.{part}.inter").read_text().splitlines()[1:]}  # fmt: skip
+    last = [tuple(line.split("\t")[:2]) for line in (data / "last-week" / "clusters" / "clusters.inter").read_text().splitlines()[1:]]
+    n_train = len((data / "this-week" / "clusters" / "clusters.train.inter").read_text().splitlines()) - 1
+    assert not week & set(last) and len(last) == pytest.approx(0.8 * n_train, abs=2)
+
+
 def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clustered_dataset, tmp_path):
     sets = tiny_sets(clustered_dataset)  # with ml-100k.yaml's teacher: session-weighted EASE + user EASE
     out = run_script("bench_linear.py", *sets, cwd=tmp_path)

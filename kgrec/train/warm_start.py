@@ -1,0 +1,175 @@
+r"""Warm start: begin training from a finished run's weights (``train.init_from``).
+
+Retraining on this week's data, most users, items, entities and relations are last week's. A
+warm start copies what the earlier run learned for them into the new model before the first
+epoch, and the new ones keep their fresh initialisation. For every tensor of the new model's
+``state_dict``:
+
+* a **row table** (:data:`ROW_AXES`: ID embeddings, biases, the graph encoder's node and relation
+  parameters) takes each row from the run's row of the same raw id, when the run has it:
+
+  .. math::
+      \mathbf{W}^{\text{new}}_{i} = \mathbf{W}^{\text{run}}_{\pi(i)}
+      \quad \text{for every } i \text{ whose id } \pi \text{ finds in the run},
+
+  with users and items matched by raw id, graph nodes by type and key, and relations by name
+  (the encoder's inverse of relation ``r`` as ``r``'s inverse);
+* **any other tensor** (trunks, towers, the text adaptor, fusion) is copied whole when the run
+  has it under the same name and shape.
+
+What cannot be carried (another shape: ``model.dim`` changed; another name: another trunk; user
+feature embeddings, whose vocabulary the run does not save) stays as initialised, and
+:class:`WarmStart` says what was carried. Only the weights are carried: the optimiser starts
+afresh, and so do early stopping and the learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from kgrec.data import Dataset
+from kgrec.errors import ConfigError, KgrecError
+from kgrec.graph import KnowledgeGraph
+
+# What the rows of each row table are: parameter name (full match) -> axis of row_tokens()
+ROW_AXES: tuple[tuple[str, str], ...] = (
+    (r"user_encoder\.id_embedding\.weight", "user"),
+    (r"towers\.\w+\.user_bias\.weight", "user"),
+    (r"towers\.rating\.autorec\.(encoder|decoder)", "user"),  # item-based AutoRec: a user per input unit
+    (r"item_embedding\.weight", "item"),
+    (r"towers\.\w+\.item_bias\.weight", "item"),
+    (r"graph_encoder\.embedding\.weight", "node"),
+    (r"towers\.kg\.relation\.weight", "relation"),
+    # the encoder's relations are the graph's and their inverses (add_inverse); an R-GCN layer's
+    # "weight" holds its bases instead when it has them, which its row count tells
+    (r"graph_encoder\.(relation_embedding|layers\.\d+\.(comp|weight|rel_weight|rel_embedding))", "encoder_relation"),
+    (r"user_encoder\.feature_embedding\.weight", "user_feature"),
+)
+AXIS_WORDS = {"user": "users", "item": "items", "node": "graph nodes", "relation": "relations",
+              "encoder_relation": "encoder relations", "user_feature": "user feature tokens"}  # fmt: skip
+INVERSE = "~inverse"
+
+
+def row_axis(name: str) -> str | None:
+    """The axis a parameter's rows run along (:data:`ROW_AXES`), ``None`` for other tensors."""
+    return next((axis for pattern, axis in ROW_AXES if re.fullmatch(pattern, name)), None)
+
+
+def row_tokens(users: list[str], items: list[str], graph: KnowledgeGraph | None) -> dict[str, list[str]]:
+    """Each axis's ids in row order: raw user and item ids, ``type:key`` for graph nodes, relation
+    names, and the encoder's relations (the names, then each with :data:`INVERSE`). User feature
+    tokens are not known from a saved run, so that axis has none."""
+    tokens = {"user": list(users), "item": list(items)}
+    if graph is not None:
+        types = np.asarray(graph.node_type).astype(str)
+        tokens["node"] = [f"{t}:{k}" for t, k in zip(types.tolist(), np.asarray(graph.keys).astype(str).tolist(), strict=True)]
+        relations = np.asarray(graph.relation_names).astype(str).tolist()
+        tokens["relation"] = relations
+        tokens["encoder_relation"] = relations + [r + INVERSE for r in relations]
+    return tokens
+
+
+def dataset_row_tokens(dataset: Dataset, graph: KnowledgeGraph | None) -> dict[str, list[str]]:
+    """:func:`row_tokens` of a model about to train on ``dataset`` and ``graph``."""
+    return row_tokens([str(u) for u in dataset.users], [str(i) for i in dataset.items], graph)
+
+
+@dataclass
+class WarmStart:
+    """What :func:`warm_start` carried from the run."""
+
+    run: Path
+    tensors: int = 0  # tensors the model has
+    carried: int = 0  # tensors that took values from the run
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (rows found in the run, rows)
+    not_carried: list[str] = field(default_factory=list)  # "name (why)"
+
+    def note(self) -> str:
+        """One line: ``warm start from RUN: 80 of 82 tensors; users 900 of 943, ...``."""
+        parts = [f"warm start from {self.run}: {self.carried} of {self.tensors} tensors"]
+        parts += [f"{AXIS_WORDS[axis]} {self.rows[axis][0]:,} of {self.rows[axis][1]:,} by id"
+                  for axis in ("user", "item", "node", "relation") if axis in self.rows]  # fmt: skip
+        line = "; ".join(parts)
+        if self.not_carried:
+            shown = ", ".join(self.not_carried[:3]) + (f" and {len(self.not_carried) - 3} more" if len(self.not_carried) > 3 else "")
+            line += f"; left as initialised: {shown}"
+        return line
+
+
+def saved_row_tokens(run: Path) -> dict[str, list[str]]:
+    """:func:`row_tokens` of a finished run, from its ``id_maps.json`` and ``graph/``."""
+    with open(run / "id_maps.json", encoding="utf-8") as handle:
+        maps = json.load(handle)
+    graph = KnowledgeGraph.load(run / "graph") if (run / "graph" / "manifest.json").is_file() else None
+    return row_tokens(maps["users"], maps["items"], graph)
+
+
+def check_init_run(run: str | Path) -> Path:
+    """``train.init_from`` as a folder to read: a finished run with its weights, else a
+    :class:`ConfigError` saying what it is instead."""
+    from kgrec.train.saved import read_manifest
+
+    run = Path(run)
+    try:
+        read_manifest(run)
+    except KgrecError as error:
+        raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
+    for name in ("model.safetensors", "id_maps.json"):
+        if not (run / name).is_file():
+            raise ConfigError(f"train.init_from: {run} has no {name}; retrain that run", key="train.init_from")
+    return run
+
+
+def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]]) -> WarmStart:
+    """Copy into ``model`` what finished run ``run`` learned (see the module), its rows found by
+    the ids ``tokens`` gives for the model's axes (:func:`dataset_row_tokens`)."""
+    from safetensors.torch import load_file
+
+    run = check_init_run(run)
+    saved = load_file(str(run / "model.safetensors"))
+    saved_tokens = saved_row_tokens(run)
+    state = model.state_dict()
+    report = WarmStart(run=run, tensors=len(state))
+    updated: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        old = saved.get(name)
+        axis = row_axis(name)
+        if old is None:
+            report.not_carried.append(f"{name} (not in the run)")
+            continue
+        is_table = False
+        if axis is not None:
+            new_rows, old_rows = tokens.get(axis), saved_tokens.get(axis)
+            if new_rows is None or old_rows is None:
+                why = "the run does not save their ids" if axis == "user_feature" else "one model has no graph"
+                report.not_carried.append(f"{name} (its rows are {AXIS_WORDS[axis]}: {why})")
+                continue
+            is_table = tensor.shape[0] == len(new_rows)
+            if is_table != (old.shape[0] == len(old_rows)):  # e.g. an R-GCN's bases in one model only
+                report.not_carried.append(f"{name} (its rows are {AXIS_WORDS[axis]} in one model only)")
+                continue
+        if tuple(old.shape[int(is_table):]) != tuple(tensor.shape[int(is_table):]):
+            report.not_carried.append(f"{name} (shape {tuple(old.shape)} in the run, {tuple(tensor.shape)} here)")
+            continue
+        if not is_table:
+            updated[name] = old.to(tensor.dtype)
+            report.carried += 1
+            continue
+        assert new_rows is not None and old_rows is not None and axis is not None
+        position = {token: i for i, token in enumerate(old_rows)}
+        source = np.array([position.get(token, -1) for token in new_rows], dtype=np.int64)
+        found = source >= 0
+        value = tensor.detach().clone()
+        value[torch.from_numpy(np.flatnonzero(found))] = old[torch.from_numpy(source[found])].to(tensor.dtype)
+        updated[name] = value
+        report.carried += 1
+        report.rows.setdefault(axis, (int(found.sum()), len(new_rows)))
+    model.load_state_dict(updated, strict=False)
+    return report

@@ -1,0 +1,155 @@
+"""Warm start (``train.init_from``): a finished run's weights carried into a new model, rows by id."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kgrec.errors import ConfigError
+from kgrec.train import build_model, prepare, train
+from kgrec.train.warm_start import dataset_row_tokens, row_axis, warm_start
+from tests.conftest import tiny_config
+
+VARIANTS = {
+    "rgcn with bases": [],
+    "rgcn without bases": ["model.graph_bases=null"],
+    "compgcn": ["model.graph_kind=compgcn"],
+    "kgat": ["model.graph_kind=kgat"],
+    "collaborative graph, user graph vectors": ["graph.users=true", "model.user_encoder=id+history+graph"],
+}
+
+
+@pytest.fixture(scope="module")
+def first_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("warm") / "first"
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), out)
+    return out
+
+
+def changed_dataset(clustered: Path, folder: Path) -> Path:
+    """The clustered data with a new user 'newcomer' and a new item i60 (rated by u1 and the
+    newcomer, linked to a new entity e60 of a new relation), both listed first, so that every
+    other user and item moves one row down."""
+    data = Path(shutil.copytree(clustered, folder / clustered.name))
+    header, *rows = (data / "clusters.inter").read_text().splitlines()
+    extra = ["newcomer\ti1\t5\t9001", "newcomer\ti5\t4\t9002", "newcomer\ti60\t5\t9003", "u1\ti60\t4\t9004"]
+    (data / "clusters.inter").write_text("\n".join([header, *extra, *rows]) + "\n")
+    header, *rows = (data / "clusters.item").read_text().splitlines()
+    (data / "clusters.item").write_text("\n".join([header, "i60\tFilm 60\tComedy", *rows]) + "\n")
+    with open(data / "clusters.kg", "a") as handle:
+        handle.write("e60\tfilm.genre\tg0\ne60\tfilm.sequel_of\te1\n")
+    with open(data / "clusters.link", "a") as handle:
+        handle.write("i60\te60\n")
+    return data
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_tensor_whose_rows_are_users_items_nodes_or_relations_is_declared(clustered_dataset, variant):
+    """A new row table missing from ROW_AXES would be copied by position, to other users' rows."""
+    config = tiny_config(clustered_dataset, *VARIANTS[variant])
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    tokens = dataset_row_tokens(prepared.dataset, prepared.graph)
+    # users (40), items (60) and nodes are longer than any layer's width here (at most 32), so a
+    # tensor with that many rows is a table of them; the few relations are told by name
+    lengths = {len(rows): axis for axis, rows in tokens.items() if axis in ("user", "item", "node")}
+    assert len(lengths) == 3 and min(lengths) > 32, lengths
+    bases = model.graph_encoder.num_bases if model.graph_encoder is not None else None
+    for name, tensor in model.state_dict().items():
+        if bases and re.fullmatch(r"graph_encoder\.layers\.\d+\.weight", name):
+            assert tensor.shape[0] == bases  # an R-GCN's bases, not relations: copied whole
+        elif tensor.dim() and tensor.shape[0] in lengths:
+            assert row_axis(name) == lengths[tensor.shape[0]], name
+        elif re.search(r"rel|comp", name) and not re.search(r"\.loop_rel$|\.w_rel\.|\.rel_update", name):
+            assert row_axis(name) in ("relation", "encoder_relation"), name
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_on_the_same_data_every_tensor_is_carried(clustered_dataset, tmp_path, variant):
+    config = tiny_config(clustered_dataset, "train.max_epochs=1", *VARIANTS[variant])
+    train(config, tmp_path / "run")
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    report = warm_start(model, tmp_path / "run", dataset_row_tokens(prepared.dataset, prepared.graph))
+    saved = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert report.carried == report.tensors == len(saved) and not report.not_carried
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0, msg=name)
+    model.eval()
+    with torch.no_grad():  # the carried model is the run's: the same vectors as it saved
+        item_vectors = model.item_vectors(model.encode())
+    torch.testing.assert_close(item_vectors, load_file(str(tmp_path / "run" / "vectors.safetensors"))["item"], rtol=1e-5, atol=1e-5)
+
+
+def test_rows_follow_their_ids_and_new_ids_keep_their_initialisation(clustered_dataset, first_run, tmp_path):
+    data = changed_dataset(clustered_dataset, tmp_path)
+    config = tiny_config(data)
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    report = warm_start(model, first_run, dataset_row_tokens(prepared.dataset, prepared.graph))
+    saved = load_file(str(first_run / "model.safetensors"))
+    old = prepare(tiny_config(clustered_dataset), progress=False)
+    ds, state = prepared.dataset, model.state_dict()
+    users, old_users = [str(u) for u in ds.users], [str(u) for u in old.dataset.users]
+    items, old_items = [str(i) for i in ds.items], [str(i) for i in old.dataset.items]
+    assert users.index("u5") != old_users.index("u5") and items.index("i7") != old_items.index("i7")  # rows moved
+    for name, table, old_ids, ids in [("user_encoder.id_embedding.weight", "user", old_users, users),
+                                      ("item_embedding.weight", "item", old_items, items),
+                                      ("towers.rating.item_bias.weight", "item", old_items, items)]:  # fmt: skip
+        for token in ("u5", "u39") if table == "user" else ("i7", "i59"):
+            torch.testing.assert_close(state[name][ids.index(token)], saved[name][old_ids.index(token)])
+        new = "newcomer" if table == "user" else "i60"
+        torch.testing.assert_close(state[name][ids.index(new)], fresh[name][ids.index(new)])
+    nodes = dataset_row_tokens(ds, prepared.graph)["node"]
+    old_nodes = dataset_row_tokens(old.dataset, old.graph)["node"]
+    g = "graph_encoder.embedding.weight"
+    for token in ("1:d2_1", "0:i7"):
+        torch.testing.assert_close(state[g][nodes.index(token)], saved[g][old_nodes.index(token)])
+    assert report.rows["user"] == (40, 41) and report.rows["item"] == (60, 61)
+    assert report.rows["relation"][0] == report.rows["relation"][1] - 1  # film.sequel_of is new
+    assert report.carried == report.tensors
+    assert "users 40 of 41 by id; items 60 of 61 by id" in report.note()
+
+
+def test_what_cannot_be_carried_is_named_and_left_as_initialised(clustered_dataset, first_run):
+    config = tiny_config(clustered_dataset, "model.dim=8")
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    report = warm_start(model, first_run, dataset_row_tokens(prepared.dataset, prepared.graph))
+    assert report.carried < report.tensors
+    assert "user_encoder.id_embedding.weight (shape (40, 16) in the run, (40, 8) here)" in report.not_carried
+    torch.testing.assert_close(model.state_dict()["user_encoder.id_embedding.weight"], fresh["user_encoder.id_embedding.weight"])
+    assert "left as initialised: " in report.note()
+
+
+def test_kgrec_train_starts_from_the_run_and_says_what_it_carried(clustered_dataset, first_run, tmp_path, capsys):
+    from kgrec.cli.main import main
+
+    code = main(["train", "--data", str(clustered_dataset), "--out", str(tmp_path / "warm"),
+                 *[a for o in tiny_config_overrides("train.max_epochs=1") for a in ("--set", o)],
+                 "--set", f"train.init_from={first_run}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and f"note: warm start from {first_run}: " in err and "users 40 of 40 by id" in err
+    assert f"init_from: {first_run}" in (tmp_path / "warm" / "config.yaml").read_text()
+
+
+def test_init_from_that_is_not_a_finished_run_is_refused_before_any_work(clustered_dataset, tmp_path):
+    (tmp_path / "half").mkdir()
+    with pytest.raises(ConfigError, match=r"train.init_from: .*half: not a finished kgrec run \(no manifest.json\)"):
+        train(tiny_config(clustered_dataset, f"train.init_from={tmp_path / 'half'}"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match=r"train.init_from: expected a run folder or null"):
+        tiny_config(clustered_dataset, "train.init_from=' '")
+
+
+def tiny_config_overrides(*extra: str) -> list[str]:
+    from tests.conftest import TINY_OVERRIDES
+
+    return [*TINY_OVERRIDES, *extra]

@@ -3,11 +3,13 @@
 This week's data is the config's dataset, split as the config splits it. Last week's is the
 earliest ``--keep`` share of this week's TRAINING interactions (by timestamp), split again as the
 config splits a dataset, so last week's run never sees this week's valid or test interactions.
-Three runs: last week's (fresh), this week's fresh, and this week's warm-started from last week's
-(``train.init_from``); each with early stopping on its valid NDCG@10. The table gives epochs,
-training seconds and test metrics, the warm start's as ratios to the fresh start's.
+Runs: last week's (fresh start); this week's fresh and warm-started from last week's
+(``train.init_from``), each to early stopping on its valid NDCG@10, then both again with a
+budget of ``--budget`` epochs (``train.max_epochs``), as a daily retrain on a time budget would
+run. The table gives epochs, training seconds and metrics, and ratios to this week's fresh start
+trained to early stopping.
 
-    python scripts/bench_warm_start.py                         # ml-100k (about 15 min on 2 cores)
+    python scripts/bench_warm_start.py                           # ml-100k (about 15 min on 2 cores)
     python scripts/bench_warm_start.py --keep 0.5 --runs runs/warm   # half the data last week; keep the runs
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, config_file
+from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, kept_run_dir, train_kept
 
 from kgrec.data import export_split
 from kgrec.train import load_config, load_data, train
@@ -28,8 +30,10 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
 parser.add_argument("--keep", type=float, default=0.9,
                     help="the share of this week's training interactions, the earliest, that last week had (default 0.9)")  # fmt: skip
+parser.add_argument("--budget", type=at_least_one, default=2,
+                    help="the epochs of the two runs on a time budget (default 2)")  # fmt: skip
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
-parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP.split(", so that")[0] + " (default: temporary folders, deleted)")
+parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 args = parser.parse_args()
 if not 0 < args.keep < 1:
     parser.error(f"--keep: expected a share between 0 and 1, got {args.keep}")
@@ -59,19 +63,29 @@ with tempfile.TemporaryDirectory() as scratch:
     kept = [line for line, t in zip(lines[1:], times, strict=True) if t <= cut]
     (last / f"{this_week.name}.inter").write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
 
-    def run(name: str, folder: Path, *overrides: str) -> dict:
-        out = root / name
-        shutil.rmtree(out, ignore_errors=True)
-        metrics = train(load_config(args.config, [*args.overrides, "train.progress=false", f"data.path={folder}", *overrides]), out)
+    def run(name: str, folder: Path, *overrides: str) -> tuple[dict, Path]:
+        """Train the config on ``folder`` with ``overrides``: under ``--runs`` kept by its config
+        (a rerun reads it back), else in the scratch folder. Returns its metrics and folder."""
+        config = load_config(args.config, [*args.overrides, "train.progress=false", f"data.path={folder}", *overrides])
+        if args.runs:
+            out = kept_run_dir(config, root / "runs")
+            metrics = train_kept(config, root / "runs")
+        else:
+            out = root / "runs" / name.replace(" ", "-").replace(",", "")
+            metrics = train(config, out)
         print(f"  {name}: {metrics['epochs']} epochs, {metrics['train_seconds']:.0f} s, "
               f"valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}, test ndcg@10 {metrics['test']['ndcg@10']:.4f}", flush=True)  # fmt: skip
-        return metrics
+        return metrics, out
 
-    rows = {
-        "last week, fresh start": run("last-week", last),
-        "this week, fresh start": run("fresh", week),
-        "this week, warm start from last week": run("warm", week, f"train.init_from={root / 'last-week'}"),
-    }
+    rows = {}
+    rows["last week, fresh start"], last_run = run("last week, fresh start", last)
+    warm = f"train.init_from={last_run}"
+    rows["this week, fresh start"], _ = run("this week, fresh start", week)
+    rows["this week, warm start"], warm_run = run("this week, warm start", week, warm)
+    budget = f"train.max_epochs={args.budget}"
+    rows[f"this week, fresh start, {args.budget} epochs"], _ = run(f"this week, fresh start, {args.budget} epochs", week, budget)
+    rows[f"this week, warm start, {args.budget} epochs"], _ = run(f"this week, warm start, {args.budget} epochs", week, warm, budget)
+    recorded = (warm_run / "config.yaml").read_text(encoding="utf-8")
 
 fresh = rows["this week, fresh start"]
 print(f"\nlast week: {len(kept):,} interactions, split as the config splits; this week: {len(this_week.train):,} "
@@ -84,3 +98,4 @@ for name, m in rows.items():
     print(f"| {name} | {m['epochs']} | {m['best_epoch'] + 1} | {m['train_seconds']:.0f} | {m['valid']['ndcg@10']:.4f} | "
           f"{m['test']['ndcg@10']:.4f} | {m['test']['recall@20']:.4f} | {ratios} |")
 print("(last week's valid and test are its own split of this week's training data: not comparable with this week's)")
+print("the warm runs' config: " + next(line.strip() for line in recorded.splitlines() if line.strip().startswith("init_from:")))

@@ -325,7 +325,7 @@ def train(
     if config.train.init_from and not resume:  # a resume continues from its own checkpoint
         from kgrec.train.warm_start import dataset_row_tokens, warm_start
 
-        carried = warm_start(model, config.train.init_from, dataset_row_tokens(dataset, prepared.graph))
+        carried = warm_start(model, config.train.init_from, dataset_row_tokens(dataset, prepared.graph), dataset.name)
         if launched_as_rank_zero():
             print(f"note: {carried.note()}", file=sys.stderr)
     recorded = config_yaml(config)  # the config as fitted to the data, eval.monitor as asked (auto)
@@ -575,7 +575,8 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
-    if config.train.init_from:
+    resuming = (out / "checkpoints" / "last.ckpt").is_file() and not overwrite
+    if config.train.init_from and not resuming:  # a resume needs its own checkpoint, not that run
         from kgrec.train.warm_start import check_init_run
 
         check_init_run(config.train.init_from)

@@ -52,6 +52,8 @@ ROW_AXES: tuple[tuple[str, str], ...] = (
     (r"graph_encoder\.(relation_embedding|layers\.\d+\.(comp|weight|rel_weight|rel_embedding))", "encoder_relation"),
     (r"user_encoder\.feature_embedding\.weight", "user_feature"),
 )
+# state of a training run rather than what it learned: recorded afresh (GradNorm's L_m(0))
+NOT_CARRIED = {"joint_loss.initial_losses": "GradNorm's first losses, recorded afresh"}
 AXIS_WORDS = {"user": "users", "item": "items", "node": "graph nodes", "relation": "relations",
               "encoder_relation": "encoder relations", "user_feature": "user feature tokens"}  # fmt: skip
 INVERSE = "~inverse"
@@ -90,10 +92,13 @@ class WarmStart:
     carried: int = 0  # tensors that took values from the run
     rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (rows found in the run, rows)
     not_carried: list[str] = field(default_factory=list)  # "name (why)"
+    other_dataset: str | None = None  # the run's dataset, when another than this one's
 
     def note(self) -> str:
         """One line: ``warm start from RUN: 80 of 82 tensors; users 900 of 943, ...``."""
         parts = [f"warm start from {self.run}: {self.carried} of {self.tensors} tensors"]
+        if self.other_dataset:
+            parts[0] += f" (the run trained on {self.other_dataset}: its ids are matched as they are)"
         parts += [f"{AXIS_WORDS[axis]} {self.rows[axis][0]:,} of {self.rows[axis][1]:,} by id"
                   for axis in ("user", "item", "node", "relation") if axis in self.rows]  # fmt: skip
         line = "; ".join(parts)
@@ -111,38 +116,40 @@ def saved_row_tokens(run: Path) -> dict[str, list[str]]:
     return row_tokens(maps["users"], maps["items"], graph)
 
 
-def check_init_run(run: str | Path) -> Path:
-    """``train.init_from`` as a folder to read: a finished run with its weights, else a
-    :class:`ConfigError` saying what it is instead."""
+def check_init_run(run: str | Path) -> dict:
+    """The manifest of ``train.init_from``, a finished run with its weights, else a
+    :class:`ConfigError` saying what the folder is instead."""
     from kgrec.train.saved import read_manifest
 
     run = Path(run)
     try:
-        read_manifest(run)
+        manifest = read_manifest(run)
     except KgrecError as error:
         raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
     for name in ("model.safetensors", "id_maps.json"):
         if not (run / name).is_file():
             raise ConfigError(f"train.init_from: {run} has no {name}; retrain that run", key="train.init_from")
-    return run
+    return manifest
 
 
-def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]]) -> WarmStart:
+def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]], dataset: str | None = None) -> WarmStart:
     """Copy into ``model`` what finished run ``run`` learned (see the module), its rows found by
-    the ids ``tokens`` gives for the model's axes (:func:`dataset_row_tokens`)."""
+    the ids ``tokens`` gives for the model's axes (:func:`dataset_row_tokens`). ``dataset``: the
+    name of the data the model trains on; a run of another is noted."""
     from safetensors.torch import load_file
 
-    run = check_init_run(run)
+    run = Path(run)
+    trained_on = check_init_run(run).get("dataset")
     saved = load_file(str(run / "model.safetensors"))
     saved_tokens = saved_row_tokens(run)
     state = model.state_dict()
-    report = WarmStart(run=run, tensors=len(state))
+    report = WarmStart(run=run, tensors=len(state), other_dataset=trained_on if dataset and trained_on != dataset else None)
     updated: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
         old = saved.get(name)
         axis = row_axis(name)
-        if old is None:
-            report.not_carried.append(f"{name} (not in the run)")
+        if old is None or name in NOT_CARRIED:
+            report.not_carried.append(f"{name} ({NOT_CARRIED.get(name, 'not in the run')})")
             continue
         is_table = False
         if axis is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import TINY_OVERRIDES, tiny_config
 
@@ -124,13 +125,16 @@ def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered
 
 def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(clustered_dataset, tmp_path):
     runs = tmp_path / "runs"
-    out = run_script("bench_warm_start.py", "--keep", "0.8", "--runs", str(runs), *tiny_sets(clustered_dataset), cwd=tmp_path)
+    args = ["--keep", "0.8", "--budget", "1", "--runs", str(runs), *tiny_sets(clustered_dataset)]
+    out = run_script("bench_warm_start.py", *args, cwd=tmp_path)
     rows = markdown_rows(out, "| run |")
-    assert list(rows) == ["last week, fresh start", "this week, fresh start", "this week, warm start from last week"]
-    fresh, warm = rows["this week, fresh start"], rows["this week, warm start from last week"]
-    assert fresh[6:] == ["x1.00", "x1.000"]
+    assert list(rows) == ["last week, fresh start", "this week, fresh start", "this week, warm start",
+                          "this week, fresh start, 1 epochs", "this week, warm start, 1 epochs"]  # fmt: skip
+    fresh, warm = rows["this week, fresh start"], rows["this week, warm start"]
+    assert fresh[6:] == ["x1.00", "x1.000"] and rows["this week, warm start, 1 epochs"][0] == "1"
     assert float(warm[7][1:]) == pytest.approx(float(warm[4]) / float(fresh[4]), abs=2e-3)  # test ndcg@10 ratio
-    assert "init_from: " + str(runs / "last-week") in (runs / "warm" / "config.yaml").read_text()
+    source = Path(out.split("the warm runs' config: init_from: ")[1].split()[0])
+    assert "last-week" in yaml.safe_load((source / "config.yaml").read_text())["data"]["path"]
     # last week is the earliest 80% of this week's training interactions, none of its valid or test
     data = runs / "data"
     week = {tuple(line.split("\t")[:2]) for part in ("valid", "test")
@@ -138,6 +142,8 @@ def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(cluster
     last = [tuple(line.split("\t")[:2]) for line in (data / "last-week" / "clusters" / "clusters.inter").read_text().splitlines()[1:]]
     n_train = len((data / "this-week" / "clusters" / "clusters.train.inter").read_text().splitlines()) - 1
     assert not week & set(last) and len(last) == pytest.approx(0.8 * n_train, abs=2)
+    again = run_script("bench_warm_start.py", *args, cwd=tmp_path)  # --runs: the finished runs are read back
+    assert markdown_rows(again, "| run |") == rows
 
 
 def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clustered_dataset, tmp_path):

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,6 +22,7 @@ VARIANTS = {
     "compgcn": ["model.graph_kind=compgcn"],
     "kgat": ["model.graph_kind=kgat"],
     "collaborative graph, user graph vectors": ["graph.users=true", "model.user_encoder=id+history+graph"],
+    "uncertainty weights": ["model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=uncertainty"],
 }
 
 
@@ -153,3 +155,38 @@ def tiny_config_overrides(*extra: str) -> list[str]:
     from tests.conftest import TINY_OVERRIDES
 
     return [*TINY_OVERRIDES, *extra]
+
+
+def test_a_run_on_other_data_is_noted(clustered_dataset, first_run):
+    config = tiny_config(clustered_dataset)
+    prepared = prepare(config, progress=False)
+    report = warm_start(build_model(config, prepared), first_run, dataset_row_tokens(prepared.dataset, prepared.graph), "shop")
+    assert "tensors (the run trained on clusters: its ids are matched as they are)" in report.note()
+
+
+def test_an_interrupted_warm_run_resumes_without_the_run_it_started_from(clustered_dataset, first_run, tmp_path):
+    """A resume continues from its own checkpoint: the run named by init_from may be gone."""
+    source = Path(shutil.copytree(first_run, tmp_path / "source"))
+    config = tiny_config(clustered_dataset, "train.max_epochs=3", f"train.init_from={source}")
+
+    class CrashInSecondEpoch(L.Callback):  # the first epoch's checkpoint is written by then
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == 1:
+                raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "run", callbacks=[CrashInSecondEpoch()])
+    shutil.rmtree(source)
+    assert train(config, tmp_path / "run")["resumed"] is True
+
+
+def test_gradnorm_records_its_first_losses_afresh_and_carries_its_weights(clustered_dataset, tmp_path):
+    config = tiny_config(clustered_dataset, "train.max_epochs=1", "model.tasks=[retrieval,rating,like,kg]", "model.loss_mode=gradnorm")
+    train(config, tmp_path / "run")
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared)
+    report = warm_start(model, tmp_path / "run", dataset_row_tokens(prepared.dataset, prepared.graph))
+    saved = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert report.not_carried == ["joint_loss.initial_losses (GradNorm's first losses, recorded afresh)"]
+    assert torch.isnan(model.state_dict()["joint_loss.initial_losses"]).all()  # set by the first step
+    torch.testing.assert_close(model.state_dict()["joint_loss.task_weights"], saved["joint_loss.task_weights"])

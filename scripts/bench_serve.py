@@ -146,6 +146,8 @@ def wait_ready(port: int, server: subprocess.Popen) -> None:
                 return
         except OSError:
             time.sleep(0.3)
+    if server.poll() is not None:  # kgrec serve refused (its own line is on stderr): its status, 2 for bad input
+        sys.exit(server.returncode)
     sys.exit("server did not start")
 
 

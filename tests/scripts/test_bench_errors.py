@@ -121,3 +121,9 @@ def test_bench_graph_refuses_a_dataset_too_small_for_its_recipe(tmp_path):
     assert_one_line(done, "bench_graph.py", "argument --triples: must be at least 1, got 0")
     done = run("bench_graph.py", "--triples", "5", "--items", "1", cwd=tmp_path)
     assert_one_line(done, "bench_graph.py", "the kgrec child, on the synthetic dataset: ", "min_degree 2 dropped all")
+
+
+def test_bench_serve_passes_on_the_status_of_a_server_that_refused_to_start(run_without_vectors, tmp_path):
+    done = run("bench_serve.py", str(run_without_vectors), "--seconds", "1", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]  # it was 1
+    assert "no vectors.safetensors" in done.stderr and "server did not start" not in done.stderr, done.stderr[-3000:]

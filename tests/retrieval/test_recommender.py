@@ -136,7 +136,7 @@ def test_similar_through_the_index_equals_exact_scoring(rec: Recommender, monkey
 
 def test_ivfpq_results_carry_exact_scores_in_exact_order(run_copy: Path):
     """An IVF-PQ index without ``refine`` scores by PQ codes (user 196's top film on ml-100k at
-    8.34 against 10.81 exact); the catalog holds the exact vectors, so the returned items are
+    9.61 against 10.81 exact); the catalog holds the exact vectors, so the returned items are
     rescored and ordered by them."""
     from kgrec.retrieval import IndexConfig
 

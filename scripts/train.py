@@ -27,7 +27,7 @@ from kgrec.train import (
     prepare,
     train,
 )
-from kgrec.train.config import find_config_file
+from kgrec.train.config import find_config_file, found_config_line
 from kgrec.utils.config import locate
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,8 +45,7 @@ def main(args: argparse.Namespace) -> None:
     data = [f"data.path={args.data}"] if args.data is not None else []
     if args.config is None:  # the dataset's own config, found by its name, as kgrec train finds it
         path = find_config_file(data + args.overrides)
-        found = "the dataset's, found by its name; --config none for the built-in defaults"
-        print(f"config: {path} ({found})" if path else "config: the built-in defaults", file=sys.stderr)
+        print(found_config_line(path), file=sys.stderr)
     else:
         path = None if args.config == "none" else args.config
     config = load_config(path, data + args.overrides)

@@ -196,16 +196,14 @@ def _tune(args: argparse.Namespace) -> int:
 def _config_file(args: argparse.Namespace) -> Path | None:
     """``--config``; without it the dataset's own config, found by its name and said on stderr
     (:func:`~kgrec.train.config.find_config_file`); ``None`` for ``--config none``."""
-    from kgrec.train.config import find_config_file
+    from kgrec.train.config import find_config_file, found_config_line
     from kgrec.utils.ranks import launched_as_rank_zero
 
     if args.config is not None:
         return None if str(args.config) == "none" else args.config
     found = find_config_file(_data_overrides(args))
     if launched_as_rank_zero():  # DDP's other processes run the same command
-        said = f"{found} (the dataset's, found by its name; --config none for the built-in defaults)" if found else (
-            "the built-in defaults (no scripts/configs/ file for this dataset)")  # fmt: skip
-        print(f"config: {said}", file=sys.stderr)
+        print(found_config_line(found), file=sys.stderr)
     return found
 
 

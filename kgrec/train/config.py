@@ -343,6 +343,15 @@ def find_config_file(overrides: list[str] | None = None) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def found_config_line(found: Path | None) -> str:
+    """``config: scripts/configs/ml-100k.yaml (the dataset's, found by its name; ...)``: what
+    ``kgrec train`` and ``scripts/train.py`` say on stderr of the config
+    :func:`find_config_file` found, or of the built-in defaults when it found none."""
+    if found is None:
+        return "config: the built-in defaults (no scripts/configs/ file for this dataset)"
+    return f"config: {found} (the dataset's, found by its name; --config none for the built-in defaults)"
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Defaults < YAML file < ``section.field=value`` overrides."""
     data = load_yaml(path) if path is not None else {}

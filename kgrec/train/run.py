@@ -325,7 +325,8 @@ def train(
     if config.train.init_from and not resume:  # a resume continues from its own checkpoint
         from kgrec.train.warm_start import dataset_row_tokens, warm_start
 
-        carried = warm_start(model, config.train.init_from, dataset_row_tokens(dataset, prepared.graph), dataset.name)
+        text_model = config.text.model if config.model.use_text else None
+        carried = warm_start(model, config.train.init_from, dataset_row_tokens(dataset, prepared.graph), dataset.name, text_model)
         if launched_as_rank_zero():
             print(f"note: {carried.note()}", file=sys.stderr)
     recorded = config_yaml(config)  # the config as fitted to the data, eval.monitor as asked (auto)

@@ -20,7 +20,10 @@ epoch, and the new ones keep their fresh initialisation. For every tensor of the
 What cannot be carried (another shape: ``model.dim`` changed; another name: another trunk; user
 feature embeddings, whose vocabulary the run does not save) stays as initialised, and
 :class:`WarmStart` says what was carried. Only the weights are carried: the optimiser starts
-afresh, and so do early stopping and the learning-rate schedule.
+afresh, and so do early stopping and the learning-rate schedule. A transformer the run
+fine-tuned (``text.finetune_layers``, saved as ``text-encoder/``) is not part of the model's
+weights: the item texts are encoded by ``text.model``, and the note names ``text-encoder/`` as
+left behind unless ``text.model`` is that folder.
 """
 
 from __future__ import annotations
@@ -108,17 +111,41 @@ class WarmStart:
         return line
 
 
+def read_id_maps(run: Path) -> dict[str, list[str]]:
+    """The run's ``id_maps.json`` (raw user and item ids by row), or a :class:`ConfigError`."""
+    path = run / "id_maps.json"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            maps = json.load(handle)
+    except (OSError, ValueError) as error:  # ValueError: JSON and UTF-8 decoding
+        raise ConfigError(f"train.init_from: {path}: not readable ({error}); restore the file or retrain that run",
+                          key="train.init_from") from None  # fmt: skip
+    if not isinstance(maps, dict) or not all(isinstance(maps.get(key), list) for key in ("users", "items")):
+        raise ConfigError(f"train.init_from: {path}: expected a JSON object with the lists 'users' and 'items'; "
+                          "restore the file or retrain that run", key="train.init_from")  # fmt: skip
+    return maps
+
+
 def saved_row_tokens(run: Path) -> dict[str, list[str]]:
     """:func:`row_tokens` of a finished run, from its ``id_maps.json`` and ``graph/``."""
-    with open(run / "id_maps.json", encoding="utf-8") as handle:
-        maps = json.load(handle)
-    graph = KnowledgeGraph.load(run / "graph") if (run / "graph" / "manifest.json").is_file() else None
-    return row_tokens(maps["users"], maps["items"], graph)
+    maps = read_id_maps(run)
+    graph = None
+    if (run / "graph").exists():  # check_init_run refused a run whose listed graph/ is gone
+        try:
+            graph = KnowledgeGraph.load(run / "graph")
+        except KgrecError as error:
+            raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
+    return row_tokens([str(u) for u in maps["users"]], [str(i) for i in maps["items"]], graph)
 
 
 def check_init_run(run: str | Path) -> dict:
     """The manifest of ``train.init_from``, a finished run with its weights, else a
-    :class:`ConfigError` saying what the folder is instead."""
+    :class:`ConfigError` saying what the folder is instead: not a run, or a run without (or with
+    an unreadable) ``model.safetensors`` or ``id_maps.json``, or without the ``graph/`` its
+    manifest lists (the graph's rows would silently go uncarried). Reads the weights' header
+    only, so it is quick on large runs."""
+    from safetensors import SafetensorError, safe_open
+
     from kgrec.train.saved import read_manifest
 
     run = Path(run)
@@ -129,18 +156,42 @@ def check_init_run(run: str | Path) -> dict:
     for name in ("model.safetensors", "id_maps.json"):
         if not (run / name).is_file():
             raise ConfigError(f"train.init_from: {run} has no {name}; retrain that run", key="train.init_from")
+    try:
+        with safe_open(str(run / "model.safetensors"), framework="pt"):
+            pass
+    except (OSError, SafetensorError) as error:
+        raise ConfigError(f"train.init_from: {run / 'model.safetensors'}: not readable ({error}); restore the file "
+                          "or retrain that run", key="train.init_from") from None  # fmt: skip
+    read_id_maps(run)
+    if "graph" in manifest.get("files", ()) and not (run / "graph").is_dir():
+        raise ConfigError(f"train.init_from: {run}: graph missing (the run's manifest.json lists it), so its graph "
+                          "nodes and relations could not be matched; copy the run folder whole, restore graph/, "
+                          "or retrain that run", key="train.init_from")  # fmt: skip
     return manifest
 
 
-def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]], dataset: str | None = None) -> WarmStart:
+def warm_start(
+    model: nn.Module,
+    run: str | Path,
+    tokens: dict[str, list[str]],
+    dataset: str | None = None,
+    text_model: str | None = None,
+) -> WarmStart:
     """Copy into ``model`` what finished run ``run`` learned (see the module), its rows found by
     the ids ``tokens`` gives for the model's axes (:func:`dataset_row_tokens`). ``dataset``: the
-    name of the data the model trains on; a run of another is noted."""
+    name of the data the model trains on; a run of another is noted. ``text_model``: the
+    transformer that encodes the model's item texts (``text.model``); a run that fine-tuned its
+    own (``text-encoder/``) is noted unless it is that one."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     run = Path(run)
     trained_on = check_init_run(run).get("dataset")
-    saved = load_file(str(run / "model.safetensors"))
+    try:
+        saved = load_file(str(run / "model.safetensors"))
+    except (OSError, SafetensorError) as error:
+        raise ConfigError(f"train.init_from: {run / 'model.safetensors'}: not readable ({error}); restore the file "
+                          "or retrain that run", key="train.init_from") from None  # fmt: skip
     saved_tokens = saved_row_tokens(run)
     state = model.state_dict()
     report = WarmStart(run=run, tensors=len(state), other_dataset=trained_on if dataset and trained_on != dataset else None)
@@ -166,7 +217,7 @@ def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]], 
             report.not_carried.append(f"{name} (shape {tuple(old.shape)} in the run, {tuple(tensor.shape)} here)")
             continue
         if not is_table:
-            updated[name] = old.to(tensor.dtype)
+            updated[name] = old.to(device=tensor.device, dtype=tensor.dtype)
             report.carried += 1
             continue
         assert new_rows is not None and old_rows is not None and axis is not None
@@ -174,9 +225,16 @@ def warm_start(model: nn.Module, run: str | Path, tokens: dict[str, list[str]], 
         source = np.array([position.get(token, -1) for token in new_rows], dtype=np.int64)
         found = source >= 0
         value = tensor.detach().clone()
-        value[torch.from_numpy(np.flatnonzero(found))] = old[torch.from_numpy(source[found])].to(tensor.dtype)
+        rows = old[torch.from_numpy(source[found])].to(device=tensor.device, dtype=tensor.dtype)
+        value[torch.from_numpy(np.flatnonzero(found)).to(tensor.device)] = rows
         updated[name] = value
         report.carried += 1
         report.rows.setdefault(axis, (int(found.sum()), len(new_rows)))
     model.load_state_dict(updated, strict=False)
+    from kgrec.train.run import TEXT_ENCODER_DIR
+
+    fine_tuned = run / TEXT_ENCODER_DIR
+    if text_model is not None and fine_tuned.is_dir() and Path(text_model).expanduser().resolve() != fine_tuned.resolve():
+        why = f"the transformer the run fine-tuned: the item texts are encoded by text.model; text.model={run / TEXT_ENCODER_DIR} starts from it"
+        report.not_carried.insert(0, f"{TEXT_ENCODER_DIR}/ ({why})")  # first: the note shows three
     return report

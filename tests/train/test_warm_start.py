@@ -190,3 +190,95 @@ def test_gradnorm_records_its_first_losses_afresh_and_carries_its_weights(cluste
     assert report.not_carried == ["joint_loss.initial_losses (GradNorm's first losses, recorded afresh)"]
     assert torch.isnan(model.state_dict()["joint_loss.initial_losses"]).all()  # set by the first step
     torch.testing.assert_close(model.state_dict()["joint_loss.task_weights"], saved["joint_loss.task_weights"])
+
+
+def test_a_run_missing_the_graph_its_manifest_lists_is_refused_before_any_work(clustered_dataset, first_run, tmp_path):
+    """Without graph/ the graph's rows were silently left as initialised, 'as one model has no graph'."""
+    run = Path(shutil.copytree(first_run, tmp_path / "copied"))
+    shutil.rmtree(run / "graph")
+    with pytest.raises(ConfigError, match=r"train.init_from: .*copied: graph missing \(the run's manifest.json lists it\)"):
+        train(tiny_config(clustered_dataset, f"train.init_from={run}"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:500])
+
+
+BROKEN = {
+    "id_maps.json not JSON": ("id_maps.json", lambda p: p.write_text("{"), r"id_maps.json: not readable \(Expecting"),
+    "id_maps.json a list": ("id_maps.json", lambda p: p.write_text("[]"), r"id_maps.json: expected a JSON object with"),
+    "id_maps.json without items": ("id_maps.json", lambda p: p.write_text('{"users": []}'), r"id_maps.json: expected"),
+    "model.safetensors garbage": ("model.safetensors", lambda p: p.write_bytes(b"garbage" * 10), r"model.safetensors: not readable"),
+    "model.safetensors cut short": ("model.safetensors", truncated, r"model.safetensors: not readable"),
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_an_unreadable_id_map_or_weights_file_is_refused_in_one_line_before_any_work(clustered_dataset, first_run, tmp_path, broken):
+    """These were a JSONDecodeError, KeyError, TypeError or SafetensorError traceback, after the data and graph were built."""
+    name, damage, message = BROKEN[broken]
+    run = Path(shutil.copytree(first_run, tmp_path / "copied"))
+    damage(run / name)
+    with pytest.raises(ConfigError, match=rf"^train.init_from: .*{message}.*restore the file or retrain that run$"):
+        train(tiny_config(clustered_dataset, f"train.init_from={run}"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fine_tuned_transformer_left_behind_is_named_unless_text_model_is_it(clustered_dataset, tiny_models, monkeypatch, tmp_path):
+    """The run's text-encoder/ is not in its weights: a warm start encodes the texts with text.model
+    (here the transformer before fine-tuning), under a text adaptor that learned on the fine-tuned one."""
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    text = ["model.use_text=true", f"text.model={tiny_models[0]}", "text.finetune_layers=1", "text.finetune_lr=0.01"]
+    train(tiny_config(clustered_dataset, "train.max_epochs=1", *text), tmp_path / "run")
+
+    def note(*overrides: str) -> str:
+        config = tiny_config(clustered_dataset, *text, *overrides)
+        prepared = prepare(config, progress=False)
+        model = build_model(config, prepared)
+        tokens = dataset_row_tokens(prepared.dataset, prepared.graph)
+        return warm_start(model, tmp_path / "run", tokens, text_model=config.text.model).note()
+
+    left = f"left as initialised: text-encoder/ (the transformer the run fine-tuned: the item texts are encoded by text.model; text.model={tmp_path / 'run' / 'text-encoder'} starts from it)"
+    assert left in note() and left in note("text.finetune_layers=0")
+    assert "text-encoder" not in note(f"text.model={tmp_path / 'run' / 'text-encoder'}")
+
+
+def test_user_feature_embeddings_are_named_as_left_as_initialised(clustered_dataset, tmp_path):
+    data = Path(shutil.copytree(clustered_dataset, tmp_path / "data" / clustered_dataset.name))
+    (data / "clusters.user").write_text("user_id:token\ttaste:token\n" + "".join(f"u{u}\tcluster{u % 4}\n" for u in range(40)))
+    config = tiny_config(data, "train.max_epochs=1", "model.user_encoder=id+history+features")
+    train(config, tmp_path / "run")
+    carried = train(tiny_config(data, "train.max_epochs=1", "model.user_encoder=id+history+features", f"train.init_from={tmp_path / 'run'}"), tmp_path / "warm")
+    assert carried["epochs"] == 1
+    prepared = prepare(config, progress=False)
+    report = warm_start(build_model(config, prepared), tmp_path / "run", dataset_row_tokens(prepared.dataset, prepared.graph))
+    assert report.not_carried == ["user_encoder.feature_embedding.weight (its rows are user feature tokens: the run does not save their ids)"]
+    assert report.carried == report.tensors - 1
+
+
+def test_init_from_the_out_folder_with_overwrite_starts_from_its_weights(clustered_dataset, first_run, tmp_path):
+    """--overwrite clears the folder only after the weights were read from it."""
+    run = Path(shutil.copytree(first_run, tmp_path / "run"))
+    before = load_file(str(run / "model.safetensors"))
+
+    class FirstWeights(L.Callback):
+        def on_train_start(self, trainer, module):
+            self.state = {k: v.detach().cpu().clone() for k, v in module.model.state_dict().items()}
+
+    seen = FirstWeights()
+    train(tiny_config(clustered_dataset, "train.max_epochs=1", f"train.init_from={run}"), run, overwrite=True, callbacks=[seen])
+    for name, tensor in before.items():
+        torch.testing.assert_close(seen.state[name], tensor, rtol=0, atol=0, msg=name)
+    assert (run / "manifest.json").is_file() and not torch.equal(load_file(str(run / "model.safetensors"))["item_embedding.weight"], before["item_embedding.weight"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_on_the_gpu_takes_the_rows_of_a_run_read_on_the_cpu(clustered_dataset, first_run):
+    config = tiny_config(clustered_dataset)
+    prepared = prepare(config, progress=False)
+    model = build_model(config, prepared).cuda()
+    report = warm_start(model, first_run, dataset_row_tokens(prepared.dataset, prepared.graph))
+    assert report.carried == report.tensors
+    saved = load_file(str(first_run / "model.safetensors"))
+    torch.testing.assert_close(model.item_embedding.weight.cpu(), saved["item_embedding.weight"], rtol=0, atol=0)

@@ -53,7 +53,9 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:  # its own "line 1 column N" counts within this one line
-                raise DataError(f"column {error.colno}: not JSON ({error.msg})", path, number) from None
+                ends = ("; the lines end in a bare carriage return (\\r), as old Mac files do: expected \\n or \\r\\n line "
+                        "ends, one JSON object per line") if "\r" in line.rstrip("\r\n") else ""  # fmt: skip
+                raise DataError(f"column {error.colno}: not JSON ({error.msg}){ends}", path, number) from None
             user, items = _fields(row, path, number)
             if user not in user_of:
                 raise DataError(f"unknown user '{user}': not a user of {dataset.name}", path, number)

@@ -33,6 +33,17 @@ def test_a_line_that_is_not_json_is_named_at_its_own_line_and_column(dataset, tm
     assert "line 1" not in str(error.value)
 
 
+def test_lines_ending_in_a_bare_carriage_return_are_named_as_such(dataset, tmp_path: Path):
+    """An old-Mac file is one line to a JSON-lines reader: "Extra data" alone did not say why."""
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes((GOOD + GOOD.replace("u0", "u1")).replace("\n", "\r").encode())
+    with pytest.raises(DataError, match=r"mac.jsonl:1: column 33: not JSON \(Extra data\); the lines end in a bare "
+                                        r"carriage return \(\\r\), as old Mac files do: expected \\n or \\r\\n"):  # fmt: skip
+        read_lists(path, dataset)
+    path.write_bytes(GOOD.replace("\n", "\r\n").encode() * 1)
+    assert list(read_lists(path, dataset).values()) == [[dataset.items.tolist().index("i1")]]  # \r\n is a line end
+
+
 def test_a_line_that_is_not_utf8_is_named_at_its_line(dataset, tmp_path: Path, capsys):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(GOOD.encode() + '{"user": "u1", "items": ["caf\xe9"]}\n'.encode("latin-1"))

@@ -11,6 +11,7 @@ trained to early stopping.
 
     python scripts/bench_warm_start.py                           # ml-100k (about 15 min on 2 cores)
     python scripts/bench_warm_start.py --keep 0.5 --runs runs/warm   # half the data last week; keep the runs
+    python scripts/bench_warm_start.py --plot warm-start.png         # and the valid curves of this week's runs
 """
 
 import argparse
@@ -25,6 +26,8 @@ from _bench import CONFIG_HELP, RUNS_HELP, SET_HELP, at_least_one, config_file, 
 
 from kgrec.data import export_split
 from kgrec.train import load_config, load_data, train
+from kgrec.train.plots import read_metrics_csv
+from kgrec.utils.io import write_figure
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(Path(__file__).parent / "configs" / "ml-100k.yaml"), type=config_file, help=CONFIG_HELP)
@@ -32,6 +35,7 @@ parser.add_argument("--keep", type=float, default=0.9,
                     help="the share of this week's training interactions, the earliest, that last week had (default 0.9)")  # fmt: skip
 parser.add_argument("--budget", type=at_least_one, default=2,
                     help="the epochs of the two runs on a time budget (default 2)")  # fmt: skip
+parser.add_argument("--plot", metavar="FILE", help="draw the valid NDCG@10 by epoch of this week's fresh and warm runs to this image (.png, .svg, ...)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 args = parser.parse_args()
@@ -77,15 +81,16 @@ with tempfile.TemporaryDirectory() as scratch:
               f"valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}, test ndcg@10 {metrics['test']['ndcg@10']:.4f}", flush=True)  # fmt: skip
         return metrics, out
 
-    rows = {}
+    rows, folders = {}, {}
     rows["last week, fresh start"], last_run = run("last week, fresh start", last)
     warm = f"train.init_from={last_run}"
-    rows["this week, fresh start"], _ = run("this week, fresh start", week)
-    rows["this week, warm start"], warm_run = run("this week, warm start", week, warm)
     budget = f"train.max_epochs={args.budget}"
-    rows[f"this week, fresh start, {args.budget} epochs"], _ = run(f"this week, fresh start, {args.budget} epochs", week, budget)
-    rows[f"this week, warm start, {args.budget} epochs"], _ = run(f"this week, warm start, {args.budget} epochs", week, warm, budget)
-    recorded = (warm_run / "config.yaml").read_text(encoding="utf-8")
+    for name, overrides in {"this week, fresh start": [], "this week, warm start": [warm],
+                            f"this week, fresh start, {args.budget} epochs": [budget],
+                            f"this week, warm start, {args.budget} epochs": [warm, budget]}.items():  # fmt: skip
+        rows[name], folders[name] = run(name, week, *overrides)
+    recorded = (folders["this week, warm start"] / "config.yaml").read_text(encoding="utf-8")
+    curves = {name: read_metrics_csv(folder / "logs").get("valid/ndcg@10", []) for name, folder in folders.items()}
 
 fresh = rows["this week, fresh start"]
 print(f"\nlast week: {len(kept):,} interactions, split as the config splits; this week: {len(this_week.train):,} "
@@ -99,3 +104,20 @@ for name, m in rows.items():
           f"{m['test']['ndcg@10']:.4f} | {m['test']['recall@20']:.4f} | {ratios} |")
 print("(last week's valid and test are its own split of this week's training data: not comparable with this week's)")
 print("the warm runs' config: " + next(line.strip() for line in recorded.splitlines() if line.strip().startswith("init_from:")))
+
+if args.plot:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4))
+    ax = figure.subplots()
+    for name in ("this week, fresh start", "this week, warm start"):  # the budget runs repeat their first epochs
+        epochs, values = zip(*curves[name], strict=True)
+        ax.plot([e + 1 for e in epochs], values, marker=".", label=name.removeprefix("this week, "))
+    ax.axvline(args.budget, color="grey", linestyle=":", label=f"the budget, {args.budget} epochs")
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel("valid NDCG@10")
+    ax.set_title(f"{this_week.name}: this week's runs, warm (from last week's run) and fresh")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    print(f"curves: {write_figure(figure, args.plot, dpi=110)}")

@@ -126,7 +126,8 @@ def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered
 def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(clustered_dataset, tmp_path):
     runs = tmp_path / "runs"
     args = ["--keep", "0.8", "--budget", "1", "--runs", str(runs), *tiny_sets(clustered_dataset)]
-    out = run_script("bench_warm_start.py", *args, cwd=tmp_path)
+    out = run_script("bench_warm_start.py", *args, "--plot", "curves/warm.png", cwd=tmp_path)
+    assert (tmp_path / "curves" / "warm.png").read_bytes().startswith(b"\x89PNG")
     rows = markdown_rows(out, "| run |")
     assert list(rows) == ["last week, fresh start", "this week, fresh start", "this week, warm start",
                           "this week, fresh start, 1 epochs", "this week, warm start, 1 epochs"]  # fmt: skip

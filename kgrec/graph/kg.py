@@ -41,11 +41,13 @@ if TYPE_CHECKING:
     from kgrec.data.dataset import Dataset
 
 FORMAT = "kgrec-graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: names as UTF-8 bytes and offsets (1, fixed-width text, is read too)
+READ_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 ARRAYS = "graph.npz"
 ITEM, ENTITY, USER = 0, 1, 2
 NODE_TYPES = ("item", "entity", "user")
+TEXT_ARRAYS = ("relation_names", *(f"{kind}_{field}" for kind in NODE_TYPES for field in ("names", "keys")))
 
 
 @dataclass(eq=False)
@@ -214,14 +216,13 @@ class KnowledgeGraph:
             "head": _compact(self.head),
             "relation": _compact(self.relation),
             "tail": _compact(self.tail),
-            "relation_names": _unicode(self.relation_names),
             "inverse_of": self.inverse_of.astype(np.int32),
             "node_type": self.node_type.astype(np.int8),
+            **_packed("relation_names", self.relation_names),
         }
         for code, kind in enumerate(NODE_TYPES):
             mask = self.node_type == code
-            arrays[f"{kind}_names"] = _unicode(self.names[mask])
-            arrays[f"{kind}_keys"] = _unicode(self.keys[mask])
+            arrays |= _packed(f"{kind}_names", self.names[mask]) | _packed(f"{kind}_keys", self.keys[mask])
 
         def guard() -> None:
             is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
@@ -259,6 +260,8 @@ class KnowledgeGraph:
         restore_interrupted_dir(path)  # a crash between save's two renames leaves it at .NAME.old
         manifest = _read_manifest(path)
         arrays = _read_arrays(path / ARRAYS)
+        if manifest["format_version"] >= 2:
+            arrays |= {name: _unpacked(path / ARRAYS, arrays, name) for name in TEXT_ARRAYS}
         counts = manifest["counts"]
         _check_arrays(path, arrays, counts)
         names = np.concatenate([arrays[f"{kind}_names"].astype(object) for kind in NODE_TYPES])
@@ -324,8 +327,30 @@ def _compact(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _unicode(values: np.ndarray) -> np.ndarray:
-    return np.asarray([str(v) for v in values], dtype=str) if len(values) else np.zeros(0, dtype="<U1")
+def _packed(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    """``values`` as the arrays ``NAME.utf8`` (their UTF-8 bytes, one after another) and
+    ``NAME.offsets`` (``n + 1`` byte offsets): one long name costs its own bytes, where a
+    fixed-width text array gave every name its width."""
+    encoded = [str(v).encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return {f"{name}.utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8), f"{name}.offsets": offsets}
+
+
+def _unpacked(file: Path, arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The names :func:`_packed` stored under ``name``, as an object array; a clear error for
+    arrays that are missing or do not fit together."""
+    data, offsets = arrays.get(f"{name}.utf8"), arrays.get(f"{name}.offsets")
+    if data is None or offsets is None:
+        raise GraphError(f"{file}: array '{name}' is missing")
+    if data.dtype != np.uint8 or offsets.dtype.kind not in "iu" or offsets.ndim != 1 or not len(offsets) or offsets[0] != 0 \
+            or offsets[-1] != len(data) or (np.diff(offsets) < 0).any():  # fmt: skip
+        raise GraphError(f"{file}: array '{name}': its bytes and offsets do not fit together")
+    raw = data.tobytes()
+    try:
+        return np.array([raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)], dtype=object)
+    except UnicodeDecodeError as error:
+        raise GraphError(f"{file}: array '{name}' is not UTF-8 ({error.reason})") from None
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -341,9 +366,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise GraphError(f"{file}: not a kgrec graph manifest (expected format '{FORMAT}')")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version not in READ_VERSIONS:  # not true, which == 1
         raise GraphError(
-            f"{file}: graph format version {version}, this kgrec reads version {FORMAT_VERSION}; rebuild the graph"
+            f"{file}: graph format version {version}, this kgrec reads versions {' and '.join(map(str, READ_VERSIONS))}; "
+            "rebuild the graph"
         )
     counts = manifest.get("counts")
     wanted = ("nodes", "items", "entities", "users", "relations", "triples")

@@ -36,18 +36,62 @@ def test_save_load_round_trip_gives_identical_arrays(saved, toy):
 def test_saved_arrays_are_compact_and_not_pickled(saved):
     _, folder = saved
     with np.load(folder / "graph.npz", allow_pickle=False) as npz:
-        assert npz["head"].dtype == np.int32 and npz["item_names"].dtype.kind == "U"
+        assert npz["head"].dtype == np.int32 and npz["item_names.utf8"].dtype == np.uint8
+        assert npz["item_names.offsets"].dtype == np.int64 and len(npz["item_names.offsets"]) == 6 + 1
     manifest = json.loads((folder / "manifest.json").read_text())
     assert (
-        manifest["format_version"] == 1 and manifest["n_items"] == 6 and len(manifest["recipe_sha256"]) == 64
+        manifest["format_version"] == 2 and manifest["n_items"] == 6 and len(manifest["recipe_sha256"]) == 64
     )
     assert {s["file"] for s in manifest["sources"]} == {"toy.item", "toy.inter", "toy.kg", "toy.link"}
 
 
 def test_wrong_format_version_is_refused(saved):
     _, folder = saved
-    edit_manifest(folder, format_version=99)
-    with pytest.raises(GraphError, match="format version 99, this kgrec reads version 1"):
+    for version in (99, True):
+        edit_manifest(folder, format_version=version)
+        with pytest.raises(GraphError, match=f"format version {version}, this kgrec reads versions 1 and 2"):
+            KnowledgeGraph.load(folder)
+
+
+def test_one_long_name_costs_its_own_bytes_not_every_names(build, tmp_path):
+    """Version 1 stored names as fixed-width text: one 10,000-character id made every name of
+    its kind 40 kB wide (UTF-32), in the file and in memory while saving."""
+    kg = build()
+    kg.keys = kg.keys.copy()
+    kg.keys[kg.n_items] = "e" * 10_000  # an entity's key
+    folder = kg.save(tmp_path / "graph")
+    with np.load(folder / "graph.npz", allow_pickle=False) as npz:
+        assert npz["entity_keys.utf8"].nbytes < 10_000 + 100 * kg.n_entities
+    assert KnowledgeGraph.load(folder).keys[kg.n_items] == "e" * 10_000
+
+
+def test_a_version_1_graph_with_fixed_width_names_still_loads(saved, toy):
+    """Graphs and run folders saved before version 2 are read as they are."""
+    kg, folder = saved
+    with np.load(folder / "graph.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    for name in [n.removesuffix(".utf8") for n in arrays if n.endswith(".utf8")]:
+        data, offsets = arrays.pop(f"{name}.utf8").tobytes(), arrays.pop(f"{name}.offsets")
+        texts = [data[a:b].decode() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        arrays[name] = np.asarray(texts, dtype=str) if texts else np.zeros(0, dtype="<U1")
+    np.savez(folder / "graph.npz", **arrays)
+    edit_manifest(folder, format_version=1)
+    back = KnowledgeGraph.load(folder, dataset=toy)
+    for name in ("names", "keys", "relation_names"):
+        assert list(getattr(back, name)) == list(getattr(kg, name)), name
+
+
+def test_names_whose_bytes_and_offsets_do_not_fit_are_refused(saved):
+    _, folder = saved
+    with np.load(folder / "graph.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["item_keys.offsets"] = arrays["item_keys.offsets"][::-1].copy()
+    np.savez(folder / "graph.npz", **arrays)
+    with pytest.raises(GraphError, match="array 'item_keys': its bytes and offsets do not fit together"):
+        KnowledgeGraph.load(folder)
+    del arrays["item_keys.offsets"]
+    np.savez(folder / "graph.npz", **arrays)
+    with pytest.raises(GraphError, match="array 'item_keys' is missing"):
         KnowledgeGraph.load(folder)
 
 

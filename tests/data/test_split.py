@@ -12,7 +12,7 @@ from kgrec.data.split import (
     split_interactions,
     temporal_split,
 )
-from kgrec.errors import ConfigError
+from kgrec.errors import ConfigError, DataError
 
 
 def pairs(inter):
@@ -65,9 +65,14 @@ def test_global_temporal_split_breaks_ties_by_file_order():
     assert parts.tolist() == [TRAIN, TRAIN, TRAIN, VALID, TEST]
 
 
-def test_global_temporal_split_needs_timestamps():
+def test_global_temporal_split_needs_timestamps(atomic):
     with pytest.raises(ConfigError, match="global_temporal split needs a 'timestamp' column"):
         split_interactions(np.zeros(3, int), np.zeros(3, int), None, SplitConfig(strategy="global_temporal"))
+    folder = atomic(inter="user_id:token|item_id:token\nu|a\nv|b")  # a dataset folder: the file is named
+    for strategy in ("temporal", "global_temporal"):
+        with pytest.raises(DataError, match=rf"toy.inter:1: split '{strategy}' orders interactions by time, and this "
+                                            r"file has no 'timestamp' column \(header has: user_id:token, item_id:token\)"):  # fmt: skip
+            load_dataset(folder, SplitConfig(strategy=strategy))
 
 
 def test_cold_item_split_keeps_held_out_items_out_of_train(random_log):

@@ -27,8 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Train the multi-task model (text + KG encoders, shared trunk, task towers) with early stopping "
             "on the validation metric, then evaluate on test and write RUN_DIR: config, safetensors weights, "
             "user/item vectors, id maps, metrics.json, training curves. An interrupted run resumes from "
-            "RUN_DIR/checkpoints/last.ckpt. Any config field can be overridden: --set model.trunk=ple "
-            "--set train.max_epochs=5 --set train.devices=2 --set train.strategy=ddp"
+            "RUN_DIR/checkpoints/last.ckpt; --set train.init_from=OLD_RUN starts from an earlier run's weights "
+            "(a warm start: users, items and graph nodes matched by id). Any config field can be overridden: "
+            "--set model.trunk=ple --set train.max_epochs=5 --set train.devices=2 --set train.strategy=ddp"
         ),
     )
     _config_arguments(p)

@@ -67,12 +67,15 @@ class AtomicTable:
             self._line_of_row = _data_line_numbers(self.path)
         return int(self._line_of_row[row])
 
+    def header(self) -> str:
+        """The header as written, ``user_id:token, item_id:token``, for messages."""
+        return ", ".join(f"{k}:{v}" for k, v in self.types.items())
+
     def require(self, *names: str) -> None:
         """Raise a :class:`DataError` naming the first required column that is absent."""
         for name in names:
             if name not in self.types:
-                found = ", ".join(f"{k}:{v}" for k, v in self.types.items())
-                raise DataError(f"missing required column '{name}' (header has: {found})", self.path, line=1)
+                raise DataError(f"missing required column '{name}' (header has: {self.header()})", self.path, line=1)
 
     def require_ids(self, *names: str) -> None:
         """:meth:`require` for id columns, which must also be of type ``token`` with no empty value."""

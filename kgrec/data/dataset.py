@@ -326,9 +326,10 @@ def load_dataset(
     else:
         (all_inter,) = parts
         if split.strategy in ("temporal", "global_temporal") and all_inter.timestamp is None:
-            found = ", ".join(f"{k}:{v}" for k, v in inter_tables[0].types.items())  # type: ignore[union-attr]
+            table = inter_tables[0]
+            assert table is not None
             raise DataError(f"split '{split.strategy}' orders interactions by time, and this file has no 'timestamp' "
-                            f"column (header has: {found}); add one, or use split ratio", inter_tables[0].path, line=1)  # type: ignore[union-attr]  # fmt: skip
+                            f"column (header has: {table.header()}); add one, or use split ratio", table.path, line=1)  # fmt: skip
         labels = split_interactions(all_inter.user, all_inter.item, all_inter.timestamp, split)
         train, valid, test = (all_inter.select(labels == p) for p in (TRAIN, VALID, TEST))
         split_name = _describe(split)

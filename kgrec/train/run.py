@@ -309,7 +309,7 @@ def train(
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
     _check_loss_mode(config)
-    resume = last.is_file() and not overwrite
+    resume = _resumes(out, overwrite)
     if resume:
         _check_same_config(out, config)
         done = _epochs_done(last)
@@ -557,6 +557,11 @@ def _ddp_flavour(strategy: str, device: torch.device, devices: int | str) -> str
     return "ddp_fork" if interactive else "ddp"
 
 
+def _resumes(out: Path, overwrite: bool) -> bool:
+    """Whether training into ``out`` continues an interrupted run (its ``checkpoints/last.ckpt``)."""
+    return (out / "checkpoints" / "last.ckpt").is_file() and not overwrite
+
+
 def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = False) -> None:
     """What :func:`train` refuses before it reads any data, for a caller to ask before its own
     slow steps (:func:`prepare`: the graph, the text vectors): an ``out`` holding other files, or
@@ -576,8 +581,7 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
-    resuming = (out / "checkpoints" / "last.ckpt").is_file() and not overwrite
-    if config.train.init_from and not resuming:  # a resume needs its own checkpoint, not that run
+    if config.train.init_from and not _resumes(out, overwrite):  # a resume needs its own checkpoint, not that run
         from kgrec.train.warm_start import check_init_run
 
         check_init_run(config.train.init_from)

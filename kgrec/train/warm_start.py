@@ -126,16 +126,27 @@ def read_id_maps(run: Path) -> dict[str, list[str]]:
     return maps
 
 
-def saved_row_tokens(run: Path) -> dict[str, list[str]]:
-    """:func:`row_tokens` of a finished run, from its ``id_maps.json`` and ``graph/``."""
+def saved_row_tokens(run: Path, manifest: dict) -> dict[str, list[str]]:
+    """:func:`row_tokens` of a finished run, from its ``id_maps.json`` and, when its
+    ``manifest`` lists one, its ``graph/``."""
     maps = read_id_maps(run)
     graph = None
-    if (run / "graph").exists():  # check_init_run refused a run whose listed graph/ is gone
+    if "graph" in manifest.get("files", ()):
         try:
             graph = KnowledgeGraph.load(run / "graph")
         except KgrecError as error:
             raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
     return row_tokens([str(u) for u in maps["users"]], [str(i) for i in maps["items"]], graph)
+
+
+def _run_manifest(run: Path) -> dict:
+    """The manifest of a finished run, or a :class:`ConfigError` saying what the folder is instead."""
+    from kgrec.train.saved import read_manifest
+
+    try:
+        return read_manifest(run)
+    except KgrecError as error:
+        raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
 
 
 def check_init_run(run: str | Path) -> dict:
@@ -146,13 +157,8 @@ def check_init_run(run: str | Path) -> dict:
     only, so it is quick on large runs."""
     from safetensors import SafetensorError, safe_open
 
-    from kgrec.train.saved import read_manifest
-
     run = Path(run)
-    try:
-        manifest = read_manifest(run)
-    except KgrecError as error:
-        raise ConfigError(f"train.init_from: {error}", key="train.init_from") from None
+    manifest = _run_manifest(run)
     for name in ("model.safetensors", "id_maps.json"):
         if not (run / name).is_file():
             raise ConfigError(f"train.init_from: {run} has no {name}; retrain that run", key="train.init_from")
@@ -185,14 +191,15 @@ def warm_start(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    run = Path(run)
-    trained_on = check_init_run(run).get("dataset")
+    run = Path(run)  # checked by check_init_run before training's slow steps; read once here
+    manifest = _run_manifest(run)
+    trained_on = manifest.get("dataset")
     try:
         saved = load_file(str(run / "model.safetensors"))
     except (OSError, SafetensorError) as error:
         raise ConfigError(f"train.init_from: {run / 'model.safetensors'}: not readable ({error}); restore the file "
                           "or retrain that run", key="train.init_from") from None  # fmt: skip
-    saved_tokens = saved_row_tokens(run)
+    saved_tokens = saved_row_tokens(run, manifest)
     state = model.state_dict()
     report = WarmStart(run=run, tensors=len(state), other_dataset=trained_on if dataset and trained_on != dataset else None)
     updated: dict[str, torch.Tensor] = {}

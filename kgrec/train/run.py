@@ -581,12 +581,19 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
+    processes = _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     if config.train.init_from and not _resumes(out, overwrite):  # a resume needs its own checkpoint, not that run
         from kgrec.train.warm_start import check_init_run
 
+        if overwrite and processes > 1 and Path(config.train.init_from).resolve() == out.resolve():
+            # Under DDP the other ranks read the weights too, and rank 0 may have cleared the folder
+            # by then (Lightning starts them once it fits): they would fail, with the run gone.
+            raise ConfigError(f"train.init_from is --out ({out}), which --overwrite clears while the other "
+                              f"{processes - 1} of the {processes} training processes may still have to read it; "
+                              "copy the run elsewhere and start from the copy, or train into another --out",
+                              key="train.init_from")  # fmt: skip
         check_init_run(config.train.init_from)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
-    _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
 
 
 def _uses_gpu(config: RunConfig) -> bool:
@@ -601,11 +608,14 @@ def _precision(config: RunConfig) -> str:
     return precision if precision != "auto" else ("bf16-mixed" if _uses_gpu(config) else "32-true")
 
 
-def _check_trainer(config: RunConfig) -> None:
+def _check_trainer(config: RunConfig) -> int:
     """Refuse the Lightning settings (``train.accelerator``, ``devices``, ``strategy``,
     ``precision``) this machine cannot train with, with a :class:`ConfigError` naming them, before
     anything is loaded: Lightning's own refusal is a traceback once the data is prepared and the
-    teacher fitted. A trainer is built with them and thrown away (no process is started)."""
+    teacher fitted. A trainer is built with them and thrown away (no process is started).
+
+    Returns:
+        The number of processes the run will train in (devices x nodes; 1 without DDP)."""
     import lightning as L
 
     t = config.train
@@ -621,8 +631,8 @@ def _check_trainer(config: RunConfig) -> None:
     try:
         with warnings.catch_warnings():  # the trainer built for training warns again
             warnings.simplefilter("ignore")
-            L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=_precision(config),  # type: ignore[arg-type]
-                      logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+            trainer = L.Trainer(accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=_precision(config),  # type: ignore[arg-type]
+                                logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
     except Exception as error:  # Lightning's MisconfigurationException, ValueError, TypeError, ImportError
         said = " ".join(str(error).split())  # its messages span lines
         key = next((f"train.{name}" for name in ("precision", "strategy", "devices", "accelerator") if name in said.lower()),
@@ -630,6 +640,7 @@ def _check_trainer(config: RunConfig) -> None:
         raise ConfigError(f"train.accelerator={t.accelerator}, train.devices={t.devices}, train.strategy={t.strategy}, "
                           f"train.precision={t.precision}: Lightning cannot train with these on this machine: {said}",
                           key=key) from None  # fmt: skip
+    return trainer.world_size
 
 
 def _local_gpu() -> torch.device:

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from kgrec.errors import ConfigError
-from kgrec.train import build_model, prepare, train
+from kgrec.train import build_model, check_before_training, prepare, train
 from kgrec.train.warm_start import dataset_row_tokens, row_axis, warm_start
 from tests.conftest import tiny_config
 
@@ -271,6 +271,18 @@ def test_init_from_the_out_folder_with_overwrite_starts_from_its_weights(cluster
     for name, tensor in before.items():
         torch.testing.assert_close(seen.state[name], tensor, rtol=0, atol=0, msg=name)
     assert (run / "manifest.json").is_file() and not torch.equal(load_file(str(run / "model.safetensors"))["item_embedding.weight"], before["item_embedding.weight"])
+
+
+def test_init_from_the_out_folder_with_overwrite_under_ddp_is_refused_before_the_run_is_cleared(clustered_dataset, first_run, tmp_path):
+    """Under DDP the other ranks read the weights after rank 0 has cleared the folder: refused
+    while the run is still whole. (Two CPU processes: the trainer is only built, none started.)"""
+    run = Path(shutil.copytree(first_run, tmp_path / "run"))
+    files = sorted(p.relative_to(run) for p in run.rglob("*"))
+    ddp = ("train.accelerator=cpu", "train.devices=2", "train.strategy=ddp")
+    with pytest.raises(ConfigError, match=r"^train.init_from is --out \(.*run\), which --overwrite clears while the other 1 of the 2 training processes"):
+        train(tiny_config(clustered_dataset, *ddp, f"train.init_from={run}"), run, overwrite=True)
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == files
+    check_before_training(tiny_config(clustered_dataset, *ddp, f"train.init_from={run}"), tmp_path / "elsewhere", overwrite=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

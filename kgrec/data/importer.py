@@ -16,10 +16,10 @@ number is always seconds (``20200131`` is not read as a date).
 
 Column typing in ``.item``: text columns (``--text-cols``, e.g. a title) become ``token``
 fields kept verbatim; multi-valued columns (``--seq-cols``, values split on ``--seq-sep``,
-e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces inside a value replaced by
-``_`` because ``token_seq`` is space-separated. Their names are written as :func:`field_name`
-says (``Movie Title`` -> ``movie_title``), so templates and configs can name them; a renaming
-is reported as a note.
+e.g. ``Action|Comedy``) become ``token_seq`` fields, with spaces (tabs, line breaks) inside a
+value replaced by ``_`` because ``token_seq`` is space-separated. Their names are written as
+:func:`field_name` says (``Movie Title`` -> ``movie_title``), so templates and configs can name
+them; a renaming is reported as a note.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kgrec.data.dataset import DisjointIdsError, IdSide, RepeatedIdError, load_dataset
+from kgrec.data.dataset import Dataset, DisjointIdsError, IdSide, RepeatedIdError, load_dataset
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
 
@@ -102,7 +102,13 @@ def import_csv(spec: ImportSpec) -> Path:
         if spec.links is not None:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
             origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
-        _check_loads(tmp, name, origins)
+        loaded = _check_loads(tmp, name, origins)
+    rows, kept = len(origins[f"{name}.inter"].lines), len(loaded.interactions())
+    if kept < rows:  # the loader's rule (duplicates="last"): the rows it drops are counted, not lost unseen
+        repeat = "repeats" if rows - kept == 1 else "repeat"
+        latest = "latest of each (by time, then by line)" if spec.time_col else "last of each"
+        spec.note(f"{spec.interactions}: {rows - kept:,} of its {rows:,} rows {repeat} a (user, item) pair; "
+                  f"only the {latest} is an interaction")  # fmt: skip
     renamed = [f"{column!r} as {header.split(':')[0]}" for column, header in item_columns[1:] if field_name(column) != column]
     if renamed:
         spec.note(f"wrote item column{'s' if len(renamed) > 1 else ''} {', '.join(renamed)} (lower case, '_' for "
@@ -163,7 +169,7 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
     if spec.items is None or spec.text_cols or spec.seq_cols:
         return
     sample = [row for _, row in itertools.islice(_rows(spec.items, spec.sep), 1000)]  # also checks the file reads
-    header = next(_records(spec.items, spec.sep), (1, []))[1]
+    header = _header(next(_records(spec.items, spec.sep), (1, []))[1])
     others = [c for c in header if c != spec.item_col]
     if not others or _separator_hint(header):
         return  # ids alone (items beyond the interactions), or one field, whose separator converting names
@@ -187,10 +193,11 @@ class _Origin:
     lines: list[int]
 
 
-def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> None:
-    """Load the converted files as a dataset; a problem is raised at its CSV file, line, column."""
+def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> Dataset:
+    """Load the converted files as a dataset and return it; a problem is raised at its CSV file,
+    line, column."""
     try:
-        load_dataset(folder, name=name)
+        return load_dataset(folder, name=name)
     except DataError as error:
         origin = origins.get(error.path.name) if error.path is not None else None
         if origin is None:
@@ -247,13 +254,21 @@ def _delimiter(path: Path, sep: str | None) -> str:
 
 
 def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line, row)`` of each data row of a CSV file, ``row`` by header name; blank lines skipped.
-    A column in ``read`` that the header names twice is refused: which one is meant is unclear."""
+    """``(line, row)`` of each data row of a CSV file, ``row`` by header name (names stripped of
+    surrounding spaces, as values are); blank lines, and lines of spaces alone, are skipped. A
+    column in ``read`` that the header lacks, or names twice, is refused (also in a file of a
+    header alone): which one is meant is unclear."""
     records = _records(path, sep)
     first = next(records, None)
     if first is None:
         raise DataError("empty file: expected a header row naming the columns", path, line=1)
-    header = first[1]
+    if not first[1]:
+        raise DataError("blank line: expected a header row naming the columns", path, line=first[0])
+    header = _header(first[1])
+    missing = [column for column in read if column not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)}; the header has: {', '.join(header)}"
+                        + _separator_hint(header), path, 1)  # fmt: skip
     for column in read:
         fields = [number for number, name in enumerate(header, start=1) if name == column]
         if len(fields) > 1:
@@ -265,7 +280,7 @@ def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tup
                 column,
             )
     for line, fields in records:
-        if not fields:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         if len(fields) != len(header):
             more = "more" if len(fields) > len(header) else "fewer"
@@ -273,18 +288,28 @@ def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tup
         yield line, dict(zip(header, fields, strict=True))
 
 
+def _header(fields: list[str]) -> list[str]:
+    """The column names of a header record: stripped of surrounding spaces, as values are
+    (``userId, movieId`` names ``movieId``)."""
+    return [name.strip() for name in fields]
+
+
 def _records(path: Path, sep: str | None) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` of each record of a CSV file, the header first, ``[]`` for a blank line:
-    read as CSV for a one-character separator, else each line split on the separator (no quoting)."""
+    """``(line, fields)`` of each record of a CSV file (the line it starts on), the header first,
+    ``[]`` for a blank line: read as CSV for a one-character separator, else each line split on
+    the separator (no quoting)."""
     if not path.is_file():
         raise DataError("file not found", path)
     delimiter = _delimiter(path, sep)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         try:
             if len(delimiter) == 1:
-                reader = csv.reader(handle, delimiter=delimiter, strict=True)
+                # spaces after a comma are not part of the field (`1, "a"` is 1 and a); values are stripped anyway
+                reader = csv.reader(handle, delimiter=delimiter, strict=True, skipinitialspace=delimiter not in " \t")
+                end = 0  # the line the record before ended on: a quoted field may hold line breaks
                 for fields in reader:
-                    yield reader.line_num, fields
+                    yield end + 1, fields
+                    end = reader.line_num
                 return
             for number, text in enumerate(handle, start=1):
                 text = text.rstrip("\r\n")
@@ -340,15 +365,6 @@ def _convert(
     with open(target, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header for _, header in columns) + "\n")
         for line, row in _rows(source, spec.sep, [c for c, _ in columns]):
-            if written == 0:
-                missing = [c for c, _ in columns if c not in row]
-                if missing:
-                    raise DataError(
-                        f"missing column(s) {', '.join(missing)}; the header has: {', '.join(row)}"
-                        + _separator_hint(list(row)),
-                        source,
-                        1,
-                    )
             fields = []
             for column, header in columns:
                 value = (row[column] or "").strip()
@@ -374,7 +390,8 @@ def _convert(
                         raise DataError(f"'{value}' is not a finite number", source, line, column)
                     value = repr(number)  # what Python reads ('1_000', full-width digits), in a form every reader reads
                 elif kind == "token_seq":
-                    value = " ".join(v.strip().replace(" ", "_") for v in value.split(seq_sep) if v.strip())
+                    # any space inside a value, a tab or line break too, is '_': token_seq splits on spaces
+                    value = " ".join(re.sub(r"[ \t\r\n]", "_", v.strip()) for v in value.split(seq_sep) if v.strip())
                 elif header.endswith("_id:token") and not value:
                     raise DataError("empty id: expected a value", source, line, column)
                 elif header.endswith("_id:token") and any(c in value for c in "\t\n\r"):

@@ -304,7 +304,7 @@ def test_an_id_with_a_tab_or_line_break_is_refused_not_merged_with_the_id_of_spa
     with pytest.raises(DataError, match=r"ratings.csv:2: column 'userId': id '1\\t2' holds a tab or line break"):
         import_csv(spec(csvs))
     (csvs / "ratings.csv").write_text('userId,movieId,rating,ts\n1,"1\n0",4,1\n')
-    with pytest.raises(DataError, match=r"ratings.csv:3: column 'movieId': id '1\\n0' holds a tab or line break"):
+    with pytest.raises(DataError, match=r"ratings.csv:2: column 'movieId': id '1\\n0' holds a tab or line break"):  # the row's first line
         import_csv(spec(csvs))
     (csvs / "movies.csv").write_text('movieId,title\n10,"Heat,\nthe film"\n')  # a title may span lines
     (csvs / "ratings.csv").write_text("userId,movieId,rating,ts\n1,10,4,1\n")

@@ -157,6 +157,12 @@ def _clash(first: str, second: str, name: str, spec: ImportSpec) -> str:
 def _check_spec(spec: ImportSpec, name: str) -> None:
     """Refuse files that would be written unused, ``--kg`` without ``--links`` and back, and
     ``--items`` whose columns would all be dropped (no ``--text-cols`` or ``--seq-cols``)."""
+    _check_distinct(spec.interactions, [("--user-col", spec.user_col), ("--item-col", spec.item_col),
+                                        ("--rating-col", spec.rating_col), ("--time-col", spec.time_col)])  # fmt: skip
+    if spec.kg is not None:
+        _check_distinct(spec.kg, [("--head-col", spec.head_col), ("--relation-col", spec.relation_col), ("--tail-col", spec.tail_col)])
+    if spec.links is not None:
+        _check_distinct(spec.links, [("--link-item-col", spec.link_item_col), ("--entity-col", spec.entity_col)])
     if spec.kg is not None and spec.links is None:
         raise DataError("--kg needs --links to join the triples to items", spec.kg)
     if spec.links is not None and spec.kg is None:
@@ -181,6 +187,17 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
         f"e.g. {example}; without them {name}.item would hold the item ids alone",
         spec.items,
     )
+
+
+def _check_distinct(path: Path, options: list[tuple[str, str | None]]) -> None:
+    """Refuse two options that name one column of ``path``: a user id read as the item id too,
+    or a rating as a timestamp, would import without a word."""
+    seen: dict[str, str] = {}
+    for option, column in options:
+        if column is not None and column in seen:
+            raise DataError(f"{seen[column]} and {option} both name column {column!r}; expected a column each", path)
+        if column is not None:
+            seen[column] = option
 
 
 @dataclass

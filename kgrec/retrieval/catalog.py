@@ -241,9 +241,11 @@ class Catalog:
             values.extend(item.features.get(name) for item in items)
         for item in items:
             for name, value in item.features.items():
+                if value is None or (value == [] and name not in types):
+                    continue  # an empty cell says nothing of a new column's kind (an empty number is saved as null)
                 found = _kind_of(value)
                 kind = types.setdefault(name, found)
-                if value is not None and found != kind and not (value == [] and kind.endswith("_seq")):  # filters would break
+                if found != kind and not (value == [] and kind.endswith("_seq")):  # filters would break
                     raise RetrievalError(
                         f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
                         f"got {value!r} (in a .item file, declare it '{name}:{kind}')"
@@ -329,7 +331,7 @@ class Catalog:
         token = str(token)
         pos = self._position.get(token, self._position.get(token.strip()))  # " 50" pasted from a table too
         if pos is None:
-            pos = self._by_title(token, allow_removed)
+            pos = self._by_title(token)
         if pos is None:
             examples = ", ".join(self.tokens[:3])
             raise NotFoundError(
@@ -340,10 +342,10 @@ class Catalog:
             raise NotFoundError(f"item '{self.tokens[pos]}' was removed from this run's catalog (kgrec remove-items)")
         return pos
 
-    def _by_title(self, text: str, allow_removed: bool) -> int | None:
+    def _by_title(self, text: str) -> int | None:
         if self._titled is None:
             self._titled = TitleIndex(self.titles)
-        found = [] if allow_removed else self._titled.lookup(text, self.active)
+        found = self._titled.lookup(text, self.active)  # an active item first (also for exclude, which takes removed ones)
         found = found or self._titled.lookup(text)  # a removed item's title: "was removed", not "unknown"
         if len(found) > 1:
             raise RetrievalError(ambiguous_title(text, self.tokens, self.titles, found))

@@ -86,7 +86,7 @@ from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_u
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
 from kgrec.retrieval.predict import Prediction, tower_predictions
-from kgrec.utils.io import exclusive_lock, sha256_file
+from kgrec.utils.io import exclusive_lock, restore_interrupted_dir, sha256_file
 
 if TYPE_CHECKING:
     from kgrec.text import TextEncoder
@@ -298,6 +298,7 @@ class Recommender:
         }
 
     def _open_index(self, config: IndexConfig | None, build_missing: bool) -> VectorIndex:
+        restore_interrupted_dir(self.index_dir)  # a crash mid-save: the saved index, not a new default one
         if not (self.index_dir / "manifest.json").is_file():
             if not build_missing:
                 raise RetrievalError(f"{self.path}: no index yet; build one with `kgrec index build {self.path}`")

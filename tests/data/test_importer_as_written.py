@@ -63,3 +63,14 @@ def test_a_line_of_spaces_at_the_end_is_a_blank_line(tmp_path):
     # it was "r.csv:3: fewer fields than the 2 header columns"
     ds = load_dataset(import_csv(spec(tmp_path, "user_id,item_id\n1,2\n   \n")))
     assert len(ds.interactions()) == 1
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    ({"user_col": "id", "item_col": "id"}, "--user-col and --item-col both name column 'id'"),
+    ({"user_col": "u", "item_col": "i", "rating_col": "t", "time_col": "t"}, "--rating-col and --time-col both name column 't'"),
+])  # fmt: skip
+def test_two_options_naming_one_column_are_refused(tmp_path, options, said):
+    # a user id read as the item id too (every user interacted with themselves) imported without a word
+    with pytest.raises(DataError, match=rf"r.csv: {said}; expected a column each"):
+        import_csv(spec(tmp_path, "id,u,i,t\n1,1,a,5\n2,2,b,4\n", **options))
+    assert not (tmp_path / "out").exists()

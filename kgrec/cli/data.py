@@ -41,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")
     p.add_argument("--rating-col", help="rating column (float), optional")
     p.add_argument("--time-col", help="timestamp column (float), optional")
+    p.add_argument("--time-unit", choices=("s", "ms", "us", "ns"), default="s",
+                   help="what a numeric --time-col counts: seconds (default), milli-, micro- or nanoseconds since 1970; "
+                        "written as seconds (ISO dates are read as dates)")  # fmt: skip
     p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title (written lower case, "
                    "'_' for other characters: 'Movie Title' as movie_title, the name templates use)")
     p.add_argument("--seq-cols", default="", help="comma-separated multi-valued item columns, e.g. genres")
@@ -138,6 +141,7 @@ def _import(args: argparse.Namespace) -> int:
         link_item_col=args.link_item_col,
         entity_col=args.entity_col,
         sep=args.sep,
+        time_unit=args.time_unit,
     )
     out = import_csv(spec)
     info = dataset_info(load_dataset(out))

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kgrec.data.dataset import Dataset, DisjointIdsError, IdSide, RepeatedIdError, load_dataset
+from kgrec.data.info import seconds_hint
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
 
@@ -45,6 +46,10 @@ WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import wri
 def print_note(text: str) -> None:
     """Say ``text`` on stderr, as ``note: ...``: what an import did that the user may not expect."""
     print(f"note: {text}", file=sys.stderr)
+
+
+#: What a plain number of the time column may count, and how many of them make a second.
+TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 @dataclass
@@ -69,6 +74,7 @@ class ImportSpec:
     link_item_col: str = "item_id"
     entity_col: str = "entity_id"
     sep: str | None = None  # None: tab for .tsv/.tab, else comma; several characters: no quoting
+    time_unit: str = "s"  # what a plain number of the time column counts (TIME_UNITS); dates are dates
     note: Callable[[str], None] = print_note  # told what the import did that the user may not expect
 
 
@@ -103,7 +109,11 @@ def import_csv(spec: ImportSpec) -> Path:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
             origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
         loaded = _check_loads(tmp, name, origins)
-    rows, kept = len(origins[f"{name}.inter"].lines), len(loaded.interactions())
+    inter = loaded.interactions()
+    if spec.time_col and spec.time_unit == "s" and len(inter) and (hint := seconds_hint(float(inter.timestamp.max()))):
+        spec.note(f"{spec.interactions}: column {spec.time_col!r}: {hint}; import with --time-unit ms (or us, ns) "
+                  "if it counts milliseconds (micro-, nanoseconds)")  # fmt: skip
+    rows, kept = len(origins[f"{name}.inter"].lines), len(inter)
     if kept < rows:  # the loader's rule (duplicates="last"): the rows it drops are counted, not lost unseen
         repeat = "repeats" if rows - kept == 1 else "repeat"
         latest = "latest of each (by time, then by line)" if spec.time_col else "last of each"
@@ -167,6 +177,8 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
         raise DataError("--kg needs --links to join the triples to items", spec.kg)
     if spec.links is not None and spec.kg is None:
         raise DataError("--links needs --kg: the links join KG triples to items, and nothing else reads them", spec.links)
+    if spec.time_unit not in TIME_UNITS:
+        raise DataError(f"--time-unit {spec.time_unit!r}: expected one of {', '.join(TIME_UNITS)}", spec.interactions)
     if spec.sep is not None and not spec.sep:
         raise DataError("--sep is empty: expected the field separator, e.g. ',', ';', tab or '::'")
     if not spec.seq_sep:
@@ -397,7 +409,7 @@ def _convert(
                             raise DataError(f"'{value}' is not a valid date or time ({error})", source, line, column) from None
                     else:
                         try:
-                            number = float(value)
+                            number = float(value) / (TIME_UNITS[spec.time_unit] if is_time else 1)
                         except ValueError:
                             expected = " (Unix seconds) or an ISO 8601 date or time such as 2020-01-31 or 2020-01-31T12:30:00"
                             raise DataError(

@@ -65,6 +65,7 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
             info[f"{name}_evaluated"] = int(known.sum())
     if inter.timestamp is not None and n_inter:
         info.update(activity_spans(inter.user, inter.timestamp, dataset.n_users))
+        info["timestamp_max"] = float(inter.timestamp.max())
     if inter.rating is not None:
         values, counts = np.unique(inter.rating, return_counts=True)
         if len(values) <= EXACT_RATINGS:
@@ -121,6 +122,8 @@ def format_info(info: dict[str, Any]) -> str:
             f"activity      a user's first to last interaction: median {_duration(info['span_median_hours'])}; "
             f"{info['span_within_day']:.1%} of users within one day"
         )
+        if hint := seconds_hint(info["timestamp_max"]):
+            lines.append(f"  {hint}: if they count milliseconds, divide them by 1,000 (kgrec data import --time-unit ms)")
     if "rating_histogram" in info:
         total = max(1, sum(info["rating_histogram"].values()))
         binned = f" ({info['rating_distinct']:,} distinct values, binned)" if "rating_distinct" in info else ""
@@ -152,6 +155,20 @@ def format_info(info: dict[str, Any]) -> str:
             "columns, so their text and name are their ids and they get no attribute edges"
         )
     return "\n".join(lines)
+
+
+#: Unix seconds past this are after the year 5138: a time column that reaches it likely counts
+#: milliseconds (or finer), and everything kgrec reads in hours from it would be 1,000 times off.
+PLAUSIBLE_SECONDS = 1e11
+
+
+def seconds_hint(largest: float) -> str | None:
+    """What to tell of timestamps that reach ``largest``, when as Unix seconds it is past
+    :data:`PLAUSIBLE_SECONDS` (``1.7e12``: milliseconds of 2023), else None."""
+    if largest <= PLAUSIBLE_SECONDS:
+        return None
+    year = 1970 + largest / (365.2425 * 86400)
+    return f"timestamps reach {largest:.3g}, the year {year:,.0f} as Unix seconds"
 
 
 def activity_spans(user: np.ndarray, timestamp: np.ndarray, n_users: int) -> dict[str, float]:

@@ -70,3 +70,23 @@ def test_info_says_how_long_users_were_active(atomic, capsys):
     assert info["span_median_hours"] == 2.0 and info["span_within_day"] == 2 / 3
     assert main(["data", "info", str(folder)]) == 0
     assert "activity      a user's first to last interaction: median 2.0 h; 66.7% of users within one day" in capsys.readouterr().out
+
+
+def test_millisecond_timestamps_are_pointed_out_and_read_with_time_unit(tmp_path, capsys):
+    # 1.6e12 read as seconds is the year 52,672: every span in hours (activity, the session teacher) was 1,000x long
+    (tmp_path / "r.csv").write_text("u,i,t\n1,a,1600000000000\n1,b,1600001800500\n2,a,1600003600000\n2,b,1600005400000\n")
+    command = ["data", "import", "--interactions", str(tmp_path / "r.csv"), "--user-col", "u", "--item-col", "i", "--time-col", "t"]
+    assert main([*command, "--out", str(tmp_path / "as-seconds")]) == 0
+    assert (f"note: {tmp_path / 'r.csv'}: column 't': timestamps reach 1.6e+12, the year 52,672 as Unix seconds; "
+            "import with --time-unit ms (or us, ns) if it counts milliseconds") in capsys.readouterr().err  # fmt: skip
+    assert main(["data", "info", str(tmp_path / "as-seconds")]) == 0
+    assert ("  timestamps reach 1.6e+12, the year 52,672 as Unix seconds: if they count milliseconds, divide them by "
+            "1,000 (kgrec data import --time-unit ms)") in capsys.readouterr().out  # fmt: skip
+
+    assert main([*command, "--time-unit", "ms", "--out", str(tmp_path / "ms")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    rows = (tmp_path / "ms" / "ms.inter").read_text().splitlines()[1:]
+    assert [float(row.split("\t")[2]) for row in rows] == [1600000000.0, 1600001800.5, 1600003600.0, 1600005400.0]
+    assert main(["data", "info", str(tmp_path / "ms")]) == 0
+    out = capsys.readouterr().out
+    assert "median 30 min" in out and "timestamps reach" not in out

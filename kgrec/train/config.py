@@ -101,6 +101,11 @@ class TrainSection:
         accelerator, devices, strategy: passed to Lightning (``auto`` picks the GPU when there
             is one; ``devices=2, strategy=ddp`` trains on two GPUs).
         precision: ``auto`` = bf16 autocast on GPU, fp32 on CPU; or any Lightning precision.
+        deterministic: PyTorch's deterministic algorithms (Lightning's ``deterministic``), so
+            that a seeded run repeats bit for bit on the same machine: ``auto`` = on for the CPU,
+            where they cost nothing measurable (without them, the backward of gathering rows
+            sums in thread order), off on a GPU; ``true``, ``false``, or ``warn`` (a GPU kernel
+            without a deterministic form warns instead of failing).
         kg_batch_size: KG triples per step for the link-prediction tower.
         num_negatives: negatives per positive for BPR / sampled losses.
         shared_negatives: ``> 0``: the ``sampled_softmax`` retrieval loss draws this many items
@@ -155,6 +160,7 @@ class TrainSection:
     devices: int | str = "auto"
     strategy: str = "auto"
     precision: str | int = "auto"  # a YAML file's `precision: 32` is an int; kept as the string "32"
+    deterministic: bool | str = "auto"
     kg_batch_size: int = 4096
     num_negatives: int = 1
     shared_negatives: int = 0
@@ -214,6 +220,9 @@ class TrainSection:
         if self.accelerator not in ACCELERATORS:
             raise ConfigError(f"train.accelerator: expected one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}"
                               f"{closest(self.accelerator, ACCELERATORS)}", key="train.accelerator")  # fmt: skip
+        if self.deterministic not in (True, False, "auto", "warn"):
+            raise ConfigError(f"train.deterministic: expected auto, true, false or warn, got {self.deterministic!r}",
+                              key="train.deterministic")  # fmt: skip
         devices = self.devices
         if not (devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1))
                 or (isinstance(devices, str) and re.fullmatch(r"-1|\d+(,\d+)*,?", devices.replace(" ", "")))):  # fmt: skip

@@ -46,6 +46,7 @@ def test_every_bench_option_has_help():
     ("bench_quality.py", ["--seeds", "0"]), ("bench_ablation.py", ["--seeds", "0"]),
     ("bench_linkpred.py", ["--seeds", "0"]), ("bench_splits.py", ["--splits", "0"]),
     ("bench_graph_encoder.py", ["--steps", "0"]), ("bench_train_step.py", ["--steps", "0"]),
+    ("bench_deterministic.py", ["--runs", "0"]), ("bench_deterministic.py", ["--epochs", "0"]),
 ])  # fmt: skip
 def test_a_count_below_one_is_refused_by_the_parser(name, args):
     code, err = parse(name, *args)
@@ -61,7 +62,7 @@ def test_a_count_below_one_is_refused_before_any_work(name, args, tmp_path):
     assert done.returncode == 2 and "at least 1" in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["bench_ablation.py", "bench_coldstart.py", "bench_graph_encoder.py", "bench_linear.py",
+@pytest.mark.parametrize("name", ["bench_ablation.py", "bench_coldstart.py", "bench_deterministic.py", "bench_graph_encoder.py", "bench_linear.py",
                                   "bench_linkpred.py", "bench_newusers.py", "bench_quality.py", "bench_rerank.py",
                                   "bench_splits.py", "bench_train_step.py", "bench_warm_start.py"])  # fmt: skip
 def test_a_mistyped_config_path_stops_the_bench_in_one_line(name):

@@ -310,3 +310,13 @@ def test_bench_graph_measures_each_child_alone():
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 10 < child < 300  # numpy and pyarrow, not the parent's 400 MiB
     del parent
+
+
+def test_bench_deterministic_times_both_modes_and_compares_their_runs_weights(clustered_dataset, tmp_path):
+    out = run_script("bench_deterministic.py", "--epochs", "1", "--runs", "2", *tiny_sets(clustered_dataset), cwd=tmp_path)
+    rows = markdown_rows(out, "| train.deterministic |")
+    assert list(rows) == ["true", "false"] and rows["false"][2] == "x1.00"
+    assert rows["true"][3] == "0"  # deterministic runs of one seed repeat bit for bit
+    for cells in rows.values():
+        each = [float(s) for s in cells[0].split(", ")]
+        assert len(each) == 2 and float(cells[1]) == pytest.approx(sum(each) / 2, abs=0.006)

@@ -379,6 +379,7 @@ def train(
     clock = TrainingClock()
     # Lightning's Timer, checked at epoch ends (after validation), so the best epoch is kept and tested
     timer = [Timer(timedelta(minutes=t.max_minutes), interval="epoch")] if t.max_minutes else []
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     trainer = L.Trainer(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
@@ -394,20 +395,23 @@ def train(
         deterministic=_deterministic(config),
         log_every_n_steps=1,
     )
-    if overwrite:
-        _clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
-        handle.write(recorded)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        # A fine-tuned transformer stays in eval mode on purpose: its frozen layers must not drop
-        # out, and its few trained top layers learn without dropout.
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        # A resumed run continues in its own checkpoints/ folder, which Lightning warns is not empty.
-        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
-        _fit(trainer, module, last, resume)
+    try:
+        if overwrite:
+            _clear_run(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
+            handle.write(recorded)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            # A fine-tuned transformer stays in eval mode on purpose: its frozen layers must not drop
+            # out, and its few trained top layers learn without dropout.
+            warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+            # A resumed run continues in its own checkpoints/ folder, which Lightning warns is not empty.
+            warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+            _fit(trainer, module, last, resume)
+    finally:  # Lightning sets them for the whole process: a Python caller gets its own back
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
     train_seconds = clock.seconds  # both parts of a resumed run
     if not trainer.is_global_zero:
         return {}

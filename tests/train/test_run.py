@@ -775,3 +775,18 @@ def test_a_seeded_cpu_run_repeats_bit_for_bit(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert [name for name in weights[0] if not torch.equal(weights[0][name], weights[1][name])] == []
+
+
+@pytest.mark.parametrize(("setting", "during"), [("auto", True), ("false", False)])
+def test_deterministic_algorithms_are_on_while_training_on_the_cpu_and_the_callers_setting_comes_back(
+    clustered_dataset, tmp_path, setting, during
+):
+    class Flag(L.Callback):
+        def on_train_start(self, trainer, module):
+            self.during = torch.are_deterministic_algorithms_enabled()
+
+    seen = Flag()
+    assert not torch.are_deterministic_algorithms_enabled()
+    train(tiny_config(clustered_dataset, "train.max_epochs=1", f"train.deterministic={setting}"), tmp_path / "run", callbacks=[seen])
+    assert seen.during is during
+    assert not torch.are_deterministic_algorithms_enabled()  # Lightning had left them on for the whole process

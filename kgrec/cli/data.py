@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
-from kgrec.data.importer import ImportSpec, import_csv
+from kgrec.data.importer import TIME_UNITS, ImportSpec, import_csv
 from kgrec.data.info import dataset_info, format_info
 
 
@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")
     p.add_argument("--rating-col", help="rating column (float), optional")
     p.add_argument("--time-col", help="timestamp column (float), optional")
-    p.add_argument("--time-unit", choices=("s", "ms", "us", "ns"), default="s",
+    p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default="s",
                    help="what a numeric --time-col counts: seconds (default), milli-, micro- or nanoseconds since 1970; "
                         "written as seconds (ISO dates are read as dates)")  # fmt: skip
     p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title (written lower case, "

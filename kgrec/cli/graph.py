@@ -12,6 +12,7 @@ from kgrec.data import SPLIT_STRATEGIES, SplitConfig, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
 from kgrec.graph.recipe import check_relation_filters
+from kgrec.utils.config import locate
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -108,7 +109,10 @@ def _build(args: argparse.Namespace) -> int:
         )
     out = args.out or Path("graphs") / "built" / (Path(args.recipe).stem if args.recipe else dataset.name)
     notes: list[str] = []
-    graph = build_graph(dataset, recipe, progress=True, notes=notes)
+    try:
+        graph = build_graph(dataset, recipe, progress=True, notes=notes)
+    except ConfigError as error:  # one about a recipe key (min_degree) starts at its line in the file
+        raise locate(error, source) if Path(source).is_file() else error from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out = graph.save(out)

@@ -111,6 +111,7 @@ def build_graph(
             keep = ~dropped[head]
             keep &= ~dropped[tail]
             linked_before = _linked_items(head, tail, n_items)
+            had_triples = np.bincount(relation, minlength=n_relations) > 0
             head, relation, tail = head[keep], relation[keep], tail[keep]
             isolated = int((linked_before & ~_linked_items(head, tail, n_items)).sum())
             if isolated and notes is not None:
@@ -118,6 +119,13 @@ def build_graph(
                     f"min_degree {recipe.min_degree} dropped every entity of {isolated} of {n_items} items "
                     f"({100 * isolated / n_items:.1f}%), which now have no edge in the graph; lower min_degree "
                     "to keep them linked"
+                )
+            emptied = np.flatnonzero(had_triples & (np.bincount(relation, minlength=n_relations) == 0))
+            if len(emptied) and len(head) and notes is not None:
+                notes.append(
+                    f"min_degree {recipe.min_degree} dropped every triple of {len(emptied)} of {len(relation_names)} "
+                    f"relations ({', '.join(relation_names[r] for r in emptied)}), which stay in the graph without "
+                    "triples; lower min_degree, or deny them"
                 )
         # Renumber: items keep their ids, the entities still in a triple follow in order.
         used = np.zeros(n_provisional, dtype=bool)
@@ -148,7 +156,10 @@ def build_graph(
             user_keys = dataset.users.astype(object)
             user_names = np.asarray([f"user {u}" for u in dataset.users], dtype=object)
         if recipe.makes_relations and len(head) + len(user_head) == 0:
-            raise ConfigError(_no_triples(dataset, recipe, n_kg, n_attributes, n_unique))
+            dropped_all = recipe.min_degree > 1 and n_unique > 0
+            raise ConfigError(
+                _no_triples(dataset, recipe, n_kg, n_attributes, n_unique), key="min_degree" if dropped_all else None
+            )
 
         step("finish")
         n_base = len(relation_names)
@@ -286,14 +297,16 @@ def _attribute_triples(
         if value:
             items.append(item)
             values.append(value)
-    distinct, value_id = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    # Not np.unique over a text array: its fixed width would give every value the longest one's bytes.
+    distinct = sorted(set(values))
+    index = {value: i for i, value in enumerate(distinct)}
     n = len(items)
     part = _Part(
         head=np.asarray(items, dtype=np.int64),
         relation=np.full(n, relation_id, dtype=np.int64),
-        tail=offset + value_id.astype(np.int64).reshape(-1),
+        tail=offset + np.fromiter((index[v] for v in values), dtype=np.int64, count=n),
     )
-    return part, distinct.tolist()
+    return part, distinct
 
 
 def _item_names(dataset: Dataset, recipe: GraphRecipe) -> list[str]:

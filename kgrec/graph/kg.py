@@ -225,6 +225,8 @@ class KnowledgeGraph:
             arrays |= _packed(f"{kind}_names", self.names[mask]) | _packed(f"{kind}_keys", self.keys[mask])
 
         def guard() -> None:
+            if (above := file_above(path)) is not None:
+                raise GraphError(f"{path}: {above} is a file, not a folder; give a new or empty folder, or an earlier graph's")
             is_graph = (path / ARRAYS).is_file()  # a plot beside a graph (``graph stats --plot``) goes with it
 
             def owned(entry: str) -> bool:
@@ -296,15 +298,15 @@ class KnowledgeGraph:
             raise GraphError(
                 f"{where}: graph has {self.n_items} items, dataset '{dataset.name}' has {dataset.n_items}; rebuild the graph"
             )
-        differ = np.flatnonzero(self.keys[: self.n_items].astype(str) != dataset.items.astype(str))
-        if len(differ):
-            i = int(differ[0])
+        # Compared as Python strings: a fixed-width text array would give every id the longest one's bytes.
+        differ = next((i for i, (a, b) in enumerate(zip(self.keys[: self.n_items], dataset.items, strict=True))
+                       if str(a) != str(b)), None)  # fmt: skip
+        if differ is not None:
             raise GraphError(
-                f"{where}: item {i} is '{self.keys[i]}' in the graph but '{dataset.items[i]}' in the dataset; rebuild the graph"
+                f"{where}: item {differ} is '{self.keys[differ]}' in the graph but '{dataset.items[differ]}' in the "
+                "dataset; rebuild the graph"
             )
-        if self.n_users and not np.array_equal(
-            self.keys[self.user_offset :].astype(str), dataset.users.astype(str)
-        ):
+        if self.n_users and [str(k) for k in self.keys[self.user_offset :]] != [str(u) for u in dataset.users]:
             raise GraphError(
                 f"{where}: graph's users differ from the users of dataset '{dataset.name}'; rebuild the graph"
             )
@@ -318,6 +320,11 @@ class KnowledgeGraph:
             mismatch = source_mismatch(self.provenance.get("sources", []), dataset.sources)
             if mismatch:
                 raise GraphError(f"{where}: not the data of this graph: {mismatch}; rebuild it")
+
+
+def file_above(path: str | Path) -> Path | None:
+    """The first of the folders ``path`` sits in that is a file (no folder can be made there), or None."""
+    return next((p for p in Path(path).parents if p.is_file()), None)
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -355,6 +362,9 @@ def _unpacked(file: Path, arrays: dict[str, np.ndarray], name: str) -> np.ndarra
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
+    if path.is_file():
+        graph = f" ({path.parent} is a graph)" if (path.parent / MANIFEST).is_file() else ""
+        raise GraphError(f"{path}: a file, not a graph folder{graph}")
     if not path.is_dir():
         raise GraphError(f"{path}: graph folder not found (build one with `kgrec graph build`)")
     if not file.is_file():

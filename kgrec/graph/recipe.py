@@ -139,7 +139,7 @@ def _recipe(data: dict[str, Any] | None) -> GraphRecipe:
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of recipe keys, found {type(data).__name__}")
     allowed = {f.name for f in fields(GraphRecipe)}
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(str(k) for k in data if k not in allowed)  # a key YAML reads as a number is no name either
     if unknown:
         raise ConfigError(
             f"unknown key '{unknown[0]}'{closest(unknown[0], allowed)} (expected one of: {', '.join(sorted(allowed))})",
@@ -180,7 +180,14 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
         raise ConfigError(f"recipe uses KG triples (kg: true) but dataset '{name}' has no {name}.kg; set kg: false", key="kg")
     columns = dataset.item_feature_types
     have = ", ".join(f"{c}:{t}" for c, t in columns.items()) or f"none: {name}.item is absent"
+    kg_relations = {str(r) for r in dataset.relations} if recipe.kg and dataset.relations is not None else set()
     for i, attribute in enumerate(recipe.attributes):
+        if attribute.relation in kg_relations and relation_allowed(attribute.relation, recipe):
+            raise ConfigError(
+                f"recipe attribute relation '{attribute.relation}' is defined twice (a KG relation of '{name}' and "
+                "this attribute's); rename the attribute (a deny pattern would drop both)",
+                key=f"attributes[{i}].relation",
+            )
         kind = columns.get(attribute.column)
         if kind is None:
             raise ConfigError(
@@ -191,6 +198,12 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
         if kind not in ATTRIBUTE_TYPES:
             raise ConfigError(
                 f"recipe attribute column '{attribute.column}' is {kind}: expected one of {', '.join(ATTRIBUTE_TYPES)}",
+                key=f"attributes[{i}].column",
+            )
+        if not any(value_text(v) for _, v in attribute_values(dataset, attribute.column)):
+            raise ConfigError(
+                f"recipe attribute column '{attribute.column}' has no value in any item of '{name}', so "
+                f"{attribute.relation} would have no triple; drop the attribute, or name a column with values",
                 key=f"attributes[{i}].column",
             )
         if reason := _transform_kept_nothing(dataset, attribute):
@@ -342,13 +355,14 @@ def find_recipe_file(dataset_name: str) -> Path | None:
 def default_recipe(dataset: Dataset) -> GraphRecipe:
     """The recipe of a dataset without a recipe file: its KG triples alone when it has them;
     without them, each multi-valued item column (``token_seq``: genres, categories, tags; not
-    titles or descriptions) as a relation ``item.COLUMN``. ``GraphRecipe(kg=False)``, which
-    builds no edges, when it has neither."""
+    titles or descriptions) that has a value as a relation ``item.COLUMN``. ``GraphRecipe(kg=False)``,
+    which builds no edges, when it has neither."""
     if dataset.kg is not None:
         return GraphRecipe()
     columns = [
         column for column, kind in dataset.item_feature_types.items()
         if kind == "token_seq" and not is_text_column(column)
+        and any(value_text(v) for _, v in attribute_values(dataset, column))
     ]  # fmt: skip
     return GraphRecipe(kg=False, attributes=tuple(AttributeRelation(c, f"item.{c}") for c in columns))
 
@@ -423,7 +437,7 @@ def _attributes(value: Any) -> list[AttributeRelation]:
         where = f"attributes[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a mapping with keys column, relation, transform", key=where)
-        unknown = sorted(set(entry) - allowed)
+        unknown = sorted(str(k) for k in entry if k not in allowed)
         if unknown:
             raise ConfigError(
                 f"{where}: unknown key '{unknown[0]}'{closest(unknown[0], allowed)} "

@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.errors import GraphError
 from kgrec.graph._arrays import sorted_unique
-from kgrec.graph.kg import NODE_TYPES, KnowledgeGraph, file_above
+from kgrec.graph.kg import NODE_TYPES, KnowledgeGraph
 from kgrec.graph.recipe import INTERACTED
 from kgrec.utils.io import write_figure
 
@@ -142,8 +141,6 @@ def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if (above := file_above(path)) is not None:
-        raise GraphError(f"{path}: {above} is a file, not a folder; give the path of the image file to write")
     degree = degrees(kg)
     figure = Figure(figsize=(6.4, 4.4), dpi=120)
     FigureCanvasAgg(figure)

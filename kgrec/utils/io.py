@@ -68,7 +68,8 @@ def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Pat
     (``.png``, ``.svg``, ``.pdf``, ``.jpg`` ...; PNG without a suffix); returns ``path``.
 
     Raises:
-        KgrecError: ``path`` is a folder, or its suffix names no format matplotlib writes.
+        KgrecError: ``path`` is a folder, or lies where no file can be made (below a file, in
+            ``/proc``, without the rights), or its suffix names no format matplotlib writes.
     """
     path = Path(path)
     if path.is_dir():
@@ -79,8 +80,12 @@ def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Pat
         raise KgrecError(
             f"{path}: matplotlib writes no '.{kind}' image; end the name with one of {', '.join('.' + f for f in formats)}"
         )
-    with atomic_path(path, suffix=f".{kind}") as tmp:
-        figure.savefig(tmp, format=kind, dpi=dpi)
+    try:
+        with atomic_path(path, suffix=f".{kind}") as tmp:
+            figure.savefig(tmp, format=kind, dpi=dpi)
+    except (FileExistsError, NotADirectoryError, FileNotFoundError, PermissionError) as error:
+        # no folder or file can be made there: a file where a folder is named, /proc, no rights
+        raise KgrecError(f"{path}: cannot write the image there ({error.strerror or error})") from None
     return path
 
 

@@ -102,3 +102,19 @@ def test_a_guarded_atomic_dir_checks_again_just_before_the_swap(tmp_path):
         (folder / "notes.txt").write_text("mine")  # meanwhile, another program writes here
     assert (folder / "notes.txt").read_text() == "mine" and (folder / "a.inter").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a"]  # no temporary folder left
+
+
+def test_a_figure_where_no_file_can_be_made_is_one_error(tmp_path):
+    """They were FileExistsError and FileNotFoundError tracebacks (`graph stats --plot`, `compare --plot` ...)."""
+    from matplotlib.figure import Figure
+
+    from kgrec.errors import KgrecError
+    from kgrec.utils.io import write_figure
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(KgrecError, match=r"a-file/x.png: cannot write the image there \(File exists\)"):
+        write_figure(Figure(), tmp_path / "a-file" / "x.png")
+    if os.path.isdir("/proc/self"):
+        with pytest.raises(KgrecError, match=r"^/proc/x.png: cannot write the image there \(No such file or directory\)$"):
+            write_figure(Figure(), "/proc/x.png")
+    assert write_figure(Figure(), tmp_path / "new" / "x.png").is_file()  # a missing folder is made

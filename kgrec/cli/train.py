@@ -288,6 +288,10 @@ def _eval_lists(args: argparse.Namespace) -> int:
           + (f"; {metrics['outside_candidates']:,} listed items are not among the part's new items (a cold-item "
              "split ranks only those), left out" if metrics.get("outside_candidates") else ""))  # fmt: skip
     print(_summary_line(args.part, metrics))
+    if metrics["unscored_lists"]:  # before, they went without a word
+        print(f"note: {metrics['unscored_lists']:,} of the {metrics['n_lists'] + metrics['unscored_lists']:,} lists are "
+              f"for users the {args.part} part does not score (no {args.part} items, or none in training): left out",
+              file=sys.stderr)  # fmt: skip
     if metrics["n_lists"] and not metrics["part_listed"]:
         print(f"note: no list holds any of its user's {args.part} items, at any rank: lists that leave out every item "
               "a user interacted with (kgrec recommend without --include-seen) leave these out too", file=sys.stderr)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from kgrec.data import Dataset, Interactions
-from kgrec.errors import DataError
+from kgrec.errors import DataError, KgrecError
 from kgrec.eval.ranking import ScoreFn, cold_candidates, evaluate_split, known_users_part
 
 
@@ -113,11 +113,19 @@ def evaluate_lists(
     """:func:`~kgrec.eval.ranking.evaluate_split` of the lists on ``part``, plus
     ``"n_lists"`` (users of the part with a list) and ``"seen_listed"`` (listed items the user
     trained on, or had in valid when testing: left out before the cut at K), each over the users
-    evaluated, ``"part_listed"`` (listed items that are the user's own in ``part``, at any rank; none
+    evaluated, ``"unscored_lists"`` (lists of users the part does not score: none of their items
+    in it, or none in training), ``"part_listed"`` (listed items that are the user's own in ``part``, at any rank; none
     at all means lists that left those items out); on a cold-item split also ``"outside_candidates"``: listed items that are not
     among the part's new items, which are the only ones ranked (:func:`cold_candidates`); and for each
     K ``"short_lists@K"``: lists (of users evaluated) with fewer than K items once those are left
-    out, whose missing ranks count as misses at K."""
+    out, whose missing ranks count as misses at K.
+
+    Raises:
+        KgrecError: the catalogue has fewer items than the largest K.
+    """
+    if max(ks) > dataset.n_items:  # evaluate_split's ValueError, a traceback from the command
+        raise KgrecError(f"{dataset.name} has {dataset.n_items} items: the lists are scored at K = "
+                         f"{' and '.join(map(str, ks))}, so the catalogue needs at least {max(ks)}")  # fmt: skip
     metrics = evaluate_split(lists_score_fn(lists, dataset.n_items), dataset, part, ks)
     target = known_users_part(dataset, part)  # the interactions evaluate_split scores against
     users = set(target.user.tolist())
@@ -128,6 +136,7 @@ def evaluate_lists(
     listed = user_of * dataset.n_items + item_of  # (user, item) pairs as one number, as below
     seen = np.isin(listed, np.concatenate([_pairs(p, dataset.n_items) for p in seen_parts]))
     metrics["n_lists"] = len(scored)
+    metrics["unscored_lists"] = len(lists) - len(scored)
     metrics["seen_listed"] = int(seen.sum())
     metrics["part_listed"] = int(np.isin(listed, _pairs(target, dataset.n_items)).sum())
     ranked = ~seen  # what is left of each list to cut at K

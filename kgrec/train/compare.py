@@ -11,7 +11,7 @@ defaults (:func:`~kgrec.train.config.with_defaults`), as a resume does.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,10 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     for run in runs:
         manifest = read_manifest(run)  # a clear error for a folder that is not a finished run
         evaluated_on.setdefault(_evaluation_data(manifest), []).append(str(run))
-        config = with_defaults(yaml.safe_load((Path(run) / "config.yaml").read_text(encoding="utf-8")))
+        config = with_defaults(_read(run / "config.yaml", yaml.safe_load, yaml.YAMLError))
         config["data"]["path"] = manifest["dataset_path"]  # the folder it read, whether named or fetched
         configs.append(config)
-        metrics.append(json.loads((Path(run) / "metrics.json").read_text(encoding="utf-8")))
+        metrics.append(_read(run / "metrics.json", json.loads, ValueError))
     fields = sorted({f for config in configs[1:] for f in changed_fields(configs[0], config)} - set(UNCOMPARED))
     if metric is None:
         monitors = {config["eval"]["monitor"] for config in configs}
@@ -109,6 +109,22 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     return Comparison(metric=metric, mode=mode, fields=fields, runs=rows, notes=notes)
 
 
+def _read(path: Path, parse: Callable[[str], Any], damaged: type[Exception]) -> Any:
+    """A finished run's ``config.yaml`` or ``metrics.json``, parsed.
+
+    Raises:
+        KgrecError: the file is missing, not UTF-8, or not what ``parse`` reads (``damaged``).
+    """
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        reason = "missing (the run's manifest.json lists it)"
+    except (UnicodeDecodeError, damaged) as error:
+        reason = f"damaged ({str(error).splitlines()[0]})"
+    raise KgrecError(f"{path}: {reason}: the run folder is incomplete; copy the run folder whole, restore the file, "
+                     "or retrain")  # fmt: skip
+
+
 def _evaluation_data(manifest: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     """What a run's metrics were computed on: its dataset, its split and its interaction files'
     sha256 (item, user and KG files change the inputs, not the test)."""
@@ -120,7 +136,7 @@ def format_comparison(comparison: Comparison) -> str:
     """The runs as a table, best first on the validation metric; test columns report, they do
     not choose."""
     metric, rows = comparison.metric, comparison.runs
-    test_keys = [metric] + [k for k in SUMMARY_METRICS if k != metric and all(k in r.test for r in rows)]
+    test_keys = [metric] + [k for k in SUMMARY_METRICS if k != metric and any(k in r.test for r in rows)]  # "-" where a run has none
     header = ["run", *comparison.fields, f"valid {metric}", *(f"test {k}" for k in test_keys), "epochs (best)", "s/epoch"]
     table = [
         [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +131,22 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
 def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: bool = False) -> dict[str, Any]:
     """Valid and test metrics of a saved run, recomputed from its weights; with ``baselines``,
     also ``"baselines"``: most-popular's and valid-tuned EASE's test metrics on the run's split
-    (:func:`kgrec.baselines.reference_metrics`)."""
+    (:func:`kgrec.baselines.reference_metrics`), which rank at K = 10 and 20: the run is then
+    evaluated there too, beside its own ``eval.ks``."""
     from kgrec.train.module import evaluate
 
     loaded = load_run(run, data)
-    if baselines and "retrieval" not in loaded.config.model.tasks:
+    config = loaded.config
+    if baselines and "retrieval" not in config.model.tasks:
         raise KgrecError(f"{run}: trained without the retrieval tower, so it ranks nothing to set beside the "
                          "baselines; leave out --baselines")  # fmt: skip
+    if baselines:  # a run with eval.ks=[5] had no @10 or @20 to set beside theirs (a KeyError)
+        if loaded.dataset.n_items < 20:
+            raise KgrecError(f"{run}: --baselines ranks at K = 10 and 20, beyond the {loaded.dataset.n_items} items "
+                             f"of {loaded.dataset.name}; leave out --baselines")  # fmt: skip
+        config = replace(config, eval=replace(config.eval, ks=tuple(sorted({*config.eval.ks, 10, 20}))))
     metrics: dict[str, Any] = {
-        part: evaluate(loaded.model, loaded.dataset, part, loaded.config, loaded.kg_heldout) for part in ("valid", "test")
+        part: evaluate(loaded.model, loaded.dataset, part, config, loaded.kg_heldout) for part in ("valid", "test")
     }
     if baselines:
         from kgrec.baselines import reference_metrics

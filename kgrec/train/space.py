@@ -64,8 +64,8 @@ def parse_space(specs: list[str]) -> dict[str, Distribution]:
 
     Raises:
         ConfigError: a spec that is not ``section.field=KIND(LOW,HIGH)``, bounds that are not
-            numbers or not in order, a non-positive loguniform bound, a non-integer randint
-            bound, or a field given twice.
+            finite numbers or not in order, a non-positive loguniform bound, a non-integer (or
+            beyond int64) randint bound, or a field given twice.
     """
     space: dict[str, Distribution] = {}
     for spec in specs:
@@ -84,10 +84,12 @@ def parse_space(specs: list[str]) -> dict[str, Distribution]:
             raise ConfigError(f"--sample '{spec}': the bounds must be numbers") from None
         if not low < high:
             raise ConfigError(f"--sample '{spec}': expected LOW < HIGH")
+        if not math.isfinite(high - low):  # inf, 1e400: numpy cannot draw from the range
+            raise ConfigError(f"--sample '{spec}': the bounds must be finite numbers")
         if kind == "loguniform" and low <= 0:
             raise ConfigError(f"--sample '{spec}': loguniform needs LOW > 0")
-        if kind == "randint" and not (low.is_integer() and high.is_integer()):
-            raise ConfigError(f"--sample '{spec}': randint needs integer bounds")
+        if kind == "randint" and not (low.is_integer() and high.is_integer() and max(-low, high) < 2**63 - 1):
+            raise ConfigError(f"--sample '{spec}': randint needs integer bounds (of at most 18 digits)")
         space[key] = Distribution(kind, low, high)  # type: ignore[arg-type]
     return space
 

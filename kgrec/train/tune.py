@@ -165,8 +165,9 @@ def tune(
         ConfigError: the grid or the space sets a field ``overrides`` sets too, or a ``data``
             field (each setting would be chosen on another validation set), ``space`` without
             ``trials``, the runs have no validation metric to compare (the kg tower alone
-            without held-out triples), ``out`` is a file or a ``kgrec train`` run folder, or a
-            finished run under ``out`` was trained with another config.
+            without held-out triples), two settings ask for the same config (``0.001`` and
+            ``1e-3``), ``out`` is a file or a ``kgrec train`` run folder, or a finished run under
+            ``out`` was trained with another config.
     """
     grid = {k: [_raw(v) for v in values] for k, values in grid.items()}
     space = dict(space or {})
@@ -193,6 +194,11 @@ def tune(
             "tuning compares settings on one validation metric (eval.monitor); "
             + ("these runs have none (the kg tower alone, without graph.kg_holdout)" if monitor is None else "the grid changes it")
         )
+    requests = [_comparable(_request(config)) for config in configs]
+    for number, request in enumerate(requests):
+        if request in requests[:number]:  # 0.001 and 1e-3: one run, listed as two settings
+            first, again = (" ".join(f"{k}={v}" for k, v in combos[n].items()) for n in (requests.index(request), number))
+            raise ConfigError(f"{first} and {again} ask for the same run (the same config); list each value once")
     search = None
     if trials is not None:
         search = {"space": {k: str(d) for k, d in space.items()}, "trials": trials, "seed": seed}

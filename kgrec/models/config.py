@@ -34,6 +34,17 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "loss_mode": LOSS_MODES,
 }
 
+# What the modules require of a field: field, lower bound, bound allowed (ModelConfig._check_module_settings).
+_MODULE_BOUNDS: tuple[tuple[str, float, bool], ...] = (
+    ("retrieval_temperature", 0, False),  # kgrec.models.towers.RetrievalTower
+    ("init_std", 0, True),  # torch.nn.init.normal_
+    ("text_experts", 1, True),  # kgrec.models.fusion.MoEAdaptor
+    ("num_experts", 1, True),  # kgrec.models.trunk: MMoE
+    ("ple_levels", 1, True),  # PLE
+    ("num_shared_experts", 0, True),
+    ("num_task_experts", 1, True),
+)
+
 
 @dataclass
 class ModelConfig:
@@ -181,13 +192,36 @@ class ModelConfig:
         if self.dim < 1 or self.graph_layers < 0:
             raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}",
                               key="model.dim" if self.dim < 1 else "model.graph_layers")  # fmt: skip
+        self._check_module_settings()
         if self.loss_weights is not None:
             unknown = sorted(set(self.loss_weights) - set(TASKS))
             if unknown:
                 raise ConfigError(f"model.loss_weights: unknown tasks {unknown}; expected some of {list(TASKS)}", key="model.loss_weights")
+            if not all(w >= 0 for w in self.loss_weights.values()):  # NaN fails too
+                raise ConfigError(f"model.loss_weights: expected weights >= 0, got {self.loss_weights}", key="model.loss_weights")
             # The weights of towers switched off are dropped: `--set model.tasks=[rating]` works
             # with a config file that weighs every tower.
             self.loss_weights = {t: w for t, w in self.loss_weights.items() if t in self.tasks}
+
+    def _check_module_settings(self) -> None:
+        """Refuse the values the model's modules refuse (a torch ``ValueError`` or
+        ``RuntimeError`` once the graph is built and the text encoded), here where the config
+        file's keys are known: dropout probabilities, the retrieval temperature, the
+        initialisation's spread, expert and level counts, layer sizes."""
+        for name in ("text_dropout", "graph_dropout", "trunk_dropout", "tower_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # NaN fails too
+                raise ConfigError(f"model.{name}: expected a probability in [0, 1], got {value}", key=f"model.{name}")
+        for name, low, inclusive in _MODULE_BOUNDS:
+            value = getattr(self, name)
+            if not (value >= low if inclusive else value > low):
+                raise ConfigError(f"model.{name}: expected {'>=' if inclusive else '>'} {low}, got {value}", key=f"model.{name}")
+        if self.graph_bases is not None and self.graph_bases < 1:
+            raise ConfigError(f"model.graph_bases: expected >= 1 or null, got {self.graph_bases}", key="model.graph_bases")
+        for name in ("trunk_hidden", "tower_hidden"):
+            sizes = getattr(self, name)
+            if any(h < 1 for h in sizes):
+                raise ConfigError(f"model.{name}: expected layer sizes >= 1, got {list(sizes)}", key=f"model.{name}")
 
     @property
     def item_modalities(self) -> tuple[str, ...]:

@@ -56,6 +56,8 @@ class TextConfig:
         value = self.finetune_layers
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"text.finetune_layers must be an integer >= 0, got {value!r}", key="text.finetune_layers")
+        if not self.finetune_lr > 0:  # NaN fails too; a negative rate would train the encoder uphill
+            raise ConfigError(f"text.finetune_lr: expected a positive learning rate, got {self.finetune_lr}", key="text.finetune_lr")
 
     def cache_path(self) -> Path:
         """The cache folder (resolved now, so a later ``KGREC_HOME`` change is honoured)."""

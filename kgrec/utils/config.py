@@ -28,7 +28,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         raise ConfigError(f"{where or 'config'}: expected a mapping, found {type(data).__name__}", key=where or None)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(map(str, set(data) - set(fields)))  # str: a YAML key may be read as true, null, 3
     if unknown:
         key = _join(where, unknown[0])
         hint = _in_a_section(unknown[0], hints, where) or closest(unknown[0], fields)
@@ -118,8 +118,9 @@ def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
 def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
     """Where each key of a YAML file's mappings and each item of its lists is written: dotted
     key (``model.dim``, ``model.trunk_hidden[1]``, ``attributes[0].column``; list items counted
-    from 0) -> 1-based ``(line, column)``. Empty for a file that does not parse (``load_yaml``
-    says why)."""
+    from 0) -> 1-based ``(line, column)``; a key YAML reads as another type than text (``true``,
+    ``null``, ``3``) is named as :func:`from_dict` names it (``True``, ``None``, ``3``). Empty
+    for a file that does not parse (``load_yaml`` says why)."""
     try:
         root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except (OSError, yaml.YAMLError):
@@ -129,7 +130,7 @@ def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
     def walk(node: yaml.Node | None, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                key = _join(prefix, str(key_node.value))
+                key = _join(prefix, _key_name(key_node))
                 positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 walk(value_node, key)
         elif isinstance(node, yaml.SequenceNode):
@@ -214,6 +215,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _key_name(node: yaml.Node) -> str:
+    """A mapping key's name as the loaded dict holds it, in text: ``true`` -> ``True``."""
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:str":
+        try:
+            return str(yaml.SafeLoader("").construct_object(node))
+        except (yaml.YAMLError, ValueError):
+            pass
+    return str(node.value)
+
+
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
@@ -239,12 +250,16 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        arms = [a for a in args if a is not type(None)]
         errors = []
-        for arg in (a for a in args if a is not type(None)):
+        for arg in arms:
             try:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(arms) > 1 and all(isinstance(a, type) for a in arms):  # bool | str: every type, not the first's error
+            names = [a.__name__ for a in arms] + (["null"] if type(None) in args else [])
+            raise ConfigError(f"{where}: expected {', '.join(names[:-1])} or {names[-1]}, found {value!r}", key=where)
         raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}", key=where)
     if origin is typing.Literal:
         if value not in args:

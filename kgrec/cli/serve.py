@@ -34,6 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:  # uvicorn took 70000 as 70000 % 65536 (4464), while this said 70000
+        raise KgrecError(f"--port must be from 1 to 65535, got {args.port}")
     try:
         import uvicorn
     except ImportError:

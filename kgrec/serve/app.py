@@ -250,7 +250,10 @@ def create_app(
     worker processes holds its own catalog, so an item one of them added would be neither served
     by the others nor kept by their next write. ``warmed``, what
     :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
-    that failed (``"unavailable"``), which the other kinds do not stop being served."""
+    that failed (``"unavailable"``), which the other kinds do not stop being served. Spaces and line
+    breaks around ``token`` are not part of it (a client's header cannot end in them): one read
+    from a file or a secret keeps its final line break; a blank token is none."""
+    token = (token or "").strip() or None
     app = FastAPI(title="kgrec", version="1", description=__doc__, default_response_class=SafeJSON)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     lock = threading.Lock()
@@ -262,7 +265,7 @@ def create_app(
         with lock:
             try:
                 recommender.refresh()
-            except KgrecError as error:  # the server's files, not the request: /health answers 503 too
+            except (KgrecError, OSError) as error:  # the server's files, not the request: /health answers 503 too
                 raise HTTPException(503, f"{_catalog_unreadable(error)}; GET /health answers 503 until it is mended") from None
             yield
 
@@ -270,6 +273,13 @@ def create_app(
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         status = 404 if isinstance(error, NotFoundError) else 503 if isinstance(error, IndexOutOfDateError) else 400
         return SafeJSON({"detail": _http_wording(str(error))}, status_code=status)
+
+    @app.exception_handler(OSError)
+    async def run_files_failed(request: Request, error: OSError) -> JSONResponse:
+        # the run's files, not the request: a write's lock on a run folder deleted while serving, a
+        # full disk (each was a 500); the server's paths stay in its log
+        print(f"kgrec serve: {request.method} {request.url.path}: the run's files: {error}", file=sys.stderr)
+        return SafeJSON({"detail": "the run's files cannot be read or written (the server's log says why)"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -290,7 +300,8 @@ def create_app(
         if credentials is None:
             raise HTTPException(401, "changing the catalog needs the API token: send the header 'Authorization: Bearer TOKEN'",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        # the header's bytes (Starlette reads headers as latin-1), so that a UTF-8 token sent as it is matches
+        if not hmac.compare_digest(credentials.credentials.encode("latin-1"), token.encode()):
             raise HTTPException(401, "wrong API token", headers={"WWW-Authenticate": "Bearer"})
         if not writable:
             raise HTTPException(409, "changing the catalog needs a single-process server (kgrec serve without --workers): "
@@ -325,7 +336,7 @@ def create_app(
         with lock:
             try:
                 recommender.refresh()  # the item count of the catalog as saved now
-            except KgrecError as error:  # queries answer 503 too: take this process out of rotation
+            except (KgrecError, OSError) as error:  # queries answer 503 too: take this process out of rotation
                 return SafeJSON({"status": "catalog unreadable", "detail": _catalog_unreadable(error)}, status_code=503)
             if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
                 return SafeJSON({"status": "index out of date", "detail": recommender.index_error}, status_code=503)
@@ -480,9 +491,10 @@ _HTTP_WORDS = (
 )
 
 
-def _catalog_unreadable(error: KgrecError) -> str:
-    """Log why the run's catalog cannot be read (the server's paths stay in its log) and return
-    what a client is told instead."""
+def _catalog_unreadable(error: KgrecError | OSError) -> str:
+    """Log why the run's catalog cannot be read (the server's paths stay in its log; an
+    :class:`OSError`: the run folder deleted or unreadable while serving) and return what a
+    client is told instead."""
     print(f"kgrec serve: the catalog cannot be read: {error}", file=sys.stderr)
     return "the run's catalog cannot be read (the server's log says why)"
 

@@ -3,8 +3,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-if [ ! -x .venv/bin/python ]; then
-  "${PYTHON:-python3}" -m venv .venv
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # none yet, or one without a working pip (its creation was interrupted, or failed for want of
+  # python3-venv, or its Python is gone): make it afresh rather than fail on it every time
+  "${PYTHON:-python3}" -m venv --clear .venv
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate

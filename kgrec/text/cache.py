@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Dataset
-from kgrec.errors import ConfigError
 from kgrec.text.config import TextConfig
-from kgrec.text.encoder import POOLING, TextEncoder
+from kgrec.text.encoder import POOLING, TextEncoder, check_texts
 from kgrec.text.resolve import model_fingerprint
 from kgrec.text.templates import item_texts
 from kgrec.utils.io import atomic_path
@@ -50,18 +49,19 @@ def encode_items(
         config: model, batch size, cache folder ... (default :class:`TextConfig()`).
         encoder: an already loaded encoder to use instead of building one from ``config``
             (its model, ``max_length`` and ``normalize`` then define the cache key). An
-            encoder with trainable parameters bypasses the cache: its weights may no longer
-            be the ones on disk.
+            encoder with trainable parameters, or one ever unfrozen or given a state dict
+            (:attr:`TextEncoder.weights_changed`), bypasses the cache: its weights may no
+            longer be the ones on disk.
         progress: show a progress bar while encoding.
 
     The model is loaded only when some text is missing from the cache.
     """
     config = config or TextConfig()
     texts = list(texts)
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise ConfigError(f"texts must be strings; item {bad} is {type(texts[bad]).__name__}")
-    use_cache = config.cache and (encoder is None or not encoder.trainable_parameters())
+    check_texts(texts)
+    use_cache = config.cache and (
+        encoder is None or not (encoder.weights_changed or encoder.trainable_parameters())
+    )
     if not use_cache or not texts:
         encoder = encoder or TextEncoder.from_config(config)
         return encoder.encode(texts, batch_size=config.batch_size, progress=progress)

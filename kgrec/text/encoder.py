@@ -16,9 +16,11 @@ in its batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +32,25 @@ from kgrec.text.resolve import model_fingerprint, resolve_model
 
 POOLING = "mean"
 EPS = 1e-9
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_texts(texts: Sequence[object]) -> None:
+    """Refuse what no tokenizer can read: a non-string, or a lone UTF-16 surrogate (what
+    ``errors="surrogateescape"`` makes of bytes that are not UTF-8, e.g. in ``sys.argv``).
+
+    Raises:
+        ConfigError: naming the first bad text by its position.
+    """
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ConfigError(f"texts must be strings; item {i} is {type(text).__name__}")
+        bad = _SURROGATE.search(text)
+        if bad:
+            raise ConfigError(
+                f"text {i} holds a lone surrogate {bad.group()!r}, which is not Unicode text (bytes that are not "
+                "UTF-8?): decode the source as UTF-8, e.g. with errors='replace'"
+            )
 
 
 @contextmanager
@@ -88,16 +109,29 @@ class TextEncoder(nn.Module):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
+        from safetensors import SafetensorError
         from transformers import AutoModel, AutoTokenizer
 
         source = resolve_model(model)
         local = isinstance(source, Path)  # a folder: never ask the hub
+        if local and not (source / "config.json").is_file():
+            raise KgrecError(
+                f"text model {model!r}: {source} is not a model folder (no config.json): give a folder written by "
+                "save_pretrained, e.g. a run's text-encoder/, or a Hugging Face model id"
+            )
         try:
             with _no_hf_progress_bars():
                 self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
                 transformer = AutoModel.from_pretrained(str(source), use_safetensors=True, local_files_only=local)
-        except (OSError, ValueError) as error:
-            raise KgrecError(f"could not load text model {model!r} from {source}: {error}") from error
+        except (OSError, ValueError, SafetensorError) as error:
+            reason = " ".join(str(error).split())  # transformers' messages span lines; the CLI prints one
+            raise KgrecError(f"could not load text model {model!r} from {source}: {reason}") from error
+        if len(self.tokenizer) <= len(self.tokenizer.all_special_tokens):
+            # transformers falls back to a tokenizer of special tokens only: every word would be [UNK]
+            raise KgrecError(
+                f"text model {model!r}: {source} has no tokenizer (no tokenizer.json or vocab.txt): copy the "
+                "tokenizer files of the model it was trained from into it"
+            )
         self.transformer = transformer.float()
         self.model_name = model
         self.source = source
@@ -108,6 +142,7 @@ class TextEncoder(nn.Module):
         self.max_length = min(v for v in limits if isinstance(v, int))
         self.normalize = normalize
         self._fingerprint: str | None = None
+        self.weights_changed = False  # set once trained or loaded: the weights may differ from the files
         self.requires_grad_(False)
         self.eval()
         self.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -160,6 +195,7 @@ class TextEncoder(nn.Module):
         Texts are batched longest first so that each batch pads little.
         """
         texts = list(texts)
+        check_texts(texts)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         out = torch.empty(len(texts), self.dim, dtype=torch.float32)  # a normal tensor, usable by autograd
@@ -206,6 +242,7 @@ class TextEncoder(nn.Module):
         self.requires_grad_(False)
         if n == 0:
             return []
+        self.weights_changed = True
         for layer in layers[len(layers) - n :]:
             layer.requires_grad_(True)
         for name, parameter in self.transformer.named_parameters():
@@ -216,6 +253,11 @@ class TextEncoder(nn.Module):
             if after_stack and top != "pooler" and ("norm" in name or name.startswith("ln_f")):
                 parameter.requires_grad_(True)
         return self.trainable_parameters()
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        """Loading a state dict (directly or through a parent module) marks the weights changed."""
+        self.weights_changed = True
+        super()._load_from_state_dict(*args, **kwargs)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters that currently require a gradient."""

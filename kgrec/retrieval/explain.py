@@ -430,9 +430,11 @@ class Explainer:
 
     # ------------------------------------------------------------------ explanations
     def for_user(self, history: Sequence[HistoryItem], target: int) -> Explanation:
-        """Why ``target`` (a catalog position) is recommended to a user with this history."""
+        """Why ``target`` (a catalog position) is recommended to a user with this history (a
+        result from the history itself, ``recommend --include-seen``, by the other items)."""
         catalog = self.catalog
         title = catalog.titles[target]
+        history = [h for h in history if h.position != target]  # the result is no reason for itself
         if not history:
             return Explanation("model_score", f"{title}: among the model's highest scores for this user")
         rated = [h for h in history if h.rating is not None]

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from kgrec.errors import FetchError
-from kgrec.utils.io import atomic_dir, replace_refusal, sha256_file, write_json
+from kgrec.utils.io import atomic_dir, file_above, replace_refusal, sha256_file, write_json
 from kgrec.utils.names import closest
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
@@ -119,6 +119,6 @@ def _make_folder(folder: Path, remedy: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        blocker = folder if folder.exists() and not folder.is_dir() else file_above(folder)
         cause = f"{blocker} is a file" if blocker else f"{error.strerror or error}: {error.filename}"
         raise FetchError(f"{folder}: cannot create this folder ({cause}); {remedy}") from None

@@ -205,11 +205,10 @@ def _check_distinct(path: Path, options: list[tuple[str, str | None]]) -> None:
     """Refuse two options that name one column of ``path``: a user id read as the item id too,
     or a rating as a timestamp, would import without a word."""
     seen: dict[str, str] = {}
-    for option, column in options:
-        if column is not None and column in seen:
+    for option, column in (pair for pair in options if pair[1] is not None):
+        if column in seen:
             raise DataError(f"{seen[column]} and {option} both name column {column!r}; expected a column each", path)
-        if column is not None:
-            seen[column] = option
+        seen[column] = option
 
 
 @dataclass

@@ -25,6 +25,7 @@ from kgrec.errors import GraphError
 from kgrec.utils.io import (
     IMAGE_SUFFIXES,
     atomic_dir,
+    file_above,
     named_folder,
     replace_refusal,
     restore_interrupted_dir,
@@ -320,11 +321,6 @@ class KnowledgeGraph:
             mismatch = source_mismatch(self.provenance.get("sources", []), dataset.sources)
             if mismatch:
                 raise GraphError(f"{where}: not the data of this graph: {mismatch}; rebuild it")
-
-
-def file_above(path: str | Path) -> Path | None:
-    """The first of the folders ``path`` sits in that is a file (no folder can be made there), or None."""
-    return next((p for p in Path(path).parents if p.is_file()), None)
 
 
 def _compact(values: np.ndarray) -> np.ndarray:

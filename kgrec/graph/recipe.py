@@ -200,7 +200,7 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
                 f"recipe attribute column '{attribute.column}' is {kind}: expected one of {', '.join(ATTRIBUTE_TYPES)}",
                 key=f"attributes[{i}].column",
             )
-        if not any(value_text(v) for _, v in attribute_values(dataset, attribute.column)):
+        if not _has_values(dataset, attribute.column):
             raise ConfigError(
                 f"recipe attribute column '{attribute.column}' has no value in any item of '{name}', so "
                 f"{attribute.relation} would have no triple; drop the attribute, or name a column with values",
@@ -352,6 +352,12 @@ def find_recipe_file(dataset_name: str) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+def _has_values(dataset: Dataset, column: str) -> bool:
+    """Whether some item has a value in item column ``column`` (an attribute relation of it would
+    have triples)."""
+    return any(value_text(v) for _, v in attribute_values(dataset, column))
+
+
 def default_recipe(dataset: Dataset) -> GraphRecipe:
     """The recipe of a dataset without a recipe file: its KG triples alone when it has them;
     without them, each multi-valued item column (``token_seq``: genres, categories, tags; not
@@ -362,7 +368,7 @@ def default_recipe(dataset: Dataset) -> GraphRecipe:
     columns = [
         column for column, kind in dataset.item_feature_types.items()
         if kind == "token_seq" and not is_text_column(column)
-        and any(value_text(v) for _, v in attribute_values(dataset, column))
+        and _has_values(dataset, column)
     ]  # fmt: skip
     return GraphRecipe(kg=False, attributes=tuple(AttributeRelation(c, f"item.{c}") for c in columns))
 

@@ -44,7 +44,7 @@ from kgrec.train.config import (
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.train.space import Distribution, sample_settings
-from kgrec.utils.io import write_figure, write_json
+from kgrec.utils.io import file_above, write_figure, write_json
 from kgrec.utils.names import some_names
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
@@ -230,7 +230,7 @@ def tune(
 def _check_out(out: Path) -> None:
     """Refuse a tuning folder that is a file, lies below one, or is a ``kgrec train`` run folder
     (its runs would mix with the trials, and ``kgrec compare`` would take it for a tuning folder)."""
-    below = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    below = file_above(out)
     if (out.exists() and not out.is_dir()) or below is not None:
         raise ConfigError(f"--out {out}: {below or out} is a file; give a folder for the runs of the search")
     if any((out / name).exists() for name in ("manifest.json", "checkpoints", "model.safetensors")):

@@ -63,6 +63,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".svg", ".svgz", ".pdf", ".jpg", ".jpeg", ".
                             ".webp", ".gif", ".avif"})  # fmt: skip
 
 
+def file_above(path: str | Path) -> Path | None:
+    """The first of the folders ``path`` sits in that is a file (no folder can be made there), or None."""
+    return next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+
+
 def write_figure(figure: Any, path: str | Path, dpi: float | None = None) -> Path:
     """Save a matplotlib figure at ``path``, atomically, in the format its suffix names
     (``.png``, ``.svg``, ``.pdf``, ``.jpg`` ...; PNG without a suffix); returns ``path``.

@@ -286,7 +286,10 @@ def create_app(
         # FastAPI's own 422, except that what JSON cannot hold is echoed as a string (writing it
         # was a 500): a NaN or Infinity, which Python's JSON parser reads, and a body of bytes
         # that are not UTF-8, sent without a JSON content type.
-        return SafeJSON({"detail": jsonable_encoder(_json_safe(error.errors()))}, status_code=422)
+        errors = _json_safe(error.errors())
+        if request.method in ("POST", "PUT") and not _json_content_type(request.headers.get("content-type")):
+            errors = [_not_json(e, request.headers.get("content-type")) for e in errors]
+        return SafeJSON({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> SafeJSON:
@@ -512,6 +515,27 @@ def _http_wording(message: str) -> str:
     for cli, http in _HTTP_WORDS:
         message = message.replace(cli, http)
     return message
+
+
+def _json_content_type(value: str | None) -> bool:
+    """Whether a Content-Type header announces JSON (``application/json``, ``application/*+json``),
+    the only bodies FastAPI parses: a form-encoded or text body is never read as JSON, so that a
+    browser's plain form cannot post a write."""
+    if not value:
+        return False
+    kind = value.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _not_json(error: dict[str, Any], content_type: str | None) -> dict[str, Any]:
+    """A body-level schema error of a request sent without a JSON content type, with a message that
+    says so: FastAPI's "Input should be a valid dictionary" for ``curl -d '{"user": "196"}'``
+    (curl's default type is a form) did not name the missing header."""
+    if tuple(error.get("loc", ())) != ("body",):
+        return error
+    sent = f"it came as {content_type!r}" if content_type else "it came without one"
+    return {**error, "msg": "the body must be a JSON object sent with the header 'Content-Type: application/json' "
+                            f"({sent}; with curl, add -H 'Content-Type: application/json')"}  # fmt: skip
 
 
 def _json_safe(value: Any) -> Any:

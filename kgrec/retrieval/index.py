@@ -249,6 +249,8 @@ class VectorIndex:
             cap = max(64 * config.nlist, 64 * 2**config.pq_bits)
             if n > cap:
                 sample = vectors[np.random.default_rng(0).choice(n, cap, replace=False)]
+            if n < 2**config.pq_bits:  # PQ's k-means needs 2^bits points: a catalog cut down to one item
+                sample = np.tile(sample, (-(-(2**config.pq_bits) // n), 1))
             ivf.train(sample)
             base = ivf
             if config.refine:

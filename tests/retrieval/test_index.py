@@ -126,3 +126,15 @@ def test_nan_vectors_are_refused():
     vectors[3, 2] = np.nan
     with pytest.raises(RetrievalError, match="row 3 is not finite"):
         VectorIndex.build(vectors)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_ivfpq_builds_on_a_catalog_cut_down_to_a_few_items(n):
+    """Removing items until one is left made the ivfpq rebuild fail in FAISS (PQ's k-means needs
+    2^bits training points), so the run answered "rebuild the index" to every query."""
+    vectors = clustered(n, 16)
+    ids = np.arange(100, 100 + n)
+    index = VectorIndex.build(vectors, ids, IndexConfig(kind="ivfpq"))
+    assert index.kind == "ivfpq" and index.count == n
+    scores, found = index.search(vectors, n + 1)
+    assert all(set(row[:n]) == set(ids) for row in found) and (found[:, n] == -1).all()

@@ -77,8 +77,8 @@ class EASE:
         recency_hours: float | None = None,
         recency_floor: float = 0.05,
     ) -> None:
-        if not reg > 0:
-            raise ValueError(f"reg={reg}: expected a positive L2 weight")
+        if not 0 < reg < float("inf"):  # inf would solve into NaN weights (inf / inf)
+            raise ValueError(f"reg={reg}: expected a positive, finite L2 weight")
         for name, hours in (("session_hours", session_hours), ("recency_hours", recency_hours)):
             if hours is not None and not hours > 0:
                 raise ValueError(f"{name}={hours}: expected a positive number of hours (or None)")

@@ -16,7 +16,9 @@ class MostPopular:
 
     the number of training interactions of item ``i``, the same for every user (items never
     seen in training score 0). With full-ranking evaluation the user's own training items
-    are masked afterwards, so each user gets the most popular items they have not seen.
+    are masked afterwards, so each user gets the most popular items they have not seen. Items
+    with equal counts tie, and the evaluation orders ties as :func:`torch.topk` does (neither by
+    item index nor at random; :mod:`kgrec.eval.ranking`).
     """
 
     def __init__(self) -> None:

@@ -39,8 +39,8 @@ class UserEASE:
     REG_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
 
     def __init__(self, reg: float = 250.0, device: torch.device | str = "cpu") -> None:
-        if not reg > 0:
-            raise ValueError(f"reg={reg}: expected a positive L2 weight")
+        if not 0 < reg < float("inf"):  # inf would solve into NaN weights (inf / inf)
+            raise ValueError(f"reg={reg}: expected a positive, finite L2 weight")
         self.reg = float(reg)
         self.device = torch.device(device)
         self.table: torch.Tensor | None = None  # (U, I) float32 scores of every user

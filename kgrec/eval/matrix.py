@@ -62,7 +62,8 @@ def interaction_matrix(
 
 
 def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | None = None) -> torch.Tensor:
-    """Coerce interactions, a torch sparse CSR tensor or a scipy CSR matrix to torch sparse CSR.
+    """Coerce interactions, a torch sparse CSR tensor or a scipy sparse matrix to torch sparse
+    CSR (scipy's other formats, CSC and COO among them, are converted by their rows first).
 
     ``n_users`` and ``n_items`` are required for :class:`Interactions` input and checked
     against the shape of matrix input when given.
@@ -71,9 +72,10 @@ def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | 
         if matrix.layout != torch.sparse_csr:
             raise ValueError(f"matrix has layout {matrix.layout}: expected torch.sparse_csr or Interactions")
         csr = matrix
-    elif hasattr(matrix, "indptr") and hasattr(matrix, "indices"):  # scipy.sparse csr, without importing it
+    elif hasattr(matrix, "tocsr") or (hasattr(matrix, "indptr") and hasattr(matrix, "indices")):  # scipy.sparse
+        if hasattr(matrix, "tocsr"):  # CSC's indptr runs over columns: read as CSR, it would be transposed
+            matrix = matrix.tocsr(copy=True)
         if hasattr(matrix, "eliminate_zeros"):  # canonical form on a copy: stored zeros are no interaction
-            matrix = matrix.copy()
             matrix.sum_duplicates()  # also sorts each row's columns, as torch requires
             matrix.eliminate_zeros()  # after summing: entries that cancel out are no interaction
         crow = torch.as_tensor(np.asarray(matrix.indptr, dtype=np.int64))

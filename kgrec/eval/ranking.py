@@ -31,7 +31,9 @@ where the long tail :math:`\\mathcal{T}` is every item outside the 20% with the 
 interactions (:func:`kgrec.data.info.short_head`). Coverage and tail share are higher for lists
 that reach more of the catalogue; popularity and Gini (0: every item recommended equally often,
 near 1: the same few items for everyone) are lower. A user whose list is cut short (fewer than K
-items left to rank) counts over its real items. With ``candidates``, coverage and Gini are over
+items left to rank) counts over its real items, and :math:`U` in popularity and tail share is the
+users whose list holds at least one (an empty list has no items to describe; it still counts as
+a miss in the accuracy metrics). With ``candidates``, coverage and Gini are over
 the candidates (the only items a list can hold); on a cold-item split every candidate is new to
 training, so popularity is 0 and tail share 1 there, and say nothing.
 
@@ -39,6 +41,13 @@ With ``candidates`` (a cold-start evaluation), only those items are ranked: ever
 scores ``-inf``. :func:`evaluate_split` does this by itself when every item of the evaluated
 part is new to training (a cold-item split: the question is then which of the new items each
 user will take, since a model cannot know an item's popularity before anyone saw it).
+
+Tied scores are ranked in :func:`torch.topk`'s order, which knows nothing of relevance (not
+optimistic, not pessimistic) but is not random either: it is not item-index order, and it may
+differ between a CPU and a GPU, so a model that ties across the top-K cut-off (a constant
+score, most-popular's equal counts) can score a little differently on each. Scores are ranked in float32,
+or float64 when the scoring function returns it (half precision is cast up first; its coarse
+steps would tie near the cut-off).
 
 Each metric is averaged over the evaluated users: users with at least one item in the
 evaluated part (the others are skipped and not counted). A relevant item that is also in an
@@ -171,6 +180,7 @@ def evaluate_ranking(
         in_tail = torch.ones(n_items, dtype=torch.float64)
         in_tail[torch.from_numpy(short_head(popularity.numpy()))] = 0.0
         totals |= {f"{m}@{k}": 0.0 for k in ks for m in ("popularity", "tail")}
+        totals["listed_users"] = 0.0  # users whose list holds an item: popularity and tail average over them
         counts = {k: torch.zeros(n_items, dtype=torch.float64) for k in ks}  # c_i: the lists holding item i
 
     for batch in torch.split(users, batch_size):
@@ -179,7 +189,7 @@ def evaluate_ranking(
             shape, expected = tuple(scores.shape), (len(batch), n_items)
             raise ValueError(f"score_fn returned shape {shape}: expected {expected}")
         device = scores.device
-        scores = scores.float()
+        scores = scores if scores.dtype == torch.float64 else scores.float()  # float64 kept: rounding would tie
         if excluded is not None:  # out of place: score_fn's tensor may be the caller's own
             row, col = row_entries(excluded, batch)  # the batch's excluded (row, item) entries
             scores = scores.index_put((row.to(device), col.to(device)), torch.tensor(float("-inf"), device=device))
@@ -205,6 +215,7 @@ def evaluate_ranking(
             totals[f"mrr@{k}"] += torch.where(first_hit < k, 1.0 / (first_hit + 1.0), 0.0).sum().item()
         if popularity is not None:  # an excluded (-inf) item that fills a short list counts as no item
             real = finite.double()
+            totals["listed_users"] += finite[:, 0].sum().item()  # sorted: a list's first item is real unless none is
             for k in ks:
                 n_real = real[:, :k].sum(1).clamp(min=1)  # (B,): a list cut short counts over its real items
                 totals[f"popularity@{k}"] += ((popularity[listed[:, :k]] * real[:, :k]).sum(1) / n_real).sum().item()
@@ -221,6 +232,9 @@ def evaluate_ranking(
             counts = dict(zip(ks, summed[len(totals) + 1 :].split(n_items), strict=True))
     result = {name: (total / n if n else 0.0) for name, total in totals.items()}
     if popularity is not None:
+        listed_users = totals["listed_users"]
+        for name in [f"{m}@{k}" for k in ks for m in ("popularity", "tail")]:
+            result[name] = totals[name] / listed_users if listed_users else 0.0
         listable = candidates.cpu().bool() if candidates is not None else torch.ones(n_items, dtype=torch.bool)
         for k in ks:
             result[f"coverage@{k}"] = (counts[k][listable] > 0).double().mean().item()

@@ -182,8 +182,8 @@ class TrainSection:
         self._check_trainer_settings()
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"train.lr_decay: expected a factor in (0, 1], got {self.lr_decay}", key="train.lr_decay")
-        if self.teacher_reg is not None and not self.teacher_reg > 0:
-            raise ConfigError(f"train.teacher_reg: expected a positive L2 weight or null, got {self.teacher_reg}", key="train.teacher_reg")
+        if self.teacher_reg is not None and not 0 < self.teacher_reg < math.inf:
+            raise ConfigError(f"train.teacher_reg: expected a positive, finite L2 weight or null, got {self.teacher_reg}", key="train.teacher_reg")
         if self.teacher_perplexity is not None and not self.teacher_perplexity >= 1:
             raise ConfigError(f"train.teacher_perplexity: expected a number of items >= 1 or null, got {self.teacher_perplexity}", key="train.teacher_perplexity")
         if self.teacher_session_hours is not None and not self.teacher_session_hours > 0:
@@ -195,8 +195,8 @@ class TrainSection:
             raise ConfigError(f"train.teacher_recency_floor: expected a weight in [0, 1], got {self.teacher_recency_floor}", key="train.teacher_recency_floor")
         if not self.teacher_user_weight >= 0:
             raise ConfigError(f"train.teacher_user_weight: expected a weight >= 0 (0: off), got {self.teacher_user_weight}", key="train.teacher_user_weight")
-        if self.teacher_user_reg is not None and not self.teacher_user_reg > 0:
-            raise ConfigError(f"train.teacher_user_reg: expected a positive L2 weight or null, got {self.teacher_user_reg}", key="train.teacher_user_reg")
+        if self.teacher_user_reg is not None and not 0 < self.teacher_user_reg < math.inf:
+            raise ConfigError(f"train.teacher_user_reg: expected a positive, finite L2 weight or null, got {self.teacher_user_reg}", key="train.teacher_user_reg")
         for name, low, inclusive, what in _TRAIN_BOUNDS:
             value = getattr(self, name)
             if not (value >= low if inclusive else value > low):  # NaN fails both

@@ -50,6 +50,8 @@ def test_a_key_yaml_reads_as_a_boolean_null_or_number_is_refused_where_it_is_wri
     ("model.tower_hidden=[-8]", "model.tower_hidden: expected layer sizes >= 1, got [-8]"),
     ("model.loss_weights={retrieval: 1, rating: -1}", "model.loss_weights: expected weights >= 0, got {'retrieval': 1.0, 'rating': -1.0}"),
     ("text.finetune_lr=-1", "text.finetune_lr: expected a positive learning rate, got -1.0"),
+    ("train.teacher_reg=.inf", "train.teacher_reg: expected a positive, finite L2 weight or null, got inf"),
+    ("train.teacher_user_reg=.inf", "train.teacher_user_reg: expected a positive, finite L2 weight or null, got inf"),
 ])  # fmt: skip
 def test_values_the_model_cannot_be_built_or_trained_with_are_refused_when_the_config_loads(override, message):
     """They were a torch ValueError / RuntimeError traceback once the graph was built and the text

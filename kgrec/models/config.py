@@ -4,6 +4,7 @@ section fills (:mod:`kgrec.train.config`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -193,12 +194,20 @@ class ModelConfig:
             raise ConfigError(f"model.dim >= 1 and model.graph_layers >= 0 expected, got {self.dim}, {self.graph_layers}",
                               key="model.dim" if self.dim < 1 else "model.graph_layers")  # fmt: skip
         self._check_module_settings()
+        # What the checks above let through: NaN passes a `x < low` check and inf an open-ended
+        # one (`--set model.kg_margin=nan` reads as a float NaN, which trains on NaN losses).
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and isinstance(value, int | float) and not math.isfinite(value):
+                raise ConfigError(f"model.{f.name}: expected a finite number, got {value}", key=f"model.{f.name}")
         if self.loss_weights is not None:
             unknown = sorted(set(self.loss_weights) - set(TASKS))
             if unknown:
                 raise ConfigError(f"model.loss_weights: unknown tasks {unknown}; expected some of {list(TASKS)}", key="model.loss_weights")
             if not all(w >= 0 for w in self.loss_weights.values()):  # NaN fails too
                 raise ConfigError(f"model.loss_weights: expected weights >= 0, got {self.loss_weights}", key="model.loss_weights")
+            if math.inf in self.loss_weights.values():
+                raise ConfigError(f"model.loss_weights: expected finite weights, got {self.loss_weights}", key="model.loss_weights")
             # The weights of towers switched off are dropped: `--set model.tasks=[rating]` works
             # with a config file that weighs every tower.
             self.loss_weights = {t: w for t, w in self.loss_weights.items() if t in self.tasks}

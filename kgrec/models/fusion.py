@@ -113,7 +113,8 @@ class ItemFusion(nn.Module):
         dim: size :math:`d` of every input vector and of the output.
         modalities: the inputs used, a subset of ``("id", "text", "graph")`` in that order.
         kind: ``"gate"``, ``"concat"`` or ``"sum"``. (default: ``"gate"``)
-        id_dropout: probability :math:`p` of dropping an item's ID embedding while training.
+        id_dropout: probability :math:`p` of dropping an item's ID embedding while training;
+            at :math:`p = 1` the ID embedding never trains, so it is left out after training too.
             (default: ``0.0``)
     """
 
@@ -155,8 +156,11 @@ class ItemFusion(nn.Module):
 
     def id_keep_mask(self, n: int, device: torch.device | str | None = None) -> Tensor:
         """``(n,)`` bool, ``False`` for the items whose ID embedding ID dropout drops this step
-        (all ``True`` outside training). Pass it, and'ed with the warm items, as ``id_mask`` with
+        (all ``True`` outside training, all ``False`` at ``id_dropout`` 1: an ID embedding that
+        never trained is never used). Pass it, and'ed with the warm items, as ``id_mask`` with
         ``drop_ids=False`` to drop the same items elsewhere too (their graph-node embeddings)."""
+        if self.id_dropout >= 1.0:
+            return torch.zeros(n, dtype=torch.bool, device=device)
         if self.training and self.id_dropout > 0:
             return torch.rand(n, device=device) >= self.id_dropout
         return torch.ones(n, dtype=torch.bool, device=device)
@@ -196,7 +200,7 @@ class ItemFusion(nn.Module):
                     if id_mask.shape != (n,):
                         raise ValueError(f"id_mask: expected shape ({n},), got {tuple(id_mask.shape)}")
                     mask, masked = id_mask.to(device=v.device, dtype=torch.bool), True
-                if drop_ids and self.training and self.id_dropout > 0:
+                if drop_ids and self.id_dropout > 0 and (self.training or self.id_dropout >= 1.0):
                     mask, masked = mask & self.id_keep_mask(n, v.device), True
                 if masked:
                     v = v * mask.unsqueeze(-1).to(v.dtype)  # dropped / missing IDs contribute zeros
@@ -335,7 +339,8 @@ class UserEncoder(nn.Module):
         init_std: std of the normal init of ID and feature embeddings. (default: ``0.1``)
         num_features: feature tokens :math:`F` (``features`` part). (default: ``0``)
         id_dropout: probability :math:`p` of dropping a user's ID vector while training; needs
-            the ``id`` part and another. (default: ``0.0``)
+            the ``id`` part and another. At :math:`p = 1` the ID vector never trains, so it is
+            left out after training too. (default: ``0.0``)
     """
 
     def __init__(
@@ -396,7 +401,7 @@ class UserEncoder(nn.Module):
         out: Tensor | None = None
         if "id" in self.parts:
             emb = self.id_embedding.weight if users is None else self.id_embedding(users)
-            if self.training and self.id_dropout > 0:
+            if self.id_dropout > 0 and (self.training or self.id_dropout >= 1.0):  # p = 1: never trained, never used
                 keep = torch.rand(emb.size(0), 1, device=emb.device) >= self.id_dropout
                 emb = emb * keep.to(emb.dtype)
             out = emb

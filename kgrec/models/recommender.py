@@ -398,7 +398,7 @@ class MultiTaskRecommender(nn.Module):
         c = self.config
         id_mask = self.warm_items if self.item_embedding is not None else None
         keep = None  # id_dropout > 0 implies an ID embedding (ModelConfig checks it)
-        if self.training and c.id_dropout_graph and c.id_dropout > 0 and c.use_graph:
+        if c.id_dropout_graph and c.id_dropout > 0 and c.use_graph and (self.training or c.id_dropout >= 1.0):
             keep = self.item_fusion.id_keep_mask(self.sizes.num_items, self._device())  # (I,)
             id_mask = keep if id_mask is None else id_mask & keep
         keep_nodes = self._without_private_entities(keep) if keep is not None and c.id_dropout_private else keep

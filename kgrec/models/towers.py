@@ -20,6 +20,15 @@ from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.trunk import MLP
 
 
+def unit_vectors(x: Tensor, eps: float = 1e-12) -> Tensor:
+    r"""Rows of ``x`` scaled to unit L2 norm, :math:`\mathbf{x} / \lVert \mathbf{x} \rVert`, as
+    ``F.normalize`` gives them; a row of norm at most ``eps`` (a zero vector, e.g. an isolated
+    graph node whose embedding is dropped) has no direction: it maps to 0 with no gradient,
+    where ``F.normalize`` would send :math:`1 / \epsilon = 10^{12}` times its gradient back."""
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return torch.where(norm > eps, x / norm.clamp_min(eps), torch.zeros_like(x))
+
+
 def pair_features(z_u: Tensor, z_i: Tensor) -> Tensor:
     r""":math:`[\mathbf{z}_u; \mathbf{z}_i; \mathbf{z}_u \odot \mathbf{z}_i]`, ``(B, 3d)``."""
     return torch.cat([z_u, z_i, z_u * z_i], dim=-1)
@@ -141,7 +150,10 @@ class RatingTower(_PairTower):
         return pred
 
     def loss(self, pred: Tensor, rating: Tensor) -> Tensor:
-        """Mean squared error."""
+        """Mean squared error of ``pred`` ``(B,)`` against ``rating`` ``(B,)`` (other shapes are
+        refused: ``F.mse_loss`` would broadcast a ``(B, 1)`` target to ``B x B`` pairs)."""
+        if pred.shape != rating.shape:
+            raise ValueError(f"rating: expected shape {tuple(pred.shape)} (one per prediction), got {tuple(rating.shape)}")
         return F.mse_loss(pred, rating.to(pred.dtype))
 
     def extra_repr(self) -> str:
@@ -365,7 +377,8 @@ class RetrievalTower(nn.Module):
         :math:`X_u B`), :math:`T` its temperature and :math:`\mathcal{C}_u` the items the
         teacher ranks for :math:`u` (``teacher_scores`` > -inf: the user's training items are
         left out, so the term does not push them down against the positives of the main loss;
-        the mean runs over the :math:`B` rows with a non-empty :math:`\mathcal{C}_u`).
+        the mean runs over the :math:`B` rows with a non-empty :math:`\mathcal{C}_u`, and is 0 when
+        there are none, e.g. a batch without retrieval rows).
 
         Args:
             scores: ``(B, I)`` the tower's scores :math:`s(u, j)` (:meth:`score_all`).
@@ -374,9 +387,9 @@ class RetrievalTower(nn.Module):
         """
         ranked = teacher_scores > float("-inf")  # (B, I)
         rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
+        if not bool(rows.any()):  # also B = 0 (no retrieval row in the batch): the mean of nothing is NaN
+            return scores.sum() * 0.0
         if not bool(rows.all()):
-            if not bool(rows.any()):
-                return scores.sum() * 0.0
             scores, teacher_scores, ranked = scores[rows], teacher_scores[rows], ranked[rows]
         log_norm = scores.masked_fill(~ranked, float("-inf")).logsumexp(-1)  # (B,) log sum_{l in C_u} e^s
         p_teacher = (teacher_scores / temperature).softmax(-1)  # 0 outside C_u, rows sum to 1
@@ -433,7 +446,8 @@ class KGLinkTower(nn.Module):
             + \log \frac{e^{f(h, r, t)}}{\sum_n e^{f(n, r, t)}} \Big]
 
     For TransE the entity vectors are L2-normalised first by default (Bordes et al.; otherwise
-    the margin loss can be lowered by inflating all vectors).
+    the margin loss can be lowered by inflating all vectors); a zero vector stays 0, with no
+    gradient (:func:`unit_vectors`).
 
     Args:
         num_relations: number of relations.
@@ -483,7 +497,7 @@ class KGLinkTower(nn.Module):
         """Scores :math:`f(h, r, t)`: ``head`` ``(B, d)``, ``rel`` ``(B,)`` int64 and ``tail``
         ``(B, d)`` -> ``(B,)``, or ``tail`` ``(B, K, d)`` -> ``(B, K)``."""
         if self.normalize_entities:
-            head, tail = F.normalize(head, dim=-1), F.normalize(tail, dim=-1)
+            head, tail = unit_vectors(head), unit_vectors(tail)
         w = self.relation(rel)  # (B, d)
         if tail.dim() == head.dim() + 1:
             head, w = head.unsqueeze(-2), w.unsqueeze(-2)
@@ -503,7 +517,7 @@ class KGLinkTower(nn.Module):
         if predict not in ("tail", "head"):
             raise ValueError(f"predict: expected 'tail' or 'head', got {predict!r}")
         if self.normalize_entities:
-            known, nodes = F.normalize(known, dim=-1), F.normalize(nodes, dim=-1)
+            known, nodes = unit_vectors(known), unit_vectors(nodes)
         w = self.relation(rel)  # (B, d)
         if self.score_kind == "distmult":
             return (known * w) @ nodes.T

@@ -33,6 +33,26 @@ def test_fusion_with_id_dropout_one_ignores_the_id_embedding(kind) -> None:
 
 
 @pytest.mark.parametrize("kind", ["gate", "concat", "sum"])
+def test_an_id_dropped_with_probability_one_stays_out_after_training(kind) -> None:
+    """At p = 1 the ID embedding never gets a gradient; after training it entered the fusion at its
+    random start (the gate's ID logit never learned down), so an untrained vector shaped every item."""
+    fusion = ItemFusion(8, kind=kind, id_dropout=1.0).eval()
+    text, graph = torch.randn(5, 8), torch.randn(5, 8)
+    torch.testing.assert_close(fusion(torch.randn(5, 8), text, graph), fusion(torch.randn(5, 8) * 100, text, graph))
+    assert not fusion.id_keep_mask(5).any()
+    below = ItemFusion(8, kind=kind, id_dropout=0.99).eval()  # below 1, every ID counts outside training
+    assert below.id_keep_mask(5).all()
+    assert not torch.allclose(below(torch.randn(5, 8), text, graph), below(torch.randn(5, 8) * 100, text, graph))
+    users = UserEncoder(3, 8, parts=("id", "history"), id_dropout=1.0).eval()
+    items = torch.randn(4, 8)
+    history = SparseOperator.from_sparse(history_matrix(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 3]), 3, 4))
+    before = users(None, item_vectors=items, history=history)
+    with torch.no_grad():
+        users.id_embedding.weight.mul_(100)
+    torch.testing.assert_close(users(None, item_vectors=items, history=history), before)
+
+
+@pytest.mark.parametrize("kind", ["gate", "concat", "sum"])
 def test_cold_items_get_vectors_without_an_id(kind) -> None:
     fusion = ItemFusion(8, kind=kind).eval()
     text, graph = torch.randn(4, 8), torch.randn(4, 8)

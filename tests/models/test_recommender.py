@@ -110,8 +110,10 @@ def test_id_dropout_graph_encodes_dropped_items_from_their_neighbours_only(sizes
     items.sum().backward()
     reached = model.graph_encoder.embedding.weight.grad[:n].abs().sum(-1) > 0
     assert reached.any() != id_dropout_graph  # a dropped item's own node embedding learns nothing that step
-    model.eval()  # outside training nothing is dropped
+    model.eval()  # p = 1: the ID embedding (and with id_dropout_graph the own node embedding) never trained, so stays out
     with torch.no_grad():
+        torch.testing.assert_close(model.encode().items, items.detach())
+        model.item_fusion.id_dropout = model.config.id_dropout = 0.5  # below 1, nothing is dropped outside training
         torch.testing.assert_close(model.encode().items, model.item_fusion(model.item_embedding.weight, graph=as_known[:n]))
 
 
@@ -158,8 +160,10 @@ def test_a_user_whose_id_is_dropped_in_training_is_what_a_new_user_gets(sizes, s
         dropped = model.user_vectors(torch.tensor([1]), enc)  # user 1's training items: 1, 2
         new = model.new_user_vector(enc.items[torch.tensor([1, 2])])
         torch.testing.assert_close(dropped, new)
-        model.eval()
-        assert not torch.allclose(model.user_vectors(torch.tensor([1]), enc), new)  # the ID counts at inference
+        model.eval()  # an ID vector dropped with p = 1 never trained: it stays out at inference too
+        torch.testing.assert_close(model.user_vectors(torch.tensor([1]), enc), new)
+        model.user_encoder.id_dropout = 0.5
+        assert not torch.allclose(model.user_vectors(torch.tensor([1]), enc), new)  # below 1, the ID counts at inference
 
 
 def test_new_users_are_shrunk_toward_the_mean_training_history(sizes, side) -> None:

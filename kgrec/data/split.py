@@ -49,6 +49,8 @@ class SplitConfig:
             raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1", key="ratios")
         if not 0.0 < self.cold_item_share < 1.0:
             raise ConfigError(f"cold_item_share {self.cold_item_share}: expected a share between 0 and 1", key="cold_item_share")
+        if not 0 <= self.seed < 2**64:  # numpy's generators take no negative seed (a traceback at the split)
+            raise ConfigError(f"seed {self.seed}: expected an integer from 0 to 2**64 - 1", key="seed")
 
 
 def split_interactions(

@@ -201,6 +201,8 @@ class TrainSection:
             value = getattr(self, name)
             if not (value >= low if inclusive else value > low):  # NaN fails both
                 raise ConfigError(f"train.{name}: expected {what}, got {value}", key=f"train.{name}")
+        if not -(2**63) <= self.seed < 2**64:  # torch's seed range (a traceback once the data was loaded)
+            raise ConfigError(f"train.seed: expected an integer from -2**63 to 2**64 - 1, got {self.seed}", key="train.seed")
         if self.lr_patience < 0:
             raise ConfigError(f"train.lr_patience: expected >= 0 epochs, got {self.lr_patience}", key="train.lr_patience")
         if self.init_from is not None and not str(self.init_from).strip():

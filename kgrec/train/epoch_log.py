@@ -12,7 +12,8 @@ way, so that a log shows the run is moving and when the epoch will end:
 
 :class:`TrainingClock` keeps the seconds spent training in the checkpoints, so that a resumed
 run reports the time of all its epochs, not of the part after the resume. :class:`MovedRunFolder`
-lets a run folder moved or copied while interrupted resume as if it had stayed.
+lets a run folder moved or copied while interrupted resume as if it had stayed, and
+:class:`StaysStopped` keeps a run that early stopping had ended from training on when resumed.
 """
 
 from __future__ import annotations
@@ -191,3 +192,28 @@ class MovedRunFolder(L.Callback):
                     state[name] = moved(state[name])
             if isinstance(state.get("best_k_models"), dict):
                 state["best_k_models"] = {moved(path): score for path, score in state["best_k_models"].items()}
+
+
+class StaysStopped(L.Callback):
+    """End a resumed run before its next epoch when early stopping had ended it already.
+
+    A run interrupted after training had stopped (a Ctrl+C during the final evaluation, the save
+    or the plot) resumes from a ``last.ckpt`` whose early stopping says it stopped; Lightning
+    restores that state but not the trainer's ``should_stop``, so the resumed run trained on
+    until patience ran out again, and kept another epoch's weights than the run that was not
+    interrupted. (A spent ``train.max_minutes`` is Lightning's ``Timer``'s to judge: it checks
+    its restored time when fitting starts.)
+
+    Args:
+        stoppers: the run's ``EarlyStopping`` callbacks.
+    """
+
+    def __init__(self, stoppers: list[Any]) -> None:
+        self.stoppers = stoppers
+
+    def on_train_start(self, trainer: Any, module: Any) -> None:  # after the checkpoint's state is restored
+        # both saved in the checkpoint: stopped_epoch (> 0 once stopped: the first epoch always improves
+        # on nothing) and, from Lightning 2.6, stopping_reason (0: not stopped)
+        if any(stopper.stopped_epoch > 0 or getattr(getattr(stopper, "stopping_reason", None), "value", 0)
+               for stopper in self.stoppers):  # fmt: skip
+            trainer.should_stop = True

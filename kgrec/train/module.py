@@ -55,7 +55,8 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):  # type: ignore[override]
-        generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        # modulo 2**64: torch's seeds end there (it reads a negative seed modulo 2**64 too, so no seed's order changes)
+        generator = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) % 2**64)
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -472,12 +473,12 @@ def _evaluate(
         items = torch.as_tensor(target.item, device=device)
         ratings = torch.as_tensor(target.rating, dtype=torch.float32)
         if "rating" in tasks:
-            predicted = model.predict_rating(users, items, encoded).float().cpu()
+            predicted = _finite(model.predict_rating(users, items, encoded).float().cpu(), "rating")
             metrics["rmse"], metrics["mae"] = rmse(predicted, ratings), mae(predicted, ratings)
         if "like" in tasks:
             liked = (ratings >= config.model.like_threshold).float()
             if 0 < liked.sum() < len(liked):
-                metrics["auc"] = auc(model.predict_like(users, items, encoded).float().cpu(), liked)
+                metrics["auc"] = auc(_finite(model.predict_like(users, items, encoded).float().cpu(), "like"), liked)
     if kg_heldout is not None and "kg" in tasks and encoded.nodes is not None:
         tower, nodes = model.towers["kg"], encoded.nodes
 
@@ -487,3 +488,11 @@ def _evaluate(
         metrics.update(link_prediction_metrics(score_ends, kg_heldout.part(part), kg_heldout.known))
     model.train(was_training)
     return metrics
+
+
+def _finite(predicted: Tensor, tower: str) -> Tensor:
+    """``predicted``, refused with :class:`NaNScoresError` when a value is NaN or infinite (weights
+    that diverged), as the ranking refuses NaN scores: validation then says to lower the rate."""
+    if not bool(torch.isfinite(predicted).all()):
+        raise NaNScoresError(f"the {tower} tower predicts NaN or infinite values")
+    return predicted

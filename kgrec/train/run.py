@@ -148,6 +148,17 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                 "label only; set a threshold inside that range, or drop like from model.tasks",
                 key="model.like_threshold",
             )
+    valid = known_users_part(dataset, "valid")
+    if resolve_monitor(config) == "auc" and valid.rating is not None:  # AUC needs both labels (else no metric)
+        threshold, liked = config.model.like_threshold, float((valid.rating >= config.model.like_threshold).mean())
+        if liked in (0.0, 1.0):
+            raise ConfigError(
+                f"eval.monitor auc: {'every' if liked else 'no'} valid rating of {dataset.name} is >= {threshold:g} "
+                "(model.like_threshold), so the like AUC that selects the epoch is not defined on valid; choose "
+                "another eval.monitor (rmse with the rating task, ndcg@10 with retrieval) or a split whose valid "
+                "part has both likes and dislikes",
+                key="eval.monitor",
+            )
     if max(config.eval.ks) > dataset.n_items:
         raise ConfigError(f"eval.ks: cut-off {max(config.eval.ks)} is beyond the {dataset.n_items} items of {dataset.name}",
                           key="eval.ks")  # fmt: skip
@@ -296,7 +307,7 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
     from lightning.pytorch.loggers import CSVLogger
 
-    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, TrainingClock, progress_bar
+    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, StaysStopped, TrainingClock, progress_bar
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -386,7 +397,8 @@ def train(
         devices=t.devices,
         strategy=_ddp_strategy(t.strategy, module, device, t.devices),
         precision=_precision(config),  # type: ignore[arg-type]
-        callbacks=[*savers, *stoppers, *timer, *epoch_lines, *bar, clock, MovedRunFolder(last.parent), *(callbacks or [])],
+        callbacks=[*savers, *stoppers, *timer, *epoch_lines, *bar, clock, MovedRunFolder(last.parent), StaysStopped(stoppers),
+                   *(callbacks or [])],
         logger=loggers,
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
@@ -430,7 +442,9 @@ def train(
         with torch.no_grad():
             module.encode_texts()
         prepared.text = model.text.detach().clone()
-    epochs = int(trainer.current_epoch)
+    # epochs trained: Lightning's current_epoch lags by one when a resumed run stops before its first
+    # epoch (a spent train.max_minutes), while `processed` counts every epoch the checkpoints hold
+    epochs = int(trainer.fit_loop.epoch_progress.current.processed)
     metrics = {
         "valid": evaluate(model, dataset, "valid", config, prepared.kg_heldout),
         "test": evaluate(model, dataset, "test", config, prepared.kg_heldout),

@@ -52,6 +52,8 @@ def test_a_key_yaml_reads_as_a_boolean_null_or_number_is_refused_where_it_is_wri
     ("text.finetune_lr=-1", "text.finetune_lr: expected a positive learning rate, got -1.0"),
     ("train.teacher_reg=.inf", "train.teacher_reg: expected a positive, finite L2 weight or null, got inf"),
     ("train.teacher_user_reg=.inf", "train.teacher_user_reg: expected a positive, finite L2 weight or null, got inf"),
+    ("train.seed=18446744073709551616", "train.seed: expected an integer from -2**63 to 2**64 - 1, got 18446744073709551616"),
+    ("data.seed=-1", "data: seed -1: expected an integer from 0 to 2**64 - 1"),
 ])  # fmt: skip
 def test_values_the_model_cannot_be_built_or_trained_with_are_refused_when_the_config_loads(override, message):
     """They were a torch ValueError / RuntimeError traceback once the graph was built and the text

@@ -218,24 +218,20 @@ def embed_new_items(
             vectors[rows] = model.cold_item_vectors(t, graph_vectors)
             for j in rows:
                 via[j] = ("text", "graph") if text is not None else ("graph",)
-        rest = [j for j in range(len(new)) if j not in set(rows)]
+        in_graph = set(rows)
+        rest = [j for j in range(len(new)) if j not in in_graph]
         if rest:
             if text is None:
-                names = ", ".join(new.tokens[j] for j in rest[:5])
-                raise RetrievalError(
-                    f"new items {names}{' ...' if len(rest) > 5 else ''} have no link to the graph and "
-                    + ("the text pathway is not asked for (--pathways)" if model.config.use_text else
-                       "the model has no text pathway")
-                    + ": nothing to embed them from (link them to graph entities: --link FILE, or \"links\" over HTTP)"
-                )
+                raise RetrievalError(_unembedded(new, [new.tokens[j] for j in rest], model.config.use_text))
             vectors[rest] = model.cold_item_vectors(text[rest], None)
             for j in rest:
                 via[j] = ("text",)
+    values = {name: _column_values(column, new.column_types[name]) for name, column in new.columns.items()}  # once
     items = [
         AddedItem(
             item_id=token,
             title=titles[j],
-            features={name: _column_values(column, new.column_types[name])[j] for name, column in new.columns.items()},
+            features={name: column[j] for name, column in values.items()},
             via=via[j],
             anchor=anchors[j],
             links=item_links[j],
@@ -245,6 +241,24 @@ def embed_new_items(
     ]
     searchable = encoded.numpy().astype(np.float32) if encoded is not None else None
     return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped)
+
+
+def _unembedded(new: NewItems, tokens: list[str], has_text: bool) -> str:
+    """Why items that got no graph information cannot be embedded without the text pathway: a
+    link to an entity that nothing in the graph or the triples names (it was said to be no link
+    at all, though ``--link`` gave one), or no link."""
+    why = "the text pathway is not asked for (--pathways)" if has_text else "the model has no text pathway"
+    dangling = [t for t in tokens if t in new.links]
+    if dangling:
+        one = len(dangling) == 1
+        entities = ", ".join(repr(new.links[t]) for t in dangling[:5]) + (" ..." if len(dangling) > 5 else "")
+        return (f"new item{'' if one else 's'} {some_names(dangling, 5)} {'is' if one else 'are'} linked to {entities}, "
+                f"which {'is' if one else 'are'} neither an entity of the run's graph nor in a KG triple of a relation "
+                f"the graph has (a typo in an entity id?), and {why}: nothing to embed {'it' if one else 'them'} from")  # fmt: skip
+    one = len(tokens) == 1
+    return (f"new item{'' if one else 's'} {some_names(tokens, 5)} {'has' if one else 'have'} no link to the graph and "
+            f"{why}: nothing to embed {'it' if one else 'them'} from (link {'it' if one else 'them'} to graph entities: "
+            '--link FILE, or "links" over HTTP)')  # fmt: skip
 
 
 def _encode_text(run: LoadedRun, new: NewItems, mini: Dataset, required: bool, progress: bool) -> torch.Tensor | None:

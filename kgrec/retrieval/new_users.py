@@ -35,6 +35,8 @@ PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 """The prior weights :math:`k` tried (liked items the mean training user counts for)."""
 MAX_USERS = 2000
 """Simulated new users at most (a random sample of the training users with valid items)."""
+CUTOFF = 10
+"""The NDCG cut-off the weights are compared at (the catalog's size when it holds fewer items)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class SimulatedNewUsers:
 
 @dataclass(frozen=True)
 class PriorChoice:
-    """The chosen ``prior`` and the valid NDCG@10 of the simulated new users under each weight."""
+    """The chosen ``prior`` and the valid NDCG@10 of the simulated new users under each weight
+    (NDCG at the catalog's size when it holds fewer than 10 items)."""
 
     prior: HistoryPrior
     ndcg: dict[float, float]
@@ -94,8 +97,8 @@ def choose_history_prior(
     seed: int = 0,
 ) -> PriorChoice:
     """The prior weight under which :func:`simulate_new_users` rank their valid items best
-    (NDCG@10; the smaller weight on a tie), with the mean training user's history part; weight 0
-    (the plain mean) when no training user has valid items."""
+    (NDCG@10, or at the catalog's size below 10 items; the smaller weight on a tie), with the mean
+    training user's history part; weight 0 (the plain mean) when no training user has valid items."""
     from kgrec.models import HistoryPrior
 
     encoded = model.encode() if encoded is None else encoded
@@ -109,11 +112,12 @@ def choose_history_prior(
     sums = items.new_zeros(n, items.size(1)).index_add_(0, rows, items[told])
     counts = torch.bincount(rows, minlength=n)
     item_vectors = model.item_vectors(encoded).float()
+    cutoff = min(CUTOFF, dataset.n_items)  # a cut-off beyond the catalog raised ValueError (8 items)
 
-    def ndcg_at_10(users: torch.Tensor) -> float:  # scored in batches of users: memory O(batch x items)
+    def ndcg_at_cutoff(users: torch.Tensor) -> float:  # scored in batches of users: memory O(batch x items)
         score = lambda batch: users[batch.to(users.device)] @ item_vectors.T  # noqa: E731
-        return evaluate_ranking(score, sim.target, sim.exclude, n, dataset.n_items, (10,))["ndcg@10"]
+        return evaluate_ranking(score, sim.target, sim.exclude, n, dataset.n_items, (cutoff,))[f"ndcg@{cutoff}"]
 
-    ndcg = {w: ndcg_at_10(model.new_user_vectors(sums, counts, HistoryPrior(mean, w)).float()) for w in weights}
+    ndcg = {w: ndcg_at_cutoff(model.new_user_vectors(sums, counts, HistoryPrior(mean, w)).float()) for w in weights}
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return PriorChoice(HistoryPrior(mean, best), ndcg, n)

@@ -849,7 +849,10 @@ class Recommender:
     # ------------------------------------------------------------------ query vectors
     def text_vector(self, text: str) -> torch.Tensor:
         """The run's text encoder applied to ``text``: ``(1, t)``."""
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):  # a list or a number said "the query text is empty"
+            raise RetrievalError(f"the query text: expected a string of words, e.g. \"animated film for children\", "
+                                 f"got {type(text).__name__} {text!r:.60}")  # fmt: skip
+        if not text.strip():
             raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
         if not re.search(r"[^\W_]", text):  # "???", "...": the encoder would rank items for it all the same
             raise RetrievalError(

@@ -198,12 +198,23 @@ class CommandLineValue:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.field=value`` strings to a nested dict (values: :class:`CommandLineValue`,
-    resolved against the field's type by :func:`from_dict`)."""
+    resolved against the field's type by :func:`from_dict`). A whole section given as a mapping
+    (``model={dim: 8, trunk: ple}``) sets those fields, and the section's others keep their value,
+    as ``model.dim=8 model.trunk=ple`` would (it had replaced the section, so every field the
+    config file set went back to its default); a mapping-valued field (``model.loss_weights``)
+    is one value and is replaced."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected section.field=value")
         *parents, leaf = key.strip().split(".")
+        if not parents:  # a section
+            value, current = CommandLineValue(raw), data.get(leaf)
+            if isinstance(current, CommandLineValue) and isinstance(current.parsed, dict):
+                current = current.parsed
+            if isinstance(value.parsed, dict) and (current is None or isinstance(current, dict)):
+                data[leaf] = {**(current or {}), **value.parsed}
+                continue
         node = data
         for part in parents:
             if isinstance(node.get(part), CommandLineValue) and isinstance(node[part].parsed, dict):

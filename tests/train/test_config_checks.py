@@ -82,3 +82,17 @@ def test_a_value_that_fits_no_type_of_a_field_names_every_type_it_takes(override
     """Only the first type was named (`train.deterministic: expected bool, found 1`), as though
     `warn` or `auto` were not values of the field."""
     assert str(error(None, override)) == message
+
+
+def test_a_section_given_as_a_mapping_sets_its_fields_and_keeps_the_others(tmp_path):
+    """`--set "model={trunk: ple}"` had replaced the whole section: every field the config file
+    set (here dim 32) went back to its default without a word."""
+    path = tmp_path / "my.yaml"
+    path.write_text("model:\n  dim: 32\n  trunk: mmoe\ntrain:\n  lr: 0.01\n")
+    config = load_config(path, ["model={trunk: ple}"])
+    assert (config.model.dim, config.model.trunk, config.train.lr) == (32, "ple", 0.01)
+    config = load_config(path, ["model={trunk: ple}", "model.dim=16", "model={graph_layers: 1}"])
+    assert (config.model.dim, config.model.trunk, config.model.graph_layers) == (16, "ple", 1)  # in order, each kept
+    assert load_config(None, ["model={trunk: ple}", "model={dim: 16}"]).model.trunk == "ple"
+    assert load_config(path, ["model.loss_weights={rating: 1}"]).model.loss_weights == {"rating": 1.0}  # a value: replaced
+    assert str(error(path, "model=5")).endswith("model: expected a mapping, found int")

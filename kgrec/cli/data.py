@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
@@ -88,17 +89,40 @@ def split_arguments(p: argparse.ArgumentParser) -> None:
     """``--data``, ``--config`` and ``--set``: the split ``kgrec train`` with the same options uses
     (:func:`load_split`); shared by ``data split`` and ``eval-lists``."""
     p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
-    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the built-in defaults)")
+    p.add_argument("--config", type=Path, help="YAML config whose data section says how to split (default: the dataset's "
+                   "config found by its name, scripts/configs/NAME.yaml, as kgrec train finds it; none: the built-in defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.FIELD=VALUE",
                    help="override a config field, e.g. data.split=temporal (repeatable)")  # fmt: skip
 
 
 def load_split(args: argparse.Namespace) -> Dataset:
-    """The dataset, split as :func:`split_arguments`' options say."""
+    """The dataset, split as :func:`split_arguments`' options say: without ``--config``, by the
+    dataset's own config, found by its name as ``kgrec train`` finds it (the built-in defaults had
+    split a dataset whose ``scripts/configs/NAME.yaml`` asks for another split otherwise)."""
     from kgrec.train import load_config, load_data
+    from kgrec.train.config import find_config_file, found_config_line
 
-    overrides = ([f"data.path={args.data}"] if args.data is not None else []) + list(args.overrides)
-    return load_data(load_config(args.config, overrides))
+    overrides = ([f"data.path={yaml_text(str(args.data))}"] if args.data is not None else []) + list(args.overrides)
+    config = None if str(args.config) == "none" else args.config
+    if args.config is None:
+        config = find_config_file(overrides)
+        if config is not None:  # the built-in defaults go without a word, as they did
+            print(found_config_line(config), file=sys.stderr)
+    return load_data(load_config(config, overrides))
+
+
+def yaml_text(text: str) -> str:
+    """``text`` as a double-quoted YAML string, so that an override reads it verbatim: a folder
+    named ``null`` had read as no path (ml-100k was split instead), ``'x'`` and ``x `` as ``x``."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        else:  # YAML's escapes, so no character is refused as unprintable
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _split(args: argparse.Namespace) -> int:

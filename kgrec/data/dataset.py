@@ -13,6 +13,7 @@ entities, each in order of first appearance.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from kgrec.utils.io import write_json
 from kgrec.utils.names import some_names
 
 DuplicateRule = Literal["last", "keep", "error"]
+RATING_MAX = float(np.finfo(np.float32).max)  # ratings are held as float32
 TITLE_COLUMNS = ("title", "movie_title", "book_title", "name", "item_name")
 TEXT_WORDS = ("title", "name", "description", "summary", "overview", "plot", "text", "abstract", "review")
 
@@ -273,7 +275,7 @@ def load_dataset(
     if not root.is_dir():
         found = f"a file, not a folder ({root.parent} may be the dataset)" if root.is_file() else "dataset folder not found"
         raise DataError(f"{found} (expected a folder NAME/ holding NAME.inter ...)", root)
-    name = name or root.name
+    name = name or Path(os.path.abspath(root)).name  # "." and ".." name no folder: the one they are
     split = split or SplitConfig()
 
     def file(ext: str) -> Path:
@@ -414,7 +416,15 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
             row = int(np.flatnonzero(bad)[0])
             found = "empty or NaN" if np.isnan(values[row]) else values[row]  # type: ignore[index]
             raise DataError(f"{name} is {found}: expected a finite number", table.path, table.line(row), f"{name}:float")
-    inter = Interactions(user, item, None if rating is None else rating.astype(np.float32), timestamp)
+    held = None
+    if rating is not None:  # held as float32, where a finite float64 may become inf
+        with np.errstate(over="ignore"):
+            held = rating.astype(np.float32)
+        if np.isinf(held).any():
+            row = int(np.flatnonzero(np.isinf(held))[0])
+            raise DataError(f"rating is {rating[row]:g}, beyond the range of a float32 rating (+-{RATING_MAX:.2g}): "
+                            "expected a finite number", table.path, table.line(row), "rating:float")  # fmt: skip
+    inter = Interactions(user, item, held, timestamp)
 
     if rule == "keep":
         return inter

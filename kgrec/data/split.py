@@ -138,6 +138,9 @@ def cold_item_split(item: np.ndarray, share: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     items = np.unique(item)
     n_cold = max(2, int(round(share * len(items))))
+    if len(items) < 3:  # two held out at the least: no share leaves one to train on
+        raise ConfigError(f"a cold_item split needs at least 3 items with interactions (one for valid, one for test, "
+                          f"one to train on); this one has {len(items)}: use split ratio")  # fmt: skip
     if n_cold >= len(items):
         raise ConfigError(f"cold_item_share {share} holds out every item; lower it")
     cold = rng.choice(items, size=n_cold, replace=False)

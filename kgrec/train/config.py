@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,7 +350,7 @@ def find_config_file(overrides: list[str] | None = None) -> Path | None:
     tree, or its copy in an installed wheel, ``kgrec/_configs/``); ``None`` when none exists (the
     built-in defaults), as :func:`kgrec.graph.find_recipe_file` finds a dataset's graph recipe."""
     data = load_config(None, overrides).data
-    name = Path(data.path).expanduser().name if data.path else data.name
+    name = Path(os.path.abspath(Path(data.path).expanduser())).name if data.path else data.name  # "." names its folder
     candidates = [Path("scripts") / "configs" / f"{name}.yaml", SOURCE_CONFIGS / f"{name}.yaml", INSTALLED_CONFIGS / f"{name}.yaml"]
     return next((p for p in candidates if p.is_file()), None)
 

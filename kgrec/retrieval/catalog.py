@@ -507,4 +507,10 @@ def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None
     except (ValueError, UnicodeDecodeError) as error:
         raise RetrievalError(f"{where}: not valid JSON ({error})") from None
     tensors = folder / "added.safetensors"
-    return record, load_file(str(tensors)) if tensors.is_file() else None
+    if not tensors.is_file():
+        return record, None
+    try:
+        return record, load_file(str(tensors))
+    except Exception as error:  # safetensors raises its own types for a damaged file
+        raise RetrievalError(f"{tensors}: cannot read it ({' '.join(str(error).split())[:200]}); "
+                             f"remove {folder} and add the items again") from None  # fmt: skip

@@ -14,6 +14,7 @@ way, so that a log shows the run is moving and when the epoch will end:
 run reports the time of all its epochs, not of the part after the resume. :class:`MovedRunFolder`
 lets a run folder moved or copied while interrupted resume as if it had stayed, and
 :class:`StaysStopped` keeps a run that early stopping had ended from training on when resumed.
+:class:`AtomicCheckpointIO` writes each checkpoint beside itself and renames it into place.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from kgrec.train.plots import read_metrics_csv
+from kgrec.utils.io import atomic_path
 
 
 class _NoVersion:
@@ -217,3 +221,17 @@ class StaysStopped(L.Callback):
         if any(stopper.stopped_epoch > 0 or getattr(getattr(stopper, "stopping_reason", None), "value", 0)
                for stopper in self.stoppers):  # fmt: skip
             trainer.should_stop = True
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through :func:`~kgrec.utils.io.atomic_path`: a temporary
+    file in the checkpoint's own folder, flushed to disk, then renamed over ``last.ckpt`` /
+    ``best.ckpt``. Lightning's own stages the file in the system's temporary folder and moves it:
+    where that is another disk (``/tmp`` on tmpfs) the move is a copy onto the checkpoint itself,
+    which a crash cuts short, losing the epochs a resume would continue from."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None:  # Lightning's refusal (TypeError)
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        with atomic_path(path, suffix=".ckpt") as tmp:
+            torch.save(checkpoint, tmp)

@@ -23,11 +23,14 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
     for file in files:
         with open(file, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                epoch = int(float(row.get("epoch") or 0))
-                for key, value in row.items():
-                    if key in ("epoch", "step") or value in (None, ""):
-                        continue
-                    series[key][epoch] = float(value)
+                try:
+                    epoch = int(float(row.get("epoch") or 0))
+                    values = {key: float(value) for key, value in row.items()
+                              if key not in ("epoch", "step") and value not in (None, "")}  # fmt: skip
+                except (ValueError, TypeError):  # a row a crash cut short (Lightning appends in place): skipped
+                    continue
+                for key, value in values.items():
+                    series[key][epoch] = value
     return {key: sorted(values.items()) for key, values in series.items()}
 
 

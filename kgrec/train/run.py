@@ -307,7 +307,14 @@ def train(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
     from lightning.pytorch.loggers import CSVLogger
 
-    from kgrec.train.epoch_log import EpochLines, MovedRunFolder, StaysStopped, TrainingClock, progress_bar
+    from kgrec.train.epoch_log import (
+        AtomicCheckpointIO,
+        EpochLines,
+        MovedRunFolder,
+        StaysStopped,
+        TrainingClock,
+        progress_bar,
+    )
     from kgrec.train.module import RecommenderModule, evaluate
 
     out = Path(out)
@@ -400,6 +407,7 @@ def train(
         callbacks=[*savers, *stoppers, *timer, *epoch_lines, *bar, clock, MovedRunFolder(last.parent), StaysStopped(stoppers),
                    *(callbacks or [])],
         logger=loggers,
+        plugins=[AtomicCheckpointIO()],  # checkpoints renamed into place from their own folder, never copied over
         enable_progress_bar=t.progress and interactive,
         enable_model_summary=False,
         gradient_clip_val=t.grad_clip or None,

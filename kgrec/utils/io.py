@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,15 +27,19 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
     ``suffix`` lets libraries that append an extension (``np.savez`` adds ``.npz``) write the
     temporary file under the name they expect.
+
+    As a plain write would, a symbolic link is written through (its target is replaced, the
+    link kept) and a file rewritten keeps its permissions; a new one gets the usual ones (the
+    umask's), not ``mkstemp``'s 0600.
     """
-    path = Path(path)
+    path = _behind_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp_path, _mode_for(path, 0o666))
         _fsync(tmp_path)  # the data is on disk before the rename makes it visible
         os.replace(tmp_path, path)
         _fsync(path.parent)  # and so is the rename
@@ -127,8 +132,11 @@ def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Ite
 
     ``guard`` raises when ``path`` must not be replaced (:func:`replace_refusal`: it holds what
     the writer did not write); it runs before anything is written and again just before the
-    swap, under the swap's lock, so a file put there meanwhile is not deleted either."""
-    path = named_folder(path)
+    swap, under the swap's lock, so a file put there meanwhile is not deleted either.
+
+    A symbolic link to a folder is kept: the folder it points to is replaced, beside itself (on
+    its own disk). A folder replaced keeps its permissions."""
+    path = _behind_link(named_folder(path))
     here, target = Path.cwd().resolve(), path.resolve()
     if target == here or target in here.parents:  # '.', '..': the swap would delete it under the shell
         where = "the folder this command runs in" if target == here else f"a folder above the one this command runs in ({here})"
@@ -140,7 +148,7 @@ def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Ite
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_UMASK)
+        os.chmod(tmp, _mode_for(path, 0o777))
         for folder, _, files in os.walk(tmp):
             for name in files:
                 _fsync(Path(folder) / name)
@@ -168,7 +176,7 @@ def restore_interrupted_dir(path: str | Path, lock: bool = True) -> None:
     brings back the last saved state instead of none at all (or, for the catalog, silently the
     base one). ``lock=False``: the caller already holds :func:`swap_lock` (it reads the folder
     under it too, as the catalog does)."""
-    path = Path(path)
+    path = _behind_link(Path(path))
     old = path.with_name(f".{path.name}.old")
     if path.exists() or not old.is_dir():
         return  # the usual case: nothing to restore, no lock taken
@@ -179,8 +187,9 @@ def restore_interrupted_dir(path: str | Path, lock: bool = True) -> None:
 
 def swap_lock(path: str | Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on the folder that holds ``path`` while ``path`` is swapped or
-    restored, so that the two never interleave across processes (:func:`exclusive_lock`)."""
-    return exclusive_lock(Path(path).parent)
+    restored, so that the two never interleave across processes (:func:`exclusive_lock`); for a
+    symbolic link, the folder that holds what it points to, where the swap happens."""
+    return exclusive_lock(_behind_link(Path(path)).parent)
 
 
 @contextlib.contextmanager
@@ -227,6 +236,21 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+
+def _behind_link(path: Path) -> Path:
+    """``path``, or where it leads when it is a symbolic link (dangling too): the file or folder
+    an atomic write replaces, beside itself, so that the link stays and points to the new one."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _mode_for(path: Path, new: int) -> int:
+    """The permissions for what replaces ``path``: its own when it exists (a plain write keeps
+    them), else ``new`` less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return new & ~_UMASK
 
 
 def _fsync(path: Path) -> None:

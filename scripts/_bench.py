@@ -11,9 +11,10 @@ from pathlib import Path
 
 from kgrec.errors import KgrecError
 from kgrec.models import ModelConfig
-from kgrec.train import RunConfig, load_config, train
+from kgrec.train import RunConfig, load_config, load_data, train
 from kgrec.train.saved import read_manifest
 from kgrec.utils.config import to_dict
+from kgrec.utils.io import source_mismatch
 
 
 def one_line_errors(kind: type[BaseException], error: BaseException, traceback: object) -> None:
@@ -96,10 +97,16 @@ def kept_run_dir(config: RunConfig, runs: Path) -> Path:
 
 def train_kept(config: RunConfig, runs: Path) -> dict:
     """Train ``config`` in :func:`kept_run_dir`; a finished run there is read back instead of
-    trained again, an interrupted one resumes (:func:`kgrec.train.train`)."""
+    trained again, an interrupted one resumes (:func:`kgrec.train.train`). A finished run whose
+    data files changed since (a dataset folder written again at the same path) is refused: its
+    key is the config, which names the folder, not what the folder holds."""
     out = kept_run_dir(config, runs)
     if (out / "manifest.json").is_file():  # written last: the run finished
-        read_manifest(out)  # a clear error for a folder of another format
+        manifest = read_manifest(out)  # a clear error for a folder of another format
+        if manifest.get("sources"):
+            mismatch = source_mismatch(manifest["sources"], load_data(config).sources)
+            if mismatch:
+                raise KgrecError(f"{out}: a kept run of other data ({mismatch}); delete it, or give another --runs folder")
         return json.loads((out / "metrics.json").read_text())
     return train(config, out)
 

@@ -47,6 +47,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -58,6 +59,9 @@ from kgrec.eval import evaluate_ranking
 from kgrec.retrieval import Recommender
 from kgrec.retrieval.coldstart import embed_new_items, read_new_items
 from kgrec.retrieval.recommender import NEW_ITEM_SIMILAR_MODEL_WEIGHT
+
+if TYPE_CHECKING:
+    from kgrec.train import RunConfig
 
 GENRE_QUERIES = {
     "animated film for children": ["Animation", "Children's"],
@@ -105,6 +109,21 @@ def write_new_items(source: Path, items: set[str], folder: Path, fresh_entities:
     return folder / "new.item", folder / "new.link", folder / "new.kg"
 
 
+def other_config(run: Path, config: RunConfig) -> list[str]:
+    """The fields (``section.field``) in which the finished ``run`` was trained with another config
+    than ``config`` (both as fitted to the data, as ``kgrec train`` records it; ``train.progress``
+    aside); empty when it is this config's run."""
+    import yaml
+
+    from kgrec.train import load_data
+    from kgrec.train.config import changed_fields, plain_config, with_defaults
+    from kgrec.train.defaults import fit_defaults
+
+    recorded = with_defaults(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
+    asked = plain_config(fit_defaults(config, load_data(config))[0])
+    return [field for field in changed_fields(recorded, asked) if field != "train.progress"]
+
+
 def metrics(scores: np.ndarray, target_row: np.ndarray, target_col: np.ndarray) -> dict[str, float]:
     """Recall@20 / NDCG@20 for a dense ``(users, candidates)`` score matrix (-inf: excluded)."""
     matrix = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
@@ -128,16 +147,21 @@ def main() -> None:
     held_out = held_out_items(source, config.data.cold_item_share, config.data.seed)
     data = copy_without(source, args.out / "data" / source.name, "item_id", held_out, (".inter", ".item", ".link"))
     run = args.out / "run"
+    wanted = load_config(args.config, ["train.progress=false", *args.overrides, f"data.path={data}"])
     if (run / "manifest.json").is_file():  # written last: a finished run
         trained_on = set(json.loads((run / "id_maps.json").read_text(encoding="utf-8"))["items"])
         if trained_on & held_out:  # trained with another data.seed / cold_item_share
             raise SystemExit(f"{run} was trained on {len(trained_on & held_out)} of the items held out now; "
                              "delete it or choose another --out")  # fmt: skip
+        changed = other_config(run, wanted)
+        if changed:  # another --config or --set: its figures are not this command's
+            raise SystemExit(f"{run} was trained with another config (differs in: {', '.join(changed)}); "
+                             "delete it or choose another --out")  # fmt: skip
         print(f"reusing the trained run {run}")
     else:
         print(f"training {run} without the {len(held_out)} held-out items ...", flush=True)
         started = time.perf_counter()
-        train(load_config(args.config, ["train.progress=false", *args.overrides, f"data.path={data}"]), run)
+        train(wanted, run)
         print(f"trained in {time.perf_counter() - started:.0f} s")
     load = os.getloadavg()[0]
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} "

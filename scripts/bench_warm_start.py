@@ -67,13 +67,13 @@ with tempfile.TemporaryDirectory() as scratch:
     kept = [line for line, t in zip(lines[1:], times, strict=True) if t <= cut]
     (last / f"{this_week.name}.inter").write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
 
-    def run(name: str, folder: Path, *overrides: str) -> tuple[dict, Path]:
+    def run(name: str, folder: Path, *overrides: str, kept: Path = root / "runs") -> tuple[dict, Path]:
         """Train the config on ``folder`` with ``overrides``: under ``--runs`` kept by its config
-        (a rerun reads it back), else in the scratch folder. Returns its metrics and folder."""
+        in ``kept`` (a rerun reads it back), else in the scratch folder. Returns its metrics and folder."""
         config = load_config(args.config, [*args.overrides, "train.progress=false", f"data.path={folder}", *overrides])
         if args.runs:
-            out = kept_run_dir(config, root / "runs")
-            metrics = train_kept(config, root / "runs")
+            out = kept_run_dir(config, kept)
+            metrics = train_kept(config, kept)
         else:
             out = root / "runs" / name.replace(" ", "-").replace(",", "")
             metrics = train(config, out)
@@ -82,7 +82,9 @@ with tempfile.TemporaryDirectory() as scratch:
         return metrics, out
 
     rows, folders = {}, {}
-    rows["last week, fresh start"], last_run = run("last week, fresh start", last)
+    # last week's data is cut by --keep, which its config does not record (data.path stays): kept
+    # apart per --keep, or another --keep would read this one's run back (and warm-start from it)
+    rows["last week, fresh start"], last_run = run("last week, fresh start", last, kept=root / "runs" / f"keep{args.keep:g}")
     warm = f"train.init_from={last_run}"
     budget = f"train.max_epochs={args.budget}"
     for name, overrides in {"this week, fresh start": [], "this week, warm start": [warm],

@@ -32,3 +32,21 @@ def test_a_kept_run_is_read_back_and_an_interrupted_one_resumes(clustered_datase
     assert again["resumed"] is True
     assert again["test"] == pytest.approx(first["test"])
 
+
+
+def test_a_kept_run_of_data_written_again_at_its_path_is_refused(clustered_dataset, tmp_path):
+    """Runs are kept by their config, which names the data's folder, not its files: a dataset
+    written again at the same path (another cut, another import) read the old run back."""
+    import shutil
+
+    from kgrec.errors import KgrecError
+
+    data = Path(shutil.copytree(clustered_dataset, tmp_path / "data" / clustered_dataset.name))
+    config = tiny_config(data, "train.max_epochs=1")
+    first = _bench.train_kept(config, tmp_path / "runs")
+    assert _bench.train_kept(config, tmp_path / "runs") == first  # the same files: read back
+    inter = data / f"{data.name}.inter"
+    lines = inter.read_text().splitlines()
+    inter.write_text("\n".join(lines[:-1]) + "\n")  # one interaction fewer
+    with pytest.raises(KgrecError, match=r"a kept run of other data \(.*clusters\.inter changed since"):
+        _bench.train_kept(config, tmp_path / "runs")

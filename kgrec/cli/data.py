@@ -11,6 +11,7 @@ from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_datas
 from kgrec.data.download import DATASETS
 from kgrec.data.importer import TIME_UNITS, ImportSpec, import_csv
 from kgrec.data.info import dataset_info, format_info
+from kgrec.utils.config import yaml_text
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -109,20 +110,6 @@ def load_split(args: argparse.Namespace) -> Dataset:
         if config is not None:  # the built-in defaults go without a word, as they did
             print(found_config_line(config), file=sys.stderr)
     return load_data(load_config(config, overrides))
-
-
-def yaml_text(text: str) -> str:
-    """``text`` as a double-quoted YAML string, so that an override reads it verbatim: a folder
-    named ``null`` had read as no path (ml-100k was split instead), ``'x'`` and ``x `` as ``x``."""
-    out = []
-    for c in text:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif " " <= c <= "~":
-            out.append(c)
-        else:  # YAML's escapes, so no character is refused as unprintable
-            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'
 
 
 def _split(args: argparse.Namespace) -> int:

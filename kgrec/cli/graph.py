@@ -53,7 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--split",
         choices=SPLIT_STRATEGIES,
         default="ratio",
-        help="how to split NAME.inter; only user edges depend on it (they come from the training part)",
+        help="how to split NAME.inter (default %(default)s); only user edges depend on it (they come from the "
+        "training part)",
     )
     p.add_argument("--seed", type=int, default=SplitConfig.seed, help="split seed (default %(default)s)")
     p.add_argument(

@@ -3,12 +3,16 @@
 Errors caused by input (:class:`~kgrec.errors.KgrecError`) print one line on stderr and exit
 with status 2, and so does output that cannot be written (a full disk, ``> /dev/full``): the
 environment's fault, not a bug; anything else is a bug and keeps its traceback. Output into a
-pipe whose reader left stops quietly with status 141.
+pipe whose reader left stops quietly with status 141. A misspelt command, choice or option is
+answered with the closest one (``maybe you meant 'recommend'?``), and standard output in an
+encoding that lacks a character writes it as a JSON ``\\uXXXX`` escape instead of failing.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import difflib
 import errno
 import os
 import select
@@ -31,9 +35,52 @@ GROUPS = (data_cli, graph_cli, train_cli, query_cli, serve_cli)
 #: read-only file system, an I/O error. Reported in one line, like bad input.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
 
+#: The error handler standard output gets when its encoding cannot write every character (a
+#: Latin-1 locale, ``PYTHONIOENCODING=ascii``, a Windows code page): such a character is written
+#: as the JSON escape ``\\uXXXX``, so that ``--json`` output stays valid JSON of the same strings
+#: and text output stays readable (``Mis\\u00e9rables, Les``); it was a UnicodeEncodeError traceback.
+ESCAPE_ERRORS = "kgrec-json-escape"
+
+
+class Parser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` that answers a misspelt command, choice or option with the
+    closest one, as Python 3.14's ``suggest_on_error`` does for choices. Subcommands' parsers are
+    of this class too (``add_subparsers`` makes its parsers of the parent's class)."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        choices = action.choices
+        if choices is not None and isinstance(value, str) and value not in choices:
+            close = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], n=1)
+            if close:
+                listed = ", ".join(map(repr, choices))
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}, maybe you meant {close[0]!r}? (choose from {listed})"
+                )
+        super()._check_value(action, value)
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        leaf = not any(isinstance(action, argparse._SubParsersAction) for action in self._actions)
+        hints = self._option_hints(extras) if leaf else []
+        if hints:  # said by the command that has the options, with its usage
+            self.error(f"unrecognized arguments: {' '.join(extras)} ({'; '.join(hints)})")
+        return namespace, extras
+
+    def _option_hints(self, extras: list[str]) -> list[str]:
+        """``maybe you meant --user?`` for each unknown ``--option`` close to one of this parser's."""
+        known = [option for option in self._option_string_actions if option.startswith("--")]
+        hints = []
+        for extra in extras:
+            if extra.startswith("--"):
+                close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1)
+                hints += [f"{extra.split('=', 1)[0]}: maybe you meant {close[0]}?"] if close else []
+        return hints
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kgrec",
         description=(
             "Knowledge-graph and language-model enhanced multi-task recommender. "
@@ -49,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _escape_unencodable(sys.stdout)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -73,6 +121,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kgrec: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         exit_if_abandoned(130)  # e.g. during EASE's Cholesky solve: exit now, not after it
         return 130
+
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """The :data:`ESCAPE_ERRORS` handler: characters the encoding lacks as ``\\uXXXX`` (UTF-16
+    code units, as JSON writes them)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    units = error.object[error.start : error.end].encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i] << 8 | units[i + 1]:04x}" for i in range(0, len(units), 2)), error.end
+
+
+codecs.register_error(ESCAPE_ERRORS, _json_escape)
+
+
+def _escape_unencodable(stream: object) -> None:
+    """Give ``stream`` the :data:`ESCAPE_ERRORS` handler when its encoding is not a Unicode one
+    and it would fail on a character it lacks (``errors='strict'``)."""
+    encoding, errors = getattr(stream, "encoding", None), getattr(stream, "errors", None)
+    if not encoding or errors != "strict" or not hasattr(stream, "reconfigure"):
+        return
+    try:
+        if codecs.lookup(encoding).name.startswith("utf"):  # utf-8, utf-16 ...: every character
+            return
+    except LookupError:
+        return
+    stream.reconfigure(errors=ESCAPE_ERRORS)
 
 
 def _write_failure(error: OSError) -> str:

@@ -98,7 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("text", nargs="+", help='the words of the query, quoted or not: "animated film for children"')
-    _query_options(p)
+    _query_options(p, batch=False)
     p.set_defaults(handler=_search)
 
     p = commands.add_parser(
@@ -144,7 +144,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_remove_items)
 
 
-def _query_options(p: argparse.ArgumentParser) -> None:
+def _query_options(p: argparse.ArgumentParser, batch: bool = True) -> None:
+    """The options recommend, similar and search share; ``--no-progress`` where there is a batch mode."""
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, title, score, explanation}")
     p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
@@ -152,7 +153,8 @@ def _query_options(p: argparse.ArgumentParser) -> None:
                         "drops them; repeatable, all must hold")  # fmt: skip
     p.add_argument("--exclude", action="extend", nargs="+", default=[], metavar="ITEM", help="item ids (or titles) to leave out")
     p.add_argument("--no-explain", action="store_true", help="skip explanations (faster batches)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
+    if batch:  # search has no batch mode, so no progress bar: it took the option and ignored it
+        p.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
 
 

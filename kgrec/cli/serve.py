@@ -36,12 +36,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:  # uvicorn took 70000 as 70000 % 65536 (4464), while this said 70000
         raise KgrecError(f"--port must be from 1 to 65535, got {args.port}")
+    if args.workers < 1:  # it served with one worker, as if nothing were wrong
+        raise KgrecError(f"--workers must be 1 or more, got {args.workers}")
     try:
         import uvicorn
     except ImportError:
         raise KgrecError("kgrec serve needs the serve extra: pip install 'kgrec[serve]'") from None
     token = args.token or os.environ.get("KGREC_API_TOKEN") or None
     if args.workers > 1:
+        from kgrec.train.saved import check_run_files, read_manifest
+
+        # each worker opens the run itself: a folder that is not a run was a traceback per worker, and
+        # a server that never answered
+        check_run_files(args.run, read_manifest(args.run))
         os.environ["KGREC_SERVE_RUN"] = str(args.run)
         os.environ.pop("KGREC_SERVE_DATA", None)
         if args.data is not None:

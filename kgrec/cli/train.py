@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kgrec.cli.data import load_split, split_arguments
 from kgrec.errors import ConfigError
+from kgrec.utils.config import yaml_text
 
 if TYPE_CHECKING:
     from kgrec.data import Dataset
@@ -65,7 +66,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                    "uniform(LOW,HIGH) or randint(LOW,HIGH), floats rounded to 2 significant digits; repeatable")  # fmt: skip
     p.add_argument("--trials", type=int,
                    help="random search: the number of settings to draw (a rerun with more keeps the first)")  # fmt: skip
-    p.add_argument("--search-seed", type=int, default=0, help="the random search's seed (default 0; not train.seed)")
+    p.add_argument("--search-seed", type=int, metavar="SEED",
+                   help="the random search's seed, with --trials (default 0; not train.seed)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="tuning folder: one run folder per setting")
     _config_arguments(p)
     p.add_argument("--json", action="store_true", help="print OUT/tune.json instead of the table")
@@ -181,12 +183,15 @@ def _tune(args: argparse.Namespace) -> int:
     if not args.grid and not args.sample:
         raise ConfigError("give the fields to search: --grid section.field=V1,V2 (all combinations), or "
                           "--trials N with --sample section.field=loguniform(LOW,HIGH) and/or --grid")  # fmt: skip
+    if args.search_seed is not None and args.trials is None:  # a full grid draws nothing: it went unsaid
+        print("note: --search-seed seeds the random search (--trials N); a grid search trains every combination "
+              "and draws nothing: not used", file=sys.stderr)  # fmt: skip
     grid = parse_grid(args.grid) if args.grid else {}
     space = parse_space(args.sample)
     args.config = _config_file(args)
     try:
         result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
-                      seed=args.search_seed)  # fmt: skip
+                      seed=args.search_seed or 0)  # fmt: skip
     except ConfigError as error:  # a run's check against the data or the machine: where --config writes the key
         searched = [f"{field}=" for field in (*grid, *space)]  # set by the search, not by the file
         raise locate(error, args.config, [*_data_overrides(args), *searched]) from None
@@ -212,9 +217,9 @@ def _data_overrides(args: argparse.Namespace) -> list[str]:
     """``--data`` and ``--graph`` as overrides, before ``--set``'s."""
     overrides = list(args.overrides)
     if args.data is not None:
-        overrides.insert(0, f"data.path={args.data}")
+        overrides.insert(0, f"data.path={yaml_text(str(args.data))}")  # as typed: a folder named null is that folder
     if args.graph is not None:
-        overrides.insert(0, f"graph.path={args.graph}")
+        overrides.insert(0, f"graph.path={yaml_text(str(args.graph))}")
     return overrides
 
 

@@ -15,6 +15,7 @@ from kgrec.graph import HeldOutTriples, KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config, load_data
 from kgrec.train.run import KG_HELDOUT, RUN_FORMAT, TEXT_ENCODER_DIR, side_inputs
+from kgrec.utils.config import yaml_text
 from kgrec.utils.io import source_mismatch
 
 
@@ -112,7 +113,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
             f"{run}: the dataset it was trained on is no longer at {manifest['dataset_path']} (moved or deleted); "
             "give its folder with --data DIR (data= in Python)"
         )
-    overrides = [f"data.path={data or manifest['dataset_path']}"]
+    overrides = [f"data.path={yaml_text(str(data or manifest['dataset_path']))}"]
     if (run / TEXT_ENCODER_DIR).is_dir():  # fine-tuned with the model: queries must use it too
         overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")
     config = load_config(run / "config.yaml", overrides)

@@ -196,6 +196,21 @@ class CommandLineValue:
         return repr(self.raw)
 
 
+def yaml_text(text: str) -> str:
+    """``text`` as a double-quoted YAML string, so that a ``section.field=VALUE`` override reads it
+    verbatim (a path given as an option: a folder named ``null`` had read as no path, so ml-100k
+    was used instead; ``'x'`` and ``x `` read as ``x``)."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        else:  # YAML's escapes, so no character is refused as unprintable
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.field=value`` strings to a nested dict (values: :class:`CommandLineValue`,
     resolved against the field's type by :func:`from_dict`). A whole section given as a mapping

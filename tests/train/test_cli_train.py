@@ -131,6 +131,24 @@ def test_print_config_shows_the_resolved_config_and_reads_back(tmp_path, capsys)
     assert not list(tmp_path.iterdir())[1:]  # nothing trained, nothing written
 
 
+@pytest.mark.parametrize("folder", ["null", "'quoted'", "trailing "])
+def test_data_and_graph_name_the_folder_as_typed(folder, tmp_path, capsys, monkeypatch):
+    """`--data null` went in as the override data.path=null, which reads as no path: ml-100k was
+    trained instead; a quoted name lost its quotes (the same for --graph)."""
+    (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", folder, "--print-config"]) == 2
+    assert f"kgrec: error: {folder}: no interactions: expected {folder}.inter" in capsys.readouterr().err
+    from kgrec.cli.train import _data_overrides
+    from kgrec.train import load_config
+
+    class Args:
+        data, graph, overrides = Path(folder), Path(folder), []
+
+    config = load_config(None, _data_overrides(Args()))
+    assert (str(config.data.path), str(config.graph.path)) == (folder, folder)
+
+
 def test_train_without_out_says_what_to_give(capsys):
     assert main(["train"]) == 2
     assert "give --out RUN_DIR" in capsys.readouterr().err

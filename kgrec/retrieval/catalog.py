@@ -302,6 +302,7 @@ class Catalog:
 
     @property
     def dim(self) -> int:
+        """Width of the retrieval vectors."""
         return int(self.vectors.shape[1])
 
     @property
@@ -311,12 +312,15 @@ class Catalog:
 
     @property
     def n_active(self) -> int:
+        """Items not removed: what the index holds."""
         return int(self.active.sum())
 
     def active_ids(self) -> np.ndarray:
+        """Catalog positions of the items not removed, ``(n_active,)`` int64 (the index's ids)."""
         return np.flatnonzero(self.active).astype(np.int64)
 
     def removed_tokens(self) -> list[str]:
+        """Raw ids of the removed items, in catalog order."""
         return [self.tokens[i] for i in np.flatnonzero(~self.active)]
 
     def position(self, token: str, allow_removed: bool = False) -> int:
@@ -360,6 +364,7 @@ class Catalog:
         return "is already in the catalog" if self.active[position] else "was removed; add it under a new id"
 
     def added_item(self, position: int) -> AddedItem | None:
+        """What ``add-items`` recorded of the item at ``position``; ``None`` for a trained item."""
         return self.added[position - self.n_base] if position >= self.n_base else None
 
     def checksums(self) -> dict[str, str]:

@@ -85,6 +85,7 @@ class ExplanationPath:
     attention: float | None = None  # KGAT: how much both ends attend to the path's middle node
 
     def to_dict(self) -> dict[str, Any]:
+        """The path as JSON (``--json``, the HTTP answers)."""
         out = {
             "from_item": self.from_item,
             "nodes": list(self.path.nodes),
@@ -124,6 +125,7 @@ class Explanation:
     co_liked: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The explanation as JSON (``--json``, the HTTP answers)."""
         return {
             "kind": self.kind,
             "text": self.text,

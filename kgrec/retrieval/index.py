@@ -148,10 +148,12 @@ class IndexConfig:
         return {"ef_search": self.ef_search, "nprobe": self.nprobe}
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields, as the manifest records them."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> IndexConfig:
+        """Read :meth:`to_dict`'s output back (keys a newer kgrec wrote are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -287,6 +289,8 @@ class VectorIndex:
         self.apply_search_params()
 
     def apply_search_params(self) -> None:
+        """Set the config's ``ef_search`` (HNSW) or ``nprobe`` (IVF, at most ``nlist``) on the
+        FAISS index."""
         faiss = _faiss()
         base = faiss.downcast_index(self.index.index)
         if self.config.kind == "hnsw":

@@ -33,6 +33,8 @@ class Prediction:
     score: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The prediction as JSON, rounded to 6 decimals."""
+
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 6)
 

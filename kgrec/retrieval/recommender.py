@@ -166,6 +166,7 @@ class Result:
     explanation: Explanation | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON (``--json``, batch lines, the HTTP answers)."""
         return {
             "item_id": self.item_id,
             "title": self.title,
@@ -287,6 +288,7 @@ class Recommender:
 
     @property
     def index_dir(self) -> Path:
+        """``RUN_DIR/index/``: the saved FAISS index and its manifest."""
         return self.path / INDEX_DIR
 
     def _expected(self) -> dict[str, Any]:
@@ -352,6 +354,7 @@ class Recommender:
 
     @property
     def explainer(self) -> Explainer:
+        """The run's :class:`~kgrec.retrieval.explain.Explainer`, built on first use."""
         if self._explainer is None:
             threshold = float(self.run.config.model.like_threshold)
             train = self.run.dataset.train
@@ -1116,4 +1119,5 @@ class Recommender:
             yield
 
     def catalog_dir(self) -> Path:
+        """``RUN_DIR/catalog/``: the items added and removed since training."""
         return self.path / CATALOG_DIR

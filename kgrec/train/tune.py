@@ -72,6 +72,7 @@ class TuneResult:
 
     @property
     def best(self) -> Trial:
+        """The trial with the best valid ``monitor`` (the earliest on a tie)."""
         sign = 1 if self.mode == "max" else -1
         return max(self.trials, key=lambda t: sign * t.valid[self.monitor])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from kgrec.data import SPLIT_STRATEGIES, SplitConfig, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
-from kgrec.graph.recipe import check_relation_filters
+from kgrec.graph.recipe import INTERACTED, check_relation_filters
 from kgrec.utils.config import locate
 
 
@@ -86,7 +86,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "explain",
         help="show the shortest relation paths between two items",
         description="Print up to N shortest paths between two items (raw item ids, as in the dataset files, or titles), "
-        "e.g. `Star Wars (1977) -genre-> Sci-Fi <-genre- Return of the Jedi (1983)`.",
+        "e.g. `Star Wars (1977) -genre-> Sci-Fi <-genre- Return of the Jedi (1983)`; through content relations "
+        "only (a graph with users: their interacted edges are left out).",
     )
     p.add_argument("graph", type=Path, help="graph folder written by `kgrec graph build`")
     p.add_argument("--from", dest="source", required=True, metavar="ITEM", help="raw id (or title) of the first item")
@@ -183,7 +184,8 @@ def _explain(args: argparse.Namespace) -> int:
     paths = explain_paths(graph, args.source, args.target, n=args.n)
     source, target = graph.item_node(args.source), graph.item_node(args.target)
     if not paths:
-        print(f"no path between {graph.names[source]} and {graph.names[target]}")
+        users = " (paths leave out the users' interacted edges)" if INTERACTED in set(graph.relation_names) else ""
+        print(f"no path between {graph.names[source]} and {graph.names[target]}{users}")
         return 0
     for number, line in enumerate(paths, start=1):
         print(f"{number}. {line}")

@@ -23,6 +23,7 @@ import numpy as np
 from kgrec.errors import GraphError
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import ITEM, KnowledgeGraph
+from kgrec.graph.recipe import INTERACTED
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def format_path(kg: KnowledgeGraph, path: GraphPath, short: bool = True) -> str:
 
 
 def explain_paths(kg: KnowledgeGraph, from_item: str, to_item: str, n: int = 3) -> list[str]:
-    """Up to ``n`` shortest relation paths between two items (raw item ids), formatted.
+    """Up to ``n`` shortest relation paths between two items (raw item ids or titles), formatted.
+    Paths use content relations only: a collaborative graph's ``interacted`` edges are left out,
+    as in recommendations' explanations (through a user, any two items they both rated meet).
 
     Raises:
         GraphError: an unknown item id, or the same item twice.
@@ -143,7 +146,7 @@ def explain_paths(kg: KnowledgeGraph, from_item: str, to_item: str, n: int = 3) 
     source, target = kg.item_node(from_item), kg.item_node(to_item)
     if source == target:
         raise GraphError(f"--from and --to are the same item '{from_item}': expected two different items")
-    return [format_path(kg, p) for p in find_paths(kg, source, target, n=n)]
+    return [format_path(kg, p) for p in find_paths(kg, source, target, n=n, exclude=[INTERACTED])]
 
 
 def _excluded_relations(kg: KnowledgeGraph, patterns: tuple[str, ...]) -> frozenset[int]:

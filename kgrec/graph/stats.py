@@ -137,7 +137,8 @@ def _content_triples(kg: KnowledgeGraph) -> np.ndarray:
 
 def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
     """Write a log-log histogram of node degrees (one series per node type), atomically, as PNG or
-    the image format ``path``'s suffix names (:func:`~kgrec.utils.io.write_figure`)."""
+    the image format ``path``'s suffix names (:func:`~kgrec.utils.io.write_figure`). Isolated
+    nodes (degree 0) cannot be placed on a log axis: the legend counts them as not shown."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -152,7 +153,9 @@ def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
         count = np.bincount(values)
         value = np.flatnonzero(count)
         count = count[value]
-        axes.loglog(value, count, marker="o", markersize=3, linestyle="none", label=f"{kind} ({len(values)})")
+        isolated = int(np.count_nonzero(kg.node_type == code)) - len(values)  # degree 0 has no place on a log axis
+        label = f"{kind} ({len(values) + isolated}; {isolated} isolated, not shown)" if isolated else f"{kind} ({len(values)})"
+        axes.loglog(value, count, marker="o", markersize=3, linestyle="none", label=label)
     name = kg.provenance.get("dataset", "graph")
     axes.set_title(f"Degree distribution: {name} ({kg.n_nodes} nodes, {kg.n_triples} triples)")
     axes.set_xlabel("degree (triples touching the node)")

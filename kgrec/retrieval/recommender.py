@@ -135,8 +135,13 @@ def _filters(where: Filters | None) -> list[Filter | str]:
 def _catalog_stamp(run_dir: Path) -> tuple[int, int, int] | None:
     """Inode, modification time and size of ``RUN_DIR/catalog/catalog.json`` (None: no changes
     saved): every save swaps in a new file, so a different stamp means another save."""
+    return _file_stamp(run_dir / CATALOG_DIR / "catalog.json")
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Inode, modification time and size of ``path``; ``None`` when it does not exist."""
     try:
-        st = os.stat(run_dir / CATALOG_DIR / "catalog.json")
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
@@ -215,6 +220,7 @@ class Recommender:
         self.item_centre = catalog.vectors[: catalog.n_base].mean(0).astype(np.float32)  # (d,)
         self.index: VectorIndex | None = None
         self._index_error: str | None = None  # why ``index`` is None after a failed catalog change
+        self._index_tried: tuple[int, int, int] | None = None  # the saved index manifest found stale since
         self._explainer: Explainer | None = None
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
         self._encoder: TextEncoder | None = None
@@ -1015,7 +1021,7 @@ class Recommender:
         before each request (a file ``stat``)."""
         stamp = _catalog_stamp(self.path)
         if stamp == self._catalog_stamp:
-            return False
+            return self._index_error is not None and self._take_up_rebuilt_index()
         base = self.catalog
         self._adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
                                  base.titles[: base.n_base], base.text_dim))  # fmt: skip
@@ -1024,6 +1030,21 @@ class Recommender:
             self.index = self._open_index(config, build_missing=True)
         except RetrievalError:  # the other process is between its catalog and its index saves
             self.index = self.build_index(config, save=False)
+        self._index_error = None
+        return True
+
+    def _take_up_rebuilt_index(self) -> bool:
+        """After a failed index update, the index ``kgrec index build`` saved since, when it
+        matches the catalog (queries answered 503 until a restart, though the repair was done).
+        Each saved version is read once: a stale one is remembered by its manifest's stamp."""
+        stamp = _file_stamp(self.index_dir / "manifest.json")
+        if stamp is None or stamp == self._index_tried:
+            return False
+        self._index_tried = stamp
+        try:
+            self.index = self._open_index(None, build_missing=False)
+        except RetrievalError:  # the index saved before the failed change: still stale
+            return False
         self._index_error = None
         return True
 

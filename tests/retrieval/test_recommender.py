@@ -495,9 +495,14 @@ def test_a_failed_index_update_stops_queries_until_the_index_is_rebuilt(run_copy
     monkeypatch.undo()
     with pytest.raises(RetrievalError, match="does not match this run.*kgrec index build"):
         Recommender.open(run_copy)  # the catalog on disk lost the item, the index did not
+    assert not rec.refresh() and rec.index_error is not None  # the stale index saved before: still refused
     rebuilt = Recommender.open(run_copy, rebuild=True)
     assert rebuilt.index.count == 59
     assert removed not in {r.item_id for r in rebuilt.recommend("u0", k=59, explain=False)}
+    # the object that failed (a server) takes up the index `kgrec index build` saved: it answered
+    # "rebuild the index" until a restart, the repair done
+    assert rec.refresh() and rec.index_error is None and rec.index.count == 59
+    assert removed not in {r.item_id for r in rec.recommend("u0", k=59, explain=False)}
 
 
 def write_new_items(folder: Path) -> tuple[Path, Path, Path]:

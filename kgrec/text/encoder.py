@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # terminal bars only (tqdm.auto warned in a Jupyter kernel without ipywidgets)
 
 from kgrec.errors import ConfigError, KgrecError
 from kgrec.text.config import DEFAULT_MODEL, TextConfig

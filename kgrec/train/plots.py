@@ -75,6 +75,10 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
+        shown = [epoch for key in keys for epoch, _ in series[key]]
+        if max(shown) - min(shown) < 2:  # one or two epochs: the locator fell back to -0.04 .. 0.04
+            ax.set_xticks(range(min(shown), max(shown) + 1))
+            ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
         ax.grid(alpha=0.3)
         if not name.startswith("train loss"):
             ax.legend(fontsize=7)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm  # terminal bars only (tqdm.auto warned in a Jupyter kernel without ipywidgets)
 
 from kgrec.baselines import EASE, UserEASE, tune_on_valid
 from kgrec.baselines.user_ease import MAX_USER_EASE_USERS

@@ -52,3 +52,17 @@ def test_a_plot_asked_into_a_folder_is_refused(tmp_path) -> None:
     csv.write_text("epoch,step,train/loss\n0,1,0.5\n")
     with pytest.raises(KgrecError, match="is a folder: give the path of the image file to write"):
         plot_training_curves(csv, tmp_path)
+
+
+def test_a_run_of_one_or_two_epochs_gets_whole_epoch_ticks(tmp_path, monkeypatch) -> None:
+    """With one epoch the x axis read -0.04 ... 0.04 (the integer locator's fallback)."""
+    import kgrec.train.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "write_figure", lambda fig, out, **kwargs: drawn.append(fig))
+    for epochs in (1, 2, 5):
+        csv = tmp_path / f"metrics{epochs}.csv"
+        csv.write_text("epoch,step,train/loss\n" + "".join(f"{e},{e},{1.0 / (e + 1)}\n" for e in range(epochs)))
+        plot_training_curves(csv, tmp_path / "curves.png")
+        ticks = [t for t in drawn[-1].axes[0].get_xticks() if -0.5 <= t <= epochs - 0.5]
+        assert ticks and all(float(t).is_integer() for t in ticks), (epochs, ticks)

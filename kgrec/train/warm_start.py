@@ -23,7 +23,8 @@ feature embeddings, whose vocabulary the run does not save) stays as initialised
 afresh, and so do early stopping and the learning-rate schedule. A transformer the run
 fine-tuned (``text.finetune_layers``, saved as ``text-encoder/``) is not part of the model's
 weights: the item texts are encoded by ``text.model``, and the note names ``text-encoder/`` as
-left behind unless ``text.model`` is that folder.
+left behind unless ``text.model`` is that folder; a run whose item texts another ``text.model``
+encoded is named too (its text adaptor, carried by shape, learned on that transformer's vectors).
 """
 
 from __future__ import annotations
@@ -139,6 +140,32 @@ def saved_row_tokens(run: Path, manifest: dict) -> dict[str, list[str]]:
     return row_tokens([str(u) for u in maps["users"]], [str(i) for i in maps["items"]], graph)
 
 
+def _run_config(run: Path) -> dict:
+    """The run's ``config.yaml`` as recorded (a mapping; empty when a run has none), or a
+    :class:`ConfigError` when it cannot be read."""
+    from kgrec.utils.config import load_yaml
+
+    if not (run / "config.yaml").is_file():
+        return {}
+    try:
+        return load_yaml(run / "config.yaml", "run config")
+    except KgrecError as error:
+        raise ConfigError(f"train.init_from: {error}; restore the file or retrain that run", key="train.init_from") from None
+
+
+def _encoder_relations(tokens: dict[str, list[str]], add_inverse: bool) -> dict[str, list[str]]:
+    """``tokens`` with the encoder's relations as the graph's alone when its encoder adds no
+    inverses (``model.graph_add_inverse=false``): one row per relation, matched by name."""
+    if add_inverse or "relation" not in tokens:
+        return tokens
+    return {**tokens, "encoder_relation": list(tokens["relation"])}
+
+
+def _same_text_model(a: str, b: str) -> bool:
+    """Whether ``text.model`` values ``a`` and ``b`` name one transformer (a name or a folder)."""
+    return a == b or Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def _run_manifest(run: Path) -> dict:
     """The manifest of a finished run, or a :class:`ConfigError` saying what the folder is instead."""
     from kgrec.train.saved import read_manifest
@@ -169,6 +196,7 @@ def check_init_run(run: str | Path) -> dict:
         raise ConfigError(f"train.init_from: {run / 'model.safetensors'}: not readable ({error}); restore the file "
                           "or retrain that run", key="train.init_from") from None  # fmt: skip
     read_id_maps(run)
+    _run_config(run)
     if "graph" in manifest.get("files", ()) and not (run / "graph").is_dir():
         raise ConfigError(f"train.init_from: {run}: graph missing (the run's manifest.json lists it), so its graph "
                           "nodes and relations could not be matched; copy the run folder whole, restore graph/, "
@@ -199,7 +227,10 @@ def warm_start(
     except (OSError, SafetensorError) as error:
         raise ConfigError(f"train.init_from: {run / 'model.safetensors'}: not readable ({error}); restore the file "
                           "or retrain that run", key="train.init_from") from None  # fmt: skip
-    saved_tokens = saved_row_tokens(run, manifest)
+    recorded = _run_config(run)
+    recorded_model, recorded_text = ({} if not isinstance(recorded.get(k), dict) else recorded[k] for k in ("model", "text"))
+    saved_tokens = _encoder_relations(saved_row_tokens(run, manifest), recorded_model.get("graph_add_inverse", True) is not False)
+    tokens = _encoder_relations(tokens, getattr(getattr(model, "graph_encoder", None), "add_inverse", True))
     state = model.state_dict()
     report = WarmStart(run=run, tensors=len(state), other_dataset=trained_on if dataset and trained_on != dataset else None)
     updated: dict[str, torch.Tensor] = {}
@@ -244,4 +275,9 @@ def warm_start(
     if text_model is not None and fine_tuned.is_dir() and Path(text_model).expanduser().resolve() != fine_tuned.resolve():
         why = f"the transformer the run fine-tuned: the item texts are encoded by text.model; text.model={run / TEXT_ENCODER_DIR} starts from it"
         report.not_carried.insert(0, f"{TEXT_ENCODER_DIR}/ ({why})")  # first: the note shows three
+    run_text = recorded_text.get("model")
+    if (text_model is not None and recorded_model.get("use_text") and isinstance(run_text, str)
+            and not _same_text_model(run_text, text_model) and not _same_text_model(str(fine_tuned), text_model)):  # fmt: skip
+        adaptor = ": the text adaptor carried learned on its vectors" if any(n.startswith("text_adaptor.") for n in updated) else ""
+        report.not_carried.insert(0, f"text.model {run_text} (the run's item texts were encoded by it, here by {text_model}{adaptor})")
     return report

@@ -110,18 +110,14 @@ def write_new_items(source: Path, items: set[str], folder: Path, fresh_entities:
 
 
 def other_config(run: Path, config: RunConfig) -> list[str]:
-    """The fields (``section.field``) in which the finished ``run`` was trained with another config
-    than ``config`` (both as fitted to the data, as ``kgrec train`` records it; ``train.progress``
-    aside); empty when it is this config's run."""
-    import yaml
-
+    """The fields (``section.field``, both values) in which the finished ``run`` was trained with
+    another config than ``config`` (fitted to the data, as ``kgrec train`` records it;
+    ``train.progress`` aside); empty when it is this config's run."""
     from kgrec.train import load_data
-    from kgrec.train.config import changed_fields, plain_config, with_defaults
     from kgrec.train.defaults import fit_defaults
+    from kgrec.train.run import config_differences
 
-    recorded = with_defaults(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
-    asked = plain_config(fit_defaults(config, load_data(config))[0])
-    return [field for field in changed_fields(recorded, asked) if field != "train.progress"]
+    return config_differences(run, fit_defaults(config, load_data(config))[0], ignore=("progress",))
 
 
 def metrics(scores: np.ndarray, target_row: np.ndarray, target_col: np.ndarray) -> dict[str, float]:

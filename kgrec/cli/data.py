@@ -101,15 +101,35 @@ def load_split(args: argparse.Namespace) -> Dataset:
     dataset's own config, found by its name as ``kgrec train`` finds it (the built-in defaults had
     split a dataset whose ``scripts/configs/NAME.yaml`` asks for another split otherwise)."""
     from kgrec.train import load_config, load_data
-    from kgrec.train.config import find_config_file, found_config_line
 
-    overrides = ([f"data.path={yaml_text(str(args.data))}"] if args.data is not None else []) + list(args.overrides)
-    config = None if str(args.config) == "none" else args.config
-    if args.config is None:
-        config = find_config_file(overrides)
-        if config is not None:  # the built-in defaults go without a word, as they did
-            print(found_config_line(config), file=sys.stderr)
-    return load_data(load_config(config, overrides))
+    return load_data(load_config(config_file(args, say_defaults=False), data_overrides(args)))
+
+
+def config_file(args: argparse.Namespace, say_defaults: bool = True) -> Path | None:
+    """``--config``; without it the dataset's own config, found by its name and said on stderr
+    (:func:`~kgrec.train.config.find_config_file`; the built-in defaults said too, unless not
+    ``say_defaults``); ``None`` for ``--config none``. Shared by train, tune, data split and
+    eval-lists."""
+    from kgrec.train.config import find_config_file, found_config_line
+    from kgrec.utils.ranks import launched_as_rank_zero
+
+    if args.config is not None:
+        return None if str(args.config) == "none" else args.config
+    found = find_config_file(data_overrides(args))
+    if (found is not None or say_defaults) and launched_as_rank_zero():  # DDP's other processes run the same command
+        print(found_config_line(found), file=sys.stderr)
+    return found
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """``--data`` (and ``--graph``, where a command has it) as overrides, before ``--set``'s; read
+    as typed (:func:`~kgrec.utils.config.yaml_text`: a folder named ``null`` is that folder)."""
+    overrides = list(args.overrides)
+    if args.data is not None:
+        overrides.insert(0, f"data.path={yaml_text(str(args.data))}")
+    if getattr(args, "graph", None) is not None:
+        overrides.insert(0, f"graph.path={yaml_text(str(args.graph))}")
+    return overrides
 
 
 def _split(args: argparse.Namespace) -> int:

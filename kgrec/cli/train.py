@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kgrec.cli.data import load_split, split_arguments
+from kgrec.cli.data import config_file, data_overrides, load_split, split_arguments
 from kgrec.errors import ConfigError
-from kgrec.utils.config import yaml_text
 
 if TYPE_CHECKING:
     from kgrec.data import Dataset
@@ -128,7 +127,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _config_arguments(p: argparse.ArgumentParser) -> None:
-    """The options a run's config comes from, shared by train and tune (see :func:`_data_overrides`)."""
+    """The options a run's config comes from, shared by train and tune (see :func:`~kgrec.cli.data.data_overrides`)."""
     p.add_argument("--data", type=Path, help="dataset folder (default: the config's data.path, else fetch data.name, ml-100k by default)")
     p.add_argument("--graph", type=Path, help="graph built by `kgrec graph build` (default: built from the data)")
     p.add_argument("--config", type=Path,
@@ -143,8 +142,8 @@ def _train(args: argparse.Namespace) -> int:
     from kgrec.train import load_config
     from kgrec.utils.config import locate
 
-    args.config = _config_file(args)
-    config = load_config(args.config, _data_overrides(args))
+    args.config = config_file(args)
+    config = load_config(args.config, data_overrides(args))
     if args.print_config:
         from kgrec.train.config import config_yaml
 
@@ -163,7 +162,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         metrics = train(config, args.out, overwrite=args.overwrite)
     except ConfigError as error:  # a check against the data or the machine: where --config writes the key
-        raise locate(error, args.config, _data_overrides(args)) from None
+        raise locate(error, args.config, data_overrides(args)) from None
     if metrics:
         print(_summary(metrics))
         print(f"run folder: {args.out}")
@@ -188,39 +187,15 @@ def _tune(args: argparse.Namespace) -> int:
               "and draws nothing: not used", file=sys.stderr)  # fmt: skip
     grid = parse_grid(args.grid) if args.grid else {}
     space = parse_space(args.sample)
-    args.config = _config_file(args)
+    args.config = config_file(args)
     try:
-        result = tune(grid, args.out, args.config, _data_overrides(args), space=space, trials=args.trials,
+        result = tune(grid, args.out, args.config, data_overrides(args), space=space, trials=args.trials,
                       seed=args.search_seed or 0)  # fmt: skip
     except ConfigError as error:  # a run's check against the data or the machine: where --config writes the key
         searched = [f"{field}=" for field in (*grid, *space)]  # set by the search, not by the file
-        raise locate(error, args.config, [*_data_overrides(args), *searched]) from None
+        raise locate(error, args.config, [*data_overrides(args), *searched]) from None
     print((args.out / "tune.json").read_text(encoding="utf-8") if args.json else format_result(result, args.out))
     return 0
-
-
-def _config_file(args: argparse.Namespace) -> Path | None:
-    """``--config``; without it the dataset's own config, found by its name and said on stderr
-    (:func:`~kgrec.train.config.find_config_file`); ``None`` for ``--config none``."""
-    from kgrec.train.config import find_config_file, found_config_line
-    from kgrec.utils.ranks import launched_as_rank_zero
-
-    if args.config is not None:
-        return None if str(args.config) == "none" else args.config
-    found = find_config_file(_data_overrides(args))
-    if launched_as_rank_zero():  # DDP's other processes run the same command
-        print(found_config_line(found), file=sys.stderr)
-    return found
-
-
-def _data_overrides(args: argparse.Namespace) -> list[str]:
-    """``--data`` and ``--graph`` as overrides, before ``--set``'s."""
-    overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.insert(0, f"data.path={yaml_text(str(args.data))}")  # as typed: a folder named null is that folder
-    if args.graph is not None:
-        overrides.insert(0, f"graph.path={yaml_text(str(args.graph))}")
-    return overrides
 
 
 def _compare(args: argparse.Namespace) -> int:

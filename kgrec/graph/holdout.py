@@ -12,14 +12,13 @@ neighbour in the graph, so every node that had an edge keeps one and its vector 
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kgrec.errors import ConfigError, GraphError
-from kgrec.graph.kg import USER, KnowledgeGraph
+from kgrec.errors import ConfigError
+from kgrec.graph.kg import USER, KnowledgeGraph, read_arrays
 from kgrec.graph.recipe import INTERACTED
 from kgrec.utils.io import atomic_path
 
@@ -44,12 +43,8 @@ class HeldOutTriples:
 
         Raises:
             GraphError: the file is damaged (cut short, not an ``.npz``) or lacks an array."""
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                return cls(valid=arrays["valid"], test=arrays["test"], known=arrays["known"])
-        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
-            reason = error.args[0] if isinstance(error, KeyError) else error  # KeyError: 'test is not a file in the archive'
-            raise GraphError(f"{path}: cannot read the held-out KG triples ({reason}); restore the file or retrain") from None
+        arrays = read_arrays(Path(path), "the held-out KG triples", ("valid", "test", "known"))
+        return cls(valid=arrays["valid"], test=arrays["test"], known=arrays["known"])
 
     def part(self, name: str) -> np.ndarray:
         """``valid`` or ``test``."""

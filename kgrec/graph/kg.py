@@ -263,7 +263,7 @@ class KnowledgeGraph:
         path = Path(path)
         restore_interrupted_dir(path)  # a crash between save's two renames leaves it at .NAME.old
         manifest = _read_manifest(path)
-        arrays = _read_arrays(path / ARRAYS)
+        arrays = read_arrays(path / ARRAYS)
         if manifest["format_version"] >= 2:
             arrays |= {name: _unpacked(path / ARRAYS, arrays, name) for name in TEXT_ARRAYS}
         counts = manifest["counts"]
@@ -385,14 +385,21 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+def read_arrays(file: Path, what: str = "graph arrays", names: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file kgrec wrote (no pickles), holding at least ``names``; a
+    :class:`GraphError` naming the file and ``what`` it holds when it is missing, damaged (cut
+    short, not an ``.npz``) or lacks one of them."""
     if not file.is_file():
-        raise GraphError(f"{file}: graph arrays not found")
+        raise GraphError(f"{file}: {what} not found")
     try:
         with np.load(file, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+            arrays = {name: npz[name] for name in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # BadZipFile: a file cut short
-        raise GraphError(f"{file}: cannot read graph arrays ({error})") from None
+        raise GraphError(f"{file}: cannot read {what} ({error})") from None
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise GraphError(f"{file}: cannot read {what} (no array {', '.join(missing)})")
+    return arrays
 
 
 def _check_arrays(path: Path, arrays: dict[str, np.ndarray], counts: dict[str, int]) -> None:

@@ -146,16 +146,17 @@ def plot_degrees(kg: KnowledgeGraph, path: str | Path) -> Path:
     figure = Figure(figsize=(6.4, 4.4), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
+    axes.set_xscale("log")
+    axes.set_yscale("log")
     for code, kind in enumerate(NODE_TYPES):
         values = degree[(kg.node_type == code) & (degree > 0)]
-        if len(values) == 0:
-            continue
-        count = np.bincount(values)
-        value = np.flatnonzero(count)
-        count = count[value]
         isolated = int(np.count_nonzero(kg.node_type == code)) - len(values)  # degree 0 has no place on a log axis
+        if len(values) + isolated == 0:
+            continue
+        count = np.bincount(values) if len(values) else np.zeros(1, dtype=np.int64)
+        value = np.flatnonzero(count)
         label = f"{kind} ({len(values) + isolated}; {isolated} isolated, not shown)" if isolated else f"{kind} ({len(values)})"
-        axes.loglog(value, count, marker="o", markersize=3, linestyle="none", label=label)
+        axes.plot(value, count[value], marker="o", markersize=3, linestyle="none", label=label)  # none plotted: a legend entry still
     name = kg.provenance.get("dataset", "graph")
     axes.set_title(f"Degree distribution: {name} ({kg.n_nodes} nodes, {kg.n_triples} triples)")
     axes.set_xlabel("degree (triples touching the node)")

@@ -198,7 +198,7 @@ class ModelConfig:
         # one (`--set model.kg_margin=nan` reads as a float NaN, which trains on NaN losses).
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "float" and isinstance(value, int | float) and not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):  # float fields, optional ones too
                 raise ConfigError(f"model.{f.name}: expected a finite number, got {value}", key=f"model.{f.name}")
         if self.loss_weights is not None:
             unknown = sorted(set(self.loss_weights) - set(TASKS))

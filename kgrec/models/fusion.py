@@ -15,6 +15,13 @@ from kgrec.models.config import USER_PARTS
 ITEM_MODALITIES = ("id", "text", "graph")
 
 
+def drops_ids(p: float, training: bool) -> bool:
+    """Whether ID dropout of probability ``p`` drops IDs now: while training when ``p > 0``, and at
+    ``p = 1`` always, since an ID that never trained is never used (after training it had entered
+    every prediction at its random start)."""
+    return p >= 1.0 or (training and p > 0)
+
+
 class MoEAdaptor(nn.Module):
     r"""Mixture-of-experts adaptor over frozen text vectors, from Hou et al., `"Towards Universal
     Sequence Representation Learning for Recommender Systems" <https://arxiv.org/abs/2206.05941>`_
@@ -159,9 +166,9 @@ class ItemFusion(nn.Module):
         (all ``True`` outside training, all ``False`` at ``id_dropout`` 1: an ID embedding that
         never trained is never used). Pass it, and'ed with the warm items, as ``id_mask`` with
         ``drop_ids=False`` to drop the same items elsewhere too (their graph-node embeddings)."""
-        if self.id_dropout >= 1.0:
+        if self.id_dropout >= 1.0:  # no draw: none is kept
             return torch.zeros(n, dtype=torch.bool, device=device)
-        if self.training and self.id_dropout > 0:
+        if drops_ids(self.id_dropout, self.training):
             return torch.rand(n, device=device) >= self.id_dropout
         return torch.ones(n, dtype=torch.bool, device=device)
 
@@ -200,7 +207,7 @@ class ItemFusion(nn.Module):
                     if id_mask.shape != (n,):
                         raise ValueError(f"id_mask: expected shape ({n},), got {tuple(id_mask.shape)}")
                     mask, masked = id_mask.to(device=v.device, dtype=torch.bool), True
-                if drop_ids and self.id_dropout > 0 and (self.training or self.id_dropout >= 1.0):
+                if drop_ids and drops_ids(self.id_dropout, self.training):
                     mask, masked = mask & self.id_keep_mask(n, v.device), True
                 if masked:
                     v = v * mask.unsqueeze(-1).to(v.dtype)  # dropped / missing IDs contribute zeros
@@ -401,8 +408,11 @@ class UserEncoder(nn.Module):
         out: Tensor | None = None
         if "id" in self.parts:
             emb = self.id_embedding.weight if users is None else self.id_embedding(users)
-            if self.id_dropout > 0 and (self.training or self.id_dropout >= 1.0):  # p = 1: never trained, never used
-                keep = torch.rand(emb.size(0), 1, device=emb.device) >= self.id_dropout
+            if drops_ids(self.id_dropout, self.training):
+                if self.id_dropout >= 1.0:  # no draw: none is kept (a draw in eval moved the caller's random state)
+                    keep = torch.zeros(emb.size(0), 1, dtype=torch.bool, device=emb.device)
+                else:
+                    keep = torch.rand(emb.size(0), 1, device=emb.device) >= self.id_dropout
                 emb = emb * keep.to(emb.dtype)
             out = emb
         if "history" in self.parts:

@@ -33,7 +33,7 @@ from kgrec.errors import ConfigError
 from kgrec.models._sparse import SparseOperator
 from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.config import REC_TASKS, ModelConfig, ModelSizes
-from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder
+from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, drops_ids
 from kgrec.models.graph_encoder import RelationalGraphEncoder
 from kgrec.models.losses import JointLoss
 from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
@@ -398,7 +398,7 @@ class MultiTaskRecommender(nn.Module):
         c = self.config
         id_mask = self.warm_items if self.item_embedding is not None else None
         keep = None  # id_dropout > 0 implies an ID embedding (ModelConfig checks it)
-        if c.id_dropout_graph and c.id_dropout > 0 and c.use_graph and (self.training or c.id_dropout >= 1.0):
+        if c.id_dropout_graph and c.use_graph and drops_ids(c.id_dropout, self.training):
             keep = self.item_fusion.id_keep_mask(self.sizes.num_items, self._device())  # (I,)
             id_mask = keep if id_mask is None else id_mask & keep
         keep_nodes = self._without_private_entities(keep) if keep is not None and c.id_dropout_private else keep

@@ -32,7 +32,7 @@ from kgrec.data.atomic import TokenColumn
 from kgrec.data.dataset import Dataset
 from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.index import vectors_sha256
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, swap_lock, write_json
+from kgrec.utils.io import atomic_dir, read_safetensors, restore_interrupted_dir, swap_lock, write_json
 from kgrec.utils.names import TitleIndex, ambiguous_title, closest, did_you_mean
 
 CATALOG_DIR = "catalog"
@@ -502,8 +502,6 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None]:
     """The catalog record (``None`` without ``catalog.json``: no changes) and the added items'
     tensors (``None`` without ``added.safetensors``), read as they are on disk."""
-    from safetensors.numpy import load_file
-
     where = folder / "catalog.json"
     if not where.is_file():
         return None, None
@@ -514,8 +512,4 @@ def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None
     tensors = folder / "added.safetensors"
     if not tensors.is_file():
         return record, None
-    try:
-        return record, load_file(str(tensors))
-    except Exception as error:  # safetensors raises its own types for a damaged file
-        raise RetrievalError(f"{tensors}: cannot read it ({' '.join(str(error).split())[:200]}); "
-                             f"remove {folder} and add the items again") from None  # fmt: skip
+    return record, read_safetensors(tensors, f"remove {folder} and add the items again", RetrievalError, as_numpy=True)

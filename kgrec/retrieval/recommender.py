@@ -1015,7 +1015,9 @@ class Recommender:
     def refresh(self) -> bool:
         """Take up the catalog changes that another process saved since this object read or
         wrote the run's catalog (``kgrec add-items`` / ``remove-items`` beside a server): reload
-        the catalog and its index. Returns whether there were any. :meth:`add_items` and
+        the catalog and its index. After a failed index update it also takes up an index
+        ``kgrec index build`` saved since (:meth:`_take_up_rebuilt_index`). Returns whether it
+        took up anything. :meth:`add_items` and
         :meth:`remove_items` call it first, so a change is made on top of the latest catalog
         and never undoes another's (under a lock: :meth:`_changing_catalog`); a server calls it
         before each request (a file ``stat``)."""

@@ -269,10 +269,12 @@ def create_app(
                 raise HTTPException(503, f"{_catalog_unreadable(error)}; GET /health answers 503 until it is mended") from None
             yield
 
+    logged: set[str] = set()  # the index-update failures the log has (each said once)
+
     @app.exception_handler(KgrecError)
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         if isinstance(error, IndexOutOfDateError):  # the server's files: its path and error stay in its log
-            return SafeJSON({"detail": _index_out_of_date(str(error))}, status_code=503)
+            return SafeJSON({"detail": _index_out_of_date(str(error), logged)}, status_code=503)
         status = 404 if isinstance(error, NotFoundError) else 400
         return SafeJSON({"detail": _http_wording(str(error))}, status_code=status)
 
@@ -344,7 +346,7 @@ def create_app(
             except (KgrecError, OSError) as error:  # queries answer 503 too: take this process out of rotation
                 return SafeJSON({"status": "catalog unreadable", "detail": _catalog_unreadable(error)}, status_code=503)
             if recommender.index_error is not None:  # queries answer 503 too: take this process out of rotation
-                return SafeJSON({"status": "index out of date", "detail": _index_out_of_date(recommender.index_error)},
+                return SafeJSON({"status": "index out of date", "detail": _index_out_of_date(recommender.index_error, logged)},
                                 status_code=503)  # fmt: skip
             answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
                                       "users": recommender.run.dataset.n_users}  # fmt: skip
@@ -505,11 +507,14 @@ def _catalog_unreadable(error: KgrecError | OSError) -> str:
     return "the run's catalog cannot be read (the server's log says why)"
 
 
-def _index_out_of_date(reason: str) -> str:
+def _index_out_of_date(reason: str, logged: set[str]) -> str:
     """Log why a catalog change's index update failed (the run's path and the underlying error,
-    which the repair needs) and return what a client is told instead: the repair, without the
-    server's path (the answer had held both)."""
-    print(f"kgrec serve: the index is out of date: {reason}", file=sys.stderr)
+    which the repair needs; once per reason, not on every request and ``/health`` poll) and
+    return what a client is told instead: the repair, without the server's path (the answer had
+    held both)."""
+    if reason not in logged:
+        logged.add(reason)
+        print(f"kgrec serve: the index is out of date: {reason}", file=sys.stderr)
     return ("the catalog was changed but updating its index failed (the server's log says why); rebuild it with "
             "`kgrec index build RUN_DIR` on the served run folder, which the server then takes up")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -21,16 +22,19 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
     files = sorted(path.glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1])) if path.is_dir() else [path]
     series: dict[str, dict[int, float]] = defaultdict(dict)
     for file in files:
-        with open(file, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                try:
-                    epoch = int(float(row.get("epoch") or 0))
-                    values = {key: float(value) for key, value in row.items()
-                              if key not in ("epoch", "step") and value not in (None, "")}  # fmt: skip
-                except (ValueError, TypeError):  # a row a crash cut short (Lightning appends in place): skipped
-                    continue
-                for key, value in values.items():
-                    series[key][epoch] = value
+        text = file.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # a last row a crash cut short (Lightning appends in place)
+            text = text[: text.rfind("\n") + 1]
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            if None in row.values():  # fewer fields than the header: cut short (unlogged ones are "")
+                continue
+            try:
+                epoch = int(float(row.get("epoch") or 0))
+                values = {key: float(value) for key, value in row.items() if key not in ("epoch", "step") and value != ""}
+            except ValueError:  # a value a crash cut short
+                continue
+            for key, value in values.items():
+                series[key][epoch] = value
     return {key: sorted(values.items()) for key, values in series.items()}
 
 

@@ -121,8 +121,8 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
 
 def check_data(config: RunConfig, dataset: Dataset) -> None:
     """Refuse a split training cannot select or report on: an empty valid or test part, a part
-    whose users are all new, a like threshold leaving every training rating on one side,
-    cut-offs (``eval.ks``) beyond the catalogue."""
+    whose users are all new, a like threshold leaving every training rating on one side, an AUC
+    monitor over valid ratings of one label, cut-offs (``eval.ks``) beyond the catalogue."""
     for part in ("valid", "test"):
         if not len(getattr(dataset, part)):
             key = "data.cold_item_share" if config.data.split == "cold_item" else "data.ratios"
@@ -148,8 +148,8 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                 "label only; set a threshold inside that range, or drop like from model.tasks",
                 key="model.like_threshold",
             )
-    valid = known_users_part(dataset, "valid")
-    if resolve_monitor(config) == "auc" and valid.rating is not None:  # AUC needs both labels (else no metric)
+    valid = known_users_part(dataset, "valid") if resolve_monitor(config) == "auc" else None
+    if valid is not None and valid.rating is not None:  # AUC needs both labels (else no metric)
         threshold, liked = config.model.like_threshold, float((valid.rating >= config.model.like_threshold).mean())
         if liked in (0.0, 1.0):
             raise ConfigError(
@@ -715,25 +715,35 @@ def _epochs_done(last: Path) -> int:
 
 
 def _check_same_config(out: Path, config: RunConfig) -> None:
-    saved = out / "config.yaml"
+    changed = config_differences(out, config)
+    if changed:
+        raise KgrecError(
+            f"{out} holds an interrupted run with another config (differs in: {', '.join(changed)}); "
+            "run it again with the run's values to resume it (its config.yaml), or pass --overwrite to start over"
+        )
+
+
+def config_differences(run: Path, config: RunConfig, ignore: tuple[str, ...] = RESUMABLE_CHANGES) -> list[str]:
+    """The fields in which the run folder ``run`` was trained with another config than ``config``
+    (as fitted to the data, as :func:`train` records it), ``train`` fields in ``ignore`` aside:
+    ``"model.dim (16 in the run, 32 now)"``; empty without a recorded config."""
+    saved = run / "config.yaml"
     if not saved.is_file():
-        return
+        return []
     before = with_defaults(yaml.safe_load(saved.read_text(encoding="utf-8")))  # saved by an older kgrec, maybe
     now = plain_config(config)
     if now["data"]["split"] == "given":  # recorded as the config asked before a folder's own split was noted
         before["data"]["split"] = "given"
     if now["data"]["path"]:  # data.name recorded as the config's (the default ml-100k) before it was the folder's
         before["data"]["name"] = now["data"]["name"]
-    for free in RESUMABLE_CHANGES:
+    for free in ignore:
         before["train"].pop(free, None)
         now["train"].pop(free, None)
-    if before != now:
-        changed = [f"{key} ({_field_value(before, key)} in the run, {_field_value(now, key)} now)"
-                   for key in changed_fields(before, now)]  # fmt: skip
-        raise KgrecError(
-            f"{out} holds an interrupted run with another config (differs in: {', '.join(changed) or 'sections'}); "
-            "run it again with the run's values to resume it (its config.yaml), or pass --overwrite to start over"
-        )
+    if before == now:
+        return []
+    changed = [f"{key} ({_field_value(before, key)} in the run, {_field_value(now, key)} now)"
+               for key in changed_fields(before, now)]  # fmt: skip
+    return changed or ["sections"]
 
 
 def _field_value(config: dict, key: str) -> str:

@@ -16,7 +16,9 @@ from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config, load_data
 from kgrec.train.run import KG_HELDOUT, RUN_FORMAT, TEXT_ENCODER_DIR, side_inputs
 from kgrec.utils.config import yaml_text
-from kgrec.utils.io import source_mismatch
+from kgrec.utils.io import read_safetensors, source_mismatch
+
+RESTORE = "restore the run folder's copy, or retrain"  # what to do about a damaged file of a run
 
 
 @dataclass
@@ -44,7 +46,7 @@ class LoadedRun:
             sizes = self.manifest["sizes"]
             sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
             model = MultiTaskRecommender(self.config.model, sizes, side_inputs(self.dataset, self.config.model, self.graph, self.text))
-            model.load_state_dict(_read_tensors(self.path / "model.safetensors"))
+            model.load_state_dict(read_safetensors(self.path / "model.safetensors", RESTORE))
             self._model = model.eval()
         return self._model
 
@@ -91,18 +93,6 @@ def check_run_files(run: Path, manifest: dict[str, Any]) -> None:
         )
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a run's safetensors file; a clear error when it is damaged (cut short,
-    overwritten by something else)."""
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as error:  # safetensors raises its own types for a damaged file
-        reason = " ".join(str(error).split())[:200]
-        raise KgrecError(f"{path}: cannot read it ({reason}); restore the run folder's copy, or retrain") from None
-
-
 def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     """Load a run folder. ``data`` overrides the dataset folder recorded at training time."""
     run = Path(run)
@@ -132,7 +122,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     graph = None
     if (run / "graph").is_dir():  # the same files: hashed once
         graph = KnowledgeGraph.load(run / "graph", dataset=dataset, check_sources=not manifest.get("sources"))
-    text = _read_tensors(run / "text.safetensors")["text"] if (run / "text.safetensors").is_file() else None
+    text = read_safetensors(run / "text.safetensors", RESTORE)["text"] if (run / "text.safetensors").is_file() else None
     kg_heldout = HeldOutTriples.load(run / KG_HELDOUT) if (run / KG_HELDOUT).is_file() else None
     return LoadedRun(run, config, manifest, dataset, graph, text, kg_heldout)
 

@@ -28,9 +28,10 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     ``suffix`` lets libraries that append an extension (``np.savez`` adds ``.npz``) write the
     temporary file under the name they expect.
 
-    As a plain write would, a symbolic link is written through (its target is replaced, the
-    link kept) and a file rewritten keeps its permissions; a new one gets the usual ones (the
-    umask's), not ``mkstemp``'s 0600.
+    A symbolic link is written through (its target is replaced, the link kept) and a file
+    rewritten keeps its permissions, as with a plain write; a new one gets the usual ones (the
+    umask's), not ``mkstemp``'s 0600. Unlike a plain write, a read-only file is replaced too (the
+    rename needs only the folder's permission) and stays read-only.
     """
     path = _behind_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,8 +40,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _fsync(tmp_path)  # the data is on disk before the rename makes it visible (read while still ours: 0600)
         os.chmod(tmp_path, _mode_for(path, 0o666))
-        _fsync(tmp_path)  # the data is on disk before the rename makes it visible
         os.replace(tmp_path, path)
         _fsync(path.parent)  # and so is the rename
     finally:
@@ -227,6 +228,21 @@ def source_mismatch(records: list[dict[str, Any]], files: list[Path]) -> str | N
         if sha256_file(file) != recorded[name]:
             return f"{file} changed since (sha256 differs)"
     return None
+
+
+def read_safetensors(path: str | Path, fix: str, error: type[KgrecError] = KgrecError, as_numpy: bool = False) -> dict[str, Any]:
+    """The tensors of a safetensors file (numpy arrays with ``as_numpy``); ``error`` naming the
+    file and ``fix`` (what to do) when it is damaged: cut short, or overwritten by something else."""
+    from safetensors import SafetensorError
+
+    if as_numpy:
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as failure:  # the file's fault, not a programming error
+        raise error(f"{path}: cannot read it ({' '.join(str(failure).split())[:200]}); {fix}") from None
 
 
 def _read_umask() -> int:

@@ -48,6 +48,7 @@ def test_a_failed_index_update_keeps_the_server_path_and_error_in_its_log(run, t
     assert answers[2].json()["status"] == "index out of date"
     log = capsys.readouterr().err
     assert f"disk full writing {copy}" in log and f"kgrec index build {copy}" in log  # the operator's log has both
+    assert log.count("the index is out of date") == 1  # once, not on every request and /health poll
     monkeypatch.undo()
     from kgrec.retrieval import Recommender
 

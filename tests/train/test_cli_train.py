@@ -139,13 +139,13 @@ def test_data_and_graph_name_the_folder_as_typed(folder, tmp_path, capsys, monke
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--data", folder, "--print-config"]) == 2
     assert f"kgrec: error: {folder}: no interactions: expected {folder}.inter" in capsys.readouterr().err
-    from kgrec.cli.train import _data_overrides
+    from kgrec.cli.data import data_overrides
     from kgrec.train import load_config
 
     class Args:
         data, graph, overrides = Path(folder), Path(folder), []
 
-    config = load_config(None, _data_overrides(Args()))
+    config = load_config(None, data_overrides(Args()))
     assert (str(config.data.path), str(config.graph.path)) == (folder, folder)
 
 

@@ -185,3 +185,8 @@ def test_training_curves_skip_a_log_row_cut_short_by_a_crash(tmp_path):
     part.mkdir(parents=True)
     (part / "metrics.csv").write_text("epoch,step,train/loss\n0,9,0.5\n1,19,1e-")
     assert read_metrics_csv(tmp_path / "logs") == {"train/loss": [(0, 0.5)]}
+    # a cut that still parses is dropped too: a last line without its newline, a row short of fields
+    (part / "metrics.csv").write_text("epoch,step,train/loss,valid/ndcg@10\n0,9,0.5,\n1,19,0.4,0.2\n2,29,0.71")
+    assert read_metrics_csv(tmp_path / "logs") == {"train/loss": [(0, 0.5), (1, 0.4)], "valid/ndcg@10": [(1, 0.2)]}
+    (part / "metrics.csv").write_text("epoch,step,train/loss,valid/ndcg@10\n0,9,0.5,0.1\n1,19,0.4\n")
+    assert read_metrics_csv(tmp_path / "logs") == {"train/loss": [(0, 0.5)], "valid/ndcg@10": [(0, 0.1)]}

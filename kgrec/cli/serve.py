@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 
 from kgrec.errors import KgrecError
@@ -27,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "(POST and DELETE /items answer 409: each worker holds its own catalog)")  # fmt: skip
     p.add_argument("--token", default=None,
                    help="API token for writes (default: $KGREC_API_TOKEN; without one, writes are refused)")  # fmt: skip
+    p.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
+                   help="let browser pages of ORIGIN call the service (https://app.example.com, or * for any; "
+                        "repeatable; default: none, and browsers refuse pages of other origins)")  # fmt: skip
     p.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                    help="start taking requests at once; by default one query of each kind is answered first, so "
                         "that no user's first query waits for the model or the text encoder to load")  # fmt: skip
@@ -42,6 +46,9 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise KgrecError("kgrec serve needs the serve extra: pip install 'kgrec[serve]'") from None
+    for origin in args.cors_origins:  # a path or a missing scheme never matches a browser's Origin header
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise KgrecError(f"--cors-origin {origin!r}: expected scheme://host[:port] (https://app.example.com), or *")
     token = args.token or os.environ.get("KGREC_API_TOKEN") or None
     if args.workers > 1:
         from kgrec.train.saved import check_run_files, read_manifest
@@ -54,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.data is not None:
             os.environ["KGREC_SERVE_DATA"] = str(args.data)
         os.environ["KGREC_SERVE_WARM_UP"] = "1" if args.warm_up else "0"
+        os.environ["KGREC_SERVE_CORS"] = " ".join(args.cors_origins)
         if token:
             os.environ["KGREC_API_TOKEN"] = token
         uvicorn.run("kgrec.serve.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="warning")
@@ -65,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
     warmed = recommender.warm_up() if args.warm_up else None
     if warmed is not None:
         print(f"warmed up in {warmed}", flush=True)
-    app = create_app(recommender, token=token, warmed=warmed)
+    app = create_app(recommender, token=token, warmed=warmed, cors_origins=args.cors_origins)
     print(f"serving {args.run} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -36,13 +36,14 @@ import math
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -242,6 +243,7 @@ def create_app(
     max_body_bytes: int = 1 << 20,
     writable: bool = True,
     warmed: WarmUp | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The FastAPI app serving ``recommender``. Writes (``POST /items``, ``DELETE /items/{id}``) need ``token``, sent as
     ``Authorization: Bearer TOKEN`` (401 without it or with a wrong one; checked before the body is
@@ -252,10 +254,15 @@ def create_app(
     :meth:`~kgrec.retrieval.Recommender.warm_up` did, lets ``GET /health`` name the query kinds
     that failed (``"unavailable"``), which the other kinds do not stop being served. Spaces and line
     breaks around ``token`` are not part of it (a client's header cannot end in them): one read
-    from a file or a secret keeps its final line break; a blank token is none."""
+    from a file or a secret keeps its final line break; a blank token is none. ``cors_origins``
+    (``"https://app.example.com"``, or ``"*"``) may call the service from a browser page of
+    another origin (Starlette's CORS middleware; none by default, as browsers then refuse)."""
     token = (token or "").strip() or None
     app = FastAPI(title="kgrec", version="1", description=__doc__, default_response_class=SafeJSON)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:  # added last: outermost, so a preflight and a 413 get the CORS headers too
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "HEAD", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     lock = threading.Lock()
 
     @contextlib.contextmanager

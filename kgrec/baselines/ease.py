@@ -77,8 +77,7 @@ class EASE:
         recency_hours: float | None = None,
         recency_floor: float = 0.05,
     ) -> None:
-        if not 0 < reg < float("inf"):  # inf would solve into NaN weights (inf / inf)
-            raise ValueError(f"reg={reg}: expected a positive, finite L2 weight")
+        check_l2(reg)
         for name, hours in (("session_hours", session_hours), ("recency_hours", recency_hours)):
             if hours is not None and not hours > 0:
                 raise ValueError(f"{name}={hours}: expected a positive number of hours (or None)")
@@ -122,6 +121,13 @@ class EASE:
         session = "" if self.session_hours is None else f", session_hours={self.session_hours:g}"
         recency = "" if self.recency_hours is None else f", recency_hours={self.recency_hours:g}, recency_floor={self.recency_floor:g}"
         return f"{type(self).__name__}(reg={self.reg:g}{session}{recency})"
+
+
+def check_l2(reg: float) -> None:
+    """Refuse an L2 weight the closed form cannot use: 0 or less (a singular system), NaN, or inf
+    (which solves into NaN weights, inf / inf)."""
+    if not 0 < reg < float("inf"):
+        raise ValueError(f"reg={reg}: expected a positive, finite L2 weight")
 
 
 def closed_form(gram: Callable[[], torch.Tensor], reg: float) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kgrec.baselines.ease import closed_form
+from kgrec.baselines.ease import check_l2, closed_form
 from kgrec.data.dataset import Interactions
 from kgrec.eval.matrix import interaction_matrix
 
@@ -39,8 +39,7 @@ class UserEASE:
     REG_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
 
     def __init__(self, reg: float = 250.0, device: torch.device | str = "cpu") -> None:
-        if not 0 < reg < float("inf"):  # inf would solve into NaN weights (inf / inf)
-            raise ValueError(f"reg={reg}: expected a positive, finite L2 weight")
+        check_l2(reg)
         self.reg = float(reg)
         self.device = torch.device(device)
         self.table: torch.Tensor | None = None  # (U, I) float32 scores of every user

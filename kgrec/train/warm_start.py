@@ -272,12 +272,13 @@ def warm_start(
     from kgrec.train.run import TEXT_ENCODER_DIR
 
     fine_tuned = run / TEXT_ENCODER_DIR
-    if text_model is not None and fine_tuned.is_dir() and Path(text_model).expanduser().resolve() != fine_tuned.resolve():
+    from_fine_tuned = text_model is not None and _same_text_model(str(fine_tuned), text_model)
+    if text_model is not None and fine_tuned.is_dir() and not from_fine_tuned:
         why = f"the transformer the run fine-tuned: the item texts are encoded by text.model; text.model={run / TEXT_ENCODER_DIR} starts from it"
         report.not_carried.insert(0, f"{TEXT_ENCODER_DIR}/ ({why})")  # first: the note shows three
     run_text = recorded_text.get("model")
     if (text_model is not None and recorded_model.get("use_text") and isinstance(run_text, str)
-            and not _same_text_model(run_text, text_model) and not _same_text_model(str(fine_tuned), text_model)):  # fmt: skip
+            and not _same_text_model(run_text, text_model) and not from_fine_tuned):  # fmt: skip
         adaptor = ": the text adaptor carried learned on its vectors" if any(n.startswith("text_adaptor.") for n in updated) else ""
         report.not_carried.insert(0, f"text.model {run_text} (the run's item texts were encoded by it, here by {text_model}{adaptor})")
     return report

@@ -10,7 +10,7 @@ import pytest
 
 from kgrec.utils.lazy import lazy_exports
 
-LAZY_PACKAGES = ("kgrec.models", "kgrec.text", "kgrec.train")
+LAZY_PACKAGES = ("kgrec", "kgrec.models", "kgrec.text", "kgrec.train")
 
 
 def type_checking_imports(package: str) -> dict[str, str]:

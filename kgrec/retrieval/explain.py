@@ -76,22 +76,28 @@ def reads_as_a_name(token: str) -> bool:
 
 @dataclass(frozen=True)
 class ExplanationPath:
-    """One KG path: node ids, their display names, and per hop the relations and direction."""
+    """One KG path: graph node ids (``path.nodes``, positions in the run's graph file), their
+    raw ids (``ids``: item ids, KG entity ids, ``relation=value`` for attribute values) and
+    display names, and per hop the relations (``relations``: their names) and direction."""
 
     path: GraphPath
     names: tuple[str, ...]
     text: str
     from_item: str | None = None
     attention: float | None = None  # KGAT: how much both ends attend to the path's middle node
+    ids: tuple[str, ...] = ()
+    relations: tuple[tuple[str, ...], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The path as JSON (``--json``, the HTTP answers)."""
+        """The path as JSON (``--json``, the HTTP answers): raw ids and relation names, which
+        mean the same in the dataset's files, not the graph's internal numbers."""
         out = {
             "from_item": self.from_item,
-            "nodes": list(self.path.nodes),
+            "ids": list(self.ids),
             "names": list(self.names),
             "hops": [
-                {"relations": [int(r) for r in hop.relations], "forward": hop.forward} for hop in self.path.hops
+                {"relations": list(relations), "forward": hop.forward}
+                for hop, relations in zip(self.path.hops, self.relations, strict=True)
             ],
             "text": self.text,
         }
@@ -371,6 +377,21 @@ class Explainer:
     def _all_named(self, nodes: Sequence[int]) -> bool:
         return all(v >= self.kg.n_nodes or self._named[v] for v in nodes[1:-1])  # type: ignore[union-attr]
 
+    def _path(self, path: GraphPath, first: int, last: int, text: str, from_item: str | None) -> ExplanationPath:
+        """``path`` between catalog positions ``first`` and ``last``, with its display names, raw
+        ids and relation names."""
+        kg, catalog = self.kg, self.catalog
+        names, line = self._format(path, catalog.titles[first], catalog.titles[last])
+        ids = [
+            str(kg.keys[v]) if v < kg.n_nodes else catalog.tokens[catalog.n_base + v - kg.n_nodes]  # type: ignore[union-attr]
+            for v in path.nodes
+        ]
+        ids[0], ids[-1] = catalog.tokens[first], catalog.tokens[last]  # an added item's anchor is not the item
+        relations = tuple(tuple(str(kg.relation_names[r]) for r in hop.relations) for hop in path.hops)  # type: ignore[union-attr]
+        return ExplanationPath(
+            path, names, text or line, from_item, self._path_attention(path.nodes), tuple(ids), relations
+        )
+
     def _format(self, path: GraphPath, first: str, last: str) -> tuple[tuple[str, ...], str]:
         kg = self.kg
         names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
@@ -468,7 +489,7 @@ class Explainer:
             path = found if isinstance(found, GraphPath) else self._with_hops(found)
             names, line = self._format(path, catalog.titles[h.position], title)
             text = f"{_history_phrase(h, catalog, self.like_threshold)} {line[len(names[0]) + 1 :]}"
-            paths.append(ExplanationPath(path, names, text, catalog.tokens[h.position], self._path_attention(path.nodes)))
+            paths.append(self._path(path, h.position, target, text, catalog.tokens[h.position]))
         if paths:
             related = tuple(dict.fromkeys(p.from_item for p in paths if p.from_item))
             co, said = self._co_liked_clause(kept[0][1].position, target)
@@ -504,8 +525,7 @@ class Explainer:
         paths: list[ExplanationPath] = []
         if a is not None and b is not None:
             for path in self.paths_between(a, b, self.max_paths, slow=True):
-                names, line = self._format(path, catalog.titles[source], catalog.titles[target])
-                paths.append(ExplanationPath(path, names, line, catalog.tokens[source], self._path_attention(path.nodes)))
+                paths.append(self._path(path, source, target, "", catalog.tokens[source]))
         related = (catalog.tokens[source],)
         if paths:
             return Explanation("kg_path", paths[0].text + said, tuple(paths), related_items=related, co_liked=co)

@@ -166,12 +166,22 @@ def _train(args: argparse.Namespace) -> int:
     if metrics:
         print(_summary(metrics))
         print(f"run folder: {args.out}")
-        if "ndcg@10" in metrics.get("test", {}) and config.data.split == "cold_item":  # no baseline scores new items
+        # --baselines ranks at K = 10 and 20: no baseline scores new items (cold_item), and a catalogue
+        # under 20 items is refused (kgrec.train.saved.evaluate_run): the hint would name a failing command
+        if "ndcg@10" in metrics.get("test", {}) and (config.data.split == "cold_item" or _run_items(args.out) < 20):
             print(f"next: kgrec recommend {args.out} --user USER_ID")
         elif "ndcg@10" in metrics.get("test", {}):
             print(f"next: kgrec eval {args.out} --baselines (against EASE on this split), "
                   f"kgrec recommend {args.out} --user USER_ID")  # fmt: skip
     return 0
+
+
+def _run_items(run: Path) -> int:
+    """The catalogue size a finished run folder's manifest records (0 when it cannot be read)."""
+    try:
+        return int(json.loads((run / "manifest.json").read_text(encoding="utf-8"))["sizes"]["num_items"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _tune(args: argparse.Namespace) -> int:

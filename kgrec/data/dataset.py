@@ -323,6 +323,7 @@ def load_dataset(
     if user_table is not None:
         _check_rows_meet(user_table, "user", inter_tables, [part.user for part in parts], users)  # type: ignore[arg-type]
     if len(parts) == 3:
+        _check_given_ratings(inter_tables, parts)  # type: ignore[arg-type]
         train, valid, test = parts
         split_name = "given"
     else:
@@ -383,6 +384,30 @@ def _check_unique(table: AtomicTable, column: str) -> None:
         rows = np.flatnonzero(codes == dup)
         token = table.columns[column].vocab[dup]  # type: ignore[union-attr]
         raise RepeatedIdError(token, table.line(int(rows[0])), table.path, table.line(int(rows[1])), f"{column}:token")
+
+
+def _check_given_ratings(tables: list[AtomicTable], parts: list[Interactions]) -> None:
+    """Refuse a given split whose training file has a rating column that its valid or test file
+    lacks. The rating and like towers (on by default with training ratings) learn from the
+    training ratings and are measured on the other parts' (RMSE, MAE, AUC): without them a run
+    selecting its epoch on ``eval.monitor`` rmse, mae or auc stopped after its first epoch on a bare
+    ``KeyError``, and any other run reported no rating or like metric at all, without saying why."""
+    if parts[0].rating is None:
+        return  # no training ratings: the rating and like towers are off, valid / test ratings unused
+    lacking = [table for table, part in zip(tables[1:], parts[1:], strict=True) if part.rating is None]
+    if not lacking:
+        return
+    first, train = lacking[0], tables[0]
+    also = f" (nor has {lacking[1].path.name})" if len(lacking) > 1 else ""
+    raise DataError(
+        f"no 'rating' column (header has: {first.header()}){also}, though {train.path.name} has one: the rating "
+        f"and like towers learn from the training ratings and are measured on valid's and test's (RMSE, AUC; "
+        f"eval.monitor rmse, mae or auc chooses the epoch on valid's); add a rating:float column to "
+        f"{' and '.join(t.path.name for t in lacking)}, or remove it from {train.path.name} to train without "
+        "those towers",
+        first.path,
+        1,
+    )
 
 
 def _check_rows_meet(

@@ -36,7 +36,7 @@ from kgrec.models.config import REC_TASKS, ModelConfig, ModelSizes
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, drops_ids
 from kgrec.models.graph_encoder import RelationalGraphEncoder
 from kgrec.models.losses import JointLoss
-from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower
+from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower, as_index
 from kgrec.models.trunk import Trunk, build_trunk
 
 
@@ -120,6 +120,18 @@ class RecBatch:
     def to(self, device: torch.device | str) -> RecBatch:
         """A copy with every tensor on ``device``."""
         return RecBatch(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
+
+    def with_int64_indices(self) -> RecBatch:
+        """This batch with its index fields as int64 (any integer dtype is accepted: ``int32``
+        from numpy or a data loader; ``nn.Embedding`` takes int32 and int64 only, and
+        ``F.cross_entropy`` int64 only); itself when they already are. Float or bool indices:
+        ``TypeError`` naming the field."""
+        changed = {name: as_index(f"batch.{name}", value) for name in INDEX_FIELDS
+                   if (value := getattr(self, name)) is not None and value.dtype != torch.long}  # fmt: skip
+        return RecBatch(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changed}) if changed else self
+
+
+INDEX_FIELDS = ("user", "pos_item", "neg_items", "kg_head", "kg_rel", "kg_tail", "kg_neg_tail", "shared_items")
 
 
 def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
@@ -445,6 +457,7 @@ class MultiTaskRecommender(nn.Module):
         """``{task: scalar loss}`` for the enabled tasks present in ``batch`` (``kg`` is skipped
         when the batch has no triples; the other tasks require their fields)."""
         c = self.config
+        batch = batch.with_int64_indices()
         enc = self.encode() if encoded is None else encoded
         losses: dict[str, Tensor] = {}
         if c.rec_tasks:

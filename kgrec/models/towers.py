@@ -29,6 +29,17 @@ def unit_vectors(x: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.where(norm > eps, x / norm.clamp_min(eps), torch.zeros_like(x))
 
 
+def as_index(name: str, t: Tensor) -> Tensor:
+    """``t`` as an int64 index tensor: any integer dtype is accepted (``int32`` from numpy or a
+    data loader; ``F.cross_entropy`` takes int64 targets only, "expected target dtype to be Long
+    or Byte, but got Int"); ``.long()`` returns an int64 tensor itself, uncopied. A float or bool
+    tensor is refused: rounding a float, or reading a mask as item 0 / 1, would train silently on
+    the wrong items."""
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name}: expected an integer index tensor, got dtype {t.dtype}")
+    return t.long()
+
+
 def pair_features(z_u: Tensor, z_i: Tensor) -> Tensor:
     r""":math:`[\mathbf{z}_u; \mathbf{z}_i; \mathbf{z}_u \odot \mathbf{z}_i]`, ``(B, 3d)``."""
     return torch.cat([z_u, z_i, z_u * z_i], dim=-1)
@@ -299,13 +310,15 @@ class RetrievalTower(nn.Module):
         Args:
             z_u: ``(B, d)`` user representations.
             z_items: ``(I, d)`` representations of the whole catalogue (computed once per step).
-            pos_items: ``(B,)`` int64 positive item per user.
-            neg_items: ``(B, K)`` int64 sampled negatives (``bpr``, ``sampled_softmax``).
+            pos_items: ``(B,)`` positive item per user (any integer dtype, as every index here).
+            neg_items: ``(B, K)`` sampled negatives (``bpr``, ``sampled_softmax``).
             log_q: ``(I,)`` log sampling probability of each item (``sampled_softmax`` only).
             candidates: ``(I,)`` bool, the items that may serve as negatives (e.g. the items
                 with training interactions: nothing is known about the others yet); default all.
             scores: ``(B, I)`` :meth:`score_all` of ``z_u``, when already computed (``full_softmax``).
         """
+        pos_items = as_index("pos_items", pos_items)
+        neg_items = None if neg_items is None else as_index("neg_items", neg_items)
         if pos_items.numel() == 0:  # no retrieval rows in this batch: nothing to learn, not NaN
             return z_u.sum() * 0.0
         if self.loss_kind == "full_softmax":
@@ -357,6 +370,7 @@ class RetrievalTower(nn.Module):
             scores: ``(B, K)`` :meth:`score_all` of ``z_u`` against ``z_items[shared_items]``,
                 when already computed (the teacher's term shares it).
         """
+        pos_items, shared_items = as_index("pos_items", pos_items), as_index("shared_items", shared_items)
         if pos_items.numel() == 0:
             return z_u.sum() * 0.0
         scores = self.score_all(z_u, z_items[shared_items]) if scores is None else scores  # (B, K)
@@ -525,8 +539,9 @@ class KGLinkTower(nn.Module):
         return -torch.cdist(anchor, nodes, p=float(self.p_norm))
 
     def softmax_loss(self, nodes: Tensor, head: Tensor, rel: Tensor, tail: Tensor) -> Tensor:
-        """The ``softmax`` loss of the triples ``(head, rel, tail)`` (``(B,)`` int64 node and
-        relation ids) over all ``nodes`` ``(N, d)``."""
+        """The ``softmax`` loss of the triples ``(head, rel, tail)`` (``(B,)`` node and
+        relation ids, any integer dtype) over all ``nodes`` ``(N, d)``."""
+        head, rel, tail = as_index("head", head), as_index("rel", rel), as_index("tail", tail)
         tails = self.score_all(nodes[head], rel, nodes, "tail")  # (B, N)
         heads = self.score_all(nodes[tail], rel, nodes, "head")  # (B, N)
         return 0.5 * (F.cross_entropy(tails, tail) + F.cross_entropy(heads, head))

@@ -13,7 +13,9 @@ Endpoints (JSON; the schema is served at ``/openapi.json``, interactive docs at 
 ``DELETE /items/{id}`` take an item out of the index, by its raw id (needs the API token)
 ===================  ==========================================================================
 
-``GET`` endpoints answer ``HEAD`` too (the same status and headers, no body).
+``GET`` endpoints answer ``HEAD`` too (the same status and headers, no body). A method a path does not
+take (``OPTIONS`` included) answers 405 with ``Allow`` listing every one it does: ``GET, HEAD`` for
+``/health``, ``DELETE, GET, HEAD`` for ``/items/{id}``, ``POST`` for the queries.
 Every ranking query accepts ``where`` (``["class=Comedy"]``), ``exclude`` (item ids) and ``explain``.
 Ids are strings, or integers (ml-100k's ids are numbers: ``{"user": 196}`` is user ``"196"``);
 ``k`` is a JSON integer. Input errors answer 4xx, never 5xx: a body that does not fit the schema
@@ -42,6 +44,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -49,6 +52,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
 from kgrec.retrieval import Recommender, Result, WarmUp
@@ -306,6 +311,16 @@ def create_app(
     async def http_error(request: Request, error: HTTPException) -> SafeJSON:
         return SafeJSON({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, error: StarletteHTTPException) -> Response:
+        # The router's own 404 and 405. Its 405 names in Allow only the methods of the first route
+        # whose path matched (GET for /health, though HEAD works; GET for /items/{id}, though HEAD
+        # and DELETE do too): Allow lists every method some route of this path answers.
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request.app, request.scope))
+        return await http_exception_handler(request, StarletteHTTPException(error.status_code, error.detail, headers))
+
     def writer(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
         """The token check of a write, which :class:`WriteRoute` runs before the body is read (the
         route's ``Security(BEARER)`` dependency only declares the scheme in the OpenAPI schema)."""
@@ -504,6 +519,16 @@ _HTTP_WORDS = (
     ("(--pathways)", "(pathways)"),
     ("(kgrec remove-items)", "(DELETE /items/ID)"),
 )
+
+
+def _allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """The methods some route of ``app`` answers at the path of ``scope``: what a 405's ``Allow``
+    header lists (RFC 9110), e.g. ``DELETE, GET, HEAD`` for ``/items/{id}``."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _catalog_unreadable(error: KgrecError | OSError) -> str:

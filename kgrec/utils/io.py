@@ -35,7 +35,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """
     path = _behind_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -146,7 +146,7 @@ def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Ite
     if guard is not None:
         guard()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, _mode_for(path, 0o777))
@@ -158,7 +158,7 @@ def atomic_dir(path: str | Path, guard: Callable[[], None] | None = None) -> Ite
             if guard is not None:
                 guard()
             if path.exists():
-                old = path.with_name(f".{path.name}.old")
+                old = _old_path(path)
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(path, old)
                 os.replace(tmp, path)
@@ -178,7 +178,7 @@ def restore_interrupted_dir(path: str | Path, lock: bool = True) -> None:
     base one). ``lock=False``: the caller already holds :func:`swap_lock` (it reads the folder
     under it too, as the catalog does)."""
     path = _behind_link(Path(path))
-    old = path.with_name(f".{path.name}.old")
+    old = _old_path(path)
     if path.exists() or not old.is_dir():
         return  # the usual case: nothing to restore, no lock taken
     with swap_lock(path) if lock else contextlib.nullcontext():  # a writer may be mid-swap: wait, look again
@@ -258,6 +258,37 @@ def _behind_link(path: Path) -> Path:
     """``path``, or where it leads when it is a symbolic link (dangling too): the file or folder
     an atomic write replaces, beside itself, so that the link stays and points to the new one."""
     return path.resolve() if path.is_symlink() else path
+
+
+#: Bytes of the target's name kept in its temporary's name (``.NAME.XXXXXXXX.tmp``): a file
+#: system allows 255 bytes a name, so a target named near that limit must not have its whole
+#: name repeated in the temporary's, which would be refused as too long.
+TEMP_NAME_BYTES = 64
+
+
+def _short_name(name: str, limit: int = TEMP_NAME_BYTES) -> str:
+    """``name`` cut to at most ``limit`` bytes of UTF-8 (the way the file system counts), at a
+    character boundary."""
+    return name.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
+
+
+def _temp_prefix(path: Path) -> str:
+    """The start of a temporary's name beside ``path``: hidden (a dot), then at most
+    :data:`TEMP_NAME_BYTES` bytes of ``path``'s name, so that a listing shows whose it is; ``mkstemp``
+    adds 8 random characters and the ``.tmp`` suffix."""
+    return f".{_short_name(path.name)}."
+
+
+def _old_path(path: Path) -> Path:
+    """Where :func:`atomic_dir` moves the previous ``path`` between its two renames, and where
+    :func:`restore_interrupted_dir` looks for it: ``.NAME.old`` beside it; for a name too long for
+    that (over 250 bytes), a bounded prefix of it and a hash of the whole name instead, the same
+    each time."""
+    name = path.name
+    if len(name.encode("utf-8", "surrogateescape")) <= 250:
+        return path.with_name(f".{name}.old")
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return path.with_name(f".{_short_name(name)}.{digest}.old")
 
 
 def _mode_for(path: Path, new: int) -> int:

@@ -11,6 +11,7 @@ defaults (:func:`~kgrec.train.config.with_defaults`), as a resume does.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from kgrec.errors import KgrecError
 from kgrec.train.config import SUMMARY_METRICS, changed_fields, monitor_mode, with_defaults
 from kgrec.train.saved import read_manifest
+from kgrec.train.tune import FAILED
 from kgrec.utils.io import write_figure
 
 UNCOMPARED = ("train.progress",)  # how a run reported, not what it trained
@@ -56,8 +58,9 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     """Read the finished ``runs`` and rank them on the validation ``metric`` (default: the
     runs' ``eval.monitor`` when they share one, else ``ndcg@10``). A ``kgrec tune`` folder
     stands for the runs of its trials; a run named twice (itself and in its tuning folder) is
-    one row. Runs still training (or interrupted) are left out with a note when others have
-    finished, so that ``runs/tune/*/`` compares a search in progress; named alone, one is
+    one row. Runs still training (or interrupted), settings whose training diverged in
+    ``kgrec tune`` and runs without a valid ``metric`` are left out with a note when others
+    remain, so that ``runs/tune/*/`` compares a search in progress; with none left, they are
     refused (:func:`read_manifest`), as is a folder that is no run at all."""
     unique: dict[Path, Path] = {}
     for run in (run for given in runs for run in _run_folders(Path(given))):
@@ -65,25 +68,35 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
     runs = list(unique.values())
     if not runs:
         raise KgrecError("compare: give at least one run folder")
-    unfinished = [run for run in runs if _training(run)]
-    if len(unfinished) < len(runs):  # a search in progress (runs/tune/*/): compare what has finished
-        runs = [run for run in runs if run not in unfinished]
-    configs, metrics, evaluated_on = [], [], {}
+    failed = [run for run in runs if _failed(run)]
+    unfinished = [run for run in runs if _training(run) and run not in failed]
+    if failed and len(failed) + len(unfinished) == len(runs):
+        raise KgrecError(f"{failed[0]}: its training diverged in kgrec tune ({_failure(failed[0])}), so there is no "
+                         "finished run to compare")  # fmt: skip
+    if len(unfinished) + len(failed) < len(runs):  # a search in progress (runs/tune/*/): compare what has finished
+        runs = [run for run in runs if run not in unfinished and run not in failed]
+    manifests, configs, metrics = [], [], []
     for run in runs:
         manifest = read_manifest(run)  # a clear error for a folder that is not a finished run
-        evaluated_on.setdefault(_evaluation_data(manifest), []).append(str(run))
         config = with_defaults(_read(run / "config.yaml", yaml.safe_load, yaml.YAMLError))
         config["data"]["path"] = manifest["dataset_path"]  # the folder it read, whether named or fetched
+        manifests.append(manifest)
         configs.append(config)
         metrics.append(_read(run / "metrics.json", json.loads, ValueError))
-    fields = sorted({f for config in configs[1:] for f in changed_fields(configs[0], config)} - set(UNCOMPARED))
     if metric is None:
         monitors = {config["eval"]["monitor"] for config in configs}
         metric = monitors.pop() if len(monitors) == 1 and None not in monitors else "ndcg@10"
-    for run, m in zip(runs, metrics, strict=True):
-        if metric not in m.get("valid", {}):
-            raise KgrecError(f"{run}: no valid {metric} in metrics.json (it has {', '.join(m.get('valid', {})) or 'none'}); "
-                             "choose another with --metric")  # fmt: skip
+    has = [metric in m.get("valid", {}) for m in metrics]
+    if not any(has):  # none has it: refused, naming the first
+        valid = metrics[0].get("valid", {})
+        raise KgrecError(f"{runs[0]}: no valid {metric} in metrics.json (it has {', '.join(valid) or 'none'}); "
+                         "choose another with --metric")  # fmt: skip
+    without = [str(run) for run, kept in zip(runs, has, strict=True) if not kept]  # a rating-only run among retrieval runs
+    runs, manifests, configs, metrics = ([x for x, kept in zip(xs, has, strict=True) if kept] for xs in (runs, manifests, configs, metrics))
+    evaluated_on: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for run, manifest in zip(runs, manifests, strict=True):
+        evaluated_on.setdefault(_evaluation_data(manifest), []).append(str(run))
+    fields = sorted({f for config in configs[1:] for f in changed_fields(configs[0], config)} - set(UNCOMPARED))
     mode = monitor_mode(metric)
     rows = [
         ComparedRun(
@@ -98,11 +111,17 @@ def compare_runs(runs: Sequence[str | Path], metric: str | None = None) -> Compa
         for run, config, m in zip(runs, configs, metrics, strict=True)
     ]
     sign = -1 if mode == "max" else 1
-    rows.sort(key=lambda r: sign * r.valid[metric])
+    rows.sort(key=lambda r: (0, sign * r.valid[metric]) if math.isfinite(r.valid[metric]) else (1, 0))  # NaN last
     notes = []
     if unfinished:
         notes.append(f"left out {len(unfinished)} run{'s' if len(unfinished) > 1 else ''} whose training has not finished "
                      f"(no manifest.json yet: still training, or interrupted): {' '.join(map(str, unfinished))}")  # fmt: skip
+    if failed:
+        notes.append(f"left out {len(failed)} run{'s' if len(failed) > 1 else ''} whose training diverged in kgrec tune "
+                     f"({FAILED} says why): {' '.join(map(str, failed))}")  # fmt: skip
+    if without:
+        notes.append(f"left out {len(without)} run{'s' if len(without) > 1 else ''} without a valid {metric} (trained "
+                     f"without its tower or with other eval.ks; choose another with --metric): {' '.join(without)}")  # fmt: skip
     if len(evaluated_on) > 1:
         groups = "; ".join(f"{' '.join(names)}: {data[0]}, split {data[1]}" for data, names in evaluated_on.items())
         notes.append(f"the runs were evaluated on different interactions or splits, so their metrics do not compare ({groups})")
@@ -195,6 +214,20 @@ def _training(run: Path) -> bool:
     ``config.yaml`` first, ``checkpoints/last.ckpt`` after each epoch, ``manifest.json`` last."""
     started = (run / "config.yaml").is_file() or (run / "checkpoints" / "last.ckpt").is_file()
     return started and not (run / "manifest.json").exists()
+
+
+def _failed(run: Path) -> bool:
+    """A ``kgrec tune`` setting whose training diverged: its folder holds :data:`FAILED` and no
+    ``manifest.json`` (a run trained there since is finished)."""
+    return (run / FAILED).is_file() and not (run / "manifest.json").exists()
+
+
+def _failure(run: Path) -> str:
+    """What :data:`FAILED` in ``run`` says ended its training."""
+    try:
+        return str(json.loads((run / FAILED).read_text(encoding="utf-8"))["error"])
+    except (OSError, ValueError, LookupError, TypeError):
+        return f"{FAILED} is unreadable"
 
 
 def _run_folders(path: Path) -> list[Path]:

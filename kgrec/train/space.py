@@ -82,10 +82,12 @@ def parse_space(specs: list[str]) -> dict[str, Distribution]:
             low, high = float(low_text), float(high_text)
         except ValueError:
             raise ConfigError(f"--sample '{spec}': the bounds must be numbers") from None
+        if not (math.isfinite(low) and math.isfinite(high)):  # inf, 1e400, nan (which no order check catches)
+            raise ConfigError(f"--sample '{spec}': the bounds must be finite numbers")
         if not low < high:
             raise ConfigError(f"--sample '{spec}': expected LOW < HIGH")
-        if not math.isfinite(high - low):  # inf, 1e400: numpy cannot draw from the range
-            raise ConfigError(f"--sample '{spec}': the bounds must be finite numbers")
+        if not math.isfinite(high - low):  # -1e308, 1e308: numpy cannot draw from the range
+            raise ConfigError(f"--sample '{spec}': the range is too wide to draw from")
         if kind == "loguniform" and low <= 0:
             raise ConfigError(f"--sample '{spec}': loguniform needs LOW > 0")
         if kind == "randint" and not (low.is_integer() and high.is_integer() and max(-low, high) < 2**63 - 1):

@@ -13,7 +13,9 @@ valid (``train.teacher_reg: null``), as every other choice; test is never read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,6 +38,40 @@ RECENCY_GRID: tuple[float | None, ...] = (None, 0.02, 0.05, 0.1, 0.3, 1.0, 24.0,
 #: Largest catalogue the teacher is fitted for: EASE's fit peaks at two (I, I) float64 matrices,
 #: 16 I^2 bytes (25.6 GB here, 14.4 GB at 30k items).
 MAX_TEACHER_ITEMS = 40_000
+
+
+def valid_cutoff(n_items: int) -> int:
+    """The K of the NDCG@K on valid that chooses the teacher's settings: 10, or the whole
+    catalogue when it holds fewer items (a cut-off beyond it is refused by the ranking)."""
+    return min(10, n_items)
+
+
+def _valid_ks(n_items: int) -> tuple[int, ...]:
+    """The cut-offs the valid ranking computes: 10 and 20 (as ever), those the catalogue holds."""
+    return tuple(k for k in (10, 20) if k <= n_items) or (n_items,)
+
+
+def peak_bytes(n_items: int, n_users: int, tuned: bool, user_weight: float, user_tuned: bool) -> int:
+    """The most memory the teacher's fits hold at once: EASE's fit (two ``(I, I)`` float64
+    matrices, :func:`~kgrec.baselines.ease.closed_form`) beside the best weights so far
+    (``(I, I)`` float32) when its L2 weight is chosen on valid; with user EASE, its fit (the
+    same over users) beside the item weights."""
+    items = (16 + 4 * tuned) * n_items**2
+    users = 4 * n_items**2 + (16 + 4 * user_tuned) * n_users**2 if user_weight else 0
+    return max(items, users)
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Memory the teacher may take on ``device`` without the system running out: on the CPU,
+    Linux's ``MemAvailable`` plus free swap; ``None`` where it is not known (another system,
+    a GPU: CUDA says so itself when it runs out)."""
+    if torch.device(device).type != "cpu":
+        return None
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines())
+        return sum(int(fields[name].split()[0]) * 1024 for name in ("MemAvailable", "SwapFree"))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 class EaseTeacher:
@@ -142,11 +178,20 @@ class EaseTeacher:
                 f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
                 f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
             )
+        need = peak_bytes(dataset.n_items, dataset.n_users, reg is None or recency_hours == "auto", user_weight, user_reg is None)
+        free = available_bytes(device)
+        if free is not None and need > free:  # the fit would be killed by the system, without a word
+            users = f" and {dataset.n_users} users (user EASE)" if user_weight else ""
+            raise ConfigError(
+                f"model.distill_weight > 0: the EASE teacher needs {need / 1e9:.1f} GB for {dataset.n_items} items{users}, "
+                f"and this machine has {free / 1e9:.1f} GB free; set model.distill_weight=0, or train on a machine with "
+                "more memory or on a GPU (the teacher is fitted on the training device)", key="model.distill_weight"
+            )
         if recency_hours == "auto":
             model = _fitted_choosing_recency(dataset, lambda value: EASE(value, device, session_hours), reg, recency_floor)
         else:
             model = _fitted(dataset, lambda value: EASE(value, device, session_hours, recency_hours, recency_floor), reg, EASE.REG_GRID)  # type: ignore[arg-type]
-        user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID) if user_weight else None
+        user_model = _fitted(dataset, lambda value: UserEASE(value, device), user_reg, UserEASE.REG_GRID, "train.teacher_user_reg") if user_weight else None
         teacher = cls(model, candidates, standardize=standardize, perplexity=perplexity, progress=progress,  # type: ignore[arg-type]
                       user_model=user_model, user_weight=user_weight)  # type: ignore[arg-type]  # fmt: skip
         teacher.reg_tuned, teacher.user_reg_tuned = reg is None, user_reg is None
@@ -259,13 +304,33 @@ class EaseTeacher:
         return scores
 
 
-def _fitted(dataset: Dataset, build: Callable[[float], Any], reg: float | None, grid: tuple[float, ...]) -> Any:
+def _fitted(
+    dataset: Dataset, build: Callable[[float], Any], reg: float | None, grid: tuple[float, ...], key: str = "train.teacher_reg"
+) -> Any:
     """``build(reg)`` fitted on ``dataset.train``, or with ``reg`` None the one of ``grid`` best on
-    valid; in a worker thread, so that Ctrl+C during a Cholesky solve (minutes at 20k+ items)
-    stops at once."""
-    if reg is None:
-        return interruptible(tune_on_valid, dataset, build, grid).model
-    return interruptible(build(reg).fit, dataset.train, dataset.n_users, dataset.n_items)
+    valid (NDCG@10, :func:`valid_cutoff`); in a worker thread, so that Ctrl+C during a Cholesky
+    solve (minutes at 20k+ items) stops at once. ``key``: the config field of ``reg``."""
+    with _solvable(key, reg):
+        if reg is None:
+            k = valid_cutoff(dataset.n_items)
+            return interruptible(tune_on_valid, dataset, build, grid, f"ndcg@{k}", _valid_ks(dataset.n_items)).model
+        return interruptible(build(reg).fit, dataset.train, dataset.n_users, dataset.n_items)
+
+
+@contextlib.contextmanager
+def _solvable(key: str, reg: float | None) -> Iterator[None]:
+    """A Cholesky factorisation that fails (an L2 weight too small beside the co-occurrence counts
+    for float64: the Gram matrix of items seen by the same users is singular) as a ConfigError
+    naming ``key``, instead of LAPACK's traceback."""
+    try:
+        yield
+    except torch.linalg.LinAlgError:
+        given = f"{key}={reg:g}" if reg is not None else f"{key}: null (chosen on valid)"
+        raise ConfigError(
+            f"{given}: EASE's Gram matrix plus this L2 weight is not positive definite in float64 (the weight is too "
+            "small beside the co-occurrence counts); raise it (the weights chosen on valid start at 50), or set it to null",
+            key=key,
+        ) from None
 
 
 def _fitted_choosing_recency(dataset: Dataset, build: Callable[[float], EASE], reg: float | None, floor: float) -> EASE:
@@ -277,12 +342,14 @@ def _fitted_choosing_recency(dataset: Dataset, build: Callable[[float], EASE], r
     ages = age_matrix(*sizes)  # one age per training pair; each decay only maps it to weights
     histories = {hours: None if hours is None else recency_weights(ages, hours, floor) for hours in RECENCY_GRID}
     best: tuple[float, EASE, float | None, Tensor] | None = None
+    k = valid_cutoff(dataset.n_items)
     for value in EASE.REG_GRID if reg is None else (reg,):
-        model = interruptible(build(value).fit, *sizes)
+        with _solvable("train.teacher_reg", reg):
+            model = interruptible(build(value).fit, *sizes)
         plain = model.history
         for hours, history in histories.items():
             model.history = plain if history is None else history
-            score = evaluate_split(model.score, dataset, "valid")["ndcg@10"]
+            score = evaluate_split(model.score, dataset, "valid", _valid_ks(dataset.n_items))[f"ndcg@{k}"]
             if best is None or score > best[0]:
                 best = (score, model, hours, model.history)
     assert best is not None

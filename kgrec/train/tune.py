@@ -10,12 +10,17 @@ back and resumes an interrupted one, so a long search survives a Ctrl+C.
 Tuning folder (``TUNE_DIR``):
 
 ==================== ==========================================================================
-``NAME=VALUE,.../``   one run folder per setting (``kgrec train``'s layout), e.g. ``train.lr=0.002``
+``NAME=VALUE,.../``   one run folder per setting (``kgrec train``'s layout), e.g. ``train.lr=0.002``;
+                      a setting whose training diverged also holds ``.tune-failed.json``
 ``tune.json``         the grid (a random search: also its space, trials and seed), every
-                      setting's valid metrics and epochs, the chosen setting and its test
-                      metrics (rewritten after each run)
+                      setting's valid metrics and epochs (``error`` for one that failed), the
+                      chosen setting and its test metrics (rewritten after each run)
 ``tune.png``          the monitored valid metric of every setting, best first
 ==================== ==========================================================================
+
+A setting whose training diverges (:data:`FAILED`) is recorded as failed and the search goes on:
+it is never chosen, and a rerun reads the failure back instead of training it again (delete its
+folder to try it again); only when every setting failed does the search end with the error.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -49,6 +55,10 @@ from kgrec.utils.names import some_names
 
 Grid = dict[str, list[str]]  # config field -> raw override values, e.g. {"train.lr": ["0.001", "0.002"]}
 
+#: Marker of a setting whose training failed in a way that is the setting's own (a learning rate
+#: that makes the weights diverge): ``{"error": message, "key": config key}``.
+FAILED = ".tune-failed.json"
+
 
 @dataclass
 class Trial:
@@ -60,6 +70,12 @@ class Trial:
     test: dict[str, float]
     epochs: int
     train_seconds: float
+    error: str | None = None  # why its training failed (it diverged); None for a finished run
+
+    def score(self, monitor: str) -> float | None:
+        """Its valid ``monitor`` when it can be chosen: None for a failed trial or a NaN value."""
+        value = None if self.error is not None else self.valid.get(monitor)
+        return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass
@@ -70,11 +86,26 @@ class TuneResult:
     mode: str  # "max" or "min"
     trials: list[Trial]
 
+    def ranked(self) -> list[Trial]:
+        """The trials best first on valid ``monitor`` (the earlier first on a tie), then those that
+        cannot be chosen (failed, or NaN), in grid order."""
+        sign = 1 if self.mode == "max" else -1
+        scores = [t.score(self.monitor) for t in self.trials]
+        order = sorted((k for k, v in enumerate(scores) if v is not None), key=lambda k: -sign * scores[k])  # type: ignore[operator]
+        return [self.trials[k] for k in order] + [t for t, v in zip(self.trials, scores, strict=True) if v is None]
+
     @property
     def best(self) -> Trial:
-        """The trial with the best valid ``monitor`` (the earliest on a tie)."""
-        sign = 1 if self.mode == "max" else -1
-        return max(self.trials, key=lambda t: sign * t.valid[self.monitor])
+        """The trial with the best valid ``monitor`` (the earliest on a tie); a failed trial, or
+        one whose value is NaN, is never chosen.
+
+        Raises:
+            ValueError: no trial can be chosen (none yet, or every one failed).
+        """
+        ranked = self.ranked()
+        if not ranked or ranked[0].score(self.monitor) is None:
+            raise ValueError("no trial to choose: none finished with a valid value of the metric")
+        return ranked[0]
 
 
 def parse_grid(specs: list[str]) -> Grid:
@@ -168,7 +199,9 @@ def tune(
             ``trials``, the runs have no validation metric to compare (the kg tower alone
             without held-out triples), two settings ask for the same config (``0.001`` and
             ``1e-3``), ``out`` is a file or a ``kgrec train`` run folder, or a finished run under
-            ``out`` was trained with another config.
+            ``out`` was trained with another config; no field to search, or a grid field without
+            values; every setting's training diverged (the first one's error: a setting that
+            diverges while others finish is recorded as failed, see the module's docstring).
     """
     grid = {k: [_raw(v) for v in values] for k, values in grid.items()}
     space = dict(space or {})
@@ -185,6 +218,11 @@ def tune(
         )
     if space and trials is None:
         raise ConfigError("sampled fields (--sample) need a number of trials (--trials N)")
+    if not grid and not space:  # one run, trained into the tuning folder itself
+        raise ConfigError("give the fields to search: a grid field with its values, or sampled fields and trials")
+    empty = next((k for k, values in grid.items() if not values), None)
+    if empty is not None:
+        raise ConfigError(f"{empty}: no values to search; give at least one")
     out = Path(out)
     _check_out(out)
     combos = settings(grid) if trials is None else sample_settings(grid, space, trials, seed)
@@ -205,6 +243,7 @@ def tune(
         search = {"space": {k: str(d) for k, d in space.items()}, "trials": trials, "seed": seed}
     names = [folder_name(s) for s in combos]
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
+    failures: dict[str, ConfigError] = {}
     out.mkdir(parents=True, exist_ok=True)
     for number, (setting, config) in enumerate(zip(combos, configs, strict=True), start=1):
         label = " ".join(f"{k}={v}" for k, v in setting.items())
@@ -213,13 +252,25 @@ def tune(
         if not (out / names[number - 1]).exists():  # asked for before by another name (fields reordered, 1e-3 for 0.001)
             names[number - 1] = _same_request(out, config) or names[number - 1]
         name = names[number - 1]
-        metrics = _run(config, out / name)
-        trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"])
+        try:
+            metrics = _run(config, out / name)
+        except ConfigError as error:
+            if not _diverged(error):  # a check of the config against the data: the user's to fix
+                raise
+            failures.setdefault("first", error)
+            metrics = {"valid": {}, "test": {}, "epochs": 0, "train_seconds": 0.0, "error": str(error)}
+        trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"],
+                      metrics.get("error"))  # fmt: skip
         result.trials.append(trial)
-        if progress:
+        if progress and trial.error is not None:
+            print(f"[{number}/{len(combos)}] {label}: failed, not compared ({trial.error}); delete {out / name} "
+                  "to train it again", file=sys.stderr, flush=True)  # fmt: skip
+        elif progress:
             print(f"[{number}/{len(combos)}] {label}: valid {monitor} {trial.valid[monitor]:.4f}, "
                   f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
         _save(out, grid, result, search)
+    if all(t.score(monitor) is None for t in result.trials):  # nothing to choose: the (first) cause
+        raise failures.get("first") or ConfigError(f"no setting gave a valid {monitor} to choose on (NaN)")
     plot_tuning(result, out / "tune.png")
     others = sorted(p.parent.name for p in out.glob("*/.tune-request.json") if p.parent.name not in names)
     if others:
@@ -292,13 +343,37 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     if finished:
         read_manifest(folder)  # a clear error for a folder of another format
         return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    failed = _failure(folder)
+    if failed is not None:  # it diverged before: the same config would again
+        raise failed
     folder.mkdir(parents=True, exist_ok=True)
     write_json(marker, requested)
-    return train(config, folder)
+    try:
+        return train(config, folder)
+    except ConfigError as error:
+        if _diverged(error):
+            write_json(folder / FAILED, {"error": str(error), "key": error.key})
+        raise
+
+
+def _diverged(error: ConfigError) -> bool:
+    """Whether ``error`` is a setting's training diverging (:meth:`RecommenderModule._diverged`):
+    that setting's own failure, where any other check names a config the user must fix."""
+    return "training diverged" in str(error)
+
+
+def _failure(folder: Path) -> ConfigError | None:
+    """The error that ended the training in ``folder`` as :data:`FAILED` recorded it, if it did."""
+    try:
+        recorded = json.loads((folder / FAILED).read_text(encoding="utf-8"))
+        return ConfigError(str(recorded["error"]), key=recorded.get("key"))
+    except (OSError, ValueError, LookupError, TypeError):  # none, or unreadable: train it
+        return None
 
 
 def _save(out: Path, grid: Grid, result: TuneResult, search: dict[str, Any] | None) -> None:
-    best = result.best
+    best = next((t for t in result.ranked()[:1] if t.score(result.monitor) is not None), None)  # none yet: null
+    chosen = None if best is None else {"setting": best.setting, "folder": best.folder, "valid": best.valid, "test": best.test}
     write_json(out / "tune.json", {
         "monitor": result.monitor,
         "mode": result.mode,
@@ -306,10 +381,10 @@ def _save(out: Path, grid: Grid, result: TuneResult, search: dict[str, Any] | No
         **({"random_search": search} if search is not None else {}),
         "trials": [
             {"setting": t.setting, "folder": t.folder, "valid": t.valid, "epochs": t.epochs,
-             "train_seconds": t.train_seconds}
+             "train_seconds": t.train_seconds, **({"error": t.error} if t.error is not None else {})}
             for t in result.trials
         ],
-        "best": {"setting": best.setting, "folder": best.folder, "valid": best.valid, "test": best.test},
+        "best": chosen,
     })  # fmt: skip
 
 
@@ -317,20 +392,24 @@ def format_result(result: TuneResult, out: str | Path | None = None) -> str:
     """The trials as a table sorted best first on the validation metric, then the chosen
     setting's test metrics (the only test figures shown)."""
     keys = list(result.trials[0].setting)
-    sign = 1 if result.mode == "max" else -1
-    ranked = sorted(result.trials, key=lambda t: -sign * t.valid[result.monitor])
+    ranked = result.ranked()
     widths = [max(len(k), *(len(t.setting[k]) for t in ranked)) for k in keys]
     column = f"valid {result.monitor}"
     lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)) + f"  {column}  epochs  seconds"]
     for trial in ranked:
         cells = "  ".join(trial.setting[k].ljust(w) for k, w in zip(keys, widths, strict=True))
-        value = f"{trial.valid[result.monitor]:.4f}".rjust(len(column))
+        value = ("failed" if trial.error is not None else f"{trial.valid.get(result.monitor, math.nan):.4f}").rjust(len(column))
         lines.append(f"{cells}  {value}  {trial.epochs:>6}  {trial.train_seconds:>7.0f}")
     best = result.best
     chosen = " ".join(f"{k}={v}" for k, v in best.setting.items())
     shown = [f"{k} {best.test[k]:.4f}" for k in SUMMARY_METRICS if k in best.test]
     where = f" ({Path(out) / best.folder})" if out is not None else ""
     lines += ["", f"chosen on valid {result.monitor}: {chosen}{where}", f"its test: {'  '.join(shown)}"]
+    failed = [t for t in result.trials if t.error is not None]
+    if failed:
+        lines.append(f"failed, not compared: {len(failed)} setting{'s' if len(failed) > 1 else ''} "
+                     f"({some_names([t.folder for t in failed])}; delete its folder to train it again): "
+                     f"{failed[0].error}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -340,8 +419,7 @@ def plot_tuning(result: TuneResult, out: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    sign = 1 if result.mode == "max" else -1
-    ranked = sorted(result.trials, key=lambda t: sign * t.valid[result.monitor])  # best last: drawn on top
+    ranked = [t for t in result.ranked() if t.score(result.monitor) is not None][::-1]  # best last: drawn on top
     labels = [" ".join(f"{k.rpartition('.')[2]}={v}" for k, v in t.setting.items()) for t in ranked]
     values = [t.valid[result.monitor] for t in ranked]
     figure = Figure(figsize=(7, 0.6 + 0.35 * len(ranked)))

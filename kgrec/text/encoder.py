@@ -265,20 +265,51 @@ class TextEncoder(nn.Module):
 
     def _layer_stack(self) -> tuple[str, nn.ModuleList]:
         """The transformer's list of layers (``encoder.layer`` in BERT) and its name."""
-        count = getattr(self.transformer.config, "num_hidden_layers", None)
-        stacks = [
-            (name, module)
-            for name, module in self.transformer.named_modules()
-            if isinstance(module, nn.ModuleList)
-            and len(module) > 0
-            and (count is None or len(module) == count)
-        ]
-        if not stacks:
-            raise KgrecError(f"cannot find the layer stack of {self.model_name} to unfreeze")
-        return max(stacks, key=lambda s: sum(p.numel() for p in s[1].parameters()))
+        return layer_stack(self.transformer, self.model_name)
 
     def extra_repr(self) -> str:
         return (
             f"model={self.model_name!r}, dim={self.dim}, max_length={self.max_length}, "
             f"pooling={POOLING}, normalize={self.normalize}"
         )
+
+
+def layer_stack(transformer: nn.Module, name: str) -> tuple[str, nn.ModuleList]:
+    """The list of layers of a Hugging Face ``transformer`` (``encoder.layer`` in BERT and MPNet,
+    ``transformer.layer`` in DistilBERT, ``layers`` in ModernBERT) and its dotted name: the
+    largest ``ModuleList`` of ``config.num_hidden_layers`` modules. ``name``: the model, for the
+    error.
+
+    Raises:
+        KgrecError: there is none (ALBERT shares one layer across its depth).
+    """
+    count = getattr(transformer.config, "num_hidden_layers", None)
+    stacks = [
+        (path, module)
+        for path, module in transformer.named_modules()
+        if isinstance(module, nn.ModuleList) and len(module) > 0 and (count is None or len(module) == count)
+    ]
+    if not stacks:
+        raise KgrecError(f"cannot find the layer stack of {name} to unfreeze")
+    return max(stacks, key=lambda s: sum(p.numel() for p in s[1].parameters()))
+
+
+def finetunable_layers(model: str) -> int | None:
+    """How many layers :meth:`TextEncoder.unfreeze_top_layers` can train in ``model`` (a model
+    id or folder, as ``text.model``), read from its config alone: the transformer is built on
+    the meta device, without reading its weights. ``None`` when it cannot be built so (its
+    loading then says why, or :meth:`~TextEncoder.unfreeze_top_layers` checks the count).
+
+    Raises:
+        KgrecError: the model has no layer stack, or is a folder that does not exist.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    source = resolve_model(model)
+    try:
+        config = AutoConfig.from_pretrained(str(source), local_files_only=isinstance(source, Path))
+        with torch.device("meta"):
+            transformer = AutoModel.from_config(config)
+    except Exception:  # an unreadable config, a model that needs its weights to be built: loading it says why
+        return None
+    return len(layer_stack(transformer, model)[1])

@@ -137,6 +137,7 @@ class RecommenderModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.text_encoder = text_encoder
+        self.item_texts = list(item_texts or [])
         if text_encoder is not None:
             tokens = text_encoder.tokenize(item_texts or [])
             self.register_buffer("text_ids", tokens["input_ids"].cpu(), persistent=False)  # (I, T)
@@ -177,11 +178,23 @@ class RecommenderModule(L.LightningModule):
     def on_train_batch_start(self, batch: list[Tensor], batch_idx: int) -> None:
         torch.manual_seed(step_seed(self.config.train.seed, self.global_step, self.global_rank, DROPOUT_STREAM))
 
-    def encode_texts(self) -> None:
-        """Re-encode every item text with the fine-tuned transformer into the model's text input
-        (differentiable in training, ``no_grad`` otherwise)."""
-        if self.text_encoder is not None:
-            self.model.text = self.text_encoder(self.text_ids, self.text_mask).float()  # (I, t)
+    def encode_texts(self, training: bool = True) -> None:
+        """Re-encode every item text with the fine-tuned transformer into the model's text input.
+
+        ``training``: differentiable, all items in one batch, under the trainer's precision (bf16
+        autocast on a GPU). Otherwise (validation, the run's saved vectors) as a query encodes a
+        text (:meth:`TextEncoder.encode`): in float32 with autocast off, ``text.batch_size``
+        texts at a time, without gradients. Validation under bf16 had selected the kept epoch on
+        text vectors that differed from the float32 ones the run saves and its queries compute."""
+        encoder = self.text_encoder
+        if encoder is None:
+            return
+        if training:
+            self.model.text = encoder(self.text_ids, self.text_mask).float()  # (I, t)
+            return
+        with torch.autocast(encoder.device.type, enabled=False):
+            vectors = encoder.encode(self.item_texts, batch_size=self.config.text.batch_size, progress=False)  # (I, t)
+        self.model.text = vectors.to(encoder.device)
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         rec = self.rec_batch(batch)
@@ -348,8 +361,7 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
-        with torch.no_grad():
-            self.encode_texts()
+        self.encode_texts(training=False)
         try:
             metrics = evaluate(self.model, self.dataset, "valid", self.config, self.kg_heldout, self._shard())
         except NaNScoresError:

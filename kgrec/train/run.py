@@ -324,6 +324,9 @@ def train(
         raise ConfigError(f"prepared data differs from the config in {', '.join(changed)}: prepare(config) again")
     dataset = prepared.dataset if prepared is not None else load_data(config)
     config, notes = fit_defaults(config, dataset)
+    if config.text.finetune_layers and not config.model.use_text:  # it fine-tuned nothing, without a word
+        notes.append(f"text.finetune_layers={config.text.finetune_layers} has no effect: model.use_text is false, "
+                     "so there is no text encoder to fine-tune")
     for note in notes if launched_as_rank_zero() else []:  # DDP: every rank fits the config, one speaks
         print(f"note: {note}", file=sys.stderr)
     _check_loss_mode(config)
@@ -357,7 +360,10 @@ def train(
         from kgrec.text import TextEncoder, item_texts
 
         text_encoder = TextEncoder.from_config(config.text)
-        text_encoder.unfreeze_top_layers(config.text.finetune_layers)
+        try:
+            text_encoder.unfreeze_top_layers(config.text.finetune_layers)
+        except ConfigError as error:  # a model whose layer count check_before_training could not read
+            raise ConfigError(f"text.{error}", key="text.finetune_layers") from None
         texts = item_texts(dataset, config.text)
     t = config.train
     gpu = _uses_gpu(config)
@@ -447,8 +453,7 @@ def train(
         )
         module.to("cpu")
         text_encoder.eval()
-        with torch.no_grad():
-            module.encode_texts()
+        module.encode_texts(training=False)  # float32, as validation and the run's queries encode
         prepared.text = model.text.detach().clone()
     # epochs trained: Lightning's current_epoch lags by one when a resumed run stops before its first
     # epoch (a spent train.max_minutes), while `processed` counts every epoch the checkpoints hold
@@ -591,9 +596,10 @@ def _resumes(out: Path, overwrite: bool) -> bool:
 def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = False) -> None:
     """What :func:`train` refuses before it reads any data, for a caller to ask before its own
     slow steps (:func:`prepare`: the graph, the text vectors): an ``out`` holding other files, or
-    a finished run unless ``overwrite``; a ``--graph`` inside the ``out`` that ``overwrite``
-    would clear; a ``train.init_from`` that is not a finished run; Lightning settings this
-    machine cannot train with.
+    a finished run unless ``overwrite``; a ``--graph`` or ``text.model`` folder inside the ``out``
+    that ``overwrite`` would clear; a ``train.init_from`` that is not a finished run; Lightning
+    settings this machine cannot train with; a ``text.finetune_layers`` above the text model's
+    number of layers.
 
     Raises:
         ConfigError: naming what to change.
@@ -607,6 +613,7 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         if graph is not None and graph.is_relative_to(out.resolve()):
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
+        _check_text_model_outside(config, out)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     processes = _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     if config.train.init_from and not _resumes(out, overwrite):  # a resume needs its own checkpoint, not that run
@@ -620,6 +627,38 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
                               "copy the run elsewhere and start from the copy, or train into another --out",
                               key="train.init_from")  # fmt: skip
         check_init_run(config.train.init_from)
+    if config.model.use_text and config.text.finetune_layers:
+        _check_finetune_layers(config)
+
+
+def _check_text_model_outside(config: RunConfig, out: Path) -> None:
+    """Refuse a ``text.model`` folder inside the ``out`` that ``--overwrite`` clears (the run's own
+    ``text-encoder/``, to fine-tune further or encode with it frozen): the run's config would name
+    a folder that is gone (queries by text failed) or holds other weights, and an interrupted run
+    could not resume."""
+    from kgrec.text import DEFAULT_MODEL
+
+    model = config.text.model
+    folder = Path(model).expanduser()
+    if not config.model.use_text or model == DEFAULT_MODEL or not folder.is_dir():
+        return
+    if folder.resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"text.model {model} is inside --out {out}, which --overwrite clears (the run's config would "
+                          "name a folder that is gone, and an interrupted run could not resume); copy it out of the run "
+                          f"first, e.g. cp -r {model} {out}-text-encoder, and set text.model to the copy",
+                          key="text.model")  # fmt: skip
+
+
+def _check_finetune_layers(config: RunConfig) -> None:
+    """Refuse a ``text.finetune_layers`` above the transformer's layer count before anything is
+    read (it was refused once the graph was built and every item text encoded), from the model's
+    config alone (:func:`~kgrec.text.encoder.finetunable_layers`)."""
+    from kgrec.text.encoder import finetunable_layers
+
+    layers, asked = finetunable_layers(config.text.model), config.text.finetune_layers
+    if layers is not None and asked > layers:
+        raise ConfigError(f"text.finetune_layers must be between 0 and {layers} for {config.text.model} (its number of "
+                          f"transformer layers), got {asked}", key="text.finetune_layers")  # fmt: skip
 
 
 def _uses_gpu(config: RunConfig) -> bool:

@@ -2,8 +2,9 @@ r"""Queries on a trained run: recommend, similar items, text search, new users, 
 
 ``rec = Recommender.open("runs/ml-100k")`` loads the run (:func:`kgrec.train.saved.load_run`),
 its catalog (:mod:`kgrec.retrieval.catalog`) and its FAISS index (``RUN_DIR/index/``, built on
-first use when missing, refused when it does not match the run). Every query returns a list
-of :class:`Result` (``item_id``, ``title``, ``score``, ``explanation``), best first.
+first use when missing, refused when it does not match the run:
+:mod:`kgrec.retrieval.indexed_catalog`). Every query returns a list of :class:`Result`
+(``item_id``, ``title``, ``score``, ``explanation``), best first.
 
 Query vectors, in the retrieval tower's space (except ``search``'s), scored by the inner product
 :math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle` or its cosine:
@@ -12,7 +13,8 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
 * ``search(text)``: the text is encoded by the run's text encoder, :math:`\mathbf{t} =
   \mathrm{enc}(text)`, and items are ranked by the cosine with the encoder's vectors of their
   own text, :math:`\langle \hat{\mathbf{t}}, \hat{\mathbf{t}}_i \rangle` (``text.safetensors``;
-  an exact flat index over them, built on first use). This is a text match, not a
+  an exact flat index over them, built on first use: :mod:`kgrec.retrieval.text_query`). This is
+  a text match, not a
   recommendation: on ml-100k, genre queries found their genre twice as often this way as
   through the model's text pathway (:math:`\mathrm{cold\_item\_vectors}` on both sides), which
   keeps what mattered for recommendation rather than the words, and a title query put its
@@ -26,7 +28,7 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   than the plain cosine on ml-100k, MovieLens-1M and Book-Crossing, also with each hit weighted
   by :math:`1/\sqrt{\mathrm{popularity}}` (``scripts/bench_similar.py``). For an item added
   after training, whose vector no interaction shaped, the cosine is blended with the text
-  encoder's (:meth:`Recommender._similar_to_added_item`).
+  encoder's (:func:`kgrec.retrieval.added_similar.similar_to_added_item`).
 * ``recommend_for_new_user(liked=..., likes_text=...)``: when the model's user encoder has a
   ``history`` part, the model's own pathway with the liked items as the history (a text counts
   as one more liked item: the mean of the :data:`TEXT_FEEDBACK_ITEMS` trained items whose own
@@ -41,11 +43,11 @@ Query vectors, in the retrieval tower's space (except ``search``'s), scored by t
   user vector that best explains the liked items under a softmax over
   the frozen item vectors (:meth:`Recommender.fold_in`), the text counting as one liked item
   shared by the :data:`TEXT_FEEDBACK_ITEMS` items ``search(text)`` ranks first (pseudo-relevance
-  feedback). Ranked by the inner product, like a trained user.
+  feedback). Ranked by the inner product, like a trained user (:mod:`kgrec.retrieval.new_user_query`).
 
 Cosine queries run on the same index: the query is normalised (after centring, for
 ``similar``), and the index's inner-product candidates (over-fetched) are re-scored by cosine;
-catalogs of up to :data:`EXACT_SUBSET_MAX` items are scored exactly.
+catalogs of up to :data:`EXACT_SUBSET_MAX` items are scored exactly (:mod:`kgrec.retrieval.nearest`).
 
 Exclusions and filters: ``recommend`` leaves out every item the user interacted with (train,
 valid and test parts of the dataset) unless ``exclude_seen=False``; ``where`` (``class=Comedy``:
@@ -58,11 +60,7 @@ exactly ``k`` results whenever ``k`` items qualify.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import numbers
-import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +70,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from kgrec.errors import IndexOutOfDateError, KgrecError, NotFoundError, RetrievalError
+from kgrec.errors import KgrecError, RetrievalError
+from kgrec.retrieval.added_similar import NEW_ITEM_SIMILAR_MODEL_WEIGHT as NEW_ITEM_SIMILAR_MODEL_WEIGHT
+from kgrec.retrieval.added_similar import similar_to_added_item
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
 from kgrec.retrieval.coldstart import (
     PATHWAYS,
@@ -83,26 +83,32 @@ from kgrec.retrieval.coldstart import (
     read_new_items,
 )
 from kgrec.retrieval.explain import Explainer, Explanation, HistoryItem, liked_users
-from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
+from kgrec.retrieval.index import IndexConfig, VectorIndex
+from kgrec.retrieval.indexed_catalog import INDEX_DIR as INDEX_DIR
+from kgrec.retrieval.indexed_catalog import IndexedCatalog
+from kgrec.retrieval.nearest import COSINE_OVERFETCH as COSINE_OVERFETCH
+from kgrec.retrieval.nearest import nearest
+from kgrec.retrieval.new_user_query import FOLD_IN_L2 as FOLD_IN_L2
+from kgrec.retrieval.new_user_query import FOLD_IN_NEGATIVES as FOLD_IN_NEGATIVES
+from kgrec.retrieval.new_user_query import FOLD_IN_STEPS as FOLD_IN_STEPS
+from kgrec.retrieval.new_user_query import (
+    TEXT_FEEDBACK_ITEMS,
+    fold_in_vector,
+    history_user_vector,
+    liked_with_weights,
+)
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
 from kgrec.retrieval.predict import Prediction, tower_predictions
-from kgrec.utils.io import exclusive_lock, restore_interrupted_dir, sha256_file
+from kgrec.retrieval.run_users import RunUsers
+from kgrec.retrieval.run_vectors import load_run_vectors
+from kgrec.retrieval.text_query import TextQueries, TextSpace
 
 if TYPE_CHECKING:
-    from kgrec.text import TextEncoder
     from kgrec.train.saved import LoadedRun
 
-INDEX_DIR = "index"
-EXACT_SUBSET_MAX = 65_536
-COSINE_OVERFETCH = 8  # cosine queries re-score this many times k inner-product candidates
-TEXT_FEEDBACK_ITEMS = 10  # a new user's text stands for the items it matches best
-FOLD_IN_STEPS = 100
-FOLD_IN_L2 = 1e-3
-FOLD_IN_NEGATIVES = 200_000
-# similar() of an item added after training: this weight on the centred model cosine, the rest on
-# the text encoder's cosine (chosen on the valid half of scripts/bench_coldstart.py's new items)
-NEW_ITEM_SIMILAR_MODEL_WEIGHT = 0.25
-
+# INDEX_DIR, COSINE_OVERFETCH, FOLD_IN_*, NEW_ITEM_SIMILAR_MODEL_WEIGHT are imported ``as`` themselves
+# to be read from here as before; each is defined, and to be changed, in the module that uses it.
+EXACT_SUBSET_MAX = 65_536  # up to this many qualifying items, queries are scored exactly (nearest())
 
 Ids = str | int | Iterable[str | int]  # raw ids (an item's title serves too: Catalog.position): several, or one
 Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
@@ -116,42 +122,11 @@ def _ids(values: Ids | None) -> list[str]:
     return [str(values)] if isinstance(values, (str, numbers.Integral)) else [str(v) for v in values]
 
 
-def _known(lookup: Callable[[str], int], token: str) -> int:
-    """``lookup(token)``, or of ``token`` without surrounding spaces (``" 196"`` pasted from a
-    table, as batch files' lines are read); ``KeyError`` when neither is known."""
-    try:
-        return lookup(token)
-    except KeyError:
-        return lookup(token.strip())
-
-
 def _filters(where: Filters | None) -> list[Filter | str]:
     """``where`` as a list: one filter (``"class=Comedy"``) or several; ``None`` is none."""
     if where is None:  # no filter (where=None), as the default () says
         return []
     return [where] if isinstance(where, (str, Filter)) else list(where)
-
-
-def _catalog_stamp(run_dir: Path) -> tuple[int, int, int] | None:
-    """Inode, modification time and size of ``RUN_DIR/catalog/catalog.json`` (None: no changes
-    saved): every save swaps in a new file, so a different stamp means another save."""
-    return _file_stamp(run_dir / CATALOG_DIR / "catalog.json")
-
-
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """Inode, modification time and size of ``path``; ``None`` when it does not exist."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first."""
-    kk = min(k, len(scores))
-    top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
-    return top[np.argsort(-scores[top], kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -213,24 +188,37 @@ class Recommender:
     def __init__(self, run: LoadedRun, catalog: Catalog, user_vectors: np.ndarray, vectors_sha256: str) -> None:
         self.run = run
         self.path = Path(run.path)
-        self.catalog = catalog
         self.user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)  # (U, d)
         self.vectors_sha256 = vectors_sha256
         # similar()'s centre: the trained items' mean vector, which added or removed items leave as is
         self.item_centre = catalog.vectors[: catalog.n_base].mean(0).astype(np.float32)  # (d,)
-        self.index: VectorIndex | None = None
-        self._index_error: str | None = None  # why ``index`` is None after a failed catalog change
-        self._index_tried: tuple[int, int, int] | None = None  # the saved index manifest found stale since
+        self._indexed = IndexedCatalog(run, catalog, vectors_sha256)  # the catalog, its index, their changes
+        self._text = TextQueries(run)
         self._explainer: Explainer | None = None
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
-        self._encoder: TextEncoder | None = None
         self._encoded: Any = None  # the model's encode() (_model_encoded), for new users and predict
         self._prior: PriorChoice | None = None
-        self._text_index: tuple[VectorIndex, np.ndarray, np.ndarray] | None = None
-        self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
-        self._trained_users: np.ndarray | None = None  # (U,) bool: users with a training interaction
-        self._history_index: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
-        self._catalog_stamp = _catalog_stamp(self.path)  # the saved catalog this object holds
+        self._users = RunUsers(run.dataset)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The :class:`~kgrec.retrieval.catalog.Catalog` answered from: the trained items and the
+        changes saved since."""
+        return self._indexed.catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        self._indexed.catalog = catalog
+
+    @property
+    def index(self) -> VectorIndex | None:
+        """The :class:`~kgrec.retrieval.index.VectorIndex` over the active catalog (``None`` after
+        a failed catalog change: :attr:`index_error`)."""
+        return self._indexed.index
+
+    @index.setter
+    def index(self, index: VectorIndex | None) -> None:
+        self._indexed.index = index
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -260,108 +248,30 @@ class Recommender:
                 match its vectors.
             KgrecError: not a run folder, or its dataset is gone or changed.
         """
-        from safetensors.numpy import load_file
-
-        from kgrec.train.saved import check_run_files, load_run, read_manifest
-
-        run_dir = Path(run_dir)
-        check_run_files(run_dir, read_manifest(run_dir))
-        vectors_file = run_dir / "vectors.safetensors"
-        if not vectors_file.is_file():
-            raise RetrievalError(
-                f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
-                "retrieval tower; retrain with 'retrieval' in model.tasks"
-            )
-        try:
-            vectors = load_file(str(vectors_file))
-        except Exception as error:  # safetensors raises its own types for corrupt files
-            raise RetrievalError(f"{vectors_file}: cannot read it ({error})") from None
-        if "item" not in vectors or "user" not in vectors:
-            raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
-        run = load_run(run_dir, data)
-        sha = sha256_file(vectors_file)
-        titles = [str(n) for n in run.graph.names[: run.dataset.n_items]] if run.graph is not None else None
-        text_dim = run.text.shape[1] if run.text is not None else 0
-        catalog = Catalog.load(run_dir, run.dataset, vectors["item"], sha, titles, text_dim)  # graph names: "Title (1977)"
-        if vectors["user"].shape[0] != run.dataset.n_users:
-            raise RetrievalError(
-                f"{vectors_file}: {vectors['user'].shape[0]} user vectors, the dataset has {run.dataset.n_users} users"
-            )
-        rec = cls(run, catalog, vectors["user"], sha)
+        loaded = load_run_vectors(run_dir, data)
+        rec = cls(loaded.run, loaded.catalog, loaded.user_vectors, loaded.vectors_sha256)
         config = IndexConfig(kind=index) if isinstance(index, str) else index
-        rec.index = rec.build_index(config) if rebuild else rec._open_index(config, build_missing)
+        rec.index = rec.build_index(config) if rebuild else rec._indexed.open_index(config, build_missing)
         return rec
 
     @property
     def index_dir(self) -> Path:
         """``RUN_DIR/index/``: the saved FAISS index and its manifest."""
-        return self.path / INDEX_DIR
-
-    def _expected(self) -> dict[str, Any]:
-        return {
-            "dim": self.catalog.dim,
-            "count": self.catalog.n_active,
-            **self.catalog.checksums(),
-            "run": {"vectors_sha256": self.vectors_sha256},
-        }
-
-    def _open_index(self, config: IndexConfig | None, build_missing: bool) -> VectorIndex:
-        restore_interrupted_dir(self.index_dir)  # a crash mid-save: the saved index, not a new default one
-        if not (self.index_dir / "manifest.json").is_file():
-            if not build_missing:
-                raise RetrievalError(f"{self.path}: no index yet; build one with `kgrec index build {self.path}`")
-            return self.build_index(config)
-        index, _ = load_index(
-            self.index_dir, self._expected(), hint=f"rebuild it with `kgrec index build {self.path}`"
-        )
-        return index
+        return self._indexed.index_dir
 
     def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
         """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
-        ids = self.catalog.active_ids()
-        if len(ids) == 0:
-            raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
-        index = VectorIndex.build(self.catalog.vectors[ids], ids, config)
-        if save:
-            self._save_index(index)
-        self.index = index
-        self._index_error = None
-        return index
+        return self._indexed.build_index(config, save)
 
     @property
     def index_error(self) -> str | None:
         """Why queries are refused (a catalog change whose index update failed), else ``None``."""
-        return self._index_error
-
-    def _require_index(self) -> VectorIndex:
-        if self.index is None:
-            if self._index_error is not None:
-                raise IndexOutOfDateError(self._index_error)
-            raise RetrievalError("no index loaded")
-        return self.index
-
-    def _save_index(self, index: VectorIndex) -> None:
-        expected = self._expected()
-        extra = {
-            "ids_sha256": expected["ids_sha256"],
-            "run": {
-                "path": str(self.path.resolve()),
-                "vectors_sha256": self.vectors_sha256,
-                "dataset": self.run.dataset.name,
-                "split": self.run.dataset.split,
-                "added_items": len(self.catalog.added),
-                "removed_items": len(self.catalog.removed_tokens()),
-            },
-        }
-        ids = self.catalog.active_ids()
-        # ids.json: FAISS id -> raw item token, for readers of the index without kgrec
-        files = {"ids.json": {"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}}
-        index.save(self.index_dir, expected["vectors_sha256"], extra, files)
+        return self._indexed.error
 
     @property
     def explainer(self) -> Explainer:
         """The run's :class:`~kgrec.retrieval.explain.Explainer`, built on first use."""
-        if self._explainer is None:
+        if self._explainer is None or self._explainer.catalog is not self.catalog:  # rebuilt on a catalog change
             threshold = float(self.run.config.model.like_threshold)
             train = self.run.dataset.train
             if self._liked_by is None:  # kept across catalog changes: training does not change
@@ -393,34 +303,12 @@ class Recommender:
     def trained_users(self) -> list[str]:
         """Raw ids of the users :meth:`recommend` serves: those with a training interaction, in
         dataset order (for batch scoring of every user: ``kgrec recommend RUN --all-users``)."""
-        return [str(self.run.dataset.users[i]) for i in np.flatnonzero(self._trained_mask())]
-
-    def _trained_mask(self) -> np.ndarray:
-        """``(U,)`` bool: the users with a training interaction."""
-        if self._trained_users is None:
-            self._trained_users = self.run.dataset.train.has_user(self.run.dataset.n_users)
-        return self._trained_users
+        return [str(self.run.dataset.users[i]) for i in np.flatnonzero(self._users.trained())]
 
     def user_index(self, user: str) -> int:
         """Dataset index of a raw user id; :class:`NotFoundError` when the run does not know it,
         or knows it only from valid/test interactions (nothing of the user was trained)."""
-        try:
-            index = _known(self.run.dataset.user_index, str(user))
-        except KeyError:
-            examples = ", ".join(str(u) for u in self.run.dataset.users[:3])
-            raise NotFoundError(
-                f"unknown user '{user}': not one of the {self.run.dataset.n_users} users of this run "
-                f"(raw user ids, e.g. {examples}); for a new user, recommend from the items they like or a text "
-                f"(kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)"
-            ) from None
-        if not self._trained_mask()[index]:
-            raise NotFoundError(
-                f"user '{user}' has no training interactions in this run (the split put all of them in valid or "
-                f"test, e.g. a user first seen after a global time split's cut), so the model learned nothing of "
-                f"them; recommend for them as for a new user, from the items they like or a text (kgrec recommend "
-                f"--liked / --likes-text; Recommender.recommend_for_new_user)"
-            )
-        return index
+        return self._users.index(user)
 
     def _allowed(self, where: Filters, exclude: Ids) -> np.ndarray:
         mask = self.catalog.where_mask(_filters(where))
@@ -430,31 +318,11 @@ class Recommender:
 
     def seen_items(self, user: int) -> np.ndarray:
         """Catalog positions of every item ``user`` interacted with (all parts of the dataset)."""
-        if self._seen_index is None:
-            ds = self.run.dataset
-            users = np.concatenate([ds.train.user, ds.valid.user, ds.test.user])
-            items = np.concatenate([ds.train.item, ds.valid.item, ds.test.item])
-            order = np.argsort(users, kind="stable")
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=ds.n_users))])
-            self._seen_index = (indptr, items[order])
-        indptr, items = self._seen_index
-        return np.unique(items[indptr[user] : indptr[user + 1]])
+        return self._users.seen(user)
 
     def history(self, user: int) -> list[HistoryItem]:
         """The user's training interactions (with ratings when the data has them)."""
-        if self._history_index is None:
-            train = self.run.dataset.train
-            order = np.argsort(train.user, kind="stable")
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(train.user, minlength=self.run.dataset.n_users))])
-            ratings = train.rating[order] if train.rating is not None else None
-            self._history_index = (indptr, train.item[order], ratings)
-        indptr, items, ratings = self._history_index
-        lo, hi = indptr[user], indptr[user + 1]
-        return [
-            HistoryItem(int(i), float(ratings[lo + j]) if ratings is not None else None)
-            for j, i in enumerate(items[lo:hi])
-            if self.catalog.active[i]
-        ]
+        return self._users.history(user, self.catalog.active)
 
     # ------------------------------------------------------------------ core search
     def search_vectors(
@@ -473,105 +341,9 @@ class Recommender:
         vectors minus ``centre`` ``(d,)`` when given (queries and items alike). Rows return fewer
         than ``k`` only when fewer items qualify.
         """
-        return self._search(
-            self._require_index(), self.catalog.vectors, queries, k, allowed, excluded, cosine, centre
-        )
-
-    def _search(
-        self,
-        index: VectorIndex,
-        vectors: np.ndarray,
-        queries: np.ndarray,
-        k: int,
-        allowed: np.ndarray | None,
-        excluded: Sequence[np.ndarray] | None,
-        cosine: bool,
-        centre: np.ndarray | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        b = len(queries)
-        if cosine:
-            if centre is not None:
-                queries = queries - centre
-            queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        # <q, x - c> = <q, x> - <q, c>: the index's inner products, shifted per query row
-        shift = queries @ centre if cosine and centre is not None else np.zeros(b, np.float32)
-        allowed = self.catalog.active.copy() if allowed is None else allowed & self.catalog.active
-        excluded = list(excluded) if excluded is not None else [np.zeros(0, np.int64)] * b
-        n_allowed = int(allowed.sum())
-        if n_allowed == 0:
-            return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in range(b)]
-        filtered = n_allowed < index.count
-        if (filtered and n_allowed <= EXACT_SUBSET_MAX) or (cosine and index.count <= EXACT_SUBSET_MAX):
-            return self._exact(vectors, queries, k, np.flatnonzero(allowed), excluded, cosine, centre)
-        results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * b
-        most_excluded = max((len(e) for e in excluded), default=0)
-        fetch = k * (COSINE_OVERFETCH if cosine else 1) + most_excluded
-        if filtered:
-            fetch = int(math.ceil(fetch * index.count / n_allowed * 1.5)) + 8
-        pending = np.arange(b)
-        total = index.count
-        approximate = index.kind == "ivfpq" and not index.config.refine
-        while len(pending):
-            fetch = min(fetch, total)
-            scores, ids = index.search(queries[pending], fetch)
-            still = []
-            for row, s, i in zip(pending, scores, ids, strict=True):
-                ok = i >= 0
-                ok[ok] = allowed[i[ok]]
-                if len(excluded[row]):
-                    ok &= ~np.isin(i, excluded[row])
-                got, got_s = i[ok], s[ok]
-                if approximate:  # PQ codes' scores are approximate; the catalog holds the exact vectors
-                    got_s = vectors[got] @ queries[row]
-                    order = np.argsort(-got_s, kind="stable")
-                    got, got_s = got[order], got_s[order]
-                if cosine:
-                    shifted = vectors[got] - centre if centre is not None else vectors[got]
-                    got_s = (got_s - shift[row]) / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)
-                    order = np.argsort(-got_s, kind="stable")
-                    got, got_s = got[order], got_s[order]
-                if len(got) >= k and (not cosine or len(got) >= min(n_allowed, k * COSINE_OVERFETCH)):
-                    results[row] = (got[:k], got_s[:k])
-                elif fetch >= total:
-                    results[row] = self._exact(
-                        vectors, queries[row : row + 1], k, np.flatnonzero(allowed), [excluded[row]], cosine, centre
-                    )[0]
-                else:
-                    still.append(row)
-            pending = np.asarray(still, dtype=np.int64)
-            fetch *= 2
-        return results  # type: ignore[return-value]
-
-    def _exact(
-        self,
-        vectors: np.ndarray,
-        queries: np.ndarray,
-        k: int,
-        subset: np.ndarray,
-        excluded: Sequence[np.ndarray],
-        cosine: bool,
-        centre: np.ndarray | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Exact top-``k`` over catalog positions ``subset`` (one matrix product per 1024 rows);
-        ``queries`` come normalised (and centred) when ``cosine``."""
-        vectors = vectors[subset]  # (m, d)
-        if cosine:
-            if centre is not None:
-                vectors = vectors - centre
-            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        local = np.full(len(self.catalog), -1, dtype=np.int64)
-        local[subset] = np.arange(len(subset))
-        out = []
-        for start in range(0, len(queries), 1024):
-            scores = queries[start : start + 1024] @ vectors.T  # (B, m)
-            for r, row in enumerate(scores):
-                drop = local[excluded[start + r]] if len(excluded[start + r]) else np.zeros(0, np.int64)
-                row[drop[drop >= 0]] = -np.inf
-                top = _top_k(row, k)
-                top = top[np.isfinite(row[top])]
-                out.append((subset[top], row[top].astype(np.float32)))
-        return out
+        index = self._indexed.require_index()
+        return nearest(index, self.catalog.vectors, self.catalog.active, queries, k, allowed, excluded, cosine, centre,
+                       exact_max=EXACT_SUBSET_MAX)  # fmt: skip
 
     def _results(
         self, positions: np.ndarray, scores: np.ndarray, explain: Any | None
@@ -696,7 +468,7 @@ class Recommender:
             the same way, the others still work.
         """
         base = [int(p) for p in self.catalog.active_ids() if p < self.catalog.n_base]
-        users = np.flatnonzero(self._trained_mask())
+        users = np.flatnonzero(self._users.trained())
         item = self.catalog.tokens[base[0]] if base else None
         user = str(self.run.dataset.users[users[0]]) if len(users) else None
         has_text = self.run.text is not None and self.run.config.model.use_text
@@ -801,40 +573,18 @@ class Recommender:
                 )  # fmt: skip
                 yield self._results(positions, scores, why)
 
+
     def _blends_text(self, source: int) -> bool:
         """Whether ``similar`` of catalog position ``source`` blends in the text: an item added
         after training, in a run with text, that has text itself."""
         if self.catalog.added_item(source) is None or self.run.text is None:
             return False
-        return bool(self._text_space()[2][source])
+        return bool(self._text_space().has_text[source])
 
     def _similar_to_added_item(self, source: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        r"""The ``k`` items most like an item added after training (catalog position ``source``,
-        left out), among ``allowed`` ``(n,)`` active items: positions and scores, exact.
-
-        .. math::
-            s_i = w \cos(\mathbf{x}_q - \bar{\mathbf{x}}, \mathbf{x}_i - \bar{\mathbf{x}})
-            + (1 - w) \cos(\mathbf{t}_q, \mathbf{t}_i)
-
-        with :math:`w` = :data:`NEW_ITEM_SIMILAR_MODEL_WEIGHT`, :math:`\mathbf{x}` the retrieval
-        vectors and :math:`\mathbf{t}` the text encoder's (items without text: the first cosine
-        alone). An added item's retrieval vector comes from its text and graph without any
-        interaction, and alone it lists items that share little with it: on ml-100k's held-out
-        items, 63% of such a list shared a genre with the item, 89% for the blend, which also
-        listed twice as many of the items its held-out likes point to
-        (``scripts/bench_coldstart.py``). One pass over the catalog per query.
-        """
-        _, text, has_text = self._text_space()
-        allowed = self.catalog.active.copy() if allowed is None else allowed & self.catalog.active
-        allowed[source] = False
-        candidates = np.flatnonzero(allowed)
-        centred = self.catalog.vectors[candidates] - self.item_centre
-        query = self.catalog.vectors[source] - self.item_centre
-        model = centred @ query / np.maximum(np.linalg.norm(centred, axis=1) * np.linalg.norm(query), 1e-12)
-        w = NEW_ITEM_SIMILAR_MODEL_WEIGHT
-        scores = np.where(has_text[candidates], w * model + (1 - w) * (text[candidates] @ text[source]), model)
-        top = _top_k(scores, k)
-        return candidates[top], scores[top].astype(np.float32)
+        """:func:`~kgrec.retrieval.added_similar.similar_to_added_item` in this catalog: the ``k``
+        items most like the added item at position ``source``, among ``allowed`` active items."""
+        return similar_to_added_item(self.catalog, self.item_centre, self._text_space(), source, k, allowed)
 
     def search(
         self,
@@ -849,61 +599,27 @@ class Recommender:
         vectors (items without text are left out)."""
         k = self._check_k(k)
         query = self.text_vector(text)[0].numpy().astype(np.float32)
-        index, vectors, has_text = self._text_space()
-        allowed = self._allowed(where, exclude) & has_text
-        [(found, scores)] = self._search(index, vectors, query[None], k, allowed, None, cosine=True)
+        space = self._text_space()
+        allowed = self._allowed(where, exclude) & space.has_text
+        [(found, scores)] = nearest(space.index, space.vectors, self.catalog.active, query[None], k, allowed, None,
+                                    cosine=True, exact_max=EXACT_SUBSET_MAX)  # fmt: skip
         why = (lambda p, s: self.explainer.for_text(text, p, s)) if explain else None
         return self._results(found, scores, why)
 
     # ------------------------------------------------------------------ query vectors
     def text_vector(self, text: str) -> torch.Tensor:
         """The run's text encoder applied to ``text``: ``(1, t)``."""
-        if not isinstance(text, str):  # a list or a number said "the query text is empty"
-            raise RetrievalError(f"the query text: expected a string of words, e.g. \"animated film for children\", "
-                                 f"got {type(text).__name__} {text!r:.60}")  # fmt: skip
-        if not text.strip():
-            raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
-        if not re.search(r"[^\W_]", text):  # "???", "...": the encoder would rank items for it all the same
-            raise RetrievalError(
-                f"the query text {text.strip()!r} has no words (no letter or digit, in any script): give some "
-                "words, e.g. \"animated film for children\""
-            )
-        model = self.run.model
-        if model.text_adaptor is None or self.run.text is None:
-            raise RetrievalError(
-                "this run was trained without text (model.use_text=false), so it has nothing to compare a text "
-                "query with; retrain with model.use_text=true on items with text columns (NAME.item)"
-            )
-        if self._encoder is None:
-            from kgrec.text import TextEncoder
-
-            self._encoder = TextEncoder.from_config(self.run.config.text)
-        vector = self._encoder.encode([text.strip()], progress=False)  # (1, t)
-        if vector.shape[1] != model.sizes.text_dim:
-            raise RetrievalError(
-                f"the text encoder gives {vector.shape[1]}-d vectors, the model reads {model.sizes.text_dim}-d: "
-                f"the run's text model ({self.run.config.text.model}) changed"
-            )
-        return vector
+        return self._text.vector(text)
 
     def item_vector_for_text(self, text: str) -> np.ndarray:
         """``cold_item_vectors(text)``: where an item with this text alone would sit, ``(d,)``."""
         with torch.no_grad():
             return self.run.model.cold_item_vectors(self.text_vector(text), None)[0].numpy().astype(np.float32)
 
-    def _text_space(self) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
-        """Unit text-encoder vectors of the catalog ``(n, t)`` (zeros for items without text),
-        an exact index over the active ones, and which positions have text. Callers encode their
-        query with :meth:`text_vector` first, which refuses a run without text."""
-        if self._text_index is None or len(self._text_index[1]) != len(self.catalog):
-            vectors = np.concatenate([self.run.text.numpy(), self.catalog.added_encoded]).astype(np.float32)
-            has_text = np.isfinite(vectors).all(1)
-            vectors[~has_text] = 0.0
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            ids = np.flatnonzero(has_text & self.catalog.active)
-            index = VectorIndex.build(vectors[ids], ids, IndexConfig(kind="flat"))
-            self._text_index = (index, vectors, has_text)
-        return self._text_index
+    def _text_space(self) -> TextSpace:
+        """The catalog in the text encoder's space (:class:`~kgrec.retrieval.text_query.TextSpace`).
+        Callers encode their query with :meth:`text_vector` first, which refuses a run without text."""
+        return self._text.space(self.catalog)
 
     def new_user_vector(self, liked: Ids = (), likes_text: str | None = None) -> np.ndarray:
         """The query vector ``(d,)`` of a user the model has not seen, from raw ids of items they
@@ -920,25 +636,17 @@ class Recommender:
         return self._new_user_vector(positions, text), positions
 
     def _new_user_vector(self, positions: list[int], text: torch.Tensor | None) -> np.ndarray:
-        model = self.run.model
+        """The history pathway or the fold-in (:mod:`kgrec.retrieval.new_user_query`) over the
+        trained items of ``positions``, and the stand-ins of the added ones and of ``text``."""
         trained = [p for p in positions if p < self.catalog.n_base]
-        # A text, and each item added after training, counts as one more liked item, shared by
-        # the trained items search() or similar() ranks first for it: an added item's own vector
-        # was shaped by no interaction, and the model's history pathway reads trained items only.
         shared = [self._added_stand_ins(p) for p in positions if p >= self.catalog.n_base]
         if text is not None:
             shared.append(self._text_stand_ins(text))
-        if "history" in model.config.user_parts:
+        if "history" in self.run.model.config.user_parts:
             with torch.no_grad():
                 prior = self.new_user_prior().prior
-                items = self._model_encoded().items
-                parts = [items[trained]] + [items[s].mean(0, keepdim=True) for s in shared]
-                return model.new_user_vector(torch.cat(parts), prior)[0].numpy().astype(np.float32)
-        liked, weights = list(trained), [1.0] * len(trained)
-        for stand_ins in shared:
-            liked += stand_ins.tolist()
-            weights += [1.0 / len(stand_ins)] * len(stand_ins)
-        return self.fold_in(np.asarray(liked, np.int64), np.asarray(weights, np.float32))
+                return history_user_vector(self.run.model, self._model_encoded().items, prior, trained, shared)
+        return self.fold_in(*liked_with_weights(trained, shared))
 
     def _added_stand_ins(self, position: int) -> np.ndarray:
         """Catalog positions of the :data:`TEXT_FEEDBACK_ITEMS` active trained items most like
@@ -962,10 +670,11 @@ class Recommender:
         recommendation rather than the words, so every query text landed near the same users
         (on ml-100k "space adventure", "romantic comedy" and "scary horror movie" got the same
         top 5), and near the items added through that pathway alone, which then ranked first."""
-        index, text_vectors, has_text = self._text_space()
-        allowed = has_text.copy()
+        space = self._text_space()
+        allowed = space.has_text.copy()
         allowed[self.catalog.n_base :] = False
-        [(matches, _)] = self._search(index, text_vectors, text.numpy(), TEXT_FEEDBACK_ITEMS, allowed, None, cosine=True)
+        [(matches, _)] = nearest(space.index, space.vectors, self.catalog.active, text.numpy(), TEXT_FEEDBACK_ITEMS,
+                                 allowed, None, cosine=True, exact_max=EXACT_SUBSET_MAX)  # fmt: skip
         if not len(matches):
             raise RetrievalError("no item with text to match the text against: give liked items instead")
         return matches.astype(np.int64)
@@ -994,61 +703,21 @@ class Recommender:
         :data:`FOLD_IN_STEPS` Adam steps: the classic fold-in of a new user into a factor
         model (``scripts/bench_newusers.py`` measures it beside the history pathway and EASE).
         """
-        weights = np.ones(len(liked), np.float32) if weights is None else weights
-        candidates = self.catalog.active_ids()
-        if len(candidates) > FOLD_IN_NEGATIVES:
-            sample = np.random.default_rng(0).choice(candidates, FOLD_IN_NEGATIVES, replace=False)
-            candidates = np.unique(np.concatenate([sample, liked]))
-        items = torch.from_numpy(self.catalog.vectors[candidates])  # (m, d)
-        where = torch.from_numpy(np.searchsorted(candidates, liked))
-        w = torch.from_numpy(weights / weights.sum())
-        u = torch.tensor(self.user_vectors.mean(0), requires_grad=True)
-        optimizer = torch.optim.Adam([u], lr=0.05)
-        for _ in range(FOLD_IN_STEPS):
-            loss = -(w * torch.log_softmax(items @ u, 0)[where]).sum() + FOLD_IN_L2 * (u @ u)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return u.detach().numpy().astype(np.float32)
+        return fold_in_vector(self.catalog.vectors, self.catalog.active_ids(), self.user_vectors.mean(0), liked, weights)
 
     # ------------------------------------------------------------------ catalog changes
     def refresh(self) -> bool:
         """Take up the catalog changes that another process saved since this object read or
         wrote the run's catalog (``kgrec add-items`` / ``remove-items`` beside a server): reload
         the catalog and its index. After a failed index update it also takes up an index
-        ``kgrec index build`` saved since (:meth:`_take_up_rebuilt_index`). Returns whether it
-        took up anything. :meth:`add_items` and
+        ``kgrec index build`` saved since
+        (:meth:`~kgrec.retrieval.indexed_catalog.IndexedCatalog.take_up_rebuilt_index`). Returns
+        whether it took up anything. :meth:`add_items` and
         :meth:`remove_items` call it first, so a change is made on top of the latest catalog
-        and never undoes another's (under a lock: :meth:`_changing_catalog`); a server calls it
+        and never undoes another's (under a lock:
+        :meth:`~kgrec.retrieval.indexed_catalog.IndexedCatalog.changing`); a server calls it
         before each request (a file ``stat``)."""
-        stamp = _catalog_stamp(self.path)
-        if stamp == self._catalog_stamp:
-            return self._index_error is not None and self._take_up_rebuilt_index()
-        base = self.catalog
-        self._adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
-                                 base.titles[: base.n_base], base.text_dim))  # fmt: skip
-        config = self.index.config if self.index is not None else None
-        try:
-            self.index = self._open_index(config, build_missing=True)
-        except RetrievalError:  # the other process is between its catalog and its index saves
-            self.index = self.build_index(config, save=False)
-        self._index_error = None
-        return True
-
-    def _take_up_rebuilt_index(self) -> bool:
-        """After a failed index update, the index ``kgrec index build`` saved since, when it
-        matches the catalog (queries answered 503 until a restart, though the repair was done).
-        Each saved version is read once: a stale one is remembered by its manifest's stamp."""
-        stamp = _file_stamp(self.index_dir / "manifest.json")
-        if stamp is None or stamp == self._index_tried:
-            return False
-        self._index_tried = stamp
-        try:
-            self.index = self._open_index(None, build_missing=False)
-        except RetrievalError:  # the index saved before the failed change: still stale
-            return False
-        self._index_error = None
-        return True
+        return self._indexed.refresh()
 
     def add_items(
         self,
@@ -1071,11 +740,11 @@ class Recommender:
         if unknown or not pathways:
             raise RetrievalError(f"pathways: expected one or more of {list(PATHWAYS)}, got {list(pathways)}")
         new = read_new_items(items, link, kg)
-        with self._changing_catalog():
+        with self._indexed.changing():
             embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
             start = len(self.catalog)
             catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
-            self._commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
+            self._indexed.commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
         notes = empty_row_notes(new) + (graph_notes(self.run.graph, new) if self.run.graph is not None else [])
         if self.run.graph is not None and self.run.model.config.use_graph:
             notes += pathway_notes(embedded.items, pathways)
@@ -1087,59 +756,14 @@ class Recommender:
         asked = _ids(items)
         if not asked:
             raise RetrievalError("no items to remove: give one or more item ids")
-        with self._changing_catalog():
+        with self._indexed.changing():
             positions = np.asarray(list(dict.fromkeys(self.catalog.position(t) for t in asked)), dtype=np.int64)
             tokens = [self.catalog.tokens[p] for p in positions]
             if len(positions) >= self.catalog.n_active:
                 raise RetrievalError("cannot remove every item of the catalog")
             catalog = self.catalog.with_removed(tokens)
-            self._commit(catalog, removed=positions)
+            self._indexed.commit(catalog, removed=positions)
         return tokens
-
-    def _commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
-        """Save the catalog, then update (or rebuild) and save the index; both writes are atomic.
-
-        Should the index update fail, this object stops answering queries (its index no longer
-        matches its catalog), the next open reports the mismatch, and ``kgrec index build``
-        repairs it."""
-        index = self._require_index()
-        catalog.save(self.path)
-        self._adopt(catalog)
-        try:
-            updated = True
-            if added is not None and len(added):
-                index.add(catalog.vectors[added], added)
-            if removed is not None and len(removed):
-                updated = index.remove(removed)
-            if updated:
-                self._save_index(index)
-            else:
-                self.build_index(IndexConfig.from_dict(index.config.to_dict()))
-        except Exception as error:
-            self.index = None
-            self._index_error = (
-                f"{self.path}: the catalog was changed but updating its index failed ({error}); "
-                f"rebuild it with `kgrec index build {self.path}`"
-            )
-            raise IndexOutOfDateError(self._index_error) from error
-
-    def _adopt(self, catalog: Catalog) -> None:
-        """Answer from ``catalog``, the one saved in the run now (the caches built from the
-        previous one go)."""
-        self.catalog = catalog
-        self._catalog_stamp = _catalog_stamp(self.path)
-        self._explainer = None
-        self._text_index = None
-
-    @contextlib.contextmanager
-    def _changing_catalog(self) -> Iterator[None]:
-        """A catalog change from start to save, one process at a time: on the latest catalog
-        (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (the
-        file every run with a catalog has; no lock file is left), so that two processes' changes
-        never interleave and the one saved last never undoes the other."""
-        with exclusive_lock(self.path / "vectors.safetensors"):
-            self.refresh()
-            yield
 
     def catalog_dir(self) -> Path:
         """``RUN_DIR/catalog/``: the items added and removed since training."""

@@ -1,0 +1,205 @@
+"""A run's catalog and its FAISS index kept in step: the index opened, built and saved
+(``RUN_DIR/index/``), catalog changes saved and applied to the index, and the changes another
+process saved taken up.
+
+Every save is atomic. A change is made on the latest saved catalog under an exclusive lock
+(:meth:`IndexedCatalog.changing`); should its index update fail, the index is dropped and
+:attr:`IndexedCatalog.error` says why (queries are refused until ``kgrec index build`` repairs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kgrec.errors import IndexOutOfDateError, RetrievalError
+from kgrec.retrieval.catalog import CATALOG_DIR, Catalog
+from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
+from kgrec.utils.io import exclusive_lock, restore_interrupted_dir
+
+if TYPE_CHECKING:
+    from kgrec.train.saved import LoadedRun
+
+INDEX_DIR = "index"
+
+Stamp = tuple[int, int, int]
+
+
+def catalog_stamp(run_dir: Path) -> Stamp | None:
+    """Inode, modification time and size of ``RUN_DIR/catalog/catalog.json`` (None: no changes
+    saved): every save swaps in a new file, so a different stamp means another save."""
+    return file_stamp(run_dir / CATALOG_DIR / "catalog.json")
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """Inode, modification time and size of ``path``; ``None`` when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class IndexedCatalog:
+    """The ``catalog`` a run answers from and its ``index`` (``None`` until opened, or after a
+    failed update: :attr:`error`)."""
+
+    def __init__(self, run: LoadedRun, catalog: Catalog, vectors_sha256: str) -> None:
+        self.run = run
+        self.path = Path(run.path)
+        self.catalog = catalog
+        self.vectors_sha256 = vectors_sha256
+        self.index: VectorIndex | None = None
+        self.error: str | None = None  # why ``index`` is None after a failed catalog change
+        self._index_tried: Stamp | None = None  # the saved index manifest found stale since
+        self._catalog_stamp = catalog_stamp(self.path)  # the saved catalog this object holds
+
+    # ------------------------------------------------------------------ the index
+    @property
+    def index_dir(self) -> Path:
+        """``RUN_DIR/index/``: the saved FAISS index and its manifest."""
+        return self.path / INDEX_DIR
+
+    def expected(self) -> dict[str, Any]:
+        """What the saved index's manifest must say to match the catalog and the run's vectors."""
+        return {
+            "dim": self.catalog.dim,
+            "count": self.catalog.n_active,
+            **self.catalog.checksums(),
+            "run": {"vectors_sha256": self.vectors_sha256},
+        }
+
+    def open_index(self, config: IndexConfig | None, build_missing: bool) -> VectorIndex:
+        """The saved index (:class:`RetrievalError` when it does not match), or a new one built
+        with ``config`` and saved when none is saved and ``build_missing``."""
+        restore_interrupted_dir(self.index_dir)  # a crash mid-save: the saved index, not a new default one
+        if not (self.index_dir / "manifest.json").is_file():
+            if not build_missing:
+                raise RetrievalError(f"{self.path}: no index yet; build one with `kgrec index build {self.path}`")
+            return self.build_index(config)
+        index, _ = load_index(
+            self.index_dir, self.expected(), hint=f"rebuild it with `kgrec index build {self.path}`"
+        )
+        return index
+
+    def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
+        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
+        ids = self.catalog.active_ids()
+        if len(ids) == 0:
+            raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
+        index = VectorIndex.build(self.catalog.vectors[ids], ids, config)
+        if save:
+            self.save_index(index)
+        self.index = index
+        self.error = None
+        return index
+
+    def require_index(self) -> VectorIndex:
+        """The index; :class:`IndexOutOfDateError` after a failed update."""
+        if self.index is None:
+            if self.error is not None:
+                raise IndexOutOfDateError(self.error)
+            raise RetrievalError("no index loaded")
+        return self.index
+
+    def save_index(self, index: VectorIndex) -> None:
+        """Save ``index`` to ``RUN_DIR/index`` with its manifest and ``ids.json``."""
+        expected = self.expected()
+        extra = {
+            "ids_sha256": expected["ids_sha256"],
+            "run": {
+                "path": str(self.path.resolve()),
+                "vectors_sha256": self.vectors_sha256,
+                "dataset": self.run.dataset.name,
+                "split": self.run.dataset.split,
+                "added_items": len(self.catalog.added),
+                "removed_items": len(self.catalog.removed_tokens()),
+            },
+        }
+        ids = self.catalog.active_ids()
+        # ids.json: FAISS id -> raw item token, for readers of the index without kgrec
+        files = {"ids.json": {"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}}
+        index.save(self.index_dir, expected["vectors_sha256"], extra, files)
+
+    # ------------------------------------------------------------------ changes
+    def refresh(self) -> bool:
+        """Take up the catalog (and index) another process saved since this object read or wrote
+        the run's catalog; after a failed index update, also an index ``kgrec index build`` saved
+        since (:meth:`take_up_rebuilt_index`). Returns whether it took up anything."""
+        stamp = catalog_stamp(self.path)
+        if stamp == self._catalog_stamp:
+            return self.error is not None and self.take_up_rebuilt_index()
+        base = self.catalog
+        self.adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
+                                base.titles[: base.n_base], base.text_dim))  # fmt: skip
+        config = self.index.config if self.index is not None else None
+        try:
+            self.index = self.open_index(config, build_missing=True)
+        except RetrievalError:  # the other process is between its catalog and its index saves
+            self.index = self.build_index(config, save=False)
+        self.error = None
+        return True
+
+    def take_up_rebuilt_index(self) -> bool:
+        """After a failed index update, the index ``kgrec index build`` saved since, when it
+        matches the catalog (queries answered 503 until a restart, though the repair was done).
+        Each saved version is read once: a stale one is remembered by its manifest's stamp."""
+        stamp = file_stamp(self.index_dir / "manifest.json")
+        if stamp is None or stamp == self._index_tried:
+            return False
+        self._index_tried = stamp
+        try:
+            self.index = self.open_index(None, build_missing=False)
+        except RetrievalError:  # the index saved before the failed change: still stale
+            return False
+        self.error = None
+        return True
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """A catalog change from start to save, one process at a time: on the latest catalog
+        (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (the
+        file every run with a catalog has; no lock file is left), so that two processes' changes
+        never interleave and the one saved last never undoes the other."""
+        with exclusive_lock(self.path / "vectors.safetensors"):
+            self.refresh()
+            yield
+
+    def commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
+        """Save ``catalog`` (``added`` and ``removed`` positions since the current one), then
+        update (or rebuild) and save the index; both writes are atomic.
+
+        Should the index update fail, the index is dropped (it no longer matches the catalog),
+        :attr:`error` says why, the next open reports the mismatch, and ``kgrec index build``
+        repairs it."""
+        index = self.require_index()
+        catalog.save(self.path)
+        self.adopt(catalog)
+        try:
+            updated = True
+            if added is not None and len(added):
+                index.add(catalog.vectors[added], added)
+            if removed is not None and len(removed):
+                updated = index.remove(removed)
+            if updated:
+                self.save_index(index)
+            else:
+                self.build_index(IndexConfig.from_dict(index.config.to_dict()))
+        except Exception as error:
+            self.index = None
+            self.error = (
+                f"{self.path}: the catalog was changed but updating its index failed ({error}); "
+                f"rebuild it with `kgrec index build {self.path}`"
+            )
+            raise IndexOutOfDateError(self.error) from error
+
+    def adopt(self, catalog: Catalog) -> None:
+        """Answer from ``catalog``, the one saved in the run now (what was built from the previous
+        one is rebuilt from it at its next use)."""
+        self.catalog = catalog
+        self._catalog_stamp = catalog_stamp(self.path)

@@ -1,0 +1,139 @@
+r"""The ``k`` best catalog positions for query vectors: through a FAISS index, or exactly.
+
+Scores are inner products :math:`\langle \mathbf{q}, \mathbf{x}_i \rangle`, or with ``cosine``
+the cosines :math:`\cos(\mathbf{q} - \mathbf{c}, \mathbf{x}_i - \mathbf{c})` around a centre
+:math:`\mathbf{c}` (none: the plain cosine). A cosine query runs on the same inner-product index:
+the query is normalised (after centring), and the index's candidates, over-fetched
+:data:`COSINE_OVERFETCH` times, are re-scored by cosine. The index is searched for ``k`` + the
+number of excluded items, doubling while a row has fewer than ``k`` qualifying items; a
+restrictive filter (at most ``exact_max`` items qualify), a cosine query on a catalog of at
+most ``exact_max`` items, or an exhausted index is answered by exact scoring of the qualifying
+items, so a query returns exactly ``k`` results whenever ``k`` items qualify.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from kgrec.retrieval.index import VectorIndex
+
+COSINE_OVERFETCH = 8  # cosine queries re-score this many times k inner-product candidates
+
+Found = tuple[np.ndarray, np.ndarray]  # one query row's catalog positions and scores, best first
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first."""
+    kk = min(k, len(scores))
+    top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def nearest(
+    index: VectorIndex,
+    vectors: np.ndarray,
+    active: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None,
+    excluded: Sequence[np.ndarray] | None,
+    cosine: bool,
+    centre: np.ndarray | None = None,
+    *,
+    exact_max: int,
+) -> list[Found]:
+    """The ``k`` best positions and their scores for each query row ``(B, d)`` (module docstring).
+
+    ``index`` holds the ``active`` ``(n,)`` rows of ``vectors`` ``(n, d)`` under their positions;
+    ``allowed`` ``(n,)`` bool limits the candidates (default: the active ones); ``excluded`` gives
+    per row positions to leave out; ``centre`` ``(d,)`` is subtracted from queries and vectors
+    alike for ``cosine``; up to ``exact_max`` qualifying items are scored exactly. Rows return
+    fewer than ``k`` only when fewer items qualify.
+    """
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    b = len(queries)
+    if cosine:
+        if centre is not None:
+            queries = queries - centre
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    # <q, x - c> = <q, x> - <q, c>: the index's inner products, shifted per query row
+    shift = queries @ centre if cosine and centre is not None else np.zeros(b, np.float32)
+    allowed = active.copy() if allowed is None else allowed & active
+    excluded = list(excluded) if excluded is not None else [np.zeros(0, np.int64)] * b
+    n_allowed = int(allowed.sum())
+    if n_allowed == 0:
+        return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in range(b)]
+    filtered = n_allowed < index.count
+    if (filtered and n_allowed <= exact_max) or (cosine and index.count <= exact_max):
+        return exact_nearest(vectors, queries, k, np.flatnonzero(allowed), excluded, cosine, centre)
+    results: list[Found | None] = [None] * b
+    most_excluded = max((len(e) for e in excluded), default=0)
+    fetch = k * (COSINE_OVERFETCH if cosine else 1) + most_excluded
+    if filtered:
+        fetch = int(math.ceil(fetch * index.count / n_allowed * 1.5)) + 8
+    pending = np.arange(b)
+    total = index.count
+    approximate = index.kind == "ivfpq" and not index.config.refine
+    while len(pending):
+        fetch = min(fetch, total)
+        scores, ids = index.search(queries[pending], fetch)
+        still = []
+        for row, s, i in zip(pending, scores, ids, strict=True):
+            ok = i >= 0
+            ok[ok] = allowed[i[ok]]
+            if len(excluded[row]):
+                ok &= ~np.isin(i, excluded[row])
+            got, got_s = i[ok], s[ok]
+            if approximate:  # PQ codes' scores are approximate; the catalog holds the exact vectors
+                got_s = vectors[got] @ queries[row]
+                order = np.argsort(-got_s, kind="stable")
+                got, got_s = got[order], got_s[order]
+            if cosine:
+                shifted = vectors[got] - centre if centre is not None else vectors[got]
+                got_s = (got_s - shift[row]) / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)
+                order = np.argsort(-got_s, kind="stable")
+                got, got_s = got[order], got_s[order]
+            if len(got) >= k and (not cosine or len(got) >= min(n_allowed, k * COSINE_OVERFETCH)):
+                results[row] = (got[:k], got_s[:k])
+            elif fetch >= total:
+                results[row] = exact_nearest(
+                    vectors, queries[row : row + 1], k, np.flatnonzero(allowed), [excluded[row]], cosine, centre
+                )[0]
+            else:
+                still.append(row)
+        pending = np.asarray(still, dtype=np.int64)
+        fetch *= 2
+    return results  # type: ignore[return-value]
+
+
+def exact_nearest(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    subset: np.ndarray,
+    excluded: Sequence[np.ndarray],
+    cosine: bool,
+    centre: np.ndarray | None = None,
+) -> list[Found]:
+    """Exact top-``k`` over positions ``subset`` of ``vectors`` ``(n, d)`` (one matrix product
+    per 1024 rows); ``queries`` come normalised (and centred) when ``cosine``."""
+    local = np.full(len(vectors), -1, dtype=np.int64)
+    local[subset] = np.arange(len(subset))
+    vectors = vectors[subset]  # (m, d)
+    if cosine:
+        if centre is not None:
+            vectors = vectors - centre
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    out = []
+    for start in range(0, len(queries), 1024):
+        scores = queries[start : start + 1024] @ vectors.T  # (B, m)
+        for r, row in enumerate(scores):
+            drop = local[excluded[start + r]] if len(excluded[start + r]) else np.zeros(0, np.int64)
+            row[drop[drop >= 0]] = -np.inf
+            top = top_k(row, k)
+            top = top[np.isfinite(row[top])]
+            out.append((subset[top], row[top].astype(np.float32)))
+    return out

@@ -1,0 +1,67 @@
+"""A trained run's retrieval vectors (``RUN_DIR/vectors.safetensors``), read and checked against
+its dataset, with the catalog of items they are searched over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kgrec.errors import RetrievalError
+from kgrec.retrieval.catalog import Catalog
+from kgrec.utils.io import sha256_file
+
+if TYPE_CHECKING:
+    from kgrec.train.saved import LoadedRun
+
+
+@dataclass(frozen=True)
+class RunVectors:
+    """The loaded ``run``, its ``catalog``, its ``user_vectors`` ``(U, d)`` and the SHA-256 of
+    ``vectors.safetensors`` (``vectors_sha256``, what a saved index must have been built from)."""
+
+    run: LoadedRun
+    catalog: Catalog
+    user_vectors: np.ndarray
+    vectors_sha256: str
+
+
+def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> RunVectors:
+    """Load a run folder's model, dataset (from ``data`` when it moved since training), retrieval
+    vectors and catalog (the items added and removed since training applied).
+
+    Raises:
+        RetrievalError: the run has no retrieval vectors, they cannot be read, or they do not
+            match the dataset.
+        KgrecError: not a run folder, or its dataset is gone or changed.
+    """
+    from safetensors.numpy import load_file
+
+    from kgrec.train.saved import check_run_files, load_run, read_manifest
+
+    run_dir = Path(run_dir)
+    check_run_files(run_dir, read_manifest(run_dir))
+    vectors_file = run_dir / "vectors.safetensors"
+    if not vectors_file.is_file():
+        raise RetrievalError(
+            f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
+            "retrieval tower; retrain with 'retrieval' in model.tasks"
+        )
+    try:
+        vectors = load_file(str(vectors_file))
+    except Exception as error:  # safetensors raises its own types for corrupt files
+        raise RetrievalError(f"{vectors_file}: cannot read it ({error})") from None
+    if "item" not in vectors or "user" not in vectors:
+        raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
+    run = load_run(run_dir, data)
+    sha = sha256_file(vectors_file)
+    titles = [str(n) for n in run.graph.names[: run.dataset.n_items]] if run.graph is not None else None
+    text_dim = run.text.shape[1] if run.text is not None else 0
+    catalog = Catalog.load(run_dir, run.dataset, vectors["item"], sha, titles, text_dim)  # graph names: "Title (1977)"
+    if vectors["user"].shape[0] != run.dataset.n_users:
+        raise RetrievalError(
+            f"{vectors_file}: {vectors['user'].shape[0]} user vectors, the dataset has {run.dataset.n_users} users"
+        )
+    return RunVectors(run, catalog, vectors["user"], sha)

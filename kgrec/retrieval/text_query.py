@@ -1,0 +1,97 @@
+"""Free-text queries of a run: the text encoder's vector of a query, and the catalog's own text
+vectors it is compared with (``search``, a new user's ``likes_text``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kgrec.errors import RetrievalError
+from kgrec.retrieval.catalog import Catalog
+from kgrec.retrieval.index import IndexConfig, VectorIndex
+
+if TYPE_CHECKING:
+    import torch
+
+    from kgrec.text import TextEncoder
+    from kgrec.train.saved import LoadedRun
+
+
+@dataclass(frozen=True)
+class TextSpace:
+    """The catalog in the text encoder's space: unit ``vectors`` ``(n, t)`` by catalog position
+    (zeros for items without text), an exact ``index`` over the active ones, and ``has_text``
+    ``(n,)`` bool."""
+
+    index: VectorIndex
+    vectors: np.ndarray
+    has_text: np.ndarray
+
+
+def text_space(run: LoadedRun, catalog: Catalog) -> TextSpace:
+    """The :class:`TextSpace` of ``catalog``: the run's text vectors of its trained items and the
+    encoder's vectors of the items added since. Callers encode their query with
+    :meth:`TextQueries.vector` first, which refuses a run without text."""
+    vectors = np.concatenate([run.text.numpy(), catalog.added_encoded]).astype(np.float32)
+    has_text = np.isfinite(vectors).all(1)
+    vectors[~has_text] = 0.0
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    ids = np.flatnonzero(has_text & catalog.active)
+    return TextSpace(VectorIndex.build(vectors[ids], ids, IndexConfig(kind="flat")), vectors, has_text)
+
+
+def check_query_text(text: object) -> str:
+    """``text`` when it is a string with words; :class:`RetrievalError` saying what is wrong
+    otherwise (not a string, empty, no letter or digit)."""
+    if not isinstance(text, str):  # a list or a number said "the query text is empty"
+        raise RetrievalError(f"the query text: expected a string of words, e.g. \"animated film for children\", "
+                             f"got {type(text).__name__} {text!r:.60}")  # fmt: skip
+    if not text.strip():
+        raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
+    if not re.search(r"[^\W_]", text):  # "???", "...": the encoder would rank items for it all the same
+        raise RetrievalError(
+            f"the query text {text.strip()!r} has no words (no letter or digit, in any script): give some "
+            "words, e.g. \"animated film for children\""
+        )
+    return text
+
+
+class TextQueries:
+    """A run's text encoder, loaded at the first query, and its catalog's :class:`TextSpace`,
+    built at the first query on each catalog."""
+
+    def __init__(self, run: LoadedRun) -> None:
+        self.run = run
+        self._encoder: TextEncoder | None = None
+        self._space: TextSpace | None = None
+        self._space_of: Catalog | None = None  # the catalog ``_space`` was built from
+
+    def vector(self, text: str) -> torch.Tensor:
+        """The run's text encoder applied to ``text``: ``(1, t)``."""
+        text = check_query_text(text)
+        model = self.run.model
+        if model.text_adaptor is None or self.run.text is None:
+            raise RetrievalError(
+                "this run was trained without text (model.use_text=false), so it has nothing to compare a text "
+                "query with; retrain with model.use_text=true on items with text columns (NAME.item)"
+            )
+        if self._encoder is None:
+            from kgrec.text import TextEncoder
+
+            self._encoder = TextEncoder.from_config(self.run.config.text)
+        vector = self._encoder.encode([text.strip()], progress=False)  # (1, t)
+        if vector.shape[1] != model.sizes.text_dim:
+            raise RetrievalError(
+                f"the text encoder gives {vector.shape[1]}-d vectors, the model reads {model.sizes.text_dim}-d: "
+                f"the run's text model ({self.run.config.text.model}) changed"
+            )
+        return vector
+
+    def space(self, catalog: Catalog) -> TextSpace:
+        """:func:`text_space` of ``catalog``, kept while queries are on the same catalog."""
+        if self._space is None or self._space_of is not catalog:
+            self._space, self._space_of = text_space(self.run, catalog), catalog
+        return self._space

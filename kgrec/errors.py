@@ -71,6 +71,12 @@ class ConfigError(KgrecError):
         self.key = key
 
 
+class DivergedError(ConfigError):
+    """Training diverged (the model's scores or predictions turned NaN): a fault of the setting
+    being trained (most often ``train.lr``), which ``kgrec tune`` records and skips, where any
+    other :class:`ConfigError` names a config the user must fix."""
+
+
 class RetrievalError(KgrecError):
     """A query, an index or a catalog change cannot be served: an unknown user or item, a bad
     ``k`` or filter, an index built from other vectors, a run without retrieval vectors."""

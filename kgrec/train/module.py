@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
-from kgrec.errors import ConfigError
+from kgrec.errors import DivergedError
 from kgrec.eval import Shard, auc, evaluate_split, known_users_part, link_prediction_metrics, mae, rmse
 from kgrec.eval.ranking import NaNScoresError
 from kgrec.graph import HeldOutTriples
@@ -371,12 +371,12 @@ class RecommenderModule(L.LightningModule):
         self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=1, sync_dist=True)  # this epoch's (train.lr_decay)
         self._valid_metric = float(metrics[self.config.eval.monitor]) if self.config.eval.monitor else None
 
-    def _diverged(self) -> ConfigError:
+    def _diverged(self) -> DivergedError:
         """What to say when validation meets NaN scores: the weights diverged (a traceback from
         the ranking named no cause)."""
         t = self.config.train
         fix = "lower train.lr" + ("" if t.grad_clip else ", or set train.grad_clip (a norm such as 1.0)")
-        return ConfigError(
+        return DivergedError(
             f"train.lr: training diverged in epoch {self.current_epoch}: the model scores items as NaN (its weights "
             f"overflowed), most often from too high a learning rate (train.lr={t.lr:g}); {fix}",
             key="train.lr",

@@ -72,6 +72,7 @@ from kgrec.train.config import (
     with_defaults,
 )
 from kgrec.train.defaults import fit_defaults
+from kgrec.train.teacher import check_teacher_fits
 from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
 from kgrec.utils.names import closest
 from kgrec.utils.ranks import launched_as_rank_zero
@@ -122,7 +123,8 @@ def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
 def check_data(config: RunConfig, dataset: Dataset) -> None:
     """Refuse a split training cannot select or report on: an empty valid or test part, a part
     whose users are all new, a like threshold leaving every training rating on one side, an AUC
-    monitor over valid ratings of one label, cut-offs (``eval.ks``) beyond the catalogue."""
+    monitor over valid ratings of one label, cut-offs (``eval.ks``) beyond the catalogue, a
+    teacher that cannot be fitted (:func:`~kgrec.train.teacher.check_teacher_fits`)."""
     for part in ("valid", "test"):
         if not len(getattr(dataset, part)):
             key = "data.cold_item_share" if config.data.split == "cold_item" else "data.ratios"
@@ -162,6 +164,10 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
     if max(config.eval.ks) > dataset.n_items:
         raise ConfigError(f"eval.ks: cut-off {max(config.eval.ks)} is beyond the {dataset.n_items} items of {dataset.name}",
                           key="eval.ks")  # fmt: skip
+    if config.model.distill_weight > 0:  # the teacher's refusals (memory: minutes of graph and text later)
+        t = config.train
+        check_teacher_fits(dataset, "cuda" if _uses_gpu(config) else "cpu", t.teacher_reg, t.teacher_session_hours,
+                           t.teacher_user_weight, t.teacher_user_reg, t.teacher_recency_hours)  # fmt: skip
 
 
 def _graph_needed(model_config: ModelConfig, graph: str) -> str:

@@ -74,6 +74,49 @@ def available_bytes(device: torch.device | str) -> int | None:
         return None
 
 
+def check_teacher_fits(
+    dataset: Dataset,
+    device: torch.device | str = "cpu",
+    reg: float | None = None,
+    session_hours: float | None = None,
+    user_weight: float = 0.0,
+    user_reg: float | None = None,
+    recency_hours: float | str | None = None,
+) -> None:
+    """Refuse a teacher :meth:`EaseTeacher.fit` cannot fit on ``dataset`` (arguments as there):
+    more than :data:`MAX_TEACHER_ITEMS` items, user EASE over more than its users, session or
+    recency weights without timestamps, or (on a Linux CPU) more memory than is free
+    (:func:`peak_bytes`). ``kgrec train`` asks right after reading the data, before the graph and
+    the text encoding (:func:`kgrec.train.run.check_data`), and the fit asks again.
+
+    Raises:
+        ConfigError: naming the setting that turns it off.
+    """
+    if dataset.n_items > MAX_TEACHER_ITEMS:
+        gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
+        raise ConfigError(
+            f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
+            f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
+        )
+    for field, hours in (("session_hours", session_hours), ("recency_hours", recency_hours)):
+        if hours is not None and dataset.train.timestamp is None:
+            raise ConfigError(f"train.teacher_{field}: the training interactions have no timestamps; set it to null")
+    if user_weight and dataset.n_users > MAX_USER_EASE_USERS:
+        raise ConfigError(
+            f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
+            f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
+        )
+    need = peak_bytes(dataset.n_items, dataset.n_users, reg is None or recency_hours == "auto", user_weight, user_reg is None)
+    free = available_bytes(device)
+    if free is not None and need > free:  # the fit would be killed by the system, without a word
+        users = f" and {dataset.n_users} users (user EASE)" if user_weight else ""
+        raise ConfigError(
+            f"model.distill_weight > 0: the EASE teacher needs {need / 1e9:.1f} GB for {dataset.n_items} items{users}, "
+            f"and this machine has {free / 1e9:.1f} GB free; set model.distill_weight=0, or train on a machine with "
+            "more memory or on a GPU (the teacher is fitted on the training device)", key="model.distill_weight"
+        )
+
+
 class EaseTeacher:
     r"""EASE's scores of every item for a batch of users, ``-inf`` on their training items.
 
@@ -164,29 +207,7 @@ class EaseTeacher:
         EASE's scores from a recency-weighted history, old items fading to ``recency_floor``;
         ``"auto"`` chooses it on valid from :data:`RECENCY_GRID` together with ``reg`` (one fit
         per L2 weight: the decay only re-weighs the history)."""
-        if dataset.n_items > MAX_TEACHER_ITEMS:
-            gigabytes = 16 * dataset.n_items**2 / 1e9  # the fit's peak (EASE.fit)
-            raise ConfigError(
-                f"model.distill_weight > 0: the EASE teacher needs {gigabytes:.0f} GB for {dataset.n_items} items "
-                f"(at most {MAX_TEACHER_ITEMS} are supported); set model.distill_weight=0"
-            )
-        for field, hours in (("session_hours", session_hours), ("recency_hours", recency_hours)):
-            if hours is not None and dataset.train.timestamp is None:
-                raise ConfigError(f"train.teacher_{field}: the training interactions have no timestamps; set it to null")
-        if user_weight and dataset.n_users > MAX_USER_EASE_USERS:
-            raise ConfigError(
-                f"train.teacher_user_weight > 0: user-based EASE supports at most {MAX_USER_EASE_USERS} users "
-                f"(O(U^2) memory), this dataset has {dataset.n_users}; set train.teacher_user_weight=0"
-            )
-        need = peak_bytes(dataset.n_items, dataset.n_users, reg is None or recency_hours == "auto", user_weight, user_reg is None)
-        free = available_bytes(device)
-        if free is not None and need > free:  # the fit would be killed by the system, without a word
-            users = f" and {dataset.n_users} users (user EASE)" if user_weight else ""
-            raise ConfigError(
-                f"model.distill_weight > 0: the EASE teacher needs {need / 1e9:.1f} GB for {dataset.n_items} items{users}, "
-                f"and this machine has {free / 1e9:.1f} GB free; set model.distill_weight=0, or train on a machine with "
-                "more memory or on a GPU (the teacher is fitted on the training device)", key="model.distill_weight"
-            )
+        check_teacher_fits(dataset, device, reg, session_hours, user_weight, user_reg, recency_hours)
         if recency_hours == "auto":
             model = _fitted_choosing_recency(dataset, lambda value: EASE(value, device, session_hours), reg, recency_floor)
         else:

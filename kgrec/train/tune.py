@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from kgrec.errors import ConfigError
+from kgrec.errors import ConfigError, DivergedError
 from kgrec.train.config import (
     SUMMARY_METRICS,
     RunConfig,
@@ -359,14 +359,14 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
 def _diverged(error: ConfigError) -> bool:
     """Whether ``error`` is a setting's training diverging (:meth:`RecommenderModule._diverged`):
     that setting's own failure, where any other check names a config the user must fix."""
-    return "training diverged" in str(error)
+    return isinstance(error, DivergedError)
 
 
-def _failure(folder: Path) -> ConfigError | None:
+def _failure(folder: Path) -> DivergedError | None:
     """The error that ended the training in ``folder`` as :data:`FAILED` recorded it, if it did."""
     try:
         recorded = json.loads((folder / FAILED).read_text(encoding="utf-8"))
-        return ConfigError(str(recorded["error"]), key=recorded.get("key"))
+        return DivergedError(str(recorded["error"]), key=recorded.get("key"))
     except (OSError, ValueError, LookupError, TypeError):  # none, or unreadable: train it
         return None
 

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from kgrec.cli.main import main
-from kgrec.errors import ConfigError, KgrecError
+from kgrec.errors import ConfigError, DivergedError, KgrecError
 from kgrec.train import load_config, train
 from tests.conftest import TINY_OVERRIDES, tiny_config
 from tests.train.test_run import Crash
@@ -103,7 +103,7 @@ def test_a_run_folder_moved_while_interrupted_resumes_to_the_uninterrupted_weigh
 def test_a_diverging_run_is_named_as_such_not_as_nan_scores(clustered_dataset, tmp_path, capsys):
     """A learning rate that overflows the weights was a ValueError traceback from the ranking
     ("score_fn returned NaN scores"), which killed a kgrec tune search as well."""
-    with pytest.raises(ConfigError, match=r"^train.lr: training diverged in epoch 0: the model scores items as NaN .*"
+    with pytest.raises(DivergedError, match=r"^train.lr: training diverged in epoch 0: the model scores items as NaN .*"
                                           r"\(train.lr=1e\+30\); lower train.lr, or set train.grad_clip"):  # fmt: skip
         train(tiny_config(clustered_dataset, "train.lr=1e30"), tmp_path / "run")
     config = tmp_path / "my.yaml"

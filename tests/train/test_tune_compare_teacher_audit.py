@@ -18,7 +18,7 @@ import kgrec.train.teacher as teacher_module
 import kgrec.train.tune as tune_module
 from kgrec.baselines import EASE
 from kgrec.data.dataset import Dataset, Interactions
-from kgrec.errors import ConfigError, KgrecError
+from kgrec.errors import ConfigError, DivergedError, KgrecError
 from kgrec.train.compare import compare_runs, format_comparison
 from kgrec.train.config import config_yaml
 from kgrec.train.space import parse_space
@@ -53,7 +53,7 @@ def trained(monkeypatch) -> list[str]:
         folders.append(folder.name)
         lr = config.train.lr
         if lr >= 0.9:
-            raise ConfigError(DIVERGED, key="train.lr")
+            raise DivergedError(DIVERGED, key="train.lr")
         return write_run(folder, config, {"ndcg@10": math.nan if lr == 0.5 else lr})
 
     monkeypatch.setattr(tune_module, "train", fake_train)
@@ -258,3 +258,22 @@ def test_a_teacher_larger_than_the_free_memory_is_refused_before_the_fit(monkeyp
     assert EaseTeacher.fit(ds, reg=50.0).weight.shape == (12, 12)
     free = teacher_module.available_bytes("cpu")
     assert free is None or free > 0
+
+
+def test_prepare_refuses_a_teacher_too_large_before_the_graph_and_the_text(clustered_dataset, monkeypatch):
+    """The memory check ran in the teacher's fit, after the graph build and the text encoding
+    (minutes on large data); it now runs right after the data is read."""
+    import kgrec.train.run as run_module
+
+    class GraphBuilt(Exception):
+        pass
+
+    def build_graph(*args, **kwargs):
+        raise GraphBuilt
+
+    monkeypatch.setattr(teacher_module, "available_bytes", lambda device: 1000)
+    monkeypatch.setattr(run_module, "build_graph", build_graph)
+    with pytest.raises(ConfigError, match=r"the EASE teacher needs .* GB free; set model.distill_weight=0"):
+        run_module.prepare(tiny_config(clustered_dataset, "model.distill_weight=1.0"), progress=False)
+    with pytest.raises(GraphBuilt):  # no teacher: no check, on to the graph
+        run_module.prepare(tiny_config(clustered_dataset, "model.distill_weight=0"), progress=False)

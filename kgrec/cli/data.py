@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
-from kgrec.data.importer import TIME_UNITS, ImportSpec, import_csv
+from kgrec.data.importer import TIME_UNITS, ImportSpec, import_dataset
 from kgrec.data.info import dataset_info, format_info
 from kgrec.utils.config import yaml_text
 
@@ -174,9 +174,9 @@ def _import(args: argparse.Namespace) -> int:
         sep=args.sep,
         time_unit=args.time_unit,
     )
-    out = import_csv(spec)
-    info = dataset_info(load_dataset(out))
-    print(f"wrote {out}: {info['users']:,} users, {info['items']:,} items, {info['interactions']:,} interactions")
+    dataset = import_dataset(spec)  # as loaded to check it: a large import is not read again to be counted
+    print(f"wrote {dataset.path}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
+          f"{len(dataset.interactions()):,} interactions")  # fmt: skip
     return 0
 
 

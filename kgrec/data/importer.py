@@ -7,7 +7,8 @@ and only once the files load (:func:`kgrec.data.load_dataset`): a problem the lo
 reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
 
 Fields are split on ``--sep`` (one character: CSV quoting applies; several, as MovieLens-1M's
-``::``: each line is split on it, with no quoting).
+``::``: each line is split on it, with no quoting). A field may hold up to :data:`FIELD_MAX`
+characters (64 MiB; Python's csv stops at 128 KiB, a long article).
 
 The time column holds Unix seconds or ISO 8601 dates and times in the extended form
 ``YYYY-MM-DD[(T| )HH:MM[:SS[.f...]]][Z|±HH:MM]`` (any number of fractional digits) (``2020-01-31``, ``2020-01-31T12:30:00``,
@@ -30,6 +31,7 @@ import math
 import re
 import shlex
 import sys
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -41,6 +43,7 @@ from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
 
 WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import writes
+FIELD_MAX = 1 << 26  # the longest CSV field read, 64 MiB (csv's own cap, 128 KiB, refused an article's text)
 
 
 def print_note(text: str) -> None:
@@ -80,6 +83,13 @@ class ImportSpec:
 
 def import_csv(spec: ImportSpec) -> Path:
     """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
+    return import_dataset(spec).path
+
+
+def import_dataset(spec: ImportSpec) -> Dataset:
+    """:func:`import_csv`, returning the dataset as :func:`~kgrec.data.load_dataset` reads the
+    folder written (the import loads it to check it: ``kgrec data import`` counts it without
+    reading it a second time)."""
     out = named_folder(spec.out)  # data/x/..: named data
     name = out.name
     _check_spec(spec, name)
@@ -123,7 +133,7 @@ def import_csv(spec: ImportSpec) -> Path:
     if renamed:
         spec.note(f"wrote item column{'s' if len(renamed) > 1 else ''} {', '.join(renamed)} (lower case, '_' for "
                   "other characters): the names a text template or config uses")  # fmt: skip
-    return out
+    return replace(loaded, path=out, sources=[out / source.name for source in loaded.sources])  # read in tmp, now at out
 
 
 def field_name(column: str) -> str:
@@ -218,7 +228,7 @@ class _Origin:
 
     source: Path
     columns: dict[str, str]
-    lines: list[int]
+    lines: Sequence[int]
 
 
 def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> Dataset:
@@ -330,6 +340,7 @@ def _records(path: Path, sep: str | None) -> Iterator[tuple[int, list[str]]]:
         raise DataError("file not found", path)
     delimiter = _delimiter(path, sep)
     with open(path, newline="", encoding="utf-8-sig") as handle:
+        limit = csv.field_size_limit(FIELD_MAX)  # restored below: other readers in this process keep theirs
         try:
             if len(delimiter) == 1:
                 # spaces after a comma are not part of the field (`1, "a"` is 1 and a); values are stripped anyway
@@ -343,12 +354,18 @@ def _records(path: Path, sep: str | None) -> Iterator[tuple[int, list[str]]]:
                 text = text.rstrip("\r\n")
                 yield number, text.split(delimiter) if text else []
         except csv.Error as exc:
+            if reader.line_num > end + 1 and ("end of data" in str(exc) or "field limit" in str(exc)):
+                # a quote that never closes took in the lines after it: name the line it opened on
+                raise DataError(f"malformed CSV: {exc}: a quote opened on this line is not closed (read to line "
+                                f"{reader.line_num:,})", path, end + 1) from None  # fmt: skip
             raise DataError(f"malformed CSV: {exc}", path, reader.line_num) from None
         except UnicodeDecodeError as exc:
             line, byte = _first_bad_utf8(path)
             where = f" at byte {byte} of the line" if byte else ""
             raise DataError(f"not valid UTF-8{where} ({exc.reason}): expected UTF-8 text; save the file as UTF-8",
                             path, line) from None  # fmt: skip
+        finally:
+            csv.field_size_limit(limit)
 
 
 def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
@@ -388,19 +405,20 @@ def _convert(
 ) -> _Origin:
     """Copy ``columns`` (csv name, atomic header) of ``source`` into atomic file ``target``."""
     seq_sep = spec.seq_sep
-    lines: list[int] = []
-    written = 0
+    unit = TIME_UNITS[spec.time_unit]
+    # per column, worked out once: (csv name, atomic type, a timestamp, an id)
+    plan = [(column, header.split(":")[1], header.startswith("timestamp:"), header.endswith("_id:token"))
+            for column, header in columns]  # fmt: skip
+    lines = array("q")  # 8 bytes a row (a list of ints took 36): ML-25M's 25M rows in 200 MB, not 900
     with open(target, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header for _, header in columns) + "\n")
         for line, row in _rows(source, spec.sep, [c for c, _ in columns]):
             fields = []
-            for column, header in columns:
+            for column, kind, is_time, is_id in plan:
                 value = (row[column] or "").strip()
-                kind = header.split(":")[1]
-                if kind == "float" and not value:
-                    raise DataError("empty: expected a number", source, line, column)
                 if kind == "float":
-                    is_time = header.startswith("timestamp:")
+                    if not value:
+                        raise DataError("empty: expected a number", source, line, column)
                     if is_time and _ISO_TIME.match(value):
                         try:
                             number = _iso_seconds(value)
@@ -408,7 +426,7 @@ def _convert(
                             raise DataError(f"'{value}' is not a valid date or time ({error})", source, line, column) from None
                     else:
                         try:
-                            number = float(value) / (TIME_UNITS[spec.time_unit] if is_time else 1)
+                            number = float(value) / (unit if is_time else 1)
                         except ValueError:
                             expected = " (Unix seconds) or an ISO 8601 date or time such as 2020-01-31 or 2020-01-31T12:30:00"
                             raise DataError(
@@ -416,13 +434,14 @@ def _convert(
                             ) from None
                     if not math.isfinite(number):
                         raise DataError(f"'{value}' is not a finite number", source, line, column)
-                    value = repr(number)  # what Python reads ('1_000', full-width digits), in a form every reader reads
-                elif kind == "token_seq":
+                    fields.append(repr(number))  # what Python reads ('1_000', full-width digits), in a form every reader reads
+                    continue
+                if kind == "token_seq":
                     # any space inside a value, a tab or line break too, is '_': token_seq splits on spaces
-                    value = " ".join(re.sub(r"[ \t\r\n]", "_", v.strip()) for v in value.split(seq_sep) if v.strip())
-                elif header.endswith("_id:token") and not value:
+                    value = " ".join(_BLANK.sub("_", v.strip()) for v in value.split(seq_sep) if v.strip())
+                elif is_id and not value:
                     raise DataError("empty id: expected a value", source, line, column)
-                elif header.endswith("_id:token") and any(c in value for c in "\t\n\r"):
+                elif is_id and _BREAK.search(value):
                     # as a space it would merge '1<tab>2' with '1 2', another id
                     raise DataError(
                         f"id {value!r} holds a tab or line break, which atomic files cannot hold: "
@@ -431,10 +450,16 @@ def _convert(
                         line,
                         column,
                     )
-                fields.append(value.replace("\t", " ").replace("\n", " ").replace("\r", " "))
+                elif _BREAK.search(value):  # a text value: each tab or line break (CRLF too) one space
+                    value = _BREAKS.sub(" ", value)
+                fields.append(value)
             out.write("\t".join(fields) + "\n")
             lines.append(line)
-            written += 1
-    if required and written == 0:
+    if required and not lines:
         raise DataError("no rows: expected at least one row after the header", source, line=1)
     return _Origin(source, {header: column for column, header in columns}, lines)
+
+
+_BREAK = re.compile(r"[\t\r\n]")  # what an atomic file's value cannot hold
+_BREAKS = re.compile(r"\r\n|[\t\r\n]")  # ... each one, a CRLF counted as one line break
+_BLANK = re.compile(r"\r\n|[ \t\r\n]")  # a space, tab or line break in a token_seq value

@@ -6,7 +6,8 @@ held-out pair goes, whatever its relation or direction, so neither a generated i
 ``film.director.film``) gives the answer away, the leak that made FB15k easy (Toutanova & Chen,
 2015). The held-out pairs' forward triples (not generated inverses, not user edges) become the
 valid and test triples, half each. A pair is held out only while both of its nodes keep another
-neighbour in the graph, so every node that had an edge keeps one and its vector is trained.
+neighbour in the graph, so every node that had an edge keeps one and its vector is trained; a
+node's self-loop goes only while the node keeps an edge to another node.
 """
 
 from __future__ import annotations
@@ -78,15 +79,22 @@ def hold_out_triples(graph: KnowledgeGraph, share: float, seed: int) -> tuple[Kn
     forward &= (graph.node_type[head] != USER) & (graph.node_type[tail] != USER)
     eligible = np.unique(pair_of[forward])
     # Neighbours per node, counted over distinct pairs; a pair goes only if both ends keep one.
+    # Only other nodes count: a self-loop (a, a) goes while a keeps a pair with another node, and
+    # never leaves it one fewer (counted as two neighbours, a node's self-loop and its one other
+    # pair could both go, leaving it without any edge).
     ends = np.stack([pairs // graph.n_nodes, pairs % graph.n_nodes], axis=1)  # (P, 2)
-    left = np.bincount(ends.ravel(), minlength=graph.n_nodes)
+    loop = ends[:, 0] == ends[:, 1]
+    left = np.bincount(ends[~loop].ravel(), minlength=graph.n_nodes)
     target = int(round(share * len(eligible)))
     chosen = []
     for p in np.random.default_rng(seed).permutation(eligible):
         if len(chosen) == target:
             break
         a, b = ends[p]
-        if left[a] > 1 and left[b] > 1:
+        if a == b:
+            if left[a] > 0:
+                chosen.append(p)
+        elif left[a] > 1 and left[b] > 1:
             left[a] -= 1
             left[b] -= 1
             chosen.append(p)

@@ -47,6 +47,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -65,6 +66,7 @@ METRIC = "inner_product"
 FLAT_MAX = 100_000
 HNSW_MAX = 10_000_000
 REFINE_MAX = 1000  # IndexRefineFlat.k_factor: faiss.read_index refuses a saved factor above it
+INT_MAX = 2**31 - 1  # FAISS's C int parameters (HNSW M, efConstruction, efSearch)
 BLAS_MIN_QUERIES = 6  # measured crossover of FAISS's scalar and BLAS exact paths (d = 64 and 128)
 SHARD_MIN_QUERIES = 8  # per thread: smaller exact batches run on the calling thread
 FORMAT = "kgrec-index"
@@ -86,7 +88,7 @@ class IndexConfig:
     Attributes:
         kind: ``auto``, ``flat``, ``hnsw`` or ``ivfpq`` (``auto``: by catalog size, see the
             module docstring).
-        hnsw_m: HNSW links per node (memory grows with it, and so does recall).
+        hnsw_m: HNSW links per node, at least 2 (memory grows with it, and so does recall).
         ef_construction: HNSW candidate list while building.
         ef_search: HNSW candidate list while searching (raised to ``k`` when smaller).
         nlist: IVF cells; ``None``: :math:`4\\sqrt{n}`, at most ``n / 39`` (k-means needs
@@ -120,8 +122,14 @@ class IndexConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise RetrievalError(f"index {name}: expected a positive integer or None, got {value!r}")
-        if not isinstance(self.refine, int) or self.refine < 0:
+        if not isinstance(self.refine, int) or isinstance(self.refine, bool) or self.refine < 0:
             raise RetrievalError(f"index refine: expected an integer >= 0, got {self.refine!r}")
+        if self.hnsw_m < 2:  # FAISS spreads levels by 1 / ln(M): with M = 1 the build crashed the process
+            raise RetrievalError(f"index hnsw_m: expected at least 2 links per node, got {self.hnsw_m}")
+        for name in ("hnsw_m", "ef_construction", "ef_search"):  # nlist and nprobe are lowered to fit the catalog
+            value = getattr(self, name)
+            if value > INT_MAX:  # FAISS holds them in a C int: it raised an OverflowError traceback
+                raise RetrievalError(f"index {name}: expected at most {INT_MAX:,}, got {value:,}")
         if self.refine > REFINE_MAX:  # FAISS saves a larger factor but refuses to read it back
             raise RetrievalError(f"index refine: expected at most {REFINE_MAX} (FAISS's limit), got {self.refine}")
         if self.pq_bits > 16:
@@ -310,8 +318,12 @@ class VectorIndex:
             queries = queries[None]
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise RetrievalError(f"queries: expected shape (B, {self.dim}), got {queries.shape}")
-        if k < 1:
-            raise RetrievalError(f"k must be a positive integer, got {k}")
+        if not np.isfinite(queries).all():  # FAISS answered no item at all, as if the catalog were empty
+            row = int(np.flatnonzero(~np.isfinite(queries).all(1))[0])
+            raise RetrievalError(f"queries: row {row} is not finite (NaN or inf); the model or its inputs are broken")
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise RetrievalError(f"k must be a positive integer, got {k!r}")
+        k = int(k)  # a numpy integer: FAISS's SWIG wrapper takes Python ints only
         k_index = min(k, self.count)
         if k_index == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
@@ -483,7 +495,10 @@ def load_index(
             f"{path}: index has d={index.d}, {index.ntotal} vectors, metric {index.metric_type}; the manifest says "
             f"d={manifest['dim']}, {manifest['count']} vectors, inner product; {hint}"
         )
-    config = IndexConfig.from_dict(manifest.get("params") or {"kind": kind})
+    try:
+        config = IndexConfig.from_dict(manifest.get("params") or {"kind": kind})
+    except RetrievalError as error:
+        raise RetrievalError(f"{where}: params: {error}; {hint}") from None
     if config.kind != kind:
         raise RetrievalError(f"{where}: params kind '{config.kind}' differs from kind '{kind}'; {hint}")
     out = VectorIndex(index, config, int(index.d))

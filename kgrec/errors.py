@@ -91,6 +91,13 @@ class IndexOutOfDateError(RetrievalError):
     ``kgrec index build`` rebuilds it; the HTTP service answers 503."""
 
 
+class PredictOnlyError(RetrievalError):
+    """A query that needs the retrieval tower's vectors or their index (recommend, similar,
+    search, new users, catalog changes, ``kgrec index build``) asked of a recommender that
+    answers predict only: a run trained without the retrieval tower, or one opened with
+    ``predict_only=True``. The HTTP service answers 409."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped with Ctrl+C; the message says how to resume. A ``KeyboardInterrupt``,
     so code that handles Ctrl+C handles it; the CLI prints it and exits with status 130.

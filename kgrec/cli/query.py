@@ -106,7 +106,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="a user's predicted rating and like probability of given items",
         description="What each task tower says about a known user and the items given: the rating tower's "
         "predicted rating, the like tower's probability that the user likes the item, and the retrieval score "
-        "`recommend` ranks by. For items the model trained on; a tower the run lacks prints '-'.",
+        "`recommend` ranks by. For items the model trained on; a tower the run lacks prints '-' (null in --json), "
+        "so a run trained without the retrieval tower (model.tasks=[rating, like]) answers too. Opens no index.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--user", required=True, help="a raw user id known to the run")
@@ -158,10 +159,10 @@ def _query_options(p: argparse.ArgumentParser, batch: bool = True) -> None:
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
 
 
-def _open(args: argparse.Namespace, index: Any = None):
+def _open(args: argparse.Namespace, index: Any = None, predict_only: bool = False):
     from kgrec.retrieval import Recommender
 
-    return Recommender.open(args.run, data=args.data, index=index)
+    return Recommender.open(args.run, data=args.data, index=index, predict_only=predict_only)
 
 
 def _check_k(k: int) -> None:
@@ -389,7 +390,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    predictions = _open(args).predict(args.user, args.items)
+    predictions = _open(args, predict_only=True).predict(args.user, args.items)  # no index read, built or saved
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2, ensure_ascii=False))
         return 0
@@ -398,7 +399,7 @@ def _predict(args: argparse.Namespace) -> int:
         return "-" if value is None else f"{value:.{digits}f}"
 
     for p in predictions:
-        print(f"{p.title}  [{p.item_id}]  rating {shown(p.rating, 2)}  like {shown(p.like, 2)}  score {p.score:.4f}")
+        print(f"{p.title}  [{p.item_id}]  rating {shown(p.rating, 2)}  like {shown(p.like, 2)}  score {shown(p.score, 4)}")
     return 0
 
 

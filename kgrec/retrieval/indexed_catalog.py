@@ -2,6 +2,9 @@
 (``RUN_DIR/index/``), catalog changes saved and applied to the index, and the changes another
 process saved taken up.
 
+A predict-only recommender's catalog (a run trained without the retrieval tower, or one opened
+with ``predict_only=True``) has no index and never opens or builds one (:attr:`IndexedCatalog.no_index`).
+
 Every save is atomic. A change is made on the latest saved catalog under an exclusive lock
 (:meth:`IndexedCatalog.changing`); should its index update fail, the index is dropped and
 :attr:`IndexedCatalog.error` says why (queries are refused until ``kgrec index build`` repairs it).
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgrec.errors import IndexOutOfDateError, RetrievalError
+from kgrec.errors import IndexOutOfDateError, PredictOnlyError, RetrievalError
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog
 from kgrec.retrieval.index import IndexConfig, VectorIndex, load_index
 from kgrec.utils.io import exclusive_lock, restore_interrupted_dir
@@ -46,16 +49,17 @@ def file_stamp(path: Path) -> Stamp | None:
 
 
 class IndexedCatalog:
-    """The ``catalog`` a run answers from and its ``index`` (``None`` until opened, or after a
-    failed update: :attr:`error`)."""
+    """The ``catalog`` a run answers from and its ``index`` (``None`` until opened, after a
+    failed update: :attr:`error`, or always when :attr:`no_index` says why)."""
 
-    def __init__(self, run: LoadedRun, catalog: Catalog, vectors_sha256: str) -> None:
+    def __init__(self, run: LoadedRun, catalog: Catalog, vectors_sha256: str, no_index: str | None = None) -> None:
         self.run = run
         self.path = Path(run.path)
         self.catalog = catalog
         self.vectors_sha256 = vectors_sha256
         self.index: VectorIndex | None = None
         self.error: str | None = None  # why ``index`` is None after a failed catalog change
+        self.no_index = no_index  # why there is no index, ever (predict only); None: there is one
         self._index_tried: Stamp | None = None  # the saved index manifest found stale since
         self._catalog_stamp = catalog_stamp(self.path)  # the saved catalog this object holds
 
@@ -77,6 +81,7 @@ class IndexedCatalog:
     def open_index(self, config: IndexConfig | None, build_missing: bool) -> VectorIndex:
         """The saved index (:class:`RetrievalError` when it does not match), or a new one built
         with ``config`` and saved when none is saved and ``build_missing``."""
+        self._check_indexable()
         restore_interrupted_dir(self.index_dir)  # a crash mid-save: the saved index, not a new default one
         if not (self.index_dir / "manifest.json").is_file():
             if not build_missing:
@@ -89,6 +94,7 @@ class IndexedCatalog:
 
     def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
         """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
+        self._check_indexable()
         ids = self.catalog.active_ids()
         if len(ids) == 0:
             raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
@@ -100,12 +106,18 @@ class IndexedCatalog:
         return index
 
     def require_index(self) -> VectorIndex:
-        """The index; :class:`IndexOutOfDateError` after a failed update."""
+        """The index; :class:`IndexOutOfDateError` after a failed update, :class:`PredictOnlyError`
+        without one (:attr:`no_index`)."""
+        self._check_indexable()
         if self.index is None:
             if self.error is not None:
                 raise IndexOutOfDateError(self.error)
             raise RetrievalError("no index loaded")
         return self.index
+
+    def _check_indexable(self) -> None:
+        if self.no_index is not None:
+            raise PredictOnlyError(self.no_index)
 
     def save_index(self, index: VectorIndex) -> None:
         """Save ``index`` to ``RUN_DIR/index`` with its manifest and ``ids.json``."""
@@ -137,6 +149,8 @@ class IndexedCatalog:
         base = self.catalog
         self.adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
                                 base.titles[: base.n_base], base.text_dim))  # fmt: skip
+        if self.no_index is not None:  # the catalog alone
+            return True
         config = self.index.config if self.index is not None else None
         try:
             self.index = self.open_index(config, build_missing=True)

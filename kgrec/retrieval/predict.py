@@ -23,14 +23,15 @@ class Prediction:
             without a rating tower).
         like: the like tower's probability that the user likes the item (rates it at least the
             like threshold; ``None`` without a like tower).
-        score: the retrieval tower's score, the inner product ``recommend`` ranks by.
+        score: the retrieval tower's score, the inner product ``recommend`` ranks by (``None``
+            without a retrieval tower).
     """
 
     item_id: str
     title: str
     rating: float | None
     like: float | None
-    score: float
+    score: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """The prediction as JSON, rounded to 6 decimals."""

@@ -6,6 +6,13 @@ first use when missing, refused when it does not match the run:
 :mod:`kgrec.retrieval.indexed_catalog`). Every query returns a list of :class:`Result`
 (``item_id``, ``title``, ``score``, ``explanation``), best first.
 
+Predict only: a run trained without the retrieval tower (``model.tasks=[rating]``, ``[rating,
+like]``) has no vectors to search, and ``Recommender.open(run, predict_only=True)`` opens a run
+without its index (none is opened, built or saved: ``kgrec predict``). Such a recommender answers
+``predict`` (and id lookups); every query that searches, ``recommend``, ``similar``, ``search``,
+new users, ``add_items`` / ``remove_items`` and ``build_index``, raises :class:`PredictOnlyError`
+saying why (:attr:`Recommender.predict_only`).
+
 Query vectors, in the retrieval tower's space (except ``search``'s), scored by the inner product
 :math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle` or its cosine:
 
@@ -70,7 +77,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from kgrec.errors import KgrecError, RetrievalError
+from kgrec.errors import KgrecError, PredictOnlyError, RetrievalError
 from kgrec.retrieval.added_similar import NEW_ITEM_SIMILAR_MODEL_WEIGHT as NEW_ITEM_SIMILAR_MODEL_WEIGHT
 from kgrec.retrieval.added_similar import similar_to_added_item
 from kgrec.retrieval.catalog import CATALOG_DIR, Catalog, Filter
@@ -174,7 +181,10 @@ class WarmUp:
 
     def __str__(self) -> str:
         done = ", ".join(f"{kind} {s:.2f} s" for kind, s in self.seconds.items())
-        failed = "".join(f"; {kind} failed: {why}" for kind, why in self.errors.items())
+        kinds: dict[str, list[str]] = {}  # the kinds that failed for each reason (predict only: all but predict)
+        for kind, why in self.errors.items():
+            kinds.setdefault(why, []).append(kind)
+        failed = "".join(f"; {', '.join(names)} failed: {why}" for why, names in kinds.items())
         return f"{sum(self.seconds.values()):.1f} s ({done}){failed}"
 
 
@@ -182,17 +192,26 @@ class Recommender:
     """Nearest-neighbour queries over one trained run (see the module docstring).
 
     Build with :meth:`open`. Attributes: ``run`` (the :class:`~kgrec.train.saved.LoadedRun`),
-    ``catalog``, ``index`` (a :class:`~kgrec.retrieval.index.VectorIndex`), ``explainer``.
+    ``catalog``, ``index`` (a :class:`~kgrec.retrieval.index.VectorIndex`), ``explainer``,
+    ``predict_only``. ``predict_only`` (the reason, else ``None``) makes a recommender without
+    an index, that answers :meth:`predict` only (see the module docstring).
     """
 
-    def __init__(self, run: LoadedRun, catalog: Catalog, user_vectors: np.ndarray, vectors_sha256: str) -> None:
+    def __init__(
+        self,
+        run: LoadedRun,
+        catalog: Catalog,
+        user_vectors: np.ndarray,
+        vectors_sha256: str,
+        predict_only: str | None = None,
+    ) -> None:
         self.run = run
         self.path = Path(run.path)
         self.user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)  # (U, d)
         self.vectors_sha256 = vectors_sha256
         # similar()'s centre: the trained items' mean vector, which added or removed items leave as is
         self.item_centre = catalog.vectors[: catalog.n_base].mean(0).astype(np.float32)  # (d,)
-        self._indexed = IndexedCatalog(run, catalog, vectors_sha256)  # the catalog, its index, their changes
+        self._indexed = IndexedCatalog(run, catalog, vectors_sha256, predict_only)  # the catalog, its index, their changes
         self._text = TextQueries(run)
         self._explainer: Explainer | None = None
         self._liked_by: list[np.ndarray] | None = None  # per trained item, its training users who liked it
@@ -213,12 +232,23 @@ class Recommender:
     @property
     def index(self) -> VectorIndex | None:
         """The :class:`~kgrec.retrieval.index.VectorIndex` over the active catalog (``None`` after
-        a failed catalog change: :attr:`index_error`)."""
+        a failed catalog change: :attr:`index_error`, and when :attr:`predict_only`)."""
         return self._indexed.index
 
     @index.setter
     def index(self, index: VectorIndex | None) -> None:
         self._indexed.index = index
+
+    @property
+    def predict_only(self) -> str | None:
+        """Why this recommender answers :meth:`predict` only, with no index (a run trained without
+        the retrieval tower, or opened with ``predict_only=True``); ``None`` when it answers every query."""
+        return self._indexed.no_index
+
+    def _searchable(self) -> None:
+        """Refuse a query that searches the retrieval vectors (or changes them) when :attr:`predict_only`."""
+        if self.predict_only is not None:
+            raise PredictOnlyError(self.predict_only)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -230,6 +260,7 @@ class Recommender:
         index: IndexConfig | str | None = None,
         build_missing: bool = True,
         rebuild: bool = False,
+        predict_only: bool = False,
     ) -> Recommender:
         """Load a run folder and its index.
 
@@ -242,15 +273,25 @@ class Recommender:
                 ``False`` raises instead.
             rebuild: build (and save) a new index with ``index`` whatever is saved (what
                 ``kgrec index build`` does; repairs a mismatched index).
+            predict_only: open no index (none is read, built or saved): :meth:`predict` answers,
+                every query that searches raises :class:`PredictOnlyError` (what ``kgrec
+                predict`` opens). A run trained without the retrieval tower opens so whatever
+                this says (:attr:`predict_only` says why).
 
         Raises:
-            RetrievalError: the run has no retrieval vectors, or its saved index does not
-                match its vectors.
+            RetrievalError: the saved index does not match the run's vectors (or ``rebuild`` of
+                a run without the retrieval tower: :class:`PredictOnlyError`).
             KgrecError: not a run folder, or its dataset is gone or changed.
         """
         loaded = load_run_vectors(run_dir, data)
-        rec = cls(loaded.run, loaded.catalog, loaded.user_vectors, loaded.vectors_sha256)
+        why = loaded.no_retrieval  # a run trained without the retrieval tower: predict only, whatever was asked
+        if why is None and predict_only:
+            why = ("this Recommender was opened with predict_only=True (no index), so it answers predict only; open "
+                   "the run without it to recommend, find similar items or search")  # fmt: skip
+        rec = cls(loaded.run, loaded.catalog, loaded.user_vectors, loaded.vectors_sha256, why)
         config = IndexConfig(kind=index) if isinstance(index, str) else index
+        if why is not None and not rebuild:  # rebuild: build_index says why it cannot
+            return rec
         rec.index = rec.build_index(config) if rebuild else rec._indexed.open_index(config, build_missing)
         return rec
 
@@ -260,7 +301,8 @@ class Recommender:
         return self._indexed.index_dir
 
     def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
-        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
+        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically);
+        :class:`PredictOnlyError` when :attr:`predict_only`."""
         return self._indexed.build_index(config, save)
 
     @property
@@ -341,7 +383,7 @@ class Recommender:
         vectors minus ``centre`` ``(d,)`` when given (queries and items alike). Rows return fewer
         than ``k`` only when fewer items qualify.
         """
-        index = self._indexed.require_index()
+        index = self._indexed.require_index()  # PredictOnlyError when predict_only
         return nearest(index, self.catalog.vectors, self.catalog.active, queries, k, allowed, excluded, cosine, centre,
                        exact_max=EXACT_SUBSET_MAX)  # fmt: skip
 
@@ -400,6 +442,7 @@ class Recommender:
     ) -> Iterator[list[Result]]:
         """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
+        self._searchable()
         k = self._check_k(k)
         index = [self.user_index(u) for u in _ids(users)]
         allowed = self._allowed(where, exclude)
@@ -419,8 +462,9 @@ class Recommender:
 
     def predict(self, user: str, items: Ids) -> list[Prediction]:
         """The rating, like and retrieval towers' answers for a known user (raw id) and each of
-        ``items`` (raw ids of items the model trained on), in the order given. Builds the model
-        and encodes every item once per :class:`Recommender` (about a second on ml-100k)."""
+        ``items`` (raw ids of items the model trained on), in the order given (a tower the run
+        lacks answers ``None``; no index is used). Builds the model and encodes every item once
+        per :class:`Recommender` (about a second on ml-100k)."""
         u = self.user_index(user)
         positions = [self.catalog.position(item) for item in _ids(items)]  # every id checked before any work
         added = [self.catalog.tokens[p] for p in positions if p >= self.catalog.n_base]
@@ -433,14 +477,15 @@ class Recommender:
             return []
         with torch.no_grad():
             rating, like = tower_predictions(self.run.model, self._model_encoded(), u, positions)
-        score = (self.catalog.vectors[positions] @ self.user_vectors[u]).tolist()
+        has_vectors = self.user_vectors.shape[1] > 0  # zero-width: trained without the retrieval tower
+        score = (self.catalog.vectors[positions] @ self.user_vectors[u]).tolist() if has_vectors else None
         return [
             Prediction(
                 item_id=self.catalog.tokens[p],
                 title=self.catalog.titles[p],
                 rating=float(rating[j]) if rating is not None else None,
                 like=float(like[j]) if like is not None else None,
-                score=float(score[j]),
+                score=float(score[j]) if score is not None else None,
             )
             for j, p in enumerate(positions)
         ]
@@ -507,6 +552,7 @@ class Recommender:
         """The ``k`` best items for a user the model has not seen, from items they like and/or a
         text of their interests (see the module docstring for how the query vector is made).
         The liked items are left out of the results."""
+        self._searchable()
         k = self._check_k(k)
         query, positions = self._new_user(liked, likes_text)
         allowed = self._allowed(where, exclude)
@@ -547,6 +593,7 @@ class Recommender:
         """:meth:`similar` for many items (raw ids), yielding each item's results in order: one
         index search per ``batch_size`` items (an added item with text is scored on its own).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
+        self._searchable()
         k = self._check_k(k)
         sources = [self.catalog.position(item) for item in _ids(items)]
         if k > self.catalog.n_active - 1:
@@ -597,6 +644,7 @@ class Recommender:
     ) -> list[Result]:
         """The ``k`` items whose text is closest to a free text: cosine of the run's text-encoder
         vectors (items without text are left out)."""
+        self._searchable()
         k = self._check_k(k)
         query = self.text_vector(text)[0].numpy().astype(np.float32)
         space = self._text_space()
@@ -624,6 +672,7 @@ class Recommender:
     def new_user_vector(self, liked: Ids = (), likes_text: str | None = None) -> np.ndarray:
         """The query vector ``(d,)`` of a user the model has not seen, from raw ids of items they
         like and/or a text of their interests (see the module docstring); scored by inner product."""
+        self._searchable()
         return self._new_user(liked, likes_text)[0]
 
     def _new_user(self, liked: Ids, likes_text: str | None) -> tuple[np.ndarray, list[int]]:
@@ -683,6 +732,7 @@ class Recommender:
         """How much new users' histories are shrunk toward the mean training user: the weight
         chosen on the run's valid split (:func:`~kgrec.retrieval.new_users.choose_history_prior`),
         computed at the first new-user query of a run whose user encoder has a ``history`` part."""
+        self._searchable()
         if self._prior is None:
             if "history" not in self.run.model.config.user_parts:
                 raise RetrievalError("this run's user encoder has no history part: new users are folded in")
@@ -703,6 +753,7 @@ class Recommender:
         :data:`FOLD_IN_STEPS` Adam steps: the classic fold-in of a new user into a factor
         model (``scripts/bench_newusers.py`` measures it beside the history pathway and EASE).
         """
+        self._searchable()
         return fold_in_vector(self.catalog.vectors, self.catalog.active_ids(), self.user_vectors.mean(0), liked, weights)
 
     # ------------------------------------------------------------------ catalog changes
@@ -735,6 +786,7 @@ class Recommender:
         ``notes`` say what the user may not expect (:func:`~kgrec.retrieval.coldstart.empty_row_notes`,
         :func:`~kgrec.retrieval.coldstart.graph_notes`, :func:`~kgrec.retrieval.coldstart.pathway_notes`). See :mod:`kgrec.retrieval.coldstart`.
         """
+        self._searchable()
         pathways = (pathways,) if isinstance(pathways, str) else tuple(pathways)
         unknown = sorted(set(pathways) - set(PATHWAYS))
         if unknown or not pathways:
@@ -753,6 +805,7 @@ class Recommender:
     def remove_items(self, items: Ids) -> list[str]:
         """Take items (raw ids, or titles; one as a plain string) out of the index and record it
         in the run; returns their ids."""
+        self._searchable()
         asked = _ids(items)
         if not asked:
             raise RetrievalError("no items to remove: give one or more item ids")

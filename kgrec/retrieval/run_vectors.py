@@ -1,5 +1,6 @@
 """A trained run's retrieval vectors (``RUN_DIR/vectors.safetensors``), read and checked against
-its dataset, with the catalog of items they are searched over."""
+its dataset, with the catalog of items they are searched over. A run trained without the
+retrieval tower (``model.tasks=[rating]``, ``[rating, like]``) has none: it opens predict-only."""
 
 from __future__ import annotations
 
@@ -20,43 +21,61 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunVectors:
     """The loaded ``run``, its ``catalog``, its ``user_vectors`` ``(U, d)`` and the SHA-256 of
-    ``vectors.safetensors`` (``vectors_sha256``, what a saved index must have been built from)."""
+    ``vectors.safetensors`` (``vectors_sha256``, what a saved index must have been built from).
+
+    A run trained without the retrieval tower has no vectors: ``user_vectors`` and the catalog's
+    vectors are then zero-width (``d = 0``), ``vectors_sha256`` is ``""``, and ``no_retrieval``
+    says so (what its queries other than predict answer); else ``no_retrieval`` is ``None``."""
 
     run: LoadedRun
     catalog: Catalog
     user_vectors: np.ndarray
     vectors_sha256: str
+    no_retrieval: str | None = None
 
 
 def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> RunVectors:
     """Load a run folder's model, dataset (from ``data`` when it moved since training), retrieval
     vectors and catalog (the items added and removed since training applied).
 
+    A run trained without the retrieval tower (its ``config.yaml``'s ``model.tasks``) has no
+    vectors: see :class:`RunVectors`.
+
     Raises:
-        RetrievalError: the run has no retrieval vectors, they cannot be read, or they do not
-            match the dataset.
+        RetrievalError: the run has no retrieval vectors though its config has the retrieval
+            tower, they cannot be read, or they do not match the dataset.
         KgrecError: not a run folder, or its dataset is gone or changed.
     """
     from safetensors.numpy import load_file
 
+    from kgrec.train.config import load_config
     from kgrec.train.saved import check_run_files, load_run, read_manifest
 
     run_dir = Path(run_dir)
     check_run_files(run_dir, read_manifest(run_dir))
     vectors_file = run_dir / "vectors.safetensors"
-    if not vectors_file.is_file():
-        raise RetrievalError(
-            f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
-            "retrieval tower; retrain with 'retrieval' in model.tasks"
-        )
-    try:
-        vectors = load_file(str(vectors_file))
-    except Exception as error:  # safetensors raises its own types for corrupt files
-        raise RetrievalError(f"{vectors_file}: cannot read it ({error})") from None
-    if "item" not in vectors or "user" not in vectors:
-        raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
+    if vectors_file.is_file():
+        try:
+            vectors = load_file(str(vectors_file))
+        except Exception as error:  # safetensors raises its own types for corrupt files
+            raise RetrievalError(f"{vectors_file}: cannot read it ({error})") from None
+        if "item" not in vectors or "user" not in vectors:
+            raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
+        no_retrieval = None
+    else:
+        tasks = load_config(run_dir / "config.yaml").model.tasks
+        if "retrieval" in tasks:  # the folder lost the vectors training wrote
+            raise RetrievalError(
+                f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
+                "retrieval tower; retrain with 'retrieval' in model.tasks"
+            )
+        no_retrieval = (f"this run was trained without the retrieval tower (model.tasks=[{', '.join(tasks)}]), so it "
+                        "answers predict only; retrain with 'retrieval' in model.tasks to recommend, find similar "
+                        "items or search")  # fmt: skip
     run = load_run(run_dir, data)
-    sha = sha256_file(vectors_file)
+    if no_retrieval is not None:  # zero-width vectors: the catalog's items, nothing to search
+        vectors = {"user": np.zeros((run.dataset.n_users, 0), np.float32), "item": np.zeros((run.dataset.n_items, 0), np.float32)}
+    sha = sha256_file(vectors_file) if no_retrieval is None else ""
     titles = [str(n) for n in run.graph.names[: run.dataset.n_items]] if run.graph is not None else None
     text_dim = run.text.shape[1] if run.text is not None else 0
     catalog = Catalog.load(run_dir, run.dataset, vectors["item"], sha, titles, text_dim)  # graph names: "Title (1977)"
@@ -64,4 +83,4 @@ def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> Run
         raise RetrievalError(
             f"{vectors_file}: {vectors['user'].shape[0]} user vectors, the dataset has {run.dataset.n_users} users"
         )
-    return RunVectors(run, catalog, vectors["user"], sha)
+    return RunVectors(run, catalog, vectors["user"], sha, no_retrieval)

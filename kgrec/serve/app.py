@@ -22,7 +22,9 @@ Ids are strings, or integers (ml-100k's ids are numbers: ``{"user": 196}`` is us
 422 (FastAPI's list of errors in ``detail``), every other error ``{"detail": "..."}`` (unknown
 ids 404, other bad input 400, bodies over ``max_body_bytes`` 413, a missing or wrong token 401,
 writes on a server without a token 403, an item id already in the catalog or a several-worker
-server 409). The run
+server 409). A run trained without the retrieval tower (``model.tasks=[rating, like]``) is served
+predict-only: ``POST /predict`` answers (``score`` null), the other queries and the writes answer
+409 saying so. The run
 loads once: ``kgrec serve`` opens it and calls :meth:`~kgrec.retrieval.Recommender.warm_up`
 before the port opens (with several workers, before each worker takes requests), so that the model and the text encoder are loaded before the first
 query (without the warm-up, on the first query that needs them); a lock serialises queries, so
@@ -55,7 +57,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError
+from kgrec.errors import DataError, IndexOutOfDateError, KgrecError, NotFoundError, PredictOnlyError
 from kgrec.retrieval import Recommender, Result, WarmUp
 from kgrec.retrieval.catalog import Catalog
 from kgrec.retrieval.coldstart import template_columns
@@ -139,7 +141,7 @@ class Predicted(BaseModel):
     title: str
     rating: float | None = Field(description="the rating tower's predicted rating (null without one)")
     like: float | None = Field(description="the like tower's probability that the user likes it (null without one)")
-    score: float = Field(description="the retrieval score recommend ranks by")
+    score: float | None = Field(description="the retrieval score recommend ranks by (null without a retrieval tower)")
 
 
 class Predictions(BaseModel):
@@ -208,8 +210,8 @@ _WHY = {
     401: "a missing or wrong API token (Authorization: Bearer TOKEN)",
     403: "the server was started without an API token: it takes no writes",
     404: "an unknown user or item",
-    409: "an item id the catalog holds, or held before its removal (an id is not reused), or a server of several "
-         "workers (read-only)",
+    409: "an item id the catalog holds, or held before its removal (an id is not reused), a server of several "
+         "workers (read-only), or a run trained without the retrieval tower (it answers POST /predict only)",
     413: "a request body over the server's limit",
     503: "the run's catalog cannot be read, or it changed and its index update failed (`kgrec index build RUN_DIR` "
          "repairs that); GET /health answers 503 too",
@@ -287,7 +289,7 @@ def create_app(
     async def input_error(request: Request, error: KgrecError) -> JSONResponse:
         if isinstance(error, IndexOutOfDateError):  # the server's files: its path and error stay in its log
             return SafeJSON({"detail": _index_out_of_date(str(error), logged)}, status_code=503)
-        status = 404 if isinstance(error, NotFoundError) else 400
+        status = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, PredictOnlyError) else 400
         return SafeJSON({"detail": _http_wording(str(error))}, status_code=status)
 
     @app.exception_handler(OSError)
@@ -389,7 +391,7 @@ def create_app(
     for path, endpoint in (("/health", health), ("/items/{item_id:path}", item)):
         app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
 
-    @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 413, 503))
+    @app.post("/recommend", response_model=Results, responses=_errors(400, 404, 409, 413, 503))
     def recommend(body: RecommendRequest) -> JSONResponse:
         options = {"where": body.where, "exclude": body.exclude, "explain": body.explain}
         if body.user is not None:
@@ -406,13 +408,13 @@ def create_app(
                 return results(recommender.recommend(body.user, body.k, exclude_seen=body.exclude_seen, **options), body.where)
             return results(recommender.recommend_for_new_user(body.liked, body.likes_text, body.k, **options), body.where)
 
-    @app.post("/similar", response_model=Results, responses=_errors(400, 404, 413, 503))
+    @app.post("/similar", response_model=Results, responses=_errors(400, 404, 409, 413, 503))
     def similar(body: SimilarRequest) -> JSONResponse:
         with serving():
             return results(recommender.similar(body.item, body.k, where=body.where, exclude=body.exclude,
                                                explain=body.explain), body.where)  # fmt: skip
 
-    @app.post("/search", response_model=Results, responses=_errors(400, 404, 413, 503))
+    @app.post("/search", response_model=Results, responses=_errors(400, 404, 409, 413, 503))
     def search(body: SearchRequest) -> JSONResponse:
         with serving():
             return results(recommender.search(body.text, body.k, where=body.where, exclude=body.exclude,

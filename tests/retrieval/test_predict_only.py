@@ -1,0 +1,177 @@
+"""Predict only: a run trained without the retrieval tower (``model.tasks=[rating]``) opens and
+answers ``predict`` (Python and ``kgrec predict``), every query that searches says why it cannot;
+``kgrec predict`` and ``Recommender.open(run, predict_only=True)`` read, build and save no index.
+Each was refused: ``Recommender.open`` raised "no vectors.safetensors" on such a run, and
+``kgrec predict`` built and saved ``RUN_DIR/index`` it never used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kgrec.cli.main import main
+
+TRAINED_WITHOUT = "trained without the retrieval tower (model.tasks=[rating])"
+
+
+def _train(data: Path, out: Path, *overrides: str) -> Path:
+    from kgrec.train import train
+    from tests.conftest import tiny_config
+
+    train(tiny_config(data, "train.max_epochs=2", *overrides), out)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rating_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only run of the rating tower alone: no vectors.safetensors."""
+    return _train(clustered_dataset, tmp_path_factory.mktemp("runs") / "rating", "model.tasks=[rating]")
+
+
+@pytest.fixture(scope="module")
+def full_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run with the retrieval tower (and the rating and like towers), no index saved yet; tests copy it."""
+    return _train(clustered_dataset, tmp_path_factory.mktemp("runs") / "full", "train.max_epochs=1", "model.tasks=[retrieval, rating, like]")
+
+
+@pytest.fixture
+def full_copy(full_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(full_run, tmp_path / "full"))
+
+
+def _files(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_run_without_the_retrieval_tower_opens_and_predicts(rating_run: Path):
+    from kgrec.retrieval import Recommender
+
+    before = _files(rating_run)
+    rec = Recommender.open(rating_run)  # raised: no vectors.safetensors, so nothing to search
+    assert TRAINED_WITHOUT in rec.predict_only and rec.index is None
+    predictions = rec.predict("u1", ["i5", "Film 2"])
+    assert [p.item_id for p in predictions] == ["i5", "i2"]
+    for p in predictions:
+        assert 1.0 <= p.rating <= 5.0 and p.like is None and p.score is None  # no like tower, no retrieval tower
+        assert p.to_dict() == {"item_id": p.item_id, "title": p.title, "rating": round(p.rating, 6), "like": None,
+                               "score": None}  # fmt: skip
+    assert _files(rating_run) == before  # no index, no catalog written
+
+
+def test_every_query_that_searches_says_the_run_answers_predict_only(rating_run: Path, tmp_path: Path):
+    from kgrec.errors import PredictOnlyError, RetrievalError
+    from kgrec.retrieval import Recommender
+
+    items = tmp_path / "new.item"
+    items.write_text("item_id:token\ttitle:token\nn1\tNew film\n")
+    rec = Recommender.open(rating_run)
+    before = _files(rating_run)
+    queries = {
+        "recommend": lambda: rec.recommend("u1", 3),
+        "recommend_batch": lambda: rec.recommend_batch(["u1", "u2"], 3),
+        "similar": lambda: rec.similar("i1", 3),
+        "search": lambda: rec.search("comedy", 3),
+        "new user": lambda: rec.recommend_for_new_user(liked=["i1"], k=3),
+        "new user vector": lambda: rec.new_user_vector(liked=["i1"]),
+        "build_index": lambda: rec.build_index(),
+        "add_items": lambda: rec.add_items(items),
+        "remove_items": lambda: rec.remove_items(["i1"]),
+    }
+    for name, query in queries.items():
+        with pytest.raises(PredictOnlyError) as raised:
+            query()
+        message = str(raised.value)
+        assert isinstance(raised.value, RetrievalError), name
+        assert TRAINED_WITHOUT in message and "answers predict only" in message, (name, message)
+        assert "retrain with 'retrieval' in model.tasks" in message, (name, message)
+    with pytest.raises(PredictOnlyError, match="answers predict only"):
+        Recommender.open(rating_run, rebuild=True)  # kgrec index build
+    assert rec.predict("u1", ["i1"])[0].rating is not None  # still answers
+    assert _files(rating_run) == before
+
+
+def test_the_warm_up_of_a_predict_only_run_answers_predict_and_names_the_others(rating_run: Path):
+    from kgrec.retrieval import Recommender
+
+    warmed = Recommender.open(rating_run).warm_up()
+    assert list(warmed.seconds) == ["predict"]
+    assert set(warmed.errors) == {"recommend", "similar", "new user"}  # what GET /health lists as unavailable
+    [why] = set(warmed.errors.values())
+    assert TRAINED_WITHOUT in why and "answers predict only" in why
+    assert str(warmed).endswith(f"; recommend, similar, new user failed: {why}")  # kgrec serve's line: the reason once
+
+
+def test_predict_only_opens_no_index_and_scores_as_the_full_recommender(full_copy: Path):
+    from kgrec.errors import PredictOnlyError
+    from kgrec.retrieval import Recommender
+
+    rec = Recommender.open(full_copy, predict_only=True)
+    assert rec.index is None and "predict_only=True" in rec.predict_only
+    assert not (full_copy / "index").exists()  # none read, built or saved
+    predicted = rec.predict("u1", ["i5", "i0"])
+    with pytest.raises(PredictOnlyError, match="opened with predict_only=True"):
+        rec.recommend("u1", 3)
+    full = Recommender.open(full_copy)  # builds and saves the index
+    assert full.predict_only is None and (full_copy / "index").is_dir()
+    assert [p.to_dict() for p in predicted] == [p.to_dict() for p in full.predict("u1", ["i5", "i0"])]
+    assert all(p.score is not None for p in predicted)
+
+
+def test_a_predict_only_recommender_takes_up_catalog_changes_without_an_index(full_copy: Path):
+    from kgrec.retrieval import Recommender
+
+    rec = Recommender.open(full_copy, predict_only=True)
+    Recommender.open(full_copy).remove_items(["i3"])  # another process changes the catalog
+    assert rec.refresh() and not rec.catalog.active[rec.catalog.position("i3", allow_removed=True)]
+    assert rec.index is None  # the catalog alone: no index built for it
+
+
+def test_kgrec_predict_on_a_run_without_the_retrieval_tower(rating_run: Path, capsys):
+    from kgrec.retrieval import Recommender
+
+    expected = Recommender.open(rating_run).predict("u1", ["i5", "i0"])
+    code, out, err = run_cli(capsys, "predict", rating_run, "--user", "u1", "--items", "i5", "i0", "--json")
+    assert code == 0, err  # was: kgrec: error: ... no vectors.safetensors, so nothing to search
+    assert json.loads(out) == [p.to_dict() for p in expected]
+    assert all(row["score"] is None and row["like"] is None for row in json.loads(out))
+    code, out, _ = run_cli(capsys, "predict", rating_run, "--user", "u1", "--items", "i5", "i0")
+    assert code == 0 and out.splitlines() == [
+        f"{p.title}  [{p.item_id}]  rating {p.rating:.2f}  like -  score -" for p in expected
+    ]
+    assert not (rating_run / "index").exists()
+
+
+def test_kgrec_predict_builds_no_index(full_copy: Path, capsys):
+    code, out, err = run_cli(capsys, "predict", full_copy, "--user", "u1", "--items", "i5", "i0", "--json")
+    assert code == 0, err
+    assert not (full_copy / "index").exists()  # was: built and saved, though predict never searches it
+    assert [row["item_id"] for row in json.loads(out)] == ["i5", "i0"]
+    assert all(isinstance(row["score"], float) for row in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["recommend", "{run}", "--user", "u1"],
+        ["recommend", "{run}", "--all-users"],
+        ["recommend", "{run}", "--liked", "i1"],
+        ["similar", "{run}", "--item", "i1"],
+        ["index", "build", "{run}"],
+        ["remove-items", "{run}", "i1"],
+    ],
+)
+def test_other_commands_on_such_a_run_say_it_answers_predict_only(argv, rating_run: Path, capsys):
+    code, out, err = run_cli(capsys, *[a.format(run=rating_run) for a in argv])
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"kgrec: error: this run was {TRAINED_WITHOUT}, so it answers predict only; retrain with "
+                          "'retrieval' in model.tasks"), err  # was: no vectors.safetensors, so nothing to search

@@ -124,7 +124,7 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
     """Refuse a split training cannot select or report on: an empty valid or test part, a part
     whose users are all new, a like threshold leaving every training rating on one side, an AUC
     monitor over valid ratings of one label, cut-offs (``eval.ks``) beyond the catalogue, a
-    teacher that cannot be fitted (:func:`~kgrec.train.teacher.check_teacher_fits`)."""
+    cold-item split for a model with neither text nor graph, a teacher that cannot be fitted (:func:`~kgrec.train.teacher.check_teacher_fits`)."""
     for part in ("valid", "test"):
         if not len(getattr(dataset, part)):
             key = "data.cold_item_share" if config.data.split == "cold_item" else "data.ratios"
@@ -164,6 +164,14 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
     if max(config.eval.ks) > dataset.n_items:
         raise ConfigError(f"eval.ks: cut-off {max(config.eval.ks)} is beyond the {dataset.n_items} items of {dataset.name}",
                           key="eval.ks")  # fmt: skip
+    model = config.model
+    if config.data.split == "cold_item" and not (model.use_text or model.use_graph):
+        raise ConfigError(
+            f"{dataset.name}, split cold_item: the held-out items have no training interaction, and a model without "
+            "text or graph (model.use_text and model.use_graph false) has only their untrained ID vectors to score "
+            "them with; set model.use_text=true or model.use_graph=true, or use data.split=ratio",
+            key="model.use_text",
+        )
     if config.model.distill_weight > 0:  # the teacher's refusals (memory: minutes of graph and text later)
         t = config.train
         check_teacher_fits(dataset, "cuda" if _uses_gpu(config) else "cpu", t.teacher_reg, t.teacher_session_hours,

@@ -639,6 +639,17 @@ def test_cold_items_leave_the_negatives_unless_the_model_is_id_only(clustered_da
     assert not dataset.train.has_item(dataset.n_items)[(~warm).numpy()].any()
 
 
+def test_a_cold_item_split_for_a_model_without_text_or_graph_is_refused(clustered_dataset):
+    """It trained, the held-out items scored by ID vectors no interaction shaped (they served as
+    negatives too): a test NDCG@10 that measured nothing, without a word."""
+    config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2", "model.use_text=false",
+                         "model.use_graph=false", "model.id_dropout=0")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"split cold_item: the held-out items .* set model.use_text=true or "
+                                          r"model.use_graph=true, or use data.split=ratio") as raised:  # fmt: skip
+        prepare(config, progress=False)
+    assert raised.value.key == "model.use_text"
+
+
 def test_shared_negatives_are_distinct_items_with_training_interactions(clustered_dataset):
     config = tiny_config(clustered_dataset, "data.split=cold_item", "data.cold_item_share=0.2",
                          "model.retrieval_loss=sampled_softmax", "train.shared_negatives=30")  # fmt: skip

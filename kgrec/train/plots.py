@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,10 +20,14 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
     start of an interrupted and resumed run); a resumed part's epochs replace the interrupted one's.
     """
     path = Path(path)
-    files = sorted(path.glob("part-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1])) if path.is_dir() else [path]
+    if path.is_dir():  # part-N only: a copy beside them ("part-1 copy") had stopped the run at its end (ValueError)
+        parts = {file: re.fullmatch(r"part-(\d+)", file.parent.name) for file in path.glob("part-*/metrics.csv")}
+        files = sorted((file for file, match in parts.items() if match), key=lambda file: int(parts[file].group(1)))  # type: ignore[union-attr]
+    else:
+        files = [path]
     series: dict[str, dict[int, float]] = defaultdict(dict)
     for file in files:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_bytes().decode("utf-8", "replace")  # a byte a crash garbled costs its row, not the plot
         if text and not text.endswith("\n"):  # a last row a crash cut short (Lightning appends in place)
             text = text[: text.rfind("\n") + 1]
         for row in csv.DictReader(io.StringIO(text, newline="")):
@@ -73,22 +78,32 @@ def plot_training_curves(metrics_csv: str | Path, out: str | Path, title: str = 
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, keys) in zip(axes.flat, panels, strict=False):
+        unplotted = False  # a value NaN or infinite, which a line cannot show
         for key in keys:
             epochs, values = zip(*series[key], strict=True)
-            ax.plot(epochs, values, marker=".", label=key.rsplit("/", 1)[1])
+            (line,) = ax.plot(epochs, values, marker=".", label=key.rsplit("/", 1)[1])
+            bad = [epoch for epoch, value in series[key] if not math.isfinite(value)]
+            if bad:  # marked on the panel's top edge, in the line's colour
+                ax.plot(bad, [1.0] * len(bad), "x", color=line.get_color(), transform=ax.get_xaxis_transform(),
+                        clip_on=False, label=f"{key.rsplit('/', 1)[1]}: NaN or inf")  # fmt: skip
+                unplotted = True
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        shown = [epoch for key in keys for epoch, _ in series[key]]
+        shown = [epoch for key in keys for epoch, _ in series[key]]  # NaN and inf too: the axis spans every logged epoch
         if max(shown) - min(shown) < 2:  # one or two epochs: the locator fell back to -0.04 .. 0.04
             ax.set_xticks(range(min(shown), max(shown) + 1))
             ax.set_xlim(min(shown) - 0.5, max(shown) + 0.5)
+        else:  # a diverged run's NaN epochs are no points, so autoscaling had left them off the axis
+            margin = 0.05 * (max(shown) - min(shown))
+            ax.set_xlim(min(shown) - margin, max(shown) + margin)
         ax.grid(alpha=0.3)
-        if not name.startswith("train loss"):
+        if unplotted or not name.startswith("train loss"):
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.suptitle(title)
+    fig.suptitle(title, parse_math=False)  # the dataset's name, verbatim: "$" pairs were mathtext (or a ValueError)
     fig.tight_layout()
     write_figure(fig, out, dpi=110)
     return Path(out)
+

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import kgrec
 from kgrec.data import Dataset
 from kgrec.errors import KgrecError
 from kgrec.graph import HeldOutTriples, KnowledgeGraph
@@ -43,12 +45,55 @@ class LoadedRun:
     def model(self) -> MultiTaskRecommender:
         """The trained model in eval mode, with its side inputs attached."""
         if self._model is None:
-            sizes = self.manifest["sizes"]
-            sizes = ModelSizes(**{**sizes, "rating_range": tuple(sizes["rating_range"] or ()) or None})
+            sizes = model_sizes(self.path, self.manifest)
             model = MultiTaskRecommender(self.config.model, sizes, side_inputs(self.dataset, self.config.model, self.graph, self.text))
-            model.load_state_dict(read_safetensors(self.path / "model.safetensors", RESTORE))
+            weights = self.path / "model.safetensors"
+            try:
+                model.load_state_dict(read_safetensors(weights, RESTORE))
+            except RuntimeError as error:  # another run's weights, or a config.yaml edited or cut short since
+                said = " ".join(str(error).split())
+                raise KgrecError(
+                    f"{weights}: its weights do not fit the model that the run's config.yaml describes "
+                    f"({said[:300]}{'...' if len(said) > 300 else ''}); "
+                    + advice(self.manifest, "restore the run folder's copies of both files, or retrain")
+                ) from None
             self._model = model.eval()
         return self._model
+
+
+def _release(version: object) -> tuple[int, ...]:
+    """The release numbers at the start of a version string: ``"0.2.1rc1"`` -> ``(0, 2, 1)``."""
+    match = re.match(r"\d+(?:\.\d+)*", str(version))
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def newer_kgrec(manifest: dict[str, Any]) -> str | None:
+    """The kgrec version that wrote a run, when it is newer than this kgrec; else ``None``."""
+    written = manifest.get("kgrec_version")
+    return str(written) if _release(written) > _release(kgrec.__version__) else None
+
+
+def advice(manifest: dict[str, Any], fix: str = RESTORE) -> str:
+    """What to do about a run file this kgrec cannot read: upgrade, for a run that a newer kgrec
+    wrote (a config field, a value or a size this one does not know yet), else ``fix``."""
+    written = newer_kgrec(manifest)
+    if written:
+        return f"the run was written by kgrec {written}, newer than this kgrec {kgrec.__version__}: upgrade kgrec to read it, or retrain"
+    return fix
+
+
+def model_sizes(run: Path, manifest: dict[str, Any]) -> ModelSizes:
+    """The manifest's ``sizes`` as :class:`ModelSizes`; a clear error for sizes this kgrec does
+    not know (a run from a newer kgrec) or a damaged manifest."""
+    sizes = manifest.get("sizes")
+    error: Exception | None = None
+    if isinstance(sizes, dict):
+        try:
+            return ModelSizes(**{**sizes, "rating_range": tuple(sizes.get("rating_range") or ()) or None})
+        except (TypeError, ValueError) as failure:  # a size this kgrec does not know, a value of the wrong kind
+            error = failure
+    said = f" ({' '.join(str(error).split())[:200]})" if error else " (no 'sizes' object)"
+    raise KgrecError(f"{run / 'manifest.json'}: its model sizes do not read here{said}; {advice(manifest)}")
 
 
 def read_manifest(run: str | Path) -> dict[str, Any]:
@@ -71,15 +116,20 @@ def read_manifest(run: str | Path) -> dict[str, Any]:
         raise KgrecError(f"{path}: not valid JSON ({error}); retrain the model or restore the file") from None
     if not isinstance(manifest, dict):
         raise KgrecError(f"{path}: expected a JSON object")
-    if manifest.get("format") != "kgrec-run" or manifest.get("format_version") != RUN_FORMAT:
-        raise KgrecError(
-            f"{path}: run format {manifest.get('format')} v{manifest.get('format_version')}, "
-            f"this kgrec reads kgrec-run v{RUN_FORMAT}; retrain the model"
-        )
+    kind, version = manifest.get("format"), manifest.get("format_version")
+    if kind != "kgrec-run" or version != RUN_FORMAT or type(version) is not int:  # not true, which == 1
+        said = f"{path}: run format {kind} v{version if type(version) is int else json.dumps(version)}, this kgrec reads kgrec-run v{RUN_FORMAT}"
+        if kind == "kgrec-run" and type(version) is int and version > RUN_FORMAT:  # from a newer kgrec: retraining is not the fix
+            written = manifest.get("kgrec_version") or "a newer kgrec"
+            raise KgrecError(f"{said}; the run was written by kgrec {written} (this is kgrec {kgrec.__version__}): "
+                             "upgrade kgrec to read it, or retrain the model with this one")  # fmt: skip
+        if kind != "kgrec-run" or type(version) is not int:  # no run manifest kgrec ever wrote
+            raise KgrecError(f"{said}; not the manifest of a kgrec run, or a damaged one: restore the file, or retrain the model")
+        raise KgrecError(f"{said}; retrain the model")
     return manifest
 
 
-RUN_FILES_READ = ("model.safetensors", "vectors.safetensors", "text.safetensors", "graph", KG_HELDOUT, TEXT_ENCODER_DIR)
+RUN_FILES_READ = ("config.yaml", "model.safetensors", "vectors.safetensors", "text.safetensors", "graph", KG_HELDOUT, TEXT_ENCODER_DIR)
 
 
 def check_run_files(run: Path, manifest: dict[str, Any]) -> None:
@@ -98,6 +148,11 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     run = Path(run)
     manifest = read_manifest(run)
     check_run_files(run, manifest)
+    lacking = [key for key, kind in (("dataset_path", str), ("split", str)) if not isinstance(manifest.get(key), kind)]
+    if lacking:
+        raise KgrecError(f"{run / 'manifest.json'}: no {' or '.join(lacking)} in it (damaged); restore the run "
+                         "folder's copy, or retrain")  # fmt: skip
+    sizes = model_sizes(run, manifest)
     if data is None and not Path(manifest["dataset_path"]).is_dir():
         raise KgrecError(
             f"{run}: the dataset it was trained on is no longer at {manifest['dataset_path']} (moved or deleted); "
@@ -105,15 +160,19 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
         )
     overrides = [f"data.path={yaml_text(str(data or manifest['dataset_path']))}"]
     if (run / TEXT_ENCODER_DIR).is_dir():  # fine-tuned with the model: queries must use it too
-        overrides.append(f"text.model={run / TEXT_ENCODER_DIR}")
-    config = load_config(run / "config.yaml", overrides)
+        overrides.append(f"text.model={yaml_text(str(run / TEXT_ENCODER_DIR))}")  # verbatim: " run" is not "run"
+    try:
+        config = load_config(run / "config.yaml", overrides)
+    except KgrecError as error:
+        if not newer_kgrec(manifest):
+            raise
+        raise KgrecError(f"{error}; {advice(manifest)}") from None  # a field or value this kgrec does not know yet
     dataset = load_data(config)
-    sizes = manifest["sizes"]
-    if (dataset.split, dataset.n_items, dataset.n_users) != (manifest["split"], sizes["num_items"], sizes["num_users"]):
+    if (dataset.split, dataset.n_items, dataset.n_users) != (manifest["split"], sizes.num_items, sizes.num_users):
         raise KgrecError(
             f"{run}: the dataset at {config.data.path} ({dataset.n_users} users, {dataset.n_items} items, split "
-            f"{dataset.split}) is not the one the run was trained on ({sizes['num_users']} users, "
-            f"{sizes['num_items']} items, split {manifest['split']})"
+            f"{dataset.split}) is not the one the run was trained on ({sizes.num_users} users, "
+            f"{sizes.num_items} items, split {manifest['split']})"
         )
     if manifest.get("sources"):  # runs from before sources were recorded rely on the graph's check
         mismatch = source_mismatch(manifest["sources"], dataset.sources)

@@ -12,10 +12,11 @@ of exiting with the status asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,15 +30,18 @@ _calls: list[threading.Event] = []
 
 def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)``, returning its result or raising its exception, while a Ctrl+C
-    in the main thread raises ``KeyboardInterrupt`` at once instead of after the call."""
+    in the main thread raises ``KeyboardInterrupt`` at once instead of after the call. The call
+    runs in the caller's torch grad and inference modes, which torch keeps per thread."""
     if threading.current_thread() is not threading.main_thread():
         return call(*args, **kwargs)  # signals reach the main thread only: nothing to gain
     outcome: dict[str, Any] = {}
     finished = threading.Event()
+    modes = _torch_modes()
 
     def work() -> None:
         try:
-            outcome["value"] = call(*args, **kwargs)
+            with modes():
+                outcome["value"] = call(*args, **kwargs)
         except BaseException as error:  # re-raised in the caller's thread
             outcome["error"] = error
         finally:
@@ -52,6 +56,24 @@ def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _torch_modes() -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """The caller's torch grad and inference modes, to enter in the worker thread: torch keeps
+    them per thread, so under ``torch.no_grad()`` the call had built autograd graphs all the same
+    (as if called with grad on), and under ``torch.inference_mode()`` had made ordinary tensors.
+    Nothing to carry where torch is not imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return contextlib.nullcontext
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    @contextlib.contextmanager
+    def modes() -> Iterator[None]:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            yield
+
+    return modes
 
 
 def abandoned_call_running() -> bool:

@@ -29,6 +29,7 @@ from kgrec.train import (
 )
 from kgrec.train.config import find_config_file, found_config_line
 from kgrec.utils.config import locate
+from kgrec.utils.interrupt import exit_if_abandoned
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", help="YAML config (default: the dataset's scripts/configs/NAME.yaml, found by its name, "
@@ -87,4 +88,5 @@ if __name__ == "__main__":
         sys.exit(2)
     except KeyboardInterrupt as interrupt:  # Ctrl+C; training's says how to resume
         print(f"train.py: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+        exit_if_abandoned(130)  # a Ctrl+C during the teacher's solve: exit now, not abort after it
         sys.exit(130)

@@ -373,6 +373,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise GraphError(f"{file}: not a kgrec graph manifest (expected format '{FORMAT}')")
     version = manifest.get("format_version")
+    if type(version) is int and version > max(READ_VERSIONS):  # written by a newer kgrec: rebuilding is not the fix
+        raise GraphError(
+            f"{file}: graph format version {version}, newer than this kgrec "
+            f"reads (versions {' and '.join(map(str, READ_VERSIONS))}); upgrade kgrec to read it, or rebuild the graph "
+            "with this one"
+        )
     if type(version) is not int or version not in READ_VERSIONS:  # not true, which == 1
         raise GraphError(
             f"{file}: graph format version {version}, this kgrec reads versions {' and '.join(map(str, READ_VERSIONS))}; "

@@ -29,6 +29,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -401,7 +402,7 @@ def train(
     savers = [latest] if checkpoint is latest else [checkpoint, latest]
     stoppers = [EarlyStopping(monitor=monitor, mode=mode, patience=config.train.patience)] if monitor else []
     # One CSV per (re)start: Lightning's CSVLogger would overwrite the log of the interrupted part.
-    part = len(list((out / "logs").glob("part-*"))) if resume else 0
+    part = _next_log_part(out / "logs") if resume else 0
     loggers: list[Any] = [CSVLogger(out, name="logs", version=f"part-{part}")]
     try:
         import tensorboard  # noqa: F401
@@ -525,7 +526,11 @@ def save_run(
     dataset.save_id_maps(out / "id_maps.json")
     sizes = dataclasses.asdict(prepared.sizes)
     if list((out / "logs").glob("part-*/metrics.csv")):
-        plot_training_curves(out / "logs", out / "curves.png", title=f"kgrec on {dataset.name}")
+        try:
+            plot_training_curves(out / "logs", out / "curves.png", title=f"kgrec on {dataset.name}")
+        except Exception as error:  # a figure must not keep a trained run from finishing
+            print(f"warning: curves.png not drawn ({type(error).__name__}: {error}); the run is complete without it",
+                  file=sys.stderr)  # fmt: skip
     write_json(out / "metrics.json", metrics)
     write_json(
         out / "manifest.json",
@@ -813,6 +818,13 @@ def _check_out(out: Path) -> None:
     visible = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
     if visible and not any((out / name).exists() for name in RUN_ENTRIES):
         raise ConfigError(f"--out {out} holds other files and no kgrec run: choose a new or empty folder")
+
+
+def _next_log_part(logs: Path) -> int:
+    """The number of a resumed run's next CSV log folder, ``logs/part-N``: one past the highest
+    (counting them reused a number when one had been deleted, and overwrote that log)."""
+    numbers = [int(m.group(1)) for p in logs.glob("part-*") if (m := re.fullmatch(r"part-(\d+)", p.name))]
+    return max(numbers, default=-1) + 1
 
 
 def _clear_run(out: Path) -> None:

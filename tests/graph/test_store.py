@@ -47,10 +47,13 @@ def test_saved_arrays_are_compact_and_not_pickled(saved):
 
 def test_wrong_format_version_is_refused(saved):
     _, folder = saved
-    for version in (99, True):
+    for version in (0, True, "2"):
         edit_manifest(folder, format_version=version)
-        with pytest.raises(GraphError, match=f"format version {version}, this kgrec reads versions 1 and 2"):
+        with pytest.raises(GraphError, match=f"format version {version}, this kgrec reads versions 1 and 2; rebuild"):
             KnowledgeGraph.load(folder)
+    edit_manifest(folder, format_version=99)  # a newer kgrec's: rebuilding with this one is not the only way
+    with pytest.raises(GraphError, match=r"format version 99, newer than this kgrec reads \(versions 1 and 2\); upgrade kgrec"):
+        KnowledgeGraph.load(folder)
 
 
 def test_one_long_name_costs_its_own_bytes_not_every_names(build, tmp_path):

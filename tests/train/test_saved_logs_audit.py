@@ -210,3 +210,29 @@ def test_the_epochs_a_diverged_run_logged_as_nan_stay_on_the_axis_and_are_marked
     plot_training_curves(csv, tmp_path / "curves.png")
     low, high = drawn[-1].axes[0].get_xlim()
     assert low < 0 and high > 2 and not math.isclose(high - low, 0.08, abs_tol=0.01), (low, high)
+
+
+def test_a_figure_that_fails_leaves_a_finished_run_with_a_warning(clustered_dataset, tmp_path, monkeypatch, capsys):
+    """The curves are drawn before metrics.json and manifest.json: a plotting error had left the
+    trained run unfinished, and every rerun failed the same way."""
+    import kgrec.train.plots as plots_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("no backend")
+
+    monkeypatch.setattr(plots_module, "plot_training_curves", broken)  # save_run imports it from there
+    out = tmp_path / "run"
+    train(tiny_config(clustered_dataset, "train.max_epochs=1"), out)
+    assert (out / "manifest.json").is_file() and (out / "metrics.json").is_file() and not (out / "curves.png").exists()
+    assert "warning: curves.png not drawn (ValueError: no backend); the run is complete without it" in capsys.readouterr().err
+
+
+def test_a_resumed_run_logs_past_the_highest_part_not_over_it(tmp_path):
+    """Parts were counted: with part-1 deleted, part-0 and part-2 made the next part-2, over its log."""
+    from kgrec.train.run import _next_log_part
+
+    logs = tmp_path / "logs"
+    assert _next_log_part(logs) == 0
+    for name in ("part-0", "part-2", "part-1 copy", "tensorboard"):
+        (logs / name).mkdir(parents=True)
+    assert _next_log_part(logs) == 3

@@ -194,7 +194,9 @@ class Recommender:
     Build with :meth:`open`. Attributes: ``run`` (the :class:`~kgrec.train.saved.LoadedRun`),
     ``catalog``, ``index`` (a :class:`~kgrec.retrieval.index.VectorIndex`), ``explainer``,
     ``predict_only``. ``predict_only`` (the reason, else ``None``) makes a recommender without
-    an index, that answers :meth:`predict` only (see the module docstring).
+    an index, that answers :meth:`predict` only (see the module docstring). One query at a
+    time: a query may set the index's search parameters while it runs, so threads sharing a
+    recommender hold a lock around each call (as ``kgrec serve`` does).
     """
 
     def __init__(

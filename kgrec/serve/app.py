@@ -180,6 +180,10 @@ class Health(BaseModel):
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="query kinds the warm-up found failing, with why (absent when none)"
     )
+    predict_only: str | None = Field(
+        default=None, description="why the server answers POST /predict only (a run trained without the retrieval "
+        "tower; absent otherwise), known without a warm-up"
+    )
 
 
 class OutOfDate(BaseModel):
@@ -374,6 +378,8 @@ def create_app(
                                 status_code=503)  # fmt: skip
             answer: dict[str, Any] = {"status": "ok", "items": recommender.catalog.n_active,
                                       "users": recommender.run.dataset.n_users}  # fmt: skip
+            if recommender.predict_only is not None:
+                answer["predict_only"] = recommender.predict_only
         if warmed is not None and warmed.errors:
             answer["unavailable"] = warmed.errors  # e.g. {"search": "text model ... is not on this machine"}
         return SafeJSON(answer)

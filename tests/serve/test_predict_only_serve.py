@@ -70,8 +70,16 @@ def test_the_other_queries_answer_409_saying_the_run_answers_predict_only(predic
 
 
 def test_health_is_ok_and_names_the_kinds_it_does_not_answer(predict_only):
-    client, _ = predict_only
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    client, run = predict_only
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["items"] == 60 and health["users"] == 40
     assert set(health["unavailable"]) == {"recommend", "similar", "new user"}
+    assert health["predict_only"].startswith("this run was trained without the retrieval tower (model.tasks=[rating, like])")
+    no_warm_up = TestClient(create_app(Recommender.open(run)))  # the reason does not wait for a warm-up
+    assert no_warm_up.get("/health").json()["predict_only"] == health["predict_only"]
     assert client.get("/items/i1").json()["title"] == "Film 1"

@@ -10,14 +10,14 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from kgrec.data import Dataset, SplitConfig, SplitStrategy, fetch, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
-from kgrec.utils.config import apply_overrides, from_dict, load_yaml, locate, to_dict
+from kgrec.utils.config import apply_overrides, from_dict, given_keys, load_yaml, locate, to_dict
 from kgrec.utils.names import closest
 
 
@@ -280,7 +280,15 @@ class EvalSection:
 
 @dataclass
 class RunConfig:
-    """Everything a training run needs; saved resolved as ``RUN_DIR/config.yaml``."""
+    """Everything a training run needs; saved resolved as ``RUN_DIR/config.yaml``.
+
+    ``given`` (not a config field: not written to ``config.yaml``, not compared, not shown by
+    ``--print-config``) records the dotted fields (``model.like_threshold``) that the config file
+    or the overrides gave a value, whatever the value, as :func:`load_config` read them:
+    :func:`~kgrec.train.fit_defaults` changes none of them, so a value written out wins even where
+    it is the default. It is kept by ``dataclasses.replace``; a ``RunConfig`` built directly gives
+    none unless told (``RunConfig(model=..., given=frozenset({"model.like_threshold"}))``).
+    """
 
     data: DataSection = field(default_factory=DataSection)
     graph: GraphSection = field(default_factory=GraphSection)
@@ -288,8 +296,12 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    # An InitVar, not a field: dataclasses.fields() (to_dict, from_dict, ==, repr) leave it out,
+    # and dataclasses.replace passes the instance's value on (getattr(config, "given")).
+    given: InitVar[frozenset[str]] = frozenset()
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, given: frozenset[str] = frozenset()) -> None:
+        self.given = frozenset(given)
         if self.train.shared_negatives and self.model.retrieval_loss != "sampled_softmax":
             raise ConfigError(
                 f"train.shared_negatives={self.train.shared_negatives} are negatives of the sampled_softmax retrieval "
@@ -365,11 +377,14 @@ def found_config_line(found: Path | None) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults < YAML file < ``section.field=value`` overrides."""
+    """Defaults < YAML file < ``section.field=value`` overrides. The config's ``given`` records the
+    fields the file and the overrides set (:class:`RunConfig`), which
+    :func:`~kgrec.train.fit_defaults` then keeps as they are."""
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))
     try:
         config = from_dict(RunConfig, data)
+        config.given = given_keys(RunConfig, data)  # what the file and the overrides set: fit_defaults keeps it
         config.eval.monitor = resolve_monitor(config)
     except ConfigError as error:  # a key of the file: say where it is written
         raise locate(error, path, overrides) from None

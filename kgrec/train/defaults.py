@@ -3,12 +3,17 @@ switched off before training, with a note for each change.
 
 The built-in defaults train every tower on every input, which suits a rated dataset with item
 text and a KG such as ml-100k. A dataset of clicks without ratings, a KG or item columns would
-otherwise stop at the first part it cannot feed. Only fields whose value is the default change
-(a config that spells out a default value counts as leaving it), and each change switches off
-something the data cannot feed, so no setting that could train is lost (items without columns
-can still be encoded from their raw ids by naming a template, ``text.template="{item_id}"``);
-any other value is kept, and the model's own checks then say what is missing. The changed
-config is the one the run folder keeps (``config.yaml``).
+otherwise stop at the first part it cannot feed. Only fields left at their default change: not
+given by the config file or a ``--set`` override (``RunConfig.given``, recorded by
+:func:`~kgrec.train.load_config`), so a value written out is kept even where it is the default
+(``model.like_threshold: 4`` on ratings from 2 to 10). Each change switches off something the
+data cannot feed, so no setting that could train is lost (items without columns can still be
+encoded from their raw ids by naming a template, ``text.template="{item_id}"``); a given value is
+kept, and the model's own checks then say what is missing. Ratings that are all the same switch
+the like tower off whenever ``model.like_threshold`` is left at its default, ``model.tasks``
+given or not (no threshold could tell a like from them). The changed config is the one the run
+folder keeps (``config.yaml``), whose fields all count as given when it is read back: it is
+fitted already, and fitting it again changes nothing.
 
 ==========================================  ================================================
 the dataset has no ...                       fields at their default that change
@@ -53,15 +58,15 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     config, notes = _recorded_data(config, dataset)
     model = config.model
     tasks = model.tasks
-    if dataset.train.rating is None and _is_default(model, "tasks"):
+    if dataset.train.rating is None and _is_default(config, "tasks"):
         tasks = tuple(t for t in tasks if t not in ("rating", "like"))
         notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
     like_threshold = model.like_threshold
-    if "like" in tasks and dataset.train.rating is not None and _is_default(model, "like_threshold"):
+    if "like" in tasks and dataset.train.rating is not None and _is_default(config, "like_threshold"):
         like_threshold, tasks, note = _like_threshold(dataset, tasks)
         notes += [note] if note else []
     use_text = model.use_text
-    if not dataset.item_features and config.text.template is None and _is_default(model, "use_text"):
+    if not dataset.item_features and config.text.template is None and _is_default(config, "use_text"):
         use_text = False
         notes.append(f"{dataset.name} has no item columns (no {dataset.name}.item): the text input is off")
     use_graph = model.use_graph
@@ -69,10 +74,10 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     recipe = resolve_recipe(dataset, config.graph.recipe or None)[0] if config.graph.path is None else None
     if recipe is not None and not (recipe.makes_relations or config.graph.users):
         changed = []
-        if _is_default(model, "use_graph"):
+        if _is_default(config, "use_graph"):
             use_graph = False
             changed.append("the graph input")
-        if _is_default(model, "tasks") and "kg" in tasks:
+        if _is_default(config, "tasks") and "kg" in tasks:
             tasks = tuple(t for t in tasks if t != "kg")
             changed.append("the kg tower")
         if changed:
@@ -81,7 +86,7 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
                 f"{'are' if len(changed) > 1 else 'is'} off"
             )
     id_dropout = model.id_dropout
-    if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(model, "id_dropout"):
+    if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(config, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
     if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
@@ -120,7 +125,8 @@ def _recorded_data(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list
     if dataset.split != "given" or data.split == "given":
         return config, []
     asked = [f"data.{f.name}={getattr(data, f.name)}" for f in dataclasses.fields(data)
-             if f.name in ("split", "ratios", "cold_item_share", "seed") and getattr(data, f.name) != f.default]  # fmt: skip
+             if f.name in ("split", "ratios", "cold_item_share", "seed")
+             and (getattr(data, f.name) != f.default or f"data.{f.name}" in config.given)]  # fmt: skip
     note = f"{dataset.name} holds its own split ({dataset.name}.train/valid/test.inter), used as it is"
     notes = [f"{note}: {', '.join(asked)} do{'es' if len(asked) == 1 else ''} not apply"] if asked else []
     given = copy.copy(config)  # not dataclasses.replace: that would check the other sections again
@@ -128,6 +134,8 @@ def _recorded_data(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list
     return given, notes
 
 
-def _is_default(model: ModelConfig, name: str) -> bool:
+def _is_default(config: RunConfig, name: str) -> bool:
+    """Whether ``model.NAME`` is left at its default: not given by the config file or an override
+    (``config.given``: a default value written out is kept too) and equal to the default."""
     (spec,) = [f for f in dataclasses.fields(ModelConfig) if f.name == name]
-    return getattr(model, name) == spec.default
+    return f"model.{name}" not in config.given and getattr(config.model, name) == spec.default

@@ -37,6 +37,30 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     return cls(**kwargs)
 
 
+def given_keys(cls: type, data: dict[str, Any] | None, where: str = "") -> frozenset[str]:
+    """The dotted names of the fields of dataclass ``cls`` that ``data`` (as :func:`from_dict`
+    reads it: a YAML file's mapping with :func:`apply_overrides`' values) gives a value, whatever
+    the value: ``model.dim``, ``model.loss_weights`` (a mapping-valued field is one value). A
+    section (a dataclass field) given as a mapping gives the fields inside it (``model: {dim: 8}``
+    and ``--set "model={dim: 8}"`` give ``model.dim``); one left empty or null gives none. Keys
+    that are no field are left out (:func:`from_dict` refuses them)."""
+    if not isinstance(data, dict):
+        return frozenset()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    given: set[str] = set()
+    for name, value in data.items():
+        if name not in fields:
+            continue
+        if dataclasses.is_dataclass(hints[name]):
+            if isinstance(value, CommandLineValue):
+                value = value.parsed
+            given |= given_keys(hints[name], value, _join(where, name))
+        else:
+            given.add(_join(where, name))
+    return frozenset(given)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A plain dict (tuples as lists) that :func:`from_dict` turns back into ``config``."""
 

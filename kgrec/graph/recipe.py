@@ -365,12 +365,17 @@ def default_recipe(dataset: Dataset) -> GraphRecipe:
     which builds no edges, when it has neither."""
     if dataset.kg is not None:
         return GraphRecipe()
-    columns = [
+    columns = _multi_valued_columns(dataset)
+    return GraphRecipe(kg=False, attributes=tuple(AttributeRelation(c, f"item.{c}") for c in columns))
+
+
+def _multi_valued_columns(dataset: Dataset) -> list[str]:
+    """The item columns :func:`default_recipe` makes relations of without KG triples."""
+    return [
         column for column, kind in dataset.item_feature_types.items()
         if kind == "token_seq" and not is_text_column(column)
         and _has_values(dataset, column)
     ]  # fmt: skip
-    return GraphRecipe(kg=False, attributes=tuple(AttributeRelation(c, f"item.{c}") for c in columns))
 
 
 def resolve_recipe(dataset: Dataset, path: str | Path | None = None) -> tuple[GraphRecipe, str]:
@@ -390,6 +395,12 @@ def resolve_recipe(dataset: Dataset, path: str | Path | None = None) -> tuple[Gr
         return recipe, str(found)
     recipe, source = default_recipe(dataset), f"none (no graphs/{dataset.name}.yaml)"
     if recipe.kg:
+        unused = _multi_valued_columns(dataset)
+        if unused:  # with a KG they are left out, which a user of a category column would not guess
+            return recipe, (f"{source}: the KG triples alone; the multi-valued item column{'s' if len(unused) > 1 else ''} "
+                            f"{', '.join(unused)} {'are' if len(unused) > 1 else 'is'} not used: a recipe's attributes "
+                            f"make {'them' if len(unused) > 1 else 'it'} relations (graphs/README.md; as "
+                            f"graphs/{dataset.name}.yaml)")  # fmt: skip
         return recipe, f"{source}: the KG triples alone"
     if recipe.attributes:
         pairs = ", ".join(f"{a.column} -> {a.relation}" for a in recipe.attributes)

@@ -114,10 +114,14 @@ def prepared_inputs(config: RunConfig) -> dict[str, Any]:
     return {section: plain_config(config)[section] for section in ("data", "graph", "text")}
 
 
-def find_recipe(config: RunConfig, dataset: Dataset) -> GraphRecipe:
+def find_recipe(config: RunConfig, dataset: Dataset, say: bool = False) -> GraphRecipe:
     """``graph.recipe``, else ``graphs/NAME.yaml`` (working folder, then kgrec's own), else
-    :func:`~kgrec.graph.default_recipe`; ``graph.users`` adds user nodes."""
-    recipe, _ = resolve_recipe(dataset, config.graph.recipe or None)
+    :func:`~kgrec.graph.default_recipe`; ``graph.users`` adds user nodes. ``say``: print which
+    on stderr (``recipe: graphs/shop.yaml``), as ``kgrec graph build`` does: the working folder
+    decides it, so the same command in another folder builds another graph."""
+    recipe, source = resolve_recipe(dataset, config.graph.recipe or None)
+    if say:
+        print(f"recipe: {source}", file=sys.stderr)
     return dataclasses.replace(recipe, users=config.graph.users or recipe.users)
 
 
@@ -209,7 +213,8 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
         if config.graph.path:
             graph = KnowledgeGraph.load(config.graph.path, dataset=dataset)
         else:
-            graph = build_graph(dataset, find_recipe(config, dataset), progress=progress)
+            recipe = find_recipe(config, dataset, say=progress and launched_as_rank_zero())
+            graph = build_graph(dataset, recipe, progress=progress)
         if not graph.n_triples:
             raise ConfigError(_graph_needed(model_config, config.graph.path or f"built from the recipe of {dataset.name}"))
     kg_heldout = None

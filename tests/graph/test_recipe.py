@@ -86,7 +86,10 @@ def test_missing_recipe_file(tmp_path):
 def test_default_recipe_is_the_kg_alone_when_the_dataset_has_one(toy):
     assert default_recipe(toy) == GraphRecipe()
     recipe, source = resolve_recipe(toy)
-    assert recipe == GraphRecipe() and source == "none (no graphs/toy.yaml): the KG triples alone"
+    assert recipe == GraphRecipe() and source == (
+        "none (no graphs/toy.yaml): the KG triples alone; the multi-valued item column class is not used: a recipe's "
+        "attributes make it relations (graphs/README.md; as graphs/toy.yaml)"
+    )  # it said "the KG triples alone", and a user's category column was left out without a word
 
 
 def test_without_kg_the_multi_valued_item_columns_become_relations(atomic):

@@ -136,7 +136,7 @@ def _filters(where: Filters | None) -> list[Filter | str]:
     return [where] if isinstance(where, (str, Filter)) else list(where)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Result:
     """One returned item.
 
@@ -151,6 +151,13 @@ class Result:
     title: str
     score: float
     explanation: Explanation | None = None
+
+    def __repr__(self) -> str:
+        """One line: the explanation by its text (its paths, hops and node ids took screens when a
+        list of results was printed in a notebook or a REPL)."""
+        e = self.explanation
+        why = "None" if e is None else f"Explanation(kind={e.kind!r}, text={e.text!r}, ...)"
+        return f"Result(item_id={self.item_id!r}, title={self.title!r}, score={self.score:.4f}, explanation={why})"
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON (``--json``, batch lines, the HTTP answers)."""

@@ -36,19 +36,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--interactions", type=Path, required=True, help="CSV of user-item interactions")
     p.add_argument("--items", type=Path, help="CSV of item attributes; --text-cols / --seq-cols choose its columns")
-    p.add_argument("--kg", type=Path, help="CSV of KG triples (head, relation, tail); needs --links")
-    p.add_argument("--links", type=Path, help="CSV linking items to KG entities (item, entity); needs --kg")
+    p.add_argument("--kg", type=Path, help="CSV of KG triples (head, relation, tail); --links joins them to the items, "
+                   "else each item is linked to the KG entity of the same id (a KG written in the item ids)")
+    p.add_argument("--links", type=Path, help="CSV linking items to KG entities (item_id, entity_id; --link-item-col, "
+                   "--entity-col name others); needs --kg")
     p.add_argument("--out", type=Path, required=True, help="output folder DIR/NAME")
     p.add_argument("--user-col", default="user_id", help="user id column (default user_id)")
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")
-    p.add_argument("--rating-col", help="rating column (float), optional")
-    p.add_argument("--time-col", help="timestamp column (float), optional")
+    p.add_argument("--rating-col", help="rating column (numbers), optional")
+    p.add_argument("--time-col", help="time column, optional: Unix seconds (or --time-unit ms, us, ns) or ISO 8601 "
+                   "dates and times (2020-01-31, 2020-01-31T12:30:00, 2020-01-31 12:30:00+02:00; UTC when no offset "
+                   "is given), written as Unix seconds")
     p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default="s",
                    help="what a numeric --time-col counts: seconds (default), milli-, micro- or nanoseconds since 1970; "
                         "written as seconds (ISO dates are read as dates)")  # fmt: skip
     p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title (written lower case, "
                    "'_' for other characters: 'Movie Title' as movie_title, the name templates use)")
-    p.add_argument("--seq-cols", default="", help="comma-separated multi-valued item columns, e.g. genres")
+    p.add_argument("--seq-cols", default="", help="comma-separated multi-valued or attribute item columns: values "
+                   "split on --seq-sep (genres 'Action|Comedy') or one short value that items share (a category, a brand)")
     p.add_argument("--seq-sep", default="|", help="separator inside multi-valued columns (default |)")
     p.add_argument("--head-col", default="head", help="KG head column (default head)")
     p.add_argument("--relation-col", default="relation", help="KG relation column (default relation)")

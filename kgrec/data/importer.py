@@ -2,6 +2,8 @@
 
 Input: an interactions table (user, item, optional rating and time), optionally an item table
 (text and attribute columns), KG triples (head, relation, tail) and item -> entity links.
+Without links, ``--kg`` links each item to the KG entity of the same id (exact match), where the
+KG has one: the common KG written in the catalogue's own ids (:func:`_links_by_id`).
 Output: ``OUT/NAME.inter`` (+ ``.item``, ``.kg``, ``.link``), written as one folder atomically,
 and only once the files load (:func:`kgrec.data.load_dataset`): a problem the loader finds is
 reported at the CSV file, line and column it came from, and leaves ``OUT`` as it was.
@@ -26,6 +28,7 @@ them; a renaming is reported as a note.
 from __future__ import annotations
 
 import csv
+import difflib
 import itertools
 import math
 import re
@@ -41,6 +44,7 @@ from kgrec.data.dataset import Dataset, DisjointIdsError, IdSide, RepeatedIdErro
 from kgrec.data.info import seconds_hint
 from kgrec.errors import DataError
 from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
+from kgrec.utils.names import some_names
 
 WRITTEN = ("inter", "item", "kg", "link")  # the files NAME.<kind> an import writes
 FIELD_MAX = 1 << 26  # the longest CSV field read, 64 MiB (csv's own cap, 128 KiB, refused an article's text)
@@ -101,24 +105,39 @@ def import_dataset(spec: ImportSpec) -> Dataset:
             raise DataError(f"{refusal}; give a new or empty folder, or one an earlier import wrote", out)
 
     origins: dict[str, _Origin] = {}  # written file name -> where its rows came from
+    by_id = spec.kg is not None and spec.links is None  # link items to the KG entities of their ids
+    items: dict[str, None] = {}  # with by_id: each item id of the interactions, in order
+    catalogue: dict[str, None] = {}  # ... and of the item file
+    entities: dict[str, None] = {}  # ... and each KG head and tail
+    linked_note = ""
     with atomic_dir(out, guard) as tmp:
         inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]
         if spec.rating_col:
             inter_columns.append((spec.rating_col, "rating:float"))
         if spec.time_col:
             inter_columns.append((spec.time_col, "timestamp:float"))
-        origins[f"{name}.inter"] = _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec, required=True)
+        collect_items = {"item_id:token": items} if by_id else None
+        origins[f"{name}.inter"] = _convert(spec.interactions, tmp / f"{name}.inter", inter_columns, spec,
+                                            required=True, collect=collect_items)  # fmt: skip
 
         if spec.items is not None:
-            origins[f"{name}.item"] = _convert(spec.items, tmp / f"{name}.item", item_columns, spec)
+            origins[f"{name}.item"] = _convert(spec.items, tmp / f"{name}.item", item_columns, spec,
+                                               collect={"item_id:token": catalogue} if by_id else None)  # fmt: skip
         if spec.kg is not None:
             kg_columns = [(spec.head_col, "head_id:token"), (spec.relation_col, "relation_id:token"),
                           (spec.tail_col, "tail_id:token")]  # fmt: skip
-            origins[f"{name}.kg"] = _convert(spec.kg, tmp / f"{name}.kg", kg_columns, spec, required=True)
+            collect_entities = {"head_id:token": entities, "tail_id:token": entities} if by_id else None
+            origins[f"{name}.kg"] = _convert(spec.kg, tmp / f"{name}.kg", kg_columns, spec, required=True,
+                                             collect=collect_entities)  # fmt: skip
         if spec.links is not None:
             link_columns = [(spec.link_item_col, "item_id:token"), (spec.entity_col, "entity_id:token")]
             origins[f"{name}.link"] = _convert(spec.links, tmp / f"{name}.link", link_columns, spec, required=True)
+        if by_id:
+            # the loader's order of items: the item file's, then the interactions' others
+            linked_note = _links_by_id(spec, {**catalogue, **items}, entities, tmp / f"{name}.link")
         loaded = _check_loads(tmp, name, origins)
+    if linked_note:
+        spec.note(linked_note)
     inter = loaded.interactions()
     if spec.time_col and spec.time_unit == "s" and len(inter) and (hint := seconds_hint(float(inter.timestamp.max()))):
         spec.note(f"{spec.interactions}: column {spec.time_col!r}: {hint}; import with --time-unit ms (or us, ns) "
@@ -175,16 +194,16 @@ def _clash(first: str, second: str, name: str, spec: ImportSpec) -> str:
 
 
 def _check_spec(spec: ImportSpec, name: str) -> None:
-    """Refuse files that would be written unused, ``--kg`` without ``--links`` and back, and
-    ``--items`` whose columns would all be dropped (no ``--text-cols`` or ``--seq-cols``)."""
+    """Refuse files that would be written unused (``--links`` without ``--kg``), and ``--items``
+    whose columns would all be dropped (no ``--text-cols`` or ``--seq-cols``): the refusal
+    suggests the columns (:func:`_suggest_item_columns`). ``--kg`` without ``--links`` is
+    checked once the files are read (:func:`_links_by_id`)."""
     _check_distinct(spec.interactions, [("--user-col", spec.user_col), ("--item-col", spec.item_col),
                                         ("--rating-col", spec.rating_col), ("--time-col", spec.time_col)])  # fmt: skip
     if spec.kg is not None:
         _check_distinct(spec.kg, [("--head-col", spec.head_col), ("--relation-col", spec.relation_col), ("--tail-col", spec.tail_col)])
     if spec.links is not None:
         _check_distinct(spec.links, [("--link-item-col", spec.link_item_col), ("--entity-col", spec.entity_col)])
-    if spec.kg is not None and spec.links is None:
-        raise DataError("--kg needs --links to join the triples to items", spec.kg)
     if spec.links is not None and spec.kg is None:
         raise DataError("--links needs --kg: the links join KG triples to items, and nothing else reads them", spec.links)
     if spec.time_unit not in TIME_UNITS:
@@ -196,19 +215,99 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
                         "e.g. '|'", spec.items)  # fmt: skip
     if spec.items is None or spec.text_cols or spec.seq_cols:
         return
-    sample = [row for _, row in itertools.islice(_rows(spec.items, spec.sep), 1000)]  # also checks the file reads
     header = _header(next(_records(spec.items, spec.sep), (1, []))[1])
+    if _separator_hint(header):
+        return  # one field, whose separator converting names
+    hint = _missing_hint({spec.item_col: "--item-col"}, spec, spec.items)
+    # also checks the file reads, and has the item id column (else that column would be suggested as text)
+    sample = [row for _, row in itertools.islice(_rows(spec.items, spec.sep, [spec.item_col], hint), SAMPLE_ROWS)]
     others = [c for c in header if c != spec.item_col]
-    if not others or _separator_hint(header):
-        return  # ids alone (items beyond the interactions), or one field, whose separator converting names
-    seq = [c for c in others if any(spec.seq_sep in (row[c] or "") for row in sample)]
-    text = [c for c in others if c not in seq]
-    example = " ".join(f"{flag} {shlex.quote(','.join(cols))}" for flag, cols in (("--text-cols", text), ("--seq-cols", seq)) if cols)
+    if not others:
+        return  # ids alone: items beyond the interactions
     raise DataError(
         f"give --text-cols and/or --seq-cols to choose its item columns (the header has: {', '.join(header)}), "
-        f"e.g. {example}; without them {name}.item would hold the item ids alone",
+        f"e.g. {_suggest_item_columns(others, sample, spec.seq_sep, len(sample) == SAMPLE_ROWS)}; "
+        f"without them {name}.item would hold the item ids alone",
         spec.items,
     )
+
+
+SAMPLE_ROWS = 1000  # the item rows read to suggest --text-cols / --seq-cols
+SHORT_WORDS = 3  # a value of this many words or fewer, on average, is short: a category, a brand, a tag
+SHARED = 0.5  # short values with at most this many distinct values per row are attributes (--seq-cols): "half"
+
+
+def _suggest_item_columns(columns: list[str], sample: list[dict[str, str]], seq_sep: str, first: bool) -> str:
+    """``--text-cols ... --seq-cols ...`` for ``columns`` of the item rows ``sample`` (the file's
+    first rows when ``first``), with the rule that chose them: lists (values holding ``seq_sep``,
+    else ``,``) and short values that many items share are attributes, ``--seq-cols``; the rest
+    is free text, ``--text-cols``."""
+    kinds = {c: _column_kind([(row[c] or "").strip() for row in sample], seq_sep) for c in columns}
+    comma = "sep" not in kinds.values() and "comma" in kinds.values() and seq_sep != ","
+    if not comma:  # one --seq-sep for every column: a list split on ',' beside one split on seq_sep is judged whole
+        kinds = {c: kind if kind != "comma" else _column_kind([(row[c] or "").strip() for row in sample], seq_sep, False)
+                 for c, kind in kinds.items()}  # fmt: skip
+    text = [c for c, kind in kinds.items() if kind == "text"]
+    seq = [c for c in columns if c not in text]
+    options = [(flag, cols) for flag, cols in (("--text-cols", text), ("--seq-cols", seq)) if cols]
+    example = " ".join(f"{flag} {shlex.quote(','.join(cols))}" for flag, cols in options)
+    lists = f"'{seq_sep}'" + (" or ','" if comma else "")
+    if comma:
+        example += " --seq-sep ','"
+    rows = f"its first {len(sample):,} rows" if first else "its values"
+    return (f"{example} (a guess from {rows}: --seq-cols for lists split on {lists} and for short values that "
+            f"items share ({SHORT_WORDS} words or fewer, at most half as many distinct values as rows), such as a "
+            "category, a brand or tags, which become item attributes; --text-cols for free text such as a title "
+            "or a description)")  # fmt: skip
+
+
+def _column_kind(values: list[str], seq_sep: str, lists: bool = True) -> str:
+    """How :func:`_suggest_item_columns` reads a column of ``values``: ``sep`` (a list split on
+    ``seq_sep``), ``comma`` (a list of short values split on ``,``; with ``lists`` alone),
+    ``shared`` (short values that repeat) or ``text``."""
+    values = [v for v in values if v]
+    if not values:
+        return "text"
+    if any(seq_sep in v for v in values):
+        return "sep"
+    parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    if lists and any("," in v for v in values) and _shared(parts):
+        return "comma"
+    return "shared" if _shared(values) else "text"
+
+
+def _shared(values: list[str]) -> bool:
+    """Whether ``values`` are short (:data:`SHORT_WORDS` words or fewer, on average) and repeat
+    (at most :data:`SHARED` as many distinct values as values)."""
+    return bool(values) and sum(len(v.split()) for v in values) <= SHORT_WORDS * len(values) and (
+        len(set(values)) <= SHARED * len(values)
+    )
+
+
+def _links_by_id(spec: ImportSpec, items: dict[str, None], entities: dict[str, None], target: Path) -> str:
+    """``--kg`` without ``--links``: write ``target``, the ``.link`` file linking each item to
+    the KG entity of the same id (exact match), and return the note that says so; refuse when no
+    item id is a KG entity (nothing would join the triples to the items)."""
+    linked = [item for item in items if item in entities]
+    if not linked:
+        raise DataError(
+            f"--kg needs --links to join the triples to items: no item id is a head or tail of the KG (items "
+            f"{some_names(list(items))}; KG entities {some_names(list(entities))}), so no item is linked to the "
+            "entity of its own id; give --links FILE (a row per item: its id and its KG entity; columns item_id, "
+            "entity_id, or name them with --link-item-col, --entity-col), or write the triples with the item ids "
+            "as heads or tails",
+            spec.kg,
+        )
+    with open(target, "w", encoding="utf-8", newline="\n") as out:
+        out.write("item_id:token\tentity_id:token\n")
+        out.writelines(f"{item}\t{item}\n" for item in linked)
+    unlinked = [item for item in items if item not in entities]
+    rest = (f"; {len(unlinked):,} item{'s have' if len(unlinked) > 1 else ' has'} no KG entity of {'their' if len(unlinked) > 1 else 'its'} id "
+            f"({some_names(unlinked)}) and no KG triple" if unlinked else "")  # fmt: skip
+    numbers = (" (these ids are numbers: if the KG numbers its entities on its own, they match the items by chance)"
+               if all(item.isdigit() for item in linked) else "")  # fmt: skip
+    return (f"{spec.kg}: no --links, so each item is linked to the KG entity of the same id: {len(linked):,} of the "
+            f"{len(items):,} items{rest}; give --links FILE to link items to other entities{numbers}")  # fmt: skip
 
 
 def _check_distinct(path: Path, options: list[tuple[str, str | None]]) -> None:
@@ -291,11 +390,14 @@ def _delimiter(path: Path, sep: str | None) -> str:
     return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
 
 
-def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, sep: str | None, read: Sequence[str] = (), hint: Callable[[list[str], list[str]], str] | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` of each data row of a CSV file, ``row`` by header name (names stripped of
     surrounding spaces, as values are); blank lines, and lines of spaces alone, are skipped. A
     column in ``read`` that the header lacks, or names twice, is refused (also in a file of a
-    header alone): which one is meant is unclear."""
+    header alone): which one is meant is unclear. ``hint(header, missing)`` ends the refusal of
+    missing columns: the options that name them (:func:`_missing_hint`)."""
     records = _records(path, sep)
     first = next(records, None)
     if first is None:
@@ -305,8 +407,9 @@ def _rows(path: Path, sep: str | None, read: Sequence[str] = ()) -> Iterator[tup
     header = _header(first[1])
     missing = [column for column in read if column not in header]
     if missing:
+        said = _separator_hint(header)
         raise DataError(f"missing column(s) {', '.join(missing)}; the header has: {', '.join(header)}"
-                        + _separator_hint(header), path, 1)  # fmt: skip
+                        + (said or (hint(header, missing) if hint is not None else "")), path, 1)  # fmt: skip
     for column in read:
         fields = [number for number, name in enumerate(header, start=1) if name == column]
         if len(fields) > 1:
@@ -402,17 +505,22 @@ def _convert(
     columns: list[tuple[str, str]],
     spec: ImportSpec,
     required: bool = False,
+    collect: dict[str, dict[str, None]] | None = None,
 ) -> _Origin:
-    """Copy ``columns`` (csv name, atomic header) of ``source`` into atomic file ``target``."""
+    """Copy ``columns`` (csv name, atomic header) of ``source`` into atomic file ``target``;
+    ``collect`` gathers the values written under some atomic headers (a dict: in order, once)."""
     seq_sep = spec.seq_sep
     unit = TIME_UNITS[spec.time_unit]
     # per column, worked out once: (csv name, atomic type, a timestamp, an id)
     plan = [(column, header.split(":")[1], header.startswith("timestamp:"), header.endswith("_id:token"))
             for column, header in columns]  # fmt: skip
+    wanted = collect or {}
+    gather = [(n, wanted[header]) for n, (_, header) in enumerate(columns) if header in wanted]  # (field, its dict)
+    hint = _missing_hint(_flags(spec, source, columns), spec, source)
     lines = array("q")  # 8 bytes a row (a list of ints took 36): ML-25M's 25M rows in 200 MB, not 900
     with open(target, "w", encoding="utf-8", newline="\n") as out:
         out.write("\t".join(header for _, header in columns) + "\n")
-        for line, row in _rows(source, spec.sep, [c for c, _ in columns]):
+        for line, row in _rows(source, spec.sep, [c for c, _ in columns], hint):
             fields = []
             for column, kind, is_time, is_id in plan:
                 value = (row[column] or "").strip()
@@ -455,9 +563,101 @@ def _convert(
                 fields.append(value)
             out.write("\t".join(fields) + "\n")
             lines.append(line)
+            for n, seen in gather:
+                seen[fields[n]] = None
     if required and not lines:
         raise DataError("no rows: expected at least one row after the header", source, line=1)
     return _Origin(source, {header: column for column, header in columns}, lines)
+
+
+def _flags(spec: ImportSpec, source: Path, columns: list[tuple[str, str]]) -> dict[str, str]:
+    """The option that names each CSV column of ``columns`` (read from ``source``)."""
+    by_header = {"user_id:token": "--user-col", "rating:float": "--rating-col", "timestamp:float": "--time-col",
+                 "head_id:token": "--head-col", "relation_id:token": "--relation-col", "tail_id:token": "--tail-col",
+                 "entity_id:token": "--entity-col"}  # fmt: skip
+    links = source == spec.links and source != spec.interactions
+    flags = {}
+    for column, header in columns:
+        if header == "item_id:token":
+            flags[column] = "--link-item-col" if links else "--item-col"
+        elif header in by_header:
+            flags[column] = by_header[header]
+        else:
+            flags[column] = "--text-cols" if header.endswith(":token") else "--seq-cols"
+    return flags
+
+
+#: Words that an id column's name holds (``customer_id``, ``productId``), by the option that names it.
+ID_WORDS = {
+    "--user-col": ("user", "customer", "client", "member"),
+    "--item-col": ("item", "product", "movie", "book", "article"),
+    "--link-item-col": ("item", "product", "movie", "book", "article"),
+    "--entity-col": ("entity", "wikidata", "freebase"),
+}
+#: The first word of a KG column's name (``subject``, ``head_id``), by the option that names it.
+KG_WORDS = {
+    "--head-col": ("head", "subject", "source", "src", "from", "h", "s"),
+    "--relation-col": ("relation", "predicate", "property", "rel", "edge", "r", "p"),
+    "--tail-col": ("tail", "object", "target", "dst", "to", "t", "o"),
+}
+
+
+def _guess(flag: str, header: list[str], taken: set[str]) -> str | None:
+    """The column of ``header`` (none of ``taken``) that ``flag`` likely means: an id column named
+    for its kind (:data:`ID_WORDS`: ``customer_id`` or ``customer`` for ``--user-col``), a KG
+    column by its first word (:data:`KG_WORDS`: ``subject``); ``None`` when no column, or more
+    than one, fits."""
+    fits = []
+    for column in (c for c in header if c not in taken):
+        lower = column.lower()
+        first = re.findall(r"[a-z]+", lower)[:1]
+        if flag in ID_WORDS:
+            words = ID_WORDS[flag]
+            bare = re.sub(r"[\W_]*ids?$", "", lower).rstrip("s")
+            if any(word in lower for word in words) and (lower.endswith(("id", "ids")) or bare in words):
+                fits.append(column)
+        elif flag in KG_WORDS and first and first[0] in KG_WORDS[flag]:
+            fits.append(column)
+    return fits[0] if len(fits) == 1 else None
+
+
+def _missing_hint(flags: dict[str, str], spec: ImportSpec, path: Path | None) -> Callable[[list[str], list[str]], str]:
+    """``hint(header, missing)`` for :func:`_rows`: the options that name the ``missing`` columns
+    of ``path``, with a guess from ``header`` where one fits (``; name them with --user-col and
+    --item-col (the header suggests --user-col customer_id --item-col product_id)``); a column
+    the user named (``--text-cols``, ``--rating-col`` ...) gets the header's closest name."""
+    items_file = path == spec.items and path != spec.interactions  # --item-col names its id column too
+
+    def hint(header: list[str], missing: list[str]) -> str:
+        taken = set(flags) & set(header)  # columns that other options name
+        said: list[str] = []
+        options: list[str] = []
+        guesses: list[str] = []
+        for column in (c for c in missing if c in flags):
+            flag = flags[column]
+            if flag == "--item-col" and items_file:
+                guess = _guess(flag, header, taken) or next((c for c in header if c.lower() == "id"), None)
+                fix = f"rename this file's column {guess!r} to {column!r}" if guess else f"give this file a column {column!r}"
+                said.append(f"--item-col names the item id column of both the interactions and the items file: {fix}")
+            elif flag in ID_WORDS or flag in KG_WORDS:
+                options.append(flag)
+                if (guess := _guess(flag, header, taken)) is not None:
+                    taken.add(guess)
+                    guesses.append(f"{flag} {shlex.quote(guess)}")
+            else:
+                close = [c for c in header if c.lower() == column.lower()] or difflib.get_close_matches(column, header, n=1)
+                said.append(f"{flag} gave {column!r}" + (f": did you mean {close[0]!r}?" if close else ""))
+        if options:
+            suggests = f" (the header suggests {' '.join(guesses)})" if guesses else ""
+            said.insert(0, f"name {'it' if len(options) == 1 else 'them'} with {_and(options)}{suggests}")
+        return "; " + "; ".join(said) if said else ""
+
+    return hint
+
+
+def _and(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 _BREAK = re.compile(r"[\t\r\n]")  # what an atomic file's value cannot hold

@@ -55,7 +55,10 @@ def test_import_of_items_without_their_columns_names_them(tmp_path, capsys):
     err = capsys.readouterr().err
     assert (
         "items.csv: give --text-cols and/or --seq-cols to choose its item columns (the header has: i, name, tags), "
-        "e.g. --text-cols name --seq-cols tags; without them ds.item would hold the item ids alone\n"
+        "e.g. --text-cols name --seq-cols tags (a guess from its values: --seq-cols for lists split on '|' and for "
+        "short values that items share (3 words or fewer, at most half as many distinct values as rows), such as a "
+        "category, a brand or tags, which become item attributes; --text-cols for free text such as a title or a "
+        "description); without them ds.item would hold the item ids alone\n"
     ) in err
     assert not (tmp_path / "ds").exists()
 

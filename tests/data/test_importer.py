@@ -63,7 +63,10 @@ def test_items_without_text_or_seq_columns_are_refused_with_a_hint_from_the_head
         import_csv(spec(csvs, items=csvs / "movies.csv"))
     assert str(error.value) == (
         f"{csvs / 'movies.csv'}: give --text-cols and/or --seq-cols to choose its item columns (the header has: "
-        "movieId, title, genres, release year), e.g. --text-cols 'title,release year' --seq-cols genres; "
+        "movieId, title, genres, release year), e.g. --text-cols 'title,release year' --seq-cols genres "
+        "(a guess from its values: --seq-cols for lists split on '|' and for short values that items share (3 words or "
+        "fewer, at most half as many distinct values as rows), such as a category, a brand or tags, which become item "
+        "attributes; --text-cols for free text such as a title or a description); "
         "without them mine.item would hold the item ids alone"
     )
     assert not (csvs / "out" / "mine").exists()

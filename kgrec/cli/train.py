@@ -115,13 +115,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "accuracy (recall, ndcg, hit, mrr, precision), what the top-K lists reach (coverage of the catalogue, "
         "mean popularity, Gini, long-tail share), rating error and like AUC; --json prints every metric. With "
         "--baselines, most-popular and EASE (L2 weight chosen on valid) are fitted on the same training part and "
-        "ranked on the same test part, so the run can be judged against them.",
+        "ranked on the same test part, so the run can be judged against them; a run with a rating tower also gets "
+        "the test RMSE and MAE of the mean rating and of user + item biases (shrinkage chosen on valid).",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--data", type=Path, help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--baselines", action="store_true",
                    help="also most-popular and valid-tuned EASE on the run's split (EASE: seconds for thousands of "
-                   "items on a CPU, minutes for tens of thousands; left out above 40,000)")  # fmt: skip
+                   "items on a CPU, minutes for tens of thousands; left out above 40,000), and for a rating tower "
+                   "the mean rating and valid-tuned user + item biases")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_eval)
 
@@ -231,6 +233,8 @@ def _eval(args: argparse.Namespace) -> int:
     if cold:
         print(f"note: {_cold_baselines_note('test')}", file=sys.stderr)
     elif args.baselines and not args.json:
+        if metrics.get("rating_baselines"):  # a rating tower on rated data; before the ranking table, which ends the output
+            print(_rating_baselines_table(metrics["test"], metrics["rating_baselines"]))
         print(_baselines_table(metrics["test"], metrics["baselines"]))
     return 0
 
@@ -311,6 +315,20 @@ def _baselines_table(
     best = max(baselines, key=lambda name: baselines[name]["ndcg@10"])
     ratios = ", ".join(f"{c} x{run[c] / baselines[best][c]:.3f}" for c in ("ndcg@10", "recall@20") if baselines[best][c] > 0)
     lines.append(f"{name} / {best.split(' (')[0]}: {ratios}")
+    return "\n".join(lines)
+
+
+def _rating_baselines_table(run: dict[str, float], baselines: dict[str, dict[str, float]], part: str = "test") -> str:
+    """The run's test RMSE and MAE beside the rating baselines', and the run's ratio to the best
+    of them (the lowest RMSE)."""
+    columns = ("rmse", "mae")
+    rows = {"this run": run, **baselines}
+    width = max(len(name) for name in rows)
+    lines = ["", f"{f'{part} ratings (same split)':<{width}}" + "".join(f"{c:>12}" for c in columns)]
+    lines += [f"{name:<{width}}" + "".join(f"{values[c]:>12.4f}" for c in columns) for name, values in rows.items()]
+    best = min(baselines, key=lambda name: baselines[name]["rmse"])
+    ratios = ", ".join(f"{c} x{run[c] / baselines[best][c]:.3f}" for c in columns if baselines[best][c] > 0)
+    lines.append(f"this run / {best.split(' (')[0]}: {ratios} (lower is better)")
     return "\n".join(lines)
 
 

@@ -190,7 +190,10 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
     """Valid and test metrics of a saved run, recomputed from its weights; with ``baselines``,
     also ``"baselines"``: most-popular's and valid-tuned EASE's test metrics on the run's split
     (:func:`kgrec.baselines.reference_metrics`), which rank at K = 10 and 20: the run is then
-    evaluated there too, beside its own ``eval.ks``."""
+    evaluated there too, beside its own ``eval.ks``; and, when the run reports a test ``rmse``
+    (a rating tower, rated test pairs), ``"rating_baselines"``: the test RMSE and MAE of the
+    mean training rating and of the user + item biases with their shrinkage chosen on valid,
+    on the same pairs (:func:`kgrec.baselines.rating_reference`)."""
     from kgrec.train.module import evaluate
 
     loaded = load_run(run, data)
@@ -210,4 +213,8 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
         from kgrec.baselines import reference_metrics
 
         metrics["baselines"] = reference_metrics(loaded.dataset, "test")
+        if "rmse" in metrics["test"]:
+            from kgrec.baselines import rating_reference
+
+            metrics["rating_baselines"] = rating_reference(loaded.dataset, "test")
     return metrics

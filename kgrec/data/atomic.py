@@ -98,14 +98,67 @@ class AtomicTable:
         return column.values()
 
 
+# Header names that read as a list of tags (token_seq) or a number (float) in a CSV's suggested header
+_SEQ_NAMES = ("category", "categories", "genre", "genres", "class", "classes", "tag", "tags", "keywords", "labels", "topics")
+_FLOAT_NAMES = ("rating", "timestamp", "price", "score")
+
+
+def csv_header_hint(header: str, id_column: str | None = None) -> str | None:
+    """The atomic header a CSV file with the header line ``header`` would need, tabs written
+    ``\\t`` (``product_id,title,category`` gives ``product_id:token\\ttitle:token\\tcategory:token_seq``);
+    ``None`` when ``header`` does not look like a CSV line (a tab in it, or no comma or
+    semicolon). Names are written as an atomic header and a template can use them (lower case,
+    ``_`` for other characters); ``category``/``genres``-like names are ``token_seq``, ``rating``,
+    ``timestamp``, ``price`` and ``score`` ``float``, the rest ``token``. ``id_column``: the name the
+    id column must have (``item_id``): the first column named ``id`` or ``*_id`` (else the first
+    column) is renamed to it, unless a column has it already."""
+    import csv
+
+    line = header.rstrip("\r\n")
+    if "\t" in line or not ("," in line or ";" in line):
+        return None
+    try:
+        fields = next(csv.reader([line], delimiter="," if "," in line else ";", skipinitialspace=True))
+    except (csv.Error, StopIteration):
+        return None
+    entries: list[tuple[str, str | None]] = []
+    for raw in fields:
+        name, _, kind = raw.strip().partition(":")  # item_id:token,title:token keeps its types
+        name = re.sub(r"\W+", "_", name.strip().lower()).strip("_") or "column"
+        entries.append((name, kind if kind in FIELD_TYPES else None))
+    names = [n for n, _ in entries]
+    if id_column and id_column not in names:
+        at = next((i for i, n in enumerate(names) if n == "id" or n.endswith("_id")), 0)
+        entries[at] = (id_column, "token")
+    out = []
+    for name, kind in entries:
+        if kind is None:
+            last = name.split("_")[-1]
+            is_id = name == "id" or name.endswith("_id")
+            kind = "token" if is_id else "token_seq" if last in _SEQ_NAMES else "float" if last in _FLOAT_NAMES else "token"
+        out.append(f"{name}:{kind}")
+    return "\\t".join(out)
+
+
 def parse_header(path: Path, header: str) -> dict[str, str]:
     """Parse ``name:type<TAB>name:type ...`` into an ordered mapping name -> type."""
     types: dict[str, str] = {}
     for entry in header.rstrip("\r\n").split("\t"):
         name, sep, kind = entry.partition(":")
-        if not sep or not name:
+        if (not sep or not name or kind not in FIELD_TYPES) and (hint := csv_header_hint(header)):
+            separator = "commas" if "," in header else "semicolons"
             raise DataError(
-                f"header entry '{entry}' is not 'name:type' (type one of {', '.join(FIELD_TYPES)})",
+                f"the header '{header.strip()}' looks like a CSV line ({separator}, no tab): atomic files are "
+                f"tab-separated, unquoted, with a header of name:type entries (type one of {', '.join(FIELD_TYPES)}); "
+                f"these columns would need the header '{hint}' (\\t: a tab) and every line's fields separated by tabs "
+                "(kgrec data import converts CSV files into a dataset folder)",
+                path,
+                line=1,
+            )
+        if not sep or not name:
+            example = f", e.g. '{entry.strip()}:token'" if entry.strip() and not sep else ""
+            raise DataError(
+                f"header entry '{entry}' is not 'name:type' (type one of {', '.join(FIELD_TYPES)}){example}",
                 path,
                 line=1,
             )

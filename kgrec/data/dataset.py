@@ -29,7 +29,20 @@ from kgrec.utils.names import some_names
 
 DuplicateRule = Literal["last", "keep", "error"]
 RATING_MAX = float(np.finfo(np.float32).max)  # ratings are held as float32
-TITLE_COLUMNS = ("title", "movie_title", "book_title", "name", "item_name")
+#: Item columns that name an item, by name (any letter case), the first present the title: what
+#: results show and ``--item "Toy Story"`` looks up. An explicit list, not a pattern: ``brand_name``,
+#: ``artist_name`` (beside ``track_name``), ``album_name`` or ``category_name`` name something else.
+#: The first five are those of ml-100k / ML-1M, Book-Crossing, MIND and RecBole's atomic datasets
+#: (Yelp: ``item_name``, anime / Last.fm: ``name``); the rest common names in shops' and other
+#: public data (Instacart ``product_name``, H&M ``prod_name``, RecBole's ml-10m ``movie_name``,
+#: Steam ``app_name``, Spotify / Last.fm-1b ``track_name``).
+TITLE_COLUMNS = (
+    "title", "movie_title", "book_title", "name", "item_name",
+    "item_title", "product_name", "product_title", "prod_name", "movie_name", "book_name",
+    "track_name", "track_title", "song_name", "song_title", "app_name", "game_name", "game_title",
+    "news_title", "article_title", "recipe_name", "course_name", "course_title", "video_title",
+    "business_name", "venue_name", "poi_name",
+)  # fmt: skip
 TEXT_WORDS = ("title", "name", "description", "summary", "overview", "plot", "text", "abstract", "review")
 
 

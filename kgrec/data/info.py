@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.data.dataset import Dataset
+from kgrec.data.dataset import TITLE_COLUMNS, Dataset
 
 HEAD_SHARE = 0.2  # the short head: this share of the items, the most popular; the rest is the long tail (tail@K)
 EXACT_RATINGS = 20  # up to this many distinct ratings get a histogram row each; more are binned
@@ -90,6 +90,7 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
             info["items_linked_outside_kg"] = outside
     if dataset.item_feature_types:
         info["item_columns"] = dict(dataset.item_feature_types)
+        info["title_column"] = dataset.title_column()  # None: results show raw ids
     if dataset.item_rows is not None and dataset.item_rows < dataset.n_items:
         info["items_without_row"] = dataset.n_items - dataset.item_rows  # ids of the interactions alone
     if dataset.user_feature_types:
@@ -148,6 +149,8 @@ def format_info(info: dict[str, Any]) -> str:
         if key in info:
             columns = ", ".join(f"{k}:{v}" for k, v in info[key].items())
             lines.append(f"{key.replace('_', ' '):<13} {columns}")
+        if key == "item_columns" and (line := title_line(info)):
+            lines.append(line)
     if "items_without_row" in info:
         n = info["items_without_row"]
         lines.append(
@@ -155,6 +158,23 @@ def format_info(info: dict[str, Any]) -> str:
             "columns, so their text and name are their ids and they get no attribute edges"
         )
     return "\n".join(lines)
+
+
+def title_line(info: dict[str, Any]) -> str | None:
+    """What :func:`format_info` says of the items' title: the column used, or, when the items
+    have word columns (``token``/``token_seq``, not ids) but none is a recognised title, that
+    results show raw ids and which names count; None without such columns."""
+    if info.get("title_column"):
+        return f"title         {info['title_column']} (results show it; --item takes it as well as an id)"
+    words = [c for c, kind in info.get("item_columns", {}).items()
+             if kind in ("token", "token_seq") and c.lower() != "item_id" and not c.lower().endswith("_id")]  # fmt: skip
+    if not words:
+        return None
+    return (
+        f"title         none: no item column has a title's name (columns: {', '.join(words)}), so results show "
+        f"raw item ids and --item finds items by id only; to show names, call the column holding them one of "
+        f"{', '.join(TITLE_COLUMNS)} (any letter case)"
+    )
 
 
 #: Unix seconds past this are after the year 5138: a time column that reaches it likely counts

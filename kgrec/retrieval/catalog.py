@@ -338,9 +338,13 @@ class Catalog:
             pos = self._by_title(token)
         if pos is None:
             examples = ", ".join(self.tokens[:3])
+            hint = did_you_mean(str(token), self.tokens, self.titles, self.active_ids())
+            if not hint and self.titles == self.tokens:  # no title column: a title finds nothing, say why
+                hint = ("; this run's items have no titles (no item column has a title's name: kgrec data info "
+                        "DATA_DIR says which names count), so items are found by id only")  # fmt: skip
             raise NotFoundError(
                 f"unknown item '{token}': not one of the {self.n_active} items of this run "
-                f"(raw item ids, e.g. {examples}){did_you_mean(str(token), self.tokens, self.titles, self.active_ids())}"
+                f"(raw item ids, e.g. {examples}){hint}"
             )
         if not allow_removed and not self.active[pos]:
             raise NotFoundError(f"item '{self.tokens[pos]}' was removed from this run's catalog (kgrec remove-items)")

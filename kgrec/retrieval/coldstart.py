@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from kgrec.data.atomic import TokenColumn, read_atomic
+from kgrec.data.atomic import AtomicTable, TokenColumn, csv_header_hint, read_atomic
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import DataError, RetrievalError
 from kgrec.graph.kg import ENTITY, KnowledgeGraph
@@ -82,8 +82,7 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
         DataError: a missing ``item_id`` column, a repeated item, a link to an item that is not
             in the ``.item`` file or a second entity for one item, malformed files (file:line).
     """
-    table = read_atomic(items)
-    table.require("item_id")
+    table = _read_item_file(Path(items))
     if table.n_rows == 0:
         raise DataError("no items: the file has a header but no rows", table.path, line=1)
     tokens = [str(t) for t in table.tokens("item_id")]
@@ -119,6 +118,42 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
             for h, r, t in zip(kt.tokens("head_id"), kt.tokens("relation_id"), kt.tokens("tail_id"), strict=True)
         ]
     return out
+
+
+#: What ``add-items`` reads, to end a message about a new-items file it cannot read.
+ITEM_FILE = (
+    "add-items reads an atomic .item file: tab-separated, unquoted, a header of name:type entries "
+    "(item_id:token<TAB>title:token ...), the id column named item_id"
+)
+
+
+def _read_item_file(path: Path) -> AtomicTable:
+    """:func:`read_atomic` of a new-items file, with an ``item_id`` column; a CSV file, a header
+    the reader refuses, or no ``item_id`` column is refused with what :data:`ITEM_FILE` says
+    (and, for a CSV file, the atomic header its columns would need)."""
+    if path.is_file():
+        with open(path, "rb") as handle:
+            header = handle.readline().decode("utf-8-sig", errors="replace")
+        if hint := csv_header_hint(header, id_column="item_id"):
+            separator = "commas" if "," in header else "semicolons"
+            raise DataError(
+                f"this looks like a CSV file ({separator}, no tab, in its header '{header.strip()}'); {ITEM_FILE}. "
+                f"For these columns write the header '{hint}' (\\t: a tab) and separate every line's fields "
+                "with tabs; token_seq is a space-separated list, float a number",
+                path,
+                line=1,
+            )
+    try:
+        table = read_atomic(path)
+    except DataError as error:
+        if error.path != path or error.line != 1:
+            raise
+        raise DataError(f"{error.message}; {ITEM_FILE}", path, 1, error.column) from None
+    if "item_id" not in table.types:
+        ids = [f"{name}:{kind}" for name, kind in table.types.items() if name == "id" or name.endswith("_id")]
+        rename = f" (rename {ids[0]} to item_id:token)" if ids else ""
+        raise DataError(f"missing required column 'item_id'{rename} (header has: {table.header()}); {ITEM_FILE}", path, 1)
+    return table
 
 
 @dataclass

@@ -11,6 +11,7 @@ import numpy as np
 
 from kgrec.errors import NotFoundError
 from kgrec.retrieval.explain import HistoryItem
+from kgrec.utils.names import CaseIndex
 
 if TYPE_CHECKING:
     from kgrec.data.dataset import Dataset
@@ -33,6 +34,7 @@ class RunUsers:
         self._trained: np.ndarray | None = None  # (U,) bool: users with a training interaction
         self._seen_index: tuple[np.ndarray, np.ndarray] | None = None
         self._history_index: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._by_case: CaseIndex | None = None  # built at the first unknown user
 
     def trained(self) -> np.ndarray:
         """``(U,)`` bool: the users with a training interaction."""
@@ -47,9 +49,12 @@ class RunUsers:
             index = known(self.dataset.user_index, str(user))
         except KeyError:
             examples = ", ".join(str(u) for u in self.dataset.users[:3])
+            if self._by_case is None:
+                self._by_case = CaseIndex(self.dataset.users)
             raise NotFoundError(
                 f"unknown user '{user}': not one of the {self.dataset.n_users} users of this run "
-                f"(raw user ids, e.g. {examples}); for a new user, recommend from the items they like or a text "
+                f"(raw user ids, e.g. {examples}){self._by_case.hint(str(user))}; for a new user, recommend from "
+                f"the items they like or a text "
                 f"(kgrec recommend --liked / --likes-text; Recommender.recommend_for_new_user)"
             ) from None
         if not self.trained()[index]:

@@ -79,10 +79,47 @@ def without_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def id_key(text: object) -> str:
+    """An id with letter case and surrounding spaces aside: ``"U101"`` and ``" u101"`` as ``"u101"``."""
+    return str(text).strip().casefold()
+
+
+class CaseIndex:
+    """Ids by :func:`id_key`, built once: what an unknown id that differs from known ones in
+    letter case (or spaces) only probably meant, without a scan of every id per lookup."""
+
+    def __init__(self, ids: Iterable[object]) -> None:
+        self._ids: dict[str, list[str]] = {}
+        for token in ids:
+            self._ids.setdefault(id_key(token), []).append(str(token))
+
+    def hint(self, text: str) -> str:
+        """:func:`case_hint` of the ids that are ``text`` but for case and spaces."""
+        return case_hint(text, self._ids.get(id_key(text), []))
+
+
+def case_hint(text: str, found: Sequence[str]) -> str:
+    """``"; ids are case-sensitive: did you mean 'u101'?"`` for the ids ``found`` that differ from
+    ``text`` (the first three), to follow an unknown-id message; ``""`` when none does."""
+    names = [str(f) for f in found if str(f) != text]
+    if not names:
+        return ""
+    listed = " or ".join(f"'{n}'" for n in names[:3])
+    return f"; ids are case-sensitive: did you mean {listed}?"
+
+
 def did_you_mean(text: str, ids: Sequence[str], titles: Sequence[str], among: Iterable[int] | None = None) -> str:
-    """``'; by title, did you mean 50 "Star Wars (1977)"'`` for the titles matching ``text``
-    (:func:`titles_matching`), to end an unknown-id message; ``""`` when none matches."""
-    matches = titles_matching(text, titles, among)
+    """To end an unknown-id message: ``"; ids are case-sensitive: did you mean 'P0045'?"`` when
+    ids (among ``among``) are ``text`` but for letter case and surrounding spaces (``p0045``),
+    else ``'; by title, did you mean 50 "Star Wars (1977)"'`` for the titles matching ``text``
+    (:func:`titles_matching`); ``""`` when neither matches. Lookups stay exact: this only names
+    the id meant."""
+    candidates = list(range(len(ids)) if among is None else among)
+    key = id_key(text)
+    same = [ids[int(i)] for i in candidates if id_key(ids[int(i)]) == key]
+    if hint := case_hint(text, same):
+        return hint
+    matches = titles_matching(text, titles, candidates)
     return "; by title, did you mean " + " or ".join(f'{ids[i]} "{titles[i]}"' for i in matches) if matches else ""
 
 

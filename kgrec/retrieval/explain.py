@@ -563,10 +563,11 @@ class Explainer:
 
     def _co_liked_clause(self, source: int, target: int) -> tuple[tuple[int, int] | None, str]:
         """:meth:`co_liked` and its words, ``"; liked by 38 of the 73 users who liked A"``
-        (``""`` without counts)."""
+        (``""`` without counts, and when no user liked both: "liked by 0 of the 12 users" read as
+        a reason for the result, which it is not; the counts stay in ``co_liked``)."""
         co = self.co_liked(source, target)
-        if co is None:
-            return None, ""
+        if co is None or co[0] == 0:
+            return co, ""
         verb = self.liked_verb
         return co, f"; {verb} by {co[0]} of the {co[1]} users who {verb} {self.catalog.titles[source]}"
 

@@ -40,3 +40,16 @@ def test_a_path_to_an_added_item_ends_at_its_own_id(run_copy: Path, tmp_path: Pa
     assert check_paths(rec, "n1", result.explanation) > 0
     for path in rec.similar("n2", k=5)[0].explanation.paths:
         assert path.to_dict()["ids"][0] == "n2"
+
+
+def test_no_words_for_a_count_of_no_user_who_liked_both(trained_run: Path):
+    """"liked by 0 of the 12 users who liked X" read as a reason for the result."""
+    rec = Recommender.open(trained_run)
+    explainer = rec.explainer
+    pairs = [(a, b) for a in range(12) for b in range(12) if a != b and (co := explainer.co_liked(a, b)) and co[0] == 0]
+    assert pairs, "the tiny run has a pair of items no user liked both of"
+    a, b = pairs[0]
+    co, words = explainer._co_liked_clause(a, b)
+    assert co[0] == 0 and co[1] > 0 and words == ""
+    liked = [(a, b) for a in range(12) for b in range(12) if a != b and (co := explainer.co_liked(a, b)) and co[0] > 0]
+    assert explainer._co_liked_clause(*liked[0])[1].startswith("; liked by ")

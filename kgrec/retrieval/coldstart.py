@@ -58,6 +58,7 @@ class NewItems:
     column_types: dict[str, str]
     links: dict[str, str] = field(default_factory=dict)  # item token -> entity token
     triples: list[tuple[str, str, str]] = field(default_factory=list)  # (head, relation, tail) tokens
+    self_linked: list[str] = field(default_factory=list)  # items without a link that the triples name: linked to themselves
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -117,6 +118,12 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
             (str(h), str(r), str(t))
             for h, r, t in zip(kt.tokens("head_id"), kt.tokens("relation_id"), kt.tokens("tail_id"), strict=True)
         ]
+        # Triples written in the new items' own ids (as `kgrec data import --kg` without --links
+        # reads them): an item without a link is the entity of its id. Its triples had made a
+        # node of their own, which no item was linked to, so the graph pathway missed them.
+        named = {h for h, _, _ in out.triples} | {t for _, _, t in out.triples}
+        out.self_linked = [item for item in tokens if item not in out.links and item in named]
+        out.links.update((item, item) for item in out.self_linked)
     return out
 
 
@@ -338,6 +345,11 @@ def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
     nothing), linked entities that many trained items point to (an attribute such as a genre or
     a rating, whose node the new item would become)."""
     notes = []
+    if new.self_linked:
+        shown = ", ".join(new.self_linked[:5]) + (" ..." if len(new.self_linked) > 5 else "")
+        notes.append(f"{len(new.self_linked)} new item{'s' if len(new.self_linked) > 1 else ''} without a link "
+                     f"({shown}) {'are' if len(new.self_linked) > 1 else 'is'} the KG entity of {'their' if len(new.self_linked) > 1 else 'its'} "
+                     "own id, which the new triples name")  # fmt: skip
     known = set(map(str, graph.relation_names))
     relations = sorted({r for _, r, _ in new.triples if r not in known})
     if relations:

@@ -130,3 +130,19 @@ def test_add_items_says_what_an_item_file_is_for_any_header_it_cannot_read(tmp_p
     typed_csv.write_text("item_id:token,title:token,price:float\nP9,Sock,3.5\n")
     with pytest.raises(DataError, match=r"looks like a CSV file .*'item_id:token\\ttitle:token\\tprice:float'"):
         read_new_items(typed_csv)
+
+
+def test_add_items_links_an_item_to_the_entity_of_its_own_id_that_the_triples_name(run_copy: Path, tmp_path: Path):
+    """Triples written in the new items' ids (as `kgrec data import --kg` without --links reads
+    them) made a node of their own that no item was linked to: the graph pathway missed them."""
+    from kgrec.retrieval import Recommender
+
+    items = tmp_path / "new.item"
+    items.write_text("item_id:token\ttitle:token\nn1\tNew One\n", encoding="utf-8")
+    kg = tmp_path / "new.kg"
+    kg.write_text("head_id:token\trelation_id:token\ttail_id:token\nn1\tfilm.genre\tg3\ne9\tfilm.genre\tg3\n", encoding="utf-8")
+    rec = Recommender.open(run_copy)
+    added = rec.add_items(items, kg=kg)
+    (record,) = rec.catalog.added
+    assert record.via == ("graph",) and record.links  # this run has no text: it was refused, "no link to the graph"
+    assert added.notes[0] == "1 new item without a link (n1) is the KG entity of its own id, which the new triples name"

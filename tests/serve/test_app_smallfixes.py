@@ -30,7 +30,7 @@ def client():
 
     from kgrec.serve.app import create_app
 
-    recommender = SimpleNamespace(refresh=lambda: None, index_error=None, catalog=_Catalog(),
+    recommender = SimpleNamespace(refresh=lambda: None, index_error=None, predict_only=None, catalog=_Catalog(),
                                   run=SimpleNamespace(dataset=SimpleNamespace(n_users=3)))  # fmt: skip
     return TestClient(create_app(recommender, token="t"), raise_server_exceptions=False)
 

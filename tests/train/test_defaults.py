@@ -29,6 +29,7 @@ def test_clicks_alone_train_the_retrieval_tower_on_item_ids(atomic):
         "clicks has no item columns (no clicks.item): the text input is off",
         "clicks has no KG triples and no multi-valued item columns: the graph input and the kg tower are off",
         "item IDs are the only item input, with nothing to fall back on: no ID dropout",
+        "clicks has 144 training pairs: train.batch_size 64, so that an epoch takes 3 steps (2048 would make 1)",
     ]
 
 
@@ -36,16 +37,17 @@ def test_multi_valued_item_columns_keep_the_graph_and_the_kg_tower(atomic):
     data = load_data(load_config(None, [f"data.path={atomic(name='shop', inter=CLICKS, item=CATEGORIES)}"]))
     config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
     assert config.model.tasks == ("retrieval", "kg") and config.model.use_text and config.model.use_graph
-    assert config.model.id_dropout == 0.1 and notes == ["shop has no ratings: the rating and like towers are off"]
+    assert config.model.id_dropout == 0.1 and notes[0] == "shop has no ratings: the rating and like towers are off"
+    assert notes[1:] == ["shop has 144 training pairs: train.batch_size 64, so that an epoch takes 3 steps (2048 would make 1)"]
 
 
 def test_data_that_feeds_every_default_leaves_the_config_as_it_is(clustered_dataset):
-    config = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"])
-    assert fit_defaults(config, load_data(config)) == (config, [])
+    config = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters", "train.batch_size=2048"])
+    assert fit_defaults(config, load_data(config)) == (config, [])  # the batch size given: data this small would fit it
 
 
 def test_a_dataset_folder_is_recorded_under_its_own_name(clustered_dataset):
-    config = load_config(None, [f"data.path={clustered_dataset}"])  # data.name: the default, ml-100k (what fetch gets)
+    config = load_config(None, [f"data.path={clustered_dataset}", "train.batch_size=128"])  # data.name: the default, ml-100k
     fitted, notes = fit_defaults(config, load_data(config))
     assert fitted.data.name == "clusters" and config.data.name == "ml-100k" and notes == []
     assert fitted.data == load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"]).data
@@ -96,7 +98,9 @@ def test_print_config_with_data_shows_what_train_would_train(atomic, capsys):
     captured = capsys.readouterr()
     assert yaml.safe_load(captured.out)["model"]["tasks"] == ["retrieval", "kg"]
     assert captured.err == ("config: the built-in defaults (no scripts/configs/ file for this dataset)\n"
-                            "note: shop has no ratings: the rating and like towers are off\n")
+                            "note: shop has no ratings: the rating and like towers are off\n"
+                            "note: shop has 144 training pairs: train.batch_size 64, so that an epoch takes 3 steps "
+                            "(2048 would make 1)\n")  # fmt: skip
 
 
 def test_a_recipe_allow_pattern_that_matches_nothing_gets_the_note_graph_build_prints(clustered_dataset, tmp_path):
@@ -141,3 +145,16 @@ def test_ratings_all_alike_switch_the_like_tower_off(atomic):
     config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)
     assert "like" not in config.model.tasks and "rating" in config.model.tasks
     assert "every training rating of rated is 1: the like tower is off (nothing to tell a like from)" in notes
+
+
+def test_a_training_part_too_small_for_the_default_batch_gets_20_steps_an_epoch(clustered_dataset):
+    """At 2,048 pairs a step, a few thousand training pairs made 2-3 steps an epoch: too few for
+    the rating and like towers to learn before early stopping (a 7k-rating shop: like AUC 0.52)."""
+    config = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"])
+    data = load_data(config)
+    fitted, notes = fit_defaults(config, data)
+    assert len(data.train) == 440 and fitted.train.batch_size == 64  # 440 // 20 = 22 -> 16, raised to 64
+    assert notes == ["clusters has 440 training pairs: train.batch_size 64, so that an epoch takes 7 steps (2048 would make 1)"]
+    assert fit_defaults(fitted, data) == (fitted, [])  # fitted already: nothing more
+    given = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters", "train.batch_size=2048"])
+    assert fit_defaults(given, data)[0].train.batch_size == 2048  # a batch size written out is kept

@@ -129,10 +129,10 @@ def test_a_split_given_at_its_default_for_a_folder_with_its_own_split_gets_the_n
     from kgrec.data import export_split
 
     folder = export_split(load_data(load_config(None, [f"data.path={clustered_dataset}"])), tmp_path / "split" / "clusters")
-    fitted, notes = _fit(None, [f"data.path={folder}", "data.split=ratio"])
+    fitted, notes = _fit(None, [f"data.path={folder}", "data.split=ratio", "train.batch_size=128"])
     assert fitted.data.split == "given"
     assert notes == ["clusters holds its own split (clusters.train/valid/test.inter), used as it is: data.split=ratio does not apply"]
-    assert _fit(None, [f"data.path={folder}"])[1] == []  # left out: nothing to say
+    assert _fit(None, [f"data.path={folder}", "train.batch_size=128"])[1] == []  # left out: nothing to say
 
 
 def test_the_shipped_ml100k_config_fits_ml100k_as_before():

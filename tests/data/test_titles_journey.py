@@ -75,26 +75,24 @@ def test_the_names_are_an_explicit_list_of_item_names():
         assert other not in TITLE_COLUMNS
 
 
-def test_data_info_names_the_title_column(tmp_path: Path):
-    folder = tmp_path / "shop"
+def shop_info(folder: Path, items: str) -> dict:
+    """``dataset_info`` of a two-item shop whose ``.item`` file is ``items``."""
     folder.mkdir()
     (folder / "shop.inter").write_text("user_id:token\titem_id:token\nu101\tP0045\nu101\tP0046\nu102\tP0045\n")
-    (folder / "shop.item").write_text(
-        "item_id:token\tproduct_name:token\tcategory:token_seq\nP0045\tBolt Waterproof Sock\tsocks\nP0046\tTrail Hat\thats\n"
-    )
-    info = dataset_info(load_dataset(folder))
+    (folder / "shop.item").write_text(items)
+    return dataset_info(load_dataset(folder))
+
+
+def test_data_info_names_the_title_column(tmp_path: Path):
+    info = shop_info(tmp_path / "shop", "item_id:token\tproduct_name:token\tcategory:token_seq\n"
+                     "P0045\tBolt Waterproof Sock\tsocks\nP0046\tTrail Hat\thats\n")  # fmt: skip
     assert info["title_column"] == "product_name"
     assert "\ntitle         product_name (results show it; --item takes it as well as an id)" in format_info(info)
 
 
 def test_data_info_says_when_no_column_is_a_title(tmp_path: Path):
-    folder = tmp_path / "shop"
-    folder.mkdir()
-    (folder / "shop.inter").write_text("user_id:token\titem_id:token\nu101\tP0045\nu102\tP0046\n")
-    (folder / "shop.item").write_text(
-        "item_id:token\tlabel:token\tcategory:token_seq\tprice:float\nP0045\tBolt Sock\tsocks\t3\nP0046\tHat\thats\t4\n"
-    )
-    info = dataset_info(load_dataset(folder))
+    info = shop_info(tmp_path / "shop", "item_id:token\tlabel:token\tcategory:token_seq\tprice:float\n"
+                     "P0045\tBolt Sock\tsocks\t3\nP0046\tHat\thats\t4\n")  # fmt: skip
     assert info["title_column"] is None
     line = next(x for x in format_info(info).splitlines() if x.startswith("title "))
     assert line == (

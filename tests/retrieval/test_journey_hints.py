@@ -109,20 +109,23 @@ def test_add_items_with_a_csv_file_shows_the_atomic_header_it_needs(trained_run:
     ) in err, err
 
 
+def refusal(items: Path) -> str:
+    """What :func:`read_new_items` says when it refuses ``items``."""
+    with pytest.raises(DataError) as error:
+        read_new_items(items)
+    return str(error.value)
+
+
 def test_add_items_says_what_an_item_file_is_for_any_header_it_cannot_read(tmp_path: Path):
     untyped = tmp_path / "untyped.item"
     untyped.write_text("item_id\ttitle\nP9\tSock\n")
-    with pytest.raises(DataError) as error:
-        read_new_items(untyped)
-    assert str(error.value) == (
+    assert refusal(untyped) == (
         f"{untyped}:1: header entry 'item_id' is not 'name:type' (type one of token, token_seq, float, float_seq), "
         f"e.g. 'item_id:token'; {ITEM_FILE}"
     )
     renamed = tmp_path / "renamed.item"
     renamed.write_text("product_id:token\ttitle:token\nP9\tSock\n")
-    with pytest.raises(DataError) as error:
-        read_new_items(renamed)
-    assert str(error.value) == (
+    assert refusal(renamed) == (
         f"{renamed}:1: missing required column 'item_id' (rename product_id:token to item_id:token) "
         f"(header has: product_id:token, title:token); {ITEM_FILE}"
     )

@@ -153,7 +153,7 @@ def rating_reference(
         return {}
     tuned = tune_biases(dataset, grid)
     model: BiasBaseline = tuned.model  # type: ignore[assignment]
-    mean, _, _, _ = model._fitted()
+    mean = float(model.mean)  # type: ignore[arg-type]
     chosen = "chosen on valid" if tuned.valid else "default: no valid ratings to choose on"
     return {
         "mean rating": _errors(np.full(len(target), mean), target),

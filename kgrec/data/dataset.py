@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -170,6 +170,14 @@ class KGTriples:
         return len(self.head)
 
 
+def find_title_column(columns: Iterable[str]) -> str | None:
+    """The column of ``columns`` holding items' readable names, if any: the first of
+    :data:`TITLE_COLUMNS` among them, whatever the letter case (``Title`` too; of two names equal
+    but for case, the first)."""
+    by_name = {c.lower(): c for c in reversed(list(columns))}
+    return next((by_name[c] for c in TITLE_COLUMNS if c in by_name), None)
+
+
 @dataclass
 class Dataset:
     """Everything read from one dataset folder. Build it with :func:`load_dataset`."""
@@ -220,10 +228,8 @@ class Dataset:
         return cache[name]
 
     def title_column(self) -> str | None:
-        """The item column holding readable names, if any (``title``, ``movie_title`` ...,
-        whatever the letter case: ``Title`` too)."""
-        by_name = {c.lower(): c for c in reversed(self.item_features)}  # the first of equal names wins
-        return next((by_name[c] for c in TITLE_COLUMNS if c in by_name), None)
+        """The item column holding readable names, if any (:func:`find_title_column`)."""
+        return find_title_column(self.item_features)
 
     def items_in_kg(self) -> np.ndarray:
         """``(n_items,)`` bool: which items link to an entity that occurs in the KG (as a head or

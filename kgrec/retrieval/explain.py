@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.data.dataset import TITLE_COLUMNS
+from kgrec.data.dataset import find_title_column
 from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, relation_labels
 from kgrec.graph.kg import ENTITY, ITEM
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
@@ -430,8 +430,7 @@ class Explainer:
         """Comparable column values of an item: token and token_seq columns except the title
         and id-like ones."""
         catalog = self.catalog
-        by_name = {c.lower(): c for c in reversed(list(catalog.features))}  # as Dataset.title_column: any case
-        title = next((by_name[c] for c in TITLE_COLUMNS if c in by_name), None)
+        title = find_title_column(catalog.features)
         out: dict[str, set[str]] = {}
         for name, kind in catalog.feature_types.items():
             if name == title or name.endswith("_id") or kind not in ("token", "token_seq"):

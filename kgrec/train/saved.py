@@ -150,8 +150,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
     check_run_files(run, manifest)
     lacking = [key for key, kind in (("dataset_path", str), ("split", str)) if not isinstance(manifest.get(key), kind)]
     if lacking:
-        raise KgrecError(f"{run / 'manifest.json'}: no {' or '.join(lacking)} in it (damaged); restore the run "
-                         "folder's copy, or retrain")  # fmt: skip
+        raise KgrecError(f"{run / 'manifest.json'}: no {' or '.join(lacking)} in it (damaged); {RESTORE}")
     sizes = model_sizes(run, manifest)
     if data is None and not Path(manifest["dataset_path"]).is_dir():
         raise KgrecError(

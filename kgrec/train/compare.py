@@ -22,7 +22,7 @@ import yaml
 from kgrec.errors import KgrecError
 from kgrec.train.config import SUMMARY_METRICS, changed_fields, monitor_mode, with_defaults
 from kgrec.train.saved import read_manifest
-from kgrec.train.tune import FAILED
+from kgrec.train.tune import FAILED, recorded_failure
 from kgrec.utils.io import write_figure
 
 UNCOMPARED = ("train.progress",)  # how a run reported, not what it trained
@@ -223,11 +223,9 @@ def _failed(run: Path) -> bool:
 
 
 def _failure(run: Path) -> str:
-    """What :data:`FAILED` in ``run`` says ended its training."""
-    try:
-        return str(json.loads((run / FAILED).read_text(encoding="utf-8"))["error"])
-    except (OSError, ValueError, LookupError, TypeError):
-        return f"{FAILED} is unreadable"
+    """What :data:`FAILED` in ``run`` says ended its training (:func:`recorded_failure`)."""
+    failure = recorded_failure(run)
+    return str(failure) if failure is not None else f"{FAILED} is unreadable"
 
 
 def _run_folders(path: Path) -> list[Path]:

@@ -343,7 +343,7 @@ def _run(config: RunConfig, folder: Path) -> dict[str, Any]:
     if finished:
         read_manifest(folder)  # a clear error for a folder of another format
         return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    failed = _failure(folder)
+    failed = recorded_failure(folder)
     if failed is not None:  # it diverged before: the same config would again
         raise failed
     folder.mkdir(parents=True, exist_ok=True)
@@ -362,7 +362,7 @@ def _diverged(error: ConfigError) -> bool:
     return isinstance(error, DivergedError)
 
 
-def _failure(folder: Path) -> DivergedError | None:
+def recorded_failure(folder: Path) -> DivergedError | None:
     """The error that ended the training in ``folder`` as :data:`FAILED` recorded it, if it did."""
     try:
         recorded = json.loads((folder / FAILED).read_text(encoding="utf-8"))

@@ -66,8 +66,8 @@ def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> Run
         tasks = load_config(run_dir / "config.yaml").model.tasks
         if "retrieval" in tasks:  # the folder lost the vectors training wrote
             raise RetrievalError(
-                f"{run_dir}: no vectors.safetensors, so nothing to search: the model was trained without the "
-                "retrieval tower; retrain with 'retrieval' in model.tasks"
+                f"{run_dir}: no vectors.safetensors, though its config.yaml has the retrieval tower (model.tasks="
+                f"[{', '.join(tasks)}]), so the folder lost the vectors training wrote; restore the file or retrain"
             )
         no_retrieval = (f"this run was trained without the retrieval tower (model.tasks=[{', '.join(tasks)}]), so it "
                         "answers predict only; retrain with 'retrieval' in model.tasks to recommend, find similar "

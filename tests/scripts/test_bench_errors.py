@@ -33,9 +33,9 @@ def assert_one_line(done: subprocess.CompletedProcess, name: str, *said: str) ->
 
 @pytest.fixture(scope="module")
 def run_without_vectors(tmp_path_factory) -> Path:
-    """A finished run of a model trained without the retrieval tower (``model.tasks`` without
-    ``retrieval``): kgrec writes no ``vectors.safetensors``, so there is nothing to query. Only the
-    files the benches read before they open it are written."""
+    """A finished run whose folder lost its ``vectors.safetensors`` (its config keeps the default
+    ``model.tasks``, retrieval included), so there is nothing to query. Only the files the benches
+    read before they open it are written."""
     folder = tmp_path_factory.mktemp("runs") / "no-vectors"
     folder.mkdir()
     manifest = {"format": "kgrec-run", "format_version": RUN_FORMAT, "dataset_path": str(folder), "files": []}
@@ -95,9 +95,9 @@ def test_a_run_folder_that_does_not_exist_stops_the_bench_in_one_line(name, tmp_
     ("bench_explain.py", []), ("bench_similar.py", []), ("bench_serve.py", ["--in-process"]),
     ("bench_startup.py", ["--repeats", "1"]),  # kgrec recommend said it; the bench raised CalledProcessError
 ])  # fmt: skip
-def test_a_run_trained_without_the_retrieval_tower_is_one_line(name, args, run_without_vectors, tmp_path):
+def test_a_run_that_lost_its_vectors_is_one_line(name, args, run_without_vectors, tmp_path):
     done = run(name, str(run_without_vectors), *args, cwd=tmp_path)
-    assert_one_line(done, name, f"{run_without_vectors}: no vectors.safetensors", "retrain with 'retrieval' in model.tasks")
+    assert_one_line(done, name, f"{run_without_vectors}: no vectors.safetensors", "restore the file or retrain")
 
 
 def test_bench_retrieval_refuses_a_run_without_vectors_before_timing_anything(run_without_vectors, tmp_path):

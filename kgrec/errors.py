@@ -93,7 +93,7 @@ class IndexOutOfDateError(RetrievalError):
 
 class PredictOnlyError(RetrievalError):
     """A query that needs the retrieval tower's vectors or their index (recommend, similar,
-    search, new users, catalog changes, ``kgrec index build``) asked of a recommender that
+    new users, catalog changes, ``kgrec index build``; search of a run without text) asked of a recommender that
     answers predict only: a run trained without the retrieval tower, or one opened with
     ``predict_only=True``. The HTTP service answers 409."""
 

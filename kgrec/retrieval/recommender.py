@@ -9,9 +9,10 @@ first use when missing, refused when it does not match the run:
 Predict only: a run trained without the retrieval tower (``model.tasks=[rating]``, ``[rating,
 like]``) has no vectors to search, and ``Recommender.open(run, predict_only=True)`` opens a run
 without its index (none is opened, built or saved: ``kgrec predict``). Such a recommender answers
-``predict`` (and id lookups); every query that searches, ``recommend``, ``similar``, ``search``,
-new users, ``add_items`` / ``remove_items`` and ``build_index``, raises :class:`PredictOnlyError`
-saying why (:attr:`Recommender.predict_only`).
+``predict`` (and id lookups), and ``search`` when the run has text (it compares text-encoder
+vectors); every query that searches the retrieval vectors, ``recommend``, ``similar``, new users,
+``add_items`` / ``remove_items`` and ``build_index``, raises :class:`PredictOnlyError` saying why
+(:attr:`Recommender.predict_only`).
 
 Query vectors, in the retrieval tower's space (except ``search``'s), scored by the inner product
 :math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle` or its cosine:
@@ -107,7 +108,7 @@ from kgrec.retrieval.new_user_query import (
 from kgrec.retrieval.new_users import PriorChoice, choose_history_prior
 from kgrec.retrieval.predict import Prediction, tower_predictions
 from kgrec.retrieval.run_users import RunUsers
-from kgrec.retrieval.run_vectors import load_run_vectors
+from kgrec.retrieval.run_vectors import load_run_vectors, predict_only_queries
 from kgrec.retrieval.text_query import TextQueries, TextSpace
 
 if TYPE_CHECKING:
@@ -293,10 +294,11 @@ class Recommender:
             KgrecError: not a run folder, or its dataset is gone or changed.
         """
         loaded = load_run_vectors(run_dir, data)
+        answers, others = predict_only_queries(loaded.run.text is not None)
         why = loaded.no_retrieval  # a run trained without the retrieval tower: predict only, whatever was asked
         if why is None and predict_only:
-            why = ("this Recommender was opened with predict_only=True (no index), so it answers predict only; open "
-                   "the run without it to recommend, find similar items or search")  # fmt: skip
+            why = (f"this Recommender was opened with predict_only=True (no index), so it answers {answers}; open "
+                   f"the run without it to {others}")  # fmt: skip
         rec = cls(loaded.run, loaded.catalog, loaded.user_vectors, loaded.vectors_sha256, why)
         config = IndexConfig(kind=index) if isinstance(index, str) else index
         if why is not None and not rebuild:  # rebuild: build_index says why it cannot
@@ -652,8 +654,10 @@ class Recommender:
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` items whose text is closest to a free text: cosine of the run's text-encoder
-        vectors (items without text are left out)."""
-        self._searchable()
+        vectors (items without text are left out). It needs no retrieval vectors, so a
+        :attr:`predict_only` recommender of a run with text answers it too."""
+        if self.run.text is None:  # no text and predict only: say the latter, as every other query does
+            self._searchable()
         k = self._check_k(k)
         query = self.text_vector(text)[0].numpy().astype(np.float32)
         space = self._text_space()

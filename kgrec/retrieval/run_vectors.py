@@ -34,6 +34,14 @@ class RunVectors:
     no_retrieval: str | None = None
 
 
+def predict_only_queries(has_text: bool) -> tuple[str, str]:
+    """What a run without retrieval vectors answers and what it does not, in words: ``search``
+    compares the text encoder's vectors, so a run with text answers it too."""
+    if has_text:
+        return "predict and search only", "recommend or find similar items"
+    return "predict only", "recommend, find similar items or search"
+
+
 def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> RunVectors:
     """Load a run folder's model, dataset (from ``data`` when it moved since training), retrieval
     vectors and catalog (the items added and removed since training applied).
@@ -63,15 +71,16 @@ def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> Run
             raise RetrievalError(f"{vectors_file}: expected 'user' and 'item' vectors, found {sorted(vectors)}")
         no_retrieval = None
     else:
-        tasks = load_config(run_dir / "config.yaml").model.tasks
+        model_config = load_config(run_dir / "config.yaml").model
+        tasks = model_config.tasks
         if "retrieval" in tasks:  # the folder lost the vectors training wrote
             raise RetrievalError(
                 f"{run_dir}: no vectors.safetensors, though its config.yaml has the retrieval tower (model.tasks="
                 f"[{', '.join(tasks)}]), so the folder lost the vectors training wrote; restore the file or retrain"
             )
+        answers, others = predict_only_queries(model_config.use_text)
         no_retrieval = (f"this run was trained without the retrieval tower (model.tasks=[{', '.join(tasks)}]), so it "
-                        "answers predict only; retrain with 'retrieval' in model.tasks to recommend, find similar "
-                        "items or search")  # fmt: skip
+                        f"answers {answers}; retrain with 'retrieval' in model.tasks to {others}")  # fmt: skip
     run = load_run(run_dir, data)
     if no_retrieval is not None:  # zero-width vectors: the catalog's items, nothing to search
         vectors = {"user": np.zeros((run.dataset.n_users, 0), np.float32), "item": np.zeros((run.dataset.n_items, 0), np.float32)}

@@ -175,3 +175,37 @@ def test_other_commands_on_such_a_run_say_it_answers_predict_only(argv, rating_r
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith(f"kgrec: error: this run was {TRAINED_WITHOUT}, so it answers predict only; retrain with "
                           "'retrieval' in model.tasks"), err  # was: no vectors.safetensors, so nothing to search
+
+
+@pytest.fixture(scope="module")
+def text_runs(clustered_dataset: Path, tiny_models: tuple[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """The rating tower alone, and the retrieval + rating towers, each with the same (frozen) tiny
+    text encoder: both hold the same text vectors, which ``search`` compares."""
+    text = ["model.use_text=true", f"text.model={tiny_models[0]}", "train.max_epochs=1"]
+    root = tmp_path_factory.mktemp("runs")
+    return (_train(clustered_dataset, root / "rating-text", *text, "model.tasks=[rating]"),
+            _train(clustered_dataset, root / "full-text", *text, "model.tasks=[retrieval, rating]"))  # fmt: skip
+
+
+def test_a_predict_only_run_with_text_answers_search_as_a_full_run_does(text_runs, capsys):
+    """``search`` compares the text encoder's vectors, not the retrieval tower's: it raised
+    PredictOnlyError on a run without the retrieval tower, and on one opened predict-only."""
+    from kgrec.errors import PredictOnlyError
+    from kgrec.retrieval import Recommender
+
+    rating, full = text_runs
+    rec = Recommender.open(rating)
+    assert rec.predict_only.startswith(f"this run was {TRAINED_WITHOUT}, so it answers predict and search only; "
+                                       "retrain with 'retrieval' in model.tasks to recommend or find similar items")
+    expected = [r.to_dict() for r in Recommender.open(full).search("film 3", 5)]
+    assert len(expected) == 5
+    assert [r.to_dict() for r in rec.search("film 3", 5)] == expected
+    opened = Recommender.open(full, predict_only=True)
+    assert "answers predict and search only" in opened.predict_only
+    assert [r.to_dict() for r in opened.search("film 3", 5)] == expected
+    with pytest.raises(PredictOnlyError, match="to recommend or find similar items$"):
+        rec.similar("i1", 3)
+    assert "search" in Recommender.open(rating).warm_up().seconds  # kgrec serve's warm-up answers it too
+    code, out, err = run_cli(capsys, "search", rating, "film 3", "-k", "5", "--json")
+    assert code == 0, err
+    assert [row["item_id"] for row in json.loads(out)] == [row["item_id"] for row in expected]

@@ -81,7 +81,7 @@ def test_an_empty_answer_names_the_filter_that_matches_nothing(trained_run: Path
         (["recommend", "{run}", "--user", "u0", "--where", "colour=red"], "unknown column 'colour'"),
         (["recommend", "{run}", "--users-file", "{run}/missing.txt"], "users file not found"),
         (["recommend", "{novectors}", "--user", "u0"], "vectors.safetensors missing (the run's manifest.json lists it)"),
-        (["recommend", "{noretrieval}", "--user", "u0"], "trained without the retrieval tower"),
+        (["recommend", "{noretrieval}", "--user", "u0"], "no vectors.safetensors, though its config.yaml has the retrieval tower"),
         (["recommend", "{notarun}", "--user", "u0"], "not a finished kgrec run"),
         (["recommend", "{run}/manifest.json", "--user", "u0"], "not a finished kgrec run (a file; a run is the folder"),
         (["add-items", "{run}", "--items", "{run}/missing.item"], "file not found"),
@@ -104,7 +104,7 @@ def test_bad_input_prints_one_line_and_exits_2(argv, message, run_copy: Path, tm
 
     shutil.copytree(run_copy, novectors)
     (novectors / "vectors.safetensors").unlink()
-    noretrieval = shutil.copytree(novectors, tmp_path / "noretrieval")  # as a run without the tower writes it
+    noretrieval = shutil.copytree(novectors, tmp_path / "noretrieval")  # lost its vectors, the manifest too
     manifest = json.loads((noretrieval / "manifest.json").read_text())
     manifest["files"].remove("vectors.safetensors")
     (noretrieval / "manifest.json").write_text(json.dumps(manifest))

@@ -28,7 +28,8 @@ def reference_metrics(
     """Ranking metrics of most-popular and of EASE on ``dataset``'s ``part``, by name
     (``"EASE (lambda=500, chosen on valid)"``). EASE's :math:`\\lambda` is the value of ``grid``
     with the best valid NDCG@10 (:func:`tune_on_valid`; test is never looked at to choose
-    it); EASE is left out above :data:`MAX_EASE_ITEMS` items. ``device``: where EASE is solved
+    it); the name says when it is an end of ``grid`` (``"EASE (lambda=10000, chosen on valid,
+    the end of the grid 50-10000)"``), where a wider grid may do better. EASE is left out above :data:`MAX_EASE_ITEMS` items. ``device``: where EASE is solved
     (default: the GPU when there is one; its closed form costs about :math:`I^3`, seconds for
     thousands of items on a CPU, minutes per grid value for tens of thousands)."""
     popular = MostPopular().fit(dataset.train, dataset.n_users, dataset.n_items)
@@ -36,5 +37,6 @@ def reference_metrics(
     if dataset.n_items <= MAX_EASE_ITEMS:
         device = device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         ease = tune_on_valid(dataset, lambda reg: EASE(reg, device), grid)
-        rows[f"EASE (lambda={ease.best:g}, chosen on valid)"] = evaluate_split(ease.model.score, dataset, part)
+        edge = f", the end of the grid {min(grid):g}-{max(grid):g}" if ease.at_edge else ""  # the best may lie beyond
+        rows[f"EASE (lambda={ease.best:g}, chosen on valid{edge})"] = evaluate_split(ease.model.score, dataset, part)
     return rows

@@ -55,9 +55,11 @@ def peak_bytes(n_items: int, n_users: int, tuned: bool, user_weight: float, user
     """The most memory the teacher's fits hold at once: EASE's fit (two ``(I, I)`` float64
     matrices, :func:`~kgrec.baselines.ease.closed_form`) beside the best weights so far
     (``(I, I)`` float32) when its L2 weight is chosen on valid; with user EASE, its fit (the
-    same over users) beside the item weights."""
+    same over users) beside the item weights and, when its L2 weight is chosen on valid, the
+    best fit's ``(U, I)`` float32 score table (the table it then builds, beside its ``(U, U)``
+    float64 solution, takes less where this term counts: where ``2 U > I``)."""
     items = (16 + 4 * tuned) * n_items**2
-    users = 4 * n_items**2 + (16 + 4 * user_tuned) * n_users**2 if user_weight else 0
+    users = 4 * n_items**2 + 16 * n_users**2 + 4 * user_tuned * n_users * n_items if user_weight else 0
     return max(items, users)
 
 

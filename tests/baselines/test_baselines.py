@@ -109,14 +109,27 @@ def test_tune_on_valid_refuses_an_empty_valid_part():
 
 def test_reference_metrics_rank_the_test_part_with_ease_tuned_on_valid(monkeypatch):
     ds = _tiny_dataset()
-    rows = reference_metrics(ds, grid=(1.0, 10.0, 100.0), device="cpu")
-    tuned = tune_on_valid(ds, EASE, (1.0, 10.0, 100.0))
+    rows = reference_metrics(ds, grid=(0.1, 1.0, 10.0, 100.0), device="cpu")
+    tuned = tune_on_valid(ds, EASE, (0.1, 1.0, 10.0, 100.0))
     assert list(rows) == ["most-popular", f"EASE (lambda={tuned.best:g}, chosen on valid)"]
     popular = MostPopular().fit(ds.train, ds.n_users, ds.n_items)
     assert rows["most-popular"] == evaluate_split(popular.score, ds, "test")
     assert rows[f"EASE (lambda={tuned.best:g}, chosen on valid)"] == evaluate_split(tuned.model.score, ds, "test")
     monkeypatch.setattr("kgrec.baselines.reference.MAX_EASE_ITEMS", ds.n_items - 1)  # EASE's I x I would not fit
     assert list(reference_metrics(ds, grid=(1.0,), device="cpu")) == ["most-popular"]
+
+
+def test_reference_metrics_say_when_eases_lambda_is_an_end_of_the_grid():
+    """Of two values the chosen one is an end: a wider grid may do better (nothing said so)."""
+    ds = _tiny_dataset()
+    tuned = tune_on_valid(ds, EASE, (1.0, 100.0))
+    name = list(reference_metrics(ds, grid=(1.0, 100.0), device="cpu"))[1]
+    assert name == f"EASE (lambda={tuned.best:g}, chosen on valid, the end of the grid 1-100)"
+    inside = tune_on_valid(ds, EASE, (0.1, 1.0, 10.0, 100.0))
+    assert not inside.at_edge  # the grid holds a value on each side of the chosen one
+    assert list(reference_metrics(ds, grid=(0.1, 1.0, 10.0, 100.0), device="cpu"))[1] == (
+        f"EASE (lambda={inside.best:g}, chosen on valid)"
+    )
 
 
 def test_ease_beats_most_popular_on_ml100k(ml100k):

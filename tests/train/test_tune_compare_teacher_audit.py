@@ -253,6 +253,10 @@ def test_a_teacher_larger_than_the_free_memory_is_refused_before_the_fit(monkeyp
     assert raised.value.key == "model.distill_weight" and fitted == []
     assert teacher_module.peak_bytes(1000, 10, tuned=True, user_weight=0, user_tuned=False) == 20 * 1000**2
     assert teacher_module.peak_bytes(10, 1000, tuned=False, user_weight=1, user_tuned=False) == 4 * 100 + 16 * 1000**2
+    # user EASE tuned on valid keeps its best fit's (U, I) float32 table, not a (U, U) one (it counted 4 U^2)
+    assert teacher_module.peak_bytes(2000, 20000, tuned=False, user_weight=1, user_tuned=True) == (
+        4 * 2000**2 + 16 * 20000**2 + 4 * 20000 * 2000
+    )
     monkeypatch.setattr(teacher_module, "available_bytes", lambda device: None)  # unknown: no check
     monkeypatch.undo()
     assert EaseTeacher.fit(ds, reg=50.0).weight.shape == (12, 12)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,9 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Filter:
-    """``column=value`` (token equality, token_seq membership, numeric equality for floats) or
-    ``column!=value``; string comparisons ignore case."""
+    """``column=value`` (token equality, token_seq membership, numeric equality for float and
+    float_seq columns) or ``column!=value``; text comparisons ignore letter case and Unicode's
+    way of writing accents (NFC)."""
 
     column: str
     value: str
@@ -51,11 +54,16 @@ class Filter:
 
     @classmethod
     def parse(cls, text: str) -> Filter:
-        """From ``"genre=Comedy"`` or ``"genre!=Horror"``."""
-        negate = "!=" in text
-        column, sep, value = text.partition("!=" if negate else "=")
-        column, value = column.strip(), value.strip()
-        if not sep or not column or not value:
+        """From ``"genre=Comedy"`` or ``"genre!=Horror"``: the first ``=`` (``!=``) ends the
+        column, so the value may hold either (``title=a!=b``)."""
+        eq = text.find("=")
+        negate = eq > 0 and text[eq - 1] == "!"
+        column = text[: eq - 1 if negate else eq].strip() if eq >= 0 else text.strip()
+        value = text[eq + 1 :].strip() if eq >= 0 else ""
+        if column.endswith(("<", ">")) or (eq < 0 and ("<" in text or ">" in text)):  # year>=1990: not "column 'year>'"
+            raise RetrievalError(f"--where '{text}': filters compare for equality only (COLUMN=VALUE or "
+                                 f"COLUMN!=VALUE), not by <, >, <= or >=")  # fmt: skip
+        if not column or not value:
             raise RetrievalError(f"--where '{text}': expected COLUMN=VALUE or COLUMN!=VALUE, e.g. class=Comedy")
         return cls(column, value, negate)
 
@@ -141,6 +149,7 @@ class Catalog:
             )
         self._position = {t: i for i, t in enumerate(self.tokens)}
         self._titled: TitleIndex | None = None  # built on the first lookup by title
+        self._columns: dict[str, _ColumnIndex] = {}  # built on the first filter on each column
         if len(self._position) != n:
             raise RetrievalError("catalog: item tokens are not unique")
         self.active = np.ones(n, dtype=bool)
@@ -272,6 +281,7 @@ class Catalog:
             self.added, (), self.base_sha256, self.text_dim, self.added_encoded,
         )  # fmt: skip
         out.active = self.active.copy()
+        out._columns = self._columns  # the same columns: their filter indexes serve both
         for token in tokens:
             out.active[out.position(str(token), allow_removed=True)] = False
         return out
@@ -380,18 +390,28 @@ class Catalog:
         return {"vectors_sha256": vectors_sha256(ids, self.vectors[ids]), "ids_sha256": hashlib.sha256(tokens).hexdigest()}
 
     # ------------------------------------------------------------------ filters
+    def _column(self, name: str) -> _ColumnIndex:
+        """The column's values as flat arrays (built on the first filter on it, then kept)."""
+        index = self._columns.get(name)
+        if index is None:
+            index = self._columns[name] = _ColumnIndex.build(self.features[name], self.feature_types.get(name, "token"))
+        return index
+
+    def _parsed(self, raw: Filter | str) -> Filter:
+        """``raw`` as a :class:`Filter` on a known column (else a :class:`RetrievalError`)."""
+        f = Filter.parse(raw) if isinstance(raw, str) else raw
+        if f.column not in self.features:
+            available = ", ".join(sorted(self.features)) or "none"
+            raise RetrievalError(f"--where {f}: unknown column '{f.column}'{closest(f.column, self.features)} (item columns: {available})")
+        return f
+
     def where_mask(self, filters: Sequence[Filter | str]) -> np.ndarray:
-        """Boolean ``(n,)``: active items that pass every filter."""
+        """Boolean ``(n,)``: active items that pass every filter (vectorised: a column's values
+        are indexed on its first filter, so later queries cost a comparison of flat arrays)."""
         mask = self.active.copy()
         for raw in filters:
-            f = Filter.parse(raw) if isinstance(raw, str) else raw
-            if f.column not in self.features:
-                available = ", ".join(sorted(self.features)) or "none"
-                raise RetrievalError(f"--where {f}: unknown column '{f.column}'{closest(f.column, self.features)} (item columns: {available})")
-            kind = self.feature_types.get(f.column, "token")
-            match = np.fromiter(
-                (_matches(v, f.value, kind, f) for v in self.features[f.column]), dtype=bool, count=len(self)
-            )
+            f = self._parsed(raw)
+            match = self._column(f.column).matches(f, len(self))
             mask &= ~match if f.negate else match
         return mask
 
@@ -399,18 +419,23 @@ class Catalog:
         """Why filters leave nothing, for the filters that cause it on their own: each
         ``column=value`` that no active item matches, with the column's closest value
         (``"class=Dramaa matches no item (did you mean 'Drama'?)"``), or its range for a number
-        (``"year=1921 matches no item (values from 1922 to 1998)"``). When each filter alone
-        keeps some item but no item passes them all, one reason says so with each filter's
-        count; empty when some item passes them all (then the query's exclusions left none).
-        See :func:`_no_match_hint` for a number written otherwise than a text column holds it
-        and for several words asked of a column of single words."""
+        (``"year=1921 matches no item (values from 1922 to 1998)"``), and each ``column!=value``
+        that every active item matches. When each filter alone keeps some item but no item
+        passes them all, one reason says so with each filter's count; empty when some item
+        passes them all (then the query's exclusions left none). See :func:`_no_match_hint`
+        for a number written otherwise than a text column holds it and for several words
+        asked of a column of single words."""
         reasons = []
-        parsed = [Filter.parse(raw) if isinstance(raw, str) else raw for raw in filters]
+        parsed = [self._parsed(raw) for raw in filters]
         counts = [int(self.where_mask([f]).sum()) for f in parsed]
         for f, count in zip(parsed, counts, strict=True):
-            if f.negate or count:
+            if count:
                 continue
-            values = {str(v) for i in self.active_ids() for v in _listed(self.features[f.column][i])}
+            if f.negate:
+                if self.active.any():
+                    reasons.append(f"{f} leaves no item (every item matches {f.column}={f.value})")
+                continue
+            values = self._column(f.column).values(self.active)
             hint = _no_match_hint(f, self.feature_types.get(f.column, "token"), values)
             reasons.append(f"{f} matches no item{hint}")
         if not reasons and len(parsed) > 1 and not self.where_mask(parsed).any():
@@ -421,6 +446,80 @@ class Catalog:
     def row(self, position: int) -> dict[str, Any]:
         """The item's columns at ``position``."""
         return {name: values[position] for name, values in self.features.items()}
+
+
+def _key(text: str) -> str:
+    """A text value as filters compare it: letter case aside, accents written one way (NFC)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+@dataclass(frozen=True)
+class _ColumnIndex:
+    """One item column as flat arrays, for filters: value ``j`` belongs to item ``owner[j]``
+    (an item without a value owns none, a list owns one per element) and is ``numbers[j]`` in a
+    number column (float, float_seq), else text ``codes[j]``, one code per :func:`_key`."""
+
+    owner: np.ndarray  # (nnz,) int32 item positions
+    numbers: np.ndarray | None  # (nnz,) float64, number columns
+    codes: np.ndarray | None  # (nnz,) int32, text columns
+    keys: dict[str, int]  # _key(text) -> code
+    shown: list[str]  # code -> the text as first written
+
+    @classmethod
+    def build(cls, values: Sequence[Any], kind: str) -> _ColumnIndex:
+        """From a catalog column of ``kind`` (``str``, ``list``, ``float`` or ``None`` per item)."""
+        if kind == "float":  # one number or None (NaN) per item
+            numbers = np.array(values, np.float64)  # (n,)
+            owner = np.flatnonzero(~np.isnan(numbers)).astype(np.int32)
+            return cls(owner, numbers[owner], None, {}, [])
+        positions: list[int] = []
+        flat: list[Any] = []
+        for i, value in enumerate(values):  # no list per item: 10^6 small lists cost seconds of GC
+            if isinstance(value, list):
+                positions.extend(repeat(i, len(value)))
+                flat.extend(value)
+            elif value is not None and not (isinstance(value, float) and math.isnan(value)):
+                positions.append(i)
+                flat.append(value)
+        owner = np.asarray(positions, np.int32)
+        if kind == "float_seq":
+            return cls(owner, np.asarray(flat, np.float64), None, {}, [])
+        keys: dict[str, int] = {}
+        shown: list[str] = []
+        code_of: dict[str, int] = {}  # as written -> code
+        codes = np.empty(len(flat), np.int32)
+        for j, v in enumerate(flat):
+            text = str(v)
+            code = code_of.get(text)
+            if code is None:
+                code = code_of[text] = keys.setdefault(_key(text), len(keys))
+                if code == len(shown):
+                    shown.append(text)
+            codes[j] = code
+        return cls(owner, None, codes, keys, shown)
+
+    def matches(self, f: Filter, n: int) -> np.ndarray:
+        """Boolean ``(n,)``: the items holding ``f.value`` (negation aside)."""
+        if self.numbers is not None:
+            try:
+                target = float(f.value)
+            except ValueError:
+                raise RetrievalError(f"--where {f}: column '{f.column}' holds numbers, '{f.value}' is not one") from None
+            hit = self.numbers == target
+        else:
+            code = self.keys.get(_key(f.value))
+            hit = self.codes == code if code is not None else np.zeros(len(self.owner), bool)
+        match = np.zeros(n, bool)
+        match[self.owner[hit]] = True
+        return match
+
+    def values(self, active: np.ndarray) -> set[str]:
+        """The distinct values of the ``active`` items, as text."""
+        held = active[self.owner]
+        if self.numbers is not None:
+            numbers = self.numbers[held]
+            return {str(float(v)) for v in np.unique(numbers[~np.isnan(numbers)])}
+        return {self.shown[c] for c in np.unique(self.codes[held])} - {""}
 
 
 def _no_match_hint(f: Filter, kind: str, values: set[str]) -> str:
@@ -449,25 +548,11 @@ def _no_match_hint(f: Filter, kind: str, values: set[str]) -> str:
 def _several_words_hint(f: Filter, words: list[str], values: set[str]) -> str:
     """For ``column=several words`` on a ``token_seq`` column: it holds single words, and a filter
     keeps the items holding one of them; one filter per word keeps those holding them all."""
-    held = {v.casefold() for v in values}
+    held = {_key(v) for v in values}
     said = f" ({f.column} holds single words (tokens), and a filter matches one of them, never several"
-    if all(w.casefold() in held for w in words):
+    if all(_key(w) in held for w in words):
         return said + ": one filter per word, " + " and ".join(f"{f.column}={w}" for w in words) + ", keeps items with all of them)"
     return said + f": give one word, e.g. {f.column}={words[0]})"
-
-
-def _matches(value: Any, wanted: str, kind: str, f: Filter) -> bool:
-    if value is None:
-        return False
-    if kind == "float":
-        try:
-            target = float(wanted)
-        except ValueError:
-            raise RetrievalError(f"--where {f}: column '{f.column}' holds numbers, '{wanted}' is not one") from None
-        return not math.isnan(value) and float(value) == target
-    if isinstance(value, list):
-        return any(str(v).casefold() == wanted.casefold() for v in value)
-    return str(value).casefold() == wanted.casefold()
 
 
 def _number(text: str) -> float | None:
@@ -475,12 +560,6 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-def _listed(value: Any) -> list[Any]:
-    if value is None or isinstance(value, float) and math.isnan(value):
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 _KIND_NAMES = {"float": "numbers", "token": "text", "token_seq": "lists of tokens", "float_seq": "lists of numbers"}

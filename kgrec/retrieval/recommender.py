@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,7 +119,7 @@ if TYPE_CHECKING:
 EXACT_SUBSET_MAX = 65_536  # up to this many qualifying items, queries are scored exactly (nearest())
 
 Ids = str | int | Iterable[str | int]  # raw ids (an item's title serves too: Catalog.position): several, or one
-Filters = Filter | str | Sequence[Filter | str]  # ``where``: several filters, or one
+Filters = Filter | str | Sequence[Filter | str] | Mapping[str, str | float]  # ``where``: several, one, or {column: value}
 
 
 def _ids(values: Ids | None) -> list[str]:
@@ -131,10 +131,22 @@ def _ids(values: Ids | None) -> list[str]:
 
 
 def _filters(where: Filters | None) -> list[Filter | str]:
-    """``where`` as a list: one filter (``"class=Comedy"``) or several; ``None`` is none."""
+    """``where`` as a list: one filter (``"class=Comedy"``) or several; a mapping is one
+    ``column=value`` filter per key (``{"class": "Comedy", "release_year": 1995}``); ``None``
+    is none."""
     if where is None:  # no filter (where=None), as the default () says
         return []
+    if isinstance(where, Mapping):  # it gave its keys alone: "--where class: expected COLUMN=VALUE"
+        return [Filter(str(column), _filter_value(column, value)) for column, value in where.items()]
     return [where] if isinstance(where, (str, Filter)) else list(where)
+
+
+def _filter_value(column: object, value: object) -> str:
+    """A ``where`` mapping's value as the text of its filter: a string, or a number."""
+    if isinstance(value, str) or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+        return str(value)
+    raise RetrievalError(f"where={{{column!r}: {value!r:.60}}}: expected one value per column, a string or a number "
+                         f"(several filters AND: give a list of 'COLUMN=VALUE' strings)")  # fmt: skip
 
 
 @dataclass(frozen=True, repr=False)

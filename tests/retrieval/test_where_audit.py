@@ -113,3 +113,18 @@ def test_the_command_line_refuses_a_comparison_in_one_line(trained_run: Path, ca
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "--where 'class>=Action': filters compare for equality only" in err
+
+
+def test_python_where_takes_a_mapping_of_column_to_value(trained_run: Path):
+    """``where={"class": "Horror"}`` was read as its keys: "--where class: expected
+    COLUMN=VALUE or COLUMN!=VALUE"; a mapping is one equality filter per key."""
+    from kgrec.retrieval import Recommender
+
+    rec = Recommender.open(trained_run)
+    as_strings = [r.item_id for r in rec.recommend("u2", k=5, where=["class=Horror"])]
+    assert [r.item_id for r in rec.recommend("u2", k=5, where={"class": "Horror"})] == as_strings
+    assert [r.item_id for r in rec.similar("i1", k=3, where={"class": "Horror"})] == [
+        r.item_id for r in rec.similar("i1", k=3, where="class=Horror")
+    ]
+    with pytest.raises(RetrievalError, match=r"where=\{'class': \['Horror', 'Comedy'\]\}: expected one value per column"):
+        rec.recommend("u2", k=5, where={"class": ["Horror", "Comedy"]})

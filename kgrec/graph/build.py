@@ -34,6 +34,7 @@ from kgrec.graph.recipe import (
     attribute_value,
     attribute_values,
     check_recipe,
+    default_recipe,
     relation_allowed,
     value_text,
 )
@@ -59,7 +60,10 @@ def build_graph(
 
     Args:
         dataset: a loaded dataset (:func:`kgrec.data.load_dataset`).
-        recipe: what to include; default :class:`GraphRecipe()` (KG triples only).
+        recipe: what to include; default :func:`~kgrec.graph.recipe.default_recipe` (the KG
+            triples when the dataset has them, else its multi-valued item columns as
+            relations), as training builds a graph without a recipe file. A library call
+            reads no ``graphs/NAME.yaml``: give :func:`~kgrec.graph.load_recipe`'s.
         progress: show a progress bar over the build steps (on stderr).
         notes: when given, a line is appended to it for what the build did that a user may not
             expect: items that ``min_degree`` left without any edge.
@@ -73,7 +77,7 @@ def build_graph(
             ``item_name``, ``allow`` / ``deny`` patterns that leave no relation), or the graph
             would have no triples.
     """
-    recipe = recipe or GraphRecipe()
+    recipe = recipe or default_recipe(dataset)
     check_recipe(dataset, recipe)
     n_items = dataset.n_items
     with _steps(progress) as step:

@@ -177,7 +177,10 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     """
     name = dataset.name
     if recipe.kg and dataset.kg is None:
-        raise ConfigError(f"recipe uses KG triples (kg: true) but dataset '{name}' has no {name}.kg; set kg: false", key="kg")
+        columns = _multi_valued_columns(dataset)
+        fix = (f"set kg: false and make its multi-valued item columns relations under attributes ({', '.join(columns)}), "
+               "as the default recipe does" if columns else "set kg: false (with no attributes or users, the graph has no edges)")  # fmt: skip
+        raise ConfigError(f"recipe uses KG triples (kg: true) but dataset '{name}' has no {name}.kg; {fix}", key="kg")
     columns = dataset.item_feature_types
     have = ", ".join(f"{c}:{t}" for c, t in columns.items()) or f"none: {name}.item is absent"
     kg_relations = {str(r) for r in dataset.relations} if recipe.kg and dataset.relations is not None else set()

@@ -176,3 +176,27 @@ def test_a_recipe_whose_graph_would_have_no_triples_is_refused(build, atomic):
     with pytest.raises(ConfigError, match=r"^recipe attribute column 'tags' has no value in any item of 'blank', so item.tag "
                        r"would have no triple"):  # fmt: skip
         build_graph(blank, recipe)
+
+
+def test_without_a_recipe_a_dataset_without_kg_gets_its_multi_valued_columns(atomic):
+    """``build_graph(ds)`` built with ``GraphRecipe()`` (KG triples only), refused a dataset
+    without a ``.kg`` and advised ``kg: false``, which builds a graph without edges; training
+    uses :func:`default_recipe` (its multi-valued item columns as relations), and now so does
+    the library call. The refusal of ``GraphRecipe()`` names the columns."""
+    from kgrec.graph import default_recipe
+
+    header = "user_id:token|item_id:token"
+    folder = atomic(
+        name="shop",
+        item="item_id:token|title:token|tags:token_seq\ni1|One|red wool\ni2|Two|red\ni3|Three|wool",
+        train_inter=f"{header}\nu1|i1\nu1|i2\nu2|i3",
+        valid_inter=f"{header}\nu1|i3",
+        test_inter=f"{header}\nu2|i1",
+    )
+    ds = load_dataset(folder)
+    kg = build_graph(ds)
+    assert {str(r).removesuffix(".inv") for r in kg.relation_names} == {"item.tags"}
+    assert kg.n_triples == build_graph(ds, default_recipe(ds)).n_triples > 0
+    with pytest.raises(ConfigError, match=r"has no shop\.kg; set kg: false and make its multi-valued item columns "
+                                          r"relations under attributes \(tags\), as the default recipe does"):  # fmt: skip
+        build_graph(ds, GraphRecipe())

@@ -178,9 +178,10 @@ def find_title_column(columns: Iterable[str]) -> str | None:
     return next((by_name[c] for c in TITLE_COLUMNS if c in by_name), None)
 
 
-@dataclass
+@dataclass(repr=False)
 class Dataset:
-    """Everything read from one dataset folder. Build it with :func:`load_dataset`."""
+    """Everything read from one dataset folder. Build it with :func:`load_dataset`. Its repr is
+    one line of counts (the dataclass's listed every id and text, 100k characters and more)."""
 
     name: str
     path: Path
@@ -200,6 +201,17 @@ class Dataset:
     item_entity: np.ndarray | None = None  # (I,) entity index of each item, -1 if unlinked
     sources: list[Path] = field(default_factory=list)  # files read, in order
     item_rows: int | None = None  # rows of the item file (its ids are items[:item_rows]); None without one
+
+    def __repr__(self) -> str:
+        parts = [f"{self.n_users:,} users", f"{self.n_items:,} items",
+                 f"train {len(self.train):,} / valid {len(self.valid):,} / test {len(self.test):,} ({self.split})"]  # fmt: skip
+        if self.item_features:
+            parts.append(f"item columns: {', '.join(self.item_features)}")
+        if self.user_features:
+            parts.append(f"user columns: {', '.join(self.user_features)}")
+        if self.kg is not None:
+            parts.append(f"KG: {len(self.kg.head):,} triples")
+        return f"Dataset({self.name}: {', '.join(parts[:3])}{''.join('; ' + p for p in parts[3:])})"
 
     @property
     def n_users(self) -> int:

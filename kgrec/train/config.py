@@ -6,6 +6,7 @@ field by field: ``--set model.trunk=ple --set train.max_epochs=5``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,7 +28,8 @@ class DataSection:
 
     Attributes:
         path: dataset folder ``NAME/`` (atomic files). ``None``: fetch ``name``.
-        name: dataset fetched when ``path`` is ``None`` (``ml-100k``).
+        name: dataset fetched when ``path`` is ``None`` (``ml-100k``); with a ``path``, its
+            folder's name (what :func:`load_config` sets when the name is not given).
         split: ``ratio``, ``temporal``, ``global_temporal``, ``cold_item`` or ``given`` (see
             :class:`kgrec.data.SplitConfig`); a folder holding ``NAME.train/valid/test.inter``
             is used as it is, and its run records ``given``.
@@ -385,6 +387,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         config = from_dict(RunConfig, data)
         config.given = given_keys(RunConfig, data)  # what the file and the overrides set: fit_defaults keeps it
+        if config.data.path and "data.name" not in config.given:  # a folder names its dataset ("." too), not ml-100k
+            folder = os.path.abspath(Path(config.data.path).expanduser())
+            config.data = dataclasses.replace(config.data, name=Path(folder).name)
         config.eval.monitor = resolve_monitor(config)
     except ConfigError as error:  # a key of the file: say where it is written
         raise locate(error, path, overrides) from None

@@ -47,10 +47,13 @@ def test_data_that_feeds_every_default_leaves_the_config_as_it_is(clustered_data
 
 
 def test_a_dataset_folder_is_recorded_under_its_own_name(clustered_dataset):
-    config = load_config(None, [f"data.path={clustered_dataset}", "train.batch_size=128"])  # data.name: the default, ml-100k
+    """From the loaded config on: it showed ``name='ml-100k'`` (the name fetched without a path)
+    until fitted to the data, so a config printed before training named another dataset."""
+    config = load_config(None, [f"data.path={clustered_dataset}", "train.batch_size=128"])
     fitted, notes = fit_defaults(config, load_data(config))
-    assert fitted.data.name == "clusters" and config.data.name == "ml-100k" and notes == []
+    assert fitted.data.name == "clusters" and config.data.name == "clusters" and notes == []
     assert fitted.data == load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters"]).data
+    assert load_config(None, []).data.name == "ml-100k"  # no path: the dataset fetched
 
 
 def test_values_the_user_gave_are_kept_and_then_refused_with_the_reason(atomic):

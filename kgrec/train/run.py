@@ -638,7 +638,6 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
         _check_text_model_outside(config, out)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips
     processes = _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     if config.train.init_from and not _resumes(out, overwrite):  # a resume needs its own checkpoint, not that run
         from kgrec.train.warm_start import check_init_run
@@ -714,7 +713,8 @@ def _check_trainer(config: RunConfig) -> int:
         The number of processes the run will train in (devices x nodes; 1 without DDP)."""
     import lightning as L
 
-    t = config.train
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners or tips: after the
+    t = config.train  # import, which sets the level to INFO the first time (a notebook's first call printed them)
     if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.accelerator={t.accelerator}: this machine has no GPU that PyTorch can use "
                           "(torch.cuda.is_available() is False); use train.accelerator=cpu, or auto (the GPU when "

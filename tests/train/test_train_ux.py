@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -126,3 +128,13 @@ def test_the_terminal_progress_bar_shows_no_logger_version(clustered_dataset, tm
     bar = out.out + out.err
     assert "Epoch 0" in bar and "train/loss" in bar
     assert "v_num" not in bar
+
+
+def test_check_before_training_prints_no_lightning_banner_in_a_fresh_process(tmp_path):
+    """A notebook's first call printed "GPU available: False, used: False", the TPU line and a
+    logging-service tip: the level was set before Lightning's import, which resets it."""
+    code = ("from kgrec.train import load_config, check_before_training\n"
+            f"check_before_training(load_config(None, ['train.accelerator=cpu']), {str(tmp_path / 'run')!r})\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GPU available" not in done.stderr + done.stdout and "Tip" not in done.stderr + done.stdout, done.stderr

@@ -204,8 +204,10 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
     model_config = config.model
     pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
     if pointwise and dataset.train.rating is None:
+        fit = ("fit the config to the data first, config, notes = fit_defaults(config, dataset), as train() does, or "
+               if "model.tasks" not in config.given else "")  # the default tasks, not fitted: a call from Python
         raise ConfigError(
-            f"model.tasks has {', '.join(pointwise)} but {dataset.name} has no rating column; "
+            f"model.tasks has {', '.join(pointwise)} but {dataset.name} has no rating column; {fit}"
             f"drop them (--set model.tasks=[{','.join(t for t in model_config.tasks if t not in pointwise) or 'retrieval'}])"
         )
     graph = None

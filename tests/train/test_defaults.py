@@ -71,6 +71,18 @@ def test_values_the_user_gave_are_kept_and_then_refused_with_the_reason(atomic):
     assert fit_defaults(raw_ids, data)[0].model.use_text  # a template asks for text, from the raw ids
 
 
+def test_prepare_of_a_config_not_fitted_to_clicks_says_to_fit_it(atomic):
+    """From Python, ``prepare(load_config(...))`` on data without ratings said only to drop the
+    towers with ``--set``; the default tasks were never chosen, so fitting is the fix."""
+    config = load_config(None, [f"data.path={atomic(name='clicks', inter=CLICKS)}"])
+    data = load_data(config)
+    with pytest.raises(ConfigError, match=r"clicks has no rating column; fit the config to the data first, config, "
+                                          r"notes = fit_defaults\(config, dataset\), as train\(\) does, or drop them"):  # fmt: skip
+        prepare(config, data, progress=False)
+    fitted, _ = fit_defaults(config, data)
+    assert prepare(fitted, data, progress=False).sizes.num_items == data.n_items  # the README's flow
+
+
 def test_train_on_clicks_with_categories_writes_the_config_it_trained(atomic, tmp_path, capsys):
     data = atomic(name="shop", inter=CLICKS, item=CATEGORIES)
     metrics = train(tiny_config(data, "train.max_epochs=2"), tmp_path / "run")

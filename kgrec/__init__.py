@@ -15,7 +15,7 @@ Names whose modules import torch (``Recommender``) load on first use (PEP 562), 
 
 from typing import TYPE_CHECKING
 
-from kgrec.data import Dataset, fetch, load_dataset
+from kgrec.data import Dataset, ImportSpec, fetch, import_dataset, load_dataset
 from kgrec.errors import KgrecError
 from kgrec.utils.lazy import lazy_exports
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported on first use: the graph builder, the run config an
 __version__ = "0.1.0"
 __all__ = [
     "Dataset",
+    "ImportSpec",
     "KgrecError",
     "KnowledgeGraph",
     "Recommender",
@@ -34,6 +35,7 @@ __all__ = [
     "__version__",
     "build_graph",
     "fetch",
+    "import_dataset",
     "load_config",
     "load_dataset",
     "load_recipe",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
-from kgrec.data.importer import TIME_UNITS, ImportSpec, import_dataset
+from kgrec.data.importer import TIME_UNITS, ImportSpec, import_dataset, split_columns
 from kgrec.data.info import dataset_info, format_info
 from kgrec.utils.config import yaml_text
 
@@ -153,10 +153,6 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_list(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip())
-
-
 def _import(args: argparse.Namespace) -> int:
     spec = ImportSpec(
         interactions=args.interactions,
@@ -168,8 +164,8 @@ def _import(args: argparse.Namespace) -> int:
         item_col=args.item_col,
         rating_col=args.rating_col,
         time_col=args.time_col,
-        text_cols=_split_list(args.text_cols),
-        seq_cols=_split_list(args.seq_cols),
+        text_cols=split_columns(args.text_cols),
+        seq_cols=split_columns(args.seq_cols),
         seq_sep=args.seq_sep,
         head_col=args.head_col,
         relation_col=args.relation_col,

@@ -5,6 +5,7 @@ from kgrec.data.dataset import Dataset, Interactions, KGTriples, load_dataset, l
 from kgrec.data.download import fetch, kgrec_home
 from kgrec.data.export import export_split
 from kgrec.data.features import FeatureTokens, feature_tokens
+from kgrec.data.importer import ImportSpec, import_csv, import_dataset
 from kgrec.data.split import SPLIT_STRATEGIES, SplitConfig, SplitStrategy
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "AtomicTable",
     "Dataset",
     "FeatureTokens",
+    "ImportSpec",
     "Interactions",
     "KGTriples",
     "SplitConfig",
@@ -20,6 +22,8 @@ __all__ = [
     "export_split",
     "feature_tokens",
     "fetch",
+    "import_csv",
+    "import_dataset",
     "kgrec_home",
     "load_dataset",
     "load_id_maps",

@@ -1,4 +1,5 @@
-"""Turn a user's own CSV files into a dataset folder of atomic files (``kgrec data import``).
+"""Turn a user's own CSV files into a dataset folder of atomic files (``kgrec data import``, or
+:func:`import_csv` from Python).
 
 Input: an interactions table (user, item, optional rating and time), optionally an item table
 (text and attribute columns), KG triples (head, relation, tail) and item -> entity links.
@@ -31,6 +32,7 @@ import csv
 import difflib
 import itertools
 import math
+import os
 import re
 import shlex
 import sys
@@ -61,19 +63,28 @@ TIME_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 @dataclass
 class ImportSpec:
-    """Which files and columns to import. Column names refer to the CSV headers."""
+    """Which files and columns to import. Column names refer to the CSV headers.
 
-    interactions: Path
-    out: Path
-    items: Path | None = None
-    kg: Path | None = None
-    links: Path | None = None
+    Each field is the option of ``kgrec data import`` with the same name (``text_cols`` is
+    ``--text-cols``), and error messages name the options. Files may be given as
+    ``str`` or any ``os.PathLike`` (kept as :class:`~pathlib.Path`); ``text_cols`` and
+    ``seq_cols`` as a list of names or one comma-separated string, as the options read it
+    (:func:`split_columns`: ``"title,description"``). ``note`` is told what the import did that
+    the user may not expect (default: printed on stderr as ``note: ...``; ``note=notes.append``
+    collects them).
+    """
+
+    interactions: str | os.PathLike[str]  # files: a Path once made (__post_init__)
+    out: str | os.PathLike[str]
+    items: str | os.PathLike[str] | None = None
+    kg: str | os.PathLike[str] | None = None
+    links: str | os.PathLike[str] | None = None
     user_col: str = "user_id"
     item_col: str = "item_id"
     rating_col: str | None = None
     time_col: str | None = None
-    text_cols: Sequence[str] = field(default_factory=tuple)
-    seq_cols: Sequence[str] = field(default_factory=tuple)
+    text_cols: str | Sequence[str] = field(default_factory=tuple)  # a tuple of names once made
+    seq_cols: str | Sequence[str] = field(default_factory=tuple)
     seq_sep: str = "|"
     head_col: str = "head"
     relation_col: str = "relation"
@@ -84,16 +95,54 @@ class ImportSpec:
     time_unit: str = "s"  # what a plain number of the time column counts (TIME_UNITS); dates are dates
     note: Callable[[str], None] = print_note  # told what the import did that the user may not expect
 
+    def __post_init__(self) -> None:
+        # a str path had no .is_file(); a str of columns was read a character at a time
+        for name in ("interactions", "out", "items", "kg", "links"):
+            if (value := getattr(self, name)) is not None:
+                setattr(self, name, Path(value))
+        for name in ("text_cols", "seq_cols"):
+            value = getattr(self, name)
+            setattr(self, name, split_columns(value) if isinstance(value, str) else tuple(value))
+
+
+def split_columns(text: str) -> tuple[str, ...]:
+    """The column names of a comma-separated list, as ``--text-cols`` and ``--seq-cols`` (and
+    :class:`ImportSpec` given a string) read it: each stripped of surrounding spaces, empty ones
+    dropped (``"title, description,"`` -> ``("title", "description")``). A column whose name holds
+    a comma can be given from Python only, in a list."""
+    return tuple(c.strip() for c in text.split(",") if c.strip())
+
 
 def import_csv(spec: ImportSpec) -> Path:
-    """Write the dataset folder ``spec.out`` and return it. Raises DataError on bad input."""
+    """Write the dataset folder ``spec.out`` and return it: what ``kgrec data import`` does, from
+    Python. Raises DataError on bad input, at the CSV file, line and column, with ``spec.out``
+    left as it was.
+
+    Example (``clicks.csv`` holds ``user,item,time``; ``products.csv`` ``item,title,tags``)::
+
+        from kgrec.data import load_dataset
+        from kgrec.data.importer import ImportSpec, import_csv
+
+        spec = ImportSpec(interactions="clicks.csv", out="data/shop", user_col="user", item_col="item",
+                          time_col="time", items="products.csv", text_cols="title", seq_cols="tags")
+        folder = import_csv(spec)  # data/shop: the dataset named shop
+        dataset = load_dataset(folder)  # import_dataset(spec) returns it without reading it again
+
+    See :class:`ImportSpec` for the fields (the options of ``kgrec data import``, ``--text-cols``
+    as ``text_cols``) and :func:`import_dataset` to get the dataset loaded."""
     return import_dataset(spec).path
 
 
 def import_dataset(spec: ImportSpec) -> Dataset:
     """:func:`import_csv`, returning the dataset as :func:`~kgrec.data.load_dataset` reads the
     folder written (the import loads it to check it: ``kgrec data import`` counts it without
-    reading it a second time)."""
+    reading it a second time)::
+
+        dataset = import_dataset(ImportSpec(interactions="clicks.csv", out="data/shop"))
+        dataset.n_users, dataset.n_items
+
+    Error messages name the options of ``kgrec data import``; each is the :class:`ImportSpec`
+    field of the same name (``--text-cols`` is ``text_cols``)."""
     out = named_folder(spec.out)  # data/x/..: named data
     name = out.name
     _check_spec(spec, name)

@@ -704,7 +704,8 @@ class Recommender:
         """A new user's query vector and the catalog positions of the items they like (each once)."""
         liked = _ids(liked)
         if not liked and likes_text is None:
-            raise RetrievalError("a new user needs liked items (--liked ITEM) or a text (--likes-text TEXT)")
+            raise RetrievalError("a new user needs liked items (--liked ITEM; liked= in Python) or a text (--likes-text "
+                                 "TEXT; likes_text=)")
         positions = list(dict.fromkeys(self.catalog.position(t) for t in liked))  # an item liked twice counts once
         text = self.text_vector(likes_text) if likes_text is not None else None
         return self._new_user_vector(positions, text), positions

@@ -16,6 +16,7 @@ from kgrec.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # imported on first use (torch): reading a config or a split needs none of it
     from kgrec.train.run import Prepared, build_model, check_before_training, prepare, train
+    from kgrec.train.saved import evaluate_run
     from kgrec.train.teacher import EaseTeacher
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TrainSection",
     "build_model",
     "check_before_training",
+    "evaluate_run",
     "fit_defaults",
     "load_config",
     "load_data",
@@ -35,4 +37,4 @@ __all__ = [
     "train",
 ]
 
-__getattr__ = lazy_exports(__name__, __all__, ("run", "teacher"))
+__getattr__ = lazy_exports(__name__, __all__, ("run", "teacher", "saved"))

@@ -79,7 +79,8 @@ def test_none_for_where_exclude_or_liked_is_none_given(trained_run: Path):
     plain = rec.recommend("u0", 3, explain=False)
     assert rec.recommend("u0", 3, where=None, exclude=None, explain=False) == plain
     assert rec.similar("i0", 3, where=None, exclude=None, explain=False) == rec.similar("i0", 3, explain=False)
-    with pytest.raises(RetrievalError, match="a new user needs liked items"):
+    with pytest.raises(RetrievalError, match=r"a new user needs liked items \(--liked ITEM; liked= in Python\) or a text "
+                                             r"\(--likes-text TEXT; likes_text=\)"):  # it named the options alone
         rec.recommend_for_new_user(liked=None, likes_text=None, k=3)
     with pytest.raises(RetrievalError, match="no items to remove"):
         rec.remove_items(None)

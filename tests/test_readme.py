@@ -243,3 +243,47 @@ def test_every_call_in_the_readme_python_snippets_names_a_real_function_with_tho
                 raise AssertionError(f"{ast.unparse(call)}: {error}") from None
             checked.append(ast.unparse(call.func))
     assert len(checked) >= 20, checked
+
+
+def python_block_under(heading: str) -> str:
+    """The first fenced python block after the README heading ``heading``."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    block = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert block is not None, heading
+    return block.group(1)
+
+
+def test_the_from_python_block_runs_on_a_clicks_shop(tmp_path, monkeypatch, capsys):
+    """The README's "From Python" block, as written, on clicks and items files like the ones it
+    describes: import, train, evaluate with baselines, and each query answers."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    categories = ["jazz", "rock", "pop", "folk", "classical"]
+    items = ["item_id,title,description,category,tags"]
+    for i in range(250):
+        c = categories[i % 5]
+        items.append(f"t{i:03d},Song {i},A {c} piece with piano for the evening,{c},{'calm' if i % 2 else 'loud'}|{c}")
+    clicks = ["user_id,item_id,ts"]
+    for u in range(100):
+        liked = [i for i in range(250) if i % 5 == u % 5]  # each user clicks within one category, mostly
+        for k, i in enumerate(rng.choice(liked, 22, replace=False).tolist() + rng.integers(0, 250, 3).tolist()):
+            clicks.append(f"u{u:03d},t{i:03d},2024-03-{1 + k:02d}T12:00:00")
+    (tmp_path / "items.csv").write_text("\n".join(items) + "\n")
+    (tmp_path / "clicks.csv").write_text("\n".join(clicks) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    code = python_block_under("### From Python")
+    code = code.replace('"train.max_epochs=3"', '"train.max_epochs=3", "train.progress=false"')  # quiet, as written
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md (From Python)", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("Dataset(music: 100 users, 250 items, train "), out[:300]
+    assert "'most-popular'" in out and "EASE (lambda=" in out
+    rec = namespace["rec"]
+    jazz = rec.recommend("u000", k=5, where={"category": "jazz"})
+    assert len(jazz) == 5 and all(rec.catalog.features["category"][rec.catalog.position(r.item_id)] == ["jazz"] for r in jazz)
+    assert len(rec.similar("t040", k=3)) == 3 and len(rec.search("calm piano for the evening", k=3)) == 3
+    assert len(rec.recommend_for_new_user(liked=["t040", "t216"], k=3)) == 3
+    assert namespace["metrics"]["test"]["ndcg@10"] > 0

@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_dataset
 from kgrec.data.download import DATASETS
 from kgrec.data.importer import TIME_UNITS, ImportSpec, import_dataset, split_columns
 from kgrec.data.info import dataset_info, format_info
 from kgrec.utils.config import yaml_text
+
+if TYPE_CHECKING:
+    from kgrec.train import RunConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -101,13 +105,20 @@ def split_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. data.split=temporal (repeatable)")  # fmt: skip
 
 
-def load_split(args: argparse.Namespace) -> Dataset:
-    """The dataset, split as :func:`split_arguments`' options say: without ``--config``, by the
-    dataset's own config, found by its name as ``kgrec train`` finds it (the built-in defaults had
-    split a dataset whose ``scripts/configs/NAME.yaml`` asks for another split otherwise)."""
-    from kgrec.train import load_config, load_data
+def split_config(args: argparse.Namespace) -> RunConfig:
+    """The config :func:`split_arguments`' options give: without ``--config``, the dataset's own,
+    found by its name as ``kgrec train`` finds it (the built-in defaults had split a dataset whose
+    ``scripts/configs/NAME.yaml`` asks for another split otherwise)."""
+    from kgrec.train import load_config
 
-    return load_data(load_config(config_file(args, say_defaults=False), data_overrides(args)))
+    return load_config(config_file(args, say_defaults=False), data_overrides(args))
+
+
+def load_split(args: argparse.Namespace) -> Dataset:
+    """The dataset, split as :func:`split_config` says."""
+    from kgrec.train import load_data
+
+    return load_data(split_config(args))
 
 
 def config_file(args: argparse.Namespace, say_defaults: bool = True) -> Path | None:

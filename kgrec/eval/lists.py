@@ -13,6 +13,7 @@ too, as serving should). A user of the part without a line counts as an empty li
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,7 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
     path = Path(path)
     if path.is_dir():
         raise DataError("is a folder: expected a JSON-lines file of ranked lists, one per user", path)
-    if not path.is_file():
+    if not path.exists():  # a pipe is read as a file (/dev/stdin, <(convert ...)): it had been "not found"
         raise DataError("lists file not found", path)
     user_of = {str(u): i for i, u in enumerate(dataset.users)}
     item_of = {str(t): i for i, t in enumerate(dataset.items)}
@@ -64,8 +65,9 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
             unknown = [t for t in items if t not in item_of]
             if unknown:
                 raise DataError(f"unknown item '{unknown[0]}': not an item of {dataset.name}", path, number)
-            if len(set(items)) != len(items):
-                raise DataError(f"user '{user}': an item appears twice in the list", path, number)
+            if len(set(items)) != len(items):  # named: in a list of 1,000 it had to be searched for
+                again = next(t for t, count in Counter(items).items() if count > 1)
+                raise DataError(f"user '{user}': an item appears twice in the list ('{again}')", path, number)
             lists[user_of[user]] = [item_of[t] for t in items]
     return lists
 

@@ -34,23 +34,39 @@ def repeated_triples(head: np.ndarray, relation: np.ndarray, tail: np.ndarray) -
     return len(head) - len(np.unique(np.stack([head, relation, tail], axis=1), axis=0))
 
 
+def distinct_pairs(user: np.ndarray, item: np.ndarray, n_items: int) -> int:
+    """How many distinct (user, item) pairs the interactions ``(N,)`` hold."""
+    if len(user) == 0:
+        return 0
+    n_users = int(user.max()) + 1
+    if n_users * max(1, n_items) < 2**63:  # packed in one int64 key: a sort, not a row-wise unique
+        key = user.astype(np.int64) * n_items + item
+        key.sort()
+        return int((key[1:] != key[:-1]).sum()) + 1
+    return len(np.unique(np.stack([user, item], axis=1), axis=0))
+
+
 def dataset_info(dataset: Dataset) -> dict[str, Any]:
-    """Counts, density, the short head's share of the interactions (:func:`short_head`) and the
-    median item's count, rating histogram, KG size and item coverage of ``dataset``."""
+    """Counts, density (distinct (user, item) pairs over users x items), the short head's share
+    of the interactions (:func:`short_head`) and the median item's count, rating histogram, KG
+    size and item coverage of ``dataset``."""
     inter = dataset.interactions()
     n_inter = len(inter)
+    pairs = distinct_pairs(inter.user, inter.item, dataset.n_items)
     info: dict[str, Any] = {
         "name": dataset.name,
         "users": dataset.n_users,
         "items": dataset.n_items,
         "interactions": n_inter,
-        "density": n_inter / max(1, dataset.n_users * dataset.n_items),
+        "density": pairs / max(1, dataset.n_users * dataset.n_items),  # a pair in two parts counts once
         "split": dataset.split,
         "train": len(dataset.train),
         "valid": len(dataset.valid),
         "test": len(dataset.test),
         "items_with_interactions": int(len(np.unique(inter.item))),
     }
+    if pairs < n_inter:  # a given split's pair in two parts (a test pair also in train), or duplicates="keep"
+        info["repeated_pairs"] = n_inter - pairs
     if n_inter:  # how much of all the interactions the short head holds (tail@K counts train's only)
         counts = np.bincount(inter.item, minlength=dataset.n_items)
         info["head_share"] = float(counts[short_head(counts)].sum() / n_inter)
@@ -68,19 +84,20 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
         info["timestamp_max"] = float(inter.timestamp.max())
     if inter.rating is not None:
         values, counts = np.unique(inter.rating, return_counts=True)
-        if len(values) <= EXACT_RATINGS:
-            info["rating_histogram"] = {_label(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
+        if len(values) <= EXACT_RATINGS:  # labelled as written: two values alike to 6 digits stay apart
+            info["rating_histogram"] = {_exact_label(v): int(c) for v, c in zip(values, counts.tolist(), strict=True)}
         else:
             info["rating_histogram"] = rating_bins(values, counts)
             info["rating_distinct"] = len(values)
-        info["rating_mean"] = float(inter.rating.mean())
+        info["rating_mean"] = float(inter.rating.mean(dtype=np.float64))  # a float32 sum rounds, or overflows to inf
     if dataset.kg is not None:
-        info["kg_triples"] = len(dataset.kg)
+        kg = dataset.kg
+        info["kg_triples"] = len(kg)
         info["kg_relations"] = len(dataset.relations) if dataset.relations is not None else 0
-        info["kg_repeated_triples"] = repeated_triples(dataset.kg.head, dataset.kg.relation, dataset.kg.tail)
-        info["kg_self_loops"] = int((dataset.kg.head == dataset.kg.tail).sum())
-    if dataset.entities is not None:
-        info["kg_entities"] = len(dataset.entities)
+        info["kg_repeated_triples"] = repeated_triples(kg.head, kg.relation, kg.tail)
+        info["kg_self_loops"] = int((kg.head == kg.tail).sum())
+        # the entities of the triples: ``dataset.entities`` also holds those only the links name
+        info["kg_entities"] = int(np.count_nonzero(np.bincount(np.concatenate([kg.head, kg.tail]))))
     if dataset.item_entity is not None:
         linked = int(dataset.items_in_kg().sum())  # a link to an entity the KG lacks joins nothing
         info["items_linked"] = linked
@@ -107,6 +124,9 @@ def format_info(info: dict[str, Any]) -> str:
         f"interactions  {info['interactions']:,} (density {info['density']:.4%})",
         f"split         {info['split']}: train {info['train']:,} / valid {info['valid']:,} / test {info['test']:,}",
     ]
+    if repeated := info.get("repeated_pairs", 0):  # a test pair also in train is no test of anything new
+        lines.append(f"  {repeated:,} interaction{'s repeat' if repeated > 1 else ' repeats'} an earlier (user, item) "
+                     "pair (the same pair in two parts, or twice in one); density counts each pair once")  # fmt: skip
     if "head_share" in info:
         lines.append(
             f"popularity    the most popular {HEAD_SHARE:.0%} of items hold {info['head_share']:.1%} of interactions; "
@@ -124,7 +144,8 @@ def format_info(info: dict[str, Any]) -> str:
             f"{info['span_within_day']:.1%} of users within one day"
         )
         if hint := seconds_hint(info["timestamp_max"]):
-            lines.append(f"  {hint}: if they count milliseconds, divide them by 1,000 (kgrec data import --time-unit ms)")
+            unit, factor, option = finer_unit(info["timestamp_max"])
+            lines.append(f"  {hint}: if they count {unit}, divide them by {factor:,} (kgrec data import --time-unit {option})")
     if "rating_histogram" in info:
         total = max(1, sum(info["rating_histogram"].values()))
         binned = f" ({info['rating_distinct']:,} distinct values, binned)" if "rating_distinct" in info else ""
@@ -191,6 +212,18 @@ def seconds_hint(largest: float) -> str | None:
     return f"timestamps reach {largest:.3g}, the year {year:,.0f} as Unix seconds"
 
 
+#: The finer units a time column may count, as ``kgrec data import --time-unit`` names them.
+FINER_UNITS = (("milliseconds", 1_000, "ms"), ("microseconds", 1_000_000, "us"), ("nanoseconds", 1_000_000_000, "ns"))
+
+
+def finer_unit(largest: float) -> tuple[str, int, str]:
+    """The unit that timestamps reaching ``largest`` most likely count, when too large for
+    seconds (:func:`seconds_hint`): the coarsest of :data:`FINER_UNITS` that brings them under
+    :data:`PLAUSIBLE_SECONDS` (``1.7e12``: milliseconds, ``1.7e18``: nanoseconds), as ``(name,
+    factor to seconds, --time-unit option)``."""
+    return next((unit for unit in FINER_UNITS if largest / unit[1] <= PLAUSIBLE_SECONDS), FINER_UNITS[-1])
+
+
 def activity_spans(user: np.ndarray, timestamp: np.ndarray, n_users: int) -> dict[str, float]:
     """How long users were active: the median time from a user's first to last interaction, in
     hours, and the share of users (with interactions) whose whole history lies within one day.
@@ -217,14 +250,15 @@ def rating_bins(values: np.ndarray, counts: np.ndarray) -> dict[str, int]:
     """A histogram of distinct ratings ``values`` (sorted) held ``counts`` times, in bins of a
     round width (1, 2 or 5 times a power of ten) giving about :data:`RATING_BINS` bins, labelled
     ``[lo, hi)`` (the last ``[lo, hi]``); bins between the lowest and highest are kept when empty."""
-    exact = np.asarray([float(str(v)) for v in values])  # float32 0.7 is 0.69999999: bin the value as written
-    low, high = float(exact[0]), float(exact[-1])
+    values = np.asarray(values)
+    low, high = float(str(values[0])), float(str(values[-1]))  # float32 0.7 is 0.69999999: the value as written
     step = _round_step((high - low) / RATING_BINS)
     digits = max(0, -math.floor(math.log10(step)))
     start = math.floor(low / step) * step
     n_bins = max(1, math.ceil((high - start) / step - 1e-9))
     edges = np.round(start + step * np.arange(n_bins + 1), digits)
-    which = np.minimum(np.searchsorted(edges, exact, side="right") - 1, n_bins - 1)
+    # compared in the values' own precision, so a float32 0.7 (0.69999999) opens the bin of the edge 0.7
+    which = np.minimum(np.searchsorted(edges.astype(values.dtype), values, side="right") - 1, n_bins - 1)
     totals = np.bincount(which, weights=counts, minlength=n_bins)
     labels = [f"[{_label(edges[k])}, {_label(edges[k + 1])}{']' if k == n_bins - 1 else ')'}" for k in range(n_bins)]
     return {label: int(total) for label, total in zip(labels, totals.tolist(), strict=True)}
@@ -237,4 +271,15 @@ def _round_step(width: float) -> float:
 
 
 def _label(value: float) -> str:
+    """A round number as it reads best: ``3``, ``0.5``, ``1e+06``."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _exact_label(value: np.generic) -> str:
+    """A rating as written, in the shortest form that tells it apart from every other value of
+    its precision (``3``, ``0.7`` for float32 0.69999999, ``12.34561``; ``:g`` made 12.34561
+    and 12.34564 both ``12.3456``, and the histogram kept the count of one of them)."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return str(value)

@@ -49,7 +49,7 @@ def test_a_relative_and_an_absolute_data_path_ask_for_the_same_run(clustered_dat
     tune({"train.lr": [0.01]}, out, overrides=overrides(clustered_dataset.name), progress=False)
     tune({"train.lr": [0.01]}, out, overrides=overrides(clustered_dataset.resolve()), progress=False)  # was refused:
     assert trained == ["train.lr=0.01", "train.lr=0.01"]  # "holds an unfinished run of another config (data.path)"
-    with pytest.raises(ConfigError, match=r"differs in: data.path"):  # another folder still differs
+    with pytest.raises(ConfigError, match=r"differs in: data.name, data.path"):  # another folder (and its name) still differs
         tune({"train.lr": [0.01]}, out, overrides=overrides(tmp_path / "elsewhere"), progress=False)
 
 

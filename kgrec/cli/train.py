@@ -175,6 +175,9 @@ def _train(args: argparse.Namespace) -> int:
         elif "ndcg@10" in metrics.get("test", {}):
             print(f"next: kgrec eval {args.out} --baselines (against EASE on this split), "
                   f"kgrec recommend {args.out} --user USER_ID")  # fmt: skip
+        elif "rmse" in metrics.get("test", {}):  # a rating tower without retrieval: predict only
+            print(f"next: kgrec eval {args.out} --baselines (against user + item biases on this split), "
+                  f"kgrec predict {args.out} --user USER_ID --items ITEM ...")  # fmt: skip
     return 0
 
 
@@ -235,7 +238,8 @@ def _eval(args: argparse.Namespace) -> int:
     elif args.baselines and not args.json:
         if metrics.get("rating_baselines"):  # a rating tower on rated data; before the ranking table, which ends the output
             print(_rating_baselines_table(metrics["test"], metrics["rating_baselines"]))
-        print(_baselines_table(metrics["test"], metrics["baselines"]))
+        if "baselines" in metrics:  # a run with the retrieval tower
+            print(_baselines_table(metrics["test"], metrics["baselines"]))
     return 0
 
 

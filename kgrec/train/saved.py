@@ -187,7 +187,7 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
 
 def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: bool = False) -> dict[str, Any]:
     """Valid and test metrics of a saved run, recomputed from its weights; with ``baselines``,
-    also ``"baselines"``: most-popular's and valid-tuned EASE's test metrics on the run's split
+    also ``"baselines"`` (a run with the retrieval tower): most-popular's and valid-tuned EASE's test metrics on the run's split
     (:func:`kgrec.baselines.reference_metrics`), which rank at K = 10 and 20: the run is then
     evaluated there too, beside its own ``eval.ks``; and, when the run reports a test ``rmse``
     (a rating tower, rated test pairs), ``"rating_baselines"``: the test RMSE and MAE of the
@@ -197,10 +197,11 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
 
     loaded = load_run(run, data)
     config = loaded.config
-    if baselines and "retrieval" not in config.model.tasks:
-        raise KgrecError(f"{run}: trained without the retrieval tower, so it ranks nothing to set beside the "
-                         "baselines; leave out --baselines")  # fmt: skip
-    if baselines:  # a run with eval.ks=[5] had no @10 or @20 to set beside theirs (a KeyError)
+    ranks = "retrieval" in config.model.tasks  # else the rating baselines alone (a rating-only run was refused)
+    if baselines and not ranks and "rating" not in config.model.tasks:
+        raise KgrecError(f"{run}: trained without the retrieval and rating towers, so it ranks and rates nothing to "
+                         "set beside the baselines; leave out --baselines")  # fmt: skip
+    if baselines and ranks:  # a run with eval.ks=[5] had no @10 or @20 to set beside theirs (a KeyError)
         if loaded.dataset.n_items < 20:
             raise KgrecError(f"{run}: --baselines ranks at K = 10 and 20, beyond the {loaded.dataset.n_items} items "
                              f"of {loaded.dataset.name}; leave out --baselines")  # fmt: skip
@@ -208,12 +209,12 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
     metrics: dict[str, Any] = {
         part: evaluate(loaded.model, loaded.dataset, part, config, loaded.kg_heldout) for part in ("valid", "test")
     }
-    if baselines:
+    if baselines and ranks:
         from kgrec.baselines import reference_metrics
 
         metrics["baselines"] = reference_metrics(loaded.dataset, "test")
-        if "rmse" in metrics["test"]:
-            from kgrec.baselines import rating_reference
+    if baselines and "rmse" in metrics["test"]:
+        from kgrec.baselines import rating_reference
 
-            metrics["rating_baselines"] = rating_reference(loaded.dataset, "test")
+        metrics["rating_baselines"] = rating_reference(loaded.dataset, "test")
     return metrics

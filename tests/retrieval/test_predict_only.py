@@ -209,3 +209,17 @@ def test_a_predict_only_run_with_text_answers_search_as_a_full_run_does(text_run
     code, out, err = run_cli(capsys, "search", rating, "film 3", "-k", "5", "--json")
     assert code == 0, err
     assert [row["item_id"] for row in json.loads(out)] == [row["item_id"] for row in expected]
+
+
+def test_eval_baselines_of_a_rating_only_run_sets_its_rmse_beside_the_rating_baselines(rating_run: Path, capsys):
+    """``kgrec eval --baselines`` refused a run without the retrieval tower ("ranks nothing to set
+    beside the baselines"), though the rating baselines need no ranking."""
+    code, out, err = run_cli(capsys, "eval", rating_run, "--baselines", "--json")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert "baselines" not in metrics and set(metrics["rating_baselines"]) == {
+        "mean rating", next(n for n in metrics["rating_baselines"] if n.startswith("user + item biases"))}
+    code, out, err = run_cli(capsys, "eval", rating_run, "--baselines")
+    assert code == 0, err
+    assert "test ratings (same split)" in out and "(lower is better)" in out.splitlines()[-1]
+    assert "ndcg@10" not in out  # no ranking table: the run ranks nothing

@@ -1,10 +1,13 @@
 """Item rows as text: a :meth:`str.format` template over the item columns.
 
 ``{column}`` renders a ``token`` as itself, a ``token_seq`` joined with ``", "`` (text-like
-columns such as titles joined with ``" "``), a ``float`` without a needless ``.0``.
-``{item_id}`` is the raw item token. A missing value (empty token, NaN, empty list) renders as
-nothing, and the text around it is tidied: empty brackets and a label left without a value
-(``"Genres:"``) are dropped, so ``"{movie_title} ({release_year}). Genres: {class}"`` gives
+columns such as titles joined with ``" "``), a ``float`` without a needless ``.0`` and with
+every digit it was written with (``24999.95``). A format spec on a ``float`` / ``float_seq``
+column formats the numbers (``{price:.2f}``, ``{year:d}``). ``{item_id}`` is the raw item
+token. A template that names no column is refused (every item would get one text). A missing
+value (empty token, NaN, empty list) renders as nothing, and the text around it is tidied:
+empty brackets and a label left without a value (``"Genres:"``) are dropped, so
+``"{movie_title} ({release_year}). Genres: {class}"`` gives
 ``"Toy Story (1995). Genres: Animation, Children's, Comedy"``, ``"Toy Story. Genres: ..."``
 without a year and ``"Toy Story (1995)"`` without genres. An item whose text comes out empty
 is written as its raw id.
@@ -47,6 +50,11 @@ def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
     """
     template = (config.template if config is not None else None) or default_template(dataset)
     fields = template_fields(template, available=_available(dataset))
+    if not fields:  # e.g. "title" for "{title}": every item would get one text, so one vector
+        raise ConfigError(
+            f"text template {template!r} names no column, so every item would get the same text and the same "
+            f"text vector: write columns in braces, e.g. '{{{_example_field(dataset, template)}}}'"
+        )
     columns = {name: _render_column(dataset, name) for name in fields}
     without: dict[frozenset[str], str] = {}  # the template without the labels of these missing fields
     texts = []
@@ -58,7 +66,7 @@ def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
         try:
             text = (without[missing] if missing else template).format_map(values)
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"text template {template!r} cannot be rendered: {error}") from None
+            raise ConfigError(f"text template {template!r} cannot be rendered: {_which_field(template, values, error)}") from None
         if missing:
             text = _tidy(text)
         texts.append(text or str(token))
@@ -79,6 +87,28 @@ def _drop_labels(template: str, fields: frozenset[str]) -> str:
             literal = _LABEL_AT_END.sub("", literal)
         out.append(literal + "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
     return "".join(out)
+
+
+def _example_field(dataset: Dataset, template: str) -> str:
+    """A column to suggest for a template naming none: one the template spells without braces,
+    else the title column, else the first column."""
+    names = _available(dataset)
+    return next((w for w in re.findall(r"\w+", template) if w in names), None) or dataset.title_column() or names[0]
+
+
+def _which_field(template: str, values: dict[str, str], error: Exception) -> str:
+    """``error`` of rendering ``template``, naming the field whose format spec does not fit its
+    column (``{release_year:d}`` on a text column said only "Unknown format code 'd' for object
+    of type 'str'")."""
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None or conversion or not spec:
+            continue
+        try:
+            format(values[name], spec)
+        except (ValueError, TypeError) as field_error:
+            kind = "numbers" if isinstance(values[name], _Numbers) else "text"
+            return f"{{{name}:{spec}}}: column '{name}' holds {kind} ({values[name]!r}): {field_error}"
+    return str(error)
 
 
 def default_template(dataset: Dataset) -> str:
@@ -150,16 +180,17 @@ def _render_column(dataset: Dataset, name: str) -> list[str]:
     column = dataset.item_features[name]
     if isinstance(column, TokenColumn):
         column = column.values()
+    joiner = " " if is_text_column(name) else ", "
     if isinstance(column, np.ndarray) and column.dtype.kind == "f":
-        return [_number(v) for v in column.tolist()]
+        return [_Numbers([v], joiner) for v in column.tolist()]
     if isinstance(column, np.ndarray):
         return ["" if _missing(v) else str(v) for v in column.tolist()]
-    joiner = " " if is_text_column(name) else ", "
-    out = []
+    out: list[str] = []
     for value in column:
         if isinstance(value, np.ndarray):  # float_seq
-            value = [_number(v) for v in value.tolist()]
-        elif isinstance(value, (list, tuple)):
+            out.append(_Numbers(value.tolist(), joiner))
+            continue
+        if isinstance(value, (list, tuple)):
             value = [str(v) for v in value if not _missing(v)]
         else:
             value = [] if _missing(value) else [str(value)]
@@ -176,9 +207,40 @@ def _missing(value: object) -> bool:
 
 
 def _number(value: float) -> str:
+    """A number as text: an integer without ``.0``, any other in the shortest form that reads
+    back as the same float (``24999.95``; ``:g`` kept 6 digits and wrote ``25000``)."""
     if value is None or math.isnan(value):
         return ""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+class _Numbers(str):
+    """The value of a ``float`` / ``float_seq`` column in one row: it reads as its text (each
+    number as :func:`_number` writes it, joined like a list, NaN left out), and a format spec in
+    the template formats the numbers themselves: ``{price:.2f}`` gives ``24999.95``, ``{year:d}``
+    takes a whole-number float (without, a spec met the text and was refused as one for
+    ``str``)."""
+
+    numbers: tuple[float, ...]
+    joiner: str
+
+    def __new__(cls, numbers: list[float], joiner: str) -> _Numbers:
+        kept = tuple(float(v) for v in numbers if v is not None and not math.isnan(v))
+        self = super().__new__(cls, joiner.join(_number(v) for v in kept))
+        self.numbers, self.joiner = kept, joiner
+        return self
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        whole = spec[-1:] in ("b", "d", "o", "x", "X")  # integer presentation types
+        try:
+            return self.joiner.join(format(int(v) if whole and v.is_integer() else v, spec) for v in self.numbers)
+        except ValueError:
+            if spec[-1:] != "s":
+                raise
+            return format(str(self), spec)  # {price:>10s}: a text spec, as before
 
 
 def _tidy(text: str) -> str:

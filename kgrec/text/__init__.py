@@ -16,7 +16,7 @@ from kgrec.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # imported on first use (torch, transformers): item texts and configs need neither
     from kgrec.text.cache import TextCacheWarning, cache_file, cache_key, encode_dataset, encode_items
-    from kgrec.text.encoder import TextEncoder, mean_pool
+    from kgrec.text.encoder import TextEncoder, TextTruncatedWarning, mean_pool
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -24,6 +24,7 @@ __all__ = [
     "TextCacheWarning",
     "TextConfig",
     "TextEncoder",
+    "TextTruncatedWarning",
     "cache_file",
     "cache_key",
     "default_template",

@@ -17,6 +17,7 @@ in its batch.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,10 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     total = (hidden * mask).sum(dim=1)  # (B, d)
     count = mask.sum(dim=1).clamp_min(EPS)  # (B, 1)
     return total / count
+
+
+class TextTruncatedWarning(UserWarning):
+    """Some texts reached the encoder's token limit, where they are cut (their start kept)."""
 
 
 class TextEncoder(nn.Module):
@@ -192,7 +197,10 @@ class TextEncoder(nn.Module):
         """Vectors ``(N, dim)`` float32 on the CPU for ``texts``, in their order.
 
         Runs under :func:`torch.inference_mode` in eval mode (the previous mode is restored).
-        Texts are batched longest first so that each batch pads little.
+        Texts are batched longest first so that each batch pads little. Texts that reach
+        ``max_length`` tokens are cut there, their start kept, and a :class:`TextTruncatedWarning`
+        says how many (it was silent: a long description put first in the template pushed the
+        columns after it out of the text).
         """
         texts = list(texts)
         check_texts(texts)
@@ -207,13 +215,21 @@ class TextEncoder(nn.Module):
                 torch.inference_mode(),
                 tqdm(total=len(texts), desc="encoding texts", unit="text", disable=None if progress else True) as bar,  # a terminal only
             ):
+                cut = 0
                 for start in range(0, len(order), batch_size):
                     rows = order[start : start + batch_size]
                     batch = self.tokenize([texts[i] for i in rows])
+                    cut += int((batch["attention_mask"].sum(1) >= self.max_length).sum())
                     out[rows] = self(**batch).float().cpu()
                     bar.update(len(rows))
         finally:
             self.train(was_training)
+        if cut:
+            warnings.warn(
+                f"{cut:,} of {len(texts):,} texts reach the limit of {self.max_length} tokens and are cut there, their "
+                "start kept: put the columns that matter first in text.template, or raise text.max_length (up to the "
+                "model's own limit)", TextTruncatedWarning, stacklevel=2,
+            )  # fmt: skip
         return out
 
     def save(self, folder: str | Path) -> None:

@@ -65,3 +65,17 @@ def test_encode_restores_training_mode(tiny_model: str) -> None:
     encoder.train()
     encoder.encode([SHORT], progress=False)
     assert encoder.training
+
+
+def test_texts_cut_at_the_token_limit_are_counted_in_a_warning(tiny_models: tuple[str, str]) -> None:
+    """Truncation at ``max_length`` was silent: a long first column pushed the others out."""
+    import warnings
+
+    from kgrec.text import TextTruncatedWarning
+
+    short = TextEncoder(tiny_models[0], max_length=8, device="cpu")
+    with pytest.warns(TextTruncatedWarning, match=r"^1 of 2 texts reach the limit of 8 tokens and are cut there"):
+        short.encode([SHORT, LONG], progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TextTruncatedWarning)
+        TextEncoder(tiny_models[0], max_length=64, device="cpu").encode([SHORT, LONG], progress=False)  # nothing cut

@@ -23,9 +23,13 @@ class JointLoss(nn.Module):
     The second is the homoscedastic-uncertainty weighting of Kendall, Gal & Cipolla, `"Multi-Task
     Learning Using Uncertainty to Weigh Losses for Scene Geometry and Semantics"
     <https://arxiv.org/abs/1705.07115>`_ (CVPR 2018), with learned :math:`s_m = \log \sigma_m^2`
-    (initialised to 0; at the optimum :math:`e^{s_m} = \lambda_m \mathcal{L}_m`, so each task's
-    effective weight :math:`e^{-s_m}` is inversely proportional to its loss). The fixed
-    :math:`\lambda_m` (default 1) still multiply in that mode, as priors.
+    (initialised to 0). This is Kendall et al.'s regression form
+    :math:`\frac{1}{2\sigma^2}\mathcal{L} + \log\sigma` times 2, used for every task (their
+    classification form halves the :math:`s_m` term). At the optimum in :math:`s_m`,
+    :math:`e^{s_m} = \lambda_m \mathcal{L}_m`, so each task's effective weight
+    :math:`\lambda_m e^{-s_m}` tends to :math:`1 / \mathcal{L}_m` whatever :math:`\lambda_m`:
+    the fixed :math:`\lambda_m` (default 1) still multiply in that mode, but they set the starting
+    weights (:math:`s_m = 0`), not where the weights settle.
 
     ``pcgrad`` sums the losses as ``fixed`` does; the trainer then replaces the gradient of the
     shared parameters by :func:`project_conflicting` of the terms' gradients (:meth:`terms`).

@@ -399,6 +399,7 @@ class RetrievalTower(nn.Module):
             teacher_scores: ``(B, I)`` teacher scores, ``-inf`` outside :math:`\mathcal{C}_u`.
             temperature: :math:`T` > 0.
         """
+        scores = scores.float()  # bf16 under autocast; logsumexp is not autocast to fp32, and its rounding skewed the gradient
         ranked = teacher_scores > float("-inf")  # (B, I)
         rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
         if not bool(rows.any()):  # also B = 0 (no retrieval row in the batch): the mean of nothing is NaN
@@ -548,7 +549,10 @@ class KGLinkTower(nn.Module):
 
     def loss(self, pos: Tensor, neg: Tensor) -> Tensor:
         """Loss from ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` triple scores (``softplus`` or
-        ``margin``; ``softmax`` is :meth:`softmax_loss`)."""
+        ``margin``; ``softmax`` is :meth:`softmax_loss`, and refused here: it had silently given
+        the margin loss)."""
+        if self.loss_kind == "softmax":
+            raise ValueError("loss: this tower's loss is 'softmax', over every node: call softmax_loss(nodes, head, rel, tail)")
         if neg.dim() == 1:
             neg = neg.unsqueeze(-1)
         if self.loss_kind == "softplus":

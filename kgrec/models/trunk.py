@@ -1,9 +1,10 @@
 """Multi-task trunks: one input vector in, one representation per task out.
 
 Every trunk keeps its shared parameters in ``self.shared`` and the parameters of task ``t`` in
-``self.task_modules[t]``, so :meth:`Trunk.shared_parameters` and :meth:`Trunk.task_parameters`
-partition its parameters (as torch-rechub's ``mtl`` utilities expect): loss-balancing methods
-such as GradNorm or PCGrad read the split without knowing the architecture.
+``self.task_modules[t]``, and :meth:`Trunk.shared_parameters` and :meth:`Trunk.task_parameters`
+partition its parameters (as torch-rechub's ``mtl`` utilities expect) by what each task's output
+depends on: loss-balancing methods such as GradNorm or PCGrad read the split without knowing the
+architecture. (A multi-level :class:`PLE` counts the task experts its shared gates read as shared.)
 """
 
 from __future__ import annotations
@@ -237,7 +238,11 @@ class PLE(Trunk):
     where task experts :math:`\mathcal{E}_t^{l}` read :math:`\mathbf{x}_t^{l}`, shared experts
     :math:`\mathcal{E}_s^{l}` read :math:`\mathbf{x}_s^{l}`, and gates are softmax-linear. The
     shared gate exists on all levels but the last. Shared parameters: shared experts and shared
-    gates; task parameters: that task's experts and gates.
+    gates, and the parts of a task's branch that the shared gate reads (:meth:`shared_parameters`);
+    task parameters: the rest of that task's experts and gates. With one level that is the task's
+    whole branch; with :math:`L` levels a task's experts below level :math:`L-1` feed the shared
+    gate, and its gates below level :math:`L-2` feed those experts, so every task's output depends
+    on them.
 
     Args:
         in_dim: input size.
@@ -292,6 +297,30 @@ class PLE(Trunk):
                 mods.gates.append(nn.Linear(d_in, num_task_experts + num_shared_experts))
             if level < num_levels - 1:
                 self.shared.gates.append(nn.Linear(d_in, n_tasks * num_task_experts + num_shared_experts))
+
+    def _branch(self, task: str, shared: bool) -> Iterator[nn.Parameter]:
+        """Task ``task``'s experts and gates that every task depends on (``shared``) or only it
+        does: the experts of level :math:`l` feed the shared gate of that level (:math:`l < L-1`),
+        and the task's gate of level :math:`l` feeds its experts of level :math:`l + 1`."""
+        last = self.num_levels - 1
+        modules = self.task_modules[task]
+        for level in range(self.num_levels):
+            if (level < last) == shared:
+                yield from modules.experts[level].parameters()
+            if (level < last - 1) == shared:
+                yield from modules.gates[level].parameters()
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        """Shared experts and gates, and the task experts and gates the shared gates read."""
+        yield from self.shared.parameters()
+        for t in self.tasks:
+            yield from self._branch(t, shared=True)
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        """The experts and gates of ``task`` that no other task's output depends on."""
+        if task not in self.task_modules:
+            raise KeyError(f"task: expected one of {self.tasks}, got {task!r}")
+        return self._branch(task, shared=False)
 
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
         xs = x  # shared input

@@ -228,14 +228,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from kgrec.train.saved import evaluate_run, load_run
+    from kgrec.train.saved import evaluate_run
 
-    cold = args.baselines and _all_new(load_run(args.run, args.data).dataset, "test")
-    metrics = evaluate_run(args.run, data=args.data, baselines=args.baselines and not cold)
+    metrics = evaluate_run(args.run, data=args.data, baselines=args.baselines)
     print(json.dumps(metrics, indent=2) if args.json else _summary(metrics))
-    if cold:
+    if "baselines_left_out" in metrics:  # a cold-item split (the run was loaded twice to tell)
         print(f"note: {_cold_baselines_note('test')}", file=sys.stderr)
-    elif args.baselines and not args.json:
+    if args.baselines and not args.json:
         if metrics.get("rating_baselines"):  # a rating tower on rated data; before the ranking table, which ends the output
             print(_rating_baselines_table(metrics["test"], metrics["rating_baselines"]))
         if "baselines" in metrics:  # a run with the retrieval tower

@@ -13,6 +13,7 @@ import torch
 import kgrec
 from kgrec.data import Dataset
 from kgrec.errors import KgrecError
+from kgrec.eval import cold_candidates
 from kgrec.graph import HeldOutTriples, KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
 from kgrec.train.config import RunConfig, load_config, load_data
@@ -187,7 +188,8 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
 
 def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: bool = False) -> dict[str, Any]:
     """Valid and test metrics of a saved run, recomputed from its weights; with ``baselines``,
-    also ``"baselines"`` (a run with the retrieval tower): most-popular's and valid-tuned EASE's test metrics on the run's split
+    also ``"baselines"`` (a run with the retrieval tower; on a cold-item split, where they would
+    score every test item alike, ``"baselines_left_out"`` says so instead): most-popular's and valid-tuned EASE's test metrics on the run's split
     (:func:`kgrec.baselines.reference_metrics`), which rank at K = 10 and 20: the run is then
     evaluated there too, beside its own ``eval.ks``; and, when the run reports a test ``rmse``
     (a rating tower, rated test pairs), ``"rating_baselines"``: the test RMSE and MAE of the
@@ -201,6 +203,8 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
     if baselines and not ranks and "rating" not in config.model.tasks:
         raise KgrecError(f"{run}: trained without the retrieval and rating towers, so it ranks and rates nothing to "
                          "set beside the baselines; leave out --baselines")  # fmt: skip
+    cold = baselines and ranks and cold_candidates(loaded.dataset, "test") is not None
+    ranks = ranks and not cold  # every test item new to training: most-popular and EASE would score them alike
     if baselines and ranks:  # a run with eval.ks=[5] had no @10 or @20 to set beside theirs (a KeyError)
         if loaded.dataset.n_items < 20:
             raise KgrecError(f"{run}: --baselines ranks at K = 10 and 20, beyond the {loaded.dataset.n_items} items "
@@ -213,6 +217,8 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
         from kgrec.baselines import reference_metrics
 
         metrics["baselines"] = reference_metrics(loaded.dataset, "test")
+    if cold:
+        metrics["baselines_left_out"] = "cold_item: every test item is new to training, so most-popular and EASE score them alike"
     if baselines and "rmse" in metrics["test"]:
         from kgrec.baselines import rating_reference
 

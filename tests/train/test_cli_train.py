@@ -287,13 +287,17 @@ def test_baselines_on_a_cold_item_split_are_left_out_with_a_note(clustered_datas
     assert f"next: kgrec recommend {run} --user USER_ID" in out and "--baselines" not in out
     assert main(["eval", str(run), "--baselines"]) == 0
     captured = capsys.readouterr()
-    assert "most-popular" not in captured.out and "EASE" not in captured.out and "this run /" not in captured.out
-    assert captured.out.startswith("valid ") and captured.out.count("\n") == 2  # the run's own metrics, as without
+    assert "most-popular" not in captured.out and "EASE" not in captured.out and "ndcg@10 x" not in captured.out
+    assert captured.out.startswith("valid ")  # the run's own metrics, then the rating baselines alone: the mean
+    assert "test ratings (same split)" in captured.out  # rating and the biases rate new items as they rate any (they
+    # were left out with the ranking rows; an item bias of 0 leaves mu + b_u, a fair baseline for a new item)
     assert captured.err.startswith("note: --baselines: every test item of this split is new to training (a cold-item "
                                    "split), and most-popular and EASE learn from training interactions alone")  # fmt: skip
     assert main(["eval", str(run), "--baselines", "--json"]) == 0
     captured = capsys.readouterr()
-    assert "baselines" not in json.loads(captured.out) and captured.err.count("note:") == 1
+    printed = json.loads(captured.out)
+    assert "baselines" not in printed and "rating_baselines" in printed and captured.err.count("note:") == 1
+    assert printed["baselines_left_out"].startswith("cold_item: every test item is new to training")
     # eval-lists on the same split: the same note, the lists' own metrics only
     lists = tmp_path / "lists.jsonl"
     assert main(["recommend", str(run), "--all-users", "--include-seen", "--out", str(lists), "--no-explain",

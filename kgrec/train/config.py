@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kgrec.data import Dataset, SplitConfig, SplitStrategy, fetch, load_dataset
 from kgrec.errors import ConfigError
@@ -378,6 +379,26 @@ def found_config_line(found: Path | None) -> str:
     return f"config: {found} (the dataset's, found by its name; --config none for the built-in defaults)"
 
 
+#: RecBole's names of the settings kgrec has under another name (a RecBole config's top-level
+#: keys): an unknown key that is one of them is told kgrec's.
+RECBOLE_NAMES = {
+    "learning_rate": "train.lr", "epochs": "train.max_epochs", "stopping_step": "train.patience",
+    "train_batch_size": "train.batch_size", "eval_batch_size": "eval.batch_size", "embedding_size": "model.dim",
+    "weight_decay": "train.weight_decay", "seed": "train.seed", "topk": "eval.ks", "valid_metric": "eval.monitor",
+    "data_path": "data.path", "dataset": "data.name", "device": "train.accelerator", "gpu_id": "train.devices",
+}  # fmt: skip
+
+
+def _recbole_name(data: dict[str, Any]) -> None:
+    """Refuse a top-level key that is RecBole's name of a kgrec setting, naming kgrec's (it was
+    "unknown key 'learning_rate'; expected one of: data, eval, ...", with no hint)."""
+    for key in data:
+        if str(key) in RECBOLE_NAMES:
+            ours = RECBOLE_NAMES[str(key)]
+            raise ConfigError(f"unknown key '{key}': that is RecBole's name; kgrec's is {ours} (--set {ours}=..., "
+                              f"or {ours.split('.')[1]}: under {ours.split('.')[0]}: in a config file)", key=str(key))  # fmt: skip
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Defaults < YAML file < ``section.field=value`` overrides. The config's ``given`` records the
     fields the file and the overrides set (:class:`RunConfig`), which
@@ -385,6 +406,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))
     try:
+        _recbole_name(data)
         config = from_dict(RunConfig, data)
         config.given = given_keys(RunConfig, data)  # what the file and the overrides set: fit_defaults keeps it
         if config.data.path and "data.name" not in config.given:  # a folder names its dataset ("." too), not ml-100k
@@ -419,6 +441,7 @@ def resolve_monitor(config: RunConfig) -> str | None:
         if "rating" in tasks or "like" in tasks:
             return "rmse" if "rating" in tasks else "auc"
         return "kg_mrr" if link_prediction else None
+    monitor = monitor.lower()  # RecBole writes NDCG@10, Recall@20
     name, _, k = monitor.partition("@")
     needs = {"rmse": "rating", "mae": "rating", "auc": "like"}.get(name)
     if name in RANKING_METRICS and k.isdigit() and int(k) in config.eval.ks:

@@ -192,3 +192,24 @@ def test_kgrec_train_without_config_uses_the_dataset_s_and_says_so(capsys):
     assert main(["train", "--print-config", "--config", "none"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and yaml.safe_load(out) == yaml.safe_load(config_yaml(load_config(None)))
+
+
+@pytest.mark.parametrize(("recbole", "ours"), [("learning_rate", "train.lr"), ("epochs", "train.max_epochs"),
+                                               ("stopping_step", "train.patience"), ("embedding_size", "model.dim"),
+                                               ("topk", "eval.ks"), ("valid_metric", "eval.monitor")])  # fmt: skip
+def test_recbole_names_are_told_kgrecs(recbole, ours, tmp_path):
+    """A RecBole user's keys were "unknown key 'learning_rate'; expected one of: data, eval, ..."."""
+    with pytest.raises(ConfigError, match=rf"^unknown key '{recbole}': that is RecBole's name; kgrec's is {ours} "):
+        load_config(None, [f"{recbole}=1"])
+    written = tmp_path / "recbole.yaml"
+    written.write_text(f"{recbole}: 1\n")
+    with pytest.raises(ConfigError, match=rf"recbole.yaml:1:1: unknown key '{recbole}': that is RecBole's name"):
+        load_config(written)
+    section, field = ours.split(".")
+    assert hasattr(getattr(load_config(None), section), field)  # the name told is kgrec's
+
+
+def test_the_monitor_is_read_in_any_letter_case():
+    """RecBole writes NDCG@10: it was refused as an unknown metric."""
+    assert load_config(None, ["eval.monitor=NDCG@10"]).eval.monitor == "ndcg@10"
+    assert load_config(None, ["eval.monitor=Recall@20"]).eval.monitor == "recall@20"

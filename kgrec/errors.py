@@ -12,6 +12,11 @@ class KgrecError(Exception):
     """Base class for errors caused by the user's input rather than by a bug."""
 
 
+class DataWarning(UserWarning):
+    """Data read as its files allow, in a way a user may not expect (rows left out, say);
+    ``kgrec`` prints it as one line, ``kgrec: warning: ...``."""
+
+
 class DataError(KgrecError):
     """A data file is malformed or inconsistent.
 

@@ -17,6 +17,7 @@ import errno
 import os
 import select
 import sys
+import warnings
 from collections.abc import Sequence
 
 from kgrec import __version__
@@ -95,7 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 -- warnings' own
+    """kgrec's warnings (a text cut at the token limit, a stale cache, ...) as one line on
+    stderr, ``kgrec: warning: ...``, as errors are; Python's form gave the file, line and source
+    line of kgrec's code. Others as Python shows them."""
+    if category.__module__.startswith("kgrec."):
+        print(f"kgrec: warning: {message}", file=file or sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if warnings.showwarning is _PYTHON_SHOWWARNING:  # not while a caller records them (pytest.warns)
+        warnings.showwarning = _show_warning
     _escape_unencodable(sys.stdout)
     parser = build_parser()
     args = parser.parse_args(argv)

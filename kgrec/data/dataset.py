@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 
 from kgrec.data.atomic import AtomicTable, Column, TokenColumn, read_atomic
 from kgrec.data.split import TEST, TRAIN, VALID, SplitConfig, split_interactions
-from kgrec.errors import DataError
+from kgrec.errors import DataError, DataWarning
 from kgrec.utils.io import write_json
 from kgrec.utils.names import some_names
 
@@ -466,7 +467,8 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
     item = items.encode(table.columns["item_id"])  # type: ignore[arg-type]
     rating = _float_column(table, "rating")
     timestamp = _float_column(table, "timestamp")
-    for name, values in (("rating", rating), ("timestamp", timestamp)):
+    label = _float_column(table, "label")  # RecBole's click label: 0 marks a row that is no interaction
+    for name, values in (("rating", rating), ("timestamp", timestamp), ("label", label)):
         bad = ~np.isfinite(values) if values is not None else None
         if bad is not None and bad.any():
             row = int(np.flatnonzero(bad)[0])
@@ -481,16 +483,21 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
             raise DataError(f"rating is {rating[row]:g}, beyond the range of a float32 rating (+-{RATING_MAX:.2g}): "
                             "expected a finite number", table.path, table.line(row), "rating:float")  # fmt: skip
     inter = Interactions(user, item, held, timestamp)
+    return _positive_rows(table, inter, label, _deduplicated_rows(table, inter, rule))
 
+
+def _deduplicated_rows(table: AtomicTable, inter: Interactions, rule: DuplicateRule) -> np.ndarray | None:
+    """The rows ``rule`` keeps of repeated (user, item) pairs, ``None`` for all of them."""
     if rule == "keep":
-        return inter
+        return None
+    user, item, timestamp = inter.user, inter.item, inter.timestamp
     # Order rows by (user, item, timestamp, line) so the last of each pair is the one to keep.
     keys = [np.arange(len(user))] + ([timestamp] if timestamp is not None else []) + [item, user]
     order = np.lexsort(keys)
     u, i = user[order], item[order]
     last_of_pair = np.r_[(u[1:] != u[:-1]) | (i[1:] != i[:-1]), True]
     if last_of_pair.all():
-        return inter
+        return None
     if rule == "error":
         first_dup = int(order[np.flatnonzero(~last_of_pair)[0] + 1])
         raise DataError(
@@ -498,7 +505,26 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
             table.path,
             table.line(first_dup),
         )
-    return inter.select(np.sort(order[last_of_pair]))
+    return np.sort(order[last_of_pair])
+
+
+def _positive_rows(table: AtomicTable, inter: Interactions, label: np.ndarray | None, rows: np.ndarray | None) -> Interactions:
+    """``inter``'s ``rows`` (``None``: all) but those whose ``label`` is 0 or less: in RecBole's
+    CTR files (``label:float``) they are impressions without a click, no interaction; a
+    :class:`~kgrec.errors.DataWarning` says how many were left out (every row had counted as an
+    interaction, without a word)."""
+    if label is not None:
+        rows = np.arange(len(label)) if rows is None else rows
+        positive = label[rows] > 0
+        if not positive.any():
+            raise DataError("every row has label 0 or less, so there is no interaction: label marks RecBole's "
+                            "negatives (impressions without a click); keep the rows with label 1", table.path, 1, "label:float")  # fmt: skip
+        if not positive.all():
+            warnings.warn(f"{table.path}: {int((~positive).sum()):,} of {len(positive):,} rows have label 0 or less "
+                          "(RecBole's negatives: impressions without a click) and are left out; the others are the "
+                          "interactions", DataWarning, stacklevel=2)  # fmt: skip
+            rows = rows[positive]
+    return inter if rows is None else inter.select(rows)
 
 
 def _float_column(table: AtomicTable, name: str) -> np.ndarray | None:

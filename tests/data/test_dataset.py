@@ -158,3 +158,34 @@ def test_a_dataset_prints_as_one_line_of_counts(toy_dataset):
     assert text.startswith(f"Dataset({ds.name}: {ds.n_users:,} users, {ds.n_items:,} items, train {len(ds.train):,} / ")
     assert f"item columns: {', '.join(ds.item_features)}" in text and f"KG: {len(ds.kg.head):,} triples" in text
     assert str(ds) == text
+
+
+CLICK_LABELS = "user_id:token|item_id:token|label:float\n" + "\n".join(
+    f"u{u}|i{i}|{int((u + i) % 3 == 0)}" for u in range(6) for i in range(9)
+)
+
+
+def test_rows_with_label_0_are_left_out_with_a_warning(atomic):
+    """RecBole's CTR files mark impressions without a click with ``label`` 0: every row had
+    counted as an interaction, negatives too, without a word."""
+    from kgrec.errors import DataWarning
+
+    with pytest.warns(DataWarning, match=r"lbl.inter: 36 of 54 rows have label 0 or less \(RecBole's negatives"):
+        ds = load_dataset(atomic(name="lbl", inter=CLICK_LABELS), SplitConfig(ratios=(1.0, 0.0, 0.0)))
+    kept = {(str(ds.users[u]), str(ds.items[i])) for u, i in zip(ds.train.user, ds.train.item, strict=True)}
+    assert kept == {(f"u{u}", f"i{i}") for u in range(6) for i in range(9) if (u + i) % 3 == 0}
+    assert ds.n_items == 9  # an item only shown, never clicked, is still in the catalogue
+    with pytest.raises(DataError, match=r"every row has label 0 or less, so there is no interaction"):
+        load_dataset(atomic(name="zero", inter="user_id:token|item_id:token|label:float\nu1|i1|0\nu2|i2|0"))
+
+
+def test_the_command_prints_a_kgrec_warning_as_one_line(atomic):
+    import subprocess
+    import sys
+
+    folder = atomic(name="lbl", inter=CLICK_LABELS)
+    done = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "data", "info", str(folder)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0].startswith(f"kgrec: warning: {folder / 'lbl.inter'}: 36 of 54 rows have label 0")
+    assert "DataWarning" not in done.stderr and "warnings.warn" not in done.stderr

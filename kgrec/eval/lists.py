@@ -25,6 +25,9 @@ from kgrec.data import Dataset, Interactions
 from kgrec.errors import DataError, KgrecError
 from kgrec.eval.ranking import ScoreFn, cold_candidates, evaluate_split, known_users_part
 
+#: The format, as errors about a line that is not in it say.
+FORMAT = 'expected JSON lines, one {"user": ID, "items": [ID, ...]} per user, best first'
+
 
 def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
     """Each user's ranked items (dataset indices) from a JSON-lines file.
@@ -47,8 +50,9 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
             try:  # a byte-order mark is not part of line 1
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
+                numpy = " (a NumPy .npy file: write one JSON line per user instead)" if raw.startswith(b"\x93NUMPY") else ""
                 raise DataError(f"byte {error.start + 1} is not UTF-8 ({raw[error.start]:#04x}): expected a "
-                                "UTF-8 text file", path, number) from None  # fmt: skip
+                                f"UTF-8 text file{numpy}; {FORMAT}", path, number) from None  # fmt: skip
             if not line.strip():
                 continue
             try:
@@ -56,7 +60,7 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
             except json.JSONDecodeError as error:  # its own "line 1 column N" counts within this one line
                 ends = ("; the lines end in a bare carriage return (\\r), as old Mac files do: expected \\n or \\r\\n line "
                         "ends, one JSON object per line") if "\r" in line.rstrip("\r\n") else ""  # fmt: skip
-                raise DataError(f"column {error.colno}: not JSON ({error.msg}){ends}", path, number) from None
+                raise DataError(f"column {error.colno}: not JSON ({error.msg}){ends}; {FORMAT}", path, number) from None
             user, items = _fields(row, path, number)
             if user not in user_of:
                 raise DataError(f"unknown user '{user}': not a user of {dataset.name}", path, number)
@@ -64,7 +68,9 @@ def read_lists(path: str | Path, dataset: Dataset) -> dict[int, list[int]]:
                 raise DataError(f"user '{user}' has a list on an earlier line; give one list per user", path, number)
             unknown = [t for t in items if t not in item_of]
             if unknown:
-                raise DataError(f"unknown item '{unknown[0]}': not an item of {dataset.name}", path, number)
+                raise DataError(f"unknown item '{unknown[0]}': not an item of {dataset.name}; lists name items by the "
+                                f"dataset's own ids, as `kgrec data split` writes them (a tool's internal indices "
+                                f"need mapping back: RecBole's dataset.id2token)", path, number)  # fmt: skip
             if len(set(items)) != len(items):  # named: in a list of 1,000 it had to be searched for
                 again = next(t for t, count in Counter(items).items() if count > 1)
                 raise DataError(f"user '{user}': an item appears twice in the list ('{again}')", path, number)

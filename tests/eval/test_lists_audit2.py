@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -86,3 +87,25 @@ def test_a_repeated_item_is_named(dataset, tmp_path: Path):
     path.write_text('{"user": "u0", "items": ["i1", "i2", "i3", "i2"]}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"lists\.jsonl:1: user 'u0': an item appears twice in the list \('i2'\)"):
         read_lists(path, dataset)
+
+
+def test_what_a_recbole_user_writes_first_is_told_the_format_and_the_ids(tmp_path):
+    """A CSV, a NumPy file and internal indices were "not JSON", "byte 1 is not UTF-8" and
+    "unknown item", none of them saying what the file should hold."""
+    from tests.conftest import write_atomic
+
+    folder = write_atomic(tmp_path, "toy", {"inter": "user_id:token|item_id:token\nu1|a\nu1|b\nu2|a\nu2|c"})
+    ds = load_dataset(folder)
+    shown = 'expected JSON lines, one {"user": ID, "items": [ID, ...]} per user, best first'
+    csv = tmp_path / "recs.csv"
+    csv.write_text("user_id,item_id,rank\nu1,a,1\n")
+    with pytest.raises(DataError, match=re.escape(f"recs.csv:1: column 1: not JSON (Expecting value); {shown}")):
+        read_lists(csv, ds)
+    npy = tmp_path / "scores.npy"
+    npy.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'}")
+    with pytest.raises(DataError, match=re.escape("(a NumPy .npy file: write one JSON line per user instead)")):
+        read_lists(npy, ds)
+    internal = tmp_path / "internal.jsonl"
+    internal.write_text('{"user": "u1", "items": ["1", "2"]}\n')
+    with pytest.raises(DataError, match=r"unknown item '1': .*\(a tool's internal indices need mapping back: RecBole's "):
+        read_lists(internal, ds)

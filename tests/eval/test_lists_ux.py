@@ -29,7 +29,8 @@ def test_a_line_that_is_not_json_is_named_at_its_own_line_and_column(dataset, tm
     path.write_text(GOOD + GOOD.replace("u0", "u1") + '{"user": "u2", "items": ["i1",]}\n', encoding="utf-8")
     with pytest.raises(DataError) as error:
         read_lists(path, dataset)
-    assert error.value.line == 3 and str(error.value) == f"{path}:3: column 31: not JSON (Expecting value)"
+    assert error.value.line == 3 and str(error.value) == (f"{path}:3: column 31: not JSON (Expecting value); expected JSON "
+                                                          'lines, one {"user": ID, "items": [ID, ...]} per user, best first')
     assert "line 1" not in str(error.value)
 
 

@@ -327,15 +327,21 @@ def load_dataset(
         inter_tables = [read(f"{part}.inter") for part in ("train", "valid", "test")]
     elif any(p.exists() for p in given):
         missing = ", ".join(p.name for p in given if not p.exists())
-        raise DataError(f"split files are incomplete: missing {missing}", root)
+        raise DataError(f"split files are incomplete: missing {missing}; a given split needs all three (training "
+                        f"selects its epoch on valid): write the missing part, or put every row in one {name}.inter "
+                        f"(moving the split files away) and let kgrec split it", root)  # fmt: skip
     elif split.strategy == "given":
         raise DataError(f"split 'given' needs {name}.train.inter, {name}.valid.inter and {name}.test.inter", root)
     elif file("inter").exists():
         inter_tables = [read("inter")]
     else:
         others = sorted(p.name for p in root.glob("*.inter"))
+        inside = sorted(p.parent.name for p in root.glob("*/*.inter") if p.stem.split(".")[0] == p.parent.name)
         hint = (f"; the folder holds {some_names(others)}: a dataset's files are named after its folder, so rename "
-                "the folder or the files" if others else "")  # fmt: skip
+                "the folder or the files" if others else
+                f"; it holds the dataset folder{'s' if len(inside) > 1 else ''} {some_names(inside)}: give "
+                f"{root / inside[0]} (a dataset is the folder of its files, not RecBole's data_path above it)"
+                if inside else "")  # fmt: skip
         raise DataError(f"no interactions: expected {name}.inter or {name}.train/valid/test.inter{hint}", root)
 
     users = _Vocab()

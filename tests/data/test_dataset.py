@@ -189,3 +189,19 @@ def test_the_command_prints_a_kgrec_warning_as_one_line(atomic):
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0].startswith(f"kgrec: warning: {folder / 'lbl.inter'}: 36 of 54 rows have label 0")
     assert "DataWarning" not in done.stderr and "warnings.warn" not in done.stderr
+
+
+def test_a_folder_above_the_dataset_and_a_split_without_valid_say_what_to_do(tmp_path):
+    """RecBole's data_path is the folder above the dataset's: "no interactions" did not say the
+    dataset was one level down; a benchmark's train + test files were "incomplete" and no more."""
+    from tests.conftest import write_atomic
+
+    write_atomic(tmp_path / "data", "shop", {"inter": "user_id:token|item_id:token\nu1|i1\nu2|i2"})
+    with pytest.raises(DataError, match=r"no interactions: .*; it holds the dataset folder 'shop': give .*data/shop \(a "
+                                         r"dataset is the folder of its files, not RecBole's data_path above it\)"):  # fmt: skip
+        load_dataset(tmp_path / "data")
+    header = "user_id:token|item_id:token\nu1|i1"
+    folder = write_atomic(tmp_path, "mkr", {"train.inter": header, "test.inter": header})
+    with pytest.raises(DataError, match=r"missing mkr.valid.inter; a given split needs all three .*: write the missing "
+                                         r"part, or put every row in one mkr.inter"):  # fmt: skip
+        load_dataset(folder)

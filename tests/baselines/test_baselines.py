@@ -42,31 +42,37 @@ def test_ease_equals_the_numpy_closed_form_and_has_zero_diagonal():
     np.testing.assert_allclose(model.score(torch.tensor([3, 0])).numpy(), x[[3, 0]] @ expected, atol=1e-5)
 
 
-def test_ease_fit_holds_at_most_two_item_by_item_float64_matrices(tmp_path):
-    # Its memory is what caps the catalogue: four live (I, I) float64 matrices (the Gram matrix,
-    # its factor, the inverse, B) took 29 GB at 30k items. Measured in a fresh process, whose
-    # peak resident size counts each (I, I) allocation (blocks this large come from mmap).
+def peak_of_fit(tmp_path, setup: str, model: str, n_users: int, n_items: int, n: int, unit: int) -> float:
+    """How many float64 matrices of ``unit`` entries the peak resident size grew by while
+    ``model`` (an expression over ``setup``'s imports) fits ``n`` random interactions, measured in
+    a fresh process, whose peak resident size counts each large allocation (blocks this large
+    come from mmap)."""
     import subprocess
     import sys
 
     script = tmp_path / "fit.py"
     script.write_text(
-        "import resource, torch\n"
-        "from kgrec.baselines import EASE\n"
+        f"import resource, torch\n{setup}\n"
         "from kgrec.data import Interactions\n"
         "def random_train(n_users, n_items, n):\n"
         "    g = torch.Generator().manual_seed(0)\n"
         "    user, item = torch.randint(n_users, (n,), generator=g), torch.randint(n_items, (n,), generator=g)\n"
         "    return Interactions(user=user.numpy(), item=item.numpy())\n"
-        "EASE(10.0).fit(random_train(100, 50, 500), 100, 50)\n"  # libraries and thread pools, not the peak
-        "train = random_train(3000, 3000, 60000)\n"
+        f"{model}.fit(random_train(50, 50, 500), 50, 50)\n"  # libraries and thread pools, not the peak
+        f"train = random_train({n_users}, {n_items}, {n})\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "model = EASE(10.0).fit(train, 3000, 3000)\n"
+        f"fitted = {model}.fit(train, {n_users}, {n_items})\n"
         "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
-        "print(grew * 1024 / (8 * 3000**2))\n"
+        f"print(grew * 1024 / (8 * {unit}))\n"
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
-    assert float(out) < 2.75, f"peak of the fit: {float(out):.2f} float64 (I, I) matrices"
+    return float(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout)
+
+
+def test_ease_fit_holds_at_most_two_item_by_item_float64_matrices(tmp_path):
+    # Its memory is what caps the catalogue: four live (I, I) float64 matrices (the Gram matrix,
+    # its factor, the inverse, B) took 29 GB at 30k items.
+    peak = peak_of_fit(tmp_path, "from kgrec.baselines import EASE", "EASE(10.0)", 3000, 3000, 60000, 3000**2)
+    assert peak < 2.75, f"peak of the fit: {peak:.2f} float64 (I, I) matrices"
 
 
 def _tiny_dataset(seed: int = 0) -> Dataset:

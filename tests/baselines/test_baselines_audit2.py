@@ -3,15 +3,13 @@ before it fits anything, accepts as a grid, and says about the grid's ends."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 from kgrec.baselines import EASE, UserEASE, tune_on_valid
 from kgrec.data import Dataset, Interactions
+from tests.baselines.test_baselines import peak_of_fit
 
 
 def _dataset(valid_users: list[int], valid_items: list[int]) -> Dataset:
@@ -66,27 +64,10 @@ def test_user_ease_scores_do_not_depend_on_the_block_size(monkeypatch):
 def test_user_ease_fit_never_holds_a_dense_float64_copy_of_the_training_matrix(tmp_path):
     # It used to densify X (U x I float64, 4.8 GB at 20k users and 30k items) and form C^T X in
     # float64 beside it: about three U x I float64 matrices, where the stated budget (two U x U
-    # float64 while solving, then the U x I float32 table) is a fraction of one here. Measured in
-    # a fresh process, whose peak resident size counts each large allocation.
-    script = tmp_path / "fit.py"
-    script.write_text(
-        "import resource, torch\n"
-        "import kgrec.baselines.user_ease as user_ease\n"
-        "from kgrec.data import Interactions\n"
-        "user_ease.BLOCK_ENTRIES = 2**18\n"
-        "def random_train(n_users, n_items, n):\n"
-        "    g = torch.Generator().manual_seed(0)\n"
-        "    user, item = torch.randint(n_users, (n,), generator=g), torch.randint(n_items, (n,), generator=g)\n"
-        "    return Interactions(user=user.numpy(), item=item.numpy())\n"
-        "user_ease.UserEASE(10.0).fit(random_train(50, 100, 500), 50, 100)\n"  # libraries, not the peak
-        "train = random_train(1500, 6000, 30000)\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "model = user_ease.UserEASE(10.0).fit(train, 1500, 6000)\n"
-        "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
-        "print(grew * 1024 / (8 * 1500 * 6000))\n"
-    )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
-    assert float(out) < 1.4, f"peak of the fit: {float(out):.2f} float64 (U, I) matrices"
+    # float64 while solving, then the U x I float32 table) is a fraction of one here.
+    setup = "import kgrec.baselines.user_ease as user_ease\nuser_ease.BLOCK_ENTRIES = 2**18"
+    peak = peak_of_fit(tmp_path, setup, "user_ease.UserEASE(10.0)", 1500, 6000, 30000, 1500 * 6000)
+    assert peak < 1.4, f"peak of the fit: {peak:.2f} float64 (U, I) matrices"
 
 
 @pytest.mark.parametrize("metric", ["gini@10", "popularity@10", "n_users", "ndcg@5"])

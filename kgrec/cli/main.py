@@ -19,6 +19,7 @@ import select
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from kgrec import __version__
 from kgrec.cli import data as data_cli
@@ -96,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 -- warnings' own
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
     """kgrec's warnings (a text cut at the token limit, a stale cache, ...) as one line on
     stderr, ``kgrec: warning: ...``, as errors are; Python's form gave the file, line and source
     line of kgrec's code. Others as Python shows them."""

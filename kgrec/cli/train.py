@@ -232,7 +232,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     metrics = evaluate_run(args.run, data=args.data, baselines=args.baselines)
     print(json.dumps(metrics, indent=2) if args.json else _summary(metrics))
-    if "baselines_left_out" in metrics:  # a cold-item split (the run was loaded twice to tell)
+    if "baselines_left_out" in metrics:  # a cold-item split: evaluate_run tells, from the run it loaded
         print(f"note: {_cold_baselines_note('test')}", file=sys.stderr)
     if args.baselines and not args.json:
         if metrics.get("rating_baselines"):  # a rating tower on rated data; before the ranking table, which ends the output

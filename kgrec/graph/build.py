@@ -116,6 +116,14 @@ def build_graph(
             keep &= ~dropped[tail]
             linked_before = _linked_items(head, tail, n_items)
             had_triples = np.bincount(relation, minlength=n_relations) > 0
+            present = np.zeros(n_provisional, dtype=bool)
+            present[head] = present[tail] = True
+            gone = int((dropped & present)[n_items:].sum())
+            if gone and notes is not None:  # it dropped them without a word
+                notes.append(
+                    f"min_degree {recipe.min_degree} dropped {gone:,} of {int(present[n_items:].sum()):,} entities "
+                    f"(fewer than {recipe.min_degree} distinct neighbours) and {int((~keep).sum()):,} of {len(keep):,} triples"
+                )
             head, relation, tail = head[keep], relation[keep], tail[keep]
             isolated = int((linked_before & ~_linked_items(head, tail, n_items)).sum())
             if isolated and notes is not None:

@@ -89,8 +89,9 @@ def test_min_degree_notes_the_items_it_leaves_without_edges(toy):
     notes: list[str] = []
     build_graph(toy, recipe_from_dict({"min_degree": 2}), notes=notes)  # i3's only entity, d2, is dropped
     assert notes == [
+        "min_degree 2 dropped 1 of 3 entities (fewer than 2 distinct neighbours) and 1 of 5 triples",  # it said nothing
         "min_degree 2 dropped every entity of 1 of 6 items (16.7%), which now have no edge in the graph; "
-        "lower min_degree to keep them linked"
+        "lower min_degree to keep them linked",
     ]  # before: nothing said
     kept: list[str] = []
     build_graph(toy, recipe_from_dict({"min_degree": 1}), notes=kept)

@@ -31,6 +31,8 @@ item columns; see ``default_recipe``)        ``model.tasks`` loses ``kg``
 second item input (ID embeddings alone)      ``model.id_dropout`` becomes 0
 room for 20 steps an epoch at 2,048 pairs    ``train.batch_size`` (2048) becomes the largest
 a step (under 40,960 training pairs)         power of two from 64 that gives 20 steps
+need of reverse edges (its recipe adds       ``model.graph_add_inverse`` becomes false
+``r.inv``, ``inverse: true``)
 ==========================================  ================================================
 """
 
@@ -97,8 +99,14 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
     if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
         notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
+    add_inverse = model.graph_add_inverse
+    if recipe is not None and recipe.inverse and use_graph and add_inverse and _is_default(config, "graph_add_inverse"):
+        add_inverse = False  # r.inv is the reverse of r: reverse edges of both made four edge types of one relation
+        notes.append("the recipe adds inverse relations (inverse: true), so the graph encoder adds no reverse edges "
+                     "of its own (model.graph_add_inverse off)")  # fmt: skip
     batch_size = _batch_size(config, dataset, notes)
-    fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph, id_dropout=id_dropout)
+    fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph,
+                  id_dropout=id_dropout, graph_add_inverse=add_inverse)  # fmt: skip
     if all(getattr(model, name) == value for name, value in fitted.items()) and batch_size == config.train.batch_size:
         return config, notes
     train = dataclasses.replace(config.train, batch_size=batch_size)

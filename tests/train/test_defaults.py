@@ -173,3 +173,16 @@ def test_a_training_part_too_small_for_the_default_batch_gets_20_steps_an_epoch(
     assert fit_defaults(fitted, data) == (fitted, [])  # fitted already: nothing more
     given = load_config(None, [f"data.path={clustered_dataset}", "data.name=clusters", "train.batch_size=2048"])
     assert fit_defaults(given, data)[0].train.batch_size == 2048  # a batch size written out is kept
+
+
+def test_a_recipe_with_inverse_relations_turns_the_encoders_own_reverse_edges_off(clustered_dataset, tmp_path):
+    """With ``inverse: true`` the graph holds ``r.inv``, and the encoder's reverse edges of ``r``
+    and of ``r.inv`` made four edge types of one relation (two of them the same edges)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("inverse: true\n")
+    config = load_config(None, [f"data.path={clustered_dataset}", f"graph.recipe={recipe}"])
+    fitted, notes = fit_defaults(config, load_data(config))
+    assert not fitted.model.graph_add_inverse
+    assert any(n.startswith("the recipe adds inverse relations (inverse: true), so the graph encoder adds no") for n in notes)
+    given = load_config(None, [f"data.path={clustered_dataset}", f"graph.recipe={recipe}", "model.graph_add_inverse=true"])
+    assert fit_defaults(given, load_data(given))[0].model.graph_add_inverse  # a value given is kept

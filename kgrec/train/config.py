@@ -380,12 +380,13 @@ def found_config_line(found: Path | None) -> str:
 
 
 #: RecBole's names of the settings kgrec has under another name (a RecBole config's top-level
-#: keys): an unknown key that is one of them is told kgrec's.
+#: keys): an unknown key that is one of them is told kgrec's. Names kgrec has in a section of
+#: its own (``seed``, ``weight_decay``, ``device``) get the sections that have them instead.
 RECBOLE_NAMES = {
     "learning_rate": "train.lr", "epochs": "train.max_epochs", "stopping_step": "train.patience",
     "train_batch_size": "train.batch_size", "eval_batch_size": "eval.batch_size", "embedding_size": "model.dim",
-    "weight_decay": "train.weight_decay", "seed": "train.seed", "topk": "eval.ks", "valid_metric": "eval.monitor",
-    "data_path": "data.path", "dataset": "data.name", "device": "train.accelerator", "gpu_id": "train.devices",
+    "topk": "eval.ks", "valid_metric": "eval.monitor", "data_path": "data.path", "dataset": "data.name",
+    "gpu_id": "train.devices",
 }  # fmt: skip
 
 

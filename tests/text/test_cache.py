@@ -66,6 +66,7 @@ def test_cache_is_keyed_by_model(tiny_models: tuple[str, str], calls: list) -> N
     assert not torch.allclose(a, b)
 
 
+@pytest.mark.filterwarnings("ignore::kgrec.text.TextTruncatedWarning")  # max_length=4 cuts the texts, as meant
 def test_cache_is_keyed_by_max_length_and_normalize(tiny_model: str, calls: list) -> None:
     encode_items(TEXTS, TextConfig(model=tiny_model, device="cpu"), progress=False)
     for config in (

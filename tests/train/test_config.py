@@ -209,6 +209,18 @@ def test_recbole_names_are_told_kgrecs(recbole, ours, tmp_path):
     assert hasattr(getattr(load_config(None), section), field)  # the name told is kgrec's
 
 
+def test_no_recbole_name_is_a_field_of_a_kgrec_section():
+    """Those get the sections holding them (``seed``: data.seed or train.seed), not one of them."""
+    import dataclasses
+
+    from kgrec.train.config import RECBOLE_NAMES
+
+    config = load_config(None)
+    fields = {f.name for s in dataclasses.fields(config) if dataclasses.is_dataclass(v := getattr(config, s.name))
+              for f in dataclasses.fields(v)}  # fmt: skip
+    assert not fields & set(RECBOLE_NAMES)
+
+
 def test_the_monitor_is_read_in_any_letter_case():
     """RecBole writes NDCG@10: it was refused as an unknown metric."""
     assert load_config(None, ["eval.monitor=NDCG@10"]).eval.monitor == "ndcg@10"

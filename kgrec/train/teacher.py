@@ -14,10 +14,13 @@ valid (``train.teacher_reg: null``), as every other choice; test is never read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm  # terminal bars only (tqdm.auto warned in a Jupyter kernel without ipywidgets)
@@ -117,6 +120,36 @@ def check_teacher_fits(
             f"and this machine has {free / 1e9:.1f} GB free; set model.distill_weight=0, or train on a machine with "
             "more memory or on a GPU (the teacher is fitted on the training device)", key="model.distill_weight"
         )
+
+
+_reused: list[Any] | None = None  # [key, teacher] inside reuse_teachers(): the last teacher from_config fitted
+
+
+@contextlib.contextmanager
+def reuse_teachers() -> Iterator[None]:
+    """Within it, :meth:`EaseTeacher.from_config` returns the teacher it fitted last when asked
+    again for the same training and valid interactions, ``train.teacher_*`` settings, candidate
+    items and device (``kgrec tune``: every trial trains on the same split, and each fitted EASE,
+    with its L2 weight chosen on valid, again). One teacher is kept at a time."""
+    global _reused
+    outer, _reused = _reused, [None, None]
+    try:
+        yield
+    finally:
+        _reused = outer
+
+
+def _teacher_key(dataset: Dataset, train: TrainSection, candidates: Tensor | None, device: torch.device | str) -> tuple:
+    """What a teacher of :meth:`EaseTeacher.from_config` depends on: the training and valid
+    interactions (fit and L2 weight), the teacher settings, the candidates and the device."""
+    digest = hashlib.sha256()
+    for part in (dataset.train, dataset.valid):
+        for values in (part.user, part.item, part.timestamp):
+            digest.update(b"-" if values is None else np.ascontiguousarray(values).tobytes())
+    if candidates is not None:
+        digest.update(candidates.cpu().numpy().tobytes())
+    settings = tuple((f.name, getattr(train, f.name)) for f in dataclasses.fields(train) if f.name.startswith("teacher_"))
+    return dataset.n_users, dataset.n_items, digest.hexdigest(), settings, str(torch.device(device))
 
 
 class EaseTeacher:
@@ -232,11 +265,17 @@ class EaseTeacher:
         """The teacher that the ``train.teacher_*`` fields describe (:meth:`fit`), with a
         progress bar when ``train.progress``: what ``kgrec train`` distils and what the
         benchmarks print as the teacher alone."""
-        return cls.fit(dataset, train.teacher_reg, candidates, standardize=train.teacher_standardize,
-                       perplexity=train.teacher_perplexity, progress=train.progress, device=device,
-                       session_hours=train.teacher_session_hours, user_weight=train.teacher_user_weight,
-                       user_reg=train.teacher_user_reg, recency_hours=train.teacher_recency_hours,
-                       recency_floor=train.teacher_recency_floor)  # fmt: skip
+        key = _teacher_key(dataset, train, candidates, device) if _reused is not None else None
+        if _reused is not None and _reused[0] == key:  # inside reuse_teachers(): fitted for an earlier trial
+            return _reused[1]
+        teacher = cls.fit(dataset, train.teacher_reg, candidates, standardize=train.teacher_standardize,
+                          perplexity=train.teacher_perplexity, progress=train.progress, device=device,
+                          session_hours=train.teacher_session_hours, user_weight=train.teacher_user_weight,
+                          user_reg=train.teacher_user_reg, recency_hours=train.teacher_recency_hours,
+                          recency_floor=train.teacher_recency_floor)  # fmt: skip
+        if _reused is not None:
+            _reused[:] = [key, teacher]
+        return teacher
 
     def description(self) -> str:
         """E.g. ``session-weighted (1 h) EASE lambda=250 + 1 x user EASE lambda=500 (chosen on valid)``:

@@ -50,6 +50,7 @@ from kgrec.train.config import (
 from kgrec.train.run import train
 from kgrec.train.saved import read_manifest
 from kgrec.train.space import Distribution, sample_settings
+from kgrec.train.teacher import reuse_teachers
 from kgrec.utils.io import file_above, write_figure, write_json
 from kgrec.utils.names import some_names
 
@@ -245,30 +246,31 @@ def tune(
     result = TuneResult(monitor=monitor, mode=monitor_mode(monitor), trials=[])
     failures: dict[str, ConfigError] = {}
     out.mkdir(parents=True, exist_ok=True)
-    for number, (setting, config) in enumerate(zip(combos, configs, strict=True), start=1):
-        label = " ".join(f"{k}={v}" for k, v in setting.items())
-        if progress:
-            print(f"[{number}/{len(combos)}] {label} ...", file=sys.stderr, flush=True)
-        if not (out / names[number - 1]).exists():  # asked for before by another name (fields reordered, 1e-3 for 0.001)
-            names[number - 1] = _same_request(out, config) or names[number - 1]
-        name = names[number - 1]
-        try:
-            metrics = _run(config, out / name)
-        except ConfigError as error:
-            if not _diverged(error):  # a check of the config against the data: the user's to fix
-                raise
-            failures.setdefault("first", error)
-            metrics = {"valid": {}, "test": {}, "epochs": 0, "train_seconds": 0.0, "error": str(error)}
-        trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"],
-                      metrics.get("error"))  # fmt: skip
-        result.trials.append(trial)
-        if progress and trial.error is not None:
-            print(f"[{number}/{len(combos)}] {label}: failed, not compared ({trial.error}); delete {out / name} "
-                  "to train it again", file=sys.stderr, flush=True)  # fmt: skip
-        elif progress:
-            print(f"[{number}/{len(combos)}] {label}: valid {monitor} {trial.valid[monitor]:.4f}, "
-                  f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
-        _save(out, grid, result, search)
+    with reuse_teachers():  # every trial trains on the same split: one teacher fit per teacher setting
+        for number, (setting, config) in enumerate(zip(combos, configs, strict=True), start=1):
+            label = " ".join(f"{k}={v}" for k, v in setting.items())
+            if progress:
+                print(f"[{number}/{len(combos)}] {label} ...", file=sys.stderr, flush=True)
+            if not (out / names[number - 1]).exists():  # asked for before by another name (fields reordered, 1e-3 for 0.001)
+                names[number - 1] = _same_request(out, config) or names[number - 1]
+            name = names[number - 1]
+            try:
+                metrics = _run(config, out / name)
+            except ConfigError as error:
+                if not _diverged(error):  # a check of the config against the data: the user's to fix
+                    raise
+                failures.setdefault("first", error)
+                metrics = {"valid": {}, "test": {}, "epochs": 0, "train_seconds": 0.0, "error": str(error)}
+            trial = Trial(dict(setting), name, metrics["valid"], metrics["test"], metrics["epochs"], metrics["train_seconds"],
+                          metrics.get("error"))  # fmt: skip
+            result.trials.append(trial)
+            if progress and trial.error is not None:
+                print(f"[{number}/{len(combos)}] {label}: failed, not compared ({trial.error}); delete {out / name} "
+                      "to train it again", file=sys.stderr, flush=True)  # fmt: skip
+            elif progress:
+                print(f"[{number}/{len(combos)}] {label}: valid {monitor} {trial.valid[monitor]:.4f}, "
+                      f"{trial.epochs} epochs, {trial.train_seconds:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+            _save(out, grid, result, search)
     if all(t.score(monitor) is None for t in result.trials):  # nothing to choose: the (first) cause
         raise failures.get("first") or ConfigError(f"no setting gave a valid {monitor} to choose on (NaN)")
     plot_tuning(result, out / "tune.png")

@@ -108,3 +108,26 @@ def test_a_run_asked_for_before_a_config_field_existed_is_read_back_at_its_defau
     assert again.trials[0].valid == first.trials[0].valid
     with pytest.raises(ConfigError, match=r"differs in: graph.kg_holdout"):
         tune({"train.lr": [0.01]}, out, overrides=[*base(clustered_dataset), "graph.kg_holdout=0.2"], progress=False)
+
+
+def test_the_trials_of_a_tune_share_one_teacher_fit_and_train_as_alone(clustered_dataset, tmp_path, monkeypatch):
+    """Every trial refitted the EASE teacher (and chose its L2 weight on valid again), though the
+    split and the teacher settings are the same: 11-25 s a trial on ML-1M."""
+    from kgrec.train import load_config, train
+    from kgrec.train import teacher as teacher_module
+
+    fits = []
+    fit = teacher_module.EaseTeacher.fit.__func__
+
+    def counted(cls, *args, **kwargs):
+        fits.append(1)
+        return fit(cls, *args, **kwargs)
+
+    monkeypatch.setattr(teacher_module.EaseTeacher, "fit", classmethod(counted))
+    distil = [f"data.path={clustered_dataset}", *TINY_OVERRIDES, "train.max_epochs=2", "model.distill_weight=10"]
+    result = tune({"train.lr": [0.01, 0.005]}, tmp_path / "tune", overrides=distil, progress=False)
+    assert len(fits) == 1  # was 2
+    alone = train(load_config(None, [*distil, "train.lr=0.005"]), tmp_path / "alone")
+    assert len(fits) == 2  # outside a tune, each run fits its own
+    [reused] = [t for t in result.trials if t.setting == {"train.lr": "0.005"}]
+    assert reused.valid == alone["valid"]  # the shared teacher trains the trial as its own would

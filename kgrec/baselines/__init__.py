@@ -5,7 +5,7 @@ from kgrec.baselines.base import Recommender
 from kgrec.baselines.biases import BiasBaseline, rating_reference, tune_biases
 from kgrec.baselines.ease import EASE
 from kgrec.baselines.popularity import MostPopular
-from kgrec.baselines.reference import MAX_EASE_ITEMS, reference_metrics
+from kgrec.baselines.reference import MAX_EASE_ITEMS, REFERENCE_KS, reference_metrics, with_reference_ks
 from kgrec.baselines.tuning import TuneResult, tune_on_valid
 from kgrec.baselines.user_ease import UserEASE
 
@@ -14,6 +14,7 @@ __all__ = [
     "EASE",
     "MAX_EASE_ITEMS",
     "MostPopular",
+    "REFERENCE_KS",
     "Recommender",
     "TuneResult",
     "UserEASE",
@@ -21,4 +22,5 @@ __all__ = [
     "reference_metrics",
     "tune_biases",
     "tune_on_valid",
+    "with_reference_ks",
 ]

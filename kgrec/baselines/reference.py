@@ -18,6 +18,14 @@ from kgrec.eval.ranking import evaluate_split
 #: bound the EASE teacher has too; above it the baseline is left out.
 MAX_EASE_ITEMS = 40_000
 
+#: The cut-offs the baselines are ranked at, beside which a run or lists are ranked too.
+REFERENCE_KS = (10, 20)
+
+
+def with_reference_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    """``ks`` and :data:`REFERENCE_KS`, sorted: where a run is ranked to be set beside the baselines."""
+    return tuple(sorted({*ks, *REFERENCE_KS}))
+
 
 def reference_metrics(
     dataset: Dataset,

@@ -263,13 +263,14 @@ def _eval_lists(args: argparse.Namespace) -> int:
     if args.baselines and args.part == "valid":
         raise ConfigError("--baselines is for --part test: EASE's L2 weight is chosen on valid, so on valid it "
                           "would be flattered")  # fmt: skip
+    from kgrec.baselines import with_reference_ks
     from kgrec.train import load_data
 
     config = split_config(args)  # load_split's, kept for its eval.ks
     dataset = load_data(config)
     # the config's cut-offs, as kgrec eval ranks at (they were 10 and 20 whatever eval.ks said); with --baselines
     # also 10 and 20, where the baselines are set beside the lists (as kgrec eval --baselines does)
-    ks = tuple(sorted({*config.eval.ks, 10, 20})) if args.baselines else config.eval.ks
+    ks = with_reference_ks(config.eval.ks) if args.baselines else config.eval.ks
     metrics = evaluate_lists(dataset, read_lists(args.lists, dataset), args.part, ks)
     if not metrics["n_users"]:
         raise ConfigError(f"{dataset.name}, split {dataset.split}: no {args.part} user was seen in training, so "

@@ -281,6 +281,12 @@ def load_id_maps(path: str | Path) -> dict[str, list[str]]:
         return json.load(handle)
 
 
+def dataset_name(path: str | Path) -> str:
+    """The name of the dataset in folder ``path``: the folder's own (``~`` expanded; ``.`` and
+    ``..`` name the folder they are)."""
+    return Path(os.path.abspath(Path(path).expanduser())).name
+
+
 def load_dataset(
     path: str | Path,
     split: SplitConfig | None = None,
@@ -307,7 +313,7 @@ def load_dataset(
     if not root.is_dir():
         found = f"a file, not a folder ({root.parent} may be the dataset)" if root.is_file() else "dataset folder not found"
         raise DataError(f"{found} (expected a folder NAME/ holding NAME.inter ...)", root)
-    name = name or Path(os.path.abspath(root)).name  # "." and ".." name no folder: the one they are
+    name = name or dataset_name(root)
     split = split or SplitConfig()
 
     def file(ext: str) -> Path:

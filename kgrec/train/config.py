@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kgrec.data import Dataset, SplitConfig, SplitStrategy, fetch, load_dataset
+from kgrec.data.dataset import dataset_name
 from kgrec.errors import ConfigError
 from kgrec.models import ModelConfig
 from kgrec.text import TextConfig
@@ -365,7 +365,7 @@ def find_config_file(overrides: list[str] | None = None) -> Path | None:
     tree, or its copy in an installed wheel, ``kgrec/_configs/``); ``None`` when none exists (the
     built-in defaults), as :func:`kgrec.graph.find_recipe_file` finds a dataset's graph recipe."""
     data = load_config(None, overrides).data
-    name = Path(os.path.abspath(Path(data.path).expanduser())).name if data.path else data.name  # "." names its folder
+    name = dataset_name(data.path) if data.path else data.name
     candidates = [Path("scripts") / "configs" / f"{name}.yaml", SOURCE_CONFIGS / f"{name}.yaml", INSTALLED_CONFIGS / f"{name}.yaml"]
     return next((p for p in candidates if p.is_file()), None)
 
@@ -410,9 +410,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         _recbole_name(data)
         config = from_dict(RunConfig, data)
         config.given = given_keys(RunConfig, data)  # what the file and the overrides set: fit_defaults keeps it
-        if config.data.path and "data.name" not in config.given:  # a folder names its dataset ("." too), not ml-100k
-            folder = os.path.abspath(Path(config.data.path).expanduser())
-            config.data = dataclasses.replace(config.data, name=Path(folder).name)
+        if config.data.path and "data.name" not in config.given:  # a folder names its dataset, not ml-100k
+            config.data = dataclasses.replace(config.data, name=dataset_name(config.data.path))
         config.eval.monitor = resolve_monitor(config)
     except ConfigError as error:  # a key of the file: say where it is written
         raise locate(error, path, overrides) from None

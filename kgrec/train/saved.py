@@ -209,7 +209,9 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, baselines: boo
         if loaded.dataset.n_items < 20:
             raise KgrecError(f"{run}: --baselines ranks at K = 10 and 20, beyond the {loaded.dataset.n_items} items "
                              f"of {loaded.dataset.name}; leave out --baselines")  # fmt: skip
-        config = replace(config, eval=replace(config.eval, ks=tuple(sorted({*config.eval.ks, 10, 20}))))
+        from kgrec.baselines import with_reference_ks
+
+        config = replace(config, eval=replace(config.eval, ks=with_reference_ks(config.eval.ks)))
     metrics: dict[str, Any] = {
         part: evaluate(loaded.model, loaded.dataset, part, config, loaded.kg_heldout) for part in ("valid", "test")
     }

@@ -357,6 +357,16 @@ def _unpacked(file: Path, arrays: dict[str, np.ndarray], name: str) -> np.ndarra
         raise GraphError(f"{file}: array '{name}' is not UTF-8 ({error.reason})") from None
 
 
+def built_recipe(path: str | Path) -> dict[str, Any]:
+    """The recipe a graph folder was built from, as its manifest records it (``{}`` where the
+    manifest holds none); the manifest is checked as :meth:`KnowledgeGraph.load` checks it, the
+    arrays are not read."""
+    path = Path(path)
+    restore_interrupted_dir(path)
+    recipe = _read_manifest(path).get("recipe")
+    return dict(recipe) if isinstance(recipe, dict) else {}
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
     if path.is_file():

@@ -32,7 +32,8 @@ second item input (ID embeddings alone)      ``model.id_dropout`` becomes 0
 room for 20 steps an epoch at 2,048 pairs    ``train.batch_size`` (2048) becomes the largest
 a step (under 40,960 training pairs)         power of two from 64 that gives 20 steps
 need of reverse edges (its recipe adds       ``model.graph_add_inverse`` becomes false
-``r.inv``, ``inverse: true``)
+``r.inv``, ``inverse: true``, or the
+``graph.path`` given was built so)
 ==========================================  ================================================
 """
 
@@ -44,7 +45,8 @@ import math
 
 from kgrec.data import Dataset
 from kgrec.graph import resolve_recipe
-from kgrec.graph.recipe import check_relation_filters
+from kgrec.graph.kg import built_recipe
+from kgrec.graph.recipe import GraphRecipe, check_relation_filters
 from kgrec.models import ModelConfig
 from kgrec.train.config import RunConfig, TrainSection
 
@@ -100,9 +102,10 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
         notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
     add_inverse = model.graph_add_inverse
-    if recipe is not None and recipe.inverse and use_graph and add_inverse and _is_default(config, "graph_add_inverse"):
+    if use_graph and add_inverse and _is_default(config, "graph_add_inverse") and _adds_inverses(config, recipe):
         add_inverse = False  # r.inv is the reverse of r: reverse edges of both made four edge types of one relation
-        notes.append("the recipe adds inverse relations (inverse: true), so the graph encoder adds no reverse edges "
+        whose = "the recipe adds" if recipe is not None else f"the graph {config.graph.path} holds"
+        notes.append(f"{whose} inverse relations (inverse: true), so the graph encoder adds no reverse edges "
                      "of its own (model.graph_add_inverse off)")  # fmt: skip
     batch_size = _batch_size(config, dataset, notes)
     fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph,
@@ -111,6 +114,14 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         return config, notes
     train = dataclasses.replace(config.train, batch_size=batch_size)
     return dataclasses.replace(config, model=dataclasses.replace(model, **fitted), train=train), notes
+
+
+def _adds_inverses(config: RunConfig, recipe: GraphRecipe | None) -> bool:
+    """Whether the graph holds generated inverse relations: its recipe says ``inverse: true``, or,
+    for a graph given by ``graph.path``, the recipe its manifest records did."""
+    if recipe is not None:
+        return recipe.inverse
+    return built_recipe(config.graph.path).get("inverse") is True
 
 
 def _batch_size(config: RunConfig, dataset: Dataset, notes: list[str]) -> int:

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from kgrec.errors import ConfigError
+from kgrec.graph import build_graph, load_recipe
 from kgrec.train import load_config, load_data, prepare, train
 from kgrec.train.defaults import fit_defaults
 from tests.conftest import tiny_config
@@ -186,3 +187,22 @@ def test_a_recipe_with_inverse_relations_turns_the_encoders_own_reverse_edges_of
     assert any(n.startswith("the recipe adds inverse relations (inverse: true), so the graph encoder adds no") for n in notes)
     given = load_config(None, [f"data.path={clustered_dataset}", f"graph.recipe={recipe}", "model.graph_add_inverse=true"])
     assert fit_defaults(given, load_data(given))[0].model.graph_add_inverse  # a value given is kept
+
+
+def test_a_graph_given_by_path_that_holds_inverse_relations_turns_the_encoders_own_reverse_edges_off(
+    clustered_dataset, tmp_path
+):
+    """``--graph`` names a graph built with ``inverse: true``: its manifest's recipe says so (the
+    fit looked at recipes only, so such a graph still got four edge types per relation)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("inverse: true\n")
+    data = load_data(load_config(None, [f"data.path={clustered_dataset}"]))
+    build_graph(data, load_recipe(recipe)).save(tmp_path / "inverse")
+    build_graph(data).save(tmp_path / "plain")
+    config = load_config(None, [f"data.path={clustered_dataset}", f"graph.path={tmp_path / 'inverse'}"])
+    fitted, notes = fit_defaults(config, data)
+    assert not fitted.model.graph_add_inverse
+    assert f"the graph {tmp_path / 'inverse'} holds inverse relations (inverse: true), so the graph encoder" in notes[0]
+    plain = load_config(None, [f"data.path={clustered_dataset}", f"graph.path={tmp_path / 'plain'}"])
+    assert fit_defaults(plain, data)[0].model.graph_add_inverse
+

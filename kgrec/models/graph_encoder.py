@@ -63,6 +63,8 @@ class RelationalAdjacency:
         self.num_nodes = int(num_nodes)
         self.num_relations = int(num_relations)
         self.num_edges = int(edge_type.numel())
+        if edge_index.is_inference() and not torch.is_inference_mode_enabled():
+            edge_index = edge_index.clone()  # a normal tensor: autograd cannot save inference tensors
         src, dst = edge_index[0], edge_index[1]
         key = edge_type * self.num_nodes + dst  # relation-major, so unique() sorts by relation
         pairs, edge_pair, counts = torch.unique(key, sorted=True, return_inverse=True, return_counts=True)
@@ -90,11 +92,12 @@ class RelationalAdjacency:
         """``(E,)`` the (target, relation) pair of each edge."""
         return self._edge_pair
 
-    def _edge_values(self, norm: Norm) -> Tensor:
+    def _edge_values(self, norm: Norm, dtype: torch.dtype) -> Tensor:
+        """``(E,)`` the pooling weight of each edge, computed in ``dtype`` (float64 stays exact)."""
         if norm == "mean":
-            return 1.0 / self.pair_count[self._edge_pair].float()
+            return 1.0 / self.pair_count[self._edge_pair].to(dtype)
         if norm == "sym":
-            deg = torch.bincount(self._dst, minlength=self.num_nodes).clamp(min=1).float()
+            deg = torch.bincount(self._dst, minlength=self.num_nodes).clamp(min=1).to(dtype)
             return (deg[self._dst] * deg[self._src]).rsqrt()
         raise ValueError(f"norm: expected 'mean' or 'sym', got {norm!r}")
 
@@ -104,7 +107,7 @@ class RelationalAdjacency:
         dtype = product_dtype(dtype)
         key = (norm, dtype)
         if key not in self._ops:
-            values = self._edge_values(norm).to(dtype)
+            values = self._edge_values(norm, dtype)
             self._ops[key] = SparseOperator(
                 torch.stack([self._edge_pair, self._src]), values, (self.num_pairs, self.num_nodes)
             )
@@ -171,6 +174,11 @@ def _check_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_rela
             f"edge_type: relation ids must be in [0, {num_relations}), got "
             f"[{int(edge_type.min())}, {int(edge_type.max())}]"
         )
+
+
+def _version(t: Tensor) -> int | None:
+    """``t``'s in-place version counter; ``None`` for an inference tensor, which has none."""
+    return None if t.is_inference() else t._version
 
 
 def _glorot(t: Tensor) -> None:
@@ -434,7 +442,7 @@ class KGATLayer(nn.Module):
 
     def attention(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:
         r"""``(E,)`` :math:`\alpha_{irj}` of every edge ``j -r-> i`` of ``adj``, summing to 1 over
-        each node's incoming edges (float32)."""
+        each node's incoming edges (in float32 for half-precision ``x``, else in ``x``'s dtype)."""
         if adj.num_relations != self.num_relations:
             raise ValueError(f"adj: expected {self.num_relations} relations, got {adj.num_relations}")
         source_nodes, source_sizes, source_of_edge = adj.source_pairs()
@@ -444,7 +452,8 @@ class KGATLayer(nn.Module):
         logits = (sending.index_select(0, source_of_edge) * torch.tanh(receiving).index_select(0, adj.edge_pair)).sum(-1)
         from torch_geometric.utils import softmax  # here: PyG takes seconds to import, and only KGAT needs it
 
-        return softmax(logits.float(), adj.edge_dst, num_nodes=adj.num_nodes)  # (E,): over each node's incoming edges
+        logits = logits.to(product_dtype(logits.dtype))  # bf16 -> fp32; float64 stays float64
+        return softmax(logits, adj.edge_dst, num_nodes=adj.num_nodes)  # (E,): over each node's incoming edges
 
     def forward(self, x: Tensor, adj: RelationalAdjacency) -> Tensor:
         """``x`` ``(N, in)`` -> ``(N, out)``."""
@@ -572,12 +581,15 @@ class RelationalGraphEncoder(nn.Module):
         Cached on the identity (and in-place version) of ``edge_index`` / ``edge_type``, so
         calling :meth:`forward` every step with the same tensors builds it once. One built under
         ``torch.inference_mode`` is built again outside it (autograd cannot save its tensors).
+        Inference tensors (made under ``torch.inference_mode``) track no version, so a graph
+        of them is built again on every call.
         """
         n = self.num_nodes if num_nodes is None else int(num_nodes)
         key = self._adj_key
+        versions = (_version(edge_index), _version(edge_type))
         fresh = (
             key is not None and key[0] is edge_index and key[1] is edge_type
-            and key[2] == (edge_index._version, edge_type._version) and key[3] == n
+            and None not in versions and key[2] == versions and key[3] == n
             and (not key[4] or torch.is_inference_mode_enabled())
         )
         if self._adj is None or not fresh:
@@ -589,7 +601,6 @@ class RelationalGraphEncoder(nn.Module):
             else:
                 edge_type_all = edge_type
             self._adj = RelationalAdjacency(edge_index, edge_type_all, n, self.total_relations)
-            versions = (edge_index_in._version, edge_type_in._version)
             self._adj_key = (edge_index_in, edge_type_in, versions, n, torch.is_inference_mode_enabled())
         return self._adj
 
@@ -636,7 +647,7 @@ class RelationalGraphEncoder(nn.Module):
                              f"with {self.num_layers} layers")  # fmt: skip
         adj = self.prepare(edge_index, edge_type)
         h = self.embedding.weight
-        total = torch.zeros(adj.num_edges, device=h.device)
+        total = torch.zeros(adj.num_edges, dtype=product_dtype(h.dtype), device=h.device)
         for layer in self.layers:
             total += layer.attention(h, adj)
             h = layer(h, adj)

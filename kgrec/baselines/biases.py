@@ -23,6 +23,15 @@ def _shrunk_means(index: np.ndarray, residual: np.ndarray, counts: np.ndarray, r
     return np.divide(sums, reg + counts, out=np.zeros(len(counts)), where=counts > 0)
 
 
+def _indices(values: np.ndarray | torch.Tensor, size: int, name: str) -> np.ndarray:
+    """``values`` as int64 indices in ``[0, size)``; a :class:`ValueError` otherwise (numpy would
+    read ``-1`` as the last user's bias, without a word)."""
+    index = np.asarray(values, dtype=np.int64)
+    if index.size and (index.min() < 0 or index.max() >= size):
+        raise ValueError(f"{name} index out of range: expected indices in [0, {size}) as fitted")
+    return index
+
+
 class BiasBaseline:
     """The baseline predictor of Koren (KDD 2008, "Factor in the neighbors"): the global mean
     rating plus a user and an item bias, each a shrunk mean of what is left to explain.
@@ -93,14 +102,14 @@ class BiasBaseline:
     def predict(self, users: np.ndarray | torch.Tensor, items: np.ndarray | torch.Tensor) -> np.ndarray:
         """``(N,)`` users and items -> ``(N,)`` float64 predicted ratings :math:`\\hat r_{ui}`."""
         mean, (low, high), user_bias, item_bias = self._fitted()
-        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        users, items = _indices(users, len(user_bias), "users"), _indices(items, len(item_bias), "items")
         return np.clip(mean + user_bias[users] + item_bias[items], low, high)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,)`` users -> ``(B, n_items)`` float32 predicted ratings of every item (a ranking by
         item bias, the same order for every user)."""
         mean, (low, high), user_bias, item_bias = self._fitted()
-        rows = mean + user_bias[np.asarray(users.cpu(), dtype=np.int64)][:, None] + item_bias[None, :]
+        rows = mean + user_bias[_indices(users.cpu(), len(user_bias), "users")][:, None] + item_bias[None, :]
         return torch.from_numpy(np.clip(rows, low, high).astype(np.float32))
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ where ranks are 1-based ranks of the scores in increasing order, tied scores sha
 average of their ranks (Mann-Whitney U); ``P`` and ``N_neg`` count positives and negatives.
 This equals the probability that a random positive outscores a random negative, ties
 counting one half. Everything is vectorised in float64; inputs may be torch tensors, numpy
-arrays or lists.
+arrays (of any strides) or lists, of one shape up to dimensions of size 1.
 """
 
 from __future__ import annotations
@@ -23,21 +23,31 @@ import torch
 ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 
-def _as_1d(values: ArrayLike, name: str) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
-    tensor = tensor.detach().reshape(-1).double()
+def _as_tensor(values: ArrayLike, name: str) -> torch.Tensor:
+    """``values`` as a float64 tensor of its own shape: a numpy array or a list is copied, so a
+    reversed (negative-stride) or read-only array reads as any other."""
+    if isinstance(values, torch.Tensor):
+        tensor = values.detach().double()
+    else:
+        tensor = torch.from_numpy(np.array(values, dtype=np.float64))
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} holds NaN or infinite values: expected finite numbers")
     return tensor
 
 
 def _pair(pred: ArrayLike, target: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    p, t = _as_1d(pred, "pred"), _as_1d(target, "target")
-    if p.shape != t.shape:
+    """``pred`` and ``target`` flattened to ``(N,)`` float64, paired value by value: their shapes
+    must agree but for dimensions of size 1 (``(N, 1)`` against ``(N,)``), as a ``(2, 3)``
+    against a ``(3, 2)`` would pair values that do not belong together."""
+    p, t = _as_tensor(pred, "pred"), _as_tensor(target, "target")
+    if p.numel() != t.numel():
         raise ValueError(f"pred has {p.numel()} values and target {t.numel()}: expected the same number")
+    if p.squeeze().shape != t.squeeze().shape:
+        raise ValueError(f"pred has shape {tuple(p.shape)} and target {tuple(t.shape)}: expected the same shape "
+                         "(dimensions of size 1 aside)")  # fmt: skip
     if p.numel() == 0:
         raise ValueError("pred and target are empty: expected at least one value")
-    return p, t.to(p.device)
+    return p.reshape(-1), t.reshape(-1).to(p.device)
 
 
 def rmse(pred: ArrayLike, target: ArrayLike) -> float:

@@ -26,10 +26,21 @@ Found = tuple[np.ndarray, np.ndarray]  # one query row's catalog positions and s
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first."""
-    kk = min(k, len(scores))
-    top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
-    return top[np.argsort(-scores[top], kind="stable")]
+    """Indices of the ``k`` highest of ``scores`` ``(m,)``, best first, equal scores by index and
+    NaN as ``-inf``: the first ``k`` of a stable sort, without sorting them all (``argpartition``
+    alone cut and ordered ties in no fixed way: a larger ``k`` reordered the items before)."""
+    key = -np.asarray(scores, dtype=np.float64)
+    key[np.isnan(key)] = np.inf
+    kk = max(0, min(k, len(key)))
+    if kk == 0:
+        return np.zeros(0, np.int64)
+    if kk < len(key):
+        bound = np.partition(key, kk - 1)[kk - 1]  # the k-th best score
+        better = np.flatnonzero(key < bound)
+        top = np.concatenate([better, np.flatnonzero(key == bound)[: kk - len(better)]])
+    else:
+        top = np.arange(len(key))
+    return top[np.argsort(key[top], kind="stable")]
 
 
 def nearest(
@@ -59,8 +70,6 @@ def nearest(
         if centre is not None:
             queries = queries - centre
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    # <q, x - c> = <q, x> - <q, c>: the index's inner products, shifted per query row
-    shift = queries @ centre if cosine and centre is not None else np.zeros(b, np.float32)
     allowed = active.copy() if allowed is None else allowed & active
     excluded = list(excluded) if excluded is not None else [np.zeros(0, np.int64)] * b
     n_allowed = int(allowed.sum())
@@ -87,13 +96,13 @@ def nearest(
             if len(excluded[row]):
                 ok &= ~np.isin(i, excluded[row])
             got, got_s = i[ok], s[ok]
-            if approximate:  # PQ codes' scores are approximate; the catalog holds the exact vectors
-                got_s = vectors[got] @ queries[row]
-                order = np.argsort(-got_s, kind="stable")
-                got, got_s = got[order], got_s[order]
-            if cosine:
+            if cosine:  # scored from the vectors, as exact_nearest does: <q, x> - <q, c> cancelled
+                # to rounding noise near the centre, divided by a norm near 0 (an item at the centre scored 1e5)
                 shifted = vectors[got] - centre if centre is not None else vectors[got]
-                got_s = (got_s - shift[row]) / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)
+                got_s = shifted @ queries[row] / np.maximum(np.linalg.norm(shifted, axis=1), 1e-12)
+            elif approximate:  # PQ codes' scores are approximate; the catalog holds the exact vectors
+                got_s = vectors[got] @ queries[row]
+            if cosine or approximate:
                 order = np.argsort(-got_s, kind="stable")
                 got, got_s = got[order], got_s[order]
             if len(got) >= k and (not cosine or len(got) >= min(n_allowed, k * COSINE_OVERFETCH)):

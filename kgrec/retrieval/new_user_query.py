@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from kgrec.errors import RetrievalError
+
 if TYPE_CHECKING:
     from kgrec.models import HistoryPrior, MultiTaskRecommender
 
@@ -74,6 +76,9 @@ def fold_in_vector(
     :data:`FOLD_IN_STEPS` Adam steps.
     """
     weights = np.ones(len(liked), np.float32) if weights is None else weights
+    if not np.isin(liked, candidates).all():  # searchsorted below would fit the next candidate instead
+        raise RetrievalError(f"fold-in: liked positions {np.setdiff1d(liked, candidates)[:5].tolist()} are not "
+                             "candidates (removed from the catalog, or not catalog positions)")  # fmt: skip
     if len(candidates) > FOLD_IN_NEGATIVES:
         sample = np.random.default_rng(0).choice(candidates, FOLD_IN_NEGATIVES, replace=False)
         candidates = np.unique(np.concatenate([sample, liked]))

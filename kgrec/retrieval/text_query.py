@@ -52,8 +52,9 @@ def check_query_text(text: object) -> str:
     if not text.strip():
         raise RetrievalError("the query text is empty: give some words, e.g. \"animated film for children\"")
     if not re.search(r"[^\W_]", text):  # "???", "...": the encoder would rank items for it all the same
+        shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:60] + "..."  # not a megabyte of "?" back
         raise RetrievalError(
-            f"the query text {text.strip()!r} has no words (no letter or digit, in any script): give some "
+            f"the query text {shown!r} has no words (no letter or digit, in any script): give some "
             "words, e.g. \"animated film for children\""
         )
     return text

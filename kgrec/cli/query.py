@@ -107,12 +107,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="What each task tower says about a known user and the items given: the rating tower's "
         "predicted rating, the like tower's probability that the user likes the item, and the retrieval score "
         "`recommend` ranks by. For items the model trained on; a tower the run lacks prints '-' (null in --json), "
-        "so a run trained without the retrieval tower (model.tasks=[rating, like]) answers too. Opens no index.",
+        "so a run trained without the retrieval tower (model.tasks=[rating, like]) answers too. Opens no index. "
+        "Batch mode (score a file of candidate or test pairs): --pairs FILE --out scores.jsonl.",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
-    p.add_argument("--user", required=True, help="a raw user id known to the run")
-    p.add_argument("--items", action="extend", nargs="+", required=True, metavar="ITEM", help="raw item ids or titles")
+    what = p.add_argument_group("what (--user with --items, or --pairs)")
+    what.add_argument("--user", help="a raw user id known to the run")
+    what.add_argument("--items", action="extend", nargs="+", metavar="ITEM", help="raw item ids or titles")
+    what.add_argument("--pairs", type=Path,
+                      help="batch mode: a file of (user, item) pairs, one per line, two raw ids separated by a tab, "
+                           "a comma or spaces; further fields (a rating, a time) are ignored and a header line is "
+                           "skipped, so a CSV or atomic .inter file of pairs reads as it is")  # fmt: skip
+    p.add_argument("--out", type=Path, help="batch mode: write JSON lines here (default: stdout)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, title, rating, like, score}")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--data", type=Path, help="dataset folder, when it moved since training")
     p.set_defaults(handler=_predict)
 
@@ -390,6 +398,15 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if (args.pairs is None) == (args.user is None) or (args.user is None) != (args.items is None):
+        raise RetrievalError("give --user U with --items ITEM ..., or --pairs FILE")
+    if args.pairs is not None:
+        if args.json:
+            raise RetrievalError("batch mode always writes JSON lines: leave out --json")
+        _check_out(args.out, ("--pairs", args.pairs))
+        return _predict_pairs(args)
+    if args.out is not None:
+        raise RetrievalError("--out writes the results of batch mode: give --pairs FILE instead of --user and --items")
     predictions = _open(args, predict_only=True).predict(args.user, args.items)  # no index read, built or saved
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2, ensure_ascii=False))
@@ -401,6 +418,77 @@ def _predict(args: argparse.Namespace) -> int:
     for p in predictions:
         print(f"{p.title}  [{p.item_id}]  rating {shown(p.rating, 2)}  like {shown(p.like, 2)}  score {shown(p.score, 4)}")
     return 0
+
+
+def _predict_pairs(args: argparse.Namespace) -> int:
+    """``kgrec predict --pairs``: one JSON line ``{"user": ..., "item_id": ..., "title": ...,
+    "rating": ..., "like": ..., "score": ...}`` per pair, in the file's order."""
+    from tqdm.auto import tqdm
+
+    from kgrec.utils.io import atomic_open
+
+    lines = _ids_file_lines(args.pairs, "pair")
+    rec = _open(args, predict_only=True)
+    users, items = _pair_ids(args.pairs, lines, rec)
+    predictions = rec.predict_pairs(users, items)
+    bar = tqdm(total=len(predictions), desc="predicting", unit="pair", file=sys.stderr, disable=args.no_progress)
+
+    def write(handle: Any) -> None:
+        for user, prediction in zip(users, predictions, strict=True):
+            handle.write(json.dumps({"user": user, **prediction.to_dict()}, ensure_ascii=False) + "\n")
+            bar.update(1)
+
+    with bar:
+        if args.out is None:
+            write(sys.stdout)
+        else:
+            try:
+                with atomic_open(args.out, "w", encoding="utf-8") as handle:
+                    write(handle)
+            except OSError as error:
+                raise RetrievalError(_cannot_write(args.out, error)) from None
+    if args.out is not None:
+        print(f"{len(predictions)} pairs -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _pair_ids(path: Path, lines: list[tuple[int, str]], rec: Recommender) -> tuple[list[str], list[str]]:
+    """The users and items of a pairs file, each looked up before any work (an unknown or
+    added-after-training one is reported at its line). Fields are split at tabs, else commas,
+    else spaces; a first line naming no known user and no trained item is a header, skipped
+    with a note."""
+    import csv
+
+    users, items = [], []
+    for index, (number, line) in enumerate(lines):
+        sep = "\t" if "\t" in line else "," if "," in line else None
+        fields = next(csv.reader([line], delimiter=sep)) if sep else line.split()
+        if len(fields) < 2:
+            raise RetrievalError(f"{path}:{number}: '{line}': expected a user id and an item id, separated by a tab, "
+                                 "a comma or spaces")  # fmt: skip
+        user, item = fields[0].strip(), fields[1].strip()
+        try:
+            rec.user_index(user)
+        except RetrievalError as error:
+            if index == 0 and not _is_trained_item(rec, item) and len(lines) > 1:
+                print(f"note: {path}:{number}: '{line}' read as a header (it names no user or item of the run)",
+                      file=sys.stderr)  # fmt: skip
+                continue
+            raise type(error)(f"{path}:{number}: {error}") from None
+        try:
+            items.append(rec.catalog.tokens[rec.trained_item(item)])  # a title -> its id
+        except RetrievalError as error:
+            raise type(error)(f"{path}:{number}: {error}") from None
+        users.append(user)
+    return users, items
+
+
+def _is_trained_item(rec: Recommender, item: str) -> bool:
+    try:
+        rec.trained_item(item)
+    except RetrievalError:
+        return False
+    return True
 
 
 def _add_items(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ Python first::
     rec.search("animated film for children", k=10)
     rec.recommend_for_new_user(liked=["50", "181"])
     rec.predict("196", ["242", "50"])   # the rating and like towers' answers
+    rec.predict_pairs(["196", "186"], ["242", "302"])   # ... for many (user, item) pairs
     rec.add_items("new.item", link="new.link", kg="new.kg")
 """
 

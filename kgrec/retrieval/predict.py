@@ -43,15 +43,24 @@ class Prediction:
                 "score": rounded(self.score)}  # fmt: skip
 
 
+PAIR_BATCH = 65_536  # (user, item) pairs per pass of the rating and like towers
+
+
 def tower_predictions(
-    model: MultiTaskRecommender, encoded: Encoded, user: int, items: list[int]
+    model: MultiTaskRecommender, encoded: Encoded, users: list[int], items: list[int]
 ) -> tuple[list[float] | None, list[float] | None]:
-    """The rating tower's predicted ratings and the like tower's probabilities of ``(user,
-    items[j])`` (model indices; ``encoded`` is ``model.encode()``), each ``None`` when the model
-    has no such tower; call under ``torch.no_grad()``."""
-    users_t = torch.full((len(items),), user, dtype=torch.long)
-    items_t = torch.as_tensor(items, dtype=torch.long)
+    """The rating tower's predicted ratings and the like tower's probabilities of each pair
+    ``(users[j], items[j])`` (model indices; ``encoded`` is ``model.encode()``), each ``None``
+    when the model has no such tower; the pairs go through the towers :data:`PAIR_BATCH` at a
+    time. Call under ``torch.no_grad()``."""
     tasks = model.config.tasks
-    rating = model.predict_rating(users_t, items_t, encoded).tolist() if "rating" in tasks else None
-    like = model.predict_like(users_t, items_t, encoded).tolist() if "like" in tasks else None
+    rating: list[float] | None = [] if "rating" in tasks else None
+    like: list[float] | None = [] if "like" in tasks else None
+    for start in range(0, len(items), PAIR_BATCH):
+        users_t = torch.as_tensor(users[start : start + PAIR_BATCH], dtype=torch.long)
+        items_t = torch.as_tensor(items[start : start + PAIR_BATCH], dtype=torch.long)
+        if rating is not None:
+            rating += model.predict_rating(users_t, items_t, encoded).tolist()
+        if like is not None:
+            like += model.predict_like(users_t, items_t, encoded).tolist()
     return rating, like

@@ -489,19 +489,41 @@ class Recommender:
         lacks answers ``None``; no index is used). Builds the model and encodes every item once
         per :class:`Recommender` (about a second on ml-100k)."""
         u = self.user_index(user)
-        positions = [self.catalog.position(item) for item in _ids(items)]  # every id checked before any work
-        added = [self.catalog.tokens[p] for p in positions if p >= self.catalog.n_base]
-        if added:
+        positions = [self.trained_item(item) for item in _ids(items)]  # every id checked before any work
+        return self._predictions([u] * len(positions), positions)
+
+    def predict_pairs(self, users: Ids, items: Ids) -> list[Prediction]:
+        """:meth:`predict` for many (user, item) pairs at once, ``users[j]`` with ``items[j]``
+        (raw ids, as many of each), in the order given: what scoring a file of candidate or test
+        pairs needs (``kgrec predict --pairs``). Every id is checked before any work; the towers
+        score the pairs in batches, not one user at a time."""
+        users, items = _ids(users), _ids(items)
+        if len(users) != len(items):
+            raise RetrievalError(f"predict_pairs: {len(users)} users and {len(items)} items: expected one user per item")
+        rows = [self.user_index(user) for user in users]
+        return self._predictions(rows, [self.trained_item(item) for item in items])
+
+    def trained_item(self, item: str) -> int:
+        """Catalog position of an item the model trained on (raw id or title), as the rating and
+        like towers score it; an item added after training is refused (it has a retrieval vector
+        only)."""
+        position = self.catalog.position(item)
+        if position >= self.catalog.n_base:
             raise RetrievalError(
-                f"item '{added[0]}' was added after training: the rating and like towers score the items the "
-                "model trained on (an added item gets a retrieval vector only)"
+                f"item '{self.catalog.tokens[position]}' was added after training: the rating and like towers score "
+                "the items the model trained on (an added item gets a retrieval vector only)"
             )
+        return position
+
+    def _predictions(self, users: list[int], positions: list[int]) -> list[Prediction]:
+        """The towers' answers for the pairs ``(users[j], positions[j])`` (checked indices)."""
         if not positions:
             return []
         with torch.no_grad():
-            rating, like = tower_predictions(self.run.model, self._model_encoded(), u, positions)
-        has_vectors = self.user_vectors.shape[1] > 0  # zero-width: trained without the retrieval tower
-        score = (self.catalog.vectors[positions] @ self.user_vectors[u]).tolist() if has_vectors else None
+            rating, like = tower_predictions(self.run.model, self._model_encoded(), users, positions)
+        score = None
+        if self.user_vectors.shape[1] > 0:  # zero-width: trained without the retrieval tower
+            score = np.einsum("ij,ij->i", self.catalog.vectors[positions], self.user_vectors[users]).tolist()
         return [
             Prediction(
                 item_id=self.catalog.tokens[p],

@@ -4,6 +4,7 @@ vectors it is compared with (``search``, a new user's ``likes_text``)."""
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,7 +84,7 @@ class TextQueries:
             from kgrec.text import TextEncoder
 
             self._encoder = TextEncoder.from_config(self.run.config.text)
-        vector = self._encoder.encode([text.strip()], progress=False)  # (1, t)
+        vector = _encode(self._encoder, text.strip())  # (1, t)
         if vector.shape[1] != model.sizes.text_dim:
             raise RetrievalError(
                 f"the text encoder gives {vector.shape[1]}-d vectors, the model reads {model.sizes.text_dim}-d: "
@@ -96,3 +97,20 @@ class TextQueries:
         if self._space is None or self._space_of is not catalog:
             self._space, self._space_of = text_space(self.run, catalog), catalog
         return self._space
+
+
+def _encode(encoder: TextEncoder, text: str) -> torch.Tensor:
+    """The encoder's vector ``(1, t)`` of one query text; a text cut at the token limit is said
+    so in words about the query (the encoder's own warning speaks of the item template)."""
+    from kgrec.text import TextTruncatedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vector = encoder.encode([text], progress=False)
+    for warning in caught:
+        if issubclass(warning.category, TextTruncatedWarning):
+            warnings.warn(f"the query text is longer than the text model reads ({encoder.max_length} tokens): only "
+                          "its start counts", TextTruncatedWarning, stacklevel=4)  # fmt: skip
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return vector

@@ -171,3 +171,19 @@ def test_queries_after_adding_and_removing_items_equal_brute_force(run_copy: Pat
     assert len(results) == c.n_active - 2 and {r.item_id for r in results}.isdisjoint({"t0", "i1", "i4", "i9", "t2"})
     np.testing.assert_allclose([r.score for r in results], truth[stable_top(truth, len(results))], atol=1e-5)
     np.testing.assert_allclose(query, rec.new_user_vector(["i1", "t0"]), atol=1e-6)  # order and repeats do not count
+
+
+def test_a_query_text_cut_at_the_token_limit_is_said_so_about_the_query(text_run: Path):
+    """The encoder's own warning advised reordering text.template, which a query has nothing to do with."""
+    import warnings
+
+    from kgrec.retrieval import Recommender
+    from kgrec.text import TextTruncatedWarning
+
+    rec = Recommender.open(text_run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec.search("film " * 600, k=3, explain=False)
+        rec.search("animated film", k=3, explain=False)
+    said = [str(w.message) for w in caught if issubclass(w.category, TextTruncatedWarning)]
+    assert said == ["the query text is longer than the text model reads (256 tokens): only its start counts"]

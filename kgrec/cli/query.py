@@ -425,18 +425,20 @@ def _predict_pairs(args: argparse.Namespace) -> int:
     "rating": ..., "like": ..., "score": ...}`` per pair, in the file's order."""
     from tqdm.auto import tqdm
 
+    from kgrec.retrieval.predict import PAIR_BATCH
     from kgrec.utils.io import atomic_open
 
     lines = _ids_file_lines(args.pairs, "pair")
     rec = _open(args, predict_only=True)
     users, items = _pair_ids(args.pairs, lines, rec)
-    predictions = rec.predict_pairs(users, items)
-    bar = tqdm(total=len(predictions), desc="predicting", unit="pair", file=sys.stderr, disable=args.no_progress)
+    bar = tqdm(total=len(users), desc="predicting", unit="pair", file=sys.stderr, disable=args.no_progress)
 
     def write(handle: Any) -> None:
-        for user, prediction in zip(users, predictions, strict=True):
-            handle.write(json.dumps({"user": user, **prediction.to_dict()}, ensure_ascii=False) + "\n")
-            bar.update(1)
+        for start in range(0, len(users), PAIR_BATCH):  # a batch at a time: memory stays bounded
+            batch = users[start : start + PAIR_BATCH]
+            for user, prediction in zip(batch, rec.predict_pairs(batch, items[start : start + PAIR_BATCH]), strict=True):
+                handle.write(json.dumps({"user": user, **prediction.to_dict()}, ensure_ascii=False) + "\n")
+            bar.update(len(batch))
 
     with bar:
         if args.out is None:
@@ -448,7 +450,7 @@ def _predict_pairs(args: argparse.Namespace) -> int:
             except OSError as error:
                 raise RetrievalError(_cannot_write(args.out, error)) from None
     if args.out is not None:
-        print(f"{len(predictions)} pairs -> {args.out}", file=sys.stderr)
+        print(f"{len(users)} pairs -> {args.out}", file=sys.stderr)
     return 0
 
 

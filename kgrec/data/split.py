@@ -5,7 +5,9 @@ Every function returns one part label per interaction: 0 = train, 1 = valid, 2 =
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal, get_args
 
 import numpy as np
@@ -45,11 +47,13 @@ class SplitConfig:
         if self.strategy not in SPLIT_STRATEGIES:
             raise ConfigError(f"split strategy '{self.strategy}': expected one of {', '.join(SPLIT_STRATEGIES)}", key="strategy")
         self.ratios = tuple(float(r) for r in self.ratios)  # type: ignore[assignment]
-        if len(self.ratios) != 3 or min(self.ratios) < 0 or abs(sum(self.ratios) - 1.0) > 1e-6:
+        shares_ok = all(r >= 0 for r in self.ratios) and abs(sum(self.ratios) - 1.0) <= 1e-6  # false for nan
+        if len(self.ratios) != 3 or not shares_ok:
             raise ConfigError(f"split ratios {self.ratios}: expected three non-negative shares summing to 1", key="ratios")
         if not 0.0 < self.cold_item_share < 1.0:
             raise ConfigError(f"cold_item_share {self.cold_item_share}: expected a share between 0 and 1", key="cold_item_share")
-        if not 0 <= self.seed < 2**64:  # numpy's generators take no negative seed (a traceback at the split)
+        # numpy's generators take no negative or fractional seed (a traceback at the split)
+        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**64:
             raise ConfigError(f"seed {self.seed}: expected an integer from 0 to 2**64 - 1", key="seed")
 
 
@@ -105,7 +109,8 @@ def ratio_split(user: np.ndarray, ratios: tuple[float, float, float], seed: int)
 def temporal_split(user: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
     """Leave-last-out by time: per user, the last interaction to test, the one before to valid.
 
-    Users with two interactions give one to test; users with one keep it in train.
+    Users with two interactions give one to test; users with one keep it in train. Ties in time
+    go by position in the file: of two interactions in the same second, the later line is later.
     """
     order = np.lexsort((np.arange(len(user)), timestamp, user))
     rank, size = _rank_within_groups(user[order])
@@ -119,12 +124,13 @@ def temporal_split(user: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
 def global_temporal_split(timestamp: np.ndarray, ratios: tuple[float, float, float]) -> np.ndarray:
     """Split at two points in time: the earliest ``floor(r_train * n)`` interactions (by time,
     then by position in the file) to train, the next ``floor(r_valid * n)`` to valid, the rest to
-    test. Users and items that first appear after the cut are new to the later part (evaluation
+    test (``r * n`` counted exactly: 0.7 of 90 is 63, not the 62 that ``0.7 * 90`` in floats
+    floors to). Users and items that first appear after the cut are new to the later part (evaluation
     skips users with no training interaction, :func:`kgrec.eval.evaluate_split`)."""
     n = len(timestamp)
     order = np.lexsort((np.arange(n), timestamp))
-    n_train = int(np.floor(ratios[0] * n))
-    n_valid = int(np.floor(ratios[1] * n))
+    n_train = math.floor(Fraction(str(ratios[0])) * n)
+    n_valid = math.floor(Fraction(str(ratios[1])) * n)
     parts = np.empty(n, dtype=np.int8)
     parts[order] = np.where(np.arange(n) < n_train, TRAIN, np.where(np.arange(n) < n_train + n_valid, VALID, TEST))
     return parts

@@ -117,10 +117,16 @@ class JointLoss(nn.Module):
         step's task losses :math:`\mathcal{L}_m` and the norms :math:`\|\nabla_\theta
         \mathcal{L}_m\|` of their unweighted gradients on the shared parameters, for the tasks in
         both (a task's first loss is kept as its :math:`\mathcal{L}_m(0)`). The optimiser then
-        steps the weights; call :meth:`renormalize` after it."""
+        steps the weights; call :meth:`renormalize` after it.
+
+        A task whose loss this step is not a positive finite number (0 from a batch without its
+        rows) sits the step out: kept as :math:`\mathcal{L}_m(0)`, a 0 had made its ratio
+        :math:`\mathcal{L}_m / 10^{-12}` for the rest of the run, pulling every other weight to
+        its floor; averaged in, its ratio 0 would raise the others' :math:`r_m`."""
         if self.task_weights is None:
             raise RuntimeError(f"balance: only for mode 'gradnorm', this loss is {self.mode!r}")
-        index = [self.tasks.index(t) for t in self.active(losses) if t in grad_norms]
+        index = [self.tasks.index(t) for t in self.active(losses)
+                 if t in grad_norms and 0.0 < float(losses[t]) < math.inf]  # fmt: skip
         if not index:
             return
         w = self.task_weights

@@ -29,6 +29,15 @@ def unit_vectors(x: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.where(norm > eps, x / norm.clamp_min(eps), torch.zeros_like(x))
 
 
+def at_least_fp32(x: Tensor) -> Tensor:
+    """``x`` in float32 when it is a 16-bit float (bf16 / fp16: autocast's matrix products, a model
+    held in bf16), else ``x`` itself, uncopied (float32, float64). A softmax loss subtracts the
+    positive's score from a log-sum-exp of about the same size: rounded to bf16 (8 bits), that
+    difference, and the gradient ``softmax - 1`` on the positive, were mostly rounding error
+    once the positive dominated."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def as_index(name: str, t: Tensor) -> Tensor:
     """``t`` as an int64 index tensor: any integer dtype is accepted (``int32`` from numpy or a
     data loader; ``F.cross_entropy`` takes int64 targets only, "expected target dtype to be Long
@@ -162,9 +171,12 @@ class RatingTower(_PairTower):
 
     def loss(self, pred: Tensor, rating: Tensor) -> Tensor:
         """Mean squared error of ``pred`` ``(B,)`` against ``rating`` ``(B,)`` (other shapes are
-        refused: ``F.mse_loss`` would broadcast a ``(B, 1)`` target to ``B x B`` pairs)."""
+        refused: ``F.mse_loss`` would broadcast a ``(B, 1)`` target to ``B x B`` pairs); 0 when
+        ``B = 0``."""
         if pred.shape != rating.shape:
             raise ValueError(f"rating: expected shape {tuple(pred.shape)} (one per prediction), got {tuple(rating.shape)}")
+        if pred.numel() == 0:  # no rows: nothing to learn, not the NaN mean of nothing
+            return pred.sum() * 0.0
         return F.mse_loss(pred, rating.to(pred.dtype))
 
     def extra_repr(self) -> str:
@@ -212,7 +224,9 @@ class LikeTower(_PairTower):
         return torch.sigmoid(self.forward(z_u, z_i, users, items, item_mask))
 
     def loss(self, logits: Tensor, label: Tensor) -> Tensor:
-        """Binary cross-entropy with logits."""
+        """Binary cross-entropy with logits (the formula above, stable at any logit); 0 when ``B = 0``."""
+        if logits.numel() == 0:  # no rows: nothing to learn, not the NaN mean of nothing
+            return logits.sum() * 0.0
         pw = None if self.pos_weight is None else logits.new_tensor(self.pos_weight)
         return F.binary_cross_entropy_with_logits(logits, label.to(logits.dtype), pos_weight=pw)
 
@@ -328,7 +342,7 @@ class RetrievalTower(nn.Module):
                     scores.masked_fill_(~candidates, float("-inf"))
             elif candidates is not None:  # the caller's scores, shared with another loss: out of place
                 scores = scores.masked_fill(~candidates, float("-inf"))
-            return F.cross_entropy(scores, pos_items)
+            return F.cross_entropy(at_least_fp32(scores), pos_items)
         if neg_items is None:
             raise ValueError(f"neg_items: required by the {self.loss_kind!r} loss")
         if neg_items.dim() == 1:
@@ -399,7 +413,7 @@ class RetrievalTower(nn.Module):
             teacher_scores: ``(B, I)`` teacher scores, ``-inf`` outside :math:`\mathcal{C}_u`.
             temperature: :math:`T` > 0.
         """
-        scores = scores.float()  # bf16 under autocast; logsumexp is not autocast to fp32, and its rounding skewed the gradient
+        scores = at_least_fp32(scores)  # bf16 under autocast; logsumexp is not autocast to fp32, and its rounding skewed the gradient
         ranked = teacher_scores > float("-inf")  # (B, I)
         rows = ranked.any(-1)  # a user who has interacted with every item has nothing to learn here
         if not bool(rows.any()):  # also B = 0 (no retrieval row in the batch): the mean of nothing is NaN
@@ -421,7 +435,11 @@ class RetrievalTower(nn.Module):
 
     @staticmethod
     def softmax_loss(pos: Tensor, neg: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Softmax cross-entropy with the positive at column 0 of ``[pos, neg]``."""
+        r"""Softmax cross-entropy with the positive at column 0 of ``[pos, neg]``:
+        :math:`\frac{1}{B} \sum_u \big[\log\big(e^{p_u} + \sum_{k\,\text{valid}} e^{n_{uk}}\big) - p_u\big]`,
+        computed in float32 at least (:func:`at_least_fp32`; with bf16 scores from CPU autocast
+        or a bf16 model it had been rounding error once the positive dominated)."""
+        pos, neg = at_least_fp32(pos), at_least_fp32(neg)
         if valid is not None:
             neg = neg.masked_fill(~valid, float("-inf"))
         logits = torch.cat([pos.unsqueeze(-1), neg], dim=-1)  # (B, 1+K)
@@ -541,18 +559,22 @@ class KGLinkTower(nn.Module):
 
     def softmax_loss(self, nodes: Tensor, head: Tensor, rel: Tensor, tail: Tensor) -> Tensor:
         """The ``softmax`` loss of the triples ``(head, rel, tail)`` (``(B,)`` node and
-        relation ids, any integer dtype) over all ``nodes`` ``(N, d)``."""
+        relation ids, any integer dtype) over all ``nodes`` ``(N, d)``; 0 when ``B = 0``."""
         head, rel, tail = as_index("head", head), as_index("rel", rel), as_index("tail", tail)
-        tails = self.score_all(nodes[head], rel, nodes, "tail")  # (B, N)
-        heads = self.score_all(nodes[tail], rel, nodes, "head")  # (B, N)
+        if head.numel() == 0:  # no triples: nothing to learn, not the NaN mean of nothing
+            return nodes.sum() * 0.0
+        tails = at_least_fp32(self.score_all(nodes[head], rel, nodes, "tail"))  # (B, N)
+        heads = at_least_fp32(self.score_all(nodes[tail], rel, nodes, "head"))  # (B, N)
         return 0.5 * (F.cross_entropy(tails, tail) + F.cross_entropy(heads, head))
 
     def loss(self, pos: Tensor, neg: Tensor) -> Tensor:
         """Loss from ``pos`` ``(B,)`` and ``neg`` ``(B, K)`` triple scores (``softplus`` or
         ``margin``; ``softmax`` is :meth:`softmax_loss`, and refused here: it had silently given
-        the margin loss)."""
+        the margin loss); 0 when ``B = 0``."""
         if self.loss_kind == "softmax":
             raise ValueError("loss: this tower's loss is 'softmax', over every node: call softmax_loss(nodes, head, rel, tail)")
+        if pos.numel() == 0:  # no triples: nothing to learn, not the NaN mean of nothing
+            return pos.sum() * 0.0 + neg.sum() * 0.0
         if neg.dim() == 1:
             neg = neg.unsqueeze(-1)
         if self.loss_kind == "softplus":

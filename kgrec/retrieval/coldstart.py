@@ -17,11 +17,12 @@ inductive pathways only (:meth:`~kgrec.models.MultiTaskRecommender.cold_item_vec
   recipe's attribute relations (``item.genre -> Comedy`` ... to attribute values the graph
   already has) and the triples of the new ``.kg`` file (relations the model was trained on;
   unknown entities become new nodes, unknown relations are skipped and counted). Generated
-  inverse relations are added when the graph has them.
+  inverse relations are added when the graph has them. A triple is added once, and not when
+  the graph has it already (as the graph builder keeps each triple once).
 
 The fusion gate renormalises over the modalities present, so an item with text only, or with
-graph links only, still gets a vector; an item with neither (no text pathway and no link) is
-refused.
+graph links only, still gets a vector; an item with neither (no text pathway, and no existing
+node within the graph encoder's layers of its own) is refused.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class NewItems:
     links: dict[str, str] = field(default_factory=dict)  # item token -> entity token
     triples: list[tuple[str, str, str]] = field(default_factory=list)  # (head, relation, tail) tokens
     self_linked: list[str] = field(default_factory=list)  # items without a link that the triples name: linked to themselves
+    # linked entity -> its node in the run's graph, set by embed_new_items: a KG entity, or a
+    # trained item's entity, which the graph merged into the item's node (keyed by the item's id)
+    entity_nodes: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -80,7 +84,7 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
     """Read and validate the new items' atomic files.
 
     Raises:
-        DataError: a missing ``item_id`` column, a repeated item, a link to an item that is not
+        DataError: a missing ``item_id`` column, an empty id, a repeated item, a link to an item that is not
             in the ``.item`` file or a second entity for one item, malformed files (file:line).
     """
     table = _read_item_file(Path(items))
@@ -100,7 +104,7 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
     out = NewItems(Path(items), tokens, columns, types)
     if link is not None:
         lt = read_atomic(link)
-        lt.require("item_id", "entity_id")
+        lt.require_ids("item_id", "entity_id")  # as the dataset loader reads a .link: no empty id
         for row, (item, entity) in enumerate(zip(lt.tokens("item_id"), lt.tokens("entity_id"), strict=True)):
             item, entity = str(item), str(entity)
             if item not in seen:
@@ -113,7 +117,7 @@ def read_new_items(items: str | Path, link: str | Path | None = None, kg: str | 
             out.links[item] = entity
     if kg is not None:
         kt = read_atomic(kg)
-        kt.require("head_id", "relation_id", "tail_id")
+        kt.require_ids("head_id", "relation_id", "tail_id")
         out.triples = [
             (str(h), str(r), str(t))
             for h, r, t in zip(kt.tokens("head_id"), kt.tokens("relation_id"), kt.tokens("tail_id"), strict=True)
@@ -160,6 +164,7 @@ def _read_item_file(path: Path) -> AtomicTable:
         ids = [f"{name}:{kind}" for name, kind in table.types.items() if name == "id" or name.endswith("_id")]
         rename = f" (rename {ids[0]} to item_id:token)" if ids else ""
         raise DataError(f"missing required column 'item_id'{rename} (header has: {table.header()}); {ITEM_FILE}", path, 1)
+    table.require_ids("item_id")  # an empty id names no item (the dataset loader refuses it too)
     return table
 
 
@@ -235,8 +240,10 @@ def embed_new_items(
     new_edges = skipped = 0
     graph_vectors = None
     if run.graph is not None:
+        encoder = model.graph_encoder
+        reach = (encoder.num_layers, encoder.add_inverse) if encoder is not None else (0, True)
         anchors, edges, n_new, skipped, informed, item_links, graph_nodes = _extend_graph(
-            run.graph, run.dataset, new, catalog
+            run.graph, run.dataset, new, catalog, *reach
         )
         new_edges = int(edges.shape[1])
         if use_graph:
@@ -295,8 +302,8 @@ def _unembedded(new: NewItems, tokens: list[str], has_text: bool) -> str:
         one = len(dangling) == 1
         entities = ", ".join(repr(new.links[t]) for t in dangling[:5]) + (" ..." if len(dangling) > 5 else "")
         return (f"new item{'' if one else 's'} {some_names(dangling, 5)} {'is' if one else 'are'} linked to {entities}, "
-                f"which {'is' if one else 'are'} neither an entity of the run's graph nor in a KG triple of a relation "
-                f"the graph has (a typo in an entity id?), and {why}: nothing to embed {'it' if one else 'them'} from")  # fmt: skip
+                f"which {'is' if one else 'are'} neither an entity of the run's graph nor joined to one by a KG triple of a "
+                f"relation the graph has (a typo in an entity id?), and {why}: nothing to embed {'it' if one else 'them'} from")  # fmt: skip
     one = len(tokens) == 1
     return (f"new item{'' if one else 's'} {some_names(tokens, 5)} {'has' if one else 'have'} no link to the graph and "
             f"{why}: nothing to embed {'it' if one else 'them'} from (link {'it' if one else 'them'} to graph entities: "
@@ -359,7 +366,7 @@ def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
             "relations only (`kgrec graph stats GRAPH` lists them)"
         )
     kept = [(h, t) for h, r, t in new.triples if r in known]
-    node_of = {str(key): n for n, key in enumerate(graph.keys)}
+    node_of = {str(key): n for n, key in enumerate(graph.keys)} | new.entity_nodes
     named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
     unknown = sorted({entity for entity in new.links.values() if entity not in named})
     if unknown:
@@ -435,6 +442,8 @@ def _titles(items: Dataset, kg: KnowledgeGraph | None) -> list[str]:
     else the title column, else the raw id."""
     import string
 
+    from kgrec.graph.recipe import value_text
+
     fallback = items.item_names()
     template = (kg.provenance.get("recipe") or {}).get("item_name") if kg is not None else None
     if not template:
@@ -445,7 +454,7 @@ def _titles(items: Dataset, kg: KnowledgeGraph | None) -> list[str]:
     columns = {f: _column_values(items.item_features[f], items.item_feature_types[f]) for f in fields}
     out = []
     for j, default in enumerate(fallback):
-        row = {f: " ".join(v[j]) if isinstance(v[j], list) else ("" if v[j] is None else str(v[j])) for f, v in columns.items()}
+        row = {f: " ".join(v[j]) if isinstance(v[j], list) else ("" if v[j] is None else value_text(v[j])) for f, v in columns.items()}
         out.append(template.format_map(row) if all(row.values()) else default)
     return out
 
@@ -461,9 +470,14 @@ def _entity_nodes(kg: KnowledgeGraph, dataset: Dataset) -> dict[str, int]:
 
 
 def _extend_graph(
-    kg: KnowledgeGraph, dataset: Dataset, new: NewItems, catalog: Catalog
+    kg: KnowledgeGraph, dataset: Dataset, new: NewItems, catalog: Catalog, hops: int = 2, both_ways: bool = True
 ) -> tuple[list[int | None], np.ndarray, int, int, list[bool], list[list[list[int]]], list[int]]:
-    """Nodes and edges for the new items (see the module docstring).
+    """Nodes and edges for the new items (see the module docstring). Each triple is added once,
+    and not when the graph already has it, as the graph builder keeps each triple once (a
+    repeated edge weighs twice in the encoder's mean). A new node has graph information when an
+    existing node reaches it within the encoder's ``hops`` layers (messages flow head -> tail,
+    and back too when ``both_ways``): else its vector comes from zeros alone, one constant vector
+    for every such item.
 
     Returns:
         anchors: each new item's existing node, or ``None``; edges: ``(3, E)`` int64
@@ -477,6 +491,7 @@ def _extend_graph(
     )
 
     nodes = _entity_nodes(kg, dataset)
+    new.entity_nodes = {e: nodes[e] for e in new.links.values() if e in nodes}  # for graph_notes
     next_node = kg.n_nodes
     anchors: list[int | None] = []
     existing: list[bool] = []
@@ -504,20 +519,10 @@ def _extend_graph(
 
     relation_id = {str(name): i for i, name in enumerate(kg.relation_names)}
     inverse = {int(base): i for i, base in enumerate(kg.inverse_of) if base >= 0}
-    heads: list[int] = []
-    tails: list[int] = []
-    rels: list[int] = []
     originals: list[tuple[int, int, int]] = []
 
     def edge(h: int, r: int, t: int) -> None:
         originals.append((h, r, t))
-        heads.append(h)
-        rels.append(r)
-        tails.append(t)
-        if r in inverse:
-            heads.append(t)
-            rels.append(inverse[r])
-            tails.append(h)
 
     recipe = recipe_from_dict(kg.provenance["recipe"]) if isinstance(kg.provenance.get("recipe"), dict) else None
     for attribute in recipe.attributes if recipe is not None else []:
@@ -549,9 +554,21 @@ def _extend_graph(
             skipped += 1
             continue
         edge(node_of(h), relation_id[r], node_of(t))
+    originals = _not_in_graph(kg, list(dict.fromkeys(originals)))
+    heads: list[int] = []
+    tails: list[int] = []
+    rels: list[int] = []
+    for h, r, t in originals:
+        heads.append(h)
+        rels.append(r)
+        tails.append(t)
+        if r in inverse:
+            heads.append(t)
+            rels.append(inverse[r])
+            tails.append(h)
     edges = np.asarray([heads, tails, rels], dtype=np.int64).reshape(3, -1)
-    touched = set(heads) | set(tails)
-    informed = [existing[j] or anchors[j] in touched for j in range(len(new.tokens))]
+    reached = _reached(kg.n_nodes, heads, tails, hops, both_ways)
+    informed = [existing[j] or anchors[j] in reached for j in range(len(new.tokens))]
     # Edges of new item nodes to existing nodes, kept for explanations: [relation, node, forward].
     links: dict[int, list[list[int]]] = {}
     for h, r, t in originals:
@@ -562,3 +579,34 @@ def _extend_graph(
     item_links = [[] if existing[j] else links.get(anchors[j], []) for j in range(len(new.tokens))]  # type: ignore[arg-type]
     anchors = [a if existing[j] else None for j, a in enumerate(anchors)]
     return anchors, edges, next_node - kg.n_nodes, skipped, informed, item_links, graph_nodes
+
+
+def _not_in_graph(kg: KnowledgeGraph, triples: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """``triples`` ``(head, relation, tail)`` less those the graph already has (a link to an
+    existing entity whose triples the new ``.kg`` repeats, the attribute edges of a removed
+    item's node)."""
+    old = [k for k, (h, _, t) in enumerate(triples) if h < kg.n_nodes and t < kg.n_nodes]
+    if not old:
+        return triples
+    a = np.asarray([triples[k] for k in old], dtype=np.int64)  # (n, 3)
+    n, r = kg.n_nodes, max(kg.n_relations, 1)
+    graph = (kg.head.astype(np.int64) * r + kg.relation) * n + kg.tail
+    there = {old[k] for k in np.flatnonzero(np.isin((a[:, 0] * r + a[:, 1]) * n + a[:, 2], graph))}
+    return [triple for k, triple in enumerate(triples) if k not in there]
+
+
+def _reached(n_old: int, heads: list[int], tails: list[int], hops: int, both_ways: bool) -> set[int]:
+    """The new nodes (``>= n_old``) that a message from an existing node reaches within ``hops``
+    steps over the new edges ``heads -> tails`` (and back when ``both_ways``)."""
+    senders: dict[int, list[int]] = {}
+    for h, t in zip(heads, tails, strict=True):
+        senders.setdefault(t, []).append(h)
+        if both_ways:
+            senders.setdefault(h, []).append(t)
+    reached: set[int] = set()
+    for _ in range(hops):
+        step = {v for v, us in senders.items() if v >= n_old and any(u < n_old or u in reached for u in us)}
+        if step <= reached:
+            break
+        reached |= step
+    return reached

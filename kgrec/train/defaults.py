@@ -22,8 +22,10 @@ rating column                                ``model.tasks`` loses ``rating`` an
 ratings on a 1-5 scale                       ``model.like_threshold`` (4) becomes three
                                              quarters of the way up the training ratings'
                                              range, as 4 is on 1-5 (0.75 for 0/1 labels, 8
-                                             on 2-10); ``model.tasks`` loses ``like`` when
-                                             every training rating is the same
+                                             on 2-10), like tower or not (explanations call
+                                             a rating from it up "rated highly");
+                                             ``model.tasks`` loses ``like`` when every
+                                             training rating is the same
 item columns (no ``NAME.item``)              ``model.use_text`` becomes false (the text would
                                              be the raw item ids)
 relations (no KG triples, no multi-valued    ``model.use_graph`` becomes false and
@@ -72,9 +74,15 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         tasks = tuple(t for t in tasks if t not in ("rating", "like"))
         notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
     like_threshold = model.like_threshold
-    if "like" in tasks and dataset.train.rating is not None and _is_default(config, "like_threshold"):
-        like_threshold, tasks, note = _like_threshold(dataset, tasks)
-        notes += [note] if note else []
+    if dataset.train.rating is not None and _is_default(config, "like_threshold"):
+        # fitted without a like tower too: explanations call a rating at or above it "rated highly"
+        fitted, fitted_tasks, note = _like_threshold(dataset, tasks)
+        if "like" in tasks:
+            like_threshold, tasks = fitted, fitted_tasks
+            notes += [note] if note else []
+        elif fitted != like_threshold:
+            like_threshold = fitted
+            notes.append(note)
     use_text = model.use_text
     if not dataset.item_features and config.text.template is None and _is_default(config, "use_text"):
         use_text = False

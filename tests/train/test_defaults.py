@@ -156,6 +156,19 @@ def test_the_like_threshold_fits_the_rating_scale(atomic, scale, threshold, note
             prepare(fit_defaults(kept, data)[0], data, progress=False)
 
 
+def test_the_like_threshold_fits_the_scale_without_a_like_tower_too(atomic):
+    """Explanations call a rating from the threshold up "rated highly": with ``model.tasks`` given
+    without ``like`` it stayed 4, so 4 of 10 was a high rating."""
+    data = load_data(load_config(None, [f"data.path={atomic(name='rated', inter=_rated([2, 4, 6, 8, 10]))}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={data.path}", "model.tasks=[retrieval, rating]"]), data)
+    assert config.model.like_threshold == 8.0 and config.model.tasks == ("retrieval", "rating")
+    assert "rated's training ratings run from 2 to 10: a like is a rating >= 8 (model.like_threshold" in notes[0]
+    same = load_data(load_config(None, [f"data.path={atomic(name='same', inter=_rated([1]))}"]))
+    config, notes = fit_defaults(load_config(None, [f"data.path={same.path}", "model.tasks=[retrieval, rating]"]), same)
+    assert config.model.like_threshold == 4.0 and config.model.tasks == ("retrieval", "rating")
+    assert not any("like" in n for n in notes)  # no tower to turn off, and no threshold could tell a like
+
+
 def test_ratings_all_alike_switch_the_like_tower_off(atomic):
     data = load_data(load_config(None, [f"data.path={atomic(name='rated', inter=_rated([1]))}"]))
     config, notes = fit_defaults(load_config(None, [f"data.path={data.path}"]), data)

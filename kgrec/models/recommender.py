@@ -36,7 +36,7 @@ from kgrec.models.config import REC_TASKS, ModelConfig, ModelSizes
 from kgrec.models.fusion import ItemFusion, MoEAdaptor, UserEncoder, drops_ids
 from kgrec.models.graph_encoder import RelationalGraphEncoder
 from kgrec.models.losses import JointLoss
-from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower, as_index
+from kgrec.models.towers import KGLinkTower, LikeTower, RatingTower, RetrievalTower, as_index, at_least_fp32
 from kgrec.models.trunk import Trunk, build_trunk
 
 
@@ -136,6 +136,20 @@ INDEX_FIELDS = ("user", "pos_item", "neg_items", "kg_head", "kg_rel", "kg_tail",
 
 def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
     return None if t is None else t.to(device, non_blocking=True)
+
+
+def check_indices(*checks: tuple[str, Tensor | None, int]) -> None:
+    """Refuse, with a ``ValueError`` naming it, the first ``(name, index, size)`` whose integer
+    ``index`` has a value outside ``[0, size)``: a negative index would silently read the row
+    ``size + index`` (``-1`` the last user), one too large fails as a bare ``IndexError`` (on a
+    GPU a device-side assert). One host sync for all the checks; empty or ``None`` ones pass."""
+    given = [(name, t, size) for name, t, size in checks if t is not None and t.numel()]
+    if not given:
+        return
+    bounds = torch.stack([torch.stack([t.min(), t.max()]) for _, t, _ in given]).tolist()  # (n, 2)
+    for (name, _, size), (low, high) in zip(given, bounds, strict=True):
+        if low < 0 or high >= size:
+            raise ValueError(f"{name}: index out of range [{low}, {high}]: expected indices in [0, {size})")
 
 
 @dataclass
@@ -268,7 +282,7 @@ class MultiTaskRecommender(nn.Module):
     def attach(self, side: SideInputs) -> MultiTaskRecommender:
         """Set the fixed data tensors (moved to the model's device); fields left ``None`` are kept."""
         s = self.sizes
-        device = self._device()
+        device, dtype = self._device(), self._float_dtype()
         if side.edge_index is not None or side.edge_type is not None:
             if side.edge_index is None or side.edge_type is None:
                 raise ValueError("side: edge_index and edge_type go together")
@@ -279,7 +293,7 @@ class MultiTaskRecommender(nn.Module):
         if side.text is not None:
             if side.text.shape != (s.num_items, s.text_dim):
                 raise ValueError(f"side.text: expected shape ({s.num_items}, {s.text_dim}), got {tuple(side.text.shape)}")
-            self.text = side.text.detach().to(device, torch.float32)
+            self.text = side.text.detach().to(device, dtype)
         for name in ("history", "ratings", "user_features"):
             matrix = getattr(side, name)
             if matrix is None:
@@ -288,11 +302,11 @@ class MultiTaskRecommender(nn.Module):
                 raise ValueError(f"side.{name}: expected shape {self._side_shape(name)}, got {tuple(matrix.shape)}")
             coo = matrix.to_sparse_coo().coalesce() if matrix.is_sparse_csr else matrix.coalesce()
             setattr(self, f"_{name}_indices", coo.indices().to(device))  # (2, nnz)
-            setattr(self, f"_{name}_values", coo.values().to(device, torch.float32))  # (nnz,)
+            setattr(self, f"_{name}_values", coo.values().to(device, dtype))  # (nnz,)
         if side.item_log_q is not None:
             if side.item_log_q.shape != (s.num_items,):
                 raise ValueError(f"side.item_log_q: expected shape ({s.num_items},), got {tuple(side.item_log_q.shape)}")
-            self.item_log_q = side.item_log_q.to(device, torch.float32)
+            self.item_log_q = side.item_log_q.to(device, dtype)
         if side.warm_items is not None:
             if side.warm_items.shape != (s.num_items,):
                 raise ValueError(f"side.warm_items: expected shape ({s.num_items},), got {tuple(side.warm_items.shape)}")
@@ -301,6 +315,7 @@ class MultiTaskRecommender(nn.Module):
             if side.private_owner.shape != (s.num_nodes,):
                 raise ValueError(f"side.private_owner: expected shape ({s.num_nodes},), got {tuple(side.private_owner.shape)}")
             owner = side.private_owner.to(device, torch.long)
+            check_indices(("side.private_owner", owner[owner >= 0], s.num_items))  # item ids, -1 for none
             self._private_nodes = (owner >= 0).nonzero().squeeze(1)  # entities one item alone links to
             self._private_items = owner[self._private_nodes]  # that item
         return self  # missing inputs are reported when first needed, so attach() can go piecewise
@@ -308,6 +323,12 @@ class MultiTaskRecommender(nn.Module):
     def _device(self) -> torch.device:
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+    def _float_dtype(self) -> torch.dtype:
+        """The parameters' floating dtype (float32 unless the model was cast, e.g. ``model.double()``),
+        which :meth:`attach` gives the floating side inputs, as a cast after attaching does."""
+        p = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return p.dtype if p is not None else torch.float32
 
     def _side_shape(self, name: str) -> tuple[int, int]:
         s = self.sizes
@@ -437,7 +458,10 @@ class MultiTaskRecommender(nn.Module):
         return nodes
 
     def _adapted_text(self, text: Tensor) -> Tensor:
-        return self.text_adaptor(text)  # (n, d)
+        """Text vectors ``(n, t)`` through the adaptor, ``(n, d)``, read on the adaptor's device
+        and in its dtype (a no-op for the attached text; a float32 vector for a float64 model)."""
+        w = self.text_adaptor.weight
+        return self.text_adaptor(text.to(w.device, w.dtype))  # (n, d)
 
     def _user_repr(self, users: Tensor | None, enc: Encoded, exclude_items: Tensor | None = None) -> dict[str, Tensor]:
         graph_users = None
@@ -458,6 +482,14 @@ class MultiTaskRecommender(nn.Module):
         when the batch has no triples; the other tasks require their fields)."""
         c = self.config
         batch = batch.with_int64_indices()
+        s, checks = self.sizes, []
+        if c.rec_tasks:
+            checks += [("batch.user", batch.user, s.num_users)]
+            checks += [(f"batch.{f}", getattr(batch, f), s.num_items) for f in ("pos_item", "neg_items", "shared_items")]
+        if "kg" in c.tasks:
+            checks += [(f"batch.{f}", getattr(batch, f), s.num_nodes) for f in ("kg_head", "kg_tail", "kg_neg_tail")]
+            checks += [("batch.kg_rel", batch.kg_rel, s.num_relations)]
+        check_indices(*checks)
         enc = self.encode() if encoded is None else encoded
         losses: dict[str, Tensor] = {}
         if c.rec_tasks:
@@ -547,8 +579,10 @@ class MultiTaskRecommender(nn.Module):
         return self._retrieval().item_vectors(enc.item_z["retrieval"])
 
     def user_vectors(self, users: Tensor | None = None, encoded: Encoded | None = None) -> Tensor:
-        """Retrieval-space vectors of ``users`` ``(B,)``, or of all users, ``(B | U, d)``."""
+        """Retrieval-space vectors of ``users`` ``(B,)``, or of all users, ``(B | U, d)``.
+        Indices outside ``[0, U)`` (negative ones too) are refused with a ``ValueError``."""
         tower = self._retrieval()
+        users = None if users is None else self._users(users)
         enc = self.encode() if encoded is None else encoded
         return tower.user_vectors(self._user_repr(users, enc)["retrieval"])
 
@@ -558,20 +592,30 @@ class MultiTaskRecommender(nn.Module):
         enc = self.encode() if encoded is None else encoded
         return self.user_vectors(users, enc) @ self.item_vectors(enc).T
 
-    def _pair(self, task: str, users: Tensor, items: Tensor, encoded: Encoded | None) -> tuple[Tensor, Tensor]:
+    def _users(self, users: Tensor) -> Tensor:
+        """``users`` as int64 indices in ``[0, U)`` (:func:`check_indices`)."""
+        users = as_index("users", users)
+        check_indices(("users", users, self.sizes.num_users))
+        return users
+
+    def _pair(self, task: str, users: Tensor, items: Tensor, encoded: Encoded | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(users, items, z_u, z_i)``: the checked int64 indices and their ``task`` representations."""
         if task not in self.towers:
             raise ValueError(f"this model has no {task} tower (add {task!r} to model.tasks)")
+        users, items = as_index("users", users), as_index("items", items)
+        check_indices(("users", users, self.sizes.num_users), ("items", items, self.sizes.num_items))
         enc = self.encode() if encoded is None else encoded
-        return self._user_repr(users, enc)[task], enc.item_z[task][items]
+        return users, items, self._user_repr(users, enc)[task], enc.item_z[task][items]
 
     def predict_rating(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
-        """Predicted ratings ``(B,)`` of ``(users[b], items[b])``, clamped to ``rating_range``."""
-        z_u, z_i = self._pair("rating", users, items, encoded)
+        """Predicted ratings ``(B,)`` of ``(users[b], items[b])``, clamped to ``rating_range``
+        (indices outside ``[0, U)`` / ``[0, I)`` are refused with a ``ValueError``)."""
+        users, items, z_u, z_i = self._pair("rating", users, items, encoded)
         return self.towers["rating"].predict(z_u, z_i, users, items, ratings=self._item_ratings())
 
     def predict_like(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
-        """Like probabilities ``(B,)`` of ``(users[b], items[b])``."""
-        z_u, z_i = self._pair("like", users, items, encoded)
+        """Like probabilities ``(B,)`` of ``(users[b], items[b])`` (indices as :meth:`predict_rating`)."""
+        users, items, z_u, z_i = self._pair("like", users, items, encoded)
         return self.towers["like"].predict(z_u, z_i, users, items)
 
     def fuse_cold_items(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
@@ -630,14 +674,18 @@ class MultiTaskRecommender(nn.Module):
     def mean_history(self, encoded: Encoded | None = None) -> Tensor:
         r"""The mean training user's history part ``(1, d)``, what a new user's history is shrunk
         toward (:meth:`new_user_vectors`): :math:`\bar{\mathbf{h}} = \frac{1}{U} \sum_u
-        \frac{1}{n_u} \sum_{i \in \mathcal{I}_u} \mathbf{h}_i` over the users with training items."""
+        \frac{1}{n_u} \sum_{i \in \mathcal{I}_u} \mathbf{h}_i` over the :math:`U` users with
+        training items (a ``ValueError`` when there are none: the mean of nothing is NaN), in the
+        items' dtype, float32 at least."""
         if "history" not in self.config.user_parts:
             raise ValueError("mean_history: the model has no history user part (model.user_encoder)")
         history = self._history()
         if history is None:
             raise ValueError("mean_history needs side input 'history': call model.attach(SideInputs(history=...))")
-        items = (self.encode() if encoded is None else encoded).items.float()  # (I, d)
+        items = at_least_fp32((self.encode() if encoded is None else encoded).items)  # (I, d)
         counts = history.csr.crow_indices().diff()  # (U,) n_u
+        if not bool((counts > 0).any()):
+            raise ValueError("mean_history: no user has a training item in the history side input")
         return (history @ items)[counts > 0].mean(0, keepdim=True)  # rows of a mean-normalised history
 
     # ------------------------------------------------------------------ parameter groups

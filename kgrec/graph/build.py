@@ -100,7 +100,9 @@ def build_graph(
             offset += len(values)
         n_provisional = offset
         n_relations = max(len(relation_names), 1)
-        _check_unique_names(relation_names + ([INTERACTED] if recipe.users else []))
+        _check_unique_names(dataset, kg_relations, recipe)
+        names = relation_names + ([INTERACTED] if recipe.users else [])
+        assert len(set(names)) == len(names), names  # attribute clashes: refused by check_recipe above
 
         step("deduplicate")
         n_kg, n_attributes = len(kg_part.head), sum(len(p.head) for p in parts[1:])
@@ -133,7 +135,8 @@ def build_graph(
                     "to keep them linked"
                 )
             emptied = np.flatnonzero(had_triples & (np.bincount(relation, minlength=n_relations) == 0))
-            if len(emptied) and len(head) and notes is not None:
+            # user edges keep a graph whose content triples min_degree dropped: say so then too
+            if len(emptied) and (len(head) or recipe.users) and notes is not None:
                 notes.append(
                     f"min_degree {recipe.min_degree} dropped every triple of {len(emptied)} of {len(relation_names)} "
                     f"relations ({', '.join(relation_names[r] for r in emptied)}), which stay in the graph without "
@@ -236,19 +239,26 @@ def _no_triples(dataset: Dataset, recipe: GraphRecipe, n_kg: int, n_attributes: 
     )
 
 
-def _check_unique_names(relation_names: list[str]) -> None:
-    seen = set()
-    for name in relation_names:
-        if name in seen:
-            raise ConfigError(
-                f"relation '{name}' is defined twice (a dataset relation, a recipe attribute or the generated "
-                f"'{INTERACTED}'); rename the attribute (a deny pattern would drop both)"
-            )
-        seen.add(name)
-    if any(name.endswith(INVERSE_SUFFIX) for name in relation_names):
-        clash = next(n for n in relation_names if n.endswith(INVERSE_SUFFIX))
+def _check_unique_names(dataset: Dataset, kg_relations: list[str], recipe: GraphRecipe) -> None:
+    """Refuse KG relations (those ``allow`` / ``deny`` keep) whose names the builder makes itself:
+    ``interacted`` with ``users: true``, and names ending in ``.inv`` (generated inverses; the
+    graph's readers take such a name for one). Attribute relations are checked with the recipe
+    (:func:`~kgrec.graph.recipe.check_recipe`)."""
+    if recipe.users and INTERACTED in kg_relations:
         raise ConfigError(
-            f"relation '{clash}' ends in '{INVERSE_SUFFIX}', which is kept for generated inverses"
+            f"the KG of '{dataset.name}' has a relation '{INTERACTED}', the name of the user edges users: true "
+            f"adds; deny it (deny: ['{INTERACTED}'] drops the KG's relation, not the user edges), or set users: false",
+            key="users",
+        )
+    reserved = [name for name in kg_relations if name.endswith(INVERSE_SUFFIX)]
+    if reserved:
+        shown = ", ".join(f"'{name}'" for name in reserved[:3]) + (f" and {len(reserved) - 3} more" if len(reserved) > 3 else "")
+        raise ConfigError(
+            f"the KG of '{dataset.name}' has relation{'s' if len(reserved) > 1 else ''} {shown} ending in "
+            f"'{INVERSE_SUFFIX}', which names the inverses the builder generates; deny "
+            f"{'them' if len(reserved) > 1 else 'it'} (deny: ['*{INVERSE_SUFFIX}']), or rename "
+            f"{'them' if len(reserved) > 1 else 'it'} in {dataset.name}.kg",
+            key="deny",
         )
 
 

@@ -12,7 +12,6 @@ The structured :class:`GraphPath` is what a later "why was this recommended" fea
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import itertools
 from collections.abc import Iterable, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 from kgrec.errors import GraphError
 from kgrec.graph._arrays import sorted_unique
 from kgrec.graph.kg import ITEM, KnowledgeGraph
-from kgrec.graph.recipe import INTERACTED
+from kgrec.graph.recipe import INTERACTED, pattern_matches
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def explain_paths(kg: KnowledgeGraph, from_item: str, to_item: str, n: int = 3) 
 def _excluded_relations(kg: KnowledgeGraph, patterns: tuple[str, ...]) -> frozenset[int]:
     """Relations whose name matches a pattern, with their generated inverses (and the relations
     an excluded inverse reverses): paths are undirected, so a relation and its inverse go together."""
-    matched = {i for i, name in enumerate(kg.relation_names) if any(fnmatch.fnmatchcase(str(name), p) for p in patterns)}
+    matched = {i for i, name in enumerate(kg.relation_names) if any(pattern_matches(str(name), p) for p in patterns)}
     inverses = {int(r) for r, of in enumerate(kg.inverse_of.tolist()) if of in matched}
     reversed_ = {int(kg.inverse_of[r]) for r in matched if kg.inverse_of[r] >= 0}
     return frozenset(matched | inverses | reversed_)

@@ -263,11 +263,13 @@ def attribute_value(attribute: AttributeRelation, raw: object) -> str:
 
 
 def value_text(value: object) -> str:
-    """An item column's value as the text a graph node is named by (``1995.0`` -> ``"1995"``, NaN -> ``""``)."""
+    """An item column's value as the text a graph node is named by (``1995.0`` -> ``"1995"``, NaN
+    -> ``""``, any other number in the shortest form that reads back as the same float, as text
+    templates write it: ``:g`` kept 6 digits, which made 40.712776 and 40.71279 one node)."""
     if isinstance(value, float):
         if math.isnan(value):
             return ""
-        return str(int(value)) if value.is_integer() else f"{value:g}"
+        return str(int(value)) if value.is_integer() else repr(value)
     return str(value).strip()
 
 
@@ -310,7 +312,7 @@ def check_relation_filters(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
     for r in relations:
         parts = r.split(".")
         hints.update(".".join(parts[:n]) + ".*" for n in range(1, len(parts)))
-    unmatched = [p for p in recipe.allow if not any(fnmatch.fnmatchcase(r, p) for r in relations)]
+    unmatched = [p for p in recipe.allow if not any(pattern_matches(r, p) for r in relations)]
     if unmatched and len(unmatched) == len(recipe.allow):
         raise ConfigError(
             f"recipe allow {list(recipe.allow)} matches none of the {what}{closest(unmatched[0], hints)}, "
@@ -331,14 +333,21 @@ def check_relation_filters(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
         for p in unmatched
     ]
     for p in recipe.deny:
-        if not any(fnmatch.fnmatchcase(r, p) for r in relations):
+        if not any(pattern_matches(r, p) for r in relations):
             users = f" ('{INTERACTED}', the user edges of users: true, is no KG relation: set users: false)" if p == INTERACTED else ""
             notes.append(f"recipe deny pattern '{p}' matches none of the {what}{closest(p, hints)}, so it drops nothing{users}")
     return notes
 
 
 def _matches(relation: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(relation, p) for p in patterns)
+    return any(pattern_matches(relation, p) for p in patterns)
+
+
+def pattern_matches(relation: str, pattern: str) -> bool:
+    """Whether an ``allow`` / ``deny`` entry names ``relation``: as the name itself, or as a shell
+    pattern (``film.*``); the name comes first, since ``[...]`` in a pattern is a character class
+    (``a[1]`` matched ``a1``, never the relation ``a[1]``)."""
+    return relation == pattern or fnmatch.fnmatchcase(relation, pattern)
 
 
 SOURCE_GRAPHS = Path(__file__).resolve().parents[2] / "graphs"  # the recipes beside kgrec's source tree

@@ -243,3 +243,27 @@ def test_min_degree_notes_relations_it_emptied_when_user_edges_keep_the_graph(to
     assert kg.n_triples == len(toy.train)  # only the user edges are left
     assert ("min_degree 9 dropped every triple of 2 of 2 relations (film.film.directed_by, film.film.starring), which "
             "stay in the graph without triples; lower min_degree, or deny them") in notes  # fmt: skip  # before: not said
+
+
+def test_float_attribute_values_keep_every_digit_that_tells_them_apart(atomic):
+    """``:g`` named nodes by 6 digits, so 40.712776 and 40.71279 became one value node; they are
+    written as text templates write numbers (shortest exact form; whole numbers without ``.0``)."""
+    folder = atomic(
+        inter="user_id:token|item_id:token\nu|i1\nu|i2\nu|i3",
+        item="item_id:token|lat:float\ni1|40.712776\ni2|40.71279\ni3|1995.0",
+    )
+    kg = build_graph(load_dataset(folder), recipe_from_dict({"kg": False, "attributes": [{"column": "lat", "relation": "at"}]}))
+    assert sorted(t[1] for _, _, t in typed_triples(kg)) == ["at=1995", "at=40.712776", "at=40.71279"]
+
+
+def test_a_relation_named_with_brackets_is_matched_by_its_own_name(atomic):
+    """``[1]`` in a pattern is a character class: ``allow: ['a[1]']`` kept ``a1``, never ``a[1]``."""
+    folder = atomic(
+        inter="user_id:token|item_id:token\nu|i1\nu|i2",
+        kg="head_id:token|relation_id:token|tail_id:token\ne1|a[1]|x\ne2|a1|x\ne2|b|y",
+        link="item_id:token|entity_id:token\ni1|e1\ni2|e2",
+    )
+    kg = build_graph(load_dataset(folder), recipe_from_dict({"allow": ["a[1]"]}))
+    assert sorted({r for _, r, _ in typed_triples(kg)}) == ["a1", "a[1]"]  # the name, and what the pattern matches
+    kg = build_graph(load_dataset(folder), recipe_from_dict({"deny": ["a[1]"]}))
+    assert sorted({r for _, r, _ in typed_triples(kg)}) == ["b"]

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -276,16 +276,26 @@ def _write_batch(
     key: str, ids: list[str], results: Iterable[list[Result]], out: Path | None, no_progress: bool, desc: str
 ) -> int:
     """One JSON line ``{key: id, "results": [...]}`` per id, to ``out`` (atomically) or stdout."""
+    lines = ([{key: query, "results": [r.to_dict() for r in found]}] for query, found in zip(ids, results, strict=True))
+    return _write_json_lines(lines, len(ids), key, out, no_progress, desc)
+
+
+def _write_json_lines(
+    batches: Iterable[list[dict]], total: int, unit: str, out: Path | None, no_progress: bool, desc: str
+) -> int:
+    """Each batch's records as JSON lines to ``out`` (atomically) or stdout, with a progress bar
+    over the ``total`` records, and a last line on stderr saying where they went."""
     from tqdm.auto import tqdm
 
     from kgrec.utils.io import atomic_open
 
-    bar = tqdm(total=len(ids), desc=desc, unit=key, file=sys.stderr, disable=no_progress)
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=no_progress)
 
     def write(handle: Any) -> None:
-        for query, found in zip(ids, results, strict=True):
-            handle.write(json.dumps({key: query, "results": [r.to_dict() for r in found]}, ensure_ascii=False) + "\n")
-            bar.update(1)
+        for batch in batches:
+            for record in batch:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            bar.update(len(batch))
 
     with bar:
         if out is None:
@@ -297,7 +307,7 @@ def _write_batch(
             except OSError as error:  # a folder, a place no file can be made (/proc), a full disk
                 raise RetrievalError(_cannot_write(out, error)) from None
     if out is not None:
-        print(f"{len(ids)} {key}s -> {out}", file=sys.stderr)
+        print(f"{total} {unit}s -> {out}", file=sys.stderr)
     return 0
 
 
@@ -422,36 +432,21 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _predict_pairs(args: argparse.Namespace) -> int:
     """``kgrec predict --pairs``: one JSON line ``{"user": ..., "item_id": ..., "title": ...,
-    "rating": ..., "like": ..., "score": ...}`` per pair, in the file's order."""
-    from tqdm.auto import tqdm
-
+    "rating": ..., "like": ..., "score": ...}`` per pair, in the file's order, a batch of
+    :data:`~kgrec.retrieval.predict.PAIR_BATCH` pairs at a time (memory stays bounded)."""
     from kgrec.retrieval.predict import PAIR_BATCH
-    from kgrec.utils.io import atomic_open
 
     lines = _ids_file_lines(args.pairs, "pair")
     rec = _open(args, predict_only=True)
     users, items = _pair_ids(args.pairs, lines, rec)
-    bar = tqdm(total=len(users), desc="predicting", unit="pair", file=sys.stderr, disable=args.no_progress)
 
-    def write(handle: Any) -> None:
-        for start in range(0, len(users), PAIR_BATCH):  # a batch at a time: memory stays bounded
+    def batches() -> Iterator[list[dict]]:
+        for start in range(0, len(users), PAIR_BATCH):
             batch = users[start : start + PAIR_BATCH]
-            for user, prediction in zip(batch, rec.predict_pairs(batch, items[start : start + PAIR_BATCH]), strict=True):
-                handle.write(json.dumps({"user": user, **prediction.to_dict()}, ensure_ascii=False) + "\n")
-            bar.update(len(batch))
+            predictions = rec.predict_pairs(batch, items[start : start + PAIR_BATCH])
+            yield [{"user": user, **p.to_dict()} for user, p in zip(batch, predictions, strict=True)]
 
-    with bar:
-        if args.out is None:
-            write(sys.stdout)
-        else:
-            try:
-                with atomic_open(args.out, "w", encoding="utf-8") as handle:
-                    write(handle)
-            except OSError as error:
-                raise RetrievalError(_cannot_write(args.out, error)) from None
-    if args.out is not None:
-        print(f"{len(users)} pairs -> {args.out}", file=sys.stderr)
-    return 0
+    return _write_json_lines(batches(), len(users), "pair", args.out, args.no_progress, "predicting")
 
 
 def _pair_ids(path: Path, lines: list[tuple[int, str]], rec: Recommender) -> tuple[list[str], list[str]]:

@@ -9,6 +9,8 @@ RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESP
 
 
 def launched_as_rank_zero() -> bool:
-    """Whether every rank variable of the launchers is ``0`` or unset: the process that should
-    speak for a multi-process run (any process of a single-process one)."""
-    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
+    """Whether every rank variable of the launchers is ``0``, empty or unset: the process that
+    should speak for a multi-process run (any process of a single-process one). An empty one
+    (``RANK=`` left by a shell script) names no rank: read as another process, it muted every
+    note and progress line."""
+    return all(os.environ.get(name, "").strip() in ("", "0") for name in RANK_VARIABLES)

@@ -237,12 +237,14 @@ class PLE(Trunk):
 
     where task experts :math:`\mathcal{E}_t^{l}` read :math:`\mathbf{x}_t^{l}`, shared experts
     :math:`\mathcal{E}_s^{l}` read :math:`\mathbf{x}_s^{l}`, and gates are softmax-linear. The
-    shared gate exists on all levels but the last. Shared parameters: shared experts and shared
+    shared gate exists on all levels but the last, and only with shared experts: with
+    ``num_shared_experts=0`` no expert reads :math:`\mathbf{x}_s^{l+1}`, so there is no shared
+    path and the tasks' branches are independent. Shared parameters: shared experts and shared
     gates, and the parts of a task's branch that the shared gate reads (:meth:`shared_parameters`);
-    task parameters: the rest of that task's experts and gates. With one level that is the task's
-    whole branch; with :math:`L` levels a task's experts below level :math:`L-1` feed the shared
-    gate, and its gates below level :math:`L-2` feed those experts, so every task's output depends
-    on them.
+    task parameters: the rest of that task's experts and gates. With one level (or no shared
+    experts) that is the task's whole branch; with :math:`L` levels a task's experts below level
+    :math:`L-1` feed the shared gate, and its gates below level :math:`L-2` feed those experts, so
+    every task's output depends on them.
 
     Args:
         in_dim: input size.
@@ -280,7 +282,7 @@ class PLE(Trunk):
         self.num_task_experts = num_task_experts
         n_tasks = len(self.tasks)
         self.shared.experts = nn.ModuleList()  # [level] -> ModuleList of experts
-        self.shared.gates = nn.ModuleList()  # [level] shared gate, levels 0 .. L-2
+        self.shared.gates = nn.ModuleList()  # [level] shared gate, levels 0 .. L-2 (none if S = 0)
         for t in self.tasks:
             self.task_modules[t].experts = nn.ModuleList()
             self.task_modules[t].gates = nn.ModuleList()
@@ -295,14 +297,15 @@ class PLE(Trunk):
                     nn.ModuleList(MLP(d_in, hidden, self.out_dim, dropout) for _ in range(num_task_experts))
                 )
                 mods.gates.append(nn.Linear(d_in, num_task_experts + num_shared_experts))
-            if level < num_levels - 1:
+            if level < num_levels - 1 and num_shared_experts > 0:  # else nothing reads its output
                 self.shared.gates.append(nn.Linear(d_in, n_tasks * num_task_experts + num_shared_experts))
 
     def _branch(self, task: str, shared: bool) -> Iterator[nn.Parameter]:
         """Task ``task``'s experts and gates that every task depends on (``shared``) or only it
-        does: the experts of level :math:`l` feed the shared gate of that level (:math:`l < L-1`),
-        and the task's gate of level :math:`l` feeds its experts of level :math:`l + 1`."""
-        last = self.num_levels - 1
+        does: the experts of level :math:`l` feed the shared gate of that level (:math:`l < L-1`,
+        with shared experts), and the task's gate of level :math:`l` feeds its experts of level
+        :math:`l + 1`."""
+        last = len(self.shared.gates)  # levels whose task experts the shared gates read
         modules = self.task_modules[task]
         for level in range(self.num_levels):
             if (level < last) == shared:
@@ -331,7 +334,7 @@ class PLE(Trunk):
             new_xt = {
                 t: _mix(self.task_modules[t].gates[level], xt[t], task_out[t] + shared_out) for t in self.tasks
             }
-            if level < self.num_levels - 1:
+            if level < len(self.shared.gates):
                 all_out = [o for t in self.tasks for o in task_out[t]] + shared_out
                 xs = _mix(self.shared.gates[level], xs, all_out)
             xt = new_xt

@@ -268,6 +268,8 @@ class EaseTeacher:
         key = _teacher_key(dataset, train, candidates, device) if _reused is not None else None
         if _reused is not None and _reused[0] == key:  # inside reuse_teachers(): fitted for an earlier trial
             return _reused[1]
+        if _reused is not None:  # one teacher at a time: the last one's weights are not kept through this fit
+            _reused[:] = [None, None]
         teacher = cls.fit(dataset, train.teacher_reg, candidates, standardize=train.teacher_standardize,
                           perplexity=train.teacher_perplexity, progress=train.progress, device=device,
                           session_hours=train.teacher_session_hours, user_weight=train.teacher_user_weight,
@@ -325,11 +327,13 @@ class EaseTeacher:
         if items is None or self.standardize or self.user_model is not None:  # statistics over every item
             scores = self._compute(unique)
             return (scores if items is None else scores[:, items.to(self.device)])[inverse.to(self.device)]
-        return self._compute_columns(unique, items.to(self.device))[inverse.to(self.device)]
+        wanted, back = items.to(self.device).unique(return_inverse=True)  # repeats allowed, as for users
+        return self._compute_columns(unique, wanted)[inverse.to(self.device)][:, back]
 
     def _compute_columns(self, users: Tensor, items: Tensor) -> Tensor:
-        """:meth:`_compute`'s scores of distinct ``users`` at ``items`` only: the weights' rows
-        of the users' training items, at those columns, summed per user."""
+        """:meth:`_compute`'s scores of distinct ``users`` at distinct ``items`` only: the weights'
+        rows of the users' training items, at those columns, summed per user (an item asked twice
+        would get its ``-inf`` at one of its two columns alone)."""
         row, col, value = row_values(self.history, users.cpu())  # the users' training items (and weights)
         row, col, value = row.to(self.device), col.to(self.device), value.to(self.device)
         seen, at = col.unique(return_inverse=True)
@@ -414,6 +418,7 @@ def _fitted_choosing_recency(dataset: Dataset, build: Callable[[float], EASE], r
             score = evaluate_split(model.score, dataset, "valid", _valid_ks(dataset.n_items))[f"ndcg@{k}"]
             if best is None or score > best[0]:
                 best = (score, model, hours, model.history)
+        del model, plain  # else a worse fit's (I, I) weights stay alive through the next fit, past peak_bytes
     assert best is not None
     _, model, hours, history = best
     model.history, model.recency_hours, model.recency_floor = history, hours, floor

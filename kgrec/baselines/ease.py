@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from kgrec.data.dataset import Interactions
-from kgrec.eval.matrix import interaction_matrix, recency_matrix, sparse_rows
+from kgrec.eval.matrix import interaction_matrix, recency_matrix, row_entries, sparse_rows
 
 
 class EASE:
@@ -122,8 +122,8 @@ class EASE:
         return f"{type(self).__name__}(reg={self.reg:g}{session}{recency})"
 
 
-#: Entries of one dense block of :math:`X` in :func:`item_cooccurrence`, at most: a quarter of
-#: an ``(I, I)`` matrix, or this many (128 MB of float64) on a catalogue too small to matter.
+#: Entries of one dense block in :func:`blocked_gram`, at most: a quarter of the ``(n, n)``
+#: result, or this many (128 MB of float64) where that is too small to matter.
 GRAM_BLOCK_ENTRIES = 1 << 24
 #: A sparse :math:`X^\top X` of up to this many bytes is made in one product whatever the
 #: density (ml-100k: 68 MB at most), the quicker way.
@@ -131,40 +131,44 @@ GRAM_SPARSE_BYTES = 1 << 28
 
 
 def item_cooccurrence(x: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    r""":math:`X^\top X`, ``(I, I)`` float64 on ``device``, from the ``(U, I)`` sparse training
-    matrix, in at most about two ``(I, I)`` float64 matrices of memory.
+    r""":math:`X^\top X`, ``(I, I)`` float64 on ``device``, from the ``(U, I)`` 0/1 sparse CSR
+    training matrix, in at most about two ``(I, I)`` float64 matrices of memory.
 
     A sparse product keeps each nonzero :math:`(i, j)` as a sparse entry (about 24 bytes, three
     times a dense one), and its work follows :math:`\sum_u n_u^2`. When those pairs could fill
     more than a third of the matrix (nearly every pair of items co-occurs on MovieLens: 61% on
     ml-100k) and more than :data:`GRAM_SPARSE_BYTES`, the product and its dense copy took 4-5
-    matrices, past the two the memory check counts; then the columns are made a block at a
-    time, :math:`G_{:, b} = X^\top X_{:, b}`, a sparse matrix times a dense block of :math:`X`
-    (a quarter of the matrix at most), written into the result. Counts are whole numbers, so
-    both ways give the same, exact matrix."""
-    coo = x.to_sparse_coo().coalesce()
-    (users, items), values = coo.indices(), coo.values().to(torch.float64)
-    n_users, n_items = coo.shape
-    pairs = float((torch.bincount(users, minlength=n_users).double() ** 2).sum())  # sum_u n_u^2
-    xt = torch.sparse_coo_tensor(torch.stack([items, users]), values, (n_items, n_users), check_invariants=False)
-    xt = xt.coalesce().to(device)
+    matrices, past the two the memory check counts; then :func:`blocked_gram` makes it a block
+    of columns at a time. Counts are whole numbers, so both ways give the same, exact matrix."""
+    n_users, n_items = x.shape
+    pairs = float((x.crow_indices().diff().double() ** 2).sum())  # sum_u n_u^2
+    coo = x.to_sparse_coo().to(device=device, dtype=torch.float64)
     if 24 * min(pairs, n_items**2) <= max(8 * n_items**2, GRAM_SPARSE_BYTES):  # at most one dense matrix's bytes
-        return torch.sparse.mm(xt, xt.t().coalesce()).to_dense()
-    order = torch.argsort(items, stable=True)  # X's entries by item: a block of columns is a slice
-    by_user, by_item, by_value = users[order].to(device), items[order].to(device), values[order].to(device)
-    ends = torch.cumsum(torch.bincount(items, minlength=n_items), 0).tolist()
-    width = max(1, min(n_items, max(GRAM_BLOCK_ENTRIES, n_items**2 // 4) // max(n_users, 1)))
-    xt = xt.to_sparse_csr()
-    gram = torch.empty(n_items, n_items, dtype=torch.float64, device=device)
-    block = torch.zeros(n_users, width, dtype=torch.float64, device=device)  # X_{:, b}, reused: freed
-    product = torch.empty(n_items, width, dtype=torch.float64, device=device)  # blocks had piled up
-    for a in range(0, n_items, width):
-        b = min(a + width, n_items)
-        lo, hi = (ends[a - 1] if a else 0), ends[b - 1]
+        return torch.sparse.mm(coo.t().coalesce(), coo).to_dense()
+    xt = x.to_sparse_coo().t().coalesce().to_sparse_csr()  # (I, U)
+    step = max(1, min(n_items, max(GRAM_BLOCK_ENTRIES, n_items**2 // 4) // max(n_users, 1)))
+    return blocked_gram(xt, step, device)
+
+
+def blocked_gram(m: torch.Tensor, step: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    r""":math:`M M^\top`, ``(n, n)`` float64 on ``device``, of the ``(n, k)`` 0/1 sparse CSR
+    ``m``, ``step`` columns at a time: :math:`G_{:, b} = M \, (M_b)^\top`, the sparse matrix
+    times a dense ``(k, step)`` block (integer counts: exact). The block and the product go
+    through two buffers made once (a new pair for every block had piled up in the process's
+    memory). :class:`EASE` takes :math:`X^\top X` this way (``m`` = :math:`X^\top`),
+    :class:`~kgrec.baselines.user_ease.UserEASE` :math:`X X^\top` (``m`` = :math:`X`)."""
+    n, k = m.shape
+    m64 = m.to(device=device, dtype=torch.float64)
+    gram = torch.empty(n, n, dtype=torch.float64, device=device)
+    block = torch.zeros(k, step, dtype=torch.float64, device=device)  # (M_b)^T
+    product = torch.empty(n, step, dtype=torch.float64, device=device)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        at, cols = row_entries(m, torch.arange(start, stop))
         block.zero_()
-        block[by_user[lo:hi], by_item[lo:hi] - a] = by_value[lo:hi]
-        torch.mm(xt, block, out=product)
-        gram[:, a:b] = product[:, : b - a]
+        block[cols.to(block.device), at.to(block.device)] = 1.0
+        torch.mm(m64, block, out=product)
+        gram[:, start:stop] = product[:, : stop - start]
     return gram
 
 

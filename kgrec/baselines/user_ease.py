@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from kgrec.baselines.ease import check_l2, closed_form
+from kgrec.baselines.ease import blocked_gram, check_l2, closed_form
 from kgrec.data.dataset import Interactions
-from kgrec.eval.matrix import dense_rows, interaction_matrix
+from kgrec.eval.matrix import interaction_matrix
 
 #: Most users :class:`UserEASE` is fitted for: its fit holds two ``(U, U)`` float64 matrices
 #: (3.2 GB at 20k users) and its scores a ``(U, I)`` float32 table.
@@ -59,17 +59,7 @@ class UserEASE:
         x = interaction_matrix(train, n_users, n_items)  # (U, I) sparse CSR of ones, on the CPU
         step = max(1, BLOCK_ENTRIES // max(n_users, n_items, 1))  # users per block
 
-        def gram() -> torch.Tensor:
-            r"""``(U, U)`` float64 :math:`G = X X^\top`, a block of columns at a time:
-            :math:`G_{:, b} = X \, X_b^\top` (sparse times dense, integer counts: exact)."""
-            x64 = x.to(device=self.device, dtype=torch.float64)
-            g = torch.empty(n_users, n_users, dtype=torch.float64, device=self.device)
-            for start in range(0, n_users, step):
-                rows = dense_rows(x, torch.arange(start, min(start + step, n_users)), torch.float64, self.device)
-                g[:, start : start + step] = torch.sparse.mm(x64, rows.T)  # (U, b)
-            return g
-
-        c = closed_form(gram, self.reg)  # (U, U): C_vu = -P_vu / P_uu, zero diagonal
+        c = closed_form(lambda: blocked_gram(x, step, self.device), self.reg)  # (U, U): C_vu = -P_vu / P_uu, zero diagonal
         xt = x.to_sparse_coo().t().coalesce().to_sparse_csr().to(device=self.device, dtype=torch.float64)  # (I, U)
         table = torch.empty(n_users, n_items, dtype=torch.float32, device=self.device)
         for start in range(0, n_users, step):  # S_b = (X^T C_{:, b})^T: s_u = sum_v C_vu X_v, in float64

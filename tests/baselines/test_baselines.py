@@ -155,3 +155,22 @@ def test_ease_beats_most_popular_on_ml100k(ml100k):
     # measured on the default split (seed 2026): pop 0.135 / 0.177, EASE 0.325 / 0.384
     assert 0.10 < pop["ndcg@10"] < 0.18 and 0.14 < pop["recall@20"] < 0.22
     assert 0.29 < ease["ndcg@10"] < 0.37 and 0.34 < ease["recall@20"] < 0.43
+
+
+@pytest.mark.parametrize(("n_users", "n_items", "n"), [(50, 40, 300), (300, 2000, 3000), (2000, 300, 50000), (1, 5, 3)])
+def test_item_cooccurrence_is_x_transpose_x_in_one_product_or_by_blocks(monkeypatch, n_users, n_items, n):
+    import kgrec.baselines.ease as ease
+    from kgrec.baselines.ease import blocked_gram, item_cooccurrence
+
+    from kgrec.eval.matrix import interaction_matrix
+
+    g = torch.Generator().manual_seed(n)
+    user, item = torch.randint(n_users, (n,), generator=g), torch.randint(n_items, (n,), generator=g)
+    sparse = interaction_matrix(Interactions(user=user.numpy(), item=item.numpy()), n_users, n_items)
+    x = torch.zeros(n_users, n_items, dtype=torch.float64)
+    x[user, item] = 1.0
+    assert torch.equal(item_cooccurrence(sparse), x.T @ x)  # one sparse product (small)
+    monkeypatch.setattr(ease, "GRAM_SPARSE_BYTES", 0)
+    monkeypatch.setattr(ease, "GRAM_BLOCK_ENTRIES", 7)  # blocks of a few columns, the last one short
+    assert torch.equal(item_cooccurrence(sparse), x.T @ x)
+    assert torch.equal(blocked_gram(sparse, 3), x @ x.T)

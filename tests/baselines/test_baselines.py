@@ -161,7 +161,6 @@ def test_ease_beats_most_popular_on_ml100k(ml100k):
 def test_item_cooccurrence_is_x_transpose_x_in_one_product_or_by_blocks(monkeypatch, n_users, n_items, n):
     import kgrec.baselines.ease as ease
     from kgrec.baselines.ease import blocked_gram, item_cooccurrence
-
     from kgrec.eval.matrix import interaction_matrix
 
     g = torch.Generator().manual_seed(n)

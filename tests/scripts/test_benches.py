@@ -1,7 +1,8 @@
 """The benches behind the README's figures run end to end on a tiny dataset and print whole tables.
 
-Each script runs as a user runs it (a subprocess, with ``--set`` overrides of ml-100k.yaml) on
-the clustered dataset of ``tests/conftest.py``. What is checked is that every row comes out,
+Each script runs as a user runs it (``python scripts/NAME``, with ``--set`` overrides of
+ml-100k.yaml: see :func:`run_script`, in this process unless a test needs a fresh one) on the
+clustered dataset of ``tests/conftest.py``. What is checked is that every row comes out,
 that the numbers are what they claim to be (metrics in [0, 1], a baseline at x1.00, means that
 are the means of the printed values), and, where the data makes it certain, which model wins:
 the figures themselves come from the full data, in the README.
@@ -23,12 +24,50 @@ from tests.conftest import TINY_OVERRIDES, tiny_config
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    """stdout of ``python scripts/NAME ARGS`` (fails the test with its stderr if it fails)."""
-    done = subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done.stdout
+def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None, fresh: bool = False) -> str:
+    """stdout of ``python scripts/NAME ARGS`` run in ``cwd`` with ``env`` added to the environment
+    (fails the test with its stderr if it fails).
+
+    With ``fresh`` the command runs as a subprocess; else in this process, as that command runs
+    the script (as ``__main__``, its folder first on ``sys.path``, ``sys.argv`` its command line),
+    sparing each bench the imports a fresh Python pays (torch, PyG, Lightning: 5 to 10 s on 2
+    cores). What a script changes of this process (the working folder, the environment, torch's
+    and FAISS's threads, ``sys.excepthook``, torch's random state) is put back after it. Every
+    bench also starts as a subprocess in ``test_bench_ux.py`` and ``test_bench_errors.py``."""
+    if fresh:
+        done = subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True,
+                              cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        return done.stdout
+    import contextlib
+    import io
+    import runpy
+
+    import faiss
+    import torch
+
+    out, err = io.StringIO(), io.StringIO()
+    environ, hook, threads, faiss_threads = dict(os.environ), sys.excepthook, torch.get_num_threads(), faiss.omp_get_max_threads()
+    with pytest.MonkeyPatch.context() as patch, torch.random.fork_rng(devices=[]):
+        patch.chdir(cwd)
+        patch.syspath_prepend(str(SCRIPTS))
+        patch.setattr(sys, "argv", [str(SCRIPTS / name), *args])
+        os.environ.update(env or {})
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                runpy.run_path(str(SCRIPTS / name), run_name="__main__")
+        except SystemExit as exit_:
+            assert exit_.code in (None, 0), f"{name} exited with {exit_.code!r}: {err.getvalue()[-4000:]}"
+        except BaseException:
+            print(err.getvalue()[-4000:], file=sys.stderr)  # shown with the failure
+            raise
+        finally:
+            os.environ.clear()
+            os.environ.update(environ)
+            sys.excepthook = hook
+            torch.set_num_threads(threads)
+            faiss.omp_set_num_threads(faiss_threads)
+    return out.getvalue()
 
 
 def tiny_sets(data: Path, *overrides: str) -> list[str]:
@@ -123,11 +162,10 @@ def test_bench_ablation_runs_the_chosen_variants_beside_the_full_model(clustered
     assert list(markdown_rows(out, "| variant |")) == ["full (config as it is)", "trunk: PLE"]
 
 
-def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(clustered_dataset, tmp_path):
-    runs = tmp_path / "runs"
-    args = ["--keep", "0.8", "--budget", "1", "--runs", str(runs), *tiny_sets(clustered_dataset)]
-    out = run_script("bench_warm_start.py", *args, "--plot", "curves/warm.png", cwd=tmp_path)
-    assert (tmp_path / "curves" / "warm.png").read_bytes().startswith(b"\x89PNG")
+def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(warm_start_runs):
+    # --keep 0.8 --budget 1 --plot curves/warm.png, then the same again under the same --runs
+    out, cwd = warm_start_runs.first, warm_start_runs.folder
+    assert (cwd / "curves" / "warm.png").read_bytes().startswith(b"\x89PNG")
     rows = markdown_rows(out, "| run |")
     assert list(rows) == ["last week, fresh start", "this week, fresh start", "this week, warm start",
                           "this week, fresh start, 1 epochs", "this week, warm start, 1 epochs"]  # fmt: skip
@@ -137,13 +175,13 @@ def test_bench_warm_start_trains_last_week_then_this_week_fresh_and_warm(cluster
     source = Path(out.split("the warm runs' config: init_from: ")[1].split()[0])
     assert "last-week" in yaml.safe_load((source / "config.yaml").read_text())["data"]["path"]
     # last week is the earliest 80% of this week's training interactions, none of its valid or test
-    data = runs / "data"
+    data = warm_start_runs.first_data  # runs/data as the --keep 0.8 runs wrote it
     week = {tuple(line.split("\t")[:2]) for part in ("valid", "test")
             for line in (data / "this-week" / "clusters" / f"clusters.{part}.inter").read_text().splitlines()[1:]}  # fmt: skip
     last = [tuple(line.split("\t")[:2]) for line in (data / "last-week" / "clusters" / "clusters.inter").read_text().splitlines()[1:]]
     n_train = len((data / "this-week" / "clusters" / "clusters.train.inter").read_text().splitlines()) - 1
     assert not week & set(last) and len(last) == pytest.approx(0.8 * n_train, abs=2)
-    again = run_script("bench_warm_start.py", *args, cwd=tmp_path)  # --runs: the finished runs are read back
+    again = warm_start_runs.again  # --runs: the finished runs are read back
     assert markdown_rows(again, "| run |") == rows
 
 
@@ -169,10 +207,8 @@ def test_bench_linear_and_bench_rerank_choose_on_valid_and_print_every_row(clust
     assert re.search(r"\n  teacher: session-weighted \(1 h\) EASE .*: valid ndcg@10 0\.\d{4}\n", out)
 
 
-def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_dataset, tmp_path, tiny_models, text_env):
-    text = ["model.use_text=true", f"text.model={tiny_models[0]}", "data.cold_item_share=0.4"]
-    args = ["--out", str(tmp_path / "cold"), "--threads", "1", *tiny_sets(clustered_dataset, *text)]
-    out = run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
+def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(coldstart_runs):
+    out = coldstart_runs.first  # with text, data.cold_item_share=0.4
     assert "held out 24 items" in out
     rows = markdown_rows(out, "| method |")
     assert len(rows) == 6 and "random (mean of 100 shuffles)" in rows
@@ -191,7 +227,7 @@ def test_bench_coldstart_adds_the_held_out_items_and_ranks_them(clustered_datase
     assert len(new_users) == 3 and "most popular (training counts)" in new_users
     assert all(0 <= float(c) <= 1 for cells in new_users.values() for c in cells)
     assert re.search(r"a new user who liked one added item: \d+ \(user, liked held-out item\) pairs", out)
-    assert "reusing the trained run" in run_script("bench_coldstart.py", *args, cwd=tmp_path, env=text_env)
+    assert "reusing the trained run" in coldstart_runs.again  # the same command again
 
 
 def test_bench_newusers_trains_without_a_fold_of_users_and_ranks_for_them(clustered_dataset, tmp_path):
@@ -271,7 +307,7 @@ def test_bench_explain_compares_the_two_rules_on_a_kgat_run(clustered_dataset, t
 
 
 def test_bench_startup_times_each_command_against_importing_torch(tiny_run, tmp_path):
-    out = run_script("bench_startup.py", str(tiny_run), "--repeats", "1", cwd=tmp_path)
+    out = run_script("bench_startup.py", str(tiny_run), "--repeats", "1", cwd=tmp_path, fresh=True)  # times fresh processes
     rows = fixed_width_rows(out, "command", width=46)
     assert list(rows) == ["python -c pass", "import torch (baseline)", "import torch, PyG, Lightning, transformers",
                           "kgrec --help", "kgrec data info DATA", "kgrec data split --data DATA --out SPLIT",

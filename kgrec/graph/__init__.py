@@ -10,6 +10,7 @@ from kgrec.graph.paths import (
     explain_paths,
     find_paths,
     format_path,
+    prepare_paths,
     relation_labels,
     short_relation,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "hold_out_triples",
     "load_recipe",
     "plot_degrees",
+    "prepare_paths",
     "private_entities",
     "private_owner",
     "recipe_from_dict",

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.data.dataset import find_title_column
-from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, relation_labels
+from kgrec.graph import GraphPath, Hop, KnowledgeGraph, find_paths, prepare_paths, relation_labels
 from kgrec.graph.kg import ENTITY, ITEM
 from kgrec.graph.recipe import INTERACTED, INVERSE_SUFFIX
 from kgrec.retrieval.catalog import Catalog
@@ -359,12 +359,22 @@ class Explainer:
         found = [self._with_hops(nodes) for nodes in self._node_paths(a, b, n)]
         virtual = max(a, b) >= self.kg.n_nodes
         if not found and slow and self.max_hops > 2 and not virtual and self._within(a, b, self.max_hops):
-            exclude = [str(self.kg.relation_names[r]) for r in sorted(self._excluded)]
             found = [
-                p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=exclude)
+                p for p in find_paths(self.kg, a, b, n=n, max_hops=self.max_hops, exclude=self._excluded_names())
                 if len(p) > 2 and not self._removed(np.asarray(p.nodes[1:-1])).any()
             ]
         return found[:n]
+
+    def _excluded_names(self) -> list[str]:
+        """The relations paths leave out (the users' ``interacted`` edges), by name."""
+        return [str(self.kg.relation_names[r]) for r in sorted(self._excluded)] if self.kg is not None else []
+
+    def prepare_paths(self) -> None:
+        """Build what the slow path search reads (:func:`~kgrec.graph.prepare_paths`), so that the
+        first explanation needing a path of three hops does not wait about half a second for it
+        (:meth:`~kgrec.retrieval.Recommender.warm_up` calls it)."""
+        if self.kg is not None and self.max_hops > 2:
+            prepare_paths(self.kg, self._excluded_names())
 
     def _within(self, a: int, b: int, hops: int) -> bool:
         """Whether content edges join nodes ``a`` and ``b`` in at most ``hops`` steps: a

@@ -544,9 +544,9 @@ class Recommender:
 
     def warm_up(self) -> WarmUp:
         """Answer one explained query of each kind this run supports, so that what a query loads
-        on first use (the model and its encoding, the text encoder, the explainer, the new-user
-        prior) is loaded now rather than at a user's first query: ``kgrec serve`` calls it
-        before it takes requests. On ml-100k the first ``search`` otherwise takes about 5 s (the
+        on first use (the model and its encoding, the text encoder, the explainer and the graph
+        view of its path search, the new-user prior) is loaded now rather than at a user's first
+        query: ``kgrec serve`` calls it before it takes requests. On ml-100k the first ``search`` otherwise takes about 5 s (the
         text model loads), the first ``predict`` or new-user query about half a second
         (``scripts/bench_serve.py --first-queries``).
 
@@ -566,7 +566,7 @@ class Recommender:
         if user is not None:
             queries.append(("recommend", lambda: self.recommend(user, 1, exclude_seen=False)))
         if item is not None and self.catalog.n_active >= 2:
-            queries.append(("similar", lambda: self.similar(item, 1)))
+            queries.append(("similar", lambda: (self.similar(item, 1), self.explainer.prepare_paths())))  # 3-hop paths too
         if user is not None and item is not None:
             queries.append(("predict", lambda: self.predict(user, [item])))
         if has_text:

@@ -191,3 +191,18 @@ def test_titles_with_arrows_and_brackets_are_shown_whole():
 def test_demo_run_explanations_agree_with_its_training_split():
     rec = Recommender.open(DEMO)
     assert sum(check_user(rec, user, 10) for user in ("196", "685", "13")) == 30  # 685 rated nothing above 3
+
+
+def test_warm_up_builds_the_graph_view_of_the_path_search(trained_run):
+    """The first explanation needing a 3-hop path built networkx's graph (about 0.5 s on ml-100k)
+    at a user's query; ``warm_up`` builds it before ``kgrec serve`` takes requests."""
+    from kgrec.graph import find_paths
+    from kgrec.retrieval import Recommender
+
+    rec = Recommender.open(trained_run)
+    kg = rec.run.graph
+    assert not kg._cache.get("undirected")
+    assert "similar" in rec.warm_up().seconds
+    (view,) = kg._cache["undirected"].values()
+    find_paths(kg, 0, 1, max_hops=3, exclude=rec.explainer._excluded_names())
+    assert list(kg._cache["undirected"].values()) == [view]  # what the explanations' search reads, not rebuilt

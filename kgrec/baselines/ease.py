@@ -142,12 +142,12 @@ def item_cooccurrence(x: torch.Tensor, device: torch.device | str = "cpu") -> to
     of columns at a time. Counts are whole numbers, so both ways give the same, exact matrix."""
     n_users, n_items = x.shape
     pairs = float((x.crow_indices().diff().double() ** 2).sum())  # sum_u n_u^2
-    coo = x.to_sparse_coo().to(device=device, dtype=torch.float64)
+    coo = x.to_sparse_coo()
     if 24 * min(pairs, n_items**2) <= max(8 * n_items**2, GRAM_SPARSE_BYTES):  # at most one dense matrix's bytes
+        coo = coo.to(device=device, dtype=torch.float64)
         return torch.sparse.mm(coo.t().coalesce(), coo).to_dense()
-    xt = x.to_sparse_coo().t().coalesce().to_sparse_csr()  # (I, U)
     step = max(1, min(n_items, max(GRAM_BLOCK_ENTRIES, n_items**2 // 4) // max(n_users, 1)))
-    return blocked_gram(xt, step, device)
+    return blocked_gram(coo.t().coalesce().to_sparse_csr(), step, device)  # (I, U): M = X^T
 
 
 def blocked_gram(m: torch.Tensor, step: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kgrec.models._sparse import SparseOperator
+from kgrec.models._sparse import SparseOperator, product_dtype
 from kgrec.models.autorec import ItemAutoRec
 from kgrec.models.trunk import MLP
 
@@ -34,8 +34,8 @@ def at_least_fp32(x: Tensor) -> Tensor:
     held in bf16), else ``x`` itself, uncopied (float32, float64). A softmax loss subtracts the
     positive's score from a log-sum-exp of about the same size: rounded to bf16 (8 bits), that
     difference, and the gradient ``softmax - 1`` on the positive, were mostly rounding error
-    once the positive dominated."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    once the positive dominated. The rule of :func:`~kgrec.models._sparse.product_dtype`."""
+    return x.to(product_dtype(x.dtype))
 
 
 def as_index(name: str, t: Tensor) -> Tensor:

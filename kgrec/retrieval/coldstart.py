@@ -60,9 +60,6 @@ class NewItems:
     links: dict[str, str] = field(default_factory=dict)  # item token -> entity token
     triples: list[tuple[str, str, str]] = field(default_factory=list)  # (head, relation, tail) tokens
     self_linked: list[str] = field(default_factory=list)  # items without a link that the triples name: linked to themselves
-    # linked entity -> its node in the run's graph, set by embed_new_items: a KG entity, or a
-    # trained item's entity, which the graph merged into the item's node (keyed by the item's id)
-    entity_nodes: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -346,8 +343,9 @@ def _encode_text(run: LoadedRun, new: NewItems, mini: Dataset, required: bool, p
 ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
 
 
-def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
-    """What adding ``new`` does with its links and triples that the user may not expect: KG
+def graph_notes(graph: KnowledgeGraph, dataset: Dataset, new: NewItems) -> list[str]:
+    """What adding ``new`` to a run of ``dataset`` does with its links and triples that the user
+    may not expect (links resolved as :func:`embed_new_items` resolves them): KG
     relations the graph lacks (left out), linked entities nothing names (their links connect to
     nothing), linked entities that many trained items point to (an attribute such as a genre or
     a rating, whose node the new item would become)."""
@@ -366,7 +364,7 @@ def graph_notes(graph: KnowledgeGraph, new: NewItems) -> list[str]:
             "relations only (`kgrec graph stats GRAPH` lists them)"
         )
     kept = [(h, t) for h, r, t in new.triples if r in known]
-    node_of = {str(key): n for n, key in enumerate(graph.keys)} | new.entity_nodes
+    node_of = {str(key): n for n, key in enumerate(graph.keys)} | _entity_nodes(graph, dataset)
     named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
     unknown = sorted({entity for entity in new.links.values() if entity not in named})
     if unknown:
@@ -491,7 +489,6 @@ def _extend_graph(
     )
 
     nodes = _entity_nodes(kg, dataset)
-    new.entity_nodes = {e: nodes[e] for e in new.links.values() if e in nodes}  # for graph_notes
     next_node = kg.n_nodes
     anchors: list[int | None] = []
     existing: list[bool] = []

@@ -845,7 +845,7 @@ class Recommender:
             start = len(self.catalog)
             catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
             self._indexed.commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
-        notes = empty_row_notes(new) + (graph_notes(self.run.graph, new) if self.run.graph is not None else [])
+        notes = empty_row_notes(new) + (graph_notes(self.run.graph, self.run.dataset, new) if self.run.graph is not None else [])
         if self.run.graph is not None and self.run.model.config.use_graph:
             notes += pathway_notes(embedded.items, pathways)
         return AddedIds((item.item_id for item in embedded.items), notes)

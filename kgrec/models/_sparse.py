@@ -60,6 +60,13 @@ class SparseOperator:
         if values.shape != (indices.size(1),):
             raise ValueError(f"values: expected shape ({indices.size(1)},), got {tuple(values.shape)}")
         self.shape = (int(shape[0]), int(shape[1]))
+        if indices.size(1):  # unchecked COO -> CSR writes out of bounds (heap corruption, abort)
+            (r0, c0), (r1, c1) = indices.amin(1).tolist(), indices.amax(1).tolist()
+            if min(r0, c0) < 0 or r1 >= self.shape[0] or c1 >= self.shape[1]:
+                raise ValueError(
+                    f"indices: expected rows in [0, {self.shape[0]}) and columns in [0, {self.shape[1]}), "
+                    f"got rows in [{r0}, {r1}] and columns in [{c0}, {c1}]"
+                )
         self.csr = _csr(indices, values, self.shape)  # (m, n)
         self.csr_t = _csr(indices.flip(0), values, (self.shape[1], self.shape[0]))  # (n, m)
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kgrec.models._sparse import SparseOperator
+from kgrec.models._sparse import SparseOperator, product_dtype
 from kgrec.models.config import USER_PARTS
 
 ITEM_MODALITIES = ("id", "text", "graph")
@@ -292,6 +292,9 @@ def history_matrix(
     """
     if users.shape != items.shape or users.dim() != 1:
         raise ValueError(f"users and items: expected equal 1-d shapes, got {tuple(users.shape)} and {tuple(items.shape)}")
+    for name, idx, size in (("users", users, num_users), ("items", items, num_items)):
+        if idx.numel() and not 0 <= int(idx.min()) <= int(idx.max()) < size:  # unchecked below
+            raise ValueError(f"{name}: expected indices in [0, {size}), got [{int(idx.min())}, {int(idx.max())}]")
     ones = torch.ones(users.numel(), dtype=torch.float32, device=users.device)
     a = torch.sparse_coo_tensor(
         torch.stack([users, items]), ones, (num_users, num_items), check_invariants=False
@@ -422,13 +425,18 @@ class UserEncoder(nn.Module):
                 raise ValueError(
                     f"history: expected shape ({self.num_users}, {item_vectors.size(0)}), got {history.shape}"
                 )
-            agg = history @ item_vectors  # (U, d)
+            if item_vectors.shape[1:] != (self.dim,):
+                raise ValueError(f"item_vectors: expected shape (I, {self.dim}), got {tuple(item_vectors.shape)}")
+            vecs = item_vectors.to(product_dtype(item_vectors.dtype))  # bf16: remove the target in fp32
+            agg = history @ vecs  # (U, d)
             if users is not None:
                 agg = agg[users]  # (B, d)
             if exclude_items is not None:
                 rows = users if users is not None else torch.arange(self.num_users, device=agg.device)
                 a_ut = history.values_at(rows, exclude_items).to(agg.dtype)  # (B,)
-                agg = agg - a_ut.unsqueeze(-1) * item_vectors[exclude_items]
+                agg = agg - a_ut.unsqueeze(-1) * vecs[exclude_items]
+            if agg.dtype != item_vectors.dtype and not torch.is_autocast_enabled(agg.device.type):
+                agg = agg.to(item_vectors.dtype)  # a model held in bf16 (as SparseOperator's products)
             out = agg if out is None else out + agg
         if "graph" in self.parts:
             g = _required("graph", "graph_vectors", graph_vectors, (self.num_users, self.dim))

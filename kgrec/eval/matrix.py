@@ -72,6 +72,17 @@ def as_csr(matrix: InteractionsLike, n_users: int | None = None, n_items: int | 
         if matrix.layout != torch.sparse_csr:
             raise ValueError(f"matrix has layout {matrix.layout}: expected torch.sparse_csr or Interactions")
         csr = matrix
+        keep = matrix.values() != 0
+        if matrix.dim() == 2 and not bool(keep.all()):  # a stored zero is no interaction, as for scipy input
+            crow = matrix.crow_indices()
+            row = torch.repeat_interleave(torch.arange(matrix.shape[0], device=crow.device), crow.diff())
+            crow = torch.cat([crow.new_zeros(1), torch.bincount(row[keep], minlength=matrix.shape[0]).cumsum(0)])
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+                csr = torch.sparse_csr_tensor(
+                    crow.to(matrix.crow_indices().dtype), matrix.col_indices()[keep], matrix.values()[keep],
+                    tuple(matrix.shape), check_invariants=False,
+                )
     elif hasattr(matrix, "tocsr") or (hasattr(matrix, "indptr") and hasattr(matrix, "indices")):  # scipy.sparse
         if hasattr(matrix, "tocsr"):  # CSC's indptr runs over columns: read as CSR, it would be transposed
             matrix = matrix.tocsr(copy=True)
@@ -195,7 +206,7 @@ def age_matrix(train: Interactions, n_users: int, n_items: int) -> torch.Tensor:
     seconds = np.asarray(train.timestamp, dtype=np.float64)
     order = np.lexsort((seconds, item, user))  # by (user, item, time): each pair's latest comes last
     user, item, seconds = user[order], item[order], seconds[order]
-    latest = np.r_[(user[1:] != user[:-1]) | (item[1:] != item[:-1]), True]
+    latest = np.r_[(user[1:] != user[:-1]) | (item[1:] != item[:-1]), True][: len(user)]  # none when no pair
     newest = np.full(n_users, -np.inf)
     np.maximum.at(newest, user, seconds)
     age_hours = (newest[user[latest]] - seconds[latest]) / 3600.0  # in (user, item) order, as binary's entries

@@ -348,7 +348,7 @@ def _unpacked(file: Path, arrays: dict[str, np.ndarray], name: str) -> np.ndarra
     if data is None or offsets is None:
         raise GraphError(f"{file}: array '{name}' is missing")
     if data.dtype != np.uint8 or offsets.dtype.kind not in "iu" or offsets.ndim != 1 or not len(offsets) or offsets[0] != 0 \
-            or offsets[-1] != len(data) or (np.diff(offsets) < 0).any():  # fmt: skip
+            or offsets[-1] != len(data) or (np.diff(offsets.astype(np.int64)) < 0).any():  # fmt: skip
         raise GraphError(f"{file}: array '{name}': its bytes and offsets do not fit together")
     raw = data.tobytes()
     try:
@@ -408,7 +408,10 @@ def read_arrays(file: Path, what: str = "graph arrays", names: tuple[str, ...] =
     if not file.is_file():
         raise GraphError(f"{file}: {what} not found")
     try:
-        with np.load(file, allow_pickle=False) as npz:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # one .npy array: no context manager, no names
+            raise GraphError(f"{file}: cannot read {what} (a single .npy array, not an .npz archive)")
+        with loaded as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # BadZipFile: a file cut short
         raise GraphError(f"{file}: cannot read {what} ({error})") from None
@@ -442,6 +445,12 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], counts: dict[str, i
     if sum(per_type.values()) != counts["nodes"]:
         raise GraphError(f"{where}: items + entities + users != nodes in the manifest counts")
     node_type = arrays["node_type"]
+    for name in ("node_type", "inverse_of"):  # read with astype: text or floats would fail there, or be truncated
+        if arrays[name].dtype.kind not in "iu":
+            raise GraphError(f"{where}: array '{name}' has dtype {arrays[name].dtype}, expected integers")
+    inverse_of = arrays["inverse_of"]
+    if len(inverse_of) and (inverse_of.min() < -1 or inverse_of.max() >= counts["relations"]):
+        raise GraphError(f"{where}: array 'inverse_of' has ids outside [-1, {counts['relations']})")
     layout = np.repeat(
         np.arange(3, dtype=node_type.dtype), [per_type["item"], per_type["entity"], per_type["user"]]
     )

@@ -11,9 +11,10 @@ data cannot feed, so no setting that could train is lost (items without columns 
 encoded from their raw ids by naming a template, ``text.template="{item_id}"``); a given value is
 kept, and the model's own checks then say what is missing. Ratings that are all the same switch
 the like tower off whenever ``model.like_threshold`` is left at its default, ``model.tasks``
-given or not (no threshold could tell a like from them). The changed config is the one the run
-folder keeps (``config.yaml``), whose fields all count as given when it is read back: it is
-fitted already, and fitting it again changes nothing.
+given or not (no threshold could tell a like from them; a config whose only task is ``like`` is
+refused), and ``eval.monitor`` left at ``auto`` then follows the tasks left. The changed config
+is the one the run folder keeps (``config.yaml``), whose fields all count as given when it is
+read back: it is fitted already, and fitting it again changes nothing.
 
 ==========================================  ================================================
 the dataset has no ...                       fields at their default that change
@@ -26,10 +27,11 @@ ratings on a 1-5 scale                       ``model.like_threshold`` (4) become
                                              a rating from it up "rated highly");
                                              ``model.tasks`` loses ``like`` when every
                                              training rating is the same
-item columns (no ``NAME.item``)              ``model.use_text`` becomes false (the text would
-                                             be the raw item ids)
+item columns (no ``NAME.item``, or one       ``model.use_text`` becomes false (the text would
+of ``item_id`` alone)                        be the raw item ids)
 relations (no KG triples, no multi-valued    ``model.use_graph`` becomes false and
-item columns; see ``default_recipe``)        ``model.tasks`` loses ``kg``
+item columns, see ``default_recipe``; or a   ``model.tasks`` loses ``kg``
+recipe file that asks for none)
 second item input (ID embeddings alone)      ``model.id_dropout`` becomes 0
 room for 20 steps an epoch at 2,048 pairs    ``train.batch_size`` (2048) becomes the largest
 a step (under 40,960 training pairs)         power of two from 64 that gives 20 steps
@@ -46,11 +48,12 @@ import dataclasses
 import math
 
 from kgrec.data import Dataset
+from kgrec.errors import ConfigError
 from kgrec.graph import resolve_recipe
 from kgrec.graph.kg import built_recipe
-from kgrec.graph.recipe import GraphRecipe, check_relation_filters
+from kgrec.graph.recipe import GraphRecipe, check_relation_filters, find_recipe_file
 from kgrec.models import ModelConfig
-from kgrec.train.config import RunConfig, TrainSection
+from kgrec.train.config import EvalSection, RunConfig, TrainSection, resolve_monitor
 
 MIN_STEPS_PER_EPOCH = 20  # a training part too small for the default batch gets a smaller one (_batch_size)
 MIN_FITTED_BATCH = 64
@@ -77,6 +80,10 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     if dataset.train.rating is not None and _is_default(config, "like_threshold"):
         # fitted without a like tower too: explanations call a rating at or above it "rated highly"
         fitted, fitted_tasks, note = _like_threshold(dataset, tasks)
+        if not fitted_tasks:  # model.tasks given as [like]: switching it off left no task (a bare ConfigError)
+            raise ConfigError(f"every training rating of {dataset.name} is {float(dataset.train.rating.min()):g}, so the "
+                              f"like tower has nothing to tell a like from, and model.tasks {list(tasks)} has no other "
+                              "task to train; add one (--set model.tasks=[retrieval])", key="model.tasks")  # fmt: skip
         if "like" in tasks:
             like_threshold, tasks = fitted, fitted_tasks
             notes += [note] if note else []
@@ -86,10 +93,13 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     use_text = model.use_text
     if not dataset.item_features and config.text.template is None and _is_default(config, "use_text"):
         use_text = False
-        notes.append(f"{dataset.name} has no item columns (no {dataset.name}.item): the text input is off")
+        where = f"no {dataset.name}.item" if dataset.item_rows is None else f"{dataset.name}.item has only item_id"
+        notes.append(f"{dataset.name} has no item columns ({where}): the text input is off")
     use_graph = model.use_graph
     # A recipe asking for KG triples the dataset lacks counts as making relations: building it then says so.
-    recipe = resolve_recipe(dataset, config.graph.recipe or None)[0] if config.graph.path is None else None
+    # Resolved only where something reads the graph: a recipe that does not fit the data stops no graph-less run.
+    needs_graph = use_graph or "kg" in tasks or "graph" in model.user_parts
+    recipe = resolve_recipe(dataset, config.graph.recipe or None)[0] if config.graph.path is None and needs_graph else None
     if recipe is not None and not (recipe.makes_relations or config.graph.users):
         changed = []
         if _is_default(config, "use_graph"):
@@ -99,18 +109,20 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
             tasks = tuple(t for t in tasks if t != "kg")
             changed.append("the kg tower")
         if changed:
-            notes.append(
-                f"{dataset.name} has no KG triples and no multi-valued item columns: {' and '.join(changed)} "
-                f"{'are' if len(changed) > 1 else 'is'} off"
-            )
+            found = config.graph.recipe or find_recipe_file(dataset.name)  # a recipe file, else default_recipe's
+            why = (f"{dataset.name} has no KG triples and no multi-valued item columns" if found is None
+                   else f"the graph recipe {found} asks for no relations (no kg, attributes or users)")  # fmt: skip
+            notes.append(f"{why}: {' and '.join(changed)} {'are' if len(changed) > 1 else 'is'} off")
     id_dropout = model.id_dropout
     if model.use_item_id and not (use_text or use_graph) and id_dropout > 0 and _is_default(config, "id_dropout"):
         id_dropout = 0.0
         notes.append("item IDs are the only item input, with nothing to fall back on: no ID dropout")
-    if recipe is not None and (use_graph or "kg" in tasks or "graph" in model.user_parts):
+    # The graph encoder runs for the kg tower and a graph user part too, not only for use_graph.
+    needs_graph = use_graph or "kg" in tasks or "graph" in model.user_parts
+    if recipe is not None and needs_graph:
         notes += check_relation_filters(dataset, recipe)  # allow patterns that match nothing, as graph build says
     add_inverse = model.graph_add_inverse
-    if use_graph and add_inverse and _is_default(config, "graph_add_inverse") and _adds_inverses(config, recipe):
+    if needs_graph and add_inverse and _is_default(config, "graph_add_inverse") and _adds_inverses(config, recipe):
         add_inverse = False  # r.inv is the reverse of r: reverse edges of both made four edge types of one relation
         whose = "the recipe adds" if recipe is not None else f"the graph {config.graph.path} holds"
         notes.append(f"{whose} inverse relations (inverse: true), so the graph encoder adds no reverse edges "
@@ -118,10 +130,37 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     batch_size = _batch_size(config, dataset, notes)
     fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph,
                   id_dropout=id_dropout, graph_add_inverse=add_inverse)  # fmt: skip
+    if not (model.use_item_id or use_text or use_graph):  # use_item_id given false: the fit took the rest
+        raise ConfigError(f"model.use_item_id is false, and {dataset.name} has neither item columns nor relations for "
+                          "the text or graph input: no item input is left; set model.use_item_id=true (or name a "
+                          "text template, text.template=\"{item_id}\")", key="model.use_item_id")  # fmt: skip
+    evaluation = _monitor(config, tasks)
+    if evaluation.monitor != config.eval.monitor:
+        notes.append(f"eval.monitor (auto) follows model.tasks {list(tasks)}: "
+                     f"{evaluation.monitor or 'none, so the run trains train.max_epochs and keeps the last epoch'}")  # fmt: skip
     if all(getattr(model, name) == value for name, value in fitted.items()) and batch_size == config.train.batch_size:
         return config, notes
     train = dataclasses.replace(config.train, batch_size=batch_size)
-    return dataclasses.replace(config, model=dataclasses.replace(model, **fitted), train=train), notes
+    return dataclasses.replace(config, model=dataclasses.replace(model, **fitted), train=train, eval=evaluation), notes
+
+
+def _monitor(config: RunConfig, tasks: tuple[str, ...]) -> EvalSection:
+    """``eval``, with ``eval.monitor`` resolved again for the fitted ``tasks`` where it is what
+    ``auto`` made of the config's own tasks (:func:`~kgrec.train.config.resolve_monitor`, as
+    :func:`~kgrec.train.load_config` resolves it) and not given: ``auc`` of a like tower switched
+    off became a monitor that no task reports, which the run folder's ``config.yaml`` then refused."""
+    if tasks == config.model.tasks or "eval.monitor" in config.given:
+        return config.eval
+
+    def auto(tasks: tuple[str, ...]) -> str | None:
+        probe = copy.copy(config)  # not dataclasses.replace: that would check the sections again
+        probe.model, probe.eval = copy.copy(config.model), dataclasses.replace(config.eval, monitor="auto")
+        probe.model.tasks = tasks
+        return resolve_monitor(probe)
+
+    if config.eval.monitor != auto(config.model.tasks):
+        return config.eval
+    return dataclasses.replace(config.eval, monitor=auto(tasks))
 
 
 def _adds_inverses(config: RunConfig, recipe: GraphRecipe | None) -> bool:
@@ -178,9 +217,11 @@ def _recorded_data(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list
         config.data = data = dataclasses.replace(data, name=dataset.name)
     if dataset.split != "given" or data.split == "given":
         return config, []
+    # data.seed applies with a given split too where it seeds the KG hold-out (graph.kg_holdout)
     asked = [f"data.{f.name}={getattr(data, f.name)}" for f in dataclasses.fields(data)
              if f.name in ("split", "ratios", "cold_item_share", "seed")
-             and (getattr(data, f.name) != f.default or f"data.{f.name}" in config.given)]  # fmt: skip
+             and (getattr(data, f.name) != f.default or f"data.{f.name}" in config.given)
+             and not (f.name == "seed" and config.graph.kg_holdout > 0)]  # fmt: skip
     note = f"{dataset.name} holds its own split ({dataset.name}.train/valid/test.inter), used as it is"
     notes = [f"{note}: {', '.join(asked)} do{'es' if len(asked) == 1 else ''} not apply"] if asked else []
     given = copy.copy(config)  # not dataclasses.replace: that would check the other sections again

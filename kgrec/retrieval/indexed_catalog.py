@@ -6,14 +6,16 @@ A predict-only recommender's catalog (a run trained without the retrieval tower,
 with ``predict_only=True``) has no index and never opens or builds one (:attr:`IndexedCatalog.no_index`).
 
 Every save is atomic. A change is made on the latest saved catalog under an exclusive lock
-(:meth:`IndexedCatalog.changing`); should its index update fail, the index is dropped and
-:attr:`IndexedCatalog.error` says why (queries are refused until ``kgrec index build`` repairs it).
+(:meth:`IndexedCatalog.changing`), and so is an index build that is saved; should its index update
+fail, the index is dropped and :attr:`IndexedCatalog.error` says why (queries are refused until
+``kgrec index build`` repairs it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,7 @@ class IndexedCatalog:
         self.no_index = no_index  # why there is no index, ever (predict only); None: there is one
         self._index_tried: Stamp | None = None  # the saved index manifest found stale since
         self._catalog_stamp = catalog_stamp(self.path)  # the saved catalog this object holds
+        self._locked_by: int | None = None  # the thread that holds the change lock (changing(), build_index())
 
     # ------------------------------------------------------------------ the index
     @property
@@ -69,12 +72,14 @@ class IndexedCatalog:
         """``RUN_DIR/index/``: the saved FAISS index and its manifest."""
         return self.path / INDEX_DIR
 
-    def expected(self) -> dict[str, Any]:
-        """What the saved index's manifest must say to match the catalog and the run's vectors."""
+    def expected(self, catalog: Catalog | None = None) -> dict[str, Any]:
+        """What the saved index's manifest must say to match ``catalog`` (default: the one held)
+        and the run's vectors."""
+        catalog = self.catalog if catalog is None else catalog
         return {
-            "dim": self.catalog.dim,
-            "count": self.catalog.n_active,
-            **self.catalog.checksums(),
+            "dim": catalog.dim,
+            "count": catalog.n_active,
+            **catalog.checksums(),
             "run": {"vectors_sha256": self.vectors_sha256},
         }
 
@@ -93,14 +98,23 @@ class IndexedCatalog:
         return index
 
     def build_index(self, config: IndexConfig | None = None, save: bool = True) -> VectorIndex:
-        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically)."""
+        """(Re)build the index over the active catalog and save it to ``RUN_DIR/index`` (atomically).
+
+        A build that is saved holds the change lock (:meth:`changing`) and builds on the catalog
+        saved now: a change another process saved since this object read the catalog (or during
+        the build) is not undone by an index that lacks it, which every open would refuse."""
         self._check_indexable()
-        ids = self.catalog.active_ids()
-        if len(ids) == 0:
-            raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
-        index = VectorIndex.build(self.catalog.vectors[ids], ids, config)
-        if save:
-            self.save_index(index)
+        with self._change_lock() if save else contextlib.nullcontext():
+            catalog, stamp = self.catalog, self._catalog_stamp
+            if save and (latest := catalog_stamp(self.path)) != stamp:
+                catalog, stamp = self._load_catalog(), latest
+            ids = catalog.active_ids()
+            if len(ids) == 0:
+                raise RetrievalError(f"{self.path}: every item was removed; nothing to index")
+            index = VectorIndex.build(catalog.vectors[ids], ids, config)
+            if save:
+                self.save_index(index, catalog)
+        self.catalog, self._catalog_stamp = catalog, stamp
         self.index = index
         self.error = None
         return index
@@ -119,9 +133,11 @@ class IndexedCatalog:
         if self.no_index is not None:
             raise PredictOnlyError(self.no_index)
 
-    def save_index(self, index: VectorIndex) -> None:
-        """Save ``index`` to ``RUN_DIR/index`` with its manifest and ``ids.json``."""
-        expected = self.expected()
+    def save_index(self, index: VectorIndex, catalog: Catalog | None = None) -> None:
+        """Save ``index`` (built over ``catalog``, default: the one held) to ``RUN_DIR/index``
+        with its manifest and ``ids.json``."""
+        catalog = self.catalog if catalog is None else catalog
+        expected = self.expected(catalog)
         extra = {
             "ids_sha256": expected["ids_sha256"],
             "run": {
@@ -129,13 +145,13 @@ class IndexedCatalog:
                 "vectors_sha256": self.vectors_sha256,
                 "dataset": self.run.dataset.name,
                 "split": self.run.dataset.split,
-                "added_items": len(self.catalog.added),
-                "removed_items": len(self.catalog.removed_tokens()),
+                "added_items": len(catalog.added),
+                "removed_items": len(catalog.removed_tokens()),
             },
         }
-        ids = self.catalog.active_ids()
+        ids = catalog.active_ids()
         # ids.json: FAISS id -> raw item token, for readers of the index without kgrec
-        files = {"ids.json": {"ids": ids.tolist(), "item_ids": [self.catalog.tokens[i] for i in ids]}}
+        files = {"ids.json": {"ids": ids.tolist(), "item_ids": [catalog.tokens[i] for i in ids]}}
         index.save(self.index_dir, expected["vectors_sha256"], extra, files)
 
     # ------------------------------------------------------------------ changes
@@ -143,21 +159,32 @@ class IndexedCatalog:
         """Take up the catalog (and index) another process saved since this object read or wrote
         the run's catalog; after a failed index update, also an index ``kgrec index build`` saved
         since (:meth:`take_up_rebuilt_index`). Returns whether it took up anything."""
-        stamp = catalog_stamp(self.path)
+        stamp = catalog_stamp(self.path)  # before the read: a save meanwhile is taken up at the next refresh
         if stamp == self._catalog_stamp:
             return self.error is not None and self.take_up_rebuilt_index()
-        base = self.catalog
-        self.adopt(Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
-                                base.titles[: base.n_base], base.text_dim))  # fmt: skip
+        catalog = self._load_catalog()
+        before = self.catalog, self._catalog_stamp
+        self.catalog, self._catalog_stamp = catalog, stamp
         if self.no_index is not None:  # the catalog alone
             return True
         config = self.index.config if self.index is not None else None
         try:
-            self.index = self.open_index(config, build_missing=True)
-        except RetrievalError:  # the other process is between its catalog and its index saves
-            self.index = self.build_index(config, save=False)
+            try:
+                index = self.open_index(config, build_missing=True)
+            except RetrievalError:  # the other process is between its catalog and its index saves
+                index = self.build_index(config, save=False)
+        except BaseException:  # the catalog and the index held stay in step; the next refresh tries again
+            self.catalog, self._catalog_stamp = before
+            raise
+        self.index = index
         self.error = None
         return True
+
+    def _load_catalog(self) -> Catalog:
+        """The catalog saved in the run now."""
+        base = self.catalog
+        return Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
+                            base.titles[: base.n_base], base.text_dim)  # fmt: skip
 
     def take_up_rebuilt_index(self) -> bool:
         """After a failed index update, the index ``kgrec index build`` saved since, when it
@@ -180,9 +207,23 @@ class IndexedCatalog:
         (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (the
         file every run with a catalog has; no lock file is left), so that two processes' changes
         never interleave and the one saved last never undoes the other."""
-        with exclusive_lock(self.path / "vectors.safetensors"):
+        with self._change_lock():
             self.refresh()
             yield
+
+    @contextlib.contextmanager
+    def _change_lock(self) -> Iterator[None]:
+        """:meth:`changing`'s lock; held already when this thread holds it (an index rebuilt
+        within a change), where a second ``flock`` would wait on the first for ever."""
+        if self._locked_by == threading.get_ident():
+            yield
+            return
+        with exclusive_lock(self.path / "vectors.safetensors"):
+            self._locked_by = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._locked_by = None
 
     def commit(self, catalog: Catalog, added: np.ndarray | None = None, removed: np.ndarray | None = None) -> None:
         """Save ``catalog`` (``added`` and ``removed`` positions since the current one), then

@@ -10,27 +10,30 @@ from collections.abc import Iterable, Sequence
 
 _TRAILING_PARENTHESES = re.compile(r"\s*\([^()]*\)\s*$")
 # MovieLens and library catalogues file "The Godfather" as "Godfather, The", "Les Misérables" as
-# "Misérables, Les": a title's trailing article after a comma, or a leading one, is not a word to match
-_MOVED_ARTICLE = re.compile(r",\s*(the|a|an|les|la|le|l'|il|el|der|die|das)\s*$", re.IGNORECASE)
-_LEADING_ARTICLE = re.compile(r"^(the|a|an|les|la|le|il|el)\s+", re.IGNORECASE)  # not "die": Die Hard
+# "Misérables, Les": a title's trailing article after a comma (before its year too: "Godfather, The
+# (1972)" is "the godfather 1972"), or a leading one, is not a word to match
+_MOVED_ARTICLE = re.compile(r",\s*(the|a|an|les|la|le|l'|il|el|der|die|das)\s*(?=\([^()]*\)\s*$|$)", re.IGNORECASE)
+# not "die": Die Hard; "l'" with or without a space ("L'Avventura" is filed "Avventura, L'")
+_LEADING_ARTICLE = re.compile(r"^(?:(the|a|an|les|la|le|il|el)\s+|l['\u2019]\s*)", re.IGNORECASE)
 _APOSTROPHES = re.compile(r"['\u2019]")  # "Schindler's" is "schindlers"
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 
 
 def titles_matching(text: str, titles: Sequence[str], among: Iterable[int] | None = None, limit: int = 5) -> list[int]:
-    """Indices of up to ``limit`` titles that hold every word of ``text`` (case-insensitive),
-    those that start with it first, then in index order: what a user who typed ``"star wars"``
-    where an item id was expected probably meant (``Star Wars (1977)``). ``among``: the indices
-    to consider (default: all)."""
-    words = text.lower().split()
+    """Indices of up to ``limit`` titles that hold every word of ``text`` (case, spacing and
+    accents aside, as :class:`TitleIndex` compares), those that start with it first, then in
+    index order: what a user who typed ``"star wars"`` where an item id was expected probably
+    meant (``Star Wars (1977)``). ``among``: the indices to consider (default: all)."""
+    typed = _title_key(text)  # "Amélie" composed or decomposed, "STRASSE" for "Straße" (lower() kept the ß)
+    words = typed.split()
     if not words:
         return []
     candidates = list(range(len(titles)) if among is None else among)
-    hits = [int(i) for i in candidates if all(w in titles[i].lower() for w in words)]
+    hits = [int(i) for i in candidates for key in (_title_key(titles[i]),) if all(w in key for w in words)]
     if not hits:  # "Star Wars:", "schindlers list", "the lion king": punctuation and articles aside
         loose = _loose_key(_TRAILING_PARENTHESES.sub("", text)).split()
         hits = [int(i) for i in candidates if loose and all(w in _loose_key(titles[i]) for w in loose)]
-    hits.sort(key=lambda i: not titles[i].lower().startswith(text.lower()))  # stable: index order within
+    hits.sort(key=lambda i: not _title_key(titles[i]).startswith(typed))  # stable: index order within
     return hits[:limit]
 
 
@@ -62,8 +65,8 @@ class TitleIndex:
 
 def _title_key(text: str) -> str:
     """``text`` with case, spacing and accents aside (``"Misérables, Les"`` as ``"miserables, les"``,
-    composed or decomposed)."""
-    return without_accents(" ".join(str(text).split()).casefold())
+    composed or decomposed; Turkish ``"KIRK"`` as ``"Kırk"``, whose dotless ı is I in capitals)."""
+    return without_accents(" ".join(str(text).split()).casefold()).replace("\u0131", "i")
 
 
 def _loose_key(text: str) -> str:
@@ -75,6 +78,8 @@ def _loose_key(text: str) -> str:
 
 def without_accents(text: str) -> str:
     """``text`` with its accents dropped, composed or decomposed (``"Café"`` -> ``"Cafe"``)."""
+    if text.isascii():  # most titles: as they are (decomposing each character took seconds for 100k titles)
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -135,7 +140,9 @@ def closest(word: str, choices: Iterable[str]) -> str:
     (``difflib``'s ratio >= 0.6; a choice that differs in letter case only comes first, ``CLASS``
     -> ``class``), to follow an unknown-key message; ``""`` when none is close."""
     choices = [str(c) for c in choices]
-    folded = [c for c in choices if c.casefold() == str(word).casefold()]
+    folded = sorted(c for c in choices if c.casefold() == str(word).casefold())  # not the order of a set
+    if len(folded) > 1:  # "Title" for TITLE and title: the one that differs in the fewest letters
+        folded.sort(key=lambda c: -difflib.SequenceMatcher(None, str(word), c).ratio())
     close = folded or difflib.get_close_matches(str(word), choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -9,7 +9,9 @@ Changes are recorded in ``RUN_DIR/catalog/`` (written atomically as a whole):
 
 * ``catalog.json``: format version, the sha256 of the run's ``vectors.safetensors`` it
   extends, the removed item tokens, and per added item its token, title, columns, the
-  pathways that embedded it and the graph node it is explained through;
+  pathways that embedded it and the graph node it is explained through; and, once items
+  brought nodes or edges to the run's graph, the graph extension (:class:`GraphExtension`) that
+  a later ``add-items`` builds on;
 * ``added.safetensors``: ``item`` ``(m, d)``, the added items' retrieval vectors, and
   ``encoded`` ``(m, t)``, the text encoder's vectors of their text (what ``search`` compares;
   NaN rows: no text). Earlier catalogs held text-pathway vectors (``text``) there instead,
@@ -95,6 +97,57 @@ class AddedItem:
     source: str = ""
 
 
+@dataclass(frozen=True)
+class GraphExtension:
+    """What added items brought to the run's graph, kept so that a later ``add-items`` builds on
+    it: a new entity that two batches name (a new director) is one node, and the second batch's
+    items reach what the first batch joined it to.
+
+    Attributes:
+        first_node: the stored graph's ``n_nodes``; new nodes are numbered from it up.
+        entities: entity token -> new node, numbered ``first_node, first_node + 1, ...`` in
+            order; an added item without a link is keyed ``"\\0" + item id``.
+        triples: ``(head, relation, tail)`` edges added among stored and new nodes (the
+            encoder's generated inverses are not stored).
+    """
+
+    first_node: int = 0
+    entities: dict[str, int] = field(default_factory=dict)
+    triples: tuple[tuple[int, int, int], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.entities or self.triples)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first_node": self.first_node, "entities": self.entities, "triples": [list(t) for t in self.triples]}
+
+    @classmethod
+    def from_dict(cls, record: Any, where: Path) -> GraphExtension:
+        """Read back :meth:`to_dict`'s record, checked: nodes numbered in order from
+        ``first_node``, triples among the graph's and the new nodes.
+
+        Raises:
+            RetrievalError: a record of another shape (``where`` named).
+        """
+        try:
+            first = record["first_node"]
+            entities = {str(k): v for k, v in record["entities"].items()}
+            triples = tuple(tuple(t) for t in record["triples"])
+            end = first + len(entities)
+            ok = (
+                all(type(n) is int for n in [first, *entities.values()])
+                and first >= 0
+                and sorted(entities.values()) == list(range(first, end))
+                and all(len(t) == 3 and all(type(n) is int and n >= 0 for n in t) for t in triples)
+                and all(h < end and t < end for h, _, t in triples)
+            )
+        except (KeyError, TypeError, AttributeError):
+            ok = False
+        if not ok:
+            raise RetrievalError(f"{where}: its graph_extension is damaged; remove {where.parent} and add the items again")
+        return cls(first, entities, triples)  # type: ignore[arg-type]
+
+
 def _rows(values: np.ndarray | None, m: int, width: int) -> np.ndarray:
     """``values`` as float32 ``(m, width)``, or NaN rows (unknown) when ``None``."""
     if values is None:
@@ -131,6 +184,7 @@ class Catalog:
         base_sha256: str = "",
         text_dim: int = 0,
         added_encoded: np.ndarray | None = None,
+        graph_extension: GraphExtension | None = None,
     ) -> None:
         self.tokens = [str(t) for t in tokens]
         self.titles = [str(t) for t in titles]
@@ -140,6 +194,7 @@ class Catalog:
         self.n_base = n_base
         self.added = list(added)
         self.base_sha256 = base_sha256
+        self.graph_extension = graph_extension or GraphExtension()
         n = len(self.tokens)
         self.added_encoded = _rows(added_encoded, len(self.added), text_dim)  # (m, t) text-encoder vectors
         if self.vectors.shape[0] != n or len(self.titles) != n or n_base + len(self.added) != n:
@@ -231,34 +286,36 @@ class Catalog:
                     f"{None if encoded is None else encoded.shape}) for {len(added)} added items of dimension "
                     f"{base_vectors.shape[1]} (text {text_dim}); remove {folder} and add the items again"
                 )
-        return catalog.with_added(added, vectors, encoded).with_removed(record.get("removed", []))
+        extension = record.get("graph_extension")
+        extension = GraphExtension.from_dict(extension, where) if extension is not None else None
+        return catalog.with_added(added, vectors, encoded, extension).with_removed(record.get("removed", []))
 
-    def with_added(self, items: Sequence[AddedItem], vectors: np.ndarray, encoded: np.ndarray | None = None) -> Catalog:
+    def with_added(
+        self,
+        items: Sequence[AddedItem],
+        vectors: np.ndarray,
+        encoded: np.ndarray | None = None,
+        graph_extension: GraphExtension | None = None,
+    ) -> Catalog:
         """A new catalog with ``items``, their vectors ``(m, d)`` and (optionally) their
-        text-encoder vectors ``(m, t)`` appended."""
+        text-encoder vectors ``(m, t)`` appended, and the run's graph extended as
+        ``graph_extension`` says (this catalog's extension and what ``items`` brought; kept when
+        ``None``)."""
         if not items:
             return self
         for item in items:
             if state := self.taken(item.item_id):
                 raise RetrievalError(f"item '{item.item_id}' {state}")
+        types, clash = self.column_types([item.features for item in items])
+        if clash is not None:
+            row, name, value = clash
+            raise RetrievalError(f"item '{items[row].item_id}': column '{name}' {self.misfit(name, value, types)}")
         n, m = len(self.tokens), len(items)
         features: dict[str, list[Any]] = {name: list(values) for name, values in self.features.items()}
-        types = dict(self.feature_types)
         for name in {c for item in items for c in item.features}:
             features.setdefault(name, [None] * n)
         for name, values in features.items():
             values.extend(item.features.get(name) for item in items)
-        for item in items:
-            for name, value in item.features.items():
-                if value is None or (value == [] and name not in types):
-                    continue  # an empty cell says nothing of a new column's kind (an empty number is saved as null)
-                found = _kind_of(value)
-                kind = types.setdefault(name, found)
-                if found != kind and not (value == [] and kind.endswith("_seq")):  # filters would break
-                    raise RetrievalError(
-                        f"item '{item.item_id}': column '{name}' holds {_KIND_NAMES[kind]} in the catalog, "
-                        f"got {value!r} (in a .item file, declare it '{name}:{kind}')"
-                    )
         out = Catalog(
             tokens=[*self.tokens, *(i.item_id for i in items)],
             titles=[*self.titles, *(i.title for i in items)],
@@ -270,15 +327,38 @@ class Catalog:
             base_sha256=self.base_sha256,
             text_dim=self.text_dim,
             added_encoded=np.concatenate([self.added_encoded, _rows(encoded, m, self.text_dim)]),
+            graph_extension=graph_extension if graph_extension is not None else self.graph_extension,
         )
         out.active[:n] = self.active
         return out
+
+    def column_types(self, rows: Sequence[dict[str, Any]]) -> tuple[dict[str, str], tuple[int, str, Any] | None]:
+        """The catalog's column types with those of new columns (the kind of their first
+        non-empty value), and the first clash of ``rows`` (new items' column -> value, as
+        :attr:`AddedItem.features`) with them: its row, column and value, or ``None``. A column
+        must hold one kind of value, or its filters would break."""
+        types = dict(self.feature_types)
+        for row, features in enumerate(rows):
+            for name, value in features.items():
+                if value is None or (value == [] and name not in types):
+                    continue  # an empty cell says nothing of a new column's kind (an empty number is saved as null)
+                found = _kind_of(value)
+                kind = types.setdefault(name, found)
+                if found != kind and not (value == [] and kind.endswith("_seq")):
+                    return types, (row, name, value)
+        return types, None
+
+    @staticmethod
+    def misfit(name: str, value: Any, types: dict[str, str]) -> str:
+        """Why ``value`` does not fit column ``name`` (of :meth:`column_types`' ``types``)."""
+        kind = types[name]
+        return f"holds {_KIND_NAMES[kind]} in the catalog, got {value!r} (in a .item file, declare it '{name}:{kind}')"
 
     def with_removed(self, tokens: Iterable[str]) -> Catalog:
         """A copy where ``tokens`` are inactive (unknown tokens raise)."""
         out = Catalog(
             self.tokens, self.titles, self.vectors, self.features, self.feature_types, self.n_base,
-            self.added, (), self.base_sha256, self.text_dim, self.added_encoded,
+            self.added, (), self.base_sha256, self.text_dim, self.added_encoded, self.graph_extension,
         )  # fmt: skip
         out.active = self.active.copy()
         out._columns = self._columns  # the same columns: their filter indexes serve both
@@ -298,6 +378,8 @@ class Catalog:
             "removed": self.removed_tokens(),
             "added": [_jsonable(asdict(item)) for item in self.added],
         }
+        if self.graph_extension:
+            record["graph_extension"] = self.graph_extension.to_dict()
         with atomic_dir(folder) as tmp:
             if self.added:
                 tensors = {"item": np.ascontiguousarray(self.vectors[self.n_base :])}

@@ -18,7 +18,11 @@ inductive pathways only (:meth:`~kgrec.models.MultiTaskRecommender.cold_item_vec
   already has) and the triples of the new ``.kg`` file (relations the model was trained on;
   unknown entities become new nodes, unknown relations are skipped and counted). Generated
   inverse relations are added when the graph has them. A triple is added once, and not when
-  the graph has it already (as the graph builder keeps each triple once).
+  the graph has it already (as the graph builder keeps each triple once). The nodes and edges
+  that earlier ``add-items`` brought are kept in the catalog
+  (:class:`~kgrec.retrieval.catalog.GraphExtension`) and are part of the graph a later batch
+  extends: a new entity that two batches name is one node, and a new item may be linked to an
+  entity that only an earlier batch's triples name. Items added earlier keep their vectors.
 
 The fusion gate renormalises over the modalities present, so an item with text only, or with
 graph links only, still gets a vector; an item with neither (no text pathway, and no existing
@@ -39,7 +43,7 @@ from kgrec.data.atomic import AtomicTable, TokenColumn, csv_header_hint, read_at
 from kgrec.data.dataset import Dataset, Interactions
 from kgrec.errors import DataError, RetrievalError
 from kgrec.graph.kg import ENTITY, KnowledgeGraph
-from kgrec.retrieval.catalog import AddedItem, Catalog, _column_values
+from kgrec.retrieval.catalog import AddedItem, Catalog, GraphExtension, _column_values
 from kgrec.utils.names import some_names
 
 if TYPE_CHECKING:
@@ -177,6 +181,8 @@ class Embedded:
             (or, without the text pathway, the file lacks a column the template reads).
         new_edges: edges added to the graph for them.
         skipped_triples: ``.kg`` triples whose relation the model was not trained on.
+        graph_extension: the catalog's graph extension with what they brought (``None``:
+            the run has no graph).
     """
 
     vectors: np.ndarray
@@ -184,6 +190,7 @@ class Embedded:
     encoded: np.ndarray | None = None
     new_edges: int = 0
     skipped_triples: int = 0
+    graph_extension: GraphExtension | None = None
 
 
 def template_columns(run: LoadedRun) -> tuple[str, list[str]]:
@@ -209,6 +216,8 @@ def embed_new_items(
         progress: show the text-encoding progress bar.
 
     Raises:
+        DataError: a value of another kind than the catalog's column holds (file:line, before
+            any text is encoded).
         RetrievalError: an item already in the catalog, a model without text and graph
             pathways, an item that gets neither text nor graph information, a text encoder of
             another size than the model's.
@@ -224,6 +233,13 @@ def embed_new_items(
             "this model has no inductive pathway for new items (model.use_text and model.use_graph are off, "
             f"or not in {list(use)}); train with model.use_text=true or model.use_graph=true"
         )
+    values = {name: _column_values(column, new.column_types[name]) for name, column in new.columns.items()}  # once
+    features = [{name: column[j] for name, column in values.items()} for j in range(len(new))]
+    types, clash = catalog.column_types(features)
+    if clash is not None:  # before any text is encoded
+        row, name, value = clash
+        line = _read_item_file(new.path).line(row)
+        raise DataError(catalog.misfit(name, value, types), new.path, line, f"{name}:{new.column_types[name]}")
     mini = new.as_dataset(run.dataset.name)
     titles = _titles(mini, run.graph)
     # The text encoder's vectors of every new item when the run has text, whatever the pathways:
@@ -236,24 +252,24 @@ def embed_new_items(
     graph_rows: list[int] = []
     new_edges = skipped = 0
     graph_vectors = None
+    extension = None
     if run.graph is not None:
         encoder = model.graph_encoder
         reach = (encoder.num_layers, encoder.add_inverse) if encoder is not None else (0, True)
-        anchors, edges, n_new, skipped, informed, item_links, graph_nodes = _extend_graph(
-            run.graph, run.dataset, new, catalog, *reach
-        )
-        new_edges = int(edges.shape[1])
+        grown = _extend_graph(run.graph, run.dataset, new, catalog, *reach)
+        anchors, item_links, extension = grown.anchors, grown.links, grown.extension
+        new_edges, skipped = grown.new_edges, grown.skipped
         if use_graph:
-            graph_rows = [j for j in range(len(new)) if informed[j]]
+            graph_rows = [j for j in range(len(new)) if grown.informed[j]]
             if graph_rows:
-                pyg_types = torch.as_tensor(edges[2])
+                edges = torch.as_tensor(grown.edges)
                 with torch.no_grad():
                     nodes = model.encode_graph(
-                        torch.cat([model.edge_index, torch.as_tensor(edges[:2])], dim=1),
-                        torch.cat([model.edge_type, pyg_types]),
-                        num_new_nodes=n_new,
+                        torch.cat([model.edge_index, edges[:2]], dim=1),
+                        torch.cat([model.edge_type, edges[2]]),
+                        num_new_nodes=len(extension.entities),
                     )  # (N + n_new, d)
-                graph_vectors = nodes[[graph_nodes[j] for j in graph_rows]]
+                graph_vectors = nodes[[grown.nodes[j] for j in graph_rows]]
 
     vectors = torch.zeros(len(new), catalog.dim)
     via: list[tuple[str, ...]] = [()] * len(new)
@@ -272,12 +288,11 @@ def embed_new_items(
             vectors[rest] = model.cold_item_vectors(text[rest], None)
             for j in rest:
                 via[j] = ("text",)
-    values = {name: _column_values(column, new.column_types[name]) for name, column in new.columns.items()}  # once
     items = [
         AddedItem(
             item_id=token,
             title=titles[j],
-            features={name: column[j] for name, column in values.items()},
+            features=features[j],
             via=via[j],
             anchor=anchors[j],
             links=item_links[j],
@@ -286,7 +301,7 @@ def embed_new_items(
         for j, token in enumerate(new.tokens)
     ]
     searchable = encoded.numpy().astype(np.float32) if encoded is not None else None
-    return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped)
+    return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped, extension)
 
 
 def _unembedded(new: NewItems, tokens: list[str], has_text: bool) -> str:
@@ -343,12 +358,15 @@ def _encode_text(run: LoadedRun, new: NewItems, mini: Dataset, required: bool, p
 ATTRIBUTE_NOTE_ITEMS = 10  # a linked entity that this many trained items point to reads as an attribute
 
 
-def graph_notes(graph: KnowledgeGraph, dataset: Dataset, new: NewItems) -> list[str]:
+def graph_notes(
+    graph: KnowledgeGraph, dataset: Dataset, new: NewItems, extension: GraphExtension | None = None
+) -> list[str]:
     """What adding ``new`` to a run of ``dataset`` does with its links and triples that the user
-    may not expect (links resolved as :func:`embed_new_items` resolves them): KG
-    relations the graph lacks (left out), linked entities nothing names (their links connect to
-    nothing), linked entities that many trained items point to (an attribute such as a genre or
-    a rating, whose node the new item would become)."""
+    may not expect (links resolved as :func:`embed_new_items` resolves them, ``extension``
+    holding what earlier batches added): KG relations the graph lacks (left out), linked
+    entities nothing names (their links connect to nothing), linked entities that many trained
+    items point to (an attribute such as a genre or a rating, whose node the new item would
+    become)."""
     notes = []
     if new.self_linked:
         shown = ", ".join(new.self_linked[:5]) + (" ..." if len(new.self_linked) > 5 else "")
@@ -366,6 +384,9 @@ def graph_notes(graph: KnowledgeGraph, dataset: Dataset, new: NewItems) -> list[
     kept = [(h, t) for h, r, t in new.triples if r in known]
     node_of = {str(key): n for n, key in enumerate(graph.keys)} | _entity_nodes(graph, dataset)
     named = set(node_of) | {h for h, _ in kept} | {t for _, t in kept}
+    if extension is not None:  # entities an earlier batch joined to something
+        joined = {h for h, _, _ in extension.triples} | {t for _, _, t in extension.triples}
+        named |= {entity for entity, node in extension.entities.items() if node in joined}
     unknown = sorted({entity for entity in new.links.values() if entity not in named})
     if unknown:
         one = len(unknown) == 1
@@ -467,32 +488,70 @@ def _entity_nodes(kg: KnowledgeGraph, dataset: Dataset) -> dict[str, int]:
     return lookup
 
 
+@dataclass
+class _Grown:
+    """The run's graph extended for new items (:func:`_extend_graph`).
+
+    Attributes:
+        anchors: each new item's stored graph node, or ``None`` (a new node).
+        nodes: each new item's node in the extended graph.
+        informed: whether each item's node gets graph information.
+        links: each new-node item's edges to stored nodes ``[relation, node, forward]``.
+        edges: ``(3, E)`` int64 ``[head; tail; relation]``, every edge the extension holds
+            (earlier batches' too), generated inverses included: what the encoder adds.
+        new_edges: how many of them this batch added.
+        skipped: triples of relations the model was not trained on.
+        extension: the catalog's extension with this batch's nodes and triples.
+    """
+
+    anchors: list[int | None]
+    nodes: list[int]
+    informed: list[bool]
+    links: list[list[list[int]]]
+    edges: np.ndarray
+    new_edges: int
+    skipped: int
+    extension: GraphExtension
+
+
 def _extend_graph(
     kg: KnowledgeGraph, dataset: Dataset, new: NewItems, catalog: Catalog, hops: int = 2, both_ways: bool = True
-) -> tuple[list[int | None], np.ndarray, int, int, list[bool], list[list[list[int]]], list[int]]:
-    """Nodes and edges for the new items (see the module docstring). Each triple is added once,
-    and not when the graph already has it, as the graph builder keeps each triple once (a
-    repeated edge weighs twice in the encoder's mean). A new node has graph information when an
-    existing node reaches it within the encoder's ``hops`` layers (messages flow head -> tail,
-    and back too when ``both_ways``): else its vector comes from zeros alone, one constant vector
-    for every such item.
+) -> _Grown:
+    """Nodes and edges for the new items (see the module docstring), on top of what earlier
+    batches added (``catalog.graph_extension``). Each triple is added once, and not when the
+    graph or the extension already has it, as the graph builder keeps each triple once (a
+    repeated edge weighs twice in the encoder's mean). A new node has graph information when a
+    stored node reaches it within the encoder's ``hops`` layers (messages flow head -> tail, and
+    back too when ``both_ways``): else its vector comes from zeros alone, one constant vector for
+    every such item.
 
-    Returns:
-        anchors: each new item's existing node, or ``None``; edges: ``(3, E)`` int64
-        ``[head; tail; relation]``; number of new nodes; skipped triples; whether each item has
-        graph information; each new-node item's edges to existing nodes ``[relation, node,
-        forward]``; each item's node in the extended graph.
+    Raises:
+        RetrievalError: an item linked to the entity of an active trained item, or an
+            extension made on another graph.
     """
     from kgrec.graph.recipe import (
         attribute_value,  # the builder's own value rules
         recipe_from_dict,
     )
 
+    earlier = catalog.graph_extension
+    if earlier and earlier.first_node != kg.n_nodes:
+        raise RetrievalError(
+            f"the catalog's graph extension starts at node {earlier.first_node}, the run's graph has {kg.n_nodes} "
+            "nodes (the graph was rebuilt?); remove RUN_DIR/catalog and add the items again"
+        )
     nodes = _entity_nodes(kg, dataset)
-    next_node = kg.n_nodes
+    entities = dict(earlier.entities)  # new node keys, earlier batches' first
+    next_node = kg.n_nodes + len(entities)
+
+    def node_of(key: str) -> int:
+        nonlocal next_node
+        if key not in entities:
+            entities[key] = next_node
+            next_node += 1
+        return entities[key]
+
     anchors: list[int | None] = []
-    existing: list[bool] = []
-    fresh: dict[str, int] = {}  # new entity token -> new node
     for token in new.tokens:
         entity = new.links.get(token)
         node = nodes.get(entity) if entity is not None else None
@@ -501,26 +560,14 @@ def _extend_graph(
                 f"new item '{token}' is linked to entity '{entity}', which is already item "
                 f"'{catalog.tokens[node]}' of this run; link it to another entity or remove that item first"
             )
-        if node is None:
-            key = entity if entity is not None else f"\0{token}"
-            if key not in fresh:
-                fresh[key] = next_node
-                next_node += 1
-            node = fresh[key]
-            existing.append(False)
-        else:
-            existing.append(True)
-        anchors.append(node)
+        anchors.append(node if node is not None else node_of(entity if entity is not None else f"\0{token}"))
+    existing = [a is not None and a < kg.n_nodes for a in anchors]
     entity_of_new = {new.links[t]: anchors[j] for j, t in enumerate(new.tokens) if t in new.links}
-    graph_nodes = list(anchors)
+    graph_nodes: list[int] = list(anchors)  # type: ignore[arg-type]
 
     relation_id = {str(name): i for i, name in enumerate(kg.relation_names)}
     inverse = {int(base): i for i, base in enumerate(kg.inverse_of) if base >= 0}
     originals: list[tuple[int, int, int]] = []
-
-    def edge(h: int, r: int, t: int) -> None:
-        originals.append((h, r, t))
-
     recipe = recipe_from_dict(kg.provenance["recipe"]) if isinstance(kg.provenance.get("recipe"), dict) else None
     for attribute in recipe.attributes if recipe is not None else []:
         if attribute.column not in new.columns or attribute.relation not in relation_id:
@@ -532,30 +579,23 @@ def _extend_graph(
                     continue
                 node = nodes.get(f"{attribute.relation}={attribute_value(attribute, value)}")
                 if node is not None:
-                    edge(anchors[j], relation_id[attribute.relation], node)  # type: ignore[arg-type]
+                    originals.append((graph_nodes[j], relation_id[attribute.relation], node))
     skipped = 0
-
-    def node_of(entity: str) -> int:
-        nonlocal next_node
-        if entity in entity_of_new:
-            return entity_of_new[entity]
-        if entity in nodes:
-            return nodes[entity]
-        if entity not in fresh:
-            fresh[entity] = next_node
-            next_node += 1
-        return fresh[entity]
-
     for h, r, t in new.triples:
         if r not in relation_id:
             skipped += 1
             continue
-        edge(node_of(h), relation_id[r], node_of(t))
-    originals = _not_in_graph(kg, list(dict.fromkeys(originals)))
+        head = entity_of_new.get(h, nodes.get(h))
+        tail = entity_of_new.get(t, nodes.get(t))
+        originals.append((head if head is not None else node_of(h), relation_id[r], tail if tail is not None else node_of(t)))
+    had = set(earlier.triples)
+    originals = [t for t in _not_in_graph(kg, list(dict.fromkeys(originals))) if t not in had]
+    triples = [*earlier.triples, *originals]
+
     heads: list[int] = []
     tails: list[int] = []
     rels: list[int] = []
-    for h, r, t in originals:
+    for h, r, t in triples:
         heads.append(h)
         rels.append(r)
         tails.append(t)
@@ -565,17 +605,25 @@ def _extend_graph(
             tails.append(h)
     edges = np.asarray([heads, tails, rels], dtype=np.int64).reshape(3, -1)
     reached = _reached(kg.n_nodes, heads, tails, hops, both_ways)
-    informed = [existing[j] or anchors[j] in reached for j in range(len(new.tokens))]
-    # Edges of new item nodes to existing nodes, kept for explanations: [relation, node, forward].
+    informed = [existing[j] or graph_nodes[j] in reached for j in range(len(new.tokens))]
+    # Edges of new item nodes to stored nodes, kept for explanations: [relation, node, forward].
     links: dict[int, list[list[int]]] = {}
-    for h, r, t in originals:
+    for h, r, t in triples:
         if h >= kg.n_nodes and t < kg.n_nodes:
             links.setdefault(h, []).append([r, t, 1])
         elif t >= kg.n_nodes and h < kg.n_nodes:
             links.setdefault(t, []).append([r, h, 0])
-    item_links = [[] if existing[j] else links.get(anchors[j], []) for j in range(len(new.tokens))]  # type: ignore[arg-type]
-    anchors = [a if existing[j] else None for j, a in enumerate(anchors)]
-    return anchors, edges, next_node - kg.n_nodes, skipped, informed, item_links, graph_nodes
+    extension = GraphExtension(kg.n_nodes, entities, tuple(triples))
+    return _Grown(
+        anchors=[a if existing[j] else None for j, a in enumerate(anchors)],
+        nodes=graph_nodes,
+        informed=informed,
+        links=[[] if existing[j] else links.get(graph_nodes[j], []) for j in range(len(new.tokens))],
+        edges=edges,
+        new_edges=sum(2 if r in inverse else 1 for _, r, _ in originals),
+        skipped=skipped,
+        extension=extension,
+    )
 
 
 def _not_in_graph(kg: KnowledgeGraph, triples: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

@@ -841,11 +841,14 @@ class Recommender:
             raise RetrievalError(f"pathways: expected one or more of {list(PATHWAYS)}, got {list(pathways)}")
         new = read_new_items(items, link, kg)
         with self._indexed.changing():
+            earlier = self.catalog.graph_extension
             embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
             start = len(self.catalog)
-            catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded)
+            catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded, embedded.graph_extension)
             self._indexed.commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
-        notes = empty_row_notes(new) + (graph_notes(self.run.graph, self.run.dataset, new) if self.run.graph is not None else [])
+        notes = empty_row_notes(new)
+        if self.run.graph is not None:
+            notes += graph_notes(self.run.graph, self.run.dataset, new, earlier)
         if self.run.graph is not None and self.run.model.config.use_graph:
             notes += pathway_notes(embedded.items, pathways)
         return AddedIds((item.item_id for item in embedded.items), notes)

@@ -78,17 +78,21 @@ class AtomicTable:
                 raise DataError(f"missing required column '{name}' (header has: {self.header()})", self.path, line=1)
 
     def require_ids(self, *names: str) -> None:
-        """:meth:`require` for id columns, which must also be of type ``token`` with no empty value."""
+        """:meth:`require` for id columns, which must also be of type ``token`` with no empty value
+        (nor one of spaces alone, which no query could name)."""
         self.require(*names)
         for name in names:
             kind = self.types[name]
             if kind != "token":
                 raise DataError(f"an id column: expected type token, found {kind}", self.path, 1, f"{name}:{kind}")
             column = self.columns[name]
-            empty = np.flatnonzero(column.vocab == "")  # type: ignore[union-attr]
+            vocab = column.vocab  # type: ignore[union-attr]
+            empty = np.flatnonzero(np.fromiter((not v or v.isspace() for v in vocab), bool, len(vocab)))
             if len(empty):
-                row = int(np.flatnonzero(column.codes == empty[0])[0])  # type: ignore[union-attr]
-                raise DataError("empty id: expected a value", self.path, self.line(row), f"{name}:token")
+                rows = np.isin(column.codes, empty)  # type: ignore[union-attr]
+                row = int(np.argmax(rows))  # the first such row
+                what = "empty id" if vocab[column.codes[row]] == "" else "an id of spaces alone"  # type: ignore[union-attr]
+                raise DataError(f"{what}: expected a value", self.path, self.line(row), f"{name}:token")
 
     def tokens(self, name: str) -> np.ndarray:
         """Raw string values of a token column (object array)."""

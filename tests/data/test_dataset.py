@@ -69,6 +69,7 @@ def test_non_finite_rating_is_refused(atomic, value):
     ("files", "where"),
     [
         ({"inter": "user_id:token|item_id:token\nu|i\n|j"}, r"toy.inter:3: column 'user_id:token': empty id"),
+        ({"inter": "user_id:token|item_id:token\nu|i\nu|  "}, r"toy.inter:3: column 'item_id:token': an id of spaces alone"),
         ({"inter": TOY_INTER, "item": "item_id:token|title:token\ni1|A\n|B"}, r"toy.item:3: column 'item_id:token'"),
         ({"inter": TOY_INTER, "kg": TOY_KG.strip() + "\nhead||tail"}, r"toy.kg:\d+: column 'relation_id:token'"),
         ({"inter": "user_id:token|item_id:float\nu|1"}, r"toy.inter:1: column 'item_id:float': an id column"),

@@ -148,6 +148,7 @@ def _load(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _write(path: Path, key: str, vectors: dict[bytes, torch.Tensor]) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     hashes = torch.from_numpy(np.frombuffer(b"".join(vectors), dtype=np.uint8).reshape(-1, 32).copy())
@@ -156,5 +157,6 @@ def _write(path: Path, key: str, vectors: dict[bytes, torch.Tensor]) -> None:
     try:
         with atomic_path(path) as tmp:
             save_file({"hashes": hashes, "vectors": matrix}, str(tmp), metadata=metadata)
-    except OSError as error:  # a full or read-only disk costs speed, not the run
+    except (OSError, SafetensorError) as error:  # a full or read-only disk costs speed, not the run
+        # (safetensors reports its own write failures, a full disk included, as SafetensorError)
         warnings.warn(f"could not write text cache {path}: {error}", TextCacheWarning, stacklevel=3)

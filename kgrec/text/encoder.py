@@ -139,7 +139,7 @@ class TextEncoder(nn.Module):
             )
         self.transformer = transformer.float()
         self.model_name = model
-        self.source = source
+        self.source = source.absolute() if local else source  # a relative folder stays this one after a chdir
         limits = [max_length, getattr(self.transformer.config, "max_position_embeddings", None)]
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tokenizer_limit, int) and tokenizer_limit < 1_000_000:
@@ -170,9 +170,12 @@ class TextEncoder(nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the weights and tokenizer (see :func:`~kgrec.text.model_fingerprint`)."""
+        """Identifies the weights and tokenizer (see :func:`~kgrec.text.model_fingerprint`) of
+        the folder the encoder was loaded from (a relative ``model`` named another folder, or
+        none, once the working folder changed)."""
         if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model_name)
+            local = isinstance(self.source, Path) and self.model_name != DEFAULT_MODEL
+            self._fingerprint = model_fingerprint(str(self.source) if local else self.model_name)
         return self._fingerprint
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:

@@ -274,6 +274,25 @@ class RecommenderModule(L.LightningModule):
             self.log("train/pcgrad_conflicts", self._pcgrad_conflicts, on_step=False, on_epoch=True,
                      batch_size=len(batch[0]), sync_dist=True)  # fmt: skip
 
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:  # fmt: skip
+        """Lightning's clipping (``train.grad_clip``) of the training loss's gradient, without
+        GradNorm's loss weights: their gradient, set by :meth:`JointLoss.balance`, is not the
+        loss's (the sum holds them constant) but that of GradNorm's own objective, as large as
+        the task gradients' norms, so counted in the clipped norm it shrank the model's step by
+        a factor of its making. The weights step on it unclipped."""
+        weights = self.model.joint_loss.task_weights
+        held = weights.grad if weights is not None else None
+        if held is not None:
+            weights.grad = None  # out of the norm (clip_grad_norm_ skips a parameter without one)
+        try:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        finally:
+            if held is not None:
+                weights.grad = held
+
     def shared_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters that belong to no single task (:meth:`MultiTaskRecommender.shared_parameters`,
         and the fine-tuned transformer's layers): those whose gradient PCGrad combines and GradNorm measures."""

@@ -127,7 +127,12 @@ def _ids(values: Ids | None) -> list[str]:
     ``None`` is none."""
     if values is None:  # none given (exclude=None), as the default () says
         return []
-    return [str(values)] if isinstance(values, (str, numbers.Integral)) else [str(v) for v in values]
+    if isinstance(values, (str, numbers.Integral)):
+        return [str(values)]
+    if not isinstance(values, Iterable):  # exclude=5.0: "TypeError: 'float' object is not iterable"
+        raise RetrievalError(f"expected an id (a string or an integer) or a list of ids, got "
+                             f"{type(values).__name__} {values!r:.60}")  # fmt: skip
+    return [str(v) for v in values]
 
 
 def _filters(where: Filters | None) -> list[Filter | str]:
@@ -137,14 +142,26 @@ def _filters(where: Filters | None) -> list[Filter | str]:
     if where is None:  # no filter (where=None), as the default () says
         return []
     if isinstance(where, Mapping):  # it gave its keys alone: "--where class: expected COLUMN=VALUE"
-        return [Filter(str(column), _filter_value(column, value)) for column, value in where.items()]
-    return [where] if isinstance(where, (str, Filter)) else list(where)
+        # spaces around the column and the value aside, as Filter.parse reads "class = Comedy"
+        return [Filter(str(column).strip(), _filter_value(column, value)) for column, value in where.items()]
+    if isinstance(where, (str, Filter)):
+        return [where]
+    filters = list(where) if isinstance(where, Iterable) else [where]
+    for f in filters:  # where=[("class", "Comedy")] failed with "'tuple' object has no attribute 'column'"
+        if not isinstance(f, (str, Filter)):
+            raise RetrievalError(f"where: expected 'COLUMN=VALUE' strings or a mapping {{column: value}}, got "
+                                 f"{type(f).__name__} {f!r:.60}")  # fmt: skip
+    return filters
 
 
 def _filter_value(column: object, value: object) -> str:
-    """A ``where`` mapping's value as the text of its filter: a string, or a number."""
+    """A ``where`` mapping's value as the text of its filter: a string, or a number (spaces
+    around it aside; an empty one is refused, as ``"class="`` is)."""
     if isinstance(value, str) or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
-        return str(value)
+        if text := str(value).strip():
+            return text
+        raise RetrievalError(f"where={{{column!r}: {value!r:.60}}}: the value is empty; give the value to keep "
+                             f"(COLUMN=VALUE)")  # fmt: skip
     raise RetrievalError(f"where={{{column!r}: {value!r:.60}}}: expected one value per column, a string or a number "
                          f"(several filters AND: give a list of 'COLUMN=VALUE' strings)")  # fmt: skip
 
@@ -156,7 +173,9 @@ class Result:
     Attributes:
         item_id: the raw item token.
         title: its display name.
-        score: the query's score (inner product for users, cosine for items and text).
+        score: the query's score (inner product for users, cosine for items and text; for
+            ``similar`` of an item added after training, the cosine blended with the text
+            encoder's).
         explanation: why it was returned (``None`` when ``explain=False``).
     """
 
@@ -214,9 +233,12 @@ class Recommender:
     Build with :meth:`open`. Attributes: ``run`` (the :class:`~kgrec.train.saved.LoadedRun`),
     ``catalog``, ``index`` (a :class:`~kgrec.retrieval.index.VectorIndex`), ``explainer``,
     ``predict_only``. ``predict_only`` (the reason, else ``None``) makes a recommender without
-    an index, that answers :meth:`predict` only (see the module docstring). One query at a
-    time: a query may set the index's search parameters while it runs, so threads sharing a
-    recommender hold a lock around each call (as ``kgrec serve`` does).
+    an index, that answers :meth:`predict` (and :meth:`search`, for a run with text) only (see
+    the module docstring). One query at a time: a query may set the index's search parameters
+    while it runs, so threads sharing a recommender hold a lock around each call (as ``kgrec
+    serve`` does); the ``iter_*`` methods search as their results are asked for, so around the
+    whole iteration. FAISS's BLAS threshold, which a query sets too, is one for the process:
+    threads querying two recommenders at once share it as well.
     """
 
     def __init__(
@@ -295,10 +317,11 @@ class Recommender:
                 ``False`` raises instead.
             rebuild: build (and save) a new index with ``index`` whatever is saved (what
                 ``kgrec index build`` does; repairs a mismatched index).
-            predict_only: open no index (none is read, built or saved): :meth:`predict` answers,
-                every query that searches raises :class:`PredictOnlyError` (what ``kgrec
-                predict`` opens). A run trained without the retrieval tower opens so whatever
-                this says (:attr:`predict_only` says why).
+            predict_only: open no index (none is read, built or saved): :meth:`predict` answers
+                (and :meth:`search`, for a run with text), every query that searches the
+                retrieval vectors raises :class:`PredictOnlyError` (what ``kgrec predict`` opens).
+                A run trained without the retrieval tower opens so whatever this says
+                (:attr:`predict_only` says why).
 
         Raises:
             RetrievalError: the saved index does not match the run's vectors (or ``rebuild`` of
@@ -364,6 +387,14 @@ class Recommender:
         if k > self.catalog.n_active:
             raise RetrievalError(f"k={k} is larger than the catalog ({self.catalog.n_active} items)")
         return int(k)
+
+    @staticmethod
+    def _check_batch_size(batch_size: int) -> int:
+        """A batch method's ``batch_size``: a negative one answered no user or item at all (an empty
+        list, silently), zero a ``range()`` error."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise RetrievalError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return int(batch_size)
 
     def trained_users(self) -> list[str]:
         """Raw ids of the users :meth:`recommend` serves: those with a training interaction, in
@@ -466,7 +497,7 @@ class Recommender:
         """Like :meth:`recommend_batch`, yielding each user's results in order (for progress bars).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         self._searchable()
-        k = self._check_k(k)
+        k, batch_size = self._check_k(k), self._check_batch_size(batch_size)
         index = [self.user_index(u) for u in _ids(users)]
         allowed = self._allowed(where, exclude)
         return self._recommend_rows(index, k, allowed, exclude_seen, explain, batch_size)
@@ -639,7 +670,7 @@ class Recommender:
         index search per ``batch_size`` items (an added item with text is scored on its own).
         Every id, ``k`` and filter is checked on the call, before the first result is asked for."""
         self._searchable()
-        k = self._check_k(k)
+        k, batch_size = self._check_k(k), self._check_batch_size(batch_size)
         sources = [self.catalog.position(item) for item in _ids(items)]
         if k > self.catalog.n_active - 1:
             raise RetrievalError(f"k={k} is larger than the other items of the catalog ({self.catalog.n_active - 1})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -69,7 +70,8 @@ def find_paths(
         n: how many paths at most.
         max_hops: ignore paths longer than this (``None``: no limit).
         exclude: relation names or shell patterns whose edges the paths may not use
-            (e.g. ``["interacted"]`` to explain through content only).
+            (e.g. ``["interacted"]`` to explain through content only); a single string is one
+            pattern.
 
     Returns:
         Paths ordered by hop count, then by how specific their inner nodes are; empty when
@@ -77,12 +79,13 @@ def find_paths(
     """
     import networkx as nx
 
+    source, target = operator.index(source), operator.index(target)  # numpy ints: paths hold plain ints
     for name, node in (("source", source), ("target", target)):
         if not 0 <= node < kg.n_nodes:
             raise GraphError(f"{name} node {node} is not a node of the graph (0 .. {kg.n_nodes - 1})")
     if source == target or n <= 0:
         return []
-    excluded = _excluded_relations(kg, tuple(exclude))
+    excluded = _excluded_relations(kg, _patterns(exclude))
     graph = _undirected(kg, excluded)
     found = []
     try:
@@ -101,7 +104,7 @@ def prepare_paths(kg: KnowledgeGraph, exclude: Iterable[str] = ()) -> None:
     """Build the undirected view :func:`find_paths` searches with these ``exclude`` patterns,
     kept on ``kg``, so that its first call does not wait for it (networkx; about half a second
     on ml-100k)."""
-    _undirected(kg, _excluded_relations(kg, tuple(exclude)))
+    _undirected(kg, _excluded_relations(kg, _patterns(exclude)))
 
 
 def short_relation(name: str, among: Sequence[str] = ()) -> str:
@@ -153,6 +156,12 @@ def explain_paths(kg: KnowledgeGraph, from_item: str, to_item: str, n: int = 3) 
     if source == target:
         raise GraphError(f"--from and --to are the same item '{from_item}': expected two different items")
     return [format_path(kg, p) for p in find_paths(kg, source, target, n=n, exclude=[INTERACTED])]
+
+
+def _patterns(exclude: Iterable[str]) -> tuple[str, ...]:
+    """The ``exclude`` patterns as a tuple; a lone string is one pattern, not its characters
+    (``"item.*"`` read as ``i``, ``t``, ..., ``*`` excluded every relation)."""
+    return (exclude,) if isinstance(exclude, str) else tuple(exclude)
 
 
 def _excluded_relations(kg: KnowledgeGraph, patterns: tuple[str, ...]) -> frozenset[int]:

@@ -466,6 +466,8 @@ class Recommender:
         explain: bool = True,
     ) -> list[Result]:
         """The ``k`` best items for a known user (raw user id), best first."""
+        if not isinstance(user, (str, numbers.Integral)):  # a list's text was looked up as an id: "unknown user '['u0']'"
+            self.user_index(user)  # says what it is
         return self.recommend_batch([user], k, exclude_seen=exclude_seen, where=where, exclude=exclude, explain=explain)[0]
 
     def recommend_batch(

@@ -4,12 +4,13 @@ training history (what explanations point to)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kgrec.errors import NotFoundError
+from kgrec.errors import NotFoundError, RetrievalError
 from kgrec.retrieval.explain import HistoryItem
 from kgrec.utils.names import CaseIndex
 
@@ -44,7 +45,12 @@ class RunUsers:
 
     def index(self, user: str) -> int:
         """Dataset index of a raw user id; :class:`NotFoundError` when the run does not know it,
-        or knows it only from valid/test interactions (nothing of the user was trained)."""
+        or knows it only from valid/test interactions (nothing of the user was trained);
+        :class:`RetrievalError` for what is no id (a list of users: "unknown user '['u0']'")."""
+        if not isinstance(user, (str, numbers.Integral)):
+            several = isinstance(user, Iterable) and not isinstance(user, (bytes, dict))
+            raise RetrievalError(f"expected one user id (a string or an integer), got {type(user).__name__} "
+                                 f"{user!r:.60}" + ("; for several users, the batch methods (recommend_batch, predict_pairs)" if several else ""))  # fmt: skip
         try:
             index = known(self.dataset.user_index, str(user))
         except KeyError:

@@ -74,3 +74,13 @@ def test_filters_and_ids_of_another_type_are_refused_in_one_line(rec: Recommende
     plain = ids(rec.recommend("u0", 3, where=("class=Action",), exclude=np.array(["i6"]), explain=False))
     assert plain == ids(rec.recommend("u0", 3, where=(f for f in ["class=Action"]), exclude="i6", explain=False))
     assert "i6" not in plain and len(plain) == 3
+
+
+def test_a_list_given_for_one_user_is_named_as_such(rec: Recommender):
+    """``recommend(["u0"])`` said "unknown user '['u0']'" (the list's text looked up as an id)."""
+    with pytest.raises(RetrievalError, match=r"expected one user id \(a string or an integer\), got list \['u0'\]; "
+                                             r"for several users, the batch methods \(recommend_batch, predict_pairs\)"):  # fmt: skip
+        rec.recommend(["u0"], 3, explain=False)
+    with pytest.raises(RetrievalError, match=r"got float 1\.5$"):
+        rec.predict(1.5, ["i0"])
+    assert ids(rec.recommend(np.str_("u0"), 3, explain=False)) == ids(rec.recommend("u0", 3, explain=False))

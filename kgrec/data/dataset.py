@@ -6,7 +6,8 @@ A dataset is a folder ``NAME/`` holding RecBole atomic files ``NAME.inter``, ``N
 split, used as given; otherwise ``NAME.inter`` is split as :class:`SplitConfig` says.
 
 Raw tokens map to contiguous indices: users and items in order of first appearance (``.user``
-/ ``.item`` rows first, then interactions); entities: ``.kg`` heads, then tails, then ``.link``
+/ ``.item`` rows first, then the interactions: ``NAME.inter``, or the train, valid and test files
+in that order, rows with label 0 included); entities: ``.kg`` heads, then tails, then ``.link``
 entities, each in order of first appearance.
 """
 
@@ -301,7 +302,8 @@ def load_dataset(
         split: how to split ``NAME.inter``; ignored when split files are present.
         duplicates: what to do with repeated (user, item) pairs inside one interaction file:
             ``last`` keeps the latest (by timestamp, then by line), ``keep`` keeps all,
-            ``error`` refuses the file.
+            ``error`` refuses the file. Rows with ``label`` 0 or less are no interaction and are
+            left out first, so they repeat nothing.
         name: the files' stem ``NAME``; default: the folder's name.
 
     Raises:
@@ -495,11 +497,18 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
             raise DataError(f"rating is {rating[row]:g}, beyond the range of a float32 rating (+-{RATING_MAX:.2g}): "
                             "expected a finite number", table.path, table.line(row), "rating:float")  # fmt: skip
     inter = Interactions(user, item, held, timestamp)
-    return _positive_rows(table, inter, label, _deduplicated_rows(table, inter, rule))
+    # Rows with label 0 are no interaction, so they go first: a (user, item) pair's click followed
+    # by a later impression without one is the click, not a repeat that replaces it.
+    rows = _positive_rows(table, label)
+    if rows is not None:
+        inter = inter.select(rows)
+    kept = _deduplicated_rows(table, inter, rule, rows)
+    return inter if kept is None else inter.select(kept)
 
 
-def _deduplicated_rows(table: AtomicTable, inter: Interactions, rule: DuplicateRule) -> np.ndarray | None:
-    """The rows ``rule`` keeps of repeated (user, item) pairs, ``None`` for all of them."""
+def _deduplicated_rows(table: AtomicTable, inter: Interactions, rule: DuplicateRule, rows: np.ndarray | None) -> np.ndarray | None:
+    """The rows of ``inter`` that ``rule`` keeps of repeated (user, item) pairs, ``None`` for all
+    of them. ``rows``: the file's data row of each of ``inter``'s (``None``: the same)."""
     if rule == "keep":
         return None
     user, item, timestamp = inter.user, inter.item, inter.timestamp
@@ -511,32 +520,48 @@ def _deduplicated_rows(table: AtomicTable, inter: Interactions, rule: DuplicateR
     if last_of_pair.all():
         return None
     if rule == "error":
-        first_dup = int(order[np.flatnonzero(~last_of_pair)[0] + 1])
-        raise DataError(
-            "repeated (user_id, item_id) pair; pass duplicates='last' or 'keep' to accept it",
-            table.path,
-            table.line(first_dup),
-        )
+        _refuse_repeated_pair(table, inter, rows)
     return np.sort(order[last_of_pair])
 
 
-def _positive_rows(table: AtomicTable, inter: Interactions, label: np.ndarray | None, rows: np.ndarray | None) -> Interactions:
-    """``inter``'s ``rows`` (``None``: all) but those whose ``label`` is 0 or less: in RecBole's
-    CTR files (``label:float``) they are impressions without a click, no interaction; a
-    :class:`~kgrec.errors.DataWarning` says how many were left out (every row had counted as an
-    interaction, without a word)."""
-    if label is not None:
-        rows = np.arange(len(label)) if rows is None else rows
-        positive = label[rows] > 0
-        if not positive.any():
-            raise DataError("every row has label 0 or less, so there is no interaction: label marks RecBole's "
-                            "negatives (impressions without a click); keep the rows with label 1", table.path, 1, "label:float")  # fmt: skip
-        if not positive.all():
-            warnings.warn(f"{table.path}: {int((~positive).sum()):,} of {len(positive):,} rows have label 0 or less "
-                          "(RecBole's negatives: impressions without a click) and are left out; the others are the "
-                          "interactions", DataWarning, stacklevel=2)  # fmt: skip
-            rows = rows[positive]
-    return inter if rows is None else inter.select(rows)
+def _refuse_repeated_pair(table: AtomicTable, inter: Interactions, rows: np.ndarray | None) -> None:
+    """Raise a :class:`DataError` at the first line that repeats an earlier line's (user, item)
+    pair, naming the pair and that earlier line."""
+    user, item = inter.user, inter.item
+    order = np.lexsort((np.arange(len(user)), item, user))  # by pair, then by line
+    u, i = user[order], item[order]
+    again = np.r_[False, (u[1:] == u[:-1]) & (i[1:] == i[:-1])]
+    starts = np.maximum.accumulate(np.where(again, 0, np.arange(len(order))))  # each position's pair's first
+    at = int(np.flatnonzero(again)[np.argmin(order[again])])  # the repeat that comes first in the file
+    row, first = int(order[at]), int(order[starts[at]])
+    if rows is not None:
+        row, first = int(rows[row]), int(rows[first])
+    pair = [table.columns[c].vocab[table.columns[c].codes[row]] for c in ("user_id", "item_id")]  # type: ignore[union-attr]
+    raise DataError(
+        f"repeated (user_id, item_id) pair ('{pair[0]}', '{pair[1]}'), first on line {table.line(first)}: expected one "
+        "row per pair; pass duplicates='last' or 'keep' to accept it",
+        table.path,
+        table.line(row),
+    )
+
+
+def _positive_rows(table: AtomicTable, label: np.ndarray | None) -> np.ndarray | None:
+    """The rows of ``table`` whose ``label`` is above 0 (``None``: all, as without a label): in
+    RecBole's CTR files (``label:float``) a row with label 0 is an impression without a click, no
+    interaction; a :class:`~kgrec.errors.DataWarning` says how many were left out (every row had
+    counted as an interaction, without a word)."""
+    if label is None:
+        return None
+    positive = label > 0
+    if not positive.any():
+        raise DataError("every row has label 0 or less, so there is no interaction: label marks RecBole's "
+                        "negatives (impressions without a click); keep the rows with label 1", table.path, 1, "label:float")  # fmt: skip
+    if positive.all():
+        return None
+    warnings.warn(f"{table.path}: {int((~positive).sum()):,} of {len(positive):,} rows have label 0 or less "
+                  "(RecBole's negatives: impressions without a click) and are left out; the others are the "
+                  "interactions", DataWarning, stacklevel=2)  # fmt: skip
+    return np.flatnonzero(positive)
 
 
 def _float_column(table: AtomicTable, name: str) -> np.ndarray | None:

@@ -36,9 +36,10 @@ Kinds (:class:`IndexConfig`):
 caller gives (:mod:`kgrec.retrieval.catalog` maps them to raw item tokens).
 
 On disk an index is a folder with ``index.faiss`` and ``manifest.json`` (kind, metric,
-dimension, count, resolved parameters, sha256 of the indexed ids and vectors, plus what the
-caller adds, e.g. the run it belongs to), written atomically and checked when read
-(:func:`load_index`): any mismatch raises :class:`~kgrec.errors.RetrievalError`.
+dimension, count, resolved parameters, sha256 of the indexed ids and vectors and of
+``index.faiss`` itself, plus what the caller adds, e.g. the run it belongs to), written
+atomically and checked when read (:func:`load_index`): any mismatch raises
+:class:`~kgrec.errors.RetrievalError`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import RetrievalError
-from kgrec.utils.io import atomic_dir, restore_interrupted_dir, write_json
+from kgrec.utils.io import atomic_dir, restore_interrupted_dir, sha256_file, write_json
 
 KINDS = ("flat", "hnsw", "ivfpq")
 METRIC = "inner_product"
@@ -73,6 +74,7 @@ FORMAT = "kgrec-index"
 FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 MANIFEST = "manifest.json"
+INDEX_SHA256 = "index_sha256"  # manifest field: sha256 of index.faiss (absent from manifests written before it)
 
 
 def _faiss():
@@ -95,7 +97,7 @@ class IndexConfig:
             about 39 training points per centroid).
         nprobe: IVF cells scanned per query.
         pq_m: PQ sub-vectors (must divide the dimension); ``None``: ``d / 4`` (16 bytes per
-            64-d vector at 8 bits).
+            64-d vector at 8 bits), or the largest divisor of ``d`` below it.
         pq_bits: bits per PQ code (lowered for catalogs too small to train 256 centroids).
         refine: re-score ``refine * k`` IVF-PQ candidates exactly (0: off; at most
             :data:`REFINE_MAX`, the largest factor FAISS reads back).
@@ -144,7 +146,8 @@ class IndexConfig:
         if kind == "ivfpq":
             nlist = self.nlist or max(1, int(round(4 * math.sqrt(n))))
             out.nlist = max(1, min(nlist, n // 39 or 1))
-            pq_m = self.pq_m or max(1, dim // 4)
+            # d / 4, or the largest divisor below it (d = 50: 12 would divide no 50-d vector into sub-vectors)
+            pq_m = self.pq_m or max(m for m in range(1, max(1, dim // 4) + 1) if dim % m == 0)
             if dim % pq_m:
                 raise RetrievalError(f"index pq_m={pq_m} must divide the vector dimension {dim}")
             out.pq_m = pq_m
@@ -417,6 +420,7 @@ class VectorIndex:
         manifest = self.manifest(vectors_checksum, extra)
         with atomic_dir(folder) as tmp:
             _faiss().write_index(self.index, str(tmp / INDEX_FILE))
+            manifest[INDEX_SHA256] = sha256_file(tmp / INDEX_FILE)  # a damaged or swapped file loads fine in FAISS
             for name, content in (files or {}).items():
                 (tmp / name).write_text(json.dumps(content), encoding="utf-8")
             write_json(tmp / MANIFEST, manifest)
@@ -461,8 +465,9 @@ def load_index(
         hint: what to do about a mismatch, appended to the error.
 
     Raises:
-        RetrievalError: missing or unreadable files, a FAISS index that does not match its
-            manifest (kind, metric, dimension, count), or a manifest that does not match
+        RetrievalError: missing or unreadable files, an ``index.faiss`` whose sha256 is not the
+            one its manifest records (damaged or replaced), a FAISS index that does not match
+            its manifest (kind, metric, dimension, count), or a manifest that does not match
             ``expected``.
     """
     faiss = _faiss()
@@ -482,6 +487,12 @@ def load_index(
     path = folder / INDEX_FILE
     if not path.is_file():
         raise RetrievalError(f"{path}: index file missing; {hint}")
+    recorded = manifest.get(INDEX_SHA256)
+    if recorded is not None and recorded != sha256_file(path):  # a flipped byte in a vector read fine
+        raise RetrievalError(f"{path}: its sha256 is not the one {MANIFEST} records (damaged or replaced); {hint}")
+    params = manifest.get("params") or {"kind": kind}
+    if not isinstance(params, Mapping):
+        raise RetrievalError(f"{where}: manifest field 'params' is not an object; {hint}")
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as error:
@@ -496,7 +507,7 @@ def load_index(
             f"d={manifest['dim']}, {manifest['count']} vectors, inner product; {hint}"
         )
     try:
-        config = IndexConfig.from_dict(manifest.get("params") or {"kind": kind})
+        config = IndexConfig.from_dict(params)
     except RetrievalError as error:
         raise RetrievalError(f"{where}: params: {error}; {hint}") from None
     if config.kind != kind:

@@ -300,6 +300,12 @@ def _write_json_lines(
     with bar:
         if out is None:
             write(sys.stdout)
+        elif _not_a_file(out):  # /dev/null, /dev/stdout, a FIFO (`--out >(gzip > x.gz)`): written, never replaced
+            try:
+                with open(out, "w", encoding="utf-8") as handle:
+                    write(handle)
+            except OSError as error:
+                raise RetrievalError(f"--out {out}: cannot write it ({error.strerror or error})") from None
         else:
             try:
                 with atomic_open(out, "w", encoding="utf-8") as handle:
@@ -307,7 +313,7 @@ def _write_json_lines(
             except OSError as error:  # a folder, a place no file can be made (/proc), a full disk
                 raise RetrievalError(_cannot_write(out, error)) from None
     if out is not None:
-        print(f"{total} {unit}s -> {out}", file=sys.stderr)
+        print(f"{total} {unit}{'' if total == 1 else 's'} -> {out}", file=sys.stderr)  # 1 pair, not 1 pairs
     return 0
 
 
@@ -325,6 +331,10 @@ def _check_out(out: Path | None, source: tuple[str, Path | None] = ("", None)) -
     if read is not None and out.is_file() and read.is_file() and out.samefile(read):
         raise RetrievalError(f"--out {out} is the {option} itself: writing the results would replace the ids "
                              f"it holds; give another file, e.g. {out.with_name('results.jsonl')}")  # fmt: skip
+    if _not_a_file(out):  # written as it is (no temporary file beside it): it must take writes
+        if not os.access(out, os.W_OK):
+            raise RetrievalError(f"--out {out}: cannot write to it (Permission denied)")
+        return
     folder = next((p for p in out.absolute().parents if p.exists()), Path("/"))
     if not folder.is_dir():
         raise RetrievalError(f"--out {out}: {folder} is a file, not a folder")
@@ -336,6 +346,13 @@ def _check_out(out: Path | None, source: tuple[str, Path | None] = ("", None)) -
     os.unlink(probe)
 
 
+def _not_a_file(path: Path) -> bool:
+    """Whether ``path`` is there but neither a regular file nor a folder: a device (``/dev/null``)
+    or a pipe (``/dev/stdout`` into ``| gzip``, a FIFO), which an atomic write, renaming a
+    temporary file onto it, would replace by a file (or fail on, after all the work)."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def _cannot_write(out: Path, error: OSError) -> str:
     """One line for an ``--out`` that could not be written (``error`` may name a temporary file)."""
     return f"--out {out}: cannot write it ({error.strerror or error}); nothing was written"
@@ -343,7 +360,9 @@ def _cannot_write(out: Path, error: OSError) -> str:
 
 def _ids_file_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """``(line number, id)`` of a file of ``what`` ids: one per line; blank and ``#`` lines skipped."""
-    if not path.is_file():
+    if path.is_dir():
+        raise RetrievalError(f"{path} is a folder: give the {what}s file (one per line)")
+    if not path.exists():  # a pipe (`--users-file <(cut -f1 test.inter)`, /dev/stdin) is read as a file
         raise RetrievalError(f"{path}: {what}s file not found")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
@@ -492,11 +511,14 @@ def _add_items(args: argparse.Namespace) -> int:
     rec = _open(args)
     added = rec.add_items(args.items, args.link, args.kg, progress=False, pathways=args.pathways)
     if args.json:
+        ids = set(added)  # once: per row, 20,000 items took 34 s
+        keys = rec.run.graph.keys if rec.run.graph is not None else None  # an anchor by its raw id, as paths name nodes
         rows = [
-            {"item_id": a.item_id, "title": a.title, "via": list(a.via), "anchor": a.anchor}
+            {"item_id": a.item_id, "title": a.title, "via": list(a.via),
+             "anchor": None if a.anchor is None or keys is None else str(keys[a.anchor])}
             for a in rec.catalog.added
-            if a.item_id in set(added)
-        ]
+            if a.item_id in ids
+        ]  # fmt: skip
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         print(f"added {_items(len(added))} to {rec.path} (catalog: {_items(rec.catalog.n_active)}; index {rec.index.kind})")

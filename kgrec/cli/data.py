@@ -48,6 +48,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user-col", default="user_id", help="user id column (default user_id)")
     p.add_argument("--item-col", default="item_id", help="item id column of the interactions and items files (default item_id)")
     p.add_argument("--rating-col", help="rating column (numbers), optional")
+    p.add_argument("--label-col", help="click label column, optional: 1 a click (an interaction), 0 an impression "
+                   "without one (kept apart: the like tower's negatives and its AUC's)")
     p.add_argument("--time-col", help="time column, optional: Unix seconds (or --time-unit ms, us, ns) or ISO 8601 "
                    "dates and times (2020-01-31, 2020-01-31T12:30:00, 2020-01-31 12:30:00+02:00; UTC when no offset "
                    "is given), written as Unix seconds")
@@ -154,7 +156,12 @@ def _split(args: argparse.Namespace) -> int:
     dataset = load_split(args)
     out = export_split(dataset, args.out)
     counts = " / ".join(f"{part} {len(getattr(dataset, part)):,}" for part in ("train", "valid", "test"))
-    print(f"wrote {out}: {counts} interactions ({dataset.name}, split {dataset.split})")
+    negatives = [dataset.negatives(part) for part in ("train", "valid", "test")]
+    if any(n is not None for n in negatives):  # written beside them with label 0
+        counts += " interactions and " + " / ".join(f"{len(n) if n is not None else 0:,}" for n in negatives) + " pairs labelled 0"
+    else:
+        counts += " interactions"
+    print(f"wrote {out}: {counts} ({dataset.name}, split {dataset.split})")
     return 0
 
 
@@ -174,6 +181,7 @@ def _import(args: argparse.Namespace) -> int:
         user_col=args.user_col,
         item_col=args.item_col,
         rating_col=args.rating_col,
+        label_col=args.label_col,
         time_col=args.time_col,
         text_cols=split_columns(args.text_cols),
         seq_cols=split_columns(args.seq_cols),
@@ -187,8 +195,9 @@ def _import(args: argparse.Namespace) -> int:
         time_unit=args.time_unit,
     )
     dataset = import_dataset(spec)  # as loaded to check it: a large import is not read again to be counted
+    negatives = sum(len(n) for part in ("train", "valid", "test") if (n := dataset.negatives(part)) is not None)
     print(f"wrote {dataset.path}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
-          f"{len(dataset.interactions()):,} interactions")  # fmt: skip
+          f"{len(dataset.interactions()):,} interactions" + (f", {negatives:,} pairs labelled 0" if negatives else ""))  # fmt: skip
     return 0
 
 

@@ -203,6 +203,12 @@ class Dataset:
     item_entity: np.ndarray | None = None  # (I,) entity index of each item, -1 if unlinked
     sources: list[Path] = field(default_factory=list)  # files read, in order
     item_rows: int | None = None  # rows of the item file (its ids are items[:item_rows]); None without one
+    # Pairs labelled negative in the data (label 0 rows: impressions without a click), per part,
+    # with the file's other columns; None without any. Never interactions: the like tower's
+    # negatives (train) and its AUC's (valid, test).
+    train_negatives: Interactions | None = None
+    valid_negatives: Interactions | None = None
+    test_negatives: Interactions | None = None
 
     def __repr__(self) -> str:
         parts = [f"{self.n_users:,} users", f"{self.n_items:,} items",
@@ -222,6 +228,11 @@ class Dataset:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    def negatives(self, part: str) -> Interactions | None:
+        """The pairs of ``part`` (``train``, ``valid`` or ``test``) labelled negative in the data
+        (``label`` 0 rows, a pair that has no interaction in its file), ``None`` without any."""
+        return getattr(self, f"{part}_negatives")
 
     def interactions(self) -> Interactions:
         """All parts together (for statistics only: never train on this)."""
@@ -363,7 +374,9 @@ def load_dataset(
         _check_unique(user_table, "user_id")
         users.add(user_table.tokens("user_id"))
 
-    parts = [_read_interactions(t, users, items, duplicates) for t in inter_tables]  # type: ignore[arg-type]
+    keep_negatives = len(inter_tables) == 3 or split.strategy == "ratio"
+    loaded = [_read_interactions(t, users, items, duplicates, keep_negatives) for t in inter_tables]  # type: ignore[arg-type]
+    parts, negatives = [positives for positives, _ in loaded], [negative for _, negative in loaded]
     if item_table is not None:
         _check_rows_meet(item_table, "item", inter_tables, [part.item for part in parts], items)  # type: ignore[arg-type]
     if user_table is not None:
@@ -372,6 +385,7 @@ def load_dataset(
         _check_given_ratings(inter_tables, parts)  # type: ignore[arg-type]
         train, valid, test = parts
         split_name = "given"
+        train_neg, valid_neg, test_neg = negatives
     else:
         (all_inter,) = parts
         if split.strategy in ("temporal", "global_temporal") and all_inter.timestamp is None:
@@ -382,6 +396,10 @@ def load_dataset(
         labels = split_interactions(all_inter.user, all_inter.item, all_inter.timestamp, split)
         train, valid, test = (all_inter.select(labels == p) for p in (TRAIN, VALID, TEST))
         split_name = _describe(split)
+        train_neg = valid_neg = test_neg = None
+        if (negative := negatives[0]) is not None:  # split as the interactions are, on their own
+            labels = split_interactions(negative.user, negative.item, negative.timestamp, split)
+            train_neg, valid_neg, test_neg = (negative.select(labels == p) for p in (TRAIN, VALID, TEST))
 
     dataset = Dataset(
         name=name,
@@ -393,6 +411,9 @@ def load_dataset(
         test=test,
         split=split_name,
         sources=sources,
+        train_negatives=train_neg,
+        valid_negatives=valid_neg,
+        test_negatives=test_neg,
     )
     if item_table is not None:
         dataset.item_features, dataset.item_feature_types = _align(item_table, "item_id", items)
@@ -473,7 +494,12 @@ def _check_rows_meet(
     raise DisjointIdsError(rows, others, f"{kind} ids")
 
 
-def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule) -> Interactions:
+def _read_interactions(
+    table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule, keep_negatives: bool = False
+) -> tuple[Interactions, Interactions | None]:
+    """The file's interactions and (``keep_negatives``) its pairs labelled negative: rows with
+    ``label`` 0 or less whose (user, item) pair has no interaction in the file, one row per pair
+    (the latest); ``None`` without any."""
     table.require_ids("user_id", "item_id")
     if table.n_rows == 0:
         raise DataError("no interactions: the file has a header but no rows", table.path, line=1)
@@ -499,11 +525,20 @@ def _read_interactions(table: AtomicTable, users: _Vocab, items: _Vocab, rule: D
     inter = Interactions(user, item, held, timestamp)
     # Rows with label 0 are no interaction, so they go first: a (user, item) pair's click followed
     # by a later impression without one is the click, not a repeat that replaces it.
-    rows = _positive_rows(table, label)
+    rows = _positive_rows(table, label, keep_negatives)
+    everything = inter
     if rows is not None:
         inter = inter.select(rows)
     kept = _deduplicated_rows(table, inter, rule, rows)
-    return inter if kept is None else inter.select(kept)
+    inter = inter if kept is None else inter.select(kept)
+    if rows is None or not keep_negatives:
+        return inter, None
+    negative = everything.select(np.setdiff1d(np.arange(len(everything)), rows, assume_unique=True))
+    n = max(len(items.index), 1)  # a pair as one number: user * n_items + item
+    clicked = np.isin(negative.user * n + negative.item, inter.user * n + inter.item)
+    negative = negative.select(np.flatnonzero(~clicked))
+    once = _deduplicated_rows(table, negative, "last", None)  # one row per pair
+    return inter, negative if once is None else negative.select(once)
 
 
 def _deduplicated_rows(table: AtomicTable, inter: Interactions, rule: DuplicateRule, rows: np.ndarray | None) -> np.ndarray | None:
@@ -545,11 +580,12 @@ def _refuse_repeated_pair(table: AtomicTable, inter: Interactions, rows: np.ndar
     )
 
 
-def _positive_rows(table: AtomicTable, label: np.ndarray | None) -> np.ndarray | None:
+def _positive_rows(table: AtomicTable, label: np.ndarray | None, kept: bool = False) -> np.ndarray | None:
     """The rows of ``table`` whose ``label`` is above 0 (``None``: all, as without a label): in
     RecBole's CTR files (``label:float``) a row with label 0 is an impression without a click, no
-    interaction; a :class:`~kgrec.errors.DataWarning` says how many were left out (every row had
-    counted as an interaction, without a word)."""
+    interaction; a :class:`~kgrec.errors.DataWarning` says how many there are and whether they
+    are ``kept`` as the like tower's negatives or left out (every row had counted as an
+    interaction, without a word)."""
     if label is None:
         return None
     positive = label > 0
@@ -558,8 +594,10 @@ def _positive_rows(table: AtomicTable, label: np.ndarray | None) -> np.ndarray |
                         "negatives (impressions without a click); keep the rows with label 1", table.path, 1, "label:float")  # fmt: skip
     if positive.all():
         return None
+    fate = ("are no interactions: the like tower learns them as negatives and its AUC counts them" if kept else
+            "are left out (a ratio or given split keeps them as the like tower's negatives)")  # fmt: skip
     warnings.warn(f"{table.path}: {int((~positive).sum()):,} of {len(positive):,} rows have label 0 or less "
-                  "(RecBole's negatives: impressions without a click) and are left out; the others are the "
+                  f"(RecBole's negatives: impressions without a click) and {fate}; the others are the "
                   "interactions", DataWarning, stacklevel=2)  # fmt: skip
     return np.flatnonzero(positive)
 

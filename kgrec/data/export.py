@@ -3,7 +3,8 @@ on the very split kgrec uses (``kgrec data split``).
 
 The folder written is a dataset folder in RecBole's atomic format whose interactions come as
 its benchmark files: ``NAME.train.inter``, ``NAME.valid.inter`` and ``NAME.test.inter`` (raw
-user and item ids, and ``rating`` / ``timestamp`` when the dataset has them), beside copies of
+user and item ids, and ``rating`` / ``timestamp`` when the dataset has them; with pairs labelled
+negative, a ``label`` column, 0 on theirs), beside copies of
 the source's ``.item``, ``.user``, ``.kg`` and ``.link`` files. RecBole reads it with
 ``benchmark_filename: [train, valid, test]``; kgrec reads it back as the same split, "given"
 (:func:`~kgrec.data.dataset.load_dataset` takes the three files as they are).
@@ -52,9 +53,15 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
         if refusal:
             raise DataError(f"{refusal}; give a new or empty folder, or one an earlier split wrote", out)
 
+    labelled = any(dataset.negatives(part) is not None for part in PARTS)  # label-0 rows go with them
     with atomic_dir(out, guard) as tmp:
         for part in PARTS:
-            _write_interactions(tmp / f"{name}.{part}.inter", getattr(dataset, part), dataset)
+            rows, label = getattr(dataset, part), None
+            if labelled:
+                negative = dataset.negatives(part)
+                label = np.r_[np.ones(len(rows)), np.zeros(len(negative) if negative is not None else 0)]
+                rows = Interactions.concat([rows, negative]) if negative is not None else rows
+            _write_interactions(tmp / f"{name}.{part}.inter", rows, dataset, label)
         for source in dataset.sources:
             kind = source.name[len(dataset.name) + 1 :]  # "item", "kg", ...; "inter", "train.inter" are written above
             if source.name.startswith(f"{dataset.name}.") and kind in COPIED:
@@ -62,15 +69,16 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
     return out
 
 
-def _write_interactions(path: Path, part: Interactions, dataset: Dataset) -> None:
+def _write_interactions(path: Path, part: Interactions, dataset: Dataset, label: np.ndarray | None = None) -> None:
     """One part as an atomic ``.inter`` file: raw ids as they are, numbers in their shortest exact
     form (a float32 rating's own: ``0.7``, not ``0.699999988079071``; whole numbers without
     ``.0``, as ml-100k writes them). Written :data:`CHUNK` rows at a time by Arrow's string
     kernels: the whole part formatted at once as fixed-width string arrays, then joined row by
-    row in Python, had held several times the loaded dataset's memory for millions of rows."""
+    row in Python, had held several times the loaded dataset's memory for millions of rows.
+    ``label``: a ``label`` column (1 for an interaction, 0 for a pair labelled negative)."""
     header = ["user_id:token", "item_id:token"]
     numbers = []
-    for field, values in (("rating", part.rating), ("timestamp", part.timestamp)):
+    for field, values in (("rating", part.rating), ("timestamp", part.timestamp), ("label", label)):
         if values is not None:
             header.append(f"{field}:float")
             numbers.append(pa.array(values))  # float32 ratings stay float32, so their shortest form is theirs

@@ -36,6 +36,7 @@ import os
 import re
 import shlex
 import sys
+import warnings
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,7 +45,7 @@ from pathlib import Path
 
 from kgrec.data.dataset import Dataset, DisjointIdsError, IdSide, RepeatedIdError, load_dataset
 from kgrec.data.info import seconds_hint
-from kgrec.errors import DataError
+from kgrec.errors import DataError, DataWarning
 from kgrec.utils.io import atomic_dir, named_folder, replace_refusal
 from kgrec.utils.names import some_names
 
@@ -82,6 +83,7 @@ class ImportSpec:
     user_col: str = "user_id"
     item_col: str = "item_id"
     rating_col: str | None = None
+    label_col: str | None = None  # 1 a click, 0 an impression without one (the like tower's negatives)
     time_col: str | None = None
     text_cols: str | Sequence[str] = field(default_factory=tuple)  # a tuple of names once made
     seq_cols: str | Sequence[str] = field(default_factory=tuple)
@@ -163,6 +165,8 @@ def import_dataset(spec: ImportSpec) -> Dataset:
         inter_columns = [(spec.user_col, "user_id:token"), (spec.item_col, "item_id:token")]
         if spec.rating_col:
             inter_columns.append((spec.rating_col, "rating:float"))
+        if spec.label_col:
+            inter_columns.append((spec.label_col, "label:float"))
         if spec.time_col:
             inter_columns.append((spec.time_col, "timestamp:float"))
         collect_items = {"item_id:token": items} if by_id else None
@@ -191,12 +195,14 @@ def import_dataset(spec: ImportSpec) -> Dataset:
     if spec.time_col and spec.time_unit == "s" and len(inter) and (hint := seconds_hint(float(inter.timestamp.max()))):
         spec.note(f"{spec.interactions}: column {spec.time_col!r}: {hint}; import with --time-unit ms (or us, ns) "
                   "if it counts milliseconds (micro-, nanoseconds)")  # fmt: skip
-    rows, kept = len(origins[f"{name}.inter"].lines), len(inter)
+    negatives = sum(len(n) for part in ("train", "valid", "test") if (n := loaded.negatives(part)) is not None)
+    rows, kept = len(origins[f"{name}.inter"].lines), len(inter) + negatives
     if kept < rows:  # the loader's rule (duplicates="last"): the rows it drops are counted, not lost unseen
         repeat = "repeats" if rows - kept == 1 else "repeat"
         latest = "latest of each (by time, then by line)" if spec.time_col else "last of each"
-        spec.note(f"{spec.interactions}: {rows - kept:,} of its {rows:,} rows {repeat} a (user, item) pair; "
-                  f"only the {latest} is an interaction")  # fmt: skip
+        clicked = ", or label 0 a pair another row labels 1 (the click wins)" if spec.label_col else ""
+        spec.note(f"{spec.interactions}: {rows - kept:,} of its {rows:,} rows {repeat} a (user, item) pair{clicked}; "
+                  f"only the {latest} is {'kept' if spec.label_col else 'an interaction'}")  # fmt: skip
     renamed = [f"{column!r} as {header.split(':')[0]}" for column, header in item_columns[1:] if field_name(column) != column]
     if renamed:
         spec.note(f"wrote item column{'s' if len(renamed) > 1 else ''} {', '.join(renamed)} (lower case, '_' for "
@@ -248,7 +254,8 @@ def _check_spec(spec: ImportSpec, name: str) -> None:
     suggests the columns (:func:`_suggest_item_columns`). ``--kg`` without ``--links`` is
     checked once the files are read (:func:`_links_by_id`)."""
     _check_distinct(spec.interactions, [("--user-col", spec.user_col), ("--item-col", spec.item_col),
-                                        ("--rating-col", spec.rating_col), ("--time-col", spec.time_col)])  # fmt: skip
+                                        ("--rating-col", spec.rating_col), ("--label-col", spec.label_col),
+                                        ("--time-col", spec.time_col)])  # fmt: skip
     if spec.kg is not None:
         _check_distinct(spec.kg, [("--head-col", spec.head_col), ("--relation-col", spec.relation_col), ("--tail-col", spec.tail_col)])
     if spec.links is not None:
@@ -381,9 +388,18 @@ class _Origin:
 
 def _check_loads(folder: Path, name: str, origins: dict[str, _Origin]) -> Dataset:
     """Load the converted files as a dataset and return it; a problem is raised at its CSV file,
-    line, column."""
+    line, column. A :class:`~kgrec.errors.DataWarning` the loader gives (rows with label 0)
+    names the CSV file the rows came from, not the temporary folder."""
     try:
-        return load_dataset(folder, name=name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            loaded = load_dataset(folder, name=name)
+        for warning in caught:  # said again, at the CSV file
+            message = str(warning.message)
+            for written, origin in origins.items():
+                message = message.replace(str(folder / written), str(origin.source))
+            warnings.warn(message, warning.category, stacklevel=2)
+        return loaded
     except DataError as error:
         origin = origins.get(error.path.name) if error.path is not None else None
         if origin is None:

@@ -67,6 +67,9 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
     }
     if pairs < n_inter:  # a given split's pair in two parts (a test pair also in train), or duplicates="keep"
         info["repeated_pairs"] = n_inter - pairs
+    negatives = {part: dataset.negatives(part) for part in ("train", "valid", "test")}
+    if any(n is not None for n in negatives.values()):  # label 0 rows: the like tower's negatives
+        info["negatives"] = {part: len(n) if n is not None else 0 for part, n in negatives.items()}
     if n_inter:  # how much of all the interactions the short head holds (tail@K counts train's only)
         counts = np.bincount(inter.item, minlength=dataset.n_items)
         info["head_share"] = float(counts[short_head(counts)].sum() / n_inter)
@@ -124,6 +127,9 @@ def format_info(info: dict[str, Any]) -> str:
         f"interactions  {info['interactions']:,} (density {info['density']:.4%})",
         f"split         {info['split']}: train {info['train']:,} / valid {info['valid']:,} / test {info['test']:,}",
     ]
+    if negatives := info.get("negatives"):
+        lines.append(f"labelled 0    train {negatives['train']:,} / valid {negatives['valid']:,} / test "
+                     f"{negatives['test']:,} pairs (impressions without a click: the like tower's negatives)")  # fmt: skip
     if repeated := info.get("repeated_pairs", 0):  # a test pair also in train is no test of anything new
         lines.append(f"  {repeated:,} interaction{'s repeat' if repeated > 1 else ' repeats'} an earlier (user, item) "
                      "pair (the same pair in two parts, or twice in one); density counts each pair once")  # fmt: skip

@@ -10,6 +10,7 @@ from kgrec.eval.ranking import (
     cold_candidates,
     evaluate_ranking,
     evaluate_split,
+    known_users_negatives,
     known_users_part,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "evaluate_ranking",
     "evaluate_split",
     "interaction_matrix",
+    "known_users_negatives",
     "known_users_part",
     "link_prediction_metrics",
     "mae",

@@ -286,7 +286,17 @@ def known_users_part(dataset: Dataset, part: Literal["valid", "test"]) -> Intera
     """The interactions of ``part`` whose user has at least one training interaction: what
     every metric is computed on (a user first seen after a global time split has nothing of
     theirs for a model to go by)."""
-    target = getattr(dataset, part)
+    return _of_known_users(dataset, getattr(dataset, part))
+
+
+def known_users_negatives(dataset: Dataset, part: Literal["valid", "test"]) -> Interactions | None:
+    """The pairs of ``part`` labelled negative in the data (:meth:`~kgrec.data.Dataset.negatives`)
+    whose user has a training interaction, as :func:`known_users_part`; ``None`` without any."""
+    negatives = dataset.negatives(part)
+    return _of_known_users(dataset, negatives) if negatives is not None else None
+
+
+def _of_known_users(dataset: Dataset, target: Interactions) -> Interactions:
     known = dataset.train.has_user(dataset.n_users)
     return target if known[target.user].all() else target.select(known[target.user])
 

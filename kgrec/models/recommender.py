@@ -92,6 +92,9 @@ class RecBatch:
         like: ``(B,)`` float 0/1 labels (``like`` task), overriding the rating threshold.
         retrieval_mask: ``(B,)`` bool, rows that count as retrieval positives (e.g. only liked
             items); default all rows.
+        like_neg_user, like_neg_item: ``(Bn,)`` int64 pairs labelled negative in the data (an
+            impression without a click: a ``label`` 0 row), an independent batch: the ``like``
+            task's loss is taken over the interaction rows and these, labelled 0.
         kg_head, kg_rel, kg_tail: ``(Bk,)`` int64 true triples (node and relation ids).
         kg_neg_tail: ``(Bk, K')`` int64 corrupted tails.
         shared_items: ``(K,)`` int64 items drawn once for the whole batch (uniformly, without
@@ -110,6 +113,8 @@ class RecBatch:
     rating: Tensor | None = None
     like: Tensor | None = None
     retrieval_mask: Tensor | None = None
+    like_neg_user: Tensor | None = None
+    like_neg_item: Tensor | None = None
     kg_head: Tensor | None = None
     kg_rel: Tensor | None = None
     kg_tail: Tensor | None = None
@@ -131,7 +136,8 @@ class RecBatch:
         return RecBatch(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changed}) if changed else self
 
 
-INDEX_FIELDS = ("user", "pos_item", "neg_items", "kg_head", "kg_rel", "kg_tail", "kg_neg_tail", "shared_items")
+INDEX_FIELDS = ("user", "pos_item", "neg_items", "like_neg_user", "like_neg_item", "kg_head", "kg_rel", "kg_tail",
+                 "kg_neg_tail", "shared_items")  # fmt: skip
 
 
 def _to(t: Tensor | None, device: torch.device | str) -> Tensor | None:
@@ -485,7 +491,9 @@ class MultiTaskRecommender(nn.Module):
         s, checks = self.sizes, []
         if c.rec_tasks:
             checks += [("batch.user", batch.user, s.num_users)]
-            checks += [(f"batch.{f}", getattr(batch, f), s.num_items) for f in ("pos_item", "neg_items", "shared_items")]
+            checks += [("batch.like_neg_user", batch.like_neg_user, s.num_users)]
+            checks += [(f"batch.{f}", getattr(batch, f), s.num_items)
+                       for f in ("pos_item", "neg_items", "shared_items", "like_neg_item")]  # fmt: skip
         if "kg" in c.tasks:
             checks += [(f"batch.{f}", getattr(batch, f), s.num_nodes) for f in ("kg_head", "kg_tail", "kg_neg_tail")]
             checks += [("batch.kg_rel", batch.kg_rel, s.num_relations)]
@@ -544,6 +552,12 @@ class MultiTaskRecommender(nn.Module):
                     label = (batch.rating >= c.like_threshold).float()
                 tower = self.towers["like"]
                 logits = tower(z_u["like"], enc.item_z["like"][items], users, items)
+                if (neg_users := batch.like_neg_user) is not None:  # pairs labelled negative in the data
+                    if batch.like_neg_item is None or batch.like_neg_item.shape != neg_users.shape:
+                        raise ValueError("batch.like_neg_user and batch.like_neg_item: two (Bn,) index tensors")
+                    neg_items = batch.like_neg_item
+                    neg = tower(self._user_repr(neg_users, enc)["like"], enc.item_z["like"][neg_items], neg_users, neg_items)
+                    logits, label = torch.cat([logits, neg]), torch.cat([label.to(logits.dtype), neg.new_zeros(len(neg))])
                 losses["like"] = tower.loss(logits, label)
         if "kg" in c.tasks and batch.kg_head is not None:
             if batch.kg_rel is None or batch.kg_tail is None or batch.kg_neg_tail is None:

@@ -73,13 +73,19 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     config, notes = _recorded_data(config, dataset)
     model = config.model
     tasks = model.tasks
+    negatives = len(dataset.train_negatives) if dataset.train_negatives is not None else 0
     if dataset.train.rating is None and _is_default(config, "tasks"):
-        tasks = tuple(t for t in tasks if t not in ("rating", "like"))
-        notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
+        if negatives:  # clicks and impressions without one: the like tower tells them apart
+            tasks = tuple(t for t in tasks if t != "rating")
+            notes.append(f"{dataset.name} has no ratings: the rating tower is off; the like tower learns the "
+                         f"interactions (label 1) against the {negatives:,} training pairs labelled 0")  # fmt: skip
+        else:
+            tasks = tuple(t for t in tasks if t not in ("rating", "like"))
+            notes.append(f"{dataset.name} has no ratings: the rating and like towers are off")
     like_threshold = model.like_threshold
     if dataset.train.rating is not None and _is_default(config, "like_threshold"):
         # fitted without a like tower too: explanations call a rating at or above it "rated highly"
-        fitted, fitted_tasks, note = _like_threshold(dataset, tasks)
+        fitted, fitted_tasks, note = _like_threshold(dataset, tasks, negatives)
         if not fitted_tasks:  # model.tasks given as [like]: switching it off left no task (a bare ConfigError)
             raise ConfigError(f"every training rating of {dataset.name} is {float(dataset.train.rating.min()):g}, so the "
                               f"like tower has nothing to tell a like from, and model.tasks {list(tasks)} has no other "
@@ -190,11 +196,16 @@ def _batch_size(config: RunConfig, dataset: Dataset, notes: list[str]) -> int:
     return fitted
 
 
-def _like_threshold(dataset: Dataset, tasks: tuple[str, ...]) -> tuple[float, tuple[str, ...], str]:
+def _like_threshold(dataset: Dataset, tasks: tuple[str, ...], negatives: int = 0) -> tuple[float, tuple[str, ...], str]:
     """The like label's threshold for ratings running from ``lo`` to ``hi``: ``lo + 3/4 (hi - lo)``,
-    which is the default 4 on a 1-5 scale; the like tower is off when every rating is the same."""
+    which is the default 4 on a 1-5 scale; when every rating is the same, ``lo`` with
+    ``negatives`` (pairs labelled negative in the data: every interaction is then a like), else
+    the like tower is off."""
     ratings = dataset.train.rating
     lo, hi = float(ratings.min()), float(ratings.max())
+    if lo == hi and negatives:
+        return lo, tasks, (f"every training rating of {dataset.name} is {lo:g}: a like is an interaction "
+                           f"(model.like_threshold {lo:g}), told from the {negatives:,} training pairs labelled 0")  # fmt: skip
     if lo == hi:
         return DEFAULT_LIKE_THRESHOLD, tuple(t for t in tasks if t != "like"), (
             f"every training rating of {dataset.name} is {lo:g}: the like tower is off (nothing to tell a like from)"

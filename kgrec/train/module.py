@@ -21,13 +21,23 @@ import copy
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from kgrec.data import Dataset
 from kgrec.errors import DivergedError
-from kgrec.eval import Shard, auc, evaluate_split, known_users_part, link_prediction_metrics, mae, rmse
+from kgrec.eval import (
+    Shard,
+    auc,
+    evaluate_split,
+    known_users_negatives,
+    known_users_part,
+    link_prediction_metrics,
+    mae,
+    rmse,
+)
 from kgrec.eval.ranking import NaNScoresError
 from kgrec.graph import HeldOutTriples
 from kgrec.models import MultiTaskRecommender, RecBatch, project_conflicting
@@ -157,6 +167,14 @@ class RecommenderModule(L.LightningModule):
         self.shared_negatives = config.train.shared_negatives if retrieval else 0
         self.needs_negatives = retrieval and config.model.retrieval_loss != "full_softmax" and not self.shared_negatives
         self.use_kg = "kg" in tasks and kg_triples is not None
+        # Pairs labelled negative in the data (impressions without a click): the like task's
+        # negatives, drawn each step in proportion to the interactions (train only).
+        negatives = dataset.train_negatives if "like" in tasks else None
+        self.like_negatives = (
+            (torch.as_tensor(negatives.user), torch.as_tensor(negatives.item)) if negatives is not None and len(negatives) else None
+        )
+        self.like_negative_share = len(negatives) / max(len(train), 1) if self.like_negatives is not None else 0.0
+        self.implicit_likes = train.rating is None and "like" in tasks  # every interaction is a like (label 1)
         if teacher is None and config.model.distill_weight > 0:
             teacher = EaseTeacher.from_config(dataset, config.train, model.warm_items, teacher_device)
         self.teacher = teacher
@@ -322,6 +340,12 @@ class RecommenderModule(L.LightningModule):
             if self.teacher.device != self.device:
                 self.teacher.to(self.device)  # once
             rec.teacher_scores = self.teacher.scores(user, rec.shared_items)  # (B, I), or (B, K) of the shared items
+        if self.implicit_likes:
+            rec.like = torch.ones(len(user), device=user.device)
+        if self.like_negatives is not None:  # drawn last: the other draws of a step stay as they were
+            n = max(1, round(len(user) * self.like_negative_share))
+            pick = torch.randint(len(self.like_negatives[0]), (n,), generator=generator)
+            rec.like_neg_user, rec.like_neg_item = (t[pick].to(user.device) for t in self.like_negatives)
         return rec
 
     def unused_parameters(self) -> list[str]:
@@ -498,18 +522,27 @@ def _evaluate(
         ranking = evaluate_split(score, dataset, part, config.eval.ks, config.eval.batch_size, shard)  # type: ignore[arg-type]
         metrics.update({k: float(v) for k, v in ranking.items() if k != "n_users"})
     target = known_users_part(dataset, part)  # the users the ranking metrics count
-    if target.rating is not None and len(target) and ("rating" in tasks or "like" in tasks):
-        device = next(model.parameters()).device
+    device = next(model.parameters()).device
+    if target.rating is not None and len(target) and "rating" in tasks:
         users = torch.as_tensor(target.user, device=device)
         items = torch.as_tensor(target.item, device=device)
+        predicted = _finite(model.predict_rating(users, items, encoded).float().cpu(), "rating")
         ratings = torch.as_tensor(target.rating, dtype=torch.float32)
-        if "rating" in tasks:
-            predicted = _finite(model.predict_rating(users, items, encoded).float().cpu(), "rating")
-            metrics["rmse"], metrics["mae"] = rmse(predicted, ratings), mae(predicted, ratings)
-        if "like" in tasks:
-            liked = (ratings >= config.model.like_threshold).float()
-            if 0 < liked.sum() < len(liked):
-                metrics["auc"] = auc(_finite(model.predict_like(users, items, encoded).float().cpu(), "like"), liked)
+        metrics["rmse"], metrics["mae"] = rmse(predicted, ratings), mae(predicted, ratings)
+    if "like" in tasks:
+        # the part's interactions, liked by the threshold (all, without ratings), and its pairs
+        # labelled negative in the data, of the same users
+        negatives = known_users_negatives(dataset, part)
+        labelled = target.rating is not None or negatives is not None
+        liked = torch.ones(len(target)) if target.rating is None else (
+            torch.as_tensor(target.rating, dtype=torch.float32) >= config.model.like_threshold).float()  # fmt: skip
+        users, items = target.user, target.item
+        if negatives is not None:
+            users, items = np.concatenate([users, negatives.user]), np.concatenate([items, negatives.item])
+            liked = torch.cat([liked, torch.zeros(len(negatives))])
+        if labelled and 0 < liked.sum() < len(liked):
+            users_t, items_t = torch.as_tensor(users, device=device), torch.as_tensor(items, device=device)
+            metrics["auc"] = auc(_finite(model.predict_like(users_t, items_t, encoded).float().cpu(), "like"), liked)
     if kg_heldout is not None and "kg" in tasks and encoded.nodes is not None:
         tower, nodes = model.towers["kg"], encoded.nodes
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kgrec.data import load_dataset
+from kgrec.errors import DataWarning
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +83,17 @@ def test_prepare_bookcrossing_keeps_positives_and_known_titles(ripplenet_bx, tmp
     assert dataset.item_names() == ["1", "2", "Emma"]  # items without a title keep their id
     assert dataset.n_items == 3  # book 2 has no positive but stays in the catalogue
     assert len(dataset.kg) == 2
+
+
+def test_prepare_bookcrossing_keeps_the_sampled_negatives_as_label_0_with_negatives(ripplenet_bx, tmp_path):
+    done = run_script("prepare_bookcrossing.py", ripplenet_bx, tmp_path / "bookcrossing", "--negatives")
+    assert done.returncode == 0, done.stderr
+    assert "3 interactions, 1 rows labelled 0" in done.stdout
+    with pytest.warns(DataWarning, match="1 of 4 rows have label 0"):
+        dataset = load_dataset(tmp_path / "bookcrossing")
+    shown = [(dataset.users[u], dataset.items[i]) for part in ("train", "valid", "test")
+             for u, i in zip(dataset.negatives(part).user, dataset.negatives(part).item, strict=True)]  # fmt: skip
+    assert shown == [("7", "2")] and len(dataset.interactions()) == 3
 
 
 @pytest.fixture

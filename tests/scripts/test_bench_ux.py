@@ -62,7 +62,7 @@ def test_a_count_below_one_is_refused_before_any_work(name, args, tmp_path):
     assert done.returncode == 2 and "at least 1" in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["bench_ablation.py", "bench_coldstart.py", "bench_deterministic.py", "bench_graph_encoder.py", "bench_linear.py",
+@pytest.mark.parametrize("name", ["bench_ablation.py", "bench_coldstart.py", "bench_ctr.py", "bench_deterministic.py", "bench_graph_encoder.py", "bench_linear.py",
                                   "bench_linkpred.py", "bench_newusers.py", "bench_quality.py", "bench_rerank.py",
                                   "bench_splits.py", "bench_train_step.py", "bench_warm_start.py"])  # fmt: skip
 def test_a_mistyped_config_path_stops_the_bench_in_one_line(name):

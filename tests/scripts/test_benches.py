@@ -274,6 +274,40 @@ def test_bench_linkpred_prints_every_row_against_relation_popularity(clustered_d
     assert rows["relation popularity"][4] == "1.000"
 
 
+def labelled_copy(clustered: Path, folder: Path) -> Path:
+    """The clustered dataset with a label column: its interactions 1, and for each user six
+    items of other clusters they never rated, 0 (impressions without a click)."""
+    import shutil
+
+    data = Path(shutil.copytree(clustered, folder / "ctr"))
+    for file in data.iterdir():
+        file.rename(data / file.name.replace("clusters", "ctr"))
+    lines = (data / "ctr.inter").read_text().splitlines()
+    rated = {tuple(line.split("\t")[:2]) for line in lines[1:]}
+    rows = [f"{lines[0]}\tlabel:float", *(f"{line}\t1" for line in lines[1:])]
+    for u in range(40):
+        shown = [i for i in range(60) if i % 4 != u % 4 and (f"u{u}", f"i{i}") not in rated][:6]
+        rows += [f"u{u}\ti{i}\t1\t{10_000 + 60 * u + i}\t0" for i in shown]
+    (data / "ctr.inter").write_text("\n".join(rows) + "\n")
+    return data
+
+
+@pytest.mark.filterwarnings("ignore::kgrec.errors.DataWarning")  # the label-0 note of each load
+def test_bench_ctr_scores_the_same_labelled_pairs_with_every_model(clustered_dataset, tmp_path):
+    data = labelled_copy(clustered_dataset, tmp_path)
+    out = run_script("bench_ctr.py", "--config", str(SCRIPTS / "configs" / "ml-100k.yaml"), "--data", str(data),
+                     "--ease-lambda", "10", "100", "--json", "ctr.json", *tiny_sets(data), cwd=tmp_path)  # fmt: skip
+    rows = fixed_width_rows(out, "model", width=45)
+    saved = json.loads((tmp_path / "ctr.json").read_text())["results"]
+    names = list(rows)
+    assert names == list(saved) and names[0] == "most-popular" and names[1].startswith("EASE (lambda=")
+    assert names[2:] == ["kgrec, IDs only", "kgrec (config as it is, like added)"]
+    for name, cells in rows.items():
+        assert float(cells[1]) == pytest.approx(saved[name]["test"], abs=5e-5) and 0 <= saved[name]["test"] <= 1
+    # the shown items are of other clusters than the user's: EASE's co-occurrences tell them apart
+    assert saved[names[1]]["test"] > 0.8
+
+
 def test_teacher_scale_prints_a_row_per_temperature(clustered_dataset, tmp_path):
     out = run_script("teacher_scale.py", "--users", "20", "--temperature", "0.05", "1", *tiny_sets(clustered_dataset),
                      cwd=tmp_path)  # fmt: skip

@@ -35,7 +35,8 @@ parser.add_argument("--data", required=True, help="the dataset folder, holding r
 parser.add_argument("--seeds", type=at_least_one, default=1, help="training seeds of each kgrec row (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
 parser.add_argument("--ease-lambda", type=float, nargs="+", default=list(EASE.REG_GRID),
-                    help="EASE L2 weights to choose from on valid AUC (default %(default)s)")
+                    help="EASE L2 weights to choose from on valid AUC (default %(default)s); a choice at an end of "
+                         "the grid is marked, as a wider one may do better")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
 parser.add_argument("--json", help="also write the results to this JSON file")
 args = parser.parse_args()
@@ -86,7 +87,9 @@ for reg in args.ease_lambda:
         best = (valid, reg, pair_auc(ease.score, "test"))
     del ease
 assert best is not None
-results[f"EASE (lambda={best[1]:g}, valid-tuned)"] = {"valid": best[0], "test": best[2], "seconds": time.perf_counter() - started}
+edge = ", grid end" if len(args.ease_lambda) > 1 and best[1] in (min(args.ease_lambda), max(args.ease_lambda)) else ""
+results[f"EASE (lambda={best[1]:g}, valid-tuned{edge})"] = {"valid": best[0], "test": best[2],
+                                                           "seconds": time.perf_counter() - started}  # fmt: skip
 
 for name, extra in (("kgrec, IDs only", ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0",
                                          f"model.tasks=[{','.join(t for t in tasks if t != 'kg')}]"]),

@@ -11,7 +11,8 @@ Every row scores the same pairs: the test interactions (label 1) and the test pa
 of the users the ranking counts; AUC over them (valid's for choosing). Rows: most-popular (the
 item's training interactions), EASE (its score of the pair; lambda chosen on valid AUC), kgrec
 with IDs only (no text, no graph) and kgrec with the config as it is, ``like`` added to its
-tasks: both like towers learn the training interactions against the training pairs labelled 0.
+tasks: both like towers learn the training interactions against the training pairs labelled 0,
+and their epoch is chosen on valid AUC (``eval.monitor=auc``), as EASE's lambda is.
 """
 
 import argparse
@@ -42,7 +43,7 @@ parser.add_argument("--json", help="also write the results to this JSON file")
 args = parser.parse_args()
 check_folder(parser, "--data", args.data)
 
-overrides = [f"data.path={args.data}", *args.overrides]
+overrides = [f"data.path={args.data}", "eval.monitor=auc", *args.overrides]  # chosen on valid AUC, as EASE's lambda
 config = load_config(args.config, overrides)
 dataset = load_data(config)
 if dataset.test_negatives is None or not len(dataset.test_negatives):

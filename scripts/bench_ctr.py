@@ -43,7 +43,7 @@ parser.add_argument("--json", help="also write the results to this JSON file")
 args = parser.parse_args()
 check_folder(parser, "--data", args.data)
 
-overrides = [f"data.path={args.data}", "eval.monitor=auc", *args.overrides]  # chosen on valid AUC, as EASE's lambda
+overrides = [f"data.path={args.data}", *args.overrides]
 config = load_config(args.config, overrides)
 dataset = load_data(config)
 if dataset.test_negatives is None or not len(dataset.test_negatives):
@@ -98,7 +98,8 @@ for name, extra in (("kgrec, IDs only", ["model.use_text=false", "model.use_grap
     runs = []
     for seed in range(args.seeds):
         started = time.perf_counter()
-        metrics = train_seed(args.config, seed, [*overrides, *extra], runs=args.runs)
+        chosen = "eval.monitor=auc"  # the epoch chosen on valid AUC, as EASE's lambda is
+        metrics = train_seed(args.config, seed, [*overrides, *extra, chosen], runs=args.runs)
         runs.append({"valid": metrics["valid"]["auc"], "test": metrics["test"]["auc"], "seconds": time.perf_counter() - started})
         print(f"  {name} seed {seed}: valid auc {runs[-1]['valid']:.4f}, test auc {runs[-1]['test']:.4f}, "
               f"{metrics['epochs']} epochs")  # fmt: skip

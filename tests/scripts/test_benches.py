@@ -294,8 +294,9 @@ def labelled_copy(clustered: Path, folder: Path) -> Path:
 
 @pytest.mark.filterwarnings("ignore::kgrec.errors.DataWarning")  # the label-0 note of each load
 def test_bench_ctr_scores_the_same_labelled_pairs_with_every_model(clustered_dataset, tmp_path):
+    """Book-Crossing's config, whose tasks lack like (the bench adds it, and chooses epochs on AUC)."""
     data = labelled_copy(clustered_dataset, tmp_path)
-    out = run_script("bench_ctr.py", "--config", str(SCRIPTS / "configs" / "ml-100k.yaml"), "--data", str(data),
+    out = run_script("bench_ctr.py", "--config", str(SCRIPTS / "configs" / "bookcrossing.yaml"), "--data", str(data),
                      "--ease-lambda", "10", "100", "--json", "ctr.json", *tiny_sets(data), cwd=tmp_path)  # fmt: skip
     rows = fixed_width_rows(out, "model", width=45)
     saved = json.loads((tmp_path / "ctr.json").read_text())["results"]

@@ -156,11 +156,9 @@ def _split(args: argparse.Namespace) -> int:
     dataset = load_split(args)
     out = export_split(dataset, args.out)
     counts = " / ".join(f"{part} {len(getattr(dataset, part)):,}" for part in ("train", "valid", "test"))
-    negatives = [dataset.negatives(part) for part in ("train", "valid", "test")]
-    if any(n is not None for n in negatives):  # written beside them with label 0
-        counts += " interactions and " + " / ".join(f"{len(n) if n is not None else 0:,}" for n in negatives) + " pairs labelled 0"
-    else:
-        counts += " interactions"
+    counts += " interactions"
+    if negatives := dataset.negative_counts():  # written beside them with label 0
+        counts += " and " + " / ".join(f"{n:,}" for n in negatives.values()) + " pairs labelled 0"
     print(f"wrote {out}: {counts} ({dataset.name}, split {dataset.split})")
     return 0
 
@@ -195,7 +193,7 @@ def _import(args: argparse.Namespace) -> int:
         time_unit=args.time_unit,
     )
     dataset = import_dataset(spec)  # as loaded to check it: a large import is not read again to be counted
-    negatives = sum(len(n) for part in ("train", "valid", "test") if (n := dataset.negatives(part)) is not None)
+    negatives = sum(dataset.negative_counts().values())
     print(f"wrote {dataset.path}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
           f"{len(dataset.interactions()):,} interactions" + (f", {negatives:,} pairs labelled 0" if negatives else ""))  # fmt: skip
     return 0

@@ -234,6 +234,14 @@ class Dataset:
         (``label`` 0 rows, a pair that has no interaction in its file), ``None`` without any."""
         return getattr(self, f"{part}_negatives")
 
+    def negative_counts(self) -> dict[str, int]:
+        """How many pairs labelled negative each part holds (``train``, ``valid``, ``test``); empty
+        when the data kept none (no ``label`` column, or a split that leaves them out)."""
+        parts = {part: self.negatives(part) for part in ("train", "valid", "test")}
+        if all(n is None for n in parts.values()):
+            return {}
+        return {part: len(n) if n is not None else 0 for part, n in parts.items()}
+
     def interactions(self) -> Interactions:
         """All parts together (for statistics only: never train on this)."""
         return Interactions.concat([self.train, self.valid, self.test])

@@ -53,7 +53,7 @@ def export_split(dataset: Dataset, out: str | Path) -> Path:
         if refusal:
             raise DataError(f"{refusal}; give a new or empty folder, or one an earlier split wrote", out)
 
-    labelled = any(dataset.negatives(part) is not None for part in PARTS)  # label-0 rows go with them
+    labelled = bool(dataset.negative_counts())  # label-0 rows go with them
     with atomic_dir(out, guard) as tmp:
         for part in PARTS:
             rows, label = getattr(dataset, part), None

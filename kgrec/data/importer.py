@@ -195,7 +195,7 @@ def import_dataset(spec: ImportSpec) -> Dataset:
     if spec.time_col and spec.time_unit == "s" and len(inter) and (hint := seconds_hint(float(inter.timestamp.max()))):
         spec.note(f"{spec.interactions}: column {spec.time_col!r}: {hint}; import with --time-unit ms (or us, ns) "
                   "if it counts milliseconds (micro-, nanoseconds)")  # fmt: skip
-    negatives = sum(len(n) for part in ("train", "valid", "test") if (n := loaded.negatives(part)) is not None)
+    negatives = sum(loaded.negative_counts().values())
     rows, kept = len(origins[f"{name}.inter"].lines), len(inter) + negatives
     if kept < rows:  # the loader's rule (duplicates="last"): the rows it drops are counted, not lost unseen
         repeat = "repeats" if rows - kept == 1 else "repeat"

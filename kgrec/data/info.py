@@ -67,9 +67,8 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
     }
     if pairs < n_inter:  # a given split's pair in two parts (a test pair also in train), or duplicates="keep"
         info["repeated_pairs"] = n_inter - pairs
-    negatives = {part: dataset.negatives(part) for part in ("train", "valid", "test")}
-    if any(n is not None for n in negatives.values()):  # label 0 rows: the like tower's negatives
-        info["negatives"] = {part: len(n) if n is not None else 0 for part, n in negatives.items()}
+    if negatives := dataset.negative_counts():  # label 0 rows: the like tower's negatives
+        info["negatives"] = negatives
     if n_inter:  # how much of all the interactions the short head holds (tail@K counts train's only)
         counts = np.bincount(inter.item, minlength=dataset.n_items)
         info["head_share"] = float(counts[short_head(counts)].sum() / n_inter)

@@ -73,7 +73,7 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
     config, notes = _recorded_data(config, dataset)
     model = config.model
     tasks = model.tasks
-    negatives = len(dataset.train_negatives) if dataset.train_negatives is not None else 0
+    negatives = dataset.negative_counts().get("train", 0)
     if dataset.train.rating is None and _is_default(config, "tasks"):
         if negatives:  # clicks and impressions without one: the like tower tells them apart
             tasks = tuple(t for t in tasks if t != "rating")

@@ -533,14 +533,13 @@ def _evaluate(
         # the part's interactions, liked by the threshold (all, without ratings), and its pairs
         # labelled negative in the data, of the same users
         negatives = known_users_negatives(dataset, part)
-        labelled = target.rating is not None or negatives is not None
         liked = torch.ones(len(target)) if target.rating is None else (
             torch.as_tensor(target.rating, dtype=torch.float32) >= config.model.like_threshold).float()  # fmt: skip
         users, items = target.user, target.item
         if negatives is not None:
             users, items = np.concatenate([users, negatives.user]), np.concatenate([items, negatives.item])
             liked = torch.cat([liked, torch.zeros(len(negatives))])
-        if labelled and 0 < liked.sum() < len(liked):
+        if 0 < liked.sum() < len(liked):  # both labels: ratings on both sides of the threshold, or pairs labelled 0
             users_t, items_t = torch.as_tensor(users, device=device), torch.as_tensor(items, device=device)
             metrics["auc"] = auc(_finite(model.predict_like(users_t, items_t, encoded).float().cpu(), "like"), liked)
     if kg_heldout is not None and "kg" in tasks and encoded.nodes is not None:

@@ -146,8 +146,8 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                 f"evaluate on; use data.split=ratio or temporal, or give training a larger share (data.ratios)"
             )
     ratings = dataset.train.rating
-    labelled_0 = {part: dataset.negatives(part) is not None and len(dataset.negatives(part)) > 0 for part in ("train", "valid")}
-    if "like" in config.model.tasks and ratings is not None and len(ratings) and not labelled_0["train"]:
+    labelled_0 = dataset.negative_counts()  # pairs labelled 0 give the like labels both values
+    if "like" in config.model.tasks and ratings is not None and len(ratings) and not labelled_0.get("train"):
         threshold, liked = config.model.like_threshold, float((ratings >= config.model.like_threshold).mean())
         if liked in (0.0, 1.0):
             raise ConfigError(
@@ -157,7 +157,7 @@ def check_data(config: RunConfig, dataset: Dataset) -> None:
                 key="model.like_threshold",
             )
     valid = known_users_part(dataset, "valid") if resolve_monitor(config) == "auc" else None
-    if valid is not None and valid.rating is not None and not labelled_0["valid"]:  # AUC needs both labels
+    if valid is not None and valid.rating is not None and not labelled_0.get("valid"):  # AUC needs both labels
         threshold, liked = config.model.like_threshold, float((valid.rating >= config.model.like_threshold).mean())
         if liked in (0.0, 1.0):
             raise ConfigError(
@@ -204,7 +204,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, progress: bool = 
     check_data(config, dataset)
     model_config = config.model
     pointwise = [t for t in ("rating", "like") if t in model_config.tasks]
-    if dataset.train_negatives is not None and len(dataset.train_negatives):
+    if dataset.negative_counts().get("train"):
         pointwise = [t for t in pointwise if t != "like"]  # likes told from the pairs labelled negative
     if pointwise and dataset.train.rating is None:
         fit = ("fit the config to the data first, config, notes = fit_defaults(config, dataset), as train() does, or "

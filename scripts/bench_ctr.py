@@ -47,7 +47,7 @@ overrides = [f"data.path={args.data}", *args.overrides]
 config = load_config(args.config, overrides)
 dataset = load_data(config)
 if dataset.test_negatives is None or not len(dataset.test_negatives):
-    raise KgrecError(f"{args.data}: no test pairs labelled 0 (label 0 rows kept by a ratio or given split): "
+    raise KgrecError(f"{args.data}: no test pairs labelled 0 (rows with label 0 in the test part): "
                      "nothing to measure click-through AUC on")  # fmt: skip
 tasks = list(dict.fromkeys([*fit_defaults(config, dataset)[0].model.tasks, "like"]))
 print(f"{dataset.name}: split {dataset.split}; interactions train {len(dataset.train)}, valid {len(dataset.valid)}, "

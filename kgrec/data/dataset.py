@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from kgrec.data.atomic import AtomicTable, Column, TokenColumn, read_atomic
-from kgrec.data.split import TEST, TRAIN, VALID, SplitConfig, split_interactions
+from kgrec.data.split import TEST, TRAIN, VALID, SplitConfig, split_interactions, split_negatives
 from kgrec.errors import DataError, DataWarning
 from kgrec.utils.io import write_json
 from kgrec.utils.names import some_names
@@ -382,8 +382,7 @@ def load_dataset(
         _check_unique(user_table, "user_id")
         users.add(user_table.tokens("user_id"))
 
-    keep_negatives = len(inter_tables) == 3 or split.strategy == "ratio"
-    loaded = [_read_interactions(t, users, items, duplicates, keep_negatives) for t in inter_tables]  # type: ignore[arg-type]
+    loaded = [_read_interactions(t, users, items, duplicates) for t in inter_tables]  # type: ignore[arg-type]
     parts, negatives = [positives for positives, _ in loaded], [negative for _, negative in loaded]
     if item_table is not None:
         _check_rows_meet(item_table, "item", inter_tables, [part.item for part in parts], items)  # type: ignore[arg-type]
@@ -405,8 +404,9 @@ def load_dataset(
         train, valid, test = (all_inter.select(labels == p) for p in (TRAIN, VALID, TEST))
         split_name = _describe(split)
         train_neg = valid_neg = test_neg = None
-        if (negative := negatives[0]) is not None:  # split as the interactions are, on their own
-            labels = split_interactions(negative.user, negative.item, negative.timestamp, split)
+        if (negative := negatives[0]) is not None:  # each joins the part of the interactions it goes with
+            positive = (all_inter.user, all_inter.item, all_inter.timestamp)
+            labels = split_negatives((negative.user, negative.item, negative.timestamp), positive, labels, split)
             train_neg, valid_neg, test_neg = (negative.select(labels == p) for p in (TRAIN, VALID, TEST))
 
     dataset = Dataset(
@@ -503,9 +503,9 @@ def _check_rows_meet(
 
 
 def _read_interactions(
-    table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule, keep_negatives: bool = False
+    table: AtomicTable, users: _Vocab, items: _Vocab, rule: DuplicateRule
 ) -> tuple[Interactions, Interactions | None]:
-    """The file's interactions and (``keep_negatives``) its pairs labelled negative: rows with
+    """The file's interactions and its pairs labelled negative: rows with
     ``label`` 0 or less whose (user, item) pair has no interaction in the file, one row per pair
     (the latest); ``None`` without any."""
     table.require_ids("user_id", "item_id")
@@ -533,13 +533,13 @@ def _read_interactions(
     inter = Interactions(user, item, held, timestamp)
     # Rows with label 0 are no interaction, so they go first: a (user, item) pair's click followed
     # by a later impression without one is the click, not a repeat that replaces it.
-    rows = _positive_rows(table, label, keep_negatives)
+    rows = _positive_rows(table, label)
     everything = inter
     if rows is not None:
         inter = inter.select(rows)
     kept = _deduplicated_rows(table, inter, rule, rows)
     inter = inter if kept is None else inter.select(kept)
-    if rows is None or not keep_negatives:
+    if rows is None:
         return inter, None
     negative = everything.select(np.setdiff1d(np.arange(len(everything)), rows, assume_unique=True))
     n = max(len(items.index), 1)  # a pair as one number: user * n_items + item
@@ -588,12 +588,11 @@ def _refuse_repeated_pair(table: AtomicTable, inter: Interactions, rows: np.ndar
     )
 
 
-def _positive_rows(table: AtomicTable, label: np.ndarray | None, kept: bool = False) -> np.ndarray | None:
+def _positive_rows(table: AtomicTable, label: np.ndarray | None) -> np.ndarray | None:
     """The rows of ``table`` whose ``label`` is above 0 (``None``: all, as without a label): in
     RecBole's CTR files (``label:float``) a row with label 0 is an impression without a click, no
-    interaction; a :class:`~kgrec.errors.DataWarning` says how many there are and whether they
-    are ``kept`` as the like tower's negatives or left out (every row had counted as an
-    interaction, without a word)."""
+    interaction; a :class:`~kgrec.errors.DataWarning` says how many there are and that they are
+    the like tower's negatives (every row had counted as an interaction, without a word)."""
     if label is None:
         return None
     positive = label > 0
@@ -602,10 +601,9 @@ def _positive_rows(table: AtomicTable, label: np.ndarray | None, kept: bool = Fa
                         "negatives (impressions without a click); keep the rows with label 1", table.path, 1, "label:float")  # fmt: skip
     if positive.all():
         return None
-    fate = ("are no interactions: the like tower learns them as negatives and its AUC counts them" if kept else
-            "are left out (a ratio or given split keeps them as the like tower's negatives)")  # fmt: skip
     warnings.warn(f"{table.path}: {int((~positive).sum()):,} of {len(positive):,} rows have label 0 or less "
-                  f"(RecBole's negatives: impressions without a click) and {fate}; the others are the "
+                  "(RecBole's negatives: impressions without a click) and are no interactions: the like tower "
+                  "learns them as negatives and its AUC counts them; the others are the "
                   "interactions", DataWarning, stacklevel=2)  # fmt: skip
     return np.flatnonzero(positive)
 

@@ -74,6 +74,53 @@ def split_interactions(
     return cold_item_split(item, config.cold_item_share, config.seed)
 
 
+def split_negatives(
+    negative: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    positive: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    positive_parts: np.ndarray,
+    config: SplitConfig,
+) -> np.ndarray:
+    """Part label of every pair labelled negative (``negative``: its users, items, timestamps), so
+    that it joins the part whose interactions it belongs with (``positive``: the interactions'
+    users, items, timestamps; ``positive_parts``: their labels from :func:`split_interactions`).
+
+    - ``ratio``: each user's negatives are split on their own by the same rule and seed.
+    - ``temporal``: a user's negative at time ``t`` goes to test when ``t >= t_test`` (the time
+      of the user's test interaction), else to valid when ``t >= t_valid``, else to train.
+    - ``global_temporal``: the same with the two cut times of the whole file, the earliest valid
+      and the earliest test interaction's.
+    - ``cold_item``: a negative goes where its item's interactions went (train for an item
+      without any), so training sees no pair of a held-out item.
+
+    A tie in time goes to the later part: no training pair is later than the earliest pair it
+    is measured against.
+    """
+    user, item, timestamp = negative
+    if config.strategy == "ratio":
+        return ratio_split(user, config.ratios, config.seed)
+    if config.strategy == "cold_item":
+        size = int(max(item.max(initial=-1), positive[1].max(initial=-1))) + 1
+        part_of_item = np.full(size, TRAIN, dtype=np.int8)
+        part_of_item[positive[1]] = positive_parts
+        return part_of_item[item]
+    if config.strategy in ("temporal", "global_temporal"):
+        if timestamp is None or positive[2] is None:
+            raise ConfigError(f"{config.strategy} split needs a 'timestamp' column in the interactions")
+        if config.strategy == "temporal":  # the times of each user's own parts
+            group, negative_group = positive[0], user
+        else:  # the times of the whole file's parts
+            group, negative_group = np.zeros_like(positive[0]), np.zeros_like(user)
+        n_groups = int(max(group.max(initial=-1), negative_group.max(initial=-1))) + 1
+        starts = {}
+        for part in (VALID, TEST):  # the earliest time of each part, per user (temporal) or overall
+            start = np.full(n_groups, np.inf)
+            mine = positive_parts == part
+            np.minimum.at(start, group[mine], positive[2][mine])
+            starts[part] = start[negative_group]
+        return np.where(timestamp >= starts[TEST], TEST, np.where(timestamp >= starts[VALID], VALID, TRAIN)).astype(np.int8)
+    raise ConfigError(f"split '{config.strategy}' has no rule for pairs labelled negative")
+
+
 def _rank_within_groups(sorted_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For a sorted group array: each row's rank inside its group and its group's size."""
     n = len(sorted_groups)

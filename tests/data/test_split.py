@@ -10,6 +10,7 @@ from kgrec.data.split import (
     global_temporal_split,
     ratio_split,
     split_interactions,
+    split_negatives,
     temporal_split,
 )
 from kgrec.errors import ConfigError, DataError
@@ -96,3 +97,43 @@ def test_bad_split_config_is_refused():
         SplitConfig(ratios=(0.5, 0.1, 0.1))
     with pytest.raises(ConfigError, match="expected one of ratio, temporal, global_temporal, cold_item"):
         SplitConfig(strategy="random")  # type: ignore[arg-type]
+
+
+def test_temporal_split_sends_a_users_negative_to_the_part_of_its_time():
+    """User 0 interacts at t=1..4 (valid at 3, test at 4): a negative before 3 is train's, from
+    3 (a tie too) valid's, from 4 test's. User 1 has one interaction (train) and user 2 none:
+    theirs stay in train."""
+    user, item, time = np.array([0, 0, 0, 0, 1]), np.array([0, 1, 2, 3, 0]), np.array([1.0, 2, 3, 4, 10])
+    parts = split_interactions(user, item, time, SplitConfig(strategy="temporal"))
+    assert parts.tolist() == [TRAIN, TRAIN, VALID, TEST, TRAIN]
+    negative = (np.array([0, 0, 0, 0, 0, 1, 2]), np.array([4, 4, 5, 6, 7, 1, 1]), np.array([0.5, 3, 3.5, 4, 9, 20, 5]))
+    got = split_negatives(negative, (user, item, time), parts, SplitConfig(strategy="temporal"))
+    assert got.tolist() == [TRAIN, VALID, VALID, TEST, TEST, TRAIN, TRAIN]
+
+
+def test_global_temporal_split_sends_a_negative_to_the_part_of_its_time():
+    time = np.arange(1.0, 11.0)  # train 1..8, valid 9, test 10: a negative between 8 and 9 is train's
+    user, item = np.arange(10) % 3, np.arange(10)
+    config = SplitConfig(strategy="global_temporal")
+    parts = split_interactions(user, item, time, config)
+    negative = (np.array([0, 1, 2, 0, 1]), np.array([1, 2, 3, 4, 5]), np.array([8.0, 8.5, 9, 10, 11]))
+    assert split_negatives(negative, (user, item, time), parts, config).tolist() == [TRAIN, TRAIN, VALID, TEST, TEST]
+
+
+def test_cold_item_split_sends_a_negative_to_its_items_part(random_log):
+    user, item, _ = random_log
+    config = SplitConfig(strategy="cold_item", cold_item_share=0.2)
+    parts = split_interactions(user, item, None, config)
+    negative_item = np.r_[np.arange(400), 400]  # every item, and one without interactions
+    negative = (np.zeros(401, np.int64), negative_item, None)
+    got = split_negatives(negative, (user, item, None), parts, config)
+    part_of_item = {int(i): int(p) for i, p in zip(item, parts, strict=True)}
+    assert got.tolist() == [part_of_item.get(i, TRAIN) for i in negative_item.tolist()]
+    assert {VALID, TEST} <= set(got.tolist())
+
+
+def test_ratio_split_divides_negatives_per_user_as_interactions(random_log):
+    user, item, time = random_log
+    config = SplitConfig(seed=5)
+    got = split_negatives((user, item, time), (user[:10], item[:10], time[:10]), np.zeros(10, np.int8), config)
+    assert got.tolist() == ratio_split(user, config.ratios, 5).tolist()

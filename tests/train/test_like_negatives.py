@@ -65,9 +65,32 @@ def test_label_0_rows_are_kept_apart_from_the_interactions_and_split_as_they_are
     assert set().union(*parts) == shown  # each once (the pair shown twice too), in one part
     assert set().union(*(pairs(dataset, p) for p in ("train", "valid", "test"))) == clicked
     assert all(len(p) for p in parts)  # per-user 80/10/10, as the interactions
-    temporal = load(folder, SplitConfig(strategy="temporal"))  # kept for ratio and given splits only
-    assert all(temporal.negatives(p) is None for p in ("train", "valid", "test"))
-    assert pairs(temporal, "train") | pairs(temporal, "valid") | pairs(temporal, "test") == clicked
+
+
+@pytest.mark.parametrize("strategy", ["temporal", "global_temporal", "cold_item"])
+def test_every_split_keeps_the_pairs_labelled_0_where_their_interactions_go(tmp_path: Path, strategy: str):
+    """No training pair labelled 0 is later than its part's evaluation (time splits) or names a
+    held-out item (cold_item); each shown pair lands in one part."""
+    folder = write_ctr(tmp_path)
+    dataset = load(folder, SplitConfig(strategy=strategy))
+    rows = [line.split("\t") for line in (folder / "ctr.inter").read_text().splitlines()[1:]]
+    clicked = {(u, i) for u, i, label, _ in rows if label == "1"}
+    shown = {(u, i) for u, i, label, _ in rows if label == "0"} - clicked
+    parts = [pairs(dataset, p, negatives=True) for p in ("train", "valid", "test")]
+    assert sum(len(p) for p in parts) == len(shown) and set().union(*parts) == shown
+    train = dataset.negatives("train")
+    if strategy == "cold_item":
+        held_out = set(np.r_[dataset.valid.item, dataset.test.item].tolist())
+        assert not held_out & set(train.item.tolist()) and len(parts[1]) and len(parts[2])
+    else:
+        evaluated = np.r_[dataset.valid.timestamp, dataset.test.timestamp]
+        if strategy == "global_temporal":
+            assert train.timestamp.max() < evaluated.min()
+        else:
+            for u in np.unique(np.r_[dataset.valid.user, dataset.test.user]):
+                later = np.r_[dataset.valid.timestamp[dataset.valid.user == u], dataset.test.timestamp[dataset.test.user == u]]
+                assert (train.timestamp[train.user == u] < later.min()).all()
+        assert len(parts[2])
 
 
 def test_a_written_split_keeps_each_parts_pairs_labelled_0(tmp_path: Path):

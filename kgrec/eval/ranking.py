@@ -92,6 +92,9 @@ class NaNScoresError(ValueError):
     """A scoring function gave NaN scores (a model whose weights diverged, most often)."""
 
 
+_NAN_MESSAGE = "score_fn returned NaN scores: expected real numbers (-inf allowed)"
+
+
 @dataclass(frozen=True)
 class Shard:
     """This process's share of the evaluated users under data parallelism.
@@ -154,7 +157,8 @@ def evaluate_ranking(
         evaluated (those with at least one item in ``target``), over every shard.
 
     Raises:
-        ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape or NaN.
+        ValueError: bad ``ks`` / ``batch_size``, or ``score_fn`` returned the wrong shape or NaN
+            (:class:`NaNScoresError`; with ``shard``, on every process once any one meets NaN).
     """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1 or ks[-1] > n_items:
@@ -183,6 +187,7 @@ def evaluate_ranking(
         totals["listed_users"] = 0.0  # users whose list holds an item: popularity and tail average over them
         counts = {k: torch.zeros(n_items, dtype=torch.float64) for k in ks}  # c_i: the lists holding item i
 
+    saw_nan = False
     for batch in torch.split(users, batch_size):
         scores = score_fn(batch)  # (B, n_items)
         if scores.shape != (len(batch), n_items):
@@ -192,12 +197,16 @@ def evaluate_ranking(
         scores = scores if scores.dtype == torch.float64 else scores.float()  # float64 kept: rounding would tie
         if excluded is not None:  # out of place: score_fn's tensor may be the caller's own
             row, col = row_entries(excluded, batch)  # the batch's excluded (row, item) entries
-            scores = scores.index_put((row.to(device), col.to(device)), torch.tensor(float("-inf"), device=device))
+            minus_inf = torch.tensor(float("-inf"), dtype=scores.dtype, device=device)  # index_put needs one dtype
+            scores = scores.index_put((row.to(device), col.to(device)), minus_inf)
         if candidates is not None:
             scores = scores.masked_fill(~candidates.to(device, torch.bool), float("-inf"))
         top_scores, top_items = torch.topk(scores, k_max, dim=1)  # (B, K_max)
         if torch.isnan(top_scores).any():  # topk ranks NaN above every number: a row with one shows it here
-            raise NaNScoresError("score_fn returned NaN scores: expected real numbers (-inf allowed)")
+            if shard is None:
+                raise NaNScoresError(_NAN_MESSAGE)
+            saw_nan = True  # raised after the all-reduce: the other processes wait in it for this one
+            break
         # a -inf item (excluded) only reaches the top K when too few items are left: never a hit
         listed, finite = top_items.cpu(), (top_scores > float("-inf")).cpu()  # (B, K_max), moved off the device once
         hits = (is_stored(relevant, batch, listed) & finite).double()  # (B, K_max)
@@ -225,11 +234,13 @@ def evaluate_ranking(
     n = len(users)
     if shard is not None:  # sums and counts over every process (one all-reduce), then the means
         listed_counts = [counts[k] for k in ks] if popularity is not None else []
-        summed = shard.sum(torch.cat([torch.tensor([*totals.values(), n], dtype=torch.float64), *listed_counts]))
+        summed = shard.sum(torch.cat([torch.tensor([*totals.values(), n, saw_nan], dtype=torch.float64), *listed_counts]))
+        if summed[len(totals) + 1] > 0:  # some process met NaN scores: every one refuses them
+            raise NaNScoresError(_NAN_MESSAGE)
         sums, n = summed[: len(totals)].tolist(), round(summed[len(totals)].item())
         totals = dict(zip(totals, sums, strict=True))
         if popularity is not None:
-            counts = dict(zip(ks, summed[len(totals) + 1 :].split(n_items), strict=True))
+            counts = dict(zip(ks, summed[len(totals) + 2 :].split(n_items), strict=True))
     result = {name: (total / n if n else 0.0) for name, total in totals.items()}
     if popularity is not None:
         listed_users = totals["listed_users"]

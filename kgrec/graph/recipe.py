@@ -104,6 +104,11 @@ class GraphRecipe:
                 raise ConfigError(f"attributes: relation '{attribute.relation}' is defined twice", key=f"attributes[{i}].relation")
         if isinstance(self.min_degree, bool) or not isinstance(self.min_degree, int) or self.min_degree < 0:
             raise ConfigError(f"min_degree: {self.min_degree!r}: expected a non-negative integer", key="min_degree")
+        for key in ("allow", "deny"):
+            patterns = getattr(self, key)
+            if not isinstance(patterns, (tuple, list)) or not all(isinstance(p, str) and p for p in patterns):
+                # a string would be read one character at a time: allow "film.*" kept every relation ('*')
+                raise ConfigError(f"{key}: {patterns!r}: expected a tuple of relation names or patterns", key=key)
 
     @property
     def makes_relations(self) -> bool:
@@ -155,7 +160,8 @@ def _recipe(data: dict[str, Any] | None) -> GraphRecipe:
             raise ConfigError(f"min_degree: {value!r}: expected a non-negative integer", key="min_degree")
         values["min_degree"] = value
     if "item_name" in data:
-        values["item_name"] = _expect("item_name", data["item_name"] or "", str, "a format string")
+        item_name = data["item_name"]  # only nothing (null) is no name: 0 or false is no format string either
+        values["item_name"] = "" if item_name is None else _expect("item_name", item_name, str, "a format string")
     for key in ("allow", "deny"):
         if key in data:
             values[key] = tuple(_string_list(key, data[key]))
@@ -228,7 +234,20 @@ def check_recipe(dataset: Dataset, recipe: GraphRecipe) -> list[str]:
                     f"recipe item_name: '{{{fld}}}' is not an item column of '{name}'{closest(fld, columns)} (have: {have})",
                     key="item_name",
                 )
+            if not _format_key(fld):
+                raise ConfigError(
+                    f"recipe item_name: '{{{fld}}}' names column '{fld}', which a format string cannot: a field "
+                    "with '.' or '[' reads as an attribute or an index, one of digits alone as a position; "
+                    "rename the column, or leave it out of item_name",
+                    key="item_name",
+                )
     return check_relation_filters(dataset, recipe)
+
+
+def _format_key(field: str) -> bool:
+    """Whether ``str.format_map`` looks ``{field}`` up as the key ``field`` itself (``{a.b}`` reads
+    as ``a``'s attribute ``b``, ``{a[0]}`` as an index of ``a``, ``{2020}`` as a position)."""
+    return not field.isdecimal() and "." not in field and "[" not in field
 
 
 def attribute_values(dataset: Dataset, column: str) -> Iterator[tuple[int, object]]:

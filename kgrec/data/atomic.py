@@ -186,31 +186,23 @@ def read_atomic(path: str | Path) -> AtomicTable:
         raise DataError("file not found", path)
     with open(path, "rb") as handle:
         first = handle.readline()
+        more = bool(handle.read(1))
     if not first.strip():
+        if more:
+            raise DataError("line 1 is blank: expected a header line of tab-separated 'name:type' entries", path, line=1)
         raise DataError("empty file: expected a header line of tab-separated 'name:type' entries", path, line=1)
     try:
         header = first.decode("utf-8-sig")  # a byte-order mark is not part of the first name
     except UnicodeDecodeError as exc:
         raise DataError(f"header is not valid UTF-8 ({exc.reason})", path, line=1) from None
+    _refuse_carriage_return(path, 1, header.rstrip("\r\n"))  # a file of \r line ends reads as one line
     types = parse_header(path, header)
     names = list(types)
 
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(
-                delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=True
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        _diagnose_lines(path, names)
-        raise DataError(f"could not parse file: {exc}", path) from None
+    if first.endswith(b"\n"):
+        table = _read_rows(path, names)
+    else:  # the header is the whole file, which Arrow cannot skip: no rows
+        table = pa.table({name: pa.array([], pa.string()) for name in names})
     if _has_lone_carriage_return(path):  # Arrow reads it as a line break; line numbers would be off
         _diagnose_lines(path, names)
 
@@ -222,6 +214,48 @@ def read_atomic(path: str | Path) -> AtomicTable:
     del table, raw
     pa.default_memory_pool().release_unused()  # give the parse buffers back to the OS
     return AtomicTable(path=path, types=types, columns=columns, n_rows=n_rows)
+
+
+_BLOCK_SIZE = 1 << 24
+
+
+def _read_rows(path: Path, names: list[str]) -> pa.Table:
+    """The data rows (the header line skipped), every column as strings, by Arrow's reader;
+    where it refuses the file, a :class:`DataError` naming the first bad line."""
+    try:
+        return _arrow_read(path, names, _BLOCK_SIZE)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        _diagnose_lines(path, names)
+        if "straddl" not in str(exc):
+            raise DataError(f"could not parse file: {exc}", path) from None
+    # A line over two blocks long: blocks that hold the longest line (this file only).
+    block_size = min(_longest_line(path) + 1, 2**31 - 1)
+    try:
+        return _arrow_read(path, names, block_size)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise DataError(f"could not parse file: {exc}", path) from None
+
+
+def _arrow_read(path: Path, names: list[str], block_size: int) -> pa.Table:
+    """Arrow's multi-threaded read of the rows, in blocks of ``block_size`` bytes."""
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=block_size),
+        parse_options=pacsv.ParseOptions(
+            delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=True
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _longest_line(path: Path) -> int:
+    """Length in bytes of the file's longest line."""
+    with open(path, "rb") as handle:
+        return max((len(line) for line in handle), default=0)
 
 
 def _convert(path: Path, name: str, kind: str, raw: pa.Array) -> Column:
@@ -319,13 +353,7 @@ def _diagnose_lines(path: Path, names: list[str]) -> None:
             except UnicodeDecodeError as exc:
                 raise DataError(f"invalid UTF-8 at byte {exc.start + 1} of the line", path, number) from None
             text = text.rstrip("\r\n")
-            if "\r" in text:
-                raise DataError(
-                    f"a carriage return at character {text.index(chr(13)) + 1} inside the line: expected lines "
-                    "to end with \\n or \\r\\n and no \\r elsewhere",
-                    path,
-                    number,
-                )
+            _refuse_carriage_return(path, number, text)
             if not text:
                 continue
             found = text.count("\t") + 1
@@ -335,3 +363,14 @@ def _diagnose_lines(path: Path, names: list[str]) -> None:
                     path,
                     number,
                 )
+
+
+def _refuse_carriage_return(path: Path, number: int, text: str) -> None:
+    """Raise a :class:`DataError` at line ``number`` if ``text`` (the line, its end stripped) holds a ``\\r``."""
+    if "\r" in text:
+        raise DataError(
+            f"a carriage return at character {text.index(chr(13)) + 1} inside the line: expected lines "
+            "to end with \\n or \\r\\n and no \\r elsewhere",
+            path,
+            number,
+        )

@@ -35,6 +35,9 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _LABEL_AT_END = re.compile(r"(?:^|(?<=[.;!?|)\]]))[^.;:!?|()\[\]]{0,40}:\s*$")
 _REPEATED_SEPARATOR = re.compile(r"([.;,!?|])(?:\s+[.;,|])+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?)\]])")
+_SENTENCE_ENDS = (".", "!", "?")
+# A present value's stand-in while the template's own text is tidied, with the full stop after it
+_SLOT = re.compile(r"\x00(\d+)\x00(\.?)")
 
 
 def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
@@ -64,13 +67,40 @@ def item_texts(dataset: Dataset, config: TextConfig | None = None) -> list[str]:
         if missing and missing not in without:
             without[missing] = _drop_labels(template, missing)
         try:
-            text = (without[missing] if missing else template).format_map(values)
+            text = _fill(without[missing], values, missing) if missing else template.format_map(values)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"text template {template!r} cannot be rendered: {_which_field(template, values, error)}") from None
-        if missing:
-            text = _tidy(text)
         texts.append(text or str(token))
     return texts
+
+
+def _fill(template: str, values: dict[str, str], missing: frozenset[str]) -> str:
+    """``template`` filled with ``values``, tidied (:func:`_tidy`) around the ``missing`` ones.
+
+    Only the template's own text is tidied: each present value is kept whole (tidying the
+    rendered text stripped ``"Monsters, Inc."`` to ``"Monsters, Inc"``, ``"...And Justice for
+    All"`` to ``"And Justice for All"`` and dropped a ``"( )"`` of a title); a full stop of the
+    template right after a value that ends a sentence is dropped (``"Monsters, Inc. Genres: ..."``).
+    """
+    formatter = string.Formatter()
+    pieces: list[str] = []
+    present: list[str] = []
+    for literal, name, spec, conversion in formatter.parse(template):
+        pieces.append(literal)
+        if name is None:
+            continue
+        text = format(formatter.convert_field(values[name], conversion), spec)
+        if name in missing:
+            pieces.append(text)
+        else:
+            pieces.append(f"\x00{len(present)}\x00")
+            present.append(text)
+
+    def put(slot: re.Match[str]) -> str:
+        value = present[int(slot[1])]
+        return value if value.endswith(_SENTENCE_ENDS) else value + slot[2]
+
+    return _SLOT.sub(put, _tidy("".join(pieces)))
 
 
 def _drop_labels(template: str, fields: frozenset[str]) -> str:
@@ -154,7 +184,7 @@ def template_fields(template: str, available: list[str]) -> list[str]:
             raise ConfigError(f"text template {template!r}: nested fields are not supported")
         if name == "" or name.isdigit():
             raise ConfigError(f"text template {template!r}: fields must name a column, e.g. {{movie_title}}")
-        if not name.isidentifier():
+        if "." in name or "[" in name:  # any other name str.format reads as a key: {release-date}
             raise ConfigError(
                 f"text template {template!r}: field {{{name}}} must be a plain column name "
                 "(no attribute or index access)"
@@ -234,13 +264,20 @@ class _Numbers(str):
     def __format__(self, spec: str) -> str:
         if not spec:
             return str(self)
-        whole = spec[-1:] in ("b", "d", "o", "x", "X")  # integer presentation types
+        # integer presentation types, or none and no precision: "{year:>6}" as "  1995", not "1995.0"
+        whole = spec[-1:] in ("b", "d", "o", "x", "X") or not (_typed(spec) or re.search(r"\.\d", spec))
         try:
             return self.joiner.join(format(int(v) if whole and v.is_integer() else v, spec) for v in self.numbers)
         except ValueError:
             if spec[-1:] != "s":
                 raise
             return format(str(self), spec)  # {price:>10s}: a text spec, as before
+
+
+def _typed(spec: str) -> bool:
+    """Whether format spec ``spec`` ends with a presentation type (``f``, ``%``); a fill
+    character is always followed by an alignment, so a last letter is the type."""
+    return spec[-1:].isalpha() or spec[-1:] == "%"
 
 
 def _tidy(text: str) -> str:

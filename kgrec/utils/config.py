@@ -22,8 +22,9 @@ T = TypeVar("T")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from a (nested) dict; missing fields keep their defaults."""
-    data = data or {}
+    """Build dataclass ``cls`` from a (nested) dict; missing fields keep their defaults (all of
+    them for ``None``, a section left empty; ``false``, ``0`` or ``[]`` are refused)."""
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, found {type(data).__name__}", key=where or None)
     hints = typing.get_type_hints(cls)
@@ -107,6 +108,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's, except that a scalar written as one of YAML's types without being one
+        (``2024-02-30``, ``0x_``) is refused at its place rather than with a ``ValueError``."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as error:
+            kind = node.tag.rpartition(":")[2]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is no valid {kind} ({error}); quote it for text", node.start_mark
+            ) from None
+
 
 def load_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """Read a YAML mapping; a clear error (``what`` names the file's role) for a missing file,
@@ -147,23 +159,26 @@ def key_positions(path: str | Path) -> dict[str, tuple[int, int]]:
     for a file that does not parse (``load_yaml`` says why)."""
     try:
         root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
         return {}
     positions: dict[str, tuple[int, int]] = {}
 
-    def walk(node: yaml.Node | None, prefix: str) -> None:
+    def walk(node: yaml.Node | None, prefix: str, inside: frozenset[int]) -> None:
+        if id(node) in inside:  # an alias of a node it is inside (`a: &x [*x]`): no end to it
+            return
+        inside = inside | {id(node)}
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = _join(prefix, _key_name(key_node))
                 positions[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                walk(value_node, key)
+                walk(value_node, key, inside)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 key = f"{prefix}[{i}]"
                 positions[key] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                walk(item, key)
+                walk(item, key, inside)
 
-    walk(root, "")
+    walk(root, "", frozenset())
     return positions
 
 
@@ -175,8 +190,7 @@ def locate(error: ConfigError, path: str | Path | None, overrides: list[str] | N
     found = error.key
     if path is None or found is None:
         return error
-    overridden = [item.partition("=")[0].strip() for item in overrides or []]
-    if any(found == key or found.startswith((f"{key}.", f"{key}[")) for key in overridden):
+    if _overridden(found, overrides or []):
         return error
     positions = key_positions(path)
     key = found
@@ -199,7 +213,7 @@ class CommandLineValue:
         self.raw = raw
         try:
             self.parsed = yaml.safe_load(raw)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: a date that is none, 2024-13-01
             self.parsed = raw
 
     def for_hint(self, hint: Any) -> Any:
@@ -256,13 +270,33 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 continue
         node = data
         for part in parents:
-            if isinstance(node.get(part), CommandLineValue) and isinstance(node[part].parsed, dict):
-                node[part] = node[part].parsed  # "a={x: 1}" then "a.y=2"
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            child = node.get(part)
+            if isinstance(child, CommandLineValue) and (child.parsed is None or isinstance(child.parsed, dict)):
+                child = child.parsed  # "a={x: 1}" (or "a=null") then "a.y=2"
+            if child is None:  # absent, or left empty in the file (`model:` with its fields commented out)
+                child = {}
+            if not isinstance(child, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
+            node[part] = node = child
         node[leaf] = CommandLineValue(raw)
     return data
+
+
+def _overridden(key: str, overrides: list[str]) -> bool:
+    """Whether ``key`` (or a key above it) takes its value from one of ``overrides``: a section
+    given as a mapping (``model={trunk: ple}``) gives the fields it names, and the section's
+    others keep the file's (:func:`apply_overrides`)."""
+    for item in overrides:
+        name, _, raw = item.partition("=")
+        name = name.strip()
+        value = CommandLineValue(raw).parsed if "." not in name else None
+        if isinstance(value, dict) and key != name:
+            given = [_join(name, str(field)) for field in value]
+        else:
+            given = [name]
+        if any(key == g or key.startswith((f"{g}.", f"{g}[")) for g in given):
+            return True
+    return False
 
 
 def _key_name(node: yaml.Node) -> str:
@@ -331,7 +365,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is Any:
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond 1.8e308
+            digits = len(str(abs(value)))
+            raise ConfigError(f"{where}: expected float, found an integer of {digits} digits, too large for a float",
+                              key=where) from None  # fmt: skip
     if hint is float and isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads "1e-6" (no dot) as a string

@@ -170,9 +170,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"run folder: {args.out}")
         # --baselines ranks at K = 10 and 20: no baseline scores new items (cold_item), and a catalogue
         # under 20 items is refused (kgrec.train.saved.evaluate_run): the hint would name a failing command
-        if "ndcg@10" in metrics.get("test", {}) and (config.data.split == "cold_item" or _run_items(args.out) < 20):
+        ranked = any(key.startswith("ndcg@") for key in metrics.get("test", {}))  # retrieval, at any eval.ks
+        if ranked and (config.data.split == "cold_item" or _run_items(args.out) < 20):
             print(f"next: kgrec recommend {args.out} --user USER_ID")
-        elif "ndcg@10" in metrics.get("test", {}):
+        elif ranked:
             print(f"next: kgrec eval {args.out} --baselines (against EASE on this split), "
                   f"kgrec recommend {args.out} --user USER_ID")  # fmt: skip
         elif "rmse" in metrics.get("test", {}):  # a rating tower without retrieval: predict only

@@ -74,7 +74,7 @@ from kgrec.train.config import (
 )
 from kgrec.train.defaults import fit_defaults
 from kgrec.train.teacher import check_teacher_fits
-from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, source_records, write_json
+from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, file_above, source_records, write_json
 from kgrec.utils.names import closest
 from kgrec.utils.ranks import launched_as_rank_zero
 
@@ -368,6 +368,8 @@ def train(
         check_data(config, dataset)  # prepare() checks the data it prepares
     prepared = prepared or prepare(config, dataset, progress=config.train.progress)
     model = build_model(config, prepared)
+    if resume:
+        _check_checkpoint_fits(out, last, model)
     if config.train.init_from and not resume:  # a resume continues from its own checkpoint
         from kgrec.train.warm_start import dataset_row_tokens, warm_start
 
@@ -643,6 +645,7 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
             raise ConfigError(f"--graph {config.graph.path} is inside --out {out}, which --overwrite clears; "
                               "use a graph folder outside the run")  # fmt: skip
         _check_text_model_outside(config, out)
+        _check_no_linked_folders(out)
     processes = _check_trainer(config)  # before the data, graph, text and teacher: minutes on large data
     if config.train.init_from and not _resumes(out, overwrite):  # a resume needs its own checkpoint, not that run
         from kgrec.train.warm_start import check_init_run
@@ -657,6 +660,19 @@ def check_before_training(config: RunConfig, out: str | Path, overwrite: bool = 
         check_init_run(config.train.init_from)
     if config.model.use_text and config.text.finetune_layers:
         _check_finetune_layers(config)
+
+
+def _check_no_linked_folders(out: Path) -> None:
+    """Refuse to ``--overwrite`` a run folder in which a folder of the run (``checkpoints/`` on
+    another disk, say) is a symbolic link: clearing it would mean deleting what the link leads to,
+    outside the run (and Lightning, which resolves the link, writes there); ``rmtree`` refused the
+    link with a traceback once ``manifest.json`` was gone."""
+    linked = [out / name for name in RUN_ENTRIES if (out / name).is_symlink() and (out / name).is_dir()]
+    if linked:
+        links = " and ".join(f"{p} is a link to {p.resolve()}" for p in linked)
+        raise ConfigError(f"--overwrite clears the run in {out}, but {links}, which kgrec does not clear through a "
+                          f"link; remove the link{'s' if len(linked) > 1 else ''} (rm {' '.join(map(str, linked))}; what "
+                          "they lead to is left as it is), or choose another --out")  # fmt: skip
 
 
 def _check_text_model_outside(config: RunConfig, out: Path) -> None:
@@ -798,12 +814,15 @@ def config_differences(run: Path, config: RunConfig, ignore: tuple[str, ...] = R
     saved = run / "config.yaml"
     if not saved.is_file():
         return []
-    before = with_defaults(yaml.safe_load(saved.read_text(encoding="utf-8")))  # saved by an older kgrec, maybe
+    before = with_defaults(_recorded_config(saved))  # saved by an older kgrec, maybe
     now = plain_config(config)
     if now["data"]["split"] == "given":  # recorded as the config asked before a folder's own split was noted
         before["data"]["split"] = "given"
     if now["data"]["path"]:  # data.name recorded as the config's (the default ml-100k) before it was the folder's
         before["data"]["name"] = now["data"]["name"]
+    for section in ("data", "graph"):  # one folder, named relative or absolute (as kgrec tune compares them)
+        if _same_folder(before[section].get("path"), now[section]["path"]):
+            before[section]["path"] = now[section]["path"]
     for free in ignore:
         before["train"].pop(free, None)
         now["train"].pop(free, None)
@@ -814,6 +833,42 @@ def config_differences(run: Path, config: RunConfig, ignore: tuple[str, ...] = R
     return changed or ["sections"]
 
 
+def _recorded_config(saved: Path) -> dict:
+    """The sections of the interrupted run's ``config.yaml`` as recorded; a clear error when they
+    cannot be read (the file was edited by hand or damaged: kgrec writes it atomically)."""
+    try:
+        recorded = yaml.safe_load(saved.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())[:200]
+    else:
+        if isinstance(recorded, dict) and all(isinstance(v, (dict, type(None))) for v in recorded.values()):
+            return recorded
+        reason = "not a mapping of config sections, each a mapping of fields"
+    raise KgrecError(f"{saved}: cannot read the config of the interrupted run ({reason}); restore the file, or pass "
+                     "--overwrite to start the run over") from None  # fmt: skip
+
+
+def _same_folder(recorded: Any, now: Any) -> bool:
+    """Whether two recorded folder paths name the same folder (``d`` and ``$PWD/d``)."""
+    if not (isinstance(recorded, str) and isinstance(now, str) and recorded and now):
+        return False
+    return Path(recorded).expanduser().resolve() == Path(now).expanduser().resolve()
+
+
+def _check_checkpoint_fits(out: Path, last: Path, model: MultiTaskRecommender) -> None:
+    """Refuse to resume from a ``last`` whose weights have other shapes than ``model``'s, built
+    from the data as it is now: users, items or graph nodes were added or removed since the run
+    started, or the graph recipe changed (Lightning's refusal was a traceback of size mismatches)."""
+    saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["state_dict"]
+    shapes = {f"model.{key}": tuple(value.shape) for key, value in model.state_dict().items()}
+    differ = [f"{key.removeprefix('model.')} {tuple(value.shape)} in the run, {shapes[key]} now"
+              for key, value in saved.items() if key in shapes and tuple(value.shape) != shapes[key]]  # fmt: skip
+    if differ:
+        raise KgrecError(f"{out} holds an interrupted run trained on other data: its weights do not fit the data and "
+                         f"graph as they are now ({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}); restore "
+                         "the data (and graph recipe) the run started on to resume it, or pass --overwrite to start over")  # fmt: skip
+
+
 def _field_value(config: dict, key: str) -> str:
     """The value of ``section.field`` in a plain config, as JSON (``null`` when it lacks the field)."""
     section, _, name = key.partition(".")
@@ -822,11 +877,18 @@ def _field_value(config: dict, key: str) -> str:
 
 def _check_out(out: Path) -> None:
     """``out`` must be new, empty, or a run folder: training into a folder of other files would
-    mix them into the run (and ``--overwrite`` would not know what to remove)."""
+    mix them into the run (and ``--overwrite`` would not know what to remove). A folder holding
+    other files is a run only with what a run writes first (``config.yaml``) or last: a ``logs/``
+    or ``checkpoints/`` of another tool beside them does not make it one (``--overwrite`` deleted
+    them). A folder of nothing but run entries is one an ``--overwrite`` was cut short in."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file: expected a folder for the run")
+    if (above := file_above(out)) is not None:  # the run folder could not be made, once the data was prepared
+        raise ConfigError(f"--out {out}: {above} is a file, not a folder; expected a folder for the run")
     visible = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
-    if visible and not any((out / name).exists() for name in RUN_ENTRIES):
+    others = [p for p in visible if p.name not in RUN_ENTRIES]
+    started = any((out / name).exists() for name in ("config.yaml", "manifest.json", "checkpoints/last.ckpt"))
+    if others and not started:
         raise ConfigError(f"--out {out} holds other files and no kgrec run: choose a new or empty folder")
 
 

@@ -1,14 +1,17 @@
 """What the ``scripts/bench_*.py`` that train kgrec share: one training run, thrown away after,
 or kept under ``--runs DIR`` so that a rerun of the bench reuses it; the options every bench
-takes; and bad input (a :class:`~kgrec.errors.KgrecError`) told in one line, as ``kgrec`` tells it."""
+takes; and bad input (a :class:`~kgrec.errors.KgrecError`) and kgrec's warnings told in one line
+each, as ``kgrec`` tells them."""
 
 import argparse
 import hashlib
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
+from kgrec.cli.main import show_warning
 from kgrec.errors import KgrecError
 from kgrec.models import ModelConfig
 from kgrec.train import RunConfig, load_config, load_data, train
@@ -29,6 +32,7 @@ def one_line_errors(kind: type[BaseException], error: BaseException, traceback: 
 
 
 sys.excepthook = one_line_errors  # every bench that imports this module
+warnings.showwarning = show_warning  # kgrec: warning: ..., not Python's file, line and source line
 
 RUNS_HELP = ("keep each training run in DIR, one folder per setting and seed, so that a rerun of "
              "the same command reads finished runs back and resumes interrupted ones (a long bench "

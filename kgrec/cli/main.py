@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
     """kgrec's warnings (a text cut at the token limit, a stale cache, ...) as one line on
     stderr, ``kgrec: warning: ...``, as errors are; Python's form gave the file, line and source
@@ -113,7 +113,7 @@ _PYTHON_SHOWWARNING = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     if warnings.showwarning is _PYTHON_SHOWWARNING:  # not while a caller records them (pytest.warns)
-        warnings.showwarning = _show_warning
+        warnings.showwarning = show_warning
     _escape_unencodable(sys.stdout)
     parser = build_parser()
     args = parser.parse_args(argv)

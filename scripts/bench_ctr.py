@@ -1,18 +1,29 @@
 """Click-through AUC on pairs labelled 0 (impressions without a click): kgrec's like tower beside
 scores computed on the same split in the same run.
 
-The data must hold rows with label 0 (README: Pairs labelled 0), e.g. Book-Crossing as RippleNet
-and KGCN published it, with its sampled negatives:
+The data must hold rows with label 0 (README: Pairs labelled 0): real impressions, as DKN's
+Bing News sample has them, or the sampled negatives RippleNet and KGCN published for
+Book-Crossing:
 
+    python scripts/prepare_dkn.py --out data/dkn
+    python scripts/bench_ctr.py --config scripts/configs/dkn.yaml --data data/dkn --seeds 3
     python scripts/prepare_bookcrossing.py --negatives --out data/bookcrossing-ctr
     python scripts/bench_ctr.py --config scripts/configs/bookcrossing.yaml --data data/bookcrossing-ctr
 
 Every row scores the same pairs: the test interactions (label 1) and the test pairs labelled 0,
-of the users the ranking counts; AUC over them (valid's for choosing). Rows: most-popular (the
-item's training interactions), EASE (its score of the pair; lambda chosen on valid AUC), kgrec
-with IDs only (no text, no graph) and kgrec with the config as it is, ``like`` added to its
-tasks: both like towers learn the training interactions against the training pairs labelled 0,
-and their epoch is chosen on valid AUC (``eval.monitor=auc``), as EASE's lambda is.
+of the users the ranking counts; AUC over them (valid's for choosing), with its standard error
+(Hanley and McNeil, 1982: small test sets measure AUC loosely). Rows:
+
+- most-popular: the item's training interactions;
+- user click rate: the user's share of clicks among their training pairs, (clicks + 1) /
+  (pairs + 2), the same for every item: what the user alone tells;
+- text, the user's clicks: cosine of the item's text vector (``text.model``) to the mean of the
+  user's training clicks'; "minus their shown" subtracts the cosine to the mean of their
+  training pairs labelled 0 (content-based scores, without training);
+- EASE: its score of the pair, lambda chosen on valid AUC;
+- kgrec with IDs only (no text, no graph) and kgrec with the config as it is, ``like`` added
+  to its tasks: both like towers learn the training interactions against the training pairs
+  labelled 0, and their epoch is chosen on valid AUC (``eval.monitor=auc``), as EASE's lambda is.
 """
 
 import argparse
@@ -27,6 +38,7 @@ from _bench import RUNS_HELP, SET_HELP, at_least_one, check_folder, config_file,
 from kgrec.baselines import EASE, MostPopular
 from kgrec.errors import KgrecError
 from kgrec.eval import auc, known_users_negatives, known_users_part
+from kgrec.text import encode_dataset
 from kgrec.train import fit_defaults, load_config, load_data
 from kgrec.utils.io import write_json
 
@@ -73,11 +85,46 @@ def pair_auc(score_rows: Callable[[torch.Tensor], torch.Tensor], part: str, chun
     return auc(scores, labels)
 
 
+def auc_standard_error(value: float, part: str) -> float:
+    """Hanley and McNeil's (1982) standard error of an AUC ``value`` on ``part``'s labelled pairs:
+    :math:`\\sqrt{(A(1-A) + (n_1-1)(Q_1-A^2) + (n_0-1)(Q_2-A^2)) / (n_1 n_0)}` with
+    :math:`Q_1 = A/(2-A)`, :math:`Q_2 = 2A^2/(1+A)`, :math:`n_1` positives and :math:`n_0` negatives."""
+    labels = labelled_pairs(part)[2]
+    n1, n0, a = float(labels.sum()), float(len(labels) - labels.sum()), value
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return float(np.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)))
+
+
+def fixed_row(score_rows: Callable[[torch.Tensor], torch.Tensor], started: float) -> dict[str, float]:
+    """A row of scores that take no choosing: its valid and test AUC and the seconds since ``started``."""
+    return {"valid": pair_auc(score_rows, "valid"), "test": pair_auc(score_rows, "test"), "seconds": time.perf_counter() - started}
+
+
+def user_profile(part_pairs, vectors: torch.Tensor) -> torch.Tensor:
+    """``(U, d)`` unit mean of each user's vectors over ``part_pairs`` (zero without any)."""
+    summed = torch.zeros(dataset.n_users, vectors.shape[1]).index_add_(0, torch.as_tensor(part_pairs.user), vectors[part_pairs.item])
+    return torch.nn.functional.normalize(summed, dim=1)
+
+
 results: dict[str, dict] = {}
 started = time.perf_counter()
 popular = MostPopular().fit(dataset.train, dataset.n_users, dataset.n_items)
-results["most-popular"] = {"valid": pair_auc(popular.score, "valid"), "test": pair_auc(popular.score, "test"),
-                           "seconds": time.perf_counter() - started}  # fmt: skip
+results["most-popular"] = fixed_row(popular.score, started)
+
+started = time.perf_counter()
+clicks = np.bincount(dataset.train.user, minlength=dataset.n_users)
+shown = np.bincount(dataset.train_negatives.user if dataset.train_negatives is not None else [], minlength=dataset.n_users)
+click_rate = torch.as_tensor((clicks + 1) / (clicks + shown + 2), dtype=torch.float32)
+results["user click rate"] = fixed_row(lambda users: click_rate[users, None].expand(len(users), dataset.n_items), started)
+
+if config.model.use_text:
+    started = time.perf_counter()
+    text = torch.nn.functional.normalize(encode_dataset(dataset, config.text, progress=False).float(), dim=1)  # (I, d)
+    liked = user_profile(dataset.train, text)
+    results["text, the user's clicks"] = fixed_row(lambda users: liked[users] @ text.T, started)
+    if dataset.train_negatives is not None and len(dataset.train_negatives):
+        unliked = user_profile(dataset.train_negatives, text)
+        results["text, the user's clicks minus their shown"] = fixed_row(lambda users: (liked[users] - unliked[users]) @ text.T, started)
 
 started, best = time.perf_counter(), None
 for reg in args.ease_lambda:
@@ -92,22 +139,24 @@ edge = ", grid end" if len(args.ease_lambda) > 1 and best[1] in (min(args.ease_l
 results[f"EASE (lambda={best[1]:g}, valid-tuned{edge})"] = {"valid": best[0], "test": best[2],
                                                            "seconds": time.perf_counter() - started}  # fmt: skip
 
-for name, extra in (("kgrec, IDs only", ["model.use_text=false", "model.use_graph=false", "model.id_dropout=0",
+for name, extra in (("kgrec, IDs only", ["model.use_item_id=true", "model.use_text=false", "model.use_graph=false", "model.id_dropout=0",
                                          f"model.tasks=[{','.join(t for t in tasks if t != 'kg')}]"]),
                     ("kgrec (config as it is, like added)", [f"model.tasks=[{','.join(tasks)}]"])):  # fmt: skip
     runs = []
     for seed in range(args.seeds):
-        started = time.perf_counter()
         chosen = "eval.monitor=auc"  # the epoch chosen on valid AUC, as EASE's lambda is
         metrics = train_seed(args.config, seed, [*overrides, *extra, chosen], runs=args.runs)
-        runs.append({"valid": metrics["valid"]["auc"], "test": metrics["test"]["auc"], "seconds": time.perf_counter() - started})
+        # training time as the run recorded it (a run kept under --runs is read back, not retrained)
+        runs.append({"valid": metrics["valid"]["auc"], "test": metrics["test"]["auc"], "seconds": metrics["train_seconds"]})
         print(f"  {name} seed {seed}: valid auc {runs[-1]['valid']:.4f}, test auc {runs[-1]['test']:.4f}, "
               f"{metrics['epochs']} epochs")  # fmt: skip
     results[name] = {key: float(np.mean([r[key] for r in runs])) for key in ("valid", "test", "seconds")}
 
-print(f"\n{'model':<45} {'valid auc':>10} {'test auc':>10} {'seconds':>10}\n{'-' * 78}")
+print(f"\n{'model':<45} {'valid auc':>10} {'test auc':>10} {'test se':>8} {'seconds':>10}\n{'-' * 87}")
 for name, row in results.items():
-    print(f"{name:<45} {row['valid']:>10.4f} {row['test']:>10.4f} {row['seconds']:>10.1f}")
-print(f"seconds: fits (EASE: its whole lambda grid) and training (kgrec: mean over {args.seeds} seed(s)), without loading")
+    row["test_se"] = auc_standard_error(row["test"], "test")
+    print(f"{name:<45} {row['valid']:>10.4f} {row['test']:>10.4f} {row['test_se']:>8.4f} {row['seconds']:>10.1f}")
+print(f"test se: Hanley-McNeil standard error of the test AUC ({len(labelled_pairs('test')[2])} pairs); seconds: fits "
+      f"(EASE: its whole lambda grid) and training (kgrec: mean over {args.seeds} seed(s)), without loading")
 if args.json:
     write_json(args.json, {"dataset": dataset.name, "split": dataset.split, "tasks": tasks, "results": results})

@@ -293,20 +293,24 @@ def labelled_copy(clustered: Path, folder: Path) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore::kgrec.errors.DataWarning")  # the label-0 note of each load
-def test_bench_ctr_scores_the_same_labelled_pairs_with_every_model(clustered_dataset, tmp_path):
+def test_bench_ctr_scores_the_same_labelled_pairs_with_every_model(clustered_dataset, tiny_models, tmp_path):
     """Book-Crossing's config, whose tasks lack like (the bench adds it, and chooses epochs on AUC)."""
     data = labelled_copy(clustered_dataset, tmp_path)
+    text = ["model.use_text=true", f"text.model={tiny_models[0]}"]
     out = run_script("bench_ctr.py", "--config", str(SCRIPTS / "configs" / "bookcrossing.yaml"), "--data", str(data),
-                     "--ease-lambda", "10", "100", "--json", "ctr.json", *tiny_sets(data), cwd=tmp_path)  # fmt: skip
+                     "--ease-lambda", "10", "100", "--json", "ctr.json", *tiny_sets(data, *text), cwd=tmp_path)  # fmt: skip
     rows = fixed_width_rows(out, "model", width=45)
     saved = json.loads((tmp_path / "ctr.json").read_text())["results"]
     names = list(rows)
-    assert names == list(saved) and names[0] == "most-popular" and names[1].startswith("EASE (lambda=")
-    assert names[2:] == ["kgrec, IDs only", "kgrec (config as it is, like added)"]
+    assert names == list(saved) and names[:4] == ["most-popular", "user click rate", "text, the user's clicks",
+                                                  "text, the user's clicks minus their shown"]  # fmt: skip
+    assert names[4].startswith("EASE (lambda=")
+    assert names[5:] == ["kgrec, IDs only", "kgrec (config as it is, like added)"]
     for name, cells in rows.items():
         assert float(cells[1]) == pytest.approx(saved[name]["test"], abs=5e-5) and 0 <= saved[name]["test"] <= 1
+        assert float(cells[2]) == pytest.approx(saved[name]["test_se"], abs=5e-5) and 0 < saved[name]["test_se"] < 0.1
     # the shown items are of other clusters than the user's: EASE's co-occurrences tell them apart
-    assert saved[names[1]]["test"] > 0.8
+    assert saved[names[4]]["test"] > 0.8
 
 
 def test_teacher_scale_prints_a_row_per_temperature(clustered_dataset, tmp_path):

@@ -161,6 +161,53 @@ def test_prepare_mind_names_entities_and_relations_by_label_and_keeps_news_click
     assert len(load_dataset(tmp_path / "two").users) == 2
 
 
+@pytest.fixture
+def dkn_news(tmp_path: Path) -> Path:
+    """DKN's layout: user, title words, label, entities as id:name;id:name (CRLF line ends)."""
+    source = tmp_path / "dkn"
+    source.mkdir()
+    train = [
+        "1\ttom cruise new film\t1\t10:Tom Cruise",
+        "1\tweather  turns cold\t0\t20:Weather",
+        "2\ttom cruise new film\t0\t10:tom cruise",
+        "2\tparis and tom cruise\t1\t30:Paris;10:Tom Cruise",
+        "2\tmarkets fall\t1\t",
+        "3\tparis texas town\t1\t31:Paris",
+    ]
+    (source / "raw_train.txt").write_bytes(("\r\n".join(train) + "\r\n").encode())
+    (source / "raw_test.txt").write_bytes(b"1\tparis by night\t0\t30:Paris\r\n2\tcruise is back\t1\t10:Cruise\r\n")
+    return source
+
+
+@pytest.mark.filterwarnings("ignore::kgrec.errors.DataWarning")  # the label-0 note of each part
+def test_prepare_dkn_keeps_each_impression_in_a_given_split_with_new_titles_in_valid_and_test(dkn_news, tmp_path):
+    done = run_script("prepare_dkn.py", dkn_news, tmp_path / "dkn", "--valid-share", "0.25")
+    assert done.returncode == 0, done.stderr
+    dataset = load_dataset(tmp_path / "dkn")
+    assert dataset.split == "given"
+    title = dict(zip(dataset.items.tolist(), dataset.item_features["title"].tolist(), strict=True))
+
+    def rows(part: str, negatives: bool = False) -> set[tuple[str, str]]:
+        pairs = dataset.negatives(part) if negatives else getattr(dataset, part)
+        return {(dataset.users[u], title[dataset.items[i]]) for u, i in zip(pairs.user, pairs.item, strict=True)}
+
+    assert rows("test") == {("2", "cruise is back")} and rows("test", negatives=True) == {("1", "paris by night")}
+    seen = {t for part in ("train", "valid") for neg in (False, True) for _, t in rows(part, neg)}
+    assert seen == {"tom cruise new film", "weather turns cold", "paris and tom cruise", "markets fall", "paris texas town"}
+    held = {t for neg in (False, True) for _, t in rows("valid", neg)}
+    assert len(held) == 1 and not held & {t for neg in (False, True) for _, t in rows("train", neg)}  # 1 of 5 titles, new
+    assert ("2", "tom cruise new film") in rows("train", negatives=True) | rows("valid", negatives=True)
+    # entities by id, named by their most frequent surface form; two ids of one name keep apart
+    kg = dataset.kg
+    mentions = {(dataset.entities[h], dataset.entities[t]) for h, t in zip(kg.head, kg.tail, strict=True)}
+    by_title = {}
+    for item, entity in mentions:
+        by_title.setdefault(title[item], set()).add(entity)
+    assert by_title["paris and tom cruise"] == {"Paris [30]", "Tom Cruise"}
+    assert by_title["paris texas town"] == {"Paris [31]"} and by_title["cruise is back"] == {"Tom Cruise"}
+    assert "markets fall" not in by_title
+
+
 @pytest.mark.parametrize(
     ("script", "source", "name", "text", "line", "message"),
     [
@@ -195,6 +242,12 @@ def test_prepare_mind_names_entities_and_relations_by_label_and_keeps_news_click
         ("prepare_mind.py", "kgrec_mind", "kg_final.txt", "0 0 9\n", 1, "entity ids must be remap ids of entity_list.txt"),
         ("prepare_mind.py", "kgrec_mind", "entity_list.txt", 'freebase_id remap_id\n"Paris" x\n', 2,
          "expected a label, a space and an integer id"),
+        ("prepare_dkn.py", "dkn_news", "raw_test.txt", "1\tparis\tyes\t30:Paris\n", 1,
+         "label must be 1 (clicked) or 0 (shown, not clicked), found 'yes'"),
+        ("prepare_dkn.py", "dkn_news", "raw_train.txt", "1\tparis\t1\t30:Paris\n1\tcold\t0\n", 2,
+         "expected 4 fields separated by '\\t', found 3"),
+        ("prepare_dkn.py", "dkn_news", "raw_train.txt", "1\tparis\t1\tParis:30\n", 1,
+         "entities must be 'id:name' separated by ';', found 'Paris:30'"),
     ],
 )  # fmt: skip
 def test_prepare_scripts_name_the_file_and_line_of_bad_input(request, tmp_path, script, source, name, text, line,

@@ -139,7 +139,8 @@ edge = ", grid end" if len(args.ease_lambda) > 1 and best[1] in (min(args.ease_l
 results[f"EASE (lambda={best[1]:g}, valid-tuned{edge})"] = {"valid": best[0], "test": best[2],
                                                            "seconds": time.perf_counter() - started}  # fmt: skip
 
-for name, extra in (("kgrec, IDs only", ["model.use_item_id=true", "model.use_text=false", "model.use_graph=false", "model.id_dropout=0",
+for name, extra in (("kgrec, IDs only", ["model.use_item_id=true", "model.use_text=false", "model.use_graph=false",
+                                         "model.id_dropout=0", "model.like_text_affinity=false",
                                          f"model.tasks=[{','.join(t for t in tasks if t != 'kg')}]"]),
                     ("kgrec (config as it is, like added)", [f"model.tasks=[{','.join(tasks)}]"])):  # fmt: skip
     runs = []

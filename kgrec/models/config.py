@@ -81,6 +81,10 @@ class ModelConfig:
     hundreds of thousands of items), ID + history users and retrieval-led loss weights. What
     grows with the data stays off: the EASE teacher (``I^2`` memory) and the AutoRec term
     (``2 x users x units`` parameters).
+
+    ``like_text_affinity`` adds to the like tower's logit the cosine of the item's frozen text
+    vector to the user's training items' (:meth:`MultiTaskRecommender.text_affinity`), a
+    content prior for items the tower has few or no interactions of (new news titles).
     """
 
     dim: int = 64
@@ -128,6 +132,7 @@ class ModelConfig:
     tower_biases: bool = True
     rating_autorec_units: int = 0
     like_threshold: float = 4.0
+    like_text_affinity: bool = False
     kg_score: str = "distmult"
     kg_loss: str = "softplus"
     kg_margin: float = 1.0
@@ -186,6 +191,11 @@ class ModelConfig:
         if self.distill_weight > 0 and "retrieval" not in self.tasks:
             raise ConfigError("model.distill_weight > 0 teaches the retrieval tower, which model.tasks leaves out; "
                               "set distill_weight: 0", key="model.distill_weight")  # fmt: skip
+        if self.like_text_affinity and not ("like" in self.tasks and self.use_text and "history" in self.user_parts):
+            raise ConfigError("model.like_text_affinity adds the cosine of an item's text to the user's training items' "
+                              "to the like tower's logit: it needs like in model.tasks, use_text and the history user "
+                              f"part (user_encoder: {self.user_encoder!r}); set like_text_affinity: false",
+                              key="model.like_text_affinity")  # fmt: skip
         if self.gradnorm_alpha < 0:
             raise ConfigError(f"model.gradnorm_alpha: expected >= 0, got {self.gradnorm_alpha}", key="model.gradnorm_alpha")
         if self.rating_autorec_units < 0:

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kgrec.errors import ConfigError
@@ -261,7 +262,8 @@ class MultiTaskRecommender(nn.Module):
                 autorec=ItemAutoRec(sizes.num_users, c.rating_autorec_units) if c.rating_autorec_units else None,
             )
         if "like" in c.tasks:
-            self.towers["like"] = LikeTower(d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout)
+            self.towers["like"] = LikeTower(d, n_users_b, n_items_b, hidden=c.tower_hidden, dropout=c.tower_dropout,
+                                            affinity=c.like_text_affinity)  # fmt: skip
         if "kg" in c.tasks:
             self.towers["kg"] = KGLinkTower(
                 sizes.num_relations, d, score=c.kg_score, loss=c.kg_loss, margin=c.kg_margin
@@ -551,12 +553,16 @@ class MultiTaskRecommender(nn.Module):
                         raise ValueError("batch.like (or batch.rating): required by the like task")
                     label = (batch.rating >= c.like_threshold).float()
                 tower = self.towers["like"]
-                logits = tower(z_u["like"], enc.item_z["like"][items], users, items)
+                # batch rows are training interactions: the item leaves its user's side of the affinity
+                affinity = self.text_affinity(users, items, own=True) if c.like_text_affinity else None
+                logits = tower(z_u["like"], enc.item_z["like"][items], users, items, affinity=affinity)
                 if (neg_users := batch.like_neg_user) is not None:  # pairs labelled negative in the data
                     if batch.like_neg_item is None or batch.like_neg_item.shape != neg_users.shape:
                         raise ValueError("batch.like_neg_user and batch.like_neg_item: two (Bn,) index tensors")
                     neg_items = batch.like_neg_item
-                    neg = tower(self._user_repr(neg_users, enc)["like"], enc.item_z["like"][neg_items], neg_users, neg_items)
+                    affinity = self.text_affinity(neg_users, neg_items) if c.like_text_affinity else None
+                    neg = tower(self._user_repr(neg_users, enc)["like"], enc.item_z["like"][neg_items], neg_users, neg_items,
+                                affinity=affinity)  # fmt: skip
                     logits, label = torch.cat([logits, neg]), torch.cat([label.to(logits.dtype), neg.new_zeros(len(neg))])
                 losses["like"] = tower.loss(logits, label)
         if "kg" in c.tasks and batch.kg_head is not None:
@@ -630,7 +636,33 @@ class MultiTaskRecommender(nn.Module):
     def predict_like(self, users: Tensor, items: Tensor, encoded: Encoded | None = None) -> Tensor:
         """Like probabilities ``(B,)`` of ``(users[b], items[b])`` (indices as :meth:`predict_rating`)."""
         users, items, z_u, z_i = self._pair("like", users, items, encoded)
-        return self.towers["like"].predict(z_u, z_i, users, items)
+        affinity = self.text_affinity(users, items) if self.config.like_text_affinity else None
+        return self.towers["like"].predict(z_u, z_i, users, items, affinity=affinity)
+
+    def text_affinity(self, users: Tensor, items: Tensor, own: bool = False) -> Tensor:
+        r"""Content affinity :math:`a_{ui}` ``(B,)`` of ``(users[b], items[b])``: the cosine of the
+        item's text vector to the sum of the user's training items' (``model.like_text_affinity``),
+
+        .. math::
+            \mathbf{c}_i = \frac{\mathbf{t}_i}{\lVert \mathbf{t}_i \rVert} - \frac{1}{I}
+            \sum_j \frac{\mathbf{t}_j}{\lVert \mathbf{t}_j \rVert}, \qquad
+            a_{ui} = \cos\Big(\sum_{j \in \mathcal{I}_u} \mathbf{c}_j
+            \;[-\, \mathbf{c}_i], \; \mathbf{c}_i\Big)
+
+        over the frozen text vectors :math:`\mathbf{t}` and the training history
+        :math:`\mathcal{I}_u`; centring takes out what every item's text shares. ``own``: each
+        pair is a training interaction, whose item leaves the user's sum (:math:`-\mathbf{c}_i`),
+        so the tower does not learn from an item's likeness to itself; 0 for a user with no other
+        training item."""
+        history = self._history()
+        if self.text is None or history is None:
+            raise ValueError("text_affinity needs side inputs 'text' and 'history': call model.attach(SideInputs(...))")
+        text = F.normalize(self.text.float(), dim=1)
+        centred = text - text.mean(0, keepdim=True)  # (I, t)
+        rows, cols = self._history_indices  # type: ignore[misc]  # training (user, item) pairs
+        sums = torch.zeros(self.sizes.num_users, centred.size(1), device=centred.device).index_add_(0, rows, centred[cols])
+        user_side = sums[users] - centred[items] if own else sums[users]  # (B, t)
+        return F.cosine_similarity(user_side, centred[items], dim=1)
 
     def fuse_cold_items(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
         r"""Fused vectors :math:`\mathbf{h}_i` ``(n, d)`` (before the trunk) of items without an ID

@@ -188,7 +188,7 @@ class LikeTower(_PairTower):
 
     .. math::
         s_{ui} = \mu + b_u + b_i + \mathrm{MLP}([\mathbf{z}_u; \mathbf{z}_i;
-            \mathbf{z}_u \odot \mathbf{z}_i]), \qquad
+            \mathbf{z}_u \odot \mathbf{z}_i]) \;[+\, e^{\theta} a_{ui}], \qquad
         \mathcal{L} = -\frac{1}{B} \sum_{(u,i)} \big[ w_+ y_{ui} \log \sigma(s_{ui})
             + (1 - y_{ui}) \log(1 - \sigma(s_{ui})) \big]
 
@@ -199,6 +199,10 @@ class LikeTower(_PairTower):
         hidden: MLP hidden sizes. (default: ``(64,)``)
         dropout: MLP dropout. (default: ``0.0``)
         pos_weight: :math:`w_+`. (default: ``None``, i.e. 1)
+        affinity: add a content prior :math:`a_{ui}` given with each pair (the cosine of the
+            item's text to the user's items', :meth:`MultiTaskRecommender.text_affinity`) with
+            the learned weight :math:`e^{\theta}`, from :math:`\theta = \log 10` (a cosine
+            logit at temperature 0.1, as contrastive text models score). (default: ``False``)
     """
 
     def __init__(
@@ -209,19 +213,35 @@ class LikeTower(_PairTower):
         hidden: Sequence[int] = (64,),
         dropout: float = 0.0,
         pos_weight: float | None = None,
+        affinity: bool = False,
     ) -> None:
         super().__init__(dim, num_users, num_items, hidden, dropout, 0.0)
         self.pos_weight = pos_weight
+        # theta, set here: another reset_parameters() would draw the MLP's weights again
+        self.affinity_log_weight = nn.Parameter(torch.tensor(math.log(10.0))) if affinity else None
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if getattr(self, "affinity_log_weight", None) is not None:  # None while the base class builds
+            nn.init.constant_(self.affinity_log_weight, math.log(10.0))
 
     def forward(self, z_u: Tensor, z_i: Tensor, users: Tensor | None = None, items: Tensor | None = None,
-                item_mask: Tensor | None = None) -> Tensor:
-        """Logits :math:`s_{ui}`, ``(B,)``."""
-        return self._score(z_u, z_i, users, items, item_mask)
+                item_mask: Tensor | None = None, affinity: Tensor | None = None) -> Tensor:
+        """Logits :math:`s_{ui}`, ``(B,)``; ``affinity`` :math:`a_{ui}` ``(B,)`` is required
+        when the tower was built with ``affinity`` and refused otherwise."""
+        out = self._score(z_u, z_i, users, items, item_mask)
+        if (affinity is None) != (self.affinity_log_weight is None):
+            raise ValueError("affinity: give it exactly when the like tower was built with affinity=True")
+        if affinity is not None and self.affinity_log_weight is not None:
+            if affinity.shape != out.shape:
+                raise ValueError(f"affinity: expected shape {tuple(out.shape)}, got {tuple(affinity.shape)}")
+            out = out + self.affinity_log_weight.exp() * affinity.to(out.dtype)
+        return out
 
     def predict(self, z_u: Tensor, z_i: Tensor, users: Tensor | None = None, items: Tensor | None = None,
-                item_mask: Tensor | None = None) -> Tensor:
+                item_mask: Tensor | None = None, affinity: Tensor | None = None) -> Tensor:
         """Probabilities :math:`\\sigma(s_{ui})`, ``(B,)``."""
-        return torch.sigmoid(self.forward(z_u, z_i, users, items, item_mask))
+        return torch.sigmoid(self.forward(z_u, z_i, users, items, item_mask, affinity))
 
     def loss(self, logits: Tensor, label: Tensor) -> Tensor:
         """Binary cross-entropy with logits (the formula above, stable at any logit); 0 when ``B = 0``."""
@@ -231,7 +251,7 @@ class LikeTower(_PairTower):
         return F.binary_cross_entropy_with_logits(logits, label.to(logits.dtype), pos_weight=pw)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, pos_weight={self.pos_weight}"
+        return f"dim={self.dim}, pos_weight={self.pos_weight}, affinity={self.affinity_log_weight is not None}"
 
 
 RetrievalLoss = Literal["bpr", "sampled_softmax", "full_softmax"]

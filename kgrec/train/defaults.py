@@ -133,9 +133,13 @@ def fit_defaults(config: RunConfig, dataset: Dataset) -> tuple[RunConfig, list[s
         whose = "the recipe adds" if recipe is not None else f"the graph {config.graph.path} holds"
         notes.append(f"{whose} inverse relations (inverse: true), so the graph encoder adds no reverse edges "
                      "of its own (model.graph_add_inverse off)")  # fmt: skip
+    text_affinity = model.like_text_affinity
+    if text_affinity and not ("like" in tasks and use_text):  # it reads both
+        text_affinity = False
+        notes.append(f"the {'text input' if 'like' in tasks else 'like tower'} is off, so model.like_text_affinity is too")
     batch_size = _batch_size(config, dataset, notes)
     fitted = dict(tasks=tasks, like_threshold=like_threshold, use_text=use_text, use_graph=use_graph,
-                  id_dropout=id_dropout, graph_add_inverse=add_inverse)  # fmt: skip
+                  id_dropout=id_dropout, graph_add_inverse=add_inverse, like_text_affinity=text_affinity)  # fmt: skip
     if not (model.use_item_id or use_text or use_graph):  # use_item_id given false: the fit took the rest
         raise ConfigError(f"model.use_item_id is false, and {dataset.name} has neither item columns nor relations for "
                           "the text or graph input: no item input is left; set model.use_item_id=true (or name a "

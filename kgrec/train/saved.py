@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 
 import kgrec
 from kgrec.data import Dataset
-from kgrec.errors import KgrecError
+from kgrec.errors import DataWarning, KgrecError
 from kgrec.eval import cold_candidates
 from kgrec.graph import HeldOutTriples, KnowledgeGraph
 from kgrec.models import ModelSizes, MultiTaskRecommender
@@ -167,7 +168,10 @@ def load_run(run: str | Path, data: str | Path | None = None) -> LoadedRun:
         if not newer_kgrec(manifest):
             raise
         raise KgrecError(f"{error}; {advice(manifest)}") from None  # a field or value this kgrec does not know yet
-    dataset = load_data(config)
+    with warnings.catch_warnings():
+        if data is None:  # the run's own data (its sources checked below): training said what reading it warns of
+            warnings.simplefilter("ignore", DataWarning)  # each query repeated it (rows labelled 0, ...)
+        dataset = load_data(config)
     if (dataset.split, dataset.n_items, dataset.n_users) != (manifest["split"], sizes.num_items, sizes.num_users):
         raise KgrecError(
             f"{run}: the dataset at {config.data.path} ({dataset.n_users} users, {dataset.n_items} items, split "

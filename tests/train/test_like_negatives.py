@@ -164,3 +164,17 @@ def test_auc_counts_the_parts_pairs_labelled_0(ctr_run):
         scores = model.predict_like(users, items).float()
     labels = torch.cat([torch.ones(len(test)), torch.zeros(len(negative))])
     assert metrics["test"]["auc"] == pytest.approx(auc(scores, labels), abs=1e-6)
+
+
+def test_a_query_of_the_run_does_not_repeat_the_datas_warnings(ctr_run):
+    """Training said how many rows have label 0; loading the run for a query reads its own data
+    again, quietly (another folder given with data= is new data, and says so)."""
+    from kgrec.train.saved import load_run
+
+    dataset, _, _, _, run = ctr_run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_run(run)
+    assert not [w for w in caught if issubclass(w.category, DataWarning)]
+    with pytest.warns(DataWarning, match="label 0"):
+        load_run(run, data=dataset.path)

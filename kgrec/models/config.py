@@ -82,8 +82,8 @@ class ModelConfig:
     grows with the data stays off: the EASE teacher (``I^2`` memory) and the AutoRec term
     (``2 x users x units`` parameters).
 
-    ``like_text_affinity`` adds to the like tower's logit the cosine of the item's frozen text
-    vector to the user's training items' (:meth:`MultiTaskRecommender.text_affinity`), a
+    ``like_text_affinity`` adds to the like tower's logit the cosine of the item's text vector
+    to the user's training items' (:meth:`MultiTaskRecommender.text_affinity`), a
     content prior for items the tower has few or no interactions of (new news titles).
     """
 

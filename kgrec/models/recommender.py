@@ -649,7 +649,8 @@ class MultiTaskRecommender(nn.Module):
             a_{ui} = \cos\Big(\sum_{j \in \mathcal{I}_u} \mathbf{c}_j
             \;[-\, \mathbf{c}_i], \; \mathbf{c}_i\Big)
 
-        over the frozen text vectors :math:`\mathbf{t}` and the training history
+        over the model's text vectors :math:`\mathbf{t}` (the fine-tuned encoder's while it
+        trains, with ``text.finetune_layers``) and the training history
         :math:`\mathcal{I}_u`; centring takes out what every item's text shares. ``own``: each
         pair is a training interaction, whose item leaves the user's sum (:math:`-\mathbf{c}_i`),
         so the tower does not learn from an item's likeness to itself; 0 for a user with no other

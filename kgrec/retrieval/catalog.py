@@ -25,7 +25,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -270,13 +270,15 @@ class Catalog:
                 f"{where}: records changes to other vectors than this run's vectors.safetensors (retrained?); "
                 f"remove {folder} and add the items again"
             )
-        added = [AddedItem(**{**a, "via": tuple(a.get("via", ()))}) for a in record.get("added", [])]
+        added = _added_items(record.get("added", []), where)
         vectors = np.zeros((0, base_vectors.shape[1]), np.float32)
         encoded = None
         if added:
             path = folder / "added.safetensors"
             if stored is None:
                 raise RetrievalError(f"{path}: missing; remove {folder} and add the items again")
+            if "item" not in stored:
+                raise RetrievalError(f"{path}: holds no 'item' vectors; remove {folder} and add the items again")
             vectors, encoded = stored["item"], stored.get("encoded")
             if vectors.shape != (len(added), base_vectors.shape[1]) or (
                 encoded is not None and encoded.shape != (len(added), text_dim)
@@ -288,7 +290,11 @@ class Catalog:
                 )
         extension = record.get("graph_extension")
         extension = GraphExtension.from_dict(extension, where) if extension is not None else None
-        return catalog.with_added(added, vectors, encoded, extension).with_removed(record.get("removed", []))
+        try:
+            catalog = catalog.with_added(added, vectors, encoded, extension)
+        except RetrievalError as error:  # an id twice, or a trained item's: not the user adding it now
+            raise RetrievalError(f"{where}: {error}; remove {folder} and add the items again") from None
+        return catalog.with_removed(_removed_tokens(record.get("removed", []), catalog, where))
 
     def with_added(
         self,
@@ -316,6 +322,8 @@ class Catalog:
             features.setdefault(name, [None] * n)
         for name, values in features.items():
             values.extend(item.features.get(name) for item in items)
+            if name in types and name not in self.feature_types:  # typed now: its earlier empty cells too
+                features[name] = _fitted(values, types[name])
         out = Catalog(
             tokens=[*self.tokens, *(i.item_id for i in items)],
             titles=[*self.titles, *(i.title for i in items)],
@@ -340,7 +348,7 @@ class Catalog:
         types = dict(self.feature_types)
         for row, features in enumerate(rows):
             for name, value in features.items():
-                if value is None or (value == [] and name not in types):
+                if value is None or (_empty(value) and name not in types):
                     continue  # an empty cell says nothing of a new column's kind (an empty number is saved as null)
                 found = _kind_of(value)
                 kind = types.setdefault(name, found)
@@ -655,6 +663,19 @@ def _kind_of(value: Any) -> str:
     return "token"
 
 
+def _empty(value: Any) -> bool:
+    """Whether ``value`` is an empty cell of a text or list column (``""``, ``[]``)."""
+    return isinstance(value, (str, list)) and not value
+
+
+def _fitted(values: list[Any], kind: str) -> list[Any]:
+    """A column's ``values`` with the empty cells of another kind than ``kind`` (an empty text
+    or list written before the column had a type) as ``None``, which every kind reads as no
+    value: ``[]`` in a number column broke its filters."""
+    empty_of_kind = "" if kind == "token" else [] if kind.endswith("_seq") else None
+    return [None if _empty(v) and v != empty_of_kind else v for v in values]
+
+
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     out["features"] = {
@@ -662,6 +683,46 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     }
     out["via"] = list(values.get("via", ()))
     return out
+
+
+def _added_items(records: Any, where: Path) -> list[AddedItem]:
+    """``catalog.json``'s ``added`` list as :class:`AddedItem`, checked: an object per item with
+    its string ``item_id`` and ``title``, ``features`` an object, ``via`` a list, no other keys.
+
+    Raises:
+        RetrievalError: a damaged or hand-edited record (``where`` and the item named).
+    """
+    fix = f"remove {where.parent} and add the items again"
+    if not isinstance(records, list):
+        raise RetrievalError(f"{where}: 'added' is not a list of items ({type(records).__name__}); {fix}")
+    keys = {f.name for f in fields(AddedItem)}
+    items = []
+    for i, a in enumerate(records, 1):
+        if not (
+            isinstance(a, dict) and set(a) <= keys
+            and isinstance(a.get("item_id"), str) and isinstance(a.get("title"), str)
+            and isinstance(a.get("features", {}), dict) and isinstance(a.get("via", []), list)
+        ):  # fmt: skip
+            raise RetrievalError(f"{where}: added item {i} is damaged (expected an object with a string item_id and "
+                                 f"title, features an object, via a list, no other key than {sorted(keys)}); {fix}")  # fmt: skip
+        items.append(AddedItem(**{**a, "via": tuple(a.get("via", ()))}))
+    return items
+
+
+def _removed_tokens(records: Any, catalog: Catalog, where: Path) -> list[str]:
+    """``catalog.json``'s ``removed`` list, checked: each an item id of ``catalog``, as written
+    (not a title, nor an id with spaces around it, as queries may name items).
+
+    Raises:
+        RetrievalError: a damaged or hand-edited record (``where`` and the entry named).
+    """
+    fix = f"remove {where.parent} and add the items again, or edit the list"
+    if not isinstance(records, list):
+        raise RetrievalError(f"{where}: 'removed' is not a list of item ids ({type(records).__name__}); {fix}")
+    for token in records:
+        if not isinstance(token, str) or token not in catalog._position:
+            raise RetrievalError(f"{where}: removed item {token!r} is not an item id of this run; {fix}")
+    return records
 
 
 def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None]:
@@ -674,6 +735,9 @@ def _read_files(folder: Path) -> tuple[dict | None, dict[str, np.ndarray] | None
         record = json.loads(where.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise RetrievalError(f"{where}: not valid JSON ({error})") from None
+    if not isinstance(record, dict):  # null was read as no catalog: the changes silently dropped
+        raise RetrievalError(f"{where}: not a kgrec catalog v{FORMAT_VERSION} (JSON {json.dumps(record)[:40]}, not an "
+                             f"object); remove {folder} and add the items again")  # fmt: skip
     tensors = folder / "added.safetensors"
     if not tensors.is_file():
         return record, None

@@ -14,10 +14,12 @@ items, so a query returns exactly ``k`` results whenever ``k`` items qualify.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from kgrec.errors import RetrievalError
 from kgrec.retrieval.index import VectorIndex
 
 COSINE_OVERFETCH = 8  # cosine queries re-score this many times k inner-product candidates
@@ -62,9 +64,11 @@ def nearest(
     ``allowed`` ``(n,)`` bool limits the candidates (default: the active ones); ``excluded`` gives
     per row positions to leave out; ``centre`` ``(d,)`` is subtracted from queries and vectors
     alike for ``cosine``; up to ``exact_max`` qualifying items are scored exactly. Rows return
-    fewer than ``k`` only when fewer items qualify.
+    fewer than ``k`` only when fewer items qualify. Queries that are not finite or not ``d`` wide,
+    and a ``k`` that is not a positive integer, are refused on every path, as the index does
+    (:class:`RetrievalError`).
     """
-    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    queries = check_queries(queries, vectors.shape[1], k)
     b = len(queries)
     if cosine:
         if centre is not None:
@@ -116,6 +120,21 @@ def nearest(
         pending = np.asarray(still, dtype=np.int64)
         fetch *= 2
     return results  # type: ignore[return-value]
+
+
+def check_queries(queries: np.ndarray, dim: int, k: int) -> np.ndarray:
+    """``queries`` as float32 ``(B, dim)``; :class:`RetrievalError` in the words of
+    :meth:`VectorIndex.search` for a row that is not finite, another width or a ``k`` that is not a
+    positive integer (exact scoring answered a NaN query with no item, as if none qualified)."""
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise RetrievalError(f"queries: expected shape (B, {dim}), got {queries.shape}")
+    if not np.isfinite(queries).all():
+        row = int(np.flatnonzero(~np.isfinite(queries).all(1))[0])
+        raise RetrievalError(f"queries: row {row} is not finite (NaN or inf); the model or its inputs are broken")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+        raise RetrievalError(f"k must be a positive integer, got {k!r}")
+    return queries
 
 
 def exact_nearest(

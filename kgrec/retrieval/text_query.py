@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,12 +25,25 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TextSpace:
     """The catalog in the text encoder's space: unit ``vectors`` ``(n, t)`` by catalog position
-    (zeros for items without text), an exact ``index`` over the active ones, and ``has_text``
-    ``(n,)`` bool."""
+    (zeros for items without text), ``has_text`` ``(n,)`` bool, the catalog's ``active`` ``(n,)``
+    bool, and an exact :attr:`index` over the active items with text."""
 
-    index: VectorIndex
     vectors: np.ndarray
     has_text: np.ndarray
+    active: np.ndarray
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        """The exact index over the active items with text, built at its first use (``similar`` of
+        an added item reads ``vectors`` and ``has_text`` alone); :class:`RetrievalError` when
+        none is left (the index would say "an empty catalog" of one that still holds items)."""
+        ids = np.flatnonzero(self.has_text & self.active)
+        if not len(ids):
+            raise RetrievalError(
+                "no item left in the catalog has text to compare a text with: the items with text were removed, "
+                "and those added without the text template's columns have none"
+            )
+        return VectorIndex.build(self.vectors[ids], ids, IndexConfig(kind="flat"))
 
 
 def text_space(run: LoadedRun, catalog: Catalog) -> TextSpace:
@@ -40,8 +54,7 @@ def text_space(run: LoadedRun, catalog: Catalog) -> TextSpace:
     has_text = np.isfinite(vectors).all(1)
     vectors[~has_text] = 0.0
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    ids = np.flatnonzero(has_text & catalog.active)
-    return TextSpace(VectorIndex.build(vectors[ids], ids, IndexConfig(kind="flat")), vectors, has_text)
+    return TextSpace(vectors, has_text, catalog.active.copy())
 
 
 def check_query_text(text: object) -> str:

@@ -36,6 +36,7 @@ import torch
 from _bench import RUNS_HELP, SET_HELP, at_least_one, check_folder, config_file, train_seed
 
 from kgrec.baselines import EASE, MostPopular
+from kgrec.data import Interactions
 from kgrec.errors import KgrecError
 from kgrec.eval import auc, known_users_negatives, known_users_part
 from kgrec.text import encode_dataset
@@ -100,7 +101,7 @@ def fixed_row(score_rows: Callable[[torch.Tensor], torch.Tensor], started: float
     return {"valid": pair_auc(score_rows, "valid"), "test": pair_auc(score_rows, "test"), "seconds": time.perf_counter() - started}
 
 
-def user_profile(part_pairs, vectors: torch.Tensor) -> torch.Tensor:
+def user_profile(part_pairs: Interactions, vectors: torch.Tensor) -> torch.Tensor:
     """``(U, d)`` unit mean of each user's vectors over ``part_pairs`` (zero without any)."""
     summed = torch.zeros(dataset.n_users, vectors.shape[1]).index_add_(0, torch.as_tensor(part_pairs.user), vectors[part_pairs.item])
     return torch.nn.functional.normalize(summed, dim=1)

@@ -3,15 +3,9 @@ mapping, a huge number, a date that is none, a recursive alias, a section given 
 
 import pytest
 
-from kgrec.errors import ConfigError
 from kgrec.train import load_config
 from kgrec.utils.config import key_positions, load_yaml
-
-
-def error(call, *args) -> str:
-    with pytest.raises(ConfigError) as raised:
-        call(*args)
-    return str(raised.value)
+from tests.utils.test_config_loading import error
 
 
 def test_a_field_is_set_in_a_section_the_file_leaves_empty(tmp_path):

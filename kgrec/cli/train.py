@@ -179,6 +179,8 @@ def _train(args: argparse.Namespace) -> int:
         elif "rmse" in metrics.get("test", {}):  # a rating tower without retrieval: predict only
             print(f"next: kgrec eval {args.out} --baselines (against user + item biases on this split), "
                   f"kgrec predict {args.out} --user USER_ID --items ITEM ...")  # fmt: skip
+        elif "auc" in metrics.get("test", {}):  # a like tower alone (click-through): predict only
+            print(f"next: kgrec predict {args.out} --user USER_ID --items ITEM ... (the like tower's click probabilities)")
     return 0
 
 

@@ -178,3 +178,17 @@ def test_a_query_of_the_run_does_not_repeat_the_datas_warnings(ctr_run):
     assert not [w for w in caught if issubclass(w.category, DataWarning)]
     with pytest.warns(DataWarning, match="label 0"):
         load_run(run, data=dataset.path)
+
+
+def test_after_a_click_through_run_the_hint_names_predict(tmp_path: Path, capsys):
+    """A run with the like tower alone answers predict only: the hint names it (there was none)."""
+    from kgrec.cli.main import main
+
+    folder, run = write_ctr(tmp_path), tmp_path / "run"
+    assert main(["train", "--data", str(folder), "--config", "none", "--out", str(run), "--set", "model.tasks=[like]",
+                 "--set", "model.use_text=false", "--set", "model.dim=8", "--set", "train.max_epochs=1",
+                 "--set", "train.progress=false", "--set", "train.accelerator=cpu"]) == 0  # fmt: skip
+    hint = [line for line in capsys.readouterr().out.splitlines() if line.startswith("next: ")]
+    assert hint == [f"next: kgrec predict {run} --user USER_ID --items ITEM ... (the like tower's click probabilities)"]
+    assert main(["predict", str(run), "--user", "u0", "--items", "i1"]) == 0  # the command it names works
+    assert "like 0." in capsys.readouterr().out

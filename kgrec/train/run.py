@@ -9,6 +9,7 @@ Run folder (``RUN_DIR``), the unit everything downstream reads:
 ====================== ================================================================
 ``manifest.json``       format version, dataset, sizes, files, kgrec version
 ``config.yaml``         the resolved :class:`RunConfig`
+``sources.json``        the data files the run started on (a resume checks them)
 ``model.safetensors``   best weights (state dict of :class:`MultiTaskRecommender`)
 ``vectors.safetensors`` retrieval-space ``user`` (U, d) and ``item`` (I, d) vectors
 ``text.safetensors``    item text vectors (I, t), when text is used
@@ -74,7 +75,15 @@ from kgrec.train.config import (
 )
 from kgrec.train.defaults import fit_defaults
 from kgrec.train.teacher import check_teacher_fits
-from kgrec.utils.io import atomic_dir, atomic_open, atomic_path, file_above, source_records, write_json
+from kgrec.utils.io import (
+    atomic_dir,
+    atomic_open,
+    atomic_path,
+    file_above,
+    source_mismatch,
+    source_records,
+    write_json,
+)
 from kgrec.utils.names import closest
 from kgrec.utils.ranks import launched_as_rank_zero
 
@@ -84,12 +93,14 @@ if TYPE_CHECKING:  # imported in train(): importing kgrec.train does not import 
 RUN_FORMAT = 1
 KG_HELDOUT = "kg_heldout.npz"  # the triples graph.kg_holdout took out of the graph
 TEXT_ENCODER_DIR = "text-encoder"  # fine-tuned transformer (save_pretrained) when text.finetune_layers > 0
+SOURCES = "sources.json"  # the data files a run started on, written with config.yaml: a resume checks them
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "progress")  # train.* fields a resumed run may change
 # What kgrec writes into a run folder (the query commands add index/ and catalog/), in the order
 # --overwrite removes it: manifest.json, written last, marks a finished run, so it goes first.
 RUN_ENTRIES = (
     "manifest.json", "checkpoints", "metrics.json", "model.safetensors", "vectors.safetensors",
-    "text.safetensors", "id_maps.json", "curves.png", "config.yaml", TEXT_ENCODER_DIR, "graph", KG_HELDOUT, "index",
+    "text.safetensors", "id_maps.json", "curves.png", "config.yaml", "sources.json", TEXT_ENCODER_DIR, "graph", KG_HELDOUT,
+    "index",
     "catalog", "logs",
 )  # fmt: skip (checkpoints second: a clean-up cut short must not leave a finished run to resume)
 
@@ -358,6 +369,7 @@ def train(
     resume = _resumes(out, overwrite)
     if resume:
         _check_same_config(out, config)
+        _check_same_data(out, dataset.sources)
         done = _epochs_done(last)
         if launched_as_rank_zero():
             print(f"note: resuming the interrupted run in {out}: {last.name} holds its first {done} "
@@ -454,6 +466,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
             handle.write(recorded)
+        write_json(out / SOURCES, {"sources": source_records(dataset.sources)})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -805,6 +818,24 @@ def _check_same_config(out: Path, config: RunConfig) -> None:
             f"{out} holds an interrupted run with another config (differs in: {', '.join(changed)}); "
             "run it again with the run's values to resume it (its config.yaml), or pass --overwrite to start over"
         )
+
+
+def _check_same_data(out: Path, files: list[Path]) -> None:
+    """Refuse to resume an interrupted run on data files that changed since it started (its
+    ``sources.json``; a run begun by a kgrec that did not write one goes by the checkpoint's
+    shapes alone): the same counts of other rows would train on silently."""
+    path = out / SOURCES
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["sources"]
+        mismatch = source_mismatch(recorded, files)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise KgrecError(f"{path}: cannot read the data files the interrupted run started on (damaged); restore the "
+                         "file, or pass --overwrite to start the run over") from None  # fmt: skip
+    if mismatch:
+        raise KgrecError(f"{out} holds an interrupted run begun on other data: {mismatch}; restore the data it started "
+                         "on to resume it, or pass --overwrite to start over")  # fmt: skip
 
 
 def config_differences(run: Path, config: RunConfig, ignore: tuple[str, ...] = RESUMABLE_CHANGES) -> list[str]:

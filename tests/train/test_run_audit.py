@@ -83,11 +83,33 @@ def test_resuming_after_the_data_changed_is_refused_in_one_line(clustered_datase
         train(config, tmp_path / "run", callbacks=[CrashAtStart(at_epoch=1)])
     inter = data / "clusters.inter"
     inter.write_text(inter.read_text() + "".join(f"u0\ti{i}\t5\t{10**6 + i}\nnew\ti{i}\t4\t{10**6 + i}\n" for i in range(60, 63)))
+    with pytest.raises(KgrecError, match=r"interrupted run begun on other data: .*clusters.inter changed since"):
+        train(config, tmp_path / "run")  # its sources.json: refused before the data is prepared
+    (tmp_path / "run" / "sources.json").unlink()  # a run begun by a kgrec that wrote none: the weights' shapes
     with pytest.raises(KgrecError, match=r"interrupted run trained on other data: its weights do not fit the data and "
                                          r"graph as they are now \(.*\(60, 16\) in the run, \(63, 16\) now.*--overwrite to "
                                          r"start over"):  # fmt: skip
         train(config, tmp_path / "run")
     assert train(config, tmp_path / "run", overwrite=True)["epochs"] == 2  # as the message says
+
+
+def test_resuming_on_data_of_the_same_size_with_other_rows_is_refused(clustered_dataset, tmp_path):
+    """The counts of users, items and nodes unchanged, the weights fit: only the data files'
+    hashes, recorded as the run started, tell that a resume would train on other rows."""
+    data = shutil.copytree(clustered_dataset, tmp_path / "data" / "clusters")
+    config = tiny_config(data, "train.max_epochs=2")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "run", callbacks=[CrashAtStart(at_epoch=1)])
+    inter = data / "clusters.inter"
+    original = inter.read_text()
+    header, first, *rest = original.splitlines()
+    user, item, rating, time = first.split("\t")
+    inter.write_text("\n".join([header, "\t".join([user, item, "1" if rating != "1" else "2", time]), *rest]) + "\n")
+    with pytest.raises(KgrecError, match=r"interrupted run begun on other data: .*clusters.inter changed since .*restore "
+                                         r"the data it started on to resume it, or pass --overwrite"):  # fmt: skip
+        train(config, tmp_path / "run")
+    inter.write_text(original)  # restored: the run resumes
+    assert train(config, tmp_path / "run")["epochs"] == 2
 
 
 def test_after_a_run_ranked_at_other_cut_offs_than_10_the_hint_names_recommend(clustered_dataset, tmp_path, capsys):

@@ -33,6 +33,8 @@ def test_a_misspelt_command_choice_or_option_is_answered_with_the_closest_one(ca
     assert said == "kgrec recommend: error: unrecognized arguments: --usr 196 (--usr: maybe you meant --user?)"
     said = parse_error(capsys, "similar", "run", "--item=50", "--jsn")
     assert said == "kgrec similar: error: unrecognized arguments: --jsn (--jsn: maybe you meant --json?)"
+    said = parse_error(capsys, "recommend", "run", "--user", "1", "--k", "3")  # was told --liked
+    assert said == "kgrec recommend: error: unrecognized arguments: --k 3 (--k: maybe you meant -k?)"
     assert parse_error(capsys, "recommend", "run", "--frobnicate") == "kgrec: error: unrecognized arguments: --frobnicate"
     assert "maybe" not in parse_error(capsys, "recomend-everything-now", "run")
 

@@ -71,13 +71,15 @@ class Parser(argparse.ArgumentParser):
         return namespace, extras
 
     def _option_hints(self, extras: list[str]) -> list[str]:
-        """``maybe you meant --user?`` for each unknown ``--option`` close to one of this parser's."""
+        """``maybe you meant --user?`` for each unknown ``--option`` close to one of this parser's;
+        ``--k`` is told the short option ``-k`` it doubles the dash of."""
         known = [option for option in self._option_string_actions if option.startswith("--")]
         hints = []
         for extra in extras:
             if extra.startswith("--"):
-                close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1)
-                hints += [f"{extra.split('=', 1)[0]}: maybe you meant {close[0]}?"] if close else []
+                name = extra.split("=", 1)[0]
+                close = [name[1:]] if name[1:] in self._option_string_actions else difflib.get_close_matches(name, known, n=1)
+                hints += [f"{name}: maybe you meant {close[0]}?"] if close else []
         return hints
 
 

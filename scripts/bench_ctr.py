@@ -86,11 +86,10 @@ def pair_auc(score_rows: Callable[[torch.Tensor], torch.Tensor], part: str, chun
     return auc(scores, labels)
 
 
-def auc_standard_error(value: float, part: str) -> float:
-    """Hanley and McNeil's (1982) standard error of an AUC ``value`` on ``part``'s labelled pairs:
+def auc_standard_error(value: float, labels: torch.Tensor) -> float:
+    """Hanley and McNeil's (1982) standard error of an AUC ``value`` over pairs with ``labels``:
     :math:`\\sqrt{(A(1-A) + (n_1-1)(Q_1-A^2) + (n_0-1)(Q_2-A^2)) / (n_1 n_0)}` with
     :math:`Q_1 = A/(2-A)`, :math:`Q_2 = 2A^2/(1+A)`, :math:`n_1` positives and :math:`n_0` negatives."""
-    labels = labelled_pairs(part)[2]
     n1, n0, a = float(labels.sum()), float(len(labels) - labels.sum()), value
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     return float(np.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)))
@@ -155,10 +154,11 @@ for name, extra in (("kgrec, IDs only", ["model.use_item_id=true", "model.use_te
     results[name] = {key: float(np.mean([r[key] for r in runs])) for key in ("valid", "test", "seconds")}
 
 print(f"\n{'model':<45} {'valid auc':>10} {'test auc':>10} {'test se':>8} {'seconds':>10}\n{'-' * 87}")
+test_labels = labelled_pairs("test")[2]
 for name, row in results.items():
-    row["test_se"] = auc_standard_error(row["test"], "test")
+    row["test_se"] = auc_standard_error(row["test"], test_labels)
     print(f"{name:<45} {row['valid']:>10.4f} {row['test']:>10.4f} {row['test_se']:>8.4f} {row['seconds']:>10.1f}")
-print(f"test se: Hanley-McNeil standard error of the test AUC ({len(labelled_pairs('test')[2])} pairs); seconds: fits "
+print(f"test se: Hanley-McNeil standard error of the test AUC ({len(test_labels)} pairs); seconds: fits "
       f"(EASE: its whole lambda grid) and training (kgrec: mean over {args.seeds} seed(s)), without loading")
 if args.json:
     write_json(args.json, {"dataset": dataset.name, "split": dataset.split, "tasks": tasks, "results": results})

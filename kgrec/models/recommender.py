@@ -553,14 +553,15 @@ class MultiTaskRecommender(nn.Module):
                         raise ValueError("batch.like (or batch.rating): required by the like task")
                     label = (batch.rating >= c.like_threshold).float()
                 tower = self.towers["like"]
+                profiles = self.text_profiles() if c.like_text_affinity else None  # once for both calls below
                 # batch rows are training interactions: the item leaves its user's side of the affinity
-                affinity = self.text_affinity(users, items, own=True) if c.like_text_affinity else None
+                affinity = self.text_affinity(users, items, own=True, profiles=profiles) if profiles is not None else None
                 logits = tower(z_u["like"], enc.item_z["like"][items], users, items, affinity=affinity)
                 if (neg_users := batch.like_neg_user) is not None:  # pairs labelled negative in the data
                     if batch.like_neg_item is None or batch.like_neg_item.shape != neg_users.shape:
                         raise ValueError("batch.like_neg_user and batch.like_neg_item: two (Bn,) index tensors")
                     neg_items = batch.like_neg_item
-                    affinity = self.text_affinity(neg_users, neg_items) if c.like_text_affinity else None
+                    affinity = self.text_affinity(neg_users, neg_items, profiles=profiles) if profiles is not None else None
                     neg = tower(self._user_repr(neg_users, enc)["like"], enc.item_z["like"][neg_items], neg_users, neg_items,
                                 affinity=affinity)  # fmt: skip
                     logits, label = torch.cat([logits, neg]), torch.cat([label.to(logits.dtype), neg.new_zeros(len(neg))])
@@ -639,7 +640,20 @@ class MultiTaskRecommender(nn.Module):
         affinity = self.text_affinity(users, items) if self.config.like_text_affinity else None
         return self.towers["like"].predict(z_u, z_i, users, items, affinity=affinity)
 
-    def text_affinity(self, users: Tensor, items: Tensor, own: bool = False) -> Tensor:
+    def text_profiles(self) -> tuple[Tensor, Tensor]:
+        r"""``(centred, sums)`` for :meth:`text_affinity`: the centred unit text vectors
+        :math:`\mathbf{c}_i` ``(I, t)`` and each user's sum over their training items ``(U, t)``."""
+        if self.text is None or self._history_indices is None:
+            raise ValueError("text_affinity needs side inputs 'text' and 'history': call model.attach(SideInputs(...))")
+        text = F.normalize(self.text.float(), dim=1)
+        centred = text - text.mean(0, keepdim=True)  # (I, t)
+        rows, cols = self._history_indices  # training (user, item) pairs
+        sums = torch.zeros(self.sizes.num_users, centred.size(1), device=centred.device).index_add_(0, rows, centred[cols])
+        return centred, sums
+
+    def text_affinity(
+        self, users: Tensor, items: Tensor, own: bool = False, profiles: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         r"""Content affinity :math:`a_{ui}` ``(B,)`` of ``(users[b], items[b])``: the cosine of the
         item's text vector to the sum of the user's training items' (``model.like_text_affinity``),
 
@@ -654,14 +668,9 @@ class MultiTaskRecommender(nn.Module):
         :math:`\mathcal{I}_u`; centring takes out what every item's text shares. ``own``: each
         pair is a training interaction, whose item leaves the user's sum (:math:`-\mathbf{c}_i`),
         so the tower does not learn from an item's likeness to itself; 0 for a user with no other
-        training item."""
-        history = self._history()
-        if self.text is None or history is None:
-            raise ValueError("text_affinity needs side inputs 'text' and 'history': call model.attach(SideInputs(...))")
-        text = F.normalize(self.text.float(), dim=1)
-        centred = text - text.mean(0, keepdim=True)  # (I, t)
-        rows, cols = self._history_indices  # type: ignore[misc]  # training (user, item) pairs
-        sums = torch.zeros(self.sizes.num_users, centred.size(1), device=centred.device).index_add_(0, rows, centred[cols])
+        training item. ``profiles``: :meth:`text_profiles`, computed here when not given (a
+        training step shares one between its interactions and its negatives)."""
+        centred, sums = self.text_profiles() if profiles is None else profiles
         user_side = sums[users] - centred[items] if own else sums[users]  # (B, t)
         return F.cosine_similarity(user_side, centred[items], dim=1)
 

@@ -404,6 +404,7 @@ def train(
         except ConfigError as error:  # a model whose layer count check_before_training could not read
             raise ConfigError(f"text.{error}", key="text.finetune_layers") from None
         texts = item_texts(dataset, config.text)
+    sources = source_records(dataset.sources)  # hashed once: sources.json now, the manifest at the end
     t = config.train
     gpu = _uses_gpu(config)
     device = _local_gpu() if gpu else torch.device("cpu")  # this process's training device
@@ -466,7 +467,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         with atomic_open(out / "config.yaml", "w", encoding="utf-8") as handle:
             handle.write(recorded)
-        write_json(out / SOURCES, {"sources": source_records(dataset.sources)})
+        write_json(out / SOURCES, {"sources": sources})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -508,7 +509,7 @@ def train(
         "stopped_by": _stopped_by(epochs, t.max_epochs, stoppers, timer),
         "resumed": resume,
     }
-    save_run(out, config, prepared, model, metrics, text_encoder)
+    save_run(out, config, prepared, model, metrics, sources, text_encoder)
     return metrics
 
 
@@ -518,10 +519,12 @@ def save_run(
     prepared: Prepared,
     model: MultiTaskRecommender,
     metrics: dict,
+    sources: list[dict[str, Any]],
     text_encoder: Any = None,
 ) -> None:
     """Write the run folder's model, vectors, graph, id maps, metrics, curves and manifest
-    (and the fine-tuned transformer as ``text-encoder/``, which queries then use)."""
+    (and the fine-tuned transformer as ``text-encoder/``, which queries then use); ``sources``:
+    the data files' records (:func:`~kgrec.utils.io.source_records`) as the run started on them."""
     from safetensors.torch import save_file
 
     from kgrec.train.plots import plot_training_curves
@@ -566,7 +569,7 @@ def save_run(
             "dataset": dataset.name,
             "dataset_path": str(Path(dataset.path).resolve()),
             "split": dataset.split,
-            "sources": source_records(dataset.sources),  # kgrec eval checks the data did not change
+            "sources": sources,  # kgrec eval checks the data did not change
             "sizes": sizes,
             "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
         },

@@ -28,7 +28,7 @@ def _interrupt_while_saving(monkeypatch) -> dict:
     """Make the next run stop in ``save_run``; the returned dict gets the metrics and weights it would have saved."""
     seen: dict = {}
 
-    def cut(out, config, prepared, model, metrics, text_encoder=None):
+    def cut(out, config, prepared, model, metrics, sources, text_encoder=None):  # save_run's signature
         seen.update(metrics=metrics, state={k: v.detach().clone() for k, v in model.state_dict().items()})
         raise _CutInSave
 

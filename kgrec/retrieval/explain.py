@@ -14,7 +14,10 @@ Every result gets an :class:`Explanation`, the first of these that exists:
    them: a shared director says more than a shared language; with a KGAT graph encoder, the
    neighbour both items attend to most, α(a ← c) · α(b ← c), instead of the least connected),
    then, for the
-   ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops``.
+   ``slow_pairs`` closest pairs only, :func:`kgrec.graph.find_paths` up to ``max_hops`` (in the
+   stored graph). Added items (``add-items``) are the nodes the catalog's graph extension gave
+   them, and the 2-hop search passes through the new entities it holds (a new director two added
+   films share), named by their KG id.
    Printed as ``you rated Star Wars (1977) highly -directed_by-> George Lucas <-directed_by-
    Return of the Jedi (1983)``.
 2. **Shared attributes** (``kind="attributes"``): item columns (genres, year ...) the result
@@ -77,7 +80,8 @@ def reads_as_a_name(token: str) -> bool:
 
 @dataclass(frozen=True)
 class ExplanationPath:
-    """One KG path: graph node ids (``path.nodes``, positions in the run's graph file), their
+    """One KG path: graph node ids (``path.nodes``, positions in the run's graph file, then the
+    nodes of the catalog's graph extension as ``add-items`` numbered them), their
     raw ids (``ids``: item ids, KG entity ids, ``relation=value`` for attribute values) and
     display names, and per hop the relations (``relations``: their names) and direction."""
 
@@ -206,6 +210,7 @@ class Explainer:
         self._attention: tuple[np.ndarray, np.ndarray] | None = None  # sorted (target * N + source), alpha
         if graph is not None:
             self._index_graph(graph)
+            self._index_extension(graph)
             if attention is not None:
                 self._index_attention(graph.n_nodes, *attention)
 
@@ -237,6 +242,61 @@ class Explainer:
         reads = np.fromiter((reads_as_a_name(name) for name in names), dtype=bool, count=len(names))
         self._named = (kg.node_type != ENTITY) | (names != kg.keys.astype(str)) | reads
 
+    def _index_extension(self, kg: KnowledgeGraph) -> None:
+        """The catalog's graph extension (:class:`~kgrec.retrieval.catalog.GraphExtension`), numbered
+        as ``add-items`` numbered it: nodes ``n_nodes ..`` are its new entities, named by their
+        token, and the added items without an anchor that are one of them (its ``"\\0" + id``
+        entity, or the entity of their own id that their recorded links agree with), named by
+        their title; its triples are edges of stored nodes too. An added item that is none of its
+        nodes (added before the catalog kept one, or linked to a new entity of another name) is
+        node ``end + position - n_base`` after it, with its recorded links to stored nodes. An
+        extension made on another graph is left out."""
+        n, catalog, extension = kg.n_nodes, self.catalog, self.catalog.graph_extension
+        usable = bool(extension) and extension.first_node == n
+        keys = sorted(extension.entities, key=extension.entities.__getitem__) if usable else []
+        triples = extension.triples if usable else ()
+        self._end = n + len(keys)  # nodes of added items that are no extension node: from here
+        self._ext_pairs: dict[tuple[int, int], set[int]] = {}  # (head, tail) -> relations
+        joined: dict[int, set[int]] = {}
+        stored_edges: dict[int, set[tuple[int, int, int]]] = {}  # as AddedItem.links records them
+        for h, r, t in triples:
+            if t < n:
+                stored_edges.setdefault(h, set()).add((r, t, 1))
+            if h < n:
+                stored_edges.setdefault(t, set()).add((r, h, 0))
+            if r not in self._excluded and h != t:
+                self._ext_pairs.setdefault((h, t), set()).add(r)
+                joined.setdefault(h, set()).add(t)
+                joined.setdefault(t, set()).add(h)
+        self._ext_node: dict[int, int] = {}  # added catalog position -> its extension node
+        self._ext_item: dict[int, int] = {}  # extension node -> the added catalog position it is
+        for position in range(catalog.n_base, len(catalog)) if keys else ():
+            added = catalog.added[position - catalog.n_base]
+            if added.anchor is not None:
+                continue
+            node = extension.entities.get("\0" + added.item_id)
+            if node is None and (own := extension.entities.get(added.item_id)) is not None:
+                node = own if {tuple(link) for link in added.links} <= stored_edges.get(own, set()) else None
+            if node is not None and node not in self._ext_item:
+                self._ext_node[position], self._ext_item[node] = node, position
+        self._ext_ids = [
+            catalog.tokens[self._ext_item[v]] if v in self._ext_item else key.removeprefix("\0")
+            for v, key in enumerate(keys, start=n)
+        ]
+        self._ext_names = [
+            catalog.titles[self._ext_item[v]] if v in self._ext_item else self._ext_ids[v - n] for v in range(n, self._end)
+        ]
+        named = [v in self._ext_item or reads_as_a_name(self._ext_ids[v - n]) for v in range(n, self._end)]
+        self._named = np.concatenate([self._named, np.asarray(named, dtype=bool)])
+        # Neighbour lists of the nodes the extension joins: their stored ones and the new ones.
+        self._ext_nbr = {
+            v: np.union1d(self._nbr[self._indptr[v] : self._indptr[v + 1]] if v < n else [], sorted(others)).astype(np.int64)
+            for v, others in joined.items()
+        }
+        self._degree = np.concatenate([self._degree, np.zeros(len(keys), dtype=self._degree.dtype)])
+        for v, nbr in self._ext_nbr.items():
+            self._degree[v] = len(nbr)
+
     def _index_attention(self, n: int, source: np.ndarray, target: np.ndarray, alpha: np.ndarray) -> None:
         """Attention per (target, source) node pair, summed over the relations joining them."""
         inside = (source < n) & (target < n)
@@ -264,9 +324,10 @@ class Explainer:
         if self._attention is None or self.kg is None or not len(self._attention[0]):
             return np.zeros(len(senders))
         keys, alpha = self._attention
-        wanted = node * self.kg.n_nodes + np.asarray(senders, dtype=np.int64)
+        senders = np.asarray(senders, dtype=np.int64)
+        wanted = node * self.kg.n_nodes + senders
         at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
-        return np.where(keys[at] == wanted, alpha[at], 0.0)
+        return np.where((keys[at] == wanted) & (senders < self.kg.n_nodes), alpha[at], 0.0)  # none for new nodes
 
     def _path_attention(self, nodes: Sequence[int]) -> float | None:
         """For a 2-hop path ``a - c - b`` with attention: α(a ← c) · α(b ← c); else ``None``."""
@@ -276,27 +337,39 @@ class Explainer:
         return float(self.attention_into(a, np.asarray([c]))[0] * self.attention_into(b, np.asarray([c]))[0])
 
     def _virtual_links(self, node: int) -> list[list[int]]:
-        """Edges ``[relation, node, forward]`` of an added item's node (numbered after the graph's)."""
-        added = self.catalog.added_item(self.catalog.n_base + node - self.kg.n_nodes)  # type: ignore[union-attr]
+        """Edges ``[relation, node, forward]`` of an added item's node numbered after the graph's
+        and its extension's (an item that is no extension node)."""
+        added = self.catalog.added_item(self.catalog.n_base + node - self._end)
         return added.links if added is not None else []
 
     def _neighbours(self, node: int) -> np.ndarray:
-        if node >= self.kg.n_nodes:  # type: ignore[union-attr]
+        """The content neighbours of ``node`` in the graph and its extension."""
+        if node >= self._end:
             return np.unique(np.asarray([n for _, n, _ in self._virtual_links(node)], dtype=np.int64))
+        if node in self._ext_nbr:
+            return self._ext_nbr[node]
+        if node >= self.kg.n_nodes:  # type: ignore[union-attr]
+            return np.zeros(0, dtype=np.int64)  # an extension node no triple joins
         return self._nbr[self._indptr[node] : self._indptr[node + 1]]
 
     def _relations(self, h: int, t: int) -> list[int]:
+        """The content relations of the triples ``h -> t`` in the graph and its extension."""
         n = self.kg.n_nodes  # type: ignore[union-attr]
-        if h >= n:
+        if h >= self._end:
             return sorted({r for r, node, fwd in self._virtual_links(h) if node == t and fwd})
-        if t >= n:
+        if t >= self._end:
             return sorted({r for r, node, fwd in self._virtual_links(t) if node == h and not fwd})
-        key = h * n + t
-        lo, hi = np.searchsorted(self._pair_key, [key, key + 1])
-        return sorted({int(r) for r in self._pair_rel[lo:hi]})
+        found = set(self._ext_pairs.get((h, t), ()))
+        if h < n and t < n:
+            key = h * n + t
+            lo, hi = np.searchsorted(self._pair_key, [key, key + 1])
+            found.update(int(r) for r in self._pair_rel[lo:hi])
+        return sorted(found)
 
     def _is_item(self, node: int) -> bool:
-        return node >= self.kg.n_nodes or self.kg.node_type[node] == ITEM  # type: ignore[union-attr]
+        if node >= self.kg.n_nodes:  # type: ignore[union-attr]
+            return node >= self._end or node in self._ext_item
+        return self.kg.node_type[node] == ITEM  # type: ignore[union-attr]
 
     def _hop(self, a: int, b: int) -> Hop:
         """The relations joining ``a`` and ``b`` in one direction (as :func:`find_paths` shows them:
@@ -317,7 +390,8 @@ class Explainer:
 
     def node_of(self, position: int) -> int | None:
         """The graph node of a catalog position, or ``None``. An added item is its anchor node,
-        else (when it has links) node ``n_nodes + position - n_base``, outside the stored graph."""
+        else its node in the catalog's graph extension, else (when it has links) node
+        ``end + position - n_base``, after the graph's and the extension's nodes."""
         if self.kg is None:
             return None
         if position < self.catalog.n_base:
@@ -327,7 +401,9 @@ class Explainer:
             return None
         if added.anchor is not None:
             return added.anchor
-        return self.kg.n_nodes + position - self.catalog.n_base if added.links else None
+        if position in self._ext_node:
+            return self._ext_node[position]
+        return self._end + position - self.catalog.n_base if added.links else None
 
     def _node_paths(self, a: int, b: int, n: int) -> list[tuple[int, ...]]:
         """Up to ``n`` node sequences joining ``a`` and ``b`` within two hops: the direct edge,
@@ -395,16 +471,20 @@ class Explainer:
         return False
 
     def _removed(self, nodes: np.ndarray) -> np.ndarray:
-        """Which of ``nodes`` are items removed from the catalog (``kgrec remove-items``): a path
-        through one would explain a result by an item the catalog no longer has."""
+        """Which of ``nodes`` are items removed from the catalog (``kgrec remove-items``), trained
+        ones or added ones the graph extension holds: a path through one would explain a result by
+        an item the catalog no longer has."""
         base = self.catalog.n_base
         inside = nodes < base
         gone = np.zeros(len(nodes), dtype=bool)
         gone[inside] = ~self.catalog.active[nodes[inside]]
+        for k in np.flatnonzero(nodes >= self.kg.n_nodes) if self._ext_item else ():  # type: ignore[union-attr]
+            position = self._ext_item.get(int(nodes[k]))
+            gone[k] = position is not None and not self.catalog.active[position]
         return gone
 
     def _all_named(self, nodes: Sequence[int]) -> bool:
-        return all(v >= self.kg.n_nodes or self._named[v] for v in nodes[1:-1])  # type: ignore[union-attr]
+        return all(v >= self._end or self._named[v] for v in nodes[1:-1])
 
     def _path(self, path: GraphPath, first: int, last: int, text: str, from_item: str | None) -> ExplanationPath:
         """``path`` between catalog positions ``first`` and ``last``, with its display names, raw
@@ -412,7 +492,9 @@ class Explainer:
         kg, catalog = self.kg, self.catalog
         names, line = self._format(path, catalog.titles[first], catalog.titles[last])
         ids = [
-            str(kg.keys[v]) if v < kg.n_nodes else catalog.tokens[catalog.n_base + v - kg.n_nodes]  # type: ignore[union-attr]
+            str(kg.keys[v]) if v < kg.n_nodes  # type: ignore[union-attr]
+            else self._ext_ids[v - kg.n_nodes] if v < self._end  # type: ignore[union-attr]
+            else catalog.tokens[catalog.n_base + v - self._end]
             for v in path.nodes
         ]
         ids[0], ids[-1] = catalog.tokens[first], catalog.tokens[last]  # an added item's anchor is not the item
@@ -423,7 +505,10 @@ class Explainer:
 
     def _format(self, path: GraphPath, first: str, last: str) -> tuple[tuple[str, ...], str]:
         kg = self.kg
-        names = [str(kg.names[v]) if v < kg.n_nodes else "" for v in path.nodes]  # type: ignore[union-attr]
+        names = [
+            str(kg.names[v]) if v < kg.n_nodes else self._ext_names[v - kg.n_nodes] if v < self._end else ""  # type: ignore[union-attr]
+            for v in path.nodes
+        ]
         names[0], names[-1] = first, last
         parts = [names[0]]
         labels = relation_labels(kg.relation_names)  # type: ignore[union-attr]
@@ -431,7 +516,7 @@ class Explainer:
             label = "|".join(labels[r] for r in hop.relations)
             parts.append(f"-{label}->" if hop.forward else f"<-{label}-")
             v = path.nodes[i]
-            if i < len(path.nodes) - 1 and v < kg.n_nodes and not self._named[v]:  # type: ignore[union-attr]
+            if i < len(path.nodes) - 1 and v < self._end and not self._named[v]:
                 n = self._items_linked_to(v)  # how telling the link is
                 name += f" (no name in the KG; {n} {'item links' if n == 1 else 'items link'} to it)"
             parts.append(name)
@@ -446,8 +531,8 @@ class Explainer:
             item_node = self.node_of(position) if catalog.active[position] else None
             if item_node is None:
                 continue
-            # anchored on an existing entity: its graph edges; else its own recorded links
-            if item_node < self.kg.n_nodes:  # type: ignore[union-attr]
+            # anchored on an existing entity or an extension node: its edges; else its own recorded links
+            if item_node < self._end:
                 count += item_node in neighbours
             else:
                 count += any(linked == node for _, linked, _ in self._virtual_links(item_node))

@@ -12,7 +12,8 @@ Book-Crossing:
 
 Every row scores the same pairs: the test interactions (label 1) and the test pairs labelled 0,
 of the users the ranking counts; AUC over them (valid's for choosing), with its standard error
-(Hanley and McNeil, 1982: small test sets measure AUC loosely). Rows:
+(Hanley and McNeil, 1982: small test sets measure AUC loosely). With ratings, an interaction
+rated below ``model.like_threshold`` counts as a 0, as in kgrec's like AUC. Rows:
 
 - most-popular: the item's training interactions;
 - user click rate: the user's share of clicks among their training pairs, (clicks + 1) /
@@ -36,6 +37,7 @@ import torch
 from _bench import RUNS_HELP, SET_HELP, at_least_one, check_folder, config_file, train_seed
 
 from kgrec.baselines import EASE, MostPopular
+from kgrec.baselines.ease import check_l2
 from kgrec.data import Interactions
 from kgrec.errors import KgrecError
 from kgrec.eval import auc, known_users_negatives, known_users_part
@@ -43,12 +45,24 @@ from kgrec.text import encode_dataset
 from kgrec.train import fit_defaults, load_config, load_data
 from kgrec.utils.io import write_json
 
+
+def l2_weight(value: str) -> float:
+    """``--ease-lambda``'s type: an L2 weight EASE can fit (positive and finite), refused by the
+    parser rather than by EASE, after the data, the baselines and the text encoding."""
+    weight = float(value)
+    try:
+        check_l2(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value}: expected a positive, finite L2 weight") from None
+    return weight
+
+
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", required=True, type=config_file, help="the run config (YAML) each kgrec row is trained with")
 parser.add_argument("--data", required=True, help="the dataset folder, holding rows with label 0")
 parser.add_argument("--seeds", type=at_least_one, default=1, help="training seeds of each kgrec row (the split stays fixed)")
 parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=SET_HELP)
-parser.add_argument("--ease-lambda", type=float, nargs="+", default=list(EASE.REG_GRID),
+parser.add_argument("--ease-lambda", type=l2_weight, nargs="+", default=list(EASE.REG_GRID),
                     help="EASE L2 weights to choose from on valid AUC (default %(default)s); a choice at an end of "
                          "the grid is marked, as a wider one may do better")
 parser.add_argument("--runs", metavar="DIR", help=RUNS_HELP)
@@ -59,20 +73,41 @@ check_folder(parser, "--data", args.data)
 overrides = [f"data.path={args.data}", *args.overrides]
 config = load_config(args.config, overrides)
 dataset = load_data(config)
-if dataset.test_negatives is None or not len(dataset.test_negatives):
-    raise KgrecError(f"{args.data}: no test pairs labelled 0 (rows with label 0 in the test part): "
-                     "nothing to measure click-through AUC on")  # fmt: skip
-tasks = list(dict.fromkeys([*fit_defaults(config, dataset)[0].model.tasks, "like"]))
-print(f"{dataset.name}: split {dataset.split}; interactions train {len(dataset.train)}, valid {len(dataset.valid)}, "
-      f"test {len(dataset.test)}; labelled 0 train {len(dataset.train_negatives)}, valid {len(dataset.valid_negatives)}, "
-      f"test {len(dataset.test_negatives)}; {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")  # fmt: skip
+fitted = fit_defaults(config, dataset)[0].model
+tasks = list(dict.fromkeys([*fitted.tasks, "like"]))
 
 
 def labelled_pairs(part: str) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    """Users, items and labels of ``part``'s interactions (1) and pairs labelled 0 (0)."""
+    """Users, items and labels of ``part``'s pairs, as kgrec's like AUC counts them: its
+    interactions (1; with ratings, those rated below ``model.like_threshold`` 0) and its pairs
+    labelled 0 (0), of the users with training interactions."""
     positive, negative = known_users_part(dataset, part), known_users_negatives(dataset, part)
-    labels = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))])
-    return np.r_[positive.user, negative.user], np.r_[positive.item, negative.item], labels
+    labels = torch.ones(len(positive)) if positive.rating is None else (
+        torch.as_tensor(positive.rating, dtype=torch.float32) >= fitted.like_threshold).float()  # fmt: skip
+    if negative is None:
+        return positive.user, positive.item, labels
+    return np.r_[positive.user, negative.user], np.r_[positive.item, negative.item], torch.cat([labels, torch.zeros(len(negative))])
+
+
+def check_both_labels(part: str, needed_for: str) -> None:
+    """Stop, in one line, where ``part``'s AUC is not defined: it needs a 1 and a 0 among its pairs."""
+    labels = labelled_pairs(part)[2]
+    if not labels.any():
+        rated = f" rated {fitted.like_threshold:g} or more (model.like_threshold)" if dataset.train.rating is not None else ""
+        missing = f"interactions{rated}"
+    elif labels.all():
+        missing = f"pairs labelled 0 (rows with label 0 in the {part} part)"
+    else:
+        return
+    raise KgrecError(f"{args.data}: no {part} {missing} of users with training interactions: nothing to {needed_for}")
+
+
+check_both_labels("test", "measure click-through AUC on")
+check_both_labels("valid", "choose EASE's lambda and kgrec's epoch on (valid AUC)")
+counts = dataset.negative_counts()
+print(f"{dataset.name}: split {dataset.split}; interactions train {len(dataset.train)}, valid {len(dataset.valid)}, "
+      f"test {len(dataset.test)}; labelled 0 train {counts.get('train', 0)}, valid {counts.get('valid', 0)}, "
+      f"test {counts.get('test', 0)}; {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")  # fmt: skip
 
 
 def pair_auc(score_rows: Callable[[torch.Tensor], torch.Tensor], part: str, chunk: int = 1024) -> float:

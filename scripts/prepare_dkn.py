@@ -10,9 +10,10 @@ Written as a given split (README: Pairs labelled 0): ``dkn.train.inter`` is ``ra
 less the rows of ``--valid-share`` of its titles, drawn at random, which make ``dkn.valid.inter``
 (new titles too, as in test: what choosing an epoch needs); ``dkn.test.inter`` is
 ``raw_test.txt``. Each title is an item (``title`` is its text); the KG links each item's node
-to the entities its title mentions (``mentions``), so a new title shares nodes with the
-training titles that name the same people, places and things. An entity is named by the
-surface form its rows give most often (``Tom Cruise``), with its id where two share a name.
+to the entities its title mentions (``mentions``; in any of its rows, as DKN links a title anew
+in each), so a new title shares nodes with the training titles that name the same people,
+places and things. An entity is named by the surface form its rows give most often (``Tom
+Cruise``), with its id where two share a name.
 
     python scripts/prepare_dkn.py --source ../shared/data/dkn-news-sample --out data/dkn
     python scripts/bench_ctr.py --config scripts/configs/dkn.yaml --data data/dkn
@@ -20,12 +21,14 @@ surface form its rows give most often (``Tom Cruise``), with its id where two sh
 
 import argparse
 import random
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from _source_files import fail, rows
 
 from kgrec.data import load_dataset
+from kgrec.errors import KgrecError
 from kgrec.utils.io import atomic_dir
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +47,11 @@ def read(name: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
     """(user, title, label, [(entity id, surface form)]) of each row of ``name``."""
     found = []
     for number, (user, title, label, linked) in rows(source / name, "\t", 4):
+        words = " ".join(title.split())
+        if not user.strip():
+            fail(source / name, number, "the user id is empty")
+        if not words:  # one item of no text would stand for every such row's news
+            fail(source / name, number, "the title has no words")
         if label not in ("0", "1"):
             fail(source / name, number, f"label must be 1 (clicked) or 0 (shown, not clicked), found {label!r}")
         entities = []
@@ -52,7 +60,9 @@ def read(name: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
             if not colon or not entity.isdecimal():
                 fail(source / name, number, f"entities must be 'id:name' separated by ';', found {entry!r}")
             entities.append((entity, surface.strip() or entity))
-        found.append((user.strip(), " ".join(title.split()), label, entities))
+        found.append((user.strip(), words, label, entities))
+    if not found:
+        raise SystemExit(f"{source / name}: no rows")
     return found
 
 
@@ -60,7 +70,9 @@ train_rows, test_rows = read("raw_train.txt"), read("raw_test.txt")
 item = {}  # title -> item id, in order of first appearance
 for _, title, _, _ in train_rows + test_rows:
     item.setdefault(title, f"n{len(item)}")
-mentions = {item[title]: dict(entities) for _, title, _, entities in train_rows + test_rows}
+mentions: dict[str, dict[str, str]] = {}  # item -> {entity id: surface form}, over all of its title's rows
+for _, title, _, entities in train_rows + test_rows:
+    mentions.setdefault(item[title], {}).update(entities)
 
 surfaces = defaultdict(Counter)
 for _, _, _, entities in train_rows + test_rows:
@@ -71,7 +83,11 @@ shared = Counter(name.values())
 name = {entity: label if shared[label] == 1 else f"{label} [{entity}]" for entity, label in name.items()}
 
 train_titles = sorted({title for _, title, _, _ in train_rows})
-held_out = set(random.Random(args.seed).sample(train_titles, round(args.valid_share * len(train_titles))))
+n_valid = round(args.valid_share * len(train_titles))
+if not 0 < n_valid < len(train_titles):  # an empty part, which the loader refuses
+    held = f"none of the {len(train_titles)}" if n_valid == 0 else f"all {len(train_titles)}"
+    parser.error(f"--valid-share {args.valid_share} holds out {held} training titles: valid and train need one each")
+held_out = set(random.Random(args.seed).sample(train_titles, n_valid))
 parts = {
     "train": [r for r in train_rows if r[1] not in held_out],
     "valid": [r for r in train_rows if r[1] in held_out],
@@ -81,6 +97,18 @@ parts = {
 
 def lines(header: str, body: list[list[str]]) -> str:
     return "\n".join([header, *("\t".join(fields) for fields in body)]) + "\n"
+
+
+def check_loads(folder: Path) -> None:
+    """Stop in one line where the files written to ``folder`` (the temporary folder that is to
+    replace ``out``) do not load, so that ``out`` keeps what it held. The loader's warnings are
+    left to the load of ``out`` that follows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            load_dataset(folder, name=dataset_name)
+        except KgrecError as error:
+            raise SystemExit(f"{str(error).replace(str(folder), str(out))} ({out} is left as it was)") from None
 
 
 dataset_name = out.name
@@ -96,6 +124,7 @@ with atomic_dir(out) as tmp:
     triples = [[i, "mentions", name[entity]] for i, linked in mentions.items() for entity in linked]
     (tmp / f"{dataset_name}.kg").write_text(
         lines("head_id:token\trelation_id:token\ttail_id:token", triples), encoding="utf-8")  # fmt: skip
+    check_loads(tmp)
 
 dataset = load_dataset(out)
 counts = dataset.negative_counts()

@@ -106,7 +106,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="a user's predicted rating and like probability of given items",
         description="What each task tower says about a known user and the items given: the rating tower's "
         "predicted rating, the like tower's probability that the user likes the item, and the retrieval score "
-        "`recommend` ranks by. For items the model trained on; a tower the run lacks prints '-' (null in --json), "
+        "`recommend` ranks by. For items the model trained on and items added since (kgrec add-items: scored from "
+        "their text and graph); a tower the run lacks prints '-' (null in --json), "
         "so a run trained without the retrieval tower (model.tasks=[rating, like]) answers too. Opens no index. "
         "Batch mode (score a file of candidate or test pairs): --pairs FILE --out scores.jsonl.",
     )
@@ -128,8 +129,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "add-items",
         help="add cold-start items to a run without retraining",
         description="Embed new items (no interactions) through the model's text and graph pathways, add them to "
-        "the index and record them in RUN_DIR/catalog. NEW.item has the dataset's item columns; NEW.link maps "
-        "new items to KG entities; NEW.kg holds triples about them (relations the model knows).",
+        "the index and record them in RUN_DIR/catalog; `kgrec predict` scores them with the rating and like towers "
+        "too (a run without the retrieval tower has no index: it adds them for predict alone). NEW.item has the "
+        "dataset's item columns; NEW.link maps new items to KG entities; NEW.kg holds triples about them "
+        "(relations the model knows).",
     )
     p.add_argument("run", type=Path, help="run folder written by `kgrec train`")
     p.add_argument("--items", type=Path, required=True, help="atomic .item file of the new items")
@@ -470,8 +473,8 @@ def _predict_pairs(args: argparse.Namespace) -> int:
 
 def _pair_ids(path: Path, lines: list[tuple[int, str]], rec: Recommender) -> tuple[list[str], list[str]]:
     """The users and items of a pairs file, each looked up before any work (an unknown or
-    added-after-training one is reported at its line). Fields are split at tabs, else commas,
-    else spaces; a first line naming no known user and no trained item is a header, skipped
+    added one the towers cannot score is reported at its line). Fields are split at tabs, else commas,
+    else spaces; a first line naming no known user and no item the towers score is a header, skipped
     with a note."""
     import csv
 
@@ -486,22 +489,22 @@ def _pair_ids(path: Path, lines: list[tuple[int, str]], rec: Recommender) -> tup
         try:
             rec.user_index(user)
         except RetrievalError as error:
-            if index == 0 and not _is_trained_item(rec, item) and len(lines) > 1:
+            if index == 0 and not _is_scored_item(rec, item) and len(lines) > 1:
                 print(f"note: {path}:{number}: '{line}' read as a header (it names no user or item of the run)",
                       file=sys.stderr)  # fmt: skip
                 continue
             raise type(error)(f"{path}:{number}: {error}") from None
         try:
-            items.append(rec.catalog.tokens[rec.trained_item(item)])  # a title -> its id
+            items.append(rec.catalog.tokens[rec.scored_item(item)])  # a title -> its id
         except RetrievalError as error:
             raise type(error)(f"{path}:{number}: {error}") from None
         users.append(user)
     return users, items
 
 
-def _is_trained_item(rec: Recommender, item: str) -> bool:
+def _is_scored_item(rec: Recommender, item: str) -> bool:
     try:
-        rec.trained_item(item)
+        rec.scored_item(item)
     except RetrievalError:
         return False
     return True
@@ -521,7 +524,8 @@ def _add_items(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        print(f"added {_items(len(added))} to {rec.path} (catalog: {_items(rec.catalog.n_active)}; index {rec.index.kind})")
+        where = f"index {rec.index.kind}" if rec.index is not None else "no index: scored by kgrec predict"
+        print(f"added {_items(len(added))} to {rec.path} (catalog: {_items(rec.catalog.n_active)}; {where})")
     for note in added.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0

@@ -689,9 +689,46 @@ class MultiTaskRecommender(nn.Module):
     def cold_item_vectors(self, text: Tensor | None, graph: Tensor | None = None) -> Tensor:
         """Retrieval-space vectors ``(n, d)`` of items without an ID embedding, from their text
         vectors ``(n, t)`` and/or graph vectors ``(n, d)`` (see :meth:`encode_graph`)."""
+        return self.fused_item_vectors(self.fuse_cold_items(text, graph))
+
+    def fused_item_vectors(self, fused: Tensor) -> Tensor:
+        """Retrieval-space vectors ``(n, d)`` of items with fused vectors ``fused`` ``(n, d)``
+        (rows of ``encode().items`` or of :meth:`fuse_cold_items`) through the item trunk."""
         tower = self._retrieval()
-        h = self.fuse_cold_items(text, graph)  # (n, d)
-        return tower.item_vectors(self.item_trunk(h)["retrieval"])  # type: ignore[misc]
+        return tower.item_vectors(self.item_trunk(fused)["retrieval"])  # type: ignore[misc]
+
+    def predict_cold(
+        self, users: Tensor, fused: Tensor, text: Tensor | None = None, encoded: Encoded | None = None
+    ) -> dict[str, Tensor]:
+        r"""What the rating and like towers say of user ``users[b]`` and an item without an ID
+        embedding (one added after training) whose fused vector is ``fused[b]`` ``(B, d)``
+        (:meth:`fuse_cold_items`): ``{"rating": (B,), "like": (B,)}``, one key per tower the
+        model has. The item has no trained bias and no training ratings, so :math:`b_i = 0` and
+        the rating tower's AutoRec term is 0 (what it is for any item without ratings); with
+        ``model.like_text_affinity`` the like tower reads :meth:`text_affinity` of the item's
+        text vector ``text[b]`` ``(B, t)``, centred by the training items' mean, as a trained
+        item's is. Users are checked as :meth:`predict_rating` checks them."""
+        if not self.config.rec_tasks or self.item_trunk is None:
+            raise ValueError("this model has no recommendation task (only 'kg')")
+        users = self._users(users)
+        if fused.dim() != 2 or fused.size(0) != users.numel():
+            raise ValueError(f"fused: expected ({users.numel()}, d), one row per user, got {tuple(fused.shape)}")
+        enc = self.encode() if encoded is None else encoded
+        z_u, z_i = self._user_repr(users, enc), self.item_trunk(fused)
+        out: dict[str, Tensor] = {}
+        if "rating" in self.towers:
+            out["rating"] = self.towers["rating"].predict(z_u["rating"], z_i["rating"], users, None)
+        if "like" in self.towers:
+            affinity = None
+            if self.config.like_text_affinity:
+                if text is None:
+                    raise ValueError("text: the like tower's text affinity (model.like_text_affinity) needs the items' text vectors")
+                centred, sums = self.text_profiles()
+                unit = F.normalize(text.to(centred.device).float(), dim=1)
+                own = unit - F.normalize(self.text.float(), dim=1).mean(0, keepdim=True)  # type: ignore[union-attr]
+                affinity = F.cosine_similarity(sums[users], own, dim=1)
+            out["like"] = self.towers["like"].predict(z_u["like"], z_i["like"], users, None, affinity=affinity)
+        return out
 
     def new_user_vector(self, liked: Tensor, prior: HistoryPrior | None = None) -> Tensor:
         """Retrieval-space vector ``(1, d)`` of a user unknown at training time whose history is

@@ -153,11 +153,13 @@ class RatingTower(_PairTower):
         """Predicted ratings :math:`\\hat{r}_{ui}`, ``(B,)``. ``item_mask`` ``(B,)`` bool: ``False``
         for items without a trained bias (cold). With the AutoRec term, ``ratings`` is the
         ``(I, U)`` training rating matrix and ``leave_out`` removes each pair's own rating from
-        the item's input (training steps only; see :class:`~kgrec.models.autorec.ItemAutoRec`)."""
+        the item's input (training steps only; see :class:`~kgrec.models.autorec.ItemAutoRec`).
+        ``items=None``: items outside the trained catalogue (added after training), with no
+        bias and no training ratings, so :math:`b_i` and the AutoRec term are 0."""
         out = self._score(z_u, z_i, users, items, item_mask)
-        if self.autorec is not None:
-            if ratings is None or users is None or items is None:
-                raise ValueError("the rating tower's AutoRec term needs users, items and the training ratings")
+        if self.autorec is not None and items is not None:
+            if ratings is None or users is None:
+                raise ValueError("the rating tower's AutoRec term needs users and the training ratings")
             out = out + self.autorec(ratings, users, items, leave_out)
         return out
 

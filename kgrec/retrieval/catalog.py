@@ -185,6 +185,8 @@ class Catalog:
         text_dim: int = 0,
         added_encoded: np.ndarray | None = None,
         graph_extension: GraphExtension | None = None,
+        fused_dim: int = 0,
+        added_fused: np.ndarray | None = None,
     ) -> None:
         self.tokens = [str(t) for t in tokens]
         self.titles = [str(t) for t in titles]
@@ -197,6 +199,7 @@ class Catalog:
         self.graph_extension = graph_extension or GraphExtension()
         n = len(self.tokens)
         self.added_encoded = _rows(added_encoded, len(self.added), text_dim)  # (m, t) text-encoder vectors
+        self.added_fused = _rows(added_fused, len(self.added), fused_dim)  # (m, f) the model's fused item vectors
         if self.vectors.shape[0] != n or len(self.titles) != n or n_base + len(self.added) != n:
             raise RetrievalError(
                 f"catalog: {n} tokens, {len(self.titles)} titles, {self.vectors.shape[0]} vectors, "
@@ -222,9 +225,12 @@ class Catalog:
         base_sha256: str = "",
         titles: Sequence[str] | None = None,
         text_dim: int = 0,
+        fused_dim: int = 0,
     ) -> Catalog:
         """The run's own items (nothing added or removed); ``titles`` default to the dataset's
-        item names; ``text_dim`` is the width of the run's text vectors (0 without text)."""
+        item names; ``text_dim`` is the width of the run's text vectors (0 without text);
+        ``fused_dim`` that of the model's fused item vectors, which the rating and like towers
+        score added items by (0: not kept)."""
         if base_vectors.shape[0] != dataset.n_items:
             raise RetrievalError(
                 f"vectors.safetensors has {base_vectors.shape[0]} item vectors, the dataset {dataset.n_items} items"
@@ -242,6 +248,7 @@ class Catalog:
             n_base=dataset.n_items,
             base_sha256=base_sha256,
             text_dim=text_dim,
+            fused_dim=fused_dim,
         )
 
     @classmethod
@@ -253,9 +260,12 @@ class Catalog:
         base_sha256: str,
         titles: Sequence[str] | None = None,
         text_dim: int = 0,
+        fused_dim: int = 0,
     ) -> Catalog:
-        """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any)."""
-        catalog = cls.from_run(dataset, base_vectors, base_sha256, titles, text_dim)
+        """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any). Items
+        added before the catalog kept fused vectors (or with ``fused_dim`` 0) have none (NaN
+        rows): the rating and like towers do not score them."""
+        catalog = cls.from_run(dataset, base_vectors, base_sha256, titles, text_dim, fused_dim)
         folder = Path(run_dir) / CATALOG_DIR
         with swap_lock(folder):  # no save swaps the folder while its two files are read
             restore_interrupted_dir(folder, lock=False)
@@ -267,31 +277,35 @@ class Catalog:
             raise RetrievalError(f"{where}: not a kgrec catalog v{FORMAT_VERSION}")
         if record.get("base_vectors_sha256") != base_sha256:
             raise RetrievalError(
-                f"{where}: records changes to other vectors than this run's vectors.safetensors (retrained?); "
+                f"{where}: records changes to another model than this run's (its vectors.safetensors, or "
+                f"model.safetensors for a run without the retrieval tower, changed: retrained?); "
                 f"remove {folder} and add the items again"
             )
         added = _added_items(record.get("added", []), where)
         vectors = np.zeros((0, base_vectors.shape[1]), np.float32)
-        encoded = None
+        encoded = fused = None
         if added:
             path = folder / "added.safetensors"
             if stored is None:
                 raise RetrievalError(f"{path}: missing; remove {folder} and add the items again")
             if "item" not in stored:
                 raise RetrievalError(f"{path}: holds no 'item' vectors; remove {folder} and add the items again")
-            vectors, encoded = stored["item"], stored.get("encoded")
+            vectors, encoded, fused = stored["item"], stored.get("encoded"), stored.get("fused")
+            if fused is not None and not fused_dim:  # kept by a catalog that scored them: not asked for here
+                fused = None
             if vectors.shape != (len(added), base_vectors.shape[1]) or (
                 encoded is not None and encoded.shape != (len(added), text_dim)
-            ):
+            ) or (fused is not None and fused.shape != (len(added), fused_dim)):
                 raise RetrievalError(
                     f"{path}: holds {vectors.shape} vectors (text encoder: "
-                    f"{None if encoded is None else encoded.shape}) for {len(added)} added items of dimension "
-                    f"{base_vectors.shape[1]} (text {text_dim}); remove {folder} and add the items again"
+                    f"{None if encoded is None else encoded.shape}, fused: {None if fused is None else fused.shape}) "
+                    f"for {len(added)} added items of dimension {base_vectors.shape[1]} (text {text_dim}, fused "
+                    f"{fused_dim}); remove {folder} and add the items again"
                 )
         extension = record.get("graph_extension")
         extension = GraphExtension.from_dict(extension, where) if extension is not None else None
         try:
-            catalog = catalog.with_added(added, vectors, encoded, extension)
+            catalog = catalog.with_added(added, vectors, encoded, extension, fused)
         except RetrievalError as error:  # an id twice, or a trained item's: not the user adding it now
             raise RetrievalError(f"{where}: {error}; remove {folder} and add the items again") from None
         return catalog.with_removed(_removed_tokens(record.get("removed", []), catalog, where))
@@ -302,11 +316,12 @@ class Catalog:
         vectors: np.ndarray,
         encoded: np.ndarray | None = None,
         graph_extension: GraphExtension | None = None,
+        fused: np.ndarray | None = None,
     ) -> Catalog:
         """A new catalog with ``items``, their vectors ``(m, d)`` and (optionally) their
-        text-encoder vectors ``(m, t)`` appended, and the run's graph extended as
-        ``graph_extension`` says (this catalog's extension and what ``items`` brought; kept when
-        ``None``)."""
+        text-encoder vectors ``(m, t)`` and the model's fused vectors ``(m, f)`` appended, and the
+        run's graph extended as ``graph_extension`` says (this catalog's extension and what
+        ``items`` brought; kept when ``None``)."""
         if not items:
             return self
         for item in items:
@@ -336,6 +351,8 @@ class Catalog:
             text_dim=self.text_dim,
             added_encoded=np.concatenate([self.added_encoded, _rows(encoded, m, self.text_dim)]),
             graph_extension=graph_extension if graph_extension is not None else self.graph_extension,
+            fused_dim=self.fused_dim,
+            added_fused=np.concatenate([self.added_fused, _rows(fused, m, self.fused_dim)]),
         )
         out.active[:n] = self.active
         return out
@@ -367,6 +384,7 @@ class Catalog:
         out = Catalog(
             self.tokens, self.titles, self.vectors, self.features, self.feature_types, self.n_base,
             self.added, (), self.base_sha256, self.text_dim, self.added_encoded, self.graph_extension,
+            self.fused_dim, self.added_fused,
         )  # fmt: skip
         out.active = self.active.copy()
         out._columns = self._columns  # the same columns: their filter indexes serve both
@@ -393,6 +411,8 @@ class Catalog:
                 tensors = {"item": np.ascontiguousarray(self.vectors[self.n_base :])}
                 if self.text_dim:
                     tensors["encoded"] = self.added_encoded
+                if self.fused_dim:
+                    tensors["fused"] = self.added_fused
                 save_file(tensors, str(tmp / "added.safetensors"))
             write_json(tmp / "catalog.json", record)
 
@@ -409,6 +429,11 @@ class Catalog:
     def text_dim(self) -> int:
         """Width of the run's text-encoder vectors (0 without text)."""
         return int(self.added_encoded.shape[1])
+
+    @property
+    def fused_dim(self) -> int:
+        """Width of the model's fused item vectors kept for added items (0: not kept)."""
+        return int(self.added_fused.shape[1])
 
     @property
     def n_active(self) -> int:

@@ -183,6 +183,9 @@ class Embedded:
         skipped_triples: ``.kg`` triples whose relation the model was not trained on.
         graph_extension: the catalog's graph extension with what they brought (``None``:
             the run has no graph).
+        fused: ``(m, f)`` the model's fused vectors :math:`\\mathbf{h}_{new}` (before the trunk),
+            which the rating and like towers score them by
+            (:meth:`~kgrec.models.MultiTaskRecommender.predict_cold`).
     """
 
     vectors: np.ndarray
@@ -191,6 +194,7 @@ class Embedded:
     new_edges: int = 0
     skipped_triples: int = 0
     graph_extension: GraphExtension | None = None
+    fused: np.ndarray | None = None
 
 
 def template_columns(run: LoadedRun) -> tuple[str, list[str]]:
@@ -206,7 +210,8 @@ def template_columns(run: LoadedRun) -> tuple[str, list[str]]:
 def embed_new_items(
     run: LoadedRun, new: NewItems, catalog: Catalog, use: tuple[str, ...] = PATHWAYS, progress: bool = False
 ) -> Embedded:
-    """Retrieval vectors for ``new`` items through the model's text and graph pathways.
+    """Retrieval vectors (and fused vectors) for ``new`` items through the model's text and
+    graph pathways; a run without the retrieval tower gets zero-width retrieval vectors.
 
     Args:
         run: the loaded run (model, dataset, graph, config).
@@ -271,13 +276,13 @@ def embed_new_items(
                     )  # (N + n_new, d)
                 graph_vectors = nodes[[grown.nodes[j] for j in graph_rows]]
 
-    vectors = torch.zeros(len(new), catalog.dim)
+    fused = torch.zeros(len(new), model.config.dim, dtype=next(model.parameters()).dtype)
     via: list[tuple[str, ...]] = [()] * len(new)
     with torch.no_grad():
         rows = graph_rows
         if rows:
             t = text[rows] if text is not None else None
-            vectors[rows] = model.cold_item_vectors(t, graph_vectors)
+            fused[rows] = model.fuse_cold_items(t, graph_vectors)
             for j in rows:
                 via[j] = ("text", "graph") if text is not None else ("graph",)
         in_graph = set(rows)
@@ -285,9 +290,11 @@ def embed_new_items(
         if rest:
             if text is None:
                 raise RetrievalError(_unembedded(new, [new.tokens[j] for j in rest], model.config.use_text))
-            vectors[rest] = model.cold_item_vectors(text[rest], None)
+            fused[rest] = model.fuse_cold_items(text[rest], None)
             for j in rest:
                 via[j] = ("text",)
+        # a run without the retrieval tower has zero-width vectors: its added items are scored by predict alone
+        vectors = model.fused_item_vectors(fused) if catalog.dim else torch.zeros(len(new), 0)
     items = [
         AddedItem(
             item_id=token,
@@ -301,7 +308,8 @@ def embed_new_items(
         for j, token in enumerate(new.tokens)
     ]
     searchable = encoded.numpy().astype(np.float32) if encoded is not None else None
-    return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped, extension)
+    return Embedded(vectors.numpy().astype(np.float32), items, searchable, new_edges, skipped, extension,
+                    fused.numpy().astype(np.float32))  # fmt: skip
 
 
 def _unembedded(new: NewItems, tokens: list[str], has_text: bool) -> str:

@@ -183,8 +183,8 @@ class IndexedCatalog:
     def _load_catalog(self) -> Catalog:
         """The catalog saved in the run now."""
         base = self.catalog
-        return Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], self.vectors_sha256,
-                            base.titles[: base.n_base], base.text_dim)  # fmt: skip
+        return Catalog.load(self.path, self.run.dataset, base.vectors[: base.n_base], base.base_sha256,
+                            base.titles[: base.n_base], base.text_dim, base.fused_dim)  # fmt: skip
 
     def take_up_rebuilt_index(self) -> bool:
         """After a failed index update, the index ``kgrec index build`` saved since, when it
@@ -204,8 +204,8 @@ class IndexedCatalog:
     @contextlib.contextmanager
     def changing(self) -> Iterator[None]:
         """A catalog change from start to save, one process at a time: on the latest catalog
-        (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (the
-        file every run with a catalog has; no lock file is left), so that two processes' changes
+        (:meth:`refresh`), under an exclusive lock on the run's ``vectors.safetensors`` (its
+        ``model.safetensors`` without the retrieval tower; no lock file is left), so that two processes' changes
         never interleave and the one saved last never undoes the other."""
         with self._change_lock():
             self.refresh()
@@ -218,7 +218,10 @@ class IndexedCatalog:
         if self._locked_by == threading.get_ident():
             yield
             return
-        with exclusive_lock(self.path / "vectors.safetensors"):
+        lock = self.path / "vectors.safetensors"
+        if not lock.is_file():  # a run without the retrieval tower
+            lock = self.path / "model.safetensors"
+        with exclusive_lock(lock):
             self._locked_by = threading.get_ident()
             try:
                 yield
@@ -231,7 +234,12 @@ class IndexedCatalog:
 
         Should the index update fail, the index is dropped (it no longer matches the catalog),
         :attr:`error` says why, the next open reports the mismatch, and ``kgrec index build``
-        repairs it."""
+        repairs it. A catalog without retrieval vectors (a run without the retrieval tower) has
+        no index: it is only saved."""
+        if catalog.dim == 0 and self.catalog.dim == 0:
+            catalog.save(self.path)
+            self.adopt(catalog)
+            return
         index = self.require_index()
         catalog.save(self.path)
         self.adopt(catalog)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -47,20 +48,56 @@ PAIR_BATCH = 65_536  # (user, item) pairs per pass of the rating and like towers
 
 
 def tower_predictions(
-    model: MultiTaskRecommender, encoded: Encoded, users: list[int], items: list[int]
+    model: MultiTaskRecommender,
+    encoded: Encoded,
+    users: list[int],
+    items: list[int],
+    n_trained: int | None = None,
+    added_fused: np.ndarray | None = None,
+    added_text: np.ndarray | None = None,
 ) -> tuple[list[float] | None, list[float] | None]:
     """The rating tower's predicted ratings and the like tower's probabilities of each pair
     ``(users[j], items[j])`` (model indices; ``encoded`` is ``model.encode()``), each ``None``
     when the model has no such tower; the pairs go through the towers :data:`PAIR_BATCH` at a
-    time. Call under ``torch.no_grad()``."""
+    time. Call under ``torch.no_grad()``.
+
+    Items from ``n_trained`` on are catalog positions of items added after training: row
+    ``items[j] - n_trained`` of ``added_fused`` ``(m, d)`` is the fused vector they are scored
+    by, and of ``added_text`` ``(m, t)`` their text vector (the like tower's text affinity
+    reads it) (:meth:`~kgrec.models.MultiTaskRecommender.predict_cold`)."""
     tasks = model.config.tasks
+    n_trained = model.sizes.num_items if n_trained is None else n_trained
     rating: list[float] | None = [] if "rating" in tasks else None
     like: list[float] | None = [] if "like" in tasks else None
     for start in range(0, len(items), PAIR_BATCH):
         users_t = torch.as_tensor(users[start : start + PAIR_BATCH], dtype=torch.long)
         items_t = torch.as_tensor(items[start : start + PAIR_BATCH], dtype=torch.long)
+        cold = items_t >= n_trained
+        answers: dict[str, torch.Tensor] = {}
         if rating is not None:
-            rating += model.predict_rating(users_t, items_t, encoded).tolist()
+            answers["rating"] = torch.zeros(len(items_t), dtype=torch.float64)
         if like is not None:
-            like += model.predict_like(users_t, items_t, encoded).tolist()
+            answers["like"] = torch.zeros(len(items_t), dtype=torch.float64)
+        warm = ~cold
+        if bool(warm.any()):
+            u, i = users_t[warm], items_t[warm]
+            if rating is not None:
+                answers["rating"][warm] = model.predict_rating(u, i, encoded).double()
+            if like is not None:
+                answers["like"][warm] = model.predict_like(u, i, encoded).double()
+        if bool(cold.any()):
+            if added_fused is None:
+                raise ValueError("tower_predictions: items added after training need their fused vectors (added_fused)")
+            rows = (items_t[cold] - n_trained).numpy()
+            dtype = next(model.parameters()).dtype
+            text = torch.as_tensor(added_text[rows]) if added_text is not None and added_text.shape[1] else None
+            cold_answers = model.predict_cold(
+                users_t[cold], torch.as_tensor(added_fused[rows]).to(dtype), text, encoded
+            )
+            for task, values in cold_answers.items():
+                answers[task][cold] = values.double()
+        if rating is not None:
+            rating += answers["rating"].tolist()
+        if like is not None:
+            like += answers["like"].tolist()
     return rating, like

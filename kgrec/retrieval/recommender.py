@@ -10,9 +10,16 @@ Predict only: a run trained without the retrieval tower (``model.tasks=[rating]`
 like]``) has no vectors to search, and ``Recommender.open(run, predict_only=True)`` opens a run
 without its index (none is opened, built or saved: ``kgrec predict``). Such a recommender answers
 ``predict`` (and id lookups), and ``search`` when the run has text (it compares text-encoder
-vectors); every query that searches the retrieval vectors, ``recommend``, ``similar``, new users,
-``add_items`` / ``remove_items`` and ``build_index``, raises :class:`PredictOnlyError` saying why
-(:attr:`Recommender.predict_only`).
+vectors); every query that searches the retrieval vectors, ``recommend``, ``similar``, new users
+and ``build_index``, raises :class:`PredictOnlyError` saying why
+(:attr:`Recommender.predict_only`). ``add_items`` / ``remove_items`` change a run without the
+retrieval tower (there is no index to keep in step: the added items are for ``predict``), and
+are refused where an index exists but was not opened.
+
+Predict: the rating and like towers score an item added after training from the fused vector
+that :meth:`~kgrec.models.MultiTaskRecommender.fuse_cold_items` gave it from its text and graph
+(kept in the catalog), with no item bias (:meth:`~kgrec.models.MultiTaskRecommender.predict_cold`);
+items added before the catalog kept fused vectors are refused (add them again).
 
 Query vectors, in the retrieval tower's space (except ``search``'s), scored by the inner product
 :math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle` or its cosine:
@@ -294,6 +301,12 @@ class Recommender:
         if self.predict_only is not None:
             raise PredictOnlyError(self.predict_only)
 
+    def _changeable(self) -> None:
+        """Refuse a catalog change when :attr:`predict_only` with retrieval vectors (their index,
+        not opened, would fall out of step); a run without the retrieval tower has none."""
+        if self.catalog.dim > 0:
+            self._searchable()
+
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(
@@ -518,11 +531,11 @@ class Recommender:
 
     def predict(self, user: str, items: Ids) -> list[Prediction]:
         """The rating, like and retrieval towers' answers for a known user (raw id) and each of
-        ``items`` (raw ids of items the model trained on), in the order given (a tower the run
-        lacks answers ``None``; no index is used). Builds the model and encodes every item once
-        per :class:`Recommender` (about a second on ml-100k)."""
+        ``items`` (raw ids or titles; items added after training too), in the order given (a
+        tower the run lacks answers ``None``; no index is used). Builds the model and encodes
+        every item once per :class:`Recommender` (about a second on ml-100k)."""
         u = self.user_index(user)
-        positions = [self.trained_item(item) for item in _ids(items)]  # every id checked before any work
+        positions = [self.scored_item(item) for item in _ids(items)]  # every id checked before any work
         return self._predictions([u] * len(positions), positions)
 
     def predict_pairs(self, users: Ids, items: Ids) -> list[Prediction]:
@@ -534,17 +547,28 @@ class Recommender:
         if len(users) != len(items):
             raise RetrievalError(f"predict_pairs: {len(users)} users and {len(items)} items: expected one user per item")
         rows = [self.user_index(user) for user in users]
-        return self._predictions(rows, [self.trained_item(item) for item in items])
+        return self._predictions(rows, [self.scored_item(item) for item in items])
 
-    def trained_item(self, item: str) -> int:
-        """Catalog position of an item the model trained on (raw id or title), as the rating and
-        like towers score it; an item added after training is refused (it has a retrieval vector
-        only)."""
+    def scored_item(self, item: str) -> int:
+        """Catalog position of an item the rating and like towers can score (raw id or title): a
+        trained item, or one added with its fused vector kept. A removed item, or one added
+        before the catalog kept fused vectors, is refused, and so is an added item without a text
+        vector (its row lacked a column the text template reads) where the like tower reads its
+        text affinity."""
         position = self.catalog.position(item)
-        if position >= self.catalog.n_base:
+        c, config = self.catalog, self.run.model.config
+        row = position - c.n_base
+        if row < 0 or not ("rating" in config.tasks or "like" in config.tasks):
+            return position
+        if c.fused_dim == 0 or np.isnan(c.added_fused[row, 0]):
             raise RetrievalError(
-                f"item '{self.catalog.tokens[position]}' was added after training: the rating and like towers score "
-                "the items the model trained on (an added item gets a retrieval vector only)"
+                f"item '{c.tokens[position]}' was added before the catalog kept the vectors the rating "
+                "and like towers score added items by: remove it and add it again (kgrec remove-items, add-items)"
+            )
+        if "like" in config.tasks and config.like_text_affinity and np.isnan(c.added_encoded[row, 0]):
+            raise RetrievalError(
+                f"item '{c.tokens[position]}' has no text vector (its row lacked a column the text template reads), "
+                "and the like tower reads the text affinity (model.like_text_affinity): add it again with its text"
             )
         return position
 
@@ -553,7 +577,10 @@ class Recommender:
         if not positions:
             return []
         with torch.no_grad():
-            rating, like = tower_predictions(self.run.model, self._model_encoded(), users, positions)
+            rating, like = tower_predictions(
+                self.run.model, self._model_encoded(), users, positions, self.catalog.n_base,
+                self.catalog.added_fused, self.catalog.added_encoded,
+            )  # fmt: skip
         score = None
         if self.user_vectors.shape[1] > 0:  # zero-width: trained without the retrieval tower
             score = np.einsum("ij,ij->i", self.catalog.vectors[positions], self.user_vectors[users]).tolist()
@@ -866,8 +893,10 @@ class Recommender:
         a pathway the model lacks is skipped). Returns the added item ids, a list whose
         ``notes`` say what the user may not expect (:func:`~kgrec.retrieval.coldstart.empty_row_notes`,
         :func:`~kgrec.retrieval.coldstart.graph_notes`, :func:`~kgrec.retrieval.coldstart.pathway_notes`). See :mod:`kgrec.retrieval.coldstart`.
+        The rating and like towers score the added items too (:meth:`predict`); a run without the
+        retrieval tower adds them for that alone.
         """
-        self._searchable()
+        self._changeable()
         pathways = (pathways,) if isinstance(pathways, str) else tuple(pathways)
         unknown = sorted(set(pathways) - set(PATHWAYS))
         if unknown or not pathways:
@@ -877,7 +906,9 @@ class Recommender:
             earlier = self.catalog.graph_extension
             embedded = embed_new_items(self.run, new, self.catalog, use=pathways, progress=progress)
             start = len(self.catalog)
-            catalog = self.catalog.with_added(embedded.items, embedded.vectors, embedded.encoded, embedded.graph_extension)
+            catalog = self.catalog.with_added(
+                embedded.items, embedded.vectors, embedded.encoded, embedded.graph_extension, embedded.fused
+            )
             self._indexed.commit(catalog, added=np.arange(start, len(catalog), dtype=np.int64))
         notes = empty_row_notes(new)
         if self.run.graph is not None:
@@ -889,7 +920,7 @@ class Recommender:
     def remove_items(self, items: Ids) -> list[str]:
         """Take items (raw ids, or titles; one as a plain string) out of the index and record it
         in the run; returns their ids."""
-        self._searchable()
+        self._changeable()
         asked = _ids(items)
         if not asked:
             raise RetrievalError("no items to remove: give one or more item ids")

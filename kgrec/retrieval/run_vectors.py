@@ -24,8 +24,10 @@ class RunVectors:
     ``vectors.safetensors`` (``vectors_sha256``, what a saved index must have been built from).
 
     A run trained without the retrieval tower has no vectors: ``user_vectors`` and the catalog's
-    vectors are then zero-width (``d = 0``), ``vectors_sha256`` is ``""``, and ``no_retrieval``
-    says so (what its queries other than predict answer); else ``no_retrieval`` is ``None``."""
+    vectors are then zero-width (``d = 0``), ``vectors_sha256`` is ``""`` (the catalog's
+    ``base_sha256`` is then that of ``model.safetensors``: what added items were embedded by),
+    and ``no_retrieval`` says so (what its queries other than predict answer); else
+    ``no_retrieval`` is ``None``."""
 
     run: LoadedRun
     catalog: Catalog
@@ -87,7 +89,10 @@ def load_run_vectors(run_dir: str | Path, data: str | Path | None = None) -> Run
     sha = sha256_file(vectors_file) if no_retrieval is None else ""
     titles = [str(n) for n in run.graph.names[: run.dataset.n_items]] if run.graph is not None else None
     text_dim = run.text.shape[1] if run.text is not None else 0
-    catalog = Catalog.load(run_dir, run.dataset, vectors["item"], sha, titles, text_dim)  # graph names: "Title (1977)"
+    # the added items' fused vectors are the model's: a catalog of a run without vectors is tied to its weights
+    stamp = sha or sha256_file(run_dir / "model.safetensors")
+    fused_dim = run.config.model.dim if run.config.model.rec_tasks else 0  # the config: the model is built on first use
+    catalog = Catalog.load(run_dir, run.dataset, vectors["item"], stamp, titles, text_dim, fused_dim)  # graph names: "Title (1977)"
     if vectors["user"].shape[0] != run.dataset.n_users:
         raise RetrievalError(
             f"{vectors_file}: {vectors['user'].shape[0]} user vectors, the dataset has {run.dataset.n_users} users"

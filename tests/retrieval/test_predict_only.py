@@ -72,8 +72,6 @@ def test_every_query_that_searches_says_the_run_answers_predict_only(rating_run:
     from kgrec.errors import PredictOnlyError, RetrievalError
     from kgrec.retrieval import Recommender
 
-    items = tmp_path / "new.item"
-    items.write_text("item_id:token\ttitle:token\nn1\tNew film\n")
     rec = Recommender.open(rating_run)
     before = _files(rating_run)
     queries = {
@@ -84,8 +82,6 @@ def test_every_query_that_searches_says_the_run_answers_predict_only(rating_run:
         "new user": lambda: rec.recommend_for_new_user(liked=["i1"], k=3),
         "new user vector": lambda: rec.new_user_vector(liked=["i1"]),
         "build_index": lambda: rec.build_index(),
-        "add_items": lambda: rec.add_items(items),
-        "remove_items": lambda: rec.remove_items(["i1"]),
     }
     for name, query in queries.items():
         with pytest.raises(PredictOnlyError) as raised:
@@ -167,7 +163,6 @@ def test_kgrec_predict_builds_no_index(full_copy: Path, capsys):
         ["recommend", "{run}", "--liked", "i1"],
         ["similar", "{run}", "--item", "i1"],
         ["index", "build", "{run}"],
-        ["remove-items", "{run}", "i1"],
     ],
 )
 def test_other_commands_on_such_a_run_say_it_answers_predict_only(argv, rating_run: Path, capsys):

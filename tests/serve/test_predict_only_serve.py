@@ -1,6 +1,6 @@
 """The service over a run trained without the retrieval tower (``model.tasks=[rating, like]``):
-``POST /predict`` answers (``score`` null), the other queries and the writes answer 409 saying
-why, ``GET /health`` names them as unavailable. The server refused to start on such a run
+``POST /predict`` answers (``score`` null), the other queries answer 409 saying why, ``GET
+/health`` names them as unavailable; items are added and removed for ``/predict`` (no index). The server refused to start on such a run
 (``Recommender.open``: no vectors.safetensors)."""
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ def test_predict_answers_with_a_null_retrieval_score(predict_only):
         ("POST", "/recommend", {"liked": ["i1"]}),
         ("POST", "/similar", {"item": "i1"}),
         ("POST", "/search", {"text": "comedy"}),
-        ("POST", "/items", {"items": [{"item_id": "n1", "title": "New film"}]}),
-        ("DELETE", "/items/i1", None),
     ],
 )
 def test_the_other_queries_answer_409_saying_the_run_answers_predict_only(predict_only, method, path, body):
@@ -83,3 +81,25 @@ def test_health_is_ok_and_names_the_kinds_it_does_not_answer(predict_only):
     no_warm_up = TestClient(create_app(Recommender.open(run)))  # the reason does not wait for a warm-up
     assert no_warm_up.get("/health").json()["predict_only"] == health["predict_only"]
     assert client.get("/items/i1").json()["title"] == "Film 1"
+
+
+def test_items_are_added_for_predict_and_removed(predict_only, tmp_path: Path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from kgrec.retrieval import Recommender
+    from kgrec.serve.app import create_app
+
+    _, run = predict_only
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    client = TestClient(create_app(Recommender.open(copy), token=TOKEN), raise_server_exceptions=False)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"items": [{"item_id": "n1", "title": "New film"}], "links": [{"item_id": "n1", "entity_id": "d0_0"}]}
+    response = client.post("/items", json=body, headers=auth)  # was 409: predict only
+    assert response.status_code == 201, response.text
+    [answer] = client.post("/predict", json={"user": "u1", "items": ["n1"]}).json()["predictions"]
+    assert 1 <= answer["rating"] <= 5 and 0 < answer["like"] < 1 and answer["score"] is None
+    assert client.delete("/items/n1", headers=auth).status_code == 200
+    assert client.post("/predict", json={"user": "u1", "items": ["n1"]}).status_code == 404
+    assert not (copy / "index").exists()

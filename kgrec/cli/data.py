@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +15,9 @@ from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, fetch, load_datas
 from kgrec.data.download import DATASETS
 from kgrec.data.importer import TIME_UNITS, ImportSpec, import_dataset, split_columns
 from kgrec.data.info import dataset_info, format_info
+from kgrec.errors import DataError, KgrecError
 from kgrec.utils.config import yaml_text
+from kgrec.utils.io import file_above
 
 if TYPE_CHECKING:
     from kgrec.train import RunConfig
@@ -56,10 +61,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--time-unit", choices=tuple(TIME_UNITS), default="s",
                    help="what a numeric --time-col counts: seconds (default), milli-, micro- or nanoseconds since 1970; "
                         "written as seconds (ISO dates are read as dates)")  # fmt: skip
-    p.add_argument("--text-cols", default="", help="comma-separated item text columns, e.g. title (written lower case, "
-                   "'_' for other characters: 'Movie Title' as movie_title, the name templates use)")
-    p.add_argument("--seq-cols", default="", help="comma-separated multi-valued or attribute item columns: values "
-                   "split on --seq-sep (genres 'Action|Comedy') or one short value that items share (a category, a brand)")
+    p.add_argument("--text-cols", default="", help="comma-separated item text columns of --items, e.g. title (written "
+                   "lower case, '_' for other characters: 'Movie Title' as movie_title, the name templates use; default none)")
+    p.add_argument("--seq-cols", default="", help="comma-separated multi-valued or attribute item columns of --items: "
+                   "values split on --seq-sep (genres 'Action|Comedy') or one short value that items share (a category, "
+                   "a brand; default none)")
     p.add_argument("--seq-sep", default="|", help="separator inside multi-valued columns (default |)")
     p.add_argument("--head-col", default="head", help="KG head column (default head)")
     p.add_argument("--relation-col", default="relation", help="KG relation column (default relation)")
@@ -77,8 +83,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", type=Path, help="dataset folder NAME/ holding NAME.inter ...")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--split", choices=SPLIT_STRATEGIES, default="ratio")
-    p.add_argument("--seed", type=int, default=SplitConfig.seed)
+    p.add_argument("--split", choices=SPLIT_STRATEGIES, default="ratio",
+                   help="how to split NAME.inter for the train / valid / test counts (default %(default)s)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=SplitConfig.seed, help="split seed (default %(default)s)")
     p.set_defaults(handler=_info)
 
     p = sub.add_parser(
@@ -150,11 +157,45 @@ def data_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+@contextlib.contextmanager
+def writing_folder(out: Path, earlier: str) -> Iterator[None]:
+    """Run the block that writes the folder ``out`` (``--out``) with
+    :func:`~kgrec.utils.io.atomic_dir`, which makes the folders above it and a temporary folder
+    beside it: where none can be made (below a file, in ``/proc``, without the rights) say so in
+    one line, where it was a traceback (``FileExistsError``). ``earlier`` is the folder the
+    advice offers besides a new or empty one (``one an earlier split wrote``). Shared by
+    ``data import``, ``data split`` and ``graph build``."""
+    try:
+        yield
+    except (FileExistsError, NotADirectoryError, FileNotFoundError, PermissionError) as failure:
+        cause = _folder_failure(out, failure)
+        if cause is None:
+            raise  # another file's, an input's: not the output folder's to say
+        if (above := file_above(out)) is not None:
+            raise KgrecError(f"{out}: {above} is a file, not a folder; give a new or empty folder, or {earlier}") from None
+        raise KgrecError(f"{out}: cannot write the folder there ({cause}); give a folder where one can be made") from None
+
+
+def _folder_failure(out: Path, failure: OSError) -> str | None:
+    """Why the folder ``out`` could not be made, when ``failure`` is about that (``out``, a folder
+    above it, or its temporary sibling ``.NAME.XXXX.tmp``): the reason, with the folder above
+    it that could not be made; else None."""
+    if failure.filename is None:
+        return None
+    failed, target = Path(os.fsdecode(failure.filename)).resolve(), Path(out).resolve()
+    reason = failure.strerror or str(failure)
+    if failed in target.parents:
+        return f"{os.fsdecode(failure.filename)}: {reason}"
+    temporary = failed.parent == target.parent and failed.name.startswith(".") and failed.name.endswith(".tmp")
+    return reason if failed == target or temporary else None
+
+
 def _split(args: argparse.Namespace) -> int:
     from kgrec.data.export import export_split
 
     dataset = load_split(args)
-    out = export_split(dataset, args.out)
+    with writing_folder(args.out, "one an earlier split wrote"):
+        out = export_split(dataset, args.out)
     counts = " / ".join(f"{part} {len(getattr(dataset, part)):,}" for part in ("train", "valid", "test"))
     counts += " interactions"
     if negatives := dataset.negative_counts():  # written beside them with label 0
@@ -170,6 +211,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    _check_import_options(args)
     spec = ImportSpec(
         interactions=args.interactions,
         out=args.out,
@@ -192,11 +234,26 @@ def _import(args: argparse.Namespace) -> int:
         sep=args.sep,
         time_unit=args.time_unit,
     )
-    dataset = import_dataset(spec)  # as loaded to check it: a large import is not read again to be counted
+    with writing_folder(args.out, "one an earlier import wrote"):
+        dataset = import_dataset(spec)  # as loaded to check it: a large import is not read again to be counted
     negatives = sum(dataset.negative_counts().values())
     print(f"wrote {dataset.path}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
           f"{len(dataset.interactions()):,} interactions" + (f", {negatives:,} pairs labelled 0" if negatives else ""))  # fmt: skip
     return 0
+
+
+def _check_import_options(args: argparse.Namespace) -> None:
+    """Refuse options that name what to import from a column or file not given: ``--text-cols``
+    and ``--seq-cols`` without ``--items`` (the file they are read from), ``--time-unit`` without
+    ``--time-col``. Each was dropped without a word, and the dataset written without the titles
+    or the timestamps asked for."""
+    for option, columns in (("--text-cols", args.text_cols), ("--seq-cols", args.seq_cols)):
+        if split_columns(columns) and args.items is None:
+            raise DataError(f"{option} {columns} needs --items: item columns are read from the item file "
+                            "(--items FILE.csv), not from the interactions")  # fmt: skip
+    if args.time_unit != "s" and args.time_col is None:
+        raise DataError(f"--time-unit {args.time_unit} needs --time-col: it says what the numbers of the time "
+                        "column count; name that column with --time-col")  # fmt: skip
 
 
 def _info(args: argparse.Namespace) -> int:

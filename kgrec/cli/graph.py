@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from kgrec.data import SPLIT_STRATEGIES, SplitConfig, load_dataset
+from kgrec.cli.data import writing_folder
+from kgrec.data import SPLIT_STRATEGIES, Dataset, SplitConfig, load_dataset
 from kgrec.errors import ConfigError
 from kgrec.graph import KnowledgeGraph, build_graph, explain_paths, graph_stats, plot_degrees, resolve_recipe
 from kgrec.graph.recipe import INTERACTED, check_relation_filters
@@ -100,6 +101,8 @@ def _build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"loading {args.data} ...", file=sys.stderr)
     dataset = load_dataset(args.data, split=_split_config(args))
+    if note := _given_split_note(args, dataset):
+        print(f"note: {note}", file=sys.stderr)
     recipe, source = resolve_recipe(dataset, args.recipe)
     print(f"recipe: {source}", file=sys.stderr)
     for note in check_relation_filters(dataset, recipe):
@@ -117,7 +120,8 @@ def _build(args: argparse.Namespace) -> int:
         raise locate(error, source) if Path(source).is_file() else error from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    out = graph.save(out)
+    with writing_folder(out, "an earlier graph's"):
+        out = graph.save(out)
     counts = graph.counts()
     print(
         f"{out}: {counts['nodes']} nodes ({counts['items']} items, {counts['entities']} entities, "
@@ -135,6 +139,29 @@ def _split_config(args: argparse.Namespace) -> SplitConfig:
     except ConfigError as error:
         option = {"ratios": "--ratios", "cold_item_share": "--cold-item-share"}.get(error.key or "")
         raise ConfigError(f"{option}: {error}" if option else str(error), key=error.key) from None
+
+
+def _given_split_note(args: argparse.Namespace, dataset: Dataset) -> str | None:
+    """What a folder holding its own split (``NAME.train/valid/test.inter``, used whatever the
+    split asked for) leaves of the split options given: ``kgrec train`` notes it, ``graph build``
+    had built the user edges from the given split without a word."""
+    if dataset.split != "given" or args.split == "given":
+        return None
+    asked = [
+        f"{option} {shown}"
+        for option, value, default, shown in (
+            ("--split", args.split, SplitConfig.strategy, args.split),
+            ("--ratios", tuple(args.ratios), SplitConfig.ratios, " ".join(f"{r:g}" for r in args.ratios)),
+            ("--cold-item-share", args.cold_item_share, SplitConfig.cold_item_share, f"{args.cold_item_share:g}"),
+            ("--seed", args.seed, SplitConfig.seed, args.seed),
+        )
+        if value != default
+    ]
+    if not asked:
+        return None
+    name = dataset.name
+    return (f"{name} holds its own split ({name}.train/valid/test.inter), used as it is: {', '.join(asked)} "
+            f"do{'es' if len(asked) == 1 else ''} not apply")  # fmt: skip
 
 
 def _stats(args: argparse.Namespace) -> int:

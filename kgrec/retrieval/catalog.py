@@ -263,8 +263,8 @@ class Catalog:
         fused_dim: int = 0,
     ) -> Catalog:
         """The run's items with the changes recorded in ``RUN_DIR/catalog/`` (if any). Items
-        added before the catalog kept fused vectors (or with ``fused_dim`` 0) have none (NaN
-        rows): the rating and like towers do not score them."""
+        added before the catalog kept fused vectors have none (NaN rows): the rating and like
+        towers do not score them; with ``fused_dim`` 0 (no such tower) none are kept."""
         catalog = cls.from_run(dataset, base_vectors, base_sha256, titles, text_dim, fused_dim)
         folder = Path(run_dir) / CATALOG_DIR
         with swap_lock(folder):  # no save swaps the folder while its two files are read
@@ -319,9 +319,10 @@ class Catalog:
         fused: np.ndarray | None = None,
     ) -> Catalog:
         """A new catalog with ``items``, their vectors ``(m, d)`` and (optionally) their
-        text-encoder vectors ``(m, t)`` and the model's fused vectors ``(m, f)`` appended, and the
-        run's graph extended as ``graph_extension`` says (this catalog's extension and what
-        ``items`` brought; kept when ``None``)."""
+        text-encoder vectors ``(m, t)`` and the model's fused vectors ``(m, f)`` appended (left out
+        when this catalog keeps none, ``fused_dim`` 0: a model without the rating and like towers,
+        as :meth:`load` leaves them out), and the run's graph extended as ``graph_extension`` says
+        (this catalog's extension and what ``items`` brought; kept when ``None``)."""
         if not items:
             return self
         for item in items:
@@ -352,7 +353,7 @@ class Catalog:
             added_encoded=np.concatenate([self.added_encoded, _rows(encoded, m, self.text_dim)]),
             graph_extension=graph_extension if graph_extension is not None else self.graph_extension,
             fused_dim=self.fused_dim,
-            added_fused=np.concatenate([self.added_fused, _rows(fused, m, self.fused_dim)]),
+            added_fused=np.concatenate([self.added_fused, _rows(fused if self.fused_dim else None, m, self.fused_dim)]),
         )
         out.active[:n] = self.active
         return out

@@ -59,7 +59,7 @@ def tower_predictions(
     """The rating tower's predicted ratings and the like tower's probabilities of each pair
     ``(users[j], items[j])`` (model indices; ``encoded`` is ``model.encode()``), each ``None``
     when the model has no such tower; the pairs go through the towers :data:`PAIR_BATCH` at a
-    time. Call under ``torch.no_grad()``.
+    time (none at all when the model has neither tower). Call under ``torch.no_grad()``.
 
     Items from ``n_trained`` on are catalog positions of items added after training: row
     ``items[j] - n_trained`` of ``added_fused`` ``(m, d)`` is the fused vector they are scored
@@ -69,6 +69,8 @@ def tower_predictions(
     n_trained = model.sizes.num_items if n_trained is None else n_trained
     rating: list[float] | None = [] if "rating" in tasks else None
     like: list[float] | None = [] if "like" in tasks else None
+    if rating is None and like is None:  # no tower to ask (model.tasks=[kg], say): a kept fused vector answers nothing
+        return rating, like
     for start in range(0, len(items), PAIR_BATCH):
         users_t = torch.as_tensor(users[start : start + PAIR_BATCH], dtype=torch.long)
         items_t = torch.as_tensor(items[start : start + PAIR_BATCH], dtype=torch.long)

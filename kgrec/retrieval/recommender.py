@@ -19,7 +19,8 @@ are refused where an index exists but was not opened.
 Predict: the rating and like towers score an item added after training from the fused vector
 that :meth:`~kgrec.models.MultiTaskRecommender.fuse_cold_items` gave it from its text and graph
 (kept in the catalog), with no item bias (:meth:`~kgrec.models.MultiTaskRecommender.predict_cold`);
-items added before the catalog kept fused vectors are refused (add them again).
+items added before the catalog kept fused vectors are refused (remove them and add them again
+under new ids: a removed id is not taken again).
 
 Query vectors, in the retrieval tower's space (except ``search``'s), scored by the inner product
 :math:`s(\mathbf{q}, \mathbf{x}_i) = \langle \mathbf{q}, \mathbf{x}_i \rangle` or its cosine:
@@ -127,6 +128,11 @@ EXACT_SUBSET_MAX = 65_536  # up to this many qualifying items, queries are score
 
 Ids = str | int | Iterable[str | int]  # raw ids (an item's title serves too: Catalog.position): several, or one
 Filters = Filter | str | Sequence[Filter | str] | Mapping[str, str | float]  # ``where``: several, one, or {column: value}
+
+
+# how an added item the towers cannot score is mended: "(kgrec remove-items)" is what the service
+# words as "(DELETE /items/ID)" (kgrec.serve.app._HTTP_WORDS), and a removed id is not added again
+_READD = "remove it (kgrec remove-items) and add it"
 
 
 def _ids(values: Ids | None) -> list[str]:
@@ -562,13 +568,14 @@ class Recommender:
             return position
         if c.fused_dim == 0 or np.isnan(c.added_fused[row, 0]):
             raise RetrievalError(
-                f"item '{c.tokens[position]}' was added before the catalog kept the vectors the rating "
-                "and like towers score added items by: remove it and add it again (kgrec remove-items, add-items)"
+                f"item '{c.tokens[position]}' was added before the catalog kept the vectors the rating and like "
+                f"towers score added items by: {_READD} again under a new id (a removed id is not taken again)"
             )
         if "like" in config.tasks and config.like_text_affinity and np.isnan(c.added_encoded[row, 0]):
             raise RetrievalError(
                 f"item '{c.tokens[position]}' has no text vector (its row lacked a column the text template reads), "
-                "and the like tower reads the text affinity (model.like_text_affinity): add it again with its text"
+                f"and the like tower reads the text affinity (model.like_text_affinity): {_READD} again with its "
+                "text under a new id"
             )
         return position
 

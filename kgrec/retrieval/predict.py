@@ -71,6 +71,7 @@ def tower_predictions(
     like: list[float] | None = [] if "like" in tasks else None
     if rating is None and like is None:  # no tower to ask (model.tasks=[kg], say): a kept fused vector answers nothing
         return rating, like
+    dtype = next(model.parameters()).dtype  # the added items' float32 fused rows are read in the model's
     for start in range(0, len(items), PAIR_BATCH):
         users_t = torch.as_tensor(users[start : start + PAIR_BATCH], dtype=torch.long)
         items_t = torch.as_tensor(items[start : start + PAIR_BATCH], dtype=torch.long)
@@ -91,7 +92,6 @@ def tower_predictions(
             if added_fused is None:
                 raise ValueError("tower_predictions: items added after training need their fused vectors (added_fused)")
             rows = (items_t[cold] - n_trained).numpy()
-            dtype = next(model.parameters()).dtype
             text = torch.as_tensor(added_text[rows]) if added_text is not None and added_text.shape[1] else None
             cold_answers = model.predict_cold(
                 users_t[cold], torch.as_tensor(added_fused[rows]).to(dtype), text, encoded

@@ -58,6 +58,18 @@ def text_run(clustered_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
             os.environ["KGREC_HOME"] = before
 
 
+@pytest.fixture(scope="module")
+def text_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A private KGREC_HOME for one test module: the text cache of its runs."""
+    before = os.environ.get("KGREC_HOME")
+    os.environ["KGREC_HOME"] = str(tmp_path_factory.mktemp("kgrec-home"))
+    yield
+    if before is None:
+        os.environ.pop("KGREC_HOME", None)
+    else:
+        os.environ["KGREC_HOME"] = before
+
+
 @pytest.fixture
 def run_copy(trained_run: Path, tmp_path: Path) -> Path:
     """A private copy of ``trained_run`` for tests that change it."""

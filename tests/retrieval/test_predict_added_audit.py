@@ -5,9 +5,7 @@ removed id is not taken again) in the words of the caller (``DELETE /items/ID`` 
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,6 @@ import pytest
 from kgrec.errors import RetrievalError
 
 TOKEN = "audit-token"
-
-
-@pytest.fixture(scope="module")
-def text_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A private KGREC_HOME: the text cache of these runs."""
-    before = os.environ.get("KGREC_HOME")
-    os.environ["KGREC_HOME"] = str(tmp_path_factory.mktemp("kgrec-home"))
-    yield
-    if before is None:
-        os.environ.pop("KGREC_HOME", None)
-    else:
-        os.environ["KGREC_HOME"] = before
 
 
 def _train(data: Path, out: Path, *overrides: str) -> Path:
